@@ -1,0 +1,1 @@
+"""Scenario loading, the mosaik world, the MQTT bridge, results, KPIs and the `cosim` command line."""

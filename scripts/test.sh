@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the project with its test dependencies into .venv and runs the whole test suite.
+# Usage: ./scripts/test.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if ! command -v mosquitto >/dev/null 2>&1; then
+    # the MQTT tests run against a real Mosquitto; install it from Debian when we can
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get install -y -q mosquitto >/dev/null || echo "warning: could not install mosquitto" >&2
+    else
+        echo "warning: mosquitto not found; install it (apt install mosquitto) for the broker tests" >&2
+    fi
+fi
+[ -d .venv ] || "$PYTHON" -m venv .venv
+. .venv/bin/activate
+pip install -q --disable-pip-version-check -e ".[test,bench]" 2>&1 | grep -v "is ignored: it is neither" || true
+python -c "import cosim, simulators, controllers, planner" # fail fast if the install did not work
+exec python -m pytest "$@"

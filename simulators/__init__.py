@@ -1,0 +1,1 @@
+"""mosaik API v3 simulators: each a pure model (`model.py`) plus its adapter (`sim.py`)."""
