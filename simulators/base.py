@@ -1,0 +1,85 @@
+"""Shared plumbing of the time-based mosaik adapters: the time axis and output lookup.
+
+Every adapter in this package is `time-based`, steps every `step_size` seconds and knows the
+scenario's calendar (`start`, `tz`) and length (`n_steps`) from its init parameters, so it can
+precompute series and map mosaik time to a step index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mosaik_api_v3
+import pandas as pd
+from mosaik_api_v3.types import Meta, OutputData, OutputRequest
+
+from simulators.clock import time_axis
+
+
+class TimeBasedSim(mosaik_api_v3.Simulator):
+    """Base adapter: subclasses set `META`, implement `create`, `step_model` and `outputs`."""
+
+    def __init__(self, meta: Meta) -> None:
+        super().__init__(meta)
+        self.sid = ""
+        self.step_size_s = 0
+        self.start = ""
+        self.tz = "UTC"
+        self.n_steps = 0
+        self.times: pd.DatetimeIndex = pd.DatetimeIndex([])
+        self.step_index = -1
+
+    def init(
+        self,
+        sid: str,
+        time_resolution: float = 1.0,
+        step_size: int = 900,
+        start: str = "2024-01-01T00:00:00",
+        tz: str = "UTC",
+        n_steps: int = 96,
+        **sim_params: Any,
+    ) -> Meta:
+        if time_resolution != 1.0:
+            raise ValueError(f"{type(self).__name__} needs time_resolution=1 (seconds), got {time_resolution}")
+        self.sid = sid
+        self.step_size_s = int(step_size)
+        self.start, self.tz, self.n_steps = start, tz, int(n_steps)
+        self.times = time_axis(start, tz, self.step_size_s, self.n_steps)
+        self.configure(**sim_params)
+        return self.meta
+
+    def configure(self, **sim_params: Any) -> None:
+        """Handle simulator-specific init parameters (none by default)."""
+        if sim_params:
+            raise TypeError(f"{type(self).__name__}: unexpected init parameters {sorted(sim_params)}")
+
+    def index_of(self, time_s: int) -> int:
+        """Step index of mosaik time `time_s`; an error outside the precomputed horizon."""
+        index = time_s // self.step_size_s
+        if time_s % self.step_size_s or not 0 <= index < self.n_steps:
+            raise ValueError(
+                f"{self.sid}: time {time_s} s is not a step of this run "
+                f"(step {self.step_size_s} s, {self.n_steps} steps)"
+            )
+        return index
+
+    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int:
+        self.step_index = self.index_of(time)
+        self.step_model(time, inputs)
+        return time + self.step_size_s
+
+    def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        """Advance the model over [time_s, time_s + step_size)."""
+        raise NotImplementedError
+
+    def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
+        """Current values of `attrs` of entity `eid`."""
+        raise NotImplementedError
+
+    def get_data(self, outputs: OutputRequest) -> OutputData:
+        return {eid: self.outputs(eid, list(attrs)) for eid, attrs in outputs.items()}
+
+
+def sum_inputs(values: dict[str, Any]) -> float:
+    """Sum of the values several sources sent to one input attribute (None counts as 0)."""
+    return float(sum(v for v in values.values() if v is not None))

@@ -1,0 +1,264 @@
+"""Vectorised building model: 2R2C thermal network, heat pump or gas boiler, hot water, appliances
+with a shiftable share, rooftop PV. Pure NumPy/pvlib; the mosaik adapter is `sim.py`.
+
+Signs and units: powers in kW, positive when consumed; `p_kw` is the net electric power at the
+building's meter (positive = drawn from the grid, negative = fed in), excluding a battery that has
+its own grid connection. `pv_kw` ≥ 0 is generation. A hot-water tank's `tank_p_th_kw` is positive
+when the tank is being charged (the heater supplies that heat) and negative when it delivers heat
+(first to hot water, any surplus into the heating circuit, i.e. the indoor air node).
+
+Demand: appliance electricity and hot-water heat come from annual energy × normalised typical-day
+profiles (`simulators.sources.profiles`); space heating comes from the thermal network, calibrated
+to the annual space-heating demand through the energy signature (`thermal.calibrate`). All
+appliance electricity ends up as internal heat gains.
+
+Heating modes, per building and step: with no `hp_p_set_kw` input (NaN) the heater follows a
+thermostat with hysteresis (on at full power below t_set − hysteresis, off above t_set +
+hysteresis, evaluated every minute inside the step); with a setpoint the heat pump runs at that
+electric power (clipped to [0, hp_p_max_kw]) for the whole step. Gas-boiler buildings always
+follow the thermostat. Hot water is always served, on top of space heating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from simulators.building import heatpump, thermal
+from simulators.building.flex import step_flex
+from simulators.building.pv import PvArrays, pv_power_kw
+from simulators.sources.profiles import draw_variation, normalised_power, step_noise
+from simulators.sources.weather import Site
+
+SUBSTEP_S = 60.0
+HEATING_KINDS = ("heat_pump", "gas_boiler")
+
+
+@dataclass(frozen=True)
+class BuildingSpec:
+    """One building's parameters (see the module docstring for meanings and signs)."""
+
+    floor_area_m2: float = 150.0
+    appliances_kwh_a: float = 3500.0
+    dhw_kwh_a: float = 2000.0
+    space_heating_kwh_a: float = 9000.0
+    heating: Literal["heat_pump", "gas_boiler"] = "heat_pump"
+    hp_p_max_kw: float | None = None
+    hp_carnot_eff: float = 0.45
+    t_supply_space_c: float = 35.0
+    t_supply_dhw_c: float = 55.0
+    boiler_eff: float = 0.94
+    t_set_c: float = 21.0
+    hysteresis_k: float = 0.5
+    t_min_c: float = 20.0
+    t_max_c: float = 24.0
+    t_init_c: float = 21.0
+    pv_kwp: float = 0.0
+    pv_tilt_deg: float = 30.0
+    pv_azimuth_deg: float = 180.0
+    flex_share: float = 0.0
+    restore_within_h: float = 4.0
+    power_factor: float = 0.95
+    solar_aperture_m2_per_m2: float = 0.04
+    solar_share_air: float = 0.3
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BuildingSpec:
+        """Build from a plain dict, rejecting unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown building parameter(s) {sorted(unknown)}; allowed: {sorted(known)}")
+        spec = cls(**values)
+        if spec.heating not in HEATING_KINDS:
+            raise ValueError(f"heating must be one of {HEATING_KINDS}, got {spec.heating!r}")
+        return spec
+
+
+@dataclass(frozen=True)
+class WeatherInputs:
+    """Weather seen by each building in one step (arrays of shape (n,))."""
+
+    t_out_c: np.ndarray
+    ghi_w_m2: np.ndarray
+    dni_w_m2: np.ndarray
+    dhi_w_m2: np.ndarray
+    wind_m_s: np.ndarray
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Setpoints for one step (arrays of shape (n,)); NaN means "not given"."""
+
+    hp_p_set_kw: np.ndarray
+    t_set_c: np.ndarray
+    flex_shift_kw: np.ndarray
+    tank_p_th_kw: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> Controls:
+        nan = np.full(n, np.nan)
+        return cls(nan, nan.copy(), nan.copy(), np.zeros(n))
+
+
+@dataclass(frozen=True)
+class BuildingStep:
+    """Step averages (powers, kW) and end-of-step states of every building."""
+
+    p_kw: np.ndarray
+    q_kvar: np.ndarray
+    pv_kw: np.ndarray
+    hp_p_kw: np.ndarray
+    heat_th_kw: np.ndarray
+    dhw_th_kw: np.ndarray
+    gas_kw: np.ndarray
+    p_appliances_kw: np.ndarray
+    p_base_kw: np.ndarray
+    flex_p_kw: np.ndarray
+    flex_backlog_kwh: np.ndarray
+    cop: np.ndarray
+    t_in_c: np.ndarray
+    t_mass_c: np.ndarray
+    t_in_mean_c: np.ndarray
+    comfort_violation_k: np.ndarray
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+OUTPUT_ATTRS = [f.name for f in fields(BuildingStep)]
+
+
+def _array(specs: list[BuildingSpec], name: str) -> np.ndarray:
+    return np.array([getattr(s, name) for s in specs], dtype=float)
+
+
+class BuildingFleet:
+    """All buildings of one simulator, stepped together.
+
+    `indices` are the buildings' numbers in the scenario; they seed each building's profile
+    variation, so results do not depend on how buildings are grouped into simulators.
+    """
+
+    def __init__(
+        self, specs: list[BuildingSpec], indices: list[int], site: Site, step_s: int, seed: int,
+        heating_degree_days_kd: float = 2900.0,
+    ) -> None:
+        if len(specs) != len(indices) or not specs:
+            raise ValueError("need one index per building and at least one building")
+        self.specs, self.indices, self.site, self.step_s, self.seed = specs, np.array(indices), site, step_s, seed
+        self.n = len(specs)
+        a = {name: _array(specs, name) for name in (
+            "floor_area_m2", "appliances_kwh_a", "dhw_kwh_a", "space_heating_kwh_a", "hp_carnot_eff",
+            "t_supply_space_c", "t_supply_dhw_c", "boiler_eff", "t_set_c", "hysteresis_k", "t_min_c", "t_max_c",
+            "flex_share", "restore_within_h", "power_factor", "solar_aperture_m2_per_m2", "solar_share_air",
+        )}
+        self.p = a
+        self.is_hp = np.array([s.heating == "heat_pump" for s in specs])
+        self.rc = thermal.calibrate(a["floor_area_m2"], a["space_heating_kwh_a"], heating_degree_days_kd)
+        self.n_sub = max(1, int(np.ceil(step_s / SUBSTEP_S)))
+        self.sub_model = thermal.discretise(self.rc, step_s / self.n_sub)
+        dhw_mean_kw = a["dhw_kwh_a"] / 8760.0
+        auto_hp = heatpump.auto_size_hp_kw(
+            self.rc.h_total_kw_k, a["t_set_c"], dhw_mean_kw, a["t_supply_space_c"], a["hp_carnot_eff"]
+        )
+        given = np.array([np.nan if s.hp_p_max_kw is None else s.hp_p_max_kw for s in specs])
+        self.hp_p_max_kw = np.where(np.isnan(given), auto_hp, given)
+        self.boiler_q_max_kw = heatpump.SIZING_MARGIN * (
+            self.rc.h_total_kw_k * (a["t_set_c"] - heatpump.T_DESIGN_C) + dhw_mean_kw
+        )
+        self.pv = PvArrays(_array(specs, "pv_kwp"), _array(specs, "pv_tilt_deg"), _array(specs, "pv_azimuth_deg"))
+        self.variation = draw_variation([(seed, int(i)) for i in indices])
+        self.tan_phi = np.tan(np.arccos(np.clip(a["power_factor"], 0.1, 1.0)))
+        t0 = _array(specs, "t_init_c")
+        self.x = np.stack([t0, t0], axis=1)
+        self.hp_on = np.zeros(self.n, dtype=bool)
+        self.backlog_kwh = np.zeros(self.n)
+        self.deadline_s = np.full(self.n, np.inf)
+
+    def demands_kw(self, time: pd.Timestamp, step_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Appliance electricity and hot-water heat (kW) of every building for the step starting at `time`."""
+        hour = time.hour + time.minute / 60.0 + self.variation.shift_h
+        doy = np.full(self.n, float(time.dayofyear - 1))
+        weekend = np.full(self.n, time.dayofweek >= 5)
+        size = int(self.indices.max()) + 1
+        noise_app = step_noise(self.seed, step_index, size, self.variation.noise_std, 1)[self.indices]
+        noise_dhw = step_noise(self.seed, step_index, size, 2 * self.variation.noise_std, 2)[self.indices]
+        app = self.p["appliances_kwh_a"] * normalised_power("appliances", doy, hour, weekend) * noise_app
+        dhw = self.p["dhw_kwh_a"] * normalised_power("dhw", doy, hour, weekend) * noise_dhw
+        return app, dhw
+
+    def step(self, time: pd.Timestamp, time_s: int, step_index: int, w: WeatherInputs, c: Controls) -> BuildingStep:
+        """Advance every building over [time, time + step) and return step averages."""
+        app_kw, dhw_th_kw = self.demands_kw(time, step_index)
+        pv_kw = pv_power_kw(self.pv, time, self.site, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c, w.wind_m_s)
+        flex = step_flex(
+            self.p["flex_share"] * app_kw, c.flex_shift_kw, self.backlog_kwh, self.deadline_s,
+            float(time_s), float(self.step_s), self.p["restore_within_h"] * 3600.0,
+        )
+        self.backlog_kwh, self.deadline_s = flex.backlog_kwh, flex.deadline_s
+        app_eff_kw = app_kw + flex.flex_p_kw
+        tank = np.nan_to_num(c.tank_p_th_kw, nan=0.0)
+        dhw_from_heater = np.maximum(dhw_th_kw + tank, 0.0)
+        surplus_to_air = np.maximum(-(dhw_th_kw + tank), 0.0)
+        cop_space = heatpump.cop(w.t_out_c, self.p["t_supply_space_c"], self.p["hp_carnot_eff"])
+        cop_dhw = heatpump.cop(w.t_out_c, self.p["t_supply_dhw_c"], self.p["hp_carnot_eff"])
+        q_sol = self.p["solar_aperture_m2_per_m2"] * self.p["floor_area_m2"] * w.ghi_w_m2 / 1000.0
+        share = self.p["solar_share_air"]
+        q_air_base = share * q_sol + app_eff_kw + surplus_to_air
+        q_mass = (1.0 - share) * q_sol
+        heat_kw, t_in_mean, violation = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, c)
+        hp_space_kw = np.where(self.is_hp, heat_kw / cop_space, 0.0)
+        dhw_el_kw = np.where(self.is_hp, dhw_from_heater / cop_dhw, 0.0)
+        gas_kw = np.where(self.is_hp, 0.0, (heat_kw + dhw_from_heater) / self.p["boiler_eff"])
+        hp_p_kw = hp_space_kw + dhw_el_kw
+        consumption = app_eff_kw + hp_p_kw
+        return BuildingStep(
+            p_kw=consumption - pv_kw,
+            q_kvar=consumption * self.tan_phi,
+            pv_kw=pv_kw,
+            hp_p_kw=hp_p_kw,
+            heat_th_kw=heat_kw,
+            dhw_th_kw=dhw_th_kw,
+            gas_kw=gas_kw,
+            p_appliances_kw=app_eff_kw,
+            p_base_kw=app_kw + dhw_el_kw,
+            flex_p_kw=flex.flex_p_kw,
+            flex_backlog_kwh=flex.backlog_kwh.copy(),
+            cop=np.where(self.is_hp, cop_space, np.nan),
+            t_in_c=self.x[:, 0].copy(),
+            t_mass_c=self.x[:, 1].copy(),
+            t_in_mean_c=t_in_mean,
+            comfort_violation_k=violation,
+        )
+
+    def _thermal_substeps(
+        self, t_out_c: np.ndarray, q_air_base: np.ndarray, q_mass: np.ndarray, cop_space: np.ndarray, c: Controls
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Minute-wise thermal simulation; returns mean heating heat, mean indoor temperature and
+        mean comfort violation (K) over the step."""
+        q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, self.boiler_q_max_kw)
+        forced = self.is_hp & ~np.isnan(c.hp_p_set_kw)
+        q_forced = np.clip(np.nan_to_num(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
+        t_set = np.where(np.isnan(c.t_set_c), self.p["t_set_c"], c.t_set_c)
+        low, high = t_set - self.p["hysteresis_k"], t_set + self.p["hysteresis_k"]
+        heat_sum = np.zeros(self.n)
+        t_sum = np.zeros(self.n)
+        viol_sum = np.zeros(self.n)
+        u = np.empty((self.n, 3))
+        u[:, 0], u[:, 2] = t_out_c, q_mass
+        for _ in range(self.n_sub):
+            t_in = self.x[:, 0]
+            self.hp_on = np.where(t_in < low, True, np.where(t_in > high, False, self.hp_on))
+            q_heat = np.where(forced, q_forced, np.where(self.hp_on, q_max, 0.0))
+            u[:, 1] = q_air_base + q_heat
+            x_next = thermal.advance(self.sub_model, self.x, u)
+            t_mid = 0.5 * (t_in + x_next[:, 0])
+            heat_sum += q_heat
+            t_sum += t_mid
+            viol_sum += np.maximum(self.p["t_min_c"] - t_mid, 0.0) + np.maximum(t_mid - self.p["t_max_c"], 0.0)
+            self.x = x_next
+        return heat_sum / self.n_sub, t_sum / self.n_sub, viol_sum / self.n_sub

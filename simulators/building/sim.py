@@ -1,0 +1,118 @@
+"""mosaik adapter of the building model: one simulator holds many `Building` entities.
+
+Init params (besides the common `step_size`, `start`, `tz`, `n_steps`): `seed`, `site` (dict:
+latitude_deg, longitude_deg, altitude_m, tz), `heating_degree_days_kd`.
+Create params: `spec` (dict of `BuildingSpec` fields), `index` (the building's number in the
+scenario; seeds its profile variation).
+
+Inputs: weather `t_out_c, ghi_w_m2, dni_w_m2, dhi_w_m2, wind_m_s` (required every step);
+setpoints `hp_p_set_kw` (heat-pump electric power for space heating), `t_set_c` (thermostat
+setpoint), `flex_shift_kw` (< 0 curtail, > 0 restore), `tank_p_th_kw` (from a hot-water tank);
+a missing or None setpoint means "not given" (thermostat, no shift, no tank).
+Outputs: see `model.BuildingStep` (powers are step averages in kW, `p_kw` positive = import),
+plus the static `hp_p_max_kw`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from mosaik_api_v3.types import CreateResult, Meta
+
+from simulators.base import TimeBasedSim, sum_inputs
+from simulators.building.model import OUTPUT_ATTRS, BuildingFleet, BuildingSpec, BuildingStep, Controls, WeatherInputs
+from simulators.sources.model import site_from
+from simulators.sources.weather import Site
+
+WEATHER_INPUTS = ["t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s"]
+SETPOINT_INPUTS = ["hp_p_set_kw", "t_set_c", "flex_shift_kw", "tank_p_th_kw"]
+STATIC_OUTPUTS = ["hp_p_max_kw"]
+
+META: Meta = {
+    "api_version": "3.0",
+    "type": "time-based",
+    "models": {
+        "Building": {
+            "public": True,
+            "params": ["spec", "index"],
+            "attrs": WEATHER_INPUTS + SETPOINT_INPUTS + OUTPUT_ATTRS + STATIC_OUTPUTS,
+        },
+    },
+}
+
+
+class BuildingSim(TimeBasedSim):
+    """Buildings stepped together as one vectorised fleet."""
+
+    def __init__(self) -> None:
+        super().__init__(META)
+        self.eids: list[str] = []
+        self.specs: list[BuildingSpec] = []
+        self.indices: list[int] = []
+        self.seed = 0
+        self.site = Site()
+        self.hdd_kd = 2900.0
+        self.fleet: BuildingFleet | None = None
+        self.last: BuildingStep | None = None
+
+    def configure(self, seed: int = 0, site: dict[str, Any] | None = None, heating_degree_days_kd: float = 2900.0) -> None:
+        self.seed, self.site, self.hdd_kd = int(seed), site_from(site or {}), float(heating_degree_days_kd)
+
+    def create(self, num: int, model: str, spec: dict[str, Any] | None = None, index: int | None = None) -> list[CreateResult]:
+        if model != "Building":
+            raise ValueError(f"unknown model {model!r}; allowed: Building")
+        if self.fleet is not None:
+            raise RuntimeError(f"{self.sid}: all buildings must be created before the first step")
+        created: list[CreateResult] = []
+        for k in range(num):
+            eid = f"Building_{len(self.eids)}"
+            self.eids.append(eid)
+            self.specs.append(BuildingSpec.from_dict(spec or {}))
+            self.indices.append(len(self.indices) if index is None else int(index) + k)
+            created.append({"eid": eid, "type": "Building"})
+        return created
+
+    def _weather(self, inputs: dict[str, Any]) -> WeatherInputs:
+        columns: dict[str, np.ndarray] = {}
+        for attr in WEATHER_INPUTS:
+            values = np.empty(len(self.eids))
+            for i, eid in enumerate(self.eids):
+                sources = inputs.get(eid, {}).get(attr)
+                if not sources:
+                    raise ValueError(f"{self.sid}.{eid}: no {attr} input; connect a Weather entity to every building")
+                values[i] = next(iter(sources.values()))
+            columns[attr] = values
+        return WeatherInputs(**columns)
+
+    def _controls(self, inputs: dict[str, Any]) -> Controls:
+        columns: dict[str, np.ndarray] = {}
+        for attr in SETPOINT_INPUTS:
+            values = np.full(len(self.eids), np.nan)
+            for i, eid in enumerate(self.eids):
+                sources = inputs.get(eid, {}).get(attr)
+                if sources and any(v is not None for v in sources.values()):
+                    values[i] = sum_inputs(sources)
+            columns[attr] = values
+        return Controls(**columns)
+
+    def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        if self.fleet is None:
+            if not self.eids:
+                raise RuntimeError(f"{self.sid}: no buildings were created")
+            self.fleet = BuildingFleet(self.specs, self.indices, self.site, self.step_size_s, self.seed, self.hdd_kd)
+        self.last = self.fleet.step(
+            self.times[self.step_index], time_s, self.step_index, self._weather(inputs), self._controls(inputs)
+        )
+
+    def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
+        if self.last is None or self.fleet is None:
+            raise RuntimeError(f"{self.sid}: get_data before the first step")
+        i = int(eid.rsplit("_", 1)[1])
+        out: dict[str, Any] = {}
+        for attr in attrs:
+            if attr == "hp_p_max_kw":
+                out[attr] = float(self.fleet.hp_p_max_kw[i])
+            else:
+                out[attr] = float(getattr(self.last, attr)[i])
+        return out
