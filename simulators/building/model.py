@@ -118,6 +118,7 @@ class BuildingStep:
     p_appliances_kw: np.ndarray
     p_base_kw: np.ndarray
     flex_p_kw: np.ndarray
+    flex_available_kw: np.ndarray
     flex_backlog_kwh: np.ndarray
     cop: np.ndarray
     t_in_c: np.ndarray
@@ -227,6 +228,7 @@ class BuildingFleet:
             p_appliances_kw=app_eff_kw,
             p_base_kw=app_kw + dhw_el_kw,
             flex_p_kw=flex.flex_p_kw,
+            flex_available_kw=self.p["flex_share"] * app_kw,
             flex_backlog_kwh=flex.backlog_kwh.copy(),
             cop=np.where(self.is_hp, cop_space, np.nan),
             t_in_c=self.x[:, 0].copy(),

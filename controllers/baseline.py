@@ -1,0 +1,108 @@
+"""Baseline controllers: `none` and `rule_based`. Pure Python, no mosaik, no MQTT.
+
+Timing contract (the same for the in-process adapter and the MQTT bridge): at control time t a
+controller receives the building's step [t, t+Δ) as simulated under the previous setpoints (its
+net power, base load, PV, indoor temperature at t+Δ, flexible-load state) and its battery's state
+of charge at t. It answers with the battery power for [t, t+Δ) (batteries react within the step,
+like a real inverter reading the meter) and the heat-pump, thermostat and load-shift setpoints
+for the next step [t+Δ, t+2Δ). None means "no setpoint" (thermostat, battery idle, no shift).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+CONTROLLER_KINDS = ("none", "rule_based")
+
+
+@dataclass(frozen=True)
+class BuildingMeasurement:
+    """What a building agent sees at control time `time_s` (powers in kW, + = import)."""
+
+    time_s: int
+    step_s: int
+    hour_local: float
+    p_kw: float
+    p_base_kw: float
+    pv_kw: float
+    t_in_c: float
+    flex_available_kw: float
+    flex_backlog_kwh: float
+    battery_soc: float | None = None
+    battery_capacity_kwh: float | None = None
+
+
+@dataclass(frozen=True)
+class BuildingSetpoints:
+    """A controller's answer; None = not set (see the module docstring for timing)."""
+
+    battery_p_kw: float | None = None
+    hp_p_kw: float | None = None
+    t_set_c: float | None = None
+    flex_shift_kw: float | None = None
+
+
+class BaselineController(ABC):
+    """One building's controller."""
+
+    kind: str
+
+    @abstractmethod
+    def step(self, m: BuildingMeasurement) -> BuildingSetpoints:
+        """Setpoints for measurement `m`."""
+
+
+class NoControl(BaselineController):
+    """Heat pumps follow their thermostats, batteries stay idle, no load is shifted."""
+
+    kind = "none"
+
+    def step(self, m: BuildingMeasurement) -> BuildingSetpoints:
+        return BuildingSetpoints()
+
+
+@dataclass(frozen=True)
+class DsmWindow:
+    """Curtail flexible load in [start_h, end_h) local time, restore within `restore_within_h` after."""
+
+    start_h: int = 17
+    end_h: int = 20
+    restore_within_h: float = 4.0
+
+
+class RuleBased(BaselineController):
+    """Battery self-consumption (charge on PV surplus, discharge on import: p_bat = −p_building;
+    the storage clips to its limits) and, with a DSM window, the study's demand-side management:
+    curtail the flexible load inside the window, restore the backlog evenly until the deadline."""
+
+    kind = "rule_based"
+
+    def __init__(self, dsm: DsmWindow | None = None) -> None:
+        self.dsm = dsm
+
+    def step(self, m: BuildingMeasurement) -> BuildingSetpoints:
+        battery = -m.p_kw if m.battery_capacity_kwh else None
+        return BuildingSetpoints(battery_p_kw=battery, flex_shift_kw=self._flex(m))
+
+    def _flex(self, m: BuildingMeasurement) -> float | None:
+        if self.dsm is None:
+            return None
+        step_h = m.step_s / 3600.0
+        next_hour = (m.hour_local + step_h) % 24.0
+        if self.dsm.start_h <= next_hour < self.dsm.end_h:
+            return -m.flex_available_kw
+        if m.flex_backlog_kwh > 0:
+            hours_after_window = (next_hour - self.dsm.end_h) % 24.0
+            hours_left = max(self.dsm.restore_within_h - hours_after_window, step_h)
+            return m.flex_backlog_kwh / hours_left
+        return None
+
+
+def make_controller(kind: str, dsm: DsmWindow | None = None) -> BaselineController:
+    """A baseline controller by name."""
+    if kind == "none":
+        return NoControl()
+    if kind == "rule_based":
+        return RuleBased(dsm)
+    raise ValueError(f"unknown baseline controller {kind!r}; allowed: {', '.join(CONTROLLER_KINDS)}")

@@ -1,0 +1,98 @@
+"""The `cosim` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cosim.scenario import ScenarioError, load_scenario
+
+app = typer.Typer(
+    help="Co-simulation and distributed control of urban energy systems.\n\n"
+    "Run a scenario file (buildings, storage and a low-voltage grid coupled with mosaik), "
+    "check a scenario without running it, and plot the results of a run.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
+    """Check a scenario file and print what it describes, without running it."""
+    s = _load(scenario)
+    console.print(f"[green]{scenario}: valid[/green] — {s.name}: {s.n_buildings} buildings in "
+                  f"{len(s.buildings)} group(s), {len(s.storage)} standalone storage unit(s), grid "
+                  f"{s.grid.network}, controller {s.controller.kind}, {s.n_steps} steps of {s.step} s")
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="results folder (default: the scenario's outputs.dir)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run a scenario: writes Parquet result tables, run.json and kpis.json to the results folder."""
+    from cosim.run import run_scenario
+
+    s = _load(scenario)
+    out_dir = out or s.outputs.dir
+    if quiet:
+        summary = run_scenario(s, out_dir)
+    else:
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("steps"), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task(s.name, total=s.n_steps)
+            summary = run_scenario(s, out_dir, on_step=lambda _t: progress.advance(task))
+    _print_kpis(summary.kpis)
+    console.print(f"results in [bold]{summary.out_dir}[/bold] ({summary.wall_time_s:.1f} s); "
+                  f"plot them with: cosim plot {summary.out_dir}")
+
+
+def _print_kpis(kpis: dict[str, dict[str, float]]) -> None:
+    table = Table(title="KPIs", show_header=True)
+    table.add_column("group")
+    table.add_column("kpi")
+    table.add_column("value", justify="right")
+    for group, values in kpis.items():
+        for name, value in values.items():
+            table.add_row(group, name, f"{value:,.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+@app.command()
+def plot(results: Annotated[Path, typer.Argument(help="results folder of a run")]) -> None:
+    """Draw PNG figures of a run into RESULTS/figures."""
+    from cosim.plots import plot_run
+
+    if not (results / "grid").is_dir():
+        err.print(f"[red]{results}: not a results folder (no grid table); run a scenario first[/red]")
+        raise typer.Exit(2)
+    for path in plot_run(results):
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def kpis(results: Annotated[Path, typer.Argument(help="results folder of a run")]) -> None:
+    """Print the KPIs of a finished run."""
+    path = results / "kpis.json"
+    if not path.is_file():
+        err.print(f"[red]{path}: not found; the run did not finish[/red]")
+        raise typer.Exit(2)
+    _print_kpis(json.loads(path.read_text()))

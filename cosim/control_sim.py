@@ -1,0 +1,83 @@
+"""mosaik adapter running the baseline controllers in process (one `Agent` entity per building).
+
+Inputs (from the building, same step): p_kw, p_base_kw, pv_kw, t_in_c, flex_available_kw,
+flex_backlog_kwh; (from the building's battery, time-shifted) soc, capacity_kwh.
+Outputs: battery_p_set_kw (applies within the step), hp_p_set_kw, t_set_c, flex_shift_kw (apply
+from the next step, through time-shifted connections). None = no setpoint.
+See `controllers.baseline` for the timing contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mosaik_api_v3.types import CreateResult, Meta
+
+from controllers.baseline import BaselineController, BuildingMeasurement, BuildingSetpoints, DsmWindow, make_controller
+from simulators.base import TimeBasedSim
+
+MEASUREMENT_INPUTS = ["p_kw", "p_base_kw", "pv_kw", "t_in_c", "flex_available_kw", "flex_backlog_kwh"]
+BATTERY_INPUTS = ["soc", "capacity_kwh"]
+SETPOINT_OUTPUTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw"]
+
+META: Meta = {
+    "api_version": "3.0",
+    "type": "time-based",
+    "models": {
+        "Agent": {
+            "public": True,
+            "params": ["kind", "dsm"],
+            "attrs": MEASUREMENT_INPUTS + BATTERY_INPUTS + SETPOINT_OUTPUTS,
+        },
+    },
+}
+
+
+def _single(inputs: dict[str, Any], attr: str) -> float | None:
+    sources = inputs.get(attr)
+    if not sources:
+        return None
+    value = next(iter(sources.values()))
+    return None if value is None else float(value)
+
+
+class ControlSim(TimeBasedSim):
+    """Baseline controllers stepped every control step."""
+
+    def __init__(self) -> None:
+        super().__init__(META)
+        self.controllers: dict[str, BaselineController] = {}
+        self.setpoints: dict[str, BuildingSetpoints] = {}
+
+    def create(self, num: int, model: str, kind: str = "none", dsm: dict[str, Any] | None = None) -> list[CreateResult]:
+        if model != "Agent":
+            raise ValueError(f"unknown model {model!r}; allowed: Agent")
+        created: list[CreateResult] = []
+        for _ in range(num):
+            eid = f"Agent_{len(self.controllers)}"
+            self.controllers[eid] = make_controller(kind, DsmWindow(**dsm) if dsm else None)
+            self.setpoints[eid] = BuildingSetpoints()
+            created.append({"eid": eid, "type": "Agent"})
+        return created
+
+    def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        now = self.times[self.step_index]
+        hour = now.hour + now.minute / 60.0
+        for eid, controller in self.controllers.items():
+            data = inputs.get(eid, {})
+            values = {attr: _single(data, attr) for attr in MEASUREMENT_INPUTS}
+            missing = [a for a, v in values.items() if v is None]
+            if missing:
+                raise ValueError(f"{self.sid}.{eid}: no input for {missing}; connect the agent's building")
+            measurement = BuildingMeasurement(
+                time_s=time_s, step_s=self.step_size_s, hour_local=hour,
+                battery_soc=_single(data, "soc"), battery_capacity_kwh=_single(data, "capacity_kwh"),
+                **{k: float(v) for k, v in values.items() if v is not None},
+            )
+            self.setpoints[eid] = controller.step(measurement)
+
+    def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
+        sp = self.setpoints[eid]
+        names = {"battery_p_set_kw": sp.battery_p_kw, "hp_p_set_kw": sp.hp_p_kw, "t_set_c": sp.t_set_c,
+                 "flex_shift_kw": sp.flex_shift_kw}
+        return {a: names[a] for a in attrs}

@@ -1,0 +1,136 @@
+"""Key performance indicators of a run, computed from its result tables.
+
+Units are in the names. Energy and cost are counted at two levels: the feeder (external-grid
+exchange at the transformer, which includes network losses) and the building meters (building
+plus its battery). Costs are paid at the meters; CO2 counts feeder imports × the grid's carbon
+intensity plus gas × its factor. Steps whose power flow did not converge are left out of the grid
+KPIs and counted in `grid.non_converged_steps`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cosim.results import read_table
+
+
+def _optional(out_dir: Path, table: str) -> pd.DataFrame | None:
+    try:
+        return read_table(out_dir, table)
+    except FileNotFoundError:
+        return None
+
+
+def peak_kpis(p_kw: pd.Series, dt_h: float) -> dict[str, float]:
+    """Peak, daily-peak mean, ramping and 1 − load factor of a time-indexed power series (import +).
+
+    `p_kw` is indexed by local timestamps; days are calendar days of that index.
+    """
+    p = p_kw.dropna()
+    if p.empty:
+        return {"peak_import_kw": float("nan"), "daily_peak_mean_kw": float("nan"),
+                "ramping_kw": float("nan"), "one_minus_load_factor": float("nan")}
+    days = p.groupby(p.index.date)
+    daily_max = days.max()
+    daily_mean = days.mean()
+    load_factor = (daily_mean / daily_max).where(daily_max > 0)
+    return {
+        "peak_import_kw": float(p.max()),
+        "daily_peak_mean_kw": float(daily_max.mean()),
+        "ramping_kw": float(np.abs(np.diff(p.to_numpy())).sum()),
+        "one_minus_load_factor": float(1.0 - load_factor.mean()),
+    }
+
+
+def compute_kpis(out_dir: Path, step_s: int, v_min_pu: float = 0.95, v_max_pu: float = 1.05,
+                 gas_per_kwh: float = 0.0, gas_co2_kg_per_kwh: float = 0.0) -> dict[str, Any]:
+    """All KPIs of the run in `out_dir` as a nested dict."""
+    dt_h = step_s / 3600.0
+    grid = read_table(out_dir, "grid").sort_values("time_s")
+    prices = read_table(out_dir, "prices").set_index("time_s")
+    buildings = read_table(out_dir, "buildings")
+    entities = read_table(out_dir, "entities")
+    batteries = _optional(out_dir, "batteries")
+    buses, trafos = _optional(out_dir, "buses"), _optional(out_dir, "trafos")
+
+    converged = grid["converged"].fillna(0).astype(bool)
+    p_ext = grid.set_index("timestamp")["p_ext_kw"].where(converged.to_numpy())
+    intensity = prices["co2_kg_per_kwh"].reindex(grid["time_s"]).to_numpy()
+    imported = np.clip(p_ext.to_numpy(), 0, None)
+
+    meter = _meter_power(buildings, batteries, entities)
+    price_in = prices["import_per_kwh"].reindex(meter.index.get_level_values("time_s")).to_numpy()
+    price_out = prices["export_per_kwh"].reindex(meter.index.get_level_values("time_s")).to_numpy()
+    m = meter.to_numpy()
+    electricity_cost = float(np.sum((price_in * np.clip(m, 0, None) - price_out * np.clip(-m, 0, None)) * dt_h))
+    gas_kwh = float(buildings["gas_kw"].sum() * dt_h)
+
+    kpis: dict[str, Any] = {
+        "energy": {
+            "imported_kwh": float(np.nansum(imported) * dt_h),
+            "exported_kwh": float(np.nansum(np.clip(-p_ext.to_numpy(), 0, None)) * dt_h),
+            "meter_import_kwh": float(np.clip(m, 0, None).sum() * dt_h),
+            "meter_export_kwh": float(np.clip(-m, 0, None).sum() * dt_h),
+            "pv_kwh": float(buildings["pv_kw"].sum() * dt_h),
+            "heat_pump_kwh": float(buildings["hp_p_kw"].sum() * dt_h),
+            "gas_kwh": gas_kwh,
+            "losses_kwh": float(np.nansum(grid["losses_kw"].where(converged)) * dt_h),
+        },
+        "cost": {
+            "electricity": electricity_cost,
+            "gas": gas_kwh * gas_per_kwh,
+            "total": electricity_cost + gas_kwh * gas_per_kwh,
+        },
+        "co2": {"co2_kg": float(np.nansum(imported * intensity) * dt_h + gas_kwh * gas_co2_kg_per_kwh)},
+        "peak": peak_kpis(p_ext, dt_h),
+        "comfort": _comfort(buildings, dt_h),
+        "grid": _grid_kpis(grid, buses, trafos, converged, dt_h, v_min_pu, v_max_pu),
+        "storage": _storage(batteries, dt_h),
+        "run": {"steps": int(grid["time_s"].nunique()), "step_s": step_s,
+                "buildings": int((entities["kind"] == "building").sum())},
+    }
+    return kpis
+
+
+def _meter_power(buildings: pd.DataFrame, batteries: pd.DataFrame | None, entities: pd.DataFrame) -> pd.Series:
+    """Net power at each building meter (building + its battery), indexed by (time_s, building)."""
+    meter = buildings.set_index(["time_s", "entity"])["p_kw"].copy()
+    if batteries is not None:
+        owners = entities.set_index("name")["building"]
+        behind = batteries[batteries["entity"].map(owners).notna()]
+        if not behind.empty:
+            add = behind.assign(entity=behind["entity"].map(owners)).set_index(["time_s", "entity"])["p_kw"]
+            meter = meter.add(add, fill_value=0.0)
+    return meter
+
+
+def _comfort(buildings: pd.DataFrame, dt_h: float) -> dict[str, float]:
+    per_building = buildings.groupby("entity")["comfort_violation_k"].sum() * dt_h
+    return {"discomfort_kh": float(per_building.sum()), "discomfort_kh_per_building": float(per_building.mean()),
+            "t_in_min_c": float(buildings["t_in_c"].min()), "t_in_max_c": float(buildings["t_in_c"].max())}
+
+
+def _grid_kpis(grid: pd.DataFrame, buses: pd.DataFrame | None, trafos: pd.DataFrame | None,
+               converged: pd.Series, dt_h: float, v_min_pu: float, v_max_pu: float) -> dict[str, float]:
+    out: dict[str, float] = {"non_converged_steps": int((~converged).sum())}
+    if buses is not None:
+        v = buses["v_pu"]
+        outside = ((v < v_min_pu) | (v > v_max_pu)) & v.notna()
+        out |= {"voltage_violation_bus_h": float(outside.sum() * dt_h),
+                "v_min_pu": float(v.min()), "v_max_pu": float(v.max())}
+    if trafos is not None:
+        overloaded = trafos.groupby("time_s")["loading_pct"].max() > 100.0
+        out |= {"trafo_overload_h": float(overloaded.sum() * dt_h),
+                "trafo_loading_max_pct": float(trafos["loading_pct"].max())}
+    return out
+
+
+def _storage(batteries: pd.DataFrame | None, dt_h: float) -> dict[str, float]:
+    if batteries is None:
+        return {"clipped_kwh": 0.0, "battery_throughput_kwh": 0.0}
+    return {"clipped_kwh": float(batteries["clipped_kw"].abs().sum() * dt_h),
+            "battery_throughput_kwh": float(batteries["p_kw"].abs().sum() * dt_h)}

@@ -1,0 +1,101 @@
+"""Figures of a run (PNG): district load against the transformer limit, the voltage band,
+indoor temperatures against the comfort band, storage state of charge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from cosim.results import read_table  # noqa: E402
+
+
+def _optional(out_dir: Path, table: str) -> pd.DataFrame | None:
+    try:
+        return read_table(out_dir, table)
+    except FileNotFoundError:
+        return None
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_district_load(out_dir: Path, figures: Path) -> Path:
+    grid = read_table(out_dir, "grid").sort_values("time_s")
+    trafos = _optional(out_dir, "trafos")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(grid["timestamp"], grid["p_ext_kw"], label="feeder import (kW)")
+    if trafos is not None and "sn_kva" in trafos:
+        limit_kw = trafos.groupby("entity")["sn_kva"].first().sum()
+        ax.axhline(limit_kw, color="red", linestyle="--", label=f"transformer rating ({limit_kw:.0f} kVA)")
+        ax.axhline(-limit_kw, color="red", linestyle="--")
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.set_ylabel("kW")
+    ax.set_title("District load at the transformer")
+    ax.legend(loc="upper left")
+    return _save(fig, figures / "district_load.png")
+
+
+def plot_voltages(out_dir: Path, figures: Path, v_min_pu: float = 0.95, v_max_pu: float = 1.05) -> Path | None:
+    buses = _optional(out_dir, "buses")
+    if buses is None:
+        return None
+    stats = buses.groupby("timestamp")["v_pu"].describe(percentiles=[0.05, 0.5, 0.95])
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.25, label="min–max over buses")
+    ax.fill_between(stats.index, stats["5%"], stats["95%"], alpha=0.4, label="5–95 %")
+    ax.plot(stats.index, stats["50%"], label="median")
+    ax.axhline(v_min_pu, color="red", linestyle="--", label="limits")
+    ax.axhline(v_max_pu, color="red", linestyle="--")
+    ax.set_ylabel("voltage (pu)")
+    ax.set_title("Bus voltages")
+    ax.legend(loc="lower left")
+    return _save(fig, figures / "voltages.png")
+
+
+def plot_temperatures(out_dir: Path, figures: Path, max_lines: int = 30) -> Path:
+    b = read_table(out_dir, "buildings")
+    wide = b.pivot_table(index="timestamp", columns="entity", values="t_in_c")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for column in list(wide.columns)[:max_lines]:
+        ax.plot(wide.index, wide[column], linewidth=0.8, alpha=0.7)
+    ax.plot(wide.index, wide.mean(axis=1), color="black", linewidth=2, label="mean")
+    ax.set_ylabel("indoor temperature (°C)")
+    ax.set_title(f"Indoor temperatures ({min(max_lines, wide.shape[1])} of {wide.shape[1]} buildings)")
+    ax.legend(loc="upper left")
+    return _save(fig, figures / "indoor_temperatures.png")
+
+
+def plot_soc(out_dir: Path, figures: Path, max_lines: int = 30) -> Path | None:
+    frames = [t for t in (_optional(out_dir, "batteries"), _optional(out_dir, "tanks")) if t is not None]
+    if not frames:
+        return None
+    s = pd.concat(frames)
+    wide = s.pivot_table(index="timestamp", columns="entity", values="soc")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for column in list(wide.columns)[:max_lines]:
+        ax.plot(wide.index, wide[column], linewidth=0.9, label=column if wide.shape[1] <= 10 else None)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("state of charge")
+    ax.set_title("Storage state of charge")
+    if wide.shape[1] <= 10:
+        ax.legend(loc="upper left", fontsize=7)
+    return _save(fig, figures / "soc.png")
+
+
+def plot_run(out_dir: Path) -> list[Path]:
+    """Every figure of a run, into `out_dir/figures`; returns the files written."""
+    figures = Path(out_dir) / "figures"
+    figures.mkdir(exist_ok=True)
+    made = [plot_district_load(out_dir, figures), plot_voltages(out_dir, figures),
+            plot_temperatures(out_dir, figures), plot_soc(out_dir, figures)]
+    return [p for p in made if p is not None]

@@ -1,0 +1,80 @@
+"""The mosaik simulator that records every connected attribute into the results writer.
+
+One `Recorder` entity accepts any input (`any_inputs`). Its create parameter `entities` maps each
+source's full id to its result table and display name; `events` inputs (lists of dicts) go to the
+`events` table. The recorder runs in process: it finds its `ResultsWriter` and progress callback in
+`RUNS`, registered by the world builder under the `run_key` init parameter.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mosaik_api_v3.types import CreateResult, Meta
+
+from cosim.results import ResultsWriter
+from simulators.base import TimeBasedSim
+
+META: Meta = {
+    "api_version": "3.0",
+    "type": "time-based",
+    "models": {"Recorder": {"public": True, "params": ["entities"], "attrs": [], "any_inputs": True}},
+}
+
+
+@dataclass
+class RunHooks:
+    """What an in-process recorder writes to and whom it tells about progress."""
+
+    writer: ResultsWriter
+    on_step: Callable[[int], None] | None = None
+
+
+RUNS: dict[str, RunHooks] = {}
+
+
+class RecorderSim(TimeBasedSim):
+    """Turns mosaik inputs into tidy rows: one row per (time, entity) per table."""
+
+    def __init__(self) -> None:
+        super().__init__(META)
+        self.entities: dict[str, tuple[str, str]] = {}
+        self.hooks: RunHooks | None = None
+
+    def configure(self, run_key: str = "") -> None:
+        if run_key not in RUNS:
+            raise RuntimeError(f"recorder: no run registered under {run_key!r}")
+        self.hooks = RUNS[run_key]
+
+    def create(self, num: int, model: str, entities: dict[str, list[str]] | None = None) -> list[CreateResult]:
+        if model != "Recorder" or num != 1:
+            raise ValueError("create exactly one Recorder")
+        self.entities = {full_id: (table, name) for full_id, (table, name) in (entities or {}).items()}
+        return [{"eid": "Recorder", "type": "Recorder"}]
+
+    def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        if self.hooks is None:
+            raise RuntimeError("recorder not configured")
+        timestamp = self.times[self.step_index]
+        rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+        events: list[dict[str, Any]] = []
+        for attr, sources in inputs.get("Recorder", {}).items():
+            for full_id, value in sources.items():
+                table, name = self.entities.get(full_id, ("other", full_id))
+                if attr == "events":
+                    events += [{"time_s": time_s, "timestamp": timestamp, "entity": name, **e} for e in value or []]
+                    continue
+                rows[(table, name)][attr] = value
+        by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (table, name), values in rows.items():
+            by_table[table].append({"time_s": time_s, "timestamp": timestamp, "entity": name, **values})
+        for table, table_rows in by_table.items():
+            self.hooks.writer.add_rows(table, table_rows)
+        if events:
+            self.hooks.writer.add_rows("events", events)
+        self.hooks.writer.end_step()
+        if self.hooks.on_step is not None:
+            self.hooks.on_step(time_s)

@@ -1,0 +1,378 @@
+"""Scenario files: YAML validated by pydantic. Unknown keys and bad values are errors that name the
+file, the field path and what is allowed.
+
+A scenario describes one run: calendar (start, duration, steps), the site, the sources (weather,
+prices), the buildings (in groups of identical specification; each building still gets its own
+seeded demand variation), standalone storage, the low-voltage grid, the controller and the
+outputs. See `scenarios/demo.yaml` for a commented example.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from simulators.building.model import BuildingSpec
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|d|w)\s*$")
+_UNIT_S = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+def parse_duration_s(value: Any) -> int:
+    """Seconds from an int (seconds) or a string such as '15min', '24h', '7d', '1w'."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 900, '15min', '24h' or '7d'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 900, '15min', '24h' or '7d', got {value!r}")
+    if seconds <= 0 or seconds != int(seconds):
+        raise ValueError(f"a duration must be a positive whole number of seconds, got {value!r}")
+    return int(seconds)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Site(Strict):
+    """Location and climate of the district."""
+
+    latitude_deg: Annotated[float, Field(ge=-90, le=90)] = 48.14
+    longitude_deg: Annotated[float, Field(ge=-180, le=180)] = 11.58
+    altitude_m: float = 520.0
+    heating_degree_days_kd: PositiveFloat = 2900.0
+
+
+class WeatherSource(Strict):
+    """`synthetic` (seeded, no files needed) or `csv` (columns time, t_out_c, ghi_w_m2 [, dni_w_m2, dhi_w_m2, wind_m_s])."""
+
+    kind: Literal["synthetic", "csv"] = "synthetic"
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _path_for_csv(self) -> WeatherSource:
+        if self.kind == "csv" and self.path is None:
+            raise ValueError("kind 'csv' needs a path")
+        return self
+
+
+class Tou(Strict):
+    day_price_per_kwh: NonNegativeFloat = 0.27
+    night_price_per_kwh: NonNegativeFloat = 0.14
+    start_h: Annotated[int, Field(ge=0, le=24)] = 6
+    end_h: Annotated[int, Field(ge=0, le=24)] = 22
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = [0, 1, 2, 3, 4, 5]
+
+
+class PriceSource(Strict):
+    """Import price kind (`flat`, `tou`, `rtp` synthetic with mean `price_per_kwh`, `csv`), flat
+    export price, grid carbon intensity, and the gas price and carbon factor for boilers."""
+
+    kind: Literal["flat", "tou", "rtp", "csv"] = "flat"
+    price_per_kwh: NonNegativeFloat = 0.30
+    export_per_kwh: NonNegativeFloat = 0.08
+    co2_kg_per_kwh: NonNegativeFloat = 0.35
+    gas_per_kwh: NonNegativeFloat = 0.09
+    gas_co2_kg_per_kwh: NonNegativeFloat = 0.198
+    tou: Tou | None = None
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _path_for_csv(self) -> PriceSource:
+        if self.kind == "csv" and self.path is None:
+            raise ValueError("kind 'csv' needs a path")
+        return self
+
+
+class Sources(Strict):
+    weather: WeatherSource = WeatherSource()
+    prices: PriceSource = PriceSource()
+
+
+class StorageUnit(Strict):
+    """A battery or hot-water tank (defaults from the price-policy study's technology table)."""
+
+    capacity_kwh: PositiveFloat
+    eta_charge: Annotated[float, Field(gt=0, le=1)] = 0.9
+    eta_discharge: Annotated[float, Field(gt=0, le=1)] = 0.9
+    loss_per_h: Annotated[float, Field(ge=0, lt=1)] | None = None
+    c_rate_per_h: PositiveFloat | None = None
+    soc_min: Share = 0.0
+    soc_max: Share = 1.0
+    soc_init: Share = 0.5
+
+
+PRESETS: dict[str, dict[str, float]] = {
+    # floor area, annual appliance electricity, hot-water heat, specific space heating (kWh/m²a)
+    "single_family": {"floor_area_m2": 150.0, "appliances_kwh_a": 3500.0, "dhw_kwh_a": 2000.0, "sh_kwh_m2a": 60.0},
+    "multi_family": {"floor_area_m2": 800.0, "appliances_kwh_a": 18000.0, "dhw_kwh_a": 10000.0, "sh_kwh_m2a": 50.0},
+}
+
+
+class BuildingGroup(Strict):
+    """`count` buildings of one kind. Unset demands come from the `type` preset; space heating from
+    `space_heating_kwh_m2a` × floor area when `space_heating_kwh_a` is not given."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
+    count: Annotated[int, Field(ge=1, le=100000)] = 1
+    type: Literal["single_family", "multi_family"] = "single_family"
+    floor_area_m2: PositiveFloat | None = None
+    appliances_kwh_a: NonNegativeFloat | None = None
+    dhw_kwh_a: NonNegativeFloat | None = None
+    space_heating_kwh_a: NonNegativeFloat | None = None
+    space_heating_kwh_m2a: NonNegativeFloat | None = None
+    heating: Literal["heat_pump", "gas_boiler"] = "heat_pump"
+    hp_p_max_kw: PositiveFloat | None = None
+    t_set_c: Annotated[float, Field(ge=5, le=30)] = 21.0
+    t_min_c: Annotated[float, Field(ge=5, le=30)] = 20.0
+    t_max_c: Annotated[float, Field(ge=5, le=35)] = 24.0
+    pv_kwp: NonNegativeFloat = 0.0
+    pv_tilt_deg: Annotated[float, Field(ge=0, le=90)] = 30.0
+    pv_azimuth_deg: Annotated[float, Field(ge=0, lt=360)] = 180.0
+    flex_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0
+    restore_within_h: PositiveFloat = 4.0
+    power_factor: Annotated[float, Field(gt=0, le=1)] = 0.95
+    battery: StorageUnit | None = None
+    tank: StorageUnit | None = None
+    buses: list[int] | None = Field(default=None, description="explicit grid buses, one per building")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BuildingGroup:
+        if self.t_min_c >= self.t_max_c:
+            raise ValueError(f"t_min_c ({self.t_min_c}) must be below t_max_c ({self.t_max_c})")
+        if self.buses is not None and len(self.buses) != self.count:
+            raise ValueError(f"buses lists {len(self.buses)} buses for {self.count} buildings")
+        return self
+
+    def building_spec(self) -> dict[str, Any]:
+        """The `BuildingSpec` fields of one building of this group, as a plain dict."""
+        preset = PRESETS[self.type]
+        area = self.floor_area_m2 or preset["floor_area_m2"]
+        specific = preset["sh_kwh_m2a"] if self.space_heating_kwh_m2a is None else self.space_heating_kwh_m2a
+        spec = {
+            "floor_area_m2": area,
+            "appliances_kwh_a": preset["appliances_kwh_a"] if self.appliances_kwh_a is None else self.appliances_kwh_a,
+            "dhw_kwh_a": preset["dhw_kwh_a"] if self.dhw_kwh_a is None else self.dhw_kwh_a,
+            "space_heating_kwh_a": specific * area if self.space_heating_kwh_a is None else self.space_heating_kwh_a,
+            "heating": self.heating,
+            "hp_p_max_kw": self.hp_p_max_kw,
+            "t_set_c": self.t_set_c,
+            "t_min_c": self.t_min_c,
+            "t_max_c": self.t_max_c,
+            "t_init_c": self.t_set_c,
+            "pv_kwp": self.pv_kwp,
+            "pv_tilt_deg": self.pv_tilt_deg,
+            "pv_azimuth_deg": self.pv_azimuth_deg,
+            "flex_share": self.flex_share,
+            "restore_within_h": self.restore_within_h,
+            "power_factor": self.power_factor,
+        }
+        BuildingSpec.from_dict(spec)  # the model's own checks, at load time
+        return spec
+
+
+class StandaloneStorage(StorageUnit):
+    """A battery connected directly to a grid bus (not behind a building's meter)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
+    bus: Annotated[int, Field(ge=0)]
+
+
+class Grid(Strict):
+    """The low-voltage feeder. Buildings are mapped to the feeder's load buses round-robin unless a
+    group lists its `buses`."""
+
+    network: str = "kerber_vorstadtnetz_kabel_1"
+    backend: Literal["auto", "pandapower", "lightsim2grid"] = "auto"
+    v_min_pu: PositiveFloat = 0.95
+    v_max_pu: PositiveFloat = 1.05
+
+    @field_validator("network")
+    @classmethod
+    def _known_network(cls, name: str) -> str:
+        from simulators.grid.model import available_networks
+
+        allowed = available_networks()
+        if name not in allowed:
+            raise ValueError(f"unknown network {name!r}; allowed: {', '.join(allowed)}")
+        return name
+
+
+class Controller(Strict):
+    """Which controller runs: `none` (thermostats, batteries idle) or `rule_based` (battery
+    self-consumption; with `dsm`, flexible load curtailed in [dsm_start_h, dsm_end_h) and restored
+    before the buildings' deadline)."""
+
+    kind: Literal["none", "rule_based"] = "none"
+    dsm: bool = True
+    dsm_start_h: Annotated[int, Field(ge=0, le=23)] = 17
+    dsm_end_h: Annotated[int, Field(ge=1, le=24)] = 20
+
+
+class Execution(Strict):
+    """`processes: true` runs every simulator in its own process (mosaik `cmd`)."""
+
+    processes: bool = False
+
+
+class Outputs(Strict):
+    dir: Path = Path("results")
+    flush_every_steps: Annotated[int, Field(ge=1)] = 1
+
+
+class Scenario(Strict):
+    """One co-simulation run."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    description: str = ""
+    start: str = "2024-01-15T00:00:00"
+    timezone: str = "Europe/Berlin"
+    duration: int = 86400
+    step: int = 900
+    control_step: int = 900
+    seed: int = 0
+    site: Site = Site()
+    sources: Sources = Sources()
+    buildings: Annotated[list[BuildingGroup], Field(min_length=1)]
+    storage: list[StandaloneStorage] = []
+    grid: Grid = Grid()
+    controller: Controller = Controller()
+    execution: Execution = Execution()
+    outputs: Outputs = Outputs()
+
+    @field_validator("duration", "step", "control_step", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> int:
+        return parse_duration_s(value)
+
+    @field_validator("controller", mode="before")
+    @classmethod
+    def _controller_shorthand(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            pd.Timestamp(value)
+        except ValueError as exc:
+            raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _steps(self) -> Scenario:
+        if self.control_step % self.step:
+            raise ValueError(f"control_step ({self.control_step} s) must be a multiple of step ({self.step} s)")
+        if self.duration % self.step:
+            raise ValueError(f"duration ({self.duration} s) must be a multiple of step ({self.step} s)")
+        names = [g.name for g in self.buildings] + [s.name for s in self.storage]
+        if len(set(names)) != len(names):
+            raise ValueError(f"building group and storage names must be unique, got {names}")
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        return self.duration // self.step
+
+    @property
+    def n_buildings(self) -> int:
+        return sum(g.count for g in self.buildings)
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file, the field and the fix."""
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
+    """Field names allowed at the parent of `loc` (for 'unknown key' messages)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        current = _model_in(annotation)
+        if current is None:
+            return None
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as `X`, `X | None` or `list[X]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def format_errors(path: Path, exc: ValidationError) -> str:
+    """One line per problem: file, dotted field path, message, and the allowed keys for unknown ones."""
+    lines = [f"{path}: invalid scenario ({exc.error_count()} problem{'s' if exc.error_count() > 1 else ''})"]
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(Scenario, loc)
+            message = f"unknown key {loc[-1]!r}" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    """Read and validate a scenario file; relative CSV paths are resolved against the file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: a scenario must be a mapping of keys (name, buildings, ...), got {type(data).__name__}")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_errors(path, exc)) from None
+    return _resolve_paths(scenario, path.parent)
+
+
+def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
+    weather, prices = scenario.sources.weather, scenario.sources.prices
+    if weather.path is not None and not weather.path.is_absolute():
+        weather = weather.model_copy(update={"path": base / weather.path})
+    if prices.path is not None and not prices.path.is_absolute():
+        prices = prices.model_copy(update={"path": base / prices.path})
+    return scenario.model_copy(update={"sources": Sources(weather=weather, prices=prices)})

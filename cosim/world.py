@@ -1,0 +1,165 @@
+"""Building the mosaik world of a scenario: simulators, entities, connections, the recorder.
+
+Data flow per step (see `controllers.baseline` for the control timing):
+weather → buildings → agents → batteries; buildings and their batteries → the grid connection at
+the building's meter (summed there); tanks → their building; agents → buildings (time-shifted);
+batteries → agents (time-shifted). Every entity's outputs → the recorder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import mosaik
+
+from cosim.control_sim import BATTERY_INPUTS, MEASUREMENT_INPUTS
+from cosim.registry import sim_config
+from cosim.scenario import BuildingGroup, Scenario
+from simulators.building.model import OUTPUT_ATTRS as BUILDING_OUTPUTS
+from simulators.building.sim import WEATHER_INPUTS
+from simulators.sources.sim import PRICE_ATTRS, WEATHER_ATTRS
+
+BATTERY_OUTPUTS = ["p_kw", "p_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw"]
+TANK_OUTPUTS = ["p_th_kw", "p_th_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw"]
+SETPOINTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw"]
+GRID_TABLES = {"Grid": "grid", "Bus": "buses", "Line": "lines", "Trafo": "trafos"}
+
+
+@dataclass(frozen=True)
+class EntityInfo:
+    """A row of the `entities` table: what each named thing in the results is."""
+
+    name: str
+    kind: str
+    group: str
+    building: str | None = None
+    bus: int | None = None
+    capacity_kwh: float | None = None
+
+
+@dataclass
+class BuiltWorld:
+    """A world ready to run, with the map from mosaik ids to result tables and names."""
+
+    world: mosaik.World
+    until_s: int
+    entities: list[EntityInfo] = field(default_factory=list)
+    record: dict[str, list[str]] = field(default_factory=dict)
+
+
+def building_names(group: BuildingGroup) -> list[str]:
+    """Display names of a group's buildings: the group name, numbered when there are several."""
+    return [group.name] if group.count == 1 else [f"{group.name}-{k + 1:03d}" for k in range(group.count)]
+
+
+class _Builder:
+    def __init__(self, scenario: Scenario, run_key: str) -> None:
+        self.s = scenario
+        self.world = mosaik.World(
+            sim_config(scenario.execution.processes), time_resolution=1.0, skip_greetings=True,  # type: ignore[arg-type]
+            configure_logging=False,
+        )
+        self.built = BuiltWorld(self.world, scenario.duration)
+        self.recorded: list[tuple[Any, list[str], str, str]] = []
+        self.run_key = run_key
+        common = {"start": scenario.start, "tz": scenario.timezone, "n_steps": scenario.n_steps}
+        self.common = {"step_size": scenario.step, **common}
+        self.control_common = {"step_size": scenario.control_step, **common,
+                               "n_steps": scenario.duration // scenario.control_step}
+
+    def record(self, entity: Any, attrs: list[str], table: str, name: str) -> None:
+        self.recorded.append((entity, attrs, table, name))
+
+    def build(self) -> BuiltWorld:
+        s = self.s
+        site = {**s.site.model_dump(exclude={"heating_degree_days_kd"}), "tz": s.timezone}
+        sources = self.world.start("Sources", **self.common)
+        weather = sources.Weather(spec={**s.sources.weather.model_dump(mode="json"), "seed": s.seed}, site=site)
+        prices = sources.Prices(spec={**s.sources.prices.model_dump(mode="json", exclude={"gas_per_kwh", "gas_co2_kg_per_kwh"}), "seed": s.seed})
+        self.record(weather, WEATHER_ATTRS, "weather", "weather")
+        self.record(prices, PRICE_ATTRS, "prices", "prices")
+        bsim = self.world.start("Building", seed=s.seed, site=site,
+                                heating_degree_days_kd=s.site.heating_degree_days_kd, **self.common)
+        ssim = self.world.start("Storage", **self.common)
+        gsim = self.world.start("Grid", network=s.grid.network, backend=s.grid.backend, step_size=s.step)
+        grid = gsim.Grid()
+        self.record(grid, ["p_ext_kw", "q_ext_kvar", "losses_kw", "line_losses_kw", "trafo_losses_kw",
+                           "p_connections_kw", "converged", "v_min_pu", "v_max_pu", "max_line_loading_pct",
+                           "pf_time_ms", "events"], "grid", "grid")
+        for child in grid.children:
+            table = GRID_TABLES[child.type]
+            self.record(child, _grid_child_attrs(child.type), table, child.eid)
+        csim = self.world.start("Control", **self.control_common)
+        index = 0
+        for group in s.buildings:
+            names = building_names(group)
+            spec = group.building_spec()
+            for k, name in enumerate(names):
+                bus = None if group.buses is None else group.buses[k]
+                self._add_building(bsim, ssim, gsim, csim, weather, group, spec, name, index, bus)
+                index += 1
+        for unit in s.storage:
+            bat = ssim.Battery(spec=unit.model_dump(exclude={"name", "bus"}))
+            conn = gsim.Connection(bus=unit.bus, kind="storage")
+            self.world.connect(bat, conn, "p_kw")
+            self.record(bat, BATTERY_OUTPUTS, "batteries", unit.name)
+            self.record(conn, ["v_pu", "bus"], "connections", unit.name)
+            self.built.entities.append(EntityInfo(unit.name, "battery", unit.name, None, unit.bus, unit.capacity_kwh))
+        self._add_recorder()
+        return self.built
+
+    def _add_building(self, bsim: Any, ssim: Any, gsim: Any, csim: Any, weather: Any, group: BuildingGroup,
+                      spec: dict[str, Any], name: str, index: int, bus: int | None) -> None:
+        b = bsim.Building(spec=spec, index=index)
+        conn = gsim.Connection(kind="building", **({} if bus is None else {"bus": bus}))
+        agent = csim.Agent(kind=self.s.controller.kind, dsm=self._dsm())
+        w = self.world
+        w.connect(weather, b, *WEATHER_INPUTS)
+        w.connect(b, conn, "p_kw", "q_kvar")
+        w.connect(b, agent, *MEASUREMENT_INPUTS)
+        w.connect(agent, b, "hp_p_set_kw", "t_set_c", "flex_shift_kw", time_shifted=True,
+                  initial_data={"hp_p_set_kw": None, "t_set_c": None, "flex_shift_kw": None})
+        self.record(b, BUILDING_OUTPUTS, "buildings", name)
+        self.record(conn, ["v_pu", "bus"], "connections", name)
+        self.record(agent, SETPOINTS, "setpoints", name)
+        self.built.entities.append(EntityInfo(name, "building", group.name, None, bus))
+        if group.battery is not None:
+            bat = ssim.Battery(spec=group.battery.model_dump())
+            w.connect(bat, conn, "p_kw")
+            w.connect(agent, bat, ("battery_p_set_kw", "p_set_kw"))
+            w.connect(bat, agent, *BATTERY_INPUTS, time_shifted=True,
+                      initial_data={"soc": group.battery.soc_init, "capacity_kwh": group.battery.capacity_kwh})
+            self.record(bat, BATTERY_OUTPUTS, "batteries", f"{name}.battery")
+            self.built.entities.append(EntityInfo(f"{name}.battery", "battery", group.name, name, bus,
+                                                  group.battery.capacity_kwh))
+        if group.tank is not None:
+            tank = ssim.Tank(spec=group.tank.model_dump())
+            w.connect(tank, b, ("p_th_kw", "tank_p_th_kw"))
+            self.record(tank, TANK_OUTPUTS, "tanks", f"{name}.tank")
+            self.built.entities.append(EntityInfo(f"{name}.tank", "tank", group.name, name, bus,
+                                                  group.tank.capacity_kwh))
+
+    def _dsm(self) -> dict[str, Any] | None:
+        c = self.s.controller
+        if c.kind != "rule_based" or not c.dsm:
+            return None
+        restore = max((g.restore_within_h for g in self.s.buildings), default=4.0)
+        return {"start_h": c.dsm_start_h, "end_h": c.dsm_end_h, "restore_within_h": restore}
+
+    def _add_recorder(self) -> None:
+        rsim = self.world.start("Recorder", run_key=self.run_key, **self.common)
+        mapping = {e.full_id: [table, name] for e, _, table, name in self.recorded}
+        recorder = rsim.Recorder(entities=mapping)
+        for entity, attrs, _, _ in self.recorded:
+            self.world.connect(entity, recorder, *attrs)
+        self.built.record = mapping
+
+
+def _grid_child_attrs(model: str) -> list[str]:
+    return {"Bus": ["v_pu"], "Line": ["loading_pct", "pl_kw"], "Trafo": ["loading_pct", "pl_kw", "sn_kva"]}[model]
+
+
+def build_world(scenario: Scenario, run_key: str) -> BuiltWorld:
+    """Start every simulator, create the entities and connect them."""
+    return _Builder(scenario, run_key).build()
