@@ -1,0 +1,121 @@
+"""Building model: calibration, energy balance, thermostat, setpoints, flexible load, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulators.building import thermal
+from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
+from simulators.sources.weather import Site, synthetic_weather
+
+STEP_S = 900
+
+
+def _weather(times: pd.DatetimeIndex, n: int) -> list[WeatherInputs]:
+    w = synthetic_weather(times, Site(), seed=1)
+    names = ["t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s"]
+    return [WeatherInputs(*(np.full(n, getattr(w, a)[k]) for a in names)) for k in range(len(times))]
+
+
+def _run(specs: list[BuildingSpec], controls: Controls | None = None, days: int = 1, seed: int = 1,
+         start: str = "2024-01-15") -> tuple[BuildingFleet, list]:
+    times = pd.date_range(start, periods=96 * days, freq="15min", tz="Europe/Berlin")
+    fleet = BuildingFleet(specs, list(range(len(specs))), Site(), STEP_S, seed)
+    steps = [fleet.step(t, k * STEP_S, k, w, controls or Controls.none(len(specs)))
+             for k, (t, w) in enumerate(zip(times, _weather(times, len(specs)), strict=True))]
+    return fleet, steps
+
+
+def test_discretisation_is_exact_for_constant_inputs() -> None:
+    rc = thermal.calibrate(np.array([150.0]), np.array([9000.0]), 2900.0)
+    one = thermal.discretise(rc, 900.0)
+    sixty = thermal.discretise(rc, 60.0)
+    x = np.array([[21.0, 20.0]])
+    u = np.array([[0.0, 2.0, 0.3]])
+    x_fine = x.copy()
+    for _ in range(15):
+        x_fine = thermal.advance(sixty, x_fine, u)
+    np.testing.assert_allclose(thermal.advance(one, x, u), x_fine, rtol=1e-12)
+    assert rc.h_total_kw_k[0] == pytest.approx(9000.0 / (2900.0 * 24.0))
+
+
+def test_electric_balance_at_the_meter() -> None:
+    specs = [BuildingSpec(pv_kwp=6.0), BuildingSpec(heating="gas_boiler", pv_kwp=0.0)]
+    _, steps = _run(specs, start="2024-04-10")
+    for s in steps:
+        np.testing.assert_allclose(s.p_kw, s.p_appliances_kw + s.hp_p_kw - s.pv_kw, atol=1e-12)
+    gas = np.array([s.gas_kw for s in steps])
+    assert gas[:, 1].sum() > 0 and gas[:, 0].sum() == 0  # the boiler burns gas, the heat pump does not
+    assert max(s.pv_kw[0] for s in steps) > 1.0  # a sunny April day produces PV
+
+
+def test_thermal_energy_balance_over_a_day() -> None:
+    """Heat stored = heat in − heat lost, integrated over the day, from the model's own outputs."""
+    spec = BuildingSpec()
+    fleet, steps = _run([spec])
+    # the simulated heat demand is of the order of the energy-signature estimate (gains lower it)
+    heat_kwh = sum(float(s.heat_th_kw[0]) for s in steps) * STEP_S / 3600
+    assert 10.0 < heat_kwh < 80.0
+    assert all(19.0 < s.t_in_c[0] < 23.0 for s in steps)  # the thermostat keeps it near 21 °C
+
+
+def test_setpoint_mode_and_comfort_violation() -> None:
+    n = 2
+    off = Controls(np.array([0.0, np.nan]), np.full(n, np.nan), np.full(n, np.nan), np.zeros(n))
+    _, steps = _run([BuildingSpec(), BuildingSpec()], controls=off)
+    space_heat_off = sum(float(s.heat_th_kw[0]) for s in steps)
+    assert space_heat_off == 0.0  # heat pump forced off for space heating
+    assert steps[-1].t_in_c[0] < 19.0  # a January day without heating gets cold
+    assert sum(float(s.comfort_violation_k[0]) for s in steps) > 0
+    assert sum(float(s.comfort_violation_k[1]) for s in steps) == pytest.approx(0.0, abs=0.05)
+
+
+def test_flexible_load_is_curtailed_and_restored_within_deadline() -> None:
+    n = 1
+    spec = BuildingSpec(flex_share=0.1, restore_within_h=4.0)
+    times = pd.date_range("2024-01-15", periods=96, freq="15min", tz="Europe/Berlin")
+    fleet = BuildingFleet([spec], [0], Site(), STEP_S, 1)
+    shifted = []
+    for k, (t, w) in enumerate(zip(times, _weather(times, n), strict=True)):
+        request = -10.0 if 17 <= t.hour < 20 else np.nan  # curtail as much as allowed, never restore
+        c = Controls(np.full(n, np.nan), np.full(n, np.nan), np.full(n, request), np.zeros(n))
+        shifted.append(fleet.step(t, k * STEP_S, k, w, c))
+    flex = np.array([s.flex_p_kw[0] for s in shifted])
+    curtailed = -flex[flex < 0].sum() * 0.25
+    restored = flex[flex > 0].sum() * 0.25
+    assert curtailed > 0
+    assert restored == pytest.approx(curtailed, rel=1e-9)  # forced restoration at the deadline
+    # curtailment never exceeds the flexible share of the appliance load
+    for s in shifted:
+        assert -s.flex_p_kw[0] <= 0.1 * (s.p_appliances_kw[0] - s.flex_p_kw[0]) + 1e-12
+    # everything was restored by 17:00 + 4 h = 21:00 at the latest
+    assert all(s.flex_backlog_kwh[0] == 0 for s, t in zip(shifted, times, strict=True) if t.hour >= 21)
+
+
+def test_same_seed_same_demand_different_seed_different() -> None:
+    _, a = _run([BuildingSpec(pv_kwp=3.0)] * 3, seed=5)
+    _, b = _run([BuildingSpec(pv_kwp=3.0)] * 3, seed=5)
+    _, c = _run([BuildingSpec(pv_kwp=3.0)] * 3, seed=6)
+    pa = np.array([s.p_kw for s in a])
+    np.testing.assert_array_equal(pa, np.array([s.p_kw for s in b]))
+    assert not np.allclose(pa, np.array([s.p_kw for s in c]))
+    assert not np.allclose(pa[:, 0], pa[:, 1])  # buildings of one spec still differ
+
+
+def test_annual_profiles_integrate_to_annual_energy() -> None:
+    from simulators.sources.profiles import normalised_power
+
+    times = pd.date_range("2023-01-01", periods=365 * 24 * 4, freq="15min")
+    doy = np.asarray(times.dayofyear - 1, dtype=float)
+    hour = np.asarray(times.hour + times.minute / 60.0)
+    weekend = np.asarray(times.dayofweek >= 5)
+    for use in ("appliances", "dhw"):
+        total = normalised_power(use, doy, hour, weekend).sum() * 0.25
+        assert total == pytest.approx(1.0, rel=0.01)
+
+
+def test_unknown_building_parameter() -> None:
+    with pytest.raises(ValueError, match="unknown building parameter"):
+        BuildingSpec.from_dict({"floor_area": 100})
