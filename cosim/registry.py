@@ -18,9 +18,11 @@ SIMULATORS: dict[str, str] = {
     "Grid": "simulators.grid.sim:GridSim",
     "Control": "cosim.control_sim:ControlSim",
     "Recorder": "cosim.recorder:RecorderSim",
+    "Constant": "simulators.constant.sim:ConstantSim",
 }
 PROCESS_CAPABLE = {"Sources": "simulators.sources", "Building": "simulators.building",
-                   "Storage": "simulators.storage", "Grid": "simulators.grid"}
+                   "Storage": "simulators.storage", "Grid": "simulators.grid",
+                   "Constant": "simulators.constant"}
 
 
 def resolve(name: str) -> type:
