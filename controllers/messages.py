@@ -1,0 +1,434 @@
+"""Versioned, validated MQTT payloads shared by the controllers, the bridge and the planner.
+
+Every payload is one `Message`: an envelope (schema version `v`, `kind`, `run`, `tick`, optional
+ADMM `iteration`, `sender`, sequence number `seq`, wall-clock timestamp `ts_s` in Unix seconds,
+optional `hmac`) around a `body` whose type depends on the kind. Example (JSON, one line on the
+wire):
+
+    {"v": 1, "kind": "meas", "run": "demo", "tick": 12, "iteration": null, "sender": "bridge",
+     "seq": 345, "ts_s": 1767225600.123, "hmac": null,
+     "body": {"time_s": 10800, "values": {"p_kw": 3.2, "pv_kw": 0.0, "soc": 0.41}}}
+
+Encoding is JSON by default, MessagePack when `msgpack` is installed and asked for; `decode`
+detects which one from the first byte. `decode` never raises on a malformed payload: it returns
+a `DecodeError` with a `DropReason` and counts it in a `DropCounter`.
+
+Values are floats with their unit in the key (`p_kw`, `soc`); None means "no value / not set".
+NaN and infinities are rejected (send None instead). `hmac` is reserved for message signing:
+`sign` and `verify` compute HMAC-SHA256 over the canonical JSON of the message without it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac as _hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from controllers.topics import Kind, ParsedTopic
+
+SCHEMA_VERSION: Final = 1
+MAX_PAYLOAD_BYTES: Final = 1 << 20
+MAX_ENTRIES: Final = 1024
+MAX_SERIES: Final = 100_000
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+Count = Annotated[int, Field(ge=0)]
+Values = Annotated[dict[Name, float | None], Field(max_length=MAX_ENTRIES)]
+Series = Annotated[list[float], Field(max_length=MAX_SERIES)]
+Payload: TypeAlias = bytes | bytearray | memoryview
+SeriesValues = Annotated[dict[Name, Series], Field(max_length=MAX_ENTRIES)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class MeasBody(_Strict):
+    """Measurements of one controlled entity at simulation time `time_s` (s from scenario start)."""
+
+    values: Values
+    time_s: int | None = None
+
+
+class SetpointBody(_Strict):
+    """An agent's setpoints; a None value means "no setpoint" for that attribute."""
+
+    values: Values
+
+
+class PlanBody(_Strict):
+    """A schedule per attribute: `values[a][i]` holds for [start_s + i·step_s, start_s + (i+1)·step_s)."""
+
+    start_s: int
+    step_s: Annotated[int, Field(gt=0)]
+    values: SeriesValues
+
+
+class AdmmBody(_Strict):
+    """An ADMM vector message: local variables (`admm/x`) or consensus/dual update (`admm/z`)."""
+
+    values: SeriesValues
+    rho: Annotated[float, Field(gt=0)] | None = None
+    converged: bool = False
+
+
+class AlarmBody(_Strict):
+    """An anomaly detector's finding about `target` (an agent or entity id)."""
+
+    detector: Name
+    target: Name
+    severity: Literal["info", "warning", "critical"] = "warning"
+    score: float | None = None
+    detail: Annotated[str, Field(max_length=1000)] = ""
+
+
+class ClockBody(_Strict):
+    """A control tick: simulation time, control step and, in real time, the wall-clock deadline."""
+
+    time_s: int
+    step_s: Annotated[int, Field(gt=0)] | None = None
+    deadline_unix_s: float | None = None
+    final: bool = False
+
+
+StatusState = Literal["online", "offline", "waiting", "stopping", "error"]
+
+
+class StatusBody(_Strict):
+    """A participant's liveness: `online` on (re)connect, `offline` as last will, `waiting` from a
+    bridge that asks every agent to announce itself again."""
+
+    state: StatusState
+    detail: Annotated[str, Field(max_length=1000)] = ""
+
+
+class _Envelope(_Strict):
+    v: Literal[1] = SCHEMA_VERSION
+    run: Name
+    tick: Count
+    iteration: Count | None = None
+    sender: Name
+    seq: Count
+    ts_s: float
+    hmac: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class MeasMessage(_Envelope):
+    kind: Literal["meas"] = "meas"
+    body: MeasBody
+
+
+class SetpointMessage(_Envelope):
+    kind: Literal["setpoint"] = "setpoint"
+    body: SetpointBody
+
+
+class PlanMessage(_Envelope):
+    kind: Literal["plan"] = "plan"
+    body: PlanBody
+
+
+class AdmmXMessage(_Envelope):
+    kind: Literal["admm/x"] = "admm/x"
+    body: AdmmBody
+
+
+class AdmmZMessage(_Envelope):
+    kind: Literal["admm/z"] = "admm/z"
+    body: AdmmBody
+
+
+class AlarmMessage(_Envelope):
+    kind: Literal["alarm"] = "alarm"
+    body: AlarmBody
+
+
+class ClockMessage(_Envelope):
+    kind: Literal["clock"] = "clock"
+    body: ClockBody
+
+
+class StatusMessage(_Envelope):
+    kind: Literal["status"] = "status"
+    body: StatusBody
+
+
+Message: TypeAlias = (
+    MeasMessage | SetpointMessage | PlanMessage | AdmmXMessage | AdmmZMessage | AlarmMessage
+    | ClockMessage | StatusMessage
+)
+MESSAGE_TYPES: Final[Mapping[Kind, type[Message]]] = {
+    Kind.MEAS: MeasMessage, Kind.SETPOINT: SetpointMessage, Kind.PLAN: PlanMessage,
+    Kind.ADMM_X: AdmmXMessage, Kind.ADMM_Z: AdmmZMessage, Kind.ALARM: AlarmMessage,
+    Kind.CLOCK: ClockMessage, Kind.STATUS: StatusMessage,
+}
+# Kinds whose topic names the recipient (the publisher is the bridge or the planner);
+# for every other kind the topic names the sender.
+ADDRESSED_KINDS: Final = frozenset({Kind.MEAS, Kind.PLAN})
+
+_ADAPTER: Final[TypeAdapter[Message]] = TypeAdapter(
+    Annotated[Message, Field(discriminator="kind")]
+)
+
+
+def message_kind(message: Message) -> Kind:
+    """The `Kind` of `message`."""
+    return Kind(message.kind)
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+
+
+class Codec(StrEnum):
+    JSON = "json"
+    MSGPACK = "msgpack"
+
+
+@functools.cache
+def msgpack_available() -> bool:
+    """True if the optional `msgpack` package can be imported."""
+    try:
+        import msgpack  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def encode(message: Message, codec: Codec | str = Codec.JSON) -> bytes:
+    """The wire bytes of `message`. Raises `RuntimeError` if MessagePack is asked for but missing."""
+    if Codec(codec) is Codec.JSON:
+        return _ADAPTER.dump_json(message)
+    try:
+        import msgpack
+    except ImportError:
+        raise RuntimeError("MessagePack encoding needs the optional package: pip install msgpack") from None
+    packed: bytes = msgpack.packb(_ADAPTER.dump_python(message, mode="json"), use_bin_type=True)
+    return packed
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+class DropReason(StrEnum):
+    """Why a payload was dropped."""
+
+    TOO_LARGE = "too_large"
+    MALFORMED = "malformed"  # not JSON / MessagePack, or not an object
+    VERSION = "version"  # unknown schema version
+    UNKNOWN_KIND = "unknown_kind"
+    SCHEMA = "schema"  # fields missing, extra, of the wrong type or out of range
+    WRONG_RUN = "wrong_run"
+    TOPIC_MISMATCH = "topic_mismatch"  # kind or sender differ from the topic
+    BAD_SIGNATURE = "bad_signature"
+    STALE = "stale"  # valid, but for a tick that is no longer awaited
+
+
+@dataclass(frozen=True)
+class DecodeError:
+    """A dropped payload: the reason, a short human-readable detail and the payload size."""
+
+    reason: DropReason
+    detail: str
+    size_bytes: int
+
+
+class DropCounter:
+    """Counts dropped payloads by reason. Safe to update and read from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[DropReason, int] = {}
+
+    def count(self, reason: DropReason) -> None:
+        with self._lock:
+            self._counts[reason] = self._counts.get(reason, 0) + 1
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def by_reason(self) -> dict[str, int]:
+        """A snapshot: reason value → count."""
+        with self._lock:
+            return {reason.value: n for reason, n in self._counts.items()}
+
+
+def _classify(exc: ValidationError) -> DropReason:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    types = {e["type"] for e in errors}
+    if types & {"json_invalid", "json_type", "model_type", "model_attributes_type", "dict_type"}:
+        return DropReason.MALFORMED
+    if types & {"union_tag_invalid", "union_tag_not_found"}:
+        return DropReason.UNKNOWN_KIND
+    if any(e["loc"] and e["loc"][-1] == "v" for e in errors):
+        return DropReason.VERSION
+    return DropReason.SCHEMA
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "payload"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def _fail(reason: DropReason, detail: str, size: int, counter: DropCounter | None) -> DecodeError:
+    if counter is not None:
+        counter.count(reason)
+    return DecodeError(reason=reason, detail=detail, size_bytes=size)
+
+
+def _unpack(payload: bytes) -> object:
+    import msgpack
+
+    return msgpack.unpackb(payload, raw=False, strict_map_key=True, max_buffer_size=MAX_PAYLOAD_BYTES)
+
+
+def decode(payload: Payload, counter: DropCounter | None = None) -> Message | DecodeError:
+    """The `Message` in `payload`, or a `DecodeError` (counted in `counter`). Never raises.
+
+    JSON payloads start with "{" (after optional whitespace); anything else is tried as
+    MessagePack when that package is installed, and is malformed JSON otherwise.
+    """
+    try:
+        data = bytes(payload)
+    except (TypeError, ValueError) as exc:
+        return _fail(DropReason.MALFORMED, f"not bytes: {type(payload).__name__} ({exc})", 0, counter)
+    size = len(data)
+    if size > MAX_PAYLOAD_BYTES:
+        return _fail(DropReason.TOO_LARGE, f"{size} bytes > {MAX_PAYLOAD_BYTES}", size, counter)
+    if data.lstrip()[:1] == b"{" or not msgpack_available():
+        try:
+            return _ADAPTER.validate_json(data)
+        except ValidationError as exc:
+            return _fail(_classify(exc), _first_error(exc), size, counter)
+        except (ValueError, TypeError, RecursionError) as exc:
+            return _fail(DropReason.MALFORMED, f"{type(exc).__name__}: {exc}", size, counter)
+    try:
+        obj = _unpack(data)
+        if not isinstance(obj, dict):
+            return _fail(DropReason.MALFORMED, f"top level is {type(obj).__name__}, not a map", size, counter)
+        return _ADAPTER.validate_python(obj, strict=False)
+    except ValidationError as exc:
+        return _fail(_classify(exc), _first_error(exc), size, counter)
+    except Exception as exc:  # msgpack raises a family of its own exception types on garbage
+        return _fail(DropReason.MALFORMED, f"{type(exc).__name__}: {exc}", size, counter)
+
+
+def decode_for_topic(
+    topic: ParsedTopic, payload: Payload, counter: DropCounter | None = None
+) -> Message | DecodeError:
+    """`decode`, then check the message against its topic: same run and kind, and for kinds other
+    than `ADDRESSED_KINDS` the sender must be the agent named in the topic (no publishing under
+    someone else's name)."""
+    message = decode(payload, counter)
+    if isinstance(message, DecodeError):
+        return message
+    size = len(payload)
+    if message.run != topic.run:
+        detail = f"run {message.run!r} on a topic of run {topic.run!r}"
+        return _fail(DropReason.WRONG_RUN, detail, size, counter)
+    if message.kind != topic.kind.value:
+        return _fail(DropReason.TOPIC_MISMATCH, f"kind {message.kind!r} on a {topic.kind.value!r} topic",
+                     size, counter)
+    if topic.kind not in ADDRESSED_KINDS and message.sender != topic.agent:
+        return _fail(DropReason.TOPIC_MISMATCH, f"sender {message.sender!r} on {topic.agent!r}'s topic",
+                     size, counter)
+    return message
+
+
+# --------------------------------------------------------------------------------------------
+# Building messages
+
+
+class MessageFactory:
+    """Stamps messages of one sender in one run: sequence numbers (from 0, +1 per message) and
+    wall-clock timestamps. One factory per sender; not shared between threads."""
+
+    def __init__(self, run: str, sender: str, clock: Callable[[], float] = time.time) -> None:
+        self.run = run
+        self.sender = sender
+        self._clock = clock
+        self._seq = 0
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
+    def _envelope(self, tick: int, iteration: int | None) -> dict[str, Any]:
+        seq = self._seq
+        self._seq += 1
+        return {"run": self.run, "tick": tick, "iteration": iteration, "sender": self.sender,
+                "seq": seq, "ts_s": self._clock()}
+
+    def meas(self, tick: int, values: Mapping[str, float | None], time_s: int | None = None) -> MeasMessage:
+        return MeasMessage(**self._envelope(tick, None), body=MeasBody(values=dict(values), time_s=time_s))
+
+    def setpoint(self, tick: int, values: Mapping[str, float | None],
+                 iteration: int | None = None) -> SetpointMessage:
+        return SetpointMessage(**self._envelope(tick, iteration), body=SetpointBody(values=dict(values)))
+
+    def plan(self, tick: int, start_s: int, step_s: int,
+             values: Mapping[str, Sequence[float]]) -> PlanMessage:
+        body = PlanBody(start_s=start_s, step_s=step_s, values={k: list(v) for k, v in values.items()})
+        return PlanMessage(**self._envelope(tick, None), body=body)
+
+    def admm_x(self, tick: int, iteration: int, values: Mapping[str, Sequence[float]],
+               rho: float | None = None) -> AdmmXMessage:
+        body = AdmmBody(values={k: list(v) for k, v in values.items()}, rho=rho)
+        return AdmmXMessage(**self._envelope(tick, iteration), body=body)
+
+    def admm_z(self, tick: int, iteration: int, values: Mapping[str, Sequence[float]],
+               rho: float | None = None, converged: bool = False) -> AdmmZMessage:
+        body = AdmmBody(values={k: list(v) for k, v in values.items()}, rho=rho, converged=converged)
+        return AdmmZMessage(**self._envelope(tick, iteration), body=body)
+
+    def alarm(self, tick: int, detector: str, target: str, *, severity: Literal["info", "warning", "critical"]
+              = "warning", score: float | None = None, detail: str = "") -> AlarmMessage:
+        body = AlarmBody(detector=detector, target=target, severity=severity, score=score, detail=detail)
+        return AlarmMessage(**self._envelope(tick, None), body=body)
+
+    def clock(self, tick: int, time_s: int, *, step_s: int | None = None,
+              deadline_unix_s: float | None = None, final: bool = False) -> ClockMessage:
+        body = ClockBody(time_s=time_s, step_s=step_s, deadline_unix_s=deadline_unix_s, final=final)
+        return ClockMessage(**self._envelope(tick, None), body=body)
+
+    def status(self, tick: int, state: StatusState, detail: str = "") -> StatusMessage:
+        return StatusMessage(**self._envelope(tick, None), body=StatusBody(state=state, detail=detail))
+
+
+# --------------------------------------------------------------------------------------------
+# Signing (optional; the security layer decides keys and when to require it)
+
+
+def _canonical(message: Message) -> bytes:
+    data = _ADAPTER.dump_python(message, mode="json")
+    data.pop("hmac", None)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def sign(message: Message, key: bytes) -> Message:
+    """A copy of `message` with `hmac` = HMAC-SHA256(key, canonical JSON without `hmac`)."""
+    digest = _hmac.new(key, _canonical(message), hashlib.sha256).hexdigest()
+    return message.model_copy(update={"hmac": digest})
+
+
+def verify(message: Message, key: bytes) -> bool:
+    """True if `message.hmac` is present and matches `key`."""
+    if message.hmac is None:
+        return False
+    expected = _hmac.new(key, _canonical(message), hashlib.sha256).hexdigest()
+    return _hmac.compare_digest(expected, message.hmac)
