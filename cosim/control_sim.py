@@ -48,6 +48,7 @@ class ControlSim(TimeBasedSim):
         super().__init__(META)
         self.controllers: dict[str, BaselineController] = {}
         self.setpoints: dict[str, BuildingSetpoints] = {}
+        self.received: dict[str, dict[str, float | None]] = {}
 
     def create(self, num: int, model: str, kind: str = "none", dsm: dict[str, Any] | None = None) -> list[CreateResult]:
         if model != "Agent":
@@ -66,6 +67,7 @@ class ControlSim(TimeBasedSim):
         for eid, controller in self.controllers.items():
             data = inputs.get(eid, {})
             values = {attr: _single(data, attr) for attr in MEASUREMENT_INPUTS}
+            self.received[eid] = {**values, **{a: _single(data, a) for a in BATTERY_INPUTS}}
             missing = [a for a, v in values.items() if v is None]
             if missing:
                 raise ValueError(f"{self.sid}.{eid}: no input for {missing}; connect the agent's building")
@@ -80,4 +82,5 @@ class ControlSim(TimeBasedSim):
         sp = self.setpoints[eid]
         names = {"battery_p_set_kw": sp.battery_p_kw, "hp_p_set_kw": sp.hp_p_kw, "t_set_c": sp.t_set_c,
                  "flex_shift_kw": sp.flex_shift_kw}
-        return {a: names[a] for a in attrs}
+        received = self.received.get(eid, {})
+        return {a: names[a] if a in names else received.get(a) for a in attrs}

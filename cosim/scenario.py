@@ -201,7 +201,7 @@ class Grid(Strict):
     @field_validator("network")
     @classmethod
     def _known_network(cls, name: str) -> str:
-        from simulators.grid.model import available_networks
+        from simulators.grid.networks import available_networks
 
         allowed = available_networks()
         if name not in allowed:

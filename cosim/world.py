@@ -82,7 +82,7 @@ class _Builder:
         bsim = self.world.start("Building", seed=s.seed, site=site,
                                 heating_degree_days_kd=s.site.heating_degree_days_kd, **self.common)
         ssim = self.world.start("Storage", **self.common)
-        gsim = self.world.start("Grid", network=s.grid.network, backend=s.grid.backend, step_size=s.step)
+        gsim = self.world.start("Grid", network=s.grid.network, backend=s.grid.backend, **self.common)
         grid = gsim.Grid()
         self.record(grid, ["p_ext_kw", "q_ext_kvar", "losses_kw", "line_losses_kw", "trafo_losses_kw",
                            "p_connections_kw", "converged", "v_min_pu", "v_max_pu", "max_line_loading_pct",

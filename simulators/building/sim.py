@@ -55,6 +55,7 @@ class BuildingSim(TimeBasedSim):
         self.hdd_kd = 2900.0
         self.fleet: BuildingFleet | None = None
         self.last: BuildingStep | None = None
+        self.last_inputs: dict[str, np.ndarray] = {}
 
     def configure(self, seed: int = 0, site: dict[str, Any] | None = None, heating_degree_days_kd: float = 2900.0) -> None:
         self.seed, self.site, self.hdd_kd = int(seed), site_from(site or {}), float(heating_degree_days_kd)
@@ -101,9 +102,9 @@ class BuildingSim(TimeBasedSim):
             if not self.eids:
                 raise RuntimeError(f"{self.sid}: no buildings were created")
             self.fleet = BuildingFleet(self.specs, self.indices, self.site, self.step_size_s, self.seed, self.hdd_kd)
-        self.last = self.fleet.step(
-            self.times[self.step_index], time_s, self.step_index, self._weather(inputs), self._controls(inputs)
-        )
+        weather, controls = self._weather(inputs), self._controls(inputs)
+        self.last_inputs = {**vars(weather), **vars(controls)}
+        self.last = self.fleet.step(self.times[self.step_index], time_s, self.step_index, weather, controls)
 
     def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
         if self.last is None or self.fleet is None:
@@ -113,6 +114,9 @@ class BuildingSim(TimeBasedSim):
         for attr in attrs:
             if attr == "hp_p_max_kw":
                 out[attr] = float(self.fleet.hp_p_max_kw[i])
+            elif attr in self.last_inputs:  # an input: the value received this step (None if not given)
+                value = float(self.last_inputs[attr][i])
+                out[attr] = None if np.isnan(value) else value
             else:
                 out[attr] = float(getattr(self.last, attr)[i])
         return out
