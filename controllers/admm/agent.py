@@ -1,0 +1,252 @@
+"""ADMM agent: one building or storage unit, its local QP built once and re-solved with OSQP.
+
+Local update of sharing ADMM (Boyd et al. 2011, §7.3) with the coupling column a_i:
+
+    x_i⁺ = argmin f_i(x_i) + (ρ/2) Σ_k ‖a_i (x_i,k − x_i,k^old) + x̄_k − z̄_k + u_k‖²
+         = argmin f_i(x_i) + (ρ‖a_i‖²/2) ‖x_i − c‖²,   c_k = x_i,k^old − a_iᵀ(x̄_k − z̄_k + u_k) / ‖a_i‖²
+
+so each round changes only q (and P's p_net diagonal when ρ changes, which refactorises OSQP).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import osqp
+
+from controllers.admm.base import AgentBase
+from controllers.admm.data import AgentData, FloatArray
+from controllers.admm.local_qp import QpMatrices, build_local_qp, shift_blocks
+from controllers.admm.messages import AgentPlan, CoordinatorBroadcast, Fallback, LocalUpdate, StepDecision
+
+SOLVED_STATUSES = ("solved", "solved inaccurate")
+
+
+@dataclass(frozen=True)
+class OsqpSettings:
+    """Settings of the local OSQP solver (its own internal ρ is unrelated to the ADMM ρ)."""
+
+    eps_abs: float = 1e-6
+    eps_rel: float = 1e-6
+    max_iter: int = 20000
+    polishing: bool = False
+    adaptive_rho: bool = True
+
+    def as_kwargs(self) -> dict[str, float | int | bool]:
+        return {
+            "eps_abs": self.eps_abs,
+            "eps_rel": self.eps_rel,
+            "max_iter": self.max_iter,
+            "polishing": self.polishing,
+            "adaptive_rho": self.adaptive_rho,
+            "warm_starting": True,
+            "verbose": False,
+        }
+
+
+@dataclass(frozen=True)
+class LocalSolution:
+    """One solve of the local QP: x (all variables), duals y, its true local cost and statistics."""
+
+    x: FloatArray
+    y: FloatArray
+    local_cost: float
+    status: str
+    iterations: int
+    solve_time_s: float
+
+
+class SolverFailure(RuntimeError):
+    """The local QP could not be solved (infeasible data or numerical trouble)."""
+
+
+class LocalQp:
+    """One agent's QP in OSQP, set up once; data, proximal term and warm start are updated."""
+
+    def __init__(self, agent: AgentData, settings: OsqpSettings | None = None) -> None:
+        self.settings = settings or OsqpSettings()
+        self.qp = build_local_qp(agent)
+        self._prox_weight = 0.0
+        self._prox_center = np.zeros(agent.horizon)
+        self._solver = osqp.OSQP()
+        self._solver.setup(
+            self.qp.p_matrix(), self.qp.q, self.qp.a, self.qp.l, self.qp.u, **self.settings.as_kwargs()
+        )
+        self.last: LocalSolution | None = None
+
+    def set_data(self, agent: AgentData) -> None:
+        """New forecasts and initial state: update q, l, u and A's values (same sparsity)."""
+        new = build_local_qp(agent)
+        if new.layout != self.qp.layout:
+            raise ValueError(f"agent {agent.name}: the problem structure changed; build a new agent")
+        same_pattern = np.array_equal(new.a.indptr, self.qp.a.indptr) and np.array_equal(
+            new.a.indices, self.qp.a.indices
+        )
+        if not same_pattern:
+            raise ValueError(f"agent {agent.name}: constraint sparsity changed")
+        p_changed = not np.array_equal(new.p_diag, self.qp.p_diag)
+        self.qp = new
+        kwargs: dict[str, FloatArray] = {"q": self._q(), "l": new.l, "u": new.u, "Ax": new.a.data}
+        if p_changed:
+            kwargs["Px"] = self._p_diag()
+        self._solver.update(**kwargs)
+
+    def set_prox(self, weight: float, center: FloatArray) -> None:
+        """Add (weight/2)‖p_net − center‖² to the objective (weight ≥ 0)."""
+        if weight != self._prox_weight:
+            self._prox_weight = weight
+            self._solver.update(Px=self._p_diag())
+        self._prox_center = center
+        self._solver.update(q=self._q())
+
+    def _p_diag(self) -> FloatArray:
+        return self.qp.p_diag + self._prox_weight * self.qp.p_net_mask()
+
+    def _q(self) -> FloatArray:
+        q = self.qp.q.copy()
+        q[self.qp.layout.var("p_net")] -= self._prox_weight * self._prox_center
+        return q
+
+    def warm_start_shifted(self) -> None:
+        """Warm start from the last solution shifted by one step (for the next control step)."""
+        if self.last is not None:
+            t = self.qp.layout.horizon
+            self._solver.warm_start(x=shift_blocks(self.last.x, t), y=shift_blocks(self.last.y, t))
+
+    def solve(self) -> LocalSolution:
+        start = time.perf_counter()
+        res = self._solver.solve()
+        elapsed = time.perf_counter() - start
+        status = str(res.info.status)
+        if status not in SOLVED_STATUSES or res.x is None or not np.all(np.isfinite(res.x)):
+            raise SolverFailure(f"OSQP status {status!r}")
+        x = np.asarray(res.x, dtype=float)
+        y = np.asarray(res.y, dtype=float)
+        self.last = LocalSolution(x, y, self.qp.objective(x), status, int(res.info.iter), elapsed)
+        return self.last
+
+
+@dataclass
+class _StepState:
+    tick: int = -1
+    p_last_kw: FloatArray = field(default_factory=lambda: np.zeros(0))
+    previous_plan: AgentPlan | None = None
+
+
+class AdmmAgent(AgentBase):
+    """A building or storage agent of sharing ADMM (see module docstring).
+
+    `coupling` is the agent's column a_i of the coupling map (row 0 = transformer, = 1).
+    """
+
+    def __init__(
+        self, data: AgentData, coupling: FloatArray | None = None, settings: OsqpSettings | None = None
+    ) -> None:
+        self.name = data.name
+        self.data = data
+        self.coupling = np.ones(1) if coupling is None else np.asarray(coupling, dtype=float)
+        self.a_norm2 = float(self.coupling @ self.coupling)
+        if self.a_norm2 <= 0:
+            raise ValueError(f"agent {data.name}: coupling column must not be zero")
+        self.local = LocalQp(data, settings)
+        self._state = _StepState(p_last_kw=np.zeros(data.horizon))
+
+    def start_step(self, tick: int, data: AgentData | None = None, coupling: FloatArray | None = None) -> None:
+        """Begin control step `tick` with new data; warm start from the previous step shifted."""
+        if coupling is not None:
+            self.coupling = np.asarray(coupling, dtype=float)
+            self.a_norm2 = float(self.coupling @ self.coupling)
+        if data is not None:
+            self.data = data
+            self.local.set_data(data)
+        if self._state.tick >= 0:
+            self.local.warm_start_shifted()
+            self._state.p_last_kw = shift_blocks(self._state.p_last_kw, self.data.horizon)
+        self._state.tick = tick
+
+    def local_update(self, broadcast: CoordinatorBroadcast) -> LocalUpdate:
+        """Solve the local problem with the proximal term of this round."""
+        signal = broadcast.x_mean - broadcast.z_mean + broadcast.u_scaled  # (m, T)
+        center = self._state.p_last_kw - (self.coupling @ signal) / self.a_norm2
+        self.local.set_prox(broadcast.rho * self.a_norm2, center)
+        sol = self.local.solve()
+        p = sol.x[self.local.qp.layout.var("p_net")].copy()
+        self._state.p_last_kw = p
+        return LocalUpdate(
+            self.name,
+            broadcast.tick,
+            broadcast.iteration,
+            p,
+            sol.local_cost,
+            sol.solve_time_s,
+            sol.iterations,
+            sol.status,
+        )
+
+    def solve_alone(self) -> AgentPlan:
+        """The agent's own optimum without coordination (no ADMM term)."""
+        self.local.set_prox(0.0, np.zeros(self.data.horizon))
+        sol = self.local.solve()
+        return self._plan(sol.x, sol.local_cost, "local_only")
+
+    def finalize_step(self, decision: StepDecision) -> AgentPlan:
+        """The plan to apply: the last ADMM iterate, or the recorded fallback."""
+        last = self.local.last
+        if last is None:
+            raise RuntimeError(f"agent {self.name}: finalize_step before any local update")
+        use_previous = decision.fallback is Fallback.SHIFTED_PREVIOUS and self._state.previous_plan is not None
+        if use_previous and self._state.previous_plan is not None:
+            plan = _shift_plan(self._state.previous_plan, decision.tick)
+        else:
+            source = "admm" if decision.fallback is None else Fallback.LAST_ITERATE.value
+            plan = self._plan(last.x, last.local_cost, source)
+        self._state.previous_plan = plan
+        return plan
+
+    def _plan(self, x: FloatArray, cost: float, source: str) -> AgentPlan:
+        lay = self.local.qp.layout
+
+        def get(name: str) -> FloatArray | None:
+            return x[lay.var(name)].copy() if name in lay.variables else None
+
+        p_ch, p_dis = get("p_ch"), get("p_dis")
+        p_bat = None if p_ch is None or p_dis is None else p_ch - p_dis
+        simultaneous = 0.0 if p_ch is None or p_dis is None else float(np.max(np.minimum(p_ch, p_dis)))
+        p_net = get("p_net")
+        if p_net is None:
+            raise RuntimeError("layout without p_net")
+        return AgentPlan(
+            self.name,
+            self._state.tick,
+            source,
+            p_net,
+            get("p_hp"),
+            get("t_in"),
+            p_bat,
+            get("e"),
+            max(simultaneous, 0.0),
+            cost,
+        )
+
+
+def _shift_plan(plan: AgentPlan, tick: int) -> AgentPlan:
+    def sh(v: FloatArray | None) -> FloatArray | None:
+        return None if v is None else shift_blocks(v, v.shape[0])
+
+    p_net = sh(plan.p_net_kw)
+    if p_net is None:
+        raise RuntimeError("plan without p_net")
+    return AgentPlan(
+        plan.agent,
+        tick,
+        Fallback.SHIFTED_PREVIOUS.value,
+        p_net,
+        sh(plan.p_hp_kw),
+        sh(plan.t_in_c),
+        sh(plan.p_bat_kw),
+        sh(plan.e_kwh),
+        plan.simultaneous_kw,
+        plan.local_cost,
+    )
