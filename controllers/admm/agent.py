@@ -18,7 +18,7 @@ import osqp
 
 from controllers.admm.base import AgentBase
 from controllers.admm.data import AgentData, FloatArray
-from controllers.admm.local_qp import QpMatrices, build_local_qp, shift_blocks
+from controllers.admm.local_qp import build_local_qp, shift_blocks
 from controllers.admm.messages import AgentPlan, CoordinatorBroadcast, Fallback, LocalUpdate, StepDecision
 
 SOLVED_STATUSES = ("solved", "solved inaccurate")
@@ -153,7 +153,9 @@ class AdmmAgent(AgentBase):
         self.local = LocalQp(data, settings)
         self._state = _StepState(p_last_kw=np.zeros(data.horizon))
 
-    def start_step(self, tick: int, data: AgentData | None = None, coupling: FloatArray | None = None) -> None:
+    def start_step(
+        self, tick: int, data: AgentData | None = None, coupling: FloatArray | None = None
+    ) -> None:
         """Begin control step `tick` with new data; warm start from the previous step shifted."""
         if coupling is not None:
             self.coupling = np.asarray(coupling, dtype=float)
@@ -196,9 +198,9 @@ class AdmmAgent(AgentBase):
         last = self.local.last
         if last is None:
             raise RuntimeError(f"agent {self.name}: finalize_step before any local update")
-        use_previous = decision.fallback is Fallback.SHIFTED_PREVIOUS and self._state.previous_plan is not None
-        if use_previous and self._state.previous_plan is not None:
-            plan = _shift_plan(self._state.previous_plan, decision.tick)
+        previous = self._state.previous_plan
+        if decision.fallback is Fallback.SHIFTED_PREVIOUS and previous is not None:
+            plan = _shift_plan(previous, decision.tick)
         else:
             source = "admm" if decision.fallback is None else Fallback.LAST_ITERATE.value
             plan = self._plan(last.x, last.local_cost, source)
@@ -224,6 +226,7 @@ class AdmmAgent(AgentBase):
             p_net,
             get("p_hp"),
             get("t_in"),
+            get("t_mass"),
             p_bat,
             get("e"),
             max(simultaneous, 0.0),
@@ -245,6 +248,7 @@ def _shift_plan(plan: AgentPlan, tick: int) -> AgentPlan:
         p_net,
         sh(plan.p_hp_kw),
         sh(plan.t_in_c),
+        sh(plan.t_mass_c),
         sh(plan.p_bat_kw),
         sh(plan.e_kwh),
         plan.simultaneous_kw,

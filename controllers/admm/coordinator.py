@@ -150,18 +150,13 @@ class Coordinator(CoordinatorBase):
         self._residuals = self._compute_residuals(self.p_kw - p_old, self.x_mean - x_old, self.z_mean - z_old)
         self._all_fresh = fresh == n
         rho_used = self.rho
-        self.history.append(
-            IterationRecord(
-                self.iteration, rho_used, self._residuals, fresh, n - fresh, 0.0, max_t, sum_t
-            )
-        )
+        round_index = self.iteration
         self.iteration += 1
         if not self.is_converged() and self.iteration % self.settings.rho_update_every == 0:
             self._balance_rho()
         elapsed = time.perf_counter() - start
-        last = self.history[-1]
-        self.history[-1] = IterationRecord(
-            last.iteration, last.rho, last.residuals, fresh, n - fresh, elapsed, max_t, sum_t
+        self.history.append(
+            IterationRecord(round_index, rho_used, self._residuals, fresh, n - fresh, elapsed, max_t, sum_t)
         )
         return self._broadcast()
 

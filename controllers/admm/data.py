@@ -178,7 +178,7 @@ class AgentData:
         if self.thermal is not None and self.thermal.horizon != horizon:
             raise ValueError(f"agent {self.name}: thermal forecasts must have length {horizon}")
         if self.export_price_per_kwh is not None and np.any(self.export_price_per_kwh > self.price_per_kwh):
-            raise ValueError(f"agent {self.name}: export price above import price makes the problem unbounded")
+            raise ValueError(f"agent {self.name}: an export price above the import price is unbounded")
         if self.plan_weight_per_kw2 < 0 or self.reg_weight_per_kw2 < 0:
             raise ValueError(f"agent {self.name}: plan and regularisation weights must be ≥ 0")
         if self.plan_weight_per_kw2 > 0 and self.p_plan_kw is None:

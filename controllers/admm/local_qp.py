@@ -78,7 +78,7 @@ class QpMatrices:
     p_diag: FloatArray
     q: FloatArray
     a: sp.csc_matrix
-    l: FloatArray
+    l: FloatArray  # noqa: E741 (OSQP's name)
     u: FloatArray
     constant: float
 
@@ -134,7 +134,11 @@ def define_balance_rows(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries]
 def define_split_rows(lay: QpLayout) -> list[_Entries]:
     """Import/export split: p_net,k − p_imp,k + p_exp,k = 0."""
     t = lay.horizon
-    return [_diag("split", "p_net", 1.0, t), _diag("split", "p_imp", -1.0, t), _diag("split", "p_exp", 1.0, t)]
+    return [
+        _diag("split", "p_net", 1.0, t),
+        _diag("split", "p_imp", -1.0, t),
+        _diag("split", "p_exp", 1.0, t),
+    ]
 
 
 def define_thermal_rows(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries], FloatArray, FloatArray]:
@@ -273,7 +277,7 @@ def _assemble(entries: list[_Entries], lay: QpLayout) -> sp.csc_matrix:
 def build_local_qp(agent: AgentData) -> QpMatrices:
     """The OSQP matrices of one agent's local problem (no ADMM term)."""
     lay = QpLayout.for_agent(agent)
-    l = np.full(lay.n_row, -INF)
+    l = np.full(lay.n_row, -INF)  # noqa: E741 (OSQP's name)
     u = np.full(lay.n_row, INF)
 
     def eq(block: str, rhs: FloatArray) -> None:

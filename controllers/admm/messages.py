@@ -9,7 +9,7 @@ memory; `to_dict` / `from_dict` give plain JSON-able dicts (lists of floats) for
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, TypeVar
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from controllers.admm.data import FloatArray
 
 
-class Fallback(str, Enum):
+class Fallback(StrEnum):
     """What agents apply when ADMM did not converge in time (recorded in `StepDecision`)."""
 
     LAST_ITERATE = "last_iterate"
@@ -107,6 +107,7 @@ class AgentPlan:
     p_net_kw: FloatArray
     p_hp_kw: FloatArray | None
     t_in_c: FloatArray | None
+    t_mass_c: FloatArray | None
     p_bat_kw: FloatArray | None
     e_kwh: FloatArray | None
     simultaneous_kw: float

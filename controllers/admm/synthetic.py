@@ -7,12 +7,13 @@ that both give the same (A, B). Everything is drawn from one seeded generator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.linalg
 
 from controllers.admm.data import AgentData, Battery, FloatArray, ThermalModel
+from controllers.admm.messages import AgentPlan
 
 HEATING_DEGREE_DAYS_KD = 3000.0
 
@@ -58,7 +59,7 @@ def synthetic_district(spec: DistrictSpec) -> list[AgentData]:
     """Buildings (heat pump, base load, some PV and batteries) followed by standalone batteries."""
     rng = np.random.default_rng(spec.seed)
     t, dt = spec.horizon, spec.dt_h
-    hours = (np.arange(t) * dt) % 24.0
+    hours: FloatArray = np.asarray((np.arange(t) * dt) % 24.0, dtype=float)
     t_out = 1.0 + 4.0 * _daily(hours, 14.0, 4.0) + rng.normal(0, 0.3, t)
     sun = np.clip(np.sin(np.pi * (hours - 8.0) / 8.0), 0.0, None)
     price = 0.22 + 0.10 * _daily(hours, 18.5, 2.0) + 0.05 * _daily(hours, 8.0, 1.5) - 0.04 * sun
@@ -83,7 +84,7 @@ def synthetic_district(spec: DistrictSpec) -> list[AgentData]:
             cop=cop,
             hp_p_max_kw=float(np.ceil(2.0 * h_total * 22.0 / 2.8)),
             t_min_c=np.where((hours >= 6) & (hours < 22), 20.0, 18.0),
-            t_max_c=24.0,
+            t_max_c=np.full(t, 24.0),
         )
         battery = None
         if rng.random() < spec.battery_share:
@@ -95,3 +96,46 @@ def synthetic_district(spec: DistrictSpec) -> list[AgentData]:
         battery = Battery(capacity_kwh=cap, e0_kwh=0.5 * cap, e_final_min_kwh=0.5 * cap)
         agents.append(AgentData(f"s{j:04d}", dt, price, np.zeros(t), np.zeros(t), None, battery))
     return agents
+
+
+def _roll(values: FloatArray | None) -> FloatArray | None:
+    return None if values is None else np.roll(values, -1)
+
+
+def next_step_data(agent: AgentData, plan: AgentPlan) -> AgentData:
+    """The agent's data one control step later, assuming the forecasts came true.
+
+    The synthetic day is periodic, so forecasts are rolled by one step; the initial state is the
+    plan's prediction for the end of step 0 and the heat pump's step 0 is the setpoint sent for
+    step 1 of the plan (one-step actuation delay).
+    """
+    thermal = agent.thermal
+    if thermal is not None:
+        if plan.t_in_c is None or plan.p_hp_kw is None or plan.t_mass_c is None:
+            raise ValueError("plan lacks the thermal trajectories")
+        rolled = {f: np.roll(getattr(thermal, f), -1) for f in ROLLED_THERMAL}
+        thermal = replace(
+            thermal,
+            x0_c=np.array([plan.t_in_c[0], plan.t_mass_c[0]]),
+            hp_p_prev_kw=float(np.clip(plan.p_hp_kw[1], 0.0, thermal.hp_p_max_kw)),
+            **rolled,
+        )
+    battery = agent.battery
+    if battery is not None:
+        if plan.e_kwh is None:
+            raise ValueError("plan lacks the battery energy")
+        e1 = float(np.clip(plan.e_kwh[0], battery.e_min_kwh, battery.e_max_kwh))
+        battery = replace(battery, e0_kwh=e1)
+    return replace(
+        agent,
+        price_per_kwh=np.roll(agent.price_per_kwh, -1),
+        p_base_kw=np.roll(agent.p_base_kw, -1),
+        pv_kw=np.roll(agent.pv_kw, -1),
+        export_price_per_kwh=_roll(agent.export_price_per_kwh),
+        p_plan_kw=_roll(agent.p_plan_kw),
+        thermal=thermal,
+        battery=battery,
+    )
+
+
+ROLLED_THERMAL = ("t_out_c", "q_air_gain_kw", "q_mass_gain_kw", "cop", "t_min_c", "t_max_c")

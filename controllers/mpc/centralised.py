@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -45,7 +46,8 @@ def solve_centralised(
     shared_cost, shared_cons = define_shared(model.p_net, limits)
     problem = cp.Problem(cp.Minimize(model.cost + shared_cost), model.constraints + shared_cons)
     built = time.perf_counter()
-    problem.solve(solver=solver, **solver_options)
+    solve: Any = problem.solve  # untyped in cvxpy
+    solve(solver=solver, **solver_options)
     wall = time.perf_counter() - start
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise RuntimeError(f"centralised MPC: solver status {problem.status}")

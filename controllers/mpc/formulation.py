@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
 from controllers.admm.data import AgentData, Battery, FloatArray, SharedLimits, ThermalModel
+
+# cvxpy's atoms are not visible to mypy through the package namespace; they are used untyped here.
+atoms: Any = cp
+Expr = Any
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,7 @@ class DistrictModel:
     p_net: cp.Variable
     variables: dict[str, cp.Variable]
     groups: dict[str, FloatArray]
-    cost: cp.Expression
+    cost: Expr
     constraints: list[cp.Constraint]
 
 
@@ -34,13 +39,13 @@ def _selector(n: int, idx: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(idx.shape[0]), (idx, np.arange(idx.shape[0]))), shape=(n, idx.shape[0]))
 
 
-def _col(values: Sequence[float], t: int) -> FloatArray:
+def _col(values: Sequence[float] | FloatArray, t: int) -> FloatArray:
     return np.repeat(np.asarray(values, dtype=float)[:, None], t, axis=1)
 
 
-def _lagged(x0: FloatArray, x: cp.Variable) -> cp.Expression:
+def _lagged(x0: FloatArray, x: cp.Variable) -> Expr:
     """[x0, x_0, …, x_{T−2}] along the horizon (the state at the start of each step)."""
-    return cp.hstack([cp.Constant(x0[:, None]), x[:, :-1]])
+    return atoms.hstack([cp.Constant(x0[:, None]), x[:, :-1]])
 
 
 def define_thermal(th: list[ThermalModel], t: int) -> tuple[dict[str, cp.Variable], list[cp.Constraint]]:
@@ -51,16 +56,20 @@ def define_thermal(th: list[ThermalModel], t: int) -> tuple[dict[str, cp.Variabl
     a = np.stack([m.a for m in th])
     b = np.stack([m.b for m in th])
     x0 = np.stack([m.x0_c for m in th])
-    t_out, q_air, q_mass, cop = (np.stack([getattr(m, f) for m in th]) for f in ("t_out_c", "q_air_gain_kw", "q_mass_gain_kw", "cop"))
+    t_out, q_air, q_mass, cop = (
+        np.stack([getattr(m, f) for m in th]) for f in ("t_out_c", "q_air_gain_kw", "q_mass_gain_kw", "cop")
+    )
     prev_in, prev_m = _lagged(x0[:, 0], v["t_in"]), _lagged(x0[:, 1], v["t_mass"])
     cons: list[cp.Constraint] = []
     for row, var in ((0, v["t_in"]), (1, v["t_mass"])):
-        disturbance = _col(b[:, row, 0], t) * t_out + _col(b[:, row, 1], t) * q_air + _col(b[:, row, 2], t) * q_mass
+        disturbance = (
+            _col(b[:, row, 0], t) * t_out + _col(b[:, row, 1], t) * q_air + _col(b[:, row, 2], t) * q_mass
+        )
         cons.append(
             var
-            == cp.multiply(_col(a[:, row, 0], t), prev_in)
-            + cp.multiply(_col(a[:, row, 1], t), prev_m)
-            + cp.multiply(_col(b[:, row, 1], t) * cop, v["p_hp"])
+            == atoms.multiply(_col(a[:, row, 0], t), prev_in)
+            + atoms.multiply(_col(a[:, row, 1], t), prev_m)
+            + atoms.multiply(_col(b[:, row, 1], t) * cop, v["p_hp"])
             + disturbance
         )
     cons += [v["p_hp"] >= 0, v["p_hp"] <= _col([m.hp_p_max_kw for m in th], t)]
@@ -72,7 +81,9 @@ def define_thermal(th: list[ThermalModel], t: int) -> tuple[dict[str, cp.Variabl
     return v, cons
 
 
-def define_battery(bats: list[Battery], dt_h: float, t: int) -> tuple[dict[str, cp.Variable], list[cp.Constraint]]:
+def define_battery(
+    bats: list[Battery], dt_h: float, t: int
+) -> tuple[dict[str, cp.Variable], list[cp.Constraint]]:
     """e_{k+1} = (1 − loss Δt) e_k + Δt(η_c p_ch − p_dis/η_d); 0 ≤ p_ch, p_dis; p_ch + p_dis ≤ P_max;
     e_min ≤ e ≤ e_max; e_T ≥ e_final_min."""
     n = len(bats)
@@ -82,9 +93,9 @@ def define_battery(bats: list[Battery], dt_h: float, t: int) -> tuple[dict[str, 
     p_max = _col([b.p_max_kw for b in bats], t)
     cons: list[cp.Constraint] = [
         v["e"]
-        == cp.multiply(keep, _lagged(e0, v["e"]))
-        + cp.multiply(_col([dt_h * b.eta_charge for b in bats], t), v["p_ch"])
-        - cp.multiply(_col([dt_h / b.eta_discharge for b in bats], t), v["p_dis"]),
+        == atoms.multiply(keep, _lagged(e0, v["e"]))
+        + atoms.multiply(_col([dt_h * b.eta_charge for b in bats], t), v["p_ch"])
+        - atoms.multiply(_col([dt_h / b.eta_discharge for b in bats], t), v["p_dis"]),
         v["p_ch"] >= 0,
         v["p_dis"] >= 0,
         v["p_ch"] <= p_max,
@@ -98,37 +109,40 @@ def define_battery(bats: list[Battery], dt_h: float, t: int) -> tuple[dict[str, 
     return v, cons
 
 
-def define_cost(agents: Sequence[AgentData], m: dict[str, cp.Variable], g: dict[str, FloatArray], p_net: cp.Variable) -> cp.Expression:
+def define_cost(
+    agents: Sequence[AgentData], m: dict[str, cp.Variable], g: dict[str, FloatArray], p_net: cp.Variable
+) -> Expr:
     """Σ energy cost + comfort + plan tracking + throughput + regularisation (see `AgentData`)."""
     t = agents[0].horizon
     dt = agents[0].dt_h
     split = np.array([a.export_price_per_kwh is not None for a in agents])
     price = np.stack([a.price_per_kwh for a in agents]) * dt * (~split)[:, None]
-    cost: cp.Expression = cp.sum(cp.multiply(price, p_net))
+    cost: Expr = atoms.sum(atoms.multiply(price, p_net))
     plan_w = np.array([a.plan_weight_per_kw2 if a.p_plan_kw is not None else 0.0 for a in agents])
     if np.any(plan_w > 0):
         plan = np.stack([a.p_plan_kw if a.p_plan_kw is not None else np.zeros(t) for a in agents])
-        cost += cp.sum_squares(cp.multiply(_col(np.sqrt(plan_w), t), p_net - plan))
+        cost += atoms.sum_squares(atoms.multiply(_col(np.sqrt(plan_w), t), p_net - plan))
 
-    def reg(group: str, name: str) -> cp.Expression:
+    def reg(group: str, name: str) -> Expr:
         w = np.sqrt([agents[i].reg_weight_per_kw2 for i in g[group]])
-        return cp.sum_squares(cp.multiply(_col(w, t), m[name]))
+        return atoms.sum_squares(atoms.multiply(_col(w, t), m[name]))
 
     if "p_imp" in m:
         ex = [agents[i] for i in g["export"]]
-        cost += cp.sum(cp.multiply(np.stack([a.price_per_kwh for a in ex]) * dt, m["p_imp"]))
-        cost -= cp.sum(cp.multiply(np.stack([a.export_price_per_kwh for a in ex]) * dt, m["p_exp"]))  # type: ignore[misc]
+        cost += atoms.sum(atoms.multiply(np.stack([a.price_per_kwh for a in ex]) * dt, m["p_imp"]))
+        cost -= atoms.sum(atoms.multiply(np.stack([a.export_price_per_kwh for a in ex]) * dt, m["p_exp"]))
         cost += reg("export", "p_imp") + reg("export", "p_exp")
     if "p_hp" in m:
         th = [agents[i].thermal for i in g["thermal"]]
         lin = _col([dt * x.comfort_linear_per_kh for x in th if x is not None], t)
         quad = _col([np.sqrt(dt * x.comfort_quad_per_k2h) for x in th if x is not None], t)
-        cost += cp.sum(cp.multiply(lin, m["s_lo"] + m["s_hi"]))
-        cost += cp.sum_squares(cp.multiply(quad, m["s_lo"])) + cp.sum_squares(cp.multiply(quad, m["s_hi"]))
+        cost += atoms.sum(atoms.multiply(lin, m["s_lo"] + m["s_hi"]))
+        for slack in ("s_lo", "s_hi"):
+            cost += atoms.sum_squares(atoms.multiply(quad, m[slack]))
         cost += reg("thermal", "p_hp")
     if "p_ch" in m:
-        tp = _col([dt * agents[i].battery.throughput_cost_per_kwh for i in g["battery"]], t)  # type: ignore[union-attr]
-        cost += cp.sum(cp.multiply(tp, m["p_ch"] + m["p_dis"]))
+        tp = _col([dt * agents[i].battery.throughput_cost_per_kwh for i in g["battery"]], t)
+        cost += atoms.sum(atoms.multiply(tp, m["p_ch"] + m["p_dis"]))
         cost += reg("battery", "p_ch") + reg("battery", "p_dis")
     return cost
 
@@ -145,24 +159,30 @@ def build_agents_model(agents: Sequence[AgentData]) -> DistrictModel:
     groups = {
         "thermal": np.array([i for i, a in enumerate(agents) if a.thermal is not None], dtype=int),
         "battery": np.array([i for i, a in enumerate(agents) if a.battery is not None], dtype=int),
-        "export": np.array([i for i, a in enumerate(agents) if a.export_price_per_kwh is not None], dtype=int),
+        "export": np.array(
+            [i for i, a in enumerate(agents) if a.export_price_per_kwh is not None], dtype=int
+        ),
     }
     variables: dict[str, cp.Variable] = {}
     cons: list[cp.Constraint] = []
-    meter: cp.Expression = cp.Constant(np.stack([a.p_base_kw - a.pv_kw for a in agents]))
+    meter: Expr = cp.Constant(np.stack([a.p_base_kw - a.pv_kw for a in agents]))
     if groups["export"].size:
         k = groups["export"].size
         variables["p_imp"] = cp.Variable((k, t), name="p_imp")
         variables["p_exp"] = cp.Variable((k, t), name="p_exp")
         sel = _selector(n, groups["export"])
-        cons += [sel.T @ p_net == variables["p_imp"] - variables["p_exp"], variables["p_imp"] >= 0, variables["p_exp"] >= 0]
+        cons += [
+            sel.T @ p_net == variables["p_imp"] - variables["p_exp"],
+            variables["p_imp"] >= 0,
+            variables["p_exp"] >= 0,
+        ]
     if groups["thermal"].size:
-        v, c = define_thermal([agents[i].thermal for i in groups["thermal"]], t)  # type: ignore[misc]
+        v, c = define_thermal([agents[i].thermal for i in groups["thermal"]], t)
         variables |= v
         cons += c
         meter = meter + _selector(n, groups["thermal"]) @ v["p_hp"]
     if groups["battery"].size:
-        v, c = define_battery([agents[i].battery for i in groups["battery"]], dt, t)  # type: ignore[misc]
+        v, c = define_battery([agents[i].battery for i in groups["battery"]], dt, t)
         variables |= v
         cons += c
         meter = meter + _selector(n, groups["battery"]) @ (v["p_ch"] - v["p_dis"])
@@ -171,14 +191,14 @@ def build_agents_model(agents: Sequence[AgentData]) -> DistrictModel:
     return DistrictModel(tuple(a.name for a in agents), p_net, variables, groups, cost, cons)
 
 
-def define_shared(p_net: cp.Variable, limits: SharedLimits) -> tuple[cp.Expression, list[cp.Constraint]]:
+def define_shared(p_net: cp.Variable, limits: SharedLimits) -> tuple[Expr, list[cp.Constraint]]:
     """Transformer band p_min ≤ Σ_i p_i ≤ p_max, peak cost, linearised voltage band
     v_min ≤ v0 + S (p_k − p0) ≤ v_max for every step k."""
-    total = cp.sum(p_net, axis=0)
+    total = atoms.sum(p_net, axis=0)
     cons: list[cp.Constraint] = [total <= limits.p_max_kw, total >= limits.p_min_kw]
-    cost: cp.Expression = cp.Constant(0.0)
+    cost: Expr = cp.Constant(0.0)
     if limits.peak_price_per_kw > 0:
-        cost = limits.peak_price_per_kw * cp.pos(cp.max(total))
+        cost = limits.peak_price_per_kw * atoms.pos(atoms.max(total))
     volt = limits.voltage
     if volt is not None:
         v = volt.v0_pu[:, None] + volt.s_pu_per_kw @ (p_net - volt.p0_kw[:, None])
@@ -194,5 +214,5 @@ def local_reference_problem(
     cost = model.cost
     if prox_weight > 0:
         center = np.zeros(agent.horizon) if prox_center is None else prox_center
-        cost = cost + 0.5 * prox_weight * cp.sum_squares(model.p_net[0] - center)
+        cost = cost + 0.5 * prox_weight * atoms.sum_squares(model.p_net[0] - center)
     return cp.Problem(cp.Minimize(cost), model.constraints), model
