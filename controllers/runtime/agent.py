@@ -1,0 +1,338 @@
+"""The agent base class and the runner that puts one agent on MQTT.
+
+Protocol of a control step (lockstep and real time alike), for tick `t`:
+1. the bridge publishes each agent's measurements on `meas/{agent}` (tick t) and a `clock`
+   message (tick t) on `clock/{bridge}`;
+2. an agent steps once per tick: when its measurement for t arrives (`trigger = "measurement"`,
+   the default) or when the clock for t arrives (`trigger = "clock"`, for agents without
+   measurements, e.g. a coordinator);
+3. `step` returns setpoints, which the runner publishes on `setpoint/{agent}` with tick t.
+   Returning None publishes nothing (the bridge then uses the agent's fallback).
+
+Liveness: on every (re)connect the runner publishes `status/{agent}` = online; its last will is
+`offline`. When the bridge publishes `status/{bridge}` = waiting, every agent announces itself
+again. A clock message with `final = True` ends the agent.
+
+Hooks run one at a time, in message order. An exception in a hook is logged, counted and
+reported as `status` = error; the agent keeps running (the bridge falls back for that tick).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import aiomqtt
+
+from controllers.messages import (
+    ClockMessage,
+    Codec,
+    DecodeError,
+    DropCounter,
+    DropReason,
+    MeasMessage,
+    Message,
+    MessageFactory,
+    StatusMessage,
+    StatusState,
+    decode_for_topic,
+    encode,
+)
+from controllers.runtime.broker_url import BrokerUrl
+from controllers.runtime.connection import Backoff, ConnectionStats, MqttConnection, unique_client_id
+from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, agent_filters, validate_name
+
+log = logging.getLogger(__name__)
+
+Setpoints = Mapping[str, float | None]
+
+
+class Agent:
+    """Base class of every controller agent. Override the hooks you need; all are optional except
+    `step` for an agent that should answer with setpoints.
+
+    Hooks: `on_start` (once connected the first time), `on_measurement`, `on_tick`,
+    `step` (returns setpoints), `on_message` (plan, ADMM, alarm and other messages),
+    `on_stop` (before disconnecting). `self.ctx` gives access to the run, topics and publishing.
+    """
+
+    kind: ClassVar[str] = "base"
+    trigger: ClassVar[Literal["measurement", "clock"]] = "measurement"
+
+    def __init__(self, agent_id: str, **params: Any) -> None:
+        self.agent_id = validate_name(agent_id, "agent id")
+        self.params = params
+        self._ctx: AgentContext | None = None
+
+    @property
+    def ctx(self) -> AgentContext:
+        if self._ctx is None:
+            raise RuntimeError(f"agent {self.agent_id!r} is not attached to a runner yet")
+        return self._ctx
+
+    def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
+        """Extra (kind, agent) subscriptions beyond measurements, plan, clock and bridge status;
+        agent None = every agent. E.g. `[(Kind.ADMM_Z, "coordinator")]`."""
+        return ()
+
+    async def on_start(self) -> None:
+        """Called once, after the first connect and subscribe."""
+
+    async def on_measurement(self, message: MeasMessage) -> None:
+        """Called for each new measurement (before `step` when the trigger is "measurement")."""
+
+    async def on_tick(self, message: ClockMessage) -> None:
+        """Called for each clock message (before `step` when the trigger is "clock")."""
+
+    async def step(self, tick: int, measurement: MeasMessage | None) -> Setpoints | None:
+        """Setpoints for `tick` (attribute name with unit → value, None = not set), or None."""
+        return None
+
+    async def on_message(self, message: Message) -> None:
+        """Called for every other message the agent receives (plan, admm/x, admm/z, alarm, status)."""
+
+    async def on_stop(self) -> None:
+        """Called once before the agent disconnects."""
+
+
+@dataclass(frozen=True)
+class AgentStats:
+    """What one agent runner did."""
+
+    steps: int
+    setpoints_published: int
+    hook_errors: int
+    last_tick: int
+    dropped: Mapping[str, int]
+    connection: ConnectionStats
+
+
+class AgentContext:
+    """What an agent sees of the runtime: its run, topics, message factory and publishing."""
+
+    def __init__(self, runner: AgentRunner) -> None:
+        self._runner = runner
+
+    @property
+    def run(self) -> str:
+        return self._runner.scheme.run
+
+    @property
+    def agent_id(self) -> str:
+        return self._runner.agent.agent_id
+
+    @property
+    def topics(self) -> TopicScheme:
+        return self._runner.scheme
+
+    @property
+    def messages(self) -> MessageFactory:
+        return self._runner.factory
+
+    async def publish(self, message: Message, *, agent: str | None = None, retain: bool = False) -> bool:
+        """Publish `message` on its kind's topic under `agent` (default: this agent)."""
+        return await self._runner.publish(message, agent=agent, retain=retain)
+
+    async def subscribe(self, kind: Kind, agent: str | None = None) -> None:
+        """Receive messages of `kind` from `agent` (None: from every agent) from now on."""
+        await self._runner.connection.subscribe(self._runner.scheme.filter(kind, agent))
+
+
+class AgentRunner:
+    """Runs one `Agent` on MQTT until `stop()` or a final clock message."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        url: BrokerUrl | str,
+        run: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        bridge: str = BRIDGE_ID,
+        qos: int = 1,
+        codec: Codec = Codec.JSON,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.agent = agent
+        self.scheme = TopicScheme(run=run, prefix=prefix)
+        self.bridge = validate_name(bridge, "bridge id")
+        self.factory = MessageFactory(run, agent.agent_id)
+        self.codec = codec
+        self.dropped = DropCounter()
+        self.ready = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self._status_topic = self.scheme.topic(Kind.STATUS, agent.agent_id)
+        self._setpoint_topic = self.scheme.topic(Kind.SETPOINT, agent.agent_id)
+        filters = list(agent_filters(self.scheme, agent.agent_id, bridge))
+        filters += [self.scheme.filter(kind, who) for kind, who in agent.subscriptions()]
+        self.connection = MqttConnection(
+            url, client_id=unique_client_id(run, agent.agent_id), handler=self._on_mqtt_message,
+            subscriptions=filters, qos=qos, will=self._will, on_connect=self._on_connect, backoff=backoff,
+        )
+        self._last_tick = -1
+        self._steps = 0
+        self._setpoints = 0
+        self._hook_errors = 0
+        self._started = False
+        self._finished = False
+        agent._ctx = AgentContext(self)
+
+    @property
+    def stats(self) -> AgentStats:
+        return AgentStats(self._steps, self._setpoints, self._hook_errors, self._last_tick,
+                          self.dropped.by_reason(), self.connection.stats)
+
+    def stop(self) -> None:
+        self.connection.stop()
+
+    async def run(self) -> None:
+        """Serve the agent; returns after `stop()` or a final clock, having called `on_stop`."""
+        try:
+            await self.connection.run()
+        finally:
+            self.stopped.set()
+
+    async def publish(self, message: Message, *, agent: str | None = None, retain: bool = False) -> bool:
+        topic = self.scheme.topic(message.kind, agent or self.agent.agent_id)
+        return await self.connection.publish(topic, encode(message, self.codec), retain=retain)
+
+    # ---------------------------------------------------------------- connection hooks
+
+    def _will(self) -> aiomqtt.Will:
+        message = self.factory.status(max(self._last_tick, 0), "offline", "connection lost")
+        return aiomqtt.Will(self._status_topic, encode(message, self.codec), qos=1)
+
+    async def _announce(self, state: StatusState, detail: str = "") -> None:
+        await self.publish(self.factory.status(max(self._last_tick, 0), state, detail))
+
+    async def _on_connect(self) -> None:
+        if not self._started:
+            self._started = True
+            await self._hook("on_start", self.agent.on_start())
+        await self._announce("online")
+        self.ready.set()
+
+    # ---------------------------------------------------------------- message dispatch
+
+    async def _on_mqtt_message(self, raw: aiomqtt.Message) -> None:
+        parsed = self.scheme.parse(raw.topic.value)
+        if parsed is None:
+            self.dropped.count(DropReason.TOPIC_MISMATCH)
+            return
+        payload = raw.payload if isinstance(raw.payload, bytes | bytearray) else str(raw.payload).encode()
+        message = decode_for_topic(parsed, payload, self.dropped)
+        if isinstance(message, DecodeError):
+            log.debug("%s: dropped a payload on %s: %s", self.agent.agent_id, raw.topic.value, message.detail)
+            return
+        if isinstance(message, MeasMessage):
+            await self._on_measurement(message)
+        elif isinstance(message, ClockMessage):
+            await self._on_clock(message)
+        elif isinstance(message, StatusMessage) and message.sender == self.bridge:
+            if message.body.state == "waiting":
+                await self._announce("online")
+        else:
+            await self._hook("on_message", self.agent.on_message(message))
+
+    async def _on_measurement(self, message: MeasMessage) -> None:
+        if message.tick <= self._last_tick:
+            self.dropped.count(DropReason.STALE)
+            return
+        await self._hook("on_measurement", self.agent.on_measurement(message))
+        if self.agent.trigger == "measurement":
+            await self._step(message.tick, message)
+
+    async def _on_clock(self, message: ClockMessage) -> None:
+        await self._hook("on_tick", self.agent.on_tick(message))
+        if self.agent.trigger == "clock" and message.tick > self._last_tick:
+            await self._step(message.tick, None)
+        if message.body.final:
+            await self._finish()
+
+    async def _step(self, tick: int, measurement: MeasMessage | None) -> None:
+        self._last_tick = tick
+        self._steps += 1
+        try:
+            setpoints = await self.agent.step(tick, measurement)
+        except Exception as exc:
+            self._hook_errors += 1
+            log.exception("%s: step failed at tick %d", self.agent.agent_id, tick)
+            await self._announce("error", f"step failed at tick {tick}: {type(exc).__name__}: {exc}"[:1000])
+            return
+        if setpoints is None:
+            return
+        try:
+            message = self.factory.setpoint(tick, setpoints)
+        except ValueError as exc:
+            self._hook_errors += 1
+            log.error("%s: invalid setpoints at tick %d: %s", self.agent.agent_id, tick, exc)
+            await self._announce("error", f"invalid setpoints at tick {tick}"[:1000])
+            return
+        # queued without waiting for the broker's acknowledgement: the bridge is the judge of arrival
+        if await self.connection.publish_many([(self._setpoint_topic, encode(message, self.codec))]):
+            self._setpoints += 1
+
+    async def _hook(self, name: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception:
+            self._hook_errors += 1
+            log.exception("%s: hook %s failed", self.agent.agent_id, name)
+
+    async def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        await self._hook("on_stop", self.agent.on_stop())
+        await self._announce("offline", "run finished")
+        self.connection.stop()
+
+    async def shutdown(self) -> None:
+        """Call `on_stop`, announce offline and stop (for a clean end without a final clock)."""
+        if self.connection.connected.is_set():
+            await self._finish()
+        elif not self._finished:
+            self._finished = True
+            await self._hook("on_stop", self.agent.on_stop())
+        self.connection.stop()
+
+
+class AgentGroup:
+    """Many agents as tasks in one process, each with its own MQTT connection.
+
+    `async with AgentGroup(runners) as group:` starts them; leaving the block shuts them down.
+    """
+
+    def __init__(self, runners: Sequence[AgentRunner]) -> None:
+        self.runners = list(runners)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> AgentGroup:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(r.run(), name=f"agent-{r.agent.agent_id}") for r in self.runners]
+
+    async def wait_ready(self, timeout_s: float = 10.0) -> bool:
+        """True once every agent is connected and announced, False after `timeout_s`."""
+        try:
+            await asyncio.wait_for(asyncio.gather(*(r.ready.wait() for r in self.runners)), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Stop every agent cleanly; cancel those that do not stop within `timeout_s`."""
+        await asyncio.gather(*(r.shutdown() for r in self.runners), return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)

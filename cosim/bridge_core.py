@@ -1,0 +1,417 @@
+"""The asyncio core of the lockstep MQTT bridge, without mosaik.
+
+For each control tick `exchange` publishes every agent's measurements (one message per agent on
+`meas/{agent}`) and then one `clock` message, and waits until every awaited agent's setpoint
+for that tick has arrived or the step's timeout expires. Agents that did not answer in time are
+*late*: their fallback (given by the caller, e.g. the plan; else their last setpoints; else no
+setpoint) is used and reported in the `ExchangeResult`. Setpoints that arrive after their tick
+are recorded and dropped as stale.
+
+In real time a step also has a wall-clock deadline (`deadline_unix_s`): waiting ends at the
+deadline, and the result says whether it was missed and by how much (`lag_s`). Pacing the
+steps on the wall clock is the caller's business.
+
+`SyncBridge` runs the core on an event loop in a background thread, for callers that are
+synchronous (a mosaik simulator): `exchange(tick, measurements) -> ExchangeResult`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Coroutine, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import aiomqtt
+
+from controllers.messages import (
+    Codec,
+    DecodeError,
+    DropCounter,
+    DropReason,
+    MessageFactory,
+    SetpointMessage,
+    StatusMessage,
+    decode_for_topic,
+    encode,
+)
+from controllers.runtime.broker_url import BrokerUrl
+from controllers.runtime.connection import Backoff, MqttConnection, unique_client_id
+from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, bridge_filters, validate_name
+from cosim.bridge_recording import AgentTraffic, LatencyStats, MessageRecord, MessageRecorder
+
+log = logging.getLogger(__name__)
+
+Values = Mapping[str, float | None]
+FallbackSource = Literal["caller", "last", "none"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepTimings:
+    """Wall time of one exchange: publishing, waiting for setpoints, both (seconds)."""
+
+    publish_s: float
+    wait_s: float
+    total_s: float
+
+
+@dataclass(frozen=True)
+class ExchangeResult:
+    """The outcome of one control step.
+
+    `setpoints` holds an entry for every awaited agent: what it sent, or its fallback when it
+    was late (`late_agents`, sorted; `fallback_sources` says where each fallback came from).
+    """
+
+    tick: int
+    setpoints: Mapping[str, Values]
+    late_agents: tuple[str, ...]
+    fallback_sources: Mapping[str, FallbackSource]
+    timings: StepTimings
+    measurements_published: int
+    deadline_missed: bool = False
+    lag_s: float = 0.0
+
+    @property
+    def all_on_time(self) -> bool:
+        return not self.late_agents
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """A status message from an agent (online, offline, error …), as the bridge saw it."""
+
+    agent: str
+    state: str
+    tick: int
+    detail: str
+    received_unix_s: float
+
+
+class BridgeCore:
+    """Publishes measurements and a clock per tick, collects setpoints. One instance per run."""
+
+    def __init__(
+        self,
+        url: BrokerUrl | str,
+        run: str,
+        agents: Iterable[str],
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        bridge_id: str = BRIDGE_ID,
+        qos: int = 1,
+        step_timeout_s: float = 5.0,
+        codec: Codec = Codec.JSON,
+        recorder: MessageRecorder | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.scheme = TopicScheme(run=run, prefix=prefix)
+        self.bridge_id = validate_name(bridge_id, "bridge id")
+        self.agents = tuple(sorted({validate_name(a, "agent id") for a in agents}))
+        self.step_timeout_s = step_timeout_s
+        self.codec = codec
+        self.recorder = recorder if recorder is not None else MessageRecorder()
+        self.dropped = DropCounter()
+        self.factory = MessageFactory(run, self.bridge_id)
+        self.connection = MqttConnection(
+            url, client_id=unique_client_id(run, self.bridge_id), handler=self._on_message,
+            subscriptions=bridge_filters(self.scheme), qos=qos, backoff=backoff,
+        )
+        self.agent_states: dict[str, str] = {}
+        self.status_events: list[StatusEvent] = []
+        self._meas_topics = {a: self.scheme.topic(Kind.MEAS, a) for a in self.agents}
+        self._clock_topic = self.scheme.topic(Kind.CLOCK, self.bridge_id)
+        self._status_topic = self.scheme.topic(Kind.STATUS, self.bridge_id)
+        self._last: dict[str, Values] = {}
+        self._pending_tick: int | None = None
+        self._waiting: set[str] = set()
+        self._received: dict[str, Values] = {}
+        self._sent_perf: dict[str, float] = {}
+        self._all_in = asyncio.Event()
+        self._online_changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self, connect_timeout_s: float = 10.0) -> None:
+        """Connect (in a background task that reconnects on its own); raise if not connected in time."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.connection.run(), name=f"{self.bridge_id}-mqtt")
+        if not await self.connection.wait_connected(connect_timeout_s):
+            raise ConnectionError(f"bridge: no connection to the broker at {self.connection.url} "
+                                  f"within {connect_timeout_s} s")
+
+    async def stop(self) -> None:
+        """Disconnect and end the background task."""
+        self.connection.stop()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, self.connection.timeout_s + 1.0)
+            except TimeoutError:
+                log.warning("bridge: MQTT task did not stop in time; cancelled")
+            self._task = None
+
+    def online_agents(self) -> frozenset[str]:
+        return frozenset(a for a in self.agents if self.agent_states.get(a) == "online")
+
+    async def wait_ready(self, timeout_s: float = 10.0, announce_every_s: float = 0.5) -> frozenset[str]:
+        """Ask agents to announce themselves (status `waiting`) until all are online or `timeout_s`
+        passes; returns the agents still missing (empty when all are online)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            missing = frozenset(self.agents) - self.online_agents()
+            remaining = deadline - time.monotonic()
+            if not missing or remaining <= 0:
+                return missing
+            self._online_changed.clear()
+            await self._publish_status("waiting")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._online_changed.wait(), min(announce_every_s, remaining))
+
+    async def _publish_status(self, state: Literal["waiting", "stopping"]) -> None:
+        message = self.factory.status(max(self._pending_tick or 0, 0), state)
+        payload = encode(message, self.codec)
+        await self.connection.publish(self._status_topic, payload)
+        self._record_out(self._status_topic, Kind.STATUS, self.bridge_id, message.tick, message.seq,
+                         len(payload), message.ts_s)
+
+    # ---------------------------------------------------------------- one step
+
+    async def exchange(
+        self,
+        tick: int,
+        measurements: Mapping[str, Values],
+        *,
+        time_s: int | None = None,
+        step_s: int | None = None,
+        fallbacks: Mapping[str, Values] | None = None,
+        timeout_s: float | None = None,
+        deadline_unix_s: float | None = None,
+        final: bool = False,
+    ) -> ExchangeResult:
+        """Publish `measurements` (agent → values) and the clock for `tick`, collect setpoints.
+
+        Waits at most `timeout_s` (default `step_timeout_s`) and, when given, until the wall-clock
+        `deadline_unix_s`. `final=True` tells agents that this is the last step of the run.
+        """
+        unknown = set(measurements) - set(self.agents)
+        if unknown:
+            raise KeyError(f"measurements for unknown agents {sorted(unknown)}; known: {list(self.agents)}")
+        if self._pending_tick is not None and tick <= self._pending_tick:
+            raise ValueError(f"tick {tick} does not follow tick {self._pending_tick}")
+        start = time.perf_counter()
+        self._pending_tick = tick
+        self._waiting = set(self.agents)
+        self._received = {}
+        self._sent_perf = {}
+        self._all_in.clear()
+        published = await self._publish_step(tick, measurements, time_s, step_s, deadline_unix_s, final)
+        after_publish = time.perf_counter()
+        await self._wait_for_setpoints(timeout_s, deadline_unix_s)
+        end = time.perf_counter()
+        late = tuple(sorted(self._waiting))
+        self._waiting = set()
+        setpoints, sources = self._with_fallbacks(late, fallbacks or {})
+        missed = deadline_unix_s is not None and time.time() > deadline_unix_s
+        lag_s = max(0.0, time.time() - deadline_unix_s) if deadline_unix_s is not None else 0.0
+        if late:
+            log.info("bridge: tick %d: late agents %s (fallback used)", tick, ", ".join(late[:10]))
+        return ExchangeResult(
+            tick=tick, setpoints=setpoints, late_agents=late, fallback_sources=sources,
+            timings=StepTimings(after_publish - start, end - after_publish, end - start),
+            measurements_published=published, deadline_missed=missed, lag_s=lag_s,
+        )
+
+    async def _publish_step(self, tick: int, measurements: Mapping[str, Values], time_s: int | None,
+                            step_s: int | None, deadline_unix_s: float | None, final: bool) -> int:
+        items: list[tuple[str, bytes]] = []
+        for agent, values in measurements.items():
+            message = self.factory.meas(tick, values, time_s=time_s)
+            payload = encode(message, self.codec)
+            topic = self._meas_topics[agent]
+            items.append((topic, payload))
+            self._sent_perf[agent] = time.perf_counter()
+            self._record_out(topic, Kind.MEAS, agent, tick, message.seq, len(payload), message.ts_s)
+        clock = self.factory.clock(tick, time_s if time_s is not None else tick, step_s=step_s,
+                                   deadline_unix_s=deadline_unix_s, final=final)
+        clock_payload = encode(clock, self.codec)
+        items.append((self._clock_topic, clock_payload))
+        self._record_out(self._clock_topic, Kind.CLOCK, self.bridge_id, tick, clock.seq, len(clock_payload),
+                         clock.ts_s)
+        wait_s = self.step_timeout_s
+        if deadline_unix_s is not None:
+            wait_s = max(0.0, min(wait_s, deadline_unix_s - time.time()))
+        published = await self.connection.publish_many(items, wait_s=wait_s)
+        return max(0, min(published, len(items) - 1))
+
+    async def _wait_for_setpoints(self, timeout_s: float | None, deadline_unix_s: float | None) -> None:
+        if not self._waiting:
+            return
+        wait_s = self.step_timeout_s if timeout_s is None else timeout_s
+        if deadline_unix_s is not None:
+            wait_s = min(wait_s, deadline_unix_s - time.time())
+        if wait_s <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_in.wait(), wait_s)
+
+    def _with_fallbacks(self, late: tuple[str, ...], fallbacks: Mapping[str, Values]
+                        ) -> tuple[dict[str, Values], dict[str, FallbackSource]]:
+        setpoints: dict[str, Values] = dict(self._received)
+        sources: dict[str, FallbackSource] = {}
+        for agent in late:
+            if agent in fallbacks:
+                setpoints[agent], sources[agent] = dict(fallbacks[agent]), "caller"
+            elif agent in self._last:
+                setpoints[agent], sources[agent] = self._last[agent], "last"
+            else:
+                setpoints[agent], sources[agent] = {}, "none"
+        return dict(sorted(setpoints.items())), sources
+
+    # ---------------------------------------------------------------- incoming messages
+
+    async def _on_message(self, raw: aiomqtt.Message) -> None:
+        received = time.time()
+        received_perf = time.perf_counter()
+        topic = raw.topic.value
+        payload = raw.payload if isinstance(raw.payload, bytes | bytearray) else str(raw.payload).encode()
+        parsed = self.scheme.parse(topic)
+        if parsed is None:
+            self.dropped.count(DropReason.TOPIC_MISMATCH)
+            self._record_in(topic, "", "", "", None, None, len(payload), None, received, None,
+                            DropReason.TOPIC_MISMATCH)
+            return
+        message = decode_for_topic(parsed, payload, self.dropped)
+        if isinstance(message, DecodeError):
+            self._record_in(topic, parsed.kind.value, parsed.agent, "", None, None, len(payload), None,
+                            received, None, message.reason)
+            return
+        rtt_s: float | None = None
+        dropped: DropReason | None = None
+        if isinstance(message, SetpointMessage):
+            rtt_s, dropped = self._accept_setpoint(message, received_perf)
+        elif isinstance(message, StatusMessage):
+            self._on_status(message, received)
+        self._record_in(topic, message.kind, parsed.agent, message.sender, message.tick, message.seq,
+                        len(payload), message.ts_s, received, rtt_s, dropped)
+
+    def _accept_setpoint(self, message: SetpointMessage, received_perf: float
+                         ) -> tuple[float | None, DropReason | None]:
+        agent = message.sender
+        if message.tick != self._pending_tick or agent not in self._waiting:
+            self.dropped.count(DropReason.STALE)
+            return None, DropReason.STALE
+        values = dict(message.body.values)
+        self._received[agent] = values
+        self._last[agent] = values
+        self._waiting.discard(agent)
+        if not self._waiting:
+            self._all_in.set()
+        sent = self._sent_perf.get(agent)
+        return (received_perf - sent if sent is not None else None), None
+
+    def _on_status(self, message: StatusMessage, received: float) -> None:
+        if message.sender == self.bridge_id:
+            return
+        self.agent_states[message.sender] = message.body.state
+        self.status_events.append(StatusEvent(message.sender, message.body.state, message.tick,
+                                              message.body.detail, received))
+        self._online_changed.set()
+        if message.body.state != "online":
+            log.info("bridge: agent %s is %s %s", message.sender, message.body.state, message.body.detail)
+
+    # ---------------------------------------------------------------- recording
+
+    def _record_out(self, topic: str, kind: Kind, agent: str, tick: int, seq: int, size: int,
+                    sent: float) -> None:
+        self.recorder.add(MessageRecord("out", topic, kind.value, agent, self.bridge_id, tick, seq, size,
+                                        sent, None))
+
+    def _record_in(self, topic: str, kind: str, agent: str, sender: str, tick: int | None, seq: int | None,
+                   size: int, sent: float | None, received: float, rtt_s: float | None,
+                   dropped: DropReason | None) -> None:
+        self.recorder.add(MessageRecord("in", topic, kind, agent, sender, tick, seq, size, sent, received,
+                                        rtt_s, None if dropped is None else dropped.value))
+
+
+class SyncBridge:
+    """`BridgeCore` on an event loop in a background thread, for synchronous callers.
+
+    `with SyncBridge(url, run, agents) as bridge: result = bridge.exchange(tick, measurements)`.
+    Every keyword argument of `BridgeCore` is accepted.
+    """
+
+    def __init__(self, url: BrokerUrl | str, run: str, agents: Iterable[str], **core_kwargs: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"bridge-{run}", daemon=True)
+        self._thread.start()
+        agent_ids = tuple(agents)
+        self.core: BridgeCore = self._call(self._make(url, run, agent_ids, core_kwargs))
+        self._closed = False
+
+    @staticmethod
+    async def _make(url: BrokerUrl | str, run: str, agents: tuple[str, ...],
+                    kwargs: Mapping[str, Any]) -> BridgeCore:
+        return BridgeCore(url, run, agents, **kwargs)  # created on the loop: its events belong there
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+
+    def __enter__(self) -> SyncBridge:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self, connect_timeout_s: float = 10.0) -> None:
+        self._call(self.core.start(connect_timeout_s))
+
+    def wait_ready(self, timeout_s: float = 10.0) -> frozenset[str]:
+        """The agents still missing after waiting up to `timeout_s` for all to be online."""
+        return self._call(self.core.wait_ready(timeout_s))
+
+    def exchange(self, tick: int, measurements: Mapping[str, Values], **kwargs: Any) -> ExchangeResult:
+        """See `BridgeCore.exchange`."""
+        return self._call(self.core.exchange(tick, measurements, **kwargs))
+
+    def drain_records(self) -> list[MessageRecord]:
+        return self.core.recorder.drain()
+
+    def traffic(self) -> dict[str, AgentTraffic]:
+        return self.core.recorder.traffic()
+
+    def rtt(self) -> LatencyStats:
+        return self.core.recorder.rtt()
+
+    def dropped(self) -> dict[str, int]:
+        return self.core.dropped.by_reason()
+
+    def close(self) -> None:
+        """Disconnect, stop the loop and join its thread. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._call(self.core.stop(), timeout_s=self.core.connection.timeout_s + 5.0)
+            self._call(_cancel_other_tasks(), timeout_s=5.0)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10.0)
+            if not self._thread.is_alive():
+                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+                self._loop.run_until_complete(self._loop.shutdown_default_executor())
+                self._loop.close()
+
+
+async def _cancel_other_tasks() -> None:
+    current = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not current]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)

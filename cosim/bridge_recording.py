@@ -1,0 +1,142 @@
+"""Recording of every MQTT message the bridge sends or receives, with per-agent traffic and
+round-trip latency statistics. Thread-safe: the bridge's event loop writes, the caller drains."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Direction = Literal["out", "in"]
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """One message seen by the bridge. Times are Unix seconds (wall clock).
+
+    `agent` is the agent level of the topic (the recipient of a measurement, the sender of a
+    setpoint). `sent_unix_s` is the sender's timestamp from the payload (None if undecodable),
+    `received_unix_s` the bridge's clock on receipt (None for outgoing messages). `rtt_s` is set
+    on a setpoint that answered the current tick: bridge publish of the agent's measurement →
+    bridge receipt of the setpoint (monotonic clock). `dropped` names the reason when the payload
+    was dropped.
+    """
+
+    direction: Direction
+    topic: str
+    kind: str
+    agent: str
+    sender: str
+    tick: int | None
+    seq: int | None
+    size_bytes: int
+    sent_unix_s: float | None
+    received_unix_s: float | None
+    rtt_s: float | None = None
+    dropped: str | None = None
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Summary of latency samples in seconds (None when there are none)."""
+
+    count: int
+    median_s: float | None
+    p99_s: float | None
+    mean_s: float | None
+    max_s: float | None
+
+    @classmethod
+    def of(cls, samples_s: Sequence[float]) -> LatencyStats:
+        if not samples_s:
+            return cls(0, None, None, None, None)
+        ordered = sorted(samples_s)
+        return cls(
+            count=len(ordered),
+            median_s=statistics.median(ordered),
+            p99_s=percentile(ordered, 99.0),
+            mean_s=statistics.fmean(ordered),
+            max_s=ordered[-1],
+        )
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The q-th percentile (0–100) of sorted samples, linear interpolation between ranks."""
+    if not ordered:
+        raise ValueError("percentile of no samples")
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class AgentTraffic:
+    """Cumulative traffic between the bridge and one agent (not reset by `drain`)."""
+
+    agent: str
+    messages_out: int
+    bytes_out: int
+    messages_in: int
+    bytes_in: int
+    dropped_in: int
+    rtt: LatencyStats
+
+
+@dataclass
+class _Counters:
+    messages_out: int = 0
+    bytes_out: int = 0
+    messages_in: int = 0
+    bytes_in: int = 0
+    dropped_in: int = 0
+    rtt_s: list[float] = field(default_factory=list)
+
+
+class MessageRecorder:
+    """Collects `MessageRecord`s (drained by the caller) and cumulative per-agent counters."""
+
+    def __init__(self, keep_records: bool = True) -> None:
+        self.keep_records = keep_records
+        self._lock = threading.Lock()
+        self._records: list[MessageRecord] = []
+        self._agents: dict[str, _Counters] = {}
+
+    def add(self, record: MessageRecord) -> None:
+        with self._lock:
+            if self.keep_records:
+                self._records.append(record)
+            counters = self._agents.setdefault(record.agent, _Counters())
+            if record.direction == "out":
+                counters.messages_out += 1
+                counters.bytes_out += record.size_bytes
+            else:
+                counters.messages_in += 1
+                counters.bytes_in += record.size_bytes
+                counters.dropped_in += record.dropped is not None
+            if record.rtt_s is not None:
+                counters.rtt_s.append(record.rtt_s)
+
+    def drain(self) -> list[MessageRecord]:
+        """Every record since the last drain, oldest first; the recorder keeps none of them."""
+        with self._lock:
+            records, self._records = self._records, []
+        return records
+
+    def traffic(self) -> dict[str, AgentTraffic]:
+        """Per-agent cumulative traffic and round-trip statistics, keyed by agent id."""
+        with self._lock:
+            snapshot = {a: (c.messages_out, c.bytes_out, c.messages_in, c.bytes_in, c.dropped_in,
+                            list(c.rtt_s)) for a, c in self._agents.items()}
+        return {
+            agent: AgentTraffic(agent, m_out, b_out, m_in, b_in, dropped, LatencyStats.of(rtt))
+            for agent, (m_out, b_out, m_in, b_in, dropped, rtt) in sorted(snapshot.items())
+        }
+
+    def rtt(self) -> LatencyStats:
+        """Round-trip statistics over every agent."""
+        with self._lock:
+            samples = [s for c in self._agents.values() for s in c.rtt_s]
+        return LatencyStats.of(samples)
