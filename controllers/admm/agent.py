@@ -117,7 +117,7 @@ class LocalQp:
 
     def solve(self) -> LocalSolution:
         start = time.perf_counter()
-        res = self._solver.solve()
+        res = self._solver.solve(raise_error=False)
         elapsed = time.perf_counter() - start
         status = str(res.info.status)
         if status not in SOLVED_STATUSES or res.x is None or not np.all(np.isfinite(res.x)):

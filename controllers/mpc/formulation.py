@@ -50,7 +50,7 @@ def _lagged(x0: FloatArray, x: cp.Variable) -> Expr:
 
 def define_thermal(th: list[ThermalModel], t: int) -> tuple[dict[str, cp.Variable], list[cp.Constraint]]:
     """Dynamics t_in/t_mass,k+1 = A x_k + B [t_out_k, q_air_k + COP_k P_hp,k, q_mass_k], heat-pump
-    bounds 0 ≤ P_hp ≤ P_max (step 0 fixed to the applied value), comfort band with slacks ≥ 0."""
+    bounds 0 ≤ P_hp ≤ P_max (the applied value at step 0 when given), comfort band with slacks ≥ 0."""
     n = len(th)
     v = {name: cp.Variable((n, t), name=name) for name in ("p_hp", "t_in", "t_mass", "s_lo", "s_hi")}
     a = np.stack([m.a for m in th])
@@ -72,10 +72,11 @@ def define_thermal(th: list[ThermalModel], t: int) -> tuple[dict[str, cp.Variabl
             + atoms.multiply(_col(b[:, row, 1], t) * cop, v["p_hp"])
             + disturbance
         )
-    cons += [v["p_hp"] >= 0, v["p_hp"] <= _col([m.hp_p_max_kw for m in th], t)]
-    fixed = np.array([i for i, m in enumerate(th) if m.hp_p_prev_kw is not None], dtype=int)
-    if fixed.size:
-        cons.append(v["p_hp"][fixed, 0] == np.array([th[i].hp_p_prev_kw for i in fixed], dtype=float))
+    hp_lo, hp_hi = np.zeros((n, t)), _col([m.hp_p_max_kw for m in th], t)
+    applied = np.array([np.nan if m.hp_p_prev_kw is None else m.hp_p_prev_kw for m in th])
+    fixed = ~np.isnan(applied)
+    hp_lo[fixed, 0] = hp_hi[fixed, 0] = applied[fixed]
+    cons += [v["p_hp"] >= hp_lo, v["p_hp"] <= hp_hi]
     t_min, t_max = np.stack([m.t_min_c for m in th]), np.stack([m.t_max_c for m in th])
     cons += [v["t_in"] + v["s_lo"] >= t_min, v["t_in"] - v["s_hi"] <= t_max, v["s_lo"] >= 0, v["s_hi"] >= 0]
     return v, cons
@@ -91,6 +92,8 @@ def define_battery(
     keep = _col([1.0 - b.loss_per_h * dt_h for b in bats], t)
     e0 = np.array([b.e0_kwh for b in bats])
     p_max = _col([b.p_max_kw for b in bats], t)
+    e_lo = _col([b.e_min_kwh for b in bats], t)
+    e_lo[:, -1] = [max(b.e_min_kwh, b.e_final_min_kwh or b.e_min_kwh) for b in bats]
     cons: list[cp.Constraint] = [
         v["e"]
         == atoms.multiply(keep, _lagged(e0, v["e"]))
@@ -101,11 +104,9 @@ def define_battery(
         v["p_ch"] <= p_max,
         v["p_dis"] <= p_max,
         v["p_ch"] + v["p_dis"] <= p_max,
-        v["e"] >= _col([b.e_min_kwh for b in bats], t),
+        v["e"] >= e_lo,
         v["e"] <= _col([b.e_max_kwh for b in bats], t),
     ]
-    final = np.array([max(b.e_min_kwh, b.e_final_min_kwh or b.e_min_kwh) for b in bats])
-    cons.append(v["e"][:, t - 1] >= final)
     return v, cons
 
 
