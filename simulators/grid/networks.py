@@ -1,0 +1,147 @@
+"""Registry of the low-voltage feeders the grid simulator can load, and the mapping of connections
+to their buses.
+
+A *feeder* is a `pandapower.networks` test network with its own example loads, static generators
+and storage units removed: the platform attaches its own *connections* (buildings, storage units)
+instead. The buses that carried loads in the original network are the *candidate buses* that
+connections are mapped to, round-robin, unless a connection names its bus explicitly.
+
+Building a Kerber network element by element takes pandapower 0.3–4 s, so each network is built
+once per process and deep-copied for every `load_feeder` call.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+import pandapower.toolbox as pp_toolbox
+from pandapower.auxiliary import pandapowerNet
+
+
+def _cigre_lv() -> pandapowerNet:
+    """CIGRE LV benchmark with its three closed MV bus-bus switches fused into the MV busbar.
+
+    lightsim2grid ignores switches, so the three buses behind them are fused (pandapower does the
+    same internally for closed zero-impedance switches); the bus index is then made contiguous.
+    """
+    net = pn.create_cigre_network_lv()
+    closed = net.switch[(net.switch["et"] == "b") & net.switch["closed"]]
+    for bus, element in zip(closed["bus"], closed["element"], strict=True):
+        pp_toolbox.fuse_buses(net, int(bus), [int(element)])
+    net.switch = net.switch.iloc[0:0]
+    pp_toolbox.create_continuous_bus_index(net)
+    return net
+
+
+NETWORKS: dict[str, Callable[[], pandapowerNet]] = {
+    "kerber_landnetz_freileitung_1": pn.create_kerber_landnetz_freileitung_1,
+    "kerber_landnetz_freileitung_2": pn.create_kerber_landnetz_freileitung_2,
+    "kerber_landnetz_kabel_1": pn.create_kerber_landnetz_kabel_1,
+    "kerber_landnetz_kabel_2": pn.create_kerber_landnetz_kabel_2,
+    "kerber_dorfnetz": pn.create_kerber_dorfnetz,
+    "kerber_vorstadtnetz_kabel_1": pn.create_kerber_vorstadtnetz_kabel_1,
+    "kerber_vorstadtnetz_kabel_2": pn.create_kerber_vorstadtnetz_kabel_2,
+    "cigre_lv": _cigre_lv,
+    "synthetic_lv": pn.create_synthetic_voltage_control_lv_network,
+}
+"""Network name → factory building the original pandapower network."""
+
+
+@dataclass(frozen=True, eq=False)
+class Feeder:
+    """A feeder without loads, ready for connections.
+
+    `net` is the pandapower network with no loads, static generators or storage units; its bus
+    index is contiguous from 0. `candidate_buses` are the buses that carried loads in the original
+    network, in the order of the original loads (each bus once).
+    """
+
+    name: str
+    net: pandapowerNet
+    candidate_buses: tuple[int, ...]
+
+    @property
+    def bus_ids(self) -> np.ndarray:
+        """pandapower index of every bus, in result order."""
+        return self.net.bus.index.to_numpy(dtype=np.int64)
+
+
+def available_networks() -> list[str]:
+    """Names accepted by `load_feeder` and the grid simulator's `network` parameter."""
+    return list(NETWORKS)
+
+
+def _check_name(name: str) -> None:
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; allowed: {', '.join(NETWORKS)}")
+
+
+@functools.cache
+def _built_feeder(name: str) -> Feeder:
+    with warnings.catch_warnings():
+        # pandapower's network builders warn about their own pandas usage; nothing we can act on
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        net = NETWORKS[name]()
+    candidates = tuple(int(b) for b in dict.fromkeys(net.load["bus"].tolist()))
+    for table in ("load", "sgen", "storage"):
+        net[table] = net[table].iloc[0:0]
+    pp_toolbox.clear_result_tables(net)
+    if not np.array_equal(net.bus.index.to_numpy(), np.arange(len(net.bus))):
+        raise RuntimeError(f"network {name!r}: bus index is not contiguous from 0")
+    return Feeder(name=name, net=net, candidate_buses=candidates)
+
+
+def load_feeder(name: str) -> Feeder:
+    """A fresh copy of feeder `name` (a ValueError listing the allowed names if it is unknown)."""
+    _check_name(name)
+    cached = _built_feeder(name)
+    return Feeder(name=name, net=copy.deepcopy(cached.net), candidate_buses=cached.candidate_buses)
+
+
+def candidate_buses(name: str) -> list[int]:
+    """Buses of feeder `name` that carried loads in the original network (connection points)."""
+    _check_name(name)
+    return list(_built_feeder(name).candidate_buses)
+
+
+def auto_buses(n_connections: int, candidates: Sequence[int]) -> np.ndarray:
+    """Round-robin mapping of `n_connections` connections onto `candidates` (any N is fine)."""
+    if n_connections < 0:
+        raise ValueError(f"n_connections must be >= 0, got {n_connections}")
+    if not candidates:
+        raise ValueError("no candidate buses to map connections to")
+    return np.asarray(candidates, dtype=np.int64)[np.arange(n_connections) % len(candidates)]
+
+
+def resolve_buses(requested: Sequence[int | None], feeder: Feeder) -> np.ndarray:
+    """Bus of every connection: the requested bus, or the next candidate bus round-robin for None.
+
+    Only the connections without a bus take part in the round-robin, in their order. An explicit
+    bus must be an integer bus index of the feeder (a ValueError naming the valid range otherwise).
+    """
+    n_auto = sum(bus is None for bus in requested)
+    auto = iter(auto_buses(n_auto, feeder.candidate_buses).tolist() if n_auto else [])
+    n_bus = len(feeder.net.bus)
+    buses = np.empty(len(requested), dtype=np.int64)
+    for k, bus in enumerate(requested):
+        if bus is None:
+            buses[k] = next(auto)
+        elif isinstance(bus, int | np.integer) and not isinstance(bus, bool) and 0 <= bus < n_bus:
+            buses[k] = int(bus)
+        else:
+            raise ValueError(f"connection {k}: bus {bus!r} is not a bus of {feeder.name} (0..{n_bus - 1})")
+    return buses
+
+
+def add_bus_loads(net: pandapowerNet, buses: Sequence[int]) -> None:
+    """Give `net` one zero load per bus of `buses` (in that order), replacing any loads it has."""
+    net["load"] = net["load"].iloc[0:0]
+    pp.create_loads(net, buses=list(buses), p_mw=0.0, q_mvar=0.0)
