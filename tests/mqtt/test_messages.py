@@ -1,0 +1,201 @@
+"""Messages: every kind round-trips; garbage and wrong schemas are dropped and counted, never raise."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from controllers.messages import (
+    MAX_PAYLOAD_BYTES,
+    MESSAGE_TYPES,
+    ClockMessage,
+    Codec,
+    DecodeError,
+    DropCounter,
+    DropReason,
+    MeasMessage,
+    Message,
+    MessageFactory,
+    SetpointMessage,
+    decode,
+    decode_for_topic,
+    encode,
+    msgpack_available,
+    sign,
+    verify,
+)
+from controllers.topics import Kind, TopicScheme
+
+MESSAGE_KINDS = {k.value for k in MESSAGE_TYPES}
+
+
+def every_kind(factory: MessageFactory) -> list[Message]:
+    return [
+        factory.meas(3, {"p_kw": 1.5, "soc": None}, time_s=2700),
+        factory.setpoint(3, {"battery_p_kw": -2.0, "t_set_c": None}, iteration=4),
+        factory.plan(0, start_s=0, step_s=900, values={"p_kw": [1.0, 2.0, 3.0]}),
+        factory.admm_x(3, 7, {"p_kw": [0.1, 0.2]}, rho=0.5),
+        factory.admm_z(3, 7, {"lambda": [0.0, -1.0]}, rho=0.5, converged=True),
+        factory.alarm(3, "chi2", "b1", severity="critical", score=12.5, detail="residual too large"),
+        factory.clock(3, 2700, step_s=900, deadline_unix_s=1.7e9, final=False),
+        factory.status(3, "online", "ready"),
+    ]
+
+
+def test_every_kind_round_trips_through_json() -> None:
+    factory = MessageFactory("run1", "bridge", clock=lambda: 1234.5)
+    messages = every_kind(factory)
+    assert {m.kind for m in messages} == {k.value for k in Kind}
+    for message in messages:
+        payload = encode(message)
+        assert payload.startswith(b"{")
+        assert decode(payload) == message
+
+
+def test_factory_stamps_sequence_and_time() -> None:
+    times = iter([10.0, 11.0])
+    factory = MessageFactory("run1", "b1", clock=lambda: next(times))
+    first, second = factory.setpoint(0, {"x_kw": 1.0}), factory.setpoint(1, {"x_kw": 1.0})
+    assert (first.seq, second.seq) == (0, 1)
+    assert (first.ts_s, second.ts_s) == (10.0, 11.0)
+    assert first.sender == "b1" and first.run == "run1" and first.v == 1
+
+
+def test_example_payload_from_the_docs_decodes() -> None:
+    payload = (b'{"v": 1, "kind": "meas", "run": "demo", "tick": 12, "iteration": null, "sender": "bridge",'
+               b' "seq": 345, "ts_s": 1767225600.123, "hmac": null,'
+               b' "body": {"time_s": 10800, "values": {"p_kw": 3.2, "pv_kw": 0.0, "soc": 0.41}}}')
+    message = decode(payload)
+    assert isinstance(message, MeasMessage)
+    assert message.body.values["soc"] == pytest.approx(0.41)
+
+
+def test_invalid_values_are_refused_when_building() -> None:
+    factory = MessageFactory("run1", "a1")
+    with pytest.raises(ValueError, match="finite"):
+        factory.setpoint(0, {"p_kw": float("nan")})
+    with pytest.raises(ValueError):
+        factory.setpoint(-1, {"p_kw": 1.0})
+    with pytest.raises(ValueError):
+        factory.setpoint(0, {"bad key": 1.0})
+
+
+VALID = json.loads(encode(MessageFactory("r", "a").setpoint(1, {"p_kw": 1.0})))
+
+
+def variant(**changes: object) -> bytes:
+    data = dict(VALID)
+    for key, value in changes.items():
+        if value is ...:
+            data.pop(key)
+        else:
+            data[key] = value
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b"", DropReason.MALFORMED),
+    (b"{", DropReason.MALFORMED),
+    (b"[1, 2]", DropReason.MALFORMED),
+    (b"null", DropReason.MALFORMED),
+    (b"\xff\xfe\x00garbage", DropReason.MALFORMED),
+    (b'{"kind": "setpoint", "v": 1}', DropReason.SCHEMA),
+    (variant(v=2), DropReason.VERSION),
+    (variant(kind="teleport"), DropReason.UNKNOWN_KIND),
+    (variant(kind=...), DropReason.UNKNOWN_KIND),
+    (variant(tick=-3), DropReason.SCHEMA),
+    (variant(tick="3"), DropReason.SCHEMA),
+    (variant(sender="a/b"), DropReason.SCHEMA),
+    (variant(extra=1), DropReason.SCHEMA),
+    (variant(body={"values": {"p_kw": "high"}}), DropReason.SCHEMA),
+    (variant(hmac="not-hex"), DropReason.SCHEMA),
+    (b'{"v":1,"kind":"setpoint","body":{"values":{"p_kw":NaN}}}', DropReason.SCHEMA),
+    (b"{" + b" " * MAX_PAYLOAD_BYTES + b"}", DropReason.TOO_LARGE),
+])
+def test_bad_payloads_are_dropped_with_a_reason(payload: bytes, reason: DropReason) -> None:
+    counter = DropCounter()
+    result = decode(payload, counter)
+    assert isinstance(result, DecodeError)
+    assert result.reason is reason, result.detail
+    assert result.size_bytes == len(payload)
+    assert counter.by_reason() == {reason.value: 1}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512))
+def test_random_bytes_never_raise_and_are_counted(payload: bytes) -> None:
+    counter = DropCounter()
+    result = decode(payload, counter)
+    assert isinstance(result, DecodeError) == (counter.total == 1)
+    assert isinstance(result, DecodeError) or result.kind in MESSAGE_KINDS
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from([*VALID, "x", "kind"]), json_values, max_size=12))
+def test_wrong_schemas_never_raise(data: dict[str, object]) -> None:
+    counter = DropCounter()
+    result = decode(json.dumps(data).encode(), counter)
+    assert isinstance(result, DecodeError) == (counter.total == 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.from_regex(r"[a-z_]{1,10}", fullmatch=True),
+                       st.none() | st.floats(allow_nan=False, allow_infinity=False), max_size=8),
+       st.integers(min_value=0, max_value=10**9))
+def test_setpoint_round_trip_property(values: dict[str, float | None], tick: int) -> None:
+    message = MessageFactory("r", "a").setpoint(tick, values)
+    assert decode(encode(message)) == message
+
+
+def test_decode_for_topic_checks_run_kind_and_sender() -> None:
+    scheme = TopicScheme(run="r1", prefix="p")
+    counter = DropCounter()
+    own = MessageFactory("r1", "a1").setpoint(0, {"x_kw": 1.0})
+    assert decode_for_topic(scheme.parse(scheme.topic(Kind.SETPOINT, "a1")), encode(own), counter) == own
+    spoofed = decode_for_topic(scheme.parse(scheme.topic(Kind.SETPOINT, "a2")), encode(own), counter)
+    assert isinstance(spoofed, DecodeError) and spoofed.reason is DropReason.TOPIC_MISMATCH
+    wrong_kind = decode_for_topic(scheme.parse(scheme.topic(Kind.ALARM, "a1")), encode(own), counter)
+    assert isinstance(wrong_kind, DecodeError) and wrong_kind.reason is DropReason.TOPIC_MISMATCH
+    other_run = MessageFactory("r2", "a1").setpoint(0, {"x_kw": 1.0})
+    wrong_run = decode_for_topic(scheme.parse(scheme.topic(Kind.SETPOINT, "a1")), encode(other_run), counter)
+    assert isinstance(wrong_run, DecodeError) and wrong_run.reason is DropReason.WRONG_RUN
+    # measurements are addressed to the agent in the topic, sent by the bridge
+    meas = MessageFactory("r1", "bridge").meas(0, {"p_kw": 1.0})
+    meas_topic = scheme.parse(scheme.topic(Kind.MEAS, "a1"))
+    assert isinstance(decode_for_topic(meas_topic, encode(meas)), MeasMessage)
+    assert counter.by_reason() == {"topic_mismatch": 2, "wrong_run": 1}
+
+
+def test_sign_and_verify() -> None:
+    message = MessageFactory("r1", "a1").clock(5, 4500)
+    signed = sign(message, b"key-a1")
+    assert signed.hmac is not None and verify(signed, b"key-a1")
+    assert not verify(signed, b"other-key")
+    assert not verify(message, b"key-a1")
+    tampered = signed.model_copy(update={"tick": 6})
+    assert not verify(tampered, b"key-a1")
+    decoded = decode(encode(signed))
+    assert isinstance(decoded, ClockMessage) and verify(decoded, b"key-a1")
+
+
+def test_msgpack_codec() -> None:
+    message = MessageFactory("r1", "a1").setpoint(2, {"p_kw": 1.0})
+    if not msgpack_available():
+        with pytest.raises(RuntimeError, match="msgpack"):
+            encode(message, Codec.MSGPACK)
+        return
+    payload = encode(message, Codec.MSGPACK)
+    assert not payload.startswith(b"{")
+    result = decode(payload)
+    assert isinstance(result, SetpointMessage) and result == message
