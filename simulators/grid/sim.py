@@ -1,0 +1,221 @@
+"""mosaik adapter of the grid model: one low-voltage feeder and the connections attached to it.
+
+Init params: `network` (a name of `available_networks()`), `step_size` (s), `backend` ("auto" |
+"pandapower" | "lightsim2grid"); `start`, `tz` and `n_steps` are accepted for the platform's
+common init signature and not used (the grid has no calendar).
+
+Models (signs: load convention, p_kw > 0 drawn from the grid, storage positive when charging;
+p_ext_kw > 0 is import into the feeder from the MV grid):
+- `Grid` (exactly one; children `Bus_<i>`, `Line_<j>`, `Trafo_<k>` with pandapower indices):
+  `p_ext_kw`, `q_ext_kvar`, `losses_kw` (= `line_losses_kw` + `trafo_losses_kw`),
+  `p_connections_kw` (Σ connection p), `converged` (1/0), `v_min_pu`, `v_max_pu`,
+  `max_line_loading_pct`, `pf_time_ms` (wall time of the solve), `events` (list of
+  {time_s, kind, message} since the last `get_data` that asked for it).
+- `Connection` (create params `bus`: int bus index, omitted → round-robin over the feeder's load
+  buses; `kind`: "building" | "storage"): inputs `p_kw`, `q_kvar` (missing = 0, None ignored,
+  several sources summed); outputs `v_pu`, `bus`, and `p_kw` / `q_kvar` as applied.
+- `Bus`: `v_pu`. `Line`: `loading_pct`, `pl_kw`. `Trafo`: `loading_pct`, `pl_kw`, `sn_kva`.
+
+Every connection must be created before the first step. A power flow that does not converge (or
+receives a non-finite power) is recorded as an event; its voltages, loadings and losses are NaN,
+`converged` is 0 and the run goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mosaik_api_v3
+import numpy as np
+from mosaik_api_v3.types import CreateResult, InputData, Meta, OutputData, OutputRequest
+
+from simulators.base import sum_inputs
+from simulators.grid.model import Backend, GridModel, PowerFlowResult, resolve_backend
+from simulators.grid.networks import Feeder, load_feeder, resolve_buses
+
+GRID_ATTRS = ["p_ext_kw", "q_ext_kvar", "losses_kw", "line_losses_kw", "trafo_losses_kw", "p_connections_kw",
+              "converged", "v_min_pu", "v_max_pu", "max_line_loading_pct", "pf_time_ms", "events"]
+CONNECTION_INPUTS = ["p_kw", "q_kvar"]
+CONNECTION_KINDS = ("building", "storage")
+CHILD_ATTRS = {"Bus": ["v_pu"], "Line": ["loading_pct", "pl_kw"], "Trafo": ["loading_pct", "pl_kw", "sn_kva"]}
+
+META: Meta = {
+    "api_version": "3.0",
+    "type": "time-based",
+    "models": {
+        "Grid": {"public": True, "params": [], "attrs": GRID_ATTRS},
+        "Connection": {"public": True, "params": ["bus", "kind"],
+                       "attrs": [*CONNECTION_INPUTS, "v_pu", "bus"]},
+        **{model: {"public": False, "params": [], "attrs": attrs} for model, attrs in CHILD_ATTRS.items()},
+    },
+}
+
+
+@dataclass(frozen=True)
+class _Entity:
+    """What an entity id stands for: its model and its position (bus / line / trafo / connection)."""
+
+    model: str
+    index: int
+
+
+@dataclass(frozen=True)
+class _Applied:
+    """Connection powers applied in the last step (kW / kvar, load convention)."""
+
+    p_kw: np.ndarray
+    q_kvar: np.ndarray
+
+
+class GridSim(mosaik_api_v3.Simulator):
+    """One feeder and its connections, solved once per step."""
+
+    def __init__(self) -> None:
+        super().__init__(META)
+        self.sid = ""
+        self.step_size_s = 0
+        self.backend: Backend = "auto"
+        self.feeder: Feeder | None = None
+        self.entities: dict[str, _Entity] = {}
+        self.connections: list[str] = []
+        self.connection_kinds: list[str] = []
+        self.requested_buses: list[int | None] = []
+        self.has_grid = False
+        self.model: GridModel | None = None
+        self.result: PowerFlowResult | None = None
+        self.applied = _Applied(np.zeros(0), np.zeros(0))
+        self.events: list[dict[str, Any]] = []
+
+    def init(
+        self,
+        sid: str,
+        time_resolution: float = 1.0,
+        network: str = "kerber_vorstadtnetz_kabel_1",
+        step_size: int = 900,
+        backend: Backend = "auto",
+        start: str | None = None,
+        tz: str | None = None,
+        n_steps: int | None = None,
+    ) -> Meta:
+        if time_resolution != 1.0:
+            raise ValueError(f"GridSim needs time_resolution=1 (seconds), got {time_resolution}")
+        if int(step_size) != step_size or step_size <= 0:
+            raise ValueError(f"step_size must be a positive whole number of seconds, got {step_size!r}")
+        resolve_backend(backend)
+        self.sid, self.step_size_s, self.backend = sid, int(step_size), backend
+        self.feeder = load_feeder(network)
+        return self.meta
+
+    def create(
+        self, num: int, model: str, bus: int | None = None, kind: str = "building"
+    ) -> list[CreateResult]:
+        if model == "Grid":
+            return [self._create_grid(num)]
+        if model != "Connection":
+            raise ValueError(f"{self.sid}: cannot create {model!r}; public models: Grid, Connection")
+        return [self._create_connection(bus, kind) for _ in range(num)]
+
+    def _create_grid(self, num: int) -> CreateResult:
+        if self.has_grid or num != 1:
+            raise ValueError(f"{self.sid}: a grid simulator holds exactly one Grid entity")
+        net = self._feeder().net
+        self.has_grid = True
+        self.entities["Grid"] = _Entity("Grid", 0)
+        children: list[CreateResult] = []
+        for model, table in (("Bus", net.bus), ("Line", net.line), ("Trafo", net.trafo)):
+            for position, index in enumerate(table.index):
+                eid = f"{model}_{index}"
+                self.entities[eid] = _Entity(model, position)
+                children.append({"eid": eid, "type": model})
+        return {"eid": "Grid", "type": "Grid", "children": children}
+
+    def _create_connection(self, bus: int | None, kind: str) -> CreateResult:
+        if self.model is not None:
+            raise RuntimeError(f"{self.sid}: all connections must be created before the first step")
+        if kind not in CONNECTION_KINDS:
+            raise ValueError(f"{self.sid}: connection kind must be one of {CONNECTION_KINDS}, got {kind!r}")
+        resolve_buses([bus], self._feeder())  # a bad bus is reported now, not at the first step
+        eid = f"Connection_{len(self.connections)}"
+        self.entities[eid] = _Entity("Connection", len(self.connections))
+        self.connections.append(eid)
+        self.connection_kinds.append(kind)
+        self.requested_buses.append(bus)
+        return {"eid": eid, "type": "Connection"}
+
+    def _feeder(self) -> Feeder:
+        if self.feeder is None:
+            raise RuntimeError("GridSim: init must be called first")
+        return self.feeder
+
+    def step(self, time: int, inputs: InputData, max_advance: int) -> int:
+        model = self._model()
+        applied = self._gather(inputs)
+        self.applied = applied
+        self.result = model.solve(applied.p_kw, applied.q_kvar)
+        if not self.result.converged:
+            kind = "non_finite_input" if self.result.message.startswith("non-finite") else "not_converged"
+            self.events.append({"time_s": int(time), "kind": kind, "message": self.result.message})
+        return time + self.step_size_s
+
+    def _model(self) -> GridModel:
+        if self.model is None:
+            if not self.connections:
+                raise RuntimeError(f"{self.sid}: no connections were created before the first step")
+            self.model = GridModel(self._feeder(), self.requested_buses, self.backend)
+        return self.model
+
+    def _gather(self, inputs: InputData) -> _Applied:
+        p_kw = np.zeros(len(self.connections))
+        q_kvar = np.zeros(len(self.connections))
+        for eid, attrs in inputs.items():
+            entity = self.entities[eid]
+            if entity.model != "Connection":
+                continue
+            i = entity.index
+            p_kw[i] = sum_inputs(attrs.get("p_kw", {}))
+            q_kvar[i] = sum_inputs(attrs.get("q_kvar", {}))
+        return _Applied(p_kw, q_kvar)
+
+    def get_data(self, outputs: OutputRequest) -> OutputData:
+        if self.result is None:
+            raise RuntimeError(f"{self.sid}: get_data before the first step")
+        return {eid: self._outputs(eid, list(attrs)) for eid, attrs in outputs.items()}
+
+    def _outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
+        entity = self.entities.get(eid)
+        if entity is None:
+            raise ValueError(f"{self.sid}: unknown entity {eid!r}")
+        values = self._values(entity, attrs)
+        unknown = sorted(set(attrs) - set(values))
+        if unknown:
+            raise ValueError(f"{self.sid}: {entity.model} has no attribute(s) {unknown}")
+        return {attr: values[attr] for attr in attrs}
+
+    def _values(self, entity: _Entity, attrs: list[str]) -> dict[str, Any]:
+        r, i = self.result, entity.index
+        if r is None or self.model is None:
+            raise RuntimeError(f"{self.sid}: get_data before the first step")
+        if entity.model == "Grid":
+            return self._grid_values(r, with_events="events" in attrs)
+        if entity.model == "Connection":
+            return {"v_pu": float(r.v_connection_pu[i]), "bus": int(self.model.connection_buses[i]),
+                    "p_kw": float(self.applied.p_kw[i]), "q_kvar": float(self.applied.q_kvar[i])}
+        if entity.model == "Bus":
+            return {"v_pu": float(r.v_pu[i])}
+        if entity.model == "Line":
+            return {"loading_pct": float(r.line_loading_pct[i]), "pl_kw": float(r.line_pl_kw[i])}
+        return {"loading_pct": float(r.trafo_loading_pct[i]), "pl_kw": float(r.trafo_pl_kw[i]),
+                "sn_kva": float(self.model.trafo_sn_kva[i])}
+
+    def _grid_values(self, r: PowerFlowResult, with_events: bool) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "p_ext_kw": r.p_ext_kw, "q_ext_kvar": r.q_ext_kvar, "losses_kw": r.losses_kw,
+            "line_losses_kw": r.line_losses_kw, "trafo_losses_kw": r.trafo_losses_kw,
+            "p_connections_kw": r.p_connections_kw, "converged": int(r.converged),
+            "v_min_pu": r.v_min_pu, "v_max_pu": r.v_max_pu, "max_line_loading_pct": r.max_line_loading_pct,
+            "pf_time_ms": r.solve_time_ms,
+        }
+        if with_events:
+            values["events"], self.events = self.events, []
+        return values
