@@ -196,7 +196,8 @@ class BridgeCore:
     ) -> ExchangeResult:
         """Publish `measurements` (agent → values) and the clock for `tick`, collect setpoints.
 
-        Waits at most `timeout_s` (default `step_timeout_s`) and, when given, until the wall-clock
+        The whole step (waiting for a connection to publish, then for setpoints) takes at most
+        `timeout_s` (default `step_timeout_s`) and, when given, ends at the wall-clock
         `deadline_unix_s`. `final=True` tells agents that this is the last step of the run.
         """
         unknown = set(measurements) - set(self.agents)
@@ -205,14 +206,21 @@ class BridgeCore:
         if self._pending_tick is not None and tick <= self._pending_tick:
             raise ValueError(f"tick {tick} does not follow tick {self._pending_tick}")
         start = time.perf_counter()
+        budget_s = self.step_timeout_s if timeout_s is None else timeout_s
+        if deadline_unix_s is not None:
+            budget_s = min(budget_s, deadline_unix_s - time.time())
+        step_deadline = start + max(budget_s, 0.0)
         self._pending_tick = tick
         self._waiting = set(self.agents)
         self._received = {}
         self._sent_perf = {}
         self._all_in.clear()
-        published = await self._publish_step(tick, measurements, time_s, step_s, deadline_unix_s, final)
+        published = await self._publish_step(tick, measurements, time_s, step_s, deadline_unix_s, final,
+                                             wait_s=max(step_deadline - time.perf_counter(), 0.0))
         after_publish = time.perf_counter()
-        await self._wait_for_setpoints(timeout_s, deadline_unix_s)
+        if self._waiting and step_deadline > after_publish:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_in.wait(), step_deadline - after_publish)
         end = time.perf_counter()
         late = tuple(sorted(self._waiting))
         self._waiting = set()
@@ -228,7 +236,8 @@ class BridgeCore:
         )
 
     async def _publish_step(self, tick: int, measurements: Mapping[str, Values], time_s: int | None,
-                            step_s: int | None, deadline_unix_s: float | None, final: bool) -> int:
+                            step_s: int | None, deadline_unix_s: float | None, final: bool,
+                            wait_s: float) -> int:
         items: list[tuple[str, bytes]] = []
         for agent, values in measurements.items():
             message = self.factory.meas(tick, values, time_s=time_s)
@@ -243,22 +252,8 @@ class BridgeCore:
         items.append((self._clock_topic, clock_payload))
         self._record_out(self._clock_topic, Kind.CLOCK, self.bridge_id, tick, clock.seq, len(clock_payload),
                          clock.ts_s)
-        wait_s = self.step_timeout_s
-        if deadline_unix_s is not None:
-            wait_s = max(0.0, min(wait_s, deadline_unix_s - time.time()))
         published = await self.connection.publish_many(items, wait_s=wait_s)
         return max(0, min(published, len(items) - 1))
-
-    async def _wait_for_setpoints(self, timeout_s: float | None, deadline_unix_s: float | None) -> None:
-        if not self._waiting:
-            return
-        wait_s = self.step_timeout_s if timeout_s is None else timeout_s
-        if deadline_unix_s is not None:
-            wait_s = min(wait_s, deadline_unix_s - time.time())
-        if wait_s <= 0:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._all_in.wait(), wait_s)
 
     def _with_fallbacks(self, late: tuple[str, ...], fallbacks: Mapping[str, Values]
                         ) -> tuple[dict[str, Values], dict[str, FallbackSource]]:

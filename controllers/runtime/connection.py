@@ -96,6 +96,8 @@ class MqttConnection:
         self._session_lost: asyncio.Future[None] | None = None
         self._stopping = asyncio.Event()
         self.connected = asyncio.Event()
+        self.disconnected = asyncio.Event()  # set whenever not connected
+        self.disconnected.set()
         self._connects = 0
         self._connection_failures = 0
         self._publish_failures = 0
@@ -148,6 +150,7 @@ class MqttConnection:
                 await self._serve(client)
             finally:
                 self.connected.clear()
+                self.disconnected.set()
                 self._client = None
                 if not self._session_lost.done():
                     self._session_lost.set_result(None)
@@ -156,6 +159,7 @@ class MqttConnection:
         for topic_filter, qos in list(self._subscriptions.items()):
             await client.subscribe(topic_filter, qos=qos)
         self._connects += 1
+        self.disconnected.clear()
         self.connected.set()
         reader = asyncio.create_task(self._read(client), name=f"{self.client_id}-reader")
         stopper = asyncio.create_task(self._stopping.wait(), name=f"{self.client_id}-stopper")

@@ -1,0 +1,153 @@
+"""Agent runtime on a real broker: the running Mosquitto and the embedded amqtt broker."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import aiomqtt
+import pytest
+
+from controllers.messages import MessageFactory, encode
+from controllers.runtime import (
+    Agent,
+    AgentGroup,
+    AgentRunner,
+    MqttConnection,
+    agent_class,
+    agent_kinds,
+    create_agent,
+    register_agent_kind,
+)
+from controllers.runtime.builtin import ConstantAgent, EchoAgent
+from controllers.topics import Kind, TopicScheme
+from cosim.brokers import MosquittoBroker
+from tests.mqtt.helpers import RUN, TIMEOUT_S, FailingAgent, RecordingAgent, echo_runners, meas, running
+
+pytestmark = pytest.mark.network
+
+
+async def test_echo_agents_answer_every_tick(broker_url: str, topic_prefix: str) -> None:
+    ids = ["a0", "a1", "a2"]
+    runners = echo_runners(broker_url, topic_prefix, ids)
+    async with running(runners, broker_url, topic_prefix, ids) as bridge:
+        for tick in range(3):
+            result = await bridge.exchange(tick, meas(ids, tick), time_s=900 * tick, step_s=900)
+            assert result.late_agents == ()
+            assert result.setpoints == meas(ids, tick)
+    for runner in runners:
+        assert runner.stats.steps == 3
+        assert runner.stats.setpoints_published == 3
+        assert runner.stats.last_tick == 2
+
+
+async def test_hooks_run_in_order_and_final_clock_stops_agents(broker_url: str, topic_prefix: str) -> None:
+    agent = RecordingAgent("r1")
+    runner = AgentRunner(agent, broker_url, RUN, prefix=topic_prefix)
+    async with running([runner], broker_url, topic_prefix, ["r1"]) as bridge:
+        await bridge.exchange(0, meas(["r1"], 0), time_s=0)
+        await bridge.exchange(1, meas(["r1"], 1), time_s=900, final=True)
+        await asyncio.wait_for(runner.stopped.wait(), TIMEOUT_S)
+    assert agent.calls == [
+        ("on_start", None),
+        ("on_measurement", 0), ("step", 0), ("on_tick", 0),
+        ("on_measurement", 1), ("step", 1), ("on_tick", 1),
+        ("on_stop", None),
+    ]
+    assert ("r1", "offline") in [(e.agent, e.state) for e in bridge.status_events]
+
+
+async def test_clock_triggered_agent_steps_without_measurements(broker_url: str, topic_prefix: str) -> None:
+    class Coordinator(Agent):
+        trigger = "clock"
+
+        async def step(self, tick: int, measurement: object) -> dict[str, float | None]:
+            assert measurement is None
+            return {"price_per_kwh": 0.3 + tick}
+
+    runner = AgentRunner(Coordinator("coord"), broker_url, RUN, prefix=topic_prefix)
+    async with running([runner], broker_url, topic_prefix, ["coord"]) as bridge:
+        result = await bridge.exchange(0, {}, time_s=0)
+        assert result.setpoints == {"coord": {"price_per_kwh": 0.3}}
+        assert result.measurements_published == 0
+
+
+async def test_failing_step_is_reported_and_the_agent_keeps_running(
+    broker_url: str, topic_prefix: str
+) -> None:
+    runner = AgentRunner(FailingAgent("f1", fail_at=[1]), broker_url, RUN, prefix=topic_prefix)
+    async with running([runner], broker_url, topic_prefix, ["f1"], step_timeout_s=1.0) as bridge:
+        assert (await bridge.exchange(0, meas(["f1"], 0))).late_agents == ()
+        failed = await bridge.exchange(1, meas(["f1"], 1))
+        assert failed.late_agents == ("f1",)
+        assert failed.setpoints["f1"] == {"ok": 1.0} and failed.fallback_sources["f1"] == "last"
+        assert (await bridge.exchange(2, meas(["f1"], 2), timeout_s=TIMEOUT_S)).late_agents == ()
+        errors = [e for e in bridge.status_events if e.state == "error"]
+        assert len(errors) == 1 and "boom at 1" in errors[0].detail
+    assert runner.stats.hook_errors == 1
+
+
+async def test_garbage_is_dropped_by_agents_and_bridge(broker_url: str, topic_prefix: str) -> None:
+    ids = ["a0"]
+    runners = echo_runners(broker_url, topic_prefix, ids)
+    scheme = TopicScheme(run=RUN, prefix=topic_prefix)
+    async with running(runners, broker_url, topic_prefix, ids) as bridge:
+        host, port = broker_url.removeprefix("mqtt://").split(":")
+        async with aiomqtt.Client(host, int(port)) as attacker:
+            await attacker.publish(scheme.topic(Kind.MEAS, "a0"), b"\x00not json", qos=1)
+            await attacker.publish(scheme.topic(Kind.SETPOINT, "a0"), b'{"v": 9, "kind": "setpoint"}', qos=1)
+            spoofed = MessageFactory(RUN, "mallory").setpoint(0, {"p_kw": 99.0})
+            await attacker.publish(scheme.topic(Kind.SETPOINT, "a0"), encode(spoofed), qos=1)
+        result = await bridge.exchange(0, meas(ids, 0))
+        assert result.late_agents == ()
+        assert result.setpoints["a0"] == meas(ids, 0)["a0"]
+        # the broker acknowledged the garbage before the step began, so it was delivered first
+        assert bridge.dropped.by_reason() == {"version": 1, "topic_mismatch": 1}
+    assert runners[0].dropped.by_reason() == {"malformed": 1}
+
+
+def test_registry() -> None:
+    assert {"echo", "constant", "silent"} <= set(agent_kinds())
+    assert agent_class("echo") is EchoAgent
+    constant = create_agent("constant", "c1", battery_p_kw=2, t_set_c=None)
+    assert isinstance(constant, ConstantAgent)
+    assert constant.setpoints == {"battery_p_kw": 2.0, "t_set_c": None}
+    with pytest.raises(KeyError, match="registered: "):
+        agent_class("nope")
+    register_agent_kind("recording-test", RecordingAgent)
+    assert agent_class("recording-test") is RecordingAgent
+    with pytest.raises(ValueError, match="already registered"):
+        register_agent_kind("recording-test", EchoAgent)
+    register_agent_kind("broken-test", "no_such_module.deep:Thing")
+    with pytest.raises(ImportError, match="broken-test"):
+        agent_class("broken-test")
+    with pytest.raises(ValueError, match="module:Class"):
+        register_agent_kind("bad-test", "no_colon")
+
+
+async def test_tcp_nodelay_is_set_on_client_sockets(
+    broker_url: str, mosquitto_broker: MosquittoBroker, topic_prefix: str
+) -> None:
+    async def ignore(_: aiomqtt.Message) -> None:
+        return None
+
+    for url in (broker_url, mosquitto_broker.url):
+        connection = MqttConnection(url, client_id=f"nodelay-{topic_prefix[-8:]}", handler=ignore)
+        task = asyncio.create_task(connection.run())
+        try:
+            assert await connection.wait_connected(TIMEOUT_S)
+            assert connection.socket_nodelay() is True
+        finally:
+            connection.stop()
+            await asyncio.wait_for(task, TIMEOUT_S)
+        assert connection.socket_nodelay() is None
+    # and the default of a plain socket is off, so the option is really ours
+    with socket.socket() as plain:
+        assert plain.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+
+
+async def test_group_shutdown_without_bridge(broker_url: str, topic_prefix: str) -> None:
+    runners = echo_runners(broker_url, topic_prefix, ["a0", "a1"])
+    async with AgentGroup(runners) as group:
+        assert await group.wait_ready(TIMEOUT_S)
+    assert all(r.stopped.is_set() for r in runners)
