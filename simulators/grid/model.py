@@ -14,6 +14,8 @@ Backends:
   changes the load injections and re-runs Newton-Raphson from the previous voltages (~0.2 ms).
 - `pandapower`: `pandapower.runpp` with pandapower's own solver; after a converged solve it reuses
   the internal matrices and the previous voltages (`recycle`, equivalent to `init="results"`).
+  numba is off by default: pandapower does not cache its JIT code, so the first solve of every
+  process would compile for ~10 s; pass `numba=True` for long runs on this backend.
 - `auto`: lightsim2grid when it is importable, else pandapower.
 
 A power flow that does not converge never raises: `solve` returns `converged=False`, NaN results
@@ -46,7 +48,6 @@ from simulators.grid.networks import (
 
 Backend = Literal["auto", "pandapower", "lightsim2grid"]
 BACKENDS: tuple[Backend, ...] = ("auto", "pandapower", "lightsim2grid")
-NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
 SQRT3 = float(np.sqrt(3.0))
 _PP_RECYCLE = {"bus_pq": True, "trafo": False, "gen": False}
 
@@ -155,10 +156,11 @@ class _PandapowerSolver:
 
     name = "pandapower"
 
-    def __init__(self, net: pandapowerNet, tolerance_mva: float, max_iterations: int) -> None:
+    def __init__(self, net: pandapowerNet, tolerance_mva: float, max_iterations: int, numba: bool) -> None:
         self.net = net
+        numba = numba and importlib.util.find_spec("numba") is not None
         self.options: dict[str, Any] = {"tolerance_mva": tolerance_mva, "max_iteration": max_iterations,
-                                        "numba": NUMBA_AVAILABLE, "lightsim2grid": False}
+                                        "numba": numba, "lightsim2grid": False}
         self.warm = False
 
     def solve(self, p_mw: FloatArray, q_mvar: FloatArray) -> _Flows:
@@ -256,7 +258,8 @@ class GridModel:
     `connection_buses` gives the bus of every connection; None entries are mapped round-robin
     onto the feeder's candidate buses (the buses that carried loads in the original network).
     `tolerance_mva` is the Newton-Raphson power mismatch tolerance (default 1e-10 MVA = 0.1 mW,
-    so the energy balance closes to ~1e-9 relative).
+    so the energy balance closes to ~1e-9 relative). `numba` switches pandapower's JIT on (pandapower
+    backend only; it costs ~10 s of compilation at the first solve of every process).
     """
 
     def __init__(
@@ -267,6 +270,7 @@ class GridModel:
         *,
         tolerance_mva: float = 1e-10,
         max_iterations: int = 20,
+        numba: bool = False,
     ) -> None:
         if tolerance_mva <= 0 or max_iterations < 1:
             raise ValueError(f"need tolerance_mva > 0 and max_iterations >= 1, "
@@ -278,8 +282,10 @@ class GridModel:
         self._load_buses, self._load_of_connection = np.unique(self.connection_buses, return_inverse=True)
         net = self.feeder.net
         add_bus_loads(net, self._load_buses.tolist())
-        solver_cls = _LightsimSolver if self.backend == "lightsim2grid" else _PandapowerSolver
-        self._solver: _Solver = solver_cls(net, tolerance_mva, max_iterations)
+        self._solver: _Solver = (
+            _LightsimSolver(net, tolerance_mva, max_iterations) if self.backend == "lightsim2grid"
+            else _PandapowerSolver(net, tolerance_mva, max_iterations, numba)
+        )
 
     @classmethod
     def auto(cls, network: str | Feeder, n_connections: int, backend: Backend = "auto",
