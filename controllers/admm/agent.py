@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import osqp
@@ -28,11 +29,12 @@ SOLVED_STATUSES = ("solved", "solved inaccurate")
 class OsqpSettings:
     """Settings of the local OSQP solver (its own internal ρ is unrelated to the ADMM ρ)."""
 
-    eps_abs: float = 1e-6
-    eps_rel: float = 1e-6
+    eps_abs: float = 1e-5
+    eps_rel: float = 1e-5
     max_iter: int = 20000
     polishing: bool = False
     adaptive_rho: bool = True
+    check_termination: int = 5
 
     def as_kwargs(self) -> dict[str, float | int | bool]:
         return {
@@ -41,6 +43,7 @@ class OsqpSettings:
             "max_iter": self.max_iter,
             "polishing": self.polishing,
             "adaptive_rho": self.adaptive_rho,
+            "check_termination": self.check_termination,
             "warm_starting": True,
             "verbose": False,
         }
@@ -116,16 +119,24 @@ class LocalQp:
             self._solver.warm_start(x=shift_blocks(self.last.x, t), y=shift_blocks(self.last.y, t))
 
     def solve(self) -> LocalSolution:
+        """Solve from the current warm start; if OSQP fails, retry once from a cold start."""
         start = time.perf_counter()
         res = self._solver.solve(raise_error=False)
+        if not _solved(res):
+            self._solver.warm_start(x=np.zeros(self.qp.layout.n_var), y=np.zeros(self.qp.layout.n_row))
+            res = self._solver.solve(raise_error=False)
         elapsed = time.perf_counter() - start
-        status = str(res.info.status)
-        if status not in SOLVED_STATUSES or res.x is None or not np.all(np.isfinite(res.x)):
-            raise SolverFailure(f"OSQP status {status!r}")
+        if not _solved(res):
+            raise SolverFailure(f"OSQP status {res.info.status!r}")
         x = np.asarray(res.x, dtype=float)
         y = np.asarray(res.y, dtype=float)
+        status = str(res.info.status)
         self.last = LocalSolution(x, y, self.qp.objective(x), status, int(res.info.iter), elapsed)
         return self.last
+
+
+def _solved(res: Any) -> bool:
+    return str(res.info.status) in SOLVED_STATUSES and res.x is not None and bool(np.all(np.isfinite(res.x)))
 
 
 @dataclass

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from controllers.admm.data import AgentData, FloatArray
 
 INF = np.inf
+FREE_VARIABLES = ("p_net", "t_in", "t_mass")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class QpLayout:
         if agent.battery is not None:
             variables += ["p_ch", "p_dis", "e"]
             rows += ["battery", "rate"]
-        rows += [f"bound_{v}" for v in variables]
+        rows += [f"bound_{v}" for v in variables if v not in FREE_VARIABLES]
         return cls(agent.horizon, tuple(variables), tuple(rows))
 
     @property
@@ -198,7 +199,7 @@ def define_battery_rows(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries]
 
 
 def define_bounds(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries], FloatArray, FloatArray]:
-    """Identity rows with the variable bounds (free families get ±∞)."""
+    """Identity rows with the variable bounds (families in FREE_VARIABLES get no rows)."""
     t = lay.horizon
     lo = np.full(lay.n_var, -INF)
     hi = np.full(lay.n_var, INF)
@@ -218,8 +219,10 @@ def define_bounds(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries], Floa
         lo[s], hi[s] = bat.e_min_kwh, bat.e_max_kwh
         if bat.e_final_min_kwh is not None:
             lo[s.stop - 1] = max(bat.e_min_kwh, bat.e_final_min_kwh)
-    entries = [_diag(f"bound_{v}", v, 1.0, t) for v in lay.variables]
-    return entries, lo, hi
+    bounded = [v for v in lay.variables if v not in FREE_VARIABLES]
+    entries = [_diag(f"bound_{v}", v, 1.0, t) for v in bounded]
+    keep = np.concatenate([np.arange(lay.var(v).start, lay.var(v).stop) for v in bounded])
+    return entries, lo[keep], hi[keep]
 
 
 def define_objective(agent: AgentData, lay: QpLayout) -> tuple[FloatArray, FloatArray, float]:
@@ -303,7 +306,7 @@ def build_local_qp(agent: AgentData) -> QpMatrices:
         u[lay.row("rate")] = agent.battery.p_max_kw
     bound_entries, lo, hi = define_bounds(agent, lay)
     entries += bound_entries
-    first_bound = lay.row(f"bound_{lay.variables[0]}").start
+    first_bound = lay.n_row - lo.shape[0]
     l[first_bound:] = lo
     u[first_bound:] = hi
     p_diag, q, constant = define_objective(agent, lay)

@@ -12,10 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controllers.admm.agent import AdmmAgent, OsqpSettings
+from controllers.admm.agent import AdmmAgent, OsqpSettings, SolverFailure
 from controllers.admm.coordinator import Coordinator
 from controllers.admm.data import AgentData
-from controllers.admm.messages import AgentPlan, IterationRecord, LocalUpdate, StepDecision
+from controllers.admm.messages import (
+    AgentPlan,
+    CoordinatorBroadcast,
+    IterationRecord,
+    LocalUpdate,
+    StepDecision,
+)
 
 
 class LateDelivery:
@@ -89,7 +95,7 @@ def run_control_step(
         delivery.reset()
     broadcast = coordinator.initial_broadcast()
     while coordinator.out_of_time() is None:
-        updates = [agent.local_update(broadcast) for agent in agents]
+        updates = _local_updates(agents, broadcast)
         arrived = updates if delivery is None else delivery.deliver(updates)
         broadcast = coordinator.coordinate(arrived)
         if coordinator.is_converged():
@@ -109,6 +115,17 @@ def run_control_step(
         float(sum(h.sum_solve_time_s for h in history)),
         float(sum(h.max_solve_time_s + h.coordinate_time_s for h in history)),
     )
+
+
+def _local_updates(agents: Sequence[AdmmAgent], broadcast: CoordinatorBroadcast) -> list[LocalUpdate]:
+    """Every agent's update; an agent whose solver fails sends nothing (its last value is reused)."""
+    updates = []
+    for agent in agents:
+        try:
+            updates.append(agent.local_update(broadcast))
+        except SolverFailure:
+            continue
+    return updates
 
 
 def build_agents(

@@ -17,11 +17,13 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from controllers.admm import AdmmAgent, AgentData, Battery, LocalQp, build_local_qp
+from controllers.admm import AdmmAgent, AgentData, Battery, LocalQp, OsqpSettings, build_local_qp
 from controllers.admm.data import FloatArray
 from controllers.admm.local_qp import QpMatrices
 from controllers.admm.synthetic import DistrictSpec, rc_matrices, synthetic_district
 from controllers.mpc.formulation import DistrictModel, local_reference_problem
+
+ACCURATE = OsqpSettings(eps_abs=1e-7, eps_rel=1e-7, polishing=True)
 
 
 def _agents(seed: int, horizon: int = 6) -> list[AgentData]:
@@ -122,7 +124,7 @@ def test_osqp_matrices_equal_cvxpy_reference(seed: int, which: int) -> None:
 @pytest.mark.parametrize("seed", [3, 4])
 def test_osqp_optimum_equals_cvxpy_optimum(seed: int) -> None:
     for agent in _agents(seed, horizon=24):
-        local = LocalQp(agent)
+        local = LocalQp(agent, ACCURATE)
         rng = np.random.default_rng(seed)
         center = rng.normal(0, 2, agent.horizon)
         local.set_prox(0.3, center)
@@ -155,7 +157,7 @@ def test_thermal_prediction_follows_the_discrete_model() -> None:
     th = agent.thermal
     assert th is not None
     th = replace(th, t_min_c=np.full(8, -50.0), t_max_c=np.full(8, 80.0), hp_p_prev_kw=1.0)
-    plan = AdmmAgent(replace(agent, thermal=th)).solve_alone()
+    plan = AdmmAgent(replace(agent, thermal=th), settings=ACCURATE).solve_alone()
     assert plan.p_hp_kw is not None and plan.t_in_c is not None and plan.t_mass_c is not None
     np.testing.assert_allclose(plan.p_hp_kw, [1.0] + [0.0] * 7, atol=1e-5)
     x = th.x0_c.copy()
@@ -199,7 +201,8 @@ def test_new_data_updates_in_place() -> None:
         shifted = replace(agent, price_per_kwh=agent.price_per_kwh[::-1].copy())
         local.set_data(shifted)
         fresh = LocalQp(shifted)
-        assert local.solve().local_cost == pytest.approx(fresh.solve().local_cost, rel=1e-5, abs=1e-6)
+        # OSQP's own tolerance (1e-5) bounds the agreement; a wrong update would differ by far more
+        assert local.solve().local_cost == pytest.approx(fresh.solve().local_cost, rel=1e-4, abs=1e-4)
 
 
 def test_invalid_data_is_rejected() -> None:

@@ -1,0 +1,192 @@
+"""Sharing ADMM against the centralised optimum, with stragglers, fallback, warm start and ρ balancing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from controllers.admm import (
+    AdmmAgent,
+    AdmmSettings,
+    AgentData,
+    Coordinator,
+    Coupling,
+    Fallback,
+    LateDelivery,
+    SharedLimits,
+    StepResult,
+    VoltageSensitivity,
+    build_agents,
+    run_control_step,
+)
+from controllers.admm.synthetic import DistrictSpec, next_step_data, synthetic_district
+from controllers.mpc import CentralisedResult, solve_centralised
+
+HORIZON = 24
+
+
+@dataclass(frozen=True)
+class Case:
+    agents: list[AgentData]
+    limits: SharedLimits
+    central: CentralisedResult
+    uncoordinated_kw: np.ndarray
+
+
+def _uncoordinated(agents: list[AgentData]) -> np.ndarray:
+    return np.stack([AdmmAgent(a).solve_alone().p_net_kw for a in agents])
+
+
+@pytest.fixture(scope="module")
+def district() -> Case:
+    """5 buildings + 1 battery, 24 h in 1-h steps, transformer limit at 80 % of the free peak."""
+    agents = synthetic_district(DistrictSpec(n_buildings=5, n_storage=1, horizon=HORIZON, seed=1))
+    free = _uncoordinated(agents)
+    limits = SharedLimits.transformer(0.8 * float(free.sum(axis=0).max()), HORIZON)
+    return Case(agents, limits, solve_centralised(agents, limits), free)
+
+
+def _run(case: Case, settings: AdmmSettings | None = None, **kwargs: object) -> StepResult:
+    coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in case.agents), case.limits), settings)
+    agents = build_agents(case.agents, coordinator)
+    return run_control_step(agents, coordinator, 0, **kwargs)  # type: ignore[arg-type]
+
+
+def _gap(result: StepResult, case: Case) -> float:
+    return (result.objective - case.central.objective) / abs(case.central.objective)
+
+
+def _relative_excess(result: StepResult, limits: SharedLimits) -> float:
+    total = result.p_net_kw().sum(axis=0)
+    return float(np.max((total - limits.p_max_kw) / limits.p_max_kw))
+
+
+def test_the_transformer_limit_binds(district: Case) -> None:
+    free_total = district.uncoordinated_kw.sum(axis=0)
+    assert np.any(free_total > district.limits.p_max_kw * 1.1)
+    central_total = district.central.p_net_kw.sum(axis=0)
+    assert np.max(central_total) == pytest.approx(district.limits.p_max_kw[0], rel=1e-6)
+
+
+def test_admm_matches_the_centralised_optimum(district: Case) -> None:
+    result = _run(district)
+    assert result.decision.converged and result.decision.fallback is None
+    assert abs(_gap(result, district)) <= 1e-3
+    assert _relative_excess(result, district.limits) <= 1e-3
+    assert all(p.source == "admm" for p in result.plans)
+
+
+def test_history_records_every_round(district: Case) -> None:
+    result = _run(district)
+    assert [h.iteration for h in result.history] == list(range(result.iterations))
+    last = result.history[-1]
+    assert last.residuals.converged and last.n_stale == 0
+    assert all(h.rho > 0 and h.sum_solve_time_s >= h.max_solve_time_s > 0 for h in result.history)
+    assert result.parallel_time_s < result.sum_solve_time_s + sum(h.coordinate_time_s for h in result.history)
+
+
+def test_converges_with_a_fifth_of_the_messages_late(district: Case) -> None:
+    delivery = LateDelivery(0.2, seed=11)
+    result = _run(district, delivery=delivery)
+    assert delivery.n_late / delivery.n_total == pytest.approx(0.2, abs=0.05)
+    assert sum(h.n_stale for h in result.history) > 0
+    assert result.decision.converged
+    assert abs(_gap(result, district)) <= 1e-3
+    assert _relative_excess(result, district.limits) <= 1e-3
+
+
+def test_explicit_fallback_at_max_iterations(district: Case) -> None:
+    settings = AdmmSettings(max_iterations=5, fallback=Fallback.LAST_ITERATE)
+    result = _run(district, settings)
+    assert result.iterations == 5
+    assert not result.decision.converged
+    assert result.decision.fallback is Fallback.LAST_ITERATE
+    assert "max_iterations" in result.decision.reason
+    assert all(p.source == "last_iterate" for p in result.plans)
+
+
+def test_shifted_previous_plan_as_fallback(district: Case) -> None:
+    coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in district.agents), district.limits))
+    agents = build_agents(district.agents, coordinator)
+    first = run_control_step(agents, coordinator, 0)
+    coordinator.settings = AdmmSettings(max_iterations=2)
+    data = [next_step_data(a, p) for a, p in zip(district.agents, first.plans, strict=True)]
+    second = run_control_step(agents, coordinator, 1, data)
+    assert second.decision.fallback is Fallback.SHIFTED_PREVIOUS
+    for old, new in zip(first.plans, second.plans, strict=True):
+        assert new.source == "shifted_previous"
+        np.testing.assert_array_equal(new.p_net_kw[:-1], old.p_net_kw[1:])
+
+
+def test_warm_start_reduces_iterations_at_the_next_step(district: Case) -> None:
+    coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in district.agents), district.limits))
+    agents = build_agents(district.agents, coordinator)
+    first = run_control_step(agents, coordinator, 0)
+    data = [next_step_data(a, p) for a, p in zip(district.agents, first.plans, strict=True)]
+    warm = run_control_step(agents, coordinator, 1, data)
+    cold_coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in data), district.limits))
+    cold = run_control_step(build_agents(data, cold_coordinator), cold_coordinator, 1)
+    assert warm.decision.converged and cold.decision.converged
+    assert warm.iterations < 0.8 * cold.iterations
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-3)
+
+
+@pytest.mark.parametrize(("rho", "direction"), [(1e-5, 1), (1e3, -1)])
+def test_residual_balancing_moves_rho_the_right_way(district: Case, rho: float, direction: int) -> None:
+    """Too small ρ leaves a large primal residual (ρ must grow), too large ρ a large dual one."""
+    settings = AdmmSettings(rho=rho, max_iterations=30, rho_update_every=5)
+    coordinator = Coordinator(
+        Coupling.from_limits(tuple(a.name for a in district.agents), district.limits), settings
+    )
+    agents = build_agents(district.agents, coordinator)
+    coordinator.start_step(0)
+    for agent in agents:
+        agent.start_step(0)
+    broadcast = coordinator.initial_broadcast()
+    changes = 0
+    for _ in range(settings.max_iterations):
+        updates = [agent.local_update(broadcast) for agent in agents]
+        new = coordinator.coordinate(updates)
+        if new.rho != broadcast.rho:
+            changes += 1
+            assert np.sign(new.rho - broadcast.rho) == direction
+            assert new.iteration % settings.rho_update_every == 0
+            # the unscaled dual y = ρu is continuous across the change
+            y_expected = broadcast.rho * (broadcast.u_scaled + new.x_mean - new.z_mean)
+            np.testing.assert_allclose(new.rho * new.u_scaled, y_expected, rtol=1e-12, atol=1e-12)
+        broadcast = new
+    assert changes >= 2
+
+
+def test_voltage_limits_match_the_centralised_optimum() -> None:
+    agents = synthetic_district(DistrictSpec(n_buildings=6, n_storage=0, horizon=HORIZON, seed=4))
+    s = np.zeros((2, 6))
+    s[0, :3] = -0.004
+    s[1, 3:] = -0.002
+    free = _uncoordinated(agents)
+    v_free = 1.0 + s @ free
+    voltage = VoltageSensitivity(
+        s, np.ones(2), np.zeros(6), v_min_pu=float(1.0 - 0.75 * (1 - v_free[0].min()))
+    )
+    limits = SharedLimits.transformer(1e3, HORIZON, voltage=voltage)
+    central = solve_centralised(agents, limits)
+    coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in agents), limits))
+    result = run_control_step(build_agents(agents, coordinator), coordinator, 0)
+    assert result.decision.converged
+    assert result.objective == pytest.approx(central.objective, rel=1e-3)
+    v = 1.0 + s @ result.p_net_kw()
+    assert v.min() >= voltage.v_min_pu - 1e-3 * (1.0 - voltage.v_min_pu)
+    assert (1.0 + s @ central.p_net_kw).min() == pytest.approx(voltage.v_min_pu, abs=1e-6)
+
+
+def test_peak_import_cost_matches_the_centralised_optimum(district: Case) -> None:
+    limits = SharedLimits.transformer(1e3, HORIZON, peak_price_per_kw=0.5)
+    central = solve_centralised(district.agents, limits)
+    coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in district.agents), limits))
+    result = run_control_step(build_agents(district.agents, coordinator), coordinator, 0)
+    assert result.decision.converged
+    assert result.objective == pytest.approx(central.objective, rel=1e-3)
+    free_peak = district.uncoordinated_kw.sum(axis=0).max()
+    assert result.p_net_kw().sum(axis=0).max() < 0.95 * free_peak
