@@ -173,6 +173,20 @@ class BridgeCore:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._online_changed.wait(), min(announce_every_s, remaining))
 
+    async def wait_for_state(self, agent: str, state: str, timeout_s: float = 10.0) -> bool:
+        """True once `agent`'s last status is `state` (e.g. "offline" after a crash), False after
+        `timeout_s`."""
+        async def seen() -> None:
+            while self.agent_states.get(agent) != state:
+                self._online_changed.clear()
+                await self._online_changed.wait()
+
+        try:
+            await asyncio.wait_for(seen(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def _publish_status(self, state: Literal["waiting", "stopping"]) -> None:
         message = self.factory.status(max(self._pending_tick or 0, 0), state)
         payload = encode(message, self.codec)

@@ -1,0 +1,218 @@
+"""MQTT control-plane benchmark: broker round trip and throughput, and lockstep step time.
+
+    python benchmarks/bench_mqtt.py            # full: 10, 100 and 1000 agents
+    python benchmarks/bench_mqtt.py --quick    # fewer samples, 10 and 100 agents
+
+Round trip: client A publishes a 200-byte payload, client B (subscribed) publishes it back, A
+receives it: two passes through the broker, as between the bridge and an agent. Both clients
+use TCP_NODELAY; the spawned Mosquitto runs with `set_tcp_nodelay true`.
+Throughput: one client publishes N messages, another receives them; N / (last receipt − first
+publish). Lockstep: `BridgeCore.exchange` with N echo agents as tasks in this process (each its
+own MQTT connection), QoS 1, Mosquitto: wall time per control step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import aiomqtt
+
+from controllers.runtime import AgentGroup, AgentRunner, MqttConnection, create_agent
+from cosim.bridge_core import BridgeCore
+from cosim.bridge_recording import percentile
+from cosim.brokers import find_mosquitto, start_embedded_broker, start_mosquitto
+
+PAYLOAD = b"x" * 200
+
+
+@dataclass(frozen=True)
+class BrokerRow:
+    broker: str
+    qos: int
+    rtt_median_ms: float
+    rtt_p99_ms: float
+    throughput_msgs_per_s: float
+
+
+@dataclass(frozen=True)
+class LockstepRow:
+    broker: str
+    agents: int
+    steps: int
+    step_median_ms: float
+    step_p95_ms: float
+    rtt_median_ms: float
+    late: int
+    connect_s: float
+
+
+@contextmanager
+def broker(kind: str) -> Iterator[str]:
+    if kind == "mosquitto":
+        mosquitto = start_mosquitto()
+        try:
+            yield mosquitto.url
+        finally:
+            mosquitto.close()
+    else:
+        embedded = start_embedded_broker()
+        try:
+            yield embedded.url
+        finally:
+            embedded.stop()
+
+
+Handler = Callable[[aiomqtt.Message], Awaitable[None]]
+
+
+async def _ignore(_: aiomqtt.Message) -> None:
+    return None
+
+
+async def _connected(url: str, name: str, handler: Handler, subscriptions: Sequence[str],
+                     qos: int) -> tuple[MqttConnection, asyncio.Task[None]]:
+    connection = MqttConnection(url, client_id=f"bench-{name}-{uuid.uuid4().hex[:6]}", handler=handler,
+                                subscriptions=subscriptions, qos=qos)
+    task = asyncio.create_task(connection.run())
+    if not await connection.wait_connected(10.0):
+        raise RuntimeError(f"benchmark client {name} could not connect to {url}")
+    return connection, task
+
+
+async def _close(*pairs: tuple[MqttConnection, asyncio.Task[None]]) -> None:
+    for connection, _ in pairs:
+        connection.stop()
+    await asyncio.gather(*(task for _, task in pairs))
+
+
+async def round_trip_ms(url: str, qos: int, samples: int, warmup: int = 50) -> list[float]:
+    root = f"bench/{uuid.uuid4().hex[:8]}"
+    arrived: asyncio.Queue[float] = asyncio.Queue()
+    echo_box: list[MqttConnection] = []
+
+    async def on_pong(_: aiomqtt.Message) -> None:
+        arrived.put_nowait(time.perf_counter())
+
+    async def on_ping(message: aiomqtt.Message) -> None:
+        await echo_box[0].publish_many([(f"{root}/pong", PAYLOAD)])
+
+    echo = await _connected(url, "echo", on_ping, [f"{root}/ping"], qos)
+    echo_box.append(echo[0])
+    pinger = await _connected(url, "ping", on_pong, [f"{root}/pong"], qos)
+    result: list[float] = []
+    try:
+        for i in range(warmup + samples):
+            start = time.perf_counter()
+            await pinger[0].publish_many([(f"{root}/ping", PAYLOAD)])
+            end = await asyncio.wait_for(arrived.get(), 10.0)
+            if i >= warmup:
+                result.append((end - start) * 1e3)
+    finally:
+        await _close(pinger, echo)
+    return result
+
+
+async def throughput(url: str, qos: int, count: int) -> float:
+    root = f"bench/{uuid.uuid4().hex[:8]}"
+    received = 0
+    done = asyncio.Event()
+
+    async def on_message(_: aiomqtt.Message) -> None:
+        nonlocal received
+        received += 1
+        if received == count:
+            done.set()
+
+    subscriber = await _connected(url, "sub", on_message, [f"{root}/t"], qos)
+    publisher = await _connected(url, "pub", _ignore, [], qos)
+    try:
+        start = time.perf_counter()
+        batch = 200
+        for first in range(0, count, batch):
+            await publisher[0].publish_many([(f"{root}/t", PAYLOAD)] * min(batch, count - first))
+            await asyncio.sleep(0)  # let the socket drain between batches
+        await asyncio.wait_for(done.wait(), 120.0)
+        return count / (time.perf_counter() - start)
+    finally:
+        await _close(publisher, subscriber)
+
+
+async def lockstep(url: str, broker_name: str, agents: int, steps: int) -> LockstepRow:
+    prefix, run = f"bench{uuid.uuid4().hex[:6]}", "bench"
+    ids = [f"a{i:04d}" for i in range(agents)]
+    runners = [AgentRunner(create_agent("echo", a), url, run, prefix=prefix) for a in ids]
+    start = time.perf_counter()
+    async with AgentGroup(runners) as group:
+        if not await group.wait_ready(120.0):
+            raise RuntimeError(f"{agents} agents did not connect")
+        bridge = BridgeCore(url, run, ids, prefix=prefix, step_timeout_s=60.0)
+        await bridge.start()
+        try:
+            missing = await bridge.wait_ready(60.0)
+            if missing:
+                raise RuntimeError(f"{len(missing)} agents not online")
+            connect_s = time.perf_counter() - start
+            await bridge.exchange(0, {a: {"p_kw": 0.0} for a in ids})  # warm-up
+            times, late = [], 0
+            for tick in range(1, steps + 1):
+                values = {a: {"p_kw": float(tick), "pv_kw": 0.5, "soc": 0.5} for a in ids}
+                result = await bridge.exchange(tick, values, time_s=900 * tick, step_s=900)
+                times.append(result.timings.total_s * 1e3)
+                late += len(result.late_agents)
+            rtt = bridge.recorder.rtt()
+        finally:
+            await bridge.stop()
+    ordered = sorted(times)
+    return LockstepRow(broker_name, agents, steps, statistics.median(ordered), percentile(ordered, 95.0),
+                       (rtt.median_s or 0.0) * 1e3, late, connect_s)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="MQTT round trip, throughput and lockstep benchmark")
+    parser.add_argument("--quick", action="store_true", help="fewer samples; 10 and 100 agents only")
+    parser.add_argument("--agents", type=int, nargs="*", help="agent counts for the lockstep part")
+    args = parser.parse_args(argv)
+    samples, count = (300, 2000) if args.quick else (2000, 20000)
+    agent_counts = args.agents or ([10, 100] if args.quick else [10, 100, 1000])
+    brokers = (["mosquitto"] if find_mosquitto() else []) + ["embedded"]
+    load = os.getloadavg()[0]
+    print(f"# MQTT benchmark (loopback, {os.cpu_count()} CPUs, load average {load:.2f})\n")
+
+    rows: list[BrokerRow] = []
+    for kind in brokers:
+        with broker(kind) as url:
+            for qos in (0, 1):
+                rtt = sorted(asyncio.run(round_trip_ms(url, qos, samples)))
+                rate = asyncio.run(throughput(url, qos, count))
+                rows.append(BrokerRow(kind, qos, statistics.median(rtt), percentile(rtt, 99.0), rate))
+    print("| broker | QoS | round trip median (ms) | round trip p99 (ms) | throughput (msg/s) |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row.broker} | {row.qos} | {row.rtt_median_ms:.3f} | {row.rtt_p99_ms:.3f} "
+              f"| {row.throughput_msgs_per_s:,.0f} |")
+
+    print("\n| broker | agents | steps | step median (ms) | step p95 (ms) | agent RTT median (ms) | late "
+          "| setup (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    lock_broker = brokers[0]
+    with broker(lock_broker) as url:
+        for agents in agent_counts:
+            steps = 20 if agents <= 100 else 5
+            step = asyncio.run(lockstep(url, lock_broker, agents, steps))
+            print(f"| {step.broker} | {step.agents} | {step.steps} | {step.step_median_ms:.1f} "
+                  f"| {step.step_p95_ms:.1f} | {step.rtt_median_ms:.2f} | {step.late} "
+                  f"| {step.connect_s:.1f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
