@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -136,7 +137,8 @@ class MosquittoBroker:
         while not port_open(self.host, self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"mosquitto did not start on {self.host}:{self.port}:\n{self.log_text()[-2000:]}")
+                raise RuntimeError(
+                    f"mosquitto did not start on {self.host}:{self.port}:\n{self.log_text()[-2000:]}")
             time.sleep(0.01)
 
     def stop(self) -> None:
@@ -203,6 +205,7 @@ class EmbeddedBroker:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"amqtt-{port}", daemon=True)
         self._broker: Any = None
+        self._writers: weakref.WeakSet[asyncio.StreamWriter] = weakref.WeakSet()
 
     @property
     def url(self) -> str:
@@ -220,12 +223,22 @@ class EmbeddedBroker:
     async def _start(self) -> Any:
         from amqtt.broker import Broker
 
+        class TrackingBroker(Broker):  # type: ignore[misc]
+            """amqtt can leave a connection's transport open at shutdown (a ResourceWarning when it is
+            collected); remember every connection so that `stop()` can close what is left."""
+
+            async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                                       listener_name: str) -> None:
+                writers.add(writer)
+                await super().stream_connected(reader, writer, listener_name)
+
+        writers = self._writers
         logging.getLogger("amqtt").setLevel(logging.WARNING)
         # amqtt warns "Received PUBACK for unknown pending message Id" under QoS 1 load although
         # every message is delivered (known: Yakifo/amqtt#100); keep the output readable
         logging.getLogger("amqtt.mqtt.protocol.handler").setLevel(logging.ERROR)
         logging.getLogger("transitions").setLevel(logging.WARNING)
-        broker = Broker(embedded_config(self.port, self.host))
+        broker = TrackingBroker(embedded_config(self.port, self.host))
         await broker.start()
         return broker
 
@@ -249,6 +262,10 @@ class EmbeddedBroker:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for writer in list(self._writers):
+                if not writer.is_closing():
+                    writer.close()
+            await asyncio.sleep(0)  # let the transports finish closing
 
         if self._thread.is_alive():
             with contextlib.suppress(Exception):
