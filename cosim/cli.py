@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cosim.scenario import ScenarioError, load_scenario
+from cosim.scenario import Scenario, ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    from cosim.run import RunSummary
 
 app = typer.Typer(
     help="Co-simulation and distributed control of urban energy systems.\n\n"
@@ -24,7 +27,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
+def _load(path: Path) -> Scenario:
     try:
         return load_scenario(path)
     except ScenarioError as exc:
@@ -46,23 +49,36 @@ def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="results folder (default: the scenario's outputs.dir)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the results of an earlier run in the folder")] = False,
 ) -> None:
     """Run a scenario: writes Parquet result tables, run.json and kpis.json to the results folder."""
+    from cosim.results import ResultsExistError
     from cosim.run import run_scenario
 
     s = _load(scenario)
     out_dir = out or s.outputs.dir
+    try:
+        summary = _run(s, out_dir, quiet, overwrite)
+    except ResultsExistError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    _print_kpis(summary.kpis)
+    console.print(f"results in [bold]{summary.out_dir}[/bold] ({summary.wall_time_s:.1f} s); "
+                  f"plot them with: cosim plot {summary.out_dir}")
+
+
+def _run(s: Scenario, out_dir: Path, quiet: bool, overwrite: bool) -> RunSummary:
+    from cosim.run import run_scenario
+
     if quiet:
-        summary = run_scenario(s, out_dir)
+        summary = run_scenario(s, out_dir, overwrite=overwrite)
     else:
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("steps"), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(s.name, total=s.n_steps)
-            summary = run_scenario(s, out_dir, on_step=lambda _t: progress.advance(task))
-    _print_kpis(summary.kpis)
-    console.print(f"results in [bold]{summary.out_dir}[/bold] ({summary.wall_time_s:.1f} s); "
-                  f"plot them with: cosim plot {summary.out_dir}")
+            summary = run_scenario(s, out_dir, on_step=lambda _t: progress.advance(task), overwrite=overwrite)
+    return summary
 
 
 def _print_kpis(kpis: dict[str, dict[str, float]]) -> None:

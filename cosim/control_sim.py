@@ -41,6 +41,10 @@ def _single(inputs: dict[str, Any], attr: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 class ControlSim(TimeBasedSim):
     """Baseline controllers stepped every control step."""
 
@@ -83,4 +87,5 @@ class ControlSim(TimeBasedSim):
         names = {"battery_p_set_kw": sp.battery_p_kw, "hp_p_set_kw": sp.hp_p_kw, "t_set_c": sp.t_set_c,
                  "flex_shift_kw": sp.flex_shift_kw}
         received = self.received.get(eid, {})
-        return {a: names[a] if a in names else received.get(a) for a in attrs}
+        # mosaik reads None as "no output"; an unset setpoint is sent as NaN, which the simulators read as unset
+        return {a: _nan_if_none(names[a]) if a in names else received.get(a) for a in attrs}

@@ -1,8 +1,10 @@
 """Tidy, time-indexed result tables written incrementally as Parquet, by one writer.
 
-Layout of a results folder: one sub-folder per table (`buildings/`, `storage/`, `grid/`, `buses/`,
-...), each holding Parquet parts `part-000000.parquet`, ... written as the run goes, so a killed
-run leaves every flushed step readable. `close()` compacts each table's parts into `all.parquet`
+Layout of a results folder: one sub-folder per table (`buildings/`, `batteries/`, `grid/`, `buses/`,
+...), each holding Parquet parts `part-000000.parquet`, ... written as the run goes (by default
+whenever two seconds of wall time have passed, or every N steps), so a killed run leaves every
+flushed step readable; the runner also flushes on errors, Ctrl-C and SIGTERM, so only a SIGKILL
+can lose the steps since the last flush. `close()` compacts each table's parts into `all.parquet`
 (written under a temporary name, then renamed, then the parts removed); `read_table` reads
 `all.parquet` when it exists, the parts otherwise. Rows are (time_s, timestamp, entity, columns...).
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -23,13 +27,41 @@ COMPACT_NAME = "all.parquet"
 META_NAME = "run.json"
 
 
-class ResultsWriter:
-    """Buffers rows per table and flushes them as Parquet parts."""
+class ResultsExistError(FileExistsError):
+    """The results folder already holds a run."""
 
-    def __init__(self, out_dir: Path, flush_every_steps: int = 1) -> None:
+
+def clear_results(out_dir: Path) -> None:
+    """Remove a previous run's tables, JSON files and figures from `out_dir` (nothing else)."""
+    out = Path(out_dir)
+    for name in list_tables(out):
+        shutil.rmtree(out / name)
+    for name in (META_NAME, "kpis.json"):
+        (out / name).unlink(missing_ok=True)
+    if (out / "figures").is_dir():
+        shutil.rmtree(out / "figures")
+
+
+class ResultsWriter:
+    """Buffers rows per table and flushes them as Parquet parts.
+
+    A folder that already holds a run (a `run.json`) is refused unless `overwrite` is set, in which
+    case the previous run's results are removed first: two runs never mix in one folder.
+    """
+
+    def __init__(self, out_dir: Path, flush_every_steps: int | None = None, overwrite: bool = False,
+                 flush_interval_s: float = 2.0) -> None:
         self.out_dir = Path(out_dir)
+        if (self.out_dir / META_NAME).exists():
+            if not overwrite:
+                raise ResultsExistError(
+                    f"{self.out_dir} already holds the results of a run; choose another folder or overwrite it "
+                    "(cosim run --overwrite)")
+            clear_results(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.flush_every_steps = flush_every_steps
+        self.flush_interval_s = flush_interval_s
+        self._last_flush = time.monotonic()
         self._rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._parts: dict[str, int] = defaultdict(int)
         self._steps_buffered = 0
@@ -41,9 +73,14 @@ class ResultsWriter:
         self._rows[table].extend(rows)
 
     def end_step(self) -> None:
-        """Mark the end of a simulation step; flushes every `flush_every_steps` steps."""
+        """Mark the end of a simulation step; flushes every `flush_every_steps` steps when set,
+        otherwise once `flush_interval_s` of wall time has passed since the last flush."""
         self._steps_buffered += 1
-        if self._steps_buffered >= self.flush_every_steps:
+        if self.flush_every_steps is not None:
+            due = self._steps_buffered >= self.flush_every_steps
+        else:
+            due = time.monotonic() - self._last_flush >= self.flush_interval_s
+        if due:
             self.flush()
 
     def flush(self) -> None:
@@ -64,6 +101,7 @@ class ResultsWriter:
             self._parts[table] += 1
         self._rows.clear()
         self._steps_buffered = 0
+        self._last_flush = time.monotonic()
 
     def write_json(self, name: str, payload: dict[str, Any]) -> Path:
         """Write a JSON side file (e.g. run metadata, KPIs) atomically."""
@@ -107,12 +145,10 @@ def compact_table(folder: Path) -> None:
     parts = _parts(folder)
     if not parts:
         return
-    frames = [pd.read_parquet(p) for p in parts]
-    if (folder / COMPACT_NAME).exists():
-        frames.insert(0, pd.read_parquet(folder / COMPACT_NAME))
-    merged = pd.concat(frames, ignore_index=True)
+    files = ([folder / COMPACT_NAME] if (folder / COMPACT_NAME).exists() else []) + parts
+    merged = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
     tmp = folder / (COMPACT_NAME + ".tmp")
-    merged.to_parquet(tmp, index=False)
+    pq.write_table(merged, tmp)
     os.replace(tmp, folder / COMPACT_NAME)
     for p in parts:
         p.unlink()
@@ -124,7 +160,8 @@ def read_table(out_dir: Path, table: str) -> pd.DataFrame:
     files = ([folder / COMPACT_NAME] if (folder / COMPACT_NAME).exists() else []) + _parts(folder)
     if not files:
         raise FileNotFoundError(f"{folder}: no results for table {table!r}; tables here: {list_tables(out_dir)}")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    table_ = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+    return table_.to_pandas()
 
 
 def list_tables(out_dir: Path) -> list[str]:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from cosim.kpis import compute_kpis
 from cosim.recorder import RUNS, RunHooks
@@ -35,19 +35,18 @@ class RunSummary:
 
 
 def run_scenario(scenario: Scenario, out_dir: Path | None = None,
-                 on_step: Callable[[int], None] | None = None) -> RunSummary:
-    """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir`."""
+                 on_step: Callable[[int], None] | None = None, overwrite: bool = False) -> RunSummary:
+    """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir` (a folder holding an
+    earlier run is refused unless `overwrite`)."""
     out = Path(out_dir or scenario.outputs.dir)
-    writer = ResultsWriter(out, scenario.outputs.flush_every_steps)
+    writer = ResultsWriter(out, scenario.outputs.flush_every_steps, overwrite, scenario.outputs.flush_interval_s)
     run_key = uuid.uuid4().hex
     RUNS[run_key] = RunHooks(writer, on_step)
     started = time.perf_counter()
-    writer.write_json("run.json", {
-        "scenario": scenario.model_dump(mode="json"),
-        "started": dt.datetime.now(dt.UTC).isoformat(),
-        "python": platform.python_version(),
-        "status": "running",
-    })
+    meta = {"scenario": scenario.model_dump(mode="json"), "started": dt.datetime.now(dt.UTC).isoformat(),
+            "python": platform.python_version()}
+    writer.write_json("run.json", {**meta, "status": "running"})
+    previous_handler = _terminate_as_interrupt()
     try:
         built = build_world(scenario, run_key)
         writer.add_rows("entities", [asdict(e) for e in built.entities])
@@ -55,10 +54,11 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
         built.world.run(until=built.until_s, print_progress=False)
     except BaseException as exc:
         writer.close()
-        _finish(writer, scenario, started, f"failed: {type(exc).__name__}: {exc}")
+        _finish(writer, meta, started, f"failed: {type(exc).__name__}: {exc}")
         raise
     finally:
         RUNS.pop(run_key, None)
+        _restore(previous_handler)
     writer.close()
     wall = time.perf_counter() - started
     prices = scenario.sources.prices
@@ -66,14 +66,34 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
                         prices.gas_per_kwh, prices.gas_co2_kg_per_kwh)
     kpis["run"]["wall_time_s"] = wall
     writer.write_json("kpis.json", kpis)
-    _finish(writer, scenario, started, "completed")
+    _finish(writer, meta, started, "completed")
     return RunSummary(out, kpis, wall, scenario.n_steps)
 
 
-def _finish(writer: ResultsWriter, scenario: Scenario, started: float, status: str) -> None:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received: handled like Ctrl-C, so the results are flushed before the process ends."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def _terminate_as_interrupt() -> Any:
+    """Turn SIGTERM into an exception while a run is going (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _restore(handler: Any) -> None:
+    if handler is not None:
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _finish(writer: ResultsWriter, meta: dict[str, Any], started: float, status: str) -> None:
     writer.write_json("run.json", {
-        "scenario": scenario.model_dump(mode="json"),
-        "finished": pd.Timestamp.now(tz="UTC").isoformat(),
+        **meta,
+        "finished": dt.datetime.now(dt.UTC).isoformat(),
         "wall_time_s": time.perf_counter() - started,
         "status": status,
     })

@@ -227,8 +227,12 @@ class Execution(Strict):
 
 
 class Outputs(Strict):
+    """Where results go. Tables are flushed every `flush_every_steps` steps when set, otherwise
+    every `flush_interval_s` seconds of wall time (and always on errors, Ctrl-C and SIGTERM)."""
+
     dir: Path = Path("results")
-    flush_every_steps: Annotated[int, Field(ge=1)] = 1
+    flush_every_steps: Annotated[int, Field(ge=1)] | None = None
+    flush_interval_s: PositiveFloat = 2.0
 
 
 class Scenario(Strict):

@@ -23,6 +23,7 @@ from simulators.sources.sim import PRICE_ATTRS, WEATHER_ATTRS
 BATTERY_OUTPUTS = ["p_kw", "p_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw"]
 TANK_OUTPUTS = ["p_th_kw", "p_th_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw"]
 SETPOINTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw"]
+NAN = float("nan")  # "no setpoint" (mosaik reads None as "no output")
 GRID_TABLES = {"Grid": "grid", "Bus": "buses", "Line": "lines", "Trafo": "trafos"}
 
 
@@ -82,6 +83,9 @@ class _Builder:
         bsim = self.world.start("Building", seed=s.seed, site=site,
                                 heating_degree_days_kd=s.site.heating_degree_days_kd, **self.common)
         ssim = self.world.start("Storage", **self.common)
+        # tanks feed their buildings within the step, batteries follow the agents within the step:
+        # separate simulator instances, since mosaik orders simulators, not entities
+        tsim = self.world.start("Storage", **self.common) if any(g.tank for g in s.buildings) else None
         gsim = self.world.start("Grid", network=s.grid.network, backend=s.grid.backend, **self.common)
         grid = gsim.Grid()
         self.record(grid, ["p_ext_kw", "q_ext_kvar", "losses_kw", "line_losses_kw", "trafo_losses_kw",
@@ -97,7 +101,7 @@ class _Builder:
             spec = group.building_spec()
             for k, name in enumerate(names):
                 bus = None if group.buses is None else group.buses[k]
-                self._add_building(bsim, ssim, gsim, csim, weather, group, spec, name, index, bus)
+                self._add_building(bsim, ssim, tsim, gsim, csim, weather, group, spec, name, index, bus)
                 index += 1
         for unit in s.storage:
             bat = ssim.Battery(spec=unit.model_dump(exclude={"name", "bus"}))
@@ -109,7 +113,7 @@ class _Builder:
         self._add_recorder()
         return self.built
 
-    def _add_building(self, bsim: Any, ssim: Any, gsim: Any, csim: Any, weather: Any, group: BuildingGroup,
+    def _add_building(self, bsim: Any, ssim: Any, tsim: Any, gsim: Any, csim: Any, weather: Any, group: BuildingGroup,
                       spec: dict[str, Any], name: str, index: int, bus: int | None) -> None:
         b = bsim.Building(spec=spec, index=index)
         conn = gsim.Connection(kind="building", **({} if bus is None else {"bus": bus}))
@@ -119,7 +123,7 @@ class _Builder:
         w.connect(b, conn, "p_kw", "q_kvar")
         w.connect(b, agent, *MEASUREMENT_INPUTS)
         w.connect(agent, b, "hp_p_set_kw", "t_set_c", "flex_shift_kw", time_shifted=True,
-                  initial_data={"hp_p_set_kw": None, "t_set_c": None, "flex_shift_kw": None})
+                  initial_data={"hp_p_set_kw": NAN, "t_set_c": NAN, "flex_shift_kw": NAN})
         self.record(b, BUILDING_OUTPUTS, "buildings", name)
         self.record(conn, ["v_pu", "bus"], "connections", name)
         self.record(agent, SETPOINTS, "setpoints", name)
@@ -134,7 +138,7 @@ class _Builder:
             self.built.entities.append(EntityInfo(f"{name}.battery", "battery", group.name, name, bus,
                                                   group.battery.capacity_kwh))
         if group.tank is not None:
-            tank = ssim.Tank(spec=group.tank.model_dump())
+            tank = tsim.Tank(spec=group.tank.model_dump())
             w.connect(tank, b, ("p_th_kw", "tank_p_th_kw"))
             self.record(tank, TANK_OUTPUTS, "tanks", f"{name}.tank")
             self.built.entities.append(EntityInfo(f"{name}.tank", "tank", group.name, name, bus,

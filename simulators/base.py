@@ -81,5 +81,10 @@ class TimeBasedSim(mosaik_api_v3.Simulator):
 
 
 def sum_inputs(values: dict[str, Any]) -> float:
-    """Sum of the values several sources sent to one input attribute (None counts as 0)."""
-    return float(sum(v for v in values.values() if v is not None))
+    """Sum of the values several sources sent to one input attribute (None and NaN count as 0)."""
+    return float(sum(v for v in values.values() if v is not None and v == v))
+
+
+def given(values: dict[str, Any] | None) -> bool:
+    """Whether any source sent a real value (not None, not NaN: both mean "not set")."""
+    return bool(values) and any(v is not None and v == v for v in values.values())

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from mosaik_api_v3.types import CreateResult, Meta
 
-from simulators.base import TimeBasedSim, sum_inputs
+from simulators.base import TimeBasedSim, given, sum_inputs
 from simulators.building.model import OUTPUT_ATTRS, BuildingFleet, BuildingSpec, BuildingStep, Controls, WeatherInputs
 from simulators.sources.model import site_from
 from simulators.sources.weather import Site
@@ -92,7 +92,7 @@ class BuildingSim(TimeBasedSim):
             values = np.full(len(self.eids), np.nan)
             for i, eid in enumerate(self.eids):
                 sources = inputs.get(eid, {}).get(attr)
-                if sources and any(v is not None for v in sources.values()):
+                if given(sources):
                     values[i] = sum_inputs(sources)
             columns[attr] = values
         return Controls(**columns)

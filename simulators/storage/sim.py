@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from mosaik_api_v3.types import CreateResult, Meta
 
-from simulators.base import TimeBasedSim, sum_inputs
+from simulators.base import TimeBasedSim, given, sum_inputs
 from simulators.storage.model import StorageFleet, StorageSpec, StorageStep
 
 COMMON_OUTPUTS = ["clipped_kw", "e_kwh", "soc", "loss_kw", "capacity_kwh"]
@@ -66,7 +66,7 @@ class StorageSim(TimeBasedSim):
         setpoints = np.full(len(self.eids), np.nan)
         for i, (eid, model) in enumerate(zip(self.eids, self.models, strict=True)):
             sources = inputs.get(eid, {}).get(POWER_ATTRS[model][0])
-            if sources and any(v is not None for v in sources.values()):
+            if given(sources):
                 setpoints[i] = sum_inputs(sources)
         self.setpoints = setpoints
         self.last = self.fleet.step(setpoints, self.step_size_s / 3600.0)
