@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -138,7 +138,7 @@ class AgentContext:
 
     async def subscribe(self, kind: Kind, agent: str | None = None) -> None:
         """Receive messages of `kind` from `agent` (None: from every agent) from now on."""
-        await self._runner.connection.subscribe(self._runner.scheme.filter(kind, agent))
+        await self._runner.subscribe(self._runner.scheme.filter(kind, agent))
 
 
 class AgentRunner:
@@ -155,7 +155,10 @@ class AgentRunner:
         qos: int = 1,
         codec: Codec = Codec.JSON,
         backoff: Backoff | None = None,
+        connection: MqttConnection | None = None,
     ) -> None:
+        """`connection`: a connection shared with other agents (see `AgentHost`, which routes
+        messages to this runner); by default the runner has a connection of its own."""
         self.agent = agent
         self.scheme = TopicScheme(run=run, prefix=prefix)
         self.bridge = validate_name(bridge, "bridge id")
@@ -168,10 +171,15 @@ class AgentRunner:
         self._setpoint_topic = self.scheme.topic(Kind.SETPOINT, agent.agent_id)
         filters = list(agent_filters(self.scheme, agent.agent_id, bridge))
         filters += [self.scheme.filter(kind, who) for kind, who in agent.subscriptions()]
-        self.connection = MqttConnection(
+        self.filters: tuple[str, ...] = tuple(dict.fromkeys(filters))
+        self._owns_connection = connection is None
+        self.connection = connection if connection is not None else MqttConnection(
             url, client_id=unique_client_id(run, agent.agent_id), handler=self._on_mqtt_message,
-            subscriptions=filters, qos=qos, will=self._will, on_connect=self._on_connect, backoff=backoff,
+            subscriptions=self.filters, qos=qos, will=self._will, on_connect=self.on_connected,
+            backoff=backoff,
         )
+        self._stop_requested = asyncio.Event()
+        self._route: Callable[[str, AgentRunner], None] | None = None
         self._last_tick = -1
         self._steps = 0
         self._setpoints = 0
@@ -186,14 +194,32 @@ class AgentRunner:
                           self.dropped.by_reason(), self.connection.stats)
 
     def stop(self) -> None:
-        self.connection.stop()
+        self._stop_requested.set()
+        if self._owns_connection:
+            self.connection.stop()
 
     async def run(self) -> None:
-        """Serve the agent; returns after `stop()` or a final clock, having called `on_stop`."""
+        """Serve the agent; returns after `stop()` or a final clock, having called `on_stop`.
+        With a shared connection the host runs the connection; this only waits for the end."""
         try:
-            await self.connection.run()
+            if self._owns_connection:
+                await self.connection.run()
+            else:
+                await self._stop_requested.wait()
         finally:
             self.stopped.set()
+
+    def set_router(self, router: Callable[[str, AgentRunner], None]) -> None:
+        """Called with every filter this runner subscribes to later (by a host that routes)."""
+        self._route = router
+
+    async def subscribe(self, topic_filter: str) -> None:
+        """Receive messages on `topic_filter` from now on (and after every reconnect)."""
+        if topic_filter not in self.filters:
+            self.filters = (*self.filters, topic_filter)
+            if self._route is not None:
+                self._route(topic_filter, self)
+        await self.connection.subscribe(topic_filter)
 
     async def publish(self, message: Message, *, agent: str | None = None, retain: bool = False) -> bool:
         topic = self.scheme.topic(message.kind, agent or self.agent.agent_id)
@@ -206,9 +232,14 @@ class AgentRunner:
         return aiomqtt.Will(self._status_topic, encode(message, self.codec), qos=1)
 
     async def _announce(self, state: StatusState, detail: str = "") -> None:
-        await self.publish(self.factory.status(max(self._last_tick, 0), state, detail))
+        message = self.factory.status(max(self._last_tick, 0), state, detail)
+        if state == "offline":  # the last word before disconnecting: wait for the broker to have it
+            await self.publish(message)
+        else:
+            await self.connection.publish_many([(self._status_topic, encode(message, self.codec))])
 
-    async def _on_connect(self) -> None:
+    async def on_connected(self) -> None:
+        """After every (re)connect: `on_start` the first time, then announce online."""
         if not self._started:
             self._started = True
             await self._hook("on_start", self.agent.on_start())
@@ -218,14 +249,13 @@ class AgentRunner:
     # ---------------------------------------------------------------- message dispatch
 
     async def _on_mqtt_message(self, raw: aiomqtt.Message) -> None:
-        parsed = self.scheme.parse(raw.topic.value)
-        if parsed is None:
-            self.dropped.count(DropReason.TOPIC_MISMATCH)
-            return
-        payload = raw.payload if isinstance(raw.payload, bytes | bytearray) else str(raw.payload).encode()
-        message = decode_for_topic(parsed, payload, self.dropped)
-        if isinstance(message, DecodeError):
-            log.debug("%s: dropped a payload on %s: %s", self.agent.agent_id, raw.topic.value, message.detail)
+        message = decode_raw(self.scheme, raw, self.dropped)
+        if message is not None:
+            await self.on_decoded(message)
+
+    async def on_decoded(self, message: Message) -> None:
+        """Handle one decoded, topic-checked message (called by the host for shared connections)."""
+        if self._stop_requested.is_set():
             return
         if isinstance(message, MeasMessage):
             await self._on_measurement(message)
@@ -288,7 +318,7 @@ class AgentRunner:
         self._finished = True
         await self._hook("on_stop", self.agent.on_stop())
         await self._announce("offline", "run finished")
-        self.connection.stop()
+        self.stop()
 
     async def shutdown(self) -> None:
         """Call `on_stop`, announce offline and stop (for a clean end without a final clock)."""
@@ -297,7 +327,21 @@ class AgentRunner:
         elif not self._finished:
             self._finished = True
             await self._hook("on_stop", self.agent.on_stop())
-        self.connection.stop()
+        self.stop()
+
+
+def decode_raw(scheme: TopicScheme, raw: aiomqtt.Message, dropped: DropCounter) -> Message | None:
+    """The checked message in `raw`, or None (counted in `dropped`) if its topic or payload is bad."""
+    parsed = scheme.parse(raw.topic.value)
+    if parsed is None:
+        dropped.count(DropReason.TOPIC_MISMATCH)
+        return None
+    payload = raw.payload if isinstance(raw.payload, bytes | bytearray) else str(raw.payload).encode()
+    message = decode_for_topic(parsed, payload, dropped)
+    if isinstance(message, DecodeError):
+        log.debug("dropped a payload on %s: %s", raw.topic.value, message.detail)
+        return None
+    return message
 
 
 class AgentGroup:

@@ -29,6 +29,7 @@ from controllers.runtime.broker_url import BrokerUrl, parse_broker_url
 log = logging.getLogger(__name__)
 
 NODELAY_OPTION = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+SUBSCRIBE_BATCH = 100
 
 MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 ConnectHook = Callable[[], Awaitable[None]]
@@ -156,8 +157,9 @@ class MqttConnection:
                     self._session_lost.set_result(None)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        for topic_filter, qos in list(self._subscriptions.items()):
-            await client.subscribe(topic_filter, qos=qos)
+        pending = list(self._subscriptions.items())
+        for first in range(0, len(pending), SUBSCRIBE_BATCH):  # many filters per SUBSCRIBE packet
+            await client.subscribe(pending[first:first + SUBSCRIBE_BATCH])
         self._connects += 1
         self.disconnected.clear()
         self.connected.set()
@@ -190,6 +192,10 @@ class MqttConnection:
                 log.exception("%s: handler failed on a message on %s", self.client_id, message.topic)
 
     # ---------------------------------------------------------------- subscriptions
+
+    def add_subscription(self, topic_filter: str, qos: int | None = None) -> None:
+        """Subscribe on the next (re)connect (for use before `run()`; see `subscribe`)."""
+        self._subscriptions[topic_filter] = self.qos if qos is None else qos
 
     async def subscribe(self, topic_filter: str, qos: int | None = None) -> None:
         """Subscribe now if connected, and again after every reconnect."""

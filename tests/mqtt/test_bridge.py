@@ -3,12 +3,13 @@ recording, and the synchronous facade."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
 import pytest
 
-from controllers.runtime import AgentRunner, create_agent
+from controllers.runtime import AgentHost, AgentRunner, create_agent
 from cosim.bridge_core import SyncBridge
 from cosim.bridge_recording import LatencyStats, percentile
 from tests.mqtt.helpers import RUN, TIMEOUT_S, GatedAgent, OnceAgent, echo_runners, meas, running
@@ -16,10 +17,18 @@ from tests.mqtt.helpers import RUN, TIMEOUT_S, GatedAgent, OnceAgent, echo_runne
 pytestmark = pytest.mark.network
 
 
-async def test_lockstep_exchange_with_20_agents(running_mosquitto_url: str, topic_prefix: str) -> None:
+@pytest.mark.parametrize("hosting", ["connection per agent", "shared connection"])
+async def test_lockstep_exchange_with_20_agents(running_mosquitto_url: str, topic_prefix: str,
+                                                hosting: str) -> None:
     ids = [f"b{i:02d}" for i in range(20)]
     url = running_mosquitto_url
-    async with running(echo_runners(url, topic_prefix, ids), url, topic_prefix, ids) as bridge:
+    host = AgentHost([create_agent("echo", a) for a in ids], url, RUN, prefix=topic_prefix)
+    runners = echo_runners(url, topic_prefix, ids) if hosting == "connection per agent" else []
+    async with contextlib.AsyncExitStack() as stack:
+        if not runners:
+            await stack.enter_async_context(host)
+            assert await host.wait_ready(TIMEOUT_S)
+        bridge = await stack.enter_async_context(running(runners, url, topic_prefix, ids))
         for tick in range(5):
             result = await bridge.exchange(tick, meas(ids, tick), time_s=900 * tick, step_s=900)
             assert result.all_on_time
@@ -28,6 +37,7 @@ async def test_lockstep_exchange_with_20_agents(running_mosquitto_url: str, topi
             assert result.timings.total_s >= result.timings.wait_s >= 0
         traffic = bridge.recorder.traffic()
         records = bridge.recorder.drain()
+        assert bridge.recorder.drain() == []
     for agent in ids:
         assert traffic[agent].messages_out == 5
         assert traffic[agent].rtt.count == 5
@@ -38,7 +48,6 @@ async def test_lockstep_exchange_with_20_agents(running_mosquitto_url: str, topi
     setpoints = [r for r in records if r.kind == "setpoint"]
     assert len(setpoints) == 100 and all(r.rtt_s is not None and r.rtt_s > 0 for r in setpoints)
     assert all(r.received_unix_s is not None and r.sent_unix_s is not None for r in setpoints)
-    assert bridge.recorder.drain() == []
 
 
 async def test_late_agent_gets_its_fallback(broker_url: str, topic_prefix: str) -> None:

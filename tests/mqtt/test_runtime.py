@@ -151,3 +151,42 @@ async def test_group_shutdown_without_bridge(broker_url: str, topic_prefix: str)
     async with AgentGroup(runners) as group:
         assert await group.wait_ready(TIMEOUT_S)
     assert all(r.stopped.is_set() for r in runners)
+
+
+async def test_agent_host_shares_one_connection(broker_url: str, topic_prefix: str) -> None:
+    from controllers.messages import AdmmZMessage, Message
+    from controllers.runtime import AgentHost
+
+    class Follower(EchoAgent):
+        def __init__(self, agent_id: str) -> None:
+            super().__init__(agent_id)
+            self.z: list[AdmmZMessage] = []
+            self.got_z = asyncio.Event()
+
+        def subscriptions(self) -> list[tuple[Kind, str | None]]:
+            return [(Kind.ADMM_Z, "coord")]
+
+        async def on_message(self, message: Message) -> None:
+            if isinstance(message, AdmmZMessage):
+                self.z.append(message)
+                self.got_z.set()
+
+    ids = ["h0", "h1", "h2"]
+    agents = [Follower(a) for a in ids]
+    async with AgentHost(agents, broker_url, RUN, prefix=topic_prefix) as host:
+        assert await host.wait_ready(TIMEOUT_S)
+        assert {r.connection for r in host.runners} == {host.connection}
+        async with running([], broker_url, topic_prefix, ids) as bridge:
+            for tick in range(2):
+                result = await bridge.exchange(tick, meas(ids, tick))
+                assert result.all_on_time and result.setpoints == meas(ids, tick)
+            coordinator = AgentRunner(create_agent("silent", "coord"), broker_url, RUN, prefix=topic_prefix)
+            task = asyncio.create_task(coordinator.run())
+            await asyncio.wait_for(coordinator.ready.wait(), TIMEOUT_S)
+            z = coordinator.factory.admm_z(1, 3, {"lambda": [0.5]}, rho=1.0)
+            assert await coordinator.publish(z)
+            await asyncio.wait_for(asyncio.gather(*(a.got_z.wait() for a in agents)), TIMEOUT_S)
+            await coordinator.shutdown()
+            await task
+    assert all(a.z == [z] for a in agents)
+    assert all(r.stopped.is_set() for r in host.runners)
