@@ -90,7 +90,8 @@ class ResultsWriter:
                 continue
             folder = self.out_dir / table
             folder.mkdir(exist_ok=True)
-            frame = pa.Table.from_pylist(rows)
+            # through pandas: pa.Table.from_pylist drops the time zone of tz-aware timestamps
+            frame = pa.Table.from_pandas(pd.DataFrame.from_records(rows), preserve_index=False)
             schema = self._schemas.setdefault(table, frame.schema)
             if frame.schema != schema:
                 frame = _conform(frame, schema)

@@ -82,7 +82,8 @@ class _Builder:
         self.record(prices, PRICE_ATTRS, "prices", "prices")
         bsim = self.world.start("Building", seed=s.seed, site=site,
                                 heating_degree_days_kd=s.site.heating_degree_days_kd, **self.common)
-        ssim = self.world.start("Storage", **self.common)
+        has_batteries = bool(s.storage) or any(g.battery for g in s.buildings)
+        ssim = self.world.start("Storage", **self.common) if has_batteries else None
         # tanks feed their buildings within the step, batteries follow the agents within the step:
         # separate simulator instances, since mosaik orders simulators, not entities
         tsim = self.world.start("Storage", **self.common) if any(g.tank for g in s.buildings) else None

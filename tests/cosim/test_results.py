@@ -1,0 +1,98 @@
+"""The results writer: round trip, time zones, compaction, refusal to mix runs, killed runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from cosim.results import COMPACT_NAME, ResultsExistError, ResultsWriter, read_table
+
+
+def test_round_trip_keeps_values_and_time_zone(tmp_path: Path) -> None:
+    writer = ResultsWriter(tmp_path, flush_every_steps=1)
+    times = pd.date_range("2024-03-20 06:00", periods=3, freq="15min", tz="Europe/Berlin")
+    for k, t in enumerate(times):
+        writer.add_rows("things", [{"time_s": k * 900, "timestamp": t, "entity": "a", "p_kw": 1.5 * k, "flag": None},
+                                   {"time_s": k * 900, "timestamp": t, "entity": "b", "p_kw": -k, "flag": 1.0}])
+        writer.end_step()
+    assert len(list((tmp_path / "things").glob("part-*.parquet"))) == 3
+    parts = read_table(tmp_path, "things")  # readable before close, from the parts
+    writer.close()
+    assert (tmp_path / "things" / COMPACT_NAME).exists()
+    assert not list((tmp_path / "things").glob("part-*.parquet"))
+    compact = read_table(tmp_path, "things")
+    pd.testing.assert_frame_equal(parts, compact)
+    assert list(compact["timestamp"].dt.tz_convert("Europe/Berlin")) == [t for t in times for _ in "ab"]
+    assert compact["p_kw"].tolist() == [0.0, 0.0, 1.5, -1.0, 3.0, -2.0]
+
+
+def test_refuses_a_folder_with_a_run(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(ResultsExistError):
+        ResultsWriter(tmp_path)
+    (tmp_path / "old").mkdir()
+    pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "old" / "part-000000.parquet")
+    (tmp_path / "notes.txt").write_text("mine")
+    ResultsWriter(tmp_path, overwrite=True)
+    assert not (tmp_path / "old").exists() and (tmp_path / "notes.txt").exists()  # only results are removed
+
+
+def _scenario(tmp_path: Path) -> Path:
+    data = {"name": "long", "duration": "7d", "step": "15min",
+            "buildings": [{"name": "b", "count": 3, "pv_kwp": 5}], "grid": {"network": "kerber_landnetz_kabel_1"},
+            "outputs": {"flush_every_steps": 1}}
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _start(tmp_path: Path, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "cosim", "run", str(_scenario(tmp_path)), "--out", str(out), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for_steps(out: Path, steps: int, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        folder = out / "buildings"
+        if folder.is_dir() and len(list(folder.glob("part-*.parquet"))) >= steps:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.stderr.read().decode() if proc.stderr else ''}")
+        time.sleep(0.2)  # polling the file system for progress, not synchronising on an event
+    raise AssertionError("the run did not reach the expected step in time")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_killed_run_leaves_readable_results(tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "out"
+    proc = _start(tmp_path, out)
+    try:
+        _wait_for_steps(out, 5, proc)
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    buildings = read_table(out, "buildings")
+    steps = buildings["time_s"].nunique()
+    assert steps >= 5 and steps < 7 * 96
+    assert (buildings.groupby("time_s").size() == 3).all()  # every written step is complete
+    grid = read_table(out, "grid")
+    assert grid["time_s"].nunique() >= steps - 1
+    status = (out / "run.json").read_text()
+    if sig == signal.SIGTERM:
+        assert '"status": "failed: Terminated' in status  # flushed, compacted and marked on the way out
+        assert (out / "buildings" / COMPACT_NAME).exists()
