@@ -62,7 +62,9 @@ def _central_worker(agents: list[AgentData], limits: SharedLimits, conn: Connect
     conn.close()
 
 
-def central_with_timeout(agents: list[AgentData], limits: SharedLimits, timeout_s: float) -> CentralTiming | None:
+def central_with_timeout(
+    agents: list[AgentData], limits: SharedLimits, timeout_s: float
+) -> CentralTiming | None:
     """Solve centrally in a child process; None if it takes longer than `timeout_s`."""
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
@@ -155,7 +157,9 @@ def print_table(rows: list[Row]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--central-timeout", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=1)

@@ -193,6 +193,14 @@ class Coordinator(CoordinatorBase):
     def residuals(self) -> Residuals:
         return self._residuals
 
+    def received_iterations(self) -> np.ndarray:
+        """Per agent, the round its newest accepted update was computed for (−1: none yet)."""
+        return self._received_iteration.copy()
+
+    def staleness(self) -> np.ndarray:
+        """Per agent, how many rounds old its value in the last round was (0 = fresh)."""
+        return (self.iteration - 1) - self._received_iteration
+
     def is_converged(self) -> bool:
         return self._all_fresh and self._residuals.converged
 
