@@ -7,8 +7,9 @@ Round trip: client A publishes a 200-byte payload, client B (subscribed) publish
 receives it: two passes through the broker, as between the bridge and an agent. Both clients
 use TCP_NODELAY; the spawned Mosquitto runs with `set_tcp_nodelay true`.
 Throughput: one client publishes N messages, another receives them; N / (last receipt − first
-publish). Lockstep: `BridgeCore.exchange` with N echo agents as tasks in this process (each its
-own MQTT connection), QoS 1, Mosquitto: wall time per control step.
+publish). Lockstep: `BridgeCore.exchange` with N echo agents as tasks in this process, each with its own
+MQTT connection (`AgentGroup`) or all on one shared connection (`AgentHost`), QoS 1, Mosquitto:
+wall time per control step.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 
-from controllers.runtime import AgentGroup, AgentRunner, MqttConnection, create_agent
+from controllers.runtime import AgentGroup, AgentHost, AgentRunner, MqttConnection, create_agent
 from cosim.bridge_core import BridgeCore
 from cosim.bridge_recording import percentile
 from cosim.brokers import find_mosquitto, start_embedded_broker, start_mosquitto
@@ -46,6 +47,8 @@ class BrokerRow:
 @dataclass(frozen=True)
 class LockstepRow:
     broker: str
+    hosting: str
+    qos: int
     agents: int
     steps: int
     step_median_ms: float
@@ -146,15 +149,21 @@ async def throughput(url: str, qos: int, count: int) -> float:
         await _close(publisher, subscriber)
 
 
-async def lockstep(url: str, broker_name: str, agents: int, steps: int) -> LockstepRow:
+async def lockstep(url: str, broker_name: str, agents: int, steps: int, shared: bool,
+                   qos: int = 1) -> LockstepRow:
     prefix, run = f"bench{uuid.uuid4().hex[:6]}", "bench"
     ids = [f"a{i:04d}" for i in range(agents)]
-    runners = [AgentRunner(create_agent("echo", a), url, run, prefix=prefix) for a in ids]
+    group: AgentGroup | AgentHost
+    if shared:
+        group = AgentHost([create_agent("echo", a) for a in ids], url, run, prefix=prefix, qos=qos)
+    else:
+        group = AgentGroup([AgentRunner(create_agent("echo", a), url, run, prefix=prefix, qos=qos)
+                            for a in ids])
     start = time.perf_counter()
-    async with AgentGroup(runners) as group:
+    async with group:
         if not await group.wait_ready(120.0):
             raise RuntimeError(f"{agents} agents did not connect")
-        bridge = BridgeCore(url, run, ids, prefix=prefix, step_timeout_s=60.0)
+        bridge = BridgeCore(url, run, ids, prefix=prefix, step_timeout_s=60.0, qos=qos)
         await bridge.start()
         try:
             missing = await bridge.wait_ready(60.0)
@@ -172,8 +181,9 @@ async def lockstep(url: str, broker_name: str, agents: int, steps: int) -> Locks
         finally:
             await bridge.stop()
     ordered = sorted(times)
-    return LockstepRow(broker_name, agents, steps, statistics.median(ordered), percentile(ordered, 95.0),
-                       (rtt.median_s or 0.0) * 1e3, late, connect_s)
+    hosting = "shared" if shared else "per agent"
+    return LockstepRow(broker_name, hosting, qos, agents, steps, statistics.median(ordered),
+                       percentile(ordered, 95.0), (rtt.median_s or 0.0) * 1e3, late, connect_s)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,17 +210,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"| {row.broker} | {row.qos} | {row.rtt_median_ms:.3f} | {row.rtt_p99_ms:.3f} "
               f"| {row.throughput_msgs_per_s:,.0f} |")
 
-    print("\n| broker | agents | steps | step median (ms) | step p95 (ms) | agent RTT median (ms) | late "
-          "| setup (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| broker | agent connections | QoS | agents | steps | step median (ms) | step p95 (ms) "
+          "| agent RTT median (ms) | late | setup (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     lock_broker = brokers[0]
     with broker(lock_broker) as url:
         for agents in agent_counts:
-            steps = 20 if agents <= 100 else 5
-            step = asyncio.run(lockstep(url, lock_broker, agents, steps))
-            print(f"| {step.broker} | {step.agents} | {step.steps} | {step.step_median_ms:.1f} "
-                  f"| {step.step_p95_ms:.1f} | {step.rtt_median_ms:.2f} | {step.late} "
-                  f"| {step.connect_s:.1f} |", flush=True)
+            for shared, qos in ((False, 1), (True, 1), (True, 0)):
+                steps = 20 if agents <= 100 else 5
+                step = asyncio.run(lockstep(url, lock_broker, agents, steps, shared, qos))
+                print(f"| {step.broker} | {step.hosting} | {step.qos} | {step.agents} | {step.steps} "
+                      f"| {step.step_median_ms:.1f} | {step.step_p95_ms:.1f} | {step.rtt_median_ms:.2f} "
+                      f"| {step.late} | {step.connect_s:.1f} |", flush=True)
     return 0
 
 
