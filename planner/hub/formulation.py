@@ -1,0 +1,288 @@
+"""Energy-hub variables and constraint families (vectorised cvxpy, one function per family).
+
+Notation: t = 0 … T−1 time steps of Δt hours; all flows are average powers over a step in kW,
+storage contents in kWh. Conventions: storage charge and discharge are both ≥ 0 (power at the
+store's terminals, charge drawn from the bus, discharge delivered to it); grid import and
+exports are both ≥ 0. For a converter k with input flow f_k,t (kW of fuel, electricity or
+irradiance on its collector) the output of carrier c is y_k,c,t = η_k,c · f_k,t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+
+from planner.hub.case import Case
+from planner.hub.errors import PlannerInputError
+from planner.hub.policies import ResolvedPrices
+from planner.hub.technologies import ConversionTech, StorageTech
+
+
+@dataclass(frozen=True)
+class ConverterVars:
+    """Variables of one converter: capacity (kW of ``capacity_on`` output, or m² for solar)."""
+
+    name: str
+    tech: ConversionTech
+    cap: cp.Variable
+    inflow_kw: cp.Expression
+    install: cp.Variable | None
+    on: cp.Variable | None
+
+    def output_kw(self, carrier: str) -> cp.Expression | None:
+        eff = self.tech.outputs.get(carrier)  # type: ignore[call-overload]
+        return None if eff is None else eff * self.inflow_kw
+
+
+@dataclass(frozen=True)
+class StorageVars:
+    """Variables of one store; ``e_kwh[0]`` is the content before the first step."""
+
+    name: str
+    tech: StorageTech
+    cap_kwh: cp.Variable
+    charge_kw: cp.Variable
+    discharge_kw: cp.Variable
+    e_kwh: cp.Variable
+    install: cp.Variable | None
+
+
+@dataclass(frozen=True)
+class GridVars:
+    """Grid exchange; the net-metering bank exists only under net metering."""
+
+    import_kw: cp.Variable
+    export_solar_kw: cp.Variable | None
+    export_other_kw: cp.Variable | None
+    bank_kwh: cp.Variable | None
+    bank_withdrawal_kw: cp.Variable | None
+
+
+@dataclass(frozen=True)
+class HubVariables:
+    converters: dict[str, ConverterVars]
+    storage: dict[str, StorageVars]
+    grid: GridVars
+
+
+def _big_m(name: str, limit: float | None) -> float:
+    if limit is None:
+        raise PlannerInputError(f"technology {name!r} needs a max capacity: its fixed costs, minimum "
+                                "capacity "
+                                "or part load make it a MILP, whose install/on-off binaries need a bound")
+    return float(limit)
+
+
+def define_variables(case: Case, prices: ResolvedPrices) -> HubVariables:
+    """Create the decision variables; solar input is the fixed expression area · I_t (no curtailment)."""
+    n = case.n_steps
+    irr_kw_per_m2 = case.irradiance_kw_per_m2
+    converters: dict[str, ConverterVars] = {}
+    for name, tech in case.catalogue.conversion.items():
+        cap = cp.Variable(nonneg=True, name=f"{name}_cap")
+        inflow = cap * irr_kw_per_m2 if tech.is_solar else cp.Variable(n, nonneg=True, name=f"{name}_in_kw")
+        install = cp.Variable(boolean=True, name=f"{name}_install") if tech.needs_install_binary else None
+        on = cp.Variable(n, boolean=True, name=f"{name}_on") if tech.needs_on_off_binary else None
+        converters[name] = ConverterVars(name, tech, cap, inflow, install, on)
+    storage = {
+        name: StorageVars(
+            name, tech,
+            cap_kwh=cp.Variable(nonneg=True, name=f"{name}_cap_kwh"),
+            charge_kw=cp.Variable(n, nonneg=True, name=f"{name}_charge_kw"),
+            discharge_kw=cp.Variable(n, nonneg=True, name=f"{name}_discharge_kw"),
+            e_kwh=cp.Variable(n + 1, nonneg=True, name=f"{name}_e_kwh"),
+            install=cp.Variable(boolean=True, name=f"{name}_install") if tech.needs_install_binary else None,
+        )
+        for name, tech in case.catalogue.storage.items()
+    }
+    elec = [c.tech for c in converters.values() if "elec" in c.tech.outputs]
+    has_solar_elec = any(t.is_solar for t in elec)
+    has_other_elec = any(not t.is_solar for t in elec)
+    nm = prices.net_metering and has_solar_elec
+    grid = GridVars(
+        import_kw=cp.Variable(n, nonneg=True, name="grid_import_kw"),
+        export_solar_kw=cp.Variable(n, nonneg=True, name="export_solar_kw") if has_solar_elec else None,
+        export_other_kw=cp.Variable(n, nonneg=True, name="export_other_kw") if has_other_elec else None,
+        bank_kwh=cp.Variable(n + 1, nonneg=True, name="nm_bank_kwh") if nm else None,
+        bank_withdrawal_kw=cp.Variable(n, nonneg=True, name="nm_withdrawal_kw") if nm else None,
+    )
+    return HubVariables(converters, storage, grid)
+
+
+def define_conversion_capacity(v: HubVariables) -> list[cp.Constraint]:
+    """Output on the capacity carrier within the capacity: η_k,cap · f_k,t ≤ C_k  ∀t (non-solar k)."""
+    out: list[cp.Constraint] = []
+    for c in v.converters.values():
+        if not c.tech.is_solar:
+            out.append(c.tech.outputs[c.tech.capacity_on] * c.inflow_kw <= c.cap)
+    return out
+
+
+def define_capacity_bounds(v: HubVariables) -> list[cp.Constraint]:
+    """Size limits: C_min·z_k ≤ C_k ≤ C_max·z_k with install binary z_k, else C_k ≤ C_max.
+
+    Same for stores (kWh). Without an install binary the minimum size cannot apply (C_k = 0 must stay
+    possible), so ``min_capacity`` > 0 always creates the binary.
+    """
+    out: list[cp.Constraint] = []
+    sized = [(c.name, c.cap, c.install, c.tech.min_capacity, c.tech.max_capacity)
+             for c in v.converters.values()]
+    sized += [(s.name, s.cap_kwh, s.install, s.tech.min_capacity_kwh, s.tech.max_capacity_kwh)
+              for s in v.storage.values()]
+    for name, cap, install, c_min, c_max in sized:
+        if install is not None:
+            out += [cap <= _big_m(name, c_max) * install, cap >= c_min * install]
+        elif c_max is not None:
+            out.append(cap <= c_max)
+    return out
+
+
+def define_roof_area(v: HubVariables, case: Case) -> list[cp.Constraint]:
+    """Collector area: Σ_{k solar} A_k ≤ A_roof."""
+    areas = [c.cap for c in v.converters.values() if c.tech.is_solar]
+    if not areas or case.roof_area_m2 is None:
+        return []
+    return [cp.sum(cp.hstack(areas)) <= case.roof_area_m2]
+
+
+def define_part_load(v: HubVariables) -> list[cp.Constraint]:
+    """On/off with minimum part load (u_k,t binary, M = C_max):
+
+    y_k,t ≤ M·u_k,t,  y_k,t ≥ π_k·C_k − M·(1 − u_k,t),  with y = η_k,cap · f_k,t
+    (and u_k,t ≤ z_k when the unit also has an install binary).
+    """
+    out: list[cp.Constraint] = []
+    for c in v.converters.values():
+        if c.on is None:
+            continue
+        big_m = _big_m(c.name, c.tech.max_capacity)
+        y = c.tech.outputs[c.tech.capacity_on] * c.inflow_kw
+        out += [y <= big_m * c.on, y >= c.tech.min_part_load * c.cap - big_m * (1 - c.on)]
+        if c.install is not None:
+            out.append(c.on <= c.install)
+    return out
+
+
+def define_storage_dynamics(v: HubVariables, step_h: float) -> list[cp.Constraint]:
+    """E_t = (1 − d)^Δt · E_{t−1} + η_c·Δt·charge_t − Δt/η_d·discharge_t   (E_0 is the start content)."""
+    out: list[cp.Constraint] = []
+    for s in v.storage.values():
+        keep = (1.0 - s.tech.decay_per_h) ** step_h
+        out.append(s.e_kwh[1:] == keep * s.e_kwh[:-1] + s.tech.eta_charge * step_h * s.charge_kw
+                   - (step_h / s.tech.eta_discharge) * s.discharge_kw)
+    return out
+
+
+def define_storage_limits(v: HubVariables) -> list[cp.Constraint]:
+    """charge_t ≤ r_c·E_cap, discharge_t ≤ r_d·E_cap, s_min·E_cap ≤ E_t ≤ E_cap."""
+    out: list[cp.Constraint] = []
+    for s in v.storage.values():
+        out += [s.charge_kw <= s.tech.c_rate_charge_per_h * s.cap_kwh,
+                s.discharge_kw <= s.tech.c_rate_discharge_per_h * s.cap_kwh,
+                s.e_kwh <= s.cap_kwh]
+        if s.tech.min_soc > 0:
+            out.append(s.e_kwh >= s.tech.min_soc * s.cap_kwh)
+    return out
+
+
+def define_storage_boundary(v: HubVariables) -> list[cp.Constraint]:
+    """Start ``empty``: E_0 = s_min·E_cap (end free). ``cyclic``: E_T = E_0 (start free)."""
+    out: list[cp.Constraint] = []
+    for s in v.storage.values():
+        if s.tech.start == "empty":
+            out.append(s.e_kwh[0] == s.tech.min_soc * s.cap_kwh)
+        else:
+            out.append(s.e_kwh[-1] == s.e_kwh[0])
+    return out
+
+
+def _sum(terms: list[cp.Expression], n: int) -> cp.Expression:
+    return sum(terms[1:], terms[0]) if terms else cp.Constant(np.zeros(n))
+
+
+def carrier_supply(v: HubVariables, carrier: str, n: int) -> cp.Expression:
+    """Σ_k y_k,c,t − Σ_k f_k,t [input c] + Σ_s (discharge − charge) of carrier c's stores."""
+    terms: list[cp.Expression] = []
+    for c in v.converters.values():
+        out = c.output_kw(carrier)
+        if out is not None:
+            terms.append(out)
+        if c.tech.input == carrier:
+            terms.append(-c.inflow_kw)
+    terms += [s.discharge_kw - s.charge_kw for s in v.storage.values() if s.tech.carrier == carrier]
+    return _sum(terms, n)
+
+
+def define_electricity_balance(v: HubVariables, case: Case) -> list[cp.Constraint]:
+    """import_t + w_t + Σ y_k,el,t − Σ f_k,t[el input] + Σ (dis − ch)_el = D_el,t + x_pv,t + x_other,t.
+
+    w_t is the net-metering withdrawal (absent without net metering).
+    """
+    g = v.grid
+    lhs = g.import_kw + carrier_supply(v, "elec", case.n_steps)
+    if g.bank_withdrawal_kw is not None:
+        lhs = lhs + g.bank_withdrawal_kw
+    rhs: cp.Expression = cp.Constant(np.asarray(case.elec_demand_kw, dtype=float))
+    for export in (g.export_solar_kw, g.export_other_kw):
+        if export is not None:
+            rhs = rhs + export
+    return [lhs == rhs]
+
+
+def define_heat_balance(v: HubVariables, case: Case) -> list[cp.Constraint]:
+    """Σ y_k,heat,t + Σ (dis − ch)_heat = D_heat,t  (heat cannot be exported or dumped)."""
+    return [carrier_supply(v, "heat", case.n_steps) == np.asarray(case.heat_demand_kw, dtype=float)]
+
+
+def define_export_limits(v: HubVariables) -> list[cp.Constraint]:
+    """x_pv,t ≤ Σ_{k solar} y_k,el,t;  x_other,t ≤ Σ_{k not solar} y_k,el,t (e.g. the CHP)."""
+    out: list[cp.Constraint] = []
+    for export, solar in ((v.grid.export_solar_kw, True), (v.grid.export_other_kw, False)):
+        if export is None:
+            continue
+        produced = [c.output_kw("elec") for c in v.converters.values()
+                    if c.tech.is_solar == solar and "elec" in c.tech.outputs]
+        out.append(export <= _sum(produced, export.shape[0]))  # type: ignore[arg-type]
+    return out
+
+
+def define_net_metering(v: HubVariables, step_h: float) -> list[cp.Constraint]:
+    """Bank B (kWh): B_0 = 0, B_t = B_{t−1} + Δt·x_pv,t − Δt·w_t, B_t ≥ 0; x_pv is banked, not paid."""
+    g = v.grid
+    if g.bank_kwh is None or g.bank_withdrawal_kw is None or g.export_solar_kw is None:
+        return []
+    return [g.bank_kwh[0] == 0,
+            g.bank_kwh[1:] == g.bank_kwh[:-1] + step_h * (g.export_solar_kw - g.bank_withdrawal_kw)]
+
+
+def define_grid_limits(v: HubVariables, case: Case) -> list[cp.Constraint]:
+    """import_t + w_t ≤ P_imp,max;  x_pv,t + x_other,t ≤ P_exp,max (when the case caps them)."""
+    g = v.grid
+    out: list[cp.Constraint] = []
+    if case.max_import_kw is not None:
+        drawn = g.import_kw if g.bank_withdrawal_kw is None else g.import_kw + g.bank_withdrawal_kw
+        out.append(drawn <= case.max_import_kw)
+    exports = [x for x in (g.export_solar_kw, g.export_other_kw) if x is not None]
+    if case.max_export_kw is not None and exports:
+        out.append(_sum(exports, case.n_steps) <= case.max_export_kw)
+    return out
+
+
+def define_constraints(v: HubVariables, case: Case) -> list[cp.Constraint]:
+    """All constraint families of the hub."""
+    return [
+        *define_conversion_capacity(v),
+        *define_capacity_bounds(v),
+        *define_roof_area(v, case),
+        *define_part_load(v),
+        *define_storage_dynamics(v, case.step_h),
+        *define_storage_limits(v),
+        *define_storage_boundary(v),
+        *define_electricity_balance(v, case),
+        *define_heat_balance(v, case),
+        *define_export_limits(v),
+        *define_net_metering(v, case.step_h),
+        *define_grid_limits(v, case),
+    ]

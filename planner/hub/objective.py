@@ -1,0 +1,124 @@
+"""Annual cost terms and emissions of the hub (cvxpy expressions, CHF/a and kg CO2/a).
+
+w is the case's operation weight (horizon → year), Δt the step in hours, CRF_k the capital
+recovery factor i / (1 − (1 + i)^−n_k) of technology k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+
+from planner.hub.case import Case
+from planner.hub.formulation import HubVariables
+from planner.hub.policies import ResolvedPrices
+from planner.hub.technologies import crf
+
+
+@dataclass(frozen=True)
+class CostTerms:
+    """Annual cost terms (CHF/a); ``total`` is what the planner minimises."""
+
+    capex_chf: cp.Expression
+    om_chf: cp.Expression
+    fuel_chf: cp.Expression
+    import_chf: cp.Expression
+    export_income_chf: cp.Expression
+
+    @property
+    def total(self) -> cp.Expression:
+        return self.capex_chf + self.om_chf + self.fuel_chf + self.import_chf - self.export_income_chf
+
+
+def _total(terms: list[cp.Expression]) -> cp.Expression:
+    return sum(terms[1:], terms[0]) if terms else cp.Constant(0.0)
+
+
+def annualised_capex(v: HubVariables, case: Case) -> cp.Expression:
+    """Σ_k CRF_k · (c_k · C_k + c_fix,k · z_k) over converters and stores."""
+    terms: list[cp.Expression] = []
+    for c in v.converters.values():
+        factor = crf(case.interest_rate, c.tech.lifetime_a)
+        terms.append(factor * c.tech.capex_per_unit_chf * c.cap)
+        if c.install is not None:
+            terms.append(factor * c.tech.capex_fixed_chf * c.install)
+    for s in v.storage.values():
+        factor = crf(case.interest_rate, s.tech.lifetime_a)
+        terms.append(factor * s.tech.capex_per_kwh_chf * s.cap_kwh)
+        if s.install is not None:
+            terms.append(factor * s.tech.capex_fixed_chf * s.install)
+    return _total(terms)
+
+
+def operation_and_maintenance(v: HubVariables, case: Case) -> cp.Expression:
+    """Σ_k [o_cap,k · C_k + o_fix,k · z_k + w·Δt·o_k · Σ_t Σ_c y_k,c,t] (+ o_fix of stores).
+
+    The per-kWh O&M applies to every output (both outputs of a CHP).
+    """
+    scale = case.weight * case.step_h
+    terms: list[cp.Expression] = []
+    for c in v.converters.values():
+        if c.tech.om_per_unit_chf_per_a:
+            terms.append(c.tech.om_per_unit_chf_per_a * c.cap)
+        if c.install is not None and c.tech.om_fixed_chf_per_a:
+            terms.append(c.tech.om_fixed_chf_per_a * c.install)
+        if c.tech.om_per_kwh_chf:
+            eff_sum = sum(c.tech.outputs.values())
+            terms.append(scale * c.tech.om_per_kwh_chf * eff_sum * cp.sum(c.inflow_kw))
+    for s in v.storage.values():
+        if s.install is not None and s.tech.om_fixed_chf_per_a:
+            terms.append(s.tech.om_fixed_chf_per_a * s.install)
+    return _total(terms)
+
+
+def fuel_cost(v: HubVariables, case: Case) -> cp.Expression:
+    """w·Δt · Σ_k p_fuel(k) · Σ_t f_k,t over fuel-burning converters."""
+    scale = case.weight * case.step_h
+    terms = [scale * case.fuels[c.tech.input].price_per_kwh * cp.sum(c.inflow_kw)
+             for c in v.converters.values() if c.tech.input in case.fuels]
+    return _total(terms)
+
+
+def import_cost(v: HubVariables, case: Case, prices: ResolvedPrices) -> cp.Expression:
+    """w·Δt · Σ_t p_imp,t · import_t (net-metering withdrawals are free)."""
+    return case.weight * case.step_h * (prices.import_per_kwh @ v.grid.import_kw)
+
+
+def export_income(v: HubVariables, case: Case, prices: ResolvedPrices) -> cp.Expression:
+    """w·Δt · Σ_t (p_fit,t · x_pv,t [not under net metering] + p_other,t · x_other,t)."""
+    g = v.grid
+    terms: list[cp.Expression] = []
+    if g.export_solar_kw is not None and g.bank_kwh is None and np.any(prices.feed_in_per_kwh):
+        terms.append(prices.feed_in_per_kwh @ g.export_solar_kw)
+    if g.export_other_kw is not None and np.any(prices.other_export_per_kwh):
+        terms.append(prices.other_export_per_kwh @ g.export_other_kw)
+    return case.weight * case.step_h * _total(terms)
+
+
+def cost_terms(v: HubVariables, case: Case, prices: ResolvedPrices) -> CostTerms:
+    return CostTerms(
+        capex_chf=annualised_capex(v, case),
+        om_chf=operation_and_maintenance(v, case),
+        fuel_chf=fuel_cost(v, case),
+        import_chf=import_cost(v, case, prices),
+        export_income_chf=export_income(v, case, prices),
+    )
+
+
+def emissions_kg(v: HubVariables, case: Case) -> cp.Expression:
+    """w·Δt · [Σ_k e_fuel(k) · Σ_t f_k,t + e_grid · Σ_t (import_t + w_t)]; no credit for exports.
+
+    Net-metering withdrawals w_t are physical grid imports and count unless the case sets
+    ``nm_withdrawal_counts_as_import`` to False.
+    """
+    scale = case.weight * case.step_h
+    g = v.grid
+    drawn = g.import_kw
+    if g.bank_withdrawal_kw is not None and case.nm_withdrawal_counts_as_import:
+        drawn = drawn + g.bank_withdrawal_kw
+    terms = [scale * case.grid_co2_kg_per_kwh * cp.sum(drawn)]
+    terms += [scale * case.fuels[c.tech.input].co2_kg_per_kwh * cp.sum(c.inflow_kw)
+              for c in v.converters.values() if c.tech.input in case.fuels]
+    return _total(terms)

@@ -1,0 +1,176 @@
+"""Build the energy-hub problem for one case and policy, solve it with HiGHS, read the results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import cvxpy as cp
+import cvxpy.settings as cps
+import numpy as np
+import pandas as pd
+
+from planner.hub.case import Case
+from planner.hub.diagnose import infeasibility_causes, unboundedness_causes
+from planner.hub.errors import (
+    PlannerInfeasibleError,
+    PlannerInputError,
+    PlannerSolverError,
+    PlannerUnboundedError,
+)
+from planner.hub.formulation import HubVariables, define_constraints, define_variables
+from planner.hub.objective import CostTerms, cost_terms, emissions_kg
+from planner.hub.policies import ResolvedPrices, resolve_policy
+from planner.hub.results import CostBreakdown, PlanResult, Timing
+from planner.hub.technologies import ConversionTech
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """HiGHS settings passed through cvxpy; ``highs`` takes any further HiGHS option."""
+
+    time_limit_s: float | None = None
+    mip_rel_gap: float = 1e-4
+    verbose: bool = False
+    highs: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class HubModel:
+    """A built (not yet solved) problem with handles on its variables and cost terms."""
+
+    case: Case
+    policy: str
+    prices: ResolvedPrices
+    variables: HubVariables
+    costs: CostTerms
+    co2_kg: cp.Expression
+    problem: cp.Problem
+    build_s: float
+
+    @property
+    def is_milp(self) -> bool:
+        return bool(self.problem.is_mixed_integer())
+
+
+def build_model(case: Case, policy: str) -> HubModel:
+    """The cvxpy problem of ``case`` under the named policy of the case."""
+    if policy not in case.policies:
+        raise PlannerInputError(f"unknown policy {policy!r}; the case has {sorted(case.policies)}")
+    t0 = time.perf_counter()
+    prices = resolve_policy(policy, case.policies[policy], case.price_series, case.n_steps)
+    v = define_variables(case, prices)
+    costs = cost_terms(v, case, prices)
+    problem = cp.Problem(cp.Minimize(costs.total), define_constraints(v, case))
+    return HubModel(case, policy, prices, v, costs, emissions_kg(v, case), problem, time.perf_counter() - t0)
+
+
+def _solve_kwargs(options: SolverOptions, milp: bool) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"solver": cp.HIGHS, "verbose": options.verbose}
+    if options.time_limit_s is not None:
+        kwargs["time_limit"] = float(options.time_limit_s)
+    if milp:
+        kwargs["mip_rel_gap"] = options.mip_rel_gap
+    kwargs.update(dict(options.highs))
+    return kwargs
+
+
+def _raise_for_status(model: HubModel, status: str) -> None:
+    name = f"case {model.case.name!r}, policy {model.policy!r}"
+    if status in (cps.INFEASIBLE, cps.INFEASIBLE_INACCURATE, cps.INFEASIBLE_OR_UNBOUNDED):
+        causes = infeasibility_causes(model.case)
+        if causes or status != cps.INFEASIBLE_OR_UNBOUNDED:
+            detail = "; ".join(causes) or "no single cause found: check sizes, grid limits and storage"
+            raise PlannerInfeasibleError(f"{name}: no feasible design: {detail}")
+    if status in (cps.UNBOUNDED, cps.UNBOUNDED_INACCURATE, cps.INFEASIBLE_OR_UNBOUNDED):
+        detail = "; ".join(unboundedness_causes(model.case, model.prices)) or "no single cause found"
+        raise PlannerUnboundedError(f"{name}: the cost is unbounded below: {detail}")
+    if status not in (cps.OPTIMAL, cps.OPTIMAL_INACCURATE):
+        raise PlannerSolverError(f"{name}: HiGHS stopped with status {status!r} (time limit or numerics)")
+
+
+def capacity_column(name: str, tech: ConversionTech) -> str:
+    """Summary column of a converter: ``_m2`` (solar), ``_kwe`` (on electricity), ``_kw`` (on heat)."""
+    if tech.capacity_unit == "m2":
+        return f"{name}_m2"
+    return f"{name}_kwe" if tech.capacity_on == "elec" else f"{name}_kw"
+
+
+def _val(expr: cp.Expression | None, n: int) -> np.ndarray:
+    if expr is None:
+        return np.zeros(n)
+    values = np.asarray(expr.value, dtype=float).reshape(-1)
+    values = values if values.size == n else np.full(n, float(values[0]))
+    return np.where(np.abs(values) < 1e-7, 0.0, values)
+
+
+def _scalar(expr: cp.Expression) -> float:
+    value = float(np.asarray(expr.value, dtype=float).reshape(-1)[0])
+    return 0.0 if abs(value) < 1e-7 else value
+
+
+def dispatch_frame(model: HubModel) -> pd.DataFrame:
+    """Hourly (per-step) operation: kW flows, kWh storage contents at the end of each step."""
+    case, v, n = model.case, model.variables, model.case.n_steps
+    g = v.grid
+    cols: dict[str, np.ndarray] = {
+        "heat_demand_kw": np.asarray(case.heat_demand_kw, float),
+        "elec_demand_kw": np.asarray(case.elec_demand_kw, float),
+        "import_price_per_kwh": model.prices.import_per_kwh,
+        "feed_in_price_per_kwh": model.prices.feed_in_per_kwh,
+        "grid_import_kw": _val(g.import_kw, n),
+        "export_solar_kw": _val(g.export_solar_kw, n),
+        "export_other_kw": _val(g.export_other_kw, n),
+    }
+    if g.bank_kwh is not None:
+        cols["nm_withdrawal_kw"] = _val(g.bank_withdrawal_kw, n)
+        cols["nm_bank_kwh"] = _val(g.bank_kwh[1:], n)
+    for name, c in v.converters.items():
+        cols[f"{name}_in_kw"] = _val(c.inflow_kw, n)
+        for carrier in c.tech.outputs:
+            cols[f"{name}_{carrier}_kw"] = _val(c.output_kw(carrier), n)
+    for name, s in v.storage.items():
+        cap = _scalar(s.cap_kwh)
+        e_kwh = _val(s.e_kwh[1:], n)
+        cols[f"{name}_charge_kw"] = _val(s.charge_kw, n)
+        cols[f"{name}_discharge_kw"] = _val(s.discharge_kw, n)
+        cols[f"{name}_e_kwh"] = e_kwh
+        cols[f"{name}_soc"] = e_kwh / cap if cap > 0 else np.zeros(n)
+    frame = pd.DataFrame(cols, index=case.index)
+    frame.index.name = "time"
+    return frame
+
+
+def read_result(model: HubModel, solve_s: float) -> PlanResult:
+    v = model.variables
+    capacities = {capacity_column(n, c.tech): _scalar(c.cap) for n, c in v.converters.items()}
+    capacities |= {f"{n}_kwh": _scalar(s.cap_kwh) for n, s in v.storage.items()}
+    c = model.costs
+    costs = CostBreakdown(capex_chf=_scalar(c.capex_chf), om_chf=_scalar(c.om_chf),
+                          fuel_chf=_scalar(c.fuel_chf),
+                          import_chf=_scalar(c.import_chf), export_income_chf=_scalar(c.export_income_chf))
+    return PlanResult(
+        case_name=model.case.name, policy=model.policy, capacities=capacities, costs=costs,
+        co2_t=_scalar(model.co2_kg) / 1000.0, objective_chf=float(model.problem.value), is_milp=model.is_milp,
+        timing=Timing(build_s=model.build_s, solve_s=solve_s), dispatch=dispatch_frame(model),
+    )
+
+
+def solve_model(model: HubModel, options: SolverOptions | None = None) -> PlanResult:
+    """Solve with HiGHS; raises a :class:`PlannerError` naming the cause when there is no optimum."""
+    options = options or SolverOptions()
+    t0 = time.perf_counter()
+    try:
+        model.problem.solve(**_solve_kwargs(options, model.is_milp))
+    except cp.error.SolverError as exc:
+        raise PlannerSolverError(
+            f"case {model.case.name!r}, policy {model.policy!r}: HiGHS failed: {exc}") from None
+    solve_s = time.perf_counter() - t0
+    _raise_for_status(model, str(model.problem.status))
+    return read_result(model, solve_s)
+
+
+def plan_case(case: Case, policy: str, options: SolverOptions | None = None) -> PlanResult:
+    """Size and dispatch the hub of ``case`` under ``policy`` (build + solve)."""
+    return solve_model(build_model(case, policy), options)
