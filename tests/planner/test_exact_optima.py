@@ -36,7 +36,7 @@ def _battery(capex_per_kwh: float, **extra: float | str) -> dict[str, object]:
 
 
 def test_storage_arbitrage_has_the_known_optimum() -> None:
-    """Charge at 0.1 in hour 1 and serve 10 kWh at hour 2 (price 0.3): 10/0.81 kWh bought, 10/0.9 kWh store."""
+    """Charge at 0.1 in hour 1, serve 10 kWh in hour 2 (price 0.3): buy 10/0.81 kWh, store 10/0.9 kWh."""
     from planner.hub.policies import Policy, PriceSpec
 
     policy = Policy(import_price=PriceSpec(series="price"))
