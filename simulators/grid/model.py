@@ -20,6 +20,9 @@ Backends:
 
 A power flow that does not converge never raises: `solve` returns `converged=False`, NaN results
 and the reason, and the next solve starts again from the cold-start voltages.
+
+pandapower and lightsim2grid are imported when a model is built, so importing this module (for
+`available_networks`, say) stays cheap.
 """
 
 from __future__ import annotations
@@ -29,12 +32,10 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import pandapower as pp
-from pandapower.auxiliary import pandapowerNet
 
 from simulators.grid.networks import (
     Feeder,
@@ -45,6 +46,9 @@ from simulators.grid.networks import (
     load_feeder,
     resolve_buses,
 )
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
 
 Backend = Literal["auto", "pandapower", "lightsim2grid"]
 BACKENDS: tuple[Backend, ...] = ("auto", "pandapower", "lightsim2grid")
@@ -157,6 +161,9 @@ class _PandapowerSolver:
     name = "pandapower"
 
     def __init__(self, net: pandapowerNet, tolerance_mva: float, max_iterations: int, numba: bool) -> None:
+        import pandapower
+
+        self.pp = pandapower
         self.net = net
         numba = numba and importlib.util.find_spec("numba") is not None
         self.options: dict[str, Any] = {"tolerance_mva": tolerance_mva, "max_iteration": max_iterations,
@@ -169,10 +176,10 @@ class _PandapowerSolver:
         net.load["q_mvar"] = q_mvar
         try:
             if self.warm:
-                pp.runpp(net, recycle=_PP_RECYCLE, **self.options)
+                self.pp.runpp(net, recycle=_PP_RECYCLE, **self.options)
             else:
-                pp.runpp(net, init="auto", **self.options)
-        except (pp.LoadflowNotConverged, np.linalg.LinAlgError) as exc:
+                self.pp.runpp(net, init="auto", **self.options)
+        except (self.pp.LoadflowNotConverged, np.linalg.LinAlgError) as exc:
             self.warm = False
             raise _Diverged(f"pandapower: {exc}") from exc
         self.warm = True

@@ -6,31 +6,56 @@ and storage units removed: the platform attaches its own *connections* (building
 instead. The buses that carried loads in the original network are the *candidate buses* that
 connections are mapped to, round-robin, unless a connection names its bus explicitly.
 
-Building a Kerber network element by element takes pandapower 0.3–4 s, so each network is built
-once per process and deep-copied for every `load_feeder` call.
+pandapower is imported when the first feeder is built, not with this module, so that
+`available_networks()` is cheap (scenario validation) and the grid simulator's process connects to
+mosaik quickly. Building a Kerber network element by element takes pandapower 0.3–4 s, so each
+network is built once per process and deep-copied for every `load_feeder` call.
+
+The Kerber builders draw the cable type of each house connection from Python's global `random`;
+it is seeded with `BUILD_SEED` while a network is built (and restored afterwards), so every
+process gets the same feeder.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import importlib
+import random
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandapower as pp
-import pandapower.networks as pn
-import pandapower.toolbox as pp_toolbox
-from pandapower.auxiliary import pandapowerNet
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
+
+NETWORKS: dict[str, str] = {
+    "kerber_landnetz_freileitung_1": "pandapower.networks:create_kerber_landnetz_freileitung_1",
+    "kerber_landnetz_freileitung_2": "pandapower.networks:create_kerber_landnetz_freileitung_2",
+    "kerber_landnetz_kabel_1": "pandapower.networks:create_kerber_landnetz_kabel_1",
+    "kerber_landnetz_kabel_2": "pandapower.networks:create_kerber_landnetz_kabel_2",
+    "kerber_dorfnetz": "pandapower.networks:create_kerber_dorfnetz",
+    "kerber_vorstadtnetz_kabel_1": "pandapower.networks:create_kerber_vorstadtnetz_kabel_1",
+    "kerber_vorstadtnetz_kabel_2": "pandapower.networks:create_kerber_vorstadtnetz_kabel_2",
+    "cigre_lv": "simulators.grid.networks:cigre_lv",
+    "synthetic_lv": "pandapower.networks:create_synthetic_voltage_control_lv_network",
+}
+"""Network name → "module:function" building the original pandapower network (imported on use)."""
+BUILD_SEED = 0
 
 
-def _cigre_lv() -> pandapowerNet:
+def cigre_lv() -> pandapowerNet:
     """CIGRE LV benchmark with its three closed MV bus-bus switches fused into the MV busbar.
 
     lightsim2grid ignores switches, so the three buses behind them are fused (pandapower does the
     same internally for closed zero-impedance switches); the bus index is then made contiguous.
     """
+    import pandapower.networks as pn
+    import pandapower.toolbox as pp_toolbox
+
     net = pn.create_cigre_network_lv()
     closed = net.switch[(net.switch["et"] == "b") & net.switch["closed"]]
     for bus, element in zip(closed["bus"], closed["element"], strict=True):
@@ -38,20 +63,6 @@ def _cigre_lv() -> pandapowerNet:
     net.switch = net.switch.iloc[0:0]
     pp_toolbox.create_continuous_bus_index(net)
     return net
-
-
-NETWORKS: dict[str, Callable[[], pandapowerNet]] = {
-    "kerber_landnetz_freileitung_1": pn.create_kerber_landnetz_freileitung_1,
-    "kerber_landnetz_freileitung_2": pn.create_kerber_landnetz_freileitung_2,
-    "kerber_landnetz_kabel_1": pn.create_kerber_landnetz_kabel_1,
-    "kerber_landnetz_kabel_2": pn.create_kerber_landnetz_kabel_2,
-    "kerber_dorfnetz": pn.create_kerber_dorfnetz,
-    "kerber_vorstadtnetz_kabel_1": pn.create_kerber_vorstadtnetz_kabel_1,
-    "kerber_vorstadtnetz_kabel_2": pn.create_kerber_vorstadtnetz_kabel_2,
-    "cigre_lv": _cigre_lv,
-    "synthetic_lv": pn.create_synthetic_voltage_control_lv_network,
-}
-"""Network name → factory building the original pandapower network."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,18 +89,28 @@ def available_networks() -> list[str]:
     return list(NETWORKS)
 
 
-def _check_name(name: str) -> None:
+def check_network(name: str) -> None:
+    """A ValueError listing the allowed names if `name` is not a known network."""
     if name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; allowed: {', '.join(NETWORKS)}")
 
 
 @functools.cache
 def _built_feeder(name: str) -> Feeder:
-    with warnings.catch_warnings():
-        # pandapower's network builders warn about their own pandas usage; nothing we can act on
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        net = NETWORKS[name]()
+    import pandapower.toolbox as pp_toolbox
+
+    module_name, function_name = NETWORKS[name].split(":")
+    build = getattr(importlib.import_module(module_name), function_name)
+    state = random.getstate()
+    random.seed(BUILD_SEED)
+    try:
+        with warnings.catch_warnings():
+            # pandapower's network builders warn about their own pandas usage; nothing we can act on
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            net = build()
+    finally:
+        random.setstate(state)
     candidates = tuple(int(b) for b in dict.fromkeys(net.load["bus"].tolist()))
     for table in ("load", "sgen", "storage"):
         net[table] = net[table].iloc[0:0]
@@ -101,14 +122,14 @@ def _built_feeder(name: str) -> Feeder:
 
 def load_feeder(name: str) -> Feeder:
     """A fresh copy of feeder `name` (a ValueError listing the allowed names if it is unknown)."""
-    _check_name(name)
+    check_network(name)
     cached = _built_feeder(name)
     return Feeder(name=name, net=copy.deepcopy(cached.net), candidate_buses=cached.candidate_buses)
 
 
 def candidate_buses(name: str) -> list[int]:
     """Buses of feeder `name` that carried loads in the original network (connection points)."""
-    _check_name(name)
+    check_network(name)
     return list(_built_feeder(name).candidate_buses)
 
 
@@ -143,5 +164,7 @@ def resolve_buses(requested: Sequence[int | None], feeder: Feeder) -> np.ndarray
 
 def add_bus_loads(net: pandapowerNet, buses: Sequence[int]) -> None:
     """Give `net` one zero load per bus of `buses` (in that order), replacing any loads it has."""
+    import pandapower as pp
+
     net["load"] = net["load"].iloc[0:0]
     pp.create_loads(net, buses=list(buses), p_mw=0.0, q_mvar=0.0)

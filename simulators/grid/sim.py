@@ -19,6 +19,10 @@ p_ext_kw > 0 is import into the feeder from the MV grid):
 Every connection must be created before the first step. A power flow that does not converge (or
 receives a non-finite power) is recorded as an event; its voltages, loadings and losses are NaN,
 `converged` is 0 and the run goes on.
+
+mosaik gives a simulator's `init` 10 s by default (`start_timeout`); `create` and `step` have no
+limit. So `init` only checks its parameters, and the feeder (importing pandapower, a few seconds,
+and building the network, up to 4 s) is loaded by the first `create` call.
 """
 
 from __future__ import annotations
@@ -30,9 +34,8 @@ import mosaik_api_v3
 import numpy as np
 from mosaik_api_v3.types import CreateResult, InputData, Meta, OutputData, OutputRequest
 
-from simulators.base import sum_inputs
 from simulators.grid.model import Backend, GridModel, PowerFlowResult, resolve_backend
-from simulators.grid.networks import Feeder, load_feeder, resolve_buses
+from simulators.grid.networks import Feeder, check_network, load_feeder, resolve_buses
 
 GRID_ATTRS = ["p_ext_kw", "q_ext_kvar", "losses_kw", "line_losses_kw", "trafo_losses_kw", "p_connections_kw",
               "converged", "v_min_pu", "v_max_pu", "max_line_loading_pct", "pf_time_ms", "events"]
@@ -76,6 +79,7 @@ class GridSim(mosaik_api_v3.Simulator):
         self.sid = ""
         self.step_size_s = 0
         self.backend: Backend = "auto"
+        self.network = ""
         self.feeder: Feeder | None = None
         self.entities: dict[str, _Entity] = {}
         self.connections: list[str] = []
@@ -102,9 +106,9 @@ class GridSim(mosaik_api_v3.Simulator):
             raise ValueError(f"GridSim needs time_resolution=1 (seconds), got {time_resolution}")
         if int(step_size) != step_size or step_size <= 0:
             raise ValueError(f"step_size must be a positive whole number of seconds, got {step_size!r}")
+        check_network(network)
         resolve_backend(backend)
-        self.sid, self.step_size_s, self.backend = sid, int(step_size), backend
-        self.feeder = load_feeder(network)
+        self.sid, self.step_size_s, self.backend, self.network = sid, int(step_size), backend, network
         return self.meta
 
     def create(
@@ -144,8 +148,10 @@ class GridSim(mosaik_api_v3.Simulator):
         return {"eid": eid, "type": "Connection"}
 
     def _feeder(self) -> Feeder:
-        if self.feeder is None:
+        if not self.network:
             raise RuntimeError("GridSim: init must be called first")
+        if self.feeder is None:
+            self.feeder = load_feeder(self.network)
         return self.feeder
 
     def step(self, time: int, inputs: InputData, max_advance: int) -> int:
@@ -173,8 +179,8 @@ class GridSim(mosaik_api_v3.Simulator):
             if entity.model != "Connection":
                 continue
             i = entity.index
-            p_kw[i] = sum_inputs(attrs.get("p_kw", {}))
-            q_kvar[i] = sum_inputs(attrs.get("q_kvar", {}))
+            p_kw[i] = _sum_sources(attrs.get("p_kw", {}))
+            q_kvar[i] = _sum_sources(attrs.get("q_kvar", {}))
         return _Applied(p_kw, q_kvar)
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
@@ -219,3 +225,8 @@ class GridSim(mosaik_api_v3.Simulator):
         if with_events:
             values["events"], self.events = self.events, []
         return values
+
+
+def _sum_sources(values: dict[str, Any]) -> float:
+    """Sum of the values several sources sent to one input (None is ignored, nothing sent = 0)."""
+    return float(sum(float(v) for v in values.values() if v is not None))
