@@ -89,20 +89,30 @@ class Coupling:
 
     def prox(self, y: FloatArray, step: float) -> FloatArray:
         """argmin_w step·g(w) + ½‖w − y‖²: clip to the bands, with a water-filling cap on row 0 when
-        a peak cost applies (the cap τ ≥ 0 solves Σ_k (min(y_k, hi_k) − τ)⁺ = step · peak_price)."""
+        a peak cost applies (the cap τ ≥ 0 balances step · peak_price against the shaved excess, see
+        `water_level`)."""
         w = np.clip(y, self.lo, self.hi)
         lam = step * self.peak_price_per_kw
         if lam > 0:
-            cap = water_level(np.minimum(y[0], self.hi[0]), lam)
+            cap = water_level(y[0], self.hi[0], lam)
             w[0] = np.clip(np.minimum(y[0], cap), self.lo[0], self.hi[0])
         return w
 
 
-def water_level(m: FloatArray, lam: float) -> float:
-    """The smallest τ ≥ 0 with Σ_k (m_k − τ)⁺ ≤ lam (exact, by sorting)."""
-    if float(np.maximum(m, 0.0).sum()) <= lam:
-        return 0.0
-    top = np.sort(m)[::-1]
-    levels = (np.cumsum(top) - lam) / np.arange(1, top.shape[0] + 1)
-    j = int(np.nonzero(top > levels)[0][-1])
-    return max(0.0, float(levels[j]))
+def water_level(y: FloatArray, hi: FloatArray, lam: float) -> float:
+    """The cap τ ≥ 0 of the peak-cost prox: τ = inf{t ≥ 0 : g(t) ≤ lam} with
+    g(t) = Σ_{k: t < min(y_k, hi_k)} (y_k − t), decreasing and right-continuous; it jumps down where
+    t passes a bound hi_k < y_k, so τ is either the root of a linear piece or such a breakpoint.
+    Exact: every candidate (breakpoints and the root of each piece) is evaluated."""
+    b = np.minimum(y, hi)
+
+    def g(t: FloatArray) -> FloatArray:
+        active = t[:, None] < b[None, :]
+        return np.asarray(((y[None, :] - t[:, None]) * active).sum(axis=1))
+
+    by_bound = np.argsort(-b)
+    roots = (np.cumsum(y[by_bound]) - lam) / np.arange(1, b.shape[0] + 1)
+    candidates = np.concatenate([[0.0], b, roots])
+    candidates = candidates[candidates >= 0.0]
+    feasible = candidates[g(candidates) <= lam + 1e-12 * max(1.0, lam)]
+    return float(feasible.min())
