@@ -79,8 +79,8 @@ def dispatch_week_figure(result: PlanResult, path: Path) -> Path:
         supply = [c for c in week.columns if c.endswith(f"_{carrier}_kw") and week[c].abs().sum() > 0]
         extra = ["grid_import_kw", "nm_withdrawal_kw"] if carrier == "elec" else []
         supply += [c for c in extra if c in week.columns and week[c].sum() > 0]
-        stores = [c.removesuffix("_discharge_kw") for c in week.columns if c.endswith("_discharge_kw")
-                  and week[c].sum() > 0 and f"{c.removesuffix('_discharge_kw')}_soc" in week.columns]
+        stores = [name for name, c in result.storage_carriers.items()
+                  if c == carrier and week[f"{name}_discharge_kw"].sum() > 0]
         if supply:
             ax.stackplot(week.index, *[week[c].to_numpy() for c in supply], labels=supply, alpha=0.8)
         for store in stores:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -56,6 +56,7 @@ class PlanResult:
     is_milp: bool
     timing: Timing
     dispatch: pd.DataFrame
+    storage_carriers: dict[str, str] = field(default_factory=dict)
 
     def summary_row(self) -> dict[str, float | str | bool]:
         caps = {col: 0.0 for col in REQUIRED_CAPACITY_COLUMNS} | self.capacities

@@ -35,6 +35,10 @@ def load_case(source: Path | str) -> Case:
     if text == "reference":
         return load_reference_case()
     path = Path(source)
+    if not path.exists():
+        found = find_reference_dir()
+        hint = "" if found is None else f"; the reference case is at {found}"
+        raise PlannerInputError(f"{path}: no such case file or folder{hint}")
     if path.is_dir():
         if is_reference_dir(path):
             return load_reference_case(path)
@@ -42,9 +46,6 @@ def load_case(source: Path | str) -> Case:
                                 f"as in the reference case); a YAML case file also works")
     if path.suffix.lower() in (".yaml", ".yml"):
         return case_from_file(path)
-    if not path.exists():
-        hint = "" if find_reference_dir() is None else f"; the reference case is at {find_reference_dir()}"
-        raise PlannerInputError(f"{path}: no such case file or folder{hint}")
     raise PlannerInputError(f"{path}: a case is a YAML file (.yaml) or a reference-format folder")
 
 

@@ -154,6 +154,7 @@ def read_result(model: HubModel, solve_s: float) -> PlanResult:
         case_name=model.case.name, policy=model.policy, capacities=capacities, costs=costs,
         co2_t=_scalar(model.co2_kg) / 1000.0, objective_chf=float(model.problem.value), is_milp=model.is_milp,
         timing=Timing(build_s=model.build_s, solve_s=solve_s), dispatch=dispatch_frame(model),
+        storage_carriers={n: s.tech.carrier for n, s in v.storage.items()},
     )
 
 
