@@ -159,19 +159,25 @@ class BridgeCore:
     def online_agents(self) -> frozenset[str]:
         return frozenset(a for a in self.agents if self.agent_states.get(a) == "online")
 
-    async def wait_ready(self, timeout_s: float = 10.0, announce_every_s: float = 0.5) -> frozenset[str]:
-        """Ask agents to announce themselves (status `waiting`) until all are online or `timeout_s`
-        passes; returns the agents still missing (empty when all are online)."""
+    async def wait_ready(self, timeout_s: float = 10.0, ask_every_s: float = 1.0) -> frozenset[str]:
+        """Wait until every agent is online or `timeout_s` passes; returns the agents still missing.
+
+        Asks agents to announce themselves (status `waiting`) at once and again every
+        `ask_every_s` while some are missing (an agent that connected before the bridge
+        subscribed announced itself to nobody)."""
         deadline = time.monotonic() + timeout_s
+        next_ask = time.monotonic()
         while True:
-            missing = frozenset(self.agents) - self.online_agents()
-            remaining = deadline - time.monotonic()
-            if not missing or remaining <= 0:
-                return missing
             self._online_changed.clear()
-            await self._publish_status("waiting")
+            missing = frozenset(self.agents) - self.online_agents()
+            now = time.monotonic()
+            if not missing or now >= deadline:
+                return missing
+            if now >= next_ask:
+                await self._publish_status("waiting")
+                next_ask = now + ask_every_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._online_changed.wait(), min(announce_every_s, remaining))
+                await asyncio.wait_for(self._online_changed.wait(), min(next_ask, deadline) - now)
 
     async def wait_for_state(self, agent: str, state: str, timeout_s: float = 10.0) -> bool:
         """True once `agent`'s last status is `state` (e.g. "offline" after a crash), False after

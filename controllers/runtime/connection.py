@@ -78,7 +78,7 @@ class MqttConnection:
         will: WillFactory | None = None,
         on_connect: ConnectHook | None = None,
         backoff: Backoff | None = None,
-        keepalive_s: int = 10,
+        keepalive_s: int = 30,
         timeout_s: float = 5.0,
         max_inflight: int = 0,
     ) -> None:
