@@ -41,8 +41,7 @@ SINGLE_LEVEL_WILDCARD: Final = "+"
 MULTI_LEVEL_WILDCARD: Final = "#"
 
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-# Kinds sorted longest first so that "admm/x" is tried before a one-level kind.
-_KINDS_LONGEST_FIRST: Final = sorted(Kind, key=lambda k: -k.value.count("/"))
+_KIND_BY_VALUE: Final = {k.value: k for k in Kind}
 
 
 class TopicError(ValueError):
@@ -130,17 +129,17 @@ def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> ParsedTopic | None:
     head = prefix + "/"
     if not isinstance(topic, str) or not topic.startswith(head):
         return None
-    run, sep, rest = topic[len(head):].partition("/")
-    if not sep or _NAME_RE.fullmatch(run) is None:
+    parts = topic[len(head):].split("/")
+    if len(parts) == 3:
+        run, kind_value, agent = parts
+    elif len(parts) == 4:
+        run, kind_value, agent = parts[0], f"{parts[1]}/{parts[2]}", parts[3]
+    else:
         return None
-    for kind in _KINDS_LONGEST_FIRST:
-        kind_head = kind.value + "/"
-        if rest.startswith(kind_head):
-            agent = rest[len(kind_head):]
-            if _NAME_RE.fullmatch(agent) is None:
-                return None
-            return ParsedTopic(prefix=prefix, run=run, kind=kind, agent=agent)
-    return None
+    kind = _KIND_BY_VALUE.get(kind_value)
+    if kind is None or _NAME_RE.fullmatch(run) is None or _NAME_RE.fullmatch(agent) is None:
+        return None
+    return ParsedTopic(prefix=prefix, run=run, kind=kind, agent=agent)
 
 
 def agent_filters(scheme: TopicScheme, agent: str, bridge: str = BRIDGE_ID) -> tuple[str, ...]:
