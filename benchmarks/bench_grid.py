@@ -84,7 +84,7 @@ def pandapower_solver(net: pp.pandapowerNet, p_kw: np.ndarray, q_kvar: np.ndarra
         net.load["p_mw"] = p_kw[k] / 1e3
         net.load["q_mvar"] = q_kvar[k] / 1e3
         pp.runpp(net, **runpp_options)
-        return net.res_bus["vm_pu"].to_numpy()
+        return np.asarray(net.res_bus["vm_pu"], dtype=np.float64)
     return solve
 
 

@@ -312,20 +312,20 @@ class GridModel:
 
     @property
     def bus_ids(self) -> npt.NDArray[np.int64]:
-        return self.feeder.net.bus.index.to_numpy(dtype=np.int64)
+        return np.asarray(self.feeder.net.bus.index, dtype=np.int64)
 
     @property
     def line_ids(self) -> npt.NDArray[np.int64]:
-        return self.feeder.net.line.index.to_numpy(dtype=np.int64)
+        return np.asarray(self.feeder.net.line.index, dtype=np.int64)
 
     @property
     def trafo_ids(self) -> npt.NDArray[np.int64]:
-        return self.feeder.net.trafo.index.to_numpy(dtype=np.int64)
+        return np.asarray(self.feeder.net.trafo.index, dtype=np.int64)
 
     @property
     def trafo_sn_kva(self) -> FloatArray:
         """Rated apparent power of every transformer (kVA)."""
-        return self.feeder.net.trafo["sn_mva"].to_numpy(dtype=float) * 1e3
+        return np.asarray(self.feeder.net.trafo["sn_mva"], dtype=np.float64) * 1e3
 
     def solve(self, p_kw: npt.ArrayLike, q_kvar: npt.ArrayLike | None = None) -> PowerFlowResult:
         """AC power flow for one (p_kw, q_kvar) per connection (q defaults to 0).

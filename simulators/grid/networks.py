@@ -78,11 +78,6 @@ class Feeder:
     net: pandapowerNet
     candidate_buses: tuple[int, ...]
 
-    @property
-    def bus_ids(self) -> np.ndarray:
-        """pandapower index of every bus, in result order."""
-        return self.net.bus.index.to_numpy(dtype=np.int64)
-
 
 def available_networks() -> list[str]:
     """Names accepted by `load_feeder` and the grid simulator's `network` parameter."""

@@ -83,7 +83,6 @@ class GridSim(mosaik_api_v3.Simulator):
         self.feeder: Feeder | None = None
         self.entities: dict[str, _Entity] = {}
         self.connections: list[str] = []
-        self.connection_kinds: list[str] = []
         self.requested_buses: list[int | None] = []
         self.has_grid = False
         self.model: GridModel | None = None
@@ -143,7 +142,6 @@ class GridSim(mosaik_api_v3.Simulator):
         eid = f"Connection_{len(self.connections)}"
         self.entities[eid] = _Entity("Connection", len(self.connections))
         self.connections.append(eid)
-        self.connection_kinds.append(kind)
         self.requested_buses.append(bus)
         return {"eid": eid, "type": "Connection"}
 
