@@ -128,7 +128,9 @@ class MqttConnection:
                     log.warning("%s: connection to %s lost (%s); reconnecting", self.client_id, self.url, exc)
                 else:
                     self._connection_failures += 1
-                    log.info("%s: cannot connect to %s (%s)", self.client_id, self.url, exc)
+                    level = logging.WARNING if self._connection_failures % 10 == 1 else logging.DEBUG
+                    log.log(level, "%s: cannot connect to %s (%s); attempt %d", self.client_id, self.url, exc,
+                            self._connection_failures)
                 delay_s = self._backoff.delay_s(attempt)
                 attempt += 1
                 with contextlib.suppress(TimeoutError):

@@ -84,11 +84,10 @@ class AgentHost:
         message = decode_raw(self.scheme, raw, self.dropped)
         if message is None:
             return
-        topic = raw.topic.value
-        kind = message.kind
-        for key in (topic, self.scheme.filter(kind), self.scheme.filter()):
-            for runner in self._routes.get(key, ()):
-                await runner.on_decoded(message)
+        keys = (raw.topic.value, self.scheme.filter(message.kind), self.scheme.filter())
+        receivers = dict.fromkeys(runner for key in keys for runner in self._routes.get(key, ()))
+        for runner in receivers:  # each once, even if several of its filters match
+            await runner.on_decoded(message)
 
     # ---------------------------------------------------------------- lifecycle
 
