@@ -44,7 +44,7 @@ class RecorderSim(TimeBasedSim):
         self.entities: dict[str, tuple[str, str]] = {}
         self.hooks: RunHooks | None = None
 
-    def configure(self, run_key: str = "") -> None:
+    def configure_sim(self, run_key: str = "") -> None:
         if run_key not in RUNS:
             raise RuntimeError(f"recorder: no run registered under {run_key!r}")
         self.hooks = RUNS[run_key]

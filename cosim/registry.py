@@ -47,3 +47,16 @@ def sim_config(processes: bool = False) -> dict[str, dict[str, Any]]:
         else:
             config[name] = {"python": target}
     return config
+
+
+# Simulators in their own process build their model in init() (a Kerber feeder alone takes seconds
+# on a busy machine); mosaik's default of 10 s is too short for that.
+MOSAIK_CONFIG = {"start_timeout": 120.0, "stop_timeout": 30.0}
+
+
+def new_world(processes: bool = False) -> Any:
+    """A mosaik World with every registered simulator, integer seconds and quiet logging."""
+    import mosaik
+
+    return mosaik.World(sim_config(processes), mosaik_config=MOSAIK_CONFIG,  # type: ignore[arg-type]
+                        time_resolution=1.0, skip_greetings=True, configure_logging=False)

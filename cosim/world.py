@@ -14,7 +14,7 @@ from typing import Any
 import mosaik
 
 from cosim.control_sim import BATTERY_INPUTS, MEASUREMENT_INPUTS
-from cosim.registry import sim_config
+from cosim.registry import new_world
 from cosim.scenario import BuildingGroup, Scenario
 from simulators.building.model import OUTPUT_ATTRS as BUILDING_OUTPUTS
 from simulators.building.sim import WEATHER_INPUTS
@@ -57,10 +57,7 @@ def building_names(group: BuildingGroup) -> list[str]:
 class _Builder:
     def __init__(self, scenario: Scenario, run_key: str) -> None:
         self.s = scenario
-        self.world = mosaik.World(
-            sim_config(scenario.execution.processes), time_resolution=1.0, skip_greetings=True,  # type: ignore[arg-type]
-            configure_logging=False,
-        )
+        self.world = new_world(scenario.execution.processes)
         self.built = BuiltWorld(self.world, scenario.duration)
         self.recorded: list[tuple[Any, list[str], str, str]] = []
         self.run_key = run_key

@@ -45,10 +45,10 @@ class TimeBasedSim(mosaik_api_v3.Simulator):
         self.step_size_s = int(step_size)
         self.start, self.tz, self.n_steps = start, tz, int(n_steps)
         self.times = time_axis(start, tz, self.step_size_s, self.n_steps)
-        self.configure(**sim_params)
+        self.configure_sim(**sim_params)
         return self.meta
 
-    def configure(self, **sim_params: Any) -> None:
+    def configure_sim(self, **sim_params: Any) -> None:
         """Handle simulator-specific init parameters (none by default)."""
         if sim_params:
             raise TypeError(f"{type(self).__name__}: unexpected init parameters {sorted(sim_params)}")

@@ -57,7 +57,7 @@ class BuildingSim(TimeBasedSim):
         self.last: BuildingStep | None = None
         self.last_inputs: dict[str, np.ndarray] = {}
 
-    def configure(self, seed: int = 0, site: dict[str, Any] | None = None, heating_degree_days_kd: float = 2900.0) -> None:
+    def configure_sim(self, seed: int = 0, site: dict[str, Any] | None = None, heating_degree_days_kd: float = 2900.0) -> None:
         self.seed, self.site, self.hdd_kd = int(seed), site_from(site or {}), float(heating_degree_days_kd)
 
     def create(self, num: int, model: str, spec: dict[str, Any] | None = None, index: int | None = None) -> list[CreateResult]:
