@@ -38,7 +38,8 @@ def test_prox_equals_the_cvxpy_solution(seed: int, peak: float, step: float) -> 
     w = cp.Variable(t)
     cost = 0.5 * cp.sum_squares(w - y[0]) + step * peak * cp.pos(cp.max(w))
     cp.Problem(cp.Minimize(cost), [w <= p_max, w >= -p_max]).solve(solver="CLARABEL")
-    np.testing.assert_allclose(coupling.prox(y, step)[0], w.value, atol=1e-5)
+    # the prox is exact; the tolerance is Clarabel's (interior point, ~1e-5 on values of order 10)
+    np.testing.assert_allclose(coupling.prox(y, step)[0], w.value, atol=1e-4)
 
 
 def test_water_level_is_exact() -> None:
