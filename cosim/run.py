@@ -21,7 +21,7 @@ from cosim.kpis import compute_kpis
 from cosim.recorder import RUNS, RunHooks
 from cosim.results import ResultsWriter
 from cosim.scenario import Scenario
-from cosim.world import build_world
+from cosim.world import BuiltWorld, build_world
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class RunSummary:
 
 
 def run_scenario(scenario: Scenario, out_dir: Path | None = None,
-                 on_step: Callable[[int], None] | None = None, overwrite: bool = False) -> RunSummary:
+                 on_step: Callable[[int], None] | None = None, overwrite: bool = False,
+                 on_built: Callable[[BuiltWorld], None] | None = None) -> RunSummary:
     """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir` (a folder holding an
     earlier run is refused unless `overwrite`)."""
     out = Path(out_dir or scenario.outputs.dir)
@@ -49,6 +50,8 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
     previous_handler = _terminate_as_interrupt()
     try:
         built = build_world(scenario, run_key)
+        if on_built is not None:
+            on_built(built)
         writer.add_rows("entities", [asdict(e) for e in built.entities])
         writer.flush()
         built.world.run(until=built.until_s, print_progress=False)

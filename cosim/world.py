@@ -47,6 +47,18 @@ class BuiltWorld:
     until_s: int
     entities: list[EntityInfo] = field(default_factory=list)
     record: dict[str, list[str]] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Link:
+    """One `world.connect` call, kept so the data-flow graph can be inspected or mirrored."""
+
+    src: Any
+    dest: Any
+    pairs: tuple[tuple[str, str], ...]
+    time_shifted: bool
+    initial_data: dict[str, Any]
 
 
 def building_names(group: BuildingGroup) -> list[str]:
@@ -66,25 +78,34 @@ class _Builder:
         self.control_common = {"step_size": scenario.control_step, **common,
                                "n_steps": scenario.duration // scenario.control_step}
 
+    def start(self, name: str, **params: Any) -> Any:
+        return self.world.start(name, **params)
+
+    def connect(self, src: Any, dest: Any, *attrs: str | tuple[str, str], time_shifted: bool = False,
+                initial_data: dict[str, Any] | None = None) -> None:
+        pairs = tuple((a, a) if isinstance(a, str) else a for a in attrs)
+        self.world.connect(src, dest, *pairs, time_shifted=time_shifted, initial_data=initial_data or {})
+        self.built.links.append(Link(src, dest, pairs, time_shifted, initial_data or {}))
+
     def record(self, entity: Any, attrs: list[str], table: str, name: str) -> None:
         self.recorded.append((entity, attrs, table, name))
 
     def build(self) -> BuiltWorld:
         s = self.s
         site = {**s.site.model_dump(exclude={"heating_degree_days_kd"}), "tz": s.timezone}
-        sources = self.world.start("Sources", **self.common)
+        sources = self.start("Sources", **self.common)
         weather = sources.Weather(spec={**s.sources.weather.model_dump(mode="json"), "seed": s.seed}, site=site)
         prices = sources.Prices(spec={**s.sources.prices.model_dump(mode="json", exclude={"gas_per_kwh", "gas_co2_kg_per_kwh"}), "seed": s.seed})
         self.record(weather, WEATHER_ATTRS, "weather", "weather")
         self.record(prices, PRICE_ATTRS, "prices", "prices")
-        bsim = self.world.start("Building", seed=s.seed, site=site,
+        bsim = self.start("Building", seed=s.seed, site=site,
                                 heating_degree_days_kd=s.site.heating_degree_days_kd, **self.common)
         has_batteries = bool(s.storage) or any(g.battery for g in s.buildings)
-        ssim = self.world.start("Storage", **self.common) if has_batteries else None
+        ssim = self.start("Storage", **self.common) if has_batteries else None
         # tanks feed their buildings within the step, batteries follow the agents within the step:
         # separate simulator instances, since mosaik orders simulators, not entities
-        tsim = self.world.start("Storage", **self.common) if any(g.tank for g in s.buildings) else None
-        gsim = self.world.start("Grid", network=s.grid.network, backend=s.grid.backend, **self.common)
+        tsim = self.start("Storage", **self.common) if any(g.tank for g in s.buildings) else None
+        gsim = self.start("Grid", network=s.grid.network, backend=s.grid.backend, **self.common)
         grid = gsim.Grid()
         self.record(grid, ["p_ext_kw", "q_ext_kvar", "losses_kw", "line_losses_kw", "trafo_losses_kw",
                            "p_connections_kw", "converged", "v_min_pu", "v_max_pu", "max_line_loading_pct",
@@ -92,7 +113,7 @@ class _Builder:
         for child in grid.children:
             table = GRID_TABLES[child.type]
             self.record(child, _grid_child_attrs(child.type), table, child.eid)
-        csim = self.world.start("Control", **self.control_common)
+        csim = self.start("Control", **self.control_common)
         index = 0
         for group in s.buildings:
             names = building_names(group)
@@ -104,7 +125,7 @@ class _Builder:
         for unit in s.storage:
             bat = ssim.Battery(spec=unit.model_dump(exclude={"name", "bus"}))
             conn = gsim.Connection(bus=unit.bus, kind="storage")
-            self.world.connect(bat, conn, "p_kw")
+            self.connect(bat, conn, "p_kw")
             self.record(bat, BATTERY_OUTPUTS, "batteries", unit.name)
             self.record(conn, ["v_pu", "bus"], "connections", unit.name)
             self.built.entities.append(EntityInfo(unit.name, "battery", unit.name, None, unit.bus, unit.capacity_kwh))
@@ -116,11 +137,10 @@ class _Builder:
         b = bsim.Building(spec=spec, index=index)
         conn = gsim.Connection(kind="building", **({} if bus is None else {"bus": bus}))
         agent = csim.Agent(kind=self.s.controller.kind, dsm=self._dsm())
-        w = self.world
-        w.connect(weather, b, *WEATHER_INPUTS)
-        w.connect(b, conn, "p_kw", "q_kvar")
-        w.connect(b, agent, *MEASUREMENT_INPUTS)
-        w.connect(agent, b, "hp_p_set_kw", "t_set_c", "flex_shift_kw", time_shifted=True,
+        self.connect(weather, b, *WEATHER_INPUTS)
+        self.connect(b, conn, "p_kw", "q_kvar")
+        self.connect(b, agent, *MEASUREMENT_INPUTS)
+        self.connect(agent, b, "hp_p_set_kw", "t_set_c", "flex_shift_kw", time_shifted=True,
                   initial_data={"hp_p_set_kw": NAN, "t_set_c": NAN, "flex_shift_kw": NAN})
         self.record(b, BUILDING_OUTPUTS, "buildings", name)
         self.record(conn, ["v_pu", "bus"], "connections", name)
@@ -128,16 +148,16 @@ class _Builder:
         self.built.entities.append(EntityInfo(name, "building", group.name, None, bus))
         if group.battery is not None:
             bat = ssim.Battery(spec=group.battery.model_dump())
-            w.connect(bat, conn, "p_kw")
-            w.connect(agent, bat, ("battery_p_set_kw", "p_set_kw"))
-            w.connect(bat, agent, *BATTERY_INPUTS, time_shifted=True,
+            self.connect(bat, conn, "p_kw")
+            self.connect(agent, bat, ("battery_p_set_kw", "p_set_kw"))
+            self.connect(bat, agent, *BATTERY_INPUTS, time_shifted=True,
                       initial_data={"soc": group.battery.soc_init, "capacity_kwh": group.battery.capacity_kwh})
             self.record(bat, BATTERY_OUTPUTS, "batteries", f"{name}.battery")
             self.built.entities.append(EntityInfo(f"{name}.battery", "battery", group.name, name, bus,
                                                   group.battery.capacity_kwh))
         if group.tank is not None:
             tank = tsim.Tank(spec=group.tank.model_dump())
-            w.connect(tank, b, ("p_th_kw", "tank_p_th_kw"))
+            self.connect(tank, b, ("p_th_kw", "tank_p_th_kw"))
             self.record(tank, TANK_OUTPUTS, "tanks", f"{name}.tank")
             self.built.entities.append(EntityInfo(f"{name}.tank", "tank", group.name, name, bus,
                                                   group.tank.capacity_kwh))
@@ -150,11 +170,11 @@ class _Builder:
         return {"start_h": c.dsm_start_h, "end_h": c.dsm_end_h, "restore_within_h": restore}
 
     def _add_recorder(self) -> None:
-        rsim = self.world.start("Recorder", run_key=self.run_key, **self.common)
+        rsim = self.start("Recorder", run_key=self.run_key, **self.common)
         mapping = {e.full_id: [table, name] for e, _, table, name in self.recorded}
         recorder = rsim.Recorder(entities=mapping)
         for entity, attrs, _, _ in self.recorded:
-            self.world.connect(entity, recorder, *attrs)
+            self.connect(entity, recorder, *attrs)
         self.built.record = mapping
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from simulators.building import heatpump, thermal
 from simulators.building.flex import step_flex
-from simulators.building.pv import PvArrays, pv_power_kw
+from simulators.building.pv import PvArrays, SunPosition, pv_power_kw, sun_positions
 from simulators.sources.profiles import draw_variation, normalised_power, step_noise
 from simulators.sources.weather import Site
 
@@ -177,8 +177,20 @@ class BuildingFleet:
         t0 = _array(specs, "t_init_c")
         self.x = np.stack([t0, t0], axis=1)
         self.hp_on = np.zeros(self.n, dtype=bool)
+        self.sun: SunPosition | None = None
+        self.sun_times: pd.DatetimeIndex | None = None
         self.backlog_kwh = np.zeros(self.n)
         self.deadline_s = np.full(self.n, np.inf)
+
+    def set_time_axis(self, times: pd.DatetimeIndex) -> None:
+        """Precompute the sun's position for every step of the run (`step` falls back to per-step)."""
+        self.sun, self.sun_times = sun_positions(times, self.site), times
+
+    def _sun_at(self, time: pd.Timestamp, step_index: int) -> tuple[float, float]:
+        if self.sun is None or self.sun_times is None or self.sun_times[step_index] != time:
+            one = sun_positions(pd.DatetimeIndex([time]), self.site)
+            return float(one.zenith_deg[0]), float(one.azimuth_deg[0])
+        return float(self.sun.zenith_deg[step_index]), float(self.sun.azimuth_deg[step_index])
 
     def demands_kw(self, time: pd.Timestamp, step_index: int) -> tuple[np.ndarray, np.ndarray]:
         """Appliance electricity and hot-water heat (kW) of every building for the step starting at `time`."""
@@ -195,7 +207,8 @@ class BuildingFleet:
     def step(self, time: pd.Timestamp, time_s: int, step_index: int, w: WeatherInputs, c: Controls) -> BuildingStep:
         """Advance every building over [time, time + step) and return step averages."""
         app_kw, dhw_th_kw = self.demands_kw(time, step_index)
-        pv_kw = pv_power_kw(self.pv, time, self.site, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c, w.wind_m_s)
+        zenith, azimuth = self._sun_at(time, step_index)
+        pv_kw = pv_power_kw(self.pv, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c, w.wind_m_s)
         flex = step_flex(
             self.p["flex_share"] * app_kw, c.flex_shift_kw, self.backlog_kwh, self.deadline_s,
             float(time_s), float(self.step_s), self.p["restore_within_h"] * 3600.0,

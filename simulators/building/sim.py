@@ -102,6 +102,7 @@ class BuildingSim(TimeBasedSim):
             if not self.eids:
                 raise RuntimeError(f"{self.sid}: no buildings were created")
             self.fleet = BuildingFleet(self.specs, self.indices, self.site, self.step_size_s, self.seed, self.hdd_kd)
+            self.fleet.set_time_axis(self.times)
         weather, controls = self._weather(inputs), self._controls(inputs)
         self.last_inputs = {**vars(weather), **vars(controls)}
         self.last = self.fleet.step(self.times[self.step_index], time_s, self.step_index, weather, controls)

@@ -94,7 +94,9 @@ def discretise(p: RcParams, dt_s: float) -> DiscreteRc:
     augmented = np.zeros((n, 5, 5))
     augmented[:, :2, :2] = a_c * dt_h
     augmented[:, :2, 2:] = b_c * dt_h
-    phi = scipy.linalg.expm(augmented)
+    # buildings of one group share parameters: one matrix exponential per distinct network
+    distinct, inverse = np.unique(augmented.reshape(n, -1), axis=0, return_inverse=True)
+    phi = scipy.linalg.expm(distinct.reshape(-1, 5, 5))[inverse.ravel()]
     return DiscreteRc(phi[:, :2, :2].copy(), phi[:, :2, 2:].copy(), dt_h)
 
 

@@ -1,0 +1,125 @@
+"""Co-simulation benchmark: wall time per simulated step of the platform next to a bare mosaik world
+with the same data-flow graph, and the grid simulator's step next to a plain pandapower.runpp.
+
+The bare world mirrors the platform's world exactly (same simulators, entities, connections, time
+shifts and step sizes), but every simulator is `simulators.constant` (no model, no results
+written), so the ratio is what the platform's models and result writing add to mosaik's own cost.
+
+    python benchmarks/bench_cosim.py [--sizes 10 100 1000] [--steps 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench_grid import run_case as grid_case  # benchmarks/ is on sys.path when run as a script
+from rich.console import Console
+from rich.table import Table
+
+from cosim.registry import new_world
+from cosim.run import run_scenario
+from cosim.scenario import Scenario
+from cosim.world import BuiltWorld
+from simulators.constant.sim import STEP_TIMES
+
+NETWORK = "kerber_vorstadtnetz_kabel_1"
+
+
+def scenario(n_buildings: int, steps: int) -> Scenario:
+    """N buildings with PV, a third with batteries, rule-based control, on a suburban feeder."""
+    with_battery = n_buildings // 3
+    return Scenario.model_validate({
+        "name": f"bench-{n_buildings}", "start": "2024-03-20T08:00:00", "duration": steps * 900, "step": 900,
+        "seed": 1, "controller": "rule_based", "grid": {"network": NETWORK},
+        "buildings": [g for g in (
+            {"name": "plain", "count": n_buildings - with_battery, "pv_kwp": 5, "flex_share": 0.05},
+            {"name": "bat", "count": with_battery, "pv_kwp": 8, "battery": {"capacity_kwh": 10}},
+        ) if g["count"] > 0],
+    })
+
+
+@dataclass(frozen=True)
+class Measured:
+    ms_per_step: float
+    entities: int
+    connections: int
+
+
+def _per_step_ms(stamps: list[float]) -> float:
+    """Median wall time between consecutive steps, leaving out the first (warm-up)."""
+    gaps = [b - a for a, b in zip(stamps[1:], stamps[2:], strict=False)]
+    return statistics.median(gaps) * 1e3
+
+
+def run_platform(s: Scenario) -> tuple[Measured, BuiltWorld]:
+    stamps: list[float] = []
+    captured: list[BuiltWorld] = []
+    with tempfile.TemporaryDirectory() as out:
+        run_scenario(s, Path(out), on_step=lambda _t: stamps.append(time.perf_counter()), on_built=captured.append)
+    built = captured[0]
+    entities = {e.full_id for link in built.links for e in (link.src, link.dest)}
+    pairs = sum(len(link.pairs) for link in built.links)
+    return Measured(_per_step_ms(stamps), len(entities), pairs), built
+
+
+def run_bare(built: BuiltWorld, s: Scenario) -> Measured:
+    """The same graph with constant simulators; per-step time from the recorder's stand-in."""
+    outputs: dict[str, set[str]] = defaultdict(set)
+    for link in built.links:
+        outputs[link.src.sid] |= {src for src, _ in link.pairs}
+    sids = sorted({e.sid for link in built.links for e in (link.src, link.dest)})
+    world = new_world()
+    key = f"bare-{id(built)}"
+    sims = {sid: world.start("Constant", attrs=sorted(outputs[sid]),
+                             step_size=s.control_step if sid.startswith("Control") else s.step,
+                             timing_key=key if sid.startswith("Recorder") else None) for sid in sids}
+    mirror: dict[str, Any] = {}
+
+    def entity(e: Any) -> Any:
+        if e.full_id not in mirror:
+            mirror[e.full_id] = sims[e.sid].Constant(values={a: 1.0 for a in outputs[e.sid]})
+        return mirror[e.full_id]
+
+    for link in built.links:
+        world.connect(entity(link.src), entity(link.dest), *link.pairs, time_shifted=link.time_shifted,
+                      initial_data={a: 1.0 for a in link.initial_data})
+    world.run(until=s.duration, print_progress=False)
+    stamps = STEP_TIMES.pop(key)
+    n_entities = len(mirror)
+    pairs = sum(len(link.pairs) for link in built.links)
+    return Measured(_per_step_ms(stamps), n_entities, pairs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--steps", type=int, default=12)
+    args = parser.parse_args()
+    table = Table(title=f"Co-simulation step time ({args.steps} steps of 15 min, median after warm-up)")
+    for column in ("buildings", "entities", "attr links", "platform ms/step", "bare mosaik ms/step",
+                   "platform / bare", "grid ms/step", "plain runpp ms/step", "runpp / grid"):
+        table.add_column(column, justify="right")
+    console = Console()
+    for n in args.sizes:
+        s = scenario(n, args.steps)
+        platform, built = run_platform(s)
+        bare = run_bare(built, s)
+        grid = grid_case(NETWORK, n, steps=30, seed=1)
+        table.add_row(str(n), str(platform.entities), str(platform.connections), f"{platform.ms_per_step:.1f}",
+                      f"{bare.ms_per_step:.1f}", f"{platform.ms_per_step / bare.ms_per_step:.2f}",
+                      f"{grid.ours_auto.ms_per_step:.2f}", f"{grid.plain.ms_per_step:.2f}",
+                      f"{grid.plain.ms_per_step / grid.ours_auto.ms_per_step:.0f}x")
+        console.print(f"done N={n}")
+    console.print(table)
+    console.print("Targets: platform / bare ≤ 1.5; runpp / grid ≥ 3.")
+
+
+if __name__ == "__main__":
+    main()
