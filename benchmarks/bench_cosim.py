@@ -106,7 +106,7 @@ def main() -> None:
     for column in ("buildings", "entities", "attr links", "platform ms/step", "bare mosaik ms/step",
                    "platform / bare", "grid ms/step", "plain runpp ms/step", "runpp / grid"):
         table.add_column(column, justify="right")
-    console = Console()
+    console = Console(width=170)
     for n in args.sizes:
         s = scenario(n, args.steps)
         platform, built = run_platform(s)

@@ -33,11 +33,9 @@ META: Meta = {
 }
 
 
-def _single(inputs: dict[str, Any], attr: str) -> float | None:
-    sources = inputs.get(attr)
-    if not sources:
-        return None
-    value = next(iter(sources.values()))
+def _first(sources: dict[str, Any]) -> float | None:
+    """The value of the (single) source connected to an input; None when there is none."""
+    value = next(iter(sources.values()), None)
     return None if value is None else float(value)
 
 
@@ -69,16 +67,15 @@ class ControlSim(TimeBasedSim):
         now = self.times[self.step_index]
         hour = now.hour + now.minute / 60.0
         for eid, controller in self.controllers.items():
-            data = inputs.get(eid, {})
-            values = {attr: _single(data, attr) for attr in MEASUREMENT_INPUTS}
-            self.received[eid] = {**values, **{a: _single(data, a) for a in BATTERY_INPUTS}}
-            missing = [a for a, v in values.items() if v is None]
+            received = {attr: _first(sources) for attr, sources in inputs.get(eid, {}).items()}
+            self.received[eid] = received
+            missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]
             if missing:
                 raise ValueError(f"{self.sid}.{eid}: no input for {missing}; connect the agent's building")
             measurement = BuildingMeasurement(
                 time_s=time_s, step_s=self.step_size_s, hour_local=hour,
-                battery_soc=_single(data, "soc"), battery_capacity_kwh=_single(data, "capacity_kwh"),
-                **{k: float(v) for k, v in values.items() if v is not None},
+                battery_soc=received.get("soc"), battery_capacity_kwh=received.get("capacity_kwh"),
+                **{attr: received[attr] for attr in MEASUREMENT_INPUTS},
             )
             self.setpoints[eid] = controller.step(measurement)
 

@@ -59,18 +59,21 @@ class RecorderSim(TimeBasedSim):
         if self.hooks is None:
             raise RuntimeError("recorder not configured")
         timestamp = self.times[self.step_index]
-        rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+        by_source: dict[str, dict[str, Any]] = defaultdict(dict)
         events: list[dict[str, Any]] = []
         for attr, sources in inputs.get("Recorder", {}).items():
-            for full_id, value in sources.items():
-                table, name = self.entities.get(full_id, ("other", full_id))
-                if attr == "events":
+            if attr == "events":
+                for full_id, value in sources.items():
+                    name = self.entities.get(full_id, ("other", full_id))[1]
                     events += [{"time_s": time_s, "timestamp": timestamp, "entity": name, **e} for e in value or []]
-                    continue
-                rows[(table, name)][attr] = value
+                continue
+            for full_id, value in sources.items():
+                by_source[full_id][attr] = value
         by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for (table, name), values in rows.items():
-            by_table[table].append({"time_s": time_s, "timestamp": timestamp, "entity": name, **values})
+        for full_id, values in by_source.items():
+            table, name = self.entities.get(full_id, ("other", full_id))
+            values.update(time_s=time_s, timestamp=timestamp, entity=name)
+            by_table[table].append(values)
         for table, table_rows in by_table.items():
             self.hooks.writer.add_rows(table, table_rows)
         if events:

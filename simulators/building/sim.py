@@ -56,6 +56,7 @@ class BuildingSim(TimeBasedSim):
         self.fleet: BuildingFleet | None = None
         self.last: BuildingStep | None = None
         self.last_inputs: dict[str, np.ndarray] = {}
+        self.columns: dict[str, list[Any]] = {}
 
     def configure_sim(self, seed: int = 0, site: dict[str, Any] | None = None, heating_degree_days_kd: float = 2900.0) -> None:
         self.seed, self.site, self.hdd_kd = int(seed), site_from(site or {}), float(heating_degree_days_kd)
@@ -77,13 +78,12 @@ class BuildingSim(TimeBasedSim):
     def _weather(self, inputs: dict[str, Any]) -> WeatherInputs:
         columns: dict[str, np.ndarray] = {}
         for attr in WEATHER_INPUTS:
-            values = np.empty(len(self.eids))
-            for i, eid in enumerate(self.eids):
-                sources = inputs.get(eid, {}).get(attr)
-                if not sources:
-                    raise ValueError(f"{self.sid}.{eid}: no {attr} input; connect a Weather entity to every building")
-                values[i] = next(iter(sources.values()))
-            columns[attr] = values
+            try:
+                values = [next(iter(inputs[eid][attr].values())) for eid in self.eids]
+            except (KeyError, StopIteration):
+                missing = next(e for e in self.eids if not inputs.get(e, {}).get(attr))
+                raise ValueError(f"{self.sid}.{missing}: no {attr} input; connect a Weather entity to every building") from None
+            columns[attr] = np.array(values, dtype=float)
         return WeatherInputs(**columns)
 
     def _controls(self, inputs: dict[str, Any]) -> Controls:
@@ -106,18 +106,14 @@ class BuildingSim(TimeBasedSim):
         weather, controls = self._weather(inputs), self._controls(inputs)
         self.last_inputs = {**vars(weather), **vars(controls)}
         self.last = self.fleet.step(self.times[self.step_index], time_s, self.step_index, weather, controls)
+        # Python lists once per step: get_data then costs a list index per value, not a float() per value
+        self.columns = {attr: array.tolist() for attr, array in self.last.as_dict().items()}
+        self.columns["hp_p_max_kw"] = self.fleet.hp_p_max_kw.tolist()
+        for attr, array in self.last_inputs.items():
+            self.columns[attr] = [None if v != v else v for v in array.tolist()]  # NaN → None: not given
 
     def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
         if self.last is None or self.fleet is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
         i = int(eid.rsplit("_", 1)[1])
-        out: dict[str, Any] = {}
-        for attr in attrs:
-            if attr == "hp_p_max_kw":
-                out[attr] = float(self.fleet.hp_p_max_kw[i])
-            elif attr in self.last_inputs:  # an input: the value received this step (None if not given)
-                value = float(self.last_inputs[attr][i])
-                out[attr] = None if np.isnan(value) else value
-            else:
-                out[attr] = float(getattr(self.last, attr)[i])
-        return out
+        return {attr: self.columns[attr][i] for attr in attrs}
