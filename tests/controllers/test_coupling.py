@@ -37,9 +37,17 @@ def test_prox_equals_the_cvxpy_solution(seed: int, peak: float, step: float) -> 
     y = rng.normal(0, 12, (1, t))
     w = cp.Variable(t)
     cost = 0.5 * cp.sum_squares(w - y[0]) + step * peak * cp.pos(cp.max(w))
-    cp.Problem(cp.Minimize(cost), [w <= p_max, w >= -p_max]).solve(solver="CLARABEL")
-    # the prox is exact; the tolerance is Clarabel's (interior point, ~1e-5 on values of order 10)
-    np.testing.assert_allclose(coupling.prox(y, step)[0], w.value, atol=1e-4)
+    cp.Problem(cp.Minimize(cost), [w <= p_max, w >= -p_max]).solve(
+        solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    prox = coupling.prox(y, step)[0]
+
+    def objective(v: np.ndarray) -> float:
+        return float(0.5 * np.sum((v - y[0]) ** 2) + step * peak * max(float(np.max(v)), 0.0))
+
+    # the prox is exact: never worse than the interior-point solution, and the same point up to
+    # Clarabel's tolerance (with its default tolerances a kink of the max term can be 1e-3 off)
+    assert objective(prox) <= objective(w.value) + 1e-7 * max(1.0, objective(w.value))
+    np.testing.assert_allclose(prox, w.value, atol=1e-4)
 
 
 def test_water_level_is_exact() -> None:
