@@ -14,6 +14,12 @@ if ! command -v mosquitto >/dev/null 2>&1; then
 fi
 [ -d .venv ] || "$PYTHON" -m venv .venv
 . .venv/bin/activate
-pip install -q --disable-pip-version-check -e ".[test,bench]" 2>&1 | grep -v "is ignored: it is neither" || true
+log=$(mktemp)
+if ! pip install -q --disable-pip-version-check -e ".[test,bench]" >"$log" 2>&1; then
+    grep -v "is ignored: it is neither" "$log" >&2
+    echo "error: installing the project failed (log above)" >&2
+    exit 1
+fi
+rm -f "$log"
 python -c "import cosim, simulators, controllers, planner" # fail fast if the install did not work
 exec python -m pytest "$@"

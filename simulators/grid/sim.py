@@ -88,6 +88,7 @@ class GridSim(mosaik_api_v3.Simulator):
         self.model: GridModel | None = None
         self.result: PowerFlowResult | None = None
         self.applied = _Applied(np.zeros(0), np.zeros(0))
+        self.columns: dict[str, dict[str, list[Any]]] = {}
         self.events: list[dict[str, Any]] = []
 
     def init(
@@ -157,6 +158,7 @@ class GridSim(mosaik_api_v3.Simulator):
         applied = self._gather(inputs)
         self.applied = applied
         self.result = model.solve(applied.p_kw, applied.q_kvar)
+        self.columns = self._columns(self.result, model, applied)
         if not self.result.converged:
             kind = "non_finite_input" if self.result.message.startswith("non-finite") else "not_converged"
             self.events.append({"time_s": int(time), "kind": kind, "message": self.result.message})
@@ -196,21 +198,26 @@ class GridSim(mosaik_api_v3.Simulator):
             raise ValueError(f"{self.sid}: {entity.model} has no attribute(s) {unknown}")
         return {attr: values[attr] for attr in attrs}
 
+    @staticmethod
+    def _columns(r: PowerFlowResult, model: GridModel, applied: _Applied) -> dict[str, dict[str, list[Any]]]:
+        """Every per-element output as Python lists, once per step (get_data then only indexes)."""
+        return {
+            "Connection": {"v_pu": r.v_connection_pu.tolist(), "bus": [int(b) for b in model.connection_buses],
+                           "p_kw": applied.p_kw.tolist(), "q_kvar": applied.q_kvar.tolist()},
+            "Bus": {"v_pu": r.v_pu.tolist()},
+            "Line": {"loading_pct": r.line_loading_pct.tolist(), "pl_kw": r.line_pl_kw.tolist()},
+            "Trafo": {"loading_pct": r.trafo_loading_pct.tolist(), "pl_kw": r.trafo_pl_kw.tolist(),
+                      "sn_kva": model.trafo_sn_kva.tolist()},
+        }
+
     def _values(self, entity: _Entity, attrs: list[str]) -> dict[str, Any]:
         r, i = self.result, entity.index
         if r is None or self.model is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
         if entity.model == "Grid":
             return self._grid_values(r, with_events="events" in attrs)
-        if entity.model == "Connection":
-            return {"v_pu": float(r.v_connection_pu[i]), "bus": int(self.model.connection_buses[i]),
-                    "p_kw": float(self.applied.p_kw[i]), "q_kvar": float(self.applied.q_kvar[i])}
-        if entity.model == "Bus":
-            return {"v_pu": float(r.v_pu[i])}
-        if entity.model == "Line":
-            return {"loading_pct": float(r.line_loading_pct[i]), "pl_kw": float(r.line_pl_kw[i])}
-        return {"loading_pct": float(r.trafo_loading_pct[i]), "pl_kw": float(r.trafo_pl_kw[i]),
-                "sn_kva": float(self.model.trafo_sn_kva[i])}
+        columns = self.columns[entity.model]
+        return {attr: columns[attr][i] for attr in attrs if attr in columns}
 
     def _grid_values(self, r: PowerFlowResult, with_events: bool) -> dict[str, Any]:
         values: dict[str, Any] = {
