@@ -110,7 +110,8 @@ def _oemof_energy_system(case: Case, prices: ResolvedPrices):  # type: ignore[no
         es.add(solph.components.GenericStorage(
             label=name,
             nominal_capacity=solph.Investment(
-                ep_costs=store.capex_per_kwh_chf * crf(case.interest_rate, store.lifetime_a), custom_properties={},
+                ep_costs=store.capex_per_kwh_chf * crf(case.interest_rate, store.lifetime_a),
+                custom_properties={},
                 maximum=store.max_capacity_kwh if store.max_capacity_kwh is not None else float("inf")),
             inputs={bus[store.carrier]: solph.Flow(nominal_capacity=solph.Investment(custom_properties={}))},
             outputs={bus[store.carrier]: solph.Flow(nominal_capacity=solph.Investment(custom_properties={}))},
@@ -166,7 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", action="append", help="policy to run (repeatable; default: all seven)")
     parser.add_argument("--no-peer", action="store_true", help="time only our model")
-    parser.add_argument("--reference", help="reference folder (default: $COSIM_EHUB_REFERENCE, ../shared/...)")
+    parser.add_argument("--reference", help="reference folder (default: $COSIM_EHUB_REFERENCE, ../shared)")
     args = parser.parse_args()
     console = Console()
     folder = find_reference_dir(args.reference)

@@ -42,6 +42,9 @@ class Case:
     (default 8760 h / horizon), so they add up with annualised capital costs.
     ``nm_withdrawal_counts_as_import``: net-metering withdrawals are physical grid imports and
     carry the grid's emission factor (True) or count as the hub's own PV (False).
+    ``fixed_capacities`` (technology name → size in its unit) turns sizing into dispatch only;
+    ``initial_e_kwh`` (store name → kWh) sets the content of stores before the first step
+    (day-ahead re-runs from the current state).
     """
 
     name: str
@@ -61,6 +64,8 @@ class Case:
     max_export_kw: float | None = None
     operation_weight: float | None = None
     nm_withdrawal_counts_as_import: bool = True
+    fixed_capacities: Mapping[str, float] = field(default_factory=dict)
+    initial_e_kwh: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.n_steps
@@ -89,6 +94,14 @@ class Case:
         if not 0 <= self.interest_rate < 1:
             raise PlannerInputError(
                 f"case {self.name!r}: interest_rate must be in [0, 1), got {self.interest_rate}")
+        known = set(self.catalogue.conversion) | set(self.catalogue.storage)
+        for what, names in (("fixed_capacities", set(self.fixed_capacities)),
+                            ("initial_e_kwh", set(self.initial_e_kwh))):
+            if names - known:
+                raise PlannerInputError(f"case {self.name!r}: {what} names unknown technologies "
+                                        f"{sorted(names - known)}; known: {sorted(known)}")
+        if set(self.initial_e_kwh) - set(self.catalogue.storage):
+            raise PlannerInputError(f"case {self.name!r}: initial_e_kwh is for stores only")
         if self.roof_area_m2 is not None and self.roof_area_m2 < 0:
             raise PlannerInputError(f"case {self.name!r}: roof_area_m2 must not be negative")
 

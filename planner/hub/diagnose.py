@@ -8,13 +8,19 @@ from planner.hub.case import Case
 from planner.hub.policies import ResolvedPrices
 
 
+def _limit(case: Case, name: str, max_size: float | None) -> float | None:
+    """Largest size of a technology: its fixed size in dispatch-only runs, else its max capacity."""
+    return case.fixed_capacities.get(name, max_size)
+
+
 def _max_storage_discharge_kw(case: Case, carrier: str) -> float:
     total = 0.0
-    for s in case.catalogue.storage.values():
+    for name, s in case.catalogue.storage.items():
         if s.carrier == carrier:
-            if s.max_capacity_kwh is None:
+            size = _limit(case, name, s.max_capacity_kwh)
+            if size is None:
                 return float("inf")
-            total += s.c_rate_discharge_per_h * s.max_capacity_kwh
+            total += s.c_rate_discharge_per_h * size
     return total
 
 
@@ -22,17 +28,18 @@ def _max_output_kw(case: Case, carrier: str) -> np.ndarray:
     """Upper bound of each step's production of ``carrier`` by converters at their largest sizes."""
     bound = np.zeros(case.n_steps)
     solar_eff = 0.0
-    for tech in case.catalogue.conversion.values():
+    for name, tech in case.catalogue.conversion.items():
         if carrier not in tech.outputs:
             continue
+        size = _limit(case, name, tech.max_capacity)
         if tech.is_solar:
-            area = case.roof_area_m2 if tech.max_capacity is None else min(tech.max_capacity,
-                                                                           case.roof_area_m2 or np.inf)
-            solar_eff = max(solar_eff, tech.outputs[carrier] * (area if area is not None else np.inf))
-        elif tech.max_capacity is None:
+            area = min(size if size is not None else np.inf,
+                       case.roof_area_m2 if case.roof_area_m2 is not None else np.inf)
+            solar_eff = max(solar_eff, tech.outputs[carrier] * area)
+        elif size is None:
             return np.full(case.n_steps, np.inf)
         else:
-            bound += tech.max_capacity * tech.outputs[carrier] / tech.outputs[tech.capacity_on]
+            bound += size * tech.outputs[carrier] / tech.outputs[tech.capacity_on]
     return bound + solar_eff * case.irradiance_kw_per_m2
 
 
@@ -50,9 +57,10 @@ def infeasibility_causes(case: Case) -> list[str]:
         if short.any():
             k = int(np.argmax(demand - supply))
             grid = "" if carrier == "heat" else f", grid import capped at {case.max_import_kw} kW"
+            sizes = "fixed" if case.fixed_capacities else "maximum"
             causes.append(
                 f"{carrier} demand {demand[k]:.6g} kW at {index[k]} is above every capacity limit "
-                f"(at most {supply[k]:.6g} kW from the technologies' maximum sizes and storage{grid}); "
+                f"(at most {supply[k]:.6g} kW from the technologies' {sizes} sizes and storage{grid}); "
                 f"{int(short.sum())} step(s) are short")
     solar_min = sum(t.min_capacity for t in case.catalogue.conversion.values() if t.is_solar)
     if case.roof_area_m2 is not None and solar_min > case.roof_area_m2:

@@ -187,15 +187,26 @@ def define_storage_limits(v: HubVariables) -> list[cp.Constraint]:
     return out
 
 
-def define_storage_boundary(v: HubVariables) -> list[cp.Constraint]:
-    """Start ``empty``: E_0 = s_min·E_cap (end free). ``cyclic``: E_T = E_0 (start free)."""
+def define_storage_boundary(v: HubVariables, case: Case) -> list[cp.Constraint]:
+    """Start ``empty``: E_0 = s_min·E_cap (end free). ``cyclic``: E_T = E_0 (start free).
+
+    A given initial content overrides the start: E_0 = E_init (cyclic stores then end at E_init).
+    """
     out: list[cp.Constraint] = []
     for s in v.storage.values():
-        if s.tech.start == "empty":
+        if s.name in case.initial_e_kwh:
+            out += [s.e_kwh[0] == case.initial_e_kwh[s.name]]
+        elif s.tech.start == "empty":
             out.append(s.e_kwh[0] == s.tech.min_soc * s.cap_kwh)
-        else:
+        if s.tech.start == "cyclic":
             out.append(s.e_kwh[-1] == s.e_kwh[0])
     return out
+
+
+def define_fixed_design(v: HubVariables, case: Case) -> list[cp.Constraint]:
+    """C_k = C_k,fixed for every technology the case fixes (dispatch-only runs)."""
+    caps = {n: c.cap for n, c in v.converters.items()} | {n: s.cap_kwh for n, s in v.storage.items()}
+    return [caps[name] == value for name, value in case.fixed_capacities.items()]
 
 
 def _sum(terms: list[cp.Expression], n: int) -> cp.Expression:
@@ -279,7 +290,8 @@ def define_constraints(v: HubVariables, case: Case) -> list[cp.Constraint]:
         *define_part_load(v),
         *define_storage_dynamics(v, case.step_h),
         *define_storage_limits(v),
-        *define_storage_boundary(v),
+        *define_storage_boundary(v, case),
+        *define_fixed_design(v, case),
         *define_electricity_balance(v, case),
         *define_heat_balance(v, case),
         *define_export_limits(v),

@@ -119,3 +119,27 @@ def test_default_catalogue_is_the_study_table() -> None:
     assert cat.conversion["chp"].outputs == {"elec": 0.3, "heat": 0.519}
     assert cat.conversion["pv"].capex_per_unit_chf == 325 and cat.storage["tank"].capex_per_kwh_chf == 40
     assert not cat.is_milp
+
+
+def test_day_ahead_rerun_keeps_the_design_and_starts_from_the_given_state() -> None:
+    from planner.hub.day_ahead import day_ahead_plans, replan_day_ahead
+    from planner.hub.errors import PlannerInfeasibleError
+
+    case = case_from_file(EXAMPLE).sliced(0, 72)
+    design = plan_policies(case, ["tou"])[0]
+    start = case.index[24]
+    tank_kwh = 0.5 * design.capacities["tank_kwh"]
+    rerun = replan_day_ahead(case, design, start, initial_e_kwh={"tank": tank_kwh, "battery": 0.0,
+                                                                  "small_battery": 0.0})
+    for column, value in design.capacities.items():
+        assert rerun.capacities[column] == pytest.approx(value, rel=1e-6, abs=1e-6)
+    assert len(rerun.dispatch) == 24 and rerun.dispatch.index[0] == start
+    first_tank = rerun.dispatch.iloc[0]
+    keep = (1 - case.catalogue.storage["tank"].decay_per_h)
+    expected = keep * tank_kwh + 0.9 * first_tank["tank_charge_kw"] - first_tank["tank_discharge_kw"] / 0.9
+    assert first_tank["tank_e_kwh"] == pytest.approx(expected, rel=1e-6)
+    plans = day_ahead_plans(case, design, start, step_s=1800)
+    assert plans.plans["tank"].n_steps == 48
+    too_cold = {"heat_demand_kw": 10 * case.heat_demand_kw[24:48]}
+    with pytest.raises(PlannerInfeasibleError, match=r"heat demand .* fixed sizes"):
+        replan_day_ahead(case, design, start, forecasts=too_cold)
