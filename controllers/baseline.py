@@ -11,6 +11,7 @@ for the next step [t+Δ, t+2Δ). None means "no setpoint" (thermostat, battery i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 CONTROLLER_KINDS = ("none", "rule_based")
@@ -33,6 +34,23 @@ class BuildingMeasurement:
     battery_capacity_kwh: float | None = None
 
 
+MEASURED = ("p_kw", "p_base_kw", "pv_kw", "t_in_c", "flex_available_kw", "flex_backlog_kwh")
+SETPOINT_NAMES = ("battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw")
+
+
+def measurement_from_values(time_s: int, values: Mapping[str, float | None]) -> BuildingMeasurement:
+    """A measurement from a flat name → value mapping (what travels in an MQTT `meas` message):
+    the `MEASURED` values, `step_s`, `hour_local`, and optionally `soc` and `capacity_kwh`."""
+    missing = [n for n in (*MEASURED, "step_s", "hour_local") if values.get(n) is None]
+    if missing:
+        raise ValueError(f"measurement at {time_s} s lacks {missing}")
+    return BuildingMeasurement(
+        time_s=time_s, step_s=int(values["step_s"] or 0), hour_local=float(values["hour_local"] or 0.0),
+        battery_soc=values.get("soc"), battery_capacity_kwh=values.get("capacity_kwh"),
+        **{n: float(values[n] or 0.0) for n in MEASURED},
+    )
+
+
 @dataclass(frozen=True)
 class BuildingSetpoints:
     """A controller's answer; None = not set (see the module docstring for timing)."""
@@ -41,6 +59,16 @@ class BuildingSetpoints:
     hp_p_kw: float | None = None
     t_set_c: float | None = None
     flex_shift_kw: float | None = None
+
+    def to_values(self) -> dict[str, float | None]:
+        """Flat name → value mapping (what travels in an MQTT `setpoint` message)."""
+        return dict(zip(SETPOINT_NAMES, (self.battery_p_kw, self.hp_p_kw, self.t_set_c, self.flex_shift_kw),
+                        strict=True))
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, float | None]) -> BuildingSetpoints:
+        """The inverse of `to_values`; missing names are None."""
+        return cls(*(values.get(n) for n in SETPOINT_NAMES))
 
 
 class BaselineController(ABC):

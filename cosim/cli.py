@@ -50,6 +50,9 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="results folder (default: the scenario's outputs.dir)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the results of an earlier run in the folder")] = False,
+    broker: Annotated[str | None, typer.Option(
+        "--broker", help="MQTT broker for the agents, e.g. mqtt://127.0.0.1:1883 (default: the scenario's, "
+        "else a Mosquitto the platform starts, else an embedded broker)")] = None,
 ) -> None:
     """Run a scenario: writes Parquet result tables, run.json and kpis.json to the results folder."""
     from cosim.results import ResultsExistError
@@ -58,7 +61,7 @@ def run(
     s = _load(scenario)
     out_dir = out or s.outputs.dir
     try:
-        summary = _run(s, out_dir, quiet, overwrite)
+        summary = _run(s, out_dir, quiet, overwrite, broker)
     except ResultsExistError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -67,17 +70,21 @@ def run(
                   f"plot them with: cosim plot {summary.out_dir}")
 
 
-def _run(s: Scenario, out_dir: Path, quiet: bool, overwrite: bool) -> RunSummary:
+def _run(s: Scenario, out_dir: Path, quiet: bool, overwrite: bool, broker: str | None) -> RunSummary:
     from cosim.run import run_scenario
 
+    def say(text: str) -> None:
+        console.print(text, highlight=False)
+
     if quiet:
-        summary = run_scenario(s, out_dir, overwrite=overwrite)
+        summary = run_scenario(s, out_dir, overwrite=overwrite, broker_url=broker, echo=say)
     else:
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("steps"), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(s.name, total=s.n_steps)
-            summary = run_scenario(s, out_dir, on_step=lambda _t: progress.advance(task), overwrite=overwrite)
+            summary = run_scenario(s, out_dir, on_step=lambda _t: progress.advance(task), overwrite=overwrite,
+                                   broker_url=broker, echo=say)
     return summary
 
 

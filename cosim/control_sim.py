@@ -13,7 +13,13 @@ from typing import Any
 
 from mosaik_api_v3.types import CreateResult, Meta
 
-from controllers.baseline import BaselineController, BuildingMeasurement, BuildingSetpoints, DsmWindow, make_controller
+from controllers.baseline import (
+    BaselineController,
+    BuildingSetpoints,
+    DsmWindow,
+    make_controller,
+    measurement_from_values,
+)
 from simulators.base import TimeBasedSim
 
 MEASUREMENT_INPUTS = ["p_kw", "p_base_kw", "pv_kw", "t_in_c", "flex_available_kw", "flex_backlog_kwh"]
@@ -63,21 +69,24 @@ class ControlSim(TimeBasedSim):
             created.append({"eid": eid, "type": "Agent"})
         return created
 
-    def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+    def measurements(self, inputs: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+        """Each agent's measurement as a flat name → value mapping (inputs, step_s, hour_local):
+        what an MQTT agent receives, so both transports decide on identical data."""
         now = self.times[self.step_index]
-        hour = now.hour + now.minute / 60.0
-        for eid, controller in self.controllers.items():
+        clock = {"step_s": float(self.step_size_s), "hour_local": now.hour + now.minute / 60.0}
+        values: dict[str, dict[str, float | None]] = {}
+        for eid in self.controllers:
             received = {attr: _first(sources) for attr, sources in inputs.get(eid, {}).items()}
             self.received[eid] = received
             missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]
             if missing:
                 raise ValueError(f"{self.sid}.{eid}: no input for {missing}; connect the agent's building")
-            measurement = BuildingMeasurement(
-                time_s=time_s, step_s=self.step_size_s, hour_local=hour,
-                battery_soc=received.get("soc"), battery_capacity_kwh=received.get("capacity_kwh"),
-                **{attr: received[attr] for attr in MEASUREMENT_INPUTS},
-            )
-            self.setpoints[eid] = controller.step(measurement)
+            values[eid] = {**received, **clock}
+        return values
+
+    def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        for eid, values in self.measurements(inputs).items():
+            self.setpoints[eid] = self.controllers[eid].step(measurement_from_values(time_s, values))
 
     def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
         sp = self.setpoints[eid]

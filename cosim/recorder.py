@@ -31,6 +31,7 @@ class RunHooks:
 
     writer: ResultsWriter
     on_step: Callable[[int], None] | None = None
+    bridge: Any = None  # the run's SyncBridge when controllers talk over MQTT
 
 
 RUNS: dict[str, RunHooks] = {}

@@ -17,6 +17,7 @@ SIMULATORS: dict[str, str] = {
     "Storage": "simulators.storage.sim:StorageSim",
     "Grid": "simulators.grid.sim:GridSim",
     "Control": "cosim.control_sim:ControlSim",
+    "Bridge": "cosim.bridge_sim:BridgeSim",
     "Recorder": "cosim.recorder:RecorderSim",
     "Constant": "simulators.constant.sim:ConstantSim",
 }

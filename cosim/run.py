@@ -21,7 +21,8 @@ from cosim.kpis import compute_kpis
 from cosim.recorder import RUNS, RunHooks
 from cosim.results import ResultsWriter
 from cosim.scenario import Scenario
-from cosim.world import BuiltWorld, build_world
+from cosim.control_plane import ControlPlane, start_control_plane
+from cosim.world import BuiltWorld, agent_specs, build_world
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class RunSummary:
 
 def run_scenario(scenario: Scenario, out_dir: Path | None = None,
                  on_step: Callable[[int], None] | None = None, overwrite: bool = False,
-                 on_built: Callable[[BuiltWorld], None] | None = None) -> RunSummary:
+                 on_built: Callable[[BuiltWorld], None] | None = None, broker_url: str | None = None,
+                 echo: Callable[[str], None] = print) -> RunSummary:
     """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir` (a folder holding an
     earlier run is refused unless `overwrite`)."""
     out = Path(out_dir or scenario.outputs.dir)
@@ -48,7 +50,14 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
             "python": platform.python_version()}
     writer.write_json("run.json", {**meta, "status": "running"})
     previous_handler = _terminate_as_interrupt()
+    plane: ControlPlane | None = None
     try:
+        if scenario.controller.transport == "mqtt":
+            c = scenario.controller
+            plane = start_control_plane(agent_specs(scenario), name=scenario.name, broker_url=broker_url or c.broker,
+                                        agents=c.agents, qos=c.qos, step_timeout_s=c.step_timeout_s, echo=echo)
+            RUNS[run_key].bridge = plane.bridge
+            meta["mqtt"] = {"broker": plane.broker.url, "broker_kind": plane.broker.kind, "run_id": plane.run_id}
         built = build_world(scenario, run_key)
         if on_built is not None:
             on_built(built)
@@ -60,6 +69,9 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
         _finish(writer, meta, started, f"failed: {type(exc).__name__}: {exc}")
         raise
     finally:
+        mqtt_kpis = _mqtt_kpis(plane) if plane is not None else None
+        if plane is not None:
+            plane.close()
         RUNS.pop(run_key, None)
         _restore(previous_handler)
     writer.close()
@@ -68,9 +80,25 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
     kpis = compute_kpis(out, scenario.step, scenario.grid.v_min_pu, scenario.grid.v_max_pu,
                         prices.gas_per_kwh, prices.gas_co2_kg_per_kwh)
     kpis["run"]["wall_time_s"] = wall
+    if mqtt_kpis is not None:
+        kpis["mqtt"] = mqtt_kpis
     writer.write_json("kpis.json", kpis)
     _finish(writer, meta, started, "completed")
     return RunSummary(out, kpis, wall, scenario.n_steps)
+
+
+def _mqtt_kpis(plane: ControlPlane) -> dict[str, Any]:
+    """Message and byte counts, round-trip latency and drops of the run's MQTT traffic."""
+    traffic = plane.bridge.traffic().values()
+    rtt = plane.bridge.rtt()
+    return {
+        "messages": sum(t.messages_out + t.messages_in for t in traffic),
+        "bytes": sum(t.bytes_out + t.bytes_in for t in traffic),
+        "messages_per_agent": (sum(t.messages_out + t.messages_in for t in traffic) / max(len(traffic), 1)),
+        "rtt_median_ms": None if rtt.median_s is None else rtt.median_s * 1e3,
+        "rtt_p99_ms": None if rtt.p99_s is None else rtt.p99_s * 1e3,
+        "dropped": sum(plane.bridge.dropped().values()),
+    }
 
 
 class Terminated(KeyboardInterrupt):

@@ -210,14 +210,25 @@ class Grid(Strict):
 
 
 class Controller(Strict):
-    """Which controller runs: `none` (thermostats, batteries idle) or `rule_based` (battery
-    self-consumption; with `dsm`, flexible load curtailed in [dsm_start_h, dsm_end_h) and restored
-    before the buildings' deadline)."""
+    """Which controller runs and how it is reached.
+
+    kind: `none` (thermostats, batteries idle) or `rule_based` (battery self-consumption; with
+    `dsm`, flexible load curtailed in [dsm_start_h, dsm_end_h) and restored before the buildings'
+    deadline). transport: `mqtt` (one agent per building on a broker, lockstep with the
+    co-simulation) or `inprocess` (the same controllers called directly, no broker). With MQTT:
+    `broker` (mqtt://host:port; none = the platform starts one), `agents` as `tasks` in one process
+    or as `processes`, `qos`, and `step_timeout_s` after which a late agent's last setpoint is used.
+    """
 
     kind: Literal["none", "rule_based"] = "none"
     dsm: bool = True
     dsm_start_h: Annotated[int, Field(ge=0, le=23)] = 17
     dsm_end_h: Annotated[int, Field(ge=1, le=24)] = 20
+    transport: Literal["mqtt", "inprocess"] = "mqtt"
+    broker: Annotated[str, Field(pattern=r"^mqtts?://")] | None = None
+    agents: Literal["tasks", "processes"] = "tasks"
+    qos: Literal[0, 1] = 1
+    step_timeout_s: PositiveFloat = 10.0
 
 
 class Execution(Strict):

@@ -13,6 +13,7 @@ from typing import Any
 
 import mosaik
 
+from cosim.control_plane import AgentSpec
 from cosim.control_sim import BATTERY_INPUTS, MEASUREMENT_INPUTS
 from cosim.registry import new_world
 from cosim.scenario import BuildingGroup, Scenario
@@ -113,7 +114,10 @@ class _Builder:
         for child in grid.children:
             table = GRID_TABLES[child.type]
             self.record(child, _grid_child_attrs(child.type), table, child.eid)
-        csim = self.start("Control", **self.control_common)
+        if s.controller.transport == "mqtt":
+            csim = self.start("Bridge", run_key=self.run_key, **self.control_common)
+        else:
+            csim = self.start("Control", **self.control_common)
         index = 0
         for group in s.buildings:
             names = building_names(group)
@@ -136,7 +140,8 @@ class _Builder:
                       spec: dict[str, Any], name: str, index: int, bus: int | None) -> None:
         b = bsim.Building(spec=spec, index=index)
         conn = gsim.Connection(kind="building", **({} if bus is None else {"bus": bus}))
-        agent = csim.Agent(kind=self.s.controller.kind, dsm=self._dsm())
+        agent_params = {"agent_id": name} if self.s.controller.transport == "mqtt" else {}
+        agent = csim.Agent(kind=self.s.controller.kind, dsm=self._dsm(), **agent_params)
         self.connect(weather, b, *WEATHER_INPUTS)
         self.connect(b, conn, "p_kw", "q_kvar")
         self.connect(b, agent, *MEASUREMENT_INPUTS)
@@ -163,11 +168,18 @@ class _Builder:
                                                   group.tank.capacity_kwh))
 
     def _dsm(self) -> dict[str, Any] | None:
-        c = self.s.controller
+        dsm = self.dsm_of(self.s)
+        return None if dsm is None else {"start_h": dsm["dsm_start_h"], "end_h": dsm["dsm_end_h"],
+                                          "restore_within_h": dsm["restore_within_h"]}
+
+    @staticmethod
+    def dsm_of(s: Scenario) -> dict[str, Any] | None:
+        """The demand-side-management window of a rule-based scenario, None without DSM."""
+        c = s.controller
         if c.kind != "rule_based" or not c.dsm:
             return None
-        restore = max((g.restore_within_h for g in self.s.buildings), default=4.0)
-        return {"start_h": c.dsm_start_h, "end_h": c.dsm_end_h, "restore_within_h": restore}
+        restore = max((g.restore_within_h for g in s.buildings), default=4.0)
+        return {"dsm_start_h": c.dsm_start_h, "dsm_end_h": c.dsm_end_h, "restore_within_h": restore}
 
     def _add_recorder(self) -> None:
         rsim = self.start("Recorder", run_key=self.run_key, **self.common)
@@ -180,6 +192,13 @@ class _Builder:
 
 def _grid_child_attrs(model: str) -> list[str]:
     return {"Bus": ["v_pu"], "Line": ["loading_pct", "pl_kw"], "Trafo": ["loading_pct", "pl_kw", "sn_kva"]}[model]
+
+
+def agent_specs(scenario: Scenario) -> list[AgentSpec]:
+    """The MQTT agents of a scenario: one baseline agent per building, named like the building."""
+    dsm = _Builder.dsm_of(scenario)
+    params: dict[str, Any] = {"controller": scenario.controller.kind, **(dsm or {})}
+    return [AgentSpec(name, "baseline", params) for g in scenario.buildings for name in building_names(g)]
 
 
 def build_world(scenario: Scenario, run_key: str) -> BuiltWorld:

@@ -15,6 +15,7 @@ _KINDS: dict[str, str | type[Agent]] = {
     "echo": "controllers.runtime.builtin:EchoAgent",
     "constant": "controllers.runtime.builtin:ConstantAgent",
     "silent": "controllers.runtime.builtin:SilentAgent",
+    "baseline": "controllers.baseline_agent:BaselineAgent",
 }
 
 

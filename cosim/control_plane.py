@@ -1,0 +1,145 @@
+"""Everything a run needs for control over MQTT: a broker, the agents, the bridge.
+
+`start_control_plane` provides the broker (the scenario's or `--broker`'s URL, else a spawned
+Mosquitto, else the embedded broker), starts one agent per controlled building (as asyncio tasks
+on one shared connection in a background thread, or each as its own process with
+`python -m controllers.agent`), connects the lockstep bridge and waits until every agent is online.
+`ControlPlane.close` stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from controllers.runtime import AgentHost, create_agent
+from cosim.bridge_core import SyncBridge
+from cosim.brokers import ProvidedBroker, provide_broker
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One agent to start: its id (the building's name), kind and parameters."""
+
+    agent_id: str
+    kind: str
+    params: dict[str, Any]
+
+
+class AgentThread:
+    """Agents as asyncio tasks on one shared MQTT connection, in a background thread."""
+
+    def __init__(self, specs: list[AgentSpec], url: str, run: str, qos: int) -> None:
+        self.specs, self.url, self.run, self.qos = specs, url, run, qos
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"agents-{run}", daemon=True)
+        self._thread.start()
+        if not self._started.wait(30.0):
+            raise RuntimeError("agents did not start within 30 s")
+        if self.error is not None:
+            raise RuntimeError(f"agents failed to start: {self.error}") from self.error
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported to the caller via `error`
+            self.error = exc
+            self._started.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        agents = [create_agent(s.kind, s.agent_id, **s.params) for s in self.specs]
+        host = AgentHost(agents, self.url, self.run, qos=self.qos)
+        host.start()
+        self._started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await host.shutdown()
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30.0)
+
+
+class AgentProcesses:
+    """Each agent in its own process (`python -m controllers.agent`), as on separate hosts."""
+
+    def __init__(self, specs: list[AgentSpec], url: str, run: str, qos: int) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+        for s in specs:
+            params = [a for name, value in s.params.items() for a in ("--param", f"{name}={value}")]
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "controllers.agent", "--broker", url, "--run", run, "--agent", s.agent_id,
+                 "--kind", s.kind, "--qos", str(qos), *params],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def close(self) -> None:
+        for p in self.processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(timeout=10.0)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@dataclass
+class ControlPlane:
+    """A run's broker, agents and bridge."""
+
+    broker: ProvidedBroker
+    run_id: str
+    bridge: SyncBridge
+    agents: AgentThread | AgentProcesses
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in (self.bridge.close, self.agents.close, self.broker.close):
+            try:
+                close()
+            except Exception as exc:  # keep closing the rest; the run's results are already safe
+                print(f"warning: closing the control plane: {exc}", file=sys.stderr)
+
+
+def start_control_plane(specs: list[AgentSpec], *, name: str, broker_url: str | None, agents: str,
+                        qos: int, step_timeout_s: float, ready_timeout_s: float = 60.0,
+                        echo: Callable[[str], None] = print) -> ControlPlane:
+    """Start broker, agents and bridge; an error naming the agents that never came online."""
+    broker = provide_broker(broker_url, echo=echo)
+    run_id = f"{name}-{uuid.uuid4().hex[:8]}"
+    started: list[Callable[[], None]] = [broker.close]
+    try:
+        runner = AgentProcesses if agents == "processes" else AgentThread
+        handle = runner(specs, broker.url, run_id, qos)
+        started.insert(0, handle.close)
+        bridge = SyncBridge(broker.url, run_id, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s)
+        started.insert(0, bridge.close)
+        try:
+            bridge.start()
+        except ConnectionError as exc:
+            raise ConnectionError(
+                f"cannot reach the MQTT broker at {broker.url}: start it, correct `controller.broker` in the "
+                "scenario or --broker, or set neither to let the platform start a broker") from exc
+        missing = sorted(bridge.wait_ready(ready_timeout_s))
+        if missing:
+            raise RuntimeError(f"{len(missing)} agent(s) did not come online on {broker.url} within "
+                               f"{ready_timeout_s:.0f} s: {', '.join(missing[:10])}")
+    except BaseException:
+        for close in started:
+            close()
+        raise
+    return ControlPlane(broker, run_id, bridge, handle)

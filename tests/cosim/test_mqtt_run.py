@@ -1,0 +1,77 @@
+"""Runs with the controllers as MQTT agents: same KPIs as in process, on every kind of broker and
+agent deployment; every message recorded."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cosim.results import read_table
+from cosim.run import RunSummary, run_scenario
+from cosim.scenario import Scenario
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+
+def _comparable(kpis: dict[str, Any]) -> dict[str, Any]:
+    """KPIs without what differs between transports by design (wall time, MQTT traffic)."""
+    return {group: {k: v for k, v in values.items() if k != "wall_time_s"}
+            for group, values in kpis.items() if group != "mqtt"}
+
+
+def _with(scenario: Scenario, **controller: Any) -> Scenario:
+    return scenario.model_copy(update={"controller": scenario.controller.model_copy(update=controller)})
+
+
+@pytest.fixture(scope="module")
+def inprocess_run(small_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> RunSummary:
+    return run_scenario(_with(small_scenario, transport="inprocess"), tmp_path_factory.mktemp("inprocess"))
+
+
+def test_mqtt_is_the_default_and_matches_in_process(small_run: RunSummary, inprocess_run: RunSummary) -> None:
+    assert "mqtt" in small_run.kpis and "mqtt" not in inprocess_run.kpis
+    assert _comparable(small_run.kpis) == _comparable(inprocess_run.kpis)
+
+
+def test_every_message_is_recorded(small_run: RunSummary, small_scenario: Scenario) -> None:
+    messages = read_table(small_run.out_dir, "mqtt_messages")
+    steps = read_table(small_run.out_dir, "control_steps")
+    assert len(steps) == small_scenario.n_steps and (steps["late_agents"] == 0).all()
+    agents = small_scenario.n_buildings
+    setpoints = messages[(messages["kind"] == "setpoint") & (messages["direction"] == "in")]
+    assert len(setpoints) == agents * small_scenario.n_steps  # one answer per agent and step
+    assert setpoints["rtt_s"].notna().all() and (setpoints["rtt_s"] > 0).all()
+    assert small_run.kpis["mqtt"]["messages"] >= len(messages)
+    assert small_run.kpis["mqtt"]["dropped"] == 0
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def test_against_the_running_mosquitto(small_scenario: Scenario, inprocess_run: RunSummary, tmp_path: Path) -> None:
+    if not _reachable("127.0.0.1", 1883):
+        pytest.skip("no Mosquitto service on 127.0.0.1:1883")
+    summary = run_scenario(small_scenario, tmp_path / "out", broker_url="mqtt://127.0.0.1:1883")
+    assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis)
+
+
+def test_agents_as_separate_processes(small_scenario: Scenario, inprocess_run: RunSummary, tmp_path: Path) -> None:
+    summary = run_scenario(_with(small_scenario, agents="processes"), tmp_path / "out")
+    assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis)
+
+
+def test_unreachable_broker_is_a_clear_error(small_scenario: Scenario, tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    scenario = _with(small_scenario, broker=f"mqtt://127.0.0.1:{port}")
+    with pytest.raises(ConnectionError, match="cannot reach the MQTT broker at mqtt://127.0.0.1:.*--broker"):
+        run_scenario(scenario, tmp_path / "out", broker_url=None)
