@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION: Literal[1] = 1
 """Bump when a change to the format would make old plans unreadable."""
 
 AssetKind = Literal["battery", "thermal_storage", "heat_pump", "boiler", "chp", "pv", "solar_thermal",

@@ -31,12 +31,11 @@ def _table(results: list[PlanResult]) -> Table:
         table.add_column(r.policy, justify="right")
     for column in capacity_columns:
         table.add_row(column, *[f"{r.capacities.get(column, 0.0):,.0f}" for r in results])
-    money = {"capex kCHF": lambda r: r.costs.capex_chf, "O&M kCHF": lambda r: r.costs.om_chf,
-             "fuel kCHF": lambda r: r.costs.fuel_chf, "import kCHF": lambda r: r.costs.import_chf,
-             "export income kCHF": lambda r: r.costs.export_income_chf,
-             "total cost kCHF": lambda r: r.costs.total_chf}
-    for label, get in money.items():
-        table.add_row(label, *[f"{get(r) / 1e3:,.1f}" for r in results],
+    money = {"capex kCHF": "capex_chf", "O&M kCHF": "om_chf", "fuel kCHF": "fuel_chf",
+             "import kCHF": "import_chf", "export income kCHF": "export_income_chf",
+             "total cost kCHF": "total_chf"}
+    for label, attribute in money.items():
+        table.add_row(label, *[f"{getattr(r.costs, attribute) / 1e3:,.1f}" for r in results],
                       end_section=label.startswith("total"))
     table.add_row("CO2 t", *[f"{r.co2_t:,.1f}" for r in results])
     table.add_row("build + solve s", *[f"{r.timing.total_s:.1f}" for r in results])

@@ -56,8 +56,10 @@ def replan_day_ahead(case: Case, design: PlanResult, start: datetime | pd.Timest
         if key not in target:
             raise PlannerInputError(f"forecast {key!r} is neither a demand, irradiance nor a price series")
         target[key] = np.asarray(values, dtype=float)
-    window = replace(window, **series, price_series=prices, initial_e_kwh=dict(initial_e_kwh),
-                     fixed_capacities=design_of(case, design.capacities), operation_weight=1.0)
+    window = replace(window, heat_demand_kw=series["heat_demand_kw"], elec_demand_kw=series["elec_demand_kw"],
+                     irradiance_w_per_m2=series["irradiance_w_per_m2"], price_series=prices,
+                     initial_e_kwh=dict(initial_e_kwh), fixed_capacities=design_of(case, design.capacities),
+                     operation_weight=1.0)
     return plan_case(window, design.policy, options)
 
 

@@ -18,7 +18,7 @@ and interpolates states linearly.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -80,7 +80,8 @@ def _resample(values: np.ndarray, before: float, ratio: float, is_state: bool) -
         return np.repeat(values, k)
     previous = np.concatenate([[before], values[:-1]])
     fractions = np.arange(1, k + 1) / k
-    return (previous[:, None] + (values - previous)[:, None] * fractions[None, :]).reshape(-1)
+    interpolated: np.ndarray = previous[:, None] + (values - previous)[:, None] * fractions[None, :]
+    return interpolated.reshape(-1)
 
 
 def export_plans(result: PlanResult, catalogue: Catalogue, start: datetime | pd.Timestamp,
@@ -114,7 +115,7 @@ def export_plans(result: PlanResult, catalogue: Catalogue, start: datetime | pd.
         raise PlannerInputError(f"plan {t0} + {horizon_h} h runs past the end of the dispatch "
                                 f"({dispatch.index[-1]})")
     names = asset_names or {}
-    stamp = {"created_at": created_at} if created_at else {}
+    when = created_at or datetime.now(UTC)
     plans: dict[str, AssetPlan] = {}
     for tech, (kind, series) in _asset_series(dispatch, catalogue, result.capacities).items():
         values: dict[str, list[float]] = {}
@@ -124,5 +125,5 @@ def export_plans(result: PlanResult, catalogue: Catalogue, start: datetime | pd.
             values[key] = [float(v) for v in resampled]
         asset = names.get(tech, tech)
         plans[asset] = AssetPlan(asset=asset, kind=kind, source=f"{SOURCE}:{result.policy}",
-                                 start=t0.to_pydatetime(), step_s=step_s, series=values, **stamp)
-    return PlanSet(source=f"{SOURCE}:{result.case_name}:{result.policy}", plans=plans, **stamp)
+                                 start=t0.to_pydatetime(), step_s=step_s, series=values, created_at=when)
+    return PlanSet(source=f"{SOURCE}:{result.case_name}:{result.policy}", plans=plans, created_at=when)

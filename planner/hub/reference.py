@@ -63,7 +63,7 @@ def _read_columns(path: Path, header_rows: int, n_cols: int) -> np.ndarray:
         frame = pd.read_csv(path, skiprows=header_rows, header=None)
     except (OSError, pd.errors.ParserError) as exc:
         raise PlannerInputError(f"{path}: cannot read: {exc}") from None
-    values = frame.iloc[:, -n_cols:].to_numpy(dtype=float)
+    values: np.ndarray = frame.iloc[:, -n_cols:].to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
         raise PlannerInputError(f"{path}: missing or non-numeric values")
     return values

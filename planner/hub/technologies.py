@@ -26,7 +26,7 @@ def crf(interest_rate: float, lifetime_a: float) -> float:
         raise PlannerInputError(f"lifetime must be positive, got {lifetime_a}")
     if interest_rate == 0:
         return 1.0 / lifetime_a
-    return interest_rate / (1.0 - (1.0 + interest_rate) ** (-lifetime_a))
+    return float(interest_rate / (1.0 - (1.0 + interest_rate) ** (-lifetime_a)))
 
 
 class _Tech(BaseModel):
