@@ -11,6 +11,7 @@ written), so the ratio is what the platform's models and result writing add to m
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -35,14 +36,25 @@ NETWORK = "kerber_vorstadtnetz_kabel_1"
 def scenario(n_buildings: int, steps: int, transport: str = "inprocess") -> Scenario:
     """N buildings with PV, a third with batteries, rule-based control, on a suburban feeder."""
     with_battery = n_buildings // 3
-    return Scenario.model_validate({
-        "name": f"bench-{n_buildings}", "start": "2024-03-20T08:00:00", "duration": steps * 900, "step": 900,
-        "seed": 1, "controller": {"kind": "rule_based", "transport": transport}, "grid": {"network": NETWORK},
-        "buildings": [g for g in (
-            {"name": "plain", "count": n_buildings - with_battery, "pv_kwp": 5, "flex_share": 0.05},
-            {"name": "bat", "count": with_battery, "pv_kwp": 8, "battery": {"capacity_kwh": 10}},
-        ) if g["count"] > 0],
-    })
+    return Scenario.model_validate(
+        {
+            "name": f"bench-{n_buildings}",
+            "start": "2024-03-20T08:00:00",
+            "duration": steps * 900,
+            "step": 900,
+            "seed": 1,
+            "controller": {"kind": "rule_based", "transport": transport},
+            "grid": {"network": NETWORK},
+            "buildings": [
+                g
+                for g in (
+                    {"name": "plain", "count": n_buildings - with_battery, "pv_kwp": 5, "flex_share": 0.05},
+                    {"name": "bat", "count": with_battery, "pv_kwp": 8, "battery": {"capacity_kwh": 10}},
+                )
+                if g["count"] > 0
+            ],
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ class Measured:
 
 def _per_step_ms(stamps: list[float]) -> float:
     """Median wall time between consecutive steps, leaving out the first (warm-up)."""
-    gaps = [b - a for a, b in zip(stamps[1:], stamps[2:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps[1:])]
     return statistics.median(gaps) * 1e3
 
 
@@ -62,8 +74,13 @@ def run_platform(s: Scenario) -> tuple[Measured, BuiltWorld]:
     stamps: list[float] = []
     captured: list[BuiltWorld] = []
     with tempfile.TemporaryDirectory() as out:
-        run_scenario(s, Path(out), on_step=lambda _t: stamps.append(time.perf_counter()), on_built=captured.append,
-                     echo=lambda _text: None)
+        run_scenario(
+            s,
+            Path(out),
+            on_step=lambda _t: stamps.append(time.perf_counter()),
+            on_built=captured.append,
+            echo=lambda _text: None,
+        )
     built = captured[0]
     entities = {e.full_id for link in built.links for e in (link.src, link.dest)}
     pairs = sum(len(link.pairs) for link in built.links)
@@ -78,9 +95,15 @@ def run_bare(built: BuiltWorld, s: Scenario) -> Measured:
     sids = sorted({e.sid for link in built.links for e in (link.src, link.dest)})
     world = new_world()
     key = f"bare-{id(built)}"
-    sims = {sid: world.start("Constant", attrs=sorted(outputs[sid]),
-                             step_size=s.control_step if sid.startswith("Control") else s.step,
-                             timing_key=key if sid.startswith("Recorder") else None) for sid in sids}
+    sims = {
+        sid: world.start(
+            "Constant",
+            attrs=sorted(outputs[sid]),
+            step_size=s.control_step if sid.startswith("Control") else s.step,
+            timing_key=key if sid.startswith("Recorder") else None,
+        )
+        for sid in sids
+    }
     mirror: dict[str, Any] = {}
 
     def entity(e: Any) -> Any:
@@ -89,8 +112,13 @@ def run_bare(built: BuiltWorld, s: Scenario) -> Measured:
         return mirror[e.full_id]
 
     for link in built.links:
-        world.connect(entity(link.src), entity(link.dest), *link.pairs, time_shifted=link.time_shifted,
-                      initial_data={a: 1.0 for a in link.initial_data})
+        world.connect(
+            entity(link.src),
+            entity(link.dest),
+            *link.pairs,
+            time_shifted=link.time_shifted,
+            initial_data={a: 1.0 for a in link.initial_data},
+        )
     world.run(until=s.duration, print_progress=False)
     stamps = STEP_TIMES.pop(key)
     n_entities = len(mirror)
@@ -99,18 +127,35 @@ def run_bare(built: BuiltWorld, s: Scenario) -> Measured:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--repeats", type=int, default=2, help="runs per configuration; the best median counts")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs per configuration; the best median counts"
+    )
     args = parser.parse_args()
     console = Console(width=170)
-    overhead = Table(title=f"Co-simulation step time, in-process control ({args.steps} steps of 15 min; "
-                           f"best of {args.repeats} medians)")
-    for column in ("buildings", "entities", "attr links", "platform ms/step", "bare mosaik ms/step",
-                   "platform / bare", "grid ms/step", "plain runpp ms/step", "runpp / grid"):
+    overhead = Table(
+        title=f"Co-simulation step time, in-process control ({args.steps} steps of 15 min; "
+        f"best of {args.repeats} medians)"
+    )
+    for column in (
+        "buildings",
+        "entities",
+        "attr links",
+        "platform ms/step",
+        "bare mosaik ms/step",
+        "platform / bare",
+        "grid ms/step",
+        "plain runpp ms/step",
+        "runpp / grid",
+    ):
         overhead.add_column(column, justify="right")
-    bridged = Table(title="Control over MQTT (lockstep, agents as tasks, spawned Mosquitto, QoS 1) vs in process")
+    bridged = Table(
+        title="Control over MQTT (lockstep, agents as tasks, spawned Mosquitto, QoS 1) vs in process"
+    )
     for column in ("agents", "in-process ms/step", "MQTT ms/step", "MQTT / in-process"):
         bridged.add_column(column, justify="right")
     for n in args.sizes:
@@ -124,12 +169,23 @@ def main() -> None:
         best_bare = min(bare, key=lambda m: m.ms_per_step)
         best_mqtt = min(mqtt, key=lambda m: m.ms_per_step)
         grid = grid_case(NETWORK, n, steps=30, seed=1)
-        overhead.add_row(str(n), str(best.entities), str(best.connections), f"{best.ms_per_step:.1f}",
-                         f"{best_bare.ms_per_step:.1f}", f"{best.ms_per_step / best_bare.ms_per_step:.2f}",
-                         f"{grid.ours_auto.ms_per_step:.2f}", f"{grid.plain.ms_per_step:.2f}",
-                         f"{grid.plain.ms_per_step / grid.ours_auto.ms_per_step:.0f}x")
-        bridged.add_row(str(n), f"{best.ms_per_step:.1f}", f"{best_mqtt.ms_per_step:.1f}",
-                        f"{best_mqtt.ms_per_step / best.ms_per_step:.2f}")
+        overhead.add_row(
+            str(n),
+            str(best.entities),
+            str(best.connections),
+            f"{best.ms_per_step:.1f}",
+            f"{best_bare.ms_per_step:.1f}",
+            f"{best.ms_per_step / best_bare.ms_per_step:.2f}",
+            f"{grid.ours_auto.ms_per_step:.2f}",
+            f"{grid.plain.ms_per_step:.2f}",
+            f"{grid.plain.ms_per_step / grid.ours_auto.ms_per_step:.0f}x",
+        )
+        bridged.add_row(
+            str(n),
+            f"{best.ms_per_step:.1f}",
+            f"{best_mqtt.ms_per_step:.1f}",
+            f"{best_mqtt.ms_per_step / best.ms_per_step:.2f}",
+        )
         console.print(f"done N={n}")
     console.print(overhead)
     console.print("Targets: platform / bare ≤ 1.5; runpp / grid ≥ 3.")

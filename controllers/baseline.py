@@ -45,8 +45,11 @@ def measurement_from_values(time_s: int, values: Mapping[str, float | None]) -> 
     if missing:
         raise ValueError(f"measurement at {time_s} s lacks {missing}")
     return BuildingMeasurement(
-        time_s=time_s, step_s=int(values["step_s"] or 0), hour_local=float(values["hour_local"] or 0.0),
-        battery_soc=values.get("soc"), battery_capacity_kwh=values.get("capacity_kwh"),
+        time_s=time_s,
+        step_s=int(values["step_s"] or 0),
+        hour_local=float(values["hour_local"] or 0.0),
+        battery_soc=values.get("soc"),
+        battery_capacity_kwh=values.get("capacity_kwh"),
         **{n: float(values[n] or 0.0) for n in MEASURED},
     )
 
@@ -62,8 +65,13 @@ class BuildingSetpoints:
 
     def to_values(self) -> dict[str, float | None]:
         """Flat name → value mapping (what travels in an MQTT `setpoint` message)."""
-        return dict(zip(SETPOINT_NAMES, (self.battery_p_kw, self.hp_p_kw, self.t_set_c, self.flex_shift_kw),
-                        strict=True))
+        return dict(
+            zip(
+                SETPOINT_NAMES,
+                (self.battery_p_kw, self.hp_p_kw, self.t_set_c, self.flex_shift_kw),
+                strict=True,
+            )
+        )
 
     @classmethod
     def from_values(cls, values: Mapping[str, float | None]) -> BuildingSetpoints:

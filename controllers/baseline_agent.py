@@ -25,7 +25,9 @@ class BaselineAgent(Agent):
         dsm_keys = ("dsm_start_h", "dsm_end_h", "restore_within_h")
         dsm = None
         if all(params.get(k) is not None for k in dsm_keys):
-            dsm = DsmWindow(int(params["dsm_start_h"]), int(params["dsm_end_h"]), float(params["restore_within_h"]))
+            dsm = DsmWindow(
+                int(params["dsm_start_h"]), int(params["dsm_end_h"]), float(params["restore_within_h"])
+            )
         self.controller = make_controller(str(params.get("controller", "none")), dsm)
 
     async def step(self, tick: int, measurement: MeasMessage | None) -> Setpoints | None:

@@ -34,14 +34,20 @@ class BridgeSim(ControlSim):
         self.agent_ids: dict[str, str] = {}
         self.hooks: RunHooks | None = None
 
-    def configure_sim(self, run_key: str = "") -> None:
+    def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
         hooks = RUNS.get(run_key)
         if hooks is None or hooks.bridge is None:
             raise RuntimeError(f"bridge: no MQTT bridge registered for run {run_key!r}")
         self.hooks = hooks
 
-    def create(self, num: int, model: str, kind: str = "none", dsm: dict[str, Any] | None = None,
-               agent_id: str | None = None) -> list[CreateResult]:
+    def create(  # type: ignore[override]  # explicit keywords
+        self,
+        num: int,
+        model: str,
+        kind: str = "none",
+        dsm: dict[str, Any] | None = None,
+        agent_id: str | None = None,
+    ) -> list[CreateResult]:
         if agent_id is None or num != 1:
             raise ValueError("bridge: create one Agent at a time, with its agent_id")
         created = super().create(1, model, kind, dsm)
@@ -58,15 +64,33 @@ class BridgeSim(ControlSim):
         writer = self.hooks.writer
         timestamp = self.times[self.step_index]
         if result.late_agents:
-            writer.add_rows("control_events", [
-                {"time_s": time_s, "timestamp": timestamp, "entity": agent, "kind": "late",
-                 "fallback": result.fallback_sources.get(agent, "none")}
-                for agent in result.late_agents])
+            writer.add_rows(
+                "control_events",
+                [
+                    {
+                        "time_s": time_s,
+                        "timestamp": timestamp,
+                        "entity": agent,
+                        "kind": "late",
+                        "fallback": result.fallback_sources.get(agent, "none"),
+                    }
+                    for agent in result.late_agents
+                ],
+            )
         records = [asdict(r) for r in self.hooks.bridge.drain_records()]
         if records:
             writer.add_rows("mqtt_messages", [{"time_s": time_s, **r} for r in records])
-        writer.add_rows("control_steps", [{
-            "time_s": time_s, "timestamp": timestamp, "entity": "bridge", "late_agents": len(result.late_agents),
-            "publish_ms": result.timings.publish_s * 1e3, "wait_ms": result.timings.wait_s * 1e3,
-            "step_ms": result.timings.total_s * 1e3,
-        }])
+        writer.add_rows(
+            "control_steps",
+            [
+                {
+                    "time_s": time_s,
+                    "timestamp": timestamp,
+                    "entity": "bridge",
+                    "late_agents": len(result.late_agents),
+                    "publish_ms": result.timings.publish_s * 1e3,
+                    "wait_ms": result.timings.wait_s * 1e3,
+                    "step_ms": result.timings.total_s * 1e3,
+                }
+            ],
+        )

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from cosim.scenario import Scenario, ScenarioError, load_scenario
@@ -39,24 +46,34 @@ def _load(path: Path) -> Scenario:
 def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
     """Check a scenario file and print what it describes, without running it."""
     s = _load(scenario)
-    console.print(f"[green]{scenario}: valid[/green] — {s.name}: {s.n_buildings} buildings in "
-                  f"{len(s.buildings)} group(s), {len(s.storage)} standalone storage unit(s), grid "
-                  f"{s.grid.network}, controller {s.controller.kind}, {s.n_steps} steps of {s.step} s")
+    console.print(
+        f"[green]{scenario}: valid[/green] — {s.name}: {s.n_buildings} buildings in "
+        f"{len(s.buildings)} group(s), {len(s.storage)} standalone storage unit(s), grid "
+        f"{s.grid.network}, controller {s.controller.kind}, {s.n_steps} steps of {s.step} s"
+    )
 
 
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="results folder (default: the scenario's outputs.dir)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="results folder (default: the scenario's outputs.dir)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the results of an earlier run in the folder")] = False,
-    broker: Annotated[str | None, typer.Option(
-        "--broker", help="MQTT broker for the agents, e.g. mqtt://127.0.0.1:1883 (default: the scenario's, "
-        "else a Mosquitto the platform starts, else an embedded broker)")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace the results of an earlier run in the folder")
+    ] = False,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            "--broker",
+            help="MQTT broker for the agents, e.g. mqtt://127.0.0.1:1883 (default: the scenario's, "
+            "else a Mosquitto the platform starts, else an embedded broker)",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario: writes Parquet result tables, run.json and kpis.json to the results folder."""
     from cosim.results import ResultsExistError
-    from cosim.run import run_scenario
 
     s = _load(scenario)
     out_dir = out or s.outputs.dir
@@ -66,8 +83,10 @@ def run(
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     _print_kpis(summary.kpis)
-    console.print(f"results in [bold]{summary.out_dir}[/bold] ({summary.wall_time_s:.1f} s); "
-                  f"plot them with: cosim plot {summary.out_dir}")
+    console.print(
+        f"results in [bold]{summary.out_dir}[/bold] ({summary.wall_time_s:.1f} s); "
+        f"plot them with: cosim plot {summary.out_dir}"
+    )
 
 
 def _run(s: Scenario, out_dir: Path, quiet: bool, overwrite: bool, broker: str | None) -> RunSummary:
@@ -79,12 +98,24 @@ def _run(s: Scenario, out_dir: Path, quiet: bool, overwrite: bool, broker: str |
     if quiet:
         summary = run_scenario(s, out_dir, overwrite=overwrite, broker_url=broker, echo=say)
     else:
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("steps"), TimeElapsedColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(s.name, total=s.n_steps)
-            summary = run_scenario(s, out_dir, on_step=lambda _t: progress.advance(task), overwrite=overwrite,
-                                   broker_url=broker, echo=say)
+            summary = run_scenario(
+                s,
+                out_dir,
+                on_step=lambda _t: progress.advance(task),
+                overwrite=overwrite,
+                broker_url=broker,
+                echo=say,
+            )
     return summary
 
 

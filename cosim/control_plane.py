@@ -80,10 +80,28 @@ class AgentProcesses:
         self.processes: list[subprocess.Popen[bytes]] = []
         for s in specs:
             params = [a for name, value in s.params.items() for a in ("--param", f"{name}={value}")]
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "controllers.agent", "--broker", url, "--run", run, "--agent", s.agent_id,
-                 "--kind", s.kind, "--qos", str(qos), *params],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "controllers.agent",
+                        "--broker",
+                        url,
+                        "--run",
+                        run,
+                        "--agent",
+                        s.agent_id,
+                        "--kind",
+                        s.kind,
+                        "--qos",
+                        str(qos),
+                        *params,
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
 
     def close(self) -> None:
         for p in self.processes:
@@ -115,9 +133,17 @@ class ControlPlane:
                 print(f"warning: closing the control plane: {exc}", file=sys.stderr)
 
 
-def start_control_plane(specs: list[AgentSpec], *, name: str, broker_url: str | None, agents: str,
-                        qos: int, step_timeout_s: float, ready_timeout_s: float = 60.0,
-                        echo: Callable[[str], None] = print) -> ControlPlane:
+def start_control_plane(
+    specs: list[AgentSpec],
+    *,
+    name: str,
+    broker_url: str | None,
+    agents: str,
+    qos: int,
+    step_timeout_s: float,
+    ready_timeout_s: float = 60.0,
+    echo: Callable[[str], None] = print,
+) -> ControlPlane:
     """Start broker, agents and bridge; an error naming the agents that never came online."""
     broker = provide_broker(broker_url, echo=echo)
     run_id = f"{name}-{uuid.uuid4().hex[:8]}"
@@ -126,18 +152,23 @@ def start_control_plane(specs: list[AgentSpec], *, name: str, broker_url: str | 
         runner = AgentProcesses if agents == "processes" else AgentThread
         handle = runner(specs, broker.url, run_id, qos)
         started.insert(0, handle.close)
-        bridge = SyncBridge(broker.url, run_id, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s)
+        bridge = SyncBridge(
+            broker.url, run_id, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s
+        )
         started.insert(0, bridge.close)
         try:
             bridge.start()
         except ConnectionError as exc:
             raise ConnectionError(
                 f"cannot reach the MQTT broker at {broker.url}: start it, correct `controller.broker` in the "
-                "scenario or --broker, or set neither to let the platform start a broker") from exc
+                "scenario or --broker, or set neither to let the platform start a broker"
+            ) from exc
         missing = sorted(bridge.wait_ready(ready_timeout_s))
         if missing:
-            raise RuntimeError(f"{len(missing)} agent(s) did not come online on {broker.url} within "
-                               f"{ready_timeout_s:.0f} s: {', '.join(missing[:10])}")
+            raise RuntimeError(
+                f"{len(missing)} agent(s) did not come online on {broker.url} within "
+                f"{ready_timeout_s:.0f} s: {', '.join(missing[:10])}"
+            )
     except BaseException:
         for close in started:
             close()

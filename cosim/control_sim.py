@@ -58,7 +58,9 @@ class ControlSim(TimeBasedSim):
         self.setpoints: dict[str, BuildingSetpoints] = {}
         self.received: dict[str, dict[str, float | None]] = {}
 
-    def create(self, num: int, model: str, kind: str = "none", dsm: dict[str, Any] | None = None) -> list[CreateResult]:
+    def create(  # type: ignore[override]  # explicit keywords
+        self, num: int, model: str, kind: str = "none", dsm: dict[str, Any] | None = None
+    ) -> list[CreateResult]:
         if model != "Agent":
             raise ValueError(f"unknown model {model!r}; allowed: Agent")
         created: list[CreateResult] = []
@@ -90,8 +92,12 @@ class ControlSim(TimeBasedSim):
 
     def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
         sp = self.setpoints[eid]
-        names = {"battery_p_set_kw": sp.battery_p_kw, "hp_p_set_kw": sp.hp_p_kw, "t_set_c": sp.t_set_c,
-                 "flex_shift_kw": sp.flex_shift_kw}
+        names = {
+            "battery_p_set_kw": sp.battery_p_kw,
+            "hp_p_set_kw": sp.hp_p_kw,
+            "t_set_c": sp.t_set_c,
+            "flex_shift_kw": sp.flex_shift_kw,
+        }
         received = self.received.get(eid, {})
-        # mosaik reads None as "no output"; an unset setpoint is sent as NaN, which the simulators read as unset
+        # mosaik reads None as "no output": an unset setpoint goes out as NaN, which simulators read as unset
         return {a: _nan_if_none(names[a]) if a in names else received.get(a) for a in attrs}

@@ -32,8 +32,12 @@ def peak_kpis(p_kw: pd.Series, dt_h: float) -> dict[str, float]:
     """
     p = p_kw.dropna()
     if p.empty:
-        return {"peak_import_kw": float("nan"), "daily_peak_mean_kw": float("nan"),
-                "ramping_kw": float("nan"), "one_minus_load_factor": float("nan")}
+        return {
+            "peak_import_kw": float("nan"),
+            "daily_peak_mean_kw": float("nan"),
+            "ramping_kw": float("nan"),
+            "one_minus_load_factor": float("nan"),
+        }
     days = p.groupby(p.index.date)
     daily_max = days.max()
     daily_mean = days.mean()
@@ -46,8 +50,14 @@ def peak_kpis(p_kw: pd.Series, dt_h: float) -> dict[str, float]:
     }
 
 
-def compute_kpis(out_dir: Path, step_s: int, v_min_pu: float = 0.95, v_max_pu: float = 1.05,
-                 gas_per_kwh: float = 0.0, gas_co2_kg_per_kwh: float = 0.0) -> dict[str, Any]:
+def compute_kpis(
+    out_dir: Path,
+    step_s: int,
+    v_min_pu: float = 0.95,
+    v_max_pu: float = 1.05,
+    gas_per_kwh: float = 0.0,
+    gas_co2_kg_per_kwh: float = 0.0,
+) -> dict[str, Any]:
     """All KPIs of the run in `out_dir` as a nested dict."""
     dt_h = step_s / 3600.0
     grid = read_table(out_dir, "grid").sort_values("time_s")
@@ -66,7 +76,9 @@ def compute_kpis(out_dir: Path, step_s: int, v_min_pu: float = 0.95, v_max_pu: f
     price_in = prices["import_per_kwh"].reindex(meter.index.get_level_values("time_s")).to_numpy()
     price_out = prices["export_per_kwh"].reindex(meter.index.get_level_values("time_s")).to_numpy()
     m = meter.to_numpy()
-    electricity_cost = float(np.sum((price_in * np.clip(m, 0, None) - price_out * np.clip(-m, 0, None)) * dt_h))
+    electricity_cost = float(
+        np.sum((price_in * np.clip(m, 0, None) - price_out * np.clip(-m, 0, None)) * dt_h)
+    )
     gas_kwh = float(buildings["gas_kw"].sum() * dt_h)
 
     kpis: dict[str, Any] = {
@@ -90,13 +102,18 @@ def compute_kpis(out_dir: Path, step_s: int, v_min_pu: float = 0.95, v_max_pu: f
         "comfort": _comfort(buildings, dt_h),
         "grid": _grid_kpis(grid, buses, trafos, converged, dt_h, v_min_pu, v_max_pu),
         "storage": _storage(batteries, dt_h),
-        "run": {"steps": int(grid["time_s"].nunique()), "step_s": step_s,
-                "buildings": int((entities["kind"] == "building").sum())},
+        "run": {
+            "steps": int(grid["time_s"].nunique()),
+            "step_s": step_s,
+            "buildings": int((entities["kind"] == "building").sum()),
+        },
     }
     return kpis
 
 
-def _meter_power(buildings: pd.DataFrame, batteries: pd.DataFrame | None, entities: pd.DataFrame) -> pd.Series:
+def _meter_power(
+    buildings: pd.DataFrame, batteries: pd.DataFrame | None, entities: pd.DataFrame
+) -> pd.Series:
     """Net power at each building meter (building + its battery), indexed by (time_s, building)."""
     meter = buildings.set_index(["time_s", "entity"])["p_kw"].copy()
     if batteries is not None:
@@ -110,27 +127,45 @@ def _meter_power(buildings: pd.DataFrame, batteries: pd.DataFrame | None, entiti
 
 def _comfort(buildings: pd.DataFrame, dt_h: float) -> dict[str, float]:
     per_building = buildings.groupby("entity")["comfort_violation_k"].sum() * dt_h
-    return {"discomfort_kh": float(per_building.sum()), "discomfort_kh_per_building": float(per_building.mean()),
-            "t_in_min_c": float(buildings["t_in_c"].min()), "t_in_max_c": float(buildings["t_in_c"].max())}
+    return {
+        "discomfort_kh": float(per_building.sum()),
+        "discomfort_kh_per_building": float(per_building.mean()),
+        "t_in_min_c": float(buildings["t_in_c"].min()),
+        "t_in_max_c": float(buildings["t_in_c"].max()),
+    }
 
 
-def _grid_kpis(grid: pd.DataFrame, buses: pd.DataFrame | None, trafos: pd.DataFrame | None,
-               converged: pd.Series, dt_h: float, v_min_pu: float, v_max_pu: float) -> dict[str, float]:
+def _grid_kpis(
+    grid: pd.DataFrame,
+    buses: pd.DataFrame | None,
+    trafos: pd.DataFrame | None,
+    converged: pd.Series,
+    dt_h: float,
+    v_min_pu: float,
+    v_max_pu: float,
+) -> dict[str, float]:
     out: dict[str, float] = {"non_converged_steps": int((~converged).sum())}
     if buses is not None:
         v = buses["v_pu"]
         outside = ((v < v_min_pu) | (v > v_max_pu)) & v.notna()
-        out |= {"voltage_violation_bus_h": float(outside.sum() * dt_h),
-                "v_min_pu": float(v.min()), "v_max_pu": float(v.max())}
+        out |= {
+            "voltage_violation_bus_h": float(outside.sum() * dt_h),
+            "v_min_pu": float(v.min()),
+            "v_max_pu": float(v.max()),
+        }
     if trafos is not None:
         overloaded = trafos.groupby("time_s")["loading_pct"].max() > 100.0
-        out |= {"trafo_overload_h": float(overloaded.sum() * dt_h),
-                "trafo_loading_max_pct": float(trafos["loading_pct"].max())}
+        out |= {
+            "trafo_overload_h": float(overloaded.sum() * dt_h),
+            "trafo_loading_max_pct": float(trafos["loading_pct"].max()),
+        }
     return out
 
 
 def _storage(batteries: pd.DataFrame | None, dt_h: float) -> dict[str, float]:
     if batteries is None:
         return {"clipped_kwh": 0.0, "battery_throughput_kwh": 0.0}
-    return {"clipped_kwh": float(batteries["clipped_kw"].abs().sum() * dt_h),
-            "battery_throughput_kwh": float(batteries["p_kw"].abs().sum() * dt_h)}
+    return {
+        "clipped_kwh": float(batteries["clipped_kw"].abs().sum() * dt_h),
+        "battery_throughput_kwh": float(batteries["p_kw"].abs().sum() * dt_h),
+    }

@@ -8,10 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
 
-from cosim.results import read_table  # noqa: E402
+from cosim.results import read_table
 
 
 def _optional(out_dir: Path, table: str) -> pd.DataFrame | None:
@@ -21,7 +22,7 @@ def _optional(out_dir: Path, table: str) -> pd.DataFrame | None:
         return None
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -45,7 +46,9 @@ def plot_district_load(out_dir: Path, figures: Path) -> Path:
     return _save(fig, figures / "district_load.png")
 
 
-def plot_voltages(out_dir: Path, figures: Path, v_min_pu: float = 0.95, v_max_pu: float = 1.05) -> Path | None:
+def plot_voltages(
+    out_dir: Path, figures: Path, v_min_pu: float = 0.95, v_max_pu: float = 1.05
+) -> Path | None:
     buses = _optional(out_dir, "buses")
     if buses is None:
         return None
@@ -96,6 +99,10 @@ def plot_run(out_dir: Path) -> list[Path]:
     """Every figure of a run, into `out_dir/figures`; returns the files written."""
     figures = Path(out_dir) / "figures"
     figures.mkdir(exist_ok=True)
-    made = [plot_district_load(out_dir, figures), plot_voltages(out_dir, figures),
-            plot_temperatures(out_dir, figures), plot_soc(out_dir, figures)]
+    made = [
+        plot_district_load(out_dir, figures),
+        plot_voltages(out_dir, figures),
+        plot_temperatures(out_dir, figures),
+        plot_soc(out_dir, figures),
+    ]
     return [p for p in made if p is not None]

@@ -45,12 +45,14 @@ class RecorderSim(TimeBasedSim):
         self.entities: dict[str, tuple[str, str]] = {}
         self.hooks: RunHooks | None = None
 
-    def configure_sim(self, run_key: str = "") -> None:
+    def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
         if run_key not in RUNS:
             raise RuntimeError(f"recorder: no run registered under {run_key!r}")
         self.hooks = RUNS[run_key]
 
-    def create(self, num: int, model: str, entities: dict[str, list[str]] | None = None) -> list[CreateResult]:
+    def create(  # type: ignore[override]  # explicit keywords
+        self, num: int, model: str, entities: dict[str, list[str]] | None = None
+    ) -> list[CreateResult]:
         if model != "Recorder" or num != 1:
             raise ValueError("create exactly one Recorder")
         self.entities = {full_id: (table, name) for full_id, (table, name) in (entities or {}).items()}
@@ -66,7 +68,9 @@ class RecorderSim(TimeBasedSim):
             if attr == "events":
                 for full_id, value in sources.items():
                     name = self.entities.get(full_id, ("other", full_id))[1]
-                    events += [{"time_s": time_s, "timestamp": timestamp, "entity": name, **e} for e in value or []]
+                    events += [
+                        {"time_s": time_s, "timestamp": timestamp, "entity": name, **e} for e in value or []
+                    ]
                 continue
             for full_id, value in sources.items():
                 by_source[full_id][attr] = value

@@ -21,9 +21,13 @@ SIMULATORS: dict[str, str] = {
     "Recorder": "cosim.recorder:RecorderSim",
     "Constant": "simulators.constant.sim:ConstantSim",
 }
-PROCESS_CAPABLE = {"Sources": "simulators.sources", "Building": "simulators.building",
-                   "Storage": "simulators.storage", "Grid": "simulators.grid",
-                   "Constant": "simulators.constant"}
+PROCESS_CAPABLE = {
+    "Sources": "simulators.sources",
+    "Building": "simulators.building",
+    "Storage": "simulators.storage",
+    "Grid": "simulators.grid",
+    "Constant": "simulators.constant",
+}
 
 
 def resolve(name: str) -> type:
@@ -59,5 +63,11 @@ def new_world(processes: bool = False) -> Any:
     """A mosaik World with every registered simulator, integer seconds and quiet logging."""
     import mosaik
 
-    return mosaik.World(sim_config(processes), mosaik_config=MOSAIK_CONFIG,  # type: ignore[arg-type]
-                        time_resolution=1.0, skip_greetings=True, configure_logging=False)
+    config: Any = sim_config(processes)  # mosaik's SimConfig TypedDicts; each entry resolved above
+    return mosaik.World(
+        config,
+        mosaik_config=MOSAIK_CONFIG,  # type: ignore[arg-type]
+        time_resolution=1.0,
+        skip_greetings=True,
+        configure_logging=False,
+    )

@@ -49,14 +49,21 @@ class ResultsWriter:
     case the previous run's results are removed first: two runs never mix in one folder.
     """
 
-    def __init__(self, out_dir: Path, flush_every_steps: int | None = None, overwrite: bool = False,
-                 flush_interval_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        flush_every_steps: int | None = None,
+        overwrite: bool = False,
+        flush_interval_s: float = 2.0,
+    ) -> None:
         self.out_dir = Path(out_dir)
         if (self.out_dir / META_NAME).exists():
             if not overwrite:
                 raise ResultsExistError(
-                    f"{self.out_dir} already holds the results of a run; choose another folder or overwrite it "
-                    "(cosim run --overwrite)")
+                    f"{self.out_dir} already holds the results of a run; choose another folder or overwrite "
+                    "it "
+                    "(cosim run --overwrite)"
+                )
             clear_results(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.flush_every_steps = flush_every_steps
@@ -132,7 +139,9 @@ def rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
         first = next((v for v in column if v is not None), None)
         if isinstance(first, pd.Timestamp):
             tz = str(first.tz) if first.tz is not None else None
-            arrays.append(pa.array([None if v is None else v.value for v in column], pa.timestamp("ns", tz=tz)))
+            arrays.append(
+                pa.array([None if v is None else v.value for v in column], pa.timestamp("ns", tz=tz))
+            )
         else:
             arrays.append(pa.array(column))
     return pa.table(arrays, names=names)
@@ -144,7 +153,11 @@ def _conform(frame: pa.Table, schema: pa.Schema) -> pa.Table:
     for field in schema:
         if field.name in frame.column_names:
             column = frame.column(field.name)
-            columns.append(column if column.type == field.type or pa.types.is_null(field.type) else column.cast(field.type))
+            columns.append(
+                column
+                if column.type == field.type or pa.types.is_null(field.type)
+                else column.cast(field.type)
+            )
         else:
             columns.append(pa.nulls(frame.num_rows, type=field.type))
     extra = [n for n in frame.column_names if n not in schema.names]
@@ -176,13 +189,17 @@ def read_table(out_dir: Path, table: str) -> pd.DataFrame:
     folder = Path(out_dir) / table
     files = ([folder / COMPACT_NAME] if (folder / COMPACT_NAME).exists() else []) + _parts(folder)
     if not files:
-        raise FileNotFoundError(f"{folder}: no results for table {table!r}; tables here: {list_tables(out_dir)}")
+        raise FileNotFoundError(
+            f"{folder}: no results for table {table!r}; tables here: {list_tables(out_dir)}"
+        )
     table_ = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
     return table_.to_pandas()
 
 
 def list_tables(out_dir: Path) -> list[str]:
     """Names of the tables in a results folder."""
-    return sorted(
-        p.name for p in Path(out_dir).iterdir() if p.is_dir() and (any(p.glob("*.parquet")))
-    ) if Path(out_dir).is_dir() else []
+    return (
+        sorted(p.name for p in Path(out_dir).iterdir() if p.is_dir() and (any(p.glob("*.parquet"))))
+        if Path(out_dir).is_dir()
+        else []
+    )

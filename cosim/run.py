@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cosim.control_plane import ControlPlane, start_control_plane
 from cosim.kpis import compute_kpis
 from cosim.recorder import RUNS, RunHooks
 from cosim.results import ResultsWriter
 from cosim.scenario import Scenario
-from cosim.control_plane import ControlPlane, start_control_plane
 from cosim.world import BuiltWorld, agent_specs, build_world
 
 
@@ -35,29 +35,50 @@ class RunSummary:
     steps: int
 
 
-def run_scenario(scenario: Scenario, out_dir: Path | None = None,
-                 on_step: Callable[[int], None] | None = None, overwrite: bool = False,
-                 on_built: Callable[[BuiltWorld], None] | None = None, broker_url: str | None = None,
-                 echo: Callable[[str], None] = print) -> RunSummary:
+def run_scenario(
+    scenario: Scenario,
+    out_dir: Path | None = None,
+    on_step: Callable[[int], None] | None = None,
+    overwrite: bool = False,
+    on_built: Callable[[BuiltWorld], None] | None = None,
+    broker_url: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> RunSummary:
     """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir` (a folder holding an
     earlier run is refused unless `overwrite`)."""
     out = Path(out_dir or scenario.outputs.dir)
-    writer = ResultsWriter(out, scenario.outputs.flush_every_steps, overwrite, scenario.outputs.flush_interval_s)
+    writer = ResultsWriter(
+        out, scenario.outputs.flush_every_steps, overwrite, scenario.outputs.flush_interval_s
+    )
     run_key = uuid.uuid4().hex
     RUNS[run_key] = RunHooks(writer, on_step)
     started = time.perf_counter()
-    meta = {"scenario": scenario.model_dump(mode="json"), "started": dt.datetime.now(dt.UTC).isoformat(),
-            "python": platform.python_version()}
+    meta = {
+        "scenario": scenario.model_dump(mode="json"),
+        "started": dt.datetime.now(dt.UTC).isoformat(),
+        "python": platform.python_version(),
+    }
     writer.write_json("run.json", {**meta, "status": "running"})
     previous_handler = _terminate_as_interrupt()
     plane: ControlPlane | None = None
     try:
         if scenario.controller.transport == "mqtt":
             c = scenario.controller
-            plane = start_control_plane(agent_specs(scenario), name=scenario.name, broker_url=broker_url or c.broker,
-                                        agents=c.agents, qos=c.qos, step_timeout_s=c.step_timeout_s, echo=echo)
+            plane = start_control_plane(
+                agent_specs(scenario),
+                name=scenario.name,
+                broker_url=broker_url or c.broker,
+                agents=c.agents,
+                qos=c.qos,
+                step_timeout_s=c.step_timeout_s,
+                echo=echo,
+            )
             RUNS[run_key].bridge = plane.bridge
-            meta["mqtt"] = {"broker": plane.broker.url, "broker_kind": plane.broker.kind, "run_id": plane.run_id}
+            meta["mqtt"] = {
+                "broker": plane.broker.url,
+                "broker_kind": plane.broker.kind,
+                "run_id": plane.run_id,
+            }
         built = build_world(scenario, run_key)
         if on_built is not None:
             on_built(built)
@@ -77,8 +98,14 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
     writer.close()
     wall = time.perf_counter() - started
     prices = scenario.sources.prices
-    kpis = compute_kpis(out, scenario.step, scenario.grid.v_min_pu, scenario.grid.v_max_pu,
-                        prices.gas_per_kwh, prices.gas_co2_kg_per_kwh)
+    kpis = compute_kpis(
+        out,
+        scenario.step,
+        scenario.grid.v_min_pu,
+        scenario.grid.v_max_pu,
+        prices.gas_per_kwh,
+        prices.gas_co2_kg_per_kwh,
+    )
     kpis["run"]["wall_time_s"] = wall
     if mqtt_kpis is not None:
         kpis["mqtt"] = mqtt_kpis
@@ -122,9 +149,12 @@ def _restore(handler: Any) -> None:
 
 
 def _finish(writer: ResultsWriter, meta: dict[str, Any], started: float, status: str) -> None:
-    writer.write_json("run.json", {
-        **meta,
-        "finished": dt.datetime.now(dt.UTC).isoformat(),
-        "wall_time_s": time.perf_counter() - started,
-        "status": status,
-    })
+    writer.write_json(
+        "run.json",
+        {
+            **meta,
+            "finished": dt.datetime.now(dt.UTC).isoformat(),
+            "wall_time_s": time.perf_counter() - started,
+            "status": status,
+        },
+    )

@@ -55,7 +55,8 @@ class Site(Strict):
 
 
 class WeatherSource(Strict):
-    """`synthetic` (seeded, no files needed) or `csv` (columns time, t_out_c, ghi_w_m2 [, dni_w_m2, dhi_w_m2, wind_m_s])."""
+    """`synthetic` (seeded, no files needed) or `csv` (columns time, t_out_c, ghi_w_m2 and optionally
+    dni_w_m2, dhi_w_m2, wind_m_s)."""
 
     kind: Literal["synthetic", "csv"] = "synthetic"
     path: Path | None = None
@@ -115,8 +116,18 @@ class StorageUnit(Strict):
 
 PRESETS: dict[str, dict[str, float]] = {
     # floor area, annual appliance electricity, hot-water heat, specific space heating (kWh/m²a)
-    "single_family": {"floor_area_m2": 150.0, "appliances_kwh_a": 3500.0, "dhw_kwh_a": 2000.0, "sh_kwh_m2a": 60.0},
-    "multi_family": {"floor_area_m2": 800.0, "appliances_kwh_a": 18000.0, "dhw_kwh_a": 10000.0, "sh_kwh_m2a": 50.0},
+    "single_family": {
+        "floor_area_m2": 150.0,
+        "appliances_kwh_a": 3500.0,
+        "dhw_kwh_a": 2000.0,
+        "sh_kwh_m2a": 60.0,
+    },
+    "multi_family": {
+        "floor_area_m2": 800.0,
+        "appliances_kwh_a": 18000.0,
+        "dhw_kwh_a": 10000.0,
+        "sh_kwh_m2a": 50.0,
+    },
 }
 
 
@@ -162,9 +173,13 @@ class BuildingGroup(Strict):
         specific = preset["sh_kwh_m2a"] if self.space_heating_kwh_m2a is None else self.space_heating_kwh_m2a
         spec = {
             "floor_area_m2": area,
-            "appliances_kwh_a": preset["appliances_kwh_a"] if self.appliances_kwh_a is None else self.appliances_kwh_a,
+            "appliances_kwh_a": preset["appliances_kwh_a"]
+            if self.appliances_kwh_a is None
+            else self.appliances_kwh_a,
             "dhw_kwh_a": preset["dhw_kwh_a"] if self.dhw_kwh_a is None else self.dhw_kwh_a,
-            "space_heating_kwh_a": specific * area if self.space_heating_kwh_a is None else self.space_heating_kwh_a,
+            "space_heating_kwh_a": specific * area
+            if self.space_heating_kwh_a is None
+            else self.space_heating_kwh_a,
             "heating": self.heating,
             "hp_p_max_kw": self.hp_p_max_kw,
             "t_set_c": self.t_set_c,
@@ -295,13 +310,17 @@ class Scenario(Strict):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'"
+            ) from exc
         return value
 
     @model_validator(mode="after")
     def _steps(self) -> Scenario:
         if self.control_step % self.step:
-            raise ValueError(f"control_step ({self.control_step} s) must be a multiple of step ({self.step} s)")
+            raise ValueError(
+                f"control_step ({self.control_step} s) must be a multiple of step ({self.step} s)"
+            )
         if self.duration % self.step:
             raise ValueError(f"duration ({self.duration} s) must be a multiple of step ({self.step} s)")
         names = [g.name for g in self.buildings] + [s.name for s in self.storage]
@@ -359,7 +378,9 @@ def format_errors(path: Path, exc: ValidationError) -> str:
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(Scenario, loc)
-            message = f"unknown key {loc[-1]!r}" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+            message = f"unknown key {loc[-1]!r}" + (
+                f"; allowed here: {', '.join(allowed)}" if allowed else ""
+            )
         elif err["type"] == "missing":
             message = "required field is missing"
         lines.append(f"  {where}: {message}")
@@ -376,7 +397,9 @@ def load_scenario(path: Path | str) -> Scenario:
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: a scenario must be a mapping of keys (name, buildings, ...), got {type(data).__name__}")
+        raise ScenarioError(
+            f"{path}: a scenario must be a mapping of keys (name, buildings, ...), got {type(data).__name__}"
+        )
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:

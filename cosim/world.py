@@ -76,14 +76,23 @@ class _Builder:
         self.run_key = run_key
         common = {"start": scenario.start, "tz": scenario.timezone, "n_steps": scenario.n_steps}
         self.common = {"step_size": scenario.step, **common}
-        self.control_common = {"step_size": scenario.control_step, **common,
-                               "n_steps": scenario.duration // scenario.control_step}
+        self.control_common = {
+            "step_size": scenario.control_step,
+            **common,
+            "n_steps": scenario.duration // scenario.control_step,
+        }
 
     def start(self, name: str, **params: Any) -> Any:
         return self.world.start(name, **params)
 
-    def connect(self, src: Any, dest: Any, *attrs: str | tuple[str, str], time_shifted: bool = False,
-                initial_data: dict[str, Any] | None = None) -> None:
+    def connect(
+        self,
+        src: Any,
+        dest: Any,
+        *attrs: str | tuple[str, str],
+        time_shifted: bool = False,
+        initial_data: dict[str, Any] | None = None,
+    ) -> None:
         pairs = tuple((a, a) if isinstance(a, str) else a for a in attrs)
         self.world.connect(src, dest, *pairs, time_shifted=time_shifted, initial_data=initial_data or {})
         self.built.links.append(Link(src, dest, pairs, time_shifted, initial_data or {}))
@@ -95,12 +104,24 @@ class _Builder:
         s = self.s
         site = {**s.site.model_dump(exclude={"heating_degree_days_kd"}), "tz": s.timezone}
         sources = self.start("Sources", **self.common)
-        weather = sources.Weather(spec={**s.sources.weather.model_dump(mode="json"), "seed": s.seed}, site=site)
-        prices = sources.Prices(spec={**s.sources.prices.model_dump(mode="json", exclude={"gas_per_kwh", "gas_co2_kg_per_kwh"}), "seed": s.seed})
+        weather = sources.Weather(
+            spec={**s.sources.weather.model_dump(mode="json"), "seed": s.seed}, site=site
+        )
+        prices = sources.Prices(
+            spec={
+                **s.sources.prices.model_dump(mode="json", exclude={"gas_per_kwh", "gas_co2_kg_per_kwh"}),
+                "seed": s.seed,
+            }
+        )
         self.record(weather, WEATHER_ATTRS, "weather", "weather")
         self.record(prices, PRICE_ATTRS, "prices", "prices")
-        bsim = self.start("Building", seed=s.seed, site=site,
-                                heating_degree_days_kd=s.site.heating_degree_days_kd, **self.common)
+        bsim = self.start(
+            "Building",
+            seed=s.seed,
+            site=site,
+            heating_degree_days_kd=s.site.heating_degree_days_kd,
+            **self.common,
+        )
         has_batteries = bool(s.storage) or any(g.battery for g in s.buildings)
         ssim = self.start("Storage", **self.common) if has_batteries else None
         # tanks feed their buildings within the step, batteries follow the agents within the step:
@@ -108,9 +129,25 @@ class _Builder:
         tsim = self.start("Storage", **self.common) if any(g.tank for g in s.buildings) else None
         gsim = self.start("Grid", network=s.grid.network, backend=s.grid.backend, **self.common)
         grid = gsim.Grid()
-        self.record(grid, ["p_ext_kw", "q_ext_kvar", "losses_kw", "line_losses_kw", "trafo_losses_kw",
-                           "p_connections_kw", "converged", "v_min_pu", "v_max_pu", "max_line_loading_pct",
-                           "pf_time_ms", "events"], "grid", "grid")
+        self.record(
+            grid,
+            [
+                "p_ext_kw",
+                "q_ext_kvar",
+                "losses_kw",
+                "line_losses_kw",
+                "trafo_losses_kw",
+                "p_connections_kw",
+                "converged",
+                "v_min_pu",
+                "v_max_pu",
+                "max_line_loading_pct",
+                "pf_time_ms",
+                "events",
+            ],
+            "grid",
+            "grid",
+        )
         for child in grid.children:
             table = GRID_TABLES[child.type]
             self.record(child, _grid_child_attrs(child.type), table, child.eid)
@@ -127,17 +164,33 @@ class _Builder:
                 self._add_building(bsim, ssim, tsim, gsim, csim, weather, group, spec, name, index, bus)
                 index += 1
         for unit in s.storage:
+            if ssim is None:
+                raise RuntimeError("standalone storage without a storage simulator")
             bat = ssim.Battery(spec=unit.model_dump(exclude={"name", "bus"}))
             conn = gsim.Connection(bus=unit.bus, kind="storage")
             self.connect(bat, conn, "p_kw")
             self.record(bat, BATTERY_OUTPUTS, "batteries", unit.name)
             self.record(conn, ["v_pu", "bus"], "connections", unit.name)
-            self.built.entities.append(EntityInfo(unit.name, "battery", unit.name, None, unit.bus, unit.capacity_kwh))
+            self.built.entities.append(
+                EntityInfo(unit.name, "battery", unit.name, None, unit.bus, unit.capacity_kwh)
+            )
         self._add_recorder()
         return self.built
 
-    def _add_building(self, bsim: Any, ssim: Any, tsim: Any, gsim: Any, csim: Any, weather: Any, group: BuildingGroup,
-                      spec: dict[str, Any], name: str, index: int, bus: int | None) -> None:
+    def _add_building(
+        self,
+        bsim: Any,
+        ssim: Any,
+        tsim: Any,
+        gsim: Any,
+        csim: Any,
+        weather: Any,
+        group: BuildingGroup,
+        spec: dict[str, Any],
+        name: str,
+        index: int,
+        bus: int | None,
+    ) -> None:
         b = bsim.Building(spec=spec, index=index)
         conn = gsim.Connection(kind="building", **({} if bus is None else {"bus": bus}))
         agent_params = {"agent_id": name} if self.s.controller.transport == "mqtt" else {}
@@ -145,8 +198,15 @@ class _Builder:
         self.connect(weather, b, *WEATHER_INPUTS)
         self.connect(b, conn, "p_kw", "q_kvar")
         self.connect(b, agent, *MEASUREMENT_INPUTS)
-        self.connect(agent, b, "hp_p_set_kw", "t_set_c", "flex_shift_kw", time_shifted=True,
-                  initial_data={"hp_p_set_kw": NAN, "t_set_c": NAN, "flex_shift_kw": NAN})
+        self.connect(
+            agent,
+            b,
+            "hp_p_set_kw",
+            "t_set_c",
+            "flex_shift_kw",
+            time_shifted=True,
+            initial_data={"hp_p_set_kw": NAN, "t_set_c": NAN, "flex_shift_kw": NAN},
+        )
         self.record(b, BUILDING_OUTPUTS, "buildings", name)
         self.record(conn, ["v_pu", "bus"], "connections", name)
         self.record(agent, SETPOINTS, "setpoints", name)
@@ -155,22 +215,36 @@ class _Builder:
             bat = ssim.Battery(spec=group.battery.model_dump())
             self.connect(bat, conn, "p_kw")
             self.connect(agent, bat, ("battery_p_set_kw", "p_set_kw"))
-            self.connect(bat, agent, *BATTERY_INPUTS, time_shifted=True,
-                      initial_data={"soc": group.battery.soc_init, "capacity_kwh": group.battery.capacity_kwh})
+            self.connect(
+                bat,
+                agent,
+                *BATTERY_INPUTS,
+                time_shifted=True,
+                initial_data={"soc": group.battery.soc_init, "capacity_kwh": group.battery.capacity_kwh},
+            )
             self.record(bat, BATTERY_OUTPUTS, "batteries", f"{name}.battery")
-            self.built.entities.append(EntityInfo(f"{name}.battery", "battery", group.name, name, bus,
-                                                  group.battery.capacity_kwh))
+            self.built.entities.append(
+                EntityInfo(f"{name}.battery", "battery", group.name, name, bus, group.battery.capacity_kwh)
+            )
         if group.tank is not None:
             tank = tsim.Tank(spec=group.tank.model_dump())
             self.connect(tank, b, ("p_th_kw", "tank_p_th_kw"))
             self.record(tank, TANK_OUTPUTS, "tanks", f"{name}.tank")
-            self.built.entities.append(EntityInfo(f"{name}.tank", "tank", group.name, name, bus,
-                                                  group.tank.capacity_kwh))
+            self.built.entities.append(
+                EntityInfo(f"{name}.tank", "tank", group.name, name, bus, group.tank.capacity_kwh)
+            )
 
     def _dsm(self) -> dict[str, Any] | None:
         dsm = self.dsm_of(self.s)
-        return None if dsm is None else {"start_h": dsm["dsm_start_h"], "end_h": dsm["dsm_end_h"],
-                                          "restore_within_h": dsm["restore_within_h"]}
+        return (
+            None
+            if dsm is None
+            else {
+                "start_h": dsm["dsm_start_h"],
+                "end_h": dsm["dsm_end_h"],
+                "restore_within_h": dsm["restore_within_h"],
+            }
+        )
 
     @staticmethod
     def dsm_of(s: Scenario) -> dict[str, Any] | None:
@@ -191,7 +265,9 @@ class _Builder:
 
 
 def _grid_child_attrs(model: str) -> list[str]:
-    return {"Bus": ["v_pu"], "Line": ["loading_pct", "pl_kw"], "Trafo": ["loading_pct", "pl_kw", "sn_kva"]}[model]
+    return {"Bus": ["v_pu"], "Line": ["loading_pct", "pl_kw"], "Trafo": ["loading_pct", "pl_kw", "sn_kva"]}[
+        model
+    ]
 
 
 def agent_specs(scenario: Scenario) -> list[AgentSpec]:

@@ -20,7 +20,7 @@ class TimeBasedSim(mosaik_api_v3.Simulator):
     """Base adapter: subclasses set `META`, implement `create`, `step_model` and `outputs`."""
 
     def __init__(self, meta: Meta) -> None:
-        super().__init__(meta)
+        super().__init__(meta)  # type: ignore[no-untyped-call]  # mosaik_api_v3 is untyped
         self.sid = ""
         self.step_size_s = 0
         self.start = ""
@@ -40,7 +40,9 @@ class TimeBasedSim(mosaik_api_v3.Simulator):
         **sim_params: Any,
     ) -> Meta:
         if time_resolution != 1.0:
-            raise ValueError(f"{type(self).__name__} needs time_resolution=1 (seconds), got {time_resolution}")
+            raise ValueError(
+                f"{type(self).__name__} needs time_resolution=1 (seconds), got {time_resolution}"
+            )
         self.sid = sid
         self.step_size_s = int(step_size)
         self.start, self.tz, self.n_steps = start, tz, int(n_steps)
@@ -87,4 +89,4 @@ def sum_inputs(values: dict[str, Any]) -> float:
 
 def given(values: dict[str, Any] | None) -> bool:
     """Whether any source sent a real value (not None, not NaN: both mean "not set")."""
-    return bool(values) and any(v is not None and v == v for v in values.values())
+    return values is not None and any(v is not None and v == v for v in values.values())

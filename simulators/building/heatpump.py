@@ -14,15 +14,25 @@ T_DESIGN_C = -12.0
 SIZING_MARGIN = 1.2
 
 
-def cop(t_out_c: np.ndarray | float, t_supply_c: np.ndarray | float, carnot_eff: np.ndarray | float) -> np.ndarray:
+def cop(
+    t_out_c: np.ndarray | float, t_supply_c: np.ndarray | float, carnot_eff: np.ndarray | float
+) -> np.ndarray:
     """Coefficient of performance at outdoor temperature `t_out_c` (°C) and supply `t_supply_c` (°C)."""
     lift_k = np.maximum(np.asarray(t_supply_c, dtype=float) - np.asarray(t_out_c, dtype=float), 1.0)
-    return np.clip(np.asarray(carnot_eff) * (np.asarray(t_supply_c) + 273.15) / lift_k, 1.0, COP_MAX)
+    result: np.ndarray = np.clip(
+        np.asarray(carnot_eff) * (np.asarray(t_supply_c) + 273.15) / lift_k, 1.0, COP_MAX
+    )
+    return result
 
 
 def auto_size_hp_kw(
-    h_total_kw_k: np.ndarray, t_set_c: np.ndarray, dhw_mean_kw: np.ndarray, t_supply_c: np.ndarray, carnot_eff: np.ndarray
+    h_total_kw_k: np.ndarray,
+    t_set_c: np.ndarray,
+    dhw_mean_kw: np.ndarray,
+    t_supply_c: np.ndarray,
+    carnot_eff: np.ndarray,
 ) -> np.ndarray:
     """Electric rating covering the design heat load (at −12 °C) plus mean hot-water demand, with margin."""
     design_heat_kw = h_total_kw_k * (t_set_c - T_DESIGN_C) + dhw_mean_kw
-    return SIZING_MARGIN * design_heat_kw / cop(T_DESIGN_C, t_supply_c, carnot_eff)
+    result: np.ndarray = SIZING_MARGIN * design_heat_kw / cop(T_DESIGN_C, t_supply_c, carnot_eff)
+    return result

@@ -145,18 +145,46 @@ class BuildingFleet:
     """
 
     def __init__(
-        self, specs: list[BuildingSpec], indices: list[int], site: Site, step_s: int, seed: int,
+        self,
+        specs: list[BuildingSpec],
+        indices: list[int],
+        site: Site,
+        step_s: int,
+        seed: int,
         heating_degree_days_kd: float = 2900.0,
     ) -> None:
         if len(specs) != len(indices) or not specs:
             raise ValueError("need one index per building and at least one building")
-        self.specs, self.indices, self.site, self.step_s, self.seed = specs, np.array(indices), site, step_s, seed
+        self.specs, self.indices, self.site, self.step_s, self.seed = (
+            specs,
+            np.array(indices),
+            site,
+            step_s,
+            seed,
+        )
         self.n = len(specs)
-        a = {name: _array(specs, name) for name in (
-            "floor_area_m2", "appliances_kwh_a", "dhw_kwh_a", "space_heating_kwh_a", "hp_carnot_eff",
-            "t_supply_space_c", "t_supply_dhw_c", "boiler_eff", "t_set_c", "hysteresis_k", "t_min_c", "t_max_c",
-            "flex_share", "restore_within_h", "power_factor", "solar_aperture_m2_per_m2", "solar_share_air",
-        )}
+        a = {
+            name: _array(specs, name)
+            for name in (
+                "floor_area_m2",
+                "appliances_kwh_a",
+                "dhw_kwh_a",
+                "space_heating_kwh_a",
+                "hp_carnot_eff",
+                "t_supply_space_c",
+                "t_supply_dhw_c",
+                "boiler_eff",
+                "t_set_c",
+                "hysteresis_k",
+                "t_min_c",
+                "t_max_c",
+                "flex_share",
+                "restore_within_h",
+                "power_factor",
+                "solar_aperture_m2_per_m2",
+                "solar_share_air",
+            )
+        }
         self.p = a
         self.is_hp = np.array([s.heating == "heat_pump" for s in specs])
         self.rc = thermal.calibrate(a["floor_area_m2"], a["space_heating_kwh_a"], heating_degree_days_kd)
@@ -171,7 +199,9 @@ class BuildingFleet:
         self.boiler_q_max_kw = heatpump.SIZING_MARGIN * (
             self.rc.h_total_kw_k * (a["t_set_c"] - heatpump.T_DESIGN_C) + dhw_mean_kw
         )
-        self.pv = PvArrays(_array(specs, "pv_kwp"), _array(specs, "pv_tilt_deg"), _array(specs, "pv_azimuth_deg"))
+        self.pv = PvArrays(
+            _array(specs, "pv_kwp"), _array(specs, "pv_tilt_deg"), _array(specs, "pv_azimuth_deg")
+        )
         self.variation = draw_variation([(seed, int(i)) for i in indices])
         self.tan_phi = np.tan(np.arccos(np.clip(a["power_factor"], 0.1, 1.0)))
         t0 = _array(specs, "t_init_c")
@@ -204,14 +234,23 @@ class BuildingFleet:
         dhw = self.p["dhw_kwh_a"] * normalised_power("dhw", doy, hour, weekend) * noise_dhw
         return app, dhw
 
-    def step(self, time: pd.Timestamp, time_s: int, step_index: int, w: WeatherInputs, c: Controls) -> BuildingStep:
+    def step(
+        self, time: pd.Timestamp, time_s: int, step_index: int, w: WeatherInputs, c: Controls
+    ) -> BuildingStep:
         """Advance every building over [time, time + step) and return step averages."""
         app_kw, dhw_th_kw = self.demands_kw(time, step_index)
         zenith, azimuth = self._sun_at(time, step_index)
-        pv_kw = pv_power_kw(self.pv, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c, w.wind_m_s)
+        pv_kw = pv_power_kw(
+            self.pv, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c, w.wind_m_s
+        )
         flex = step_flex(
-            self.p["flex_share"] * app_kw, c.flex_shift_kw, self.backlog_kwh, self.deadline_s,
-            float(time_s), float(self.step_s), self.p["restore_within_h"] * 3600.0,
+            self.p["flex_share"] * app_kw,
+            c.flex_shift_kw,
+            self.backlog_kwh,
+            self.deadline_s,
+            float(time_s),
+            float(self.step_s),
+            self.p["restore_within_h"] * 3600.0,
         )
         self.backlog_kwh, self.deadline_s = flex.backlog_kwh, flex.deadline_s
         app_eff_kw = app_kw + flex.flex_p_kw
@@ -251,7 +290,12 @@ class BuildingFleet:
         )
 
     def _thermal_substeps(
-        self, t_out_c: np.ndarray, q_air_base: np.ndarray, q_mass: np.ndarray, cop_space: np.ndarray, c: Controls
+        self,
+        t_out_c: np.ndarray,
+        q_air_base: np.ndarray,
+        q_mass: np.ndarray,
+        cop_space: np.ndarray,
+        c: Controls,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Minute-wise thermal simulation; returns mean heating heat, mean indoor temperature and
         mean comfort violation (K) over the step."""
@@ -274,6 +318,8 @@ class BuildingFleet:
             t_mid = 0.5 * (t_in + x_next[:, 0])
             heat_sum += q_heat
             t_sum += t_mid
-            viol_sum += np.maximum(self.p["t_min_c"] - t_mid, 0.0) + np.maximum(t_mid - self.p["t_max_c"], 0.0)
+            viol_sum += np.maximum(self.p["t_min_c"] - t_mid, 0.0) + np.maximum(
+                t_mid - self.p["t_max_c"], 0.0
+            )
             self.x = x_next
         return heat_sum / self.n_sub, t_sum / self.n_sub, viol_sum / self.n_sub

@@ -43,13 +43,21 @@ def sun_positions(times: pd.DatetimeIndex, site: Site) -> SunPosition:
 
 
 def pv_power_kw(
-    pv: PvArrays, zenith_deg: float, azimuth_deg: float, ghi: np.ndarray, dni: np.ndarray, dhi: np.ndarray,
-    t_out_c: np.ndarray, wind_m_s: np.ndarray,
+    pv: PvArrays,
+    zenith_deg: float,
+    azimuth_deg: float,
+    ghi: np.ndarray,
+    dni: np.ndarray,
+    dhi: np.ndarray,
+    t_out_c: np.ndarray,
+    wind_m_s: np.ndarray,
 ) -> np.ndarray:
     """AC output (kW, ≥ 0) of every system for a sun position and weather (arrays of shape (n,))."""
     if not np.any(pv.peak_kw > 0) or not np.any(ghi > 0):
         return np.zeros_like(pv.peak_kw)
-    poa = pvlib.irradiance.get_total_irradiance(pv.tilt_deg, pv.azimuth_deg, zenith_deg, azimuth_deg, dni, ghi, dhi)
+    poa = pvlib.irradiance.get_total_irradiance(
+        pv.tilt_deg, pv.azimuth_deg, zenith_deg, azimuth_deg, dni, ghi, dhi
+    )
     poa_global = np.nan_to_num(np.asarray(poa["poa_global"], dtype=float))
     t_cell = pvlib.temperature.faiman(poa_global, t_out_c, wind_m_s)
     dc_kw = pvlib.pvsystem.pvwatts_dc(poa_global, t_cell, pv.peak_kw, GAMMA_PDC_PER_K)

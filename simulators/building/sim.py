@@ -21,7 +21,14 @@ import numpy as np
 from mosaik_api_v3.types import CreateResult, Meta
 
 from simulators.base import TimeBasedSim, given, sum_inputs
-from simulators.building.model import OUTPUT_ATTRS, BuildingFleet, BuildingSpec, BuildingStep, Controls, WeatherInputs
+from simulators.building.model import (
+    OUTPUT_ATTRS,
+    BuildingFleet,
+    BuildingSpec,
+    BuildingStep,
+    Controls,
+    WeatherInputs,
+)
 from simulators.sources.model import site_from
 from simulators.sources.weather import Site
 
@@ -58,10 +65,14 @@ class BuildingSim(TimeBasedSim):
         self.last_inputs: dict[str, np.ndarray] = {}
         self.columns: dict[str, list[Any]] = {}
 
-    def configure_sim(self, seed: int = 0, site: dict[str, Any] | None = None, heating_degree_days_kd: float = 2900.0) -> None:
+    def configure_sim(  # type: ignore[override]  # explicit keywords
+        self, seed: int = 0, site: dict[str, Any] | None = None, heating_degree_days_kd: float = 2900.0
+    ) -> None:
         self.seed, self.site, self.hdd_kd = int(seed), site_from(site or {}), float(heating_degree_days_kd)
 
-    def create(self, num: int, model: str, spec: dict[str, Any] | None = None, index: int | None = None) -> list[CreateResult]:
+    def create(  # type: ignore[override]  # explicit keywords
+        self, num: int, model: str, spec: dict[str, Any] | None = None, index: int | None = None
+    ) -> list[CreateResult]:
         if model != "Building":
             raise ValueError(f"unknown model {model!r}; allowed: Building")
         if self.fleet is not None:
@@ -82,7 +93,9 @@ class BuildingSim(TimeBasedSim):
                 values = [next(iter(inputs[eid][attr].values())) for eid in self.eids]
             except (KeyError, StopIteration):
                 missing = next(e for e in self.eids if not inputs.get(e, {}).get(attr))
-                raise ValueError(f"{self.sid}.{missing}: no {attr} input; connect a Weather entity to every building") from None
+                raise ValueError(
+                    f"{self.sid}.{missing}: no {attr} input; connect a Weather entity to every building"
+                ) from None
             columns[attr] = np.array(values, dtype=float)
         return WeatherInputs(**columns)
 
@@ -101,7 +114,9 @@ class BuildingSim(TimeBasedSim):
         if self.fleet is None:
             if not self.eids:
                 raise RuntimeError(f"{self.sid}: no buildings were created")
-            self.fleet = BuildingFleet(self.specs, self.indices, self.site, self.step_size_s, self.seed, self.hdd_kd)
+            self.fleet = BuildingFleet(
+                self.specs, self.indices, self.site, self.step_size_s, self.seed, self.hdd_kd
+            )
             self.fleet.set_time_axis(self.times)
         weather, controls = self._weather(inputs), self._controls(inputs)
         self.last_inputs = {**vars(weather), **vars(controls)}

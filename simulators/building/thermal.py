@@ -46,17 +46,24 @@ class RcParams:
     @property
     def h_total_kw_k(self) -> np.ndarray:
         """Steady-state heat-loss coefficient (air path plus mass path in series)."""
-        return self.h_ie_kw_k + self.h_im_kw_k * self.h_me_kw_k / (self.h_im_kw_k + self.h_me_kw_k)
+        result: np.ndarray = self.h_ie_kw_k + self.h_im_kw_k * self.h_me_kw_k / (
+            self.h_im_kw_k + self.h_me_kw_k
+        )
+        return result
 
 
-def calibrate(floor_area_m2: np.ndarray, space_heating_kwh_a: np.ndarray, heating_degree_days_kd: float) -> RcParams:
+def calibrate(
+    floor_area_m2: np.ndarray, space_heating_kwh_a: np.ndarray, heating_degree_days_kd: float
+) -> RcParams:
     """2R2C parameters whose heat-loss coefficient matches the annual space-heating demand."""
     area = np.asarray(floor_area_m2, dtype=float)
     h_total = np.asarray(space_heating_kwh_a, dtype=float) / (heating_degree_days_kd * 24.0)
     h_im = H_IM_KW_PER_M2K * area
     h_op = (1.0 - SHARE_AIR_PATH) * h_total
     if np.any(h_op >= h_im):
-        raise ValueError("space-heating demand too high for the floor area (opaque loss above the mass coupling)")
+        raise ValueError(
+            "space-heating demand too high for the floor area (opaque loss above the mass coupling)"
+        )
     h_me = 1.0 / (1.0 / np.maximum(h_op, 1e-9) - 1.0 / h_im)
     return RcParams(C_IN_KWH_PER_M2K * area, C_M_KWH_PER_M2K * area, SHARE_AIR_PATH * h_total, h_im, h_me)
 
@@ -102,4 +109,5 @@ def discretise(p: RcParams, dt_s: float) -> DiscreteRc:
 
 def advance(model: DiscreteRc, x: np.ndarray, u: np.ndarray) -> np.ndarray:
     """One step for all buildings: x (n, 2), u (n, 3) -> x⁺ (n, 2)."""
-    return np.einsum("nij,nj->ni", model.a, x) + np.einsum("nij,nj->ni", model.b, u)
+    result: np.ndarray = np.einsum("nij,nj->ni", model.a, x) + np.einsum("nij,nj->ni", model.b, u)
+    return result

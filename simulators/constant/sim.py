@@ -2,7 +2,8 @@
 
 Init params: `attrs` (the output attribute names the entities may have), `step_size`, and
 `timing_key` (in process only: append a wall-clock stamp per step to `STEP_TIMES[timing_key]`,
-which the benchmarks read). Create params: `values` (attr → value). Inputs are accepted and ignored, so the simulator can stand in
+which the benchmarks read). Create params: `values` (attr → value). Inputs are accepted and ignored,
+so the simulator can stand in
 for any consumer (the benchmark's bare mosaik world uses it for every entity).
 """
 
@@ -33,8 +34,15 @@ class ConstantSim(mosaik_api_v3.Simulator):
         self.step_size = 900
         self.stamps: list[float] | None = None
 
-    def init(self, sid: str, time_resolution: float = 1.0, attrs: list[str] | None = None,
-             step_size: int = 900, timing_key: str | None = None, **_: Any) -> Meta:
+    def init(
+        self,
+        sid: str,
+        time_resolution: float = 1.0,
+        attrs: list[str] | None = None,
+        step_size: int = 900,
+        timing_key: str | None = None,
+        **_: Any,
+    ) -> Meta:
         self.step_size = int(step_size)
         if timing_key is not None:
             self.stamps = STEP_TIMES.setdefault(timing_key, [])

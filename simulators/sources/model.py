@@ -47,7 +47,9 @@ def make_weather(times: pd.DatetimeIndex, spec: dict[str, Any], site: Site) -> W
         else:
             dni, dhi = split_irradiance(times, ghi, site)
         if "wind_m_s" in optional:
-            wind = resample_onto(read_series(path, site.tz, ["wind_m_s"]), times, str(path))["wind_m_s"].to_numpy()
+            wind = resample_onto(read_series(path, site.tz, ["wind_m_s"]), times, str(path))[
+                "wind_m_s"
+            ].to_numpy()
         else:
             wind = np.full(len(times), 2.0)
         return WeatherSeries(times, on_axis["t_out_c"].to_numpy(), ghi, dni, dhi, wind)
@@ -81,7 +83,9 @@ def make_prices(times: pd.DatetimeIndex, spec: dict[str, Any], tz: str) -> Price
         header = set(pd.read_csv(path, nrows=0).columns)
         for column, target in (("export_per_kwh", export), ("co2_kg_per_kwh", co2)):
             if column in header:
-                target[:] = resample_onto(read_series(path, tz, [column]), times, str(path))[column].to_numpy()
+                target[:] = resample_onto(read_series(path, tz, [column]), times, str(path))[
+                    column
+                ].to_numpy()
     else:
         raise ValueError(f"unknown price kind {kind!r}; allowed: {', '.join(PRICE_KINDS)}")
     return PriceSeries(times, np.asarray(imp, dtype=float), export, co2)

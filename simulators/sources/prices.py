@@ -45,11 +45,17 @@ def flat_prices(times: pd.DatetimeIndex, price_per_kwh: float) -> np.ndarray:
 def tou_prices(times: pd.DatetimeIndex, tariff: TouTariff) -> np.ndarray:
     """Time-of-use import prices."""
     hour = np.asarray(times.hour)
-    is_day = np.isin(np.asarray(times.dayofweek), tariff.weekdays) & (hour >= tariff.start_h) & (hour < tariff.end_h)
+    is_day = (
+        np.isin(np.asarray(times.dayofweek), tariff.weekdays)
+        & (hour >= tariff.start_h)
+        & (hour < tariff.end_h)
+    )
     return np.where(is_day, tariff.day_price_per_kwh, tariff.night_price_per_kwh)
 
 
-def rtp_prices(times: pd.DatetimeIndex, mean_price_per_kwh: float, seed: int, volatility: float = 0.25) -> np.ndarray:
+def rtp_prices(
+    times: pd.DatetimeIndex, mean_price_per_kwh: float, seed: int, volatility: float = 0.25
+) -> np.ndarray:
     """Seeded synthetic real-time prices: a double-peaked daily shape plus hourly AR(1) noise,
     scaled to `mean_price_per_kwh`. Hourly noise is anchored to the year start, like the weather."""
     year_start = pd.Timestamp(year=times[0].year, month=1, day=1, tz=times.tz)
@@ -65,4 +71,5 @@ def rtp_prices(times: pd.DatetimeIndex, mean_price_per_kwh: float, seed: int, vo
     for k in range(1, n_hours):
         noise[k] = 0.8 * noise[k - 1] + eps[k]
     raw = shape * (1.0 + np.interp(h, np.arange(n_hours, dtype=float), noise))
-    return raw / raw.mean() * mean_price_per_kwh
+    result: np.ndarray = raw / raw.mean() * mean_price_per_kwh
+    return result

@@ -18,20 +18,116 @@ HOURS_PER_YEAR = 8760.0
 
 # Hourly shares of a day's energy (24 values each; they are normalised below).
 _APPLIANCES_WEEKDAY = np.array(
-    [2.6, 2.2, 2.0, 1.9, 1.9, 2.2, 3.4, 4.9, 4.6, 3.9, 3.7, 3.9,
-     4.6, 4.4, 3.8, 3.6, 3.9, 4.8, 6.2, 7.2, 7.3, 6.6, 5.2, 3.6]
+    [
+        2.6,
+        2.2,
+        2.0,
+        1.9,
+        1.9,
+        2.2,
+        3.4,
+        4.9,
+        4.6,
+        3.9,
+        3.7,
+        3.9,
+        4.6,
+        4.4,
+        3.8,
+        3.6,
+        3.9,
+        4.8,
+        6.2,
+        7.2,
+        7.3,
+        6.6,
+        5.2,
+        3.6,
+    ]
 )
 _APPLIANCES_WEEKEND = np.array(
-    [3.0, 2.5, 2.2, 2.0, 1.9, 2.0, 2.4, 3.2, 4.4, 5.0, 5.2, 5.6,
-     6.0, 5.4, 4.6, 4.2, 4.3, 4.9, 5.8, 6.5, 6.6, 6.0, 4.9, 3.8]
+    [
+        3.0,
+        2.5,
+        2.2,
+        2.0,
+        1.9,
+        2.0,
+        2.4,
+        3.2,
+        4.4,
+        5.0,
+        5.2,
+        5.6,
+        6.0,
+        5.4,
+        4.6,
+        4.2,
+        4.3,
+        4.9,
+        5.8,
+        6.5,
+        6.6,
+        6.0,
+        4.9,
+        3.8,
+    ]
 )
 _DHW_WEEKDAY = np.array(
-    [0.6, 0.4, 0.3, 0.3, 0.5, 2.0, 9.5, 11.0, 7.0, 4.5, 3.8, 4.0,
-     4.6, 3.9, 3.2, 3.0, 3.4, 4.6, 6.6, 7.4, 6.6, 4.9, 3.0, 1.4]
+    [
+        0.6,
+        0.4,
+        0.3,
+        0.3,
+        0.5,
+        2.0,
+        9.5,
+        11.0,
+        7.0,
+        4.5,
+        3.8,
+        4.0,
+        4.6,
+        3.9,
+        3.2,
+        3.0,
+        3.4,
+        4.6,
+        6.6,
+        7.4,
+        6.6,
+        4.9,
+        3.0,
+        1.4,
+    ]
 )
 _DHW_WEEKEND = np.array(
-    [0.8, 0.5, 0.3, 0.3, 0.3, 0.6, 2.4, 6.5, 10.0, 9.5, 7.2, 5.6,
-     5.2, 4.3, 3.4, 3.1, 3.4, 4.4, 6.0, 6.8, 6.0, 4.6, 3.2, 1.6]
+    [
+        0.8,
+        0.5,
+        0.3,
+        0.3,
+        0.3,
+        0.6,
+        2.4,
+        6.5,
+        10.0,
+        9.5,
+        7.2,
+        5.6,
+        5.2,
+        4.3,
+        3.4,
+        3.1,
+        3.4,
+        4.4,
+        6.0,
+        6.8,
+        6.0,
+        4.6,
+        3.2,
+        1.6,
+    ]
 )
 END_USES = ("appliances", "dhw")
 
@@ -60,10 +156,13 @@ def _shape_at(shape: np.ndarray, hour_of_day: np.ndarray) -> np.ndarray:
     """Hourly shares (per hour) interpolated periodically at fractional hours (piecewise linear
     through the hour midpoints; its integral over a day stays 1)."""
     grid = np.arange(24) + 0.5
-    return np.interp(np.mod(hour_of_day, 24.0), grid, shape, period=24.0)
+    result: np.ndarray = np.interp(np.mod(hour_of_day, 24.0), grid, shape, period=24.0)
+    return result
 
 
-def normalised_power(end_use: str, day_of_year: np.ndarray, hour_of_day: np.ndarray, weekend: np.ndarray) -> np.ndarray:
+def normalised_power(
+    end_use: str, day_of_year: np.ndarray, hour_of_day: np.ndarray, weekend: np.ndarray
+) -> np.ndarray:
     """Power as a fraction of annual energy per hour (1/h): multiply by annual kWh to get kW.
 
     `day_of_year` counts from 0. Over a 365-day year of 2 weekend days a week the profile
@@ -85,9 +184,13 @@ class BuildingVariation:
     noise_std: float
 
 
-def draw_variation(seeds: list[tuple[int, int]], shift_h_max: float = 1.0, noise_std: float = 0.15) -> BuildingVariation:
+def draw_variation(
+    seeds: list[tuple[int, int]], shift_h_max: float = 1.0, noise_std: float = 0.15
+) -> BuildingVariation:
     """One time shift per building, uniform in ±`shift_h_max`, from its own (scenario seed, index) stream."""
-    shifts = np.array([np.random.default_rng([s, i, 31]).uniform(-shift_h_max, shift_h_max) for s, i in seeds])
+    shifts = np.array(
+        [np.random.default_rng([s, i, 31]).uniform(-shift_h_max, shift_h_max) for s, i in seeds]
+    )
     return BuildingVariation(shifts, noise_std)
 
 

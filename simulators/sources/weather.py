@@ -67,7 +67,9 @@ def solar_zenith_deg(times: pd.DatetimeIndex, site: Site) -> tuple[np.ndarray, n
     return pos["apparent_zenith"].to_numpy(), pos["azimuth"].to_numpy()
 
 
-def split_irradiance(times: pd.DatetimeIndex, ghi_w_m2: np.ndarray, site: Site) -> tuple[np.ndarray, np.ndarray]:
+def split_irradiance(
+    times: pd.DatetimeIndex, ghi_w_m2: np.ndarray, site: Site
+) -> tuple[np.ndarray, np.ndarray]:
     """Direct normal and diffuse horizontal irradiance from GHI (Erbs decomposition)."""
     zenith, _ = solar_zenith_deg(times, site)
     parts = pvlib.irradiance.erbs(ghi_w_m2, zenith, times)

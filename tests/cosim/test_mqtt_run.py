@@ -18,8 +18,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 def _comparable(kpis: dict[str, Any]) -> dict[str, Any]:
     """KPIs without what differs between transports by design (wall time, MQTT traffic)."""
-    return {group: {k: v for k, v in values.items() if k != "wall_time_s"}
-            for group, values in kpis.items() if group != "mqtt"}
+    return {
+        group: {k: v for k, v in values.items() if k != "wall_time_s"}
+        for group, values in kpis.items()
+        if group != "mqtt"
+    }
 
 
 def _with(scenario: Scenario, **controller: Any) -> Scenario:
@@ -56,14 +59,18 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-def test_against_the_running_mosquitto(small_scenario: Scenario, inprocess_run: RunSummary, tmp_path: Path) -> None:
+def test_against_the_running_mosquitto(
+    small_scenario: Scenario, inprocess_run: RunSummary, tmp_path: Path
+) -> None:
     if not _reachable("127.0.0.1", 1883):
         pytest.skip("no Mosquitto service on 127.0.0.1:1883")
     summary = run_scenario(small_scenario, tmp_path / "out", broker_url="mqtt://127.0.0.1:1883")
     assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis)
 
 
-def test_agents_as_separate_processes(small_scenario: Scenario, inprocess_run: RunSummary, tmp_path: Path) -> None:
+def test_agents_as_separate_processes(
+    small_scenario: Scenario, inprocess_run: RunSummary, tmp_path: Path
+) -> None:
     summary = run_scenario(_with(small_scenario, agents="processes"), tmp_path / "out")
     assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis)
 
@@ -73,5 +80,7 @@ def test_unreachable_broker_is_a_clear_error(small_scenario: Scenario, tmp_path:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     scenario = _with(small_scenario, broker=f"mqtt://127.0.0.1:{port}")
-    with pytest.raises(ConnectionError, match="cannot reach the MQTT broker at mqtt://127.0.0.1:.*--broker"):
+    with pytest.raises(
+        ConnectionError, match=r"cannot reach the MQTT broker at mqtt://127\.0\.0\.1:.*--broker"
+    ):
         run_scenario(scenario, tmp_path / "out", broker_url=None)

@@ -20,8 +20,13 @@ def test_round_trip_keeps_values_and_time_zone(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path, flush_every_steps=1)
     times = pd.date_range("2024-03-20 06:00", periods=3, freq="15min", tz="Europe/Berlin")
     for k, t in enumerate(times):
-        writer.add_rows("things", [{"time_s": k * 900, "timestamp": t, "entity": "a", "p_kw": 1.5 * k, "flag": None},
-                                   {"time_s": k * 900, "timestamp": t, "entity": "b", "p_kw": -k, "flag": 1.0}])
+        writer.add_rows(
+            "things",
+            [
+                {"time_s": k * 900, "timestamp": t, "entity": "a", "p_kw": 1.5 * k, "flag": None},
+                {"time_s": k * 900, "timestamp": t, "entity": "b", "p_kw": -k, "flag": 1.0},
+            ],
+        )
         writer.end_step()
     assert len(list((tmp_path / "things").glob("part-*.parquet"))) == 3
     parts = read_table(tmp_path, "things")  # readable before close, from the parts
@@ -46,17 +51,26 @@ def test_refuses_a_folder_with_a_run(tmp_path: Path) -> None:
 
 
 def _scenario(tmp_path: Path) -> Path:
-    data = {"name": "long", "duration": "7d", "step": "15min",
-            "buildings": [{"name": "b", "count": 3, "pv_kwp": 5}], "grid": {"network": "kerber_landnetz_kabel_1"},
-            "outputs": {"flush_every_steps": 1}}
+    data = {
+        "name": "long",
+        "duration": "7d",
+        "step": "15min",
+        "buildings": [{"name": "b", "count": 3, "pv_kwp": 5}],
+        "grid": {"network": "kerber_landnetz_kabel_1"},
+        "outputs": {"flush_every_steps": 1},
+        "controller": {"transport": "inprocess"},  # this test is about the results files
+    }
     path = tmp_path / "long.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
 def _start(tmp_path: Path, out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "cosim", "run", str(_scenario(tmp_path)), "--out", str(out), "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cosim", "run", str(_scenario(tmp_path)), "--out", str(out), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for_steps(out: Path, steps: int, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:

@@ -19,16 +19,31 @@ pytestmark = pytest.mark.slow
 
 def test_run_writes_tables_and_kpis(small_run: RunSummary, small_scenario: Scenario) -> None:
     out = small_run.out_dir
-    assert {"buildings", "batteries", "tanks", "setpoints", "connections", "grid", "buses", "lines", "trafos",
-            "weather", "prices", "entities"} <= set(list_tables(out))
+    assert {
+        "buildings",
+        "batteries",
+        "tanks",
+        "setpoints",
+        "connections",
+        "grid",
+        "buses",
+        "lines",
+        "trafos",
+        "weather",
+        "prices",
+        "entities",
+    } <= set(list_tables(out))
     buildings = read_table(out, "buildings")
     assert len(buildings) == small_scenario.n_steps * small_scenario.n_buildings
     assert buildings["time_s"].nunique() == small_scenario.n_steps
     kpis = json.loads((out / "kpis.json").read_text())
     for group, keys in {
-        "energy": ["imported_kwh", "exported_kwh", "losses_kwh"], "cost": ["total"], "co2": ["co2_kg"],
+        "energy": ["imported_kwh", "exported_kwh", "losses_kwh"],
+        "cost": ["total"],
+        "co2": ["co2_kg"],
         "peak": ["peak_import_kw", "daily_peak_mean_kw", "ramping_kw", "one_minus_load_factor"],
-        "comfort": ["discomfort_kh"], "grid": ["voltage_violation_bus_h", "trafo_overload_h"],
+        "comfort": ["discomfort_kh"],
+        "grid": ["voltage_violation_bus_h", "trafo_overload_h"],
     }.items():
         for key in keys:
             assert np.isfinite(kpis[group][key]), f"{group}.{key}"

@@ -10,7 +10,11 @@ import yaml
 from cosim.scenario import ScenarioError, load_scenario, parse_duration_s
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-MINIMAL = {"name": "t", "buildings": [{"name": "b", "count": 2}], "grid": {"network": "kerber_landnetz_kabel_1"}}
+MINIMAL = {
+    "name": "t",
+    "buildings": [{"name": "b", "count": 2}],
+    "grid": {"network": "kerber_landnetz_kabel_1"},
+}
 
 
 def _write(tmp_path: Path, data: object) -> Path:

@@ -19,12 +19,19 @@ def _weather(times: pd.DatetimeIndex, n: int) -> list[WeatherInputs]:
     return [WeatherInputs(*(np.full(n, getattr(w, a)[k]) for a in names)) for k in range(len(times))]
 
 
-def _run(specs: list[BuildingSpec], controls: Controls | None = None, days: int = 1, seed: int = 1,
-         start: str = "2024-01-15") -> tuple[BuildingFleet, list]:
+def _run(
+    specs: list[BuildingSpec],
+    controls: Controls | None = None,
+    days: int = 1,
+    seed: int = 1,
+    start: str = "2024-01-15",
+) -> tuple[BuildingFleet, list]:
     times = pd.date_range(start, periods=96 * days, freq="15min", tz="Europe/Berlin")
     fleet = BuildingFleet(specs, list(range(len(specs))), Site(), STEP_S, seed)
-    steps = [fleet.step(t, k * STEP_S, k, w, controls or Controls.none(len(specs)))
-             for k, (t, w) in enumerate(zip(times, _weather(times, len(specs)), strict=True))]
+    steps = [
+        fleet.step(t, k * STEP_S, k, w, controls or Controls.none(len(specs)))
+        for k, (t, w) in enumerate(zip(times, _weather(times, len(specs)), strict=True))
+    ]
     return fleet, steps
 
 
@@ -54,7 +61,7 @@ def test_electric_balance_at_the_meter() -> None:
 def test_thermal_energy_balance_over_a_day() -> None:
     """Heat stored = heat in − heat lost, integrated over the day, from the model's own outputs."""
     spec = BuildingSpec()
-    fleet, steps = _run([spec])
+    _, steps = _run([spec])
     # the simulated heat demand is of the order of the energy-signature estimate (gains lower it)
     heat_kwh = sum(float(s.heat_th_kw[0]) for s in steps) * STEP_S / 3600
     assert 10.0 < heat_kwh < 80.0

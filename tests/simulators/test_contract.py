@@ -31,20 +31,52 @@ class Case:
 
 
 CASES = [
-    Case("Sources", COMMON, [("Weather", {"spec": {"kind": "synthetic", "seed": 1}, "site": {}}),
-                             ("Prices", {"spec": {"kind": "tou"}})]),
-    Case("Building", {**COMMON, "seed": 1, "site": {"tz": "Europe/Berlin"}},
-         [("Building", {"spec": {"pv_kwp": 5.0, "flex_share": 0.1}, "index": 0}),
-          ("Building", {"spec": {"heating": "gas_boiler"}, "index": 1})],
-         {"Building": {**WEATHER, "hp_p_set_kw": 1.0, "flex_shift_kw": -0.1}}),
-    Case("Storage", COMMON, [("Battery", {"spec": {"capacity_kwh": 10.0}}), ("Tank", {"spec": {"capacity_kwh": 6.0}})],
-         {"Battery": {"p_set_kw": 2.0}, "Tank": {"p_th_set_kw": -1.0}}),
-    Case("Grid", {**COMMON, "network": "kerber_landnetz_kabel_1"},
-         [("Grid", {}), ("Connection", {"kind": "building"}), ("Connection", {"bus": 3, "kind": "storage"})],
-         {"Connection": {"p_kw": 4.0, "q_kvar": 1.0}}),
-    Case("Control", COMMON, [("Agent", {"kind": "rule_based", "dsm": {"start_h": 17, "end_h": 20}})],
-         {"Agent": {"p_kw": 1.5, "p_base_kw": 1.0, "pv_kw": 0.0, "t_in_c": 21.0, "flex_available_kw": 0.1,
-                    "flex_backlog_kwh": 0.0, "soc": 0.5, "capacity_kwh": 10.0}}),
+    Case(
+        "Sources",
+        COMMON,
+        [
+            ("Weather", {"spec": {"kind": "synthetic", "seed": 1}, "site": {}}),
+            ("Prices", {"spec": {"kind": "tou"}}),
+        ],
+    ),
+    Case(
+        "Building",
+        {**COMMON, "seed": 1, "site": {"tz": "Europe/Berlin"}},
+        [
+            ("Building", {"spec": {"pv_kwp": 5.0, "flex_share": 0.1}, "index": 0}),
+            ("Building", {"spec": {"heating": "gas_boiler"}, "index": 1}),
+        ],
+        {"Building": {**WEATHER, "hp_p_set_kw": 1.0, "flex_shift_kw": -0.1}},
+    ),
+    Case(
+        "Storage",
+        COMMON,
+        [("Battery", {"spec": {"capacity_kwh": 10.0}}), ("Tank", {"spec": {"capacity_kwh": 6.0}})],
+        {"Battery": {"p_set_kw": 2.0}, "Tank": {"p_th_set_kw": -1.0}},
+    ),
+    Case(
+        "Grid",
+        {**COMMON, "network": "kerber_landnetz_kabel_1"},
+        [("Grid", {}), ("Connection", {"kind": "building"}), ("Connection", {"bus": 3, "kind": "storage"})],
+        {"Connection": {"p_kw": 4.0, "q_kvar": 1.0}},
+    ),
+    Case(
+        "Control",
+        COMMON,
+        [("Agent", {"kind": "rule_based", "dsm": {"start_h": 17, "end_h": 20}})],
+        {
+            "Agent": {
+                "p_kw": 1.5,
+                "p_base_kw": 1.0,
+                "pv_kw": 0.0,
+                "t_in_c": 21.0,
+                "flex_available_kw": 0.1,
+                "flex_backlog_kwh": 0.0,
+                "soc": 0.5,
+                "capacity_kwh": 10.0,
+            }
+        },
+    ),
     Case("Constant", {"attrs": ["x_kw"], "step_size": 900}, [("Constant", {"values": {"x_kw": 1.5}})]),
 ]
 IDS = [c.sim for c in CASES]
@@ -71,7 +103,9 @@ def test_api_contract(case: Case) -> None:
     for name, model in meta["models"].items():
         assert isinstance(model["public"], bool) and isinstance(model["params"], list)
         assert len(set(model["attrs"])) == len(model["attrs"]), f"{name}: duplicate attribute names"
-        assert all(a == a.lower() and " " not in a for a in model["attrs"]), f"{name}: attrs must be snake_case"
+        assert all(a == a.lower() and " " not in a for a in model["attrs"]), (
+            f"{name}: attrs must be snake_case"
+        )
     json.dumps(case.init)  # init params must cross a process boundary
     entities: list[tuple[str, str]] = []
     for model, params in case.creates:
@@ -86,15 +120,19 @@ def test_api_contract(case: Case) -> None:
         entities.append((created[0]["eid"], model))
     eids = [e for e, _ in entities]
     assert len(set(eids)) == len(eids), "entity ids must be unique"
-    inputs = {eid: {attr: {"Src-0.src": value} for attr, value in case.inputs.get(model, {}).items()}
-              for eid, model in entities}
+    inputs = {
+        eid: {attr: {"Src-0.src": value} for attr, value in case.inputs.get(model, {}).items()}
+        for eid, model in entities
+    }
     for k in range(2):
         next_time = sim.step(k * 900, inputs, 10**9)
         assert isinstance(next_time, int) and next_time > k * 900
         request = {eid: _outputs(meta, model, case) for eid, model in entities}
         data = sim.get_data(request)
         for eid, attrs in request.items():
-            assert set(data[eid]) == set(attrs), f"{eid}: outputs {sorted(set(attrs) - set(data[eid]))} missing"
+            assert set(data[eid]) == set(attrs), (
+                f"{eid}: outputs {sorted(set(attrs) - set(data[eid]))} missing"
+            )
         json.dumps(data)  # outputs must cross a process boundary
 
 
@@ -118,8 +156,11 @@ def _run_world(case: Case, processes: bool) -> dict[str, dict[str, Any]]:
     try:
         result = {}
         for entity in entities:
-            attrs = [a for a in meta["models"][entity.type]["attrs"]
-                     if a not in case.inputs.get(entity.type, {}) and a not in {"events", *WALL_CLOCK_ATTRS}]
+            attrs = [
+                a
+                for a in meta["models"][entity.type]["attrs"]
+                if a not in case.inputs.get(entity.type, {}) and a not in {"events", *WALL_CLOCK_ATTRS}
+            ]
             result[entity.eid] = world.get_data([entity], *attrs)[entity]
         return result
     finally:
@@ -136,5 +177,6 @@ def test_same_outputs_in_process_and_as_separate_process(case: Case) -> None:
         numeric = {a: v for a, v in values.items() if isinstance(v, float)}
         assert numeric == pytest.approx({a: separate[eid][a] for a in numeric}, nan_ok=True), eid
         assert {a: v for a, v in values.items() if a not in numeric} == {
-            a: v for a, v in separate[eid].items() if a not in numeric}, eid
+            a: v for a, v in separate[eid].items() if a not in numeric
+        }, eid
     assert any(v is not None for values in in_process.values() for v in values.values())

@@ -57,11 +57,13 @@ def test_price_kinds() -> None:
 def test_csv_weather_and_prices(tmp_path: Path) -> None:
     hourly = pd.date_range("2024-06-01", periods=60, freq="h")
     pd.DataFrame({"time": hourly, "t_out_c": np.linspace(10, 20, 60), "ghi_w_m2": 100.0}).to_csv(
-        tmp_path / "w.csv", index=False)
+        tmp_path / "w.csv", index=False
+    )
     w = make_weather(TIMES, {"kind": "csv", "path": str(tmp_path / "w.csv")}, Site())
     assert w.t_out_c[0] == pytest.approx(10.0) and w.t_out_c[4] == pytest.approx(10 + 10 / 59)
     pd.DataFrame({"time": hourly, "import_per_kwh": 0.25, "co2_kg_per_kwh": 0.4}).to_csv(
-        tmp_path / "p.csv", index=False)
+        tmp_path / "p.csv", index=False
+    )
     p = make_prices(TIMES, {"kind": "csv", "path": str(tmp_path / "p.csv"), "export_per_kwh": 0.05}, TZ)
     assert np.all(p.import_per_kwh == 0.25) and np.all(p.co2_kg_per_kwh == 0.4)
     assert np.all(p.export_per_kwh == 0.05)

@@ -48,8 +48,12 @@ def test_tank_defaults_and_losses() -> None:
 
 @pytest.mark.parametrize(
     "bad, message",
-    [({"capacity_kwh": -1}, "capacity_kwh"), ({"kind": "flywheel"}, "kind"), ({"soc_init": 2}, "soc"),
-     ({"volume": 3}, "unknown")],
+    [
+        ({"capacity_kwh": -1}, "capacity_kwh"),
+        ({"kind": "flywheel"}, "kind"),
+        ({"soc_init": 2}, "soc"),
+        ({"volume": 3}, "unknown"),
+    ],
 )
 def test_bad_specs_are_rejected(bad: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
