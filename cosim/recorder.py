@@ -56,14 +56,21 @@ class RecorderSim(TimeBasedSim):
         if model != "Recorder" or num != 1:
             raise ValueError("create exactly one Recorder")
         self.entities = {full_id: (table, name) for full_id, (table, name) in (entities or {}).items()}
+        # every entity has a fixed row in its table: a step's values go straight into column lists
+        self.rows: dict[str, tuple[str, int]] = {}
+        self.names: dict[str, list[str]] = defaultdict(list)
+        for full_id, (table, name) in self.entities.items():
+            self.rows[full_id] = (table, len(self.names[table]))
+            self.names[table].append(name)
         return [{"eid": "Recorder", "type": "Recorder"}]
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
         if self.hooks is None:
             raise RuntimeError("recorder not configured")
         timestamp = self.times[self.step_index]
-        by_source: dict[str, dict[str, Any]] = defaultdict(dict)
+        columns: dict[str, dict[str, list[Any]]] = {t: {} for t in self.names}
         events: list[dict[str, Any]] = []
+        rows = self.rows
         for attr, sources in inputs.get("Recorder", {}).items():
             if attr == "events":
                 for full_id, value in sources.items():
@@ -73,14 +80,17 @@ class RecorderSim(TimeBasedSim):
                     ]
                 continue
             for full_id, value in sources.items():
-                by_source[full_id][attr] = value
-        by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for full_id, values in by_source.items():
-            table, name = self.entities.get(full_id, ("other", full_id))
-            values.update(time_s=time_s, timestamp=timestamp, entity=name)
-            by_table[table].append(values)
-        for table, table_rows in by_table.items():
-            self.hooks.writer.add_rows(table, table_rows)
+                table, row = rows[full_id]
+                column = columns[table].get(attr)
+                if column is None:
+                    column = columns[table][attr] = [None] * len(self.names[table])
+                column[row] = value
+        for table, table_columns in columns.items():
+            if table_columns:
+                n = len(self.names[table])
+                self.hooks.writer.add_columns(
+                    table, {"time_s": [time_s] * n, "entity": self.names[table], **table_columns}, timestamp
+                )
         if events:
             self.hooks.writer.add_rows("events", events)
         self.hooks.writer.end_step()

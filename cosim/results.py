@@ -11,11 +11,15 @@ can lose the steps since the last flush. `close()` compacts each table's parts i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +74,7 @@ class ResultsWriter:
         self.flush_interval_s = flush_interval_s
         self._last_flush = time.monotonic()
         self._rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._chunks: dict[str, list[pa.Table]] = defaultdict(list)
         self._parts: dict[str, int] = defaultdict(int)
         self._steps_buffered = 0
         self._schemas: dict[str, pa.Schema] = {}
@@ -78,6 +83,19 @@ class ResultsWriter:
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Queue rows (dicts of column → scalar) for `table`."""
         self._rows[table].extend(rows)
+
+    def add_columns(
+        self, table: str, columns: dict[str, list[Any]], timestamp: pd.Timestamp | None = None
+    ) -> None:
+        """Queue equally long columns for `table` (the fast path for per-step tables); with
+        `timestamp`, a `timestamp` column holding it on every row is added."""
+        n = len(next(iter(columns.values()))) if columns else 0
+        arrays = {name: pa.array(values) for name, values in columns.items()}
+        if timestamp is not None:
+            tz = str(timestamp.tz) if timestamp.tz is not None else None
+            stamp = pa.array([timestamp.value] * n, pa.timestamp("ns", tz=tz))
+            arrays = {**{k: arrays.pop(k) for k in ("time_s",) if k in arrays}, "timestamp": stamp, **arrays}
+        self._chunks[table].append(pa.table(arrays))
 
     def end_step(self) -> None:
         """Mark the end of a simulation step; flushes every `flush_every_steps` steps when set,
@@ -91,24 +109,36 @@ class ResultsWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered table as a new part (atomically: temporary name, then rename)."""
-        for table, rows in self._rows.items():
-            if not rows:
-                continue
-            folder = self.out_dir / table
-            folder.mkdir(exist_ok=True)
-            frame = rows_to_arrow(rows)
-            schema = self._schemas.setdefault(table, frame.schema)
-            if frame.schema != schema:
-                frame = _conform(frame, schema)
-            target = folder / f"part-{self._parts[table]:06d}.parquet"
-            tmp = target.with_suffix(".tmp")
-            pq.write_table(frame, tmp)
-            os.replace(tmp, target)
-            self._parts[table] += 1
-        self._rows.clear()
-        self._steps_buffered = 0
-        self._last_flush = time.monotonic()
+        """Write every buffered table as a new part (atomically: temporary name, then rename).
+
+        SIGINT and SIGTERM are held back while parts are written, so an interrupt can never leave
+        a step half written or written twice; the signal takes effect right after."""
+        with _signals_deferred():
+            tables: dict[str, list[pa.Table]] = defaultdict(list)
+            for table, rows in self._rows.items():
+                if rows:
+                    tables[table].append(rows_to_arrow(rows))
+            for table, chunks in self._chunks.items():
+                tables[table].extend(chunks)
+            self._rows.clear()
+            self._chunks.clear()
+            for table, parts in tables.items():
+                self._write_part(table, parts)
+            self._steps_buffered = 0
+            self._last_flush = time.monotonic()
+
+    def _write_part(self, table: str, parts: list[pa.Table]) -> None:
+        folder = self.out_dir / table
+        folder.mkdir(exist_ok=True)
+        frame = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+        schema = self._schemas.setdefault(table, frame.schema)
+        if frame.schema != schema:
+            frame = _conform(frame, schema)
+        target = folder / f"part-{self._parts[table]:06d}.parquet"
+        tmp = target.with_suffix(".tmp")
+        pq.write_table(frame, tmp)
+        os.replace(tmp, target)
+        self._parts[table] += 1
 
     def write_json(self, name: str, payload: dict[str, Any]) -> Path:
         """Write a JSON side file (e.g. run metadata, KPIs) atomically."""
@@ -122,10 +152,24 @@ class ResultsWriter:
         """Flush what is left and compact each table into one file."""
         if self.closed:
             return
-        self.flush()
-        for table in list(self._parts):
-            compact_table(self.out_dir / table)
-        self.closed = True
+        with _signals_deferred():  # compaction swaps files: never leave parts beside their compacted copy
+            self.flush()
+            for table in list(self._parts):
+                compact_table(self.out_dir / table)
+            self.closed = True
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (main thread, POSIX) until the block ends."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:

@@ -186,7 +186,18 @@ class GridSim(mosaik_api_v3.Simulator):
     def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.result is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
-        return {eid: self._outputs(eid, list(attrs)) for eid, attrs in outputs.items()}
+        data: OutputData = {}
+        for eid, attrs in outputs.items():
+            entity = self.entities.get(eid)
+            if entity is None or entity.model == "Grid":
+                data[eid] = self._outputs(eid, list(attrs))
+                continue
+            columns = self.columns[entity.model]  # per-element outputs: a list index per value
+            try:
+                data[eid] = {attr: columns[attr][entity.index] for attr in attrs}
+            except KeyError as exc:
+                raise ValueError(f"{self.sid}: {entity.model} has no attribute {exc.args[0]!r}") from None
+        return data
 
     def _outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
         entity = self.entities.get(eid)
