@@ -74,7 +74,8 @@ class ResultsWriter:
         self.flush_interval_s = flush_interval_s
         self._last_flush = time.monotonic()
         self._rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self._chunks: dict[str, list[pa.Table]] = defaultdict(list)
+        self._columns: dict[str, dict[str, list[Any]]] = {}
+        self._tz: dict[str, str | None] = {}
         self._parts: dict[str, int] = defaultdict(int)
         self._steps_buffered = 0
         self._schemas: dict[str, pa.Schema] = {}
@@ -87,15 +88,27 @@ class ResultsWriter:
     def add_columns(
         self, table: str, columns: dict[str, list[Any]], timestamp: pd.Timestamp | None = None
     ) -> None:
-        """Queue equally long columns for `table` (the fast path for per-step tables); with
-        `timestamp`, a `timestamp` column holding it on every row is added."""
+        """Queue equally long columns for `table` (the fast path for per-step tables: lists are
+        extended now and converted to Arrow once per flush); with `timestamp`, a `timestamp`
+        column holding it on every row is added. A table's column names must not change."""
         n = len(next(iter(columns.values()))) if columns else 0
-        arrays = {name: pa.array(values) for name, values in columns.items()}
+        buffer = self._columns.get(table)
+        if buffer is None:
+            buffer = self._columns[table] = {name: [] for name in columns}
+            if timestamp is not None:
+                buffer["timestamp"] = []
+                self._tz[table] = str(timestamp.tz) if timestamp.tz is not None else None
+        for name, values in columns.items():
+            target = buffer.get(name)
+            if target is None:  # a column that appears later: earlier rows are null
+                target = buffer[name] = [None] * (len(next(iter(buffer.values()))) if buffer else 0)
+            target.extend(values)
         if timestamp is not None:
-            tz = str(timestamp.tz) if timestamp.tz is not None else None
-            stamp = pa.array([timestamp.value] * n, pa.timestamp("ns", tz=tz))
-            arrays = {**{k: arrays.pop(k) for k in ("time_s",) if k in arrays}, "timestamp": stamp, **arrays}
-        self._chunks[table].append(pa.table(arrays))
+            buffer["timestamp"].extend([timestamp.value] * n)
+        length = len(buffer["timestamp"]) if "timestamp" in buffer else max(len(v) for v in buffer.values())
+        for values in buffer.values():  # columns missing this step are null for its rows
+            if len(values) < length:
+                values.extend([None] * (length - len(values)))
 
     def end_step(self) -> None:
         """Mark the end of a simulation step; flushes every `flush_every_steps` steps when set,
@@ -118,14 +131,27 @@ class ResultsWriter:
             for table, rows in self._rows.items():
                 if rows:
                     tables[table].append(rows_to_arrow(rows))
-            for table, chunks in self._chunks.items():
-                tables[table].extend(chunks)
+            for table, buffer in self._columns.items():
+                if buffer and any(buffer.values()):
+                    tables[table].append(self._columns_to_arrow(table, buffer))
             self._rows.clear()
-            self._chunks.clear()
+            self._columns.clear()
             for table, parts in tables.items():
                 self._write_part(table, parts)
             self._steps_buffered = 0
             self._last_flush = time.monotonic()
+
+    def _columns_to_arrow(self, table: str, buffer: dict[str, list[Any]]) -> pa.Table:
+        arrays = {}
+        for name, values in buffer.items():
+            if name == "timestamp":
+                arrays[name] = pa.array(values, pa.timestamp("ns", tz=self._tz.get(table)))
+            else:
+                arrays[name] = pa.array(values)
+        order = [n for n in ("time_s", "timestamp", "entity") if n in arrays] + [
+            n for n in arrays if n not in ("time_s", "timestamp", "entity")
+        ]
+        return pa.table({n: arrays[n] for n in order})
 
     def _write_part(self, table: str, parts: list[pa.Table]) -> None:
         folder = self.out_dir / table
