@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -18,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cosim.scenario import Scenario, ScenarioError, load_scenario
+from cosim.scenario import Scenario, ScenarioError, format_errors, load_scenario
 
 if TYPE_CHECKING:
     from cosim.run import RunSummary
@@ -71,11 +72,21 @@ def run(
             "else a Mosquitto the platform starts, else an embedded broker)",
         ),
     ] = None,
+    controller: Annotated[
+        str | None,
+        typer.Option(
+            "--controller",
+            help="run with another controller kind (none, rule_based, admm) than the scenario's, "
+            "e.g. a baseline to compare with",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario: writes Parquet result tables, run.json and kpis.json to the results folder."""
     from cosim.results import ResultsExistError
 
     s = _load(scenario)
+    if controller is not None:
+        s = _with_controller(s, controller, scenario)
     out_dir = out or s.outputs.dir
     try:
         summary = _run(s, out_dir, quiet, overwrite, broker)
@@ -87,6 +98,17 @@ def run(
         f"results in [bold]{summary.out_dir}[/bold] ({summary.wall_time_s:.1f} s); "
         f"plot them with: cosim plot {summary.out_dir}"
     )
+
+
+def _with_controller(s: Scenario, kind: str, path: Path) -> Scenario:
+    """The scenario with another controller kind, validated like the file itself."""
+    data = s.model_dump(mode="json")
+    data["controller"]["kind"] = kind
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        err.print(f"[red]{format_errors(path, exc)}[/red]", highlight=False)
+        raise typer.Exit(2) from None
 
 
 def _run(s: Scenario, out_dir: Path, quiet: bool, overwrite: bool, broker: str | None) -> RunSummary:
@@ -125,6 +147,8 @@ def _print_kpis(kpis: dict[str, dict[str, float]]) -> None:
     table.add_column("kpi")
     table.add_column("value", justify="right")
     for group, values in kpis.items():
+        if not values:
+            continue
         for name, value in values.items():
             table.add_row(group, name, f"{value:,.3f}" if isinstance(value, float) else str(value))
     console.print(table)
@@ -140,6 +164,37 @@ def plot(results: Annotated[Path, typer.Argument(help="results folder of a run")
         raise typer.Exit(2)
     for path in plot_run(results):
         console.print(f"wrote {path}")
+
+
+@app.command()
+def compare(
+    results: Annotated[list[Path], typer.Argument(help="results folders of finished runs")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="figure to write")] = Path("comparison.png"),
+) -> None:
+    """Compare finished runs: KPIs side by side and the district load of each on one figure."""
+    from cosim.plots import compare_runs
+
+    loaded = {}
+    for folder in results:
+        path = folder / "kpis.json"
+        if not path.is_file():
+            err.print(f"[red]{path}: not found; is {folder} the results folder of a finished run?[/red]")
+            raise typer.Exit(2)
+        loaded[folder.name] = json.loads(path.read_text())
+    table = Table(title="KPIs compared")
+    table.add_column("group")
+    table.add_column("kpi")
+    for name in loaded:
+        table.add_column(name, justify="right")
+    first = next(iter(loaded.values()))
+    for group, values in first.items():
+        if group in ("run", "mqtt"):
+            continue
+        for kpi in values:
+            cells = [loaded[n].get(group, {}).get(kpi) for n in loaded]
+            table.add_row(group, kpi, *(f"{c:,.3f}" if isinstance(c, float) else str(c) for c in cells))
+    console.print(table)
+    console.print(f"wrote {compare_runs(results, out)}")
 
 
 @app.command()

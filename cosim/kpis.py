@@ -57,8 +57,12 @@ def compute_kpis(
     v_max_pu: float = 1.05,
     gas_per_kwh: float = 0.0,
     gas_co2_kg_per_kwh: float = 0.0,
+    limit_kw: float | None = None,
+    limit_tolerance: float = 1e-2,
 ) -> dict[str, Any]:
-    """All KPIs of the run in `out_dir` as a nested dict."""
+    """All KPIs of the run in `out_dir` as a nested dict. With `limit_kw` (the shared limit on the
+    district's net exchange, Σ of the meters), `limit` KPIs say how often and by how much it was
+    exceeded beyond `limit_tolerance` (relative)."""
     dt_h = step_s / 3600.0
     grid = read_table(out_dir, "grid").sort_values("time_s")
     prices = read_table(out_dir, "prices").set_index("time_s")
@@ -102,6 +106,8 @@ def compute_kpis(
         "comfort": _comfort(buildings, dt_h),
         "grid": _grid_kpis(grid, buses, trafos, converged, dt_h, v_min_pu, v_max_pu),
         "storage": _storage(batteries, dt_h),
+        "limit": _limit(meter, dt_h, limit_kw, limit_tolerance),
+        "admm": _admm(out_dir),
         "run": {
             "steps": int(grid["time_s"].nunique()),
             "step_s": step_s,
@@ -109,6 +115,36 @@ def compute_kpis(
         },
     }
     return kpis
+
+
+def _limit(meter: pd.Series, dt_h: float, limit_kw: float | None, tolerance: float) -> dict[str, float]:
+    """Exceedance of the shared limit by the district's net exchange at the meters (Σ buildings +
+    their batteries), in either direction."""
+    if limit_kw is None:
+        return {}
+    district = meter.groupby(level="time_s").sum()
+    excess = (district.abs() - limit_kw).clip(lower=0.0)
+    exceeded = excess > tolerance * limit_kw
+    return {
+        "limit_kw": limit_kw,
+        "district_peak_kw": float(district.abs().max()),
+        "exceeded_h": float(exceeded.sum() * dt_h),
+        "max_excess_kw": float(excess.max()),
+        "excess_kwh": float(excess.sum() * dt_h),
+    }
+
+
+def _admm(out_dir: Path) -> dict[str, float]:
+    steps = _optional(out_dir, "admm_steps")
+    if steps is None:
+        return {}
+    return {
+        "iterations_mean": float(steps["iterations"].mean()),
+        "iterations_max": int(steps["iterations"].max()),
+        "converged_share": float(steps["converged"].mean()),
+        "fallback_steps": int(steps["fallback"].notna().sum()),
+        "step_wall_time_ms_mean": float(steps["wall_time_ms"].mean()),
+    }
 
 
 def _meter_power(

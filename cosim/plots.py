@@ -3,7 +3,9 @@ indoor temperatures against the comfort band, storage state of charge."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -39,11 +41,55 @@ def plot_district_load(out_dir: Path, figures: Path) -> Path:
         limit_kw = trafos.groupby("entity")["sn_kva"].first().sum()
         ax.axhline(limit_kw, color="red", linestyle="--", label=f"transformer rating ({limit_kw:.0f} kVA)")
         ax.axhline(-limit_kw, color="red", linestyle="--")
+    limit = shared_limit_kw(out_dir)
+    if limit is not None:
+        ax.axhline(
+            limit, color="darkorange", linestyle="-.", label=f"shared limit (±{limit:.0f} kW, at the meters)"
+        )
+        ax.axhline(-limit, color="darkorange", linestyle="-.")
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.set_ylabel("kW")
     ax.set_title("District load at the transformer")
     ax.legend(loc="upper left")
     return _save(fig, figures / "district_load.png")
+
+
+def run_info(out_dir: Path) -> dict[str, Any]:
+    """The run's `run.json` (scenario, status, times)."""
+    info: dict[str, Any] = json.loads((Path(out_dir) / "run.json").read_text(encoding="utf-8"))
+    return info
+
+
+def shared_limit_kw(out_dir: Path) -> float | None:
+    """The scenario's grid.transformer_limit_kw, if any."""
+    limit = run_info(out_dir).get("scenario", {}).get("grid", {}).get("transformer_limit_kw")
+    return None if limit is None else float(limit)
+
+
+def compare_runs(runs: list[Path], out_file: Path) -> Path:
+    """District net exchange (Σ of the meters) of several runs on one figure, with the shared limit."""
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    limits = set()
+    for out_dir in runs:
+        buildings = read_table(out_dir, "buildings").groupby("timestamp")["p_kw"].sum()
+        batteries = _optional(out_dir, "batteries")
+        if batteries is not None:
+            buildings = buildings.add(batteries.groupby("timestamp")["p_kw"].sum(), fill_value=0.0)
+        info = run_info(out_dir)
+        controller = info.get("scenario", {}).get("controller", {}).get("kind", "?")
+        ax.plot(buildings.index, buildings.to_numpy(), label=f"{Path(out_dir).name} ({controller})")
+        limit = shared_limit_kw(out_dir)
+        if limit is not None:
+            limits.add(limit)
+    for limit in sorted(limits):
+        ax.axhline(limit, color="red", linestyle="--", label=f"shared limit (±{limit:.0f} kW)")
+        ax.axhline(-limit, color="red", linestyle="--")
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.set_ylabel("district net import at the meters (kW)")
+    ax.set_title("District load: runs compared")
+    ax.legend(loc="upper left", fontsize=8)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    return _save(fig, out_file)
 
 
 def plot_voltages(

@@ -32,6 +32,7 @@ class RunHooks:
     writer: ResultsWriter
     on_step: Callable[[int], None] | None = None
     bridge: Any = None  # the run's SyncBridge when controllers talk over MQTT
+    scenario: Any = None  # the validated Scenario, for controllers that need the whole district
 
 
 RUNS: dict[str, RunHooks] = {}

@@ -18,6 +18,7 @@ SIMULATORS: dict[str, str] = {
     "Grid": "simulators.grid.sim:GridSim",
     "Control": "cosim.control_sim:ControlSim",
     "Bridge": "cosim.bridge_sim:BridgeSim",
+    "AdmmControl": "cosim.admm_control:AdmmControlSim",
     "Recorder": "cosim.recorder:RecorderSim",
     "Constant": "simulators.constant.sim:ConstantSim",
 }

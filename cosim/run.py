@@ -51,7 +51,7 @@ def run_scenario(
         out, scenario.outputs.flush_every_steps, overwrite, scenario.outputs.flush_interval_s
     )
     run_key = uuid.uuid4().hex
-    RUNS[run_key] = RunHooks(writer, on_step)
+    RUNS[run_key] = RunHooks(writer, on_step, scenario=scenario)
     started = time.perf_counter()
     meta = {
         "scenario": scenario.model_dump(mode="json"),
@@ -105,6 +105,7 @@ def run_scenario(
         scenario.grid.v_max_pu,
         prices.gas_per_kwh,
         prices.gas_co2_kg_per_kwh,
+        scenario.grid.transformer_limit_kw,
     )
     kpis["run"]["wall_time_s"] = wall
     if mqtt_kpis is not None:

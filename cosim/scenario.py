@@ -166,6 +166,10 @@ class BuildingGroup(Strict):
             raise ValueError(f"buses lists {len(self.buses)} buses for {self.count} buildings")
         return self
 
+    def names(self) -> list[str]:
+        """Display names of the group's buildings: the group name, numbered when there are several."""
+        return [self.name] if self.count == 1 else [f"{self.name}-{k + 1:03d}" for k in range(self.count)]
+
     def building_spec(self) -> dict[str, Any]:
         """The `BuildingSpec` fields of one building of this group, as a plain dict."""
         preset = PRESETS[self.type]
@@ -210,6 +214,9 @@ class Grid(Strict):
 
     network: str = "kerber_vorstadtnetz_kabel_1"
     backend: Literal["auto", "pandapower", "lightsim2grid"] = "auto"
+    transformer_limit_kw: PositiveFloat | None = Field(
+        default=None, description="limit on the district's net import and export (Σ of the meters, ±kW)"
+    )
     v_min_pu: PositiveFloat = 0.95
     v_max_pu: PositiveFloat = 1.05
 
@@ -224,6 +231,23 @@ class Grid(Strict):
         return name
 
 
+class AdmmConfig(Strict):
+    """ADMM model-predictive control: horizon, an optional peak-import price and the coordinator's
+    settings. The shared limit is the grid's `transformer_limit_kw`."""
+
+    horizon: int = 86400
+    peak_price_per_kw: Annotated[float, Field(ge=0)] = 0.0
+    rho: PositiveFloat = 0.05
+    eps_abs: PositiveFloat = 1e-3
+    eps_rel: Annotated[float, Field(ge=0)] = 1e-3
+    max_iterations: Annotated[int, Field(ge=1)] = 300
+
+    @field_validator("horizon", mode="before")
+    @classmethod
+    def _horizon(cls, value: Any) -> int:
+        return parse_duration_s(value)
+
+
 class Controller(Strict):
     """Which controller runs and how it is reached.
 
@@ -235,7 +259,8 @@ class Controller(Strict):
     or as `processes`, `qos`, and `step_timeout_s` after which a late agent's last setpoint is used.
     """
 
-    kind: Literal["none", "rule_based"] = "none"
+    kind: Literal["none", "rule_based", "admm"] = "none"
+    admm: AdmmConfig | None = None
     dsm: bool = True
     dsm_start_h: Annotated[int, Field(ge=0, le=23)] = 17
     dsm_end_h: Annotated[int, Field(ge=1, le=24)] = 20
@@ -244,6 +269,15 @@ class Controller(Strict):
     agents: Literal["tasks", "processes"] = "tasks"
     qos: Literal[0, 1] = 1
     step_timeout_s: PositiveFloat = 10.0
+
+    @model_validator(mode="after")
+    def _admm(self) -> Controller:
+        if self.kind == "admm":
+            if self.admm is None:
+                raise ValueError("kind 'admm' needs an `admm` section (horizon, settings; may be empty: {})")
+            if self.transport != "inprocess":
+                raise ValueError("ADMM agents do not run over MQTT yet; set `transport: inprocess`")
+        return self
 
 
 class Execution(Strict):
@@ -314,6 +348,22 @@ class Scenario(Strict):
                 f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'"
             ) from exc
         return value
+
+    @model_validator(mode="after")
+    def _admm_steps(self) -> Scenario:
+        admm = self.controller.admm
+        if self.controller.kind == "admm" and admm is not None:
+            if self.grid.transformer_limit_kw is None:
+                raise ValueError(
+                    "controller kind 'admm' coordinates a shared limit: set grid.transformer_limit_kw"
+                )
+            if self.control_step != self.step:
+                raise ValueError("controller kind 'admm' needs control_step == step")
+            if admm.horizon % self.control_step or admm.horizon < 2 * self.control_step:
+                raise ValueError(
+                    "controller.admm.horizon must be a multiple of control_step, at least two steps"
+                )
+        return self
 
     @model_validator(mode="after")
     def _steps(self) -> Scenario:

@@ -13,6 +13,7 @@ from typing import Any
 
 import mosaik
 
+from cosim.admm_control import ADMM_INPUTS
 from cosim.control_plane import AgentSpec
 from cosim.control_sim import BATTERY_INPUTS, MEASUREMENT_INPUTS
 from cosim.registry import new_world
@@ -63,8 +64,8 @@ class Link:
 
 
 def building_names(group: BuildingGroup) -> list[str]:
-    """Display names of a group's buildings: the group name, numbered when there are several."""
-    return [group.name] if group.count == 1 else [f"{group.name}-{k + 1:03d}" for k in range(group.count)]
+    """Display names of a group's buildings (see `BuildingGroup.names`)."""
+    return group.names()
 
 
 class _Builder:
@@ -151,7 +152,9 @@ class _Builder:
         for child in grid.children:
             table = GRID_TABLES[child.type]
             self.record(child, _grid_child_attrs(child.type), table, child.eid)
-        if s.controller.transport == "mqtt":
+        if s.controller.kind == "admm":
+            csim = self.start("AdmmControl", run_key=self.run_key, **self.control_common)
+        elif s.controller.transport == "mqtt":
             csim = self.start("Bridge", run_key=self.run_key, **self.control_common)
         else:
             csim = self.start("Control", **self.control_common)
@@ -197,7 +200,9 @@ class _Builder:
         agent = csim.Agent(kind=self.s.controller.kind, dsm=self._dsm(), **agent_params)
         self.connect(weather, b, *WEATHER_INPUTS)
         self.connect(b, conn, "p_kw", "q_kvar")
-        self.connect(b, agent, *MEASUREMENT_INPUTS)
+        self.connect(
+            b, agent, *MEASUREMENT_INPUTS, *(ADMM_INPUTS if self.s.controller.kind == "admm" else ())
+        )
         self.connect(
             agent,
             b,

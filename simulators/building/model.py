@@ -133,6 +133,23 @@ class BuildingStep:
 OUTPUT_ATTRS = [f.name for f in fields(BuildingStep)]
 
 
+@dataclass(frozen=True)
+class Exogenous:
+    """The uncontrolled part of one step for every building (arrays of shape (n,), kW):
+    appliance electricity, hot-water heat, PV, base electric load (appliances + hot-water heat
+    pump), heat gains to the air node (appliances + air share of solar) and to the mass node
+    (the rest of the solar gains), and the heat pump's COP for space heating and hot water."""
+
+    p_appliances_kw: np.ndarray
+    dhw_th_kw: np.ndarray
+    pv_kw: np.ndarray
+    p_base_kw: np.ndarray
+    q_air_gain_kw: np.ndarray
+    q_mass_gain_kw: np.ndarray
+    cop_space: np.ndarray
+    cop_dhw: np.ndarray
+
+
 def _array(specs: list[BuildingSpec], name: str) -> np.ndarray:
     return np.array([getattr(s, name) for s in specs], dtype=float)
 
@@ -238,11 +255,8 @@ class BuildingFleet:
         self, time: pd.Timestamp, time_s: int, step_index: int, w: WeatherInputs, c: Controls
     ) -> BuildingStep:
         """Advance every building over [time, time + step) and return step averages."""
-        app_kw, dhw_th_kw = self.demands_kw(time, step_index)
-        zenith, azimuth = self._sun_at(time, step_index)
-        pv_kw = pv_power_kw(
-            self.pv, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c, w.wind_m_s
-        )
+        ex = self.exogenous(time, step_index, w)
+        app_kw, dhw_th_kw, pv_kw = ex.p_appliances_kw, ex.dhw_th_kw, ex.pv_kw
         flex = step_flex(
             self.p["flex_share"] * app_kw,
             c.flex_shift_kw,
@@ -257,12 +271,9 @@ class BuildingFleet:
         tank = np.nan_to_num(c.tank_p_th_kw, nan=0.0)
         dhw_from_heater = np.maximum(dhw_th_kw + tank, 0.0)
         surplus_to_air = np.maximum(-(dhw_th_kw + tank), 0.0)
-        cop_space = heatpump.cop(w.t_out_c, self.p["t_supply_space_c"], self.p["hp_carnot_eff"])
-        cop_dhw = heatpump.cop(w.t_out_c, self.p["t_supply_dhw_c"], self.p["hp_carnot_eff"])
-        q_sol = self.p["solar_aperture_m2_per_m2"] * self.p["floor_area_m2"] * w.ghi_w_m2 / 1000.0
-        share = self.p["solar_share_air"]
-        q_air_base = share * q_sol + app_eff_kw + surplus_to_air
-        q_mass = (1.0 - share) * q_sol
+        cop_space, cop_dhw = ex.cop_space, ex.cop_dhw
+        q_air_base = ex.q_air_gain_kw + flex.flex_p_kw + surplus_to_air  # gains include the appliances
+        q_mass = ex.q_mass_gain_kw
         heat_kw, t_in_mean, violation = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, c)
         hp_space_kw = np.where(self.is_hp, heat_kw / cop_space, 0.0)
         dhw_el_kw = np.where(self.is_hp, dhw_from_heater / cop_dhw, 0.0)
@@ -287,6 +298,30 @@ class BuildingFleet:
             t_mass_c=self.x[:, 1].copy(),
             t_in_mean_c=t_in_mean,
             comfort_violation_k=violation,
+        )
+
+    def exogenous(self, time: pd.Timestamp, step_index: int, w: WeatherInputs) -> Exogenous:
+        """What a step brings regardless of control: demands, PV, heat gains, COPs. Pure (no state
+        changes), so a forecaster with the same seed and weather predicts a step exactly."""
+        app_kw, dhw_th_kw = self.demands_kw(time, step_index)
+        zenith, azimuth = self._sun_at(time, step_index)
+        pv_kw = pv_power_kw(
+            self.pv, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c, w.wind_m_s
+        )
+        cop_space = heatpump.cop(w.t_out_c, self.p["t_supply_space_c"], self.p["hp_carnot_eff"])
+        cop_dhw = heatpump.cop(w.t_out_c, self.p["t_supply_dhw_c"], self.p["hp_carnot_eff"])
+        q_sol = self.p["solar_aperture_m2_per_m2"] * self.p["floor_area_m2"] * w.ghi_w_m2 / 1000.0
+        share = self.p["solar_share_air"]
+        dhw_el_kw = np.where(self.is_hp, dhw_th_kw / cop_dhw, 0.0)
+        return Exogenous(
+            p_appliances_kw=app_kw,
+            dhw_th_kw=dhw_th_kw,
+            pv_kw=pv_kw,
+            p_base_kw=app_kw + dhw_el_kw,
+            q_air_gain_kw=share * q_sol + app_kw,
+            q_mass_gain_kw=(1.0 - share) * q_sol,
+            cop_space=cop_space,
+            cop_dhw=cop_dhw,
         )
 
     def _thermal_substeps(

@@ -56,13 +56,13 @@ def tou_prices(times: pd.DatetimeIndex, tariff: TouTariff) -> np.ndarray:
 def rtp_prices(
     times: pd.DatetimeIndex, mean_price_per_kwh: float, seed: int, volatility: float = 0.25
 ) -> np.ndarray:
-    """Seeded synthetic real-time prices: a double-peaked daily shape plus hourly AR(1) noise,
-    scaled to `mean_price_per_kwh`. Hourly noise is anchored to the year start, like the weather."""
+    """Seeded synthetic real-time prices: a double-peaked daily shape plus hourly AR(1) noise
+    (mean zero), scaled so that their expected mean is `mean_price_per_kwh`. Noise is anchored to
+    the year start and the scale to the daily shape, so a price never depends on the run's length."""
     year_start = pd.Timestamp(year=times[0].year, month=1, day=1, tz=times.tz)
     h = np.asarray((times - year_start) / pd.Timedelta(hours=1), dtype=float)
     hour = np.asarray(times.hour + times.minute / 60.0, dtype=float)
-    shape = 1.0 + 0.25 * np.exp(-((hour - 8.0) ** 2) / 4.0) + 0.35 * np.exp(-((hour - 19.0) ** 2) / 5.0)
-    shape -= 0.2 * np.exp(-((hour - 13.0) ** 2) / 6.0)  # midday solar dip
+    shape = _rtp_shape(hour)
     n_hours = int(np.ceil(h.max())) + 2
     rng = np.random.default_rng([seed, 104729])
     noise = np.empty(n_hours)
@@ -71,5 +71,14 @@ def rtp_prices(
     for k in range(1, n_hours):
         noise[k] = 0.8 * noise[k - 1] + eps[k]
     raw = shape * (1.0 + np.interp(h, np.arange(n_hours, dtype=float), noise))
-    result: np.ndarray = raw / raw.mean() * mean_price_per_kwh
+    result: np.ndarray = (
+        raw / _rtp_shape(np.linspace(0.0, 24.0, 1440, endpoint=False)).mean() * mean_price_per_kwh
+    )
+    return result
+
+
+def _rtp_shape(hour: np.ndarray) -> np.ndarray:
+    """The daily shape of the synthetic real-time price (1 on average-ish, peaks at 8 and 19 h)."""
+    shape = 1.0 + 0.25 * np.exp(-((hour - 8.0) ** 2) / 4.0) + 0.35 * np.exp(-((hour - 19.0) ** 2) / 5.0)
+    result: np.ndarray = shape - 0.2 * np.exp(-((hour - 13.0) ** 2) / 6.0)  # midday solar dip
     return result

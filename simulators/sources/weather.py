@@ -52,10 +52,11 @@ class WeatherSeries:
 
 
 def _ar1(rng: np.random.Generator, n: int, corr: float, std: float) -> np.ndarray:
-    """Stationary AR(1) series with the given lag-one correlation and marginal std."""
+    """Stationary AR(1) series with the given lag-one correlation and marginal std. The first value
+    is drawn first, so a longer series extends a shorter one with the same generator."""
     out = np.empty(n)
-    innovations = rng.normal(0.0, std * np.sqrt(1.0 - corr**2), size=n)
     out[0] = rng.normal(0.0, std)
+    innovations = rng.normal(0.0, std * np.sqrt(1.0 - corr**2), size=n)
     for k in range(1, n):
         out[k] = corr * out[k - 1] + innovations[k]
     return out
@@ -87,16 +88,17 @@ def synthetic_weather(
     """Deterministic synthetic weather on `times` (tz-aware, regular).
 
     The noise is drawn on an hourly grid anchored at the first hour of the year of `times[0]`
-    and interpolated, so a run that starts later or uses another step sees the same weather.
+    and interpolated, so a run that starts later, ends later or uses another step sees the same
+    weather at the same times (a forecaster looking past the run's end relies on this).
     """
     p = params or SyntheticWeatherParams()
     year_start = pd.Timestamp(year=times[0].year, month=1, day=1, tz=times.tz)
     hours_from_year_start = (times - year_start) / pd.Timedelta(hours=1)
     h = np.asarray(hours_from_year_start, dtype=float)
     n_hours = int(np.ceil(h.max())) + 2
-    rng = np.random.default_rng([seed, 7919])
-    t_noise = _ar1(rng, n_hours, p.t_noise_corr_per_h, p.t_noise_std_k)
-    cloud_latent = _ar1(rng, n_hours, p.cloud_corr_per_h, 1.0)
+    # one generator per series: a series never depends on how long another one is
+    t_noise = _ar1(np.random.default_rng([seed, 7919, 1]), n_hours, p.t_noise_corr_per_h, p.t_noise_std_k)
+    cloud_latent = _ar1(np.random.default_rng([seed, 7919, 2]), n_hours, p.cloud_corr_per_h, 1.0)
     grid_h = np.arange(n_hours, dtype=float)
     doy = h / 24.0
     hour_of_day = np.asarray(times.hour + times.minute / 60.0, dtype=float)

@@ -48,7 +48,9 @@ def test_price_kinds() -> None:
     assert np.all(tou.import_per_kwh[(hours >= 6) & (hours < 22)][:10] == 0.27)
     assert np.all(tou.import_per_kwh[hours < 6] == 0.14)
     rtp = make_prices(TIMES, {"kind": "rtp", "price_per_kwh": 0.2, "seed": 1}, TZ)
-    assert rtp.import_per_kwh.mean() == pytest.approx(0.2)
+    year = pd.date_range("2024-01-01", periods=8760, freq="h", tz=TZ)
+    yearly = make_prices(year, {"kind": "rtp", "price_per_kwh": 0.2, "seed": 1}, TZ).import_per_kwh
+    assert yearly.mean() == pytest.approx(0.2, rel=0.03)  # the mean holds over a year, not a day
     assert rtp.import_per_kwh.std() > 0.01
     with pytest.raises(ValueError, match="allowed"):
         make_prices(TIMES, {"kind": "auction"}, TZ)
@@ -79,3 +81,16 @@ def test_csv_errors_name_the_file(tmp_path: Path) -> None:
         make_weather(TIMES, {"kind": "csv", "path": str(tmp_path / "cols.csv")}, Site())
     with pytest.raises(SeriesError, match="not found"):
         make_weather(TIMES, {"kind": "csv", "path": str(tmp_path / "nope.csv")}, Site())
+
+
+def test_weather_and_prices_do_not_depend_on_the_run_length() -> None:
+    """A forecaster asks for the same times with a longer horizon: it must see the same weather."""
+    short, long_ = TIMES[:96], pd.date_range(TIMES[0], periods=96 * 3, freq="15min")
+    for field in ("t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s"):
+        a = getattr(make_weather(short, {"kind": "synthetic", "seed": 9}, Site()), field)
+        b = getattr(make_weather(long_, {"kind": "synthetic", "seed": 9}, Site()), field)[:96]
+        np.testing.assert_array_equal(a, b, err_msg=field)
+    spec = {"kind": "rtp", "price_per_kwh": 0.2, "seed": 3}
+    rtp_short = make_prices(short, spec, TZ).import_per_kwh
+    rtp_long = make_prices(long_, spec, TZ).import_per_kwh
+    np.testing.assert_array_equal(rtp_short, rtp_long[:96])

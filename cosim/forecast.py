@@ -1,0 +1,162 @@
+"""Forecasts for model-predictive controllers, built from the same pure models as the simulators.
+
+The forecaster holds its own copy of the district's building models (same specifications, seeds
+and weather), so with `quality: perfect` it predicts every uncontrolled quantity of the run
+exactly: weather, prices, appliance and hot-water demand, PV, heat gains, heat-pump COP. It turns
+them, with the measured states, into the ADMM agents' `AgentData` for a horizon starting at the
+current control step. (Forecast errors are a planned option; today forecasts are perfect.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from controllers.admm import AgentData, Battery, ThermalModel
+from cosim.scenario import Scenario
+from simulators.building import thermal
+from simulators.building.model import BuildingFleet, BuildingSpec, WeatherInputs
+from simulators.clock import time_axis
+from simulators.sources.model import make_prices, make_weather, site_from
+
+WEATHER_FIELDS = ("t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s")
+
+
+@dataclass(frozen=True)
+class MeasuredState:
+    """What the controller knows about one building at the start of a control step."""
+
+    t_in_c: float
+    t_mass_c: float
+    hp_p_prev_kw: float | None
+    battery_e_kwh: float | None
+
+
+@dataclass(frozen=True)
+class ForecastTables:
+    """Uncontrolled quantities per step (rows) and building (columns), kW or °C."""
+
+    p_base_kw: np.ndarray
+    pv_kw: np.ndarray
+    q_air_gain_kw: np.ndarray
+    q_mass_gain_kw: np.ndarray
+    cop: np.ndarray
+    t_out_c: np.ndarray
+
+
+class DistrictForecaster:
+    """Perfect forecasts of a scenario's buildings over `horizon_steps` control steps."""
+
+    def __init__(self, scenario: Scenario, horizon_steps: int) -> None:
+        if scenario.step != scenario.control_step:
+            raise ValueError("model-predictive control needs control_step == step")
+        self.scenario = scenario
+        self.horizon = horizon_steps
+        self.dt_s = scenario.control_step
+        self.times = time_axis(scenario.start, scenario.timezone, self.dt_s, scenario.n_steps + horizon_steps)
+        site_spec = {**scenario.site.model_dump(exclude={"heating_degree_days_kd"}), "tz": scenario.timezone}
+        site = site_from(site_spec)
+        weather_spec = {**scenario.sources.weather.model_dump(mode="json"), "seed": scenario.seed}
+        self.weather = make_weather(self.times, weather_spec, site)
+        price_spec = scenario.sources.prices.model_dump(
+            mode="json", exclude={"gas_per_kwh", "gas_co2_kg_per_kwh"}
+        )
+        self.prices = make_prices(self.times, {**price_spec, "seed": scenario.seed}, scenario.timezone)
+        self.names: list[str] = []
+        specs: list[BuildingSpec] = []
+        self.groups = []
+        for group in scenario.buildings:
+            spec = BuildingSpec.from_dict(group.building_spec())
+            for name in group.names():
+                self.names.append(name)
+                specs.append(spec)
+                self.groups.append(group)
+        self.fleet = BuildingFleet(
+            specs,
+            list(range(len(specs))),
+            site,
+            self.dt_s,
+            scenario.seed,
+            scenario.site.heating_degree_days_kd,
+        )
+        self.fleet.set_time_axis(self.times)
+        self.model = thermal.discretise(self.fleet.rc, float(self.dt_s))
+        self._tables: dict[int, ForecastTables] = {}
+
+    def _step_tables(self, index: int) -> ForecastTables:
+        n = self.fleet.n
+        weather = WeatherInputs(*(np.full(n, getattr(self.weather, f)[index]) for f in WEATHER_FIELDS))
+        ex = self.fleet.exogenous(self.times[index], index, weather)
+        return ForecastTables(
+            ex.p_base_kw, ex.pv_kw, ex.q_air_gain_kw, ex.q_mass_gain_kw, ex.cop_space, weather.t_out_c
+        )
+
+    def tables(self, start: int) -> ForecastTables:
+        """Stacked forecasts for steps start … start + horizon − 1 (each step computed once)."""
+        for k in range(start, start + self.horizon):
+            if k not in self._tables:
+                self._tables[k] = self._step_tables(k)
+        for k in [k for k in self._tables if k < start]:
+            del self._tables[k]
+        rows = [self._tables[k] for k in range(start, start + self.horizon)]
+        return ForecastTables(
+            *(np.stack([getattr(r, f) for r in rows]) for f in ForecastTables.__dataclass_fields__)
+        )
+
+    def agent_data(self, start: int, states: list[MeasuredState]) -> list[AgentData]:
+        """One `AgentData` per building (in scenario order) for the horizon from control step `start`."""
+        if len(states) != len(self.names):
+            raise ValueError(f"need {len(self.names)} states, got {len(states)}")
+        f = self.tables(start)
+        window = slice(start, start + self.horizon)
+        price = self.prices.import_per_kwh[window]
+        export = np.minimum(self.prices.export_per_kwh[window], price)
+        dt_h = self.dt_s / 3600.0
+        data = []
+        for i, (name, group, state) in enumerate(zip(self.names, self.groups, states, strict=True)):
+            therm = None
+            if self.fleet.is_hp[i]:
+                hp_max = float(self.fleet.hp_p_max_kw[i])
+                prev = None if state.hp_p_prev_kw is None else float(np.clip(state.hp_p_prev_kw, 0.0, hp_max))
+                therm = ThermalModel(
+                    a=self.model.a[i],
+                    b=self.model.b[i],
+                    x0_c=np.array([state.t_in_c, state.t_mass_c]),
+                    t_out_c=f.t_out_c[:, i],
+                    q_air_gain_kw=f.q_air_gain_kw[:, i],
+                    q_mass_gain_kw=f.q_mass_gain_kw[:, i],
+                    cop=f.cop[:, i],
+                    hp_p_max_kw=hp_max,
+                    t_min_c=np.full(self.horizon, group.t_min_c),
+                    t_max_c=np.full(self.horizon, group.t_max_c),
+                    hp_p_prev_kw=prev,
+                )
+            battery = None
+            if group.battery is not None and state.battery_e_kwh is not None:
+                b = group.battery
+                battery = Battery(
+                    capacity_kwh=b.capacity_kwh,
+                    e0_kwh=float(
+                        np.clip(state.battery_e_kwh, b.soc_min * b.capacity_kwh, b.soc_max * b.capacity_kwh)
+                    ),
+                    eta_charge=b.eta_charge,
+                    eta_discharge=b.eta_discharge,
+                    loss_per_h=1e-4 if b.loss_per_h is None else b.loss_per_h,
+                    c_rate_per_h=0.3 if b.c_rate_per_h is None else b.c_rate_per_h,
+                    soc_min=b.soc_min,
+                    soc_max=b.soc_max,
+                )
+            data.append(
+                AgentData(
+                    name=name,
+                    dt_h=dt_h,
+                    price_per_kwh=price,
+                    p_base_kw=f.p_base_kw[:, i],
+                    pv_kw=f.pv_kw[:, i],
+                    thermal=therm,
+                    battery=battery,
+                    export_price_per_kwh=export,
+                )
+            )
+        return data

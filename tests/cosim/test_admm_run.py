@@ -1,0 +1,67 @@
+"""ADMM in the co-simulation: the shared limit binds without control and holds with ADMM; the
+forecasts the agents plan with are exactly what the simulators then do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cosim.results import read_table
+from cosim.run import RunSummary, run_scenario
+from cosim.scenario import Scenario
+
+pytestmark = pytest.mark.slow
+
+DISTRICT = {
+    "name": "admm-small",
+    "start": "2024-01-16T04:00:00",
+    "duration": "5h",
+    "step": "15min",
+    "seed": 5,
+    "sources": {"prices": {"kind": "tou"}},
+    "buildings": [
+        {"name": "hp", "count": 5, "pv_kwp": 4},
+        {"name": "bat", "count": 2, "pv_kwp": 6, "battery": {"capacity_kwh": 10, "soc_init": 0.5}},
+    ],
+    "grid": {"network": "kerber_landnetz_kabel_1", "transformer_limit_kw": 8.0},
+    "controller": {"kind": "admm", "transport": "inprocess", "admm": {"horizon": "3h"}},
+}
+
+
+def _run(tmp: Path, kind: str) -> RunSummary:
+    data = {**DISTRICT, "controller": {**DISTRICT["controller"], "kind": kind}}
+    return run_scenario(Scenario.model_validate(data), tmp / kind, echo=lambda _t: None)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunSummary]:
+    tmp = tmp_path_factory.mktemp("admm")
+    return {kind: _run(tmp, kind) for kind in ("none", "admm")}
+
+
+def test_limit_binds_without_control_and_holds_with_admm(runs: dict[str, RunSummary]) -> None:
+    none, admm = runs["none"].kpis["limit"], runs["admm"].kpis["limit"]
+    assert none["exceeded_h"] > 0.5 and none["max_excess_kw"] > 0.5  # the limit really binds
+    assert admm["exceeded_h"] == 0.0
+    assert admm["max_excess_kw"] <= 1e-2 * admm["limit_kw"]
+    assert runs["admm"].kpis["admm"]["converged_share"] == 1.0
+    assert runs["admm"].kpis["comfort"]["discomfort_kh"] < 0.5
+
+
+def test_plans_come_true(runs: dict[str, RunSummary]) -> None:
+    """Perfect forecasts and the exact model: the district power the coordinator planned for the
+    current step is what the simulators produce."""
+    out = runs["admm"].out_dir
+    planned = read_table(out, "admm_steps").set_index("time_s")["p_planned_step0_kw"]
+    meters = read_table(out, "buildings").groupby("time_s")["p_kw"].sum()
+    meters = meters.add(read_table(out, "batteries").groupby("time_s")["p_kw"].sum(), fill_value=0.0)
+    np.testing.assert_allclose(meters.reindex(planned.index), planned, atol=1e-3)
+
+
+def test_admm_needs_a_limit_and_in_process_transport(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="transformer_limit_kw"):
+        Scenario.model_validate({**DISTRICT, "grid": {"network": "kerber_landnetz_kabel_1"}})
+    with pytest.raises(ValueError, match="over MQTT"):
+        Scenario.model_validate({**DISTRICT, "controller": {"kind": "admm", "admm": {}}})
