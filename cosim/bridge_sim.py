@@ -5,13 +5,19 @@ and the same measurement values, but each control step is one lockstep exchange 
 `SyncBridge`: publish every agent's measurement and the clock tick, wait until every agent has
 answered or the step timeout expires, use the last setpoint of a late agent (recorded in the
 `control_events` table). Every MQTT message of the run goes to the `mqtt_messages` table.
+
+In real-time mode (`controller.mode: realtime`) the bridge paces the run on the wall clock: step t
+starts at run start + t / `realtime_factor` and must be answered by the next step's start (the
+deadline); late agents fall back as in lockstep, and the start lag and deadline misses of every
+step go to `control_steps`.
 Runs in process only: it finds the bridge and the results writer in `RUNS` under `run_key`.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict
+import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from mosaik_api_v3.types import CreateResult, Meta
@@ -25,6 +31,15 @@ META: Meta = copy.deepcopy(CONTROL_META)
 META["models"]["Agent"]["params"] = [*META["models"]["Agent"]["params"], "agent_id"]
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """Wall-clock schedule of one real-time step (Unix seconds) and how late it started."""
+
+    start_unix_s: float
+    deadline_unix_s: float
+    start_lag_s: float
+
+
 class BridgeSim(ControlSim):
     """Control over MQTT in lockstep."""
 
@@ -33,6 +48,7 @@ class BridgeSim(ControlSim):
         self.meta = copy.deepcopy(META)
         self.agent_ids: dict[str, str] = {}
         self.hooks: RunHooks | None = None
+        self.wall_start: float | None = None
 
     def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
         hooks = RUNS.get(run_key)
@@ -58,7 +74,14 @@ class BridgeSim(ControlSim):
         if self.hooks is None:
             raise RuntimeError("bridge: not configured")
         by_agent = {self.agent_ids[eid]: values for eid, values in self.measurements(inputs).items()}
-        result = self.hooks.bridge.exchange(self.step_index, by_agent, time_s=time_s, step_s=self.step_size_s)
+        pacing = self._pace(time_s)
+        result = self.hooks.bridge.exchange(
+            self.step_index,
+            by_agent,
+            time_s=time_s,
+            step_s=self.step_size_s,
+            deadline_unix_s=None if pacing is None else pacing.deadline_unix_s,
+        )
         for eid, agent in self.agent_ids.items():
             self.setpoints[eid] = BuildingSetpoints.from_values(result.setpoints.get(agent) or {})
         writer = self.hooks.writer
@@ -91,6 +114,26 @@ class BridgeSim(ControlSim):
                     "publish_ms": result.timings.publish_s * 1e3,
                     "wait_ms": result.timings.wait_s * 1e3,
                     "step_ms": result.timings.total_s * 1e3,
+                    "start_lag_ms": None if pacing is None else pacing.start_lag_s * 1e3,
+                    "deadline_missed": None if pacing is None else result.deadline_missed,
+                    "deadline_lag_ms": None if pacing is None else result.lag_s * 1e3,
                 }
             ],
         )
+
+    def _pace(self, time_s: int) -> Pacing | None:
+        """Real time: wait until this step's wall-clock start (run start + time / factor), then
+        give the exchange the step's deadline (the next step's start). None in lockstep."""
+        if self.hooks is None or self.hooks.scenario is None:
+            return None
+        controller = self.hooks.scenario.controller
+        if controller.mode != "realtime":
+            return None
+        factor = controller.realtime_factor
+        if self.wall_start is None:
+            self.wall_start = time.time() - time_s / factor
+        start = self.wall_start + time_s / factor
+        now = time.time()
+        if now < start:
+            time.sleep(start - now)  # pacing the co-simulation itself: nothing else runs meanwhile
+        return Pacing(start, start + self.step_size_s / factor, max(0.0, time.time() - start))

@@ -108,6 +108,7 @@ def compute_kpis(
         "storage": _storage(batteries, dt_h),
         "limit": _limit(meter, dt_h, limit_kw, limit_tolerance),
         "admm": _admm(out_dir),
+        "control": _control(out_dir),
         "run": {
             "steps": int(grid["time_s"].nunique()),
             "step_s": step_s,
@@ -132,6 +133,25 @@ def _limit(meter: pd.Series, dt_h: float, limit_kw: float | None, tolerance: flo
         "max_excess_kw": float(excess.max()),
         "excess_kwh": float(excess.sum() * dt_h),
     }
+
+
+def _control(out_dir: Path) -> dict[str, float]:
+    """Lockstep/real-time exchange statistics of an MQTT run (empty for in-process control)."""
+    steps = _optional(out_dir, "control_steps")
+    if steps is None:
+        return {}
+    out = {
+        "late_agent_steps": int(steps["late_agents"].sum()),
+        "step_ms_median": float(steps["step_ms"].median()),
+        "step_ms_p99": float(steps["step_ms"].quantile(0.99)),
+    }
+    if "deadline_missed" in steps and steps["deadline_missed"].notna().any():
+        out |= {
+            "deadline_misses": int(steps["deadline_missed"].fillna(False).astype(bool).sum()),
+            "start_lag_ms_max": float(steps["start_lag_ms"].max()),
+            "deadline_lag_ms_max": float(steps["deadline_lag_ms"].max()),
+        }
+    return out
 
 
 def _admm(out_dir: Path) -> dict[str, float]:

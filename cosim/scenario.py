@@ -253,8 +253,10 @@ class Controller(Strict):
 
     kind: `none` (thermostats, batteries idle) or `rule_based` (battery self-consumption; with
     `dsm`, flexible load curtailed in [dsm_start_h, dsm_end_h) and restored before the buildings'
-    deadline). transport: `mqtt` (one agent per building on a broker, lockstep with the
-    co-simulation) or `inprocess` (the same controllers called directly, no broker). With MQTT:
+    deadline). transport: `mqtt` (one agent per building on a broker) or `inprocess` (the same
+    controllers called directly, no broker). mode: `lockstep` (wait for every agent; reproducible)
+    or `realtime` (wall-clock pacing at `realtime_factor` simulated seconds per second; each step
+    has a deadline, late setpoints fall back and are recorded). With MQTT:
     `broker` (mqtt://host:port; none = the platform starts one), `agents` as `tasks` in one process
     or as `processes`, `qos`, and `step_timeout_s` after which a late agent's last setpoint is used.
     """
@@ -269,6 +271,8 @@ class Controller(Strict):
     agents: Literal["tasks", "processes"] = "tasks"
     qos: Literal[0, 1] = 1
     step_timeout_s: PositiveFloat = 10.0
+    mode: Literal["lockstep", "realtime"] = "lockstep"
+    realtime_factor: PositiveFloat = 1.0
 
     @model_validator(mode="after")
     def _admm(self) -> Controller:
@@ -277,6 +281,8 @@ class Controller(Strict):
                 raise ValueError("kind 'admm' needs an `admm` section (horizon, settings; may be empty: {})")
             if self.transport != "inprocess":
                 raise ValueError("ADMM agents do not run over MQTT yet; set `transport: inprocess`")
+        if self.mode == "realtime" and self.transport != "mqtt":
+            raise ValueError("real-time mode paces MQTT agents: set `transport: mqtt`")
         return self
 
 
