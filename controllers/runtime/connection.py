@@ -24,6 +24,7 @@ from typing import Any
 import aiomqtt
 import paho.mqtt.client as mqtt
 
+from controllers.runtime import paho_io
 from controllers.runtime.broker_url import BrokerUrl, parse_broker_url
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ class MqttConnection:
                     self._session_lost.set_result(None)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
+        paho_io.tune(client._client)  # buffered reads, joined writes (see paho_io)
         pending = list(self._subscriptions.items())
         for first in range(0, len(pending), SUBSCRIBE_BATCH):  # many filters per SUBSCRIBE packet
             await client.subscribe(pending[first:first + SUBSCRIBE_BATCH])
@@ -186,7 +188,15 @@ class MqttConnection:
             raise aiomqtt.MqttError("message stream ended")
 
     async def _read(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
+        # Messages already queued are taken directly: aiomqtt's iterator creates a task and an
+        # `asyncio.wait` per message, and hands over one message per turn of the event loop.
+        queue: asyncio.Queue[aiomqtt.Message] | None = getattr(client, "_queue", None)
+        messages = client.messages
+        while True:
+            if queue is not None and not queue.empty():
+                message = queue.get_nowait()
+            else:
+                message = await anext(messages)  # MqttError once disconnected
             try:
                 await self._handler(message)
             except Exception:
@@ -293,7 +303,7 @@ class MqttConnection:
         client = self._client
         if client is None:
             return None
-        sock = client._client.socket()
+        sock = paho_io.raw_socket(client._client.socket())
         if not isinstance(sock, socket.socket):
             return None
         return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
