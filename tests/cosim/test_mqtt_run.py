@@ -17,11 +17,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 
 def _comparable(kpis: dict[str, Any]) -> dict[str, Any]:
-    """KPIs without what differs between transports by design (wall time, MQTT traffic)."""
+    """KPIs without what differs between transports by design (wall time, MQTT traffic, exchange timings)."""
     return {
         group: {k: v for k, v in values.items() if k != "wall_time_s"}
         for group, values in kpis.items()
-        if group != "mqtt"
+        if group not in ("mqtt", "control")
     }
 
 
