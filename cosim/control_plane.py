@@ -77,37 +77,48 @@ class AgentProcesses:
     """Each agent in its own process (`python -m controllers.agent`), as on separate hosts."""
 
     def __init__(self, specs: list[AgentSpec], url: str, run: str, qos: int) -> None:
-        self.processes: list[subprocess.Popen[bytes]] = []
-        for s in specs:
-            params = [a for name, value in s.params.items() for a in ("--param", f"{name}={value}")]
-            self.processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "controllers.agent",
-                        "--broker",
-                        url,
-                        "--run",
-                        run,
-                        "--agent",
-                        s.agent_id,
-                        "--kind",
-                        s.kind,
-                        "--qos",
-                        str(qos),
-                        *params,
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+        self.specs = {s.agent_id: s for s in specs}
+        self.url, self.run, self.qos = url, run, qos
+        self.processes: dict[str, subprocess.Popen[bytes]] = {s.agent_id: self._spawn(s) for s in specs}
+
+    def _spawn(self, s: AgentSpec) -> subprocess.Popen[bytes]:
+        params = [a for name, value in s.params.items() for a in ("--param", f"{name}={value}")]
+        command = [
+            sys.executable,
+            "-m",
+            "controllers.agent",
+            "--broker",
+            self.url,
+            "--run",
+            self.run,
+            "--agent",
+            s.agent_id,
+            "--kind",
+            s.kind,
+            "--qos",
+            str(self.qos),
+            *params,
+        ]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self, agent_id: str) -> None:
+        """Kill one agent's process outright (SIGKILL: a crash, no goodbye on MQTT)."""
+        process = self.processes[agent_id]
+        process.kill()
+        process.wait()
+
+    def restart(self, agent_id: str) -> None:
+        """Start a fresh process for `agent_id` (it rejoins the run)."""
+        if self.processes[agent_id].poll() is None:
+            raise RuntimeError(f"agent {agent_id} is still running")
+        self.processes[agent_id] = self._spawn(self.specs[agent_id])
 
     def close(self) -> None:
-        for p in self.processes:
+        processes = list(self.processes.values())
+        for p in processes:
             if p.poll() is None:
                 p.terminate()
-        for p in self.processes:
+        for p in processes:
             try:
                 p.wait(timeout=10.0)
             except subprocess.TimeoutExpired:

@@ -43,6 +43,7 @@ def run_scenario(
     on_built: Callable[[BuiltWorld], None] | None = None,
     broker_url: str | None = None,
     echo: Callable[[str], None] = print,
+    on_control_plane: Callable[[ControlPlane], None] | None = None,
 ) -> RunSummary:
     """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir` (a folder holding an
     earlier run is refused unless `overwrite`)."""
@@ -74,6 +75,8 @@ def run_scenario(
                 echo=echo,
             )
             RUNS[run_key].bridge = plane.bridge
+            if on_control_plane is not None:
+                on_control_plane(plane)
             meta["mqtt"] = {
                 "broker": plane.broker.url,
                 "broker_kind": plane.broker.kind,
