@@ -72,6 +72,10 @@ def run(
             "else a Mosquitto the platform starts, else an embedded broker)",
         ),
     ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run-id", help="MQTT run id (default: generated); external devices join with it"),
+    ] = None,
     controller: Annotated[
         str | None,
         typer.Option(
@@ -89,7 +93,7 @@ def run(
         s = _with_controller(s, controller, scenario)
     out_dir = out or s.outputs.dir
     try:
-        summary = _run(s, out_dir, quiet, overwrite, broker)
+        summary = _run(s, out_dir, quiet, overwrite, broker, run_id, str(scenario))
     except ResultsExistError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -111,14 +115,24 @@ def _with_controller(s: Scenario, kind: str, path: Path) -> Scenario:
         raise typer.Exit(2) from None
 
 
-def _run(s: Scenario, out_dir: Path, quiet: bool, overwrite: bool, broker: str | None) -> RunSummary:
+def _run(
+    s: Scenario,
+    out_dir: Path,
+    quiet: bool,
+    overwrite: bool,
+    broker: str | None,
+    run_id: str | None,
+    path: str,
+) -> RunSummary:
     from cosim.run import run_scenario
 
     def say(text: str) -> None:
         console.print(text, highlight=False)
 
     if quiet:
-        summary = run_scenario(s, out_dir, overwrite=overwrite, broker_url=broker, echo=say)
+        summary = run_scenario(
+            s, out_dir, overwrite=overwrite, broker_url=broker, echo=say, run_id=run_id, scenario_path=path
+        )
     else:
         columns = (
             TextColumn("[bold]{task.description}"),
@@ -137,6 +151,8 @@ def _run(s: Scenario, out_dir: Path, quiet: bool, overwrite: bool, broker: str |
                 overwrite=overwrite,
                 broker_url=broker,
                 echo=say,
+                run_id=run_id,
+                scenario_path=path,
             )
     return summary
 
@@ -195,6 +211,29 @@ def compare(
             table.add_row(group, kpi, *(f"{c:,.3f}" if isinstance(c, float) else str(c) for c in cells))
     console.print(table)
     console.print(f"wrote {compare_runs(results, out)}")
+
+
+@app.command("emulate-device")
+def emulate_device(
+    scenario: Annotated[Path, typer.Argument(help="the scenario the device belongs to")],
+    device: Annotated[str, typer.Option("--device", help="name of the external building to play")],
+    broker: Annotated[str, typer.Option("--broker", help="the run's broker, e.g. mqtt://127.0.0.1:1883")],
+    run_id: Annotated[str, typer.Option("--run-id", help="the run's id (printed by `cosim run`)")],
+) -> None:
+    """Play an external (hardware-in-the-loop) building from its model, on MQTT, until the run ends."""
+    from cosim.emulator import device_id, run_device
+
+    s = _load(scenario)
+    names = {name: g for g in s.buildings for name in g.names()}
+    if device not in names:
+        err.print(f"[red]{scenario}: no building {device!r}; buildings: {', '.join(names)}[/red]")
+        raise typer.Exit(2)
+    if not names[device].external:
+        err.print(
+            f"[yellow]warning: {device} is not marked `external: true`; the run will simulate it[/yellow]"
+        )
+    console.print(f"emulating {device_id(device)} on {broker}, run {run_id}")
+    run_device(scenario, device, broker, run_id)
 
 
 @app.command()

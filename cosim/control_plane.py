@@ -128,20 +128,31 @@ class AgentProcesses:
 
 @dataclass
 class ControlPlane:
-    """A run's broker, agents and bridge."""
+    """A run's broker and its two planes: controllers (agents + bridge) and external devices."""
 
     broker: ProvidedBroker
     run_id: str
-    bridge: SyncBridge
-    agents: AgentThread | AgentProcesses
+    bridge: SyncBridge | None
+    agents: AgentThread | AgentProcesses | None
+    device_bridge: SyncBridge | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
-        for close in (self.bridge.close, self.agents.close, self.broker.close):
+        for close in self.closers:
             try:
                 close()
             except Exception as exc:  # keep closing the rest; the run's results are already safe
                 print(f"warning: closing the control plane: {exc}", file=sys.stderr)
+
+
+def _connect(bridge: SyncBridge, url: str) -> None:
+    try:
+        bridge.start()
+    except ConnectionError as exc:
+        raise ConnectionError(
+            f"cannot reach the MQTT broker at {url}: start it, correct `controller.broker` in the "
+            "scenario or --broker, or set neither to let the platform start a broker"
+        ) from exc
 
 
 def start_control_plane(
@@ -152,36 +163,62 @@ def start_control_plane(
     agents: str,
     qos: int,
     step_timeout_s: float,
+    devices: tuple[str, ...] = (),
+    scenario_path: str = "SCENARIO",
+    run_id: str | None = None,
     ready_timeout_s: float = 60.0,
     echo: Callable[[str], None] = print,
 ) -> ControlPlane:
-    """Start broker, agents and bridge; an error naming the agents that never came online."""
+    """Start the broker, the agents of `specs` and their bridge, and the device plane for `devices`;
+    wait until every agent and device is online (an error names the missing ones)."""
+    from cosim.emulator import DEVICE_BRIDGE, DEVICE_PREFIX
+
     broker = provide_broker(broker_url, echo=echo)
-    run_id = f"{name}-{uuid.uuid4().hex[:8]}"
-    started: list[Callable[[], None]] = [broker.close]
+    run = run_id or f"{name}-{uuid.uuid4().hex[:8]}"
+    plane = ControlPlane(broker, run, None, None, closers=[broker.close])
     try:
-        runner = AgentProcesses if agents == "processes" else AgentThread
-        handle = runner(specs, broker.url, run_id, qos)
-        started.insert(0, handle.close)
-        bridge = SyncBridge(
-            broker.url, run_id, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s
-        )
-        started.insert(0, bridge.close)
-        try:
-            bridge.start()
-        except ConnectionError as exc:
-            raise ConnectionError(
-                f"cannot reach the MQTT broker at {broker.url}: start it, correct `controller.broker` in the "
-                "scenario or --broker, or set neither to let the platform start a broker"
-            ) from exc
-        missing = sorted(bridge.wait_ready(ready_timeout_s))
-        if missing:
-            raise RuntimeError(
-                f"{len(missing)} agent(s) did not come online on {broker.url} within "
-                f"{ready_timeout_s:.0f} s: {', '.join(missing[:10])}"
+        if devices:
+            plane.device_bridge = SyncBridge(
+                broker.url,
+                run,
+                devices,
+                prefix=DEVICE_PREFIX,
+                bridge_id=DEVICE_BRIDGE,
+                qos=qos,
+                step_timeout_s=step_timeout_s,
             )
+            plane.closers.insert(0, plane.device_bridge.close)
+            _connect(plane.device_bridge, broker.url)
+            echo(
+                f"waiting for {len(devices)} external device(s) on run {run!r}; start each with: cosim "
+                f"emulate-device {scenario_path} --device NAME --broker {broker.url} --run-id {run}"
+            )
+        if specs:
+            runner = AgentProcesses if agents == "processes" else AgentThread
+            plane.agents = runner(specs, broker.url, run, qos)
+            plane.closers.insert(0, plane.agents.close)
+            plane.bridge = SyncBridge(
+                broker.url, run, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s
+            )
+            plane.closers.insert(0, plane.bridge.close)
+            _connect(plane.bridge, broker.url)
+            missing = sorted(plane.bridge.wait_ready(ready_timeout_s))
+            if missing:
+                raise RuntimeError(
+                    f"{len(missing)} agent(s) did not come online on {broker.url} within "
+                    f"{ready_timeout_s:.0f} s: {', '.join(missing[:10])}"
+                )
+        if plane.device_bridge is not None:
+            missing = sorted(plane.device_bridge.wait_ready(ready_timeout_s))
+            if missing:
+                raise RuntimeError(
+                    f"external device(s) {', '.join(missing)} did not come online on {broker.url} within "
+                    f"{ready_timeout_s:.0f} s; start them with `cosim emulate-device {scenario_path} "
+                    f"--device NAME --broker {broker.url} --run-id {run}` (NAME is the building name) or "
+                    "connect the "
+                    "real devices"
+                )
     except BaseException:
-        for close in started:
-            close()
+        plane.close()
         raise
-    return ControlPlane(broker, run_id, bridge, handle)
+    return plane

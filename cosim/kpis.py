@@ -112,7 +112,8 @@ def compute_kpis(
         "run": {
             "steps": int(grid["time_s"].nunique()),
             "step_s": step_s,
-            "buildings": int((entities["kind"] == "building").sum()),
+            "buildings": int(entities["kind"].isin(["building", "device"]).sum()),
+            "external_devices": int((entities["kind"] == "device").sum()),
         },
     }
     return kpis

@@ -33,6 +33,7 @@ class RunHooks:
     on_step: Callable[[int], None] | None = None
     bridge: Any = None  # the run's SyncBridge when controllers talk over MQTT
     scenario: Any = None  # the validated Scenario, for controllers that need the whole district
+    device_bridge: Any = None  # the SyncBridge of the device plane when buildings are external (HIL)
 
 
 RUNS: dict[str, RunHooks] = {}

@@ -44,6 +44,8 @@ def run_scenario(
     broker_url: str | None = None,
     echo: Callable[[str], None] = print,
     on_control_plane: Callable[[ControlPlane], None] | None = None,
+    run_id: str | None = None,
+    scenario_path: str = "SCENARIO",
 ) -> RunSummary:
     """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir` (a folder holding an
     earlier run is refused unless `overwrite`)."""
@@ -63,18 +65,24 @@ def run_scenario(
     previous_handler = _terminate_as_interrupt()
     plane: ControlPlane | None = None
     try:
-        if scenario.controller.transport == "mqtt":
+        devices = external_devices(scenario)
+        if scenario.controller.transport == "mqtt" or devices:
             c = scenario.controller
             plane = start_control_plane(
-                agent_specs(scenario),
+                agent_specs(scenario) if c.transport == "mqtt" else [],
                 name=scenario.name,
                 broker_url=broker_url or c.broker,
                 agents=c.agents,
                 qos=c.qos,
                 step_timeout_s=c.step_timeout_s,
+                devices=devices,
+                scenario_path=scenario_path,
+                run_id=run_id or c.run_id,
+                ready_timeout_s=c.ready_timeout_s,
                 echo=echo,
             )
             RUNS[run_key].bridge = plane.bridge
+            RUNS[run_key].device_bridge = plane.device_bridge
             if on_control_plane is not None:
                 on_control_plane(plane)
             meta["mqtt"] = {
@@ -93,7 +101,7 @@ def run_scenario(
         _finish(writer, meta, started, f"failed: {type(exc).__name__}: {exc}")
         raise
     finally:
-        mqtt_kpis = _mqtt_kpis(plane) if plane is not None else None
+        mqtt_kpis = _mqtt_kpis(plane) if plane is not None and plane.bridge is not None else None
         if plane is not None:
             plane.close()
         RUNS.pop(run_key, None)
@@ -118,8 +126,17 @@ def run_scenario(
     return RunSummary(out, kpis, wall, scenario.n_steps)
 
 
+def external_devices(scenario: Scenario) -> tuple[str, ...]:
+    """Device ids of the buildings marked external (hardware in the loop)."""
+    from cosim.emulator import device_id
+
+    return tuple(device_id(name) for g in scenario.buildings if g.external for name in g.names())
+
+
 def _mqtt_kpis(plane: ControlPlane) -> dict[str, Any]:
     """Message and byte counts, round-trip latency and drops of the run's MQTT traffic."""
+    if plane.bridge is None:
+        return {}
     traffic = plane.bridge.traffic().values()
     rtt = plane.bridge.rtt()
     return {

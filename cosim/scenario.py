@@ -157,11 +157,16 @@ class BuildingGroup(Strict):
     battery: StorageUnit | None = None
     tank: StorageUnit | None = None
     buses: list[int] | None = Field(default=None, description="explicit grid buses, one per building")
+    external: bool = Field(
+        default=False, description="hardware in the loop: a device on MQTT plays these buildings"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> BuildingGroup:
         if self.t_min_c >= self.t_max_c:
             raise ValueError(f"t_min_c ({self.t_min_c}) must be below t_max_c ({self.t_max_c})")
+        if self.external and self.tank is not None:
+            raise ValueError("an external building cannot have a simulated hot-water tank")
         if self.buses is not None and len(self.buses) != self.count:
             raise ValueError(f"buses lists {len(self.buses)} buses for {self.count} buildings")
         return self
@@ -272,6 +277,8 @@ class Controller(Strict):
     qos: Literal[0, 1] = 1
     step_timeout_s: PositiveFloat = 10.0
     mode: Literal["lockstep", "realtime"] = "lockstep"
+    run_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    ready_timeout_s: PositiveFloat = 60.0
     realtime_factor: PositiveFloat = 1.0
 
     @model_validator(mode="after")

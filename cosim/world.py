@@ -16,6 +16,7 @@ import mosaik
 from cosim.admm_control import ADMM_INPUTS
 from cosim.control_plane import AgentSpec
 from cosim.control_sim import BATTERY_INPUTS, MEASUREMENT_INPUTS
+from cosim.emulator import device_id
 from cosim.registry import new_world
 from cosim.scenario import BuildingGroup, Scenario
 from simulators.building.model import OUTPUT_ATTRS as BUILDING_OUTPUTS
@@ -116,12 +117,21 @@ class _Builder:
         )
         self.record(weather, WEATHER_ATTRS, "weather", "weather")
         self.record(prices, PRICE_ATTRS, "prices", "prices")
-        bsim = self.start(
-            "Building",
-            seed=s.seed,
-            site=site,
-            heating_degree_days_kd=s.site.heating_degree_days_kd,
-            **self.common,
+        bsim = (
+            None
+            if all(g.external for g in s.buildings)
+            else self.start(
+                "Building",
+                seed=s.seed,
+                site=site,
+                heating_degree_days_kd=s.site.heating_degree_days_kd,
+                **self.common,
+            )
+        )
+        self.dsim = (
+            self.start("Devices", run_key=self.run_key, **self.common)
+            if any(g.external for g in s.buildings)
+            else None
         )
         has_batteries = bool(s.storage) or any(g.battery for g in s.buildings)
         ssim = self.start("Storage", **self.common) if has_batteries else None
@@ -194,11 +204,16 @@ class _Builder:
         index: int,
         bus: int | None,
     ) -> None:
-        b = bsim.Building(spec=spec, index=index)
+        if group.external:  # hardware in the loop: the device answers on MQTT, no weather needed
+            if self.dsim is None:
+                raise RuntimeError("external building without a device simulator")
+            b = self.dsim.Device(device_id=device_id(name))
+        else:
+            b = bsim.Building(spec=spec, index=index)
+            self.connect(weather, b, *WEATHER_INPUTS)
         conn = gsim.Connection(kind="building", **({} if bus is None else {"bus": bus}))
         agent_params = {"agent_id": name} if self.s.controller.transport == "mqtt" else {}
         agent = csim.Agent(kind=self.s.controller.kind, dsm=self._dsm(), **agent_params)
-        self.connect(weather, b, *WEATHER_INPUTS)
         self.connect(b, conn, "p_kw", "q_kvar")
         self.connect(
             b, agent, *MEASUREMENT_INPUTS, *(ADMM_INPUTS if self.s.controller.kind == "admm" else ())
@@ -215,7 +230,9 @@ class _Builder:
         self.record(b, BUILDING_OUTPUTS, "buildings", name)
         self.record(conn, ["v_pu", "bus"], "connections", name)
         self.record(agent, SETPOINTS, "setpoints", name)
-        self.built.entities.append(EntityInfo(name, "building", group.name, None, bus))
+        self.built.entities.append(
+            EntityInfo(name, "device" if group.external else "building", group.name, None, bus)
+        )
         if group.battery is not None:
             bat = ssim.Battery(spec=group.battery.model_dump())
             self.connect(bat, conn, "p_kw")

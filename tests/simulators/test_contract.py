@@ -82,7 +82,7 @@ CASES = [
 IDS = [c.sim for c in CASES]
 
 
-RUN_BOUND = {"Recorder", "Bridge", "AdmmControl"}  # need a live run (writer, MQTT bridge); covered by tests/cosim
+RUN_BOUND = {"Recorder", "Bridge", "AdmmControl", "Devices"}  # need a live run (writer, MQTT bridge); covered by tests/cosim
 
 
 def test_every_registered_simulator_has_a_case() -> None:
