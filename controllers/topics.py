@@ -15,6 +15,7 @@ contain MQTT wildcards, separators or the `$` of broker-internal topics.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -125,9 +126,17 @@ def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> ParsedTopic | None:
     """The parts of `topic` under `prefix` (any run), or None if it is not of the scheme.
 
     Never raises on arbitrary strings: a topic from the wire is data, not a program error.
+    Results are cached (a run uses few topics, each on every step).
     """
+    if not isinstance(topic, str) or not isinstance(prefix, str):
+        return None
+    return _parse_cached(topic, prefix)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _parse_cached(topic: str, prefix: str) -> ParsedTopic | None:
     head = prefix + "/"
-    if not isinstance(topic, str) or not topic.startswith(head):
+    if not topic.startswith(head):
         return None
     parts = topic[len(head):].split("/")
     if len(parts) == 3:

@@ -7,7 +7,7 @@ import math
 import statistics
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 Direction = Literal["out", "in"]
@@ -95,35 +95,66 @@ class _Counters:
     rtt_s: list[float] = field(default_factory=list)
 
 
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MessageRecord))
+_Row = tuple[
+    Direction, str, str, str, str, int | None, int | None, int,
+    float | None, float | None, float | None, str | None,
+]
+
+
 class MessageRecorder:
-    """Collects `MessageRecord`s (drained by the caller) and cumulative per-agent counters."""
+    """Collects `MessageRecord`s (drained by the caller) and cumulative per-agent counters.
+
+    The bridge records through `add_row` (the record's fields in order, kept as a tuple until
+    drained: a frozen dataclass per message costs more than the rest of the bookkeeping);
+    `drain` gives `MessageRecord`s, `drain_rows` plain dicts (e.g. for a results table)."""
 
     def __init__(self, keep_records: bool = True) -> None:
         self.keep_records = keep_records
         self._lock = threading.Lock()
-        self._records: list[MessageRecord] = []
+        self._records: list[_Row] = []
         self._agents: dict[str, _Counters] = {}
 
     def add(self, record: MessageRecord) -> None:
+        self.add_row(record.direction, record.topic, record.kind, record.agent, record.sender, record.tick,
+                     record.seq, record.size_bytes, record.sent_unix_s, record.received_unix_s, record.rtt_s,
+                     record.dropped)
+
+    def add_row(self, direction: Direction, topic: str, kind: str, agent: str, sender: str, tick: int | None,
+                seq: int | None, size_bytes: int, sent_unix_s: float | None, received_unix_s: float | None,
+                rtt_s: float | None = None, dropped: str | None = None) -> None:
+        """Record one message, given the fields of its `MessageRecord` in order."""
         with self._lock:
             if self.keep_records:
-                self._records.append(record)
-            counters = self._agents.setdefault(record.agent, _Counters())
-            if record.direction == "out":
+                row: _Row = (direction, topic, kind, agent, sender, tick, seq, size_bytes, sent_unix_s,
+                             received_unix_s, rtt_s, dropped)
+                self._records.append(row)
+            counters = self._agents.get(agent)
+            if counters is None:
+                counters = self._agents[agent] = _Counters()
+            if direction == "out":
                 counters.messages_out += 1
-                counters.bytes_out += record.size_bytes
+                counters.bytes_out += size_bytes
             else:
                 counters.messages_in += 1
-                counters.bytes_in += record.size_bytes
-                counters.dropped_in += record.dropped is not None
-            if record.rtt_s is not None:
-                counters.rtt_s.append(record.rtt_s)
+                counters.bytes_in += size_bytes
+                counters.dropped_in += dropped is not None
+            if rtt_s is not None:
+                counters.rtt_s.append(rtt_s)
 
-    def drain(self) -> list[MessageRecord]:
-        """Every record since the last drain, oldest first; the recorder keeps none of them."""
+    def _take(self) -> list[_Row]:
         with self._lock:
             records, self._records = self._records, []
         return records
+
+    def drain(self) -> list[MessageRecord]:
+        """Every record since the last drain, oldest first; the recorder keeps none of them."""
+        return [MessageRecord(*row) for row in self._take()]
+
+    def drain_rows(self) -> list[dict[str, object]]:
+        """As `drain`, each record as a dict of its fields (what `dataclasses.asdict` gives, faster)."""
+        names = RECORD_FIELDS
+        return [dict(zip(names, row, strict=True)) for row in self._take()]
 
     def traffic(self) -> dict[str, AgentTraffic]:
         """Per-agent cumulative traffic and round-trip statistics, keyed by agent id."""

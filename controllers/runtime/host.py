@@ -27,6 +27,8 @@ from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme
 
 log = logging.getLogger(__name__)
 
+MAX_CACHED_TOPICS = 1 << 16
+
 
 class AgentHost:
     """Runs `agents` on one shared connection. `async with AgentHost(...) as host:` starts them;
@@ -55,6 +57,7 @@ class AgentHost:
             will=self._will, on_connect=self._on_connect, backoff=backoff,
         )
         self._routes: dict[str, list[AgentRunner]] = {}
+        self._receivers: dict[str, tuple[AgentRunner, ...]] = {}  # topic -> runners, from _routes
         self.runners = [
             AgentRunner(agent, url, run, prefix=prefix, bridge=bridge, qos=qos, codec=codec,
                         connection=self.connection)
@@ -70,7 +73,19 @@ class AgentHost:
         routed = self._routes.setdefault(topic_filter, [])
         if runner not in routed:
             routed.append(runner)
+        self._receivers.clear()
         self.connection.add_subscription(topic_filter)
+
+    def _receivers_of(self, topic: str, kind: str) -> tuple[AgentRunner, ...]:
+        """The runners whose filters match `topic` (of `kind`), each once, in subscription order."""
+        receivers = self._receivers.get(topic)
+        if receivers is None:
+            keys = (topic, self.scheme.filter(kind), self.scheme.filter())
+            receivers = tuple(dict.fromkeys(runner for key in keys for runner in self._routes.get(key, ())))
+            if len(self._receivers) >= MAX_CACHED_TOPICS:
+                self._receivers.clear()
+            self._receivers[topic] = receivers
+        return receivers
 
     def _will(self) -> aiomqtt.Will:
         message = self._factory.status(0, "offline", "connection lost")
@@ -84,9 +99,8 @@ class AgentHost:
         message = decode_raw(self.scheme, raw, self.dropped)
         if message is None:
             return
-        keys = (raw.topic.value, self.scheme.filter(message.kind), self.scheme.filter())
-        receivers = dict.fromkeys(runner for key in keys for runner in self._routes.get(key, ()))
-        for runner in receivers:  # each once, even if several of its filters match
+        # the topic's kind is the message's (checked by decode_raw), so receivers depend on the topic only
+        for runner in self._receivers_of(raw.topic.value, message.kind):
             await runner.on_decoded(message)
 
     # ---------------------------------------------------------------- lifecycle

@@ -14,10 +14,13 @@ cost of a lockstep exchange. `tune(client)` changes two things on one connected 
 - before every `loop_write`, the packets queued at the head of paho's output queue are joined
   into one buffer, sent with one `send` (paho still handles partial writes). Only packets whose
   completion paho does not act on are joined: QoS 0 PUBLISH (whose `on_publish` fires when it is
-  written) and DISCONNECT stop the run and are written as before.
+  written) and DISCONNECT stop the run and are written as before;
+- an MQTT 3.1.1 PUBACK (one per QoS 1 message each way) is handled without paho's decoding into
+  reason-code and properties objects, which 3.1.1 does not have (`_lean_puback`).
 
-Both rely on paho 2.x internals (`_sock`, `_out_packet`); `tune` checks that they look as
-expected and otherwise leaves the client alone (correct, only slower).
+All of this relies on paho 2.x internals (`_sock`, `_out_packet`, `_handle_pubackcomp` …);
+`tune` checks that they look as expected and otherwise leaves the client alone (correct, only
+slower). `tests/mqtt/test_paho_io.py` pins the behaviour.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +127,42 @@ def tune(client: mqtt.Client) -> bool:
 
     loop_write.coalescing = True  # type: ignore[attr-defined]
     client.loop_write = loop_write  # type: ignore[method-assign]
+    _lean_puback(client)
     return True
+
+
+def _lean_puback(client: mqtt.Client) -> None:
+    """Handle MQTT 3.1.1 PUBACKs without building a reason code, properties and a log line each.
+
+    paho's handler decodes the two-byte packet into a `ReasonCode` and an empty `Properties`
+    (3.1.1 has neither), logs it at debug level, and calls `_do_on_publish` (the `on_publish`
+    callback, then completes the message). This does the same with one shared reason code and
+    properties object; anything else (MQTT 5, PUBCOMP, a malformed packet) goes to paho's own.
+    """
+    handle = getattr(client, "_handle_pubackcomp", None)
+    done = getattr(client, "_do_on_publish", None)
+    if (
+        handle is None
+        or done is None
+        or getattr(client, "_protocol", None) == mqtt.MQTTv5
+        or not isinstance(getattr(client, "_in_packet", None), dict)
+        or not isinstance(getattr(client, "_out_messages", None), dict)
+    ):
+        return
+    success = ReasonCode(PacketTypes.PUBACK)
+    no_properties = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
+
+    def handle_pubackcomp(cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+        packet = client._in_packet["packet"]
+        if cmd != "PUBACK" or len(packet) != 2:
+            return handle(cmd)  # type: ignore[no-any-return]
+        mid = (packet[0] << 8) | packet[1]
+        with client._out_message_mutex:
+            if mid in client._out_messages:
+                return done(mid, success, no_properties)  # type: ignore[no-any-return]
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    client._handle_pubackcomp = handle_pubackcomp  # type: ignore[method-assign]
 
 
 def raw_socket(sock: Any) -> Any:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from dataclasses import asdict
 
 import pytest
 
 from controllers.runtime import AgentHost, AgentRunner, create_agent
 from cosim.bridge_core import SyncBridge
-from cosim.bridge_recording import LatencyStats, percentile
+from cosim.bridge_recording import LatencyStats, MessageRecord, MessageRecorder, percentile
 from tests.mqtt.helpers import RUN, TIMEOUT_S, GatedAgent, OnceAgent, echo_runners, meas, running
 
 pytestmark = pytest.mark.network
@@ -130,8 +131,9 @@ def test_sync_bridge_with_agent_processes(running_mosquitto_url: str, topic_pref
                 assert result.all_on_time
                 assert result.setpoints == {"p0": {"battery_p_kw": 0.0, "t_set_c": None},
                                             "p1": {"battery_p_kw": 1.0, "t_set_c": None}}
+            assert len([r for r in bridge.drain_rows() if r["kind"] == "setpoint"]) == 6
             bridge.exchange(3, meas(ids, 3), final=True)
-            assert len([r for r in bridge.drain_records() if r.kind == "setpoint"]) == 8
+            assert len([r for r in bridge.drain_records() if r.kind == "setpoint"]) == 2
             assert set(bridge.traffic()) >= set(ids)
             assert bridge.rtt().count == 8
             assert bridge.dropped() == {}
@@ -150,3 +152,24 @@ def test_latency_stats() -> None:
     assert (stats.count, stats.median_s, stats.max_s) == (3, 0.002, 0.003)
     assert percentile([0.0, 1.0], 50.0) == 0.5
     assert percentile(list(range(101)), 99.0) == 99.0
+
+
+def test_recorder_rows_and_records_agree() -> None:
+    recorder = MessageRecorder()
+    recorder.add_row("out", "p/r/meas/a", "meas", "a", "bridge", 3, 7, 120, 1.5, None)
+    recorder.add(MessageRecord("in", "p/r/setpoint/a", "setpoint", "a", "a", 3, 2, 80, 1.6, 1.7, 0.2))
+    recorder.add_row("in", "p/r/setpoint/b", "", "b", "", None, None, 5, None, 1.8, None, "malformed")
+    rows = [
+        ("out", "p/r/meas/a", "meas", "a", "bridge", 3, 7, 120, 1.5, None, None, None),
+        ("in", "p/r/setpoint/a", "setpoint", "a", "a", 3, 2, 80, 1.6, 1.7, 0.2, None),
+        ("in", "p/r/setpoint/b", "", "b", "", None, None, 5, None, 1.8, None, "malformed"),
+    ]
+    assert recorder.drain() == [MessageRecord(*row) for row in rows]  # type: ignore[arg-type]
+    assert recorder.drain() == [] and recorder.drain_rows() == []
+    for row in rows:
+        recorder.add(MessageRecord(*row))  # type: ignore[arg-type]
+    assert recorder.drain_rows() == [asdict(MessageRecord(*row)) for row in rows]  # type: ignore[arg-type]
+    traffic = recorder.traffic()
+    assert (traffic["a"].messages_out, traffic["a"].bytes_out, traffic["a"].messages_in) == (2, 240, 2)
+    assert (traffic["b"].messages_in, traffic["b"].dropped_in) == (2, 2)
+    assert traffic["a"].rtt.count == 2 and recorder.rtt().median_s == 0.2

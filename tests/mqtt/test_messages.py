@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import Field, TypeAdapter
 
 from controllers.messages import (
     MAX_PAYLOAD_BYTES,
@@ -53,6 +55,14 @@ def test_every_kind_round_trips_through_json() -> None:
         payload = encode(message)
         assert payload.startswith(b"{")
         assert decode(payload) == message
+
+
+def test_encoding_is_the_message_unions_json() -> None:
+    """`encode` uses each model's own serializer; the bytes are those of the tagged union's."""
+    union: TypeAdapter[Message] = TypeAdapter(Annotated[Message, Field(discriminator="kind")])
+    factory = MessageFactory("run1", "bridge", clock=lambda: 1234.5)
+    for message in [*every_kind(factory), sign(factory.setpoint(1, {"x": -0.0, "y": 1e308}), b"key")]:
+        assert encode(message) == encode(message, "json") == union.dump_json(message)
 
 
 def test_factory_stamps_sequence_and_time() -> None:

@@ -112,3 +112,28 @@ async def test_connection_is_tuned_and_large_bursts_arrive(
         for connection in (sub, pub):
             connection.stop()
         await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT_S)
+
+
+async def test_acknowledged_publish_with_the_lean_puback_handler(
+    running_mosquitto_url: str, topic_prefix: str
+) -> None:
+    async def ignore(_: aiomqtt.Message) -> None:
+        return None
+
+    client_id = f"io-ack-{topic_prefix[-8:]}"
+    connection = MqttConnection(running_mosquitto_url, client_id=client_id, handler=ignore)
+    task = asyncio.create_task(connection.run())
+    try:
+        assert await connection.wait_connected(TIMEOUT_S)
+        assert connection._client is not None
+        paho = connection._client._client
+        assert paho._handle_pubackcomp.__name__ == "handle_pubackcomp"  # ours, not paho's method
+        for i in range(20):  # each waits for its PUBACK, which only the handler completes
+            assert await connection.publish(f"{topic_prefix}/ack", b"%d" % i, qos=1, wait_s=TIMEOUT_S)
+        assert await connection.publish_many([(f"{topic_prefix}/ack", b"x")] * 200, qos=1) == 200
+        assert await connection.publish(f"{topic_prefix}/ack", b"last", qos=1, wait_s=TIMEOUT_S)
+        assert not paho._out_messages  # every QoS 1 message acknowledged and released
+        assert connection.stats.publish_failures == 0
+    finally:
+        connection.stop()
+        await asyncio.wait_for(task, TIMEOUT_S)
