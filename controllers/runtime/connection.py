@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as mqtt
 
 from controllers.runtime import paho_io
 from controllers.runtime.broker_url import BrokerUrl, parse_broker_url
@@ -285,9 +284,10 @@ class MqttConnection:
             return 0
         paho = client._client  # no batch publish in aiomqtt's public API
         level = self.qos if qos is None else qos
+        publish = paho_io.publish
         queued = 0
         for topic, payload in items:
-            if paho.publish(topic, payload, level, retain).rc != mqtt.MQTT_ERR_SUCCESS:
+            if not publish(paho, topic, payload, level, retain):
                 break
             queued += 1
         self._publish_failures += len(items) - queued

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.client import time_func
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -127,8 +128,32 @@ def tune(client: mqtt.Client) -> bool:
 
     loop_write.coalescing = True  # type: ignore[attr-defined]
     client.loop_write = loop_write  # type: ignore[method-assign]
-    _lean_puback(client)
+    if _is_plain_311(client):
+        _lean_puback(client)
+        _lean_publish_in(client)
     return True
+
+
+def _is_plain_311(client: mqtt.Client) -> bool:
+    """MQTT 3.1.1 (or 3.1) and the paho internals the lean handlers use, as in paho 2.1–2.2."""
+    needed = (
+        "_handle_pubackcomp",
+        "_do_on_publish",
+        "_handle_publish",
+        "_send_command_with_mid",
+        "_out_message_mutex",
+        "_in_callback_mutex",
+        "_mid_generate",
+        "_packet_queue",
+    )
+    return (
+        getattr(client, "_protocol", None) in (mqtt.MQTTv31, mqtt.MQTTv311)
+        and all(hasattr(client, name) for name in needed)
+        and isinstance(getattr(client, "_in_packet", None), dict)
+        and isinstance(getattr(client, "_out_messages", None), dict)
+        and hasattr(getattr(getattr(client, "_on_message_filtered", None), "_root", None), "_children")
+        and set(getattr(mqtt.MQTTMessage, "__slots__", ())) == _MESSAGE_SLOTS
+    )
 
 
 def _lean_puback(client: mqtt.Client) -> None:
@@ -168,3 +193,154 @@ def _lean_puback(client: mqtt.Client) -> None:
 def raw_socket(sock: Any) -> Any:
     """The socket under a `BufferedSocket`, else `sock` itself."""
     return sock.raw if isinstance(sock, BufferedSocket) else sock
+
+
+_MESSAGE_SLOTS = {
+    "_topic",
+    "dup",
+    "info",
+    "mid",
+    "payload",
+    "properties",
+    "qos",
+    "retain",
+    "state",
+    "timestamp",
+}
+_NO_INFO = mqtt.MQTTMessageInfo(0)  # shared by received messages: paho never completes those
+
+
+def _received(header: int, topic: bytes, mid: int, payload: bytes) -> mqtt.MQTTMessage:
+    """A received `MQTTMessage`, as paho builds it, without its own `MQTTMessageInfo` (whose
+    `threading.Condition` only serves messages this client publishes)."""
+    message = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
+    message.timestamp = time_func()
+    message.state = mqtt.mqtt_ms_invalid
+    message.dup = bool(header & 0x08)
+    message.mid = mid
+    message._topic = topic
+    message.payload = payload
+    message.qos = (header & 0x06) >> 1
+    message.retain = bool(header & 0x01)
+    message.info = _NO_INFO
+    message.properties = None
+    return message
+
+
+def _lean_publish_in(client: mqtt.Client) -> None:
+    """Handle a received MQTT 3.1.1 PUBLISH of QoS 0 or 1 the way paho does, in fewer steps.
+
+    paho decodes it through a generic packet decoder, logs it at debug level twice (receipt and
+    acknowledgement), matches the topic against per-topic callbacks (aiomqtt registers none) and
+    gives every message a `threading.Condition`. This reads topic, packet id and payload directly,
+    calls `on_message` under the same lock and with the same error handling, and queues the PUBACK.
+    QoS 2, manual acknowledgement, per-topic callbacks, a topic that is not UTF-8 and any packet
+    that does not parse go to paho's own handler (which rejects malformed packets).
+    """
+    handle = client._handle_publish
+    send_command = client._send_command_with_mid
+    callbacks = client._on_message_filtered._root._children
+
+    def handle_publish() -> MQTTErrorCode:
+        header = client._in_packet["command"]
+        packet = client._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        size = len(packet)
+        if qos > 1 or size < 2 or callbacks or client._manual_ack:
+            return handle()
+        end = 2 + ((packet[0] << 8) | packet[1])
+        start = end + 2 if qos else end
+        if end == 2 or start > size:
+            return handle()
+        topic = bytes(packet[2:end])
+        try:
+            topic.decode("utf-8")
+        except UnicodeDecodeError:
+            return handle()
+        mid = (packet[end] << 8) | packet[end + 1] if qos else 0
+        message = _received(header, topic, mid, bytes(packet[start:]))
+        on_message = client._on_message
+        if on_message is not None:
+            with client._in_callback_mutex:
+                try:
+                    on_message(client, client._userdata, message)
+                except Exception as err:
+                    client._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                    if not client.suppress_exceptions:
+                        raise
+        if qos == 1:
+            return send_command(_PUBACK, mid, False)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    client._handle_publish = handle_publish  # type: ignore[method-assign]
+
+
+def publish(client: mqtt.Client, topic: str, payload: bytes, qos: int, retain: bool = False) -> bool:
+    """Queue one PUBLISH like `client.publish(topic, payload, qos, retain)`; True if queued.
+
+    On a tuned MQTT 3.1.1 client, QoS 0 and 1 messages take a shorter path with the same effect
+    (the message is registered for its acknowledgement and queued for sending, in order with
+    every other packet), without a `threading.Condition` per message or a debug log line: the
+    caller (`MqttConnection.publish_many`) never waits on paho's `MQTTMessageInfo`. Topics with
+    wildcards, empty topics, QoS 2, a queue limit, a full in-flight window or an unconnected
+    client go through `client.publish`.
+    """
+    if (
+        qos > 1
+        or not topic
+        or "+" in topic
+        or "#" in topic
+        or client._max_queued_messages
+        or (client._max_inflight_messages and client._inflight_messages >= client._max_inflight_messages)
+        or not getattr(client.loop_write, "coalescing", False)
+        or client._protocol == mqtt.MQTTv5
+        or client._sock is None
+    ):
+        return client.publish(topic, payload, qos, retain).rc == mqtt.MQTT_ERR_SUCCESS
+    topic_bytes = topic.encode("utf-8")
+    if len(topic_bytes) > 65535 or len(payload) > 268435455:
+        return client.publish(topic, payload, qos, retain).rc == mqtt.MQTT_ERR_SUCCESS
+    mid = client._mid_generate()
+    head = 2 + len(topic_bytes) + (2 if qos else 0)
+    packet = bytearray((_PUBLISH | (qos << 1) | int(bool(retain)),))
+    _pack_length(packet, head + len(payload))
+    packet += len(topic_bytes).to_bytes(2, "big")
+    packet += topic_bytes
+    if qos:
+        packet += mid.to_bytes(2, "big")
+    packet += payload
+    info = mqtt.MQTTMessageInfo(mid)
+    if qos == 0:
+        rc = client._packet_queue(_PUBLISH, packet, mid, 0, info)
+        return rc == mqtt.MQTT_ERR_SUCCESS
+    message = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
+    message.timestamp = time_func()
+    message.state = mqtt.mqtt_ms_wait_for_puback
+    message.dup = False
+    message.mid = mid
+    message._topic = topic_bytes
+    message.payload = payload
+    message.qos = qos
+    message.retain = bool(retain)
+    message.info = info
+    message.properties = None
+    with client._out_message_mutex:
+        if mid in client._out_messages:  # 65535 messages in flight: let paho report it
+            return client.publish(topic, payload, qos, retain).rc == mqtt.MQTT_ERR_SUCCESS
+        client._out_messages[mid] = message
+        client._inflight_messages += 1
+        rc = client._packet_queue(_PUBLISH, packet, mid, qos, info)
+    info.rc = rc
+    return rc == mqtt.MQTT_ERR_SUCCESS
+
+
+def _pack_length(packet: bytearray, length: int) -> None:
+    """MQTT's variable-length encoding of the remaining length (as paho's `_pack_remaining_length`)."""
+    while True:
+        byte = length % 128
+        length //= 128
+        if length > 0:
+            byte |= 0x80
+        packet.append(byte)
+        if length == 0:
+            return

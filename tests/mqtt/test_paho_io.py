@@ -11,8 +11,9 @@ from typing import Any
 import aiomqtt
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from controllers.runtime import MqttConnection
+from controllers.runtime import MqttConnection, paho_io
 from controllers.runtime.paho_io import BufferedSocket, _coalesce, raw_socket
 from tests.mqtt.helpers import TIMEOUT_S
 
@@ -137,3 +138,97 @@ async def test_acknowledged_publish_with_the_lean_puback_handler(
     finally:
         connection.stop()
         await asyncio.wait_for(task, TIMEOUT_S)
+
+
+class _FakeSocket:
+    def close(self) -> None:
+        return None
+
+
+def _paho() -> mqtt.Client:
+    """An unconnected paho client whose queued packets stay in `_out_packet` (none is sent)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="lean-test")
+    client._sock = _FakeSocket()  # type: ignore[assignment]  # "connected": packets are queued, not sent
+
+    def loop_write() -> MQTTErrorCode:
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    loop_write.coalescing = True  # type: ignore[attr-defined]  # as after `tune`
+    client.loop_write = loop_write  # type: ignore[method-assign]
+    return client
+
+
+def _publish_packet(topic: bytes, payload: bytes, qos: int, mid: int, retain: bool = False,
+                    dup: bool = False) -> tuple[int, bytearray]:
+    body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"") + payload
+    return mqtt.PUBLISH | (dup << 3) | (qos << 1) | retain, bytearray(body)
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "qos", "retain", "dup"),
+    [(b"p/r/meas/a", b'{"x": 1}', 1, False, False), (b"p/r/clock/b", b"", 0, True, False),
+     (b"p/r/meas/a", b"y" * 70000, 1, False, True), (b"t", b"\x00\xff", 0, False, False)],
+)
+def test_lean_publish_handler_matches_paho(topic: bytes, payload: bytes, qos: int, retain: bool,
+                                           dup: bool) -> None:
+    seen: dict[str, list[tuple[Any, ...]]] = {"paho": [], "lean": []}
+    leaned: list[bool] = []
+    queued = {}
+    for name in ("paho", "lean"):
+        client = _paho()
+        def on_message(_c: object, _u: object, m: mqtt.MQTTMessage, name: str = name) -> None:
+            seen[name].append((m.topic, m.payload, m.qos, m.retain, m.dup, m.mid, m.properties))
+            leaned.append(m.info is paho_io._NO_INFO)
+
+        client.on_message = on_message
+        if name == "lean":
+            paho_io._lean_publish_in(client)
+        command, body = _publish_packet(topic, payload, qos, 4321, retain, dup)
+        client._in_packet = {"command": command, "packet": body}  # type: ignore[typeddict-item]
+        assert client._handle_publish() == MQTTErrorCode.MQTT_ERR_SUCCESS
+        queued[name] = [bytes(p["packet"]) for p in client._out_packet]
+    assert seen["lean"] == seen["paho"] and len(seen["lean"]) == 1
+    assert leaned == [False, True]  # the lean handler, not paho's, built the second one
+    assert queued["lean"] == queued["paho"] == ([b"\x40\x02\x10\xe1"] if qos else [])  # the PUBACK
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"\x00", b"\x00\x00abc", b"\x00\x09p/r", b"\x00\x03p/r\x00", b"\x00\x02\xff\xfe\x00\x01x"]
+)
+def test_lean_publish_handler_leaves_odd_packets_to_paho(body: bytes) -> None:
+    outcomes = []
+    for lean in (False, True):
+        client = _paho()
+        got: list[bytes | bytearray] = []
+        client.on_message = lambda _c, _u, m: got.append(m.payload)  # noqa: B023
+        if lean:
+            paho_io._lean_publish_in(client)
+        client._in_packet = {"command": mqtt.PUBLISH | 2, "packet": bytearray(body)}  # type: ignore[typeddict-item]
+        try:
+            outcome: object = client._handle_publish()
+        except Exception as exc:  # paho raises MalformedPacket (or a callback's error) for these
+            outcome = type(exc)
+        outcomes.append((outcome, got))
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+@pytest.mark.parametrize("size", [0, 5, 127, 128, 16383, 16384, 2_097_152])
+def test_lean_publish_queues_the_same_packet_as_paho(qos: int, size: int) -> None:
+    payload = bytes(i % 251 for i in range(size))
+    theirs, ours = _paho(), _paho()
+    assert theirs.publish("p/r/setpoint/a", payload, qos, retain=size == 5).rc == mqtt.MQTT_ERR_SUCCESS
+    assert paho_io.publish(ours, "p/r/setpoint/a", payload, qos, retain=size == 5)
+    [expected], [packet] = theirs._out_packet, ours._out_packet
+    assert bytes(packet["packet"]) == bytes(expected["packet"])
+    assert {k: v for k, v in packet.items() if k not in ("packet", "info")} == {
+        k: v for k, v in expected.items() if k not in ("packet", "info")}
+    assert ours._inflight_messages == theirs._inflight_messages == qos
+    if qos:
+        message, reference = ours._out_messages[1], theirs._out_messages[1]
+        for slot in ("mid", "state", "dup", "_topic", "payload", "qos", "retain", "properties"):
+            assert getattr(message, slot) == getattr(reference, slot)
+    # anything unusual goes through paho's own publish, which refuses it the same way
+    with pytest.raises(ValueError):
+        paho_io.publish(ours, "p/+/x", b"", qos)
+    assert paho_io.publish(ours, "p/r/x", b"", 2)
