@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import uuid
@@ -62,6 +63,13 @@ def unique_client_id(*parts: str) -> str:
     """A client id from `parts` plus a random suffix, so two processes never take over each other's
     session (two clients with one id make the broker drop them in turn, forever)."""
     return "-".join([*parts, uuid.uuid4().hex[:8]])
+
+
+def _fail_session(client: aiomqtt.Client, exc: Exception) -> None:
+    """End `client`'s session with `exc`, as aiomqtt does when paho fails to read or write."""
+    disconnected = client._disconnected
+    if not disconnected.done():
+        disconnected.set_exception(exc)
 
 
 class MqttConnection:
@@ -159,7 +167,7 @@ class MqttConnection:
                     self._session_lost.set_result(None)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        paho_io.tune(client._client)  # buffered reads, joined writes (see paho_io)
+        paho_io.tune(client._client, asyncio.get_running_loop(), functools.partial(_fail_session, client))
         pending = list(self._subscriptions.items())
         for first in range(0, len(pending), SUBSCRIBE_BATCH):  # many filters per SUBSCRIBE packet
             await client.subscribe(pending[first:first + SUBSCRIBE_BATCH])

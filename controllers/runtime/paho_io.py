@@ -25,8 +25,10 @@ slower). `tests/mqtt/test_paho_io.py` pins the behaviour.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -110,8 +112,18 @@ def _coalesce(out: collections.deque[Any]) -> None:
     )
 
 
-def tune(client: mqtt.Client) -> bool:
-    """Buffer reads and join writes of a connected paho `client`; True if both are in place."""
+def tune(
+    client: mqtt.Client,
+    loop: asyncio.AbstractEventLoop | None = None,
+    fail: Callable[[Exception], None] | None = None,
+) -> bool:
+    """Buffer reads and join writes of a connected paho `client`; True if both are in place.
+
+    Given the event loop the client runs on (and `fail`, called with an exception that ends the
+    session, as aiomqtt's writer does), queued packets are also written at the end of the current
+    turn of the loop instead of after registering the socket for writing (`_write_soon`).
+    Call on the loop's thread.
+    """
     sock = getattr(client, "_sock", None)
     if sock is None or not isinstance(getattr(client, "_out_packet", None), collections.deque):
         log.debug("paho internals not as expected; socket I/O left as it is")
@@ -131,7 +143,55 @@ def tune(client: mqtt.Client) -> bool:
     if _is_plain_311(client):
         _lean_puback(client)
         _lean_publish_in(client)
+    if loop is not None and fail is not None:
+        _write_soon(client, loop, fail)
     return True
+
+
+def _write_soon(
+    client: mqtt.Client, loop: asyncio.AbstractEventLoop, fail: Callable[[Exception], None]
+) -> None:
+    """Write what paho queued at the end of the current turn of the event loop.
+
+    paho announces "something to write" once per burst (`on_socket_register_write`) and "all
+    written" (`on_socket_unregister_write`). aiomqtt answers with `call_soon_threadsafe(add_writer)`
+    and `remove_writer`: a wake-up of the loop, two epoll changes and an extra turn per burst.
+    Instead, `loop_write` is scheduled with `call_soon`, so everything queued by the callbacks
+    running now (a batch of received messages, the setpoints they produce) goes out in one
+    `send`. Only if the socket takes part of it is aiomqtt's writer registered, to finish
+    when the socket is writable again.
+    """
+    register = client.on_socket_register_write
+    unregister = client.on_socket_unregister_write
+    if register is None or unregister is None:
+        return
+    loop_thread = threading.get_ident()
+    writer = [True]  # aiomqtt may have its writer registered at this moment
+
+    def flush() -> None:
+        try:
+            client.loop_write()
+        except Exception as exc:  # as aiomqtt's writer: the connection is broken
+            fail(exc)
+            return
+        sock = client._sock
+        if sock is not None and client.want_write():  # the socket's buffer is full: finish when writable
+            writer[0] = True
+            register(client, client._userdata, sock)
+
+    def on_register(_client: mqtt.Client, _userdata: Any, _sock: Any) -> None:
+        if threading.get_ident() == loop_thread:
+            loop.call_soon(flush)
+        else:
+            loop.call_soon_threadsafe(flush)
+
+    def on_unregister(paho: mqtt.Client, userdata: Any, sock: Any) -> None:
+        if writer[0]:
+            writer[0] = False
+            unregister(paho, userdata, sock)
+
+    client.on_socket_register_write = on_register
+    client.on_socket_unregister_write = on_unregister
 
 
 def _is_plain_311(client: mqtt.Client) -> bool:
@@ -275,6 +335,25 @@ def _lean_publish_in(client: mqtt.Client) -> None:
     client._handle_publish = handle_publish  # type: ignore[method-assign]
 
 
+class _PublishInfo(mqtt.MQTTMessageInfo):
+    """paho's `MQTTMessageInfo` without the `threading.Condition` that `wait_for_publish` needs:
+    the messages `publish` queues are never waited for (`is_published`, `rc` and `mid` work)."""
+
+    __slots__ = ()
+
+    def __init__(self, mid: int) -> None:
+        self.mid = mid
+        self._published = False
+        self.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        self._iterpos = 0
+
+    def _set_as_published(self) -> None:
+        self._published = True
+
+    def wait_for_publish(self, timeout: float | None = None) -> None:
+        raise RuntimeError("not available for messages queued by paho_io.publish")
+
+
 def publish(client: mqtt.Client, topic: str, payload: bytes, qos: int, retain: bool = False) -> bool:
     """Queue one PUBLISH like `client.publish(topic, payload, qos, retain)`; True if queued.
 
@@ -309,7 +388,7 @@ def publish(client: mqtt.Client, topic: str, payload: bytes, qos: int, retain: b
     if qos:
         packet += mid.to_bytes(2, "big")
     packet += payload
-    info = mqtt.MQTTMessageInfo(mid)
+    info = _PublishInfo(mid)
     if qos == 0:
         rc = client._packet_queue(_PUBLISH, packet, mid, 0, info)
         return rc == mqtt.MQTT_ERR_SUCCESS

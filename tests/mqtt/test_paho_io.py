@@ -232,3 +232,46 @@ def test_lean_publish_queues_the_same_packet_as_paho(qos: int, size: int) -> Non
     with pytest.raises(ValueError):
         paho_io.publish(ours, "p/+/x", b"", qos)
     assert paho_io.publish(ours, "p/r/x", b"", 2)
+
+
+async def test_writes_that_fill_the_socket_finish_when_it_drains(
+    running_mosquitto_url: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packets are written at the end of a loop turn; when the socket takes only part of them,
+    aiomqtt's writer finishes the rest once the socket is writable again."""
+    registered: list[int] = []
+    original = aiomqtt.Client._on_socket_register_write
+
+    def counting(self: aiomqtt.Client, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        registered.append(1)
+        original(self, client, userdata, sock)
+
+    monkeypatch.setattr(aiomqtt.Client, "_on_socket_register_write", counting)
+    topic = f"{topic_prefix}/big"
+    payloads = [bytes([i]) * (256 * 1024) for i in range(48)]  # 12 MiB in one burst
+    received: list[bytes] = []
+    done = asyncio.Event()
+
+    async def on_message(message: aiomqtt.Message) -> None:
+        assert isinstance(message.payload, bytes)
+        received.append(message.payload)
+        if len(received) == len(payloads):
+            done.set()
+
+    suffix = topic_prefix[-8:]
+    sub = MqttConnection(running_mosquitto_url, client_id=f"big-sub-{suffix}", handler=on_message,
+                         subscriptions=[topic])
+    pub = MqttConnection(running_mosquitto_url, client_id=f"big-pub-{suffix}", handler=on_message)
+    tasks = [asyncio.create_task(c.run()) for c in (sub, pub)]
+    try:
+        assert await sub.wait_connected(TIMEOUT_S) and await pub.wait_connected(TIMEOUT_S)
+        before = len(registered)
+        assert await pub.publish_many([(topic, p) for p in payloads], qos=1) == len(payloads)
+        await asyncio.wait_for(done.wait(), TIMEOUT_S * 2)
+        assert received == payloads
+        assert len(registered) > before  # the socket was full at least once and the writer took over
+        assert await pub.publish(topic, b"after", qos=1, wait_s=TIMEOUT_S)  # and writing goes on
+    finally:
+        for connection in (sub, pub):
+            connection.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT_S)
