@@ -9,7 +9,10 @@ use TCP_NODELAY; the spawned Mosquitto runs with `set_tcp_nodelay true`.
 Throughput: one client publishes N messages, another receives them; N / (last receipt − first
 publish). Lockstep: `BridgeCore.exchange` with N echo agents as tasks in this process, each with its own
 MQTT connection (`AgentGroup`) or all on one shared connection (`AgentHost`), QoS 1, Mosquitto:
-wall time per control step.
+wall time per control step. The "shared, threads" rows run as a co-simulation does
+(`cosim.control_plane`): the agents' `AgentHost` on an event loop in one thread, the bridge
+(`SyncBridge`) on another, `exchange` called from the main thread; "CPU/step" is the process's CPU
+time per step (all threads; the GIL lets them run one at a time).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import os
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -28,11 +32,12 @@ from dataclasses import dataclass
 import aiomqtt
 
 from controllers.runtime import AgentGroup, AgentHost, AgentRunner, MqttConnection, create_agent
-from cosim.bridge_core import BridgeCore
+from cosim.bridge_core import BridgeCore, SyncBridge
 from cosim.bridge_recording import percentile
 from cosim.brokers import find_mosquitto, start_embedded_broker, start_mosquitto
 
 PAYLOAD = b"x" * 200
+LOCKSTEP_ROWS = (("per agent", 1), ("shared", 1), ("shared", 0), ("threads", 1), ("threads", 0))
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class LockstepRow:
     rtt_median_ms: float
     late: int
     connect_s: float
+    cpu_ms: float | None = None
 
 
 @contextmanager
@@ -172,24 +178,90 @@ async def lockstep(url: str, broker_name: str, agents: int, steps: int, shared: 
             connect_s = time.perf_counter() - start
             await bridge.exchange(0, {a: {"p_kw": 0.0} for a in ids})  # warm-up
             times, late = [], 0
+            cpu_start = time.process_time()
             for tick in range(1, steps + 1):
                 values = {a: {"p_kw": float(tick), "pv_kw": 0.5, "soc": 0.5} for a in ids}
                 result = await bridge.exchange(tick, values, time_s=900 * tick, step_s=900)
                 times.append(result.timings.total_s * 1e3)
                 late += len(result.late_agents)
+            cpu_ms = (time.process_time() - cpu_start) / steps * 1e3
             rtt = bridge.recorder.rtt()
         finally:
             await bridge.stop()
     ordered = sorted(times)
     hosting = "shared" if shared else "per agent"
     return LockstepRow(broker_name, hosting, qos, agents, steps, statistics.median(ordered),
-                       percentile(ordered, 95.0), (rtt.median_s or 0.0) * 1e3, late, connect_s)
+                       percentile(ordered, 95.0), (rtt.median_s or 0.0) * 1e3, late, connect_s, cpu_ms)
+
+
+class _AgentThread:
+    """An `AgentHost` on its own event loop in a background thread (as `cosim.control_plane`)."""
+
+    def __init__(self, ids: Sequence[str], url: str, run: str, prefix: str, qos: int) -> None:
+        self._ids, self._url, self._run, self._prefix, self._qos = ids, url, run, prefix, qos
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(60.0):
+            raise RuntimeError("agent thread did not start")
+
+    async def _serve(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        host = AgentHost([create_agent("echo", a) for a in self._ids], self._url, self._run,
+                         prefix=self._prefix, qos=self._qos)
+        host.start()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await host.shutdown()
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30.0)
+
+
+def lockstep_threads(url: str, broker_name: str, agents: int, steps: int, qos: int = 1) -> LockstepRow:
+    """As a co-simulation runs it: agents in one thread, the bridge in another, steps from this one."""
+    prefix, run = f"bench{uuid.uuid4().hex[:6]}", "bench"
+    ids = [f"a{i:04d}" for i in range(agents)]
+    start = time.perf_counter()
+    host = _AgentThread(ids, url, run, prefix, qos)
+    try:
+        with SyncBridge(url, run, ids, prefix=prefix, step_timeout_s=60.0, qos=qos) as bridge:
+            missing = bridge.wait_ready(120.0)
+            if missing:
+                raise RuntimeError(f"{len(missing)} agents not online")
+            connect_s = time.perf_counter() - start
+            bridge.exchange(0, {a: {"p_kw": 0.0} for a in ids})  # warm-up
+            getattr(bridge, "drain_rows", bridge.drain_records)()  # drain_rows: since the tuning
+            times, late = [], 0
+            cpu_start = time.process_time()
+            for tick in range(1, steps + 1):
+                values = {a: {"p_kw": float(tick), "pv_kw": 0.5, "soc": 0.5} for a in ids}
+                result = bridge.exchange(tick, values, time_s=900 * tick, step_s=900)
+                getattr(bridge, "drain_rows", bridge.drain_records)()  # drain_rows: since the tuning
+                times.append(result.timings.total_s * 1e3)
+                late += len(result.late_agents)
+            cpu_ms = (time.process_time() - cpu_start) / steps * 1e3
+            rtt = bridge.rtt()
+    finally:
+        host.close()
+    ordered = sorted(times)
+    return LockstepRow(broker_name, "shared, threads", qos, agents, steps, statistics.median(ordered),
+                       percentile(ordered, 95.0), (rtt.median_s or 0.0) * 1e3, late, connect_s, cpu_ms)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="MQTT round trip, throughput and lockstep benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer samples; 10 and 100 agents only")
     parser.add_argument("--agents", type=int, nargs="*", help="agent counts for the lockstep part")
+    parser.add_argument("--steps", type=int, help="lockstep steps per row (default 20, 5 above 100 agents)")
+    parser.add_argument("--skip", nargs="*", default=[], help="parts to leave out",
+                        choices=["round-trip", "per agent", "shared", "threads"])
     args = parser.parse_args(argv)
     samples, count = (300, 2000) if args.quick else (2000, 20000)
     agent_counts = args.agents or ([10, 100] if args.quick else [10, 100, 1000])
@@ -198,30 +270,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# MQTT benchmark (loopback, {os.cpu_count()} CPUs, load average {load:.2f})\n")
 
     rows: list[BrokerRow] = []
-    for kind in brokers:
+    for kind in brokers if "round-trip" not in args.skip else []:
         with broker(kind) as url:
             for qos in (0, 1):
                 rtt = sorted(asyncio.run(round_trip_ms(url, qos, samples)))
                 rate = asyncio.run(throughput(url, qos, count))
                 rows.append(BrokerRow(kind, qos, statistics.median(rtt), percentile(rtt, 99.0), rate))
-    print("| broker | QoS | round trip median (ms) | round trip p99 (ms) | throughput (msg/s) |")
-    print("|---|---|---|---|---|")
+    if rows:
+        print("| broker | QoS | round trip median (ms) | round trip p99 (ms) | throughput (msg/s) |")
+        print("|---|---|---|---|---|")
     for row in rows:
         print(f"| {row.broker} | {row.qos} | {row.rtt_median_ms:.3f} | {row.rtt_p99_ms:.3f} "
               f"| {row.throughput_msgs_per_s:,.0f} |")
 
     print("\n| broker | agent connections | QoS | agents | steps | step median (ms) | step p95 (ms) "
-          "| agent RTT median (ms) | late | setup (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| CPU/step (ms) | agent RTT median (ms) | late | setup (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     lock_broker = brokers[0]
     with broker(lock_broker) as url:
         for agents in agent_counts:
-            for shared, qos in ((False, 1), (True, 1), (True, 0)):
-                steps = 20 if agents <= 100 else 5
-                step = asyncio.run(lockstep(url, lock_broker, agents, steps, shared, qos))
+            steps = args.steps or (20 if agents <= 100 else 5)
+            for hosting, qos in LOCKSTEP_ROWS:
+                if hosting in args.skip:
+                    continue
+                if hosting == "threads":
+                    step = lockstep_threads(url, lock_broker, agents, steps, qos)
+                else:
+                    step = asyncio.run(lockstep(url, lock_broker, agents, steps, hosting == "shared", qos))
+                cpu = "" if step.cpu_ms is None else f"{step.cpu_ms:.1f}"
                 print(f"| {step.broker} | {step.hosting} | {step.qos} | {step.agents} | {step.steps} "
-                      f"| {step.step_median_ms:.1f} | {step.step_p95_ms:.1f} | {step.rtt_median_ms:.2f} "
-                      f"| {step.late} | {step.connect_s:.1f} |", flush=True)
+                      f"| {step.step_median_ms:.1f} | {step.step_p95_ms:.1f} | {cpu} "
+                      f"| {step.rtt_median_ms:.2f} | {step.late} | {step.connect_s:.1f} |", flush=True)
     return 0
 
 

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.client import time_func
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -83,33 +83,75 @@ class BufferedSocket:
         return getattr(self.raw, name)
 
 
-def _coalesce(out: collections.deque[Any]) -> None:
-    """Join the run of packets at the head of `out` that need no action once written into one."""
+class _Written:
+    """The `info` of a joined packet that contains QoS 0 PUBLISH packets: paho calls its
+    `_set_as_published` once the joined packet is written, and it does for each of them what paho
+    does when one QoS 0 PUBLISH is written (`on_publish`, then the message's own info). If paho
+    marks it lost instead (`rc` set before, on a reconnect), each message's info is marked lost."""
+
+    __slots__ = ("client", "published", "rc")
+
+    def __init__(self, client: mqtt.Client, published: list[tuple[int, Any]]) -> None:
+        self.client = client
+        self.published = published
+        self.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _set_as_published(self) -> None:
+        client = self.client
+        on_publish = client.on_publish if self.rc == MQTTErrorCode.MQTT_ERR_SUCCESS else None
+        for mid, info in self.published:
+            if on_publish is not None:
+                with client._in_callback_mutex:
+                    try:
+                        callback: Any = on_publish  # paho's type is a union of both signatures
+                        if client._callback_api_version == CallbackAPIVersion.VERSION1:
+                            callback(client, client._userdata, mid)
+                        else:
+                            reason = ReasonCode(PacketTypes.PUBACK)
+                            callback(client, client._userdata, mid, reason, _no_properties())
+                    except Exception as err:
+                        client._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_publish: %s", err)
+                        if not client.suppress_exceptions:
+                            raise
+            if info is not None:
+                info.rc = self.rc
+                info._set_as_published()
+
+
+def _no_properties() -> Properties:
+    return Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
+
+
+def _coalesce(out: collections.deque[Any], client: mqtt.Client | None = None) -> None:
+    """Join the packets at the head of `out` into one, up to a DISCONNECT (paho acts on it once
+    written). QoS 0 PUBLISH packets, whose completion paho reports when they are written, are
+    joined only given their `client` (see `_Written`); otherwise they end the run too."""
     if len(out) < 2:
         return
     run: list[Any] = []
+    published: list[tuple[int, Any]] = []
     while out:
         packet = out[0]
         command = packet["command"] & 0xF0
-        if command == _DISCONNECT or (command == _PUBLISH and packet["qos"] == 0):
+        if command == _DISCONNECT:
             break
+        if command == _PUBLISH and packet["qos"] == 0:
+            if client is None:
+                break
+            published.append((packet["mid"], packet["info"]))
         run.append(out.popleft())
     if len(run) < 2:
         out.extendleft(reversed(run))
         return
     data = b"".join(p["packet"] if p["pos"] == 0 else memoryview(p["packet"])[p["pos"] :] for p in run)
-    # To paho a PUBACK-like packet: written byte by byte as usual, nothing done when complete.
-    out.appendleft(
-        {
-            "command": _PUBACK,
-            "mid": 0,
-            "qos": 0,
-            "pos": 0,
-            "to_process": len(data),
-            "packet": data,
-            "info": None,
-        }
-    )
+    joined = {"mid": 0, "qos": 0, "pos": 0, "to_process": len(data), "packet": data}
+    if published and client is not None:
+        # a QoS 0 PUBLISH to paho: once written it calls on_publish with mid 0 (no message has
+        # that id; aiomqtt ignores it), then `_Written._set_as_published`
+        joined |= {"command": _PUBLISH, "info": _Written(client, published)}
+    else:  # a PUBACK to paho: written like any packet, nothing done when complete
+        joined |= {"command": _PUBACK, "info": None}
+    out.appendleft(joined)
 
 
 def tune(
@@ -135,7 +177,7 @@ def tune(
         return True
 
     def loop_write() -> MQTTErrorCode:
-        _coalesce(client._out_packet)
+        _coalesce(client._out_packet, client)
         return write()
 
     loop_write.coalescing = True  # type: ignore[attr-defined]
@@ -235,7 +277,7 @@ def _lean_puback(client: mqtt.Client) -> None:
     ):
         return
     success = ReasonCode(PacketTypes.PUBACK)
-    no_properties = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
+    no_properties = _no_properties()
 
     def handle_pubackcomp(cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
         packet = client._in_packet["packet"]

@@ -278,3 +278,49 @@ async def test_writes_that_fill_the_socket_finish_when_it_drains(
         for connection in (sub, pub):
             connection.stop()
         await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT_S)
+
+
+def test_joined_qos0_publishes_are_reported_once_written() -> None:
+    client = _paho()
+    reported: list[int] = []
+    client.on_publish = lambda _c, _u, mid, _rc, _p: reported.append(mid)
+    infos = [mqtt.MQTTMessageInfo(mid) for mid in (7, 8)]
+    out = collections.deque([
+        _packet(mqtt.PUBLISH, b"Q7", qos=0) | {"mid": 7, "info": infos[0]},
+        _packet(mqtt.PUBACK, b"A1"),
+        _packet(mqtt.PUBLISH, b"Q8", qos=0) | {"mid": 8, "info": infos[1]},
+        _packet(mqtt.DISCONNECT, b"D", qos=0),
+    ])
+    paho_io._coalesce(out, client)
+    joined = out[0]
+    assert [p["packet"] for p in out] == [b"Q7A1Q8", b"D"]
+    assert (joined["command"], joined["qos"], joined["mid"]) == (mqtt.PUBLISH, 0, 0)
+    assert reported == [] and not any(i.is_published() for i in infos)
+    joined["info"]._set_as_published()  # what paho does once the joined packet is written
+    assert reported == [7, 8] and all(i.is_published() and i.rc == 0 for i in infos)
+    # lost on a reconnect: paho sets rc first; no on_publish then, each message marked lost
+    lost = [mqtt.MQTTMessageInfo(9), mqtt.MQTTMessageInfo(10)]
+    out = collections.deque([_packet(mqtt.PUBLISH, b"Q", qos=0) | {"mid": 9 + i, "info": info}
+                             for i, info in enumerate(lost)])
+    paho_io._coalesce(out, client)
+    out[0]["info"].rc = mqtt.MQTT_ERR_CONN_LOST
+    out[0]["info"]._set_as_published()
+    assert reported == [7, 8] and all(i._published and i.rc == mqtt.MQTT_ERR_CONN_LOST for i in lost)
+
+
+async def test_qos0_publish_waits_for_its_write(running_mosquitto_url: str, topic_prefix: str) -> None:
+    async def ignore(_: aiomqtt.Message) -> None:
+        return None
+
+    client_id = f"q0-{topic_prefix[-8:]}"
+    connection = MqttConnection(running_mosquitto_url, client_id=client_id, handler=ignore, qos=0)
+    task = asyncio.create_task(connection.run())
+    try:
+        assert await connection.wait_connected(TIMEOUT_S)
+        for i in range(5):  # aiomqtt's publish returns once paho reports the message written
+            assert await connection.publish_many([(f"{topic_prefix}/q0", b"x")] * 50) == 50
+            assert await connection.publish(f"{topic_prefix}/q0", b"%d" % i, wait_s=TIMEOUT_S)
+        assert connection.stats.publish_failures == 0
+    finally:
+        connection.stop()
+        await asyncio.wait_for(task, TIMEOUT_S)
