@@ -1,26 +1,31 @@
-"""Cheaper socket I/O for paho's MQTT client when it runs under aiomqtt on an asyncio loop.
+"""Cheaper per-packet work for paho's MQTT client when it runs under aiomqtt on an asyncio loop.
 
-paho reads every packet with at least three `recv` calls (command byte, length, body) and
-writes every packet with its own `send`. Each is a system call that releases the GIL, and under
-aiomqtt each read of a packet is one turn of the event loop. With hundreds of small QoS 1 packets
-per control step (a PUBLISH and a PUBACK each way per agent) this, not the broker, dominated the
-cost of a lockstep exchange. `tune(client)` changes two things on one connected paho client:
+A lockstep step moves eight small packets per agent at QoS 1 (a PUBLISH and a PUBACK each way,
+at the bridge and at the agent). paho reads every packet with at least three `recv` calls and
+writes every packet with its own `send`, under aiomqtt one turn of the event loop per packet
+read and an `add_writer`/`remove_writer` pair per burst written; it decodes every PUBACK into
+reason-code and properties objects, gives every message a `threading.Condition` and formats a
+debug log call for each. That, not the broker, dominated the cost of a step. `tune(client, loop,
+fail)` changes this on one connected paho client, without changing what goes over the wire:
 
-- reads go through `BufferedSocket`, which takes whatever the kernel has (up to 64 KiB) in one
-  `recv` and serves paho's small reads from that buffer. It reports the buffered bytes through
-  `pending()`, the hook aiomqtt already uses for TLS sockets, so aiomqtt's reader keeps calling
-  `loop_read` until the buffer is empty (no byte is left behind waiting for the socket to become
-  readable again);
-- before every `loop_write`, the packets queued at the head of paho's output queue are joined
-  into one buffer, sent with one `send` (paho still handles partial writes). Only packets whose
-  completion paho does not act on are joined: QoS 0 PUBLISH (whose `on_publish` fires when it is
-  written) and DISCONNECT stop the run and are written as before;
-- an MQTT 3.1.1 PUBACK (one per QoS 1 message each way) is handled without paho's decoding into
-  reason-code and properties objects, which 3.1.1 does not have (`_lean_puback`).
+- reads go through `BufferedSocket`: one `recv` of up to 64 KiB, paho's small reads served from
+  that buffer. The buffered bytes are reported through `pending()`, the hook aiomqtt already
+  uses for TLS sockets, so aiomqtt's reader keeps calling `loop_read` until the buffer is empty;
+- writes: before every `loop_write` the queued packets are joined into one buffer and sent with
+  one `send` (`_coalesce`; paho still handles partial writes; QoS 0 PUBLISH packets, which paho
+  reports once written, are reported one by one when the joined packet is written), and
+  `loop_write` runs at the end of the current turn of the loop (`call_soon`) instead of after
+  registering the socket for writing (`_write_soon`; aiomqtt's writer takes over only when the
+  socket's buffer is full);
+- MQTT 3.1.1 PUBACK and received QoS 0/1 PUBLISH packets are handled by lean versions of paho's
+  handlers (`_lean_puback`, `_lean_publish_in`) that do the same (callbacks, acknowledgement)
+  without the intermediate objects and log calls; `publish` queues a QoS 0/1 PUBLISH the same way
+  (used by `MqttConnection.publish_many`). Anything unusual (MQTT 5, QoS 2, manual
+  acknowledgements, per-topic callbacks, malformed packets …) goes to paho's own code.
 
-All of this relies on paho 2.x internals (`_sock`, `_out_packet`, `_handle_pubackcomp` …);
-`tune` checks that they look as expected and otherwise leaves the client alone (correct, only
-slower). `tests/mqtt/test_paho_io.py` pins the behaviour.
+All of this relies on paho 2.x internals (`_sock`, `_out_packet`, `_handle_publish` …): `tune`
+checks that they look as expected and otherwise leaves the client alone (correct, only slower).
+`tests/mqtt/test_paho_io.py` compares the lean paths with paho's, byte for byte.
 """
 
 from __future__ import annotations
