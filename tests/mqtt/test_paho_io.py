@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -13,8 +17,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from controllers.runtime import MqttConnection, paho_io
+from controllers.runtime import MqttConnection, paho_io, parse_broker_url
 from controllers.runtime.paho_io import BufferedSocket, _coalesce, raw_socket
+from cosim.brokers import find_mosquitto, start_mosquitto
 from tests.mqtt.helpers import TIMEOUT_S
 
 
@@ -324,3 +329,64 @@ async def test_qos0_publish_waits_for_its_write(running_mosquitto_url: str, topi
     finally:
         connection.stop()
         await asyncio.wait_for(task, TIMEOUT_S)
+
+
+def _tls_files(directory: Path) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl command line)."""
+    files = {name: directory / f"{name}" for name in ("ca.key", "ca.pem", "server.key", "server.csr",
+                                                      "server.pem", "ext.cnf")}
+    files["ext.cnf"].write_text("subjectAltName=IP:127.0.0.1\n")
+    for command in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", files["ca.key"], "-out", files["ca.pem"],
+         "-days", "1", "-subj", "/CN=test-ca"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", files["server.key"], "-out", files["server.csr"],
+         "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", files["server.csr"], "-CA", files["ca.pem"], "-CAkey", files["ca.key"],
+         "-CAcreateserial", "-out", files["server.pem"], "-days", "1", "-extfile", files["ext.cnf"]],
+    ):
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
+    return files
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None or find_mosquitto() is None,
+                    reason="needs the openssl command and Mosquitto")
+async def test_tls_connection_with_buffered_reads(tmp_path: Path, topic_prefix: str) -> None:
+    """Over TLS the buffered socket wraps the TLS socket; bursts of every size arrive whole."""
+    files = _tls_files(tmp_path)
+    broker = start_mosquitto(config_extra=f"cafile {files['ca.pem']}\ncertfile {files['server.pem']}\n"
+                                          f"keyfile {files['server.key']}")
+    try:
+        url = parse_broker_url(broker.url.replace("mqtt://", "mqtts://"), ca_file=str(files["ca.pem"]))
+        topic = f"{topic_prefix}/tls"
+        payloads = [bytes([i % 256]) * (1 + i * 37 % 40000) for i in range(300)]
+        received: list[bytes] = []
+        done = asyncio.Event()
+
+        async def on_message(message: aiomqtt.Message) -> None:
+            assert isinstance(message.payload, bytes)
+            received.append(message.payload)
+            if len(received) == len(payloads):
+                done.set()
+
+        sub = MqttConnection(url, client_id="tls-sub", handler=on_message, subscriptions=[topic])
+        pub = MqttConnection(url, client_id="tls-pub", handler=on_message)
+        tasks = [asyncio.create_task(c.run()) for c in (sub, pub)]
+        try:
+            assert await sub.wait_connected(TIMEOUT_S) and await pub.wait_connected(TIMEOUT_S)
+            assert sub._client is not None
+            sock = sub._client._client.socket()
+            assert isinstance(sock, BufferedSocket) and isinstance(sock.raw, ssl.SSLSocket)
+            assert sub.socket_nodelay() is True
+            for qos in (1, 0):
+                received.clear()
+                done.clear()
+                assert await pub.publish_many([(topic, p) for p in payloads], qos=qos) == len(payloads)
+                await asyncio.wait_for(done.wait(), TIMEOUT_S)
+                assert received == payloads
+            assert await pub.publish(topic, b"acknowledged", qos=1, wait_s=TIMEOUT_S)
+        finally:
+            for connection in (sub, pub):
+                connection.stop()
+            await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT_S)
+    finally:
+        broker.close()
