@@ -1,1 +1,1 @@
-"""Controllers: the asyncio agent runtime on MQTT, ADMM, detectors and baseline controllers. No mosaik here."""
+"""Controllers: the asyncio agent runtime on MQTT, ADMM, detectors, baseline controllers. No mosaik."""

@@ -137,6 +137,14 @@ class PlanMessage(_Envelope):
     body: PlanBody
 
 
+class ForecastMessage(_Envelope):
+    """What a model-predictive agent needs for one control step, as series (see
+    `controllers.admm.wire`); the topic names the recipient, like `meas` and `plan`."""
+
+    kind: Literal["forecast"] = "forecast"
+    body: PlanBody
+
+
 class AdmmXMessage(_Envelope):
     kind: Literal["admm/x"] = "admm/x"
     body: AdmmBody
@@ -163,21 +171,32 @@ class StatusMessage(_Envelope):
 
 
 Message: TypeAlias = (
-    MeasMessage | SetpointMessage | PlanMessage | AdmmXMessage | AdmmZMessage | AlarmMessage
-    | ClockMessage | StatusMessage
+    MeasMessage
+    | SetpointMessage
+    | PlanMessage
+    | ForecastMessage
+    | AdmmXMessage
+    | AdmmZMessage
+    | AlarmMessage
+    | ClockMessage
+    | StatusMessage
 )
 MESSAGE_TYPES: Final[Mapping[Kind, type[Message]]] = {
-    Kind.MEAS: MeasMessage, Kind.SETPOINT: SetpointMessage, Kind.PLAN: PlanMessage,
-    Kind.ADMM_X: AdmmXMessage, Kind.ADMM_Z: AdmmZMessage, Kind.ALARM: AlarmMessage,
-    Kind.CLOCK: ClockMessage, Kind.STATUS: StatusMessage,
+    Kind.MEAS: MeasMessage,
+    Kind.SETPOINT: SetpointMessage,
+    Kind.PLAN: PlanMessage,
+    Kind.FORECAST: ForecastMessage,
+    Kind.ADMM_X: AdmmXMessage,
+    Kind.ADMM_Z: AdmmZMessage,
+    Kind.ALARM: AlarmMessage,
+    Kind.CLOCK: ClockMessage,
+    Kind.STATUS: StatusMessage,
 }
 # Kinds whose topic names the recipient (the publisher is the bridge or the planner);
 # for every other kind the topic names the sender.
-ADDRESSED_KINDS: Final = frozenset({Kind.MEAS, Kind.PLAN})
+ADDRESSED_KINDS: Final = frozenset({Kind.MEAS, Kind.PLAN, Kind.FORECAST})
 
-_ADAPTER: Final[TypeAdapter[Message]] = TypeAdapter(
-    Annotated[Message, Field(discriminator="kind")]
-)
+_ADAPTER: Final[TypeAdapter[Message]] = TypeAdapter(Annotated[Message, Field(discriminator="kind")])
 
 
 def message_kind(message: Message) -> Kind:
@@ -343,11 +362,13 @@ def decode_for_topic(
         detail = f"run {message.run!r} on a topic of run {topic.run!r}"
         return _fail(DropReason.WRONG_RUN, detail, size, counter)
     if message.kind != topic.kind.value:
-        return _fail(DropReason.TOPIC_MISMATCH, f"kind {message.kind!r} on a {topic.kind.value!r} topic",
-                     size, counter)
+        return _fail(
+            DropReason.TOPIC_MISMATCH, f"kind {message.kind!r} on a {topic.kind.value!r} topic", size, counter
+        )
     if topic.kind not in ADDRESSED_KINDS and message.sender != topic.agent:
-        return _fail(DropReason.TOPIC_MISMATCH, f"sender {message.sender!r} on {topic.agent!r}'s topic",
-                     size, counter)
+        return _fail(
+            DropReason.TOPIC_MISMATCH, f"sender {message.sender!r} on {topic.agent!r}'s topic", size, counter
+        )
     return message
 
 
@@ -372,38 +393,74 @@ class MessageFactory:
     def _envelope(self, tick: int, iteration: int | None) -> dict[str, Any]:
         seq = self._seq
         self._seq += 1
-        return {"run": self.run, "tick": tick, "iteration": iteration, "sender": self.sender,
-                "seq": seq, "ts_s": self._clock()}
+        return {
+            "run": self.run,
+            "tick": tick,
+            "iteration": iteration,
+            "sender": self.sender,
+            "seq": seq,
+            "ts_s": self._clock(),
+        }
 
     def meas(self, tick: int, values: Mapping[str, float | None], time_s: int | None = None) -> MeasMessage:
         return MeasMessage(**self._envelope(tick, None), body=MeasBody(values=dict(values), time_s=time_s))
 
-    def setpoint(self, tick: int, values: Mapping[str, float | None],
-                 iteration: int | None = None) -> SetpointMessage:
+    def setpoint(
+        self, tick: int, values: Mapping[str, float | None], iteration: int | None = None
+    ) -> SetpointMessage:
         return SetpointMessage(**self._envelope(tick, iteration), body=SetpointBody(values=dict(values)))
 
-    def plan(self, tick: int, start_s: int, step_s: int,
-             values: Mapping[str, Sequence[float]]) -> PlanMessage:
+    def plan(
+        self, tick: int, start_s: int, step_s: int, values: Mapping[str, Sequence[float]]
+    ) -> PlanMessage:
         body = PlanBody(start_s=start_s, step_s=step_s, values={k: list(v) for k, v in values.items()})
         return PlanMessage(**self._envelope(tick, None), body=body)
 
-    def admm_x(self, tick: int, iteration: int, values: Mapping[str, Sequence[float]],
-               rho: float | None = None) -> AdmmXMessage:
+    def forecast(
+        self, tick: int, start_s: int, step_s: int, values: Mapping[str, Sequence[float]]
+    ) -> ForecastMessage:
+        body = PlanBody(start_s=start_s, step_s=step_s, values={k: list(v) for k, v in values.items()})
+        return ForecastMessage(**self._envelope(tick, None), body=body)
+
+    def admm_x(
+        self, tick: int, iteration: int, values: Mapping[str, Sequence[float]], rho: float | None = None
+    ) -> AdmmXMessage:
         body = AdmmBody(values={k: list(v) for k, v in values.items()}, rho=rho)
         return AdmmXMessage(**self._envelope(tick, iteration), body=body)
 
-    def admm_z(self, tick: int, iteration: int, values: Mapping[str, Sequence[float]],
-               rho: float | None = None, converged: bool = False) -> AdmmZMessage:
+    def admm_z(
+        self,
+        tick: int,
+        iteration: int,
+        values: Mapping[str, Sequence[float]],
+        rho: float | None = None,
+        converged: bool = False,
+    ) -> AdmmZMessage:
         body = AdmmBody(values={k: list(v) for k, v in values.items()}, rho=rho, converged=converged)
         return AdmmZMessage(**self._envelope(tick, iteration), body=body)
 
-    def alarm(self, tick: int, detector: str, target: str, *, severity: Literal["info", "warning", "critical"]
-              = "warning", score: float | None = None, detail: str = "") -> AlarmMessage:
+    def alarm(
+        self,
+        tick: int,
+        detector: str,
+        target: str,
+        *,
+        severity: Literal["info", "warning", "critical"] = "warning",
+        score: float | None = None,
+        detail: str = "",
+    ) -> AlarmMessage:
         body = AlarmBody(detector=detector, target=target, severity=severity, score=score, detail=detail)
         return AlarmMessage(**self._envelope(tick, None), body=body)
 
-    def clock(self, tick: int, time_s: int, *, step_s: int | None = None,
-              deadline_unix_s: float | None = None, final: bool = False) -> ClockMessage:
+    def clock(
+        self,
+        tick: int,
+        time_s: int,
+        *,
+        step_s: int | None = None,
+        deadline_unix_s: float | None = None,
+        final: bool = False,
+    ) -> ClockMessage:
         body = ClockBody(time_s=time_s, step_s=step_s, deadline_unix_s=deadline_unix_s, final=final)
         return ClockMessage(**self._envelope(tick, None), body=body)
 

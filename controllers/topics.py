@@ -28,6 +28,7 @@ class Kind(StrEnum):
     MEAS = "meas"
     SETPOINT = "setpoint"
     PLAN = "plan"
+    FORECAST = "forecast"
     ADMM_X = "admm/x"
     ADMM_Z = "admm/z"
     ALARM = "alarm"
@@ -52,9 +53,7 @@ class TopicError(ValueError):
 def validate_name(name: str, what: str = "name") -> str:
     """Return `name` if it is a valid single topic level, else raise `TopicError` naming `what`."""
     if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
-        raise TopicError(
-            f"invalid {what} {name!r}: use 1-64 characters of letters, digits, '_', '-' or '.'"
-        )
+        raise TopicError(f"invalid {what} {name!r}: use 1-64 characters of letters, digits, '_', '-' or '.'")
     return name
 
 
@@ -138,7 +137,7 @@ def _parse_cached(topic: str, prefix: str) -> ParsedTopic | None:
     head = prefix + "/"
     if not topic.startswith(head):
         return None
-    parts = topic[len(head):].split("/")
+    parts = topic[len(head) :].split("/")
     if len(parts) == 3:
         run, kind_value, agent = parts
     elif len(parts) == 4:

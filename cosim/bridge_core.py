@@ -22,7 +22,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -119,8 +119,12 @@ class BridgeCore:
         self.dropped = DropCounter()
         self.factory = MessageFactory(run, self.bridge_id)
         self.connection = MqttConnection(
-            url, client_id=unique_client_id(run, self.bridge_id), handler=self._on_message,
-            subscriptions=bridge_filters(self.scheme), qos=qos, backoff=backoff,
+            url,
+            client_id=unique_client_id(run, self.bridge_id),
+            handler=self._on_message,
+            subscriptions=bridge_filters(self.scheme),
+            qos=qos,
+            backoff=backoff,
         )
         self.agent_states: dict[str, str] = {}
         self.status_events: list[StatusEvent] = []
@@ -143,8 +147,9 @@ class BridgeCore:
         if self._task is None:
             self._task = asyncio.create_task(self.connection.run(), name=f"{self.bridge_id}-mqtt")
         if not await self.connection.wait_connected(connect_timeout_s):
-            raise ConnectionError(f"bridge: no connection to the broker at {self.connection.url} "
-                                  f"within {connect_timeout_s} s")
+            raise ConnectionError(
+                f"bridge: no connection to the broker at {self.connection.url} within {connect_timeout_s} s"
+            )
 
     async def stop(self) -> None:
         """Disconnect and end the background task."""
@@ -182,6 +187,7 @@ class BridgeCore:
     async def wait_for_state(self, agent: str, state: str, timeout_s: float = 10.0) -> bool:
         """True once `agent`'s last status is `state` (e.g. "offline" after a crash), False after
         `timeout_s`."""
+
         async def seen() -> None:
             while self.agent_states.get(agent) != state:
                 self._online_changed.clear()
@@ -197,8 +203,15 @@ class BridgeCore:
         message = self.factory.status(max(self._pending_tick or 0, 0), state)
         payload = encode(message, self.codec)
         await self.connection.publish(self._status_topic, payload)
-        self._record_out(self._status_topic, Kind.STATUS, self.bridge_id, message.tick, message.seq,
-                         len(payload), message.ts_s)
+        self._record_out(
+            self._status_topic,
+            Kind.STATUS,
+            self.bridge_id,
+            message.tick,
+            message.seq,
+            len(payload),
+            message.ts_s,
+        )
 
     # ---------------------------------------------------------------- one step
 
@@ -213,8 +226,12 @@ class BridgeCore:
         timeout_s: float | None = None,
         deadline_unix_s: float | None = None,
         final: bool = False,
+        forecasts: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
     ) -> ExchangeResult:
         """Publish `measurements` (agent → values) and the clock for `tick`, collect setpoints.
+
+        `forecasts` (agent → series), when given, go out first as `forecast` messages (start
+        `time_s`, step `step_s`) for model-predictive agents.
 
         The whole step (waiting for a connection to publish, then for setpoints) takes at most
         `timeout_s` (default `step_timeout_s`) and, when given, ends at the wall-clock
@@ -235,8 +252,16 @@ class BridgeCore:
         self._received = {}
         self._sent_perf = {}
         self._all_in.clear()
-        published = await self._publish_step(tick, measurements, time_s, step_s, deadline_unix_s, final,
-                                             wait_s=max(step_deadline - time.perf_counter(), 0.0))
+        published = await self._publish_step(
+            tick,
+            measurements,
+            time_s,
+            step_s,
+            deadline_unix_s,
+            final,
+            wait_s=max(step_deadline - time.perf_counter(), 0.0),
+            forecasts=forecasts or {},
+        )
         after_publish = time.perf_counter()
         if self._waiting and step_deadline > after_publish:
             with contextlib.suppress(TimeoutError):
@@ -250,15 +275,34 @@ class BridgeCore:
         if late:
             log.info("bridge: tick %d: late agents %s (fallback used)", tick, ", ".join(late[:10]))
         return ExchangeResult(
-            tick=tick, setpoints=setpoints, late_agents=late, fallback_sources=sources,
+            tick=tick,
+            setpoints=setpoints,
+            late_agents=late,
+            fallback_sources=sources,
             timings=StepTimings(after_publish - start, end - after_publish, end - start),
-            measurements_published=published, deadline_missed=missed, lag_s=lag_s,
+            measurements_published=published,
+            deadline_missed=missed,
+            lag_s=lag_s,
         )
 
-    async def _publish_step(self, tick: int, measurements: Mapping[str, Values], time_s: int | None,
-                            step_s: int | None, deadline_unix_s: float | None, final: bool,
-                            wait_s: float) -> int:
+    async def _publish_step(
+        self,
+        tick: int,
+        measurements: Mapping[str, Values],
+        time_s: int | None,
+        step_s: int | None,
+        deadline_unix_s: float | None,
+        final: bool,
+        wait_s: float,
+        forecasts: Mapping[str, Mapping[str, Sequence[float]]],
+    ) -> int:
         items: list[tuple[str, bytes]] = []
+        for agent, series in forecasts.items():
+            forecast = self.factory.forecast(tick, time_s or 0, step_s or 1, series)
+            payload = encode(forecast, self.codec)
+            topic = self.scheme.topic(Kind.FORECAST, agent)
+            items.append((topic, payload))
+            self._record_out(topic, Kind.FORECAST, agent, tick, forecast.seq, len(payload), forecast.ts_s)
         for agent, values in measurements.items():
             message = self.factory.meas(tick, values, time_s=time_s)
             payload = encode(message, self.codec)
@@ -266,17 +310,24 @@ class BridgeCore:
             items.append((topic, payload))
             self._sent_perf[agent] = time.perf_counter()
             self._record_out(topic, Kind.MEAS, agent, tick, message.seq, len(payload), message.ts_s)
-        clock = self.factory.clock(tick, time_s if time_s is not None else tick, step_s=step_s,
-                                   deadline_unix_s=deadline_unix_s, final=final)
+        clock = self.factory.clock(
+            tick,
+            time_s if time_s is not None else tick,
+            step_s=step_s,
+            deadline_unix_s=deadline_unix_s,
+            final=final,
+        )
         clock_payload = encode(clock, self.codec)
         items.append((self._clock_topic, clock_payload))
-        self._record_out(self._clock_topic, Kind.CLOCK, self.bridge_id, tick, clock.seq, len(clock_payload),
-                         clock.ts_s)
+        self._record_out(
+            self._clock_topic, Kind.CLOCK, self.bridge_id, tick, clock.seq, len(clock_payload), clock.ts_s
+        )
         published = await self.connection.publish_many(items, wait_s=wait_s)
-        return max(0, min(published, len(items) - 1))
+        return max(0, min(published - len(forecasts), len(items) - 1 - len(forecasts)))
 
-    def _with_fallbacks(self, late: tuple[str, ...], fallbacks: Mapping[str, Values]
-                        ) -> tuple[dict[str, Values], dict[str, FallbackSource]]:
+    def _with_fallbacks(
+        self, late: tuple[str, ...], fallbacks: Mapping[str, Values]
+    ) -> tuple[dict[str, Values], dict[str, FallbackSource]]:
         setpoints: dict[str, Values] = dict(self._received)
         sources: dict[str, FallbackSource] = {}
         for agent in late:
@@ -298,13 +349,25 @@ class BridgeCore:
         parsed = self.scheme.parse(topic)
         if parsed is None:
             self.dropped.count(DropReason.TOPIC_MISMATCH)
-            self._record_in(topic, "", "", "", None, None, len(payload), None, received, None,
-                            DropReason.TOPIC_MISMATCH)
+            self._record_in(
+                topic, "", "", "", None, None, len(payload), None, received, None, DropReason.TOPIC_MISMATCH
+            )
             return
         message = decode_for_topic(parsed, payload, self.dropped)
         if isinstance(message, DecodeError):
-            self._record_in(topic, parsed.kind.value, parsed.agent, "", None, None, len(payload), None,
-                            received, None, message.reason)
+            self._record_in(
+                topic,
+                parsed.kind.value,
+                parsed.agent,
+                "",
+                None,
+                None,
+                len(payload),
+                None,
+                received,
+                None,
+                message.reason,
+            )
             return
         rtt_s: float | None = None
         dropped: DropReason | None = None
@@ -312,11 +375,23 @@ class BridgeCore:
             rtt_s, dropped = self._accept_setpoint(message, received_perf)
         elif isinstance(message, StatusMessage):
             self._on_status(message, received)
-        self._record_in(topic, message.kind, parsed.agent, message.sender, message.tick, message.seq,
-                        len(payload), message.ts_s, received, rtt_s, dropped)
+        self._record_in(
+            topic,
+            message.kind,
+            parsed.agent,
+            message.sender,
+            message.tick,
+            message.seq,
+            len(payload),
+            message.ts_s,
+            received,
+            rtt_s,
+            dropped,
+        )
 
-    def _accept_setpoint(self, message: SetpointMessage, received_perf: float
-                         ) -> tuple[float | None, DropReason | None]:
+    def _accept_setpoint(
+        self, message: SetpointMessage, received_perf: float
+    ) -> tuple[float | None, DropReason | None]:
         agent = message.sender
         if message.tick != self._pending_tick or agent not in self._waiting:
             self.dropped.count(DropReason.STALE)
@@ -334,23 +409,48 @@ class BridgeCore:
         if message.sender == self.bridge_id:
             return
         self.agent_states[message.sender] = message.body.state
-        self.status_events.append(StatusEvent(message.sender, message.body.state, message.tick,
-                                              message.body.detail, received))
+        self.status_events.append(
+            StatusEvent(message.sender, message.body.state, message.tick, message.body.detail, received)
+        )
         self._online_changed.set()
         if message.body.state != "online":
             log.info("bridge: agent %s is %s %s", message.sender, message.body.state, message.body.detail)
 
     # ---------------------------------------------------------------- recording
 
-    def _record_out(self, topic: str, kind: Kind, agent: str, tick: int, seq: int, size: int,
-                    sent: float) -> None:
+    def _record_out(
+        self, topic: str, kind: Kind, agent: str, tick: int, seq: int, size: int, sent: float
+    ) -> None:
         self.recorder.add_row("out", topic, kind.value, agent, self.bridge_id, tick, seq, size, sent, None)
 
-    def _record_in(self, topic: str, kind: str, agent: str, sender: str, tick: int | None, seq: int | None,
-                   size: int, sent: float | None, received: float, rtt_s: float | None,
-                   dropped: DropReason | None) -> None:
-        self.recorder.add_row("in", topic, kind, agent, sender, tick, seq, size, sent, received, rtt_s,
-                              None if dropped is None else dropped.value)
+    def _record_in(
+        self,
+        topic: str,
+        kind: str,
+        agent: str,
+        sender: str,
+        tick: int | None,
+        seq: int | None,
+        size: int,
+        sent: float | None,
+        received: float,
+        rtt_s: float | None,
+        dropped: DropReason | None,
+    ) -> None:
+        self.recorder.add_row(
+            "in",
+            topic,
+            kind,
+            agent,
+            sender,
+            tick,
+            seq,
+            size,
+            sent,
+            received,
+            rtt_s,
+            None if dropped is None else dropped.value,
+        )
 
 
 class SyncBridge:
@@ -369,8 +469,9 @@ class SyncBridge:
         self._closed = False
 
     @staticmethod
-    async def _make(url: BrokerUrl | str, run: str, agents: tuple[str, ...],
-                    kwargs: Mapping[str, Any]) -> BridgeCore:
+    async def _make(
+        url: BrokerUrl | str, run: str, agents: tuple[str, ...], kwargs: Mapping[str, Any]
+    ) -> BridgeCore:
         return BridgeCore(url, run, agents, **kwargs)  # created on the loop: its events belong there
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:

@@ -16,6 +16,8 @@ _KINDS: dict[str, str | type[Agent]] = {
     "constant": "controllers.runtime.builtin:ConstantAgent",
     "silent": "controllers.runtime.builtin:SilentAgent",
     "baseline": "controllers.baseline_agent:BaselineAgent",
+    "admm": "controllers.admm.mqtt:AdmmBuildingAgent",
+    "admm-coordinator": "controllers.admm.mqtt:AdmmCoordinatorAgent",
 }
 
 

@@ -39,6 +39,7 @@ def every_kind(factory: MessageFactory) -> list[Message]:
         factory.meas(3, {"p_kw": 1.5, "soc": None}, time_s=2700),
         factory.setpoint(3, {"battery_p_kw": -2.0, "t_set_c": None}, iteration=4),
         factory.plan(0, start_s=0, step_s=900, values={"p_kw": [1.0, 2.0, 3.0]}),
+        factory.forecast(3, 2700, 900, {"t_out_c": [1.0, 2.0], "price_per_kwh": [0.2, 0.3]}),
         factory.admm_x(3, 7, {"p_kw": [0.1, 0.2]}, rho=0.5),
         factory.admm_z(3, 7, {"lambda": [0.0, -1.0]}, rho=0.5, converged=True),
         factory.alarm(3, "chi2", "b1", severity="critical", score=12.5, detail="residual too large"),

@@ -1,0 +1,204 @@
+"""Sharing ADMM over MQTT: building agents and the coordinator as runtime agents.
+
+Protocol of one control step (tick t), on top of the bridge's lockstep exchange:
+1. the bridge sends every building agent its forecast (`forecast/{agent}`: the `AgentData` series of
+   `controllers.admm.wire`), its measurement and the clock tick;
+2. the coordinator (trigger: clock) starts the rounds: it publishes a broadcast (`admm/z/coordinator`,
+   iteration k) and collects every agent's update (`admm/x/{agent}`, iteration k) until all have
+   answered or the round timeout expires (a missing agent's last value is reused: a straggler);
+3. when the residuals meet the tolerances, the iteration limit is hit or the step deadline passes,
+   the coordinator publishes the decision (`admm/z`, a `decision` payload) and answers the bridge
+   with its statistics (iterations, convergence, fallback, objective, limit violation);
+4. every building agent applies the decision (the ADMM result or the recorded fallback) and answers
+   the bridge with its setpoints: battery power for [t, t+Δ), heat-pump power for [t+Δ, t+2Δ).
+
+Hooks never wait for other messages: agents answer each broadcast as it comes, the coordinator's
+rounds run as a task beside the message loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from controllers.admm.agent import AdmmAgent, SolverFailure
+from controllers.admm.coordinator import AdmmSettings, Coordinator
+from controllers.admm.coupling import Coupling
+from controllers.admm.data import SharedLimits
+from controllers.admm.messages import LocalUpdate
+from controllers.admm.wire import (
+    agent_data_from_series,
+    broadcast_from_series,
+    broadcast_to_series,
+    decision_from_series,
+    decision_to_series,
+    is_decision,
+    update_from_series,
+    update_to_series,
+)
+from controllers.messages import AdmmXMessage, AdmmZMessage, ClockMessage, ForecastMessage, Message
+from controllers.runtime.agent import Agent, Setpoints
+from controllers.topics import Kind
+
+log = logging.getLogger(__name__)
+COORDINATOR_ID = "coordinator"
+
+
+class AdmmBuildingAgent(Agent):
+    """One building (or storage unit) of sharing ADMM on MQTT."""
+
+    kind: ClassVar[str] = "admm"
+
+    def __init__(self, agent_id: str, **params: Any) -> None:
+        super().__init__(agent_id, **params)
+        self.coordinator = str(params.get("coordinator", COORDINATOR_ID))
+        self.admm: AdmmAgent | None = None
+        self.tick = -1
+        self.early: list[AdmmZMessage] = []  # broadcasts that overtook this tick's forecast
+
+    def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
+        return [(Kind.FORECAST, self.agent_id), (Kind.ADMM_Z, self.coordinator)]
+
+    async def step(self, tick: int, measurement: Any) -> Setpoints | None:
+        return None  # setpoints follow the coordinator's decision, not the measurement
+
+    async def on_message(self, message: Message) -> None:
+        if isinstance(message, ForecastMessage):
+            data = agent_data_from_series(self.agent_id, message.body.values)
+            if self.admm is None:
+                self.admm = AdmmAgent(data)
+                self.admm.start_step(message.tick)
+            else:
+                self.admm.start_step(message.tick, data)
+            self.tick = message.tick
+            early, self.early = [m for m in self.early if m.tick == self.tick], []
+            for z in early:
+                await self._on_z(z)
+        elif isinstance(message, AdmmZMessage):
+            if message.tick > self.tick:
+                self.early.append(message)  # no ordering across publishers: wait for the forecast
+            elif message.tick == self.tick:
+                await self._on_z(message)
+
+    async def _on_z(self, message: AdmmZMessage) -> None:
+        if is_decision(message.body.values):
+            await self._finish(message)
+        else:
+            await self._answer(message)
+
+    async def _answer(self, message: AdmmZMessage) -> None:
+        admm = self.admm
+        if admm is None or message.iteration is None or message.body.rho is None:
+            return
+        broadcast = broadcast_from_series(
+            message.tick, message.iteration, message.body.rho, message.body.values
+        )
+        try:
+            update = admm.local_update(broadcast)
+        except SolverFailure:
+            log.warning(
+                "%s: local solve failed at tick %d, round %d", self.agent_id, message.tick, message.iteration
+            )
+            return  # the coordinator reuses this agent's last value
+        reply = self.ctx.messages.admm_x(message.tick, message.iteration, update_to_series(update))
+        await self.ctx.publish(reply)
+
+    async def _finish(self, message: AdmmZMessage) -> None:
+        if self.admm is None:
+            return
+        plan = self.admm.finalize_step(decision_from_series(message.tick, message.body.values))
+        values = {"battery_p_set_kw": plan.battery_p_kw, "hp_p_set_kw": plan.hp_p_kw}
+        await self.ctx.publish(self.ctx.messages.setpoint(message.tick, values))
+
+
+class AdmmCoordinatorAgent(Agent):
+    """The coordinator of the shared limit: runs the rounds of every control step.
+
+    Params: `agents` (comma-separated building agent ids), `limit_kw`, `horizon` (steps),
+    `peak_price_per_kw`, `rho`, `eps_abs`, `eps_rel`, `max_iterations`, `round_timeout_s`,
+    `step_deadline_s` (wall time for all rounds of a step); the settings not given keep the
+    defaults of `AdmmSettings`.
+    """
+
+    kind: ClassVar[str] = "admm-coordinator"
+    trigger: ClassVar[Literal["measurement", "clock"]] = "clock"  # the coordinator has no measurements
+
+    def __init__(self, agent_id: str, **params: Any) -> None:
+        super().__init__(agent_id, **params)
+        self.agents = tuple(a for a in str(params["agents"]).split(",") if a)
+        horizon = int(params["horizon"])
+        limits = SharedLimits.transformer(
+            float(params["limit_kw"]),
+            horizon,
+            peak_price_per_kw=float(params.get("peak_price_per_kw") or 0.0),
+        )
+        casts = {"rho": float, "eps_abs": float, "eps_rel": float, "max_iterations": int, "deadline_s": float}
+        given = {k: params.get(k) for k in casts} | {"deadline_s": params.get("step_deadline_s")}
+        settings = AdmmSettings(**{k: casts[k](v) for k, v in given.items() if v is not None})
+        self.coordinator = Coordinator(Coupling.from_limits(self.agents, limits), settings)
+        self.round_timeout_s = float(params.get("round_timeout_s") or 2.0)
+        self.updates: dict[str, LocalUpdate] = {}
+        self.round_key: tuple[int, int] = (-1, -1)
+        self.round_done = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
+        return [(Kind.ADMM_X, None)]
+
+    async def on_tick(self, message: ClockMessage) -> None:
+        if self.task is not None and not self.task.done():
+            log.warning(
+                "coordinator: tick %d arrived while tick %d was still running",
+                message.tick,
+                self.round_key[0],
+            )
+            return
+        self.task = asyncio.create_task(self._rounds(message.tick), name=f"admm-rounds-{message.tick}")
+
+    async def on_message(self, message: Message) -> None:
+        if isinstance(message, AdmmXMessage) and (message.tick, message.iteration) == self.round_key:
+            self.updates[message.sender] = update_from_series(
+                message.sender, message.tick, message.iteration or 0, message.body.values
+            )
+            if len(self.updates) == len(self.agents):
+                self.round_done.set()
+
+    async def _rounds(self, tick: int) -> None:
+        started = time.perf_counter()
+        c = self.coordinator
+        c.start_step(tick)
+        broadcast = c.initial_broadcast()
+        while c.out_of_time() is None:
+            self.updates, self.round_key = {}, (tick, broadcast.iteration)
+            self.round_done.clear()
+            z = self.ctx.messages.admm_z(
+                tick, broadcast.iteration, broadcast_to_series(broadcast), rho=broadcast.rho
+            )
+            await self.ctx.publish(z)
+            with contextlib.suppress(TimeoutError):  # stragglers: their last values are reused
+                await asyncio.wait_for(self.round_done.wait(), self.round_timeout_s)
+            broadcast = c.coordinate(list(self.updates.values()))
+            if c.is_converged():
+                break
+        decision = c.decision()
+        await self.ctx.publish(
+            self.ctx.messages.admm_z(
+                tick, decision.iterations, decision_to_series(decision), converged=decision.converged
+            )
+        )
+        stats = {
+            "iterations": float(decision.iterations),
+            "converged": 1.0 if decision.converged else 0.0,
+            "fallback": 0.0 if decision.fallback is None else 1.0,
+            "objective": float(c.objective()),
+            "max_violation_kw": float(c.max_violation_kw()),
+            "rounds_wall_ms": (time.perf_counter() - started) * 1e3,
+            "p_planned_step0_kw": float(np.sum(c.p_kw[:, 0])),
+        }
+        await self.ctx.publish(self.ctx.messages.setpoint(tick, stats))

@@ -1,0 +1,172 @@
+"""ADMM data and messages as flat series (name → list of floats), the payload MQTT messages carry.
+
+Every structure round-trips exactly: `agent_data_from_series(agent_data_to_series(d)) == d` up to
+float representation. Names use dots for nesting (`th.a`, `bat.params`); matrices are flattened row
+by row with their shape where needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from controllers.admm.data import AgentData, Battery, ThermalModel
+from controllers.admm.messages import CoordinatorBroadcast, Fallback, LocalUpdate, StepDecision
+
+Series = dict[str, list[float]]
+SeriesIn = Mapping[str, Sequence[float]]
+
+THERMAL_SERIES = ("t_out_c", "q_air_gain_kw", "q_mass_gain_kw", "cop", "t_min_c", "t_max_c")
+BATTERY_FIELDS = (
+    "capacity_kwh",
+    "e0_kwh",
+    "eta_charge",
+    "eta_discharge",
+    "loss_per_h",
+    "c_rate_per_h",
+    "soc_min",
+    "soc_max",
+    "throughput_cost_per_kwh",
+)
+SOLVER_STATUS = (
+    "solved",
+    "solved inaccurate",
+    "maximum iterations reached",
+    "run time limit reached",
+    "primal infeasible",
+    "dual infeasible",
+    "failed",
+)
+FALLBACKS = (None, Fallback.LAST_ITERATE, Fallback.SHIFTED_PREVIOUS)
+
+
+def _list(values: object) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=float).ravel()]
+
+
+def agent_data_to_series(d: AgentData) -> Series:
+    """An agent's data for one control step as flat series."""
+    out: Series = {
+        "dt_h": [d.dt_h],
+        "price_per_kwh": _list(d.price_per_kwh),
+        "p_base_kw": _list(d.p_base_kw),
+        "pv_kw": _list(d.pv_kw),
+        "weights": [d.plan_weight_per_kw2, d.reg_weight_per_kw2],
+    }
+    if d.export_price_per_kwh is not None:
+        out["export_price_per_kwh"] = _list(d.export_price_per_kwh)
+    if d.p_plan_kw is not None:
+        out["p_plan_kw"] = _list(d.p_plan_kw)
+    if d.thermal is not None:
+        th = d.thermal
+        out |= {
+            "th.a": _list(th.a),
+            "th.b": _list(th.b),
+            "th.x0_c": _list(th.x0_c),
+            "th.hp": [th.hp_p_max_kw] + ([] if th.hp_p_prev_kw is None else [th.hp_p_prev_kw]),
+            "th.comfort": [th.comfort_linear_per_kh, th.comfort_quad_per_k2h],
+        }
+        out |= {f"th.{name}": _list(getattr(th, name)) for name in THERMAL_SERIES}
+    if d.battery is not None:
+        b = d.battery
+        out["bat.params"] = [float(getattr(b, f)) for f in BATTERY_FIELDS]
+        if b.e_final_min_kwh is not None:
+            out["bat.e_final_min_kwh"] = [b.e_final_min_kwh]
+    return out
+
+
+def agent_data_from_series(name: str, s: SeriesIn) -> AgentData:
+    """The inverse of `agent_data_to_series`; a ValueError names what is missing or malformed."""
+    try:
+        thermal = None
+        if "th.a" in s:
+            hp = list(s["th.hp"])
+            thermal = ThermalModel(
+                a=np.reshape(s["th.a"], (2, 2)),
+                b=np.reshape(s["th.b"], (2, 3)),
+                x0_c=np.asarray(s["th.x0_c"]),
+                hp_p_max_kw=hp[0],
+                hp_p_prev_kw=hp[1] if len(hp) > 1 else None,
+                comfort_linear_per_kh=s["th.comfort"][0],
+                comfort_quad_per_k2h=s["th.comfort"][1],
+                **{n: np.asarray(s[f"th.{n}"], dtype=float) for n in THERMAL_SERIES},
+            )
+        battery = None
+        if "bat.params" in s:
+            params = dict(zip(BATTERY_FIELDS, s["bat.params"], strict=True))
+            final = s.get("bat.e_final_min_kwh")
+            battery = Battery(**params, e_final_min_kwh=None if not final else final[0])
+        weights = list(s.get("weights", [0.0, 1e-4]))
+        return AgentData(
+            name=name,
+            dt_h=s["dt_h"][0],
+            price_per_kwh=np.asarray(s["price_per_kwh"]),
+            p_base_kw=np.asarray(s["p_base_kw"]),
+            pv_kw=np.asarray(s["pv_kw"]),
+            thermal=thermal,
+            battery=battery,
+            export_price_per_kwh=None
+            if "export_price_per_kwh" not in s
+            else np.asarray(s["export_price_per_kwh"]),
+            p_plan_kw=None if "p_plan_kw" not in s else np.asarray(s["p_plan_kw"]),
+            plan_weight_per_kw2=weights[0],
+            reg_weight_per_kw2=weights[1],
+        )
+    except (KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"agent {name}: malformed ADMM data ({type(exc).__name__}: {exc})") from exc
+
+
+def broadcast_to_series(b: CoordinatorBroadcast) -> Series:
+    m, t = b.x_mean.shape
+    return {
+        "shape": [m, t],
+        "x_mean": _list(b.x_mean),
+        "z_mean": _list(b.z_mean),
+        "u_scaled": _list(b.u_scaled),
+    }
+
+
+def broadcast_from_series(tick: int, iteration: int, rho: float, s: SeriesIn) -> CoordinatorBroadcast:
+    shape = (int(s["shape"][0]), int(s["shape"][1]))
+    return CoordinatorBroadcast(
+        tick, iteration, rho, *(np.reshape(s[k], shape) for k in ("x_mean", "z_mean", "u_scaled"))
+    )
+
+
+def update_to_series(u: LocalUpdate) -> Series:
+    status = (
+        SOLVER_STATUS.index(u.solver_status) if u.solver_status in SOLVER_STATUS else len(SOLVER_STATUS) - 1
+    )
+    return {
+        "p_net_kw": _list(u.p_net_kw),
+        "stats": [u.local_cost, u.solve_time_s, u.solver_iterations, status],
+    }
+
+
+def update_from_series(agent: str, tick: int, iteration: int, s: SeriesIn) -> LocalUpdate:
+    cost, solve_s, iterations, status = s["stats"]
+    return LocalUpdate(
+        agent,
+        tick,
+        iteration,
+        np.asarray(s["p_net_kw"], dtype=float),
+        cost,
+        solve_s,
+        int(iterations),
+        SOLVER_STATUS[min(int(status), len(SOLVER_STATUS) - 1)],
+    )
+
+
+def decision_to_series(d: StepDecision) -> Series:
+    return {"decision": [d.iterations, 1.0 if d.converged else 0.0, FALLBACKS.index(d.fallback)]}
+
+
+def decision_from_series(tick: int, s: SeriesIn) -> StepDecision:
+    iterations, converged, fallback = s["decision"]
+    return StepDecision(tick, int(iterations), bool(converged), FALLBACKS[int(fallback)], "")
+
+
+def is_decision(s: SeriesIn) -> bool:
+    """Whether an `admm/z` payload is the end-of-step decision rather than a round's broadcast."""
+    return "decision" in s

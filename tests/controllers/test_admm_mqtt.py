@@ -1,0 +1,125 @@
+"""Sharing ADMM over a real Mosquitto: building agents and the coordinator as MQTT agents reach the
+same decisions as the in-process rounds, step after step, and survive a silent agent."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+from controllers.admm import (
+    AdmmAgent,
+    AdmmSettings,
+    AgentData,
+    Coordinator,
+    Coupling,
+    SharedLimits,
+    build_agents,
+    run_control_step,
+)
+from controllers.admm.mqtt import COORDINATOR_ID
+from controllers.admm.synthetic import DistrictSpec, next_step_data, synthetic_district
+from controllers.admm.wire import agent_data_to_series
+from controllers.runtime import AgentHost, create_agent
+from controllers.runtime.agent import Agent
+from cosim.bridge_core import BridgeCore
+from tests.mqtt.helpers import RUN, TIMEOUT_S
+
+pytestmark = pytest.mark.network
+
+HORIZON = 24
+STEPS = 3
+
+
+def _district() -> tuple[list[AgentData], float]:
+    agents = synthetic_district(DistrictSpec(n_buildings=4, n_storage=1, horizon=HORIZON, seed=3))
+    free = np.stack([AdmmAgent(a).solve_alone().p_net_kw for a in agents])
+    return agents, 0.8 * float(free.sum(axis=0).max())
+
+
+Step = tuple[list[AgentData], dict[str, dict[str, float | None]], int]
+
+
+def _in_process(data: list[AgentData], limit_kw: float, steps: int) -> list[Step]:
+    """Each step's data (forecasts came true), setpoints per agent and iterations, in process."""
+    limits = SharedLimits.transformer(limit_kw, HORIZON)
+    coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in data), limits), AdmmSettings())
+    agents = build_agents(data, coordinator)
+    out = []
+    for tick in range(steps):
+        result = run_control_step(agents, coordinator, tick, data)
+        setpoints = {
+            p.agent: {"battery_p_set_kw": p.battery_p_kw, "hp_p_set_kw": p.hp_p_kw} for p in result.plans
+        }
+        out.append((data, setpoints, result.decision.iterations))
+        data = [next_step_data(d, p) for d, p in zip(data, result.plans, strict=True)]
+    return out
+
+
+def _mqtt_agents(
+    names: list[str], limit_kw: float, running: int | None = None, **coordinator: float
+) -> list[Agent]:
+    """The first `running` (default: all) building agents of `names` and a coordinator of all."""
+    agents: list[Agent] = [create_agent("admm", n) for n in names[:running]]
+    params = {"agents": ",".join(names), "limit_kw": limit_kw, "horizon": HORIZON, **coordinator}
+    agents.append(create_agent("admm-coordinator", COORDINATOR_ID, **params))
+    return agents
+
+
+@contextlib.asynccontextmanager
+async def _bridge(url: str, prefix: str, agents: list[Agent], timeout_s: float = TIMEOUT_S):  # type: ignore[no-untyped-def]
+    ids = [a.agent_id for a in agents]
+    async with AgentHost(agents, url, RUN, prefix=prefix) as host:
+        assert await host.wait_ready(TIMEOUT_S)
+        bridge = BridgeCore(url, RUN, ids, prefix=prefix, step_timeout_s=timeout_s)
+        await bridge.start(TIMEOUT_S)
+        try:
+            assert await bridge.wait_ready(TIMEOUT_S) == frozenset()
+            yield bridge
+        finally:
+            await bridge.stop()
+
+
+async def test_mqtt_admm_equals_the_in_process_rounds(running_mosquitto_url: str, topic_prefix: str) -> None:
+    first, limit_kw = _district()
+    names = [d.name for d in first]
+    expected = _in_process(first, limit_kw, STEPS)
+    async with _bridge(running_mosquitto_url, topic_prefix, _mqtt_agents(names, limit_kw)) as bridge:
+        for tick, (data, want_setpoints, want_iterations) in enumerate(expected):
+            forecasts = {d.name: agent_data_to_series(d) for d in data}
+            result = await bridge.exchange(tick, {}, time_s=3600 * tick, step_s=3600, forecasts=forecasts)
+            assert result.all_on_time, result.late_agents
+            stats = result.setpoints[COORDINATOR_ID]
+            assert stats["iterations"] == want_iterations
+            assert stats["converged"] == 1.0 and stats["fallback"] == 0.0
+            assert stats["max_violation_kw"] is not None and stats["max_violation_kw"] <= 1e-3 * limit_kw
+            for name in names:
+                got, want = result.setpoints[name], want_setpoints[name]
+                for key, w in want.items():
+                    if w is None:
+                        assert got.get(key) is None
+                    else:
+                        assert got[key] == pytest.approx(w, rel=1e-9, abs=1e-9), (tick, name, key)
+        traffic = bridge.recorder.traffic()
+    assert traffic[COORDINATOR_ID].messages_in >= STEPS
+
+
+async def test_a_silent_agent_ends_in_the_recorded_fallback(
+    running_mosquitto_url: str, topic_prefix: str
+) -> None:
+    """An agent that never answers: rounds time out, the step deadline ends them, the coordinator
+    reports the fallback and the others still apply a plan (the crashed agent is a real absence:
+    it is listed by the coordinator but not running)."""
+    data, limit_kw = _district()
+    names = [d.name for d in data]
+    agents = _mqtt_agents(names, limit_kw, running=len(names) - 1, round_timeout_s=0.05, step_deadline_s=1.0)
+    async with _bridge(running_mosquitto_url, topic_prefix, agents) as bridge:
+        forecasts = {d.name: agent_data_to_series(d) for d in data[:-1]}
+        result = await bridge.exchange(0, {}, time_s=0, step_s=3600, forecasts=forecasts)
+    assert result.all_on_time, result.late_agents
+    stats = result.setpoints[COORDINATOR_ID]
+    assert stats["converged"] == 0.0 and stats["fallback"] == 1.0
+    assert stats["rounds_wall_ms"] is not None and stats["rounds_wall_ms"] >= 1000.0
+    for name in names[:-1]:
+        assert result.setpoints[name]["hp_p_set_kw"] is not None
