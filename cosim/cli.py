@@ -244,3 +244,12 @@ def kpis(results: Annotated[Path, typer.Argument(help="results folder of a run")
         err.print(f"[red]{path}: not found; the run did not finish[/red]")
         raise typer.Exit(2)
     _print_kpis(json.loads(path.read_text()))
+
+
+def _register_plan() -> None:
+    from cosim.plan_cmd import plan
+
+    app.command("plan")(plan)
+
+
+_register_plan()

@@ -1,23 +1,14 @@
-"""`cosim plan` through typer's CliRunner on a tiny app (the real CLI registers it the same way)."""
+"""`cosim plan` through typer's CliRunner on the real `cosim` app."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
-import typer
 from typer.testing import CliRunner
 
-from cosim.plan_cmd import plan
+from cosim.cli import app
 from tests.planner.test_plans_and_outputs import EXAMPLE
-
-app = typer.Typer()
-app.command("plan")(plan)
-
-
-@app.command("noop")
-def _noop() -> None:
-    """A second command so that typer keeps `plan` as a subcommand, as in cosim.cli."""
 
 
 def test_plan_command_writes_summary_and_prints_table(tmp_path: Path) -> None:
