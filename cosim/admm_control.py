@@ -7,10 +7,7 @@ problems and the coordinator of the transformer limit) warm-started from the pre
 hands out the setpoints: battery power for [t, t+Δ), heat-pump power for [t+Δ, t+2Δ). Every step's
 iterations, convergence, fallback, objective and limit violation go to the `admm_steps` table.
 
-State used at control time t (the building reports the end of [t, t+Δ)): the indoor and mass
-temperatures at t are the previous step's report (the scenario's initial temperature at t = 0);
-the heat pump's power in [t, t+Δ), already applied, is the measured heat divided by the COP; the
-battery's energy at t comes from its time-shifted state of charge.
+The state at control time t comes from `cosim.forecast.StateTracker`.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from controllers.admm import (
 from controllers.baseline import BuildingSetpoints
 from cosim.control_sim import META as CONTROL_META
 from cosim.control_sim import ControlSim
-from cosim.forecast import DistrictForecaster, MeasuredState
+from cosim.forecast import DistrictForecaster, StateTracker
 from cosim.recorder import RUNS, RunHooks
 
 ADMM_INPUTS = ["t_mass_c", "heat_th_kw", "cop"]
@@ -51,7 +48,7 @@ class AdmmControlSim(ControlSim):
         self.forecaster: DistrictForecaster | None = None
         self.coordinator: Coordinator | None = None
         self.agents: list[AdmmAgent] = []
-        self.previous: dict[str, tuple[float, float]] = {}
+        self.tracker = StateTracker([], np.zeros(0))
 
     def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
         hooks = RUNS.get(run_key)
@@ -85,8 +82,7 @@ class AdmmControlSim(ControlSim):
                 rho=cfg.rho, eps_abs=cfg.eps_abs, eps_rel=cfg.eps_rel, max_iterations=cfg.max_iterations
             ),
         )
-        for name, t_init in zip(self.forecaster.names, self.forecaster.fleet.x[:, 0], strict=True):
-            self.previous[name] = (float(t_init), float(t_init))
+        self.tracker = StateTracker(self.forecaster.names, self.forecaster.fleet.x[:, 0])
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
         if self.forecaster is None:
@@ -95,21 +91,8 @@ class AdmmControlSim(ControlSim):
         if forecaster is None or coordinator is None:
             raise RuntimeError("admm: setup failed")
         measured = self.measurements(inputs)
-        names = forecaster.names
-        states = []
-        for eid, name in zip(self.controllers, names, strict=True):
-            m = measured[eid]
-            cop = m.get("cop")
-            heat = m.get("heat_th_kw")
-            hp_prev = None if cop is None or cop != cop or heat is None else heat / cop
-            soc, capacity = m.get("soc"), m.get("capacity_kwh")
-            t_in, t_mass = self.previous[name]
-            states.append(
-                MeasuredState(
-                    t_in, t_mass, hp_prev, None if soc is None or capacity is None else soc * capacity
-                )
-            )
-            self.previous[name] = (float(m["t_in_c"] or t_in), float(m.get("t_mass_c") or t_mass))
+        by_name = {name: measured[eid] for eid, name in zip(self.controllers, forecaster.names, strict=True)}
+        states = self.tracker.states(by_name)
         data = forecaster.agent_data(self.step_index, states)
         if not self.agents:
             self.agents = build_agents(data, coordinator)

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mosaik_api_v3.types import CreateResult, Meta
 
 from controllers.baseline import BuildingSetpoints
+from cosim.bridge_core import ExchangeResult
 from cosim.control_sim import META as CONTROL_META
 from cosim.control_sim import ControlSim
 from cosim.recorder import RUNS, RunHooks
@@ -74,6 +76,7 @@ class BridgeSim(ControlSim):
         if self.hooks is None:
             raise RuntimeError("bridge: not configured")
         by_agent = {self.agent_ids[eid]: values for eid, values in self.measurements(inputs).items()}
+        forecasts = self.forecasts(by_agent)
         pacing = self._pace(time_s)
         result = self.hooks.bridge.exchange(
             self.step_index,
@@ -81,6 +84,7 @@ class BridgeSim(ControlSim):
             time_s=time_s,
             step_s=self.step_size_s,
             deadline_unix_s=None if pacing is None else pacing.deadline_unix_s,
+            forecasts=forecasts,
         )
         for eid, agent in self.agent_ids.items():
             self.setpoints[eid] = BuildingSetpoints.from_values(result.setpoints.get(agent) or {})
@@ -100,7 +104,8 @@ class BridgeSim(ControlSim):
                     for agent in result.late_agents
                 ],
             )
-        records = [asdict(r) for r in self.hooks.bridge.drain_records()]
+        self.after_exchange(time_s, result)
+        records = self.hooks.bridge.drain_rows()
         if records:
             writer.add_rows("mqtt_messages", [{"time_s": time_s, **r} for r in records])
         writer.add_rows(
@@ -120,6 +125,15 @@ class BridgeSim(ControlSim):
                 }
             ],
         )
+
+    def forecasts(
+        self, measurements: dict[str, dict[str, float | None]]
+    ) -> Mapping[str, Mapping[str, Sequence[float]]] | None:
+        """Series to send each agent before the step (model-predictive agents); none here."""
+        return None
+
+    def after_exchange(self, time_s: int, result: ExchangeResult) -> None:
+        """Record what the step's answers carry beyond setpoints; nothing here."""
 
     def _pace(self, time_s: int) -> Pacing | None:
         """Real time: wait until this step's wall-clock start (run start + time / factor), then

@@ -82,7 +82,9 @@ class AgentProcesses:
         self.processes: dict[str, subprocess.Popen[bytes]] = {s.agent_id: self._spawn(s) for s in specs}
 
     def _spawn(self, s: AgentSpec) -> subprocess.Popen[bytes]:
-        params = [a for name, value in s.params.items() for a in ("--param", f"{name}={value}")]
+        params = [
+            a for name, value in s.params.items() if value is not None for a in ("--param", f"{name}={value}")
+        ]
         command = [
             sys.executable,
             "-m",

@@ -160,3 +160,31 @@ class DistrictForecaster:
                 )
             )
         return data
+
+
+class StateTracker:
+    """The measured state of every building at the start of each control step, from what the
+    controller receives (the building reports the end of [t, t+Δ)).
+
+    Indoor and mass temperatures at t are the previous step's report (the initial temperature at
+    t = 0); the heat pump's power in [t, t+Δ), already applied, is the measured heat divided by
+    the COP; the battery's energy at t comes from its time-shifted state of charge.
+    """
+
+    def __init__(self, names: list[str], t_init_c: np.ndarray) -> None:
+        self.names = names
+        self.previous = {n: (float(t), float(t)) for n, t in zip(names, t_init_c, strict=True)}
+
+    def states(self, measured: dict[str, dict[str, float | None]]) -> list[MeasuredState]:
+        """States in `names` order from this step's measurements per building name."""
+        out = []
+        for name in self.names:
+            m = measured[name]
+            cop, heat = m.get("cop"), m.get("heat_th_kw")
+            hp_prev = None if cop is None or cop != cop or heat is None else heat / cop
+            soc, capacity = m.get("soc"), m.get("capacity_kwh")
+            t_in, t_mass = self.previous[name]
+            energy = None if soc is None or capacity is None else soc * capacity
+            out.append(MeasuredState(t_in, t_mass, hp_prev, energy))
+            self.previous[name] = (float(m.get("t_in_c") or t_in), float(m.get("t_mass_c") or t_mass))
+        return out

@@ -19,6 +19,7 @@ SIMULATORS: dict[str, str] = {
     "Control": "cosim.control_sim:ControlSim",
     "Bridge": "cosim.bridge_sim:BridgeSim",
     "AdmmControl": "cosim.admm_control:AdmmControlSim",
+    "AdmmBridge": "cosim.admm_bridge_sim:AdmmBridgeSim",
     "Devices": "cosim.devices_sim:DeviceSim",
     "Recorder": "cosim.recorder:RecorderSim",
     "Constant": "simulators.constant.sim:ConstantSim",

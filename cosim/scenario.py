@@ -238,7 +238,10 @@ class Grid(Strict):
 
 class AdmmConfig(Strict):
     """ADMM model-predictive control: horizon, an optional peak-import price and the coordinator's
-    settings. The shared limit is the grid's `transformer_limit_kw`."""
+    settings. The shared limit is the grid's `transformer_limit_kw`. Over MQTT the coordinator
+    waits at most `round_timeout_s` for the agents' answers in a round (a missing answer is
+    replaced by the agent's last value) and ends a step's rounds after `step_deadline_s`
+    (none: only `max_iterations` ends them); the fallback is then recorded."""
 
     horizon: int = 86400
     peak_price_per_kw: Annotated[float, Field(ge=0)] = 0.0
@@ -246,6 +249,8 @@ class AdmmConfig(Strict):
     eps_abs: PositiveFloat = 1e-3
     eps_rel: Annotated[float, Field(ge=0)] = 1e-3
     max_iterations: Annotated[int, Field(ge=1)] = 300
+    round_timeout_s: PositiveFloat = 2.0
+    step_deadline_s: PositiveFloat | None = None
 
     @field_validator("horizon", mode="before")
     @classmethod
@@ -286,8 +291,12 @@ class Controller(Strict):
         if self.kind == "admm":
             if self.admm is None:
                 raise ValueError("kind 'admm' needs an `admm` section (horizon, settings; may be empty: {})")
-            if self.transport != "inprocess":
-                raise ValueError("ADMM agents do not run over MQTT yet; set `transport: inprocess`")
+            deadline = self.admm.step_deadline_s
+            if self.transport == "mqtt" and deadline is not None and deadline >= self.step_timeout_s:
+                raise ValueError(
+                    f"controller.admm.step_deadline_s ({deadline} s) must be shorter than "
+                    f"controller.step_timeout_s ({self.step_timeout_s} s), or the bridge gives up first"
+                )
         if self.mode == "realtime" and self.transport != "mqtt":
             raise ValueError("real-time mode paces MQTT agents: set `transport: mqtt`")
         return self

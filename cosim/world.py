@@ -13,12 +13,13 @@ from typing import Any
 
 import mosaik
 
+from controllers.admm.mqtt import COORDINATOR_ID
 from cosim.admm_control import ADMM_INPUTS
 from cosim.control_plane import AgentSpec
 from cosim.control_sim import BATTERY_INPUTS, MEASUREMENT_INPUTS
 from cosim.emulator import device_id
 from cosim.registry import new_world
-from cosim.scenario import BuildingGroup, Scenario
+from cosim.scenario import AdmmConfig, BuildingGroup, Scenario
 from simulators.building.model import OUTPUT_ATTRS as BUILDING_OUTPUTS
 from simulators.building.sim import WEATHER_INPUTS
 from simulators.sources.sim import PRICE_ATTRS, WEATHER_ATTRS
@@ -163,7 +164,8 @@ class _Builder:
             table = GRID_TABLES[child.type]
             self.record(child, _grid_child_attrs(child.type), table, child.eid)
         if s.controller.kind == "admm":
-            csim = self.start("AdmmControl", run_key=self.run_key, **self.control_common)
+            name = "AdmmBridge" if s.controller.transport == "mqtt" else "AdmmControl"
+            csim = self.start(name, run_key=self.run_key, **self.control_common)
         elif s.controller.transport == "mqtt":
             csim = self.start("Bridge", run_key=self.run_key, **self.control_common)
         else:
@@ -293,10 +295,37 @@ def _grid_child_attrs(model: str) -> list[str]:
 
 
 def agent_specs(scenario: Scenario) -> list[AgentSpec]:
-    """The MQTT agents of a scenario: one baseline agent per building, named like the building."""
+    """The MQTT agents of a scenario: one agent per building, named like the building (baseline or
+    ADMM), plus the ADMM coordinator."""
+    c = scenario.controller
+    if c.kind == "admm" and c.admm is not None:
+        return admm_agent_specs(scenario, c.admm)
     dsm = _Builder.dsm_of(scenario)
     params: dict[str, Any] = {"controller": scenario.controller.kind, **(dsm or {})}
     return [AgentSpec(name, "baseline", params) for g in scenario.buildings for name in building_names(g)]
+
+
+def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig) -> list[AgentSpec]:
+    """One ADMM agent per building and the coordinator of the transformer limit."""
+    names = [name for g in scenario.buildings for name in building_names(g)]
+    if scenario.grid.transformer_limit_kw is None:
+        raise ValueError("controller kind 'admm' needs grid.transformer_limit_kw")
+    coordinator = {
+        "agents": ",".join(names),
+        "limit_kw": scenario.grid.transformer_limit_kw,
+        "horizon": cfg.horizon // scenario.control_step,
+        "peak_price_per_kw": cfg.peak_price_per_kw,
+        "rho": cfg.rho,
+        "eps_abs": cfg.eps_abs,
+        "eps_rel": cfg.eps_rel,
+        "max_iterations": cfg.max_iterations,
+        "round_timeout_s": cfg.round_timeout_s,
+        "step_deadline_s": cfg.step_deadline_s,
+    }
+    return [
+        *(AgentSpec(name, "admm", {"coordinator": COORDINATOR_ID}) for name in names),
+        AgentSpec(COORDINATOR_ID, "admm-coordinator", coordinator),
+    ]
 
 
 def build_world(scenario: Scenario, run_key: str) -> BuiltWorld:

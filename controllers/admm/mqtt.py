@@ -33,6 +33,7 @@ from controllers.admm.coupling import Coupling
 from controllers.admm.data import SharedLimits
 from controllers.admm.messages import LocalUpdate
 from controllers.admm.wire import (
+    FALLBACKS,
     agent_data_from_series,
     broadcast_from_series,
     broadcast_to_series,
@@ -146,6 +147,7 @@ class AdmmCoordinatorAgent(Agent):
         self.updates: dict[str, LocalUpdate] = {}
         self.round_key: tuple[int, int] = (-1, -1)
         self.round_done = asyncio.Event()
+        self.solve_time_s = 0.0  # the agents' local solves in this step, as they report them
         self.task: asyncio.Task[None] | None = None
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
@@ -163,9 +165,11 @@ class AdmmCoordinatorAgent(Agent):
 
     async def on_message(self, message: Message) -> None:
         if isinstance(message, AdmmXMessage) and (message.tick, message.iteration) == self.round_key:
-            self.updates[message.sender] = update_from_series(
+            update = update_from_series(
                 message.sender, message.tick, message.iteration or 0, message.body.values
             )
+            self.updates[message.sender] = update
+            self.solve_time_s += update.solve_time_s
             if len(self.updates) == len(self.agents):
                 self.round_done.set()
 
@@ -173,6 +177,7 @@ class AdmmCoordinatorAgent(Agent):
         started = time.perf_counter()
         c = self.coordinator
         c.start_step(tick)
+        self.solve_time_s = 0.0
         broadcast = c.initial_broadcast()
         while c.out_of_time() is None:
             self.updates, self.round_key = {}, (tick, broadcast.iteration)
@@ -196,6 +201,8 @@ class AdmmCoordinatorAgent(Agent):
             "iterations": float(decision.iterations),
             "converged": 1.0 if decision.converged else 0.0,
             "fallback": 0.0 if decision.fallback is None else 1.0,
+            "fallback_index": float(FALLBACKS.index(decision.fallback)),
+            "sum_solve_time_ms": self.solve_time_s * 1e3,
             "objective": float(c.objective()),
             "max_violation_kw": float(c.max_violation_kw()),
             "rounds_wall_ms": (time.perf_counter() - started) * 1e3,

@@ -60,8 +60,43 @@ def test_plans_come_true(runs: dict[str, RunSummary]) -> None:
     np.testing.assert_allclose(meters.reindex(planned.index), planned, atol=1e-3)
 
 
-def test_admm_needs_a_limit_and_in_process_transport(tmp_path: Path) -> None:
+def test_admm_needs_a_limit_and_a_deadline_inside_the_step_timeout() -> None:
     with pytest.raises(ValueError, match="transformer_limit_kw"):
         Scenario.model_validate({**DISTRICT, "grid": {"network": "kerber_landnetz_kabel_1"}})
-    with pytest.raises(ValueError, match="over MQTT"):
-        Scenario.model_validate({**DISTRICT, "controller": {"kind": "admm", "admm": {}}})
+    controller = {"kind": "admm", "step_timeout_s": 5, "admm": {"step_deadline_s": 5}}
+    with pytest.raises(ValueError, match="step_deadline_s"):
+        Scenario.model_validate({**DISTRICT, "controller": controller})
+
+
+@pytest.mark.network
+def test_admm_over_mqtt_equals_admm_in_process(
+    runs: dict[str, RunSummary], tmp_path: Path, running_mosquitto_url: str
+) -> None:
+    """The agents and the coordinator on the running Mosquitto decide exactly as in process: same
+    setpoints, iterations and KPIs; every forecast and answer went over the broker."""
+    controller = {**DISTRICT["controller"], "transport": "mqtt", "broker": running_mosquitto_url}
+    scenario = Scenario.model_validate({**DISTRICT, "controller": controller})
+    mqtt = run_scenario(scenario, tmp_path / "mqtt", echo=lambda _t: None)
+    inproc = runs["admm"]
+    for table in ("setpoints", "buildings", "batteries"):
+        np.testing.assert_allclose(
+            read_table(mqtt.out_dir, table).select_dtypes("number").to_numpy(dtype=float),
+            read_table(inproc.out_dir, table).select_dtypes("number").to_numpy(dtype=float),
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=table,
+        )
+    steps_mqtt, steps_inproc = (
+        read_table(mqtt.out_dir, "admm_steps"),
+        read_table(inproc.out_dir, "admm_steps"),
+    )
+    assert steps_mqtt["iterations"].tolist() == steps_inproc["iterations"].tolist()
+    assert steps_mqtt["converged"].all()
+    for group in ("energy", "cost", "limit", "comfort"):
+        assert mqtt.kpis[group] == pytest.approx(inproc.kpis[group], rel=1e-9, abs=1e-9), group
+    messages = read_table(mqtt.out_dir, "mqtt_messages")  # the bridge's side: ADMM rounds are not its
+    forecasts = messages[messages["kind"] == "forecast"]
+    assert len(forecasts) == scenario.n_buildings * scenario.n_steps
+    answers = messages[(messages["kind"] == "setpoint") & (messages["direction"] == "in")]
+    assert len(answers) == (scenario.n_buildings + 1) * scenario.n_steps  # buildings + coordinator
+    assert mqtt.kpis["mqtt"]["dropped"] == 0
