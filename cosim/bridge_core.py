@@ -11,6 +11,14 @@ In real time a step also has a wall-clock deadline (`deadline_unix_s`): waiting 
 deadline, and the result says whether it was missed and by how much (`lag_s`). Pacing the
 steps on the wall clock is the caller's business.
 
+Liveness across a lost connection: while the bridge is disconnected it hears nothing (a broker
+restart delivers no last wills), so when its connection drops every agent's state becomes
+"unknown". On reconnecting it asks every agent to announce itself (`status` = waiting), and the
+next `exchange` first waits, at most one step timeout, until every agent that has been online
+during the run has announced itself again (they answer the request, or announce on their own
+reconnect). Their states from before are no guide: a stopping broker may deliver the last wills
+of agents that are about to reconnect, and it delivers none of an agent that dies while it is down.
+
 `SyncBridge` runs the core on an event loop in a background thread, for callers that are
 synchronous (a mosaik simulator): `exchange(tick, measurements) -> ExchangeResult`.
 """
@@ -50,14 +58,20 @@ Values = Mapping[str, float | None]
 FallbackSource = Literal["caller", "last", "none"]
 T = TypeVar("T")
 
+LIVE_STATES = frozenset({"online", "error"})  # an agent in these states answers (or tries to)
+UNKNOWN = "unknown"  # an agent's state while the bridge cannot hear it
+ASK_EVERY_S = 1.0  # how often the bridge repeats its request to announce (status waiting)
+
 
 @dataclass(frozen=True)
 class StepTimings:
-    """Wall time of one exchange: publishing, waiting for setpoints, both (seconds)."""
+    """Wall time of one exchange (seconds): publishing, waiting for setpoints, the whole step, and
+    (included in `total_s`) waiting for agents to announce themselves after a reconnect."""
 
     publish_s: float
     wait_s: float
     total_s: float
+    resync_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,8 @@ class BridgeCore:
             handler=self._on_message,
             subscriptions=bridge_filters(self.scheme),
             qos=qos,
+            on_connect=self._on_connected,
+            on_disconnect=self._on_connection_lost,
             backoff=backoff,
         )
         self.agent_states: dict[str, str] = {}
@@ -138,6 +154,10 @@ class BridgeCore:
         self._sent_perf: dict[str, float] = {}
         self._all_in = asyncio.Event()
         self._online_changed = asyncio.Event()
+        self._ever_live: set[str] = set()  # agents that have been online (or in error) during the run
+        self._rejoining: set[str] = set()  # of those, the ones not back since the connection was lost
+        self._connection_losses = 0
+        self._last_ask = float("-inf")  # time.monotonic() of the last request to announce
         self._task: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -164,25 +184,36 @@ class BridgeCore:
     def online_agents(self) -> frozenset[str]:
         return frozenset(a for a in self.agents if self.agent_states.get(a) == "online")
 
-    async def wait_ready(self, timeout_s: float = 10.0, ask_every_s: float = 1.0) -> frozenset[str]:
+    async def wait_ready(self, timeout_s: float = 10.0, ask_every_s: float = ASK_EVERY_S) -> frozenset[str]:
         """Wait until every agent is online or `timeout_s` passes; returns the agents still missing.
 
         Asks agents to announce themselves (status `waiting`) at once and again every
         `ask_every_s` while some are missing (an agent that connected before the bridge
-        subscribed announced itself to nobody)."""
-        deadline = time.monotonic() + timeout_s
-        next_ask = time.monotonic()
+        subscribed announced itself to nobody). While the bridge is disconnected no agent is
+        online (their state is unknown), so this also waits for the bridge's reconnect."""
+        return await self._await_online(
+            frozenset(self.agents), time.monotonic() + timeout_s, ask_every_s, ask_now=True
+        )
+
+    async def _await_online(
+        self, wanted: frozenset[str], deadline: float, ask_every_s: float, *, ask_now: bool
+    ) -> frozenset[str]:
+        """The agents of `wanted` still not online at `deadline` (time.monotonic()), asking them to
+        announce themselves (at once if `ask_now`, and every `ask_every_s`) while connected."""
         while True:
-            self._online_changed.clear()
-            missing = frozenset(self.agents) - self.online_agents()
+            self._online_changed.clear()  # also set on every connect and connection loss
+            missing = wanted - self.online_agents()
             now = time.monotonic()
             if not missing or now >= deadline:
                 return missing
-            if now >= next_ask:
-                await self._publish_status("waiting")
-                next_ask = now + ask_every_s
+            connected = self.connection.connected.is_set()
+            if connected and (ask_now or now >= self._last_ask + ask_every_s):
+                ask_now = False
+                await self._publish_status("waiting", wait_s=deadline - now)
+                continue
+            wake = min(deadline, self._last_ask + ask_every_s) if connected else deadline
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._online_changed.wait(), min(next_ask, deadline) - now)
+                await asyncio.wait_for(self._online_changed.wait(), max(wake - now, 0.001))
 
     async def wait_for_state(self, agent: str, state: str, timeout_s: float = 10.0) -> bool:
         """True once `agent`'s last status is `state` (e.g. "offline" after a crash), False after
@@ -199,10 +230,18 @@ class BridgeCore:
             return False
         return True
 
-    async def _publish_status(self, state: Literal["waiting", "stopping"]) -> None:
+    async def _publish_status(
+        self, state: Literal["waiting", "stopping"], *, wait_s: float | None = None, wait_ack: bool = True
+    ) -> None:
+        """Publish the bridge's status; with `wait_ack`, wait up to `wait_s` for the broker's ack."""
         message = self.factory.status(max(self._pending_tick or 0, 0), state)
         payload = encode(message, self.codec)
-        await self.connection.publish(self._status_topic, payload)
+        if state == "waiting":
+            self._last_ask = time.monotonic()
+        if wait_ack:
+            await self.connection.publish(self._status_topic, payload, wait_s=wait_s)
+        else:
+            await self.connection.publish_many([(self._status_topic, payload)], wait_s=0.0)
         self._record_out(
             self._status_topic,
             Kind.STATUS,
@@ -212,6 +251,46 @@ class BridgeCore:
             len(payload),
             message.ts_s,
         )
+
+    # ---------------------------------------------------------------- liveness across reconnects
+
+    def _on_connection_lost(self) -> None:
+        """Nothing reaches the bridge from now on: every agent's liveness becomes unknown, and those
+        that have been live during the run are awaited again before the next exchange."""
+        self._connection_losses += 1
+        self._rejoining |= self._ever_live
+        for agent in {*self.agents, *self.agent_states}:
+            self.agent_states[agent] = UNKNOWN
+        self._online_changed.set()
+        log.info(
+            "bridge: connection lost; liveness of %d agents unknown until they announce themselves",
+            len(self.agents),
+        )
+
+    async def _on_connected(self) -> None:
+        """After every reconnect: ask every agent to announce itself (status waiting)."""
+        self._online_changed.set()
+        if self._connection_losses:
+            await self._publish_status("waiting", wait_ack=False)
+
+    async def _resync(self, deadline: float) -> bool:
+        """Wait until connected and until the agents that have been live have announced themselves
+        again, or until `deadline` (time.monotonic()). False if not connected."""
+        connection = self.connection
+        if not connection.connected.is_set() and not await connection.wait_connected(
+            max(deadline - time.monotonic(), 0.0)
+        ):
+            return False
+        missing = await self._await_online(frozenset(self._rejoining), deadline, ASK_EVERY_S, ask_now=False)
+        if not connection.connected.is_set():  # lost again meanwhile: the next step waits again
+            return False
+        if missing:
+            log.warning(
+                "bridge: after the reconnect, agents not back within the step timeout: %s",
+                ", ".join(sorted(missing)[:10]),
+            )
+        self._rejoining.clear()
+        return True
 
     # ---------------------------------------------------------------- one step
 
@@ -236,17 +315,21 @@ class BridgeCore:
         The whole step (waiting for a connection to publish, then for setpoints) takes at most
         `timeout_s` (default `step_timeout_s`) and, when given, ends at the wall-clock
         `deadline_unix_s`. `final=True` tells agents that this is the last step of the run.
+
+        After the bridge's connection was lost, the step first waits (within the same budget)
+        for the connection and for the agents that were online to announce themselves again;
+        once they have, the step's budget starts afresh.
         """
         unknown = set(measurements) - set(self.agents)
         if unknown:
             raise KeyError(f"measurements for unknown agents {sorted(unknown)}; known: {list(self.agents)}")
         if self._pending_tick is not None and tick <= self._pending_tick:
             raise ValueError(f"tick {tick} does not follow tick {self._pending_tick}")
-        start = time.perf_counter()
-        budget_s = self.step_timeout_s if timeout_s is None else timeout_s
-        if deadline_unix_s is not None:
-            budget_s = min(budget_s, deadline_unix_s - time.time())
-        step_deadline = start + max(budget_s, 0.0)
+        first = start = time.perf_counter()
+        step_deadline = start + self._budget_s(timeout_s, deadline_unix_s)
+        if self._rejoining and await self._resync(time.monotonic() + step_deadline - start):
+            start = time.perf_counter()  # the agents are back (or the wait is over): a fresh budget
+            step_deadline = start + self._budget_s(timeout_s, deadline_unix_s)
         self._pending_tick = tick
         self._waiting = set(self.agents)
         self._received = {}
@@ -279,11 +362,17 @@ class BridgeCore:
             setpoints=setpoints,
             late_agents=late,
             fallback_sources=sources,
-            timings=StepTimings(after_publish - start, end - after_publish, end - start),
+            timings=StepTimings(after_publish - start, end - after_publish, end - first, start - first),
             measurements_published=published,
             deadline_missed=missed,
             lag_s=lag_s,
         )
+
+    def _budget_s(self, timeout_s: float | None, deadline_unix_s: float | None) -> float:
+        budget_s = self.step_timeout_s if timeout_s is None else timeout_s
+        if deadline_unix_s is not None:
+            budget_s = min(budget_s, deadline_unix_s - time.time())
+        return max(budget_s, 0.0)
 
     async def _publish_step(
         self,
@@ -409,6 +498,9 @@ class BridgeCore:
         if message.sender == self.bridge_id:
             return
         self.agent_states[message.sender] = message.body.state
+        if message.body.state in LIVE_STATES and message.sender in self._meas_topics:
+            self._ever_live.add(message.sender)
+            self._rejoining.discard(message.sender)
         self.status_events.append(
             StatusEvent(message.sender, message.body.state, message.tick, message.body.detail, received)
         )

@@ -4,7 +4,9 @@ single reconnect loop with exponential backoff.
 - TCP_NODELAY is set on every client socket (aiomqtt's `socket_options`, applied to paho's
   socket right after `connect`); without it a QoS 1 round trip on loopback takes tens of ms.
 - Sessions are clean: after every (re)connect the connection subscribes again to every filter
-  it holds, then calls `on_connect` (e.g. to announce the agent as online).
+  it holds, then calls `on_connect` (e.g. to announce the agent as online); when a connected
+  session ends, it calls `on_disconnect` (nothing was received in between: state learnt from
+  the broker, such as who is online, is stale from then on).
 - `stop()` ends the loop; the client disconnects gracefully (no last will is sent).
 - Messages are handed one at a time, in arrival order, to an async `handler`; an exception in
   the handler is logged and counted, never ends the connection.
@@ -34,6 +36,7 @@ SUBSCRIBE_BATCH = 100
 
 MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 ConnectHook = Callable[[], Awaitable[None]]
+DisconnectHook = Callable[[], None]
 WillFactory = Callable[[], aiomqtt.Will | None]
 
 
@@ -85,6 +88,7 @@ class MqttConnection:
         qos: int = 1,
         will: WillFactory | None = None,
         on_connect: ConnectHook | None = None,
+        on_disconnect: DisconnectHook | None = None,
         backoff: Backoff | None = None,
         keepalive_s: int = 30,
         timeout_s: float = 5.0,
@@ -98,6 +102,7 @@ class MqttConnection:
         self._subscriptions: dict[str, int] = {f: qos for f in subscriptions}
         self._will = will
         self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
         self._backoff = backoff or Backoff()
         self._keepalive_s = keepalive_s
         self._max_inflight = max_inflight
@@ -160,11 +165,18 @@ class MqttConnection:
             try:
                 await self._serve(client)
             finally:
+                was_connected = self.connected.is_set()
                 self.connected.clear()
                 self.disconnected.set()
                 self._client = None
                 if not self._session_lost.done():
                     self._session_lost.set_result(None)
+                if was_connected and self._on_disconnect is not None:
+                    try:
+                        self._on_disconnect()
+                    except Exception:
+                        self._handler_errors += 1
+                        log.exception("%s: on_disconnect hook failed", self.client_id)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         paho_io.tune(client._client, asyncio.get_running_loop(), functools.partial(_fail_session, client))
