@@ -27,10 +27,12 @@ from controllers.admm import (
     build_agents,
     run_control_step,
 )
+from controllers.admm.tracking import with_plan
 from controllers.baseline import BuildingSetpoints
 from cosim.control_sim import META as CONTROL_META
 from cosim.control_sim import ControlSim
 from cosim.forecast import DistrictForecaster, StateTracker
+from cosim.handdown import Schedule, load_plans
 from cosim.recorder import RUNS, RunHooks
 
 ADMM_INPUTS = ["t_mass_c", "heat_th_kw", "cop"]
@@ -49,6 +51,7 @@ class AdmmControlSim(ControlSim):
         self.coordinator: Coordinator | None = None
         self.agents: list[AdmmAgent] = []
         self.tracker = StateTracker([], np.zeros(0))
+        self.schedules: dict[str, Schedule] = {}
 
     def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
         hooks = RUNS.get(run_key)
@@ -83,6 +86,7 @@ class AdmmControlSim(ControlSim):
             ),
         )
         self.tracker = StateTracker(self.forecaster.names, self.forecaster.fleet.x[:, 0])
+        self.schedules = load_plans(s)
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
         if self.forecaster is None:
@@ -94,6 +98,14 @@ class AdmmControlSim(ControlSim):
         by_name = {name: measured[eid] for eid, name in zip(self.controllers, forecaster.names, strict=True)}
         states = self.tracker.states(by_name)
         data = forecaster.agent_data(self.step_index, states)
+        plan = self.hooks.scenario.plan if self.hooks is not None and self.hooks.scenario else None
+        if plan is not None:
+            data = [
+                d
+                if (s := self.schedules.get(d.name)) is None
+                else with_plan(d, s.values, s.start_s, s.step_s, time_s, plan.weight_per_kw2)
+                for d in data
+            ]
         if not self.agents:
             self.agents = build_agents(data, coordinator)
         result = run_control_step(self.agents, coordinator, self.step_index, data)

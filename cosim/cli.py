@@ -36,11 +36,16 @@ err = Console(stderr=True)
 
 
 def _load(path: Path) -> Scenario:
+    """The validated scenario, its plan file included; errors end the command with exit code 2."""
+    from cosim.handdown import PlanError, load_plans
+
     try:
-        return load_scenario(path)
-    except ScenarioError as exc:
+        scenario = load_scenario(path)
+        load_plans(scenario)
+    except (ScenarioError, PlanError) as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
+    return scenario
 
 
 @app.command()
@@ -108,6 +113,8 @@ def _with_controller(s: Scenario, kind: str, path: Path) -> Scenario:
     """The scenario with another controller kind, validated like the file itself."""
     data = s.model_dump(mode="json")
     data["controller"]["kind"] = kind
+    if kind != "admm":
+        data["plan"] = None  # only the ADMM agents track plans
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

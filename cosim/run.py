@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cosim.control_plane import ControlPlane, start_control_plane
+from cosim.handdown import clear_plans, load_plans, publish_plans, store_plans
 from cosim.kpis import compute_kpis
 from cosim.recorder import RUNS, RunHooks
 from cosim.results import ResultsWriter
@@ -53,6 +54,7 @@ def run_scenario(
     writer = ResultsWriter(
         out, scenario.outputs.flush_every_steps, overwrite, scenario.outputs.flush_interval_s
     )
+    schedules = load_plans(scenario)  # a broken plan file stops the run before anything starts
     run_key = uuid.uuid4().hex
     RUNS[run_key] = RunHooks(writer, on_step, scenario=scenario)
     started = time.perf_counter()
@@ -82,6 +84,10 @@ def run_scenario(
                 echo=echo,
             )
             RUNS[run_key].bridge = plane.bridge
+            if schedules and plane.bridge is not None and scenario.plan is not None:
+                published = publish_plans(plane.broker.url, plane.run_id, schedules, scenario.plan.series)
+                plane.closers.insert(0, lambda: clear_plans(plane.broker.url, plane.run_id, list(schedules)))
+                echo(f"plans: {published} published as retained MQTT messages")
             RUNS[run_key].device_bridge = plane.device_bridge
             if on_control_plane is not None:
                 on_control_plane(plane)
@@ -90,6 +96,7 @@ def run_scenario(
                 "broker_kind": plane.broker.kind,
                 "run_id": plane.run_id,
             }
+        store_plans(scenario, out)
         built = build_world(scenario, run_key)
         if on_built is not None:
             on_built(built)

@@ -302,6 +302,23 @@ class Controller(Strict):
         return self
 
 
+class PlanConfig(Strict):
+    """Plans handed down to the real-time controllers (ADMM agents track them).
+
+    `file`: a plan set in the platform's versioned format (`controllers.plans.PlanSet`, as written
+    by `cosim plan --plans-day` or by any tool), relative to the scenario file. `assets` maps a
+    building to the plan asset it tracks (default: the asset named like the building); `series`
+    names the tracked quantity, the building's net power at the meter in kW (positive = import).
+    Each ADMM agent adds `weight_per_kw2` · Σ_k (p_net,k − p_plan,k)² to its cost over the steps
+    the plan covers. Plans are published as retained MQTT messages and copied to the results.
+    """
+
+    file: Path
+    weight_per_kw2: Annotated[float, Field(ge=0)] = 0.05
+    series: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "p_kw"
+    assets: dict[str, str] = {}
+
+
 class Execution(Strict):
     """`processes: true` runs every simulator in its own process (mosaik `cmd`)."""
 
@@ -334,6 +351,7 @@ class Scenario(Strict):
     storage: list[StandaloneStorage] = []
     grid: Grid = Grid()
     controller: Controller = Controller()
+    plan: PlanConfig | None = None
     execution: Execution = Execution()
     outputs: Outputs = Outputs()
 
@@ -398,6 +416,8 @@ class Scenario(Strict):
         names = [g.name for g in self.buildings] + [s.name for s in self.storage]
         if len(set(names)) != len(names):
             raise ValueError(f"building group and storage names must be unique, got {names}")
+        if self.plan is not None and self.controller.kind != "admm":
+            raise ValueError("plans are tracked by the ADMM agents: `plan` needs controller.kind 'admm'")
         return self
 
     @property
@@ -485,4 +505,7 @@ def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
         weather = weather.model_copy(update={"path": base / weather.path})
     if prices.path is not None and not prices.path.is_absolute():
         prices = prices.model_copy(update={"path": base / prices.path})
-    return scenario.model_copy(update={"sources": Sources(weather=weather, prices=prices)})
+    update: dict[str, Any] = {"sources": Sources(weather=weather, prices=prices)}
+    if scenario.plan is not None and not scenario.plan.file.is_absolute():
+        update["plan"] = scenario.plan.model_copy(update={"file": base / scenario.plan.file})
+    return scenario.model_copy(update=update)

@@ -322,8 +322,11 @@ def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig) -> list[AgentSpec]:
         "round_timeout_s": cfg.round_timeout_s,
         "step_deadline_s": cfg.step_deadline_s,
     }
+    agent: dict[str, Any] = {"coordinator": COORDINATOR_ID}
+    if scenario.plan is not None:
+        agent |= {"plan_weight_per_kw2": scenario.plan.weight_per_kw2, "plan_series": scenario.plan.series}
     return [
-        *(AgentSpec(name, "admm", {"coordinator": COORDINATOR_ID}) for name in names),
+        *(AgentSpec(name, "admm", agent) for name in names),
         AgentSpec(COORDINATOR_ID, "admm-coordinator", coordinator),
     ]
 

@@ -32,6 +32,7 @@ from controllers.admm.coordinator import AdmmSettings, Coordinator
 from controllers.admm.coupling import Coupling
 from controllers.admm.data import SharedLimits
 from controllers.admm.messages import LocalUpdate
+from controllers.admm.tracking import with_plan
 from controllers.admm.wire import (
     FALLBACKS,
     agent_data_from_series,
@@ -43,7 +44,15 @@ from controllers.admm.wire import (
     update_from_series,
     update_to_series,
 )
-from controllers.messages import AdmmXMessage, AdmmZMessage, ClockMessage, ForecastMessage, Message
+from controllers.messages import (
+    AdmmXMessage,
+    AdmmZMessage,
+    ClockMessage,
+    ForecastMessage,
+    Message,
+    PlanBody,
+    PlanMessage,
+)
 from controllers.runtime.agent import Agent, Setpoints
 from controllers.topics import Kind
 
@@ -52,7 +61,11 @@ COORDINATOR_ID = "coordinator"
 
 
 class AdmmBuildingAgent(Agent):
-    """One building (or storage unit) of sharing ADMM on MQTT."""
+    """One building (or storage unit) of sharing ADMM on MQTT.
+
+    Params: `coordinator` (its agent id), `plan_weight_per_kw2` and `plan_series` (the series of
+    a received `plan` message that the agent's net power tracks, default `p_kw`).
+    """
 
     kind: ClassVar[str] = "admm"
 
@@ -62,21 +75,37 @@ class AdmmBuildingAgent(Agent):
         self.admm: AdmmAgent | None = None
         self.tick = -1
         self.early: list[AdmmZMessage] = []  # broadcasts that overtook this tick's forecast
+        self.plan_series = str(params.get("plan_series") or "p_kw")
+        self.plan_weight_per_kw2 = float(params.get("plan_weight_per_kw2") or 0.0)
+        self.plan: PlanBody | None = None
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
-        return [(Kind.FORECAST, self.agent_id), (Kind.ADMM_Z, self.coordinator)]
+        return [(Kind.FORECAST, self.agent_id), (Kind.ADMM_Z, self.coordinator)]  # plans: by default
 
     async def step(self, tick: int, measurement: Any) -> Setpoints | None:
         return None  # setpoints follow the coordinator's decision, not the measurement
 
     async def on_message(self, message: Message) -> None:
-        if isinstance(message, ForecastMessage):
+        if isinstance(message, PlanMessage):
+            if self.plan_series not in message.body.values:
+                log.warning("%s: plan without series %r ignored", self.agent_id, self.plan_series)
+            else:
+                self.plan = message.body
+        elif isinstance(message, ForecastMessage):
             data = agent_data_from_series(self.agent_id, message.body.values)
+            plan = self.plan
+            if plan is not None:
+                data = with_plan(
+                    data,
+                    plan.values[self.plan_series],
+                    plan.start_s,
+                    plan.step_s,
+                    message.body.start_s,
+                    self.plan_weight_per_kw2,
+                )
             if self.admm is None:
                 self.admm = AdmmAgent(data)
-                self.admm.start_step(message.tick)
-            else:
-                self.admm.start_step(message.tick, data)
+            self.admm.start_step(message.tick, data)  # as the in-process runner does
             self.tick = message.tick
             early, self.early = [m for m in self.early if m.tick == self.tick], []
             for z in early:

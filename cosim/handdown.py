@@ -1,0 +1,133 @@
+"""Plans handed down to the real-time controllers (scenario section `plan`).
+
+`load_plans` reads the scenario's plan set (`controllers.plans.PlanSet`), checks it against the
+buildings and turns each building's tracked series into a schedule on the run's clock (seconds
+since the scenario start). `publish_plans` puts them on the broker as retained `plan` messages
+(`{prefix}/{run}/plan/{building}`): an agent that connects or reconnects later still gets its
+plan. `clear_plans` removes them at the end of the run. The in-process ADMM controller reads the
+same schedules directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiomqtt
+from pydantic import ValidationError
+
+from controllers.messages import Codec, MessageFactory, encode
+from controllers.plans import PlanSet
+from controllers.runtime.broker_url import parse_broker_url
+from controllers.topics import DEFAULT_PREFIX, Kind, TopicScheme
+from cosim.scenario import Scenario
+from simulators.clock import start_timestamp
+
+PLANNER_SENDER = "planner"
+
+
+class PlanError(ValueError):
+    """A plan file that cannot be used; the message names the file and what to change."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One building's tracked plan on the run's clock."""
+
+    building: str
+    asset: str
+    start_s: int
+    step_s: int
+    values: tuple[float, ...]
+
+
+def read_plan_set(path: Path) -> PlanSet:
+    if not path.is_file():
+        raise PlanError(f"{path}: plan file not found (scenario field plan.file)")
+    try:
+        return PlanSet.from_json(path.read_bytes())
+    except (ValidationError, ValueError) as exc:
+        raise PlanError(f"{path}: not a plan set of the platform's format: {exc}") from None
+
+
+def load_plans(scenario: Scenario) -> dict[str, Schedule]:
+    """Building name → its schedule, for the buildings that have a plan."""
+    cfg = scenario.plan
+    if cfg is None:
+        return {}
+    plans = read_plan_set(cfg.file)
+    buildings = [name for g in scenario.buildings for name in g.names()]
+    unknown = sorted(set(cfg.assets) - set(buildings))
+    if unknown:
+        raise PlanError(
+            f"plan.assets names unknown buildings {unknown}; buildings: {', '.join(buildings[:10])}"
+        )
+    start = start_timestamp(scenario.start, scenario.timezone)
+    schedules: dict[str, Schedule] = {}
+    for building in buildings:
+        asset = cfg.assets.get(building, building)
+        plan = plans.plans.get(asset)
+        if plan is None:
+            if building in cfg.assets:
+                raise PlanError(f"{cfg.file}: no plan for asset {asset!r} (plan.assets.{building})")
+            continue
+        if cfg.series not in plan.series:
+            raise PlanError(
+                f"{cfg.file}: the plan of {asset!r} has no series {cfg.series!r} (plan.series); "
+                f"it has {', '.join(sorted(plan.series))}"
+            )
+        offset = (plan.start - start).total_seconds()
+        if offset != int(offset):
+            raise PlanError(f"{cfg.file}: the plan of {asset!r} starts between whole seconds of the run")
+        schedules[building] = Schedule(
+            building, asset, int(offset), plan.step_s, tuple(plan.series[cfg.series])
+        )
+    if not schedules:
+        raise PlanError(
+            f"{cfg.file}: no plan matches a building (assets {', '.join(sorted(plans.plans))}); "
+            "name the assets like the buildings or map them with plan.assets"
+        )
+    return schedules
+
+
+def store_plans(scenario: Scenario, out_dir: Path) -> None:
+    """Copy the plan set into the results (`plans.json`)."""
+    if scenario.plan is not None:
+        (out_dir / "plans.json").write_text(read_plan_set(scenario.plan.file).to_json(), encoding="utf-8")
+
+
+async def _publish(url: str, items: list[tuple[str, bytes]]) -> None:
+    broker = parse_broker_url(url)
+    async with aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password,
+        tls_context=broker.ssl_context(),
+        identifier=f"{PLANNER_SENDER}-{id(items):x}",
+    ) as client:
+        for topic, payload in items:
+            await client.publish(topic, payload, qos=1, retain=True)
+
+
+def publish_plans(
+    url: str, run: str, schedules: dict[str, Schedule], series: str, prefix: str = DEFAULT_PREFIX
+) -> int:
+    """Publish every schedule as a retained `plan` message for its building's agent; returns how many."""
+    scheme, factory = TopicScheme(run=run, prefix=prefix), MessageFactory(run, PLANNER_SENDER)
+    items = [
+        (
+            scheme.topic(Kind.PLAN, s.building),
+            encode(factory.plan(0, s.start_s, s.step_s, {series: s.values}), Codec.JSON),
+        )
+        for s in schedules.values()
+    ]
+    asyncio.run(_publish(url, items))
+    return len(items)
+
+
+def clear_plans(url: str, run: str, buildings: list[str], prefix: str = DEFAULT_PREFIX) -> None:
+    """Remove the retained plans of a run from the broker (an empty retained message clears one)."""
+    scheme = TopicScheme(run=run, prefix=prefix)
+    asyncio.run(_publish(url, [(scheme.topic(Kind.PLAN, b), b"") for b in buildings]))
