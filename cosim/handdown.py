@@ -51,12 +51,38 @@ def read_plan_set(path: Path) -> PlanSet:
         raise PlanError(f"{path}: not a plan set of the platform's format: {exc}") from None
 
 
+_MADE: dict[str, PlanSet] = {}  # planner-made plan sets by scenario, made once per process
+
+
+def plan_set(scenario: Scenario) -> PlanSet | None:
+    """The scenario's plan set: read from its file or made by the planner (once), None without plans."""
+    cfg = scenario.plan
+    if cfg is None:
+        return None
+    if cfg.file is not None:
+        return read_plan_set(cfg.file)
+    key = scenario.model_dump_json()
+    if key not in _MADE:
+        from cosim.plan_source import planner_plans
+        from planner.hub.errors import PlannerError
+
+        source = cfg.planner
+        try:
+            _MADE[key] = planner_plans(
+                scenario, *(() if source is None else (source.policy, source.margin_k))
+            )
+        except (PlannerError, ValueError) as exc:
+            raise PlanError(f"plan.planner: the planner could not plan the buildings: {exc}") from None
+    return _MADE[key]
+
+
 def load_plans(scenario: Scenario) -> dict[str, Schedule]:
     """Building name → its schedule, for the buildings that have a plan."""
     cfg = scenario.plan
-    if cfg is None:
+    plans = plan_set(scenario)
+    if cfg is None or plans is None:
         return {}
-    plans = read_plan_set(cfg.file)
+    where = cfg.file or "plan.planner"
     buildings = [name for g in scenario.buildings for name in g.names()]
     unknown = sorted(set(cfg.assets) - set(buildings))
     if unknown:
@@ -70,31 +96,32 @@ def load_plans(scenario: Scenario) -> dict[str, Schedule]:
         plan = plans.plans.get(asset)
         if plan is None:
             if building in cfg.assets:
-                raise PlanError(f"{cfg.file}: no plan for asset {asset!r} (plan.assets.{building})")
+                raise PlanError(f"{where}: no plan for asset {asset!r} (plan.assets.{building})")
             continue
         if cfg.series not in plan.series:
             raise PlanError(
-                f"{cfg.file}: the plan of {asset!r} has no series {cfg.series!r} (plan.series); "
+                f"{where}: the plan of {asset!r} has no series {cfg.series!r} (plan.series); "
                 f"it has {', '.join(sorted(plan.series))}"
             )
         offset = (plan.start - start).total_seconds()
         if offset != int(offset):
-            raise PlanError(f"{cfg.file}: the plan of {asset!r} starts between whole seconds of the run")
+            raise PlanError(f"{where}: the plan of {asset!r} starts between whole seconds of the run")
         schedules[building] = Schedule(
             building, asset, int(offset), plan.step_s, tuple(plan.series[cfg.series])
         )
     if not schedules:
         raise PlanError(
-            f"{cfg.file}: no plan matches a building (assets {', '.join(sorted(plans.plans))}); "
+            f"{where}: no plan matches a building (assets {', '.join(sorted(plans.plans))}); "
             "name the assets like the buildings or map them with plan.assets"
         )
     return schedules
 
 
 def store_plans(scenario: Scenario, out_dir: Path) -> None:
-    """Copy the plan set into the results (`plans.json`)."""
-    if scenario.plan is not None:
-        (out_dir / "plans.json").write_text(read_plan_set(scenario.plan.file).to_json(), encoding="utf-8")
+    """Write the plan set into the results (`plans.json`)."""
+    plans = plan_set(scenario)
+    if plans is not None:
+        (out_dir / "plans.json").write_text(plans.to_json(), encoding="utf-8")
 
 
 async def _publish(url: str, items: list[tuple[str, bytes]]) -> None:

@@ -302,21 +302,41 @@ class Controller(Strict):
         return self
 
 
+class PlannerSource(Strict):
+    """Plans made by the energy-hub planner for every building before the run (`cosim.plan_source`):
+    `policy` is `scenario` (the scenario's import and export prices) or a planner policy name
+    (none, fit, fip, nm, rtp, tou, nm+tou); heat is planned to hold the indoor temperature
+    `margin_k` above the comfort minimum."""
+
+    policy: str = "scenario"
+    margin_k: Annotated[float, Field(ge=0, le=5)] = 0.5
+
+
 class PlanConfig(Strict):
     """Plans handed down to the real-time controllers (ADMM agents track them).
 
-    `file`: a plan set in the platform's versioned format (`controllers.plans.PlanSet`, as written
-    by `cosim plan --plans-day` or by any tool), relative to the scenario file. `assets` maps a
-    building to the plan asset it tracks (default: the asset named like the building); `series`
-    names the tracked quantity, the building's net power at the meter in kW (positive = import).
-    Each ADMM agent adds `weight_per_kw2` · Σ_k (p_net,k − p_plan,k)² to its cost over the steps
-    the plan covers. Plans are published as retained MQTT messages and copied to the results.
+    Exactly one source: `file`, a plan set in the platform's versioned format
+    (`controllers.plans.PlanSet`, as written by `cosim plan --plans-day` or any tool; relative to
+    the scenario file), or `planner`, day-ahead plans made by the energy-hub planner for every
+    building at the start of the run. `assets` maps a building to the plan asset it tracks
+    (default: the asset named like the building); `series` names the tracked quantity, the
+    building's net power at the meter in kW (positive = import). Each ADMM agent adds
+    `weight_per_kw2` · Σ_k (p_net,k − p_plan,k)² to its cost over its horizon (steps after the
+    plan's end track its last value). Plans are published as retained MQTT messages and stored
+    with the results (`plans.json`).
     """
 
-    file: Path
+    file: Path | None = None
+    planner: PlannerSource | None = None
     weight_per_kw2: Annotated[float, Field(ge=0)] = 0.05
     series: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "p_kw"
     assets: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PlanConfig:
+        if (self.file is None) == (self.planner is None):
+            raise ValueError("give exactly one plan source: `file` (a saved plan set) or `planner: {}`")
+        return self
 
 
 class Execution(Strict):
@@ -506,6 +526,6 @@ def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
     if prices.path is not None and not prices.path.is_absolute():
         prices = prices.model_copy(update={"path": base / prices.path})
     update: dict[str, Any] = {"sources": Sources(weather=weather, prices=prices)}
-    if scenario.plan is not None and not scenario.plan.file.is_absolute():
+    if scenario.plan is not None and scenario.plan.file is not None and not scenario.plan.file.is_absolute():
         update["plan"] = scenario.plan.model_copy(update={"file": base / scenario.plan.file})
     return scenario.model_copy(update=update)

@@ -171,3 +171,46 @@ def test_schedules_are_on_the_run_clock(tmp_path: Path) -> None:
     assert set(schedules) == set(_names())
     s = schedules[_names()[0]]
     assert (s.start_s, s.step_s, s.values[0]) == (1800, 3600, PLAN_KW)
+
+
+def _deviation_from_plans(run: RunSummary, plans: PlanSet) -> float:
+    meters = read_table(run.out_dir, "buildings").set_index(["time_s", "entity"])["p_kw"]
+    batteries = read_table(run.out_dir, "batteries")
+    owner = batteries["entity"].str.removesuffix(".battery")
+    meters = meters.add(
+        batteries.assign(entity=owner).set_index(["time_s", "entity"])["p_kw"], fill_value=0.0
+    )
+    deviations = []
+    for (time_s, entity), p_kw in meters.items():
+        plan = plans.plans[str(entity)]
+        deviations.append(abs(p_kw - plan.series["p_kw"][int(time_s) // plan.step_s]))
+    return float(np.mean(deviations))
+
+
+def test_the_planner_makes_the_plans_at_the_start_of_the_run(
+    runs: dict[str, RunSummary], tmp_path: Path
+) -> None:
+    """`plan: {planner: {}}`: the energy-hub planner plans every building day-ahead (its grid
+    exchange under the scenario's prices); the plans are stored and the ADMM agents track them."""
+    scenario = _scenario({"planner": {}, "weight_per_kw2": WEIGHT})
+    planned = run_scenario(scenario, tmp_path / "planner", echo=lambda _t: None)
+    plans = PlanSet.from_json((planned.out_dir / "plans.json").read_bytes())
+    assert sorted(plans.plans) == sorted(_names())
+    assert all(
+        p.source.startswith("planner.hub") and p.n_steps == scenario.n_steps for p in plans.plans.values()
+    )
+    hp_plans = [p for n, p in plans.plans.items() if n.startswith("hp")]
+    assert all(max(p.series["hp_p_kw"]) > 0 for p in hp_plans)  # the hub heats the houses
+    free = _deviation_from_plans(runs["free"], plans)
+    tracked = _deviation_from_plans(planned, plans)
+    assert tracked < 0.8 * free, (tracked, free)
+
+
+def test_plan_sources_are_exclusive_and_planner_errors_are_clear(tmp_path: Path) -> None:
+    good = _plan_set(tmp_path / "good.json", _names())
+    with pytest.raises(ValueError, match="exactly one plan source"):
+        _scenario({"file": str(good), "planner": {}})
+    with pytest.raises(ValueError, match="exactly one plan source"):
+        _scenario({})
+    with pytest.raises(PlanError, match="unknown plan policy 'cheap'"):
+        load_plans(_scenario({"planner": {"policy": "cheap"}}))
