@@ -19,13 +19,17 @@ from typing import Any
 import numpy as np
 from mosaik_api_v3.types import CreateResult
 
+from controllers.admm import AgentData
 from controllers.admm.mqtt import COORDINATOR_ID
+from controllers.admm.tracking import with_plan
 from controllers.admm.wire import FALLBACKS, agent_data_to_series
+from cosim.admm_check import central_gap
 from cosim.admm_control import ADMM_INPUTS
 from cosim.bridge_core import ExchangeResult
 from cosim.bridge_sim import META as BRIDGE_META
 from cosim.bridge_sim import BridgeSim
 from cosim.forecast import DistrictForecaster, StateTracker
+from cosim.handdown import Schedule, load_plans
 
 META = copy.deepcopy(BRIDGE_META)
 META["models"]["Agent"]["attrs"] = [*META["models"]["Agent"]["attrs"], *ADMM_INPUTS]
@@ -39,6 +43,8 @@ class AdmmBridgeSim(BridgeSim):
         self.meta = copy.deepcopy(META)
         self.forecaster: DistrictForecaster | None = None
         self.tracker = StateTracker([], np.zeros(0))
+        self.data: list[AgentData] = []
+        self.schedules: dict[str, Schedule] = {}
 
     def create(  # type: ignore[override]  # explicit keywords
         self,
@@ -60,6 +66,7 @@ class AdmmBridgeSim(BridgeSim):
         if sorted(forecaster.names) != sorted(self.agent_ids.values()):
             raise RuntimeError("admm bridge: one agent per building expected")
         self.tracker = StateTracker(forecaster.names, forecaster.fleet.x[:, 0])
+        self.schedules = load_plans(s)
         return forecaster
 
     def forecasts(
@@ -68,7 +75,25 @@ class AdmmBridgeSim(BridgeSim):
         if self.forecaster is None:
             self.forecaster = self._setup()
         data = self.forecaster.agent_data(self.step_index, self.tracker.states(measurements))
+        self.data = data
         return {d.name: agent_data_to_series(d) for d in data}
+
+    def _check(self, time_s: int, objective: float | None) -> dict[str, float | None]:
+        """The centralised optimum of this step's data (with the plans the agents track)."""
+        if self.hooks is None or self.hooks.scenario is None:
+            return {}
+        s = self.hooks.scenario
+        cfg = s.controller.admm
+        if cfg is None or not cfg.centralised_check or not self.data:
+            return {}
+        weight = 0.0 if s.plan is None else s.plan.weight_per_kw2
+        data = [
+            d
+            if (p := self.schedules.get(d.name)) is None
+            else with_plan(d, p.values, p.start_s, p.step_s, time_s, weight)
+            for d in self.data
+        ]
+        return central_gap(data, s.grid.transformer_limit_kw or 0.0, cfg.peak_price_per_kw, objective)
 
     def after_exchange(self, time_s: int, result: ExchangeResult) -> None:
         if self.hooks is None:
@@ -95,6 +120,7 @@ class AdmmBridgeSim(BridgeSim):
                     "sum_solve_time_ms": stats.get("sum_solve_time_ms"),
                     "parallel_time_ms": None,
                     "p_planned_step0_kw": stats.get("p_planned_step0_kw"),
+                    **self._check(time_s, None if late else stats.get("objective")),
                 }
             ],
         )

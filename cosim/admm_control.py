@@ -21,6 +21,7 @@ from mosaik_api_v3.types import CreateResult, Meta
 from controllers.admm import (
     AdmmAgent,
     AdmmSettings,
+    AgentData,
     Coordinator,
     Coupling,
     SharedLimits,
@@ -29,6 +30,7 @@ from controllers.admm import (
 )
 from controllers.admm.tracking import with_plan
 from controllers.baseline import BuildingSetpoints
+from cosim.admm_check import central_gap
 from cosim.control_sim import META as CONTROL_META
 from cosim.control_sim import ControlSim
 from cosim.forecast import DistrictForecaster, StateTracker
@@ -111,12 +113,17 @@ class AdmmControlSim(ControlSim):
         result = run_control_step(self.agents, coordinator, self.step_index, data)
         for eid, plan in zip(self.controllers, result.plans, strict=True):
             self.setpoints[eid] = BuildingSetpoints(battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw)
-        self._record(time_s, result)
+        self._record(time_s, result, data)
 
-    def _record(self, time_s: int, result: Any) -> None:
-        if self.hooks is None:
+    def _record(self, time_s: int, result: Any, data: list[AgentData]) -> None:
+        if self.hooks is None or self.hooks.scenario is None:
             return
         d = result.decision
+        s = self.hooks.scenario
+        check: dict[str, float | None] = {}
+        if s.controller.admm is not None and s.controller.admm.centralised_check:
+            limit = s.grid.transformer_limit_kw or 0.0
+            check = central_gap(data, limit, s.controller.admm.peak_price_per_kw, result.objective)
         self.hooks.writer.add_rows(
             "admm_steps",
             [
@@ -134,6 +141,7 @@ class AdmmControlSim(ControlSim):
                     "sum_solve_time_ms": result.sum_solve_time_s * 1e3,
                     "parallel_time_ms": result.parallel_time_s * 1e3,
                     "p_planned_step0_kw": float(np.sum([p.p_net_kw[0] for p in result.plans])),
+                    **check,
                 }
             ],
         )

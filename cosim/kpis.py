@@ -165,7 +165,16 @@ def _admm(out_dir: Path) -> dict[str, float]:
         "converged_share": float(steps["converged"].mean()),
         "fallback_steps": int(steps["fallback"].notna().sum()),
         "step_wall_time_ms_mean": float(steps["wall_time_ms"].mean()),
+        **_gap(steps),
     }
+
+
+def _gap(steps: pd.DataFrame) -> dict[str, float]:
+    """Optimality gap against the centralised MPC, where it ran (controller.admm.centralised_check)."""
+    if "gap" not in steps or steps["gap"].isna().all():
+        return {}
+    gap = steps["gap"].dropna()
+    return {"gap_mean": float(gap.mean()), "gap_max": float(gap.max()), "gap_steps": int(gap.size)}
 
 
 def _meter_power(

@@ -241,16 +241,18 @@ class AdmmConfig(Strict):
     settings. The shared limit is the grid's `transformer_limit_kw`. Over MQTT the coordinator
     waits at most `round_timeout_s` for the agents' answers in a round (a missing answer is
     replaced by the agent's last value) and ends a step's rounds after `step_deadline_s`
-    (none: only `max_iterations` ends them); the fallback is then recorded."""
+    (none: only `max_iterations` ends them); the fallback is then recorded. `centralised_check`
+    also solves each step's centralised MPC (cvxpy; slow) and records the optimality gap."""
 
     horizon: int = 86400
     peak_price_per_kw: Annotated[float, Field(ge=0)] = 0.0
     rho: PositiveFloat = 0.05
-    eps_abs: PositiveFloat = 1e-3
-    eps_rel: Annotated[float, Field(ge=0)] = 1e-3
+    eps_abs: PositiveFloat = 1e-4
+    eps_rel: Annotated[float, Field(ge=0)] = 1e-4
     max_iterations: Annotated[int, Field(ge=1)] = 300
     round_timeout_s: PositiveFloat = 2.0
     step_deadline_s: PositiveFloat | None = None
+    centralised_check: bool = False
 
     @field_validator("horizon", mode="before")
     @classmethod
