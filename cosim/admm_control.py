@@ -13,6 +13,7 @@ The state at control time t comes from `cosim.forecast.StateTracker`.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,9 @@ from controllers.admm import (
     build_agents,
     run_control_step,
 )
+from controllers.admm.messages import IterationRecord
 from controllers.admm.tracking import with_plan
+from controllers.admm.wire import history_rows, history_to_series
 from controllers.baseline import BuildingSetpoints
 from cosim.admm_check import central_gap
 from cosim.control_sim import META as CONTROL_META
@@ -40,6 +43,15 @@ from cosim.recorder import RUNS, RunHooks
 ADMM_INPUTS = ["t_mass_c", "heat_th_kw", "cop"]
 META: Meta = copy.deepcopy(CONTROL_META)
 META["models"]["Agent"]["attrs"] = [*META["models"]["Agent"]["attrs"], *ADMM_INPUTS]
+
+
+def iteration_rows(time_s: int, timestamp: Any, history: Sequence[IterationRecord]) -> list[dict[str, Any]]:
+    """The `admm_iterations` rows of one control step: every round's ρ, residuals and tolerances,
+    fresh and stale agents, and timings in seconds."""
+    return [
+        {"time_s": time_s, "timestamp": timestamp, "entity": "coordinator", **row}
+        for row in history_rows(history_to_series(history))
+    ]
 
 
 class AdmmControlSim(ControlSim):
@@ -124,6 +136,8 @@ class AdmmControlSim(ControlSim):
         if s.controller.admm is not None and s.controller.admm.centralised_check:
             limit = s.grid.transformer_limit_kw or 0.0
             check = central_gap(data, limit, s.controller.admm.peak_price_per_kw, result.objective)
+        timestamp = self.times[self.step_index]
+        self.hooks.writer.add_rows("admm_iterations", iteration_rows(time_s, timestamp, result.history))
         self.hooks.writer.add_rows(
             "admm_steps",
             [

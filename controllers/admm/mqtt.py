@@ -40,6 +40,7 @@ from controllers.admm.wire import (
     broadcast_to_series,
     decision_from_series,
     decision_to_series,
+    history_to_series,
     is_decision,
     update_from_series,
     update_to_series,
@@ -223,7 +224,10 @@ class AdmmCoordinatorAgent(Agent):
         decision = c.decision()
         await self.ctx.publish(
             self.ctx.messages.admm_z(
-                tick, decision.iterations, decision_to_series(decision), converged=decision.converged
+                tick,
+                decision.iterations,
+                decision_to_series(decision) | history_to_series(c.history),
+                converged=decision.converged,
             )
         )
         stats = {

@@ -12,7 +12,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from controllers.admm.data import AgentData, Battery, ThermalModel
-from controllers.admm.messages import CoordinatorBroadcast, Fallback, LocalUpdate, StepDecision
+from controllers.admm.messages import (
+    CoordinatorBroadcast,
+    Fallback,
+    IterationRecord,
+    LocalUpdate,
+    StepDecision,
+)
 
 Series = dict[str, list[float]]
 SeriesIn = Mapping[str, Sequence[float]]
@@ -170,3 +176,38 @@ def decision_from_series(tick: int, s: SeriesIn) -> StepDecision:
 def is_decision(s: SeriesIn) -> bool:
     """Whether an `admm/z` payload is the end-of-step decision rather than a round's broadcast."""
     return "decision" in s
+
+
+HISTORY_FIELDS = (
+    "rho",
+    "r_primal",
+    "r_dual",
+    "eps_primal",
+    "eps_dual",
+    "n_fresh",
+    "n_stale",
+    "coordinate_time_s",
+    "max_solve_time_s",
+    "sum_solve_time_s",
+)
+
+
+def history_to_series(history: Sequence[IterationRecord]) -> Series:
+    """The coordinator's rounds of one step, one series per field (`history.<field>`)."""
+    columns: dict[str, list[float]] = {f: [] for f in HISTORY_FIELDS}
+    for h in history:
+        r = h.residuals
+        row = (h.rho, r.primal, r.dual, r.eps_primal, r.eps_dual, h.n_fresh, h.n_stale)
+        row += (h.coordinate_time_s, h.max_solve_time_s, h.sum_solve_time_s)
+        for f, v in zip(HISTORY_FIELDS, row, strict=True):
+            columns[f].append(float(v))
+    return {f"history.{f}": v for f, v in columns.items()}
+
+
+def history_rows(s: SeriesIn) -> list[dict[str, float]]:
+    """`history_to_series` back to one row per round (iteration numbers from 1)."""
+    n = len(s.get("history.rho", ()))
+    return [
+        {"iteration": float(k + 1), **{f: float(s[f"history.{f}"][k]) for f in HISTORY_FIELDS}}
+        for k in range(n)
+    ]

@@ -64,3 +64,19 @@ def test_round_messages_round_trip() -> None:
     for fallback in (None, Fallback.LAST_ITERATE, Fallback.SHIFTED_PREVIOUS):
         decision = StepDecision(3, 17, fallback is None, fallback, "")
         assert decision_from_series(3, decision_to_series(decision)) == decision
+
+
+def test_history_round_trips() -> None:
+    from controllers.admm.messages import IterationRecord, Residuals
+    from controllers.admm.wire import history_rows, history_to_series
+
+    history = [
+        IterationRecord(
+            k + 1, 0.05 * (k + 1), Residuals(1.0 / (k + 1), 0.5, 0.01, 0.02), 3, 1, 1e-4, 2e-3, 5e-3
+        )
+        for k in range(4)
+    ]
+    rows = history_rows(history_to_series(history))
+    assert [r["iteration"] for r in rows] == [1.0, 2.0, 3.0, 4.0]
+    assert rows[2]["rho"] == 0.15000000000000002 and rows[2]["r_primal"] == 1.0 / 3
+    assert rows[0]["n_stale"] == 1.0 and rows[3]["sum_solve_time_s"] == 5e-3

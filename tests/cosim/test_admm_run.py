@@ -60,6 +60,16 @@ def test_plans_come_true(runs: dict[str, RunSummary]) -> None:
     np.testing.assert_allclose(meters.reindex(planned.index), planned, atol=1e-3)
 
 
+def test_every_round_is_recorded(runs: dict[str, RunSummary]) -> None:
+    out = runs["admm"].out_dir
+    steps = read_table(out, "admm_steps").set_index("time_s")
+    rounds = read_table(out, "admm_iterations")
+    assert rounds.groupby("time_s").size().reindex(steps.index).tolist() == steps["iterations"].tolist()
+    assert (rounds["rho"] > 0).all() and (rounds["n_stale"] == 0).all()
+    last = rounds.groupby("time_s").tail(1)
+    assert (last["r_primal"] <= last["eps_primal"]).all() and (last["r_dual"] <= last["eps_dual"]).all()
+
+
 def test_admm_needs_a_limit_and_a_deadline_inside_the_step_timeout() -> None:
     with pytest.raises(ValueError, match="transformer_limit_kw"):
         Scenario.model_validate({**DISTRICT, "grid": {"network": "kerber_landnetz_kabel_1"}})

@@ -82,7 +82,8 @@ CASES = [
 IDS = [c.sim for c in CASES]
 
 
-RUN_BOUND = {"Recorder", "Bridge", "AdmmControl", "Devices"}  # need a live run (writer, MQTT bridge); covered by tests/cosim
+# need a live run (writer, MQTT bridge); covered by tests/cosim
+RUN_BOUND = {"Recorder", "Bridge", "AdmmControl", "AdmmBridge", "Devices"}
 
 
 def test_every_registered_simulator_has_a_case() -> None:
