@@ -96,7 +96,11 @@ class AdmmControlSim(ControlSim):
         self.coordinator = Coordinator(
             Coupling.from_limits(tuple(self.forecaster.names), limits),
             AdmmSettings(
-                rho=cfg.rho, eps_abs=cfg.eps_abs, eps_rel=cfg.eps_rel, max_iterations=cfg.max_iterations
+                rho=cfg.rho,
+                eps_abs=cfg.eps_abs,
+                eps_rel=cfg.eps_rel,
+                max_iterations=cfg.max_iterations,
+                deadline_s=cfg.step_deadline_s,
             ),
         )
         self.tracker = StateTracker(self.forecaster.names, self.forecaster.fleet.x[:, 0])

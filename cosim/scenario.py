@@ -241,7 +241,8 @@ class AdmmConfig(Strict):
     settings. The shared limit is the grid's `transformer_limit_kw`. Over MQTT the coordinator
     waits at most `round_timeout_s` for the agents' answers in a round (a missing answer is
     replaced by the agent's last value) and ends a step's rounds after `step_deadline_s`
-    (none: only `max_iterations` ends them); the fallback is then recorded. `centralised_check`
+    (default: 0.8 × `controller.step_timeout_s`, so that it decides before the bridge stops
+    waiting); the fallback is then recorded. `centralised_check`
     also solves each step's centralised MPC (cvxpy; slow) and records the optimality gap."""
 
     horizon: int = 86400

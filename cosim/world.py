@@ -320,7 +320,8 @@ def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig) -> list[AgentSpec]:
         "eps_rel": cfg.eps_rel,
         "max_iterations": cfg.max_iterations,
         "round_timeout_s": cfg.round_timeout_s,
-        "step_deadline_s": cfg.step_deadline_s,
+        # decide (converged or the recorded fallback) before the bridge stops waiting for the step
+        "step_deadline_s": cfg.step_deadline_s or 0.8 * scenario.controller.step_timeout_s,
     }
     agent: dict[str, Any] = {"coordinator": COORDINATOR_ID}
     if scenario.plan is not None:

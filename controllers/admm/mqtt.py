@@ -179,18 +179,24 @@ class AdmmCoordinatorAgent(Agent):
         self.round_done = asyncio.Event()
         self.solve_time_s = 0.0  # the agents' local solves in this step, as they report them
         self.task: asyncio.Task[None] | None = None
+        self.abandoned = 0  # steps given up because the next tick arrived first
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
         return [(Kind.ADMM_X, None)]
 
     async def on_tick(self, message: ClockMessage) -> None:
         if self.task is not None and not self.task.done():
+            # the bridge has moved on (it gave up waiting for the old step): so do we
             log.warning(
-                "coordinator: tick %d arrived while tick %d was still running",
+                "coordinator: tick %d arrived while tick %d was still running; abandoning tick %d",
                 message.tick,
                 self.round_key[0],
+                self.round_key[0],
             )
-            return
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.abandoned += 1
         self.task = asyncio.create_task(self._rounds(message.tick), name=f"admm-rounds-{message.tick}")
 
     async def on_message(self, message: Message) -> None:

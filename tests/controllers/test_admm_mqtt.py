@@ -18,7 +18,7 @@ from controllers.admm import (
     build_agents,
     run_control_step,
 )
-from controllers.admm.mqtt import COORDINATOR_ID
+from controllers.admm.mqtt import COORDINATOR_ID, AdmmCoordinatorAgent
 from controllers.admm.synthetic import DistrictSpec, next_step_data, synthetic_district
 from controllers.admm.wire import agent_data_to_series
 from controllers.runtime import AgentHost, create_agent
@@ -123,3 +123,23 @@ async def test_a_silent_agent_ends_in_the_recorded_fallback(
     assert stats["rounds_wall_ms"] is not None and stats["rounds_wall_ms"] >= 1000.0
     for name in names[:-1]:
         assert result.setpoints[name]["hp_p_set_kw"] is not None
+
+
+async def test_the_coordinator_abandons_a_step_the_bridge_gave_up_on(
+    running_mosquitto_url: str, topic_prefix: str
+) -> None:
+    """A step that outlasts the bridge's timeout (here: an absent agent and a long deadline) must
+    not block the next ones: the next tick cancels it, and the coordinator answers again."""
+    data, limit_kw = _district()
+    names = [d.name for d in data]
+    agents = _mqtt_agents(names, limit_kw, running=len(names) - 1, round_timeout_s=0.05, step_deadline_s=2.0)
+    coordinator = agents[-1]
+    assert isinstance(coordinator, AdmmCoordinatorAgent)
+    forecasts = {d.name: agent_data_to_series(d) for d in data[:-1]}
+    async with _bridge(running_mosquitto_url, topic_prefix, agents, timeout_s=0.3) as bridge:
+        first = await bridge.exchange(0, {}, time_s=0, step_s=3600, forecasts=forecasts)
+        assert COORDINATOR_ID in first.late_agents  # still in its rounds when the bridge moved on
+        second = await bridge.exchange(1, {}, time_s=3600, step_s=3600, forecasts=forecasts, timeout_s=10.0)
+    assert coordinator.abandoned == 1
+    assert COORDINATOR_ID not in second.late_agents
+    assert second.setpoints[COORDINATOR_ID]["fallback"] == 1.0  # decided at its deadline, not stuck
