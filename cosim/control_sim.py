@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mosaik_api_v3.types import CreateResult, Meta
+from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from controllers.baseline import (
     BaselineController,
@@ -37,16 +37,6 @@ META: Meta = {
         },
     },
 }
-
-
-def _first(sources: dict[str, Any]) -> float | None:
-    """The value of the (single) source connected to an input; None when there is none."""
-    value = next(iter(sources.values()), None)
-    return None if value is None else float(value)
-
-
-def _nan_if_none(value: float | None) -> float:
-    return float("nan") if value is None else value
 
 
 class ControlSim(TimeBasedSim):
@@ -77,12 +67,20 @@ class ControlSim(TimeBasedSim):
         now = self.times[self.step_index]
         clock = {"step_s": float(self.step_size_s), "hour_local": now.hour + now.minute / 60.0}
         values: dict[str, dict[str, float | None]] = {}
+        empty: dict[str, Any] = {}
         for eid in self.controllers:
-            received = {attr: _first(sources) for attr, sources in inputs.get(eid, {}).items()}
+            # the (single) source's value of each input, as float; None when there is none
+            received = {
+                attr: None if (value := next(iter(sources.values()), None)) is None else float(value)
+                for attr, sources in inputs.get(eid, empty).items()
+            }
             self.received[eid] = received
-            missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]
-            if missing:
-                raise ValueError(f"{self.sid}.{eid}: no input for {missing}; connect the agent's building")
+            if None in received.values() or not received.keys() >= _MEASURED:
+                missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]
+                if missing:
+                    raise ValueError(
+                        f"{self.sid}.{eid}: no input for {missing}; connect the agent's building"
+                    )
             values[eid] = {**received, **clock}
         return values
 
@@ -90,14 +88,33 @@ class ControlSim(TimeBasedSim):
         for eid, values in self.measurements(inputs).items():
             self.setpoints[eid] = self.controllers[eid].step(measurement_from_values(time_s, values))
 
+    def get_data(self, outputs: OutputRequest) -> OutputData:
+        data: OutputData = {}
+        exact: dict[tuple[str, ...], bool] = {}  # per attribute list: just the four setpoints?
+        for eid, attrs in outputs.items():
+            sp = self.setpoints[eid]
+            # mosaik reads None as "no output": an unset setpoint goes out as NaN, read as unset
+            row: dict[str, Any] = {
+                "battery_p_set_kw": NAN if sp.battery_p_kw is None else sp.battery_p_kw,
+                "hp_p_set_kw": NAN if sp.hp_p_kw is None else sp.hp_p_kw,
+                "t_set_c": NAN if sp.t_set_c is None else sp.t_set_c,
+                "flex_shift_kw": NAN if sp.flex_shift_kw is None else sp.flex_shift_kw,
+            }
+            key = tuple(attrs)
+            only_setpoints = exact.get(key)
+            if only_setpoints is None:
+                only_setpoints = exact[key] = set(key) == _SETPOINTS
+            if only_setpoints:
+                data[eid] = row
+                continue
+            received = self.received.get(eid, {})
+            data[eid] = {a: row[a] if a in row else received.get(a) for a in attrs}
+        return data
+
     def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
-        sp = self.setpoints[eid]
-        names = {
-            "battery_p_set_kw": sp.battery_p_kw,
-            "hp_p_set_kw": sp.hp_p_kw,
-            "t_set_c": sp.t_set_c,
-            "flex_shift_kw": sp.flex_shift_kw,
-        }
-        received = self.received.get(eid, {})
-        # mosaik reads None as "no output": an unset setpoint goes out as NaN, which simulators read as unset
-        return {a: _nan_if_none(names[a]) if a in names else received.get(a) for a in attrs}
+        return self.get_data({eid: attrs})[eid]
+
+
+NAN = float("nan")
+_MEASURED = frozenset(MEASUREMENT_INPUTS)
+_SETPOINTS = frozenset(SETPOINT_OUTPUTS)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulators.arrays import nan_to_zero
+
 
 @dataclass(frozen=True)
 class FlexStep:
@@ -36,7 +38,7 @@ def step_flex(
 ) -> FlexStep:
     """Apply one step of shift requests (NaN = no request) for all buildings."""
     dt_h = dt_s / 3600.0
-    request = np.nan_to_num(request_kw, nan=0.0)
+    request = nan_to_zero(request_kw)
     forced = (backlog_kwh > 0) & (now_s + dt_s >= deadline_s)
     curtail = np.where(forced, 0.0, np.clip(-request, 0.0, flexible_kw))
     restore = np.where(forced, backlog_kwh / dt_h, np.clip(request, 0.0, backlog_kwh / dt_h))

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from simulators.arrays import nan_to_zero
 from simulators.building import heatpump, thermal
 from simulators.building.flex import step_flex
 from simulators.building.pv import PvArrays, SunPosition, pv_power_kw, sun_positions
@@ -207,6 +208,9 @@ class BuildingFleet:
         self.rc = thermal.calibrate(a["floor_area_m2"], a["space_heating_kwh_a"], heating_degree_days_kd)
         self.n_sub = max(1, int(np.ceil(step_s / SUBSTEP_S)))
         self.sub_model = thermal.discretise(self.rc, step_s / self.n_sub)
+        # the sub-step matrices by column, each (2, n): row i of column j is a[:, i, j] (b likewise)
+        self._a_columns = tuple(np.ascontiguousarray(self.sub_model.a[:, :, j].T) for j in range(2))
+        self._b_columns = tuple(np.ascontiguousarray(self.sub_model.b[:, :, j].T) for j in range(3))
         dhw_mean_kw = a["dhw_kwh_a"] / 8760.0
         auto_hp = heatpump.auto_size_hp_kw(
             self.rc.h_total_kw_k, a["t_set_c"], dhw_mean_kw, a["t_supply_space_c"], a["hp_carnot_eff"]
@@ -220,6 +224,7 @@ class BuildingFleet:
             _array(specs, "pv_kwp"), _array(specs, "pv_tilt_deg"), _array(specs, "pv_azimuth_deg")
         )
         self.variation = draw_variation([(seed, int(i)) for i in indices])
+        self.noise_size = int(self.indices.max()) + 1  # noise is drawn for every index up to the largest
         self.tan_phi = np.tan(np.arccos(np.clip(a["power_factor"], 0.1, 1.0)))
         t0 = _array(specs, "t_init_c")
         self.x = np.stack([t0, t0], axis=1)
@@ -243,8 +248,8 @@ class BuildingFleet:
         """Appliance electricity and hot-water heat (kW) of every building for the step starting at `time`."""
         hour = time.hour + time.minute / 60.0 + self.variation.shift_h
         doy = np.full(self.n, float(time.dayofyear - 1))
-        weekend = np.full(self.n, time.dayofweek >= 5)
-        size = int(self.indices.max()) + 1
+        weekend = time.dayofweek >= 5  # one day type for the whole fleet: one profile lookup
+        size = self.noise_size
         noise_app = step_noise(self.seed, step_index, size, self.variation.noise_std, 1)[self.indices]
         noise_dhw = step_noise(self.seed, step_index, size, 2 * self.variation.noise_std, 2)[self.indices]
         app = self.p["appliances_kwh_a"] * normalised_power("appliances", doy, hour, weekend) * noise_app
@@ -268,7 +273,7 @@ class BuildingFleet:
         )
         self.backlog_kwh, self.deadline_s = flex.backlog_kwh, flex.deadline_s
         app_eff_kw = app_kw + flex.flex_p_kw
-        tank = np.nan_to_num(c.tank_p_th_kw, nan=0.0)
+        tank = nan_to_zero(c.tank_p_th_kw)
         dhw_from_heater = np.maximum(dhw_th_kw + tank, 0.0)
         surplus_to_air = np.maximum(-(dhw_th_kw + tank), 0.0)
         cop_space, cop_dhw = ex.cop_space, ex.cop_dhw
@@ -333,28 +338,44 @@ class BuildingFleet:
         c: Controls,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Minute-wise thermal simulation; returns mean heating heat, mean indoor temperature and
-        mean comfort violation (K) over the step."""
+        mean comfort violation (K) over the step.
+
+        Each minute is `thermal.advance` written out element-wise, with the sums in the order its
+        einsum uses ((j=0 + j=2) + j=1 for the inputs), so the numbers are the same; what stays
+        constant within the step (outdoor temperature, mass gains, the heater's on/off power) is
+        computed once, and the mean temperature and comfort violation after the loop."""
         q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, self.boiler_q_max_kw)
         forced = self.is_hp & ~np.isnan(c.hp_p_set_kw)
-        q_forced = np.clip(np.nan_to_num(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
+        q_forced = np.clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
+        q_on, q_off = np.where(forced, q_forced, q_max), np.where(forced, q_forced, 0.0)
         t_set = np.where(np.isnan(c.t_set_c), self.p["t_set_c"], c.t_set_c)
         low, high = t_set - self.p["hysteresis_k"], t_set + self.p["hysteresis_k"]
+        (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
+        b_const = b_0 * t_out_c + b_2 * q_mass
+        t_in_path = np.empty((self.n_sub + 1, self.n))  # indoor temperature at every minute boundary
+        t_in, t_mass = self.x[:, 0], self.x[:, 1]
+        t_in_path[0] = t_in
         heat_sum = np.zeros(self.n)
-        t_sum = np.zeros(self.n)
-        viol_sum = np.zeros(self.n)
-        u = np.empty((self.n, 3))
-        u[:, 0], u[:, 2] = t_out_c, q_mass
-        for _ in range(self.n_sub):
-            t_in = self.x[:, 0]
-            self.hp_on = np.where(t_in < low, True, np.where(t_in > high, False, self.hp_on))
-            q_heat = np.where(forced, q_forced, np.where(self.hp_on, q_max, 0.0))
-            u[:, 1] = q_air_base + q_heat
-            x_next = thermal.advance(self.sub_model, self.x, u)
-            t_mid = 0.5 * (t_in + x_next[:, 0])
+        hp_on = self.hp_on
+        x_next = self.x.T
+        for k in range(self.n_sub):
+            hp_on = np.where(t_in < low, True, np.where(t_in > high, False, hp_on))
+            q_heat = np.where(hp_on, q_on, q_off)
+            x_next = (a_0 * t_in + a_1 * t_mass) + (b_const + b_1 * (q_air_base + q_heat))
+            t_in, t_mass = x_next[0], x_next[1]
+            t_in_path[k + 1] = t_in
             heat_sum += q_heat
-            t_sum += t_mid
-            viol_sum += np.maximum(self.p["t_min_c"] - t_mid, 0.0) + np.maximum(
-                t_mid - self.p["t_max_c"], 0.0
-            )
-            self.x = x_next
-        return heat_sum / self.n_sub, t_sum / self.n_sub, viol_sum / self.n_sub
+        self.hp_on = hp_on
+        self.x = np.ascontiguousarray(x_next.T)
+        t_mid = 0.5 * (t_in_path[:-1] + t_in_path[1:])
+        violation = np.maximum(self.p["t_min_c"] - t_mid, 0.0) + np.maximum(t_mid - self.p["t_max_c"], 0.0)
+        return heat_sum / self.n_sub, _sum_rows(t_mid) / self.n_sub, _sum_rows(violation) / self.n_sub
+
+
+def _sum_rows(rows: np.ndarray) -> np.ndarray:
+    """Σ of the rows of a 2-D array, added one after the other from zero (the order of a running
+    sum; `np.sum` may pair them differently and change the last bit)."""
+    total = np.zeros(rows.shape[1])
+    for row in rows:
+        total += row
+    return total

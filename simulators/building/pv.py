@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
+from simulators.arrays import nan_to_zero
 from simulators.sources.weather import Site
 
 GAMMA_PDC_PER_K = -0.004
@@ -58,7 +59,7 @@ def pv_power_kw(
     poa = pvlib.irradiance.get_total_irradiance(
         pv.tilt_deg, pv.azimuth_deg, zenith_deg, azimuth_deg, dni, ghi, dhi
     )
-    poa_global = np.nan_to_num(np.asarray(poa["poa_global"], dtype=float))
+    poa_global = nan_to_zero(np.asarray(poa["poa_global"], dtype=float))
     t_cell = pvlib.temperature.faiman(poa_global, t_out_c, wind_m_s)
     dc_kw = pvlib.pvsystem.pvwatts_dc(poa_global, t_cell, pv.peak_kw, GAMMA_PDC_PER_K)
     return np.clip(INVERTER_EFF * np.asarray(dc_kw, dtype=float), 0.0, None)

@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from mosaik_api_v3.types import CreateResult, Meta
+from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from simulators.base import TimeBasedSim, given, sum_inputs
+from simulators.base import TimeBasedSim, input_column
 from simulators.building.model import (
     OUTPUT_ATTRS,
     BuildingFleet,
@@ -63,6 +63,7 @@ class BuildingSim(TimeBasedSim):
         self.fleet: BuildingFleet | None = None
         self.last: BuildingStep | None = None
         self.last_inputs: dict[str, np.ndarray] = {}
+        self.position: dict[str, int] = {}
         self.columns: dict[str, list[Any]] = {}
 
     def configure_sim(  # type: ignore[override]  # explicit keywords
@@ -80,6 +81,7 @@ class BuildingSim(TimeBasedSim):
         created: list[CreateResult] = []
         for k in range(num):
             eid = f"Building_{len(self.eids)}"
+            self.position[eid] = len(self.eids)
             self.eids.append(eid)
             self.specs.append(BuildingSpec.from_dict(spec or {}))
             self.indices.append(len(self.indices) if index is None else int(index) + k)
@@ -100,15 +102,7 @@ class BuildingSim(TimeBasedSim):
         return WeatherInputs(**columns)
 
     def _controls(self, inputs: dict[str, Any]) -> Controls:
-        columns: dict[str, np.ndarray] = {}
-        for attr in SETPOINT_INPUTS:
-            values = np.full(len(self.eids), np.nan)
-            for i, eid in enumerate(self.eids):
-                sources = inputs.get(eid, {}).get(attr)
-                if given(sources):
-                    values[i] = sum_inputs(sources)
-            columns[attr] = values
-        return Controls(**columns)
+        return Controls(**{attr: input_column(inputs, self.eids, attr) for attr in SETPOINT_INPUTS})
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
         if self.fleet is None:
@@ -121,14 +115,31 @@ class BuildingSim(TimeBasedSim):
         weather, controls = self._weather(inputs), self._controls(inputs)
         self.last_inputs = {**vars(weather), **vars(controls)}
         self.last = self.fleet.step(self.times[self.step_index], time_s, self.step_index, weather, controls)
-        # Python lists once per step: get_data then costs a list index per value, not a float() per value
+        # Python lists once per step: get_data then costs a list index per value, not a float() per value;
+        # inputs are read back rarely (tests, debugging), so their lists are built on request
         self.columns = {attr: array.tolist() for attr, array in self.last.as_dict().items()}
         self.columns["hp_p_max_kw"] = self.fleet.hp_p_max_kw.tolist()
-        for attr, array in self.last_inputs.items():
-            self.columns[attr] = [None if v != v else v for v in array.tolist()]  # NaN → None: not given
 
-    def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
+    def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.last is None or self.fleet is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
-        i = int(eid.rsplit("_", 1)[1])
-        return {attr: self.columns[attr][i] for attr in attrs}
+        while True:
+            try:
+                return self._answer(outputs)
+            except KeyError as exc:
+                attr = exc.args[0]
+                if attr in self.columns or attr not in self.last_inputs:
+                    raise ValueError(f"{self.sid}: unknown entity or attribute {attr!r}") from None
+                # NaN → None: not given
+                self.columns[attr] = [None if v != v else v for v in self.last_inputs[attr].tolist()]
+
+    def _answer(self, outputs: OutputRequest) -> OutputData:
+        columns, position = self.columns, self.position
+        data: OutputData = {}
+        for eid, attrs in outputs.items():
+            i = position[eid]
+            data[eid] = {attr: columns[attr][i] for attr in attrs}
+        return data
+
+    def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
+        return self.get_data({eid: attrs})[eid]

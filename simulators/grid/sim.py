@@ -89,6 +89,7 @@ class GridSim(mosaik_api_v3.Simulator):
         self.result: PowerFlowResult | None = None
         self.applied = _Applied(np.zeros(0), np.zeros(0))
         self.columns: dict[str, dict[str, list[Any]]] = {}
+        self.static_columns: dict[str, list[Any]] = {}
         self.events: list[dict[str, Any]] = []
 
     def init(
@@ -172,31 +173,33 @@ class GridSim(mosaik_api_v3.Simulator):
         return self.model
 
     def _gather(self, inputs: InputData) -> _Applied:
-        p_kw = np.zeros(len(self.connections))
-        q_kvar = np.zeros(len(self.connections))
-        for eid, attrs in inputs.items():
-            entity = self.entities[eid]
-            if entity.model != "Connection":
-                continue
-            i = entity.index
-            p_kw[i] = _sum_sources(attrs.get("p_kw", {}))
-            q_kvar[i] = _sum_sources(attrs.get("q_kvar", {}))
-        return _Applied(p_kw, q_kvar)
+        n = len(self.connections)
+        if not inputs:
+            return _Applied(np.zeros(n), np.zeros(n))
+        eids = self.connections
+        return _Applied(_connection_column(inputs, eids, "p_kw"), _connection_column(inputs, eids, "q_kvar"))
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.result is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
         data: OutputData = {}
-        for eid, attrs in outputs.items():
-            entity = self.entities.get(eid)
-            if entity is None or entity.model == "Grid":
-                data[eid] = self._outputs(eid, list(attrs))
-                continue
-            columns = self.columns[entity.model]  # per-element outputs: a list index per value
-            try:
-                data[eid] = {attr: columns[attr][entity.index] for attr in attrs}
-            except KeyError as exc:
-                raise ValueError(f"{self.sid}: {entity.model} has no attribute {exc.args[0]!r}") from None
+        entities, columns = self.entities, self.columns
+        try:
+            for eid, attrs in outputs.items():
+                entity = entities.get(eid)
+                if entity is None or entity.model == "Grid":
+                    data[eid] = self._outputs(eid, list(attrs))
+                    continue
+                # per-element outputs: a list index per value
+                model_columns, i = columns[entity.model], entity.index
+                if len(attrs) == 1:
+                    attr = attrs[0]
+                    data[eid] = {attr: model_columns[attr][i]}
+                else:
+                    data[eid] = {attr: model_columns[attr][i] for attr in attrs}
+        except KeyError as exc:
+            model = entities[eid].model
+            raise ValueError(f"{self.sid}: {model} has no attribute {exc.args[0]!r}") from None
         return data
 
     def _outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
@@ -209,16 +212,24 @@ class GridSim(mosaik_api_v3.Simulator):
             raise ValueError(f"{self.sid}: {entity.model} has no attribute(s) {unknown}")
         return {attr: values[attr] for attr in attrs}
 
-    @staticmethod
-    def _columns(r: PowerFlowResult, model: GridModel, applied: _Applied) -> dict[str, dict[str, list[Any]]]:
-        """Every per-element output as Python lists, once per step (get_data then only indexes)."""
+    def _columns(
+        self, r: PowerFlowResult, model: GridModel, applied: _Applied
+    ) -> dict[str, dict[str, list[Any]]]:
+        """Every per-element output as Python lists, once per step (get_data then only indexes);
+        the static ones (connection buses, transformer ratings) are built at the first step."""
+        if not self.static_columns:
+            self.static_columns = {
+                "bus": [int(b) for b in model.connection_buses],
+                "sn_kva": model.trafo_sn_kva.tolist(),
+            }
+        static = self.static_columns
         return {
-            "Connection": {"v_pu": r.v_connection_pu.tolist(), "bus": [int(b) for b in model.connection_buses],
+            "Connection": {"v_pu": r.v_connection_pu.tolist(), "bus": static["bus"],
                            "p_kw": applied.p_kw.tolist(), "q_kvar": applied.q_kvar.tolist()},
             "Bus": {"v_pu": r.v_pu.tolist()},
             "Line": {"loading_pct": r.line_loading_pct.tolist(), "pl_kw": r.line_pl_kw.tolist()},
             "Trafo": {"loading_pct": r.trafo_loading_pct.tolist(), "pl_kw": r.trafo_pl_kw.tolist(),
-                      "sn_kva": model.trafo_sn_kva.tolist()},
+                      "sn_kva": static["sn_kva"]},
         }
 
     def _values(self, entity: _Entity, attrs: list[str]) -> dict[str, Any]:
@@ -246,3 +257,17 @@ class GridSim(mosaik_api_v3.Simulator):
 def _sum_sources(values: dict[str, Any]) -> float:
     """Sum of the values several sources sent to one input (None is ignored, nothing sent = 0)."""
     return float(sum(float(v) for v in values.values() if v is not None))
+
+
+def _connection_column(inputs: InputData, eids: list[str], attr: str) -> np.ndarray:
+    """`_sum_sources` of one input of every connection, as an array: without a Python call per
+    connection when each has one source (the usual case)."""
+    empty: dict[str, Any] = {}
+    values = [
+        0.0 if not sources else next(iter(sources.values())) if len(sources) == 1 else _sum_sources(sources)
+        for sources in [inputs.get(eid, empty).get(attr) for eid in eids]
+    ]
+    # a single None becomes NaN here: put 0 back (None is ignored); + 0.0 turns -0.0 into 0.0 like
+    # the integer start of sum()
+    column: np.ndarray = np.array([0.0 if v is None else v for v in values], dtype=float) + 0.0
+    return column

@@ -152,16 +152,18 @@ SHAPES: dict[str, ProfileShape] = {
 }
 
 
+_HOUR_MIDPOINTS = np.arange(24) + 0.5
+
+
 def _shape_at(shape: np.ndarray, hour_of_day: np.ndarray) -> np.ndarray:
     """Hourly shares (per hour) interpolated periodically at fractional hours (piecewise linear
     through the hour midpoints; its integral over a day stays 1)."""
-    grid = np.arange(24) + 0.5
-    result: np.ndarray = np.interp(np.mod(hour_of_day, 24.0), grid, shape, period=24.0)
+    result: np.ndarray = np.interp(np.mod(hour_of_day, 24.0), _HOUR_MIDPOINTS, shape, period=24.0)
     return result
 
 
 def normalised_power(
-    end_use: str, day_of_year: np.ndarray, hour_of_day: np.ndarray, weekend: np.ndarray
+    end_use: str, day_of_year: np.ndarray, hour_of_day: np.ndarray, weekend: np.ndarray | bool
 ) -> np.ndarray:
     """Power as a fraction of annual energy per hour (1/h): multiply by annual kWh to get kW.
 
@@ -171,7 +173,10 @@ def normalised_power(
     if end_use not in SHAPES:
         raise ValueError(f"unknown end use {end_use!r}; allowed: {', '.join(SHAPES)}")
     s = SHAPES[end_use]
-    daily = np.where(weekend, _shape_at(s.weekend, hour_of_day), _shape_at(s.weekday, hour_of_day))
+    if np.ndim(weekend) == 0:  # one day type for all: look up only its profile
+        daily = _shape_at(s.weekend if weekend else s.weekday, hour_of_day)
+    else:
+        daily = np.where(weekend, _shape_at(s.weekend, hour_of_day), _shape_at(s.weekday, hour_of_day))
     seasonal = 1.0 + s.seasonal_amplitude * np.cos(2 * np.pi * (day_of_year - 15.0) / 365.0)
     return daily * seasonal / 365.0
 

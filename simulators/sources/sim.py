@@ -35,6 +35,7 @@ class SourcesSim(TimeBasedSim):
     def __init__(self) -> None:
         super().__init__(META)
         self.series: dict[str, dict[str, np.ndarray]] = {}
+        self.lists: dict[str, dict[str, list[float]]] = {}  # the series as Python floats
 
     def create(self, num: int, model: str, **params: Any) -> list[CreateResult]:
         created: list[CreateResult] = []
@@ -60,5 +61,8 @@ class SourcesSim(TimeBasedSim):
         """Sources have no inputs; the step index set by the base class is all they need."""
 
     def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
-        series = self.series[eid]
-        return {a: float(series[a][self.step_index]) for a in attrs}
+        lists = self.lists.get(eid)
+        if lists is None:
+            lists = self.lists[eid] = {a: values.tolist() for a, values in self.series[eid].items()}
+        k = self.step_index
+        return {a: lists[a][k] for a in attrs}

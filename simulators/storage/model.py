@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from simulators.arrays import nan_to_zero
+
 STORAGE_KINDS = ("battery", "tank")
 DEFAULTS: dict[str, dict[str, float]] = {
     "battery": {"loss_per_h": 1e-4, "c_rate_per_h": 0.3},
@@ -103,7 +105,7 @@ class StorageFleet:
 
     def step(self, p_set_kw: np.ndarray, dt_h: float) -> StorageStep:
         """Apply setpoints (NaN = idle) for one step of `dt_h` hours."""
-        setpoint = np.nan_to_num(np.asarray(p_set_kw, dtype=float), nan=0.0)
+        setpoint = nan_to_zero(np.asarray(p_set_kw, dtype=float))
         low, high = self.feasible_range_kw(dt_h)
         p = np.clip(setpoint, low, high)
         p_ch, p_dis = np.maximum(p, 0.0), np.maximum(-p, 0.0)

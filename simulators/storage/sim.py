@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from mosaik_api_v3.types import CreateResult, Meta
+from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from simulators.base import TimeBasedSim, given, sum_inputs
+from simulators.base import TimeBasedSim, input_column
 from simulators.storage.model import StorageFleet, StorageSpec, StorageStep
 
 COMMON_OUTPUTS = ["clipped_kw", "e_kwh", "soc", "loss_kw", "capacity_kwh"]
@@ -42,6 +42,8 @@ class StorageSim(TimeBasedSim):
         self.fleet: StorageFleet | None = None
         self.last: StorageStep | None = None
         self.setpoints = np.zeros(0)
+        self.position: dict[str, int] = {}
+        self.columns: dict[str, list[Any]] = {}
 
     def create(self, num: int, model: str, spec: dict[str, Any] | None = None) -> list[CreateResult]:
         if model not in POWER_ATTRS:
@@ -52,6 +54,7 @@ class StorageSim(TimeBasedSim):
         created: list[CreateResult] = []
         for _ in range(num):
             eid = f"{model}_{len(self.eids)}"
+            self.position[eid] = len(self.eids)
             self.eids.append(eid)
             self.models.append(model)
             self.specs.append(StorageSpec.from_dict({**(spec or {}), "kind": kind}))
@@ -63,27 +66,36 @@ class StorageSim(TimeBasedSim):
             if not self.eids:
                 raise RuntimeError(f"{self.sid}: no storage units were created")
             self.fleet = StorageFleet(self.specs)
-        setpoints = np.full(len(self.eids), np.nan)
-        for i, (eid, model) in enumerate(zip(self.eids, self.models, strict=True)):
-            sources = inputs.get(eid, {}).get(POWER_ATTRS[model][0])
-            if given(sources):
-                setpoints[i] = sum_inputs(sources)
+        setpoints = input_column(inputs, self.eids, "p_set_kw")
+        if "Tank" in self.models:  # tanks take p_th_set_kw: read it where the unit is a tank
+            tanks = np.array([m == "Tank" for m in self.models])
+            setpoints = np.where(tanks, input_column(inputs, self.eids, "p_th_set_kw"), setpoints)
         self.setpoints = setpoints
         self.last = self.fleet.step(setpoints, self.step_size_s / 3600.0)
+        # Python lists once per step: get_data then costs a list index per value
+        p_kw = self.last.p_kw.tolist()
+        set_kw = [None if v != v else v for v in setpoints.tolist()]
+        self.columns = {
+            "p_kw": p_kw,
+            "p_th_kw": p_kw,
+            "p_set_kw": set_kw,
+            "p_th_set_kw": set_kw,
+            "capacity_kwh": self.fleet.cap.tolist(),
+            **{attr: getattr(self.last, attr).tolist() for attr in ("clipped_kw", "e_kwh", "soc", "loss_kw")},
+        }
 
-    def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
+    def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.last is None or self.fleet is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
-        i = int(eid.rsplit("_", 1)[1])
-        set_attr, p_attr = POWER_ATTRS[self.models[i]]
-        out: dict[str, Any] = {}
-        for attr in attrs:
-            if attr == p_attr:
-                out[attr] = float(self.last.p_kw[i])
-            elif attr == set_attr:
-                out[attr] = None if np.isnan(self.setpoints[i]) else float(self.setpoints[i])
-            elif attr == "capacity_kwh":
-                out[attr] = float(self.fleet.cap[i])
-            else:
-                out[attr] = float(getattr(self.last, attr)[i])
-        return out
+        columns, position = self.columns, self.position
+        data: OutputData = {}
+        try:
+            for eid, attrs in outputs.items():
+                i = position[eid]
+                data[eid] = {attr: columns[attr][i] for attr in attrs}
+        except KeyError as exc:
+            raise ValueError(f"{self.sid}: unknown entity or attribute {exc.args[0]!r}") from None
+        return data
+
+    def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
+        return self.get_data({eid: attrs})[eid]
