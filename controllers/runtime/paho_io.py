@@ -190,6 +190,7 @@ def tune(
     if _is_plain_311(client):
         _lean_puback(client)
         _lean_publish_in(client)
+        _lean_read(client)
     if loop is not None and fail is not None:
         _write_soon(client, loop, fail)
     return True
@@ -281,20 +282,25 @@ def _lean_puback(client: mqtt.Client) -> None:
         or not isinstance(getattr(client, "_out_messages", None), dict)
     ):
         return
-    success = ReasonCode(PacketTypes.PUBACK)
-    no_properties = _no_properties()
-
     def handle_pubackcomp(cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
         packet = client._in_packet["packet"]
         if cmd != "PUBACK" or len(packet) != 2:
             return handle(cmd)  # type: ignore[no-any-return]
-        mid = (packet[0] << 8) | packet[1]
-        with client._out_message_mutex:
-            if mid in client._out_messages:
-                return done(mid, success, no_properties)  # type: ignore[no-any-return]
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return _acknowledged(client, (packet[0] << 8) | packet[1])
 
     client._handle_pubackcomp = handle_pubackcomp  # type: ignore[method-assign]
+
+
+_SUCCESS = ReasonCode(PacketTypes.PUBACK)
+_NO_PROPERTIES = _no_properties()  # shared: 3.1.1 acknowledgements carry none
+
+
+def _acknowledged(client: mqtt.Client, mid: int) -> MQTTErrorCode:
+    """What paho does on a 3.1.1 PUBACK for `mid`: `on_publish`, then the message is complete."""
+    with client._out_message_mutex:
+        if mid in client._out_messages:
+            return client._do_on_publish(mid, _SUCCESS, _NO_PROPERTIES)
+    return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 def raw_socket(sock: Any) -> Any:
@@ -334,6 +340,42 @@ def _received(header: int, topic: bytes, mid: int, payload: bytes) -> mqtt.MQTTM
     return message
 
 
+def _parse_publish(header: int, buf: bytes | bytearray, start: int, end: int) -> mqtt.MQTTMessage | None:
+    """The received QoS 0/1 PUBLISH whose variable header and payload are `buf[start:end]`, or None
+    if it is anything paho should judge (QoS 2, no topic, truncated, a topic that is not UTF-8)."""
+    qos = (header & 0x06) >> 1
+    if qos > 1 or end - start < 2:
+        return None
+    topic_end = start + 2 + ((buf[start] << 8) | buf[start + 1])
+    body = topic_end + 2 if qos else topic_end
+    if topic_end == start + 2 or body > end:
+        return None
+    topic = bytes(buf[start + 2 : topic_end])
+    try:
+        topic.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    mid = (buf[topic_end] << 8) | buf[topic_end + 1] if qos else 0
+    return _received(header, topic, mid, bytes(buf[body:end]))
+
+
+def _deliver(client: mqtt.Client, message: mqtt.MQTTMessage) -> MQTTErrorCode:
+    """What paho does with a received QoS 0/1 PUBLISH: `on_message` under its lock and with its
+    error handling, then the PUBACK for QoS 1."""
+    on_message = client._on_message
+    if on_message is not None:
+        with client._in_callback_mutex:
+            try:
+                on_message(client, client._userdata, message)
+            except Exception as err:
+                client._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not client.suppress_exceptions:
+                    raise
+    if message.qos == 1:
+        return client._send_command_with_mid(_PUBACK, message.mid, False)
+    return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
 def _lean_publish_in(client: mqtt.Client) -> None:
     """Handle a received MQTT 3.1.1 PUBLISH of QoS 0 or 1 the way paho does, in fewer steps.
 
@@ -345,41 +387,89 @@ def _lean_publish_in(client: mqtt.Client) -> None:
     that does not parse go to paho's own handler (which rejects malformed packets).
     """
     handle = client._handle_publish
-    send_command = client._send_command_with_mid
     callbacks = client._on_message_filtered._root._children
 
     def handle_publish() -> MQTTErrorCode:
-        header = client._in_packet["command"]
         packet = client._in_packet["packet"]
-        qos = (header & 0x06) >> 1
-        size = len(packet)
-        if qos > 1 or size < 2 or callbacks or client._manual_ack:
+        message = None
+        if not callbacks and not client._manual_ack:
+            message = _parse_publish(client._in_packet["command"], packet, 0, len(packet))
+        if message is None:
             return handle()
-        end = 2 + ((packet[0] << 8) | packet[1])
-        start = end + 2 if qos else end
-        if end == 2 or start > size:
-            return handle()
-        topic = bytes(packet[2:end])
-        try:
-            topic.decode("utf-8")
-        except UnicodeDecodeError:
-            return handle()
-        mid = (packet[end] << 8) | packet[end + 1] if qos else 0
-        message = _received(header, topic, mid, bytes(packet[start:]))
-        on_message = client._on_message
-        if on_message is not None:
-            with client._in_callback_mutex:
-                try:
-                    on_message(client, client._userdata, message)
-                except Exception as err:
-                    client._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
-                    if not client.suppress_exceptions:
-                        raise
-        if qos == 1:
-            return send_command(_PUBACK, mid, False)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return _deliver(client, message)
 
     client._handle_publish = handle_publish  # type: ignore[method-assign]
+
+
+def _lean_read(client: mqtt.Client) -> None:
+    """Handle every complete PUBLISH (QoS 0/1) and PUBACK already in the read buffer in one call.
+
+    paho reads every packet with three small reads through its generic state machine, a lock and
+    a clock reading each, and then dispatches it by type; its `loop_read` reads as many packets
+    as there are messages in flight (a bridge step has hundreds) that way. This parses the
+    packets straight from the buffer of the `BufferedSocket` and does with them what the lean
+    handlers above do. It stops at the first packet of another type, an incomplete one or one
+    paho must judge, and leaves that one packet to paho's `_packet_read`, as it does when paho is
+    in the middle of a packet or the buffer is empty (paho then reads from the socket, with its
+    own handling of errors and of the end of the stream). aiomqtt calls again while the buffer
+    holds bytes (`pending`).
+    """
+    read = client.loop_read
+    callbacks = client._on_message_filtered._root._children
+
+    def read_one() -> MQTTErrorCode:
+        if client._sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        rc = client._packet_read()
+        if rc > 0:
+            return client._loop_rc_handle(rc)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS  # read, or MQTT_ERR_AGAIN: nothing more to read now
+
+    def loop_read(max_packets: int = 1) -> MQTTErrorCode:
+        sock = client._sock
+        if not isinstance(sock, BufferedSocket):
+            return read(max_packets)
+        if client._in_packet["command"] or sock._pos >= len(sock._buf):
+            return read_one()
+        buf, pos = sock._buf, sock._pos
+        size = len(buf)
+        handled = 0
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        while pos < size and not rc:
+            header = buf[pos]
+            length, shift, start = 0, 0, pos + 1
+            while start < size and shift < 28:
+                byte = buf[start]
+                start += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            else:
+                break  # the remaining length is incomplete (or malformed): paho's
+            end = start + length
+            if end > size:
+                break  # incomplete: paho reads the rest
+            command = header & 0xF0
+            if command == _PUBLISH and not callbacks and not client._manual_ack:
+                message = _parse_publish(header, buf, start, end)
+                if message is None:
+                    break
+                sock._pos = pos = end
+                rc = _deliver(client, message)
+            elif command == _PUBACK and length == 2:
+                sock._pos = pos = end
+                rc = _acknowledged(client, (buf[start] << 8) | buf[start + 1])
+            else:
+                break
+            handled += 1
+        if not handled:
+            return read_one()
+        with client._msgtime_mutex:
+            client._last_bytes_received = time_func()
+        return client._loop_rc_handle(rc) if rc else rc
+
+    client.loop_read = loop_read  # type: ignore[method-assign]
 
 
 class _PublishInfo(mqtt.MQTTMessageInfo):

@@ -134,6 +134,7 @@ async def test_acknowledged_publish_with_the_lean_puback_handler(
         assert connection._client is not None
         paho = connection._client._client
         assert paho._handle_pubackcomp.__name__ == "handle_pubackcomp"  # ours, not paho's method
+        assert paho.loop_read.__qualname__.startswith("_lean_read")  # reads straight from the buffer
         for i in range(20):  # each waits for its PUBACK, which only the handler completes
             assert await connection.publish(f"{topic_prefix}/ack", b"%d" % i, qos=1, wait_s=TIMEOUT_S)
         assert await connection.publish_many([(f"{topic_prefix}/ack", b"x")] * 200, qos=1) == 200
@@ -390,3 +391,83 @@ async def test_tls_connection_with_buffered_reads(tmp_path: Path, topic_prefix: 
             await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT_S)
     finally:
         broker.close()
+
+
+class _ChunkedSocket:
+    """A non-blocking socket stand-in that hands out `data` in chunks of `chunk` bytes."""
+
+    def __init__(self, data: bytes, chunk: int) -> None:
+        self.data, self.chunk, self.pos = data, chunk, 0
+
+    def recv(self, bufsize: int) -> bytes:
+        if self.pos >= len(self.data):
+            raise BlockingIOError
+        piece = self.data[self.pos : self.pos + min(bufsize, self.chunk)]
+        self.pos += len(piece)
+        return piece
+
+    def close(self) -> None:
+        return None
+
+
+def _stream() -> bytes:
+    """PUBLISH packets (QoS 0, 1, 2; 1- to 3-byte lengths; a topic that is not UTF-8; dup, retain),
+    PUBACKs (for a message in flight and an unknown one) and a PINGRESP, back to back."""
+
+    def publish(topic: bytes, payload: bytes, qos: int, mid: int, retain: bool = False,
+                dup: bool = False) -> bytes:
+        command, body = _publish_packet(topic, payload, qos, mid, retain, dup)
+        packet = bytearray((command,))
+        paho_io._pack_length(packet, len(body))
+        return bytes(packet + body)
+
+    return b"".join(
+        [
+            publish(b"p/r/meas/a", b'{"x": 1}', 1, 10),
+            b"\x40\x02\x00\x01",  # PUBACK of the message in flight (mid 1)
+            publish(b"p/r/clock/b", b"", 0, 0, retain=True),
+            publish(b"p/r/meas/a", bytes(range(256)) * 80, 1, 11, dup=True),  # 3-byte length
+            b"\xd0\x00",  # PINGRESP: paho's
+            b"\x40\x02\x12\x34",  # PUBACK of nothing in flight
+            publish(b"p/r/\xff", b"bad topic", 1, 12),  # paho's
+            publish(b"p/r/meas/c", b"q2", 2, 13),  # QoS 2: paho's
+            publish(b"p/r/meas/a", b"y" * 300, 0, 0),
+        ]
+    )
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64, 1000, 1 << 16])
+def test_lean_read_matches_paho(chunk: int) -> None:
+    """The same byte stream, read in chunks of any size by paho's `loop_read` and by the lean one,
+    gives the same messages, acknowledgements and packets queued in reply."""
+    outcomes = []
+    for lean in (False, True):
+        client = _paho()
+        assert client.publish("p/r/setpoint/a", b"out", 1).rc == mqtt.MQTT_ERR_SUCCESS  # mid 1 in flight
+        client._out_packet.clear()
+        stream = _ChunkedSocket(_stream(), chunk)
+        client._sock = BufferedSocket(stream)
+        seen: list[tuple[Any, ...]] = []
+        Seen = list[tuple[Any, ...]]
+
+        def on_message(_c: object, _u: object, m: mqtt.MQTTMessage, seen: Seen = seen) -> None:
+            seen.append(("message", m._topic, m.payload, m.qos, m.retain, m.dup, m.mid))
+
+        def on_publish(_c: object, _u: object, mid: int, *_: object, seen: Seen = seen) -> None:
+            seen.append(("published", mid))
+
+        client.on_message, client.on_publish = on_message, on_publish
+        if lean:
+            paho_io._lean_puback(client)
+            paho_io._lean_publish_in(client)
+            paho_io._lean_read(client)
+            assert client.loop_read.__qualname__.startswith("_lean_read")
+        while stream.pos < len(stream.data) or client._sock.pending():  # as aiomqtt's reader
+            assert client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
+        queued = [bytes(p["packet"]) for p in client._out_packet]
+        outcomes.append((seen, queued, list(client._out_messages), list(client._in_messages)))
+    assert outcomes[1] == outcomes[0]
+    seen, queued, in_flight, held = outcomes[1]
+    assert len([s for s in seen if s[0] == "message"]) == 5 and ("published", 1) in seen
+    assert queued == [b"\x40\x02\x00\x0a", b"\x40\x02\x00\x0b", b"\x40\x02\x00\x0c", b"\x50\x02\x00\x0d"]
+    assert in_flight == [] and held == [13]  # the QoS 2 message waits for its PUBREL (paho's way)
