@@ -41,7 +41,6 @@ from controllers.messages import (
     DecodeError,
     DropCounter,
     DropReason,
-    MessageFactory,
     SetpointMessage,
     StatusMessage,
     decode_for_topic,
@@ -49,6 +48,7 @@ from controllers.messages import (
 )
 from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.connection import Backoff, MqttConnection, unique_client_id
+from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, bridge_filters, validate_name
 from cosim.bridge_recording import AgentTraffic, LatencyStats, MessageRecord, MessageRecorder
 
@@ -131,7 +131,7 @@ class BridgeCore:
         self.codec = codec
         self.recorder = recorder if recorder is not None else MessageRecorder()
         self.dropped = DropCounter()
-        self.factory = MessageFactory(run, self.bridge_id)
+        self.factory = LeanMessageFactory(run, self.bridge_id)
         self.connection = MqttConnection(
             url,
             client_id=unique_client_id(run, self.bridge_id),

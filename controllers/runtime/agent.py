@@ -43,6 +43,7 @@ from controllers.messages import (
 )
 from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.connection import Backoff, ConnectionStats, MqttConnection, unique_client_id
+from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, agent_filters, validate_name
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class AgentRunner:
         self.agent = agent
         self.scheme = TopicScheme(run=run, prefix=prefix)
         self.bridge = validate_name(bridge, "bridge id")
-        self.factory = MessageFactory(run, agent.agent_id)
+        self.factory = LeanMessageFactory(run, agent.agent_id)
         self.codec = codec
         self.dropped = DropCounter()
         self.ready = asyncio.Event()
@@ -186,6 +187,9 @@ class AgentRunner:
         self._hook_errors = 0
         self._started = False
         self._finished = False
+        # hooks left as the base class has them do nothing: not called (a coroutine each, per message)
+        self._calls_on_measurement = _overrides(agent, "on_measurement")
+        self._calls_on_tick = _overrides(agent, "on_tick")
         agent._ctx = AgentContext(self)
 
     @property
@@ -271,12 +275,14 @@ class AgentRunner:
         if message.tick <= self._last_tick:
             self.dropped.count(DropReason.STALE)
             return
-        await self._hook("on_measurement", self.agent.on_measurement(message))
+        if self._calls_on_measurement:
+            await self._hook("on_measurement", self.agent.on_measurement(message))
         if self.agent.trigger == "measurement":
             await self._step(message.tick, message)
 
     async def _on_clock(self, message: ClockMessage) -> None:
-        await self._hook("on_tick", self.agent.on_tick(message))
+        if self._calls_on_tick:
+            await self._hook("on_tick", self.agent.on_tick(message))
         if self.agent.trigger == "clock" and message.tick > self._last_tick:
             await self._step(message.tick, None)
         if message.body.final:
@@ -328,6 +334,12 @@ class AgentRunner:
             self._finished = True
             await self._hook("on_stop", self.agent.on_stop())
         self.stop()
+
+
+def _overrides(agent: Agent, hook: str) -> bool:
+    """Whether `agent` has its own `hook` (the base class's do nothing)."""
+    method = getattr(agent, hook)
+    return getattr(method, "__func__", None) is not getattr(Agent, hook)
 
 
 def decode_raw(scheme: TopicScheme, raw: aiomqtt.Message, dropped: DropCounter) -> Message | None:

@@ -325,7 +325,9 @@ class MqttConnection:
         """
         if not items:
             return 0
-        client = await self._current_client(self.timeout_s if wait_s is None else wait_s)
+        client = self._client
+        if client is None or not self.connected.is_set():
+            client = await self._current_client(self.timeout_s if wait_s is None else wait_s)
         if client is None:
             self._publish_failures += len(items)
             return 0
