@@ -26,6 +26,7 @@ from controllers.admm import (
     Coordinator,
     Coupling,
     SharedLimits,
+    VoltageSensitivity,
     build_agents,
     run_control_step,
 )
@@ -39,8 +40,9 @@ from cosim.control_sim import ControlSim
 from cosim.forecast import DistrictForecaster, StateTracker
 from cosim.handdown import Schedule, load_plans
 from cosim.recorder import RUNS, RunHooks
+from cosim.voltage import VoltageLinearizer
 
-ADMM_INPUTS = ["t_mass_c", "heat_th_kw", "cop"]
+ADMM_INPUTS = ["t_mass_c", "heat_th_kw", "cop", "q_kvar"]
 META: Meta = copy.deepcopy(CONTROL_META)
 META["models"]["Agent"]["attrs"] = [*META["models"]["Agent"]["attrs"], *ADMM_INPUTS]
 
@@ -66,6 +68,10 @@ class AdmmControlSim(ControlSim):
         self.agents: list[AdmmAgent] = []
         self.tracker = StateTracker([], np.zeros(0))
         self.schedules: dict[str, Schedule] = {}
+        self.linearizer: VoltageLinearizer | None = None
+        self.voltage: VoltageSensitivity | None = None
+        self.limit_kw, self.horizon = 0.0, 0
+        self.settings = AdmmSettings()
 
     def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
         hooks = RUNS.get(run_key)
@@ -92,27 +98,56 @@ class AdmmControlSim(ControlSim):
         limit_kw = s.grid.transformer_limit_kw
         if limit_kw is None:
             raise RuntimeError("admm: the scenario has no grid.transformer_limit_kw")
-        limits = SharedLimits.transformer(limit_kw, horizon, peak_price_per_kw=cfg.peak_price_per_kw)
-        self.coordinator = Coordinator(
-            Coupling.from_limits(tuple(self.forecaster.names), limits),
-            AdmmSettings(
-                rho=cfg.rho,
-                eps_abs=cfg.eps_abs,
-                eps_rel=cfg.eps_rel,
-                max_iterations=cfg.max_iterations,
-                deadline_s=cfg.step_deadline_s,
-            ),
+        self.limit_kw, self.horizon = limit_kw, horizon
+        self.settings = AdmmSettings(
+            rho=cfg.rho,
+            eps_abs=cfg.eps_abs,
+            eps_rel=cfg.eps_rel,
+            max_iterations=cfg.max_iterations,
+            deadline_s=cfg.step_deadline_s,
         )
+        self.linearizer = VoltageLinearizer(s) if cfg.voltage else None
         self.tracker = StateTracker(self.forecaster.names, self.forecaster.fleet.x[:, 0])
         self.schedules = load_plans(s)
+
+    def _coupling(self, measured: dict[str, dict[str, float | None]]) -> Coupling:
+        """The shared constraints of this step: the transformer limit and, with `admm.voltage`,
+        the voltage band linearised at the measured operating point (kept from the last step
+        when that power flow fails)."""
+        if self.hooks is None or self.hooks.scenario is None or self.forecaster is None:
+            raise RuntimeError("admm: not configured")
+        cfg = self.hooks.scenario.controller.admm
+        peak = 0.0 if cfg is None else cfg.peak_price_per_kw
+        voltage = self.voltage
+        if self.linearizer is not None:
+            p0, q0 = [], []
+            for eid in self.controllers:
+                applied = self.setpoints.get(eid)
+                battery = None if applied is None else applied.battery_p_kw
+                p0.append((measured[eid].get("p_kw") or 0.0) + (battery or 0.0))
+                q0.append(measured[eid].get("q_kvar") or 0.0)
+            try:
+                voltage = self.linearizer.sensitivity(np.array(p0), np.array(q0))
+            except ValueError:
+                if voltage is None:
+                    raise
+        self.voltage = voltage
+        limits = SharedLimits.transformer(
+            self.limit_kw, self.horizon, peak_price_per_kw=peak, voltage=voltage
+        )
+        return Coupling.from_limits(tuple(self.forecaster.names), limits)
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
         if self.forecaster is None:
             self._setup()
-        forecaster, coordinator = self.forecaster, self.coordinator
-        if forecaster is None or coordinator is None:
+        forecaster = self.forecaster
+        if forecaster is None:
             raise RuntimeError("admm: setup failed")
         measured = self.measurements(inputs)
+        coupling = self._coupling(measured)
+        if self.coordinator is None:
+            self.coordinator = Coordinator(coupling, self.settings)
+        coordinator = self.coordinator
         by_name = {name: measured[eid] for eid, name in zip(self.controllers, forecaster.names, strict=True)}
         states = self.tracker.states(by_name)
         data = forecaster.agent_data(self.step_index, states)
@@ -126,7 +161,8 @@ class AdmmControlSim(ControlSim):
             ]
         if not self.agents:
             self.agents = build_agents(data, coordinator)
-        result = run_control_step(self.agents, coordinator, self.step_index, data)
+        refreshed = coupling if self.linearizer is not None else None
+        result = run_control_step(self.agents, coordinator, self.step_index, data, coupling=refreshed)
         for eid, plan in zip(self.controllers, result.plans, strict=True):
             self.setpoints[eid] = BuildingSetpoints(battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw)
         self._record(time_s, result, data)

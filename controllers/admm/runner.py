@@ -14,6 +14,7 @@ import numpy as np
 
 from controllers.admm.agent import AdmmAgent, OsqpSettings, SolverFailure
 from controllers.admm.coordinator import Coordinator
+from controllers.admm.coupling import Coupling
 from controllers.admm.data import AgentData
 from controllers.admm.messages import (
     AgentPlan,
@@ -79,18 +80,21 @@ def run_control_step(
     tick: int,
     data: Sequence[AgentData] | None = None,
     delivery: LateDelivery | None = None,
+    coupling: Coupling | None = None,
 ) -> StepResult:
     """Run the rounds of control step `tick` until convergence, the iteration limit or the deadline.
 
-    With `data` (one per agent, same order) the agents get new forecasts first; both sides warm
-    start from the previous step shifted by one horizon step.
+    With `data` (one per agent, same order) the agents get new forecasts first; with `coupling`
+    (same agents and rows, e.g. refreshed voltage sensitivities) the coordinator and the agents
+    get the new coupling map; both sides warm start from the previous step shifted by one step.
     """
     start = time.perf_counter()
     if data is not None and len(data) != len(agents):
         raise ValueError("need one AgentData per agent")
-    coordinator.start_step(tick)
+    coordinator.start_step(tick, coupling)
     for i, agent in enumerate(agents):
-        agent.start_step(tick, None if data is None else data[i])
+        column = None if coupling is None else coupling.column(agent.name)
+        agent.start_step(tick, None if data is None else data[i], column)
     if delivery is not None:
         delivery.reset()
     broadcast = coordinator.initial_broadcast()

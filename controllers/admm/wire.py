@@ -197,8 +197,10 @@ def history_to_series(history: Sequence[IterationRecord]) -> Series:
     columns: dict[str, list[float]] = {f: [] for f in HISTORY_FIELDS}
     for h in history:
         r = h.residuals
-        row = (h.rho, r.primal, r.dual, r.eps_primal, r.eps_dual, h.n_fresh, h.n_stale)
-        row += (h.coordinate_time_s, h.max_solve_time_s, h.sum_solve_time_s)
+        row = (
+            *(h.rho, r.primal, r.dual, r.eps_primal, r.eps_dual, h.n_fresh, h.n_stale),
+            *(h.coordinate_time_s, h.max_solve_time_s, h.sum_solve_time_s),
+        )
         for f, v in zip(HISTORY_FIELDS, row, strict=True):
             columns[f].append(float(v))
     return {f"history.{f}": v for f, v in columns.items()}

@@ -1,0 +1,77 @@
+"""Linear voltage sensitivities of the scenario's feeder for the ADMM coordinator.
+
+`VoltageLinearizer` holds its own copy of the grid model (same feeder, same connection buses as
+the grid simulator: one connection per building in scenario order, then the standalone storage
+units). At every control step it solves the power flow at the current operating point (the
+buildings' measured net active and reactive power, the storage units' last power) and once more
+per agent with that agent's power raised by `delta_kw`; the finite differences give S (buses ×
+agents, pu per kW) in v ≈ v0 + S (p − p0) for the buses where buildings are connected. The
+coordinator keeps every step of its horizon inside [grid.v_min_pu, grid.v_max_pu] with these rows
+(`SharedLimits.voltage`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from controllers.admm import VoltageSensitivity
+from cosim.scenario import Scenario
+from simulators.grid.model import GridModel
+
+
+class VoltageLinearizer:
+    """Sensitivities of the building buses' voltages to each building's net active power."""
+
+    def __init__(self, scenario: Scenario, delta_kw: float = 1.0) -> None:
+        requested: list[int | None] = []
+        for group in scenario.buildings:
+            for k in range(group.count):
+                requested.append(None if group.buses is None else group.buses[k])
+        self.n_buildings = len(requested)
+        requested += [unit.bus for unit in scenario.storage]
+        self.model = GridModel(scenario.grid.network, requested)
+        buses = self.model.connection_buses[: self.n_buildings]
+        self.buses = np.unique(buses)
+        ids = self.model.bus_ids
+        self.rows = np.array([int(np.flatnonzero(ids == b)[0]) for b in self.buses])
+        self.delta_kw = delta_kw
+        self.v_min_pu, self.v_max_pu = scenario.grid.v_min_pu, scenario.grid.v_max_pu
+        self.n_storage = len(scenario.storage)
+
+    def sensitivity(
+        self,
+        p_buildings_kw: np.ndarray,
+        q_buildings_kvar: np.ndarray | None = None,
+        p_storage_kw: np.ndarray | None = None,
+    ) -> VoltageSensitivity:
+        """S, v0 and p0 at the operating point; a ValueError if the power flow does not converge.
+
+        Reactive power is part of the operating point; a building's perturbation keeps its power
+        factor (q changes by delta·q/p when the building draws more than 0.1 kW), since its reactive
+        power comes from the same heat pump and appliances.
+        """
+        p0 = np.asarray(p_buildings_kw, dtype=float)
+        q0 = (
+            np.zeros(self.n_buildings)
+            if q_buildings_kvar is None
+            else np.asarray(q_buildings_kvar, dtype=float)
+        )
+        storage = np.zeros(self.n_storage) if p_storage_kw is None else np.asarray(p_storage_kw, dtype=float)
+        p = np.concatenate([p0, storage])
+        q = np.concatenate([q0, np.zeros(self.n_storage)])
+        tan_phi = np.where(p0 > 0.1, q0 / np.maximum(p0, 0.1), 0.0)
+        base = self.model.solve(p, q)
+        if not base.converged:
+            raise ValueError(f"voltage sensitivities: no power flow at the operating point ({base.message})")
+        v0 = base.v_pu[self.rows]
+        s = np.empty((self.rows.size, self.n_buildings))
+        for i in range(self.n_buildings):
+            p[i] += self.delta_kw
+            q[i] += self.delta_kw * tan_phi[i]
+            r = self.model.solve(p, q)
+            p[i] -= self.delta_kw
+            q[i] -= self.delta_kw * tan_phi[i]
+            if not r.converged:
+                raise ValueError(f"voltage sensitivities: the perturbed power flow of agent {i} diverged")
+            s[:, i] = (r.v_pu[self.rows] - v0) / self.delta_kw
+        return VoltageSensitivity(s, v0, p0, self.v_min_pu, self.v_max_pu)
