@@ -22,7 +22,7 @@ from mosaik_api_v3.types import CreateResult
 from controllers.admm import AgentData
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.tracking import with_plan
-from controllers.admm.wire import FALLBACKS, agent_data_to_series
+from controllers.admm.wire import FALLBACKS, Series, agent_data_to_series, coupling_to_series
 from cosim.admm_check import central_gap
 from cosim.admm_control import ADMM_INPUTS
 from cosim.bridge_core import ExchangeResult
@@ -30,6 +30,7 @@ from cosim.bridge_sim import META as BRIDGE_META
 from cosim.bridge_sim import BridgeSim
 from cosim.forecast import DistrictForecaster, StateTracker
 from cosim.handdown import Schedule, load_plans
+from cosim.voltage import SharedConstraints, VoltageLinearizer
 
 META = copy.deepcopy(BRIDGE_META)
 META["models"]["Agent"]["attrs"] = [*META["models"]["Agent"]["attrs"], *ADMM_INPUTS]
@@ -45,6 +46,7 @@ class AdmmBridgeSim(BridgeSim):
         self.tracker = StateTracker([], np.zeros(0))
         self.data: list[AgentData] = []
         self.schedules: dict[str, Schedule] = {}
+        self.shared: SharedConstraints | None = None
 
     def create(  # type: ignore[override]  # explicit keywords
         self,
@@ -67,6 +69,13 @@ class AdmmBridgeSim(BridgeSim):
             raise RuntimeError("admm bridge: one agent per building expected")
         self.tracker = StateTracker(forecaster.names, forecaster.fleet.x[:, 0])
         self.schedules = load_plans(s)
+        cfg, limit_kw = s.controller.admm, s.grid.transformer_limit_kw
+        if cfg.voltage and limit_kw is not None:
+            linearizer = VoltageLinearizer(s)
+            names = tuple(forecaster.names)
+            self.shared = SharedConstraints(
+                names, limit_kw, forecaster.horizon, cfg.peak_price_per_kw, linearizer
+            )
         return forecaster
 
     def forecasts(
@@ -76,7 +85,18 @@ class AdmmBridgeSim(BridgeSim):
             self.forecaster = self._setup()
         data = self.forecaster.agent_data(self.step_index, self.tracker.states(measurements))
         self.data = data
-        return {d.name: agent_data_to_series(d) for d in data}
+        series: dict[str, Series] = {d.name: agent_data_to_series(d) for d in data}
+        if self.shared is not None and self.shared.linearizer is not None:
+            eid_of = {agent: eid for eid, agent in self.agent_ids.items()}
+            batteries = [
+                None if (a := self.setpoints.get(eid_of[name])) is None else a.battery_p_kw
+                for name in self.forecaster.names
+            ]
+            coupling = self.shared.coupling([measurements[n] for n in self.forecaster.names], batteries)
+            for name in self.forecaster.names:
+                series[name]["coupling"] = [float(v) for v in coupling.column(name)]
+            series[COORDINATOR_ID] = coupling_to_series(coupling)
+        return series
 
     def _check(self, time_s: int, objective: float | None) -> dict[str, float | None]:
         """The centralised optimum of this step's data (with the plans the agents track)."""

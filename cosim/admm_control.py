@@ -25,8 +25,6 @@ from controllers.admm import (
     AgentData,
     Coordinator,
     Coupling,
-    SharedLimits,
-    VoltageSensitivity,
     build_agents,
     run_control_step,
 )
@@ -40,7 +38,7 @@ from cosim.control_sim import ControlSim
 from cosim.forecast import DistrictForecaster, StateTracker
 from cosim.handdown import Schedule, load_plans
 from cosim.recorder import RUNS, RunHooks
-from cosim.voltage import VoltageLinearizer
+from cosim.voltage import SharedConstraints, VoltageLinearizer
 
 ADMM_INPUTS = ["t_mass_c", "heat_th_kw", "cop", "q_kvar"]
 META: Meta = copy.deepcopy(CONTROL_META)
@@ -68,9 +66,7 @@ class AdmmControlSim(ControlSim):
         self.agents: list[AdmmAgent] = []
         self.tracker = StateTracker([], np.zeros(0))
         self.schedules: dict[str, Schedule] = {}
-        self.linearizer: VoltageLinearizer | None = None
-        self.voltage: VoltageSensitivity | None = None
-        self.limit_kw, self.horizon = 0.0, 0
+        self.shared: SharedConstraints | None = None
         self.settings = AdmmSettings()
 
     def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
@@ -98,7 +94,9 @@ class AdmmControlSim(ControlSim):
         limit_kw = s.grid.transformer_limit_kw
         if limit_kw is None:
             raise RuntimeError("admm: the scenario has no grid.transformer_limit_kw")
-        self.limit_kw, self.horizon = limit_kw, horizon
+        linearizer = VoltageLinearizer(s) if cfg.voltage else None
+        names = tuple(self.forecaster.names)
+        self.shared = SharedConstraints(names, limit_kw, horizon, cfg.peak_price_per_kw, linearizer)
         self.settings = AdmmSettings(
             rho=cfg.rho,
             eps_abs=cfg.eps_abs,
@@ -106,36 +104,16 @@ class AdmmControlSim(ControlSim):
             max_iterations=cfg.max_iterations,
             deadline_s=cfg.step_deadline_s,
         )
-        self.linearizer = VoltageLinearizer(s) if cfg.voltage else None
         self.tracker = StateTracker(self.forecaster.names, self.forecaster.fleet.x[:, 0])
         self.schedules = load_plans(s)
 
     def _coupling(self, measured: dict[str, dict[str, float | None]]) -> Coupling:
-        """The shared constraints of this step: the transformer limit and, with `admm.voltage`,
-        the voltage band linearised at the measured operating point (kept from the last step
-        when that power flow fails)."""
-        if self.hooks is None or self.hooks.scenario is None or self.forecaster is None:
+        if self.shared is None:
             raise RuntimeError("admm: not configured")
-        cfg = self.hooks.scenario.controller.admm
-        peak = 0.0 if cfg is None else cfg.peak_price_per_kw
-        voltage = self.voltage
-        if self.linearizer is not None:
-            p0, q0 = [], []
-            for eid in self.controllers:
-                applied = self.setpoints.get(eid)
-                battery = None if applied is None else applied.battery_p_kw
-                p0.append((measured[eid].get("p_kw") or 0.0) + (battery or 0.0))
-                q0.append(measured[eid].get("q_kvar") or 0.0)
-            try:
-                voltage = self.linearizer.sensitivity(np.array(p0), np.array(q0))
-            except ValueError:
-                if voltage is None:
-                    raise
-        self.voltage = voltage
-        limits = SharedLimits.transformer(
-            self.limit_kw, self.horizon, peak_price_per_kw=peak, voltage=voltage
-        )
-        return Coupling.from_limits(tuple(self.forecaster.names), limits)
+        batteries = [
+            None if (a := self.setpoints.get(eid)) is None else a.battery_p_kw for eid in self.controllers
+        ]
+        return self.shared.coupling([measured[eid] for eid in self.controllers], batteries)
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
         if self.forecaster is None:
@@ -161,7 +139,7 @@ class AdmmControlSim(ControlSim):
             ]
         if not self.agents:
             self.agents = build_agents(data, coordinator)
-        refreshed = coupling if self.linearizer is not None else None
+        refreshed = coupling if self.shared is not None and self.shared.linearizer is not None else None
         result = run_control_step(self.agents, coordinator, self.step_index, data, coupling=refreshed)
         for eid, plan in zip(self.controllers, result.plans, strict=True):
             self.setpoints[eid] = BuildingSetpoints(battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw)

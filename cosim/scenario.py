@@ -245,7 +245,7 @@ class AdmmConfig(Strict):
     waiting); the fallback is then recorded. `centralised_check`
     also solves each step's centralised MPC (cvxpy; slow) and records the optimality gap.
     `voltage` also keeps the buildings' bus voltages in [grid.v_min_pu, grid.v_max_pu] with linear
-    sensitivities of the feeder refreshed every control step (`cosim.voltage`; in process only)."""
+    sensitivities of the feeder refreshed every control step (`cosim.voltage`)."""
 
     horizon: int = 86400
     peak_price_per_kw: Annotated[float, Field(ge=0)] = 0.0
@@ -297,10 +297,6 @@ class Controller(Strict):
         if self.kind == "admm":
             if self.admm is None:
                 raise ValueError("kind 'admm' needs an `admm` section (horizon, settings; may be empty: {})")
-            if self.admm.voltage and self.transport != "inprocess":
-                raise ValueError(
-                    "controller.admm.voltage runs in process only for now: set `transport: inprocess`"
-                )
             deadline = self.admm.step_deadline_s
             if self.transport == "mqtt" and deadline is not None and deadline >= self.step_timeout_s:
                 raise ValueError(

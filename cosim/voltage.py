@@ -12,9 +12,11 @@ coordinator keeps every step of its horizon inside [grid.v_min_pu, grid.v_max_pu
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
-from controllers.admm import VoltageSensitivity
+from controllers.admm import Coupling, SharedLimits, VoltageSensitivity
 from cosim.scenario import Scenario
 from simulators.grid.model import GridModel
 
@@ -75,3 +77,42 @@ class VoltageLinearizer:
                 raise ValueError(f"voltage sensitivities: the perturbed power flow of agent {i} diverged")
             s[:, i] = (r.v_pu[self.rows] - v0) / self.delta_kw
         return VoltageSensitivity(s, v0, p0, self.v_min_pu, self.v_max_pu)
+
+
+class SharedConstraints:
+    """The coupling map of every control step: the transformer limit and, with a linearizer, the
+    voltage band at the measured operating point (the last sensitivities are kept when that
+    power flow fails; a failure at the first step is an error)."""
+
+    def __init__(
+        self,
+        agents: tuple[str, ...],
+        limit_kw: float,
+        horizon: int,
+        peak_price_per_kw: float,
+        linearizer: VoltageLinearizer | None,
+    ) -> None:
+        self.agents, self.limit_kw, self.horizon = agents, limit_kw, horizon
+        self.peak_price_per_kw = peak_price_per_kw
+        self.linearizer = linearizer
+        self.voltage: VoltageSensitivity | None = None
+
+    def coupling(
+        self,
+        measured: Sequence[Mapping[str, float | None]],
+        battery_kw: Sequence[float | None],
+    ) -> Coupling:
+        """This step's coupling from each agent's measurements (`p_kw`, `q_kvar`) and last
+        battery setpoint, in the order of `agents`."""
+        if self.linearizer is not None:
+            p0 = [(m.get("p_kw") or 0.0) + (b or 0.0) for m, b in zip(measured, battery_kw, strict=True)]
+            q0 = [m.get("q_kvar") or 0.0 for m in measured]
+            try:
+                self.voltage = self.linearizer.sensitivity(np.array(p0), np.array(q0))
+            except ValueError:
+                if self.voltage is None:
+                    raise
+        limits = SharedLimits.transformer(
+            self.limit_kw, self.horizon, peak_price_per_kw=self.peak_price_per_kw, voltage=self.voltage
+        )
+        return Coupling.from_limits(self.agents, limits)

@@ -322,6 +322,7 @@ def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig) -> list[AgentSpec]:
         "round_timeout_s": cfg.round_timeout_s,
         # decide (converged or the recorded fallback) before the bridge stops waiting for the step
         "step_deadline_s": cfg.step_deadline_s or 0.8 * scenario.controller.step_timeout_s,
+        **({"refresh": 1} if cfg.voltage else {}),  # the bridge sends refreshed voltage rows
     }
     agent: dict[str, Any] = {"coordinator": COORDINATOR_ID}
     if scenario.plan is not None:

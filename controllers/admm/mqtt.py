@@ -38,6 +38,7 @@ from controllers.admm.wire import (
     agent_data_from_series,
     broadcast_from_series,
     broadcast_to_series,
+    coupling_from_series,
     decision_from_series,
     decision_to_series,
     history_to_series,
@@ -104,9 +105,11 @@ class AdmmBuildingAgent(Agent):
                     message.body.start_s,
                     self.plan_weight_per_kw2,
                 )
+            column = message.body.values.get("coupling")  # with refreshed (voltage) rows
+            coupling = None if column is None else np.asarray(column, dtype=float)
             if self.admm is None:
-                self.admm = AdmmAgent(data)
-            self.admm.start_step(message.tick, data)  # as the in-process runner does
+                self.admm = AdmmAgent(data, coupling)
+            self.admm.start_step(message.tick, data, coupling)  # as the in-process runner does
             self.tick = message.tick
             early, self.early = [m for m in self.early if m.tick == self.tick], []
             for z in early:
@@ -153,8 +156,9 @@ class AdmmCoordinatorAgent(Agent):
 
     Params: `agents` (comma-separated building agent ids), `limit_kw`, `horizon` (steps),
     `peak_price_per_kw`, `rho`, `eps_abs`, `eps_rel`, `max_iterations`, `round_timeout_s`,
-    `step_deadline_s` (wall time for all rounds of a step); the settings not given keep the
-    defaults of `AdmmSettings`.
+    `step_deadline_s` (wall time for all rounds of a step), `refresh` (the bridge sends each
+    step's coupling map, e.g. voltage rows, as this agent's forecast); the settings not given keep
+    the defaults of `AdmmSettings`.
     """
 
     kind: ClassVar[str] = "admm-coordinator"
@@ -173,6 +177,12 @@ class AdmmCoordinatorAgent(Agent):
         given = {k: params.get(k) for k in casts} | {"deadline_s": params.get("step_deadline_s")}
         settings = AdmmSettings(**{k: casts[k](v) for k, v in given.items() if v is not None})
         self.coordinator = Coordinator(Coupling.from_limits(self.agents, limits), settings)
+        self.settings = settings
+        # with `refresh`, the bridge sends the coupling map of every step (e.g. voltage rows) as
+        # the coordinator's forecast before the clock; the first one replaces the initial map
+        self.refresh = bool(params.get("refresh"))
+        self.couplings: dict[int, Coupling] = {}
+        self.coupling_arrived = asyncio.Event()
         self.round_timeout_s = float(params.get("round_timeout_s") or 2.0)
         self.updates: dict[str, LocalUpdate] = {}
         self.round_key: tuple[int, int] = (-1, -1)
@@ -182,7 +192,7 @@ class AdmmCoordinatorAgent(Agent):
         self.abandoned = 0  # steps given up because the next tick arrived first
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
-        return [(Kind.ADMM_X, None)]
+        return [(Kind.ADMM_X, None), (Kind.FORECAST, self.agent_id)]
 
     async def on_tick(self, message: ClockMessage) -> None:
         if self.task is not None and not self.task.done():
@@ -200,7 +210,10 @@ class AdmmCoordinatorAgent(Agent):
         self.task = asyncio.create_task(self._rounds(message.tick), name=f"admm-rounds-{message.tick}")
 
     async def on_message(self, message: Message) -> None:
-        if isinstance(message, AdmmXMessage) and (message.tick, message.iteration) == self.round_key:
+        if isinstance(message, ForecastMessage) and self.refresh:
+            self.couplings = {message.tick: coupling_from_series(self.agents, message.body.values)}
+            self.coupling_arrived.set()
+        elif isinstance(message, AdmmXMessage) and (message.tick, message.iteration) == self.round_key:
             update = update_from_series(
                 message.sender, message.tick, message.iteration or 0, message.body.values
             )
@@ -209,10 +222,24 @@ class AdmmCoordinatorAgent(Agent):
             if len(self.updates) == len(self.agents):
                 self.round_done.set()
 
+    async def _coupling(self, tick: int) -> Coupling | None:
+        """This step's coupling map (None: keep the last one if it does not come in time)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.round_timeout_s):
+                while tick not in self.couplings:
+                    self.coupling_arrived.clear()
+                    await self.coupling_arrived.wait()
+        if tick not in self.couplings:
+            log.warning("coordinator: no coupling map for tick %d; keeping the last one", tick)
+        return self.couplings.get(tick)
+
     async def _rounds(self, tick: int) -> None:
         started = time.perf_counter()
+        coupling = await self._coupling(tick) if self.refresh else None
+        if coupling is not None and coupling.n_rows != self.coordinator.coupling.n_rows:
+            self.coordinator = Coordinator(coupling, self.settings)  # the first map with all rows
         c = self.coordinator
-        c.start_step(tick)
+        c.start_step(tick, coupling)
         self.solve_time_s = 0.0
         broadcast = c.initial_broadcast()
         while c.out_of_time() is None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from controllers.admm.coupling import Coupling
 from controllers.admm.data import AgentData, Battery, ThermalModel
 from controllers.admm.messages import (
     CoordinatorBroadcast,
@@ -213,3 +214,31 @@ def history_rows(s: SeriesIn) -> list[dict[str, float]]:
         {"iteration": float(k + 1), **{f: float(s[f"history.{f}"][k]) for f in HISTORY_FIELDS}}
         for k in range(n)
     ]
+
+
+def coupling_to_series(c: Coupling) -> Series:
+    """The coupling map for the coordinator: shape (rows m, agents N, horizon T), then the
+    row-major matrix, bounds and row scales."""
+    m, n = c.matrix.shape
+    return {
+        "coupling.shape": [float(m), float(n), float(c.lo.shape[1])],
+        "coupling.matrix": _list(c.matrix.ravel()),
+        "coupling.lo": _list(c.lo.ravel()),
+        "coupling.hi": _list(c.hi.ravel()),
+        "coupling.row_scale": _list(c.row_scale),
+        "coupling.peak_price_per_kw": [c.peak_price_per_kw],
+    }
+
+
+def coupling_from_series(agents: tuple[str, ...], s: SeriesIn) -> Coupling:
+    m, n, t = (int(v) for v in s["coupling.shape"])
+    if n != len(agents):
+        raise ValueError(f"coupling for {n} agents, the coordinator has {len(agents)}")
+    return Coupling(
+        agents,
+        np.asarray(s["coupling.matrix"], dtype=float).reshape(m, n),
+        np.asarray(s["coupling.lo"], dtype=float).reshape(m, t),
+        np.asarray(s["coupling.hi"], dtype=float).reshape(m, t),
+        np.asarray(s["coupling.row_scale"], dtype=float),
+        float(s["coupling.peak_price_per_kw"][0]),
+    )

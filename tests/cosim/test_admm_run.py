@@ -4,6 +4,7 @@ forecasts the agents plan with are exactly what the simulators then do."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,22 +134,52 @@ def test_optimality_gap_against_the_centralised_mpc(tmp_path: Path) -> None:
     assert run.kpis["admm"]["gap_max"] == pytest.approx(float(steps["gap"].max()))
 
 
-def test_voltage_band_held_with_sensitivities(tmp_path: Path) -> None:
+VOLTAGE_GRID = {"network": "kerber_landnetz_freileitung_1", "transformer_limit_kw": 8.0, "v_min_pu": 0.998}
+
+
+def _voltage_scenario(voltage: bool, **controller: Any) -> Scenario:
+    admm = {**DISTRICT["controller"]["admm"], "voltage": voltage}  # type: ignore[dict-item]
+    data = {
+        **DISTRICT,
+        "grid": VOLTAGE_GRID,
+        "controller": {**DISTRICT["controller"], "admm": admm, **controller},
+    }
+    return Scenario.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def voltage_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, RunSummary]:
+    tmp = tmp_path_factory.mktemp("voltage")
+    return {v: run_scenario(_voltage_scenario(v), tmp / str(v), echo=lambda _t: None) for v in (False, True)}
+
+
+def test_voltage_band_held_with_sensitivities(voltage_runs: dict[bool, RunSummary]) -> None:
     """`admm.voltage`: the coordinator keeps the building buses inside the band with sensitivities
     of the feeder refreshed every step. A weak overhead feeder and a tight band (0.998 pu) that the
     heat pumps' morning peak violates when only the transformer limit is coordinated."""
-    grid = {"network": "kerber_landnetz_freileitung_1", "transformer_limit_kw": 8.0, "v_min_pu": 0.998}
-    runs = {}
-    for voltage in (False, True):
-        admm = {**DISTRICT["controller"]["admm"], "voltage": voltage}  # type: ignore[dict-item]
-        data = {**DISTRICT, "grid": grid, "controller": {**DISTRICT["controller"], "admm": admm}}
-        runs[voltage] = run_scenario(
-            Scenario.model_validate(data), tmp_path / str(voltage), echo=lambda _t: None
-        )
-    v_free = read_table(runs[False].out_dir, "connections")["v_pu"].min()
-    v_held = read_table(runs[True].out_dir, "connections")["v_pu"].min()
+    v_free = read_table(voltage_runs[False].out_dir, "connections")["v_pu"].min()
+    v_held = read_table(voltage_runs[True].out_dir, "connections")["v_pu"].min()
     assert v_free < 0.998 - 5e-4  # the band binds without voltage coordination
     assert v_held >= 0.998 - 2e-5  # held up to the linearisation error
-    free_h, held_h = (runs[v].kpis["grid"]["voltage_violation_bus_h"] for v in (False, True))
+    free_h, held_h = (voltage_runs[v].kpis["grid"]["voltage_violation_bus_h"] for v in (False, True))
     assert held_h <= 0.3 * free_h, (held_h, free_h)
-    assert runs[True].kpis["limit"]["exceeded_h"] == 0.0 and runs[True].kpis["admm"]["converged_share"] == 1.0
+    held = voltage_runs[True].kpis
+    assert held["limit"]["exceeded_h"] == 0.0 and held["admm"]["converged_share"] == 1.0
+
+
+@pytest.mark.network
+def test_voltage_rows_over_mqtt_equal_in_process(
+    voltage_runs: dict[bool, RunSummary], tmp_path: Path, running_mosquitto_url: str
+) -> None:
+    """The bridge sends the refreshed rows to the coordinator and each agent its column: the same
+    decisions as in process."""
+    scenario = _voltage_scenario(True, transport="mqtt", broker=running_mosquitto_url)
+    mqtt = run_scenario(scenario, tmp_path / "mqtt", echo=lambda _t: None)
+    for table in ("setpoints", "connections"):
+        np.testing.assert_allclose(
+            read_table(mqtt.out_dir, table).select_dtypes("number").to_numpy(dtype=float),
+            read_table(voltage_runs[True].out_dir, table).select_dtypes("number").to_numpy(dtype=float),
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=table,
+        )
