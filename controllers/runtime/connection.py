@@ -101,6 +101,21 @@ def _queue_with_cached_topics(client: aiomqtt.Client, max_topics: int = 1 << 16)
     client._client.on_message = on_message
 
 
+def _acknowledge_without_raising(client: aiomqtt.Client) -> None:
+    """aiomqtt's `on_publish`, without raising and catching a KeyError for every acknowledged
+    message that nobody awaits (all of `publish_many`'s)."""
+    pending: dict[int, asyncio.Event] | None = getattr(client, "_pending_publishes", None)
+    if not isinstance(pending, dict):
+        return
+
+    def on_publish(_paho: Any, _userdata: Any, mid: int, _reason: Any, _properties: Any) -> None:
+        event = pending.pop(mid, None)
+        if event is not None:
+            event.set()
+
+    client._client.on_publish = on_publish
+
+
 class MqttConnection:
     """A resilient MQTT client. Use `run()` as a task, `stop()` to end it."""
 
@@ -207,6 +222,7 @@ class MqttConnection:
     async def _serve(self, client: aiomqtt.Client) -> None:
         paho_io.tune(client._client, asyncio.get_running_loop(), functools.partial(_fail_session, client))
         _queue_with_cached_topics(client)
+        _acknowledge_without_raising(client)
         pending = list(self._subscriptions.items())
         for first in range(0, len(pending), SUBSCRIBE_BATCH):  # many filters per SUBSCRIBE packet
             await client.subscribe(pending[first:first + SUBSCRIBE_BATCH])
@@ -332,13 +348,7 @@ class MqttConnection:
             self._publish_failures += len(items)
             return 0
         paho = client._client  # no batch publish in aiomqtt's public API
-        level = self.qos if qos is None else qos
-        publish = paho_io.publish
-        queued = 0
-        for topic, payload in items:
-            if not publish(paho, topic, payload, level, retain):
-                break
-            queued += 1
+        queued = paho_io.publish_many(paho, items, self.qos if qos is None else qos, retain)
         self._publish_failures += len(items) - queued
         return queued
 

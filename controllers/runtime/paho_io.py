@@ -19,9 +19,11 @@ fail)` changes this on one connected paho client, without changing what goes ove
   socket's buffer is full);
 - MQTT 3.1.1 PUBACK and received QoS 0/1 PUBLISH packets are handled by lean versions of paho's
   handlers (`_lean_puback`, `_lean_publish_in`) that do the same (callbacks, acknowledgement)
-  without the intermediate objects and log calls; `publish` queues a QoS 0/1 PUBLISH the same way
-  (used by `MqttConnection.publish_many`). Anything unusual (MQTT 5, QoS 2, manual
-  acknowledgements, per-topic callbacks, malformed packets …) goes to paho's own code.
+  without the intermediate objects and log calls, and every such packet already in the read
+  buffer is parsed and handled in one `loop_read` (`_lean_read`); `publish_many` queues QoS 0/1
+  PUBLISH packets the same way, with each topic's encoding cached (used by
+  `MqttConnection.publish_many`). Anything unusual (MQTT 5, QoS 2, manual acknowledgements,
+  per-topic callbacks, malformed packets …) goes to paho's own code.
 
 All of this relies on paho 2.x internals (`_sock`, `_out_packet`, `_handle_publish` …): `tune`
 checks that they look as expected and otherwise leaves the client alone (correct, only slower).
@@ -34,7 +36,7 @@ import asyncio
 import collections
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
@@ -493,61 +495,124 @@ class _PublishInfo(mqtt.MQTTMessageInfo):
 
 def publish(client: mqtt.Client, topic: str, payload: bytes, qos: int, retain: bool = False) -> bool:
     """Queue one PUBLISH like `client.publish(topic, payload, qos, retain)`; True if queued.
+    See `publish_many`."""
+    return publish_many(client, ((topic, payload),), qos, retain) == 1
+
+
+MAX_PAYLOAD = 268_435_455 - 65_535 - 4  # what always fits MQTT's remaining length with any topic
+_TOPIC_FIELDS: dict[str, bytes] = {}
+
+
+def _topic_field(topic: str) -> bytes | None:
+    """The length-prefixed UTF-8 of a topic one may publish to, or None (empty, wildcards, too long:
+    paho's `publish` refuses those); cached, since a run publishes to the same topics every step."""
+    field = _TOPIC_FIELDS.get(topic)
+    if field is None:
+        if not topic or "+" in topic or "#" in topic:
+            return None
+        raw = topic.encode("utf-8")
+        if len(raw) > 65535:
+            return None
+        if len(_TOPIC_FIELDS) >= 1 << 16:
+            _TOPIC_FIELDS.clear()
+        field = _TOPIC_FIELDS[topic] = len(raw).to_bytes(2, "big") + raw
+    return field
+
+
+def _remaining_length(length: int) -> bytes:
+    if length < 128:
+        return bytes((length,))
+    packed = bytearray()
+    _pack_length(packed, length)
+    return bytes(packed)
+
+
+def publish_many(
+    client: mqtt.Client, items: Iterable[tuple[str, bytes]], qos: int, retain: bool = False
+) -> int:
+    """Queue a PUBLISH for each (topic, payload) of `items`, in order, like `client.publish`; the
+    number queued (it stops at the first that is not).
 
     On a tuned MQTT 3.1.1 client, QoS 0 and 1 messages take a shorter path with the same effect
     (the message is registered for its acknowledgement and queued for sending, in order with
     every other packet), without a `threading.Condition` per message or a debug log line: the
     caller (`MqttConnection.publish_many`) never waits on paho's `MQTTMessageInfo`. Topics with
-    wildcards, empty topics, QoS 2, a queue limit, a full in-flight window or an unconnected
-    client go through `client.publish`.
+    wildcards, empty topics, QoS 2, a queue limit, an in-flight window or an unconnected client
+    go through `client.publish`.
     """
+    queued = 0
     if (
         qos > 1
-        or not topic
-        or "+" in topic
-        or "#" in topic
         or client._max_queued_messages
-        or (client._max_inflight_messages and client._inflight_messages >= client._max_inflight_messages)
+        or client._max_inflight_messages
         or not getattr(client.loop_write, "coalescing", False)
         or client._protocol == mqtt.MQTTv5
         or client._sock is None
     ):
-        return client.publish(topic, payload, qos, retain).rc == mqtt.MQTT_ERR_SUCCESS
-    topic_bytes = topic.encode("utf-8")
-    if len(topic_bytes) > 65535 or len(payload) > 268435455:
-        return client.publish(topic, payload, qos, retain).rc == mqtt.MQTT_ERR_SUCCESS
+        for topic, payload in items:
+            if client.publish(topic, payload, qos, retain).rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            queued += 1
+        return queued
+    header = bytes((_PUBLISH | (qos << 1) | int(bool(retain)),))
+    mid_size = 2 if qos else 0
+    out_messages = client._out_messages
+    for topic, payload in items:
+        field = _topic_field(topic)
+        lean = (
+            field is not None
+            and len(payload) <= MAX_PAYLOAD
+            and _queue(client, out_messages, header, field, mid_size, payload, qos, retain)
+        )
+        if not lean and client.publish(topic, payload, qos, retain).rc != mqtt.MQTT_ERR_SUCCESS:
+            break
+        queued += 1
+    return queued
+
+
+def _queue(
+    client: mqtt.Client,
+    out_messages: dict[int, mqtt.MQTTMessage],
+    header: bytes,
+    field: bytes,
+    mid_size: int,
+    payload: bytes,
+    qos: int,
+    retain: bool,
+) -> bool:
+    """Queue one PUBLISH the lean way; False if paho must (65535 messages in flight)."""
     mid = client._mid_generate()
-    head = 2 + len(topic_bytes) + (2 if qos else 0)
-    packet = bytearray((_PUBLISH | (qos << 1) | int(bool(retain)),))
-    _pack_length(packet, head + len(payload))
-    packet += len(topic_bytes).to_bytes(2, "big")
-    packet += topic_bytes
-    if qos:
-        packet += mid.to_bytes(2, "big")
-    packet += payload
+    packet = b"".join(
+        (
+            header,
+            _remaining_length(len(field) + mid_size + len(payload)),
+            field,
+            mid.to_bytes(2, "big") if mid_size else b"",
+            payload,
+        )
+    )
     info = _PublishInfo(mid)
     if qos == 0:
-        rc = client._packet_queue(_PUBLISH, packet, mid, 0, info)
-        return rc == mqtt.MQTT_ERR_SUCCESS
+        info.rc = client._packet_queue(_PUBLISH, packet, mid, 0, info)
+        return True
     message = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
     message.timestamp = time_func()
     message.state = mqtt.mqtt_ms_wait_for_puback
     message.dup = False
     message.mid = mid
-    message._topic = topic_bytes
+    message._topic = field[2:]
     message.payload = payload
     message.qos = qos
     message.retain = bool(retain)
     message.info = info
     message.properties = None
     with client._out_message_mutex:
-        if mid in client._out_messages:  # 65535 messages in flight: let paho report it
-            return client.publish(topic, payload, qos, retain).rc == mqtt.MQTT_ERR_SUCCESS
-        client._out_messages[mid] = message
+        if mid in out_messages:
+            return False
+        out_messages[mid] = message
         client._inflight_messages += 1
-        rc = client._packet_queue(_PUBLISH, packet, mid, qos, info)
-    info.rc = rc
-    return rc == mqtt.MQTT_ERR_SUCCESS
+        info.rc = client._packet_queue(_PUBLISH, packet, mid, qos, info)
+    return True
 
 
 def _pack_length(packet: bytearray, length: int) -> None:

@@ -155,6 +155,7 @@ def _paho() -> mqtt.Client:
     """An unconnected paho client whose queued packets stay in `_out_packet` (none is sent)."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="lean-test")
     client._sock = _FakeSocket()  # type: ignore[assignment]  # "connected": packets are queued, not sent
+    client._max_inflight_messages = 0  # as `MqttConnection` has it: no in-flight window
 
     def loop_write() -> MQTTErrorCode:
         return MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -226,6 +227,7 @@ def test_lean_publish_queues_the_same_packet_as_paho(qos: int, size: int) -> Non
     assert theirs.publish("p/r/setpoint/a", payload, qos, retain=size == 5).rc == mqtt.MQTT_ERR_SUCCESS
     assert paho_io.publish(ours, "p/r/setpoint/a", payload, qos, retain=size == 5)
     [expected], [packet] = theirs._out_packet, ours._out_packet
+    assert isinstance(packet["info"], paho_io._PublishInfo)  # the lean path, not paho's
     assert bytes(packet["packet"]) == bytes(expected["packet"])
     assert {k: v for k, v in packet.items() if k not in ("packet", "info")} == {
         k: v for k, v in expected.items() if k not in ("packet", "info")}
@@ -471,3 +473,19 @@ def test_lean_read_matches_paho(chunk: int) -> None:
     assert len([s for s in seen if s[0] == "message"]) == 5 and ("published", 1) in seen
     assert queued == [b"\x40\x02\x00\x0a", b"\x40\x02\x00\x0b", b"\x40\x02\x00\x0c", b"\x50\x02\x00\x0d"]
     assert in_flight == [] and held == [13]  # the QoS 2 message waits for its PUBREL (paho's way)
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_lean_publish_many_queues_what_paho_would(qos: int) -> None:
+    items = [(f"p/r/meas/b-{i}", bytes([i]) * (i * 50)) for i in range(6)] + [("p/r/ü/x", b"utf-8")]
+    theirs, ours = _paho(), _paho()
+    for topic, payload in items:
+        assert theirs.publish(topic, payload, qos).rc == mqtt.MQTT_ERR_SUCCESS
+    assert paho_io.publish_many(ours, items, qos) == len(items)
+    assert [bytes(p["packet"]) for p in ours._out_packet] == [bytes(p["packet"]) for p in theirs._out_packet]
+    assert [p["mid"] for p in ours._out_packet] == [p["mid"] for p in theirs._out_packet]
+    assert list(ours._out_messages) == list(theirs._out_messages)
+    assert ours._inflight_messages == theirs._inflight_messages == qos * len(items)
+    assert all(isinstance(p["info"], paho_io._PublishInfo) for p in ours._out_packet)  # the lean path
+    with pytest.raises(ValueError):  # a wildcard topic goes to paho's publish, which refuses it
+        paho_io.publish_many(ours, [("p/r/a", b"1"), ("p/+/b", b"2")], qos)
