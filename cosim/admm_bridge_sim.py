@@ -122,6 +122,8 @@ class AdmmBridgeSim(BridgeSim):
         late = COORDINATOR_ID in result.late_agents
         fallback_index = stats.get("fallback_index")
         fallback = None if not fallback_index else str(FALLBACKS[int(fallback_index)])
+        if fallback is not None and self.schedules:
+            fallback = "plan"  # the agents with a handed-down plan apply it (controllers.admm.tracking)
         self.hooks.writer.add_rows(
             "admm_steps",
             [

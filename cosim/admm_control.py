@@ -29,7 +29,7 @@ from controllers.admm import (
     run_control_step,
 )
 from controllers.admm.messages import IterationRecord
-from controllers.admm.tracking import with_plan
+from controllers.admm.tracking import plan_fallback, tracks_plan, with_plan
 from controllers.admm.wire import history_rows, history_to_series
 from controllers.baseline import BuildingSetpoints
 from cosim.admm_check import central_gap
@@ -141,9 +141,14 @@ class AdmmControlSim(ControlSim):
             self.agents = build_agents(data, coordinator)
         refreshed = coupling if self.shared is not None and self.shared.linearizer is not None else None
         result = run_control_step(self.agents, coordinator, self.step_index, data, coupling=refreshed)
-        for eid, plan in zip(self.controllers, result.plans, strict=True):
+        plans = [plan_fallback(a, result.decision, p) for a, p in zip(self.agents, result.plans, strict=True)]
+        for eid, plan in zip(self.controllers, plans, strict=True):
             self.setpoints[eid] = BuildingSetpoints(battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw)
         self._record(time_s, result, data)
+
+    def fallback_name(self, fallback: Any) -> str:
+        """The recorded fallback: `plan` when the agents track handed-down plans."""
+        return "plan" if any(tracks_plan(a) for a in self.agents) else str(fallback)
 
     def _record(self, time_s: int, result: Any, data: list[AgentData]) -> None:
         if self.hooks is None or self.hooks.scenario is None:
@@ -165,7 +170,7 @@ class AdmmControlSim(ControlSim):
                     "entity": "coordinator",
                     "iterations": d.iterations,
                     "converged": bool(d.converged),
-                    "fallback": None if d.fallback is None else str(d.fallback),
+                    "fallback": None if d.fallback is None else self.fallback_name(d.fallback),
                     "reason": d.reason,
                     "objective": result.objective,
                     "max_violation_kw": result.max_violation_kw,

@@ -32,7 +32,7 @@ from controllers.admm.coordinator import AdmmSettings, Coordinator
 from controllers.admm.coupling import Coupling
 from controllers.admm.data import SharedLimits
 from controllers.admm.messages import LocalUpdate
-from controllers.admm.tracking import with_plan
+from controllers.admm.tracking import plan_fallback, with_plan
 from controllers.admm.wire import (
     FALLBACKS,
     agent_data_from_series,
@@ -146,7 +146,8 @@ class AdmmBuildingAgent(Agent):
     async def _finish(self, message: AdmmZMessage) -> None:
         if self.admm is None:
             return
-        plan = self.admm.finalize_step(decision_from_series(message.tick, message.body.values))
+        decision = decision_from_series(message.tick, message.body.values)
+        plan = plan_fallback(self.admm, decision, self.admm.finalize_step(decision))
         values = {"battery_p_set_kw": plan.battery_p_kw, "hp_p_set_kw": plan.hp_p_kw}
         await self.ctx.publish(self.ctx.messages.setpoint(message.tick, values))
 

@@ -1,13 +1,17 @@
-"""Plan tracking: the part of a handed-down plan that falls into an agent's horizon."""
+"""Plan tracking: the part of a handed-down plan that falls into an agent's horizon, and the plan
+as the fallback when coordination fails."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
+from controllers.admm.agent import AdmmAgent
 from controllers.admm.data import AgentData
+from controllers.admm.messages import AgentPlan, StepDecision
 
 
 def plan_window(
@@ -39,3 +43,16 @@ def with_plan(
     if covered == 0 or weight_per_kw2 <= 0:
         return data
     return replace(data, p_plan_kw=window, plan_weight_per_kw2=weight_per_kw2)
+
+
+def tracks_plan(agent: AdmmAgent) -> bool:
+    return agent.data.p_plan_kw is not None and agent.data.plan_weight_per_kw2 > 0
+
+
+def plan_fallback(agent: AdmmAgent, decision: StepDecision, plan: AgentPlan) -> AgentPlan:
+    """What the agent applies after `finalize_step` gave `plan`: when coordination failed and the
+    agent tracks a handed-down plan, its own optimum with the plan term and no coordination
+    (source `plan`); otherwise `plan` unchanged."""
+    if decision.fallback is None or not tracks_plan(agent):
+        return plan
+    return dataclasses.replace(agent.solve_alone(), source="plan")
