@@ -281,20 +281,26 @@ def define_grid_limits(v: HubVariables, case: Case) -> list[cp.Constraint]:
     return out
 
 
+def constraint_families(v: HubVariables, case: Case) -> dict[str, list[cp.Constraint]]:
+    """Every constraint family of the hub, by name (the pricing of left-out technologies reads the
+    duals of ``electricity_balance``, ``heat_balance``, ``export_limits`` and ``roof_area``)."""
+    return {
+        "conversion_capacity": define_conversion_capacity(v),
+        "capacity_bounds": define_capacity_bounds(v),
+        "roof_area": define_roof_area(v, case),
+        "part_load": define_part_load(v),
+        "storage_dynamics": define_storage_dynamics(v, case.step_h),
+        "storage_limits": define_storage_limits(v),
+        "storage_boundary": define_storage_boundary(v, case),
+        "fixed_design": define_fixed_design(v, case),
+        "electricity_balance": define_electricity_balance(v, case),
+        "heat_balance": define_heat_balance(v, case),
+        "export_limits": define_export_limits(v),
+        "net_metering": define_net_metering(v, case.step_h),
+        "grid_limits": define_grid_limits(v, case),
+    }
+
+
 def define_constraints(v: HubVariables, case: Case) -> list[cp.Constraint]:
     """All constraint families of the hub."""
-    return [
-        *define_conversion_capacity(v),
-        *define_capacity_bounds(v),
-        *define_roof_area(v, case),
-        *define_part_load(v),
-        *define_storage_dynamics(v, case.step_h),
-        *define_storage_limits(v),
-        *define_storage_boundary(v, case),
-        *define_fixed_design(v, case),
-        *define_electricity_balance(v, case),
-        *define_heat_balance(v, case),
-        *define_export_limits(v),
-        *define_net_metering(v, case.step_h),
-        *define_grid_limits(v, case),
-    ]
+    return [c for family in constraint_families(v, case).values() for c in family]

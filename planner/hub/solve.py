@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,15 +12,17 @@ import cvxpy.settings as cps
 import numpy as np
 import pandas as pd
 
+from planner.hub import pricing
 from planner.hub.case import Case
 from planner.hub.diagnose import infeasibility_causes, unboundedness_causes
 from planner.hub.errors import (
+    PlannerError,
     PlannerInfeasibleError,
     PlannerInputError,
     PlannerSolverError,
     PlannerUnboundedError,
 )
-from planner.hub.formulation import HubVariables, define_constraints, define_variables
+from planner.hub.formulation import HubVariables, constraint_families, define_variables
 from planner.hub.objective import CostTerms, cost_terms, emissions_kg
 from planner.hub.policies import ResolvedPrices, resolve_policy
 from planner.hub.results import CostBreakdown, PlanResult, Timing
@@ -28,12 +31,18 @@ from planner.hub.technologies import ConversionTech
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """HiGHS settings passed through cvxpy; ``highs`` takes any further HiGHS option."""
+    """HiGHS settings passed through cvxpy; ``highs`` takes any further HiGHS option.
+
+    ``leave_out_unbuilt``: solve an LP first without the technologies that a probe on a few days
+    does not build and prove with their reduced costs that they stay out (:mod:`planner.hub.pricing`;
+    same optimum, several times faster on the reference case). False solves the whole LP at once.
+    """
 
     time_limit_s: float | None = None
     mip_rel_gap: float = 1e-4
     verbose: bool = False
     highs: tuple[tuple[str, Any], ...] = ()
+    leave_out_unbuilt: bool = True
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class HubModel:
     co2_kg: cp.Expression
     problem: cp.Problem
     build_s: float
+    families: dict[str, list[cp.Constraint]]
 
     @property
     def is_milp(self) -> bool:
@@ -62,8 +72,10 @@ def build_model(case: Case, policy: str) -> HubModel:
     prices = resolve_policy(policy, case.policies[policy], case.price_series, case.n_steps)
     v = define_variables(case, prices)
     costs = cost_terms(v, case, prices)
-    problem = cp.Problem(cp.Minimize(costs.total), define_constraints(v, case))
-    return HubModel(case, policy, prices, v, costs, emissions_kg(v, case), problem, time.perf_counter() - t0)
+    families = constraint_families(v, case)
+    problem = cp.Problem(cp.Minimize(costs.total), [c for family in families.values() for c in family])
+    return HubModel(case, policy, prices, v, costs, emissions_kg(v, case), problem, time.perf_counter() - t0,
+                    families)
 
 
 def _solve_kwargs(options: SolverOptions, milp: bool) -> dict[str, Any]:
@@ -150,28 +162,85 @@ def read_result(model: HubModel, solve_s: float) -> PlanResult:
     costs = CostBreakdown(capex_chf=_scalar(c.capex_chf), om_chf=_scalar(c.om_chf),
                           fuel_chf=_scalar(c.fuel_chf),
                           import_chf=_scalar(c.import_chf), export_income_chf=_scalar(c.export_income_chf))
+    objective = float(np.asarray(c.total.value, dtype=float).reshape(-1)[0])
     return PlanResult(
         case_name=model.case.name, policy=model.policy, capacities=capacities, costs=costs,
-        co2_t=_scalar(model.co2_kg) / 1000.0, objective_chf=float(model.problem.value), is_milp=model.is_milp,
+        co2_t=_scalar(model.co2_kg) / 1000.0, objective_chf=objective, is_milp=model.is_milp,
         timing=Timing(build_s=model.build_s, solve_s=solve_s), dispatch=dispatch_frame(model),
         storage_carriers={n: s.tech.carrier for n, s in v.storage.items()},
     )
 
 
-def solve_model(model: HubModel, options: SolverOptions | None = None) -> PlanResult:
-    """Solve with HiGHS; raises a :class:`PlannerError` naming the cause when there is no optimum."""
-    options = options or SolverOptions()
-    t0 = time.perf_counter()
+def _solve(model: HubModel, options: SolverOptions) -> None:
     try:
         model.problem.solve(**_solve_kwargs(options, model.is_milp))
     except cp.error.SolverError as exc:
         raise PlannerSolverError(
             f"case {model.case.name!r}, policy {model.policy!r}: HiGHS failed: {exc}") from None
-    solve_s = time.perf_counter() - t0
     _raise_for_status(model, str(model.problem.status))
-    return read_result(model, solve_s)
+
+
+def solve_model(model: HubModel, options: SolverOptions | None = None) -> PlanResult:
+    """Solve the whole model with HiGHS; raises a :class:`PlannerError` naming the cause when there is
+    no optimum."""
+    options = options or SolverOptions()
+    t0 = time.perf_counter()
+    _solve(model, options)
+    return read_result(model, time.perf_counter() - t0)
+
+
+def _sizes(model: HubModel) -> dict[str, float]:
+    v = model.variables
+    return {n: _scalar(c.cap) for n, c in v.converters.items()} | {n: _scalar(s.cap_kwh)
+                                                                    for n, s in v.storage.items()}
+
+
+def _probe_sizes(policy: str, options: SolverOptions) -> Callable[[Case], dict[str, float]]:
+    def solve_probe(probe: Case) -> dict[str, float]:
+        model = build_model(probe, policy)
+        try:
+            _solve(model, options)
+        except PlannerError:
+            return {}  # no guess: nothing is left out
+        return _sizes(model)
+    return solve_probe
+
+
+def _copy_values(source: HubModel, target: HubModel) -> None:
+    """Values of ``source``'s variables into ``target``'s of the same name; zero for the others."""
+    values = {var.name(): var.value for var in source.problem.variables()}
+    for var in target.problem.variables():
+        value = values.get(var.name())
+        var.value = np.zeros(var.shape) if value is None else value
+
+
+def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = None) -> PlanResult:
+    """Same optimum as :func:`solve_model`, solving first without the technologies a probe does not
+    build and putting back those whose reduced cost says they pay (:mod:`planner.hub.pricing`)."""
+    options = options or SolverOptions()
+    t0 = time.perf_counter()
+    case, policy = model.case, model.policy
+    left_out = pricing.probe_left_out(case, _probe_sizes(policy, options)) if not model.is_milp else set()
+    while left_out:
+        smaller = build_model(pricing.without(case, left_out), policy)
+        try:
+            _solve(smaller, options)
+        except PlannerError:
+            break  # the whole model says why (or finds the optimum the smaller one lacks)
+        duals = pricing.read_duals(smaller.families, smaller.variables, case.n_steps)
+        back = pricing.technologies_to_add(case, left_out, duals)
+        if not back:
+            _copy_values(smaller, model)
+            return read_result(model, time.perf_counter() - t0)
+        left_out -= back
+    _solve(model, options)
+    return read_result(model, time.perf_counter() - t0)
 
 
 def plan_case(case: Case, policy: str, options: SolverOptions | None = None) -> PlanResult:
     """Size and dispatch the hub of ``case`` under ``policy`` (build + solve)."""
-    return solve_model(build_model(case, policy), options)
+    options = options or SolverOptions()
+    model = build_model(case, policy)
+    if options.leave_out_unbuilt:
+        return solve_leaving_out_unbuilt(model, options)
+    return solve_model(model, options)
