@@ -83,7 +83,8 @@ def probe_case(case: Case) -> Case | None:
     steps = (chosen[:, None] * steps_per_day + np.arange(steps_per_day)[None, :]).reshape(-1)
 
     def take(values: np.ndarray) -> np.ndarray:
-        return np.asarray(values, dtype=float)[steps]
+        picked: np.ndarray = np.asarray(values, dtype=float)[steps]
+        return picked
 
     return replace(
         case, name=f"{case.name} (probe)", heat_demand_kw=take(case.heat_demand_kw),
@@ -103,7 +104,8 @@ def without(case: Case, names: set[str]) -> Case:
 def _first_dual(constraints: list[cp.Constraint], n: int) -> np.ndarray:
     if not constraints or constraints[0].dual_value is None:
         return np.zeros(n)
-    return np.asarray(constraints[0].dual_value, dtype=float).reshape(-1) * np.ones(n)
+    dual: np.ndarray = np.asarray(constraints[0].dual_value, dtype=float).reshape(-1) * np.ones(n)
+    return dual
 
 
 def read_duals(families: Mapping[str, list[cp.Constraint]], v: HubVariables, n: int) -> Duals:
@@ -156,7 +158,7 @@ def storage_value(name: str, tech: StorageTech, case: Case, duals: Duals) -> flo
     constraints = [*define_storage_dynamics(v, case.step_h), *define_storage_limits(v),
                    *define_storage_boundary(v, case), store.cap_kwh <= 1.0]
     problem = cp.Problem(cp.Minimize(cost), constraints)
-    problem.solve(solver=cp.HIGHS)
+    problem.solve(solver=cp.HIGHS)  # type: ignore[no-untyped-call]
     return float(problem.value) if problem.value is not None else -np.inf
 
 
