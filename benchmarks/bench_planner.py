@@ -187,8 +187,8 @@ def main() -> None:
     case = load_reference_case(folder)
     table = Table(title=f"energy hub, {case.n_steps} h, HiGHS: planner.hub (cvxpy) vs oemof-solph (pyomo)")
     for column in ("policy", "ours build s", "ours solve s", "ours solve cpu s", "ours total s",
-                   "peer build s", "peer solve s", "peer total s", "peer/ours", "ours objective CHF", "peer objective CHF", "agree",
-                   "max cap diff"):
+                   "peer build s", "peer solve s", "peer total s", "peer/ours", "ours objective CHF",
+                   "peer objective CHF", "agree", "max cap diff"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for policy in args.policy or list(STUDY_POLICY_ORDER):
         ours = run_ours(case, policy, args.whole)
