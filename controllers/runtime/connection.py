@@ -101,6 +101,12 @@ def _queue_with_cached_topics(client: aiomqtt.Client, max_topics: int = 1 << 16)
     client._client.on_message = on_message
 
 
+def _session_end(client: aiomqtt.Client) -> tuple[asyncio.Future[None], ...]:
+    """aiomqtt's future that completes when the session ends (as its message iterator watches it)."""
+    ended = getattr(client, "_disconnected", None)
+    return (ended,) if isinstance(ended, asyncio.Future) else ()
+
+
 def _acknowledge_without_raising(client: aiomqtt.Client) -> None:
     """aiomqtt's `on_publish`, without raising and catching a KeyError for every acknowledged
     message that nobody awaits (all of `publish_many`'s)."""
@@ -238,25 +244,35 @@ class MqttConnection:
                 except Exception:
                     self._handler_errors += 1
                     log.exception("%s: on_connect hook failed", self.client_id)
-            await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiters: set[asyncio.Future[Any]] = {reader, stopper, *_session_end(client)}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in (reader, stopper):
                 task.cancel()
             await asyncio.gather(reader, stopper, return_exceptions=True)
         if not self._stopping.is_set():
+            for ended in _session_end(client):
+                if ended.done():
+                    cause = None if ended.cancelled() else ended.exception()
+                    raise aiomqtt.MqttError("Disconnected during message iteration") from cause
             if reader.cancelled():
                 raise aiomqtt.MqttError("message reader cancelled")
             reader.result()  # re-raises the MqttError that ended the session
             raise aiomqtt.MqttError("message stream ended")
 
     async def _read(self, client: aiomqtt.Client) -> None:
-        # Messages already queued are taken directly: aiomqtt's iterator creates a task and an
-        # `asyncio.wait` per message, and hands over one message per turn of the event loop.
+        # Messages are taken from aiomqtt's queue directly (`_serve` watches for the end of the
+        # session): aiomqtt's iterator creates a task and an `asyncio.wait` per message, and wakes
+        # up three turns of the event loop after a message arrives. The reader then ran after the
+        # writer had sent the acknowledgements of a burst, so the answers went in a second `send`.
         queue: asyncio.Queue[aiomqtt.Message] | None = getattr(client, "_queue", None)
+        direct = queue is not None and bool(_session_end(client))
         messages = client.messages
         while True:
             if queue is not None and not queue.empty():
                 message = queue.get_nowait()
+            elif direct and queue is not None:
+                message = await queue.get()
             else:
                 message = await anext(messages)  # MqttError once disconnected
             try:
