@@ -173,7 +173,7 @@ def read_result(model: HubModel, solve_s: float) -> PlanResult:
 
 def _solve(model: HubModel, options: SolverOptions) -> None:
     try:
-        model.problem.solve(**_solve_kwargs(options, model.is_milp))
+        model.problem.solve(**_solve_kwargs(options, model.is_milp))  # type: ignore[no-untyped-call]
     except cp.error.SolverError as exc:
         raise PlannerSolverError(
             f"case {model.case.name!r}, policy {model.policy!r}: HiGHS failed: {exc}") from None

@@ -123,3 +123,12 @@ def test_net_metering_has_low_emissions(study: dict[str, PlanResult]) -> None:
 def test_net_metering_with_time_of_use_lies_between_the_two(study: dict[str, PlanResult]) -> None:
     costs = sorted([study["nm"].costs.total_chf, study["tou"].costs.total_chf])
     assert costs[0] <= study["nm+tou"].costs.total_chf <= costs[1]
+
+
+@pytest.mark.slow
+@study_only
+def test_fit_optimum_matches_the_cross_checked_value(study: dict[str, PlanResult]) -> None:
+    """2,282,925.47 CHF/a, the optimum oemof-solph finds on the same data (benchmarks/bench_planner.py);
+    plan_policies leaves the unbuilt technologies out and prices them back, so this also checks that
+    this path keeps the whole LP's optimum on the reference case."""
+    assert study["fit"].objective_chf == pytest.approx(2_282_925.47, abs=0.01)
