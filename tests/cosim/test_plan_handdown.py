@@ -22,7 +22,7 @@ from cosim.results import read_table
 from cosim.run import RunSummary, run_scenario
 from cosim.scenario import Scenario
 from simulators.clock import start_timestamp
-from tests.cosim.test_admm_run import DISTRICT
+from tests.cosim.test_admm_run import DISTRICT, SLOW_MACHINE_S
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ def test_mqtt_agents_get_the_retained_plan_and_decide_as_in_process(
     runs: dict[str, RunSummary], tmp_path: Path, running_mosquitto_url: str
 ) -> None:
     plan = {"file": str(_plan_set(tmp_path / "plans.json", _names())), "weight_per_kw2": WEIGHT}
-    scenario = _scenario(plan, transport="mqtt", broker=running_mosquitto_url)
+    scenario = _scenario(plan, transport="mqtt", broker=running_mosquitto_url, step_timeout_s=SLOW_MACHINE_S)
     run_id = f"handdown-{tmp_path.name[-20:]}"
     mqtt = run_scenario(scenario, tmp_path / "mqtt", echo=lambda _t: None, run_id=run_id)
     for table in ("setpoints", "buildings"):
@@ -248,7 +248,7 @@ def test_plan_fallback_over_mqtt_equals_in_process(
 ) -> None:
     inproc, plan = fallback_run
     mqtt = run_scenario(
-        _failing(plan, transport="mqtt", broker=running_mosquitto_url),
+        _failing(plan, transport="mqtt", broker=running_mosquitto_url, step_timeout_s=SLOW_MACHINE_S),
         tmp_path / "mqtt",
         echo=lambda _t: None,
     )
