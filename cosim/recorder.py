@@ -2,8 +2,11 @@
 
 One `Recorder` entity accepts any input (`any_inputs`). Its create parameter `entities` maps each
 source's full id to its result table and display name; `events` inputs (lists of dicts) go to the
-`events` table. The recorder runs in process: it finds its `ResultsWriter` and progress callback in
-`RUNS`, registered by the world builder under the `run_key` init parameter.
+`events` table. Every entity has a fixed row in its table, and mosaik hands over an attribute's
+sources in the same order every step, so where each value goes is worked out once per attribute
+(a `_Plan`) and a step copies slices of the values into the tables' columns. The recorder runs in
+process: it finds its `ResultsWriter` and progress callback in `RUNS`, registered by the world
+builder under the `run_key` init parameter.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class RecorderSim(TimeBasedSim):
         super().__init__(META)
         self.entities: dict[str, tuple[str, str]] = {}
         self.hooks: RunHooks | None = None
+        self.plans: dict[str, _Plan] = {}
 
     def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
         if run_key not in RUNS:
@@ -72,7 +76,6 @@ class RecorderSim(TimeBasedSim):
         timestamp = self.times[self.step_index]
         columns: dict[str, dict[str, list[Any]]] = {t: {} for t in self.names}
         events: list[dict[str, Any]] = []
-        rows = self.rows
         for attr, sources in inputs.get("Recorder", {}).items():
             if attr == "events":
                 for full_id, value in sources.items():
@@ -81,12 +84,7 @@ class RecorderSim(TimeBasedSim):
                         {"time_s": time_s, "timestamp": timestamp, "entity": name, **e} for e in value or []
                     ]
                 continue
-            for full_id, value in sources.items():
-                table, row = rows[full_id]
-                column = columns[table].get(attr)
-                if column is None:
-                    column = columns[table][attr] = [None] * len(self.names[table])
-                column[row] = value
+            self._plan(attr, sources).fill(list(sources.values()), columns, attr)
         for table, table_columns in columns.items():
             if table_columns:
                 n = len(self.names[table])
@@ -98,3 +96,76 @@ class RecorderSim(TimeBasedSim):
         self.hooks.writer.end_step()
         if self.hooks.on_step is not None:
             self.hooks.on_step(time_s)
+
+    def _plan(self, attr: str, sources: dict[str, Any]) -> _Plan:
+        """Where the values of `attr` go, worked out once: mosaik sends the same sources in the same
+        order every step (checked: a different order or set of sources gets a new plan)."""
+        keys = tuple(sources)
+        plan = self.plans.get(attr)
+        if plan is None or plan.keys != keys:
+            plan = self.plans[attr] = _Plan.build(keys, self.rows, self.names)
+        return plan
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The values one table takes from an attribute's sources: positions `start:stop` of the
+    sources when they are contiguous (else the listed positions), written to `rows` of the table's
+    column (`rows` None: the whole column, in order)."""
+
+    table: str
+    start: int
+    stop: int
+    positions: tuple[int, ...] | None
+    rows: tuple[int, ...] | None
+    n_rows: int
+
+    def column(self, values: list[Any]) -> list[Any]:
+        picked = (
+            values[self.start : self.stop] if self.positions is None else [values[p] for p in self.positions]
+        )
+        if self.rows is None:
+            return picked
+        column: list[Any] = [None] * self.n_rows
+        for row, value in zip(self.rows, picked, strict=True):
+            column[row] = value
+        return column
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one attribute's sources (in mosaik's order, `keys`) map onto the result tables."""
+
+    keys: tuple[str, ...]
+    parts: tuple[_Part, ...]
+
+    @classmethod
+    def build(
+        cls, keys: tuple[str, ...], rows: dict[str, tuple[str, int]], names: dict[str, list[str]]
+    ) -> _Plan:
+        by_table: dict[str, list[tuple[int, int]]] = defaultdict(list)  # table → (position, row)
+        for position, full_id in enumerate(keys):
+            table, row = rows[full_id]
+            by_table[table].append((position, row))
+        parts = []
+        for table, pairs in by_table.items():
+            positions = [p for p, _ in pairs]
+            table_rows = [r for _, r in pairs]
+            contiguous = positions == list(range(positions[0], positions[0] + len(positions)))
+            whole = table_rows == list(range(len(names[table])))
+            parts.append(
+                _Part(
+                    table,
+                    positions[0],
+                    positions[-1] + 1,
+                    None if contiguous else tuple(positions),
+                    None if whole else tuple(table_rows),
+                    len(names[table]),
+                )
+            )
+        return cls(keys, tuple(parts))
+
+    def fill(self, values: list[Any], columns: dict[str, dict[str, list[Any]]], attr: str) -> None:
+        """Put this step's `values` (in the order of `keys`) into the tables' `attr` columns."""
+        for part in self.parts:
+            columns[part.table][attr] = part.column(values)

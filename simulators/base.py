@@ -8,6 +8,7 @@ precompute series and map mosaik time to a step index.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import mosaik_api_v3
@@ -110,3 +111,37 @@ def input_column(inputs: Mapping[str, Any], eids: Sequence[str], attr: str) -> n
 
 def _combined(sources: dict[str, Any]) -> float | None:
     return sum_inputs(sources) if given(sources) else None
+
+
+def answer_from_columns(
+    outputs: OutputRequest, position: Mapping[str, int], columns: Mapping[str, Sequence[Any]]
+) -> OutputData:
+    """Answer a `get_data` request from per-step columns (attribute → one value per entity, in
+    entity position order). Raises KeyError for an unknown entity or attribute.
+
+    Entities that ask for the same attributes (mosaik asks every entity of a kind for the same
+    ones, every step) are answered together: their dicts are built by `dict(zip(names, values))`
+    over the zipped columns, with no Python-level loop or comprehension per value."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for eid, attrs in outputs.items():
+        key = tuple(attrs)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [eid]
+        else:
+            group.append(eid)
+    data: OutputData = {}
+    for key, eids in groups.items():
+        names = tuple(dict.fromkeys(key))  # mosaik lists an attribute once per connection using it
+        if not names:
+            data.update({eid: {} for eid in eids})
+            continue
+        lists = [columns[a] for a in names]
+        rows = [position[eid] for eid in eids]
+        if rows == list(range(len(rows))):  # the first entities, in order: the columns as they are
+            values: Any = zip(*lists, strict=True)
+        else:
+            values = zip(*([column[r] for r in rows] for column in lists), strict=True)
+        # (with the first entities only, the zip stops after the last of them)
+        data.update(zip(eids, map(dict, map(zip, repeat(names), values)), strict=False))
+    return data

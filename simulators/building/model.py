@@ -341,9 +341,10 @@ class BuildingFleet:
         mean comfort violation (K) over the step.
 
         Each minute is `thermal.advance` written out element-wise, with the sums in the order its
-        einsum uses ((j=0 + j=2) + j=1 for the inputs), so the numbers are the same; what stays
-        constant within the step (outdoor temperature, mass gains, the heater's on/off power) is
-        computed once, and the mean temperature and comfort violation after the loop."""
+        einsum uses ((j=0 + j=2) + j=1 for the inputs), so the numbers are the same. Within a step
+        a building's inputs take one of two values (heater on or off), so both are computed
+        before the loop and each minute only picks one; the heat, the mean temperature and the
+        comfort violation are summed after the loop, minute by minute in the original order."""
         q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, self.boiler_q_max_kw)
         forced = self.is_hp & ~np.isnan(c.hp_p_set_kw)
         q_forced = np.clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
@@ -352,30 +353,33 @@ class BuildingFleet:
         low, high = t_set - self.p["hysteresis_k"], t_set + self.p["hysteresis_k"]
         (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
         b_const = b_0 * t_out_c + b_2 * q_mass
-        t_in_path = np.empty((self.n_sub + 1, self.n))  # indoor temperature at every minute boundary
+        bu_on, bu_off = b_const + b_1 * (q_air_base + q_on), b_const + b_1 * (q_air_base + q_off)
+        n_sub = self.n_sub
+        t_in_path = np.empty((n_sub + 1, self.n))  # indoor temperature at every minute boundary
+        on_path = np.empty((n_sub, self.n), dtype=bool)  # heater state in every minute
         t_in, t_mass = self.x[:, 0], self.x[:, 1]
         t_in_path[0] = t_in
-        heat_sum = np.zeros(self.n)
         hp_on = self.hp_on
         x_next = self.x.T
-        for k in range(self.n_sub):
+        for k in range(n_sub):
             hp_on = np.where(t_in < low, True, np.where(t_in > high, False, hp_on))
-            q_heat = np.where(hp_on, q_on, q_off)
-            x_next = (a_0 * t_in + a_1 * t_mass) + (b_const + b_1 * (q_air_base + q_heat))
+            on_path[k] = hp_on
+            x_next = (a_0 * t_in + a_1 * t_mass) + np.where(hp_on, bu_on, bu_off)
             t_in, t_mass = x_next[0], x_next[1]
             t_in_path[k + 1] = t_in
-            heat_sum += q_heat
         self.hp_on = hp_on
         self.x = np.ascontiguousarray(x_next.T)
         t_mid = 0.5 * (t_in_path[:-1] + t_in_path[1:])
         violation = np.maximum(self.p["t_min_c"] - t_mid, 0.0) + np.maximum(t_mid - self.p["t_max_c"], 0.0)
-        return heat_sum / self.n_sub, _sum_rows(t_mid) / self.n_sub, _sum_rows(violation) / self.n_sub
+        heat = np.where(on_path, q_on, q_off)
+        return _sum_rows(heat) / n_sub, _sum_rows(t_mid) / n_sub, _sum_rows(violation) / n_sub
 
 
 def _sum_rows(rows: np.ndarray) -> np.ndarray:
-    """Σ of the rows of a 2-D array, added one after the other from zero (the order of a running
-    sum; `np.sum` may pair them differently and change the last bit)."""
-    total = np.zeros(rows.shape[1])
-    for row in rows:
-        total += row
+    """Σ of the rows of a 2-D array, added one after the other starting from zero: the order of a
+    running sum `total += row` (`np.sum` may pair them differently and change the last bit)."""
+    padded = np.empty((rows.shape[0] + 1, rows.shape[1]))
+    padded[0] = 0.0
+    padded[1:] = rows
+    total: np.ndarray = np.add.accumulate(padded, axis=0)[-1]
     return total

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from simulators.base import TimeBasedSim, input_column
+from simulators.base import TimeBasedSim, answer_from_columns, input_column
 from simulators.building.model import (
     OUTPUT_ATTRS,
     BuildingFleet,
@@ -115,31 +115,33 @@ class BuildingSim(TimeBasedSim):
         weather, controls = self._weather(inputs), self._controls(inputs)
         self.last_inputs = {**vars(weather), **vars(controls)}
         self.last = self.fleet.step(self.times[self.step_index], time_s, self.step_index, weather, controls)
-        # Python lists once per step: get_data then costs a list index per value, not a float() per value;
-        # inputs are read back rarely (tests, debugging), so their lists are built on request
-        self.columns = {attr: array.tolist() for attr, array in self.last.as_dict().items()}
+        # Python lists once per step, answered by `answer_from_columns`; inputs are read back rarely
+        # (tests, debugging), so their lists (NaN → None: not given) are built on request
+        self.columns = _Columns(self.last_inputs)
+        self.columns.update((attr, array.tolist()) for attr, array in self.last.as_dict().items())
         self.columns["hp_p_max_kw"] = self.fleet.hp_p_max_kw.tolist()
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.last is None or self.fleet is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
-        while True:
-            try:
-                return self._answer(outputs)
-            except KeyError as exc:
-                attr = exc.args[0]
-                if attr in self.columns or attr not in self.last_inputs:
-                    raise ValueError(f"{self.sid}: unknown entity or attribute {attr!r}") from None
-                # NaN → None: not given
-                self.columns[attr] = [None if v != v else v for v in self.last_inputs[attr].tolist()]
-
-    def _answer(self, outputs: OutputRequest) -> OutputData:
-        columns, position = self.columns, self.position
-        data: OutputData = {}
-        for eid, attrs in outputs.items():
-            i = position[eid]
-            data[eid] = {attr: columns[attr][i] for attr in attrs}
-        return data
+        try:
+            return answer_from_columns(outputs, self.position, self.columns)
+        except KeyError as exc:
+            raise ValueError(f"{self.sid}: unknown entity or attribute {exc.args[0]!r}") from None
 
     def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
         return self.get_data({eid: attrs})[eid]
+
+
+class _Columns(dict[str, list[Any]]):
+    """Output columns; an input's column is made from the step's input arrays when first asked for."""
+
+    def __init__(self, inputs: dict[str, np.ndarray]) -> None:
+        super().__init__()
+        self.inputs = inputs
+
+    def __missing__(self, attr: str) -> list[Any]:
+        if attr not in self.inputs:
+            raise KeyError(attr)
+        column = self[attr] = [None if v != v else v for v in self.inputs[attr].tolist()]
+        return column

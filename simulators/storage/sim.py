@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from simulators.base import TimeBasedSim, input_column
+from simulators.base import TimeBasedSim, answer_from_columns, input_column
 from simulators.storage.model import StorageFleet, StorageSpec, StorageStep
 
 COMMON_OUTPUTS = ["clipped_kw", "e_kwh", "soc", "loss_kw", "capacity_kwh"]
@@ -72,7 +72,7 @@ class StorageSim(TimeBasedSim):
             setpoints = np.where(tanks, input_column(inputs, self.eids, "p_th_set_kw"), setpoints)
         self.setpoints = setpoints
         self.last = self.fleet.step(setpoints, self.step_size_s / 3600.0)
-        # Python lists once per step: get_data then costs a list index per value
+        # Python lists once per step, answered by `answer_from_columns`
         p_kw = self.last.p_kw.tolist()
         set_kw = [None if v != v else v for v in setpoints.tolist()]
         self.columns = {
@@ -87,15 +87,10 @@ class StorageSim(TimeBasedSim):
     def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.last is None or self.fleet is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
-        columns, position = self.columns, self.position
-        data: OutputData = {}
         try:
-            for eid, attrs in outputs.items():
-                i = position[eid]
-                data[eid] = {attr: columns[attr][i] for attr in attrs}
+            return answer_from_columns(outputs, self.position, self.columns)
         except KeyError as exc:
             raise ValueError(f"{self.sid}: unknown entity or attribute {exc.args[0]!r}") from None
-        return data
 
     def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
         return self.get_data({eid: attrs})[eid]
