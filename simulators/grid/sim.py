@@ -34,7 +34,6 @@ import mosaik_api_v3
 import numpy as np
 from mosaik_api_v3.types import CreateResult, InputData, Meta, OutputData, OutputRequest
 
-from simulators.base import answer_from_columns
 from simulators.grid.model import Backend, GridModel, PowerFlowResult, resolve_backend
 from simulators.grid.networks import Feeder, check_network, load_feeder, resolve_buses
 
@@ -83,7 +82,6 @@ class GridSim(mosaik_api_v3.Simulator):
         self.network = ""
         self.feeder: Feeder | None = None
         self.entities: dict[str, _Entity] = {}
-        self.positions: dict[str, dict[str, int]] = {}  # model → entity id → index
         self.connections: list[str] = []
         self.requested_buses: list[int | None] = []
         self.has_grid = False
@@ -134,7 +132,6 @@ class GridSim(mosaik_api_v3.Simulator):
             for position, index in enumerate(table.index):
                 eid = f"{model}_{index}"
                 self.entities[eid] = _Entity(model, position)
-                self.positions.setdefault(model, {})[eid] = position
                 children.append({"eid": eid, "type": model})
         return {"eid": "Grid", "type": "Grid", "children": children}
 
@@ -146,7 +143,6 @@ class GridSim(mosaik_api_v3.Simulator):
         resolve_buses([bus], self._feeder())  # a bad bus is reported now, not at the first step
         eid = f"Connection_{len(self.connections)}"
         self.entities[eid] = _Entity("Connection", len(self.connections))
-        self.positions.setdefault("Connection", {})[eid] = len(self.connections)
         self.connections.append(eid)
         self.requested_buses.append(bus)
         return {"eid": eid, "type": "Connection"}
@@ -187,21 +183,24 @@ class GridSim(mosaik_api_v3.Simulator):
         if self.result is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
         data: OutputData = {}
-        by_model: dict[str, dict[str, Any]] = {}
-        entities = self.entities
-        for eid, attrs in outputs.items():
-            entity = entities.get(eid)
-            if entity is None or entity.model == "Grid":
-                data[eid] = self._outputs(eid, list(attrs))
-            elif entity.model in by_model:
-                by_model[entity.model][eid] = attrs
-            else:
-                by_model[entity.model] = {eid: attrs}
-        for model, request in by_model.items():  # per-element outputs, from the step's column lists
-            try:
-                data.update(answer_from_columns(request, self.positions[model], self.columns[model]))
-            except KeyError as exc:
-                raise ValueError(f"{self.sid}: {model} has no attribute {exc.args[0]!r}") from None
+        entities, columns = self.entities, self.columns
+        try:
+            for eid, attrs in outputs.items():
+                entity = entities.get(eid)
+                if entity is None or entity.model == "Grid":
+                    data[eid] = self._outputs(eid, list(attrs))
+                    continue
+                # per-element outputs: a list index per value (most elements have one or two;
+                # a dict display beats `answer_from_columns` here)
+                model_columns, i = columns[entity.model], entity.index
+                if len(attrs) == 1:
+                    attr = attrs[0]
+                    data[eid] = {attr: model_columns[attr][i]}
+                else:
+                    data[eid] = {attr: model_columns[attr][i] for attr in attrs}
+        except KeyError as exc:
+            model = entities[eid].model
+            raise ValueError(f"{self.sid}: {model} has no attribute {exc.args[0]!r}") from None
         return data
 
     def _outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
