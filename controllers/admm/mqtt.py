@@ -186,6 +186,7 @@ class AdmmCoordinatorAgent(Agent):
         self.coupling_arrived = asyncio.Event()
         self.round_timeout_s = float(params.get("round_timeout_s") or 2.0)
         self.updates: dict[str, LocalUpdate] = {}
+        self.fresh = 0  # answers to the current round
         self.round_key: tuple[int, int] = (-1, -1)
         self.round_done = asyncio.Event()
         self.solve_time_s = 0.0  # the agents' local solves in this step, as they report them
@@ -214,13 +215,22 @@ class AdmmCoordinatorAgent(Agent):
         if isinstance(message, ForecastMessage) and self.refresh:
             self.couplings = {message.tick: coupling_from_series(self.agents, message.body.values)}
             self.coupling_arrived.set()
-        elif isinstance(message, AdmmXMessage) and (message.tick, message.iteration) == self.round_key:
-            update = update_from_series(
-                message.sender, message.tick, message.iteration or 0, message.body.values
-            )
-            self.updates[message.sender] = update
+        elif isinstance(message, AdmmXMessage) and message.tick == self.round_key[0]:
+            iteration = message.iteration or 0
+            if iteration > self.round_key[1]:
+                return
+            update = update_from_series(message.sender, message.tick, iteration, message.body.values)
             self.solve_time_s += update.solve_time_s
-            if len(self.updates) == len(self.agents):
+            if iteration < self.round_key[1]:
+                # a straggler's answer to an earlier round: used in this round (as a stale value)
+                # unless the agent's answer to this round comes in too
+                held = self.updates.get(message.sender)
+                if held is None or held.iteration < iteration:
+                    self.updates[message.sender] = update
+                return
+            self.updates[message.sender] = update
+            self.fresh += 1
+            if self.fresh == len(self.agents):
                 self.round_done.set()
 
     async def _coupling(self, tick: int) -> Coupling | None:
@@ -244,7 +254,7 @@ class AdmmCoordinatorAgent(Agent):
         self.solve_time_s = 0.0
         broadcast = c.initial_broadcast()
         while c.out_of_time() is None:
-            self.updates, self.round_key = {}, (tick, broadcast.iteration)
+            self.updates, self.round_key, self.fresh = {}, (tick, broadcast.iteration), 0
             self.round_done.clear()
             z = self.ctx.messages.admm_z(
                 tick, broadcast.iteration, broadcast_to_series(broadcast), rho=broadcast.rho
