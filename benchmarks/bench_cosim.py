@@ -36,7 +36,7 @@ from simulators.constant.sim import STEP_TIMES
 NETWORK = "kerber_vorstadtnetz_kabel_1"
 
 
-def scenario(n_buildings: int, steps: int, transport: str = "inprocess") -> Scenario:
+def scenario(n_buildings: int, steps: int, transport: str = "inprocess", agents: str = "tasks") -> Scenario:
     """N buildings with PV, a third with batteries, rule-based control, on a suburban feeder."""
     with_battery = n_buildings // 3
     return Scenario.model_validate(
@@ -46,7 +46,8 @@ def scenario(n_buildings: int, steps: int, transport: str = "inprocess") -> Scen
             "duration": steps * 900,
             "step": 900,
             "seed": 1,
-            "controller": {"kind": "rule_based", "transport": transport},
+            "controller": {"kind": "rule_based", "transport": transport}
+            | ({"agents": agents} if transport == "mqtt" else {}),
             "grid": {"network": NETWORK},
             "buildings": [
                 g
@@ -161,18 +162,21 @@ def main() -> None:
     ):
         overhead.add_column(column, justify="right")
     bridged = Table(
-        title="Control over MQTT (lockstep, agents as tasks, spawned Mosquitto, QoS 1) vs in process"
+        title="Control over MQTT (lockstep, spawned Mosquitto, QoS 1) vs in process; agents as tasks in the "
+        "run's process, or all in one worker process (`agents: worker`)"
     )
-    for column in ("agents", "in-process ms/step", "MQTT ms/step", "MQTT / in-process"):
+    for column in ("agents", "in-process ms/step", "MQTT tasks ms/step", "tasks / in-process",
+                   "MQTT worker ms/step", "worker / in-process"):
         bridged.add_column(column, justify="right")
     for n in args.sizes:
-        inprocess, bare, mqtt = [], [], []
+        inprocess, bare, mqtt, worker = [], [], [], []
         for _ in range(args.repeats):  # interleaved, so load changes on a shared machine hit all three
             platform, built = run_platform(scenario(n, args.steps))
             inprocess.append(platform)
             bare.append(run_bare(built, scenario(n, args.steps)))
             if not args.no_mqtt:
                 mqtt.append(run_platform(scenario(n, args.steps, "mqtt"))[0])
+                worker.append(run_platform(scenario(n, args.steps, "mqtt", "worker"))[0])
         best = min(inprocess, key=lambda m: m.ms_per_step)
         best_bare = min(bare, key=lambda m: m.ms_per_step)
         grid = grid_case(NETWORK, n, steps=30, seed=1)
@@ -190,11 +194,14 @@ def main() -> None:
         )
         if mqtt:
             best_mqtt = min(mqtt, key=lambda m: m.ms_per_step)
+            best_worker = min(worker, key=lambda m: m.ms_per_step)
             bridged.add_row(
                 str(n),
                 f"{best.ms_per_step:.1f}",
                 f"{best_mqtt.ms_per_step:.1f}",
                 f"{best_mqtt.ms_per_step / best.ms_per_step:.2f}",
+                f"{best_worker.ms_per_step:.1f}",
+                f"{best_worker.ms_per_step / best.ms_per_step:.2f}",
             )
         console.print(f"done N={n}")
     console.print(overhead)

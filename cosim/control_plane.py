@@ -2,8 +2,8 @@
 
 `start_control_plane` provides the broker (the scenario's or `--broker`'s URL, else a spawned
 Mosquitto, else the embedded broker), starts one agent per controlled building (as asyncio tasks
-on one shared connection in a background thread, or each as its own process with
-`python -m controllers.agent`), connects the lockstep bridge and waits until every agent is online.
+on one shared connection in a background thread, the same in one separate worker process, or each
+as its own process with `python -m controllers.agent`), connects the lockstep bridge and waits until every agent is online.
 `ControlPlane.close` stops them in reverse order.
 """
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controllers.runtime import AgentHost, create_agent
+from controllers.runtime.host_process import AgentHostProcess
 from cosim.bridge_core import SyncBridge
 from cosim.brokers import ProvidedBroker, provide_broker
 
@@ -71,6 +72,17 @@ class AgentThread:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=30.0)
+
+
+class AgentWorker:
+    """All agents on one shared connection in one separate process (`agents: worker`): the agents'
+    message handling runs on the second core instead of sharing the co-simulation's interpreter."""
+
+    def __init__(self, specs: list[AgentSpec], url: str, run: str, qos: int) -> None:
+        self.host = AgentHostProcess([(s.kind, s.agent_id, s.params) for s in specs], url, run, qos=qos)
+
+    def close(self) -> None:
+        self.host.close()
 
 
 class AgentProcesses:
@@ -135,7 +147,7 @@ class ControlPlane:
     broker: ProvidedBroker
     run_id: str
     bridge: SyncBridge | None
-    agents: AgentThread | AgentProcesses | None
+    agents: AgentThread | AgentWorker | AgentProcesses | None
     device_bridge: SyncBridge | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -196,7 +208,8 @@ def start_control_plane(
                 f"emulate-device {scenario_path} --device NAME --broker {broker.url} --run-id {run}"
             )
         if specs:
-            runner = AgentProcesses if agents == "processes" else AgentThread
+            runners = {"tasks": AgentThread, "worker": AgentWorker, "processes": AgentProcesses}
+            runner = runners[agents]
             plane.agents = runner(specs, broker.url, run, qos)
             plane.closers.insert(0, plane.agents.close)
             plane.bridge = SyncBridge(

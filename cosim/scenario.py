@@ -273,8 +273,9 @@ class Controller(Strict):
     controllers called directly, no broker). mode: `lockstep` (wait for every agent; reproducible)
     or `realtime` (wall-clock pacing at `realtime_factor` simulated seconds per second; each step
     has a deadline, late setpoints fall back and are recorded). With MQTT:
-    `broker` (mqtt://host:port; none = the platform starts one), `agents` as `tasks` in one process
-    or as `processes`, `qos`, and `step_timeout_s` after which a late agent's last setpoint is used.
+    `broker` (mqtt://host:port; none = the platform starts one), `agents` as `tasks` in the run's
+    process, all in one separate `worker` process (on one shared connection; uses a second core) or
+    as `processes` (one per agent), `qos`, and `step_timeout_s` after which a late agent's last setpoint is used.
     """
 
     kind: Literal["none", "rule_based", "admm"] = "none"
@@ -284,7 +285,7 @@ class Controller(Strict):
     dsm_end_h: Annotated[int, Field(ge=1, le=24)] = 20
     transport: Literal["mqtt", "inprocess"] = "mqtt"
     broker: Annotated[str, Field(pattern=r"^mqtts?://")] | None = None
-    agents: Literal["tasks", "processes"] = "tasks"
+    agents: Literal["tasks", "worker", "processes"] = "tasks"
     qos: Literal[0, 1] = 1
     step_timeout_s: PositiveFloat = 10.0
     mode: Literal["lockstep", "realtime"] = "lockstep"

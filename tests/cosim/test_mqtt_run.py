@@ -75,6 +75,15 @@ def test_agents_as_separate_processes(
     assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis)
 
 
+def test_agents_in_one_worker_process(
+    small_scenario: Scenario, inprocess_run: RunSummary, tmp_path: Path
+) -> None:
+    summary = run_scenario(_with(small_scenario, agents="worker"), tmp_path / "out")
+    assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis)
+    steps = read_table(summary.out_dir, "control_steps")
+    assert (steps["late_agents"] == 0).all()  # every agent in the worker answered every step
+
+
 def test_unreachable_broker_is_a_clear_error(small_scenario: Scenario, tmp_path: Path) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

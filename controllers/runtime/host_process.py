@@ -1,0 +1,97 @@
+"""Many agents on one shared connection in a process of their own.
+
+`AgentHostProcess` starts a child process (`python -m controllers.runtime.host_process`) that builds the agents from
+their `(kind, agent_id, params)` specs and runs them in one `AgentHost` until it is stopped. The
+agents then use their own core and interpreter lock: a co-simulation or a benchmark keeps its
+process for the simulators and the bridge, the agents' message handling runs next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from controllers.runtime.host import AgentHost
+from controllers.runtime.registry import create_agent
+from controllers.topics import DEFAULT_PREFIX
+
+AgentSpecTuple = tuple[str, str, dict[str, Any]]  # (kind, agent_id, params)
+
+
+def serve_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, prefix: str = DEFAULT_PREFIX,
+                 qos: int = 1) -> None:
+    """Run the agents of `specs` on one connection until SIGTERM/SIGINT (the child's main)."""
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        agents = [create_agent(kind, agent_id, **params) for kind, agent_id, params in specs]
+        host = AgentHost(agents, url, run, prefix=prefix, qos=qos)
+        host.start()
+        try:
+            await stop.wait()
+        finally:
+            await host.shutdown()
+
+    asyncio.run(serve())
+
+
+class AgentHostProcess:
+    """The agents of `specs` on one shared connection in a child process
+    (`python -m controllers.runtime.host_process`, specs as JSON on its standard input)."""
+
+    def __init__(self, specs: Sequence[AgentSpecTuple], url: str, run: str, *, prefix: str = DEFAULT_PREFIX,
+                 qos: int = 1) -> None:
+        for kind, agent_id, params in specs:  # fail here, with the agent's name, not silently in the child
+            create_agent(kind, agent_id, **params)
+        payload = json.dumps([list(s) for s in specs]).encode()
+        command = [sys.executable, "-m", "controllers.runtime.host_process", "--broker", url, "--run", run,
+                   "--prefix", prefix, "--qos", str(qos)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        assert self.process.stdin is not None
+        self.process.stdin.write(payload)
+        self.process.stdin.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the agents (they say goodbye on MQTT) and wait for the process; kill it if it hangs."""
+        if self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: the child shuts its host down cleanly
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout_s)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m controllers.runtime.host_process",
+                                     description="Run agents on one shared connection; specs as JSON "
+                                     "[[kind, agent_id, {params}], ...] on standard input.")
+    parser.add_argument("--broker", required=True, help="mqtt://host:port or mqtts://host:port")
+    parser.add_argument("--run", required=True, help="run id")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX)
+    parser.add_argument("--qos", type=int, choices=(0, 1, 2), default=1)
+    args = parser.parse_args(argv)
+    try:
+        specs = [(str(k), str(a), dict(p)) for k, a, p in json.load(sys.stdin)]
+    except (ValueError, TypeError) as exc:
+        print(f"error: agent specs on standard input: {exc}", file=sys.stderr)
+        return 2
+    serve_agents(specs, args.broker, args.run, args.prefix, args.qos)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
