@@ -29,8 +29,8 @@ SOLVED_STATUSES = ("solved", "solved inaccurate")
 class OsqpSettings:
     """Settings of the local OSQP solver (its own internal ρ is unrelated to the ADMM ρ)."""
 
-    eps_abs: float = 1e-5
-    eps_rel: float = 1e-5
+    eps_abs: float = 5e-5
+    eps_rel: float = 5e-5
     max_iter: int = 20000
     polishing: bool = False
     adaptive_rho: bool = True
