@@ -6,8 +6,10 @@ building agent its forecast over the horizon (`forecast/{agent}`, built by
 `cosim.forecast.DistrictForecaster` from the measured state), its measurement and the clock; the
 coordinator agent (`controllers.admm.mqtt`) runs the ADMM rounds with the building agents over the
 broker and answers with its statistics, the building agents answer with their setpoints. The
-coordinator's statistics of every step go to the `admm_steps` table (as in process), late agents
-to `control_events`, every message to `mqtt_messages`.
+coordinator's statistics of every step go to the `admm_steps` table (as in process), the rounds of
+every step (ρ, residuals, tolerances, fresh and stale agents, timings; from the coordinator's final
+`admm/z` decision, which the bridge watches) to `admm_iterations`, late agents to
+`control_events`, every message to `mqtt_messages`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from mosaik_api_v3.types import CreateResult
 from controllers.admm import AgentData
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.tracking import with_plan
-from controllers.admm.wire import FALLBACKS, Series, agent_data_to_series, coupling_to_series
+from controllers.admm.wire import FALLBACKS, Series, agent_data_to_series, coupling_to_series, history_rows
+from controllers.messages import AdmmZMessage, Message
+from controllers.topics import Kind
 from cosim.admm_check import central_gap
 from cosim.admm_control import ADMM_INPUTS
 from cosim.bridge_core import ExchangeResult
@@ -47,6 +51,17 @@ class AdmmBridgeSim(BridgeSim):
         self.data: list[AgentData] = []
         self.schedules: dict[str, Schedule] = {}
         self.shared: SharedConstraints | None = None
+        self._rounds: dict[int, list[dict[str, float]]] = {}  # tick -> rows, filled on the bridge's thread
+
+    def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
+        super().configure_sim(run_key)
+        assert self.hooks is not None and self.hooks.bridge is not None
+        self.hooks.bridge.watch(Kind.ADMM_Z, COORDINATOR_ID, self._on_coordinator_z)
+
+    def _on_coordinator_z(self, message: Message) -> None:
+        """Keep the rounds of a step from the coordinator's final decision (it carries `history.*`)."""
+        if isinstance(message, AdmmZMessage) and "history.rho" in message.body.values:
+            self._rounds[message.tick] = history_rows(message.body.values)
 
     def create(  # type: ignore[override]  # explicit keywords
         self,
@@ -120,6 +135,13 @@ class AdmmBridgeSim(BridgeSim):
             return
         stats = result.setpoints.get(COORDINATOR_ID) or {}
         late = COORDINATOR_ID in result.late_agents
+        rounds = self._rounds.pop(result.tick, [])
+        if rounds and not late:
+            timestamp = self.times[self.step_index]
+            self.hooks.writer.add_rows(
+                "admm_iterations",
+                [{"time_s": time_s, "timestamp": timestamp, "entity": COORDINATOR_ID, **row} for row in rounds],
+            )
         fallback_index = stats.get("fallback_index")
         fallback = None if not fallback_index else str(FALLBACKS[int(fallback_index)])
         if fallback is not None and self.schedules:

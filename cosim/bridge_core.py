@@ -30,7 +30,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -41,6 +41,7 @@ from controllers.messages import (
     DecodeError,
     DropCounter,
     DropReason,
+    Message,
     SetpointMessage,
     StatusMessage,
     decode_for_topic,
@@ -159,6 +160,7 @@ class BridgeCore:
         self._connection_losses = 0
         self._last_ask = float("-inf")  # time.monotonic() of the last request to announce
         self._task: asyncio.Task[None] | None = None
+        self._watchers: dict[str, Callable[[Message], None]] = {}
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -170,6 +172,14 @@ class BridgeCore:
             raise ConnectionError(
                 f"bridge: no connection to the broker at {self.connection.url} within {connect_timeout_s} s"
             )
+
+    async def watch(self, kind: Kind, sender: str, callback: Callable[[Message], None]) -> None:
+        """Also receive `sender`'s messages of `kind` (e.g. the ADMM coordinator's final decision):
+        each valid one is recorded like every message and handed to `callback` on the bridge's
+        loop, in arrival order (before a setpoint the same sender publishes after it)."""
+        topic = self.scheme.topic(kind, validate_name(sender, "sender"))
+        self._watchers[topic] = callback
+        await self.connection.subscribe(topic)
 
     async def stop(self) -> None:
         """Disconnect and end the background task."""
@@ -464,6 +474,11 @@ class BridgeCore:
             rtt_s, dropped = self._accept_setpoint(message, received_perf)
         elif isinstance(message, StatusMessage):
             self._on_status(message, received)
+        if (watcher := self._watchers.get(topic)) is not None:
+            try:
+                watcher(message)
+            except Exception:  # a watcher's bug must not stop the bridge
+                log.exception("bridge: watcher of %s failed", topic)
         self._record_in(
             topic,
             message.kind,
@@ -586,6 +601,10 @@ class SyncBridge:
     def exchange(self, tick: int, measurements: Mapping[str, Values], **kwargs: Any) -> ExchangeResult:
         """See `BridgeCore.exchange`."""
         return self._call(self.core.exchange(tick, measurements, **kwargs))
+
+    def watch(self, kind: Kind, sender: str, callback: Callable[[Message], None]) -> None:
+        """See `BridgeCore.watch` (`callback` runs on the bridge's thread)."""
+        self._call(self.core.watch(kind, sender, callback))
 
     def drain_records(self) -> list[MessageRecord]:
         return self.core.recorder.drain()
