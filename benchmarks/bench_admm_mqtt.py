@@ -47,7 +47,7 @@ from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.runner import run_control_step
 from controllers.admm.synthetic import DistrictSpec, next_step_data, synthetic_district
 from controllers.admm.wire import agent_data_to_series
-from controllers.runtime import AgentHost, create_agent
+from controllers.runtime.host_process import serve_agents
 from cosim.bridge_core import BridgeCore
 from cosim.brokers import provide_broker
 
@@ -76,16 +76,6 @@ class Row:
     limit_kw: float
     messages: int
     megabytes: float
-
-
-def _host_main(kinds_ids_params: list[tuple[str, str, dict[str, Any]]], url: str, run: str) -> None:
-    async def serve() -> None:
-        agents = [create_agent(kind, agent_id, **params) for kind, agent_id, params in kinds_ids_params]
-        async with AgentHost(agents, url, run, prefix=PREFIX) as host:
-            await host.wait_ready(120.0)
-            await asyncio.Event().wait()  # until terminated
-
-    asyncio.run(serve())
 
 
 def _district(n_agents: int, seed: int) -> tuple[list[AgentData], SharedLimits]:
@@ -135,7 +125,7 @@ async def _over_mqtt(
     ]
     groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_host_main, args=(g, url, run), daemon=True) for g in groups]
+    procs = [ctx.Process(target=serve_agents, args=(g, url, run, PREFIX), daemon=True) for g in groups]
     for p in procs:
         p.start()
     bridge = BridgeCore(url, run, [*names, COORDINATOR_ID], prefix=PREFIX, step_timeout_s=3600.0)
