@@ -143,7 +143,7 @@ def test_battery_arbitrage_exact_optimum() -> None:
     agent = AgentData(
         "s", 1.0, np.array([0.1, 0.5]), np.zeros(2), np.zeros(2), battery=bat, reg_weight_per_kw2=0
     )
-    plan = AdmmAgent(agent).solve_alone()
+    plan = AdmmAgent(agent, settings=ACCURATE).solve_alone()  # the formulation's optimum, solved tightly
     assert plan.p_bat_kw is not None
     np.testing.assert_allclose(plan.p_bat_kw, [3.0, -2.43], atol=1e-4)
     assert plan.local_cost == pytest.approx(0.3 - 0.5 * 2.43, abs=1e-4)
@@ -196,12 +196,12 @@ def test_negative_price_with_full_battery_is_reported() -> None:
 def test_new_data_updates_in_place() -> None:
     agents = _agents(7, horizon=12)
     for agent in agents:
-        local = LocalQp(agent)
+        local = LocalQp(agent, ACCURATE)
         local.solve()
         shifted = replace(agent, price_per_kwh=agent.price_per_kwh[::-1].copy())
         local.set_data(shifted)
-        fresh = LocalQp(shifted)
-        # OSQP's own tolerance (1e-5) bounds the agreement; a wrong update would differ by far more
+        fresh = LocalQp(shifted, ACCURATE)
+        # OSQP's own tolerance (1e-7 here) bounds the agreement; a wrong update would differ by far more
         assert local.solve().local_cost == pytest.approx(fresh.solve().local_cost, rel=1e-4, abs=1e-4)
 
 
