@@ -170,7 +170,7 @@ def main() -> None:
         bridged.add_column(column, justify="right")
     for n in args.sizes:
         inprocess, bare, mqtt, worker = [], [], [], []
-        for _ in range(args.repeats):  # interleaved, so load changes on a shared machine hit all three
+        for _ in range(args.repeats):  # interleaved, so load changes on a shared machine hit every set-up
             platform, built = run_platform(scenario(n, args.steps))
             inprocess.append(platform)
             bare.append(run_bare(built, scenario(n, args.steps)))

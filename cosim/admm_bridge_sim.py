@@ -28,7 +28,7 @@ from controllers.admm.wire import FALLBACKS, Series, agent_data_to_series, coupl
 from controllers.messages import AdmmZMessage, Message
 from controllers.topics import Kind
 from cosim.admm_check import central_gap
-from cosim.admm_control import ADMM_INPUTS
+from cosim.admm_control import ADMM_INPUTS, round_rows
 from cosim.bridge_core import ExchangeResult
 from cosim.bridge_sim import META as BRIDGE_META
 from cosim.bridge_sim import BridgeSim
@@ -136,12 +136,10 @@ class AdmmBridgeSim(BridgeSim):
         stats = result.setpoints.get(COORDINATOR_ID) or {}
         late = COORDINATOR_ID in result.late_agents
         rounds = self._rounds.pop(result.tick, [])
+        self._rounds.clear()  # decisions that came after the bridge had given up on their step
         if rounds and not late:
             timestamp = self.times[self.step_index]
-            self.hooks.writer.add_rows(
-                "admm_iterations",
-                [{"time_s": time_s, "timestamp": timestamp, "entity": COORDINATOR_ID, **row} for row in rounds],
-            )
+            self.hooks.writer.add_rows("admm_iterations", round_rows(time_s, timestamp, rounds))
         fallback_index = stats.get("fallback_index")
         fallback = None if not fallback_index else str(FALLBACKS[int(fallback_index)])
         if fallback is not None and self.schedules:

@@ -13,7 +13,7 @@ The state at control time t comes from `cosim.forecast.StateTracker`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,10 +48,12 @@ META["models"]["Agent"]["attrs"] = [*META["models"]["Agent"]["attrs"], *ADMM_INP
 def iteration_rows(time_s: int, timestamp: Any, history: Sequence[IterationRecord]) -> list[dict[str, Any]]:
     """The `admm_iterations` rows of one control step: every round's ρ, residuals and tolerances,
     fresh and stale agents, and timings in seconds."""
-    return [
-        {"time_s": time_s, "timestamp": timestamp, "entity": "coordinator", **row}
-        for row in history_rows(history_to_series(history))
-    ]
+    return round_rows(time_s, timestamp, history_rows(history_to_series(history)))
+
+
+def round_rows(time_s: int, timestamp: Any, rounds: Sequence[Mapping[str, float]]) -> list[dict[str, Any]]:
+    """`admm_iterations` rows from the rounds of one step (`controllers.admm.wire.history_rows`)."""
+    return [{"time_s": time_s, "timestamp": timestamp, "entity": "coordinator", **row} for row in rounds]
 
 
 class AdmmControlSim(ControlSim):

@@ -3,7 +3,8 @@
 `start_control_plane` provides the broker (the scenario's or `--broker`'s URL, else a spawned
 Mosquitto, else the embedded broker), starts one agent per controlled building (as asyncio tasks
 on one shared connection in a background thread, the same in one separate worker process, or each
-as its own process with `python -m controllers.agent`), connects the lockstep bridge and waits until every agent is online.
+as its own process with `python -m controllers.agent`), connects the lockstep bridge and waits
+until every agent is online.
 `ControlPlane.close` stops them in reverse order.
 """
 
@@ -18,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controllers.runtime import AgentHost, create_agent
-from controllers.runtime.host_process import AgentHostProcess
+from controllers.runtime.host_process import AgentHostProcess, AgentSpecTuple, host_agents
 from cosim.bridge_core import SyncBridge
 from cosim.brokers import ProvidedBroker, provide_broker
 
@@ -31,6 +31,10 @@ class AgentSpec:
     agent_id: str
     kind: str
     params: dict[str, Any]
+
+
+def _spec_tuples(specs: list[AgentSpec]) -> list[AgentSpecTuple]:
+    return [(s.kind, s.agent_id, s.params) for s in specs]
 
 
 class AgentThread:
@@ -59,14 +63,10 @@ class AgentThread:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        agents = [create_agent(s.kind, s.agent_id, **s.params) for s in self.specs]
-        host = AgentHost(agents, self.url, self.run, qos=self.qos)
-        host.start()
-        self._started.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await host.shutdown()
+        await host_agents(
+            _spec_tuples(self.specs), self.url, self.run, self._stop, qos=self.qos,
+            on_started=self._started.set,
+        )
 
     def close(self) -> None:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():
@@ -79,7 +79,7 @@ class AgentWorker:
     message handling runs on the second core instead of sharing the co-simulation's interpreter."""
 
     def __init__(self, specs: list[AgentSpec], url: str, run: str, qos: int) -> None:
-        self.host = AgentHostProcess([(s.kind, s.agent_id, s.params) for s in specs], url, run, qos=qos)
+        self.host = AgentHostProcess(_spec_tuples(specs), url, run, qos=qos)
 
     def close(self) -> None:
         self.host.close()
@@ -208,10 +208,12 @@ def start_control_plane(
                 f"emulate-device {scenario_path} --device NAME --broker {broker.url} --run-id {run}"
             )
         if specs:
-            runners = {"tasks": AgentThread, "worker": AgentWorker, "processes": AgentProcesses}
-            runner = runners[agents]
-            plane.agents = runner(specs, broker.url, run, qos)
-            plane.closers.insert(0, plane.agents.close)
+            runners: dict[str, type[AgentThread] | type[AgentWorker] | type[AgentProcesses]] = {
+                "tasks": AgentThread, "worker": AgentWorker, "processes": AgentProcesses
+            }
+            runner = runners[agents](specs, broker.url, run, qos)
+            plane.agents = runner
+            plane.closers.insert(0, runner.close)
             plane.bridge = SyncBridge(
                 broker.url, run, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s
             )

@@ -275,7 +275,8 @@ class Controller(Strict):
     has a deadline, late setpoints fall back and are recorded). With MQTT:
     `broker` (mqtt://host:port; none = the platform starts one), `agents` as `tasks` in the run's
     process, all in one separate `worker` process (on one shared connection; uses a second core) or
-    as `processes` (one per agent), `qos`, and `step_timeout_s` after which a late agent's last setpoint is used.
+    as `processes` (one per agent), `qos`, and `step_timeout_s` after which a late agent's last
+    setpoint is used.
     """
 
     kind: Literal["none", "rule_based", "admm"] = "none"

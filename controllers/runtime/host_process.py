@@ -1,7 +1,8 @@
 """Many agents on one shared connection in a process of their own.
 
-`AgentHostProcess` starts a child process (`python -m controllers.runtime.host_process`) that builds the agents from
-their `(kind, agent_id, params)` specs and runs them in one `AgentHost` until it is stopped. The
+`AgentHostProcess` starts a child process (`python -m controllers.runtime.host_process`) that
+builds the agents from their `(kind, agent_id, params)` specs and runs them in one `AgentHost`
+(`host_agents`, also what `cosim`'s agent thread runs) until it is stopped. The
 agents then use their own core and interpreter lock: a co-simulation or a benchmark keeps its
 process for the simulators and the bridge, the agents' message handling runs next to it.
 """
@@ -14,7 +15,7 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from controllers.runtime.host import AgentHost
@@ -22,6 +23,21 @@ from controllers.runtime.registry import create_agent
 from controllers.topics import DEFAULT_PREFIX
 
 AgentSpecTuple = tuple[str, str, dict[str, Any]]  # (kind, agent_id, params)
+
+
+async def host_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, stop: asyncio.Event, *,
+                      prefix: str = DEFAULT_PREFIX, qos: int = 1,
+                      on_started: Callable[[], None] | None = None) -> None:
+    """Run the agents of `specs` on one `AgentHost` until `stop` is set, then shut them down."""
+    agents = [create_agent(kind, agent_id, **params) for kind, agent_id, params in specs]
+    host = AgentHost(agents, url, run, prefix=prefix, qos=qos)
+    host.start()
+    if on_started is not None:
+        on_started()
+    try:
+        await stop.wait()
+    finally:
+        await host.shutdown()
 
 
 def serve_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, prefix: str = DEFAULT_PREFIX,
@@ -33,13 +49,7 @@ def serve_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, prefix: st
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        agents = [create_agent(kind, agent_id, **params) for kind, agent_id, params in specs]
-        host = AgentHost(agents, url, run, prefix=prefix, qos=qos)
-        host.start()
-        try:
-            await stop.wait()
-        finally:
-            await host.shutdown()
+        await host_agents(specs, url, run, stop, prefix=prefix, qos=qos)
 
     asyncio.run(serve())
 

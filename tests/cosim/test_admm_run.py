@@ -114,10 +114,13 @@ def test_admm_over_mqtt_equals_admm_in_process(
     )
     assert steps_mqtt["iterations"].tolist() == steps_inproc["iterations"].tolist()
     assert steps_mqtt["converged"].all()
-    decided = ["time_s", "iteration", "rho", "r_primal", "r_dual", "eps_primal", "eps_dual", "n_fresh", "n_stale"]
+    decided = ["time_s", "iteration", "rho", "r_primal", "r_dual", "eps_primal", "eps_dual", "n_fresh",
+               "n_stale"]
     rounds_mqtt, rounds_inproc = (read_table(r.out_dir, "admm_iterations")[decided] for r in (mqtt, inproc))
     assert len(rounds_mqtt) == steps_mqtt["iterations"].sum()  # every round of every step, over MQTT too
-    np.testing.assert_allclose(rounds_mqtt.to_numpy(float), rounds_inproc.to_numpy(float), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        rounds_mqtt.to_numpy(float), rounds_inproc.to_numpy(float), rtol=1e-9, atol=1e-12
+    )
     for group in ("energy", "cost", "limit", "comfort"):
         assert mqtt.kpis[group] == pytest.approx(inproc.kpis[group], rel=1e-9, abs=1e-9), group
     messages = read_table(mqtt.out_dir, "mqtt_messages")  # the bridge's side: ADMM rounds are not its
