@@ -8,7 +8,9 @@ written), so the ratio is what the platform's models and result writing add to m
     python benchmarks/bench_cosim.py [--sizes 10 100 1000] [--steps 12] [--repeats 2] [--no-mqtt]
 
 "platform / bare" compares median step times (the target); "mean platform / bare" compares mean
-step times, which include the steps that flush result parts to Parquet.
+step times, which include the steps that flush result parts to Parquet. With MQTT, the bridged
+run is measured with the agents as tasks in the run's process and in one worker process, each
+with one message per agent and step each way and with one batch per step (`controller.batch`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,17 @@ from cosim.world import BuiltWorld
 from simulators.constant.sim import STEP_TIMES
 
 NETWORK = "kerber_vorstadtnetz_kabel_1"
+SETUPS = {  # bridged set-ups: name -> (controller.agents, controller.batch)
+    "tasks": ("tasks", False),
+    "tasks batched": ("tasks", True),
+    "worker": ("worker", False),
+    "worker batched": ("worker", True),
+}
 
 
-def scenario(n_buildings: int, steps: int, transport: str = "inprocess", agents: str = "tasks") -> Scenario:
+def scenario(
+    n_buildings: int, steps: int, transport: str = "inprocess", agents: str = "tasks", batch: bool = False
+) -> Scenario:
     """N buildings with PV, a third with batteries, rule-based control, on a suburban feeder."""
     with_battery = n_buildings // 3
     return Scenario.model_validate(
@@ -47,7 +57,7 @@ def scenario(n_buildings: int, steps: int, transport: str = "inprocess", agents:
             "step": 900,
             "seed": 1,
             "controller": {"kind": "rule_based", "transport": transport}
-            | ({"agents": agents} if transport == "mqtt" else {}),
+            | ({"agents": agents, "batch": batch} if transport == "mqtt" else {}),
             "grid": {"network": NETWORK},
             "buildings": [
                 g
@@ -143,7 +153,7 @@ def main() -> None:
     )
     parser.add_argument("--no-mqtt", action="store_true", help="skip the MQTT comparison")
     args = parser.parse_args()
-    console = Console(width=170)
+    console = Console(width=200)
     overhead = Table(
         title=f"Co-simulation step time, in-process control ({args.steps} steps of 15 min; "
         f"best of {args.repeats} medians)"
@@ -162,21 +172,23 @@ def main() -> None:
     ):
         overhead.add_column(column, justify="right")
     bridged = Table(
-        title="Control over MQTT (lockstep, spawned Mosquitto, QoS 1) vs in process; agents as tasks in the "
-        "run's process, or all in one worker process (`agents: worker`)"
+        title="Control over MQTT (lockstep, spawned Mosquitto, QoS 1) vs in process (ms/step and ratio); "
+        "agents as tasks in the run's process or all in one worker process (`agents: worker`), one message "
+        "per agent each way or one batch (`batch: true`)"
     )
-    for column in ("agents", "in-process ms/step", "MQTT tasks ms/step", "tasks / in-process",
-                   "MQTT worker ms/step", "worker / in-process"):
+    columns = [f"{name} {what}" for name in SETUPS for what in ("ms/step", "/ in-proc")]
+    for column in ("agents", "in-process ms/step", *columns):
         bridged.add_column(column, justify="right")
     for n in args.sizes:
-        inprocess, bare, mqtt, worker = [], [], [], []
+        inprocess, bare = [], []
+        bridged_runs: dict[str, list[Measured]] = {name: [] for name in SETUPS}
         for _ in range(args.repeats):  # interleaved, so load changes on a shared machine hit every set-up
             platform, built = run_platform(scenario(n, args.steps))
             inprocess.append(platform)
             bare.append(run_bare(built, scenario(n, args.steps)))
             if not args.no_mqtt:
-                mqtt.append(run_platform(scenario(n, args.steps, "mqtt"))[0])
-                worker.append(run_platform(scenario(n, args.steps, "mqtt", "worker"))[0])
+                for name, (agents, batch) in SETUPS.items():
+                    bridged_runs[name].append(run_platform(scenario(n, args.steps, "mqtt", agents, batch))[0])
         best = min(inprocess, key=lambda m: m.ms_per_step)
         best_bare = min(bare, key=lambda m: m.ms_per_step)
         grid = grid_case(NETWORK, n, steps=30, seed=1)
@@ -192,17 +204,12 @@ def main() -> None:
             f"{grid.plain.ms_per_step:.2f}",
             f"{grid.plain.ms_per_step / grid.ours_auto.ms_per_step:.0f}x",
         )
-        if mqtt:
-            best_mqtt = min(mqtt, key=lambda m: m.ms_per_step)
-            best_worker = min(worker, key=lambda m: m.ms_per_step)
-            bridged.add_row(
-                str(n),
-                f"{best.ms_per_step:.1f}",
-                f"{best_mqtt.ms_per_step:.1f}",
-                f"{best_mqtt.ms_per_step / best.ms_per_step:.2f}",
-                f"{best_worker.ms_per_step:.1f}",
-                f"{best_worker.ms_per_step / best.ms_per_step:.2f}",
-            )
+        if not args.no_mqtt:
+            cells = [str(n), f"{best.ms_per_step:.1f}"]
+            for runs in bridged_runs.values():
+                ms = min(m.ms_per_step for m in runs)
+                cells += [f"{ms:.1f}", f"{ms / best.ms_per_step:.2f}"]
+            bridged.add_row(*cells)
         console.print(f"done N={n}")
     console.print(overhead)
     console.print("Targets: platform / bare ≤ 1.5; runpp / grid ≥ 3.")

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import aiomqtt
 
 from controllers.runtime import AgentGroup, AgentHost, AgentRunner, MqttConnection, create_agent
-from cosim.bridge_core import BridgeCore, SyncBridge
+from cosim.bridge_core import BridgeCore
+from cosim.bridge_sync import SyncBridge
 from cosim.bridge_recording import percentile
 from cosim.brokers import find_mosquitto, start_embedded_broker, start_mosquitto
 

@@ -39,6 +39,7 @@ SCHEMA_VERSION: Final = 1
 MAX_PAYLOAD_BYTES: Final = 1 << 20
 MAX_ENTRIES: Final = 1024
 MAX_SERIES: Final = 100_000
+MAX_BATCH_AGENTS: Final = 4096
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 Count = Annotated[int, Field(ge=0)]
@@ -46,6 +47,8 @@ Values = Annotated[dict[Name, float | None], Field(max_length=MAX_ENTRIES)]
 Series = Annotated[list[float], Field(max_length=MAX_SERIES)]
 Payload: TypeAlias = bytes | bytearray | memoryview
 SeriesValues = Annotated[dict[Name, Series], Field(max_length=MAX_ENTRIES)]
+AgentValues = Annotated[dict[Name, Values], Field(min_length=1, max_length=MAX_BATCH_AGENTS)]
+BatchValues: TypeAlias = Mapping[str, Mapping[str, float | None]]  # agent -> name -> value, to build a batch
 
 
 class _Strict(BaseModel):
@@ -63,6 +66,24 @@ class SetpointBody(_Strict):
     """An agent's setpoints; a None value means "no setpoint" for that attribute."""
 
     values: Values
+
+
+class MeasBatchBody(_Strict):
+    """The measurements of several agents of one agent host (agent id → values) at `time_s`.
+
+    `partial_after_s`: seconds after receipt at which the host publishes the setpoints it has,
+    even if some of its agents are still stepping (their answers follow in further batches);
+    None = answer once every agent has stepped."""
+
+    values: AgentValues
+    time_s: int | None = None
+    partial_after_s: Annotated[float, Field(ge=0)] | None = None
+
+
+class SetpointBatchBody(_Strict):
+    """The setpoints of several agents of one host (agent id → values; a None value = not set)."""
+
+    values: AgentValues
 
 
 class PlanBody(_Strict):
@@ -132,6 +153,29 @@ class SetpointMessage(_Envelope):
     body: SetpointBody
 
 
+class MeasBatchMessage(_Envelope):
+    """Measurements for every agent of one host; the topic names the host (the recipient)."""
+
+    kind: Literal["batch/meas"] = "batch/meas"
+    body: MeasBatchBody
+
+    def measurement(self, agent: str) -> MeasMessage:
+        """`agent`'s entry as a measurement of its own, in the batch's envelope (validated: as
+        cheap as pydantic's unvalidated `model_construct`). `KeyError` if there is no such entry."""
+        envelope = {"run": self.run, "tick": self.tick, "iteration": self.iteration, "sender": self.sender,
+                    "seq": self.seq, "ts_s": self.ts_s}
+        body = {"values": self.body.values[agent], "time_s": self.body.time_s}
+        message: MeasMessage = MeasMessage.__pydantic_validator__.validate_python({**envelope, "body": body})
+        return message
+
+
+class SetpointBatchMessage(_Envelope):
+    """Setpoints of several agents, sent by their host under its own name."""
+
+    kind: Literal["batch/setpoint"] = "batch/setpoint"
+    body: SetpointBatchBody
+
+
 class PlanMessage(_Envelope):
     kind: Literal["plan"] = "plan"
     body: PlanBody
@@ -180,6 +224,8 @@ Message: TypeAlias = (
     | AlarmMessage
     | ClockMessage
     | StatusMessage
+    | MeasBatchMessage
+    | SetpointBatchMessage
 )
 MESSAGE_TYPES: Final[Mapping[Kind, type[Message]]] = {
     Kind.MEAS: MeasMessage,
@@ -191,10 +237,12 @@ MESSAGE_TYPES: Final[Mapping[Kind, type[Message]]] = {
     Kind.ALARM: AlarmMessage,
     Kind.CLOCK: ClockMessage,
     Kind.STATUS: StatusMessage,
+    Kind.MEAS_BATCH: MeasBatchMessage,
+    Kind.SETPOINT_BATCH: SetpointBatchMessage,
 }
 # Kinds whose topic names the recipient (the publisher is the bridge or the planner);
 # for every other kind the topic names the sender.
-ADDRESSED_KINDS: Final = frozenset({Kind.MEAS, Kind.PLAN, Kind.FORECAST})
+ADDRESSED_KINDS: Final = frozenset({Kind.MEAS, Kind.PLAN, Kind.FORECAST, Kind.MEAS_BATCH})
 
 _ADAPTER: Final[TypeAdapter[Message]] = TypeAdapter(Annotated[Message, Field(discriminator="kind")])
 
@@ -202,6 +250,33 @@ _ADAPTER: Final[TypeAdapter[Message]] = TypeAdapter(Annotated[Message, Field(dis
 def message_kind(message: Message) -> Kind:
     """The `Kind` of `message`."""
     return Kind(message.kind)
+
+
+# Bounds for `batch_chunks`: the longest JSON of one entry of a batch ("name":-1.2345678901234567e-308,)
+# and of one agent's key and braces, and room for the envelope and the rest of the body.
+_VALUE_BYTES: Final = 64 + 3 + 24 + 1
+_AGENT_BYTES: Final = 64 + 3 + 2 + 1
+_ENVELOPE_BYTES: Final = 4096
+
+
+def batch_chunks(values: BatchValues) -> list[dict[str, Mapping[str, float | None]]]:
+    """`values` (agent → values) split into parts that each fit one batch message: at most
+    `MAX_BATCH_AGENTS` agents and, by a worst-case bound on the encoded size, at most
+    `MAX_PAYLOAD_BYTES`. In the order given; one part for a typical host (a hundred agents)."""
+    budget = MAX_PAYLOAD_BYTES - _ENVELOPE_BYTES
+    chunks: list[dict[str, Mapping[str, float | None]]] = []
+    chunk: dict[str, Mapping[str, float | None]] = {}
+    size = 0
+    for agent, entry in values.items():
+        entry_bytes = _AGENT_BYTES + _VALUE_BYTES * len(entry)
+        if chunk and (size + entry_bytes > budget or len(chunk) >= MAX_BATCH_AGENTS):
+            chunks.append(chunk)
+            chunk, size = {}, 0
+        chunk[agent] = entry
+        size += entry_bytes
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,6 +484,22 @@ class MessageFactory:
         self, tick: int, values: Mapping[str, float | None], iteration: int | None = None
     ) -> SetpointMessage:
         return SetpointMessage(**self._envelope(tick, iteration), body=SetpointBody(values=dict(values)))
+
+    def meas_batch(
+        self,
+        tick: int,
+        values: BatchValues,
+        time_s: int | None = None,
+        partial_after_s: float | None = None,
+    ) -> MeasBatchMessage:
+        body = MeasBatchBody(
+            values={a: dict(v) for a, v in values.items()}, time_s=time_s, partial_after_s=partial_after_s
+        )
+        return MeasBatchMessage(**self._envelope(tick, None), body=body)
+
+    def setpoint_batch(self, tick: int, values: BatchValues) -> SetpointBatchMessage:
+        body = SetpointBatchBody(values={a: dict(v) for a, v in values.items()})
+        return SetpointBatchMessage(**self._envelope(tick, None), body=body)
 
     def plan(
         self, tick: int, start_s: int, step_s: int, values: Mapping[str, Sequence[float]]

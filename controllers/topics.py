@@ -4,10 +4,12 @@ Nothing else in the code base formats or splits topic strings. A topic has four 
 
 - `prefix`: one or more levels separated by "/" (default `ucosim`), shared by a deployment;
 - `run`: the run id, one level;
-- `kind`: one of `KINDS` (`admm/x` and `admm/z` take two levels);
+- `kind`: one of `KINDS` (`admm/x`, `admm/z`, `batch/meas` and `batch/setpoint` take two levels);
 - `agent`: the name of the publisher (each agent publishes only under its own name; the bridge
   publishes measurements under the name of the agent they are meant for, and clock and status
-  messages under its own name, `BRIDGE_ID`).
+  messages under its own name, `BRIDGE_ID`). Batches: the bridge publishes the measurements of
+  every agent of one agent host on `batch/meas/{host}`, the host answers for them on
+  `batch/setpoint/{host}`.
 
 Names (prefix levels, run, agent) are 1–64 characters of `A–Z a–z 0–9 _ - .`, so they never
 contain MQTT wildcards, separators or the `$` of broker-internal topics.
@@ -34,6 +36,8 @@ class Kind(StrEnum):
     ALARM = "alarm"
     CLOCK = "clock"
     STATUS = "status"
+    MEAS_BATCH = "batch/meas"  # every agent's measurements for one agent host, addressed to the host
+    SETPOINT_BATCH = "batch/setpoint"  # the setpoints of several agents, published by their host
 
 
 KINDS: Final[tuple[str, ...]] = tuple(k.value for k in Kind)
@@ -160,6 +164,13 @@ def agent_filters(scheme: TopicScheme, agent: str, bridge: str = BRIDGE_ID) -> t
     )
 
 
-def bridge_filters(scheme: TopicScheme) -> tuple[str, ...]:
-    """What the bridge subscribes to: every agent's setpoints and status."""
-    return (scheme.filter(Kind.SETPOINT), scheme.filter(Kind.STATUS))
+def host_filters(scheme: TopicScheme, host: str) -> tuple[str, ...]:
+    """What an agent host subscribes to beyond its agents' filters: its measurement batches."""
+    return (scheme.filter(Kind.MEAS_BATCH, host),)
+
+
+def bridge_filters(scheme: TopicScheme, batches: bool = False) -> tuple[str, ...]:
+    """What the bridge subscribes to: every agent's setpoints and status, and with `batches` every
+    agent host's setpoint batches."""
+    own = (scheme.filter(Kind.SETPOINT), scheme.filter(Kind.STATUS))
+    return (*own, scheme.filter(Kind.SETPOINT_BATCH)) if batches else own

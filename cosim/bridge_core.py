@@ -1,8 +1,10 @@
 """The asyncio core of the lockstep MQTT bridge, without mosaik.
 
 For each control tick `exchange` publishes every agent's measurements (one message per agent on
-`meas/{agent}`) and then one `clock` message, and waits until every awaited agent's setpoint
-for that tick has arrived or the step's timeout expires. Agents that did not answer in time are
+`meas/{agent}`, or, for the agents of an agent host the bridge is told about (`hosts`), one batch
+per host on `batch/meas/{host}`, see `cosim.bridge_batch`) and then one `clock` message, and
+waits until every awaited agent's setpoint for that tick has arrived (alone or in its host's
+batch) or the step's timeout expires. Agents that did not answer in time are
 *late*: their fallback (given by the caller, e.g. the plan; else their last setpoints; else no
 setpoint) is used and reported in the `ExchangeResult`. Setpoints that arrive after their tick
 are recorded and dropped as stale.
@@ -19,8 +21,8 @@ during the run has announced itself again (they answer the request, or announce 
 reconnect). Their states from before are no guide: a stopping broker may deliver the last wills
 of agents that are about to reconnect, and it delivers none of an agent that dies while it is down.
 
-`SyncBridge` runs the core on an event loop in a background thread, for callers that are
-synchronous (a mosaik simulator): `exchange(tick, measurements) -> ExchangeResult`.
+`cosim.bridge_sync.SyncBridge` runs the core on an event loop in a background thread, for
+callers that are synchronous (a mosaik simulator): `exchange(tick, measurements) -> ExchangeResult`.
 """
 
 from __future__ import annotations
@@ -28,11 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import aiomqtt
 
@@ -42,8 +43,10 @@ from controllers.messages import (
     DropCounter,
     DropReason,
     Message,
+    SetpointBatchMessage,
     SetpointMessage,
     StatusMessage,
+    batch_chunks,
     decode_for_topic,
     encode,
 )
@@ -51,7 +54,8 @@ from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.connection import Backoff, MqttConnection, unique_client_id
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, bridge_filters, validate_name
-from cosim.bridge_recording import AgentTraffic, LatencyStats, MessageRecord, MessageRecorder
+from cosim.bridge_batch import PARTIAL_SHARE, HostBatches
+from cosim.bridge_recording import MessageRecorder
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +128,14 @@ class BridgeCore:
         codec: Codec = Codec.JSON,
         recorder: MessageRecorder | None = None,
         backoff: Backoff | None = None,
+        hosts: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
+        """`hosts` (agent host id → its agents): reach those agents through one measurement and
+        one setpoint batch per host and step instead of one message per agent."""
         self.scheme = TopicScheme(run=run, prefix=prefix)
         self.bridge_id = validate_name(bridge_id, "bridge id")
         self.agents = tuple(sorted({validate_name(a, "agent id") for a in agents}))
+        self.batches = HostBatches.of(hosts, self.agents)
         self.step_timeout_s = step_timeout_s
         self.codec = codec
         self.recorder = recorder if recorder is not None else MessageRecorder()
@@ -137,7 +145,7 @@ class BridgeCore:
             url,
             client_id=unique_client_id(run, self.bridge_id),
             handler=self._on_message,
-            subscriptions=bridge_filters(self.scheme),
+            subscriptions=bridge_filters(self.scheme, batches=bool(self.batches.hosts)),
             qos=qos,
             on_connect=self._on_connected,
             on_disconnect=self._on_connection_lost,
@@ -146,6 +154,7 @@ class BridgeCore:
         self.agent_states: dict[str, str] = {}
         self.status_events: list[StatusEvent] = []
         self._meas_topics = {a: self.scheme.topic(Kind.MEAS, a) for a in self.agents}
+        self._batch_topics = {h: self.scheme.topic(Kind.MEAS_BATCH, h) for h in self.batches.hosts}
         self._clock_topic = self.scheme.topic(Kind.CLOCK, self.bridge_id)
         self._status_topic = self.scheme.topic(Kind.STATUS, self.bridge_id)
         self._last: dict[str, Values] = {}
@@ -153,6 +162,7 @@ class BridgeCore:
         self._waiting: set[str] = set()
         self._received: dict[str, Values] = {}
         self._sent_perf: dict[str, float] = {}
+        self._host_sent_perf: dict[str, float] = {}
         self._all_in = asyncio.Event()
         self._online_changed = asyncio.Event()
         self._ever_live: set[str] = set()  # agents that have been online (or in error) during the run
@@ -344,6 +354,7 @@ class BridgeCore:
         self._waiting = set(self.agents)
         self._received = {}
         self._sent_perf = {}
+        self._host_sent_perf = {}
         self._all_in.clear()
         published = await self._publish_step(
             tick,
@@ -402,13 +413,18 @@ class BridgeCore:
             topic = self.scheme.topic(Kind.FORECAST, agent)
             items.append((topic, payload))
             self._record_out(topic, Kind.FORECAST, agent, tick, forecast.seq, len(payload), forecast.ts_s)
-        for agent, values in measurements.items():
+        by_host, alone = self.batches.split(measurements)
+        carried: list[int] = []  # agents whose measurements each item carries, after the forecasts
+        for agent, values in alone.items():
             message = self.factory.meas(tick, values, time_s=time_s)
             payload = encode(message, self.codec)
             topic = self._meas_topics[agent]
             items.append((topic, payload))
+            carried.append(1)
             self._sent_perf[agent] = time.perf_counter()
             self._record_out(topic, Kind.MEAS, agent, tick, message.seq, len(payload), message.ts_s)
+        for host, entries in by_host.items():
+            carried += self._add_batches(items, host, tick, entries, time_s, wait_s * PARTIAL_SHARE)
         clock = self.factory.clock(
             tick,
             time_s if time_s is not None else tick,
@@ -422,7 +438,32 @@ class BridgeCore:
             self._clock_topic, Kind.CLOCK, self.bridge_id, tick, clock.seq, len(clock_payload), clock.ts_s
         )
         published = await self.connection.publish_many(items, wait_s=wait_s)
-        return max(0, min(published - len(forecasts), len(items) - 1 - len(forecasts)))
+        return sum(carried[: max(0, published - len(forecasts))])
+
+    def _add_batches(
+        self,
+        items: list[tuple[str, bytes]],
+        host: str,
+        tick: int,
+        entries: Mapping[str, Values],
+        time_s: int | None,
+        partial_after_s: float,
+    ) -> list[int]:
+        """Append `host`'s measurement batch (more than one if it would be too large) to `items`;
+        the number of agents in each."""
+        topic = self._batch_topics[host]
+        counts: list[int] = []
+        for chunk in batch_chunks(entries):
+            message = self.factory.meas_batch(tick, chunk, time_s=time_s, partial_after_s=partial_after_s)
+            payload = encode(message, self.codec)
+            items.append((topic, payload))
+            counts.append(len(chunk))
+            sent = self._host_sent_perf[host] = time.perf_counter()
+            for agent in chunk:
+                self._sent_perf[agent] = sent
+            self._record_out(topic, Kind.MEAS_BATCH, host, tick, message.seq, len(payload), message.ts_s)
+            self.recorder.add_batched("out", chunk)
+        return counts
 
     def _with_fallbacks(
         self, late: tuple[str, ...], fallbacks: Mapping[str, Values]
@@ -472,6 +513,8 @@ class BridgeCore:
         dropped: DropReason | None = None
         if isinstance(message, SetpointMessage):
             rtt_s, dropped = self._accept_setpoint(message, received_perf)
+        elif isinstance(message, SetpointBatchMessage):
+            rtt_s, dropped = self._accept_batch(message, received_perf)
         elif isinstance(message, StatusMessage):
             self._on_status(message, received)
         if (watcher := self._watchers.get(topic)) is not None:
@@ -491,6 +534,7 @@ class BridgeCore:
             received,
             rtt_s,
             dropped,
+            rtt_sample=not isinstance(message, SetpointBatchMessage),
         )
 
     def _accept_setpoint(
@@ -508,6 +552,37 @@ class BridgeCore:
             self._all_in.set()
         sent = self._sent_perf.get(agent)
         return (received_perf - sent if sent is not None else None), None
+
+    def _accept_batch(
+        self, message: SetpointBatchMessage, received_perf: float
+    ) -> tuple[float | None, DropReason | None]:
+        """Take the setpoints of a host's batch for the agents still awaited. A batch naming an
+        agent of another host is dropped whole; an entry that is not awaited (an earlier tick, an
+        agent that has answered) is counted as stale, the batch as stale if all of them are."""
+        host, entries = message.sender, message.body.values
+        if not self.batches.answers_for_own_agents(host, entries):
+            self.dropped.count(DropReason.TOPIC_MISMATCH)
+            return None, DropReason.TOPIC_MISMATCH
+        sent = self._host_sent_perf.get(host)
+        rtt_s = received_perf - sent if sent is not None and message.tick == self._pending_tick else None
+        accepted: list[str] = []
+        if message.tick == self._pending_tick:
+            waiting = self._waiting
+            for agent, values in entries.items():
+                if agent in waiting:
+                    values = dict(values)
+                    self._received[agent] = values
+                    self._last[agent] = values
+                    waiting.discard(agent)
+                    accepted.append(agent)
+            if not waiting:
+                self._all_in.set()
+        for _ in range(len(entries) - len(accepted)):
+            self.dropped.count(DropReason.STALE)
+        self.recorder.add_batched("in", accepted, rtt_s)
+        if not accepted:
+            return None, DropReason.STALE
+        return rtt_s, None
 
     def _on_status(self, message: StatusMessage, received: float) -> None:
         if message.sender == self.bridge_id:
@@ -543,6 +618,8 @@ class BridgeCore:
         received: float,
         rtt_s: float | None,
         dropped: DropReason | None,
+        *,
+        rtt_sample: bool = True,
     ) -> None:
         self.recorder.add_row(
             "in",
@@ -557,91 +634,5 @@ class BridgeCore:
             received,
             rtt_s,
             None if dropped is None else dropped.value,
+            rtt_sample=rtt_sample,
         )
-
-
-class SyncBridge:
-    """`BridgeCore` on an event loop in a background thread, for synchronous callers.
-
-    `with SyncBridge(url, run, agents) as bridge: result = bridge.exchange(tick, measurements)`.
-    Every keyword argument of `BridgeCore` is accepted.
-    """
-
-    def __init__(self, url: BrokerUrl | str, run: str, agents: Iterable[str], **core_kwargs: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"bridge-{run}", daemon=True)
-        self._thread.start()
-        agent_ids = tuple(agents)
-        self.core: BridgeCore = self._call(self._make(url, run, agent_ids, core_kwargs))
-        self._closed = False
-
-    @staticmethod
-    async def _make(
-        url: BrokerUrl | str, run: str, agents: tuple[str, ...], kwargs: Mapping[str, Any]
-    ) -> BridgeCore:
-        return BridgeCore(url, run, agents, **kwargs)  # created on the loop: its events belong there
-
-    def _call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
-
-    def __enter__(self) -> SyncBridge:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def start(self, connect_timeout_s: float = 10.0) -> None:
-        self._call(self.core.start(connect_timeout_s))
-
-    def wait_ready(self, timeout_s: float = 10.0) -> frozenset[str]:
-        """The agents still missing after waiting up to `timeout_s` for all to be online."""
-        return self._call(self.core.wait_ready(timeout_s))
-
-    def exchange(self, tick: int, measurements: Mapping[str, Values], **kwargs: Any) -> ExchangeResult:
-        """See `BridgeCore.exchange`."""
-        return self._call(self.core.exchange(tick, measurements, **kwargs))
-
-    def watch(self, kind: Kind, sender: str, callback: Callable[[Message], None]) -> None:
-        """See `BridgeCore.watch` (`callback` runs on the bridge's thread)."""
-        self._call(self.core.watch(kind, sender, callback))
-
-    def drain_records(self) -> list[MessageRecord]:
-        return self.core.recorder.drain()
-
-    def drain_rows(self) -> list[dict[str, object]]:
-        """`drain_records` as dicts of the record's fields (`dataclasses.asdict` of each, faster)."""
-        return self.core.recorder.drain_rows()
-
-    def traffic(self) -> dict[str, AgentTraffic]:
-        return self.core.recorder.traffic()
-
-    def rtt(self) -> LatencyStats:
-        return self.core.recorder.rtt()
-
-    def dropped(self) -> dict[str, int]:
-        return self.core.dropped.by_reason()
-
-    def close(self) -> None:
-        """Disconnect, stop the loop and join its thread. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._call(self.core.stop(), timeout_s=self.core.connection.timeout_s + 5.0)
-            self._call(_cancel_other_tasks(), timeout_s=5.0)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10.0)
-            if not self._thread.is_alive():
-                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-                self._loop.run_until_complete(self._loop.shutdown_default_executor())
-                self._loop.close()
-
-
-async def _cancel_other_tasks() -> None:
-    current = asyncio.current_task()
-    others = [t for t in asyncio.all_tasks() if t is not current]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)

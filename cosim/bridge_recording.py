@@ -1,12 +1,17 @@
 """Recording of every MQTT message the bridge sends or receives, with per-agent traffic and
-round-trip latency statistics. Thread-safe: the bridge's event loop writes, the caller drains."""
+round-trip latency statistics. Thread-safe: the bridge's event loop writes, the caller drains.
+
+A batch (the measurements or setpoints of every agent of one agent host in one message) is one
+message on the wire and one record, under the host's name; the agents it carries are counted as
+`batched_out` / `batched_in` entries of their own traffic, and each carried setpoint gives its
+agent a round-trip sample (the batch's: every agent of a batch has the same round trip)."""
 
 from __future__ import annotations
 
 import math
 import statistics
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -18,11 +23,12 @@ class MessageRecord:
     """One message seen by the bridge. Times are Unix seconds (wall clock).
 
     `agent` is the agent level of the topic (the recipient of a measurement, the sender of a
-    setpoint). `sent_unix_s` is the sender's timestamp from the payload (None if undecodable),
-    `received_unix_s` the bridge's clock on receipt (None for outgoing messages). `rtt_s` is set
-    on a setpoint that answered the current tick: bridge publish of the agent's measurement →
-    bridge receipt of the setpoint (monotonic clock). `dropped` names the reason when the payload
-    was dropped.
+    setpoint; the agent host for a batch). `sent_unix_s` is the sender's timestamp from the
+    payload (None if undecodable), `received_unix_s` the bridge's clock on receipt (None for
+    outgoing messages). `rtt_s` is set on a setpoint that answered the current tick: bridge
+    publish of the agent's measurement → bridge receipt of the setpoint (monotonic clock; for a
+    batch, of the host's measurement batch → its setpoint batch). `dropped` names the reason
+    when the payload was dropped.
     """
 
     direction: Direction
@@ -74,7 +80,10 @@ def percentile(ordered: Sequence[float], q: float) -> float:
 
 @dataclass(frozen=True)
 class AgentTraffic:
-    """Cumulative traffic between the bridge and one agent (not reset by `drain`)."""
+    """Cumulative traffic between the bridge and one agent (not reset by `drain`): messages on the
+    agent's own topics, and entries for it carried in its host's batches (`batched_out`
+    measurements, `batched_in` accepted setpoints). `rtt` has a sample per setpoint answering its
+    tick, alone or in a batch."""
 
     agent: str
     messages_out: int
@@ -83,6 +92,8 @@ class AgentTraffic:
     bytes_in: int
     dropped_in: int
     rtt: LatencyStats
+    batched_out: int = 0
+    batched_in: int = 0
 
 
 @dataclass
@@ -93,6 +104,8 @@ class _Counters:
     bytes_in: int = 0
     dropped_in: int = 0
     rtt_s: list[float] = field(default_factory=list)
+    batched_out: int = 0
+    batched_in: int = 0
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MessageRecord))
@@ -122,8 +135,10 @@ class MessageRecorder:
 
     def add_row(self, direction: Direction, topic: str, kind: str, agent: str, sender: str, tick: int | None,
                 seq: int | None, size_bytes: int, sent_unix_s: float | None, received_unix_s: float | None,
-                rtt_s: float | None = None, dropped: str | None = None) -> None:
-        """Record one message, given the fields of its `MessageRecord` in order."""
+                rtt_s: float | None = None, dropped: str | None = None, *, rtt_sample: bool = True) -> None:
+        """Record one message, given the fields of its `MessageRecord` in order; its `rtt_s` also
+        counts as a round-trip sample of `agent` unless not `rtt_sample` (a batch: its agents get
+        the samples, see `add_batched`)."""
         with self._lock:
             if self.keep_records:
                 row: _Row = (direction, topic, kind, agent, sender, tick, seq, size_bytes, sent_unix_s,
@@ -139,8 +154,22 @@ class MessageRecorder:
                 counters.messages_in += 1
                 counters.bytes_in += size_bytes
                 counters.dropped_in += dropped is not None
-            if rtt_s is not None:
+            if rtt_s is not None and rtt_sample:
                 counters.rtt_s.append(rtt_s)
+
+    def add_batched(self, direction: Direction, agents: Iterable[str], rtt_s: float | None = None) -> None:
+        """Count one entry for each of `agents` carried in a batch (and, for setpoints, its round trip)."""
+        with self._lock:
+            for agent in agents:
+                counters = self._agents.get(agent)
+                if counters is None:
+                    counters = self._agents[agent] = _Counters()
+                if direction == "out":
+                    counters.batched_out += 1
+                else:
+                    counters.batched_in += 1
+                if rtt_s is not None:
+                    counters.rtt_s.append(rtt_s)
 
     def _take(self) -> list[_Row]:
         with self._lock:
@@ -160,10 +189,10 @@ class MessageRecorder:
         """Per-agent cumulative traffic and round-trip statistics, keyed by agent id."""
         with self._lock:
             snapshot = {a: (c.messages_out, c.bytes_out, c.messages_in, c.bytes_in, c.dropped_in,
-                            list(c.rtt_s)) for a, c in self._agents.items()}
+                            list(c.rtt_s), c.batched_out, c.batched_in) for a, c in self._agents.items()}
         return {
-            agent: AgentTraffic(agent, m_out, b_out, m_in, b_in, dropped, LatencyStats.of(rtt))
-            for agent, (m_out, b_out, m_in, b_in, dropped, rtt) in sorted(snapshot.items())
+            agent: AgentTraffic(agent, m_out, b_out, m_in, b_in, dropped, LatencyStats.of(rtt), n_out, n_in)
+            for agent, (m_out, b_out, m_in, b_in, dropped, rtt, n_out, n_in) in sorted(snapshot.items())
         }
 
     def rtt(self) -> LatencyStats:

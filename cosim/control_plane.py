@@ -4,7 +4,8 @@
 Mosquitto, else the embedded broker), starts one agent per controlled building (as asyncio tasks
 on one shared connection in a background thread, the same in one separate worker process, or each
 as its own process with `python -m controllers.agent`), connects the lockstep bridge and waits
-until every agent is online.
+until every agent is online. With `batch`, the agents on one shared connection (`tasks`,
+`worker`) get their measurements in one message per step and answer in one (`cosim.bridge_batch`).
 `ControlPlane.close` stops them in reverse order.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controllers.runtime.host_process import AgentHostProcess, AgentSpecTuple, host_agents
-from cosim.bridge_core import SyncBridge
+from cosim.bridge_sync import SyncBridge
 from cosim.brokers import ProvidedBroker, provide_broker
 
 
@@ -40,8 +41,10 @@ def _spec_tuples(specs: list[AgentSpec]) -> list[AgentSpecTuple]:
 class AgentThread:
     """Agents as asyncio tasks on one shared MQTT connection, in a background thread."""
 
-    def __init__(self, specs: list[AgentSpec], url: str, run: str, qos: int) -> None:
-        self.specs, self.url, self.run, self.qos = specs, url, run, qos
+    def __init__(
+        self, specs: list[AgentSpec], url: str, run: str, qos: int, host_id: str | None = None
+    ) -> None:
+        self.specs, self.url, self.run, self.qos, self.host_id = specs, url, run, qos, host_id
         self.error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -64,7 +67,7 @@ class AgentThread:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         await host_agents(
-            _spec_tuples(self.specs), self.url, self.run, self._stop, qos=self.qos,
+            _spec_tuples(self.specs), self.url, self.run, self._stop, qos=self.qos, host_id=self.host_id,
             on_started=self._started.set,
         )
 
@@ -78,8 +81,10 @@ class AgentWorker:
     """All agents on one shared connection in one separate process (`agents: worker`): the agents'
     message handling runs on the second core instead of sharing the co-simulation's interpreter."""
 
-    def __init__(self, specs: list[AgentSpec], url: str, run: str, qos: int) -> None:
-        self.host = AgentHostProcess(_spec_tuples(specs), url, run, qos=qos)
+    def __init__(
+        self, specs: list[AgentSpec], url: str, run: str, qos: int, host_id: str | None = None
+    ) -> None:
+        self.host = AgentHostProcess(_spec_tuples(specs), url, run, qos=qos, host_id=host_id)
 
     def close(self) -> None:
         self.host.close()
@@ -169,6 +174,25 @@ def _connect(bridge: SyncBridge, url: str) -> None:
         ) from exc
 
 
+def _start_agents(
+    specs: list[AgentSpec], url: str, run: str, agents: str, qos: int, batch: bool
+) -> tuple[AgentThread | AgentWorker | AgentProcesses, dict[str, list[str]] | None]:
+    """The agents' runner and, with `batch`, the agent host the bridge batches for (host → agents)."""
+    if agents == "processes":
+        if batch:
+            raise ValueError("batches need agents on one shared connection (agents: tasks or worker)")
+        return AgentProcesses(specs, url, run, qos), None
+    if agents not in ("tasks", "worker"):
+        raise ValueError(f"unknown agents deployment {agents!r}; allowed: tasks, worker, processes")
+    taken = {s.agent_id for s in specs}
+    host_id = f"host-{uuid.uuid4().hex[:8]}"
+    while host_id in taken:  # a building named like that: draw again
+        host_id = f"host-{uuid.uuid4().hex[:8]}"
+    hosts = {host_id: [s.agent_id for s in specs]} if batch else None
+    runner = (AgentThread if agents == "tasks" else AgentWorker)(specs, url, run, qos, host_id)
+    return runner, hosts
+
+
 def start_control_plane(
     specs: list[AgentSpec],
     *,
@@ -178,13 +202,16 @@ def start_control_plane(
     qos: int,
     step_timeout_s: float,
     devices: tuple[str, ...] = (),
+    batch: bool = False,
     scenario_path: str = "SCENARIO",
     run_id: str | None = None,
     ready_timeout_s: float = 60.0,
     echo: Callable[[str], None] = print,
 ) -> ControlPlane:
     """Start the broker, the agents of `specs` and their bridge, and the device plane for `devices`;
-    wait until every agent and device is online (an error names the missing ones)."""
+    wait until every agent and device is online (an error names the missing ones). `batch`: one
+    measurement and one setpoint message per step for all agents of the shared connection (agents
+    `tasks` or `worker`; devices keep their own topics)."""
     from cosim.emulator import DEVICE_BRIDGE, DEVICE_PREFIX
 
     broker = provide_broker(broker_url, echo=echo)
@@ -208,14 +235,12 @@ def start_control_plane(
                 f"emulate-device {scenario_path} --device NAME --broker {broker.url} --run-id {run}"
             )
         if specs:
-            runners: dict[str, type[AgentThread] | type[AgentWorker] | type[AgentProcesses]] = {
-                "tasks": AgentThread, "worker": AgentWorker, "processes": AgentProcesses
-            }
-            runner = runners[agents](specs, broker.url, run, qos)
+            runner, hosts = _start_agents(specs, broker.url, run, agents, qos, batch)
             plane.agents = runner
             plane.closers.insert(0, runner.close)
             plane.bridge = SyncBridge(
-                broker.url, run, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s
+                broker.url, run, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s,
+                hosts=hosts,
             )
             plane.closers.insert(0, plane.bridge.close)
             _connect(plane.bridge, broker.url)

@@ -276,7 +276,10 @@ class Controller(Strict):
     `broker` (mqtt://host:port; none = the platform starts one), `agents` as `tasks` in the run's
     process, all in one separate `worker` process (on one shared connection; uses a second core) or
     as `processes` (one per agent), `qos`, and `step_timeout_s` after which a late agent's last
-    setpoint is used.
+    setpoint is used. `batch` (agents `tasks` or `worker`, kinds `none` and `rule_based`): the
+    bridge sends the measurements of all agents in one message per step and they answer in one,
+    instead of one message per agent each way (same setpoints and results; `mqtt_messages` then
+    holds one row per batch; see docs/mqtt.md).
     """
 
     kind: Literal["none", "rule_based", "admm"] = "none"
@@ -287,6 +290,7 @@ class Controller(Strict):
     transport: Literal["mqtt", "inprocess"] = "mqtt"
     broker: Annotated[str, Field(pattern=r"^mqtts?://")] | None = None
     agents: Literal["tasks", "worker", "processes"] = "tasks"
+    batch: bool = False
     qos: Literal[0, 1] = 1
     step_timeout_s: PositiveFloat = 10.0
     mode: Literal["lockstep", "realtime"] = "lockstep"
@@ -307,6 +311,15 @@ class Controller(Strict):
                 )
         if self.mode == "realtime" and self.transport != "mqtt":
             raise ValueError("real-time mode paces MQTT agents: set `transport: mqtt`")
+        if self.batch:
+            if self.transport != "mqtt" or self.agents == "processes":
+                raise ValueError(
+                    "`batch` needs MQTT agents on one shared connection: transport 'mqtt', agents 'tasks' "
+                    f"or 'worker' (got transport {self.transport!r}, agents {self.agents!r})"
+                )
+            if self.kind == "admm":
+                raise ValueError("`batch` applies to kinds 'none' and 'rule_based' (ADMM agents answer "
+                                 "after the coordinator's rounds, one by one)")
         return self
 
 

@@ -36,6 +36,7 @@ from controllers.messages import (
     MeasMessage,
     Message,
     MessageFactory,
+    SetpointMessage,
     StatusMessage,
     StatusState,
     decode_for_topic,
@@ -272,44 +273,68 @@ class AgentRunner:
             await self._hook("on_message", self.agent.on_message(message))
 
     async def _on_measurement(self, message: MeasMessage) -> None:
+        setpoints = await self.measured(message)
+        if setpoints is not None:
+            await self.publish_setpoints(message.tick, setpoints)
+
+    async def measured(self, message: MeasMessage) -> Setpoints | None:
+        """Handle one measurement (stale check, `on_measurement`, `step` when the agent steps on
+        measurements) and return the setpoints to answer with, or None. `AgentHost` calls this
+        for every agent of a measurement batch and answers for all of them in one batch."""
+        if self._stop_requested.is_set():
+            return None
         if message.tick <= self._last_tick:
             self.dropped.count(DropReason.STALE)
-            return
+            return None
         if self._calls_on_measurement:
             await self._hook("on_measurement", self.agent.on_measurement(message))
         if self.agent.trigger == "measurement":
-            await self._step(message.tick, message)
+            return await self._step(message.tick, message)
+        return None
 
     async def _on_clock(self, message: ClockMessage) -> None:
         if self._calls_on_tick:
             await self._hook("on_tick", self.agent.on_tick(message))
         if self.agent.trigger == "clock" and message.tick > self._last_tick:
-            await self._step(message.tick, None)
+            setpoints = await self._step(message.tick, None)
+            if setpoints is not None:
+                await self.publish_setpoints(message.tick, setpoints)
         if message.body.final:
             await self._finish()
 
-    async def _step(self, tick: int, measurement: MeasMessage | None) -> None:
+    async def _step(self, tick: int, measurement: MeasMessage | None) -> Setpoints | None:
         self._last_tick = tick
         self._steps += 1
         try:
-            setpoints = await self.agent.step(tick, measurement)
+            return await self.agent.step(tick, measurement)
         except Exception as exc:
             self._hook_errors += 1
             log.exception("%s: step failed at tick %d", self.agent.agent_id, tick)
             await self._announce("error", f"step failed at tick {tick}: {type(exc).__name__}: {exc}"[:1000])
-            return
-        if setpoints is None:
-            return
+            return None
+
+    async def setpoint_message(self, tick: int, setpoints: Setpoints) -> SetpointMessage | None:
+        """`setpoints` as a validated message, or None after reporting invalid ones (status error)."""
         try:
-            message = self.factory.setpoint(tick, setpoints)
+            return self.factory.setpoint(tick, setpoints)
         except ValueError as exc:
             self._hook_errors += 1
             log.error("%s: invalid setpoints at tick %d: %s", self.agent.agent_id, tick, exc)
             await self._announce("error", f"invalid setpoints at tick {tick}"[:1000])
+            return None
+
+    async def publish_setpoints(self, tick: int, setpoints: Setpoints) -> None:
+        """Validate and publish `setpoints` for `tick` on this agent's setpoint topic."""
+        message = await self.setpoint_message(tick, setpoints)
+        if message is None:
             return
         # queued without waiting for the broker's acknowledgement: the bridge is the judge of arrival
         if await self.connection.publish_many([(self._setpoint_topic, encode(message, self.codec))]):
             self._setpoints += 1
+
+    def count_published(self) -> None:
+        """One setpoint of this agent went out in its host's batch."""
+        self._setpoints += 1
 
     async def _hook(self, name: str, call: Awaitable[None]) -> None:
         try:

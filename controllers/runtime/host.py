@@ -8,6 +8,15 @@ Use it for large in-process populations (benchmarks, 100+ simulated buildings).
 Differences from one connection per agent: the last will is the host's (`status/{host_id}`
 = offline), not one per agent, so a bridge notices a crashed host only through its agents'
 missing setpoints; and a broker ACL must allow the host to publish under its agents' names.
+
+Batches: a host also takes the measurements of all its agents in one message
+(`batch/meas/{host_id}`, from a bridge told which agents the host carries) and answers for them
+in one `batch/setpoint/{host_id}` message. Each agent handles its entry as it would its own
+measurement (stale check, hooks, `step`), one agent after the other as messages are handled.
+When the batch asks for it (`partial_after_s`), the setpoints gathered so far go out at that
+time even if an agent is still stepping; the answers of the rest follow in a further batch.
+Invalid setpoints of one agent are reported by that agent (status error) and left out; the
+other agents' setpoints go out.
 """
 
 from __future__ import annotations
@@ -19,11 +28,20 @@ from collections.abc import Sequence
 
 import aiomqtt
 
-from controllers.messages import Codec, DropCounter, MessageFactory, encode
-from controllers.runtime.agent import Agent, AgentRunner, decode_raw
+from controllers.messages import (
+    Codec,
+    DropCounter,
+    DropReason,
+    MeasBatchMessage,
+    MessageFactory,
+    batch_chunks,
+    encode,
+)
+from controllers.runtime.agent import Agent, AgentRunner, Setpoints, decode_raw
 from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.connection import Backoff, MqttConnection, unique_client_id
-from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme
+from controllers.runtime.stamping import LeanMessageFactory
+from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, host_filters
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +70,8 @@ class AgentHost:
         self.codec = codec
         self.dropped = DropCounter()
         self._factory = MessageFactory(run, self.host_id)
+        self._batch_factory = LeanMessageFactory(run, self.host_id)
+        self._batch_topic = self.scheme.topic(Kind.SETPOINT_BATCH, self.host_id)
         self.connection = MqttConnection(
             url, client_id=unique_client_id(run, self.host_id), handler=self._dispatch, qos=qos,
             will=self._will, on_connect=self._on_connect, backoff=backoff,
@@ -67,7 +87,11 @@ class AgentHost:
             for topic_filter in runner.filters:
                 self._add_route(topic_filter, runner)
             runner.set_router(self._add_route)
+        self._by_id = {runner.agent.agent_id: runner for runner in self.runners}
+        for topic_filter in host_filters(self.scheme, self.host_id):
+            self.connection.add_subscription(topic_filter)
         self._tasks: list[asyncio.Task[None]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
 
     def _add_route(self, topic_filter: str, runner: AgentRunner) -> None:
         routed = self._routes.setdefault(topic_filter, [])
@@ -99,9 +123,74 @@ class AgentHost:
         message = decode_raw(self.scheme, raw, self.dropped)
         if message is None:
             return
+        if isinstance(message, MeasBatchMessage):
+            await self._answer_batch(message)
+            return
         # the topic's kind is the message's (checked by decode_raw), so receivers depend on the topic only
         for runner in self._receivers_of(raw.topic.value, message.kind):
             await runner.on_decoded(message)
+
+    # ---------------------------------------------------------------- batches
+
+    async def _answer_batch(self, batch: MeasBatchMessage) -> None:
+        """Every agent of `batch` handles its measurement; their setpoints go out in one batch (or
+        more: see `partial_after_s`)."""
+        answers: dict[str, Setpoints] = {}
+        timer = None
+        if batch.body.partial_after_s is not None:
+            timer = asyncio.get_running_loop().call_later(
+                batch.body.partial_after_s, self._flush_partial, batch.tick, answers
+            )
+        try:
+            for agent_id in batch.body.values:
+                runner = self._by_id.get(agent_id)
+                if runner is None:  # addressed to this host, but not one of its agents
+                    self.dropped.count(DropReason.TOPIC_MISMATCH)
+                    continue
+                setpoints = await runner.measured(batch.measurement(agent_id))
+                if setpoints is not None:
+                    answers[agent_id] = setpoints
+        finally:
+            if timer is not None:
+                timer.cancel()
+        await self._publish_answers(batch.tick, answers)
+
+    def _flush_partial(self, tick: int, answers: dict[str, Setpoints]) -> None:
+        """Publish the answers gathered so far (the rest of the batch follows in another)."""
+        if not answers:
+            return
+        taken = dict(answers)
+        answers.clear()
+        task = asyncio.get_running_loop().create_task(self._publish_answers(tick, taken))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _publish_answers(self, tick: int, answers: dict[str, Setpoints]) -> None:
+        """`answers` (agent → setpoints) as batch messages; an agent whose setpoints are invalid
+        reports that (status error) and is left out."""
+        if not answers:
+            return
+        items: list[tuple[str, bytes]] = []
+        carried: list[list[str]] = []
+        for chunk in batch_chunks(answers):
+            try:
+                message = self._batch_factory.setpoint_batch(tick, chunk)
+            except ValueError:  # one agent's setpoints are invalid: check them one by one
+                message = None
+                valid: dict[str, Setpoints] = {}
+                for agent_id, setpoints in chunk.items():
+                    checked = await self._by_id[agent_id].setpoint_message(tick, setpoints)
+                    if checked is not None:
+                        valid[agent_id] = checked.body.values
+                if valid:
+                    message = self._batch_factory.setpoint_batch(tick, valid)
+            if message is not None:
+                items.append((self._batch_topic, encode(message, self.codec)))
+                carried.append(list(message.body.values))
+        published = await self.connection.publish_many(items)
+        for agents in carried[:published]:
+            for agent_id in agents:
+                self._by_id[agent_id].count_published()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -126,7 +215,7 @@ class AgentHost:
 
     async def shutdown(self, timeout_s: float = 10.0) -> None:
         """Stop every agent (`on_stop`, offline status), then the connection."""
-        await asyncio.gather(*(r.shutdown() for r in self.runners), return_exceptions=True)
+        await asyncio.gather(*(r.shutdown() for r in self.runners), *self._flushes, return_exceptions=True)
         self.connection.stop()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=timeout_s)

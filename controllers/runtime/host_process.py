@@ -26,11 +26,12 @@ AgentSpecTuple = tuple[str, str, dict[str, Any]]  # (kind, agent_id, params)
 
 
 async def host_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, stop: asyncio.Event, *,
-                      prefix: str = DEFAULT_PREFIX, qos: int = 1,
+                      prefix: str = DEFAULT_PREFIX, qos: int = 1, host_id: str | None = None,
                       on_started: Callable[[], None] | None = None) -> None:
-    """Run the agents of `specs` on one `AgentHost` until `stop` is set, then shut them down."""
+    """Run the agents of `specs` on one `AgentHost` (named `host_id`, default a random one) until
+    `stop` is set, then shut them down."""
     agents = [create_agent(kind, agent_id, **params) for kind, agent_id, params in specs]
-    host = AgentHost(agents, url, run, prefix=prefix, qos=qos)
+    host = AgentHost(agents, url, run, prefix=prefix, qos=qos, host_id=host_id)
     host.start()
     if on_started is not None:
         on_started()
@@ -41,7 +42,7 @@ async def host_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, stop:
 
 
 def serve_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, prefix: str = DEFAULT_PREFIX,
-                 qos: int = 1) -> None:
+                 qos: int = 1, host_id: str | None = None) -> None:
     """Run the agents of `specs` on one connection until SIGTERM/SIGINT (the child's main)."""
 
     async def serve() -> None:
@@ -49,7 +50,7 @@ def serve_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, prefix: st
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await host_agents(specs, url, run, stop, prefix=prefix, qos=qos)
+        await host_agents(specs, url, run, stop, prefix=prefix, qos=qos, host_id=host_id)
 
     asyncio.run(serve())
 
@@ -59,12 +60,12 @@ class AgentHostProcess:
     (`python -m controllers.runtime.host_process`, specs as JSON on its standard input)."""
 
     def __init__(self, specs: Sequence[AgentSpecTuple], url: str, run: str, *, prefix: str = DEFAULT_PREFIX,
-                 qos: int = 1) -> None:
+                 qos: int = 1, host_id: str | None = None) -> None:
         for kind, agent_id, params in specs:  # fail here, with the agent's name, not silently in the child
             create_agent(kind, agent_id, **params)
         payload = json.dumps([list(s) for s in specs]).encode()
         command = [sys.executable, "-m", "controllers.runtime.host_process", "--broker", url, "--run", run,
-                   "--prefix", prefix, "--qos", str(qos)]
+                   "--prefix", prefix, "--qos", str(qos), *(("--host-id", host_id) if host_id else ())]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
         assert self.process.stdin is not None
         self.process.stdin.write(payload)
@@ -93,13 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="run id")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX)
     parser.add_argument("--qos", type=int, choices=(0, 1, 2), default=1)
+    parser.add_argument("--host-id", default=None, help="the host's name (its last will, its batches)")
     args = parser.parse_args(argv)
     try:
         specs = [(str(k), str(a), dict(p)) for k, a, p in json.load(sys.stdin)]
     except (ValueError, TypeError) as exc:
         print(f"error: agent specs on standard input: {exc}", file=sys.stderr)
         return 2
-    serve_agents(specs, args.broker, args.run, args.prefix, args.qos)
+    serve_agents(specs, args.broker, args.run, args.prefix, args.qos, args.host_id)
     return 0
 
 

@@ -45,6 +45,8 @@ def every_kind(factory: MessageFactory) -> list[Message]:
         factory.alarm(3, "chi2", "b1", severity="critical", score=12.5, detail="residual too large"),
         factory.clock(3, 2700, step_s=900, deadline_unix_s=1.7e9, final=False),
         factory.status(3, "online", "ready"),
+        factory.meas_batch(3, {"b1": {"p_kw": 1.5}, "b2": {"soc": None}}, time_s=2700, partial_after_s=0.5),
+        factory.setpoint_batch(3, {"b1": {"battery_p_kw": -2.0}, "b2": {"t_set_c": None}}),
     ]
 
 
