@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from planner.hub.case import Case
 from planner.hub.errors import PlannerInputError
@@ -50,14 +51,38 @@ class StorageVars:
 
 
 @dataclass(frozen=True)
+class NettedBank:
+    """Net metering settled over the horizon instead of step by step (a relaxation of the bank).
+
+    The import price takes few distinct values p_k (flat, time of use); W_k (kWh) is the credit
+    drawn back in the steps of price level k. The order of banking and withdrawal within the
+    horizon is not modelled: :mod:`planner.hub.netting` schedules the withdrawals afterwards and
+    proves (or refutes) that the bank's order costs nothing.
+    """
+
+    price_levels_per_kwh: np.ndarray
+    level_of_step: np.ndarray
+    withdrawn_kwh: cp.Variable
+
+
+@dataclass(frozen=True)
 class GridVars:
-    """Grid exchange; the net-metering bank exists only under net metering."""
+    """Grid exchange; the net-metering bank exists only under net metering.
+
+    With ``netted`` (the relaxation of :class:`NettedBank`) ``import_kw`` is the whole grid draw
+    (import plus withdrawals of credit) and there is no per-step bank.
+    """
 
     import_kw: cp.Variable
     export_solar_kw: cp.Variable | None
     export_other_kw: cp.Variable | None
     bank_kwh: cp.Variable | None
     bank_withdrawal_kw: cp.Variable | None
+    netted: NettedBank | None = None
+
+    @property
+    def net_metering(self) -> bool:
+        return self.bank_kwh is not None or self.netted is not None
 
 
 @dataclass(frozen=True)
@@ -75,8 +100,18 @@ def _big_m(name: str, limit: float | None) -> float:
     return float(limit)
 
 
-def define_variables(case: Case, prices: ResolvedPrices) -> HubVariables:
-    """Create the decision variables; solar input is the fixed expression area · I_t (no curtailment)."""
+def _netted_bank(prices: ResolvedPrices) -> NettedBank:
+    levels, level_of_step = np.unique(prices.import_per_kwh, return_inverse=True)
+    return NettedBank(levels, level_of_step.reshape(-1),
+                      cp.Variable(levels.size, nonneg=True, name="nm_withdrawn_by_price_kwh"))
+
+
+def define_variables(case: Case, prices: ResolvedPrices, netted: bool = False) -> HubVariables:
+    """Create the decision variables; solar input is the fixed expression area · I_t (no curtailment).
+
+    ``netted`` replaces the net-metering bank by its relaxation :class:`NettedBank` (no effect
+    without net metering).
+    """
     n = case.n_steps
     irr_kw_per_m2 = case.irradiance_kw_per_m2
     converters: dict[str, ConverterVars] = {}
@@ -101,12 +136,14 @@ def define_variables(case: Case, prices: ResolvedPrices) -> HubVariables:
     has_solar_elec = any(t.is_solar for t in elec)
     has_other_elec = any(not t.is_solar for t in elec)
     nm = prices.net_metering and has_solar_elec
+    chain = nm and not netted
     grid = GridVars(
-        import_kw=cp.Variable(n, nonneg=True, name="grid_import_kw"),
+        import_kw=cp.Variable(n, nonneg=True, name="grid_draw_kw" if nm and netted else "grid_import_kw"),
         export_solar_kw=cp.Variable(n, nonneg=True, name="export_solar_kw") if has_solar_elec else None,
         export_other_kw=cp.Variable(n, nonneg=True, name="export_other_kw") if has_other_elec else None,
-        bank_kwh=cp.Variable(n + 1, nonneg=True, name="nm_bank_kwh") if nm else None,
-        bank_withdrawal_kw=cp.Variable(n, nonneg=True, name="nm_withdrawal_kw") if nm else None,
+        bank_kwh=cp.Variable(n + 1, nonneg=True, name="nm_bank_kwh") if chain else None,
+        bank_withdrawal_kw=cp.Variable(n, nonneg=True, name="nm_withdrawal_kw") if chain else None,
+        netted=_netted_bank(prices) if nm and netted else None,
     )
     return HubVariables(converters, storage, grid)
 
@@ -259,9 +296,28 @@ def define_export_limits(v: HubVariables) -> list[cp.Constraint]:
     return out
 
 
-def define_net_metering(v: HubVariables, step_h: float) -> list[cp.Constraint]:
-    """Bank B (kWh): B_0 = 0, B_t = B_{t−1} + Δt·x_pv,t − Δt·w_t, B_t ≥ 0; x_pv is banked, not paid."""
+def define_netted_bank(v: HubVariables, step_h: float) -> list[cp.Constraint]:
+    """Relaxed bank: W_k ≤ Δt·Σ_{t: p_t = p_k} d_t (credit replaces draws of its price level),
+    Σ_k W_k ≤ Δt·Σ_t x_pv,t (no more credit drawn than banked over the horizon)."""
     g = v.grid
+    if g.netted is None or g.export_solar_kw is None:
+        return []
+    nb = g.netted
+    n = nb.level_of_step.size
+    by_level = sp.csr_matrix((np.full(n, step_h), (nb.level_of_step, np.arange(n))),
+                             shape=(nb.price_levels_per_kwh.size, n))
+    return [nb.withdrawn_kwh <= by_level @ g.import_kw,
+            cp.sum(nb.withdrawn_kwh) <= step_h * cp.sum(g.export_solar_kw)]
+
+
+def define_net_metering(v: HubVariables, step_h: float) -> list[cp.Constraint]:
+    """Bank B (kWh): B_0 = 0, B_t = B_{t−1} + Δt·x_pv,t − Δt·w_t, B_t ≥ 0; x_pv is banked, not paid.
+
+    With the relaxed bank (``GridVars.netted``) see :func:`define_netted_bank`.
+    """
+    g = v.grid
+    if g.netted is not None:
+        return define_netted_bank(v, step_h)
     if g.bank_kwh is None or g.bank_withdrawal_kw is None or g.export_solar_kw is None:
         return []
     return [g.bank_kwh[0] == 0,

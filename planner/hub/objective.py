@@ -82,15 +82,23 @@ def fuel_cost(v: HubVariables, case: Case) -> cp.Expression:
 
 
 def import_cost(v: HubVariables, case: Case, prices: ResolvedPrices) -> cp.Expression:
-    """w·Δt · Σ_t p_imp,t · import_t (net-metering withdrawals are free)."""
-    return case.weight * case.step_h * (prices.import_per_kwh @ v.grid.import_kw)
+    """w·Δt · Σ_t p_imp,t · import_t (net-metering withdrawals are free).
+
+    With the relaxed bank, import_t is the whole draw d_t and the credit is valued at its price
+    level: w·Δt · Σ_t p_t·d_t − w · Σ_k p_k·W_k.
+    """
+    cost = case.weight * case.step_h * (prices.import_per_kwh @ v.grid.import_kw)
+    nb = v.grid.netted
+    if nb is not None:
+        cost = cost - case.weight * (nb.price_levels_per_kwh @ nb.withdrawn_kwh)
+    return cost
 
 
 def export_income(v: HubVariables, case: Case, prices: ResolvedPrices) -> cp.Expression:
     """w·Δt · Σ_t (p_fit,t · x_pv,t [not under net metering] + p_other,t · x_other,t)."""
     g = v.grid
     terms: list[cp.Expression] = []
-    if g.export_solar_kw is not None and g.bank_kwh is None and np.any(prices.feed_in_per_kwh):
+    if g.export_solar_kw is not None and not g.net_metering and np.any(prices.feed_in_per_kwh):
         terms.append(prices.feed_in_per_kwh @ g.export_solar_kw)
     if g.export_other_kw is not None and np.any(prices.other_export_per_kwh):
         terms.append(prices.other_export_per_kwh @ g.export_other_kw)
@@ -119,6 +127,8 @@ def emissions_kg(v: HubVariables, case: Case) -> cp.Expression:
     if g.bank_withdrawal_kw is not None and case.nm_withdrawal_counts_as_import:
         drawn = drawn + g.bank_withdrawal_kw
     terms = [scale * case.grid_co2_kg_per_kwh * cp.sum(drawn)]
+    if g.netted is not None and not case.nm_withdrawal_counts_as_import:  # d_t includes the credit
+        terms.append(-case.weight * case.grid_co2_kg_per_kwh * cp.sum(g.netted.withdrawn_kwh))
     terms += [scale * case.fuels[c.tech.input].co2_kg_per_kwh * cp.sum(c.inflow_kw)
               for c in v.converters.values() if c.tech.input in case.fuels]
     return _total(terms)

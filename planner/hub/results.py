@@ -57,6 +57,7 @@ class PlanResult:
     timing: Timing
     dispatch: pd.DataFrame
     storage_carriers: dict[str, str] = field(default_factory=dict)
+    solved_as: str = "whole model"   # how the optimum was found (every way gives the same optimum)
 
     def summary_row(self) -> dict[str, float | str | bool]:
         caps = {col: 0.0 for col in REQUIRED_CAPACITY_COLUMNS} | self.capacities
@@ -73,6 +74,7 @@ class PlanResult:
             "milp": self.is_milp,
             "build_s": self.timing.build_s,
             "solve_s": self.timing.solve_s,
+            "solved_as": self.solved_as,
         }
 
 

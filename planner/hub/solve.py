@@ -12,7 +12,7 @@ import cvxpy.settings as cps
 import numpy as np
 import pandas as pd
 
-from planner.hub import pricing
+from planner.hub import netting, pricing
 from planner.hub.case import Case
 from planner.hub.diagnose import infeasibility_causes, unboundedness_causes
 from planner.hub.errors import (
@@ -64,13 +64,17 @@ class HubModel:
         return bool(self.problem.is_mixed_integer())
 
 
-def build_model(case: Case, policy: str) -> HubModel:
-    """The cvxpy problem of ``case`` under the named policy of the case."""
+def build_model(case: Case, policy: str, netted: bool = False) -> HubModel:
+    """The cvxpy problem of ``case`` under the named policy of the case.
+
+    ``netted``: the relaxation of the net-metering bank (:mod:`planner.hub.netting`), solved only
+    as a step of :func:`solve_leaving_out_unbuilt`; its results are not read directly.
+    """
     if policy not in case.policies:
         raise PlannerInputError(f"unknown policy {policy!r}; the case has {sorted(case.policies)}")
     t0 = time.perf_counter()
     prices = resolve_policy(policy, case.policies[policy], case.price_series, case.n_steps)
-    v = define_variables(case, prices)
+    v = define_variables(case, prices, netted=netted)
     costs = cost_terms(v, case, prices)
     families = constraint_families(v, case)
     problem = cp.Problem(cp.Minimize(costs.total), [c for family in families.values() for c in family])
@@ -154,7 +158,11 @@ def dispatch_frame(model: HubModel) -> pd.DataFrame:
     return frame
 
 
-def read_result(model: HubModel, solve_s: float) -> PlanResult:
+SOLVED_WHOLE = "whole model"
+SOLVED_PRICED = "unbuilt technologies left out, reduced costs checked"
+
+
+def read_result(model: HubModel, solve_s: float, solved_as: str = SOLVED_WHOLE) -> PlanResult:
     v = model.variables
     capacities = {capacity_column(n, c.tech): _scalar(c.cap) for n, c in v.converters.items()}
     capacities |= {f"{n}_kwh": _scalar(s.cap_kwh) for n, s in v.storage.items()}
@@ -167,7 +175,7 @@ def read_result(model: HubModel, solve_s: float) -> PlanResult:
         case_name=model.case.name, policy=model.policy, capacities=capacities, costs=costs,
         co2_t=_scalar(model.co2_kg) / 1000.0, objective_chf=objective, is_milp=model.is_milp,
         timing=Timing(build_s=model.build_s, solve_s=solve_s), dispatch=dispatch_frame(model),
-        storage_carriers={n: s.tech.carrier for n, s in v.storage.items()},
+        storage_carriers={n: s.tech.carrier for n, s in v.storage.items()}, solved_as=solved_as,
     )
 
 
@@ -214,27 +222,87 @@ def _copy_values(source: HubModel, target: HubModel) -> None:
         var.value = np.zeros(var.shape) if value is None else value
 
 
-def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = None) -> PlanResult:
-    """Same optimum as :func:`solve_model`, solving first without the technologies a probe does not
-    build and putting back those whose reduced cost says they pay (:mod:`planner.hub.pricing`)."""
-    options = options or SolverOptions()
-    t0 = time.perf_counter()
-    case, policy = model.case, model.policy
-    left_out = pricing.probe_left_out(case, _probe_sizes(policy, options)) if not model.is_milp else set()
-    while left_out:
-        smaller = build_model(pricing.without(case, left_out), policy)
+def _copy_netted(source: HubModel, target: HubModel, schedule: netting.BankSchedule) -> None:
+    """A solved relaxation into the chained model: draws split into import and the scheduled
+    withdrawals, the bank filled from the schedule."""
+    _copy_values(source, target)
+    g = target.variables.grid
+    if g.bank_kwh is None or g.bank_withdrawal_kw is None:
+        raise AssertionError("the target of a netted solution must have the net-metering bank")
+    draw = np.asarray(source.variables.grid.import_kw.value, dtype=float)
+    g.import_kw.value = np.maximum(draw - schedule.withdrawal_kw, 0.0)
+    g.bank_withdrawal_kw.value = schedule.withdrawal_kw
+    g.bank_kwh.value = schedule.bank_kwh
+
+
+def _priced_optimum(case: Case, policy: str, left_out: set[str], options: SolverOptions,
+                    netted: bool = False) -> HubModel | None:
+    """Solve without ``left_out`` and put back what its reduced cost says pays, until nothing does.
+
+    Returns the solved model whose optimum is that of the whole model of the same formulation, or
+    None after a failure (infeasible, unbounded, numerics) that the whole model should explain.
+    """
+    while True:
+        smaller = build_model(pricing.without(case, left_out), policy, netted=netted)
         try:
             _solve(smaller, options)
         except PlannerError:
-            break  # the whole model says why (or finds the optimum the smaller one lacks)
+            return None
+        if not left_out:
+            return smaller
         duals = pricing.read_duals(smaller.families, smaller.variables, case.n_steps)
         back = pricing.technologies_to_add(case, left_out, duals)
         if not back:
-            _copy_values(smaller, model)
-            return read_result(model, time.perf_counter() - t0)
-        left_out -= back
-    _solve(model, options)
-    return read_result(model, time.perf_counter() - t0)
+            return smaller
+        left_out = left_out - back
+
+
+def _solve_relaxed_bank(model: HubModel, left_out: set[str], options: SolverOptions) -> str | None:
+    """Net metering through the relaxations of :mod:`planner.hub.netting`: the relaxation's label
+    when one of them was proven exact and its decisions (with the scheduled bank) are now the
+    values of ``model``, else None."""
+    for relaxation in netting.relaxations(model.case, model.policy, model.prices):
+        solved = _priced_optimum(relaxation.case, relaxation.policy, left_out, options, relaxation.netted)
+        if solved is None:
+            continue
+        cost = float(np.asarray(solved.costs.total.value, dtype=float).reshape(-1)[0])
+        schedule = netting.proven_schedule(relaxation, solved.variables, model.prices, cost)
+        if schedule is not None:
+            _copy_netted(solved, model, schedule)
+            return relaxation.label
+    return None
+
+
+def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = None) -> PlanResult:
+    """Same optimum as :func:`solve_model`, solving first without the technologies a probe does not
+    build and putting back those whose reduced cost says they pay (:mod:`planner.hub.pricing`).
+
+    Under net metering with a flat or time-of-use import price, relaxations without the hourly
+    bank are solved first and proven exact by scheduling the withdrawals (:mod:`planner.hub.netting`);
+    when none is, the chained model is solved as without them.
+    """
+    options = options or SolverOptions()
+    t0 = time.perf_counter()
+    case, policy = model.case, model.policy
+    if model.is_milp:
+        _solve(model, options)
+        return read_result(model, time.perf_counter() - t0)
+    relaxed = model.variables.grid.bank_kwh is not None and netting.applies(model.prices)
+    probe_policy = netting.relaxations(case, policy, model.prices)[0] if relaxed else None
+    if probe_policy is not None:  # the probe only guesses what to leave out: the relaxation will do
+        left_out = pricing.probe_left_out(probe_policy.case, _probe_sizes(probe_policy.policy, options))
+    else:
+        left_out = pricing.probe_left_out(case, _probe_sizes(policy, options))
+    label = _solve_relaxed_bank(model, left_out, options) if relaxed else None
+    if label is not None:
+        how = f"net metering relaxed ({label}), bank scheduled and proven exact"
+        return read_result(model, time.perf_counter() - t0, how + (f"; {SOLVED_PRICED}" if left_out else ""))
+    solved = _priced_optimum(case, policy, left_out, options) if left_out else None
+    if solved is None:
+        _solve(model, options)
+        return read_result(model, time.perf_counter() - t0)
+    _copy_values(solved, model)
+    return read_result(model, time.perf_counter() - t0, SOLVED_PRICED)
 
 
 def plan_case(case: Case, policy: str, options: SolverOptions | None = None) -> PlanResult:
