@@ -84,6 +84,25 @@ def test_agents_in_one_worker_process(
     assert (steps["late_agents"] == 0).all()  # every agent in the worker answered every step
 
 
+@pytest.mark.parametrize("agents", ["tasks", "worker"])
+def test_batches_per_host_match_in_process_and_one_message_per_agent(
+    small_scenario: Scenario, small_run: RunSummary, inprocess_run: RunSummary, tmp_path: Path, agents: str
+) -> None:
+    summary = run_scenario(_with(small_scenario, agents=agents, batch=True), tmp_path / "out")
+    assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis) == _comparable(small_run.kpis)
+    steps, n_agents = small_scenario.n_steps, small_scenario.n_buildings
+    assert (read_table(summary.out_dir, "control_steps")["late_agents"] == 0).all()
+    messages = read_table(summary.out_dir, "mqtt_messages")
+    counts = messages[messages["kind"] != "status"].groupby(["direction", "kind"]).size().to_dict()
+    assert counts == {("out", "batch/meas"): steps, ("in", "batch/setpoint"): steps, ("out", "clock"): steps}
+    answers = messages[messages["kind"] == "batch/setpoint"]
+    assert answers["rtt_s"].notna().all() and answers["dropped"].isna().all()
+    mqtt, per_agent = summary.kpis["mqtt"], small_run.kpis["mqtt"]
+    assert mqtt["batched_entries"] == 2 * n_agents * steps and per_agent["batched_entries"] == 0
+    assert mqtt["dropped"] == 0 and mqtt["rtt_median_ms"] is not None
+    assert mqtt["messages"] < per_agent["messages"]
+
+
 def test_unreachable_broker_is_a_clear_error(small_scenario: Scenario, tmp_path: Path) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

@@ -96,6 +96,26 @@ def test_inconsistent_steps(tmp_path: Path) -> None:
     assert "control_step" in message and "multiple" in message
 
 
+@pytest.mark.parametrize(
+    ("controller", "expected"),
+    [
+        ({"batch": True, "agents": "processes"}, "agents 'processes'"),
+        ({"batch": True, "transport": "inprocess"}, "transport 'inprocess'"),
+        ({"batch": True, "kind": "admm", "admm": {}}, "kinds 'none' and 'rule_based'"),
+    ],
+)
+def test_batches_need_agents_on_one_connection(tmp_path: Path, controller: dict[str, object],
+                                               expected: str) -> None:
+    message = _error(tmp_path, {**MINIMAL, "controller": {"kind": "rule_based", **controller}})
+    assert "controller" in message and "`batch`" in message and expected in message
+
+
+def test_batches_with_tasks_or_a_worker(tmp_path: Path) -> None:
+    for agents in ("tasks", "worker"):
+        data = {**MINIMAL, "controller": {"kind": "rule_based", "batch": True, "agents": agents}}
+        assert load_scenario(_write(tmp_path, data)).controller.batch
+
+
 def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
     assert "not valid YAML" in _error(tmp_path, "name: [unclosed")
     assert "must be a mapping" in _error(tmp_path, "- a\n- b\n")

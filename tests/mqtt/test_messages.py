@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from pydantic import Field, TypeAdapter
 
 from controllers.messages import (
+    MAX_BATCH_AGENTS,
+    MAX_ENTRIES,
     MAX_PAYLOAD_BYTES,
     MESSAGE_TYPES,
     ClockMessage,
@@ -22,6 +24,7 @@ from controllers.messages import (
     Message,
     MessageFactory,
     SetpointMessage,
+    batch_chunks,
     decode,
     decode_for_topic,
     encode,
@@ -212,3 +215,28 @@ def test_msgpack_codec() -> None:
     assert not payload.startswith(b"{")
     result = decode(payload)
     assert isinstance(result, SetpointMessage) and result == message
+
+
+def test_batch_chunks_fit_one_message_each() -> None:
+    small = {f"b{i}": {"p_kw": 1.0, "soc": None} for i in range(100)}
+    assert batch_chunks(small) == [small]  # a typical host: one message
+    many = {f"b{i}": {"p_kw": 1.0} for i in range(MAX_BATCH_AGENTS + 5)}
+    assert [len(c) for c in batch_chunks(many)] == [MAX_BATCH_AGENTS, 5]
+    name = "n" * 64
+    wide = {f"b{i:02d}": {f"{name[:60]}{j:04d}": -1.2345678901234567e-308 for j in range(MAX_ENTRIES)}
+            for i in range(30)}
+    chunks = batch_chunks(wide)
+    assert len(chunks) > 1 and [a for c in chunks for a in c] == list(wide)  # every agent once, in order
+    factory = MessageFactory("run1", "bridge")
+    for chunk in chunks:  # each one a valid message within the size limit
+        payload = encode(factory.meas_batch(0, chunk, time_s=0, partial_after_s=1.0))
+        assert len(payload) <= MAX_PAYLOAD_BYTES and not isinstance(decode(payload), DecodeError)
+
+
+def test_an_agents_measurement_from_its_batch() -> None:
+    factory = MessageFactory("run1", "bridge", clock=lambda: 5.0)
+    batch = factory.meas_batch(3, {"b1": {"p_kw": 1.5}, "b2": {"soc": None}}, time_s=2700)
+    single = MessageFactory("run1", "bridge", clock=lambda: 5.0).meas(3, {"soc": None}, time_s=2700)
+    assert batch.measurement("b2") == single
+    with pytest.raises(KeyError):
+        batch.measurement("b3")
