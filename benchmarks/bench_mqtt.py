@@ -33,8 +33,8 @@ import aiomqtt
 
 from controllers.runtime import AgentGroup, AgentHost, AgentRunner, MqttConnection, create_agent
 from cosim.bridge_core import BridgeCore
-from cosim.bridge_sync import SyncBridge
 from cosim.bridge_recording import percentile
+from cosim.bridge_sync import SyncBridge
 from cosim.brokers import find_mosquitto, start_embedded_broker, start_mosquitto
 
 PAYLOAD = b"x" * 200

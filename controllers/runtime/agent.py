@@ -8,6 +8,9 @@ Protocol of a control step (lockstep and real time alike), for tick `t`:
    measurements, e.g. a coordinator);
 3. `step` returns setpoints, which the runner publishes on `setpoint/{agent}` with tick t.
    Returning None publishes nothing (the bridge then uses the agent's fallback).
+   On a shared connection (`AgentHost`) the bridge may send the measurements of all the host's
+   agents in one `batch/meas` message instead; each agent then handles its entry the same way
+   and the host answers for all of them in one `batch/setpoint` message.
 
 Liveness: on every (re)connect the runner publishes `status/{agent}` = online; its last will is
 `offline`. When the bridge publishes `status/{bridge}` = waiting, every agent announces itself
