@@ -48,6 +48,7 @@ class Run:
     objective_chf: float
     capacities: dict[str, float]
     solve_cpu_s: float = float("nan")
+    solved_as: str = ""
 
     @property
     def total_s(self) -> float:
@@ -59,7 +60,8 @@ def run_ours(case: Case, policy: str, whole: bool = False) -> Run:
     cpu0 = time.process_time()
     result = solve_model(model) if whole else solve_leaving_out_unbuilt(model)
     cpu_s = time.process_time() - cpu0
-    return Run(result.timing.build_s, result.timing.solve_s, result.objective_chf, result.capacities, cpu_s)
+    return Run(result.timing.build_s, result.timing.solve_s, result.objective_chf, result.capacities, cpu_s,
+               result.solved_as)
 
 
 def _oemof_energy_system(case: Case, prices: ResolvedPrices):  # type: ignore[no-untyped-def]
@@ -190,8 +192,10 @@ def main() -> None:
                    "peer build s", "peer solve s", "peer total s", "peer/ours", "ours objective CHF",
                    "peer objective CHF", "agree", "max cap diff"):
         table.add_column(column, justify="left" if column == "policy" else "right")
+    solved_as: dict[str, str] = {}
     for policy in args.policy or list(STUDY_POLICY_ORDER):
         ours = run_ours(case, policy, args.whole)
+        solved_as[policy] = ours.solved_as
         cells = [policy, f"{ours.build_s:.2f}", f"{ours.solve_s:.1f}", f"{ours.solve_cpu_s:.1f}",
                  f"{ours.total_s:.1f}"]
         if args.no_peer:
@@ -207,6 +211,8 @@ def main() -> None:
     console.print(table)
     console.print(f"objectives agree when their relative difference is below {AGREE_RTOL:g}; "
                   "max cap diff is the largest capacity difference (kW, kWe, m2 or kWh)")
+    for policy, how in solved_as.items():
+        console.print(f"ours, {policy}: {how}", highlight=False)
 
 
 if __name__ == "__main__":
