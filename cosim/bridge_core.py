@@ -33,7 +33,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal
 
 import aiomqtt
 
@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 
 Values = Mapping[str, float | None]
 FallbackSource = Literal["caller", "last", "none"]
-T = TypeVar("T")
 
 LIVE_STATES = frozenset({"online", "error"})  # an agent in these states answers (or tries to)
 UNKNOWN = "unknown"  # an agent's state while the bridge cannot hear it
@@ -85,6 +84,7 @@ class ExchangeResult:
 
     `setpoints` holds an entry for every awaited agent: what it sent, or its fallback when it
     was late (`late_agents`, sorted; `fallback_sources` says where each fallback came from).
+    `measurements_published` counts the agents whose measurements went out (alone or in a batch).
     """
 
     tick: int

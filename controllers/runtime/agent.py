@@ -320,7 +320,7 @@ class AgentRunner:
         """`setpoints` as a validated message, or None after reporting invalid ones (status error)."""
         try:
             return self.factory.setpoint(tick, setpoints)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:  # not a mapping, or values no message may carry
             self._hook_errors += 1
             log.error("%s: invalid setpoints at tick %d: %s", self.agent.agent_id, tick, exc)
             await self._announce("error", f"invalid setpoints at tick {tick}"[:1000])

@@ -31,6 +31,13 @@ class NanAgent(Agent):
         return {"battery_p_kw": float("nan")}
 
 
+class ListAgent(Agent):
+    """Answers with something that is not a mapping at all."""
+
+    async def step(self, tick: int, measurement: MeasMessage | None) -> Setpoints | None:
+        return [1.0]  # type: ignore[return-value]  # the error under test
+
+
 @asynccontextmanager
 async def hosted(url: str, prefix: str, hosts: Mapping[str, Sequence[Agent]], *, batches: bool = True,
                  alone: Sequence[Agent] = (),
@@ -135,12 +142,15 @@ async def test_late_agent_inside_a_batch_gets_its_fallback(running_mosquitto_url
 
 async def test_invalid_setpoints_leave_out_only_their_agent(running_mosquitto_url: str,
                                                             topic_prefix: str) -> None:
-    hosts = {"h1": [create_agent("echo", "a0"), NanAgent("bad"), create_agent("echo", "a1")]}
+    agents = [create_agent("echo", "a0"), NanAgent("bad"), ListAgent("odd"), create_agent("echo", "a1")]
+    hosts = {"h1": agents}
+    ids = ["a0", "bad", "odd", "a1"]
     async with hosted(running_mosquitto_url, topic_prefix, hosts, step_timeout_s=1.0) as (bridge, _):
-        result = await bridge.exchange(0, meas(["a0", "bad", "a1"], 0))
-        assert result.late_agents == ("bad",)
-        assert result.setpoints["a0"] == meas(["a0"], 0)["a0"]
-        assert await bridge.wait_for_state("bad", "error", TIMEOUT_S)  # the agent said why
+        result = await bridge.exchange(0, meas(ids, 0))
+        assert result.late_agents == ("bad", "odd")
+        assert result.setpoints["a0"] == meas(ids, 0)["a0"] and result.setpoints["a1"] == meas(ids, 0)["a1"]
+        for agent in ("bad", "odd"):
+            assert await bridge.wait_for_state(agent, "error", TIMEOUT_S)  # the agent said why
 
 
 async def test_malformed_setpoint_batches_are_counted_and_dropped(running_mosquitto_url: str,
