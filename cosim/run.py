@@ -150,7 +150,9 @@ def _mqtt_kpis(plane: ControlPlane) -> dict[str, Any]:
     return {
         "messages": sum(t.messages_out + t.messages_in for t in traffic),
         "bytes": sum(t.bytes_out + t.bytes_in for t in traffic),
-        "messages_per_agent": (sum(t.messages_out + t.messages_in for t in traffic) / max(len(traffic), 1)),
+        # every message of the run (clock, hosts' batches, agents' own topics) per controlled agent
+        "messages_per_agent": (sum(t.messages_out + t.messages_in for t in traffic)
+                               / max(len(plane.bridge.core.agents), 1)),
         "batched_entries": sum(t.batched_out + t.batched_in for t in traffic),
         "rtt_median_ms": None if rtt.median_s is None else rtt.median_s * 1e3,
         "rtt_p99_ms": None if rtt.p99_s is None else rtt.p99_s * 1e3,

@@ -49,6 +49,9 @@ def test_every_message_is_recorded(small_run: RunSummary, small_scenario: Scenar
     assert setpoints["rtt_s"].notna().all() and (setpoints["rtt_s"] > 0).all()
     assert small_run.kpis["mqtt"]["messages"] >= len(messages)
     assert small_run.kpis["mqtt"]["dropped"] == 0
+    # per controlled agent, not per traffic key (the clock's and the bridge's own keys are no agents)
+    kpis = small_run.kpis["mqtt"]
+    assert kpis["messages_per_agent"] == pytest.approx(kpis["messages"] / agents)
 
 
 def _reachable(host: str, port: int) -> bool:
