@@ -1,0 +1,203 @@
+"""Peer-to-peer ADMM without a coordinator: neighbours trade shares of the transformer limit.
+
+The shared band p_min ≤ Σ_i x_i ≤ p_max (x_i the agent's net power over the horizon) is split
+into equal shares, and agents connected in a graph (e.g. neighbours on the feeder) move capacity
+along its edges: a_ij is what agent i receives from neighbour j, and the flow is antisymmetric,
+a_ij = −a_ji. With the local constraint
+
+    p_min/N ≤ x_i − Σ_j a_ij ≤ p_max/N
+
+the flows sum to zero, so the band holds for the sum; and every x with Σ x in the band has such
+flows when the graph is connected, so the problem is the same as the coordinator's (without the
+peak-import cost and the voltage rows, which need the aggregate: refused here). One edge variable
+e per edge (i < j) makes it a two-block ADMM (agents, edges), which converges like any ADMM:
+
+    (x_i, a_i·) = argmin f_i(x_i) + (ρ/2) Σ_j ‖a_ij − σ_ij e_ij + u_ij‖²   s.t. the local band
+    e_ij        = ½ [σ_ij (a_ij + u_ij) + σ_ji (a_ji + u_ji)]               (σ_ij = +1 if i < j, else −1)
+    u_ij       += a_ij − σ_ij e_ij
+
+Each agent sends a_ij + u_ij to neighbour j once per round and both compute e_ij: no coordinator,
+no aggregate anywhere. For fixed x_i the best a_i· differ from their centres c_ij = σ_ij e_ij − u_ij
+by one common shift, so the agent solves min f_i(x) + (ρ/2d_i)‖w‖² s.t. p_min/N ≤ x − Σ_j c_ij − w
+≤ p_max/N (d_i neighbours) and sets a_ij = c_ij + w/d_i.
+
+The local problems are the cvxpy reference formulation (`controllers.mpc.formulation`) with the
+centre as a parameter, solved with OSQP. Residuals and the stopping test (Boyd §3.3.1 on the edge
+copies) are evaluated over all agents here, in process; on a real network the agents would agree
+on stopping by a max-consensus of their local tests (diameter-many extra exchanges). ρ is fixed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from controllers.admm.data import AgentData, FloatArray, SharedLimits
+from controllers.mpc.formulation import build_agents_model
+
+Edge = tuple[int, int]
+atoms: Any = cp  # cvxpy's atoms are untyped through the package namespace
+
+
+def line_graph(n_agents: int) -> tuple[Edge, ...]:
+    """Agents in feeder order, each connected to the next (a radial feeder's chain)."""
+    return tuple((i, i + 1) for i in range(n_agents - 1))
+
+
+def ring_graph(n_agents: int) -> tuple[Edge, ...]:
+    """The line closed into a ring (two paths between any two agents)."""
+    return (*line_graph(n_agents), (0, n_agents - 1)) if n_agents > 2 else line_graph(n_agents)
+
+
+def _check_graph(n: int, edges: Sequence[Edge]) -> tuple[Edge, ...]:
+    checked: set[Edge] = set()
+    for i, j in edges:
+        if not (0 <= i < n and 0 <= j < n) or i == j:
+            raise ValueError(f"edge {(i, j)} must join two different agents among 0 … {n - 1}")
+        checked.add((min(i, j), max(i, j)))
+    neighbours: list[list[int]] = [[] for _ in range(n)]
+    for i, j in checked:
+        neighbours[i].append(j)
+        neighbours[j].append(i)
+    seen, queue = {0}, deque([0])
+    while queue:
+        for k in neighbours[queue.popleft()]:
+            if k not in seen:
+                seen.add(k)
+                queue.append(k)
+    if len(seen) != n:
+        raise ValueError(f"the agents' graph must be connected; agents {sorted(set(range(n)) - seen)[:10]} "
+                         "cannot reach agent 0")
+    return tuple(sorted(checked))
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    rho: float = 0.05
+    eps_abs: float = 1e-4
+    eps_rel: float = 1e-4
+    max_iterations: int = 2000
+    osqp: tuple[tuple[str, Any], ...] = (("eps_abs", 1e-7), ("eps_rel", 1e-7), ("polishing", True),
+                                         ("max_iter", 20000))
+
+    def __post_init__(self) -> None:
+        if self.rho <= 0 or self.eps_abs <= 0 or self.eps_rel < 0 or self.max_iterations < 1:
+            raise ValueError("peer ADMM needs rho > 0, eps_abs > 0, eps_rel ≥ 0 and max_iterations ≥ 1")
+
+
+class PeerAgent:
+    """One agent's local problem: its own cost and devices, the band on x − Σ received capacity."""
+
+    def __init__(self, data: AgentData, low_kw: FloatArray, high_kw: FloatArray, degree: int,
+                 rho: float) -> None:
+        self.data, self.degree = data, degree
+        model = build_agents_model([data])
+        self.x = model.p_net[0]
+        self.local_cost = model.cost
+        self.w = cp.Variable(data.horizon, name="w")
+        self.centre_sum = cp.Parameter(data.horizon, name="centre_sum")
+        shifted = self.x - self.centre_sum - self.w
+        objective = model.cost + (rho / (2.0 * degree)) * atoms.sum_squares(self.w)
+        self.problem = cp.Problem(cp.Minimize(objective), [*model.constraints, shifted >= low_kw,
+                                                           shifted <= high_kw])
+
+    def solve(self, centres: FloatArray, options: dict[str, Any]) -> tuple[FloatArray, FloatArray, float]:
+        """x, the received capacities a (rows: neighbours, centres' order) and the solve time."""
+        self.centre_sum.value = centres.sum(axis=0)
+        start = time.perf_counter()
+        self.problem.solve(solver=cp.OSQP, warm_start=True, **options)  # type: ignore[no-untyped-call]
+        if self.x.value is None or self.w.value is None:
+            raise RuntimeError(f"peer agent {self.data.name}: local problem {self.problem.status}")
+        received = centres + np.asarray(self.w.value, dtype=float)[None, :] / self.degree
+        return np.asarray(self.x.value, dtype=float), received, time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class PeerRound:
+    iteration: int
+    primal: float
+    dual: float
+    eps_primal: float
+    eps_dual: float
+    max_solve_time_s: float
+
+
+@dataclass(frozen=True)
+class PeerResult:
+    converged: bool
+    iterations: int
+    p_net_kw: FloatArray          # (agents, horizon)
+    objective: float              # Σ local costs of the plans
+    max_violation_kw: float       # largest excess of Σ x over the band
+    messages: int                 # agent-to-agent messages (one per edge direction and round)
+    history: tuple[PeerRound, ...]
+    wall_time_s: float
+
+
+def run_peer_to_peer(agents: Sequence[AgentData], limits: SharedLimits, edges: Sequence[Edge] | None = None,
+                     settings: PeerSettings | None = None) -> PeerResult:
+    """One control step of peer-to-peer ADMM over `edges` (default: `line_graph`)."""
+    start = time.perf_counter()
+    s = settings or PeerSettings()
+    n = len(agents)
+    if n < 2:
+        raise ValueError("peer-to-peer ADMM needs at least two agents")
+    if limits.peak_price_per_kw > 0 or limits.voltage is not None:
+        raise ValueError("peer-to-peer ADMM shares the transformer band only: the peak-import cost and the "
+                         "voltage rows need the aggregate (use the coordinator)")
+    t = agents[0].horizon
+    if limits.horizon != t:
+        raise ValueError("shared limits and agents must have the same horizon")
+    graph = _check_graph(n, line_graph(n) if edges is None else edges)
+    neighbours: list[list[int]] = [[] for _ in range(n)]
+    for i, j in graph:
+        neighbours[i].append(j)
+        neighbours[j].append(i)
+    # one row per directed copy (i receives from j); the edge index and orientation of each copy
+    copies = [(i, j) for i in range(n) for j in neighbours[i]]
+    edge_of = {e: k for k, e in enumerate(graph)}
+    copy_edge = np.array([edge_of[(min(i, j), max(i, j))] for i, j in copies])
+    sigma = np.array([1.0 if i < j else -1.0 for i, j in copies])
+    rows_of = [np.array([k for k, (i, _) in enumerate(copies) if i == a]) for a in range(n)]
+    peers = [PeerAgent(a, limits.p_min_kw / n, limits.p_max_kw / n, len(neighbours[i]), s.rho)
+             for i, a in enumerate(agents)]
+    options = dict(s.osqp)
+    a = np.zeros((len(copies), t))
+    u = np.zeros((len(copies), t))
+    e = np.zeros((len(graph), t))
+    x = np.zeros((n, t))
+    history: list[PeerRound] = []
+    size = len(copies) * t
+    converged = False
+    for iteration in range(s.max_iterations):
+        centres = sigma[:, None] * e[copy_edge] - u
+        slowest = 0.0
+        for i, peer in enumerate(peers):
+            x[i], a[rows_of[i]], solve_s = peer.solve(centres[rows_of[i]], options)
+            slowest = max(slowest, solve_s)
+        e_old = e
+        sent = sigma[:, None] * (a + u)  # what each agent sends to its neighbour
+        e = np.zeros_like(e)
+        np.add.at(e, copy_edge, 0.5 * sent)
+        gap = a - sigma[:, None] * e[copy_edge]
+        u = u + gap
+        primal = float(np.linalg.norm(gap))
+        dual = s.rho * float(np.linalg.norm((e - e_old)[copy_edge]))
+        eps_pri = np.sqrt(size) * s.eps_abs + s.eps_rel * max(float(np.linalg.norm(a)),
+                                                              float(np.linalg.norm(e[copy_edge])))
+        eps_dual = np.sqrt(size) * s.eps_abs + s.eps_rel * s.rho * float(np.linalg.norm(u))
+        history.append(PeerRound(iteration, primal, dual, float(eps_pri), float(eps_dual), slowest))
+        if primal <= eps_pri and dual <= eps_dual:
+            converged = True
+            break
+    total = x.sum(axis=0)
+    excess = np.maximum(total - limits.p_max_kw, 0.0) + np.maximum(limits.p_min_kw - total, 0.0)
+    objective = float(sum(float(np.asarray(p.local_cost.value)) for p in peers))
+    return PeerResult(converged, len(history), x.copy(), objective, float(excess.max()),
+                      len(copies) * len(history), tuple(history), time.perf_counter() - start)

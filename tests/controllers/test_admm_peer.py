@@ -1,0 +1,58 @@
+"""Peer-to-peer ADMM (no coordinator): neighbours trading shares of the transformer limit reach the
+centralised optimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from controllers.admm import AdmmAgent, AgentData, SharedLimits
+from controllers.admm.peer import PeerSettings, line_graph, ring_graph, run_peer_to_peer
+from controllers.admm.synthetic import DistrictSpec, synthetic_district
+from controllers.mpc import CentralisedResult, solve_centralised
+
+HORIZON = 24
+SETTINGS = PeerSettings(rho=0.02)
+
+
+@pytest.fixture(scope="module")
+def district() -> tuple[list[AgentData], SharedLimits, CentralisedResult, np.ndarray]:
+    """5 buildings + 1 battery, 24 h in 1-h steps, transformer limit at 80 % of the free peak."""
+    agents = synthetic_district(DistrictSpec(n_buildings=5, n_storage=1, horizon=HORIZON, seed=1))
+    free = np.stack([AdmmAgent(a).solve_alone().p_net_kw for a in agents]).sum(axis=0)
+    limits = SharedLimits.transformer(0.8 * float(free.max()), HORIZON)
+    return agents, limits, solve_centralised(agents, limits), free
+
+
+@pytest.mark.parametrize("graph", ["line", "ring"])
+def test_peer_to_peer_reaches_the_centralised_optimum(district, graph: str) -> None:  # type: ignore[no-untyped-def]
+    agents, limits, central, free = district
+    assert free.max() > limits.p_max_kw[0] * 1.2  # without coordination the limit is exceeded
+    edges = line_graph(len(agents)) if graph == "line" else ring_graph(len(agents))
+    result = run_peer_to_peer(agents, limits, edges, SETTINGS)
+    assert result.converged
+    gap = (result.objective - central.objective) / abs(central.objective)
+    assert abs(gap) <= 1e-3, gap
+    assert result.max_violation_kw <= 1e-3 * limits.p_max_kw[0]
+    assert result.messages == 2 * len(edges) * result.iterations  # only neighbours talk, once a round
+    np.testing.assert_allclose(result.p_net_kw.sum(axis=0), central.p_net_kw.sum(axis=0),
+                               atol=0.02 * limits.p_max_kw[0])
+
+
+def test_more_paths_need_fewer_rounds(district) -> None:  # type: ignore[no-untyped-def]
+    """Capacity travels along the edges: closing the line into a ring shortens the paths."""
+    agents, limits, _, _ = district
+    line = run_peer_to_peer(agents, limits, line_graph(len(agents)), SETTINGS)
+    ring = run_peer_to_peer(agents, limits, ring_graph(len(agents)), SETTINGS)
+    assert ring.iterations < line.iterations
+
+
+def test_bad_graphs_and_shared_costs_are_refused(district) -> None:  # type: ignore[no-untyped-def]
+    agents, limits, _, _ = district
+    with pytest.raises(ValueError, match=r"connected.*\[3, 4, 5\]"):
+        run_peer_to_peer(agents, limits, [(0, 1), (1, 2)], SETTINGS)
+    with pytest.raises(ValueError, match="two different agents"):
+        run_peer_to_peer(agents, limits, [(0, 0), *line_graph(len(agents))], SETTINGS)
+    peak = SharedLimits.transformer(float(limits.p_max_kw[0]), HORIZON, peak_price_per_kw=0.1)
+    with pytest.raises(ValueError, match="peak-import cost"):
+        run_peer_to_peer(agents, peak, None, SETTINGS)
