@@ -78,7 +78,7 @@ def run_scenario(
                 qos=c.qos,
                 step_timeout_s=c.step_timeout_s,
                 devices=devices,
-                batch=c.batch,
+                batch=c.batches,
                 scenario_path=scenario_path,
                 run_id=run_id or c.run_id,
                 ready_timeout_s=c.ready_timeout_s,

@@ -279,7 +279,8 @@ class Controller(Strict):
     setpoint is used. `batch` (agents `tasks` or `worker`, kinds `none` and `rule_based`): the
     bridge sends the measurements of all agents in one message per step and they answer in one,
     instead of one message per agent each way (same setpoints and results; `mqtt_messages` then
-    holds one row per batch; see docs/mqtt.md).
+    holds one row per batch; see docs/mqtt.md). Unset, batches are used wherever they apply;
+    `batch: false` keeps one message per agent each way.
     """
 
     kind: Literal["none", "rule_based", "admm"] = "none"
@@ -290,7 +291,7 @@ class Controller(Strict):
     transport: Literal["mqtt", "inprocess"] = "mqtt"
     broker: Annotated[str, Field(pattern=r"^mqtts?://")] | None = None
     agents: Literal["tasks", "worker", "processes"] = "tasks"
-    batch: bool = False
+    batch: bool | None = None
     qos: Literal[0, 1] = 1
     step_timeout_s: PositiveFloat = 10.0
     mode: Literal["lockstep", "realtime"] = "lockstep"
@@ -311,7 +312,7 @@ class Controller(Strict):
                 )
         if self.mode == "realtime" and self.transport != "mqtt":
             raise ValueError("real-time mode paces MQTT agents: set `transport: mqtt`")
-        if self.batch:
+        if self.batch:  # asked for explicitly: say why it cannot apply
             if self.transport != "mqtt" or self.agents == "processes":
                 raise ValueError(
                     "`batch` needs MQTT agents on one shared connection: transport 'mqtt', agents 'tasks' "
@@ -321,6 +322,14 @@ class Controller(Strict):
                 raise ValueError("`batch` applies to kinds 'none' and 'rule_based' (ADMM agents answer "
                                  "after the coordinator's rounds, one by one)")
         return self
+
+    @property
+    def batches(self) -> bool:
+        """Whether the bridge talks to the agents in batches: `batch` if given, else wherever batches
+        apply (MQTT agents as `tasks` or `worker`, kinds `none` and `rule_based`)."""
+        if self.batch is not None:
+            return self.batch
+        return self.transport == "mqtt" and self.agents in ("tasks", "worker") and self.kind != "admm"
 
 
 class PlannerSource(Strict):

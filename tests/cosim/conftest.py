@@ -43,3 +43,11 @@ def small_scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 @pytest.fixture(scope="session")
 def small_run(small_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> RunSummary:
     return run_scenario(small_scenario, tmp_path_factory.mktemp("run"))
+
+
+@pytest.fixture(scope="session")
+def per_agent_run(small_scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> RunSummary:
+    """The small scenario with one message per agent each way (`batch: false`)."""
+    controller = small_scenario.controller.model_copy(update={"batch": False})
+    return run_scenario(small_scenario.model_copy(update={"controller": controller}),
+                        tmp_path_factory.mktemp("per-agent"))

@@ -39,7 +39,19 @@ def test_mqtt_is_the_default_and_matches_in_process(small_run: RunSummary, inpro
     assert _comparable(small_run.kpis) == _comparable(inprocess_run.kpis)
 
 
-def test_every_message_is_recorded(small_run: RunSummary, small_scenario: Scenario) -> None:
+def test_the_default_run_batches_and_equals_one_message_per_agent(
+    small_run: RunSummary, per_agent_run: RunSummary, small_scenario: Scenario
+) -> None:
+    """Unset `batch`: agents as tasks talk to the bridge in one batch per step each way."""
+    assert small_scenario.controller.batch is None and small_scenario.controller.batches
+    batched, alone = small_run.kpis["mqtt"], per_agent_run.kpis["mqtt"]
+    assert batched["batched_entries"] == 2 * small_scenario.n_buildings * small_scenario.n_steps
+    assert alone["batched_entries"] == 0 and batched["messages"] < alone["messages"]
+    assert _comparable(small_run.kpis) == _comparable(per_agent_run.kpis)
+
+
+def test_every_message_is_recorded(per_agent_run: RunSummary, small_scenario: Scenario) -> None:
+    small_run = per_agent_run  # one message per agent and step each way
     messages = read_table(small_run.out_dir, "mqtt_messages")
     steps = read_table(small_run.out_dir, "control_steps")
     assert len(steps) == small_scenario.n_steps and (steps["late_agents"] == 0).all()
@@ -89,8 +101,10 @@ def test_agents_in_one_worker_process(
 
 @pytest.mark.parametrize("agents", ["tasks", "worker"])
 def test_batches_per_host_match_in_process_and_one_message_per_agent(
-    small_scenario: Scenario, small_run: RunSummary, inprocess_run: RunSummary, tmp_path: Path, agents: str
+    small_scenario: Scenario, per_agent_run: RunSummary, inprocess_run: RunSummary, tmp_path: Path,
+    agents: str,
 ) -> None:
+    small_run = per_agent_run
     summary = run_scenario(_with(small_scenario, agents=agents, batch=True), tmp_path / "out")
     assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis) == _comparable(small_run.kpis)
     steps, n_agents = small_scenario.n_steps, small_scenario.n_buildings

@@ -116,6 +116,25 @@ def test_batches_with_tasks_or_a_worker(tmp_path: Path) -> None:
         assert load_scenario(_write(tmp_path, data)).controller.batch
 
 
+@pytest.mark.parametrize(
+    ("controller", "batches"),
+    [
+        ({}, True),
+        ({"agents": "worker"}, True),
+        ({"batch": False}, False),
+        ({"agents": "processes"}, False),
+        ({"transport": "inprocess"}, False),
+        ({"kind": "admm", "admm": {}}, False),
+    ],
+)
+def test_batches_wherever_they_apply_unless_turned_off(tmp_path: Path, controller: dict[str, object],
+                                                       batches: bool) -> None:
+    data = {**MINIMAL, "controller": {"kind": "rule_based", **controller}}
+    if controller.get("kind") == "admm":
+        data["grid"] = {"network": "kerber_landnetz_kabel_1", "transformer_limit_kw": 50.0}
+    assert load_scenario(_write(tmp_path, data)).controller.batches is batches
+
+
 def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
     assert "not valid YAML" in _error(tmp_path, "name: [unclosed")
     assert "must be a mapping" in _error(tmp_path, "- a\n- b\n")
