@@ -61,11 +61,13 @@ def scenario(
             "grid": {"network": NETWORK},
             "buildings": [
                 g
-                for g in (
-                    {"name": "plain", "count": n_buildings - with_battery, "pv_kwp": 5, "flex_share": 0.05},
-                    {"name": "bat", "count": with_battery, "pv_kwp": 8, "battery": {"capacity_kwh": 10}},
+                for count, g in (
+                    (n_buildings - with_battery,
+                     {"name": "plain", "count": n_buildings - with_battery, "pv_kwp": 5, "flex_share": 0.05}),
+                    (with_battery,
+                     {"name": "bat", "count": with_battery, "pv_kwp": 8, "battery": {"capacity_kwh": 10}}),
                 )
-                if g["count"] > 0
+                if count > 0
             ],
         }
     )

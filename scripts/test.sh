@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the project with its test dependencies into .venv and runs the whole test suite.
+# Installs the project with its test dependencies into .venv, type-checks it and runs the whole test suite.
 # Usage: ./scripts/test.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +22,6 @@ if ! pip install -q --disable-pip-version-check -e ".[test,bench]" >"$log" 2>&1;
 fi
 rm -f "$log"
 python -c "import cosim, simulators, controllers, planner" # fail fast if the install did not work
+# type check the packages and benchmarks first (a few seconds; strict for cosim and controllers, pyproject.toml)
+python -m mypy cosim controllers simulators planner benchmarks
 exec python -m pytest "$@"

@@ -10,6 +10,7 @@ irradiance on its collector) the output of carrier c is y_k,c,t = η_k,c · f_k,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -20,6 +21,12 @@ from planner.hub.errors import PlannerInputError
 from planner.hub.policies import ResolvedPrices
 from planner.hub.technologies import ConversionTech, StorageTech
 
+# cvxpy is untyped through its package namespace (its comparisons are typed as bool): expressions
+# and constraints are used untyped here, as in controllers.mpc.formulation
+atoms: Any = cp
+Expr = Any
+Constraint = Any
+
 
 @dataclass(frozen=True)
 class ConverterVars:
@@ -28,11 +35,11 @@ class ConverterVars:
     name: str
     tech: ConversionTech
     cap: cp.Variable
-    inflow_kw: cp.Expression
+    inflow_kw: Expr
     install: cp.Variable | None
     on: cp.Variable | None
 
-    def output_kw(self, carrier: str) -> cp.Expression | None:
+    def output_kw(self, carrier: str) -> Expr | None:
         eff = self.tech.outputs.get(carrier)  # type: ignore[call-overload]
         return None if eff is None else eff * self.inflow_kw
 
@@ -148,22 +155,22 @@ def define_variables(case: Case, prices: ResolvedPrices, netted: bool = False) -
     return HubVariables(converters, storage, grid)
 
 
-def define_conversion_capacity(v: HubVariables) -> list[cp.Constraint]:
+def define_conversion_capacity(v: HubVariables) -> list[Constraint]:
     """Output on the capacity carrier within the capacity: η_k,cap · f_k,t ≤ C_k  ∀t (non-solar k)."""
-    out: list[cp.Constraint] = []
+    out: list[Constraint] = []
     for c in v.converters.values():
         if not c.tech.is_solar:
             out.append(c.tech.outputs[c.tech.capacity_on] * c.inflow_kw <= c.cap)
     return out
 
 
-def define_capacity_bounds(v: HubVariables) -> list[cp.Constraint]:
+def define_capacity_bounds(v: HubVariables) -> list[Constraint]:
     """Size limits: C_min·z_k ≤ C_k ≤ C_max·z_k with install binary z_k, else C_k ≤ C_max.
 
     Same for stores (kWh). Without an install binary the minimum size cannot apply (C_k = 0 must stay
     possible), so ``min_capacity`` > 0 always creates the binary.
     """
-    out: list[cp.Constraint] = []
+    out: list[Constraint] = []
     sized = [(c.name, c.cap, c.install, c.tech.min_capacity, c.tech.max_capacity)
              for c in v.converters.values()]
     sized += [(s.name, s.cap_kwh, s.install, s.tech.min_capacity_kwh, s.tech.max_capacity_kwh)
@@ -176,21 +183,21 @@ def define_capacity_bounds(v: HubVariables) -> list[cp.Constraint]:
     return out
 
 
-def define_roof_area(v: HubVariables, case: Case) -> list[cp.Constraint]:
+def define_roof_area(v: HubVariables, case: Case) -> list[Constraint]:
     """Collector area: Σ_{k solar} A_k ≤ A_roof."""
     areas = [c.cap for c in v.converters.values() if c.tech.is_solar]
     if not areas or case.roof_area_m2 is None:
         return []
-    return [cp.sum(cp.hstack(areas)) <= case.roof_area_m2]
+    return [atoms.sum(atoms.hstack(areas)) <= case.roof_area_m2]
 
 
-def define_part_load(v: HubVariables) -> list[cp.Constraint]:
+def define_part_load(v: HubVariables) -> list[Constraint]:
     """On/off with minimum part load (u_k,t binary, M = C_max):
 
     y_k,t ≤ M·u_k,t,  y_k,t ≥ π_k·C_k − M·(1 − u_k,t),  with y = η_k,cap · f_k,t
     (and u_k,t ≤ z_k when the unit also has an install binary).
     """
-    out: list[cp.Constraint] = []
+    out: list[Constraint] = []
     for c in v.converters.values():
         if c.on is None:
             continue
@@ -202,9 +209,9 @@ def define_part_load(v: HubVariables) -> list[cp.Constraint]:
     return out
 
 
-def define_storage_dynamics(v: HubVariables, step_h: float) -> list[cp.Constraint]:
+def define_storage_dynamics(v: HubVariables, step_h: float) -> list[Constraint]:
     """E_t = (1 − d)^Δt · E_{t−1} + η_c·Δt·charge_t − Δt/η_d·discharge_t   (E_0 is the start content)."""
-    out: list[cp.Constraint] = []
+    out: list[Constraint] = []
     for s in v.storage.values():
         keep = (1.0 - s.tech.decay_per_h) ** step_h
         out.append(s.e_kwh[1:] == keep * s.e_kwh[:-1] + s.tech.eta_charge * step_h * s.charge_kw
@@ -212,9 +219,9 @@ def define_storage_dynamics(v: HubVariables, step_h: float) -> list[cp.Constrain
     return out
 
 
-def define_storage_limits(v: HubVariables) -> list[cp.Constraint]:
+def define_storage_limits(v: HubVariables) -> list[Constraint]:
     """charge_t ≤ r_c·E_cap, discharge_t ≤ r_d·E_cap, s_min·E_cap ≤ E_t ≤ E_cap."""
-    out: list[cp.Constraint] = []
+    out: list[Constraint] = []
     for s in v.storage.values():
         out += [s.charge_kw <= s.tech.c_rate_charge_per_h * s.cap_kwh,
                 s.discharge_kw <= s.tech.c_rate_discharge_per_h * s.cap_kwh,
@@ -224,12 +231,12 @@ def define_storage_limits(v: HubVariables) -> list[cp.Constraint]:
     return out
 
 
-def define_storage_boundary(v: HubVariables, case: Case) -> list[cp.Constraint]:
+def define_storage_boundary(v: HubVariables, case: Case) -> list[Constraint]:
     """Start ``empty``: E_0 = s_min·E_cap (end free). ``cyclic``: E_T = E_0 (start free).
 
     A given initial content overrides the start: E_0 = E_init (cyclic stores then end at E_init).
     """
-    out: list[cp.Constraint] = []
+    out: list[Constraint] = []
     for s in v.storage.values():
         if s.name in case.initial_e_kwh:
             out += [s.e_kwh[0] == case.initial_e_kwh[s.name]]
@@ -240,19 +247,19 @@ def define_storage_boundary(v: HubVariables, case: Case) -> list[cp.Constraint]:
     return out
 
 
-def define_fixed_design(v: HubVariables, case: Case) -> list[cp.Constraint]:
+def define_fixed_design(v: HubVariables, case: Case) -> list[Constraint]:
     """C_k = C_k,fixed for every technology the case fixes (dispatch-only runs)."""
     caps = {n: c.cap for n, c in v.converters.items()} | {n: s.cap_kwh for n, s in v.storage.items()}
     return [caps[name] == value for name, value in case.fixed_capacities.items()]
 
 
-def _sum(terms: list[cp.Expression], n: int) -> cp.Expression:
+def _sum(terms: list[Expr], n: int) -> Expr:
     return sum(terms[1:], terms[0]) if terms else cp.Constant(np.zeros(n))
 
 
-def carrier_supply(v: HubVariables, carrier: str, n: int) -> cp.Expression:
+def carrier_supply(v: HubVariables, carrier: str, n: int) -> Expr:
     """Σ_k y_k,c,t − Σ_k f_k,t [input c] + Σ_s (discharge − charge) of carrier c's stores."""
-    terms: list[cp.Expression] = []
+    terms: list[Expr] = []
     for c in v.converters.values():
         out = c.output_kw(carrier)
         if out is not None:
@@ -263,7 +270,7 @@ def carrier_supply(v: HubVariables, carrier: str, n: int) -> cp.Expression:
     return _sum(terms, n)
 
 
-def define_electricity_balance(v: HubVariables, case: Case) -> list[cp.Constraint]:
+def define_electricity_balance(v: HubVariables, case: Case) -> list[Constraint]:
     """import_t + w_t + Σ y_k,el,t − Σ f_k,t[el input] + Σ (dis − ch)_el = D_el,t + x_pv,t + x_other,t.
 
     w_t is the net-metering withdrawal (absent without net metering).
@@ -272,31 +279,31 @@ def define_electricity_balance(v: HubVariables, case: Case) -> list[cp.Constrain
     lhs = g.import_kw + carrier_supply(v, "elec", case.n_steps)
     if g.bank_withdrawal_kw is not None:
         lhs = lhs + g.bank_withdrawal_kw
-    rhs: cp.Expression = cp.Constant(np.asarray(case.elec_demand_kw, dtype=float))
+    rhs: Expr = cp.Constant(np.asarray(case.elec_demand_kw, dtype=float))
     for export in (g.export_solar_kw, g.export_other_kw):
         if export is not None:
             rhs = rhs + export
     return [lhs == rhs]
 
 
-def define_heat_balance(v: HubVariables, case: Case) -> list[cp.Constraint]:
+def define_heat_balance(v: HubVariables, case: Case) -> list[Constraint]:
     """Σ y_k,heat,t + Σ (dis − ch)_heat = D_heat,t  (heat cannot be exported or dumped)."""
     return [carrier_supply(v, "heat", case.n_steps) == np.asarray(case.heat_demand_kw, dtype=float)]
 
 
-def define_export_limits(v: HubVariables) -> list[cp.Constraint]:
+def define_export_limits(v: HubVariables) -> list[Constraint]:
     """x_pv,t ≤ Σ_{k solar} y_k,el,t;  x_other,t ≤ Σ_{k not solar} y_k,el,t (e.g. the CHP)."""
-    out: list[cp.Constraint] = []
+    out: list[Constraint] = []
     for export, solar in ((v.grid.export_solar_kw, True), (v.grid.export_other_kw, False)):
         if export is None:
             continue
         produced = [c.output_kw("elec") for c in v.converters.values()
                     if c.tech.is_solar == solar and "elec" in c.tech.outputs]
-        out.append(export <= _sum(produced, export.shape[0]))  # type: ignore[arg-type]
+        out.append(export <= _sum(produced, export.shape[0]))
     return out
 
 
-def define_netted_bank(v: HubVariables, step_h: float) -> list[cp.Constraint]:
+def define_netted_bank(v: HubVariables, step_h: float) -> list[Constraint]:
     """Relaxed bank: W_k ≤ Δt·Σ_{t: p_t = p_k} d_t (credit replaces draws of its price level),
     Σ_k W_k ≤ Δt·Σ_t x_pv,t (no more credit drawn than banked over the horizon)."""
     g = v.grid
@@ -307,10 +314,10 @@ def define_netted_bank(v: HubVariables, step_h: float) -> list[cp.Constraint]:
     by_level = sp.csr_matrix((np.full(n, step_h), (nb.level_of_step, np.arange(n))),
                              shape=(nb.price_levels_per_kwh.size, n))
     return [nb.withdrawn_kwh <= by_level @ g.import_kw,
-            cp.sum(nb.withdrawn_kwh) <= step_h * cp.sum(g.export_solar_kw)]
+            atoms.sum(nb.withdrawn_kwh) <= step_h * atoms.sum(g.export_solar_kw)]
 
 
-def define_net_metering(v: HubVariables, step_h: float) -> list[cp.Constraint]:
+def define_net_metering(v: HubVariables, step_h: float) -> list[Constraint]:
     """Bank B (kWh): B_0 = 0, B_t = B_{t−1} + Δt·x_pv,t − Δt·w_t, B_t ≥ 0; x_pv is banked, not paid.
 
     With the relaxed bank (``GridVars.netted``) see :func:`define_netted_bank`.
@@ -324,10 +331,10 @@ def define_net_metering(v: HubVariables, step_h: float) -> list[cp.Constraint]:
             g.bank_kwh[1:] == g.bank_kwh[:-1] + step_h * (g.export_solar_kw - g.bank_withdrawal_kw)]
 
 
-def define_grid_limits(v: HubVariables, case: Case) -> list[cp.Constraint]:
+def define_grid_limits(v: HubVariables, case: Case) -> list[Constraint]:
     """import_t + w_t ≤ P_imp,max;  x_pv,t + x_other,t ≤ P_exp,max (when the case caps them)."""
     g = v.grid
-    out: list[cp.Constraint] = []
+    out: list[Constraint] = []
     if case.max_import_kw is not None:
         drawn = g.import_kw if g.bank_withdrawal_kw is None else g.import_kw + g.bank_withdrawal_kw
         out.append(drawn <= case.max_import_kw)
@@ -337,7 +344,7 @@ def define_grid_limits(v: HubVariables, case: Case) -> list[cp.Constraint]:
     return out
 
 
-def constraint_families(v: HubVariables, case: Case) -> dict[str, list[cp.Constraint]]:
+def constraint_families(v: HubVariables, case: Case) -> dict[str, list[Constraint]]:
     """Every constraint family of the hub, by name (the pricing of left-out technologies reads the
     duals of ``electricity_balance``, ``heat_balance``, ``export_limits`` and ``roof_area``)."""
     return {
@@ -357,6 +364,6 @@ def constraint_families(v: HubVariables, case: Case) -> dict[str, list[cp.Constr
     }
 
 
-def define_constraints(v: HubVariables, case: Case) -> list[cp.Constraint]:
+def define_constraints(v: HubVariables, case: Case) -> list[Constraint]:
     """All constraint families of the hub."""
     return [c for family in constraint_families(v, case).values() for c in family]

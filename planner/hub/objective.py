@@ -12,7 +12,7 @@ import cvxpy as cp
 import numpy as np
 
 from planner.hub.case import Case
-from planner.hub.formulation import HubVariables
+from planner.hub.formulation import Expr, HubVariables, atoms
 from planner.hub.policies import ResolvedPrices
 from planner.hub.technologies import crf
 
@@ -21,24 +21,24 @@ from planner.hub.technologies import crf
 class CostTerms:
     """Annual cost terms (CHF/a); ``total`` is what the planner minimises."""
 
-    capex_chf: cp.Expression
-    om_chf: cp.Expression
-    fuel_chf: cp.Expression
-    import_chf: cp.Expression
-    export_income_chf: cp.Expression
+    capex_chf: Expr
+    om_chf: Expr
+    fuel_chf: Expr
+    import_chf: Expr
+    export_income_chf: Expr
 
     @property
-    def total(self) -> cp.Expression:
+    def total(self) -> Expr:
         return self.capex_chf + self.om_chf + self.fuel_chf + self.import_chf - self.export_income_chf
 
 
-def _total(terms: list[cp.Expression]) -> cp.Expression:
+def _total(terms: list[Expr]) -> Expr:
     return sum(terms[1:], terms[0]) if terms else cp.Constant(0.0)
 
 
-def annualised_capex(v: HubVariables, case: Case) -> cp.Expression:
+def annualised_capex(v: HubVariables, case: Case) -> Expr:
     """Σ_k CRF_k · (c_k · C_k + c_fix,k · z_k) over converters and stores."""
-    terms: list[cp.Expression] = []
+    terms: list[Expr] = []
     for c in v.converters.values():
         factor = crf(case.interest_rate, c.tech.lifetime_a)
         terms.append(factor * c.tech.capex_per_unit_chf * c.cap)
@@ -52,13 +52,13 @@ def annualised_capex(v: HubVariables, case: Case) -> cp.Expression:
     return _total(terms)
 
 
-def operation_and_maintenance(v: HubVariables, case: Case) -> cp.Expression:
+def operation_and_maintenance(v: HubVariables, case: Case) -> Expr:
     """Σ_k [o_cap,k · C_k + o_fix,k · z_k + w·Δt·o_k · Σ_t Σ_c y_k,c,t] (+ o_fix of stores).
 
     The per-kWh O&M applies to every output (both outputs of a CHP).
     """
     scale = case.weight * case.step_h
-    terms: list[cp.Expression] = []
+    terms: list[Expr] = []
     for c in v.converters.values():
         if c.tech.om_per_unit_chf_per_a:
             terms.append(c.tech.om_per_unit_chf_per_a * c.cap)
@@ -66,22 +66,22 @@ def operation_and_maintenance(v: HubVariables, case: Case) -> cp.Expression:
             terms.append(c.tech.om_fixed_chf_per_a * c.install)
         if c.tech.om_per_kwh_chf:
             eff_sum = sum(c.tech.outputs.values())
-            terms.append(scale * c.tech.om_per_kwh_chf * eff_sum * cp.sum(c.inflow_kw))
+            terms.append(scale * c.tech.om_per_kwh_chf * eff_sum * atoms.sum(c.inflow_kw))
     for s in v.storage.values():
         if s.install is not None and s.tech.om_fixed_chf_per_a:
             terms.append(s.tech.om_fixed_chf_per_a * s.install)
     return _total(terms)
 
 
-def fuel_cost(v: HubVariables, case: Case) -> cp.Expression:
+def fuel_cost(v: HubVariables, case: Case) -> Expr:
     """w·Δt · Σ_k p_fuel(k) · Σ_t f_k,t over fuel-burning converters."""
     scale = case.weight * case.step_h
-    terms = [scale * case.fuels[c.tech.input].price_per_kwh * cp.sum(c.inflow_kw)
+    terms = [scale * case.fuels[c.tech.input].price_per_kwh * atoms.sum(c.inflow_kw)
              for c in v.converters.values() if c.tech.input in case.fuels]
     return _total(terms)
 
 
-def import_cost(v: HubVariables, case: Case, prices: ResolvedPrices) -> cp.Expression:
+def import_cost(v: HubVariables, case: Case, prices: ResolvedPrices) -> Expr:
     """w·Δt · Σ_t p_imp,t · import_t (net-metering withdrawals are free).
 
     With the relaxed bank, import_t is the whole draw d_t and the credit is valued at its price
@@ -94,10 +94,10 @@ def import_cost(v: HubVariables, case: Case, prices: ResolvedPrices) -> cp.Expre
     return cost
 
 
-def export_income(v: HubVariables, case: Case, prices: ResolvedPrices) -> cp.Expression:
+def export_income(v: HubVariables, case: Case, prices: ResolvedPrices) -> Expr:
     """w·Δt · Σ_t (p_fit,t · x_pv,t [not under net metering] + p_other,t · x_other,t)."""
     g = v.grid
-    terms: list[cp.Expression] = []
+    terms: list[Expr] = []
     if g.export_solar_kw is not None and not g.net_metering and np.any(prices.feed_in_per_kwh):
         terms.append(prices.feed_in_per_kwh @ g.export_solar_kw)
     if g.export_other_kw is not None and np.any(prices.other_export_per_kwh):
@@ -115,7 +115,7 @@ def cost_terms(v: HubVariables, case: Case, prices: ResolvedPrices) -> CostTerms
     )
 
 
-def emissions_kg(v: HubVariables, case: Case) -> cp.Expression:
+def emissions_kg(v: HubVariables, case: Case) -> Expr:
     """w·Δt · [Σ_k e_fuel(k) · Σ_t f_k,t + e_grid · Σ_t (import_t + w_t)]; no credit for exports.
 
     Net-metering withdrawals w_t are physical grid imports and count unless the case sets
@@ -126,9 +126,9 @@ def emissions_kg(v: HubVariables, case: Case) -> cp.Expression:
     drawn = g.import_kw
     if g.bank_withdrawal_kw is not None and case.nm_withdrawal_counts_as_import:
         drawn = drawn + g.bank_withdrawal_kw
-    terms = [scale * case.grid_co2_kg_per_kwh * cp.sum(drawn)]
+    terms = [scale * case.grid_co2_kg_per_kwh * atoms.sum(drawn)]
     if g.netted is not None and not case.nm_withdrawal_counts_as_import:  # d_t includes the credit
-        terms.append(-case.weight * case.grid_co2_kg_per_kwh * cp.sum(g.netted.withdrawn_kwh))
-    terms += [scale * case.fuels[c.tech.input].co2_kg_per_kwh * cp.sum(c.inflow_kw)
+        terms.append(-case.weight * case.grid_co2_kg_per_kwh * atoms.sum(g.netted.withdrawn_kwh))
+    terms += [scale * case.fuels[c.tech.input].co2_kg_per_kwh * atoms.sum(c.inflow_kw)
               for c in v.converters.values() if c.tech.input in case.fuels]
     return _total(terms)

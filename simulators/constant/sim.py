@@ -29,7 +29,7 @@ class ConstantSim(mosaik_api_v3.Simulator):
     """Entities with constant outputs."""
 
     def __init__(self) -> None:
-        super().__init__(copy.deepcopy(BASE_META))
+        super().__init__(copy.deepcopy(BASE_META))  # type: ignore[no-untyped-call]  # mosaik_api_v3 is untyped
         self.values: dict[str, dict[str, Any]] = {}
         self.step_size = 900
         self.stamps: list[float] | None = None
@@ -49,7 +49,9 @@ class ConstantSim(mosaik_api_v3.Simulator):
         self.meta["models"]["Constant"]["attrs"] = list(attrs or [])
         return self.meta
 
-    def create(self, num: int, model: str, values: dict[str, Any] | None = None) -> list[CreateResult]:
+    def create(  # type: ignore[override]  # explicit keywords
+        self, num: int, model: str, values: dict[str, Any] | None = None
+    ) -> list[CreateResult]:
         unknown = set(values or {}) - set(self.meta["models"]["Constant"]["attrs"])
         if unknown:
             raise ValueError(f"attributes {sorted(unknown)} not declared in init(attrs=...)")

@@ -75,7 +75,7 @@ class GridSim(mosaik_api_v3.Simulator):
     """One feeder and its connections, solved once per step."""
 
     def __init__(self) -> None:
-        super().__init__(META)
+        super().__init__(META)  # type: ignore[no-untyped-call]  # mosaik_api_v3 is untyped
         self.sid = ""
         self.step_size_s = 0
         self.backend: Backend = "auto"
@@ -92,7 +92,7 @@ class GridSim(mosaik_api_v3.Simulator):
         self.static_columns: dict[str, list[Any]] = {}
         self.events: list[dict[str, Any]] = []
 
-    def init(
+    def init(  # type: ignore[override]  # explicit keywords
         self,
         sid: str,
         time_resolution: float = 1.0,
@@ -112,7 +112,7 @@ class GridSim(mosaik_api_v3.Simulator):
         self.sid, self.step_size_s, self.backend, self.network = sid, int(step_size), backend, network
         return self.meta
 
-    def create(
+    def create(  # type: ignore[override]  # explicit keywords
         self, num: int, model: str, bus: int | None = None, kind: str = "building"
     ) -> list[CreateResult]:
         if model == "Grid":

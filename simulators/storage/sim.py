@@ -45,7 +45,9 @@ class StorageSim(TimeBasedSim):
         self.position: dict[str, int] = {}
         self.columns: dict[str, list[Any]] = {}
 
-    def create(self, num: int, model: str, spec: dict[str, Any] | None = None) -> list[CreateResult]:
+    def create(  # type: ignore[override]  # explicit keywords
+        self, num: int, model: str, spec: dict[str, Any] | None = None
+    ) -> list[CreateResult]:
         if model not in POWER_ATTRS:
             raise ValueError(f"unknown model {model!r}; allowed: {', '.join(POWER_ATTRS)}")
         if self.fleet is not None:
