@@ -21,10 +21,12 @@ no aggregate anywhere. For fixed x_i the best a_i· differ from their centres c_
 by one common shift, so the agent solves min f_i(x) + (ρ/2d_i)‖w‖² s.t. p_min/N ≤ x − Σ_j c_ij − w
 ≤ p_max/N (d_i neighbours) and sets a_ij = c_ij + w/d_i.
 
-The local problems are the cvxpy reference formulation (`controllers.mpc.formulation`) with the
-centre as a parameter, solved with OSQP. Residuals and the stopping test (Boyd §3.3.1 on the edge
-copies) are evaluated over all agents here, in process; on a real network the agents would agree
-on stopping by a max-consensus of their local tests (diameter-many extra exchanges). ρ is fixed.
+The local problems are the agent's OSQP problem (`controllers.admm.local_qp`) with w appended, set
+up once and re-solved with new bounds (`PeerAgent`); `ReferencePeerAgent` writes the same problem
+in cvxpy (`controllers.mpc.formulation`) and is used to check it (`PeerSettings(reference=True)`).
+Residuals and the stopping test (Boyd §3.3.1 on the edge copies) are evaluated over all agents
+here, in process; on a real network the agents would agree on stopping by a max-consensus of
+their local tests (diameter-many extra exchanges). ρ is fixed.
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ from typing import Any
 
 import cvxpy as cp
 import numpy as np
+import osqp
+import scipy.sparse as sp
 
+from controllers.admm.agent import SOLVED_STATUSES, OsqpSettings
 from controllers.admm.data import AgentData, FloatArray, SharedLimits
+from controllers.admm.local_qp import build_local_qp, diagonal_csc
 from controllers.mpc.formulation import build_agents_model
 
 Edge = tuple[int, int]
@@ -77,22 +83,26 @@ def _check_graph(n: int, edges: Sequence[Edge]) -> tuple[Edge, ...]:
     return tuple(sorted(checked))
 
 
+LOCAL_OSQP = OsqpSettings(eps_abs=1e-6, eps_rel=1e-6, polishing=True)
+
+
 @dataclass(frozen=True)
 class PeerSettings:
     rho: float = 0.05
     eps_abs: float = 1e-4
     eps_rel: float = 1e-4
     max_iterations: int = 2000
-    osqp: tuple[tuple[str, Any], ...] = (("eps_abs", 1e-7), ("eps_rel", 1e-7), ("polishing", True),
-                                         ("max_iter", 20000))
+    local: OsqpSettings = LOCAL_OSQP
+    reference: bool = False  # solve the local problems with the cvxpy reference instead (slow)
 
     def __post_init__(self) -> None:
         if self.rho <= 0 or self.eps_abs <= 0 or self.eps_rel < 0 or self.max_iterations < 1:
             raise ValueError("peer ADMM needs rho > 0, eps_abs > 0, eps_rel ≥ 0 and max_iterations ≥ 1")
 
 
-class PeerAgent:
-    """One agent's local problem: its own cost and devices, the band on x − Σ received capacity."""
+class ReferencePeerAgent:
+    """One agent's local problem in cvxpy (the readable reference): its own cost and devices, and
+    the band on x − Σ received capacity with the one-sided penalty on the shift w."""
 
     def __init__(self, data: AgentData, low_kw: FloatArray, high_kw: FloatArray, degree: int,
                  rho: float) -> None:
@@ -107,15 +117,59 @@ class PeerAgent:
         self.problem = cp.Problem(cp.Minimize(objective), [*model.constraints, shifted >= low_kw,
                                                            shifted <= high_kw])
 
-    def solve(self, centres: FloatArray, options: dict[str, Any]) -> tuple[FloatArray, FloatArray, float]:
-        """x, the received capacities a (rows: neighbours, centres' order) and the solve time."""
+    def solve(self, centres: FloatArray) -> tuple[FloatArray, FloatArray, float, float]:
+        """x, the received capacities a (rows: neighbours, centres' order), local cost, solve time."""
         self.centre_sum.value = centres.sum(axis=0)
         start = time.perf_counter()
-        self.problem.solve(solver=cp.OSQP, warm_start=True, **options)  # type: ignore[no-untyped-call]
+        self.problem.solve(solver=cp.OSQP, warm_start=True, eps_abs=1e-7, eps_rel=1e-7,  # type: ignore[no-untyped-call]
+                           polishing=True, max_iter=20000)
         if self.x.value is None or self.w.value is None:
             raise RuntimeError(f"peer agent {self.data.name}: local problem {self.problem.status}")
         received = centres + np.asarray(self.w.value, dtype=float)[None, :] / self.degree
-        return np.asarray(self.x.value, dtype=float), received, time.perf_counter() - start
+        cost = float(np.asarray(self.local_cost.value))
+        return np.asarray(self.x.value, dtype=float), received, cost, time.perf_counter() - start
+
+
+class PeerAgent:
+    """The same local problem as :class:`ReferencePeerAgent` set up once in OSQP: the agent's QP
+    (`controllers.admm.local_qp`) with the shift w appended, P += (ρ/d)·I on w, and the rows
+    low + Σc ≤ p_net − w ≤ high + Σc whose bounds change every round (warm started)."""
+
+    def __init__(self, data: AgentData, low_kw: FloatArray, high_kw: FloatArray, degree: int,
+                 rho: float, settings: OsqpSettings) -> None:
+        self.data, self.degree = data, degree
+        self.qp = build_local_qp(data)
+        lay, t = self.qp.layout, data.horizon
+        self._n = lay.n_var
+        select = sp.csr_matrix((np.ones(t), (np.arange(t), np.arange(lay.n_var)[lay.var("p_net")])),
+                               shape=(t, lay.n_var))
+        a = sp.vstack([sp.hstack([self.qp.a, sp.csr_matrix((self.qp.a.shape[0], t))]),
+                       sp.hstack([select, -sp.identity(t)])], format="csc")
+        p_diag = np.concatenate([self.qp.p_diag, np.full(t, rho / degree)])
+        self._low, self._high = np.asarray(low_kw, dtype=float), np.asarray(high_kw, dtype=float)
+        self._l = np.concatenate([self.qp.l, self._low])
+        self._u = np.concatenate([self.qp.u, self._high])
+        self._solver = osqp.OSQP()
+        self._solver.setup(diagonal_csc(p_diag), np.concatenate([self.qp.q, np.zeros(t)]), a, self._l,
+                           self._u, **settings.as_kwargs())
+
+    def solve(self, centres: FloatArray) -> tuple[FloatArray, FloatArray, float, float]:
+        """x, the received capacities a (rows: neighbours, centres' order), local cost, solve time."""
+        total = centres.sum(axis=0)
+        n_base = self.qp.l.shape[0]
+        self._l[n_base:] = self._low + total
+        self._u[n_base:] = self._high + total
+        self._solver.update(l=self._l, u=self._u)
+        start = time.perf_counter()
+        res = self._solver.solve(raise_error=False)
+        elapsed = time.perf_counter() - start
+        if str(res.info.status) not in SOLVED_STATUSES or res.x is None:
+            raise RuntimeError(f"peer agent {self.data.name}: OSQP status {res.info.status!r}")
+        x_all = np.asarray(res.x, dtype=float)
+        x = x_all[: self._n]
+        w = x_all[self._n:]
+        p_net = x[self.qp.layout.var("p_net")]
+        return p_net.copy(), centres + w[None, :] / self.degree, self.qp.objective(x), elapsed
 
 
 @dataclass(frozen=True)
@@ -165,9 +219,12 @@ def run_peer_to_peer(agents: Sequence[AgentData], limits: SharedLimits, edges: S
     copy_edge = np.array([edge_of[(min(i, j), max(i, j))] for i, j in copies])
     sigma = np.array([1.0 if i < j else -1.0 for i, j in copies])
     rows_of = [np.array([k for k, (i, _) in enumerate(copies) if i == a]) for a in range(n)]
-    peers = [PeerAgent(a, limits.p_min_kw / n, limits.p_max_kw / n, len(neighbours[i]), s.rho)
-             for i, a in enumerate(agents)]
-    options = dict(s.osqp)
+    peers: list[PeerAgent | ReferencePeerAgent] = [
+        ReferencePeerAgent(a, limits.p_min_kw / n, limits.p_max_kw / n, len(neighbours[i]), s.rho)
+        if s.reference else
+        PeerAgent(a, limits.p_min_kw / n, limits.p_max_kw / n, len(neighbours[i]), s.rho, s.local)
+        for i, a in enumerate(agents)]
+    costs = np.zeros(n)
     a = np.zeros((len(copies), t))
     u = np.zeros((len(copies), t))
     e = np.zeros((len(graph), t))
@@ -179,7 +236,7 @@ def run_peer_to_peer(agents: Sequence[AgentData], limits: SharedLimits, edges: S
         centres = sigma[:, None] * e[copy_edge] - u
         slowest = 0.0
         for i, peer in enumerate(peers):
-            x[i], a[rows_of[i]], solve_s = peer.solve(centres[rows_of[i]], options)
+            x[i], a[rows_of[i]], costs[i], solve_s = peer.solve(centres[rows_of[i]])
             slowest = max(slowest, solve_s)
         e_old = e
         sent = sigma[:, None] * (a + u)  # what each agent sends to its neighbour
@@ -198,6 +255,6 @@ def run_peer_to_peer(agents: Sequence[AgentData], limits: SharedLimits, edges: S
             break
     total = x.sum(axis=0)
     excess = np.maximum(total - limits.p_max_kw, 0.0) + np.maximum(limits.p_min_kw - total, 0.0)
-    objective = float(sum(float(np.asarray(p.local_cost.value)) for p in peers))
+    objective = float(costs.sum())
     return PeerResult(converged, len(history), x.copy(), objective, float(excess.max()),
                       len(copies) * len(history), tuple(history), time.perf_counter() - start)

@@ -39,6 +39,19 @@ def test_peer_to_peer_reaches_the_centralised_optimum(district, graph: str) -> N
                                atol=0.02 * limits.p_max_kw[0])
 
 
+def test_osqp_local_problems_equal_the_cvxpy_reference(district) -> None:  # type: ignore[no-untyped-def]
+    """`PeerAgent` (the local QP in OSQP with the shift appended) against `ReferencePeerAgent`
+    (the same problem in cvxpy): the same rounds and the same plans."""
+    agents, limits, _, _ = district
+    fast = run_peer_to_peer(agents, limits, ring_graph(len(agents)), SETTINGS)
+    reference = run_peer_to_peer(agents, limits, ring_graph(len(agents)),
+                                 PeerSettings(rho=SETTINGS.rho, reference=True))
+    assert fast.iterations == reference.iterations
+    assert fast.objective == pytest.approx(reference.objective, rel=1e-5)
+    # a heat pump may move a few watts between hours at the same cost (the optimum is not unique there)
+    np.testing.assert_allclose(fast.p_net_kw, reference.p_net_kw, atol=1e-2)
+
+
 def test_more_paths_need_fewer_rounds(district) -> None:  # type: ignore[no-untyped-def]
     """Capacity travels along the edges: closing the line into a ring shortens the paths."""
     agents, limits, _, _ = district
