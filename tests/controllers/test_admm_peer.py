@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from controllers.admm import AdmmAgent, AgentData, SharedLimits
-from controllers.admm.peer import PeerSettings, line_graph, ring_graph, run_peer_to_peer
+from controllers.admm.peer import PeerSettings, diameter, line_graph, ring_graph, run_peer_to_peer
 from controllers.admm.synthetic import DistrictSpec, synthetic_district
 from controllers.mpc import CentralisedResult, solve_centralised
 
@@ -69,3 +69,30 @@ def test_bad_graphs_and_shared_costs_are_refused(district) -> None:  # type: ign
     peak = SharedLimits.transformer(float(limits.p_max_kw[0]), HORIZON, peak_price_per_kw=0.1)
     with pytest.raises(ValueError, match="peak-import cost"):
         run_peer_to_peer(agents, peak, None, SETTINGS)
+
+
+def _neighbours(n: int, edges: tuple[tuple[int, int], ...]) -> list[list[int]]:
+    out: list[list[int]] = [[] for _ in range(n)]
+    for i, j in edges:
+        out[i].append(j)
+        out[j].append(i)
+    return out
+
+
+def test_tolerances_shrink_with_the_graphs_diameter(district) -> None:  # type: ignore[no-untyped-def]
+    """Per-edge disagreements add up along paths: the stopping tolerances are divided by half the
+    diameter (a 6-agent line: diameter 5, factor 2.5), which costs rounds and buys accuracy."""
+    agents, limits, central, _ = district
+    assert diameter(_neighbours(6, line_graph(6))) == 5 and diameter(_neighbours(6, ring_graph(6))) == 3
+    scaled = run_peer_to_peer(agents, limits, line_graph(len(agents)), SETTINGS)
+    plain = run_peer_to_peer(agents, limits, line_graph(len(agents)),
+                             PeerSettings(rho=SETTINGS.rho, scale_tolerance_with_diameter=False))
+    first_scaled, first_plain = scaled.history[0], plain.history[0]
+    assert first_scaled.primal == pytest.approx(first_plain.primal)  # the same first round
+    assert first_scaled.eps_primal == pytest.approx(first_plain.eps_primal / 2.5)
+    assert scaled.iterations > plain.iterations
+
+    def gap(r):  # type: ignore[no-untyped-def]
+        return abs(r.objective - central.objective) / abs(central.objective)
+
+    assert gap(scaled) <= gap(plain)
