@@ -79,8 +79,9 @@ class Relaxation:
     netted: bool
     credit_price_per_kwh: float | None   # the feed-in price of the *credit paid* relaxation
 
-    def credit_value_chf(self, v: HubVariables, weight: float, step_h: float) -> float:
+    def credit_value_chf(self, v: HubVariables) -> float:
         """The value the relaxation gives the banked credit (CHF over the case's year weight)."""
+        weight, step_h = self.case.weight, self.case.step_h
         g = v.grid
         if self.credit_price_per_kwh is not None and g.export_solar_kw is not None:
             banked = np.asarray(g.export_solar_kw.value, dtype=float)
@@ -115,5 +116,5 @@ def proven_schedule(relaxation: Relaxation, v: HubVariables, prices: ResolvedPri
     draw = np.asarray(g.import_kw.value, dtype=float).reshape(-1)
     banked = np.asarray(g.export_solar_kw.value, dtype=float).reshape(-1)
     schedule = schedule_withdrawals(draw, banked, prices.import_per_kwh, case.step_h, case.weight)
-    shortfall = relaxation.credit_value_chf(v, case.weight, case.step_h) - schedule.value_chf
+    shortfall = relaxation.credit_value_chf(v) - schedule.value_chf
     return schedule if shortfall <= VALUE_TOLERANCE_CHF * max(1.0, abs(total_cost_chf)) else None

@@ -257,15 +257,16 @@ def _priced_optimum(case: Case, policy: str, left_out: set[str], options: Solver
         left_out = left_out - back
 
 
-def _solve_relaxed_bank(model: HubModel, left_out: set[str], options: SolverOptions) -> str | None:
-    """Net metering through the relaxations of :mod:`planner.hub.netting`: the relaxation's label
+def _solve_relaxed_bank(model: HubModel, relaxations: list[netting.Relaxation], left_out: set[str],
+                        options: SolverOptions) -> str | None:
+    """Net metering through ``relaxations`` (:mod:`planner.hub.netting`): the relaxation's label
     when one of them was proven exact and its decisions (with the scheduled bank) are now the
     values of ``model``, else None."""
-    for relaxation in netting.relaxations(model.case, model.policy, model.prices):
+    for relaxation in relaxations:
         solved = _priced_optimum(relaxation.case, relaxation.policy, left_out, options, relaxation.netted)
         if solved is None:
             continue
-        cost = float(np.asarray(solved.costs.total.value, dtype=float).reshape(-1)[0])
+        cost = _scalar(solved.costs.total)
         schedule = netting.proven_schedule(relaxation, solved.variables, model.prices, cost)
         if schedule is not None:
             _copy_netted(solved, model, schedule)
@@ -287,13 +288,13 @@ def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = N
     if model.is_milp:
         _solve(model, options)
         return read_result(model, time.perf_counter() - t0)
-    relaxed = model.variables.grid.bank_kwh is not None and netting.applies(model.prices)
-    probe_policy = netting.relaxations(case, policy, model.prices)[0] if relaxed else None
-    if probe_policy is not None:  # the probe only guesses what to leave out: the relaxation will do
-        left_out = pricing.probe_left_out(probe_policy.case, _probe_sizes(probe_policy.policy, options))
+    has_bank = model.variables.grid.bank_kwh is not None
+    relaxations = netting.relaxations(case, policy, model.prices) if has_bank else []
+    if relaxations:  # the probe only guesses what to leave out: the cheapest relaxation will do
+        left_out = pricing.probe_left_out(relaxations[0].case, _probe_sizes(relaxations[0].policy, options))
     else:
         left_out = pricing.probe_left_out(case, _probe_sizes(policy, options))
-    label = _solve_relaxed_bank(model, left_out, options) if relaxed else None
+    label = _solve_relaxed_bank(model, relaxations, left_out, options)
     if label is not None:
         how = f"net metering relaxed ({label}), bank scheduled and proven exact"
         return read_result(model, time.perf_counter() - t0, how + (f"; {SOLVED_PRICED}" if left_out else ""))

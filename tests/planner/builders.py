@@ -24,6 +24,12 @@ def boiler(eff: float = 0.9, **extra: Any) -> dict[str, Any]:
             "capex_per_unit_chf": 0.0, **extra}
 
 
+def pv(capex_per_m2: float) -> dict[str, Any]:
+    """Solar PV yielding 0.2 kWh per m² and kW/m² of irradiance, one-year lifetime."""
+    return {"input": "solar", "outputs": {"elec": 0.2}, "capacity_on": "elec", "capacity_unit": "m2",
+            "lifetime_a": 1, "capex_per_unit_chf": capex_per_m2}
+
+
 def flat_policy(import_per_kwh: float, feed_in_per_kwh: float = 0.0, net_metering: bool = False) -> Policy:
     return Policy(import_price=PriceSpec(flat_per_kwh=import_per_kwh),
                   feed_in=PriceSpec(flat_per_kwh=feed_in_per_kwh), net_metering=net_metering)

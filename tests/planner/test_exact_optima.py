@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from planner.hub.solve import plan_case
-from tests.planner.builders import boiler, catalogue, flat_policy, tiny_case
+from tests.planner.builders import boiler, catalogue, flat_policy, pv, tiny_case
 
 
 def test_one_hour_one_boiler_costs_demand_times_price_over_efficiency() -> None:
@@ -53,11 +53,6 @@ def test_storage_arbitrage_has_the_known_optimum() -> None:
     assert plan_case(dear, "rtp").costs.total_chf == pytest.approx(3.0, rel=1e-6)
 
 
-def _pv(capex_per_m2: float) -> dict[str, object]:
-    return {"input": "solar", "outputs": {"elec": 0.2}, "capacity_on": "elec", "capacity_unit": "m2",
-            "lifetime_a": 1, "capex_per_unit_chf": capex_per_m2}
-
-
 @pytest.mark.parametrize(
     ("policy", "roof_m2", "pv_m2", "cost_chf"),
     [
@@ -70,7 +65,7 @@ def _pv(capex_per_m2: float) -> dict[str, object]:
 )
 def test_net_metering_and_feed_in(policy, roof_m2, pv_m2, cost_chf) -> None:  # type: ignore[no-untyped-def]
     """PV yields 0.2 kWh/m² in hour 1 only, demand is 10 kWh in hour 2 at 0.3 CHF/kWh."""
-    case = tiny_case([0.0, 0.0], [0.0, 10.0], cat=catalogue({"pv": _pv(0.03)}), policies={"p": policy},
+    case = tiny_case([0.0, 0.0], [0.0, 10.0], cat=catalogue({"pv": pv(0.03)}), policies={"p": policy},
                      irradiance=[1000.0, 0.0], roof_area_m2=roof_m2)
     result = plan_case(case, "p")
     assert result.capacities["pv_m2"] == pytest.approx(pv_m2, abs=1e-6)
@@ -80,7 +75,7 @@ def test_net_metering_and_feed_in(policy, roof_m2, pv_m2, cost_chf) -> None:  # 
 def test_net_metering_credit_cannot_be_used_before_it_is_earned() -> None:
     """Demand comes before the PV output: banking does not help, nothing is built."""
     policy = flat_policy(0.3, net_metering=True)
-    case = tiny_case([0.0, 0.0], [10.0, 0.0], cat=catalogue({"pv": _pv(0.03)}), policies={"nm": policy},
+    case = tiny_case([0.0, 0.0], [10.0, 0.0], cat=catalogue({"pv": pv(0.03)}), policies={"nm": policy},
                      irradiance=[0.0, 1000.0])
     result = plan_case(case, "nm")
     assert result.capacities["pv_m2"] == pytest.approx(0.0, abs=1e-6)

@@ -20,15 +20,10 @@ from planner.hub.solve import (
     solve_model,
 )
 from planner.hub.technologies import Catalogue, load_catalogue
-from tests.planner.builders import catalogue, flat_policy, tiny_case
+from tests.planner.builders import catalogue, flat_policy, pv, tiny_case
 from tests.planner.test_pricing import _case
 
 WHOLE = SolverOptions(leave_out_unbuilt=False)
-
-
-def _pv(capex_per_m2: float) -> dict[str, object]:
-    return {"input": "solar", "outputs": {"elec": 0.2}, "capacity_on": "elec", "capacity_unit": "m2",
-            "lifetime_a": 1, "capex_per_unit_chf": capex_per_m2}
 
 
 def _assert_bank_is_respected(dispatch: pd.DataFrame, step_h: float = 1.0) -> None:
@@ -85,7 +80,7 @@ def test_credit_beyond_the_draws_falls_back_to_the_bank_settled_over_the_horizon
     """PV yields 0.2 kWh/m² in hour 1, demand is 10 kWh in hour 2 at 0.3 CHF/kWh, roof 100 m²:
     paid for its export the roof would be full (20 kWh of credit, half of it worthless); the
     settled bank builds the 50 m² that cover the demand."""
-    case = tiny_case([0.0, 0.0], [0.0, 10.0], cat=catalogue({"pv": _pv(0.03)}),
+    case = tiny_case([0.0, 0.0], [0.0, 10.0], cat=catalogue({"pv": pv(0.03)}),
                      policies={"nm": flat_policy(0.3, net_metering=True)}, irradiance=[1000.0, 0.0],
                      roof_area_m2=100.0)
     result = plan_case(case, "nm")
@@ -98,7 +93,7 @@ def test_credit_beyond_the_draws_falls_back_to_the_bank_settled_over_the_horizon
 def test_credit_needed_before_it_is_earned_falls_back_to_the_chained_bank() -> None:
     """Demand in hour 1, PV only in hour 2: both relaxations would bank later PV for the earlier
     demand; the schedule refutes them and the chained model builds nothing."""
-    case = tiny_case([0.0, 0.0], [10.0, 0.0], cat=catalogue({"pv": _pv(0.03)}),
+    case = tiny_case([0.0, 0.0], [10.0, 0.0], cat=catalogue({"pv": pv(0.03)}),
                      policies={"nm": flat_policy(0.3, net_metering=True)}, irradiance=[0.0, 1000.0],
                      roof_area_m2=100.0)
     result = plan_case(case, "nm")
@@ -109,7 +104,7 @@ def test_credit_needed_before_it_is_earned_falls_back_to_the_chained_bank() -> N
 
 def test_real_time_prices_keep_the_chained_bank() -> None:
     many = np.linspace(0.1, 0.3, netting.MAX_PRICE_LEVELS + 1)
-    case = tiny_case([0.0] * many.size, [10.0] * many.size, cat=catalogue({"pv": _pv(0.03)}),
+    case = tiny_case([0.0] * many.size, [10.0] * many.size, cat=catalogue({"pv": pv(0.03)}),
                      policies={"nm": Policy(import_price=PriceSpec(series="rtp"), net_metering=True)},
                      irradiance=[500.0] * many.size, price_series={"rtp": many})
     model = build_model(case, "nm")
