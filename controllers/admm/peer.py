@@ -64,6 +64,15 @@ def ring_graph(n_agents: int) -> tuple[Edge, ...]:
     return (*line_graph(n_agents), (0, n_agents - 1)) if n_agents > 2 else line_graph(n_agents)
 
 
+def neighbour_lists(n_agents: int, edges: Sequence[Edge]) -> list[list[int]]:
+    """Each agent's neighbours, in the order of `edges`."""
+    neighbours: list[list[int]] = [[] for _ in range(n_agents)]
+    for i, j in edges:
+        neighbours[i].append(j)
+        neighbours[j].append(i)
+    return neighbours
+
+
 def _distances_from(start: int, neighbours: Sequence[Sequence[int]]) -> list[int]:
     dist = [-1] * len(neighbours)
     dist[start] = 0
@@ -88,15 +97,12 @@ def _check_graph(n: int, edges: Sequence[Edge]) -> tuple[Edge, ...]:
         if not (0 <= i < n and 0 <= j < n) or i == j:
             raise ValueError(f"edge {(i, j)} must join two different agents among 0 … {n - 1}")
         checked.add((min(i, j), max(i, j)))
-    neighbours: list[list[int]] = [[] for _ in range(n)]
-    for i, j in checked:
-        neighbours[i].append(j)
-        neighbours[j].append(i)
-    seen = {i for i, d in enumerate(_distances_from(0, neighbours)) if d >= 0}
+    graph = tuple(sorted(checked))
+    seen = {i for i, d in enumerate(_distances_from(0, neighbour_lists(n, graph))) if d >= 0}
     if len(seen) != n:
         raise ValueError(f"the agents' graph must be connected; agents {sorted(set(range(n)) - seen)[:10]} "
                          "cannot reach agent 0")
-    return tuple(sorted(checked))
+    return graph
 
 
 LOCAL_OSQP = OsqpSettings(eps_abs=1e-6, eps_rel=1e-6, polishing=True)
@@ -226,10 +232,7 @@ def run_peer_to_peer(agents: Sequence[AgentData], limits: SharedLimits, edges: S
     if limits.horizon != t:
         raise ValueError("shared limits and agents must have the same horizon")
     graph = _check_graph(n, line_graph(n) if edges is None else edges)
-    neighbours: list[list[int]] = [[] for _ in range(n)]
-    for i, j in graph:
-        neighbours[i].append(j)
-        neighbours[j].append(i)
+    neighbours = neighbour_lists(n, graph)
     scale = 1.0 / max(1.0, diameter(neighbours) / 2.0) if s.scale_tolerance_with_diameter else 1.0
     eps_abs, eps_rel = s.eps_abs * scale, s.eps_rel * scale
     # one row per directed copy (i receives from j); the edge index and orientation of each copy

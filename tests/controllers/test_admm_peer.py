@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from controllers.admm import AdmmAgent, AgentData, SharedLimits
-from controllers.admm.peer import PeerSettings, diameter, line_graph, ring_graph, run_peer_to_peer
+from controllers.admm.peer import (
+    PeerSettings,
+    diameter,
+    line_graph,
+    neighbour_lists,
+    ring_graph,
+    run_peer_to_peer,
+)
 from controllers.admm.synthetic import DistrictSpec, synthetic_district
 from controllers.mpc import CentralisedResult, solve_centralised
 
@@ -71,19 +78,12 @@ def test_bad_graphs_and_shared_costs_are_refused(district) -> None:  # type: ign
         run_peer_to_peer(agents, peak, None, SETTINGS)
 
 
-def _neighbours(n: int, edges: tuple[tuple[int, int], ...]) -> list[list[int]]:
-    out: list[list[int]] = [[] for _ in range(n)]
-    for i, j in edges:
-        out[i].append(j)
-        out[j].append(i)
-    return out
-
-
 def test_tolerances_shrink_with_the_graphs_diameter(district) -> None:  # type: ignore[no-untyped-def]
     """Per-edge disagreements add up along paths: the stopping tolerances are divided by half the
     diameter (a 6-agent line: diameter 5, factor 2.5), which costs rounds and buys accuracy."""
     agents, limits, central, _ = district
-    assert diameter(_neighbours(6, line_graph(6))) == 5 and diameter(_neighbours(6, ring_graph(6))) == 3
+    assert diameter(neighbour_lists(6, line_graph(6))) == 5
+    assert diameter(neighbour_lists(6, ring_graph(6))) == 3
     scaled = run_peer_to_peer(agents, limits, line_graph(len(agents)), SETTINGS)
     plain = run_peer_to_peer(agents, limits, line_graph(len(agents)),
                              PeerSettings(rho=SETTINGS.rho, scale_tolerance_with_diameter=False))
