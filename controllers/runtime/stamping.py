@@ -11,6 +11,7 @@ one batch).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from controllers.messages import (
     BatchValues,
@@ -30,18 +31,20 @@ _SETPOINT_BATCH = SetpointBatchMessage.__pydantic_validator__
 class LeanMessageFactory(MessageFactory):
     """`MessageFactory` with single-call validation of measurements and setpoints."""
 
+    def _validated(self, validator: Any, tick: int, iteration: int | None, body: dict[str, Any]) -> Any:
+        """The envelope of the next message with `body`, validated as a whole by `validator`."""
+        envelope = self._envelope(tick, iteration)
+        envelope["body"] = body
+        return validator.validate_python(envelope)
+
     def meas(self, tick: int, values: Mapping[str, float | None], time_s: int | None = None) -> MeasMessage:
-        envelope = self._envelope(tick, None)
-        envelope["body"] = {"values": dict(values), "time_s": time_s}
-        message: MeasMessage = _MEAS.validate_python(envelope)
+        message: MeasMessage = self._validated(_MEAS, tick, None, {"values": dict(values), "time_s": time_s})
         return message
 
     def setpoint(
         self, tick: int, values: Mapping[str, float | None], iteration: int | None = None
     ) -> SetpointMessage:
-        envelope = self._envelope(tick, iteration)
-        envelope["body"] = {"values": dict(values)}
-        message: SetpointMessage = _SETPOINT.validate_python(envelope)
+        message: SetpointMessage = self._validated(_SETPOINT, tick, iteration, {"values": dict(values)})
         return message
 
     def meas_batch(
@@ -51,13 +54,10 @@ class LeanMessageFactory(MessageFactory):
         time_s: int | None = None,
         partial_after_s: float | None = None,
     ) -> MeasBatchMessage:
-        envelope = self._envelope(tick, None)
-        envelope["body"] = {"values": values, "time_s": time_s, "partial_after_s": partial_after_s}
-        message: MeasBatchMessage = _MEAS_BATCH.validate_python(envelope)
+        body = {"values": values, "time_s": time_s, "partial_after_s": partial_after_s}
+        message: MeasBatchMessage = self._validated(_MEAS_BATCH, tick, None, body)
         return message
 
     def setpoint_batch(self, tick: int, values: BatchValues) -> SetpointBatchMessage:
-        envelope = self._envelope(tick, None)
-        envelope["body"] = {"values": values}
-        message: SetpointBatchMessage = _SETPOINT_BATCH.validate_python(envelope)
+        message: SetpointBatchMessage = self._validated(_SETPOINT_BATCH, tick, None, {"values": values})
         return message
