@@ -15,6 +15,7 @@ from controllers.runtime.broker_url import BrokerUrl
 from controllers.topics import Kind
 from cosim.bridge_core import BridgeCore, ExchangeResult, Values
 from cosim.bridge_recording import AgentTraffic, LatencyStats, MessageRecord
+from cosim.brokers import cancel_other_tasks
 
 T = TypeVar("T")
 
@@ -88,7 +89,7 @@ class SyncBridge:
         self._closed = True
         try:
             self._call(self.core.stop(), timeout_s=self.core.connection.timeout_s + 5.0)
-            self._call(_cancel_other_tasks(), timeout_s=5.0)
+            self._call(cancel_other_tasks(), timeout_s=5.0)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10.0)
@@ -96,11 +97,3 @@ class SyncBridge:
                 self._loop.run_until_complete(self._loop.shutdown_asyncgens())
                 self._loop.run_until_complete(self._loop.shutdown_default_executor())
                 self._loop.close()
-
-
-async def _cancel_other_tasks() -> None:
-    current = asyncio.current_task()
-    others = [t for t in asyncio.all_tasks() if t is not current]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)

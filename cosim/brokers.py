@@ -33,6 +33,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+async def cancel_other_tasks() -> None:
+    """Cancel every task of the running loop but the caller's and wait until they have finished
+    (before a loop thread is stopped)."""
+    current = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not current]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
 LOCALHOST = "127.0.0.1"
 
@@ -257,11 +267,7 @@ class EmbeddedBroker:
 
     def _shutdown_loop(self) -> None:
         async def cancel_all() -> None:
-            current = asyncio.current_task()
-            tasks = [t for t in asyncio.all_tasks() if t is not current]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_other_tasks()
             for writer in list(self._writers):
                 if not writer.is_closing():
                     writer.close()
