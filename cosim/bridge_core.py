@@ -544,14 +544,18 @@ class BridgeCore:
         if message.tick != self._pending_tick or agent not in self._waiting:
             self.dropped.count(DropReason.STALE)
             return None, DropReason.STALE
-        values = dict(message.body.values)
-        self._received[agent] = values
-        self._last[agent] = values
-        self._waiting.discard(agent)
+        self._take(agent, message.body.values)
         if not self._waiting:
             self._all_in.set()
         sent = self._sent_perf.get(agent)
         return (received_perf - sent if sent is not None else None), None
+
+    def _take(self, agent: str, values: Values) -> None:
+        """An awaited agent's setpoints for the pending tick: kept for the step and as its last."""
+        kept = dict(values)
+        self._received[agent] = kept
+        self._last[agent] = kept
+        self._waiting.discard(agent)
 
     def _accept_batch(
         self, message: SetpointBatchMessage, received_perf: float
@@ -570,10 +574,7 @@ class BridgeCore:
             waiting = self._waiting
             for agent, values in entries.items():
                 if agent in waiting:
-                    values = dict(values)
-                    self._received[agent] = values
-                    self._last[agent] = values
-                    waiting.discard(agent)
+                    self._take(agent, values)
                     accepted.append(agent)
             if not waiting:
                 self._all_in.set()
