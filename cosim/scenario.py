@@ -249,7 +249,7 @@ class AdmmConfig(Strict):
 
     horizon: int = 86400
     peak_price_per_kw: Annotated[float, Field(ge=0)] = 0.0
-    rho: PositiveFloat = 0.05
+    rho: PositiveFloat = 0.01
     eps_abs: PositiveFloat = 1e-4
     eps_rel: Annotated[float, Field(ge=0)] = 1e-4
     max_iterations: Annotated[int, Field(ge=1)] = 300

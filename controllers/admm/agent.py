@@ -6,10 +6,19 @@ Local update of sharing ADMM (Boyd et al. 2011, §7.3) with the coupling column 
          = argmin f_i(x_i) + (ρ‖a_i‖²/2) ‖x_i − c‖²,   c_k = x_i,k^old − a_iᵀ(x̄_k − z̄_k + u_k) / ‖a_i‖²
 
 so each round changes only q (and P's p_net diagonal when ρ changes, which refactorises OSQP).
+
+Cold start (`own_optimum_start`, default on): round 0 of an agent's first control step solves its
+problem without the proximal term, so x⁰ is the agent's own optimum (any x⁰ is a valid ADMM start).
+From x⁰ = 0 the agents would spend their first rounds crawling towards that optimum in steps
+limited by ρ; the cold step's rounds then grow with N (the farthest agent sets the pace).
+After the coordinator's verdict, a converged step's final plan is the agreed round solved once
+more with OSQP's polishing (`OsqpSettings.polish_final`): near-LP local problems (small ρ) are
+otherwise solved to their residual tolerance but not to their objective.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +44,7 @@ class OsqpSettings:
     polishing: bool = False
     adaptive_rho: bool = True
     check_termination: int = 5
+    polish_final: bool = True
 
     def as_kwargs(self) -> dict[str, float | int | bool]:
         return {
@@ -118,10 +128,20 @@ class LocalQp:
             t = self.qp.layout.horizon
             self._solver.warm_start(x=shift_blocks(self.last.x, t), y=shift_blocks(self.last.y, t))
 
-    def solve(self) -> LocalSolution:
-        """Solve from the current warm start; if OSQP fails, retry once from a cold start."""
+    def solve(self, polish: bool = False) -> LocalSolution:
+        """Solve from the current warm start; if OSQP fails, retry once from a cold start.
+
+        `polish`: this solve also polishes (OSQP's active-set refinement), for an accurate final plan.
+        """
         start = time.perf_counter()
-        res = self._solver.solve(raise_error=False)
+        if polish and not self.settings.polishing:
+            self._solver.update_settings(polishing=True)
+            try:
+                res = self._solver.solve(raise_error=False)
+            finally:
+                self._solver.update_settings(polishing=False)
+        else:
+            res = self._solver.solve(raise_error=False)
         if not _solved(res):
             self._solver.warm_start(x=np.zeros(self.qp.layout.n_var), y=np.zeros(self.qp.layout.n_row))
             res = self._solver.solve(raise_error=False)
@@ -142,6 +162,7 @@ def _solved(res: Any) -> bool:
 @dataclass
 class _StepState:
     tick: int = -1
+    cold: bool = True  # no previous control step to warm start from
     p_last_kw: FloatArray = field(default_factory=lambda: np.zeros(0))
     previous_plan: AgentPlan | None = None
 
@@ -149,13 +170,19 @@ class _StepState:
 class AdmmAgent(AgentBase):
     """A building or storage agent of sharing ADMM (see module docstring).
 
-    `coupling` is the agent's column a_i of the coupling map (row 0 = transformer, = 1).
+    `coupling` is the agent's column a_i of the coupling map (row 0 = transformer, = 1);
+    `own_optimum_start=False` starts the first step's round 0 from x⁰ = 0 with the proximal term.
     """
 
     def __init__(
-        self, data: AgentData, coupling: FloatArray | None = None, settings: OsqpSettings | None = None
+        self,
+        data: AgentData,
+        coupling: FloatArray | None = None,
+        settings: OsqpSettings | None = None,
+        own_optimum_start: bool = True,
     ) -> None:
         self.name = data.name
+        self.own_optimum_start = own_optimum_start
         self.data = data
         self.coupling = np.ones(1) if coupling is None else np.asarray(coupling, dtype=float)
         self.a_norm2 = float(self.coupling @ self.coupling)
@@ -174,7 +201,8 @@ class AdmmAgent(AgentBase):
         if data is not None:
             self.data = data
             self.local.set_data(data)
-        if self._state.tick >= 0:
+        self._state.cold = self._state.tick < 0
+        if not self._state.cold:
             self.local.warm_start_shifted()
             self._state.p_last_kw = shift_blocks(self._state.p_last_kw, self.data.horizon)
         self._state.tick = tick
@@ -183,7 +211,10 @@ class AdmmAgent(AgentBase):
         """Solve the local problem with the proximal term of this round."""
         signal = broadcast.x_mean - broadcast.z_mean + broadcast.u_scaled  # (m, T)
         center = self._state.p_last_kw - (self.coupling @ signal) / self.a_norm2
-        self.local.set_prox(broadcast.rho * self.a_norm2, center)
+        if broadcast.iteration == 0 and self._state.cold and self.own_optimum_start:
+            self.local.set_prox(0.0, center)  # x⁰ = the agent's own optimum (see module docstring)
+        else:
+            self.local.set_prox(broadcast.rho * self.a_norm2, center)
         sol = self.local.solve()
         p = sol.x[self.local.qp.layout.var("p_net")].copy()
         self._state.p_last_kw = p
@@ -209,6 +240,10 @@ class AdmmAgent(AgentBase):
         last = self.local.last
         if last is None:
             raise RuntimeError(f"agent {self.name}: finalize_step before any local update")
+        if decision.fallback is None and self.local.settings.polish_final:
+            # the agreed round once more with OSQP's polishing; if that fails, the iterate stays
+            with contextlib.suppress(SolverFailure):
+                last = self.local.solve(polish=True)
         previous = self._state.previous_plan
         if decision.fallback is Fallback.SHIFTED_PREVIOUS and previous is not None:
             plan = _shift_plan(previous, decision.tick)
