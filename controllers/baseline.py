@@ -36,21 +36,30 @@ class BuildingMeasurement:
 
 MEASURED = ("p_kw", "p_base_kw", "pv_kw", "t_in_c", "flex_available_kw", "flex_backlog_kwh")
 SETPOINT_NAMES = ("battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw")
+_REQUIRED = (*MEASURED, "step_s", "hour_local")
 
 
 def measurement_from_values(time_s: int, values: Mapping[str, float | None]) -> BuildingMeasurement:
     """A measurement from a flat name → value mapping (what travels in an MQTT `meas` message):
     the `MEASURED` values, `step_s`, `hour_local`, and optionally `soc` and `capacity_kwh`."""
-    missing = [n for n in (*MEASURED, "step_s", "hour_local") if values.get(n) is None]
-    if missing:
+    # one pass over the names and positional arguments: this runs once per agent and step
+    got = [values.get(n) for n in _REQUIRED]
+    if None in got:
+        missing = [n for n, v in zip(_REQUIRED, got, strict=True) if v is None]
         raise ValueError(f"measurement at {time_s} s lacks {missing}")
+    p_kw, p_base_kw, pv_kw, t_in_c, flex_available_kw, flex_backlog_kwh, step_s, hour_local = got
     return BuildingMeasurement(
-        time_s=time_s,
-        step_s=int(values["step_s"] or 0),
-        hour_local=float(values["hour_local"] or 0.0),
-        battery_soc=values.get("soc"),
-        battery_capacity_kwh=values.get("capacity_kwh"),
-        **{n: float(values[n] or 0.0) for n in MEASURED},
+        time_s,
+        int(step_s or 0),
+        float(hour_local or 0.0),
+        float(p_kw or 0.0),
+        float(p_base_kw or 0.0),
+        float(pv_kw or 0.0),
+        float(t_in_c or 0.0),
+        float(flex_available_kw or 0.0),
+        float(flex_backlog_kwh or 0.0),
+        values.get("soc"),
+        values.get("capacity_kwh"),
     )
 
 

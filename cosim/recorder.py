@@ -4,7 +4,8 @@ One `Recorder` entity accepts any input (`any_inputs`). Its create parameter `en
 source's full id to its result table and display name; `events` inputs (lists of dicts) go to the
 `events` table. Every entity has a fixed row in its table, and mosaik hands over an attribute's
 sources in the same order every step, so where each value goes is worked out once per attribute
-(a `_Plan`) and a step copies slices of the values into the tables' columns. The recorder runs in
+(a `_Plan`, checked by the count and the first and last source every step) and a step copies
+slices of the values into the tables' columns. The recorder runs in
 process: it finds its `ResultsWriter` and progress callback in `RUNS`, registered by the world
 builder under the `run_key` init parameter.
 """
@@ -99,11 +100,15 @@ class RecorderSim(TimeBasedSim):
 
     def _plan(self, attr: str, sources: dict[str, Any]) -> _Plan:
         """Where the values of `attr` go, worked out once: mosaik sends the same sources in the same
-        order every step (checked: a different order or set of sources gets a new plan)."""
-        keys = tuple(sources)
+        order every step: it fills a step's inputs from its list of the connections (made when
+        the world was connected), one value per connection, in the list's order. A source that
+        appears or goes changes the count, so a step checks the count and the first and last
+        source; any difference gets a new plan. (Comparing every key would cost about as much as
+        the rest of the recorder's step at 100 buildings: mosaik makes new id strings every step,
+        so each comparison reads the whole string.)"""
         plan = self.plans.get(attr)
-        if plan is None or plan.keys != keys:
-            plan = self.plans[attr] = _Plan.build(keys, self.rows, self.names)
+        if plan is None or not plan.matches(sources):
+            plan = self.plans[attr] = _Plan.build(tuple(sources), self.rows, self.names)
         return plan
 
 
@@ -138,6 +143,17 @@ class _Plan:
 
     keys: tuple[str, ...]
     parts: tuple[_Part, ...]
+
+    def matches(self, sources: dict[str, Any]) -> bool:
+        """Whether `sources` has this plan's number of keys, and its first and last key."""
+        keys = self.keys
+        if len(sources) != len(keys):
+            return False
+        if not keys:
+            return True
+        first = next(iter(sources))
+        last = next(reversed(sources))
+        return first == keys[0] and last == keys[-1]
 
     @classmethod
     def build(

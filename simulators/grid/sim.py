@@ -28,6 +28,7 @@ and building the network, up to 4 s) is loaded by the first `create` call.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import mosaik_api_v3
@@ -64,6 +65,40 @@ class _Entity:
 
 
 @dataclass(frozen=True)
+class _Group:
+    """Elements of one model asked for the same attributes: answered together from the columns
+    (`rows` None: the model's first elements, in order)."""
+
+    model: str
+    attrs: tuple[str, ...]
+    eids: tuple[str, ...]
+    rows: tuple[int, ...] | None
+
+
+@dataclass(frozen=True, eq=False)
+class _RequestPlan:
+    """How a `get_data` request is answered: mosaik asks with the same request (the same dict)
+    every step, so it is grouped once. A plan is reused for the same dict with the same size and
+    the same first and last entity (mosaik does not change its request once the world runs; any
+    other request gets a new plan)."""
+
+    request: OutputRequest
+    size: int
+    first: str | None
+    last: str | None
+    grid: tuple[tuple[str, list[str]], ...]  # the Grid entity (and unknown ids, refused when answered)
+    groups: tuple[_Group, ...]
+
+    def matches(self, outputs: OutputRequest) -> bool:
+        return (
+            outputs is self.request
+            and len(outputs) == self.size
+            and next(iter(outputs), None) == self.first
+            and next(reversed(outputs), None) == self.last
+        )
+
+
+@dataclass(frozen=True)
 class _Applied:
     """Connection powers applied in the last step (kW / kvar, load convention)."""
 
@@ -91,6 +126,7 @@ class GridSim(mosaik_api_v3.Simulator):
         self.columns: dict[str, dict[str, list[Any]]] = {}
         self.static_columns: dict[str, list[Any]] = {}
         self.events: list[dict[str, Any]] = []
+        self._plan: _RequestPlan | None = None
 
     def init(  # type: ignore[override]  # explicit keywords
         self,
@@ -182,26 +218,53 @@ class GridSim(mosaik_api_v3.Simulator):
     def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.result is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
-        data: OutputData = {}
-        entities, columns = self.entities, self.columns
-        try:
-            for eid, attrs in outputs.items():
-                entity = entities.get(eid)
-                if entity is None or entity.model == "Grid":
-                    data[eid] = self._outputs(eid, list(attrs))
-                    continue
-                # per-element outputs: a list index per value (most elements have one or two;
-                # a dict display beats `answer_from_columns` here)
-                model_columns, i = columns[entity.model], entity.index
-                if len(attrs) == 1:
-                    attr = attrs[0]
-                    data[eid] = {attr: model_columns[attr][i]}
-                else:
-                    data[eid] = {attr: model_columns[attr][i] for attr in attrs}
-        except KeyError as exc:
-            model = entities[eid].model
-            raise ValueError(f"{self.sid}: {model} has no attribute {exc.args[0]!r}") from None
+        plan = self._plan
+        if plan is None or not plan.matches(outputs):
+            plan = self._plan = self._request_plan(outputs)
+        data: OutputData = {eid: self._outputs(eid, list(attrs)) for eid, attrs in plan.grid}
+        for group in plan.groups:
+            model_columns = self.columns[group.model]
+            columns = [model_columns[a] for a in group.attrs]
+            if group.rows is not None:
+                columns = [[column[r] for r in group.rows] for column in columns]
+            elif len(group.eids) < len(columns[0]):
+                columns = [column[: len(group.eids)] for column in columns]
+            # buses ask for one attribute, lines and connections for two: a dict display per element
+            # (2-3 times faster than dict(zip(...)))
+            if len(group.attrs) == 1:
+                attr = group.attrs[0]
+                data.update(zip(group.eids, [{attr: value} for value in columns[0]], strict=True))
+            elif len(group.attrs) == 2:
+                a, b = group.attrs
+                pairs = zip(columns[0], columns[1], strict=True)
+                data.update(zip(group.eids, [{a: x, b: y} for x, y in pairs], strict=True))
+            else:
+                rows = map(dict, map(zip, repeat(group.attrs), zip(*columns, strict=True)))
+                data.update(zip(group.eids, rows, strict=True))
         return data
+
+    def _request_plan(self, outputs: OutputRequest) -> _RequestPlan:
+        """Group a request's elements by model and attributes (checked here: unknown entities and
+        attributes are refused with the model's name)."""
+        grid: list[tuple[str, list[str]]] = []
+        groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        for eid, attrs in outputs.items():
+            entity = self.entities.get(eid)
+            if entity is None or entity.model == "Grid":
+                grid.append((eid, list(attrs)))
+                continue
+            names = tuple(dict.fromkeys(attrs))  # mosaik lists an attribute once per connection using it
+            unknown = [a for a in names if a not in self.columns[entity.model]]
+            if unknown:
+                raise ValueError(f"{self.sid}: {entity.model} has no attribute {unknown[0]!r}")
+            groups.setdefault((entity.model, names), []).append(eid)
+        planned = []
+        for (model, names), eids in groups.items():
+            rows = [self.entities[eid].index for eid in eids]
+            in_order = rows == list(range(len(rows)))  # the model's first elements, in order
+            planned.append(_Group(model, names, tuple(eids), None if in_order else tuple(rows)))
+        return _RequestPlan(outputs, len(outputs), next(iter(outputs), None),
+                            next(reversed(outputs), None), tuple(grid), tuple(planned))
 
     def _outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
         entity = self.entities.get(eid)
