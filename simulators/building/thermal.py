@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 SHARE_AIR_PATH = 0.3
 H_IM_KW_PER_M2K = 9.1e-3 * 2.5
@@ -103,7 +104,11 @@ def discretise(p: RcParams, dt_s: float) -> DiscreteRc:
     augmented[:, :2, 2:] = b_c * dt_h
     # buildings of one group share parameters: one matrix exponential per distinct network
     distinct, inverse = np.unique(augmented.reshape(n, -1), axis=0, return_inverse=True)
-    phi = scipy.linalg.expm(distinct.reshape(-1, 5, 5))[inverse.ravel()]
+    # on one BLAS thread: a threaded call wakes OpenBLAS's worker thread, which then busy-waits for
+    # more work for ~0.1 s, taking a core from the run that has just started (the same numbers:
+    # 5x5 products are not split across threads)
+    with threadpool_limits(limits=1, user_api="blas"):
+        phi = scipy.linalg.expm(distinct.reshape(-1, 5, 5))[inverse.ravel()]
     return DiscreteRc(phi[:, :2, :2].copy(), phi[:, :2, 2:].copy(), dt_h)
 
 
