@@ -64,7 +64,7 @@ class ControlSim(TimeBasedSim):
     def measurements(self, inputs: dict[str, Any]) -> dict[str, dict[str, float | None]]:
         """Each agent's measurement as a flat name → value mapping (inputs, step_s, hour_local):
         what an MQTT agent receives, so both transports decide on identical data."""
-        now = self.times[self.step_index]
+        now = self.timestamp(self.step_index)
         clock = {"step_s": float(self.step_size_s), "hour_local": now.hour + now.minute / 60.0}
         values: dict[str, dict[str, float | None]] = {}
         empty: dict[str, Any] = {}

@@ -74,7 +74,7 @@ class RecorderSim(TimeBasedSim):
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
         if self.hooks is None:
             raise RuntimeError("recorder not configured")
-        timestamp = self.times[self.step_index]
+        timestamp = self.timestamp(self.step_index)
         columns: dict[str, dict[str, list[Any]]] = {t: {} for t in self.names}
         events: list[dict[str, Any]] = []
         for attr, sources in inputs.get("Recorder", {}).items():

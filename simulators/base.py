@@ -30,6 +30,7 @@ class TimeBasedSim(mosaik_api_v3.Simulator):
         self.tz = "UTC"
         self.n_steps = 0
         self.times: pd.DatetimeIndex = pd.DatetimeIndex([])
+        self._stamps: list[pd.Timestamp] | None = None
         self.step_index = -1
 
     def init(
@@ -50,8 +51,18 @@ class TimeBasedSim(mosaik_api_v3.Simulator):
         self.step_size_s = int(step_size)
         self.start, self.tz, self.n_steps = start, tz, int(n_steps)
         self.times = time_axis(start, tz, self.step_size_s, self.n_steps)
+        self._stamps = None
         self.configure_sim(**sim_params)
         return self.meta
+
+    def timestamp(self, index: int) -> pd.Timestamp:
+        """`self.times[index]`, from a list of the axis' timestamps made at the first call (~1 µs
+        per step of the run, ~45 ms for a year of 15-minute steps): indexing the DatetimeIndex
+        makes a new Timestamp through pandas' Python code every time, which costs ~30 µs in a run
+        (cold caches between the simulators' steps) against ~3 µs in a tight loop."""
+        if self._stamps is None:
+            self._stamps = list(self.times)
+        return self._stamps[index]
 
     def configure_sim(self, **sim_params: Any) -> None:
         """Handle simulator-specific init parameters (none by default)."""

@@ -128,7 +128,7 @@ class BuildingStep:
     comfort_violation_k: np.ndarray
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in OUTPUT_ATTRS}
 
 
 OUTPUT_ATTRS = [f.name for f in fields(BuildingStep)]
@@ -231,15 +231,18 @@ class BuildingFleet:
         self.hp_on = np.zeros(self.n, dtype=bool)
         self.sun: SunPosition | None = None
         self.sun_times: pd.DatetimeIndex | None = None
+        self.sun_ns: np.ndarray | None = None
         self.backlog_kwh = np.zeros(self.n)
         self.deadline_s = np.full(self.n, np.inf)
 
     def set_time_axis(self, times: pd.DatetimeIndex) -> None:
         """Precompute the sun's position for every step of the run (`step` falls back to per-step)."""
         self.sun, self.sun_times = sun_positions(times, self.site), times
+        self.sun_ns = times.as_unit("ns").asi8
 
     def _sun_at(self, time: pd.Timestamp, step_index: int) -> tuple[float, float]:
-        if self.sun is None or self.sun_times is None or self.sun_times[step_index] != time:
+        # the axis' instants as integer ns: indexing the DatetimeIndex would build a Timestamp
+        if self.sun is None or self.sun_ns is None or self.sun_ns[step_index] != time.value:
             one = sun_positions(pd.DatetimeIndex([time]), self.site)
             return float(one.zenith_deg[0]), float(one.azimuth_deg[0])
         return float(self.sun.zenith_deg[step_index]), float(self.sun.azimuth_deg[step_index])
@@ -362,7 +365,9 @@ class BuildingFleet:
         hp_on = self.hp_on
         x_next = self.x.T
         for k in range(n_sub):
-            hp_on = np.where(t_in < low, True, np.where(t_in > high, False, hp_on))
+            # on below `low`, off above `high`, else as before; `hp_on > above` is `hp_on & ~above`
+            # in one call (True > False is the only true case)
+            hp_on = (t_in < low) | (hp_on > (t_in > high))
             on_path[k] = hp_on
             x_next = (a_0 * t_in + a_1 * t_mass) + np.where(hp_on, bu_on, bu_off)
             t_in, t_mass = x_next[0], x_next[1]
@@ -372,14 +377,19 @@ class BuildingFleet:
         t_mid = 0.5 * (t_in_path[:-1] + t_in_path[1:])
         violation = np.maximum(self.p["t_min_c"] - t_mid, 0.0) + np.maximum(t_mid - self.p["t_max_c"], 0.0)
         heat = np.where(on_path, q_on, q_off)
-        return _sum_rows(heat) / n_sub, _sum_rows(t_mid) / n_sub, _sum_rows(violation) / n_sub
+        heat_sum, t_mid_sum, violation_sum = _sum_rows(heat, t_mid, violation)
+        return heat_sum / n_sub, t_mid_sum / n_sub, violation_sum / n_sub
 
 
-def _sum_rows(rows: np.ndarray) -> np.ndarray:
-    """Σ of the rows of a 2-D array, added one after the other starting from zero: the order of a
-    running sum `total += row` (`np.sum` may pair them differently and change the last bit)."""
-    padded = np.empty((rows.shape[0] + 1, rows.shape[1]))
+def _sum_rows(*arrays: np.ndarray) -> np.ndarray:
+    """Σ of the rows of each 2-D array (all of one shape), added one after the other starting from
+    zero: the order of a running sum `total += row` (`np.sum` may pair them differently and change
+    the last bit). One accumulation for all of them: it runs along the first axis, element by
+    element, so each array's sums are those it would get alone."""
+    rows, n = arrays[0].shape
+    padded = np.empty((rows + 1, len(arrays), n))
     padded[0] = 0.0
-    padded[1:] = rows
+    for i, a in enumerate(arrays):
+        padded[1:, i] = a
     total: np.ndarray = np.add.accumulate(padded, axis=0)[-1]
     return total

@@ -65,6 +65,7 @@ class BuildingSim(TimeBasedSim):
         self.last_inputs: dict[str, np.ndarray] = {}
         self.position: dict[str, int] = {}
         self.columns: dict[str, list[Any]] = {}
+        self.static_columns: dict[str, list[Any]] = {}
 
     def configure_sim(  # type: ignore[override]  # explicit keywords
         self, seed: int = 0, site: dict[str, Any] | None = None, heating_degree_days_kd: float = 2900.0
@@ -114,12 +115,15 @@ class BuildingSim(TimeBasedSim):
             self.fleet.set_time_axis(self.times)
         weather, controls = self._weather(inputs), self._controls(inputs)
         self.last_inputs = {**vars(weather), **vars(controls)}
-        self.last = self.fleet.step(self.times[self.step_index], time_s, self.step_index, weather, controls)
+        now = self.timestamp(self.step_index)
+        self.last = self.fleet.step(now, time_s, self.step_index, weather, controls)
         # Python lists once per step, answered by `answer_from_columns`; inputs are read back rarely
         # (tests, debugging), so their lists (NaN → None: not given) are built on request
         self.columns = _Columns(self.last_inputs)
         self.columns.update((attr, array.tolist()) for attr, array in self.last.as_dict().items())
-        self.columns["hp_p_max_kw"] = self.fleet.hp_p_max_kw.tolist()
+        if not self.static_columns:  # the same every step
+            self.static_columns = {"hp_p_max_kw": self.fleet.hp_p_max_kw.tolist()}
+        self.columns.update(self.static_columns)
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.last is None or self.fleet is None:

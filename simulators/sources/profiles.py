@@ -155,10 +155,29 @@ SHAPES: dict[str, ProfileShape] = {
 _HOUR_MIDPOINTS = np.arange(24) + 0.5
 
 
+def _periodic_table(shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The midpoints and shares extended by one point at each end across midnight: what
+    `np.interp(..., period=24)` builds on every call (the same operations, done once)."""
+    xp = _HOUR_MIDPOINTS % 24.0
+    order = np.argsort(xp)
+    xp, fp = xp[order], np.asarray(shape, dtype=np.float64)[order]
+    return np.concatenate((xp[-1:] - 24.0, xp, xp[0:1] + 24.0)), np.concatenate((fp[-1:], fp, fp[0:1]))
+
+
+_TABLES: dict[int, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = {}
+
+
 def _shape_at(shape: np.ndarray, hour_of_day: np.ndarray) -> np.ndarray:
     """Hourly shares (per hour) interpolated periodically at fractional hours (piecewise linear
-    through the hour midpoints; its integral over a day stays 1)."""
-    result: np.ndarray = np.interp(np.mod(hour_of_day, 24.0), _HOUR_MIDPOINTS, shape, period=24.0)
+    through the hour midpoints; its integral over a day stays 1). The same numbers as
+    `np.interp(np.mod(hour_of_day, 24.0), _HOUR_MIDPOINTS, shape, period=24.0)`, with the
+    periodic table of each shape built once."""
+    cached = _TABLES.get(id(shape))
+    if cached is None or cached[0] is not shape:
+        cached = _TABLES[id(shape)] = (shape, _periodic_table(shape))
+    xp, fp = cached[1]
+    x = np.asarray(np.mod(hour_of_day, 24.0), dtype=np.float64) % 24.0
+    result: np.ndarray = np.interp(x, xp, fp)
     return result
 
 
