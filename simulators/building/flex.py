@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulators.arrays import nan_to_zero
+from simulators.arrays import clip, nan_to_zero
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,8 @@ def step_flex(
     dt_h = dt_s / 3600.0
     request = nan_to_zero(request_kw)
     forced = (backlog_kwh > 0) & (now_s + dt_s >= deadline_s)
-    curtail = np.where(forced, 0.0, np.clip(-request, 0.0, flexible_kw))
-    restore = np.where(forced, backlog_kwh / dt_h, np.clip(request, 0.0, backlog_kwh / dt_h))
+    curtail = np.where(forced, 0.0, clip(-request, 0.0, flexible_kw))
+    restore = np.where(forced, backlog_kwh / dt_h, clip(request, 0.0, backlog_kwh / dt_h))
     new_backlog = np.maximum(backlog_kwh + (curtail - restore) * dt_h, 0.0)
     starts = (backlog_kwh <= 0) & (curtail > 0)
     new_deadline = np.where(starts, now_s + restore_within_s, deadline_s)

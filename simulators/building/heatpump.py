@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulators.arrays import clip
+
 COP_MAX = 7.0
 T_DESIGN_C = -12.0
 SIZING_MARGIN = 1.2
@@ -19,7 +21,7 @@ def cop(
 ) -> np.ndarray:
     """Coefficient of performance at outdoor temperature `t_out_c` (°C) and supply `t_supply_c` (°C)."""
     lift_k = np.maximum(np.asarray(t_supply_c, dtype=float) - np.asarray(t_out_c, dtype=float), 1.0)
-    result: np.ndarray = np.clip(
+    result: np.ndarray = clip(
         np.asarray(carnot_eff) * (np.asarray(t_supply_c) + 273.15) / lift_k, 1.0, COP_MAX
     )
     return result

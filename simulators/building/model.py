@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from simulators.arrays import nan_to_zero
+from simulators.arrays import clip, nan_to_zero
 from simulators.building import heatpump, thermal
 from simulators.building.flex import step_flex
 from simulators.building.pv import PvArrays, SunPosition, pv_power_kw, sun_positions
@@ -350,7 +350,7 @@ class BuildingFleet:
         comfort violation are summed after the loop, minute by minute in the original order."""
         q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, self.boiler_q_max_kw)
         forced = self.is_hp & ~np.isnan(c.hp_p_set_kw)
-        q_forced = np.clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
+        q_forced = clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
         q_on, q_off = np.where(forced, q_forced, q_max), np.where(forced, q_forced, 0.0)
         t_set = np.where(np.isnan(c.t_set_c), self.p["t_set_c"], c.t_set_c)
         low, high = t_set - self.p["hysteresis_k"], t_set + self.p["hysteresis_k"]

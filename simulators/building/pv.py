@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from simulators.arrays import nan_to_zero
+from simulators.arrays import clip, nan_to_zero
 from simulators.sources.weather import Site
 
 GAMMA_PDC_PER_K = -0.004
@@ -54,7 +54,7 @@ def pv_power_kw(
     wind_m_s: np.ndarray,
 ) -> np.ndarray:
     """AC output (kW, ≥ 0) of every system for a sun position and weather (arrays of shape (n,))."""
-    if not np.any(pv.peak_kw > 0) or not np.any(ghi > 0):
+    if not (pv.peak_kw > 0).any() or not (np.asarray(ghi) > 0).any():
         return np.zeros_like(pv.peak_kw)
     poa = pvlib.irradiance.get_total_irradiance(
         pv.tilt_deg, pv.azimuth_deg, zenith_deg, azimuth_deg, dni, ghi, dhi
@@ -62,4 +62,4 @@ def pv_power_kw(
     poa_global = nan_to_zero(np.asarray(poa["poa_global"], dtype=float))
     t_cell = pvlib.temperature.faiman(poa_global, t_out_c, wind_m_s)
     dc_kw = pvlib.pvsystem.pvwatts_dc(poa_global, t_cell, pv.peak_kw, GAMMA_PDC_PER_K)
-    return np.clip(INVERTER_EFF * np.asarray(dc_kw, dtype=float), 0.0, None)
+    return clip(INVERTER_EFF * np.asarray(dc_kw, dtype=float), 0.0)

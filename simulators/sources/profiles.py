@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulators.arrays import clip
+
 HOURS_PER_YEAR = 8760.0
 
 # Hourly shares of a day's energy (24 values each; they are normalised below).
@@ -223,4 +225,4 @@ def step_noise(seed: int, step_index: int, n: int, std: float, stream: int) -> n
     if std <= 0.0:
         return np.ones(n)
     rng = np.random.default_rng([seed, step_index, stream])
-    return np.clip(1.0 + rng.normal(0.0, std, n), 0.0, None)
+    return clip(1.0 + rng.normal(0.0, std, n), 0.0)

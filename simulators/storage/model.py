@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from simulators.arrays import nan_to_zero
+from simulators.arrays import clip, nan_to_zero
 
 STORAGE_KINDS = ("battery", "tank")
 DEFAULTS: dict[str, dict[str, float]] = {
@@ -99,19 +99,19 @@ class StorageFleet:
     def feasible_range_kw(self, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
         """Lowest (most negative) and highest power that keep every limit over the next step."""
         kept = (1.0 - self.loss * dt_h) * self.e_kwh
-        p_ch_max = np.clip((self.e_max - kept) / (self.eta_ch * dt_h), 0.0, self.p_max)
-        p_dis_max = np.clip((kept - self.e_min) * self.eta_dis / dt_h, 0.0, self.p_max)
+        p_ch_max = clip((self.e_max - kept) / (self.eta_ch * dt_h), 0.0, self.p_max)
+        p_dis_max = clip((kept - self.e_min) * self.eta_dis / dt_h, 0.0, self.p_max)
         return -p_dis_max, p_ch_max
 
     def step(self, p_set_kw: np.ndarray, dt_h: float) -> StorageStep:
         """Apply setpoints (NaN = idle) for one step of `dt_h` hours."""
         setpoint = nan_to_zero(np.asarray(p_set_kw, dtype=float))
         low, high = self.feasible_range_kw(dt_h)
-        p = np.clip(setpoint, low, high)
+        p = clip(setpoint, low, high)
         p_ch, p_dis = np.maximum(p, 0.0), np.maximum(-p, 0.0)
         e_before = self.e_kwh
         e_after = (1.0 - self.loss * dt_h) * e_before + dt_h * (self.eta_ch * p_ch - p_dis / self.eta_dis)
         # the limits hold by construction; the clip only removes rounding at the last ulp
-        self.e_kwh = np.clip(e_after, 0.0, self.e_max)
+        self.e_kwh = clip(e_after, 0.0, self.e_max)
         loss_kw = p - (self.e_kwh - e_before) / dt_h
         return StorageStep(p, setpoint - p, self.e_kwh.copy(), self.e_kwh / self.cap, loss_kw)
