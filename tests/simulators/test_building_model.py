@@ -126,3 +126,28 @@ def test_annual_profiles_integrate_to_annual_energy() -> None:
 def test_unknown_building_parameter() -> None:
     with pytest.raises(ValueError, match="unknown building parameter"):
         BuildingSpec.from_dict({"floor_area": 100})
+
+
+def test_pv_power_is_pvlib_bit_for_bit() -> None:
+    """`pv_power_kw` does pvlib's arithmetic itself (isotropic transposition, Faiman, PVWatts):
+    the same numbers as the pvlib calls, for orientations, sun positions and weather."""
+    import pvlib
+
+    from simulators.arrays import nan_to_zero
+    from simulators.building.pv import GAMMA_PDC_PER_K, INVERTER_EFF, PvArrays, pv_power_kw
+
+    rng = np.random.default_rng(7)
+    n = 40
+    pv = PvArrays(rng.choice([0.0, 3.0, 8.5], n), rng.uniform(0, 90, n), rng.uniform(0, 360, n))
+    for zenith, azimuth in [(30.0, 180.0), (89.5, 95.0), (95.0, 270.0), (0.0, 0.0), (60.3, 140.7)]:
+        ghi, dni, dhi = rng.uniform(0, 900, n), rng.uniform(0, 800, n), rng.uniform(0, 300, n)
+        t_out, wind = rng.uniform(-10, 35, n), rng.uniform(0, 12, n)
+        poa = pvlib.irradiance.get_total_irradiance(
+            pv.tilt_deg, pv.azimuth_deg, zenith, azimuth, dni, ghi, dhi
+        )
+        poa_global = nan_to_zero(np.asarray(poa["poa_global"], dtype=float))
+        t_cell = pvlib.temperature.faiman(poa_global, t_out, wind)
+        dc_kw = pvlib.pvsystem.pvwatts_dc(poa_global, t_cell, pv.peak_kw, GAMMA_PDC_PER_K)
+        expected = np.clip(INVERTER_EFF * np.asarray(dc_kw, dtype=float), 0.0, None)
+        got = pv_power_kw(pv, zenith, azimuth, ghi, dni, dhi, t_out, wind)
+        assert got.tobytes() == expected.tobytes()
