@@ -125,6 +125,11 @@ class _Part:
     rows: tuple[int, ...] | None
     n_rows: int
 
+    @property
+    def whole(self) -> bool:
+        """All of the sources, in order, make the whole column."""
+        return self.positions is None and self.rows is None and self.start == 0 and self.stop == self.n_rows
+
     def column(self, values: list[Any]) -> list[Any]:
         picked = (
             values[self.start : self.stop] if self.positions is None else [values[p] for p in self.positions]
@@ -182,6 +187,11 @@ class _Plan:
         return cls(keys, tuple(parts))
 
     def fill(self, values: list[Any], columns: dict[str, dict[str, list[Any]]], attr: str) -> None:
-        """Put this step's `values` (in the order of `keys`) into the tables' `attr` columns."""
-        for part in self.parts:
+        """Put this step's `values` (a new list, in the order of `keys`) into the tables' `attr`
+        columns; when they all go to one table's whole column in order, the list is the column."""
+        parts = self.parts
+        if len(parts) == 1 and parts[0].whole:
+            columns[parts[0].table][attr] = values
+            return
+        for part in parts:
             columns[part.table][attr] = part.column(values)
