@@ -255,8 +255,8 @@ class _LightsimSolver:
             line_loading_pct=_line_loading_pct(np.maximum(la1, la2), self.line_i_max_ka),
             trafo_pl_mw=tp1 + tp2,
             trafo_loading_pct=s_trafo_mva / self.trafo_s_max_mva * 100.0,
-            p_ext_mw=float(np.sum(gen_p)),
-            q_ext_mvar=float(np.sum(gen_q)),
+            p_ext_mw=float(gen_p.sum()),
+            q_ext_mvar=float(gen_q.sum()),
             iterations=int(iterations),
         )
 
@@ -336,8 +336,9 @@ class GridModel:
         p = self._vector(p_kw, "p_kw")
         q = np.zeros_like(p) if q_kvar is None else self._vector(q_kvar, "q_kvar")
         start = time.perf_counter()
-        bad = np.flatnonzero(~(np.isfinite(p) & np.isfinite(q)))
-        if bad.size:
+        finite = np.isfinite(p) & np.isfinite(q)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
             return self._failed(p, q, start, f"non-finite power at connection(s) {bad[:10].tolist()}")
         p_bus_mw = np.bincount(self._load_of_connection, weights=p, minlength=len(self._load_buses)) / 1e3
         q_bus_mvar = np.bincount(self._load_of_connection, weights=q, minlength=len(self._load_buses)) / 1e3
