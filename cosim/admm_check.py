@@ -5,8 +5,8 @@ The gap is (J_admm − J_central) / scale with J the sum of the agents' costs pl
 cost over the horizon, the same objective the coordinator reports, and scale the larger of |J_central|
 and the gross value of the energy in the centralised plan, Σ_i Σ_k Δt price_k |p_net,i,k|. The
 second term matters in horizons where import costs and export revenues nearly cancel: there
-|J_central| approaches 0 (−0.04 CHF against 2.5 CHF of energy in one step of the test district)
-and a difference of 1e-4 CHF would read as 0.2 %.
+|J_central| approaches 0 (−0.04 CHF against 3.5 CHF of energy in one step of the test district)
+and a difference of 8e-5 CHF would read as 0.2 %.
 """
 
 from __future__ import annotations
