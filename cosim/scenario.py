@@ -245,7 +245,10 @@ class AdmmConfig(Strict):
     waiting); the fallback is then recorded. `centralised_check`
     also solves each step's centralised MPC (cvxpy; slow) and records the optimality gap.
     `voltage` also keeps the buildings' bus voltages in [grid.v_min_pu, grid.v_max_pu] with linear
-    sensitivities of the feeder refreshed every control step (`cosim.voltage`)."""
+    sensitivities of the feeder refreshed every control step (`cosim.voltage`); with
+    `voltage_violation_price_per_pu` that band is soft (each pu a bus leaves it in a step costs that
+    much), so a band that cannot be held is left as little as it pays instead of stalling the rounds
+    until the fallback."""
 
     horizon: int = 86400
     peak_price_per_kw: Annotated[float, Field(ge=0)] = 0.0
@@ -257,6 +260,7 @@ class AdmmConfig(Strict):
     step_deadline_s: PositiveFloat | None = None
     centralised_check: bool = False
     voltage: bool = False
+    voltage_violation_price_per_pu: PositiveFloat | None = None
 
     @field_validator("horizon", mode="before")
     @classmethod

@@ -57,6 +57,8 @@ class VoltageLinearizer:
         self.rows = np.array([int(np.flatnonzero(ids == b)[0]) for b in self.buses])
         self.delta_kw = delta_kw
         self.v_min_pu, self.v_max_pu = scenario.grid.v_min_pu, scenario.grid.v_max_pu
+        admm = scenario.controller.admm
+        self.violation_price_per_pu = None if admm is None else admm.voltage_violation_price_per_pu
         self.n_storage = len(scenario.storage)
 
     def sensitivity(
@@ -94,7 +96,7 @@ class VoltageLinearizer:
             if not r.converged:
                 raise ValueError(f"voltage sensitivities: the perturbed power flow of agent {i} diverged")
             s[:, i] = (r.v_pu[self.rows] - v0) / self.delta_kw
-        return VoltageSensitivity(s, v0, p0, self.v_min_pu, self.v_max_pu)
+        return VoltageSensitivity(s, v0, p0, self.v_min_pu, self.v_max_pu, self.violation_price_per_pu)
 
 
 class SharedConstraints:

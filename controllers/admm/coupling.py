@@ -9,6 +9,10 @@ Row r of the aggregate w_{r,k} = Σ_i a_{r,i} p_net,i,k must lie in [lo_{r,k}, h
   then weigh kilowatts and volts alike): a_{b,i} = ω_b S_{b,i},
   lo_b = ω_b (v_min − v0_b + S_b · p0), hi_b = ω_b (v_max − v0_b + S_b · p0).
 
+A row may be soft (`soft_price`, per row unit and step; the voltage rows with
+`VoltageSensitivity.violation_price_per_pu`, divided by ω_b): leaving its band then costs
+soft_price · (distance to the band) instead of being forbidden.
+
 Each agent only needs its own column a_i (m values) to compute its local update.
 """
 
@@ -31,6 +35,7 @@ class Coupling:
     hi: FloatArray  # (m, T)
     row_scale: FloatArray  # (m,)
     peak_price_per_kw: float
+    soft_price: FloatArray | None = None  # (m,): price per row unit and step outside the band; inf = hard
 
     @classmethod
     def from_limits(cls, agents: tuple[str, ...], limits: SharedLimits) -> Coupling:
@@ -39,6 +44,7 @@ class Coupling:
         lo = [limits.p_min_kw[None, :]]
         hi = [limits.p_max_kw[None, :]]
         scale = [np.ones(1)]
+        soft = [np.full(1, np.inf)]
         volt = limits.voltage
         if volt is not None:
             s = volt.s_pu_per_kw
@@ -52,6 +58,9 @@ class Coupling:
             lo.append(np.repeat((omega * (volt.v_min_pu + offset))[:, None], t, axis=1))
             hi.append(np.repeat((omega * (volt.v_max_pu + offset))[:, None], t, axis=1))
             scale.append(omega)
+            price = np.inf if volt.violation_price_per_pu is None else volt.violation_price_per_pu
+            soft.append(price / omega)  # a row unit is 1/ω pu
+        soft_price = np.concatenate(soft)
         return cls(
             agents,
             np.vstack(rows),
@@ -59,6 +68,7 @@ class Coupling:
             np.vstack(hi),
             np.concatenate(scale),
             limits.peak_price_per_kw,
+            soft_price if np.isfinite(soft_price).any() else None,
         )
 
     @property
@@ -82,16 +92,32 @@ class Coupling:
         return np.maximum(w - self.hi, 0.0) + np.maximum(self.lo - w, 0.0)
 
     def shared_cost(self, p_net_kw: FloatArray) -> float:
-        """g without its indicator part: the peak-import cost."""
-        if self.peak_price_per_kw == 0:
-            return 0.0
-        return self.peak_price_per_kw * max(0.0, float(np.max(p_net_kw.sum(axis=0))))
+        """g without its indicator part: the peak-import cost and the soft rows' violation cost."""
+        cost = 0.0
+        if self.peak_price_per_kw != 0:
+            cost += self.peak_price_per_kw * max(0.0, float(np.max(p_net_kw.sum(axis=0))))
+        soft = self._soft_rows()
+        if soft.any():
+            assert self.soft_price is not None
+            cost += float(self.soft_price[soft] @ self.violation(p_net_kw)[soft].sum(axis=1))
+        return cost
+
+    def _soft_rows(self) -> np.ndarray:
+        if self.soft_price is None:
+            return np.zeros(self.n_rows, dtype=bool)
+        return np.isfinite(self.soft_price)
 
     def prox(self, y: FloatArray, step: float) -> FloatArray:
-        """argmin_w step·g(w) + ½‖w − y‖²: clip to the bands, with a water-filling cap on row 0 when
-        a peak cost applies (the cap τ ≥ 0 balances step · peak_price against the shaved excess, see
-        `water_level`)."""
+        """argmin_w step·g(w) + ½‖w − y‖²: clip to the bands (soft rows leak beyond
+        step·soft_price), with a water-filling cap on row 0 when a peak cost applies (the cap τ ≥ 0
+        balances step · peak_price against the shaved excess, see `water_level`)."""
         w = np.clip(y, self.lo, self.hi)
+        soft = self._soft_rows()
+        if soft.any():  # prox of t·max(0, w − hi) + t·max(0, lo − w): the band, leaking beyond t
+            assert self.soft_price is not None
+            t = step * self.soft_price[soft][:, None]
+            ys, lo, hi = y[soft], self.lo[soft], self.hi[soft]
+            w[soft] = np.where(ys > hi + t, ys - t, np.where(ys < lo - t, ys + t, w[soft]))
         lam = step * self.peak_price_per_kw
         if lam > 0:
             cap = water_level(y[0], self.hi[0], lam)

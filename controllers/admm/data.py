@@ -191,6 +191,10 @@ class VoltageSensitivity:
 
     `s_pu_per_kw` is (buses × agents) with agents in the coordinator's order, `v0_pu` (buses,),
     `p0_kw` (agents,) the operating point of the linearisation (net active power per agent).
+    `violation_price_per_pu`: None keeps the band hard; a price makes it soft, every pu a bus
+    leaves the band in a step then costs that much (an exact penalty: above the constraint's dual
+    the solution is the hard one whenever the band can be held, and the least-cost violation when
+    it cannot).
     """
 
     s_pu_per_kw: FloatArray
@@ -198,6 +202,7 @@ class VoltageSensitivity:
     p0_kw: FloatArray
     v_min_pu: float = 0.95
     v_max_pu: float = 1.05
+    violation_price_per_pu: float | None = None
 
     def __post_init__(self) -> None:
         s = np.asarray(self.s_pu_per_kw, dtype=float)
@@ -208,6 +213,8 @@ class VoltageSensitivity:
         _set(self, "p0_kw", _vector("voltage p0_kw", self.p0_kw, s.shape[1]))
         if self.v_min_pu >= self.v_max_pu:
             raise ValueError("voltage v_min_pu must be below v_max_pu")
+        if self.violation_price_per_pu is not None and not self.violation_price_per_pu > 0:
+            raise ValueError("voltage violation_price_per_pu must be > 0 (None for a hard band)")
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,7 @@ def coupling_to_series(c: Coupling) -> Series:
         "coupling.hi": _list(c.hi.ravel()),
         "coupling.row_scale": _list(c.row_scale),
         "coupling.peak_price_per_kw": [c.peak_price_per_kw],
-    }
+    } | ({} if c.soft_price is None else {"coupling.soft_price": _list(_hard_as_zero(c.soft_price))})
 
 
 def coupling_from_series(agents: tuple[str, ...], s: SeriesIn) -> Coupling:
@@ -241,4 +241,15 @@ def coupling_from_series(agents: tuple[str, ...], s: SeriesIn) -> Coupling:
         np.asarray(s["coupling.hi"], dtype=float).reshape(m, t),
         np.asarray(s["coupling.row_scale"], dtype=float),
         float(s["coupling.peak_price_per_kw"][0]),
+        _zero_as_hard(s["coupling.soft_price"]) if "coupling.soft_price" in s else None,
     )
+
+
+def _hard_as_zero(price: np.ndarray) -> np.ndarray:
+    """Soft-row prices for the wire, where JSON has no infinity: 0 marks a hard row."""
+    return np.where(np.isfinite(price), price, 0.0)
+
+
+def _zero_as_hard(values: Sequence[float]) -> np.ndarray:
+    price = np.asarray(values, dtype=float)
+    return np.where(price > 0, price, np.inf)

@@ -194,7 +194,8 @@ def build_agents_model(agents: Sequence[AgentData]) -> DistrictModel:
 
 def define_shared(p_net: cp.Variable, limits: SharedLimits) -> tuple[Expr, list[cp.Constraint]]:
     """Transformer band p_min ≤ Σ_i p_i ≤ p_max, peak cost, linearised voltage band
-    v_min ≤ v0 + S (p_k − p0) ≤ v_max for every step k."""
+    v_min ≤ v0 + S (p_k − p0) ≤ v_max for every step k (hard, or priced when
+    `violation_price_per_pu` is set)."""
     total = atoms.sum(p_net, axis=0)
     cons: list[cp.Constraint] = [total <= limits.p_max_kw, total >= limits.p_min_kw]
     cost: Expr = cp.Constant(0.0)
@@ -203,7 +204,11 @@ def define_shared(p_net: cp.Variable, limits: SharedLimits) -> tuple[Expr, list[
     volt = limits.voltage
     if volt is not None:
         v = volt.v0_pu[:, None] + volt.s_pu_per_kw @ (p_net - volt.p0_kw[:, None])
-        cons += [v <= volt.v_max_pu, v >= volt.v_min_pu]
+        if volt.violation_price_per_pu is None:
+            cons += [v <= volt.v_max_pu, v >= volt.v_min_pu]
+        else:  # a soft band: the same exact penalty as the coordinator's soft rows
+            outside = atoms.sum(atoms.pos(v - volt.v_max_pu) + atoms.pos(volt.v_min_pu - v))
+            cost = cost + volt.violation_price_per_pu * outside
     return cost, cons
 
 

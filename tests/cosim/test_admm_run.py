@@ -205,3 +205,19 @@ def test_voltage_rows_over_mqtt_equal_in_process(
             atol=1e-9,
             err_msg=table,
         )
+
+
+def test_a_soft_voltage_band_keeps_the_rounds_converging(tmp_path: Path) -> None:
+    """A band the district cannot hold at every step (0.9985 pu on the weak feeder): hard, some steps
+    run to `max_iterations` and fall back; with `voltage_violation_price_per_pu` every step converges
+    to its least-cost violation (the same exact penalty as the centralised MPC, tests/controllers)."""
+    runs = {}
+    for price in (None, 300.0):
+        scenario = _voltage_scenario(True)
+        data = scenario.model_dump()
+        data["grid"]["v_min_pu"] = 0.9985
+        data["controller"]["admm"]["voltage_violation_price_per_pu"] = price
+        runs[price] = run_scenario(Scenario.model_validate(data), tmp_path / str(price), echo=lambda _t: None)
+    assert runs[None].kpis["admm"]["converged_share"] < 0.9
+    assert runs[300.0].kpis["admm"]["converged_share"] == 1.0
+    assert runs[300.0].kpis["admm"]["fallback_steps"] == 0
