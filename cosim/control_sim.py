@@ -70,10 +70,16 @@ class ControlSim(TimeBasedSim):
         empty: dict[str, Any] = {}
         for eid in self.controllers:
             # the (single) source's value of each input, as float; None when there is none
-            received = {
-                attr: None if (value := next(iter(sources.values()), None)) is None else float(value)
-                for attr, sources in inputs.get(eid, empty).items()
-            }
+            entity = inputs.get(eid, empty)
+            try:  # every input has a value: the usual case
+                received: dict[str, float | None] = {
+                    attr: float(next(iter(sources.values()))) for attr, sources in entity.items()
+                }
+            except (TypeError, StopIteration):  # a None value, or an input without a source
+                received = {
+                    attr: None if (value := next(iter(sources.values()), None)) is None else float(value)
+                    for attr, sources in entity.items()
+                }
             self.received[eid] = received
             if None in received.values() or not received.keys() >= _MEASURED:
                 missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]

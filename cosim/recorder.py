@@ -77,6 +77,7 @@ class RecorderSim(TimeBasedSim):
         timestamp = self.timestamp(self.step_index)
         columns: dict[str, dict[str, list[Any]]] = {t: {} for t in self.names}
         events: list[dict[str, Any]] = []
+        plans = self.plans
         for attr, sources in inputs.get("Recorder", {}).items():
             if attr == "events":
                 for full_id, value in sources.items():
@@ -85,7 +86,10 @@ class RecorderSim(TimeBasedSim):
                         {"time_s": time_s, "timestamp": timestamp, "entity": name, **e} for e in value or []
                     ]
                 continue
-            self._plan(attr, sources).fill(list(sources.values()), columns, attr)
+            plan = plans.get(attr)
+            if plan is None or not plan.matches(sources):
+                plan = self._plan(attr, sources)
+            plan.fill(list(sources.values()), columns, attr)
         for table, table_columns in columns.items():
             if table_columns:
                 n = len(self.names[table])

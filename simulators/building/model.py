@@ -204,6 +204,7 @@ class BuildingFleet:
             )
         }
         self.p = a
+        self._t_supply_c = np.stack([a["t_supply_space_c"], a["t_supply_dhw_c"]])
         self.is_hp = np.array([s.heating == "heat_pump" for s in specs])
         self.rc = thermal.calibrate(a["floor_area_m2"], a["space_heating_kwh_a"], heating_degree_days_kd)
         self.n_sub = max(1, int(np.ceil(step_s / SUBSTEP_S)))
@@ -316,8 +317,9 @@ class BuildingFleet:
         pv_kw = pv_power_kw(
             self.pv, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c, w.wind_m_s
         )
-        cop_space = heatpump.cop(w.t_out_c, self.p["t_supply_space_c"], self.p["hp_carnot_eff"])
-        cop_dhw = heatpump.cop(w.t_out_c, self.p["t_supply_dhw_c"], self.p["hp_carnot_eff"])
+        # both supply temperatures in one call (row 0 space heating, row 1 hot water; elementwise,
+        # so the same numbers as one call each)
+        cop_space, cop_dhw = heatpump.cop(w.t_out_c, self._t_supply_c, self.p["hp_carnot_eff"])
         q_sol = self.p["solar_aperture_m2_per_m2"] * self.p["floor_area_m2"] * w.ghi_w_m2 / 1000.0
         share = self.p["solar_share_air"]
         dhw_el_kw = np.where(self.is_hp, dhw_th_kw / cop_dhw, 0.0)

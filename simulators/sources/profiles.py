@@ -194,7 +194,7 @@ def normalised_power(
     if end_use not in SHAPES:
         raise ValueError(f"unknown end use {end_use!r}; allowed: {', '.join(SHAPES)}")
     s = SHAPES[end_use]
-    if np.ndim(weekend) == 0:  # one day type for all: look up only its profile
+    if isinstance(weekend, bool) or np.ndim(weekend) == 0:  # one day type for all: its profile only
         daily = _shape_at(s.weekend if weekend else s.weekday, hour_of_day)
     else:
         daily = np.where(weekend, _shape_at(s.weekend, hour_of_day), _shape_at(s.weekday, hour_of_day))
