@@ -7,8 +7,11 @@ written), so the ratio is what the platform's models and result writing add to m
 
     python benchmarks/bench_cosim.py [--sizes 10 100 1000] [--steps 12] [--repeats 2] [--no-mqtt]
 
-"platform / bare" compares median step times (the target); "mean platform / bare" compares mean
-step times, which include the steps that flush result parts to Parquet. With MQTT, the bridged
+"platform / bare" compares median step times (the target; each world's best median of the
+repeats); "paired" is the median over the repeats of the ratio of the two medians measured back to
+back in one repeat (steadier on a shared machine, where the two best medians can come from
+different moments); "mean platform / bare" compares mean step times, which include the steps that
+flush result parts to Parquet. With MQTT, the bridged
 run is measured with the agents as tasks in the run's process and in one worker process, each
 with one message per agent and step each way and with one batch per step (`controller.batch`).
 """
@@ -167,6 +170,7 @@ def main() -> None:
         "platform ms/step",
         "bare mosaik ms/step",
         "platform / bare",
+        "paired",
         "mean platform / bare",
         "grid ms/step",
         "plain runpp ms/step",
@@ -193,6 +197,9 @@ def main() -> None:
                     bridged_runs[name].append(run_platform(scenario(n, args.steps, "mqtt", agents, batch))[0])
         best = min(inprocess, key=lambda m: m.ms_per_step)
         best_bare = min(bare, key=lambda m: m.ms_per_step)
+        paired = statistics.median(
+            p.ms_per_step / b.ms_per_step for p, b in zip(inprocess, bare, strict=True)
+        )
         grid = grid_case(NETWORK, n, steps=30, seed=1)
         overhead.add_row(
             str(n),
@@ -201,6 +208,7 @@ def main() -> None:
             f"{best.ms_per_step:.1f}",
             f"{best_bare.ms_per_step:.1f}",
             f"{best.ms_per_step / best_bare.ms_per_step:.2f}",
+            f"{paired:.2f}",
             f"{min(m.mean_ms_per_step for m in inprocess) / min(m.mean_ms_per_step for m in bare):.2f}",
             f"{grid.ours_auto.ms_per_step:.2f}",
             f"{grid.plain.ms_per_step:.2f}",
