@@ -141,7 +141,9 @@ class AdmmBuildingAgent(Agent):
             )
             return  # the coordinator reuses this agent's last value
         reply = self.ctx.messages.admm_x(message.tick, message.iteration, update_to_series(update))
-        await self.ctx.publish(reply)
+        # queued, not acknowledged one by one: a host answers for its agents in turn, and a lost
+        # update is a straggler the coordinator covers with the agent's last value
+        await self.ctx.publish(reply, wait_for_ack=False)
 
     async def _finish(self, message: AdmmZMessage) -> None:
         if self.admm is None:

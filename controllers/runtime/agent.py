@@ -137,8 +137,17 @@ class AgentContext:
     def messages(self) -> MessageFactory:
         return self._runner.factory
 
-    async def publish(self, message: Message, *, agent: str | None = None, retain: bool = False) -> bool:
-        """Publish `message` on its kind's topic under `agent` (default: this agent)."""
+    async def publish(
+        self, message: Message, *, agent: str | None = None, retain: bool = False, wait_for_ack: bool = True
+    ) -> bool:
+        """Publish `message` on its kind's topic under `agent` (default: this agent).
+
+        `wait_for_ack=False` only queues it (still QoS 1 on the wire) and returns at once, for
+        messages whose loss the receiver tolerates and that must not wait one broker round trip
+        each: the ADMM rounds, where an agent host answers for all its agents one after another.
+        """
+        if not wait_for_ack:
+            return await self._runner.publish_queued(message, agent=agent)
         return await self._runner.publish(message, agent=agent, retain=retain)
 
     async def subscribe(self, kind: Kind, agent: str | None = None) -> None:
@@ -232,6 +241,11 @@ class AgentRunner:
     async def publish(self, message: Message, *, agent: str | None = None, retain: bool = False) -> bool:
         topic = self.scheme.topic(message.kind, agent or self.agent.agent_id)
         return await self.connection.publish(topic, encode(message, self.codec), retain=retain)
+
+    async def publish_queued(self, message: Message, *, agent: str | None = None) -> bool:
+        """Queue `message` for sending without waiting for the broker's acknowledgement."""
+        topic = self.scheme.topic(message.kind, agent or self.agent.agent_id)
+        return await self.connection.publish_many([(topic, encode(message, self.codec))]) == 1
 
     # ---------------------------------------------------------------- connection hooks
 
