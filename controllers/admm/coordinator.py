@@ -43,7 +43,7 @@ from controllers.admm.messages import (
 class AdmmSettings:
     """Tolerances, iteration limits, ρ balancing and fallback of the coordinator."""
 
-    rho: float = 0.01
+    rho: float = 0.01  # with the own-optimum start (docs/admm.md "Cold start"; 0.05 until 2026-12-03)
     eps_abs: float = 1e-4
     eps_rel: float = 1e-4
     max_iterations: int = 500
