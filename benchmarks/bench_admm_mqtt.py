@@ -110,7 +110,12 @@ def _in_process(
 
 
 async def _over_mqtt(
-    datas: list[list[AgentData]], limits: SharedLimits, url: str, workers: int, round_timeout_s: float
+    datas: list[list[AgentData]],
+    limits: SharedLimits,
+    url: str,
+    workers: int,
+    round_timeout_s: float,
+    queue_updates: bool,
 ) -> tuple[tuple[Step, Step], int, float]:
     names = [d.name for d in datas[0]]
     run = f"bench-{uuid.uuid4().hex[:8]}"
@@ -121,7 +126,8 @@ async def _over_mqtt(
         "round_timeout_s": round_timeout_s,
     }
     groups: list[list[tuple[str, str, dict[str, Any]]]] = [
-        [("admm", n, {}) for n in names[w::workers]] for w in range(workers)
+        [("admm", n, {"queue_updates": 1} if queue_updates else {}) for n in names[w::workers]]
+        for w in range(workers)
     ]
     groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
     ctx = mp.get_context("spawn")
@@ -171,6 +177,7 @@ def bench(
     seed: int,
     reference: bool,
     round_timeout_s: float,
+    queue_updates: bool = True,
 ) -> Row:
     data0, limits = _district(n_agents, seed)
     if reference:
@@ -179,7 +186,9 @@ def bench(
     else:  # the second step's data from the agents' own first plans, without the rounds in process
         inprocess = None
         datas = [data0, [next_step_data(a, AdmmAgent(a).solve_alone()) for a in data0]]
-    mqtt, messages, mbytes = asyncio.run(_over_mqtt(datas, limits, url, workers, round_timeout_s))
+    mqtt, messages, mbytes = asyncio.run(
+        _over_mqtt(datas, limits, url, workers, round_timeout_s, queue_updates)
+    )
     central = (
         central_with_timeout(datas[0], limits, timeout_s),
         central_with_timeout(datas[1], limits, timeout_s),
@@ -263,6 +272,7 @@ def main() -> None:
                     args.seed,
                     reference,
                     args.round_timeout,
+                    queue_updates=broker.kind != "external",  # as `cosim run` with its own broker
                 )
             )
             print(f"N = {n}: done in {time.perf_counter() - start:.1f} s", flush=True)

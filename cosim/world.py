@@ -294,18 +294,19 @@ def _grid_child_attrs(model: str) -> list[str]:
     ]
 
 
-def agent_specs(scenario: Scenario) -> list[AgentSpec]:
+def agent_specs(scenario: Scenario, own_broker: bool = False) -> list[AgentSpec]:
     """The MQTT agents of a scenario: one agent per building, named like the building (baseline or
-    ADMM), plus the ADMM coordinator."""
+    ADMM), plus the ADMM coordinator. `own_broker`: the platform provides the broker (TCP_NODELAY
+    set), so the ADMM agents may queue their round updates (`AdmmBuildingAgent`)."""
     c = scenario.controller
     if c.kind == "admm" and c.admm is not None:
-        return admm_agent_specs(scenario, c.admm)
+        return admm_agent_specs(scenario, c.admm, queue_updates=own_broker)
     dsm = _Builder.dsm_of(scenario)
     params: dict[str, Any] = {"controller": scenario.controller.kind, **(dsm or {})}
     return [AgentSpec(name, "baseline", params) for g in scenario.buildings for name in building_names(g)]
 
 
-def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig) -> list[AgentSpec]:
+def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = False) -> list[AgentSpec]:
     """One ADMM agent per building and the coordinator of the transformer limit."""
     names = [name for g in scenario.buildings for name in building_names(g)]
     if scenario.grid.transformer_limit_kw is None:
@@ -324,7 +325,7 @@ def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig) -> list[AgentSpec]:
         "step_deadline_s": cfg.step_deadline_s or 0.8 * scenario.controller.step_timeout_s,
         **({"refresh": 1} if cfg.voltage else {}),  # the bridge sends refreshed voltage rows
     }
-    agent: dict[str, Any] = {"coordinator": COORDINATOR_ID}
+    agent: dict[str, Any] = {"coordinator": COORDINATOR_ID, **({"queue_updates": 1} if queue_updates else {})}
     if scenario.plan is not None:
         agent |= {"plan_weight_per_kw2": scenario.plan.weight_per_kw2, "plan_series": scenario.plan.series}
     return [

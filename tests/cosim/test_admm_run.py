@@ -207,17 +207,42 @@ def test_voltage_rows_over_mqtt_equal_in_process(
         )
 
 
-def test_a_soft_voltage_band_keeps_the_rounds_converging(tmp_path: Path) -> None:
-    """A band the district cannot hold at every step (0.9985 pu on the weak feeder): hard, some steps
-    run to `max_iterations` and fall back; with `voltage_violation_price_per_pu` every step converges
-    to its least-cost violation (the same exact penalty as the centralised MPC, tests/controllers)."""
-    runs = {}
-    for price in (None, 300.0):
-        scenario = _voltage_scenario(True)
-        data = scenario.model_dump()
-        data["grid"]["v_min_pu"] = 0.9985
-        data["controller"]["admm"]["voltage_violation_price_per_pu"] = price
-        runs[price] = run_scenario(Scenario.model_validate(data), tmp_path / str(price), echo=lambda _t: None)
-    assert runs[None].kpis["admm"]["converged_share"] < 0.9
-    assert runs[300.0].kpis["admm"]["converged_share"] == 1.0
-    assert runs[300.0].kpis["admm"]["fallback_steps"] == 0
+def _tight_band(price: float | None, **controller: Any) -> Scenario:
+    """The weak feeder at 0.9985 pu, which the district cannot hold at every step."""
+    data = _voltage_scenario(True, **controller).model_dump()
+    data["grid"]["v_min_pu"] = 0.9985
+    data["controller"]["admm"]["voltage_violation_price_per_pu"] = price
+    return Scenario.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def tight_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[float | None, RunSummary]:
+    tmp = tmp_path_factory.mktemp("tight")
+    return {p: run_scenario(_tight_band(p), tmp / str(p), echo=lambda _t: None) for p in (None, 300.0)}
+
+
+def test_a_soft_voltage_band_keeps_the_rounds_converging(tight_runs: dict[float | None, RunSummary]) -> None:
+    """Hard, some steps run to `max_iterations` and fall back; with `voltage_violation_price_per_pu`
+    every step converges to its least-cost violation (the same exact penalty as the centralised MPC,
+    tests/controllers/test_soft_voltage.py)."""
+    assert tight_runs[None].kpis["admm"]["converged_share"] < 0.9
+    assert tight_runs[300.0].kpis["admm"]["converged_share"] == 1.0
+    assert tight_runs[300.0].kpis["admm"]["fallback_steps"] == 0
+
+
+@pytest.mark.network
+def test_a_soft_band_over_mqtt_equals_in_process(
+    tight_runs: dict[float | None, RunSummary], tmp_path: Path
+) -> None:
+    """The soft rows' prices reach the coordinator over MQTT (the coupling series): same decisions.
+    On the platform's own broker, so the agents queue their round updates (`queue_updates`); the
+    other MQTT tests here use the running Mosquitto, where they await each acknowledgement."""
+    scenario = _tight_band(300.0, transport="mqtt", step_timeout_s=SLOW_MACHINE_S)
+    mqtt = run_scenario(scenario, tmp_path / "mqtt", echo=lambda _t: None)
+    np.testing.assert_allclose(
+        read_table(mqtt.out_dir, "setpoints").select_dtypes("number").to_numpy(dtype=float),
+        read_table(tight_runs[300.0].out_dir, "setpoints").select_dtypes("number").to_numpy(dtype=float),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+    assert mqtt.kpis["admm"]["converged_share"] == 1.0
