@@ -9,7 +9,7 @@ import pandas as pd
 
 from planner.hub.case import Case, Fuel
 from planner.hub.policies import Policy, PriceSpec
-from planner.hub.technologies import Catalogue
+from planner.hub.technologies import Catalogue, load_catalogue
 
 START = pd.Timestamp("2021-01-04 00:00")
 
@@ -61,3 +61,11 @@ def synthetic_series(n_hours: int, seed: int = 0) -> dict[str, np.ndarray]:
     sun = np.clip(np.sin(np.pi * (hod - 6) / 12), 0, None) * (350 + 500 * (1 - winter))
     tou = np.where((hod >= 6) & (hod < 22) & (((day + 3) % 7) < 6), 0.27, 0.14)
     return {"heat": np.clip(heat, 0, None), "elec": elec, "irradiance": sun, "tou": tou}
+
+
+def synthetic_case(days: int, catalogue: Catalogue | None = None, gas_per_kwh: float = 0.09) -> Case:
+    """`days` of seeded synthetic hourly series with the shipped catalogue and a TOU price series."""
+    s = synthetic_series(24 * days, seed=3)
+    return Case(name="synthetic", start=START, step_h=1.0, heat_demand_kw=s["heat"], elec_demand_kw=s["elec"],
+                irradiance_w_per_m2=s["irradiance"], catalogue=catalogue or load_catalogue(),
+                price_series={"tou": s["tou"]}, roof_area_m2=2000.0, fuels={"gas": Fuel(gas_per_kwh, 0.198)})

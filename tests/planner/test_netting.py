@@ -20,8 +20,7 @@ from planner.hub.solve import (
     solve_model,
 )
 from planner.hub.technologies import Catalogue, load_catalogue
-from tests.planner.builders import catalogue, flat_policy, pv, tiny_case
-from tests.planner.test_pricing import _case
+from tests.planner.builders import catalogue, flat_policy, pv, synthetic_case, tiny_case
 
 WHOLE = SolverOptions(leave_out_unbuilt=False)
 
@@ -57,7 +56,8 @@ def test_relaxation_gives_the_chained_models_optimum(policy: str, monkeypatch: p
     cat = load_catalogue()
     conversion = dict(cat.conversion)
     conversion["pv"] = conversion["pv"].model_copy(update={"capex_per_unit_chf": 250.0})
-    case = replace(_case(12, Catalogue(conversion=conversion, storage=cat.storage)), roof_area_m2=1000.0)
+    cheap_pv = Catalogue(conversion=conversion, storage=cat.storage)
+    case = replace(synthetic_case(12, cheap_pv), roof_area_m2=1000.0)
     whole = solve_model(build_model(case, policy), WHOLE)
     chained = build_model(case, policy)
     fast = solve_leaving_out_unbuilt(chained)

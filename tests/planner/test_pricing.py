@@ -5,19 +5,12 @@ from __future__ import annotations
 import pytest
 
 from planner.hub import pricing
-from planner.hub.case import Case, Fuel
+from planner.hub.case import Case
 from planner.hub.solve import SolverOptions, build_model, solve_leaving_out_unbuilt, solve_model
 from planner.hub.technologies import Catalogue, load_catalogue
-from tests.planner.builders import START, synthetic_series
+from tests.planner.builders import synthetic_case
 
 WHOLE = SolverOptions(leave_out_unbuilt=False)
-
-
-def _case(days: int, catalogue: Catalogue | None = None, gas_per_kwh: float = 0.09) -> Case:
-    s = synthetic_series(24 * days, seed=3)
-    return Case(name="synthetic", start=START, step_h=1.0, heat_demand_kw=s["heat"], elec_demand_kw=s["elec"],
-                irradiance_w_per_m2=s["irradiance"], catalogue=catalogue or load_catalogue(),
-                price_series={"tou": s["tou"]}, roof_area_m2=2000.0, fuels={"gas": Fuel(gas_per_kwh, 0.198)})
 
 
 def _assert_same(case: Case, policy: str) -> None:
@@ -34,7 +27,7 @@ def test_probe_and_pricing_give_the_optimum_of_the_whole_lp(policy: str,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pricing, "PROBE_DAYS", 3)
     monkeypatch.setattr(pricing, "MIN_PROBE_HORIZON_DAYS", 6)
-    case = _case(12)
+    case = synthetic_case(12)
     assert pricing.probe_case(case) is not None
     _assert_same(case, policy)
 
@@ -51,7 +44,7 @@ def test_a_built_store_left_out_is_priced_back_in(monkeypatch: pytest.MonkeyPatc
     cat = load_catalogue()
     storage = dict(cat.storage)
     storage["battery"] = storage["battery"].model_copy(update={"capex_per_kwh_chf": 1.0})
-    case = _case(4, Catalogue(conversion=cat.conversion, storage=storage))
+    case = synthetic_case(4, Catalogue(conversion=cat.conversion, storage=storage))
     assert solve_model(build_model(case, "tou"), WHOLE).capacities["battery_kwh"] > 1.0
     monkeypatch.setattr(pricing, "probe_left_out", _leave_out({"tank", "battery", "heat_pump"}))
     _assert_same(case, "tou")
@@ -65,7 +58,7 @@ def test_built_converters_left_out_are_priced_back_in(monkeypatch: pytest.Monkey
                                                              "capex_per_unit_chf": 100.0})
     conv["solar_thermal"] = conv["solar_thermal"].model_copy(update={"om_per_kwh_chf": 0.0,
                                                                      "capex_per_unit_chf": 20.0})
-    case = _case(4, Catalogue(conversion=conv, storage=cat.storage), gas_per_kwh=0.4)
+    case = synthetic_case(4, Catalogue(conversion=conv, storage=cat.storage), gas_per_kwh=0.4)
     whole = solve_model(build_model(case, "fit"), WHOLE)
     assert whole.capacities["heat_pump_kw"] > 1.0 and whole.capacities["solar_thermal_m2"] > 1.0
     monkeypatch.setattr(pricing, "probe_left_out", _leave_out({"heat_pump", "solar_thermal", "battery"}))
@@ -73,7 +66,7 @@ def test_built_converters_left_out_are_priced_back_in(monkeypatch: pytest.Monkey
 
 
 def test_milp_and_fixed_or_electricity_producing_technologies_are_never_left_out() -> None:
-    case = _case(2)
+    case = synthetic_case(2)
     assert set(pricing.deferrable(case)) == {"heat_pump", "boiler", "solar_thermal", "battery", "tank"}
     from dataclasses import replace
 
