@@ -53,7 +53,7 @@ def test_refuses_a_folder_with_a_run(tmp_path: Path) -> None:
 def _scenario(tmp_path: Path) -> Path:
     data = {
         "name": "long",
-        "duration": "7d",
+        "duration": "60d",  # far longer than the test lets it run: it must not finish before the kill
         "step": "15min",
         "buildings": [{"name": "b", "count": 3, "pv_kwp": 5}],
         "grid": {"network": "kerber_landnetz_kabel_1"},
@@ -102,7 +102,7 @@ def test_killed_run_leaves_readable_results(tmp_path: Path, sig: signal.Signals)
             proc.stderr.close()
     buildings = read_table(out, "buildings")
     steps = buildings["time_s"].nunique()
-    assert steps >= 5 and steps < 7 * 96
+    assert steps >= 5 and steps < 60 * 96
     assert (buildings.groupby("time_s").size() == 3).all()  # every written step is complete
     grid = read_table(out, "grid")
     assert grid["time_s"].nunique() >= steps - 1
