@@ -133,10 +133,15 @@ def _local_updates(agents: Sequence[AdmmAgent], broadcast: CoordinatorBroadcast)
 
 
 def build_agents(
-    data: Sequence[AgentData], coordinator: Coordinator, settings: OsqpSettings | None = None
+    data: Sequence[AgentData],
+    coordinator: Coordinator,
+    settings: OsqpSettings | None = None,
+    own_optimum_start: bool = True,
 ) -> list[AdmmAgent]:
     """One agent per data item with its coupling column from the coordinator."""
     names = tuple(d.name for d in data)
     if names != coordinator.coupling.agents:
         raise ValueError("agent names must match the coordinator's agent order")
-    return [AdmmAgent(d, coordinator.coupling.column(d.name), settings) for d in data]
+    return [
+        AdmmAgent(d, coordinator.coupling.column(d.name), settings, own_optimum_start) for d in data
+    ]

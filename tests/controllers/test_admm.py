@@ -239,11 +239,7 @@ def test_partial_barrier_beats_the_full_barrier_when_rounds_are_many(district: C
         coordinator = Coordinator(
             Coupling.from_limits(tuple(a.name for a in district.agents), district.limits), settings
         )
-        agents = [
-            AdmmAgent(d, coordinator.coupling.column(d.name), own_optimum_start=False)
-            for d in district.agents
-        ]
-        return coordinator, agents
+        return coordinator, build_agents(district.agents, coordinator, own_optimum_start=False)
 
     sync_coordinator, sync_agents = setup()
     synchronous = run_control_step(sync_agents, sync_coordinator, 0)
@@ -273,10 +269,7 @@ def test_cold_step_starts_from_each_agents_own_optimum(district: Case, first_ste
     )
     names = tuple(a.name for a in district.agents)
     crawl_coordinator = Coordinator(Coupling.from_limits(names, district.limits))
-    crawl_agents = [
-        AdmmAgent(d, crawl_coordinator.coupling.column(d.name), own_optimum_start=False)
-        for d in district.agents
-    ]
+    crawl_agents = build_agents(district.agents, crawl_coordinator, own_optimum_start=False)
     crawl = run_control_step(crawl_agents, crawl_coordinator, 0)
     assert first_step.decision.converged and crawl.decision.converged
     assert first_step.iterations < 0.8 * crawl.iterations
