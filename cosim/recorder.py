@@ -20,7 +20,7 @@ from typing import Any
 from mosaik_api_v3.types import CreateResult, Meta
 
 from cosim.results import ResultsWriter
-from simulators.base import TimeBasedSim
+from simulators.base import TimeBasedSim, same_keys
 
 META: Meta = {
     "api_version": "3.0",
@@ -88,7 +88,7 @@ class RecorderSim(TimeBasedSim):
                 continue
             plan = plans.get(attr)
             if plan is None or not plan.matches(sources):
-                plan = self._plan(attr, sources)
+                plan = self.plans[attr] = _Plan.build(tuple(sources), self.rows, self.names)
             plan.fill(list(sources.values()), columns, attr)
         for table, table_columns in columns.items():
             if table_columns:
@@ -101,19 +101,6 @@ class RecorderSim(TimeBasedSim):
         self.hooks.writer.end_step()
         if self.hooks.on_step is not None:
             self.hooks.on_step(time_s)
-
-    def _plan(self, attr: str, sources: dict[str, Any]) -> _Plan:
-        """Where the values of `attr` go, worked out once: mosaik sends the same sources in the same
-        order every step: it fills a step's inputs from its list of the connections (made when
-        the world was connected), one value per connection, in the list's order. A source that
-        appears or goes changes the count, so a step checks the count and the first and last
-        source; any difference gets a new plan. (Comparing every key would cost about as much as
-        the rest of the recorder's step at 100 buildings: mosaik makes new id strings every step,
-        so each comparison reads the whole string.)"""
-        plan = self.plans.get(attr)
-        if plan is None or not plan.matches(sources):
-            plan = self.plans[attr] = _Plan.build(tuple(sources), self.rows, self.names)
-        return plan
 
 
 @dataclass(frozen=True)
@@ -154,15 +141,12 @@ class _Plan:
     parts: tuple[_Part, ...]
 
     def matches(self, sources: dict[str, Any]) -> bool:
-        """Whether `sources` has this plan's number of keys, and its first and last key."""
+        """Whether `sources` are this plan's: mosaik sends an attribute's sources in the same order
+        every step (it fills a step's inputs from its list of the connections, made when the world
+        was connected), so their count and the first and last source tell (`same_keys`; comparing
+        every key cost about as much as the rest of the recorder's step at 100 buildings)."""
         keys = self.keys
-        if len(sources) != len(keys):
-            return False
-        if not keys:
-            return True
-        first = next(iter(sources))
-        last = next(reversed(sources))
-        return first == keys[0] and last == keys[-1]
+        return same_keys(sources, len(keys), keys[0] if keys else None, keys[-1] if keys else None)
 
     @classmethod
     def build(

@@ -19,6 +19,17 @@ from mosaik_api_v3.types import Meta, OutputData, OutputRequest
 from simulators.clock import time_axis
 
 
+def same_keys(mapping: dict[str, Any], size: int, first: str | None, last: str | None) -> bool:
+    """Whether `mapping` has `size` keys with `first` and `last` at its ends: how an adapter
+    recognises what mosaik repeats every step (its inputs or requests, built in the same order
+    from the same connections) without comparing every key. mosaik makes new id strings every
+    step, so a full comparison reads every string; a source that appears or goes changes the
+    count."""
+    if len(mapping) != size:
+        return False
+    return next(iter(mapping), None) == first and next(reversed(mapping), None) == last
+
+
 class TimeBasedSim(mosaik_api_v3.Simulator):
     """Base adapter: subclasses set `META`, implement `create`, `step_model` and `outputs`."""
 

@@ -35,6 +35,7 @@ import mosaik_api_v3
 import numpy as np
 from mosaik_api_v3.types import CreateResult, InputData, Meta, OutputData, OutputRequest
 
+from simulators.base import same_keys
 from simulators.grid.model import Backend, GridModel, PowerFlowResult, resolve_backend
 from simulators.grid.networks import Feeder, check_network, load_feeder, resolve_buses
 
@@ -90,12 +91,7 @@ class _RequestPlan:
     groups: tuple[_Group, ...]
 
     def matches(self, outputs: OutputRequest) -> bool:
-        return (
-            outputs is self.request
-            and len(outputs) == self.size
-            and next(iter(outputs), None) == self.first
-            and next(reversed(outputs), None) == self.last
-        )
+        return outputs is self.request and same_keys(outputs, self.size, self.first, self.last)
 
 
 @dataclass(frozen=True)
