@@ -70,11 +70,11 @@ def run_scenario(
         devices = external_devices(scenario)
         if scenario.controller.transport == "mqtt" or devices:
             c = scenario.controller
-            own_broker = (broker_url or c.broker) is None  # spawned with TCP_NODELAY (cosim.brokers)
+            url = broker_url or c.broker  # None: the platform spawns one, with TCP_NODELAY (cosim.brokers)
             plane = start_control_plane(
-                agent_specs(scenario, own_broker=own_broker) if c.transport == "mqtt" else [],
+                agent_specs(scenario, own_broker=url is None) if c.transport == "mqtt" else [],
                 name=scenario.name,
-                broker_url=broker_url or c.broker,
+                broker_url=url,
                 agents=c.agents,
                 qos=c.qos,
                 step_timeout_s=c.step_timeout_s,

@@ -231,14 +231,13 @@ class BuildingFleet:
         self.x = np.stack([t0, t0], axis=1)
         self.hp_on = np.zeros(self.n, dtype=bool)
         self.sun: SunPosition | None = None
-        self.sun_times: pd.DatetimeIndex | None = None
         self.sun_ns: np.ndarray | None = None
         self.backlog_kwh = np.zeros(self.n)
         self.deadline_s = np.full(self.n, np.inf)
 
     def set_time_axis(self, times: pd.DatetimeIndex) -> None:
         """Precompute the sun's position for every step of the run (`step` falls back to per-step)."""
-        self.sun, self.sun_times = sun_positions(times, self.site), times
+        self.sun = sun_positions(times, self.site)
         self.sun_ns = times.as_unit("ns").asi8
 
     def _sun_at(self, time: pd.Timestamp, step_index: int) -> tuple[float, float]:

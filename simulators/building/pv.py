@@ -47,8 +47,8 @@ class PvArrays:
             bool((self.peak_kw > 0).any()),
             cos_tilt,
             np.sin(np.radians(self.tilt_deg)),
-            1 + np.cos(np.radians(self.tilt_deg)),
-            1 - np.cos(np.radians(self.tilt_deg)),
+            1 + cos_tilt,
+            1 - cos_tilt,
         )
 
 
