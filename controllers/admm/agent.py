@@ -41,6 +41,9 @@ class OsqpSettings:
 
     `first_solve_interior`: an agent's first solve, which has no warm start, goes to PIQP (see
     `LocalQp.solve`); `polish_final`: a converged step's plan is re-solved with OSQP's polishing.
+    Inexact early rounds: round k of a control step is solved to max(eps, eps_round0 · decay^k)
+    (absolute and relative), summable errors as inexact ADMM's convergence asks; from round 9 on
+    (defaults) it is `eps_abs` / `eps_rel`. `eps_round0 = 0` solves every round to `eps_abs`.
     """
 
     eps_abs: float = 5e-5
@@ -53,6 +56,18 @@ class OsqpSettings:
     check_termination: int = 5
     polish_final: bool = True
     first_solve_interior: bool = True
+    eps_round0: float = 1e-3
+    eps_decay_per_round: float = 0.7
+
+    @property
+    def final_eps(self) -> tuple[float, float]:
+        """(eps_abs, eps_rel) of the late rounds, the final plan and a solve without ADMM."""
+        return self.eps_abs, self.eps_rel
+
+    def round_eps(self, iteration: int) -> tuple[float, float]:
+        """(eps_abs, eps_rel) for ADMM round `iteration` of a control step."""
+        loose = self.eps_round0 * self.eps_decay_per_round**iteration
+        return max(self.eps_abs, loose), max(self.eps_rel, loose)
 
     def as_kwargs(self) -> dict[str, float | int | bool]:
         return {
@@ -98,6 +113,7 @@ class LocalQp:
             self.qp.p_matrix(), self.qp.q, self.qp.a, self.qp.l, self.qp.u, **self.settings.as_kwargs()
         )
         self.last: LocalSolution | None = None
+        self._eps = (self.settings.eps_abs, self.settings.eps_rel)
 
     def set_data(self, agent: AgentData) -> None:
         """New forecasts and initial state: update q, l, u and A's values (same sparsity)."""
@@ -115,6 +131,12 @@ class LocalQp:
         if p_changed:
             kwargs["Px"] = self._p_diag()
         self._solver.update(**kwargs)
+
+    def set_tolerance(self, eps: tuple[float, float]) -> None:
+        """OSQP's (eps_abs, eps_rel) for the next solves (a setting: nothing is refactorised)."""
+        if eps != self._eps:
+            self._solver.update_settings(eps_abs=eps[0], eps_rel=eps[1])
+            self._eps = eps
 
     def set_prox(self, weight: float, center: FloatArray) -> None:
         """Add (weight/2)‖p_net − center‖² to the objective (weight ≥ 0)."""
@@ -264,6 +286,7 @@ class AdmmAgent(AgentBase):
         """Solve the local problem with the proximal term of this round."""
         signal = broadcast.x_mean - broadcast.z_mean + broadcast.u_scaled  # (m, T)
         center = self._state.p_last_kw - (self.coupling @ signal) / self.a_norm2
+        self.local.set_tolerance(self.local.settings.round_eps(broadcast.iteration))
         if broadcast.iteration == 0 and self._state.cold and self.own_optimum_start:
             self.local.set_prox(0.0, center)  # x⁰ = the agent's own optimum (see module docstring)
         else:
@@ -285,6 +308,7 @@ class AdmmAgent(AgentBase):
     def solve_alone(self) -> AgentPlan:
         """The agent's own optimum without coordination (no ADMM term)."""
         self.local.set_prox(0.0, np.zeros(self.data.horizon))
+        self.local.set_tolerance(self.local.settings.final_eps)
         sol = self.local.solve()
         return self._plan(sol.x, sol.local_cost, "local_only")
 
@@ -295,6 +319,7 @@ class AdmmAgent(AgentBase):
             raise RuntimeError(f"agent {self.name}: finalize_step before any local update")
         if decision.fallback is None and self.local.settings.polish_final:
             # the agreed round once more with OSQP's polishing; if that fails, the iterate stays
+            self.local.set_tolerance(self.local.settings.final_eps)
             with contextlib.suppress(SolverFailure):
                 last = self.local.solve(polish=True)
         previous = self._state.previous_plan
