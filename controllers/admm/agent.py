@@ -273,7 +273,7 @@ class AdmmAgent(AgentBase):
         if coupling is not None:
             self.coupling = np.asarray(coupling, dtype=float)
             self.a_norm2 = float(self.coupling @ self.coupling)
-        if data is not None:
+        if data is not None and data is not self.data:  # the data it was built with: nothing to update
             self.data = data
             self.local.set_data(data)
         self._state.cold = self._state.tick < 0

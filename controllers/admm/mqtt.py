@@ -31,7 +31,7 @@ from controllers.admm.agent import AdmmAgent, SolverFailure
 from controllers.admm.coordinator import AdmmSettings, Coordinator
 from controllers.admm.coupling import Coupling
 from controllers.admm.data import SharedLimits
-from controllers.admm.messages import LocalUpdate
+from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
 from controllers.admm.tracking import plan_fallback, with_plan
 from controllers.admm.wire import (
     FALLBACKS,
@@ -134,9 +134,7 @@ class AdmmBuildingAgent(Agent):
         admm = self.admm
         if admm is None or message.iteration is None or message.body.rho is None:
             return
-        broadcast = broadcast_from_series(
-            message.tick, message.iteration, message.body.rho, message.body.values
-        )
+        broadcast = _broadcast(message)
         try:
             update = admm.local_update(broadcast)
         except SolverFailure:
@@ -156,6 +154,23 @@ class AdmmBuildingAgent(Agent):
         plan = plan_fallback(self.admm, decision, self.admm.finalize_step(decision))
         values = {"battery_p_set_kw": plan.battery_p_kw, "hp_p_set_kw": plan.hp_p_kw}
         await self.ctx.publish(self.ctx.messages.setpoint(message.tick, values))
+
+
+_decoded: tuple[AdmmZMessage, CoordinatorBroadcast] | None = None
+
+
+def _broadcast(message: AdmmZMessage) -> CoordinatorBroadcast:
+    """The round's broadcast, decoded once per process: a host hands the same message object to
+    each of its agents, and `local_update` does not modify the arrays."""
+    global _decoded
+    if _decoded is None or _decoded[0] is not message:
+        if message.iteration is None or message.body.rho is None:
+            raise ValueError("a round broadcast needs its iteration and rho")
+        broadcast = broadcast_from_series(
+            message.tick, message.iteration, message.body.rho, message.body.values
+        )
+        _decoded = (message, broadcast)
+    return _decoded[1]
 
 
 class AdmmCoordinatorAgent(Agent):
