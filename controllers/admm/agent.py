@@ -202,19 +202,26 @@ class LocalQp:
         """
         start = time.perf_counter()
         qp = self.qp
-        equal = np.isfinite(qp.l) & (qp.l == qp.u)
-        a = qp.a.tocsr()
+        bounded = qp.layout.bounded_indices()
+        n_rows = qp.layout.n_row - bounded.shape[0]  # the rest are the bounds: PIQP's box
+        a = qp.a.tocsr()[:n_rows]
+        lo, hi = qp.l[:n_rows], qp.u[:n_rows]
+        equal = np.isfinite(lo) & (lo == hi)
+        x_lb = np.full(qp.layout.n_var, -np.inf)
+        x_ub = np.full(qp.layout.n_var, np.inf)
+        x_lb[bounded], x_ub[bounded] = qp.l[n_rows:], qp.u[n_rows:]
         solver = piqp.SparseSolver()
         solver.settings.verbose = False
-        p_diag = self._p_diag()
         solver.setup(
-            diagonal_csc(p_diag),
+            diagonal_csc(self._p_diag()),
             self._q(),
             a[equal].tocsc(),
-            qp.u[equal],
+            hi[equal],
             a[~equal].tocsc(),
-            qp.l[~equal],
-            qp.u[~equal],
+            lo[~equal],
+            hi[~equal],
+            x_lb,
+            x_ub,
         )
         status = solver.solve()
         elapsed = time.perf_counter() - start
@@ -222,9 +229,10 @@ class LocalQp:
         x = np.asarray(res.x, dtype=float)
         if status != piqp.PIQP_SOLVED or not np.all(np.isfinite(x)):
             return None
-        y = np.empty(qp.layout.n_row)
-        y[equal] = res.y
-        y[~equal] = np.asarray(res.z_u) - np.asarray(res.z_l)  # OSQP's y: + at u, − at l
+        y = np.empty(qp.layout.n_row)  # OSQP's y: + where the upper bound holds, − at the lower
+        y[:n_rows][equal] = res.y
+        y[:n_rows][~equal] = np.asarray(res.z_u) - np.asarray(res.z_l)
+        y[n_rows:] = (np.asarray(res.z_bu) - np.asarray(res.z_bl))[bounded]
         self._solver.warm_start(x=x, y=y)
         self.last = LocalSolution(x, y, qp.objective(x), "solved", int(res.info.iter), elapsed)
         return self.last

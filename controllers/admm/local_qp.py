@@ -62,6 +62,12 @@ class QpLayout:
     def n_row(self) -> int:
         return len(self.rows) * self.horizon
 
+    def bounded_indices(self) -> np.ndarray:
+        """The variable of each bound row: the bound rows are A's last rows, one identity block per
+        family not in FREE_VARIABLES, in layout order."""
+        bounded = [v for v in self.variables if v not in FREE_VARIABLES]
+        return np.concatenate([np.arange(self.var(v).start, self.var(v).stop) for v in bounded])
+
     def var(self, name: str) -> slice:
         i = self.variables.index(name)
         return slice(i * self.horizon, (i + 1) * self.horizon)
@@ -219,9 +225,8 @@ def define_bounds(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries], Floa
         lo[s], hi[s] = bat.e_min_kwh, bat.e_max_kwh
         if bat.e_final_min_kwh is not None:
             lo[s.stop - 1] = max(bat.e_min_kwh, bat.e_final_min_kwh)
-    bounded = [v for v in lay.variables if v not in FREE_VARIABLES]
-    entries = [_diag(f"bound_{v}", v, 1.0, t) for v in bounded]
-    keep = np.concatenate([np.arange(lay.var(v).start, lay.var(v).stop) for v in bounded])
+    entries = [_diag(f"bound_{v}", v, 1.0, t) for v in lay.variables if v not in FREE_VARIABLES]
+    keep = lay.bounded_indices()
     return entries, lo[keep], hi[keep]
 
 
