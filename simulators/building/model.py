@@ -30,6 +30,7 @@ import pandas as pd
 from simulators.arrays import clip, nan_to_zero
 from simulators.building import heatpump, thermal
 from simulators.building.flex import step_flex
+from simulators.building.minutes import simulate_minutes
 from simulators.building.pv import PvArrays, SunPosition, pv_power_kw, sun_positions
 from simulators.sources.profiles import draw_variation, normalised_power, step_noise
 from simulators.sources.weather import Site
@@ -347,8 +348,9 @@ class BuildingFleet:
         Each minute is `thermal.advance` written out element-wise, with the sums in the order its
         einsum uses ((j=0 + j=2) + j=1 for the inputs), so the numbers are the same. Within a step
         a building's inputs take one of two values (heater on or off), so both are computed
-        before the loop and each minute only picks one; the heat, the mean temperature and the
-        comfort violation are summed after the loop, minute by minute in the original order."""
+        before the loop and each minute only picks one; the loop itself, with the heat, the mean
+        temperature and the comfort violation summed minute by minute, is
+        `minutes.simulate_minutes` (compiled with numba)."""
         q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, self.boiler_q_max_kw)
         forced = self.is_hp & ~np.isnan(c.hp_p_set_kw)
         q_forced = clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
@@ -358,39 +360,8 @@ class BuildingFleet:
         (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
         b_const = b_0 * t_out_c + b_2 * q_mass
         bu_on, bu_off = b_const + b_1 * (q_air_base + q_on), b_const + b_1 * (q_air_base + q_off)
-        n_sub = self.n_sub
-        t_in_path = np.empty((n_sub + 1, self.n))  # indoor temperature at every minute boundary
-        on_path = np.empty((n_sub, self.n), dtype=bool)  # heater state in every minute
-        t_in, t_mass = self.x[:, 0], self.x[:, 1]
-        t_in_path[0] = t_in
-        hp_on = self.hp_on
-        x_next = self.x.T
-        for k in range(n_sub):
-            # on below `low`, off above `high`, else as before; `hp_on > above` is `hp_on & ~above`
-            # in one call (True > False is the only true case)
-            hp_on = (t_in < low) | (hp_on > (t_in > high))
-            on_path[k] = hp_on
-            x_next = (a_0 * t_in + a_1 * t_mass) + np.where(hp_on, bu_on, bu_off)
-            t_in, t_mass = x_next[0], x_next[1]
-            t_in_path[k + 1] = t_in
-        self.hp_on = hp_on
-        self.x = np.ascontiguousarray(x_next.T)
-        t_mid = 0.5 * (t_in_path[:-1] + t_in_path[1:])
-        violation = np.maximum(self.p["t_min_c"] - t_mid, 0.0) + np.maximum(t_mid - self.p["t_max_c"], 0.0)
-        heat = np.where(on_path, q_on, q_off)
-        heat_sum, t_mid_sum, violation_sum = _sum_rows(heat, t_mid, violation)
-        return heat_sum / n_sub, t_mid_sum / n_sub, violation_sum / n_sub
-
-
-def _sum_rows(*arrays: np.ndarray) -> np.ndarray:
-    """Σ of the rows of each 2-D array (all of one shape), added one after the other starting from
-    zero: the order of a running sum `total += row` (`np.sum` may pair them differently and change
-    the last bit). One accumulation for all of them: it runs along the first axis, element by
-    element, so each array's sums are those it would get alone."""
-    rows, n = arrays[0].shape
-    padded = np.empty((rows + 1, len(arrays), n))
-    padded[0] = 0.0
-    for i, a in enumerate(arrays):
-        padded[1:, i] = a
-    total: np.ndarray = np.add.accumulate(padded, axis=0)[-1]
-    return total
+        self.x, self.hp_on, heat, t_in_mean, violation = simulate_minutes(
+            self.x, self.hp_on, low, high, a_0, a_1, bu_on, bu_off, q_on, q_off,
+            self.p["t_min_c"], self.p["t_max_c"], self.n_sub,
+        )  # fmt: skip
+        return heat, t_in_mean, violation

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulators.building import thermal
+from simulators.building import minutes, model, thermal
 from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
 from simulators.sources.weather import Site, synthetic_weather
 
@@ -151,3 +151,22 @@ def test_pv_power_is_pvlib_bit_for_bit() -> None:
         expected = np.clip(INVERTER_EFF * np.asarray(dc_kw, dtype=float), 0.0, None)
         got = pv_power_kw(pv, zenith, azimuth, ghi, dni, dhi, t_out, wind)
         assert got.tobytes() == expected.tobytes()
+
+
+def test_compiled_minute_loop_equals_the_numpy_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`minutes.simulate_minutes` (numba) against `simulate_minutes_numpy`, bit for bit, over two
+    January days: thermostat heat pumps and boilers, a heat pump held at a setpoint, one forced off
+    (comfort violated)."""
+    assert minutes.NUMBA  # numba is a dependency: without it every step takes the slow loop
+    specs = [BuildingSpec(), BuildingSpec(heating="gas_boiler"), BuildingSpec(hysteresis_k=0.2),
+             BuildingSpec(floor_area_m2=400.0), BuildingSpec()]
+    n = len(specs)
+    controls = Controls(np.array([np.nan, np.nan, np.nan, 2.0, 0.0]), np.full(n, np.nan),
+                        np.full(n, np.nan), np.zeros(n))
+    _, compiled = _run(specs, controls, days=2)
+    monkeypatch.setattr(model, "simulate_minutes", minutes.simulate_minutes_numpy)
+    _, reference = _run(specs, controls, days=2)
+    assert sum(float(s.comfort_violation_k[4]) for s in compiled) > 0
+    for a, b in zip(compiled, reference, strict=True):
+        for name, value in a.as_dict().items():
+            np.testing.assert_array_equal(value, b.as_dict()[name], err_msg=name)
