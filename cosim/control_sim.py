@@ -15,10 +15,10 @@ from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from controllers.baseline import (
     BaselineController,
+    BuildingMeasurement,
     BuildingSetpoints,
     DsmWindow,
     make_controller,
-    measurement_from_values,
 )
 from simulators.base import TimeBasedSim
 
@@ -64,12 +64,20 @@ class ControlSim(TimeBasedSim):
     def measurements(self, inputs: dict[str, Any]) -> dict[str, dict[str, float | None]]:
         """Each agent's measurement as a flat name → value mapping (inputs, step_s, hour_local):
         what an MQTT agent receives, so both transports decide on identical data."""
+        step_s, hour_local = self._clock()
+        clock = {"step_s": step_s, "hour_local": hour_local}
+        return {eid: {**received, **clock} for eid, received in self._received(inputs)}
+
+    def _clock(self) -> tuple[float, float]:
         now = self.timestamp(self.step_index)
-        clock = {"step_s": float(self.step_size_s), "hour_local": now.hour + now.minute / 60.0}
-        values: dict[str, dict[str, float | None]] = {}
+        return float(self.step_size_s), now.hour + now.minute / 60.0
+
+    def _received(self, inputs: dict[str, Any]) -> list[tuple[str, dict[str, float | None]]]:
+        """Every agent's inputs (the single source's value of each, as float; None when there is
+        none), checked and kept for `get_data`."""
+        out = []
         empty: dict[str, Any] = {}
         for eid in self.controllers:
-            # the (single) source's value of each input, as float; None when there is none
             entity = inputs.get(eid, empty)
             try:  # every input has a value: the usual case
                 received: dict[str, float | None] = {
@@ -87,12 +95,28 @@ class ControlSim(TimeBasedSim):
                     raise ValueError(
                         f"{self.sid}.{eid}: no input for {missing}; connect the agent's building"
                     )
-            values[eid] = {**received, **clock}
-        return values
+            out.append((eid, received))
+        return out
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
-        for eid, values in self.measurements(inputs).items():
-            self.setpoints[eid] = self.controllers[eid].step(measurement_from_values(time_s, values))
+        step_s, hour_local = self._clock()
+        for eid, r in self._received(inputs):
+            # `measurement_from_values(time_s, {**r, "step_s": ..., "hour_local": ...})` without the
+            # merged dict: the same values (`or 0.0` included, which turns -0.0 into 0.0)
+            m = BuildingMeasurement(
+                time_s,
+                int(step_s or 0),
+                float(hour_local or 0.0),
+                r["p_kw"] or 0.0,
+                r["p_base_kw"] or 0.0,
+                r["pv_kw"] or 0.0,
+                r["t_in_c"] or 0.0,
+                r["flex_available_kw"] or 0.0,
+                r["flex_backlog_kwh"] or 0.0,
+                r.get("soc"),
+                r.get("capacity_kwh"),
+            )
+            self.setpoints[eid] = self.controllers[eid].step(m)
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         data: OutputData = {}
