@@ -1,9 +1,7 @@
-"""The minute loop of a building step: thermostat hysteresis and the 2R2C update, minute by minute.
-
-`simulate_minutes` is compiled with numba when it is installed (a dependency of the project; the
-pure NumPy version `simulate_minutes_numpy` is the reference and the fallback). Both do the same
-floating-point operations in the same order, so they give the same numbers bit for bit
-(`tests/simulators/test_building.py`): per minute and building
+"""The minute loop of a building step in NumPy: thermostat hysteresis and the 2R2C update, minute by
+minute, for the whole fleet at once. `kernel` does the same per building in compiled code (what
+runs when numba is installed); this is the reference it is tested against and the fallback. Per
+minute and building
 
     on  = t_in < low  or  (on  and not t_in > high)
     x'  = (a_0 · t_in + a_1 · t_mass) + (b_on if on else b_off)      (each row of the 2R2C state)
@@ -12,14 +10,11 @@ and, summed from zero minute after minute and divided by the number of minutes a
 heating heat (q_on or q_off), the mid-minute indoor temperature and the comfort violation
 max(t_min − t_mid, 0) + max(t_mid − t_max, 0).
 
-The NumPy loop costs ~11 array operations per minute whatever the fleet's size (~0.1 ms for a
-15-minute step); compiled, a step of 10 buildings takes a few µs.
+The loop costs ~11 array operations per minute whatever the fleet's size (~0.1 ms for a 15-minute
+step).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -78,74 +73,3 @@ def _sum_rows(*arrays: np.ndarray) -> np.ndarray:
         padded[1:, i] = a
     total: np.ndarray = np.add.accumulate(padded, axis=0)[-1]
     return total
-
-
-def _minutes_scalar(
-    x: np.ndarray,
-    hp_on: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    a_0: np.ndarray,
-    a_1: np.ndarray,
-    bu_on: np.ndarray,
-    bu_off: np.ndarray,
-    q_on: np.ndarray,
-    q_off: np.ndarray,
-    t_min: np.ndarray,
-    t_max: np.ndarray,
-    n_sub: int,
-) -> Arrays:
-    """`simulate_minutes_numpy` one building and minute at a time (what numba compiles)."""
-    n = x.shape[0]
-    x_out = np.empty((n, 2))
-    on_out = np.empty(n, dtype=np.bool_)
-    heat_mean = np.empty(n)
-    t_mid_mean = np.empty(n)
-    violation_mean = np.empty(n)
-    for i in range(n):
-        t_in, t_mass, on = x[i, 0], x[i, 1], hp_on[i]
-        heat_sum, t_mid_sum, violation_sum = 0.0, 0.0, 0.0
-        for _k in range(n_sub):
-            on = t_in < low[i] or (on and not t_in > high[i])
-            if on:
-                u_in, u_mass, q = bu_on[0, i], bu_on[1, i], q_on[i]
-            else:
-                u_in, u_mass, q = bu_off[0, i], bu_off[1, i], q_off[i]
-            new_in = (a_0[0, i] * t_in + a_1[0, i] * t_mass) + u_in
-            new_mass = (a_0[1, i] * t_in + a_1[1, i] * t_mass) + u_mass
-            t_mid = 0.5 * (t_in + new_in)
-            heat_sum += q
-            t_mid_sum += t_mid
-            below, above = t_min[i] - t_mid, t_mid - t_max[i]
-            if below < 0.0:  # np.maximum(·, 0.0): NaN passes through
-                below = 0.0
-            if above < 0.0:
-                above = 0.0
-            violation_sum += below + above
-            t_in, t_mass = new_in, new_mass
-        x_out[i, 0], x_out[i, 1], on_out[i] = t_in, t_mass, on
-        heat_mean[i] = heat_sum / n_sub
-        t_mid_mean[i] = t_mid_sum / n_sub
-        violation_mean[i] = violation_sum / n_sub
-    return x_out, on_out, heat_mean, t_mid_mean, violation_mean
-
-
-def _compiled() -> Callable[..., Arrays] | None:
-    try:
-        import numba
-    except ImportError:
-        return None
-    # no fastmath: the operations stay IEEE and in order (no fused multiply-adds)
-    compiled: Callable[..., Arrays] = numba.njit(cache=True)(_minutes_scalar)
-    return compiled
-
-
-_COMPILED = _compiled()
-NUMBA = _COMPILED is not None
-
-
-def simulate_minutes(*args: Any) -> Arrays:
-    """The compiled minute loop (numba), or `simulate_minutes_numpy` without numba; same numbers."""
-    if _COMPILED is None:
-        return simulate_minutes_numpy(*args)
-    return _COMPILED(*args)

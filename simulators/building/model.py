@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from simulators.arrays import clip, nan_to_zero
-from simulators.building import heatpump, thermal
+from simulators.building import heatpump, kernel, thermal
 from simulators.building.flex import step_flex
-from simulators.building.minutes import simulate_minutes
+from simulators.building.minutes import simulate_minutes_numpy
 from simulators.building.pv import PvArrays, SunPosition, pv_power_kw, sun_positions
 from simulators.sources.profiles import draw_variation, normalised_power, step_noise
 from simulators.sources.weather import Site
@@ -231,6 +231,10 @@ class BuildingFleet:
         t0 = _array(specs, "t_init_c")
         self.x = np.stack([t0, t0], axis=1)
         self.hp_on = np.zeros(self.n, dtype=bool)
+        self._kernel_params = np.stack([
+            a["flex_share"], a["restore_within_h"] * 3600.0, self.hp_p_max_kw, self.boiler_q_max_kw,
+            a["t_set_c"], a["hysteresis_k"], a["t_min_c"], a["t_max_c"], a["boiler_eff"], self.tan_phi,
+        ])  # fmt: skip
         self.sun: SunPosition | None = None
         self.sun_ns: np.ndarray | None = None
         self.backlog_kwh = np.zeros(self.n)
@@ -263,8 +267,11 @@ class BuildingFleet:
     def step(
         self, time: pd.Timestamp, time_s: int, step_index: int, w: WeatherInputs, c: Controls
     ) -> BuildingStep:
-        """Advance every building over [time, time + step) and return step averages."""
+        """Advance every building over [time, time + step) and return step averages (compiled in
+        `kernel` after the exogenous inputs when numba is installed: the same numbers)."""
         ex = self.exogenous(time, step_index, w)
+        if kernel.STEP is not None:
+            return self._step_compiled(kernel.STEP, time_s, w, c, ex)
         app_kw, dhw_th_kw, pv_kw = ex.p_appliances_kw, ex.dhw_th_kw, ex.pv_kw
         flex = step_flex(
             self.p["flex_share"] * app_kw,
@@ -309,6 +316,37 @@ class BuildingFleet:
             comfort_violation_k=violation,
         )
 
+    def _step_compiled(
+        self, step: Any, time_s: int, w: WeatherInputs, c: Controls, ex: Exogenous
+    ) -> BuildingStep:
+        (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
+        self.x, self.hp_on, out = step(
+            ex.p_appliances_kw, ex.dhw_th_kw, ex.pv_kw, ex.q_air_gain_kw, ex.q_mass_gain_kw,
+            ex.cop_space, ex.cop_dhw, w.t_out_c, c.hp_p_set_kw, c.t_set_c, c.flex_shift_kw,
+            c.tank_p_th_kw, self.x, self.hp_on, self.backlog_kwh, self.deadline_s, self._kernel_params,
+            self.is_hp, a_0, a_1, b_0, b_1, b_2, float(time_s), float(self.step_s), self.n_sub,
+        )  # fmt: skip
+        self.backlog_kwh, self.deadline_s = out[9], out[13]
+        return BuildingStep(
+            p_kw=out[0],
+            q_kvar=out[1],
+            pv_kw=ex.pv_kw,
+            hp_p_kw=out[2],
+            heat_th_kw=out[3],
+            dhw_th_kw=ex.dhw_th_kw,
+            gas_kw=out[4],
+            p_appliances_kw=out[5],
+            p_base_kw=out[6],
+            flex_p_kw=out[7],
+            flex_available_kw=out[8],
+            flex_backlog_kwh=out[9].copy(),
+            cop=out[10],
+            t_in_c=self.x[:, 0].copy(),
+            t_mass_c=self.x[:, 1].copy(),
+            t_in_mean_c=out[11],
+            comfort_violation_k=out[12],
+        )
+
     def exogenous(self, time: pd.Timestamp, step_index: int, w: WeatherInputs) -> Exogenous:
         """What a step brings regardless of control: demands, PV, heat gains, COPs. Pure (no state
         changes), so a forecaster with the same seed and weather predicts a step exactly."""
@@ -350,7 +388,7 @@ class BuildingFleet:
         a building's inputs take one of two values (heater on or off), so both are computed
         before the loop and each minute only picks one; the loop itself, with the heat, the mean
         temperature and the comfort violation summed minute by minute, is
-        `minutes.simulate_minutes` (compiled with numba)."""
+        `minutes.simulate_minutes_numpy`."""
         q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, self.boiler_q_max_kw)
         forced = self.is_hp & ~np.isnan(c.hp_p_set_kw)
         q_forced = clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
@@ -360,7 +398,7 @@ class BuildingFleet:
         (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
         b_const = b_0 * t_out_c + b_2 * q_mass
         bu_on, bu_off = b_const + b_1 * (q_air_base + q_on), b_const + b_1 * (q_air_base + q_off)
-        self.x, self.hp_on, heat, t_in_mean, violation = simulate_minutes(
+        self.x, self.hp_on, heat, t_in_mean, violation = simulate_minutes_numpy(
             self.x, self.hp_on, low, high, a_0, a_1, bu_on, bu_off, q_on, q_off,
             self.p["t_min_c"], self.p["t_max_c"], self.n_sub,
         )  # fmt: skip

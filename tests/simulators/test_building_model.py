@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulators.building import minutes, model, thermal
+from simulators.building import kernel, thermal
 from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
 from simulators.sources.weather import Site, synthetic_weather
 
@@ -153,20 +153,37 @@ def test_pv_power_is_pvlib_bit_for_bit() -> None:
         assert got.tobytes() == expected.tobytes()
 
 
-def test_compiled_minute_loop_equals_the_numpy_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`minutes.simulate_minutes` (numba) against `simulate_minutes_numpy`, bit for bit, over two
+def test_compiled_step_equals_the_numpy_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kernel.STEP` (numba) against the NumPy code of `BuildingFleet.step`, bit for bit, over two
     January days: thermostat heat pumps and boilers, a heat pump held at a setpoint, one forced off
-    (comfort violated)."""
-    assert minutes.NUMBA  # numba is a dependency: without it every step takes the slow loop
-    specs = [BuildingSpec(), BuildingSpec(heating="gas_boiler"), BuildingSpec(hysteresis_k=0.2),
-             BuildingSpec(floor_area_m2=400.0), BuildingSpec()]
+    (comfort violated), flexible load curtailed and restored, a tank charging and discharging."""
+    assert kernel.STEP is not None  # numba is a dependency: without it every step takes the slow path
+    specs = [BuildingSpec(), BuildingSpec(heating="gas_boiler"),
+             BuildingSpec(hysteresis_k=0.2, flex_share=0.1), BuildingSpec(floor_area_m2=400.0),
+             BuildingSpec(flex_share=0.08)]
     n = len(specs)
-    controls = Controls(np.array([np.nan, np.nan, np.nan, 2.0, 0.0]), np.full(n, np.nan),
-                        np.full(n, np.nan), np.zeros(n))
-    _, compiled = _run(specs, controls, days=2)
-    monkeypatch.setattr(model, "simulate_minutes", minutes.simulate_minutes_numpy)
-    _, reference = _run(specs, controls, days=2)
+    times = pd.date_range("2024-01-15", periods=192, freq="15min", tz="Europe/Berlin")
+    weather = _weather(times, n)
+    rng = np.random.default_rng(3)
+
+    def controls(k: int) -> Controls:
+        flex = np.where(rng.random(n) < 0.3, rng.uniform(-1.0, 1.0, n), np.nan)
+        tank = np.where(rng.random(n) < 0.5, rng.uniform(-2.0, 2.0, n), np.nan)
+        t_set = np.where(rng.random(n) < 0.2, 19.5, np.nan)
+        return Controls(np.array([np.nan, np.nan, np.nan, 2.0, 0.0]), t_set, flex, tank)
+
+    plan = [controls(k) for k in range(len(times))]
+
+    def run() -> list:
+        fleet = BuildingFleet(specs, list(range(n)), Site(), STEP_S, 1)
+        return [fleet.step(t, k * STEP_S, k, weather[k], plan[k]) for k, t in enumerate(times)]
+
+    compiled = run()
+    monkeypatch.setattr(kernel, "STEP", None)
+    reference = run()
     assert sum(float(s.comfort_violation_k[4]) for s in compiled) > 0
+    assert any(float(s.flex_backlog_kwh[2]) > 0 for s in compiled)
     for a, b in zip(compiled, reference, strict=True):
         for name, value in a.as_dict().items():
             np.testing.assert_array_equal(value, b.as_dict()[name], err_msg=name)
+            assert np.array_equal(np.signbit(value), np.signbit(b.as_dict()[name])), name  # ±0 too
