@@ -99,14 +99,15 @@ class ControlSim(TimeBasedSim):
         return out
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        # `measurement_from_values(time_s, {**r, "step_s": ..., "hour_local": ...})` without the merged
+        # dict: the same values (`or 0.0` included, which turns -0.0 into 0.0)
         step_s, hour_local = self._clock()
+        step_s_int, hour = int(step_s or 0), float(hour_local or 0.0)
         for eid, r in self._received(inputs):
-            # `measurement_from_values(time_s, {**r, "step_s": ..., "hour_local": ...})` without the
-            # merged dict: the same values (`or 0.0` included, which turns -0.0 into 0.0)
             m = BuildingMeasurement(
                 time_s,
-                int(step_s or 0),
-                float(hour_local or 0.0),
+                step_s_int,
+                hour,
                 r["p_kw"] or 0.0,
                 r["p_base_kw"] or 0.0,
                 r["pv_kw"] or 0.0,

@@ -191,7 +191,6 @@ class LocalQp:
         self.last = LocalSolution(x, y, self.qp.objective(x), status, int(res.info.iter), elapsed)
         return self.last
 
-
     def _solve_interior(self) -> LocalSolution | None:
         """The current problem (proximal term included) solved by PIQP, a proximal interior-point
         method; OSQP is then warm started from its primal and dual solution. None if PIQP fails

@@ -134,7 +134,7 @@ class AdmmBuildingAgent(Agent):
         admm = self.admm
         if admm is None or message.iteration is None or message.body.rho is None:
             return
-        broadcast = _broadcast(message)
+        broadcast = _broadcast(message, message.iteration, message.body.rho)
         try:
             update = admm.local_update(broadcast)
         except SolverFailure:
@@ -159,16 +159,13 @@ class AdmmBuildingAgent(Agent):
 _decoded: tuple[AdmmZMessage, CoordinatorBroadcast] | None = None
 
 
-def _broadcast(message: AdmmZMessage) -> CoordinatorBroadcast:
-    """The round's broadcast, decoded once per process: a host hands the same message object to
-    each of its agents, and `local_update` does not modify the arrays."""
+def _broadcast(message: AdmmZMessage, iteration: int, rho: float) -> CoordinatorBroadcast:
+    """The round's broadcast (`iteration` and `rho` are the message's, checked by the caller),
+    decoded once per process: a host hands the same message object to each of its agents, and
+    `local_update` does not modify the arrays."""
     global _decoded
     if _decoded is None or _decoded[0] is not message:
-        if message.iteration is None or message.body.rho is None:
-            raise ValueError("a round broadcast needs its iteration and rho")
-        broadcast = broadcast_from_series(
-            message.tick, message.iteration, message.body.rho, message.body.values
-        )
+        broadcast = broadcast_from_series(message.tick, iteration, rho, message.body.values)
         _decoded = (message, broadcast)
     return _decoded[1]
 

@@ -30,7 +30,8 @@ def _jit(function: Any) -> Any:
     """numba.njit(cache=True) when numba is there; no fastmath: IEEE operations in the written
     order (no fused multiply-adds, no reassociation)."""
     return function if numba is None else numba.njit(cache=True)(function)
-N_OUT = 14  # output rows of `_step_scalar` (see `OUTPUTS`)
+
+
 OUTPUTS = (
     "p_kw",
     "q_kvar",
@@ -47,6 +48,7 @@ OUTPUTS = (
     "comfort_violation_k",
     "deadline_s",
 )
+N_OUT = len(OUTPUTS)  # output rows of `_step_scalar`, in this order
 
 
 @_jit

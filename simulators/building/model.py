@@ -326,25 +326,15 @@ class BuildingFleet:
             c.tank_p_th_kw, self.x, self.hp_on, self.backlog_kwh, self.deadline_s, self._kernel_params,
             self.is_hp, a_0, a_1, b_0, b_1, b_2, float(time_s), float(self.step_s), self.n_sub,
         )  # fmt: skip
-        self.backlog_kwh, self.deadline_s = out[9], out[13]
+        rows = dict(zip(kernel.OUTPUTS, out, strict=True))
+        self.backlog_kwh, self.deadline_s = rows["flex_backlog_kwh"], rows.pop("deadline_s")
+        rows["flex_backlog_kwh"] = self.backlog_kwh.copy()
         return BuildingStep(
-            p_kw=out[0],
-            q_kvar=out[1],
+            **rows,
             pv_kw=ex.pv_kw,
-            hp_p_kw=out[2],
-            heat_th_kw=out[3],
             dhw_th_kw=ex.dhw_th_kw,
-            gas_kw=out[4],
-            p_appliances_kw=out[5],
-            p_base_kw=out[6],
-            flex_p_kw=out[7],
-            flex_available_kw=out[8],
-            flex_backlog_kwh=out[9].copy(),
-            cop=out[10],
             t_in_c=self.x[:, 0].copy(),
             t_mass_c=self.x[:, 1].copy(),
-            t_in_mean_c=out[11],
-            comfort_violation_k=out[12],
         )
 
     def exogenous(self, time: pd.Timestamp, step_index: int, w: WeatherInputs) -> Exogenous:

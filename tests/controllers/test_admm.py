@@ -267,9 +267,7 @@ def test_cold_step_starts_from_each_agents_own_optimum() -> None:
     agents = synthetic_district(DistrictSpec(n_buildings=9, n_storage=1, horizon=96, dt_h=0.25, seed=0))
     free = _uncoordinated(agents)
     limits = SharedLimits.transformer(0.8 * float(free.sum(axis=0).max()), 96)
-    names = tuple(a.name for a in agents)
-    coordinator = Coordinator(Coupling.from_limits(names, limits))
-    own = build_agents(agents, coordinator)
+    own, coordinator = _fresh(agents, limits, own_optimum_start=True)
     coordinator.start_step(0)
     for agent in own:
         agent.start_step(0)
