@@ -6,7 +6,16 @@ whenever two seconds of wall time have passed, or every N steps), so a killed ru
 flushed step readable; the runner also flushes on errors, Ctrl-C and SIGTERM, so only a SIGKILL
 can lose the steps since the last flush. `close()` compacts each table's parts into `all.parquet`
 (written under a temporary name, then renamed, then the parts removed); `read_table` reads
-`all.parquet` when it exists, the parts otherwise. Rows are (time_s, timestamp, entity, columns...).
+`all.parquet` when it exists, the parts otherwise. Rows are (time_s, timestamp, entity, columns...),
+the other columns in alphabetical order (the order of a table's columns never depends on the order
+its producer happened to hand them over in).
+
+Reproducible tables: two runs of a scenario with the same seed write byte-identical files for every
+table except the wall-time measurements. Those are kept apart: the tables `control_steps` and
+`mqtt_messages` hold nothing else, and the writer moves every wall-time column it knows
+(`WALL_TIME_COLUMNS`, e.g. the grid's `pf_time_ms`, the ADMM step's `wall_time_ms`) out of any
+other table into a table of its own, `<table>_timing` (with the table's key columns), so that
+`grid`, `admm_steps`, ... stay reproducible.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +40,45 @@ COMPACT_NAME = "all.parquet"
 META_NAME = "run.json"
 
 
+KEY_COLUMNS = ("time_s", "timestamp", "entity")
+WALL_TIME_COLUMNS = frozenset(
+    {
+        "pf_time_ms",  # grid: wall time of the power flow
+        "wall_time_ms", "rounds_wall_ms", "sum_solve_time_ms", "parallel_time_ms",  # admm_steps
+        "coordinate_time_s", "max_solve_time_s", "sum_solve_time_s",  # admm_iterations
+    }
+)
+WALL_TIME_TABLES = frozenset({"control_steps", "mqtt_messages"})  # timings and the message log only
+TIMING_SUFFIX = "_timing"
+_TIMING_KEYS = (*KEY_COLUMNS, "iteration")
+
+
+def is_wall_time_table(name: str) -> bool:
+    """Whether a table holds wall-time measurements (which differ between any two runs)."""
+    return name in WALL_TIME_TABLES or name.endswith(TIMING_SUFFIX)
+
+
 class ResultsExistError(FileExistsError):
     """The results folder already holds a run."""
+
+
+def run_wrote_steps(out_dir: Path) -> bool:
+    """Whether the run in `out_dir` (if any) wrote at least one step: any table besides `entities`,
+    which is written before the first step."""
+    return any(name != "entities" for name in list_tables(out_dir))
+
+
+def check_results_folder(out_dir: Path, overwrite: bool = False) -> None:
+    """Refuse a folder that holds the results of a run (unless `overwrite`), before anything starts.
+
+    A run that wrote no step (it failed or was stopped before its first step) holds no results:
+    its folder may be used again."""
+    out = Path(out_dir)
+    if (out / META_NAME).exists() and not overwrite and run_wrote_steps(out):
+        raise ResultsExistError(
+            f"{out} already holds the results of a run; choose another folder (--out), or replace "
+            "them with --overwrite"
+        )
 
 
 def clear_results(out_dir: Path) -> None:
@@ -61,13 +107,8 @@ class ResultsWriter:
         flush_interval_s: float = 2.0,
     ) -> None:
         self.out_dir = Path(out_dir)
+        check_results_folder(self.out_dir, overwrite)
         if (self.out_dir / META_NAME).exists():
-            if not overwrite:
-                raise ResultsExistError(
-                    f"{self.out_dir} already holds the results of a run; choose another folder or overwrite "
-                    "it "
-                    "(cosim run --overwrite)"
-                )
             clear_results(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.flush_every_steps = flush_every_steps
@@ -137,7 +178,9 @@ class ResultsWriter:
             self._rows.clear()
             self._columns.clear()
             for table, parts in tables.items():
-                self._write_part(table, parts)
+                frame = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+                for name, part in split_wall_time(table, frame):
+                    self._write_part(name, part)
             self._steps_buffered = 0
             self._last_flush = time.monotonic()
 
@@ -148,15 +191,11 @@ class ResultsWriter:
                 arrays[name] = pa.array(values, pa.timestamp("ns", tz=self._tz.get(table)))
             else:
                 arrays[name] = pa.array(values)
-        order = [n for n in ("time_s", "timestamp", "entity") if n in arrays] + [
-            n for n in arrays if n not in ("time_s", "timestamp", "entity")
-        ]
-        return pa.table({n: arrays[n] for n in order})
+        return pa.table({n: arrays[n] for n in column_order(arrays)})
 
-    def _write_part(self, table: str, parts: list[pa.Table]) -> None:
+    def _write_part(self, table: str, frame: pa.Table) -> None:
         folder = self.out_dir / table
         folder.mkdir(exist_ok=True)
-        frame = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
         schema = self._schemas.setdefault(table, frame.schema)
         if frame.schema != schema:
             frame = _conform(frame, schema)
@@ -196,6 +235,24 @@ def _signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def column_order(names: Iterable[str]) -> list[str]:
+    """The key columns (time_s, timestamp, entity) first, then the others alphabetically: mosaik
+    hands a simulator's inputs over in an order that changes with Python's string hashing
+    (`World.connect` puts the attribute pairs in a set), so the order they arrive in is no order."""
+    names = list(names)
+    return [n for n in KEY_COLUMNS if n in names] + sorted(n for n in names if n not in KEY_COLUMNS)
+
+
+def split_wall_time(table: str, frame: pa.Table) -> list[tuple[str, pa.Table]]:
+    """`frame` without its wall-time columns, and those columns with the table's keys as the table
+    `<table>_timing` (nothing to split in a wall-time table)."""
+    timing = [n for n in frame.column_names if n in WALL_TIME_COLUMNS]
+    if not timing or is_wall_time_table(table):
+        return [(table, frame)]
+    keys = [n for n in _TIMING_KEYS if n in frame.column_names]
+    return [(table, frame.drop_columns(timing)), (table + TIMING_SUFFIX, frame.select(keys + timing))]
 
 
 def rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:

@@ -13,7 +13,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from cosim.results import COMPACT_NAME, ResultsExistError, ResultsWriter, read_table
+from cosim.results import (
+    COMPACT_NAME,
+    ResultsExistError,
+    ResultsWriter,
+    check_results_folder,
+    is_wall_time_table,
+    list_tables,
+    read_table,
+    run_wrote_steps,
+)
 
 
 def test_round_trip_keeps_values_and_time_zone(tmp_path: Path) -> None:
@@ -41,13 +50,57 @@ def test_round_trip_keeps_values_and_time_zone(tmp_path: Path) -> None:
 
 def test_refuses_a_folder_with_a_run(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text("{}")
-    with pytest.raises(ResultsExistError):
-        ResultsWriter(tmp_path)
     (tmp_path / "old").mkdir()
     pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "old" / "part-000000.parquet")
+    with pytest.raises(ResultsExistError, match="--overwrite"):
+        check_results_folder(tmp_path)  # what `cosim run` asks before it starts anything
+    with pytest.raises(ResultsExistError):
+        ResultsWriter(tmp_path)
     (tmp_path / "notes.txt").write_text("mine")
     ResultsWriter(tmp_path, overwrite=True)
     assert not (tmp_path / "old").exists() and (tmp_path / "notes.txt").exists()  # only results are removed
+
+
+def test_a_run_that_wrote_no_step_may_be_replaced(tmp_path: Path) -> None:
+    """A run that failed before its first step left run.json and the entities table, no results."""
+    (tmp_path / "run.json").write_text('{"status": "failed: ConnectionError: ..."}')
+    (tmp_path / "entities").mkdir()
+    pd.DataFrame({"name": ["a"]}).to_parquet(tmp_path / "entities" / "part-000000.parquet")
+    assert not run_wrote_steps(tmp_path)
+    check_results_folder(tmp_path)
+    ResultsWriter(tmp_path)
+    assert not (tmp_path / "run.json").exists() and not (tmp_path / "entities").exists()
+
+
+def test_column_order_does_not_depend_on_arrival_order(tmp_path: Path) -> None:
+    t = pd.Timestamp("2024-03-20 06:00", tz="Europe/Berlin")
+    for k, names in enumerate((["b_kw", "a_kw", "c"], ["c", "a_kw", "b_kw"])):
+        writer = ResultsWriter(tmp_path / str(k), flush_every_steps=1)
+        writer.add_columns("t", {"time_s": [0], "entity": ["x"], **{n: [1.0] for n in names}}, t)
+        writer.end_step()
+        writer.close()
+    first, second = (tmp_path / "0" / "t" / COMPACT_NAME, tmp_path / "1" / "t" / COMPACT_NAME)
+    assert read_table(tmp_path / "0", "t").columns.tolist() == ["time_s", "timestamp", "entity", "a_kw", "b_kw", "c"]
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_wall_time_columns_go_to_a_table_of_their_own(tmp_path: Path) -> None:
+    writer = ResultsWriter(tmp_path, flush_every_steps=1)
+    t = pd.Timestamp("2024-03-20 06:00", tz="Europe/Berlin")
+    for k in range(2):
+        writer.add_columns("grid", {"time_s": [k], "entity": ["grid"], "p_ext_kw": [1.0], "pf_time_ms": [3.2]}, t)
+        writer.add_rows("admm_iterations", [{"time_s": k, "entity": "c", "iteration": 1.0, "rho": 0.1,
+                                             "coordinate_time_s": 0.01}])
+        writer.add_rows("control_steps", [{"time_s": k, "entity": "bridge", "step_ms": 2.0}])
+        writer.end_step()
+    writer.close()
+    assert "pf_time_ms" not in read_table(tmp_path, "grid")
+    assert read_table(tmp_path, "grid_timing").columns.tolist() == ["time_s", "timestamp", "entity", "pf_time_ms"]
+    assert read_table(tmp_path, "admm_iterations").columns.tolist() == ["time_s", "entity", "iteration", "rho"]
+    assert read_table(tmp_path, "admm_iterations_timing")["coordinate_time_s"].tolist() == [0.01, 0.01]
+    assert read_table(tmp_path, "control_steps")["step_ms"].tolist() == [2.0, 2.0]  # a wall-time table
+    assert [t for t in list_tables(tmp_path) if is_wall_time_table(t)] == [
+        "admm_iterations_timing", "control_steps", "grid_timing"]
 
 
 def _scenario(tmp_path: Path) -> Path:
