@@ -80,7 +80,8 @@ def test_column_order_does_not_depend_on_arrival_order(tmp_path: Path) -> None:
         writer.end_step()
         writer.close()
     first, second = (tmp_path / "0" / "t" / COMPACT_NAME, tmp_path / "1" / "t" / COMPACT_NAME)
-    assert read_table(tmp_path / "0", "t").columns.tolist() == ["time_s", "timestamp", "entity", "a_kw", "b_kw", "c"]
+    columns = read_table(tmp_path / "0", "t").columns.tolist()
+    assert columns == ["time_s", "timestamp", "entity", "a_kw", "b_kw", "c"]
     assert first.read_bytes() == second.read_bytes()
 
 
@@ -88,15 +89,18 @@ def test_wall_time_columns_go_to_a_table_of_their_own(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path, flush_every_steps=1)
     t = pd.Timestamp("2024-03-20 06:00", tz="Europe/Berlin")
     for k in range(2):
-        writer.add_columns("grid", {"time_s": [k], "entity": ["grid"], "p_ext_kw": [1.0], "pf_time_ms": [3.2]}, t)
+        grid = {"time_s": [k], "entity": ["grid"], "p_ext_kw": [1.0], "pf_time_ms": [3.2]}
+        writer.add_columns("grid", grid, t)
         writer.add_rows("admm_iterations", [{"time_s": k, "entity": "c", "iteration": 1.0, "rho": 0.1,
                                              "coordinate_time_s": 0.01}])
         writer.add_rows("control_steps", [{"time_s": k, "entity": "bridge", "step_ms": 2.0}])
         writer.end_step()
     writer.close()
     assert "pf_time_ms" not in read_table(tmp_path, "grid")
-    assert read_table(tmp_path, "grid_timing").columns.tolist() == ["time_s", "timestamp", "entity", "pf_time_ms"]
-    assert read_table(tmp_path, "admm_iterations").columns.tolist() == ["time_s", "entity", "iteration", "rho"]
+    timing = read_table(tmp_path, "grid_timing")
+    assert timing.columns.tolist() == ["time_s", "timestamp", "entity", "pf_time_ms"]
+    rounds = read_table(tmp_path, "admm_iterations")
+    assert rounds.columns.tolist() == ["time_s", "entity", "iteration", "rho"]
     assert read_table(tmp_path, "admm_iterations_timing")["coordinate_time_s"].tolist() == [0.01, 0.01]
     assert read_table(tmp_path, "control_steps")["step_ms"].tolist() == [2.0, 2.0]  # a wall-time table
     assert [t for t in list_tables(tmp_path) if is_wall_time_table(t)] == [
