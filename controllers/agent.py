@@ -1,15 +1,19 @@
 """Run one agent as its own process.
 
     python -m controllers.agent --broker URL --run RUN --agent ID --kind KIND [--param NAME=VALUE ...]
+    python -m controllers.agent ... --params-stdin < params.json
 
 Agent parameters are given as repeated `--param name=value` (numbers are parsed as floats,
-`none` as None). The process ends on a final clock message, SIGINT or SIGTERM.
+`none` as None) or, with `--params-stdin`, as one JSON object on standard input (any JSON types,
+nested mappings included; `--param` values override its keys). The process ends on a final clock
+message, SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -35,6 +39,16 @@ def _param(text: str) -> tuple[str, Any]:
         return name, raw
 
 
+def _stdin_params() -> dict[str, Any]:
+    try:
+        params = json.loads(sys.stdin.read() or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--params-stdin: standard input is not JSON ({exc})") from None
+    if not isinstance(params, dict):
+        raise ValueError(f"--params-stdin: expected a JSON object, got {type(params).__name__}")
+    return params
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m controllers.agent",
                                      description="Run one agent as its own process.")
@@ -50,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--password")
     parser.add_argument("--ca-file")
     parser.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE")
+    parser.add_argument("--params-stdin", action="store_true",
+                        help="read the agent's parameters as one JSON object from standard input")
     parser.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -75,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         url = parse_broker_url(args.broker, username=args.username, password=args.password,
                                ca_file=args.ca_file)
-        agent = create_agent(args.kind, args.agent, **dict(args.param))
+        params = _stdin_params() if args.params_stdin else {}
+        agent = create_agent(args.kind, args.agent, **{**params, **dict(args.param)})
         runner = AgentRunner(agent, url, args.run, prefix=args.prefix, bridge=args.bridge, qos=args.qos,
                              codec=Codec(args.codec))
     except (BrokerUrlError, TopicError, KeyError, ImportError, TypeError, ValueError) as exc:

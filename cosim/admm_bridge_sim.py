@@ -68,10 +68,10 @@ class AdmmBridgeSim(BridgeSim):
         num: int,
         model: str,
         kind: str = "admm",
-        dsm: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
         agent_id: str | None = None,
     ) -> list[CreateResult]:
-        return super().create(num, model, "none", None, agent_id)  # the baseline slot is unused
+        return super().create(num, model, "none", None, agent_id)  # the plug-in slot is unused
 
     def _setup(self) -> DistrictForecaster:
         if self.hooks is None or self.hooks.scenario is None:

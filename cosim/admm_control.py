@@ -78,9 +78,14 @@ class AdmmControlSim(ControlSim):
         self.hooks = hooks
 
     def create(  # type: ignore[override]  # explicit keywords
-        self, num: int, model: str, kind: str = "admm", dsm: dict[str, Any] | None = None
+        self,
+        num: int,
+        model: str,
+        kind: str = "admm",
+        params: dict[str, Any] | None = None,
+        agent_id: str | None = None,
     ) -> list[CreateResult]:
-        return super().create(num, model, "none", None)  # the baseline slot is unused
+        return super().create(num, model, "none", None, agent_id)  # the plug-in slot is unused
 
     def _setup(self) -> None:
         if self.hooks is None:

@@ -30,7 +30,6 @@ from cosim.control_sim import ControlSim
 from cosim.recorder import RUNS, RunHooks
 
 META: Meta = copy.deepcopy(CONTROL_META)
-META["models"]["Agent"]["params"] = [*META["models"]["Agent"]["params"], "agent_id"]
 
 
 @dataclass(frozen=True)
@@ -63,12 +62,12 @@ class BridgeSim(ControlSim):
         num: int,
         model: str,
         kind: str = "none",
-        dsm: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
         agent_id: str | None = None,
     ) -> list[CreateResult]:
         if agent_id is None or num != 1:
             raise ValueError("bridge: create one Agent at a time, with its agent_id")
-        created = super().create(1, model, kind, dsm)
+        created = super().create(1, model, kind, params, agent_id)
         self.agent_ids[created[0]["eid"]] = agent_id
         return created
 

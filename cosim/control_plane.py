@@ -12,6 +12,7 @@ until every agent is online. With `batch`, the agents on one shared connection (
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
@@ -99,9 +100,8 @@ class AgentProcesses:
         self.processes: dict[str, subprocess.Popen[bytes]] = {s.agent_id: self._spawn(s) for s in specs}
 
     def _spawn(self, s: AgentSpec) -> subprocess.Popen[bytes]:
-        params = [
-            a for name, value in s.params.items() if value is not None for a in ("--param", f"{name}={value}")
-        ]
+        """`python -m controllers.agent` with the agent's parameters as JSON on standard input (typed
+        values and nested mappings, never on the command line)."""
         command = [
             sys.executable,
             "-m",
@@ -116,9 +116,14 @@ class AgentProcesses:
             s.kind,
             "--qos",
             str(self.qos),
-            *params,
+            "--params-stdin",
         ]
-        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        if process.stdin is not None:
+            process.stdin.write(json.dumps(s.params).encode())
+            process.stdin.close()
+        return process
 
     def kill(self, agent_id: str) -> None:
         """Kill one agent's process outright (SIGKILL: a crash, no goodbye on MQTT)."""

@@ -1,4 +1,7 @@
-"""mosaik adapter running the baseline controllers in process (one `Agent` entity per building).
+"""mosaik adapter running building controller plug-ins in process (one `Agent` entity per building).
+
+Each `Agent` is created with its controller `kind` and `params` (`controllers.plugin`): the
+built-in `none` and `rule_based` or any plug-in, resolved and validated like a scenario's.
 
 Inputs (from the building, same step): p_kw, p_base_kw, pv_kw, t_in_c, flex_available_kw,
 flex_backlog_kwh; (from the building's battery, time-shifted) soc, capacity_kwh.
@@ -13,13 +16,8 @@ from typing import Any
 
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from controllers.baseline import (
-    BaselineController,
-    BuildingMeasurement,
-    BuildingSetpoints,
-    DsmWindow,
-    make_controller,
-)
+from controllers.measurements import BuildingMeasurement, BuildingSetpoints
+from controllers.plugin import BuildingController, ControllerContext, build_controller
 from simulators.base import TimeBasedSim
 
 MEASUREMENT_INPUTS = ["p_kw", "p_base_kw", "pv_kw", "t_in_c", "flex_available_kw", "flex_backlog_kwh"]
@@ -32,7 +30,7 @@ META: Meta = {
     "models": {
         "Agent": {
             "public": True,
-            "params": ["kind", "dsm"],
+            "params": ["kind", "params", "agent_id"],
             "attrs": MEASUREMENT_INPUTS + BATTERY_INPUTS + SETPOINT_OUTPUTS,
         },
     },
@@ -44,19 +42,25 @@ class ControlSim(TimeBasedSim):
 
     def __init__(self) -> None:
         super().__init__(META)
-        self.controllers: dict[str, BaselineController] = {}
+        self.controllers: dict[str, BuildingController] = {}
         self.setpoints: dict[str, BuildingSetpoints] = {}
         self.received: dict[str, dict[str, float | None]] = {}
 
     def create(  # type: ignore[override]  # explicit keywords
-        self, num: int, model: str, kind: str = "none", dsm: dict[str, Any] | None = None
+        self,
+        num: int,
+        model: str,
+        kind: str = "none",
+        params: dict[str, Any] | None = None,
+        agent_id: str | None = None,
     ) -> list[CreateResult]:
         if model != "Agent":
             raise ValueError(f"unknown model {model!r}; allowed: Agent")
         created: list[CreateResult] = []
         for _ in range(num):
             eid = f"Agent_{len(self.controllers)}"
-            self.controllers[eid] = make_controller(kind, DsmWindow(**dsm) if dsm else None)
+            context = ControllerContext(agent_id or eid, self.step_size_s)
+            self.controllers[eid] = build_controller(kind, params or {}, context)
             self.setpoints[eid] = BuildingSetpoints()
             created.append({"eid": eid, "type": "Agent"})
         return created

@@ -14,9 +14,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from controllers.plugin import ControllerError, controller_class, resolve_kind_path, validate_params
 from simulators.building.model import BuildingSpec
+
+BUILTIN_KINDS = ("none", "rule_based", "admm")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|d|w)\s*$")
 _UNIT_S = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -271,10 +282,13 @@ class AdmmConfig(Strict):
 class Controller(Strict):
     """Which controller runs and how it is reached.
 
-    kind: `none` (thermostats, batteries idle) or `rule_based` (battery self-consumption; with
+    kind: `none` (thermostats, batteries idle), `rule_based` (battery self-consumption; with
     `dsm`, flexible load curtailed in [dsm_start_h, dsm_end_h) and restored before the buildings'
-    deadline). transport: `mqtt` (one agent per building on a broker) or `inprocess` (the same
-    controllers called directly, no broker). mode: `lockstep` (wait for every agent; reproducible)
+    deadline), `admm` (settings in `admm`), or a controller plug-in (`controllers.plugin`): a
+    registered name, `package.module:Class` or `path/to/file.py:Class` (relative to the scenario
+    file), with its parameters in `params` (validated against the plug-in's `Params`).
+    transport: `mqtt` (one agent per building on a broker) or `inprocess` (the same controllers
+    called directly, no broker). mode: `lockstep` (wait for every agent; reproducible)
     or `realtime` (wall-clock pacing at `realtime_factor` simulated seconds per second; each step
     has a deadline, late setpoints fall back and are recorded). With MQTT:
     `broker` (mqtt://host:port; none = the platform starts one), `agents` as `tasks` in the run's
@@ -287,7 +301,8 @@ class Controller(Strict):
     `batch: false` keeps one message per agent each way.
     """
 
-    kind: Literal["none", "rule_based", "admm"] = "none"
+    kind: Annotated[str, Field(min_length=1)] = "none"
+    params: dict[str, Any] = {}
     admm: AdmmConfig | None = None
     dsm: bool = True
     dsm_start_h: Annotated[int, Field(ge=0, le=23)] = 17
@@ -302,6 +317,37 @@ class Controller(Strict):
     run_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     ready_timeout_s: PositiveFloat = 60.0
     realtime_factor: PositiveFloat = 1.0
+
+    @field_validator("kind")
+    @classmethod
+    def _plugin_kind(cls, kind: str, info: ValidationInfo) -> str:
+        if kind in BUILTIN_KINDS:
+            return kind
+        base = (info.context or {}).get("base_dir")
+        kind = resolve_kind_path(kind, Path(base) if base is not None else Path.cwd())
+        try:
+            controller_class(kind)
+        except ControllerError as exc:
+            raise ValueError(str(exc)) from None
+        return kind
+
+    @field_validator("params")
+    @classmethod
+    def _plugin_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself is wrong, reported on its own
+            return params
+        if kind in BUILTIN_KINDS:
+            if params:
+                settings = {"none": "none", "rule_based": "dsm, dsm_start_h, dsm_end_h",
+                            "admm": "the `admm` section"}
+                raise ValueError(f"kind {kind!r} takes no `params`; its settings: {settings[kind]}")
+            return params
+        try:
+            validate_params(kind, params)
+        except ControllerError as exc:
+            raise ValueError(str(exc)) from None
+        return params
 
     @model_validator(mode="after")
     def _admm(self) -> Controller:
@@ -478,6 +524,17 @@ class Scenario(Strict):
     def n_steps(self) -> int:
         return self.duration // self.step
 
+    def controller_params(self) -> dict[str, Any]:
+        """The parameters every building's controller plug-in gets (`controllers.plugin`): the DSM
+        window for `rule_based` (restored within the longest `restore_within_h` of the groups),
+        `controller.params` for a plug-in; empty for `none` and `admm`."""
+        c = self.controller
+        if c.kind == "rule_based":
+            restore = max((g.restore_within_h for g in self.buildings), default=4.0)
+            dsm = {"start_h": c.dsm_start_h, "end_h": c.dsm_end_h, "restore_within_h": restore}
+            return {"dsm": dsm if c.dsm else None}
+        return dict(c.params)
+
     @property
     def n_buildings(self) -> int:
         return sum(g.count for g in self.buildings)
@@ -547,7 +604,7 @@ def load_scenario(path: Path | str) -> Scenario:
             f"{path}: a scenario must be a mapping of keys (name, buildings, ...), got {type(data).__name__}"
         )
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"base_dir": path.parent})
     except ValidationError as exc:
         raise ScenarioError(format_errors(path, exc)) from None
     return _resolve_paths(scenario, path.parent)

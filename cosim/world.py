@@ -77,6 +77,7 @@ class _Builder:
         self.built = BuiltWorld(self.world, scenario.duration)
         self.recorded: list[tuple[Any, list[str], str, str]] = []
         self.run_key = run_key
+        self.controller_params = scenario.controller_params()
         common = {"start": scenario.start, "tz": scenario.timezone, "n_steps": scenario.n_steps}
         self.common = {"step_size": scenario.step, **common}
         self.control_common = {
@@ -214,8 +215,7 @@ class _Builder:
             b = bsim.Building(spec=spec, index=index)
             self.connect(weather, b, *WEATHER_INPUTS)
         conn = gsim.Connection(kind="building", **({} if bus is None else {"bus": bus}))
-        agent_params = {"agent_id": name} if self.s.controller.transport == "mqtt" else {}
-        agent = csim.Agent(kind=self.s.controller.kind, dsm=self._dsm(), **agent_params)
+        agent = csim.Agent(kind=self.s.controller.kind, params=self.controller_params, agent_id=name)
         self.connect(b, conn, "p_kw", "q_kvar")
         self.connect(
             b, agent, *MEASUREMENT_INPUTS, *(ADMM_INPUTS if self.s.controller.kind == "admm" else ())
@@ -258,27 +258,6 @@ class _Builder:
                 EntityInfo(f"{name}.tank", "tank", group.name, name, bus, group.tank.capacity_kwh)
             )
 
-    def _dsm(self) -> dict[str, Any] | None:
-        dsm = self.dsm_of(self.s)
-        return (
-            None
-            if dsm is None
-            else {
-                "start_h": dsm["dsm_start_h"],
-                "end_h": dsm["dsm_end_h"],
-                "restore_within_h": dsm["restore_within_h"],
-            }
-        )
-
-    @staticmethod
-    def dsm_of(s: Scenario) -> dict[str, Any] | None:
-        """The demand-side-management window of a rule-based scenario, None without DSM."""
-        c = s.controller
-        if c.kind != "rule_based" or not c.dsm:
-            return None
-        restore = max((g.restore_within_h for g in s.buildings), default=4.0)
-        return {"dsm_start_h": c.dsm_start_h, "dsm_end_h": c.dsm_end_h, "restore_within_h": restore}
-
     def _add_recorder(self) -> None:
         rsim = self.start("Recorder", run_key=self.run_key, **self.common)
         mapping = {e.full_id: [table, name] for e, _, table, name in self.recorded}
@@ -301,8 +280,9 @@ def agent_specs(scenario: Scenario, own_broker: bool = False) -> list[AgentSpec]
     c = scenario.controller
     if c.kind == "admm" and c.admm is not None:
         return admm_agent_specs(scenario, c.admm, queue_updates=own_broker)
-    dsm = _Builder.dsm_of(scenario)
-    params: dict[str, Any] = {"controller": scenario.controller.kind, **(dsm or {})}
+    params: dict[str, Any] = {
+        "controller": c.kind, "params": scenario.controller_params(), "step_s": scenario.control_step,
+    }
     return [AgentSpec(name, "baseline", params) for g in scenario.buildings for name in building_names(g)]
 
 

@@ -1,10 +1,15 @@
 """Broker fixtures for tests (a pytest plugin: `pytest_plugins = ["tests.mqtt_fixtures"]`).
 
+Every broker a test talks to is started by a fixture on a free port: no test depends on a broker
+that happens to run on the machine. Without the `mosquitto` binary the MQTT tests fail (they never
+skip): install it (`apt install mosquitto`; `scripts/test.sh` does so when it can).
+
 - `mosquitto_broker` / `mosquitto_broker_module`: a Mosquitto of the test's (module's) own on a
-  free port, started with a generated config (`set_tcp_nodelay true`); skipped without the binary.
-- `running_mosquitto_url`: the Mosquitto service on 127.0.0.1:1883; skipped if it is not running.
+  free port, started with a generated config (`set_tcp_nodelay true`).
+- `session_mosquitto_url`: one such Mosquitto shared by the whole session (tests that share it
+  use their own `topic_prefix`; do not stop it). Tests use it as "a broker the user runs".
 - `embedded_broker`: an amqtt broker in a background thread on a free port.
-- `broker_url`: parametrised over the running Mosquitto and the embedded broker.
+- `broker_url`: parametrised over the session's Mosquitto and the embedded broker.
 - `topic_prefix`: a prefix unique to the test, so tests sharing a broker never see each other.
 """
 
@@ -20,23 +25,20 @@ from cosim.brokers import (
     EmbeddedBroker,
     MosquittoBroker,
     find_mosquitto,
-    port_open,
     start_embedded_broker,
     start_mosquitto,
 )
 
-RUNNING_MOSQUITTO_HOST = "127.0.0.1"
-RUNNING_MOSQUITTO_PORT = 1883
-
 __all__ = [
-    "broker_url", "embedded_broker", "mosquitto_broker", "mosquitto_broker_module", "running_mosquitto_url",
+    "broker_url", "embedded_broker", "mosquitto_broker", "mosquitto_broker_module", "session_mosquitto_url",
     "topic_prefix",
 ]
 
 
 def _own_mosquitto() -> Iterator[MosquittoBroker]:
     if find_mosquitto() is None:
-        pytest.skip("mosquitto binary not found (install the 'mosquitto' package)")
+        pytest.fail("the MQTT tests need the mosquitto binary: install the 'mosquitto' package "
+                    "(apt install mosquitto; ./scripts/test.sh installs it when run as root)", pytrace=False)
     broker = start_mosquitto()
     try:
         yield broker
@@ -56,13 +58,17 @@ def mosquitto_broker_module() -> Iterator[MosquittoBroker]:
     yield from _own_mosquitto()
 
 
+@pytest.fixture(scope="session")
+def _session_mosquitto() -> Iterator[MosquittoBroker]:
+    yield from _own_mosquitto()
+
+
 @pytest.fixture
-def running_mosquitto_url() -> str:
-    """URL of the Mosquitto service on 127.0.0.1:1883."""
-    if not port_open(RUNNING_MOSQUITTO_HOST, RUNNING_MOSQUITTO_PORT):
-        pytest.skip(f"no MQTT broker is running on {RUNNING_MOSQUITTO_HOST}:{RUNNING_MOSQUITTO_PORT} "
-                    "(start the mosquitto service to run this test)")
-    return f"mqtt://{RUNNING_MOSQUITTO_HOST}:{RUNNING_MOSQUITTO_PORT}"
+def session_mosquitto_url(_session_mosquitto: MosquittoBroker) -> str:
+    """URL of the Mosquitto shared by the session (restarted if an earlier test stopped it)."""
+    if not _session_mosquitto.running:
+        _session_mosquitto.start()
+    return _session_mosquitto.url
 
 
 @pytest.fixture
@@ -77,9 +83,9 @@ def embedded_broker() -> Iterator[EmbeddedBroker]:
 
 @pytest.fixture(params=["mosquitto", "embedded"])
 def broker_url(request: pytest.FixtureRequest) -> str:
-    """The running Mosquitto, then the embedded broker."""
+    """The session's Mosquitto, then the embedded broker."""
     if request.param == "mosquitto":
-        url: str = request.getfixturevalue("running_mosquitto_url")
+        url: str = request.getfixturevalue("session_mosquitto_url")
         return url
     broker: EmbeddedBroker = request.getfixturevalue("embedded_broker")
     return broker.url

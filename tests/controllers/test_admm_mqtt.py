@@ -81,11 +81,11 @@ async def _bridge(url: str, prefix: str, agents: list[Agent], timeout_s: float =
             await bridge.stop()
 
 
-async def test_mqtt_admm_equals_the_in_process_rounds(running_mosquitto_url: str, topic_prefix: str) -> None:
+async def test_mqtt_admm_equals_the_in_process_rounds(session_mosquitto_url: str, topic_prefix: str) -> None:
     first, limit_kw = _district()
     names = [d.name for d in first]
     expected = _in_process(first, limit_kw, STEPS)
-    async with _bridge(running_mosquitto_url, topic_prefix, _mqtt_agents(names, limit_kw)) as bridge:
+    async with _bridge(session_mosquitto_url, topic_prefix, _mqtt_agents(names, limit_kw)) as bridge:
         for tick, (data, want_setpoints, want_iterations) in enumerate(expected):
             forecasts = {d.name: agent_data_to_series(d) for d in data}
             result = await bridge.exchange(tick, {}, time_s=3600 * tick, step_s=3600, forecasts=forecasts)
@@ -106,7 +106,7 @@ async def test_mqtt_admm_equals_the_in_process_rounds(running_mosquitto_url: str
 
 
 async def test_a_silent_agent_ends_in_the_recorded_fallback(
-    running_mosquitto_url: str, topic_prefix: str
+    session_mosquitto_url: str, topic_prefix: str
 ) -> None:
     """An agent that never answers: rounds time out, the step deadline ends them, the coordinator
     reports the fallback and the others still apply a plan (the crashed agent is a real absence:
@@ -114,7 +114,7 @@ async def test_a_silent_agent_ends_in_the_recorded_fallback(
     data, limit_kw = _district()
     names = [d.name for d in data]
     agents = _mqtt_agents(names, limit_kw, running=len(names) - 1, round_timeout_s=0.05, step_deadline_s=1.0)
-    async with _bridge(running_mosquitto_url, topic_prefix, agents) as bridge:
+    async with _bridge(session_mosquitto_url, topic_prefix, agents) as bridge:
         forecasts = {d.name: agent_data_to_series(d) for d in data[:-1]}
         result = await bridge.exchange(0, {}, time_s=0, step_s=3600, forecasts=forecasts)
     assert result.all_on_time, result.late_agents
@@ -126,7 +126,7 @@ async def test_a_silent_agent_ends_in_the_recorded_fallback(
 
 
 async def test_the_coordinator_abandons_a_step_the_bridge_gave_up_on(
-    running_mosquitto_url: str, topic_prefix: str
+    session_mosquitto_url: str, topic_prefix: str
 ) -> None:
     """A step that outlasts the bridge's timeout (here: an absent agent and a long deadline) must
     not block the next ones: the next tick cancels it, and the coordinator answers again."""
@@ -136,7 +136,7 @@ async def test_the_coordinator_abandons_a_step_the_bridge_gave_up_on(
     coordinator = agents[-1]
     assert isinstance(coordinator, AdmmCoordinatorAgent)
     forecasts = {d.name: agent_data_to_series(d) for d in data[:-1]}
-    async with _bridge(running_mosquitto_url, topic_prefix, agents, timeout_s=0.3) as bridge:
+    async with _bridge(session_mosquitto_url, topic_prefix, agents, timeout_s=0.3) as bridge:
         first = await bridge.exchange(0, {}, time_s=0, step_s=3600, forecasts=forecasts)
         assert COORDINATOR_ID in first.late_agents  # still in its rounds when the bridge moved on
         second = await bridge.exchange(1, {}, time_s=3600, step_s=3600, forecasts=forecasts, timeout_s=10.0)

@@ -85,7 +85,7 @@ def test_admm_needs_a_limit_and_a_deadline_inside_the_step_timeout() -> None:
 
 @pytest.mark.network
 def test_admm_over_mqtt_equals_admm_in_process(
-    runs: dict[str, RunSummary], tmp_path: Path, running_mosquitto_url: str
+    runs: dict[str, RunSummary], tmp_path: Path, session_mosquitto_url: str
 ) -> None:
     """The agents and the coordinator on the running Mosquitto decide exactly as in process: same
     setpoints, iterations and KPIs; every forecast and answer went over the broker."""
@@ -94,7 +94,7 @@ def test_admm_over_mqtt_equals_admm_in_process(
         **DISTRICT["controller"],
         "transport": "mqtt",
         "step_timeout_s": SLOW_MACHINE_S,
-        "broker": running_mosquitto_url,
+        "broker": session_mosquitto_url,
         "admm": admm,
     }
     scenario = Scenario.model_validate({**DISTRICT, "controller": controller})
@@ -189,12 +189,12 @@ def test_voltage_band_held_with_sensitivities(voltage_runs: dict[bool, RunSummar
 
 @pytest.mark.network
 def test_voltage_rows_over_mqtt_equal_in_process(
-    voltage_runs: dict[bool, RunSummary], tmp_path: Path, running_mosquitto_url: str
+    voltage_runs: dict[bool, RunSummary], tmp_path: Path, session_mosquitto_url: str
 ) -> None:
     """The bridge sends the refreshed rows to the coordinator and each agent its column: the same
     decisions as in process."""
     scenario = _voltage_scenario(
-        True, transport="mqtt", broker=running_mosquitto_url, step_timeout_s=SLOW_MACHINE_S
+        True, transport="mqtt", broker=session_mosquitto_url, step_timeout_s=SLOW_MACHINE_S
     )
     mqtt = run_scenario(scenario, tmp_path / "mqtt", echo=lambda _t: None)
     for table in ("setpoints", "connections"):

@@ -88,10 +88,10 @@ def test_the_plan_is_stored_with_the_results(runs: dict[str, RunSummary]) -> Non
 
 @pytest.mark.network
 def test_mqtt_agents_get_the_retained_plan_and_decide_as_in_process(
-    runs: dict[str, RunSummary], tmp_path: Path, running_mosquitto_url: str
+    runs: dict[str, RunSummary], tmp_path: Path, session_mosquitto_url: str
 ) -> None:
     plan = {"file": str(_plan_set(tmp_path / "plans.json", _names())), "weight_per_kw2": WEIGHT}
-    scenario = _scenario(plan, transport="mqtt", broker=running_mosquitto_url, step_timeout_s=SLOW_MACHINE_S)
+    scenario = _scenario(plan, transport="mqtt", broker=session_mosquitto_url, step_timeout_s=SLOW_MACHINE_S)
     run_id = f"handdown-{tmp_path.name[-20:]}"
     mqtt = run_scenario(scenario, tmp_path / "mqtt", echo=lambda _t: None, run_id=run_id)
     for table in ("setpoints", "buildings"):
@@ -103,7 +103,7 @@ def test_mqtt_agents_get_the_retained_plan_and_decide_as_in_process(
             err_msg=table,
         )
     assert json.loads((mqtt.out_dir / "run.json").read_text())["status"] == "completed"
-    assert asyncio.run(_retained(running_mosquitto_url, f"ucosim/{run_id}/plan/#")) == []  # cleared
+    assert asyncio.run(_retained(session_mosquitto_url, f"ucosim/{run_id}/plan/#")) == []  # cleared
 
 
 async def _retained(url: str, topic_filter: str) -> list[str]:
@@ -123,21 +123,21 @@ async def _retained(url: str, topic_filter: str) -> list[str]:
 
 @pytest.mark.network
 async def test_an_agent_that_connects_later_still_gets_its_plan(
-    running_mosquitto_url: str, topic_prefix: str
+    session_mosquitto_url: str, topic_prefix: str
 ) -> None:
     schedule = Schedule("hp-0", "hp-0", 3600, 900, (1.0, 2.0, 3.0))
     await asyncio.to_thread(
-        publish_plans, running_mosquitto_url, "late", {"hp-0": schedule}, "p_kw", topic_prefix
+        publish_plans, session_mosquitto_url, "late", {"hp-0": schedule}, "p_kw", topic_prefix
     )
     agent = create_agent("admm", "hp-0")
     assert isinstance(agent, AdmmBuildingAgent)
-    async with AgentHost([agent], running_mosquitto_url, "late", prefix=topic_prefix) as host:
+    async with AgentHost([agent], session_mosquitto_url, "late", prefix=topic_prefix) as host:
         assert await host.wait_ready(10.0)
         async with asyncio.timeout(10.0):
             while agent.plan is None:
                 await asyncio.sleep(0.02)
     assert agent.plan.start_s == 3600 and agent.plan.values["p_kw"] == [1.0, 2.0, 3.0]
-    await asyncio.to_thread(_clear, running_mosquitto_url, topic_prefix)
+    await asyncio.to_thread(_clear, session_mosquitto_url, topic_prefix)
 
 
 def _clear(url: str, prefix: str) -> None:
@@ -244,11 +244,11 @@ def test_the_plan_is_the_fallback_when_coordination_fails(
 
 @pytest.mark.network
 def test_plan_fallback_over_mqtt_equals_in_process(
-    fallback_run: tuple[RunSummary, dict[str, Any]], tmp_path: Path, running_mosquitto_url: str
+    fallback_run: tuple[RunSummary, dict[str, Any]], tmp_path: Path, session_mosquitto_url: str
 ) -> None:
     inproc, plan = fallback_run
     mqtt = run_scenario(
-        _failing(plan, transport="mqtt", broker=running_mosquitto_url, step_timeout_s=SLOW_MACHINE_S),
+        _failing(plan, transport="mqtt", broker=session_mosquitto_url, step_timeout_s=SLOW_MACHINE_S),
         tmp_path / "mqtt",
         echo=lambda _t: None,
     )

@@ -79,13 +79,13 @@ async def raw_client(url: str, prefix: str, subscribe: Sequence[str] = ()) -> As
         await asyncio.wait_for(task, TIMEOUT_S)
 
 
-async def test_batches_give_the_setpoints_of_one_message_per_agent(running_mosquitto_url: str,
+async def test_batches_give_the_setpoints_of_one_message_per_agent(session_mosquitto_url: str,
                                                                    topic_prefix: str) -> None:
     ids = [f"b{i:02d}" for i in range(20)]
     results = {}
     for batches in (False, True):
         agents = [create_agent("echo", a) for a in ids]
-        async with hosted(running_mosquitto_url, f"{topic_prefix}-{batches}", {"h1": agents},
+        async with hosted(session_mosquitto_url, f"{topic_prefix}-{batches}", {"h1": agents},
                           batches=batches) as (bridge, _):
             results[batches] = [await bridge.exchange(t, meas(ids, t), time_s=900 * t) for t in range(4)]
             records = bridge.recorder.drain()
@@ -104,10 +104,10 @@ async def test_batches_give_the_setpoints_of_one_message_per_agent(running_mosqu
     assert bridge.dropped.by_reason() == {}
 
 
-async def test_agents_on_their_own_keep_their_topics(running_mosquitto_url: str, topic_prefix: str) -> None:
+async def test_agents_on_their_own_keep_their_topics(session_mosquitto_url: str, topic_prefix: str) -> None:
     """A bridge with a host and an agent on no host it knows of (as a device or a separate process)."""
     hosts = {"h1": [create_agent("echo", "a0")]}
-    async with hosted(running_mosquitto_url, topic_prefix, hosts, alone=[create_agent("echo", "solo")]) as (
+    async with hosted(session_mosquitto_url, topic_prefix, hosts, alone=[create_agent("echo", "solo")]) as (
         bridge, _
     ):
         result = await bridge.exchange(0, meas(["a0", "solo"], 0))
@@ -117,12 +117,12 @@ async def test_agents_on_their_own_keep_their_topics(running_mosquitto_url: str,
                      ("clock", "bridge")}
 
 
-async def test_late_agent_inside_a_batch_gets_its_fallback(running_mosquitto_url: str,
+async def test_late_agent_inside_a_batch_gets_its_fallback(session_mosquitto_url: str,
                                                             topic_prefix: str) -> None:
     gated = GatedAgent("slow")
     agents = [create_agent("echo", "a0"), create_agent("echo", "a1"), create_agent("silent", "quiet"), gated]
     ids = [a.agent_id for a in agents]
-    async with hosted(running_mosquitto_url, topic_prefix, {"h1": agents}) as (bridge, _):
+    async with hosted(session_mosquitto_url, topic_prefix, {"h1": agents}) as (bridge, _):
         # the host answers for a0 and a1 after half the step's budget while "slow" still steps
         fallbacks = {"slow": {"battery_p_kw": 0.0}}
         first = await bridge.exchange(0, meas(ids, 0), fallbacks=fallbacks, timeout_s=1.0)
@@ -140,12 +140,12 @@ async def test_late_agent_inside_a_batch_gets_its_fallback(running_mosquitto_url
     assert bridge.dropped.by_reason() == {"stale": 1}
 
 
-async def test_invalid_setpoints_leave_out_only_their_agent(running_mosquitto_url: str,
+async def test_invalid_setpoints_leave_out_only_their_agent(session_mosquitto_url: str,
                                                             topic_prefix: str) -> None:
     agents = [create_agent("echo", "a0"), NanAgent("bad"), ListAgent("odd"), create_agent("echo", "a1")]
     hosts = {"h1": agents}
     ids = ["a0", "bad", "odd", "a1"]
-    async with hosted(running_mosquitto_url, topic_prefix, hosts, step_timeout_s=1.0) as (bridge, _):
+    async with hosted(session_mosquitto_url, topic_prefix, hosts, step_timeout_s=1.0) as (bridge, _):
         result = await bridge.exchange(0, meas(ids, 0))
         assert result.late_agents == ("bad", "odd")
         assert result.setpoints["a0"] == meas(ids, 0)["a0"] and result.setpoints["a1"] == meas(ids, 0)["a1"]
@@ -153,9 +153,9 @@ async def test_invalid_setpoints_leave_out_only_their_agent(running_mosquitto_ur
             assert await bridge.wait_for_state(agent, "error", TIMEOUT_S)  # the agent said why
 
 
-async def test_malformed_setpoint_batches_are_counted_and_dropped(running_mosquitto_url: str,
+async def test_malformed_setpoint_batches_are_counted_and_dropped(session_mosquitto_url: str,
                                                                   topic_prefix: str) -> None:
-    url = running_mosquitto_url
+    url = session_mosquitto_url
     hosts = {"h1": [create_agent("echo", a) for a in ("a0", "a1")], "h2": [create_agent("echo", "b0")]}
     scheme = TopicScheme(run=RUN, prefix=topic_prefix)
     h1, h2 = MessageFactory(RUN, "h1"), MessageFactory(RUN, "h2")
@@ -185,9 +185,9 @@ async def test_malformed_setpoint_batches_are_counted_and_dropped(running_mosqui
         assert result.all_on_time and result.setpoints == meas(ids, 0)
 
 
-async def test_malformed_measurement_batches_are_counted_and_dropped(running_mosquitto_url: str,
+async def test_malformed_measurement_batches_are_counted_and_dropped(session_mosquitto_url: str,
                                                                      topic_prefix: str) -> None:
-    url = running_mosquitto_url
+    url = session_mosquitto_url
     scheme = TopicScheme(run=RUN, prefix=topic_prefix)
     bridge_factory, other_run = MessageFactory(RUN, "bridge"), MessageFactory("other", "bridge")
     topic = scheme.topic(Kind.MEAS_BATCH, "h1")

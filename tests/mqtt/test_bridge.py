@@ -19,10 +19,10 @@ pytestmark = pytest.mark.network
 
 
 @pytest.mark.parametrize("hosting", ["connection per agent", "shared connection"])
-async def test_lockstep_exchange_with_20_agents(running_mosquitto_url: str, topic_prefix: str,
+async def test_lockstep_exchange_with_20_agents(session_mosquitto_url: str, topic_prefix: str,
                                                 hosting: str) -> None:
     ids = [f"b{i:02d}" for i in range(20)]
-    url = running_mosquitto_url
+    url = session_mosquitto_url
     host = AgentHost([create_agent("echo", a) for a in ids], url, RUN, prefix=topic_prefix)
     runners = echo_runners(url, topic_prefix, ids) if hosting == "connection per agent" else []
     async with contextlib.AsyncExitStack() as stack:
@@ -111,19 +111,19 @@ async def test_exchange_refuses_bad_calls(broker_url: str, topic_prefix: str) ->
 
 
 @pytest.mark.slow
-def test_sync_bridge_with_agent_processes(running_mosquitto_url: str, topic_prefix: str) -> None:
+def test_sync_bridge_with_agent_processes(session_mosquitto_url: str, topic_prefix: str) -> None:
     """The synchronous facade (as a mosaik simulator uses it) against agents started as processes."""
     import subprocess
 
     ids = ["p0", "p1"]
     processes = [
-        subprocess.Popen([sys.executable, "-m", "controllers.agent", "--broker", running_mosquitto_url,
+        subprocess.Popen([sys.executable, "-m", "controllers.agent", "--broker", session_mosquitto_url,
                           "--run", RUN, "--agent", agent, "--kind", "constant", "--prefix", topic_prefix,
                           "--param", f"battery_p_kw={i}", "--param", "t_set_c=none"])
         for i, agent in enumerate(ids)
     ]
     try:
-        with SyncBridge(running_mosquitto_url, RUN, ids, prefix=topic_prefix,
+        with SyncBridge(session_mosquitto_url, RUN, ids, prefix=topic_prefix,
                         step_timeout_s=TIMEOUT_S) as bridge:
             assert bridge.wait_ready(TIMEOUT_S * 2) == frozenset()
             for tick in range(3):

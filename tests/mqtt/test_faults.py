@@ -33,9 +33,9 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
         process.wait()
 
 
-async def test_agent_crash_and_rejoin(running_mosquitto_url: str, topic_prefix: str,
+async def test_agent_crash_and_rejoin(session_mosquitto_url: str, topic_prefix: str,
                                       processes: list[subprocess.Popen[bytes]]) -> None:
-    url, ids = running_mosquitto_url, ["steady", "crashy"]
+    url, ids = session_mosquitto_url, ["steady", "crashy"]
     group = AgentGroup(echo_runners(url, topic_prefix, ["steady"]))
     processes.append(agent_process(url, topic_prefix, "crashy"))
     bridge = BridgeCore(url, RUN, ids, prefix=topic_prefix, step_timeout_s=TIMEOUT_S)

@@ -84,7 +84,7 @@ def test_coalesce_joins_packets_that_need_nothing_when_written() -> None:
 
 
 async def test_connection_is_tuned_and_large_bursts_arrive(
-    running_mosquitto_url: str, topic_prefix: str
+    session_mosquitto_url: str, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}/burst"
     received: list[bytes] = []
@@ -98,9 +98,9 @@ async def test_connection_is_tuned_and_large_bursts_arrive(
         if len(received) == len(payloads):
             done.set()
 
-    sub = MqttConnection(running_mosquitto_url, client_id=f"io-sub-{topic_prefix[-8:]}", handler=on_message,
+    sub = MqttConnection(session_mosquitto_url, client_id=f"io-sub-{topic_prefix[-8:]}", handler=on_message,
                          subscriptions=[topic])
-    pub = MqttConnection(running_mosquitto_url, client_id=f"io-pub-{topic_prefix[-8:]}", handler=on_message)
+    pub = MqttConnection(session_mosquitto_url, client_id=f"io-pub-{topic_prefix[-8:]}", handler=on_message)
     tasks = [asyncio.create_task(c.run()) for c in (sub, pub)]
     try:
         assert await sub.wait_connected(TIMEOUT_S) and await pub.wait_connected(TIMEOUT_S)
@@ -121,13 +121,13 @@ async def test_connection_is_tuned_and_large_bursts_arrive(
 
 
 async def test_acknowledged_publish_with_the_lean_puback_handler(
-    running_mosquitto_url: str, topic_prefix: str
+    session_mosquitto_url: str, topic_prefix: str
 ) -> None:
     async def ignore(_: aiomqtt.Message) -> None:
         return None
 
     client_id = f"io-ack-{topic_prefix[-8:]}"
-    connection = MqttConnection(running_mosquitto_url, client_id=client_id, handler=ignore)
+    connection = MqttConnection(session_mosquitto_url, client_id=client_id, handler=ignore)
     task = asyncio.create_task(connection.run())
     try:
         assert await connection.wait_connected(TIMEOUT_S)
@@ -243,7 +243,7 @@ def test_lean_publish_queues_the_same_packet_as_paho(qos: int, size: int) -> Non
 
 
 async def test_writes_that_fill_the_socket_finish_when_it_drains(
-    running_mosquitto_url: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+    session_mosquitto_url: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Packets are written at the end of a loop turn; when the socket takes only part of them,
     aiomqtt's writer finishes the rest once the socket is writable again."""
@@ -267,9 +267,9 @@ async def test_writes_that_fill_the_socket_finish_when_it_drains(
             done.set()
 
     suffix = topic_prefix[-8:]
-    sub = MqttConnection(running_mosquitto_url, client_id=f"big-sub-{suffix}", handler=on_message,
+    sub = MqttConnection(session_mosquitto_url, client_id=f"big-sub-{suffix}", handler=on_message,
                          subscriptions=[topic])
-    pub = MqttConnection(running_mosquitto_url, client_id=f"big-pub-{suffix}", handler=on_message)
+    pub = MqttConnection(session_mosquitto_url, client_id=f"big-pub-{suffix}", handler=on_message)
     tasks = [asyncio.create_task(c.run()) for c in (sub, pub)]
     try:
         assert await sub.wait_connected(TIMEOUT_S) and await pub.wait_connected(TIMEOUT_S)
@@ -316,12 +316,12 @@ def test_joined_qos0_publishes_are_reported_once_written() -> None:
     assert reported == [7, 8] and all(i._published and i.rc == mqtt.MQTT_ERR_CONN_LOST for i in lost)
 
 
-async def test_qos0_publish_waits_for_its_write(running_mosquitto_url: str, topic_prefix: str) -> None:
+async def test_qos0_publish_waits_for_its_write(session_mosquitto_url: str, topic_prefix: str) -> None:
     async def ignore(_: aiomqtt.Message) -> None:
         return None
 
     client_id = f"q0-{topic_prefix[-8:]}"
-    connection = MqttConnection(running_mosquitto_url, client_id=client_id, handler=ignore, qos=0)
+    connection = MqttConnection(session_mosquitto_url, client_id=client_id, handler=ignore, qos=0)
     task = asyncio.create_task(connection.run())
     try:
         assert await connection.wait_connected(TIMEOUT_S)
