@@ -94,3 +94,66 @@ def test_weather_and_prices_do_not_depend_on_the_run_length() -> None:
     rtp_short = make_prices(short, spec, TZ).import_per_kwh
     rtp_long = make_prices(long_, spec, TZ).import_per_kwh
     np.testing.assert_array_equal(rtp_short, rtp_long[:96])
+
+
+def _weather_csv(path: Path, times: pd.DatetimeIndex | list[str], **columns: object) -> Path:
+    data = {"time": times, "t_out_c": 5.0, "ghi_w_m2": 100.0, **columns}
+    pd.DataFrame(data).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"t_out_c": 500.0}, r"line 2, column t_out_c: 500 is outside the plausible range -60 to 60"),
+        ({"ghi_w_m2": -300.0}, r"line 2, column ghi_w_m2: -300 is outside the plausible range 0 to 1400"),
+        ({"t_out_c": [5.0] * 10 + [float("nan")] * 50}, r"line 12, column t_out_c: empty is not a number"),
+        ({"t_out_c": ["warm"] * 60}, r"line 2, column t_out_c: 'warm' is not a number"),
+    ],
+    ids=["hot", "negative-sun", "nan", "text"],
+)
+def test_csv_values_are_checked(tmp_path: Path, change: dict[str, object], message: str) -> None:
+    hourly = pd.date_range("2024-06-01", periods=60, freq="h")
+    path = _weather_csv(tmp_path / "w.csv", hourly, **change)
+    with pytest.raises(SeriesError, match=r"w\.csv: " + message):
+        make_weather(TIMES, {"kind": "csv", "path": str(path)}, Site())
+
+
+def test_duplicate_and_unsorted_rows_are_reported(tmp_path: Path) -> None:
+    hourly = list(pd.date_range("2024-06-01", periods=60, freq="h"))
+    twice = _weather_csv(tmp_path / "twice.csv", hourly[:10] + hourly[9:59])
+    with pytest.raises(SeriesError, match=r"twice\.csv: lines 11 and 12 both hold the time 2024-06-01 09:00"):
+        make_weather(TIMES, {"kind": "csv", "path": str(twice)}, Site())
+    swapped = [*hourly[:5], hourly[6], hourly[5], *hourly[7:]]
+    shuffled = _weather_csv(tmp_path / "shuffled.csv", swapped)
+    with pytest.raises(SeriesError, match=r"shuffled\.csv: line 8 .* comes before line 7 .*; sort the rows"):
+        make_weather(TIMES, {"kind": "csv", "path": str(shuffled)}, Site())
+
+
+def test_empty_and_headerless_files_name_the_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(SeriesError, match=r"empty\.csv: the file is empty"):
+        make_weather(TIMES, {"kind": "csv", "path": str(tmp_path / "empty.csv")}, Site())
+    (tmp_path / "bare.csv").write_text("2024-06-01T00:00:00,5,100\n2024-06-01T01:00:00,5,100\n")
+    with pytest.raises(SeriesError, match=r"bare\.csv: missing column\(s\) time, t_out_c, ghi_w_m2"):
+        make_weather(TIMES, {"kind": "csv", "path": str(tmp_path / "bare.csv")}, Site())
+
+
+def test_a_naive_local_year_is_usable_away_from_the_clock_changes(tmp_path: Path) -> None:
+    """A whole year of naive local hours holds 02:00 on the spring night (no such time in Berlin)
+    and 02:00 twice in autumn: days away from those nights read fine, a run across them is told
+    which lines and what to give instead."""
+    naive = pd.date_range("2024-01-01", "2024-12-31 23:00", freq="h")  # the naive wall-clock hours
+    naive = naive.append(pd.DatetimeIndex(["2024-10-27 02:00"])).sort_values()  # 02:00 twice in October
+    hours = np.asarray(naive.hour, dtype=float)
+    path = _weather_csv(tmp_path / "year.csv", naive.strftime("%Y-%m-%dT%H:%M:%S"), t_out_c=hours)
+    april = pd.date_range("2024-04-10", periods=96, freq="15min", tz=TZ)
+    w = make_weather(april, {"kind": "csv", "path": str(path)}, Site())
+    np.testing.assert_allclose(w.t_out_c[::4], np.arange(24.0))  # local hour k holds the value k
+    spring = pd.date_range("2024-03-30 12:00", periods=96, freq="15min", tz=TZ)
+    gap = r"year\.csv: line\(s\) 2164-2164 \(2024-03-31 02:00:00\) .* UTC offset"
+    with pytest.raises(SeriesError, match=gap):
+        make_weather(spring, {"kind": "csv", "path": str(path)}, Site())
+    autumn = pd.date_range("2024-10-26 12:00", periods=96, freq="15min", tz=TZ)
+    with pytest.raises(SeriesError, match=r"year\.csv: line\(s\) .* \(2024-10-27 02:00:00\) .* happen twice"):
+        make_weather(autumn, {"kind": "csv", "path": str(path)}, Site())
