@@ -221,11 +221,11 @@ def controller_class(kind: str) -> type[BuildingController]:
     return target
 
 
-def params_error_lines(exc: ValidationError, prefix: str = "params") -> list[str]:
-    """One `prefix.field: message` line per problem of a parameter model's validation."""
+def params_error_lines(exc: ValidationError) -> list[str]:
+    """One `field: message` line per problem of a parameter model's validation."""
     lines = []
     for err in exc.errors():
-        where = ".".join([prefix, *(str(p) for p in err["loc"])])
+        where = ".".join(str(p) for p in err["loc"]) or "(parameters)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown parameter"

@@ -578,7 +578,7 @@ def format_errors(path: Path, exc: ValidationError) -> str:
     for err in exc.errors():
         loc = tuple(err["loc"])
         where = ".".join(str(p) for p in loc) or "(top level)"
-        message = err["msg"]
+        message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(Scenario, loc)
             message = f"unknown key {loc[-1]!r}" + (
