@@ -93,15 +93,19 @@ def _scenario_with(tmp_path: Path, **controller: Any) -> Path:
 @pytest.mark.parametrize(
     ("controller", "expected"),
     [
-        ({"params": {"import_limit_kw": -1}}, ["controller.params", "import_limit_kw", "greater than or equal to 0"]),
+        ({"params": {"import_limit_kw": -1}},
+         ["controller.params", "import_limit_kw", "greater than or equal to 0"]),
         ({"params": {"import_limit": 2}}, ["controller.params", "import_limit: unknown parameter",
                                             "import_limit_kw, comfort_c, preheat_k"]),
-        ({"kind": "magic"}, ["controller.kind", "unknown controller kind 'magic'", "'rule_based'", "module:Class"]),
+        ({"kind": "magic"},
+         ["controller.kind", "unknown controller kind 'magic'", "'rule_based'", "module:Class"]),
         ({"kind": "my_controller.py:Nope"}, ["controller.kind", "has no 'Nope'"]),
         ({"kind": "no_such_file.py:PeakShaver"}, ["controller.kind", "no_such_file.py not found"]),
         ({"kind": "no_such_package.mod:Ctrl"}, ["controller.kind", "cannot import 'no_such_package.mod'"]),
-        ({"kind": "pathlib:Path"}, ["controller.kind", "not a subclass of controllers.plugin.BuildingController"]),
-        ({"kind": "rule_based", "params": {"x": 1}}, ["controller.params", "kind 'rule_based' takes no `params`"]),
+        ({"kind": "pathlib:Path"},
+         ["controller.kind", "not a subclass of controllers.plugin.BuildingController"]),
+        ({"kind": "rule_based", "params": {"x": 1}},
+         ["controller.params", "kind 'rule_based' takes no `params`"]),
     ],
 )
 def test_a_bad_controller_gets_a_clear_error_naming_the_field(
