@@ -24,6 +24,7 @@ import numpy as np
 
 from controllers.messages import MeasMessage
 from controllers.runtime import Agent, AgentRunner, Setpoints
+from cosim.errors import UnreachableError
 from cosim.scenario import Scenario, load_scenario
 from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
 from simulators.building.sim import SETPOINT_INPUTS
@@ -70,10 +71,12 @@ class BuildingEmulator(Agent):
             [spec], [index], site, scenario.step, scenario.seed, scenario.site.heating_degree_days_kd
         )
         self.fleet.set_time_axis(self.times)
+        self.first_step = asyncio.Event()  # set when the run sends its first step
 
     async def step(self, tick: int, measurement: MeasMessage | None) -> Setpoints | None:
         if measurement is None or not 0 <= tick < len(self.times):
             return None
+        self.first_step.set()
         inputs = measurement.body.values
         controls = Controls(*(np.array([_nan(inputs.get(name))]) for name in SETPOINT_INPUTS))
         weather = WeatherInputs(*(np.array([getattr(self.weather, f)[tick]]) for f in WEATHER_FIELDS))
@@ -92,14 +95,48 @@ def _none(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-async def serve_device(scenario_path: Path, building: str, broker_url: str, run_id: str) -> None:
-    """Play `building` of the scenario on the device plane of run `run_id` until the run ends."""
+def preflight_broker(broker_url: str, where: str = "--broker", timeout_s: float = 2.0) -> None:
+    """An `UnreachableError` naming the URL if nothing accepts connections at the broker's address
+    (instead of an MQTT client retrying forever)."""
+    from controllers.runtime.broker_url import parse_broker_url
+    from cosim.brokers import port_open
+
+    url = parse_broker_url(broker_url)
+    if not port_open(url.host, url.port, timeout_s):
+        raise UnreachableError(
+            f"{where} {broker_url}: nothing accepts connections at {url.host}:{url.port}; start the "
+            "broker or give the right address (for a run, leave out --broker and controller.broker to "
+            "let the platform start one; for a device, the broker `cosim run` printed)"
+        )
+
+
+async def serve_device(
+    scenario_path: Path, building: str, broker_url: str, run_id: str, wait_s: float | None = None
+) -> None:
+    """Play `building` of the scenario on the device plane of run `run_id` until the run ends;
+    with `wait_s`, give up (an `UnreachableError`) if the run sends no step within that time."""
     scenario = load_scenario(scenario_path)
     agent = BuildingEmulator(device_id(building), scenario=scenario, building=building)
     runner = AgentRunner(agent, broker_url, run_id, prefix=DEVICE_PREFIX, bridge=DEVICE_BRIDGE)
-    await runner.run()
+    serving = asyncio.create_task(runner.run())
+    if wait_s is not None:
+        started = asyncio.create_task(agent.first_step.wait())
+        await asyncio.wait({serving, started}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+        if not started.done():
+            started.cancel()
+            runner.stop()
+            await asyncio.wait({serving}, timeout=10.0)
+            raise UnreachableError(
+                f"no run {run_id!r} sent a step to {device_id(building)} on {broker_url} within "
+                f"{wait_s:.0f} s; "
+                "check --run-id and --broker against what `cosim run` printed, and that the run is waiting "
+                "for its devices"
+            )
+    await serving
 
 
-def run_device(scenario_path: Path, building: str, broker_url: str, run_id: str) -> None:
+def run_device(
+    scenario_path: Path, building: str, broker_url: str, run_id: str, wait_s: float | None = None
+) -> None:
     """Blocking form of `serve_device` (the CLI command)."""
-    asyncio.run(serve_device(scenario_path, building, broker_url, run_id))
+    asyncio.run(serve_device(scenario_path, building, broker_url, run_id, wait_s))

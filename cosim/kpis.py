@@ -28,7 +28,10 @@ def _optional(out_dir: Path, table: str) -> pd.DataFrame | None:
 def peak_kpis(p_kw: pd.Series, dt_h: float) -> dict[str, float]:
     """Peak, daily-peak mean, ramping and 1 − load factor of a time-indexed power series (import +).
 
-    `p_kw` is indexed by local timestamps; days are calendar days of that index.
+    `p_kw` is indexed by local timestamps; days are calendar days of that index. The load factor is
+    taken on import: each day's mean import (export counted as zero import) over its peak import,
+    averaged over the days with any import, so it stays in [0, 1] for a district that exports
+    (a mean of the signed exchange made it exceed 1); NaN when the district never imports.
     """
     p = p_kw.dropna()
     if p.empty:
@@ -40,8 +43,8 @@ def peak_kpis(p_kw: pd.Series, dt_h: float) -> dict[str, float]:
         }
     days = p.groupby(p.index.date)
     daily_max = days.max()
-    daily_mean = days.mean()
-    load_factor = (daily_mean / daily_max).where(daily_max > 0)
+    daily_import = p.clip(lower=0.0).groupby(p.index.date)
+    load_factor = (daily_import.mean() / daily_max).where(daily_max > 0)
     return {
         "peak_import_kw": float(p.max()),
         "daily_peak_mean_kw": float(daily_max.mean()),
@@ -59,6 +62,7 @@ def compute_kpis(
     gas_co2_kg_per_kwh: float = 0.0,
     limit_kw: float | None = None,
     limit_tolerance: float = 1e-2,
+    currency: str = "EUR",
 ) -> dict[str, Any]:
     """All KPIs of the run in `out_dir` as a nested dict. With `limit_kw` (the shared limit on the
     district's net exchange, Σ of the meters), `limit` KPIs say how often and by how much it was
@@ -114,6 +118,7 @@ def compute_kpis(
             "step_s": step_s,
             "buildings": int(entities["kind"].isin(["building", "device"]).sum()),
             "external_devices": int((entities["kind"] == "device").sum()),
+            "currency": currency,  # of the scenario's prices, and so of the `cost` KPIs
         },
     }
     return kpis
@@ -236,3 +241,24 @@ def _storage(batteries: pd.DataFrame | None, dt_h: float) -> dict[str, float]:
         "clipped_kwh": float(batteries["clipped_kw"].abs().sum() * dt_h),
         "battery_throughput_kwh": float(batteries["p_kw"].abs().sum() * dt_h),
     }
+
+
+def partial_kpis(out_dir: Path) -> dict[str, Any] | None:
+    """KPIs of the finished steps of a run that did not finish (stopped, interrupted, failed),
+    marked `run.partial`; None if it wrote no step. The scenario comes from the run's run.json."""
+    import json
+
+    from cosim.scenario import Scenario
+
+    out = Path(out_dir)
+    info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    try:
+        read_table(out, "grid")
+    except FileNotFoundError:
+        return None
+    s = Scenario.model_validate(info["scenario"])
+    prices = s.sources.prices
+    kpis = compute_kpis(out, s.step, s.grid.v_min_pu, s.grid.v_max_pu, prices.gas_per_kwh,
+                        prices.gas_co2_kg_per_kwh, s.grid.transformer_limit_kw)
+    kpis["run"] |= {"partial": True, "planned_steps": s.n_steps, "status": info.get("status")}
+    return kpis

@@ -66,6 +66,27 @@ def shared_limit_kw(out_dir: Path) -> float | None:
     return None if limit is None else float(limit)
 
 
+def period_of(out_dir: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last simulated time of a run (from its scenario in run.json)."""
+    from simulators.clock import start_timestamp
+
+    scenario = run_info(out_dir).get("scenario", {})
+    start = start_timestamp(str(scenario.get("start")), str(scenario.get("timezone", "UTC")))
+    return start, start + pd.Timedelta(seconds=int(scenario.get("duration", 0)))
+
+
+def period_warning(runs: list[Path]) -> str | None:
+    """A warning when runs simulate different periods (their loads then lie apart on the time axis
+    and their KPIs compare different weather), or None."""
+    periods = {str(r): period_of(r) for r in runs}
+    if len(set(periods.values())) <= 1:
+        return None
+    listed = "; ".join(
+        f"{Path(r).name}: {a:%Y-%m-%d %H:%M} to {b:%Y-%m-%d %H:%M}" for r, (a, b) in periods.items()
+    )
+    return f"the runs simulate different periods ({listed}); their KPIs compare different weather and demand"
+
+
 def compare_runs(runs: list[Path], out_file: Path) -> Path:
     """District net exchange (Σ of the meters) of several runs on one figure, with the shared limit."""
     fig, ax = plt.subplots(figsize=(10, 4.5))
@@ -111,16 +132,30 @@ def plot_voltages(
     return _save(fig, figures / "voltages.png")
 
 
-def plot_temperatures(out_dir: Path, figures: Path, max_lines: int = 30) -> Path:
+def plot_temperatures(out_dir: Path, figures: Path, max_lines: int = 10) -> Path:
+    """Indoor temperatures: one named line per building when there are at most `max_lines`;
+    otherwise the band from the coldest to the warmest building at each time, the mean, and the two
+    buildings with the lowest and the highest temperature of the run, named."""
     b = read_table(out_dir, "buildings")
     wide = b.pivot_table(index="timestamp", columns="entity", values="t_in_c")
     fig, ax = plt.subplots(figsize=(10, 4))
-    for column in list(wide.columns)[:max_lines]:
-        ax.plot(wide.index, wide[column], linewidth=0.8, alpha=0.7)
+    if wide.shape[1] <= max_lines:
+        for column in wide.columns:
+            ax.plot(wide.index, wide[column], linewidth=0.9, label=str(column))
+        title = f"Indoor temperatures ({wide.shape[1]} buildings)"
+    else:
+        ax.fill_between(wide.index, wide.min(axis=1), wide.max(axis=1), alpha=0.25, color="tab:blue",
+                        label="coldest to warmest building")
+        ax.fill_between(wide.index, wide.quantile(0.1, axis=1), wide.quantile(0.9, axis=1), alpha=0.35,
+                        color="tab:blue", label="10–90 % of buildings")
+        coldest, warmest = wide.min().idxmin(), wide.max().idxmax()
+        ax.plot(wide.index, wide[coldest], color="tab:purple", linewidth=1.0, label=f"coldest: {coldest}")
+        ax.plot(wide.index, wide[warmest], color="tab:red", linewidth=1.0, label=f"warmest: {warmest}")
+        title = f"Indoor temperatures ({wide.shape[1]} buildings)"
     ax.plot(wide.index, wide.mean(axis=1), color="black", linewidth=2, label="mean")
     ax.set_ylabel("indoor temperature (°C)")
-    ax.set_title(f"Indoor temperatures ({min(max_lines, wide.shape[1])} of {wide.shape[1]} buildings)")
-    ax.legend(loc="upper left")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=7)
     return _save(fig, figures / "indoor_temperatures.png")
 
 

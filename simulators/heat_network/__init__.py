@@ -1,0 +1,1 @@
+"""The district heating network simulator (pandapipes) and its aggregated model."""
