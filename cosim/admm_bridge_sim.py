@@ -41,7 +41,10 @@ META["models"]["Agent"]["attrs"] = [*META["models"]["Agent"]["attrs"], *ADMM_INP
 
 
 class AdmmBridgeSim(BridgeSim):
-    """District ADMM over MQTT, one lockstep exchange per control step."""
+    """District ADMM over MQTT, one lockstep exchange per control step. No final clock: an ADMM
+    agent's step runs in rounds after its measurement, which a final clock would cut short."""
+
+    final_clock = False
 
     def __init__(self) -> None:
         super().__init__()

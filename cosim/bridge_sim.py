@@ -42,7 +42,10 @@ class Pacing:
 
 
 class BridgeSim(ControlSim):
-    """Control over MQTT in lockstep."""
+    """Control over MQTT in lockstep. The last step's clock is `final` (agents, external
+    controllers included, end after answering it) unless `final_clock` is False."""
+
+    final_clock = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,6 +87,7 @@ class BridgeSim(ControlSim):
             step_s=self.step_size_s,
             deadline_unix_s=None if pacing is None else pacing.deadline_unix_s,
             forecasts=forecasts,
+            final=self.final_clock and self.step_index == self.n_steps - 1,
         )
         for eid, agent in self.agent_ids.items():
             self.setpoints[eid] = BuildingSetpoints.from_values(result.setpoints.get(agent) or {})

@@ -6,6 +6,8 @@ on one shared connection in a background thread, the same in one separate worker
 as its own process with `python -m controllers.agent`), connects the lockstep bridge and waits
 until every agent is online. With `batch`, the agents on one shared connection (`tasks`,
 `worker`) get their measurements in one message per step and answer in one (`cosim.bridge_batch`).
+With `agents: external` no agent is started: a controller of the user's (any MQTT client, any
+language; docs/controllers.md) connects as the agents, and the run waits for it.
 `ControlPlane.close` stops them in reverse order.
 """
 
@@ -240,15 +242,27 @@ def start_control_plane(
                 f"emulate-device {scenario_path} --device NAME --broker {broker.url} --run-id {run}"
             )
         if specs:
-            runner, hosts = _start_agents(specs, broker.url, run, agents, qos, batch)
-            plane.agents = runner
-            plane.closers.insert(0, runner.close)
+            hosts = None
+            if agents == "external":  # a controller of the user's connects as these agents
+                if batch:
+                    raise ValueError("external agents answer on their own topics: batches do not apply")
+            else:
+                runner, hosts = _start_agents(specs, broker.url, run, agents, qos, batch)
+                plane.agents = runner
+                plane.closers.insert(0, runner.close)
             plane.bridge = SyncBridge(
                 broker.url, run, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s,
                 hosts=hosts,
             )
             plane.closers.insert(0, plane.bridge.close)
             _connect(plane.bridge, broker.url)
+            if agents == "external":
+                names = [s.agent_id for s in specs]
+                echo(
+                    f"waiting up to {ready_timeout_s:.0f} s for an external controller on {broker.url}, run "
+                    f"{run!r}, agents {', '.join(names[:10])}{' …' if len(names) > 10 else ''} "
+                    "(topics and messages: docs/controllers.md)"
+                )
             missing = sorted(plane.bridge.wait_ready(ready_timeout_s))
             if missing:
                 raise RuntimeError(

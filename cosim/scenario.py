@@ -293,9 +293,11 @@ class Controller(Strict):
     has a deadline, late setpoints fall back and are recorded). With MQTT:
     `broker` (mqtt://host:port; none = the platform starts one), `agents` as `tasks` in the run's
     process, all in one separate `worker` process (on one shared connection; uses a second core) or
-    as `processes` (one per agent), `qos`, and `step_timeout_s` after which a late agent's last
-    setpoint is used. `batch` (agents `tasks` or `worker`, kinds `none` and `rule_based`): the
-    bridge sends the measurements of all agents in one message per step and they answer in one,
+    as `processes` (one per agent), or `external` (none started: a controller of yours connects as
+    the agents, in any language; the run waits `ready_timeout_s` for it; docs/controllers.md),
+    `qos`, and `step_timeout_s` after which a late agent's last setpoint is used. `batch` (agents
+    `tasks` or `worker`, kinds `none` and `rule_based`): the bridge sends the measurements of all
+    agents in one message per step and they answer in one,
     instead of one message per agent each way (same setpoints and results; `mqtt_messages` then
     holds one row per batch; see docs/mqtt.md). Unset, batches are used wherever they apply;
     `batch: false` keeps one message per agent each way.
@@ -309,7 +311,7 @@ class Controller(Strict):
     dsm_end_h: Annotated[int, Field(ge=1, le=24)] = 20
     transport: Literal["mqtt", "inprocess"] = "mqtt"
     broker: Annotated[str, Field(pattern=r"^mqtts?://")] | None = None
-    agents: Literal["tasks", "worker", "processes"] = "tasks"
+    agents: Literal["tasks", "worker", "processes", "external"] = "tasks"
     batch: bool | None = None
     qos: Literal[0, 1] = 1
     step_timeout_s: PositiveFloat = 10.0
@@ -362,8 +364,18 @@ class Controller(Strict):
                 )
         if self.mode == "realtime" and self.transport != "mqtt":
             raise ValueError("real-time mode paces MQTT agents: set `transport: mqtt`")
+        if self.agents == "external":
+            if self.transport != "mqtt":
+                raise ValueError(
+                    "`agents: external` connects a controller of yours over MQTT: set `transport: mqtt`"
+                )
+            if self.kind == "admm":
+                raise ValueError(
+                    "`agents: external` takes the place of building controllers; ADMM runs its own "
+                    "agents and coordinator (use agents: tasks, worker or processes)"
+                )
         if self.batch:  # asked for explicitly: say why it cannot apply
-            if self.transport != "mqtt" or self.agents == "processes":
+            if self.transport != "mqtt" or self.agents in ("processes", "external"):
                 raise ValueError(
                     "`batch` needs MQTT agents on one shared connection: transport 'mqtt', agents 'tasks' "
                     f"or 'worker' (got transport {self.transport!r}, agents {self.agents!r})"

@@ -29,10 +29,12 @@ def _comparable(kpis: dict[str, Any]) -> dict[str, Any]:
 def _variant(transport: str, **controller: Any) -> Scenario:
     scenario = load_scenario(SCENARIO)
     update = {"transport": transport, **controller}
-    return scenario.model_copy(update={
-        "duration": 18 * 3600,  # midnight to 18:00: night import, PV export at noon, the evening peak
-        "controller": scenario.controller.model_copy(update=update),
-    })
+    return scenario.model_copy(
+        update={
+            "duration": 18 * 3600,  # midnight to 18:00: night import, PV export at noon, the evening peak
+            "controller": scenario.controller.model_copy(update=update),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +57,16 @@ def test_the_same_kpis_in_process_and_over_mqtt(runs: dict[str, RunSummary]) -> 
     for name in ("mqtt", "processes"):
         steps = read_table(runs[name].out_dir, "control_steps")
         assert (steps["late_agents"] == 0).all()  # every decision came back over the broker
-    setpoints = {name: read_table(run.out_dir, "setpoints").sort_values(["time_s", "entity"]) for name, run in
-                 runs.items()}
+    setpoints = {
+        name: read_table(run.out_dir, "setpoints").sort_values(["time_s", "entity"])
+        for name, run in runs.items()
+    }
     columns = ["time_s", "entity", "battery_p_set_kw", "t_set_c"]
     for name in ("mqtt", "processes"):
-        pd.testing.assert_frame_equal(setpoints[name][columns].reset_index(drop=True),
-                                      setpoints["inprocess"][columns].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            setpoints[name][columns].reset_index(drop=True),
+            setpoints["inprocess"][columns].reset_index(drop=True),
+        )
 
 
 @pytest.mark.slow
@@ -93,19 +99,29 @@ def _scenario_with(tmp_path: Path, **controller: Any) -> Path:
 @pytest.mark.parametrize(
     ("controller", "expected"),
     [
-        ({"params": {"import_limit_kw": -1}},
-         ["controller.params", "import_limit_kw", "greater than or equal to 0"]),
-        ({"params": {"import_limit": 2}}, ["controller.params", "import_limit: unknown parameter",
-                                            "import_limit_kw, comfort_c, preheat_k"]),
-        ({"kind": "magic"},
-         ["controller.kind", "unknown controller kind 'magic'", "'rule_based'", "module:Class"]),
+        (
+            {"params": {"import_limit_kw": -1}},
+            ["controller.params", "import_limit_kw", "greater than or equal to 0"],
+        ),
+        (
+            {"params": {"import_limit": 2}},
+            ["controller.params", "import_limit: unknown parameter", "import_limit_kw, comfort_c, preheat_k"],
+        ),
+        (
+            {"kind": "magic"},
+            ["controller.kind", "unknown controller kind 'magic'", "'rule_based'", "module:Class"],
+        ),
         ({"kind": "my_controller.py:Nope"}, ["controller.kind", "has no 'Nope'"]),
         ({"kind": "no_such_file.py:PeakShaver"}, ["controller.kind", "no_such_file.py not found"]),
         ({"kind": "no_such_package.mod:Ctrl"}, ["controller.kind", "cannot import 'no_such_package.mod'"]),
-        ({"kind": "pathlib:Path"},
-         ["controller.kind", "not a subclass of controllers.plugin.BuildingController"]),
-        ({"kind": "rule_based", "params": {"x": 1}},
-         ["controller.params", "kind 'rule_based' takes no `params`"]),
+        (
+            {"kind": "pathlib:Path"},
+            ["controller.kind", "not a subclass of controllers.plugin.BuildingController"],
+        ),
+        (
+            {"kind": "rule_based", "params": {"x": 1}},
+            ["controller.params", "kind 'rule_based' takes no `params`"],
+        ),
     ],
 )
 def test_a_bad_controller_gets_a_clear_error_naming_the_field(
