@@ -4,12 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if ! command -v mosquitto >/dev/null 2>&1; then
-    # the MQTT tests run against a real Mosquitto; install it from Debian when we can
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    # the MQTT tests start their own Mosquitto (a real broker, never one already running): install it
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get install -y -q mosquitto >/dev/null || echo "warning: could not install mosquitto" >&2
-    else
-        echo "warning: mosquitto not found; install it (apt install mosquitto) for the broker tests" >&2
+        apt-get install -y -q mosquitto >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q mosquitto >/dev/null; } \
+            || true
+    fi
+    if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+        echo "error: the MQTT tests need Mosquitto and it could not be installed;" \
+             "install it (Debian/Ubuntu: sudo apt install mosquitto; macOS: brew install mosquitto)" >&2
+        exit 1
     fi
 fi
 [ -d .venv ] || "$PYTHON" -m venv .venv
