@@ -197,13 +197,12 @@ def load_checked(
 
     _not_empty(path)
     scenario = load_scenario(path)
-    changes = list(sets or [])
+    if sets:
+        scenario = apply_overrides(scenario, sets, path)
     if seed is not None:
-        changes.append(f"seed={seed}")
+        scenario = apply_overrides(scenario, [f"seed={seed}"], path, f"--seed {seed}")
     if duration is not None:
-        changes.append(f"duration={duration}")
-    if changes:
-        scenario = apply_overrides(scenario, changes, path)
+        scenario = apply_overrides(scenario, [f"duration={duration}"], path, f"--duration {duration}")
     if controller is not None:
         scenario = with_controller(scenario, controller, path)
     load_plans(scenario)

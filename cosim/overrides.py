@@ -69,13 +69,14 @@ def _data(scenario: Scenario) -> dict[str, Any]:
     return data
 
 
-def apply_overrides(scenario: Scenario, changes: list[str], path: Path) -> Scenario:
-    """`scenario` with each `key=value` change applied (dotted keys, list items by number)."""
+def apply_overrides(scenario: Scenario, changes: list[str], path: Path, what: str | None = None) -> Scenario:
+    """`scenario` with each `key=value` change applied (dotted keys, list items by number); errors
+    name the changes as `what` (default: the --set options)."""
     data = _data(scenario)
     for change in changes:
         keys, value = _parse(change)
         _put(data, keys, value, change)
-    return _validated(data, path, " ".join(f"--set {c}" for c in changes))
+    return _validated(data, path, what or " ".join(f"--set {c}" for c in changes))
 
 
 def with_controller(scenario: Scenario, kind: str, path: Path) -> Scenario:
