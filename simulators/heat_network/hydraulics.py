@@ -22,6 +22,9 @@ substations, pressure differences along each side do not depend on the lift, so 
 with the previous lift and the supply-side pressures are then shifted by the change of lift
 (exact for this incompressible model).
 
+pandapipes' numba kernels are off by default: they are compiled anew in every process (~5–10 s,
+pandapipes does not cache them) and are no faster than its NumPy path up to ~500 substations.
+
 A calculation that does not converge never raises: `solve` returns `converged=False`, NaN results
 and pandapipes' reason. pandapipes is imported when a network is built.
 """
@@ -66,6 +69,7 @@ class SolverOptions:
     p_hold_bar: float = 2.0
     dp_min_bar: float = 0.5
     pump_efficiency: float = 0.6
+    use_numba: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,7 +174,7 @@ class PipeNetwork:
             try:
                 self.pp.pipeflow(net, mode="sequential", max_iter_hyd=o.max_iter_hyd,
                                  max_iter_therm=o.max_iter_therm, tol_p=o.tol_p, tol_m=o.tol_m,
-                                 tol_T=o.tol_t, tol_res=o.tol_res)
+                                 tol_T=o.tol_t, tol_res=o.tol_res, use_numba=o.use_numba)
                 failure = ""
             except self.pp.PipeflowNotConverged as exc:
                 failure = f"pandapipes: {exc}"

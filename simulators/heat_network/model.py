@@ -102,7 +102,8 @@ class HeatNetworkModel:
         self.options = SolverOptions(max_iter_hyd=s.max_iter_hyd, max_iter_therm=s.max_iter_therm,
                                      tol_p=s.tol, tol_m=s.tol, tol_t=s.tol, tol_res=s.tol,
                                      roughness_mm=s.roughness_mm, p_hold_bar=s.p_hold_bar,
-                                     dp_min_bar=s.dp_min_bar, pump_efficiency=s.pump_efficiency)
+                                     dp_min_bar=s.dp_min_bar, pump_efficiency=s.pump_efficiency,
+                                     use_numba=s.use_numba)
         self.fluid = fluid or Fluid()
         self.network = PipeNetwork(self.topology, self.fluid, self.options)
         self.plant = Plant([p.spec() for p in params.sources],

@@ -121,6 +121,7 @@ class SolverParams(_Strict):
     p_hold_bar: float = Field(default=2.0, gt=0)
     dp_min_bar: float = Field(default=0.5, gt=0)
     pump_efficiency: float = Field(default=0.6, gt=0, le=1)
+    use_numba: bool = False
 
 
 class NetworkParams(_Strict):
