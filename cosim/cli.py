@@ -338,8 +338,11 @@ def _run(
     except KeyboardInterrupt:
         if _debug():
             raise
+        from cosim.results import steps_written
+
+        written = steps_written(out_dir)  # the run flushed every finished step on its way out
         raise fail(
-            f"interrupted at step {done[0]} of {s.n_steps}; the finished steps are in {out_dir} "
+            f"interrupted at step {written or done[0]} of {s.n_steps}; the finished steps are in {out_dir} "
             f"(`cosim kpis {out_dir}` computes their KPIs, marked partial)",
             ExitCode.INTERRUPTED,
         ) from None

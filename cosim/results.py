@@ -34,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 COMPACT_NAME = "all.parquet"
@@ -119,6 +120,7 @@ class ResultsWriter:
         self._tz: dict[str, str | None] = {}
         self._parts: dict[str, int] = defaultdict(int)
         self._steps_buffered = 0
+        self._finished: dict[str, int] = {}  # buffered rows per table up to the last end_step / flush
         self._schemas: dict[str, pa.Schema] = {}
         self.closed = False
 
@@ -155,6 +157,7 @@ class ResultsWriter:
         """Mark the end of a simulation step; flushes every `flush_every_steps` steps when set,
         otherwise once `flush_interval_s` of wall time has passed since the last flush."""
         self._steps_buffered += 1
+        self._mark_finished()
         if self.flush_every_steps is not None:
             due = self._steps_buffered >= self.flush_every_steps
         else:
@@ -182,6 +185,7 @@ class ResultsWriter:
                 for name, part in split_wall_time(table, frame):
                     self._write_part(name, part)
             self._steps_buffered = 0
+            self._finished = {}
             self._last_flush = time.monotonic()
 
     def _columns_to_arrow(self, table: str, buffer: dict[str, list[Any]]) -> pa.Table:
@@ -213,11 +217,28 @@ class ResultsWriter:
         os.replace(tmp, target)
         return target
 
+    def _mark_finished(self) -> None:
+        self._finished = {t: len(r) for t, r in self._rows.items()} | {
+            "columns:" + t: _buffered(b) for t, b in self._columns.items()
+        }
+
+    def _drop_unfinished(self) -> None:
+        """Forget rows queued after the last `end_step` or `flush`: a step an error or interrupt
+        cut short (some of its tables queued, others not) is not written half."""
+        for table, rows in self._rows.items():
+            del rows[self._finished.get(table, 0):]
+        for table, buffer in self._columns.items():
+            keep = self._finished.get("columns:" + table, 0)
+            for values in buffer.values():
+                del values[keep:]
+
     def close(self) -> None:
-        """Flush what is left and compact each table into one file."""
+        """Flush what is left (the finished steps; see `_drop_unfinished`) and compact each table
+        into one file."""
         if self.closed:
             return
         with _signals_deferred():  # compaction swaps files: never leave parts beside their compacted copy
+            self._drop_unfinished()
             self.flush()
             for table in list(self._parts):
                 compact_table(self.out_dir / table)
@@ -235,6 +256,10 @@ def _signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _buffered(buffer: dict[str, list[Any]]) -> int:
+    return max((len(v) for v in buffer.values()), default=0)
 
 
 def column_order(names: Iterable[str]) -> list[str]:
@@ -330,3 +355,13 @@ def list_tables(out_dir: Path) -> list[str]:
         if Path(out_dir).is_dir()
         else []
     )
+
+
+def steps_written(out_dir: Path, table: str = "grid") -> int:
+    """How many simulation steps a run wrote (the distinct times of one of its per-step tables)."""
+    folder = Path(out_dir) / table
+    files = ([folder / COMPACT_NAME] if (folder / COMPACT_NAME).exists() else []) + _parts(folder)
+    if not files:
+        return 0
+    times = pa.concat_tables([pq.read_table(f, columns=["time_s"]) for f in files]).column("time_s")
+    return len(pc.unique(times))

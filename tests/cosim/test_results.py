@@ -167,3 +167,19 @@ def test_killed_run_leaves_readable_results(tmp_path: Path, sig: signal.Signals)
     if sig == signal.SIGTERM:
         assert '"status": "failed: Terminated' in status  # flushed, compacted and marked on the way out
         assert (out / "buildings" / COMPACT_NAME).exists()
+
+
+def test_a_step_cut_short_is_not_written_half(tmp_path: Path) -> None:
+    """An interrupt between two tables of a step: close() writes the finished steps only."""
+    writer = ResultsWriter(tmp_path, flush_every_steps=10)
+    t = pd.Timestamp("2024-03-20 06:00", tz="Europe/Berlin")
+    for k in range(2):
+        writer.add_columns("grid", {"time_s": [k], "entity": ["grid"], "p_ext_kw": [1.0]}, t)
+        writer.add_columns("buildings", {"time_s": [k], "entity": ["b"], "p_kw": [1.0]}, t)
+        writer.add_rows("events", [{"time_s": k, "entity": "grid", "kind": "x"}])
+        writer.end_step()
+    writer.add_columns("grid", {"time_s": [2], "entity": ["grid"], "p_ext_kw": [1.0]}, t)  # then: Ctrl-C
+    writer.add_rows("events", [{"time_s": 2, "entity": "grid", "kind": "x"}])
+    writer.close()
+    for table in ("grid", "buildings", "events"):
+        assert read_table(tmp_path, table)["time_s"].tolist() == [0, 1], table
