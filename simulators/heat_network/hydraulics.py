@@ -75,8 +75,9 @@ class SolverOptions:
 @dataclass(frozen=True, eq=False)
 class FlowSolution:
     """One steady-state solution. Node arrays (n_nodes), segment arrays (n_segments, supply then
-    return pipe of each segment), substation arrays (n_substations). Mass flows in kg/s (segments:
-    positive from the plant outwards on the supply side, i.e. the design direction on both sides),
+    return pipe of each segment), substation arrays (n_substations). Mass flows in kg/s
+    (`m_segment_kg_s` the supply pipes', positive from the plant outwards; `m_return_kg_s` the
+    return pipes', positive towards the plant; `m_sub_kg_s` the substations' as solved),
     temperatures °C, pressures bar (absolute), losses kW. `q_pump_kw` is the heat the plant puts
     into the water (ṁ·c_p·(T_supply − T_return) at the pump), `lift_bar` the pump's pressure lift,
     `p_pump_hyd_kw` its hydraulic power (V̇·Δp)."""
@@ -90,6 +91,7 @@ class FlowSolution:
     p_supply_bar: FloatArray
     p_return_bar: FloatArray
     m_segment_kg_s: FloatArray
+    m_return_kg_s: FloatArray
     v_segment_m_s: FloatArray
     loss_supply_kw: FloatArray
     loss_return_kw: FloatArray
@@ -98,6 +100,7 @@ class FlowSolution:
     t_sub_in_c: FloatArray
     t_sub_out_c: FloatArray
     dp_sub_bar: FloatArray
+    m_sub_kg_s: FloatArray
     m_pump_kg_s: float
     q_pump_kw: float
     lift_bar: float
@@ -212,11 +215,13 @@ class PipeNetwork:
             converged=True, message="", warnings=notes, solve_time_ms=elapsed_ms,
             t_supply_c=t_sup, t_return_c=t_ret,
             p_supply_bar=p_j[:n_nodes] + shift, p_return_bar=p_j[n_nodes:],
-            m_segment_kg_s=m[:n_seg], v_segment_m_s=rp["v_mean_m_per_s"].to_numpy(dtype=float)[:n_seg],
+            m_segment_kg_s=m[:n_seg], m_return_kg_s=m[n_seg:],
+            v_segment_m_s=rp["v_mean_m_per_s"].to_numpy(dtype=float)[:n_seg],
             loss_supply_kw=loss_kw[:n_seg], loss_return_kw=loss_kw[n_seg:],
             t_mean_supply_c=t_mean[:n_seg], t_mean_return_c=t_mean[n_seg:],
             t_sub_in_c=t_sup[nodes], dp_sub_bar=dp_raw + shift,
             t_sub_out_c=net.res_heat_consumer["t_outlet_k"].to_numpy(dtype=float) - KELVIN,
+            m_sub_kg_s=net.res_heat_consumer["mdot_from_kg_per_s"].to_numpy(dtype=float),
             m_pump_kg_s=m_pump, q_pump_kw=m_pump * cp * (t_sup[0] - t_ret[0]) / 1e3,
             lift_bar=lift, p_pump_hyd_kw=m_pump / self.fluid.rho_kg_m3 * lift * 1e5 / 1e3,
         )
@@ -229,9 +234,11 @@ class PipeNetwork:
         return FlowSolution(
             converged=False, message=message, warnings=notes, solve_time_ms=elapsed_ms,
             t_supply_c=nan_n, t_return_c=nan_n, p_supply_bar=nan_n, p_return_bar=nan_n,
-            m_segment_kg_s=nan_s, v_segment_m_s=nan_s, loss_supply_kw=nan_s, loss_return_kw=nan_s,
+            m_segment_kg_s=nan_s, m_return_kg_s=nan_s, v_segment_m_s=nan_s,
+            loss_supply_kw=nan_s, loss_return_kw=nan_s,
             t_mean_supply_c=nan_s, t_mean_return_c=nan_s, t_sub_in_c=nan_b, t_sub_out_c=nan_b,
-            dp_sub_bar=nan_b, m_pump_kg_s=nan, q_pump_kw=nan, lift_bar=nan, p_pump_hyd_kw=nan,
+            dp_sub_bar=nan_b, m_sub_kg_s=nan_b, m_pump_kg_s=nan, q_pump_kw=nan, lift_bar=nan,
+            p_pump_hyd_kw=nan,
         )
 
     def water_energy_kwh(self, solution: FlowSolution, t_ref_c: float = 0.0) -> float:

@@ -97,8 +97,8 @@ class ControlParams(_Strict):
     t_return_min_c: float = 35.0
     dt_min_k: float = Field(default=5.0, gt=0)
     m_min_share: float = Field(default=0.03, gt=0, le=1)
-    return_tol_k: float = Field(default=0.5, gt=0)
-    max_solves: int = Field(default=3, ge=1, le=10)
+    return_tol_k: float = Field(default=1.0, gt=0)
+    max_solves: int = Field(default=5, ge=1, le=10)
 
     @model_validator(mode="after")
     def _order(self) -> ControlParams:
