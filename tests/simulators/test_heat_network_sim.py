@@ -133,3 +133,24 @@ def test_same_outputs_in_process_and_as_separate_process() -> None:
     assert net["converged"] == 1 and net["q_demand_kw"] == pytest.approx(sum(DEMAND_KW) * 1.4)
     assert in_process["Store"]["p_th_kw"] == pytest.approx(-10.0)  # the setpoint reached the store
     assert net["p_pump_kw"] > 0 and net["q_loss_kw"] > 0
+
+
+def test_non_convergence_is_an_event_in_the_adapter_and_the_run_goes_on() -> None:
+    """A 10 MW demand spike at one substation: pandapipes does not converge (a real failure)."""
+    sim = HeatNetworkSim()
+    sim.init("HN-0", time_resolution=1.0, **COMMON)
+    sim.create(1, "HeatNetwork", params=PARAMS)
+    attrs = ["converged", "t_supply_c", "q_loss_kw", "q_network_kw", "events"]
+    seen = []
+    for k, spike in enumerate([1.0, 1e6, 1.0]):
+        demand = [q * (spike if i == 1 else 1.0) for i, q in enumerate(DEMAND_KW)]
+        inputs = {f"Substation_{i}": {"q_demand_kw": {"src": q}} for i, q in enumerate(demand)}
+        sim.step(k * 3600, inputs, 10**9)
+        seen.append(sim.get_data({"HeatNetwork": attrs, "Substation_1": ["t_supply_c"]}))
+    assert [s["HeatNetwork"]["converged"] for s in seen] == [1, 0, 1]
+    failed = seen[1]["HeatNetwork"]
+    assert failed["events"][0]["kind"] == "not_converged" and failed["events"][0]["time_s"] == 3600
+    assert failed["t_supply_c"] != failed["t_supply_c"] and seen[1]["Substation_1"]["t_supply_c"] != \
+        seen[1]["Substation_1"]["t_supply_c"]  # NaN
+    assert failed["q_network_kw"] > 8e6  # the plant still accounts for the step
+    assert seen[2]["HeatNetwork"]["events"] == [] and seen[2]["HeatNetwork"]["q_loss_kw"] > 0
