@@ -14,6 +14,11 @@ different moments); "mean platform / bare" compares mean step times, which inclu
 flush result parts to Parquet. With MQTT, the bridged
 run is measured with the agents as tasks in the run's process and in one worker process, each
 with one message per agent and step each way and with one batch per step (`controller.batch`).
+
+"By broker" runs the bridged set-ups against two Mosquitto brokers the benchmark starts itself and
+hands to the runs by URL (as a user's own broker): one with the platform's configuration
+(`set_tcp_nodelay true`) and one with Debian's default configuration plus a listener line
+(`cosim.brokers.debian_default_config`), alternately; the ratio is stock / platform.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from bench_grid import run_case as grid_case  # benchmarks/ is on sys.path when 
 from rich.console import Console
 from rich.table import Table
 
+from cosim.brokers import MosquittoBroker, debian_default_config, start_mosquitto
 from cosim.registry import new_world
 from cosim.run import run_scenario
 from cosim.scenario import Scenario
@@ -48,7 +54,8 @@ SETUPS = {  # bridged set-ups: name -> (controller.agents, controller.batch)
 
 
 def scenario(
-    n_buildings: int, steps: int, transport: str = "inprocess", agents: str = "tasks", batch: bool = False
+    n_buildings: int, steps: int, transport: str = "inprocess", agents: str = "tasks", batch: bool = False,
+    broker: str | None = None,
 ) -> Scenario:
     """N buildings with PV, a third with batteries, rule-based control, on a suburban feeder."""
     with_battery = n_buildings // 3
@@ -60,7 +67,7 @@ def scenario(
             "step": 900,
             "seed": 1,
             "controller": {"kind": "rule_based", "transport": transport}
-            | ({"agents": agents, "batch": batch} if transport == "mqtt" else {}),
+            | ({"agents": agents, "batch": batch, "broker": broker} if transport == "mqtt" else {}),
             "grid": {"network": NETWORK},
             "buildings": [
                 g
@@ -147,6 +154,31 @@ def run_bare(built: BuiltWorld, s: Scenario) -> Measured:
     return Measured(statistics.median(gaps), n_entities, pairs, statistics.mean(gaps))
 
 
+BROKER_SETUPS = {"tasks batched": ("tasks", True), "tasks": ("tasks", False), "worker": ("worker", False)}
+
+
+def compare_brokers(n: int, steps: int, repeats: int) -> list[str]:
+    """One row: each bridged set-up over the platform-configured and the stock-configured Mosquitto."""
+    started: dict[str, MosquittoBroker] = {
+        "platform": start_mosquitto(),
+        "stock": start_mosquitto(config=debian_default_config),
+    }
+    try:
+        cells = [str(n)]
+        for agents, batch in BROKER_SETUPS.values():
+            best: dict[str, float] = {}
+            for _ in range(repeats):
+                for name, broker in started.items():
+                    measured = run_platform(scenario(n, steps, "mqtt", agents, batch, broker.url))[0]
+                    best[name] = min(best.get(name, float("inf")), measured.ms_per_step)
+            ratio = best["stock"] / best["platform"]
+            cells += [f"{best['platform']:.2f}", f"{best['stock']:.2f}", f"{ratio:.2f}"]
+        return cells
+    finally:
+        for broker in started.values():
+            broker.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -156,7 +188,10 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=2, help="runs per configuration; the best median counts"
     )
-    parser.add_argument("--no-mqtt", action="store_true", help="skip the MQTT comparison")
+    parser.add_argument("--no-mqtt", action="store_true", help="skip the MQTT comparisons")
+    parser.add_argument(
+        "--no-brokers", action="store_true", help="skip the comparison of broker configurations"
+    )
     args = parser.parse_args()
     console = Console(width=200)
     overhead = Table(
@@ -185,6 +220,13 @@ def main() -> None:
     columns = [f"{name} {what}" for name in SETUPS for what in ("ms/step", "/ in-proc")]
     for column in ("agents", "in-process ms/step", *columns):
         bridged.add_column(column, justify="right")
+    brokers = Table(
+        title="Bridged step by broker configuration (ms/step, best of the repeats, run alternately): the "
+        "platform's Mosquitto configuration vs Debian's default configuration plus a listener line"
+    )
+    for column in ("agents", *(f"{name} {what}" for name in BROKER_SETUPS for what in ("platform", "stock",
+                                                                                        "stock / platform"))):
+        brokers.add_column(column, justify="right")
     for n in args.sizes:
         inprocess, bare = [], []
         bridged_runs: dict[str, list[Measured]] = {name: [] for name in SETUPS}
@@ -220,12 +262,17 @@ def main() -> None:
                 ms = min(m.ms_per_step for m in runs)
                 cells += [f"{ms:.1f}", f"{ms / best.ms_per_step:.2f}"]
             bridged.add_row(*cells)
+        if not args.no_mqtt and not args.no_brokers:
+            brokers.add_row(*compare_brokers(n, args.steps, args.repeats))
         console.print(f"done N={n}")
     console.print(overhead)
     console.print("Targets: platform / bare ≤ 1.5; runpp / grid ≥ 3.")
     if not args.no_mqtt:
         console.print(bridged)
         console.print("Target: MQTT / in-process ≤ 2 at 100 agents.")
+    if not args.no_mqtt and not args.no_brokers:
+        console.print(brokers)
+        console.print("Target: stock / platform ≤ 1.2.")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,8 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import aiomqtt
-
 from controllers.runtime import AgentGroup, AgentHost, AgentRunner, MqttConnection, create_agent
+from controllers.runtime.connection import InboundMessage
 from cosim.bridge_core import BridgeCore
 from cosim.bridge_recording import percentile
 from cosim.bridge_sync import SyncBridge
@@ -81,10 +80,10 @@ def broker(kind: str) -> Iterator[str]:
             embedded.stop()
 
 
-Handler = Callable[[aiomqtt.Message], Awaitable[None]]
+Handler = Callable[[InboundMessage], Awaitable[None]]
 
 
-async def _ignore(_: aiomqtt.Message) -> None:
+async def _ignore(_: InboundMessage) -> None:
     return None
 
 
@@ -109,10 +108,10 @@ async def round_trip_ms(url: str, qos: int, samples: int, warmup: int = 50) -> l
     arrived: asyncio.Queue[float] = asyncio.Queue()
     echo_box: list[MqttConnection] = []
 
-    async def on_pong(_: aiomqtt.Message) -> None:
+    async def on_pong(_: InboundMessage) -> None:
         arrived.put_nowait(time.perf_counter())
 
-    async def on_ping(message: aiomqtt.Message) -> None:
+    async def on_ping(message: InboundMessage) -> None:
         await echo_box[0].publish_many([(f"{root}/pong", PAYLOAD)])
 
     echo = await _connected(url, "echo", on_ping, [f"{root}/ping"], qos)
@@ -136,7 +135,7 @@ async def throughput(url: str, qos: int, count: int) -> float:
     received = 0
     done = asyncio.Event()
 
-    async def on_message(_: aiomqtt.Message) -> None:
+    async def on_message(_: InboundMessage) -> None:
         nonlocal received
         received += 1
         if received == count:

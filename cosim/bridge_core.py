@@ -35,8 +35,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import aiomqtt
-
 from controllers.messages import (
     Codec,
     DecodeError,
@@ -51,7 +49,7 @@ from controllers.messages import (
     encode,
 )
 from controllers.runtime.broker_url import BrokerUrl
-from controllers.runtime.connection import Backoff, MqttConnection, unique_client_id
+from controllers.runtime.connection import Backoff, InboundMessage, MqttConnection, unique_client_id
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, bridge_filters, validate_name
 from cosim.bridge_batch import PARTIAL_SHARE, HostBatches
@@ -481,10 +479,10 @@ class BridgeCore:
 
     # ---------------------------------------------------------------- incoming messages
 
-    async def _on_message(self, raw: aiomqtt.Message) -> None:
+    async def _on_message(self, raw: InboundMessage) -> None:
         received = time.time()
         received_perf = time.perf_counter()
-        topic = raw.topic.value
+        topic = raw.topic
         payload = raw.payload if isinstance(raw.payload, bytes | bytearray) else str(raw.payload).encode()
         parsed = self.scheme.parse(topic)
         if parsed is None:

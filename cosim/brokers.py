@@ -27,8 +27,8 @@ from controllers.runtime.broker_url import BrokerUrl, BrokerUrlError, parse_brok
 
 __all__ = [
     "BrokerHandle", "BrokerUrl", "BrokerUrlError", "EmbeddedBroker", "MosquittoBroker", "ProvidedBroker",
-    "find_mosquitto", "free_port", "parse_broker_url", "port_open", "provide_broker", "start_embedded_broker",
-    "start_mosquitto",
+    "debian_default_config", "find_mosquitto", "free_port", "parse_broker_url", "port_open", "provide_broker",
+    "start_embedded_broker", "start_mosquitto",
 ]
 
 log = logging.getLogger(__name__)
@@ -111,15 +111,19 @@ class MosquittoBroker:
     `stop()` ends it; `start()` starts it again on the same port (to test reconnects).
     """
 
-    def __init__(self, binary: str, port: int, host: str = LOCALHOST, config_extra: str = "",
-                 ready_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, binary: str, port: int, host: str = LOCALHOST, config_extra: str = "",
+        ready_timeout_s: float = 10.0, config: Callable[[int, str, Path], str] | None = None,
+    ) -> None:
         self.binary = binary
         self.host = host
         self.port = port
         self.ready_timeout_s = ready_timeout_s
         self._dir = tempfile.TemporaryDirectory(prefix="mosquitto-")
         self.config_path = Path(self._dir.name) / "mosquitto.conf"
-        self.config_path.write_text(mosquitto_config(port, host, config_extra))
+        folder = Path(self._dir.name)
+        text = mosquitto_config(port, host, config_extra) if config is None else config(port, host, folder)
+        self.config_path.write_text(text)
         self.log_path = Path(self._dir.name) / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -176,9 +180,25 @@ class MosquittoBroker:
         self.close()
 
 
+def debian_default_config(port: int, host: str, folder: Path) -> str:
+    """Debian's default `/etc/mosquitto/mosquitto.conf` (persistence on, Mosquitto's defaults for
+    everything else: no TCP_NODELAY, 20 messages in flight and 1000 queued per client) with its
+    files moved into `folder`, plus the listener line and anonymous access a local run needs: how
+    most users and labs run their own broker."""
+    return "\n".join([
+        "persistence true",
+        f"persistence_location {folder}/",
+        f"log_dest file {folder}/mosquitto.log",
+        f"listener {port} {host}",
+        "allow_anonymous true",
+    ]) + "\n"
+
+
 def start_mosquitto(port: int | None = None, config_extra: str = "", *, host: str = LOCALHOST,
-                    binary: str | None = None, ready_timeout_s: float = 10.0) -> MosquittoBroker:
-    """Start Mosquitto on `port` (default: a free one) with a generated config plus `config_extra`.
+                    binary: str | None = None, ready_timeout_s: float = 10.0,
+                    config: Callable[[int, str, Path], str] | None = None) -> MosquittoBroker:
+    """Start Mosquitto on `port` (default: a free one) with the platform's config plus `config_extra`,
+    or with `config(port, host, folder)` (e.g. `debian_default_config`).
 
     Raises `FileNotFoundError` if no binary is found, `RuntimeError` if it does not start.
     """
@@ -186,7 +206,7 @@ def start_mosquitto(port: int | None = None, config_extra: str = "", *, host: st
     if path is None:
         raise FileNotFoundError("mosquitto binary not found (install the 'mosquitto' package)")
     broker = MosquittoBroker(path, port if port is not None else free_port(host), host, config_extra,
-                             ready_timeout_s)
+                             ready_timeout_s, config)
     try:
         broker.start()
     except BaseException:

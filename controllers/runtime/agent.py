@@ -28,8 +28,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import aiomqtt
-
 from controllers.messages import (
     ClockMessage,
     Codec,
@@ -46,7 +44,14 @@ from controllers.messages import (
     encode,
 )
 from controllers.runtime.broker_url import BrokerUrl
-from controllers.runtime.connection import Backoff, ConnectionStats, MqttConnection, unique_client_id
+from controllers.runtime.connection import (
+    Backoff,
+    ConnectionStats,
+    InboundMessage,
+    MqttConnection,
+    Will,
+    unique_client_id,
+)
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, agent_filters, validate_name
 
@@ -249,9 +254,9 @@ class AgentRunner:
 
     # ---------------------------------------------------------------- connection hooks
 
-    def _will(self) -> aiomqtt.Will:
+    def _will(self) -> Will:
         message = self.factory.status(max(self._last_tick, 0), "offline", "connection lost")
-        return aiomqtt.Will(self._status_topic, encode(message, self.codec), qos=1)
+        return Will(self._status_topic, encode(message, self.codec), qos=1)
 
     async def _announce(self, state: StatusState, detail: str = "") -> None:
         message = self.factory.status(max(self._last_tick, 0), state, detail)
@@ -270,7 +275,7 @@ class AgentRunner:
 
     # ---------------------------------------------------------------- message dispatch
 
-    async def _on_mqtt_message(self, raw: aiomqtt.Message) -> None:
+    async def _on_mqtt_message(self, raw: InboundMessage) -> None:
         message = decode_raw(self.scheme, raw, self.dropped)
         if message is not None:
             await self.on_decoded(message)
@@ -384,16 +389,16 @@ def _overrides(agent: Agent, hook: str) -> bool:
     return getattr(method, "__func__", None) is not getattr(Agent, hook)
 
 
-def decode_raw(scheme: TopicScheme, raw: aiomqtt.Message, dropped: DropCounter) -> Message | None:
+def decode_raw(scheme: TopicScheme, raw: InboundMessage, dropped: DropCounter) -> Message | None:
     """The checked message in `raw`, or None (counted in `dropped`) if its topic or payload is bad."""
-    parsed = scheme.parse(raw.topic.value)
+    parsed = scheme.parse(raw.topic)
     if parsed is None:
         dropped.count(DropReason.TOPIC_MISMATCH)
         return None
     payload = raw.payload if isinstance(raw.payload, bytes | bytearray) else str(raw.payload).encode()
     message = decode_for_topic(parsed, payload, dropped)
     if isinstance(message, DecodeError):
-        log.debug("dropped a payload on %s: %s", raw.topic.value, message.detail)
+        log.debug("dropped a payload on %s: %s", raw.topic, message.detail)
         return None
     return message
 

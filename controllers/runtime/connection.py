@@ -1,8 +1,9 @@
-"""One MQTT connection that survives broker restarts: `async with aiomqtt.Client(...)` inside a
-single reconnect loop with exponential backoff.
+"""One MQTT connection that survives broker restarts: an `MqttSession` (controllers.runtime.mqtt_client)
+inside a single reconnect loop with exponential backoff.
 
-- TCP_NODELAY is set on every client socket (aiomqtt's `socket_options`, applied to paho's
-  socket right after `connect`); without it a QoS 1 round trip on loopback takes tens of ms.
+- TCP_NODELAY on every client socket and TCP_QUICKACK re-armed after every read (see
+  `controllers.runtime.mqtt_client`): without the first a QoS 1 round trip on loopback takes tens
+  of ms, without the second so does every step on a broker that does not set TCP_NODELAY itself.
 - Sessions are clean: after every (re)connect the connection subscribes again to every filter
   it holds, then calls `on_connect` (e.g. to announce the agent as online); when a connected
   session ends, it calls `on_disconnect` (nothing was received in between: state learnt from
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import socket
 import uuid
@@ -24,20 +24,22 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiomqtt
-
-from controllers.runtime import paho_io
 from controllers.runtime.broker_url import BrokerUrl, parse_broker_url
+from controllers.runtime.mqtt_client import InboundMessage, MqttError, MqttSession, Will
+
+__all__ = [
+    "Backoff", "ConnectHook", "ConnectionStats", "DisconnectHook", "InboundMessage", "MessageHandler",
+    "MqttConnection", "MqttError", "Will", "WillFactory", "unique_client_id",
+]
 
 log = logging.getLogger(__name__)
 
-NODELAY_OPTION = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 SUBSCRIBE_BATCH = 100
 
-MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
+MessageHandler = Callable[[InboundMessage], Awaitable[None]]
 ConnectHook = Callable[[], Awaitable[None]]
 DisconnectHook = Callable[[], None]
-WillFactory = Callable[[], aiomqtt.Will | None]
+WillFactory = Callable[[], Will | None]
 
 
 @dataclass(frozen=True)
@@ -68,60 +70,6 @@ def unique_client_id(*parts: str) -> str:
     return "-".join([*parts, uuid.uuid4().hex[:8]])
 
 
-def _fail_session(client: aiomqtt.Client, exc: Exception) -> None:
-    """End `client`'s session with `exc`, as aiomqtt does when paho fails to read or write."""
-    disconnected = client._disconnected
-    if not disconnected.done():
-        disconnected.set_exception(exc)
-
-
-def _queue_with_cached_topics(client: aiomqtt.Client, max_topics: int = 1 << 16) -> None:
-    """Queue received messages as aiomqtt does, with one `aiomqtt.Topic` per topic string instead of
-    one per message (building and validating it took most of the 5 µs per message; a lockstep run
-    receives the same few topics at every step)."""
-    queue: asyncio.Queue[aiomqtt.Message] | None = getattr(client, "_queue", None)
-    if not isinstance(queue, asyncio.Queue):
-        return
-    topics: dict[bytes, aiomqtt.Topic] = {}
-    put = queue.put_nowait
-
-    def on_message(_paho: Any, _userdata: Any, message: Any) -> None:
-        raw_topic = message._topic
-        topic = topics.get(raw_topic)
-        if topic is None:
-            if len(topics) >= max_topics:
-                topics.clear()
-            topic = topics[raw_topic] = aiomqtt.Topic(message.topic)
-        try:
-            put(aiomqtt.Message(topic, message.payload, message.qos, message.retain, message.mid,
-                                message.properties))
-        except asyncio.QueueFull:
-            log.warning("Message queue is full. Discarding message.")
-
-    client._client.on_message = on_message
-
-
-def _session_end(client: aiomqtt.Client) -> tuple[asyncio.Future[None], ...]:
-    """aiomqtt's future that completes when the session ends (as its message iterator watches it)."""
-    ended = getattr(client, "_disconnected", None)
-    return (ended,) if isinstance(ended, asyncio.Future) else ()
-
-
-def _acknowledge_without_raising(client: aiomqtt.Client) -> None:
-    """aiomqtt's `on_publish`, without raising and catching a KeyError for every acknowledged
-    message that nobody awaits (all of `publish_many`'s)."""
-    pending: dict[int, asyncio.Event] | None = getattr(client, "_pending_publishes", None)
-    if not isinstance(pending, dict):
-        return
-
-    def on_publish(_paho: Any, _userdata: Any, mid: int, _reason: Any, _properties: Any) -> None:
-        event = pending.pop(mid, None)
-        if event is not None:
-            event.set()
-
-    client._client.on_publish = on_publish
-
-
 class MqttConnection:
     """A resilient MQTT client. Use `run()` as a task, `stop()` to end it."""
 
@@ -139,7 +87,6 @@ class MqttConnection:
         backoff: Backoff | None = None,
         keepalive_s: int = 30,
         timeout_s: float = 5.0,
-        max_inflight: int = 0,
     ) -> None:
         self.url = url if isinstance(url, BrokerUrl) else parse_broker_url(url)
         self.client_id = client_id
@@ -152,9 +99,8 @@ class MqttConnection:
         self._on_disconnect = on_disconnect
         self._backoff = backoff or Backoff()
         self._keepalive_s = keepalive_s
-        self._max_inflight = max_inflight
-        self._client: aiomqtt.Client | None = None
-        self._session_lost: asyncio.Future[None] | None = None
+        self._client: MqttSession | None = None
+        self._session_lost: asyncio.Future[BaseException | None] | None = None
         self._stopping = asyncio.Event()
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()  # set whenever not connected
@@ -182,7 +128,7 @@ class MqttConnection:
             connects_before = self._connects
             try:
                 await self._session()
-            except aiomqtt.MqttError as exc:
+            except MqttError as exc:
                 if self._connects > connects_before:
                     attempt = 0
                     log.warning("%s: connection to %s lost (%s); reconnecting", self.client_id, self.url, exc)
@@ -197,45 +143,41 @@ class MqttConnection:
                     await asyncio.wait_for(self._stopping.wait(), delay_s)
 
     async def _session(self) -> None:
-        will = self._will() if self._will is not None else None
-        client = aiomqtt.Client(
-            hostname=self.url.host, port=self.url.port, username=self.url.username,
-            password=self.url.password, tls_context=self.url.ssl_context(),
-            identifier=self.client_id, socket_options=[NODELAY_OPTION],
-            keepalive=self._keepalive_s, timeout=self.timeout_s, will=will, clean_session=True,
-            max_inflight_messages=self._max_inflight,  # 0: unlimited
+        queue: asyncio.Queue[InboundMessage] = asyncio.Queue()
+        client = await MqttSession.open(
+            self.url.host, self.url.port, client_id=self.client_id, on_message=queue.put_nowait,
+            keepalive_s=self._keepalive_s, timeout_s=self.timeout_s, username=self.url.username,
+            password=self.url.password, tls=self.url.ssl_context(),
+            will=self._will() if self._will is not None else None,
         )
-        client.pending_calls_threshold = 1 << 30  # large batches of QoS 1 publishes are normal here
-        async with client:
-            self._client = client
-            self._session_lost = asyncio.get_running_loop().create_future()
-            try:
-                await self._serve(client)
-            finally:
-                was_connected = self.connected.is_set()
-                self.connected.clear()
-                self.disconnected.set()
-                self._client = None
-                if not self._session_lost.done():
-                    self._session_lost.set_result(None)
-                if was_connected and self._on_disconnect is not None:
-                    try:
-                        self._on_disconnect()
-                    except Exception:
-                        self._handler_errors += 1
-                        log.exception("%s: on_disconnect hook failed", self.client_id)
+        self._client = client
+        self._session_lost = client.closed
+        try:
+            await self._serve(client, queue)
+        finally:
+            was_connected = self.connected.is_set()
+            self.connected.clear()
+            self.disconnected.set()
+            self._client = None
+            if self._stopping.is_set():
+                await client.disconnect()
+            else:
+                client.abort()
+            if was_connected and self._on_disconnect is not None:
+                try:
+                    self._on_disconnect()
+                except Exception:
+                    self._handler_errors += 1
+                    log.exception("%s: on_disconnect hook failed", self.client_id)
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
-        paho_io.tune(client._client, asyncio.get_running_loop(), functools.partial(_fail_session, client))
-        _queue_with_cached_topics(client)
-        _acknowledge_without_raising(client)
+    async def _serve(self, client: MqttSession, queue: asyncio.Queue[InboundMessage]) -> None:
         pending = list(self._subscriptions.items())
         for first in range(0, len(pending), SUBSCRIBE_BATCH):  # many filters per SUBSCRIBE packet
-            await client.subscribe(pending[first:first + SUBSCRIBE_BATCH])
+            await client.subscribe(pending[first:first + SUBSCRIBE_BATCH], self.timeout_s)
         self._connects += 1
         self.disconnected.clear()
         self.connected.set()
-        reader = asyncio.create_task(self._read(client), name=f"{self.client_id}-reader")
+        reader = asyncio.create_task(self._read(queue), name=f"{self.client_id}-reader")
         stopper = asyncio.create_task(self._stopping.wait(), name=f"{self.client_id}-stopper")
         try:
             if self._on_connect is not None:
@@ -244,37 +186,19 @@ class MqttConnection:
                 except Exception:
                     self._handler_errors += 1
                     log.exception("%s: on_connect hook failed", self.client_id)
-            waiters: set[asyncio.Future[Any]] = {reader, stopper, *_session_end(client)}
+            waiters: set[asyncio.Future[Any]] = {reader, stopper, client.closed}
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in (reader, stopper):
                 task.cancel()
             await asyncio.gather(reader, stopper, return_exceptions=True)
         if not self._stopping.is_set():
-            for ended in _session_end(client):
-                if ended.done():
-                    cause = None if ended.cancelled() else ended.exception()
-                    raise aiomqtt.MqttError("Disconnected during message iteration") from cause
-            if reader.cancelled():
-                raise aiomqtt.MqttError("message reader cancelled")
-            reader.result()  # re-raises the MqttError that ended the session
-            raise aiomqtt.MqttError("message stream ended")
+            cause = client.closed.result() if client.closed.done() else None
+            raise MqttError(str(cause) if cause is not None else "session ended") from cause
 
-    async def _read(self, client: aiomqtt.Client) -> None:
-        # Messages are taken from aiomqtt's queue directly (`_serve` watches for the end of the
-        # session): aiomqtt's iterator creates a task and an `asyncio.wait` per message, and wakes
-        # up three turns of the event loop after a message arrives. The reader then ran after the
-        # writer had sent the acknowledgements of a burst, so the answers went in a second `send`.
-        queue: asyncio.Queue[aiomqtt.Message] | None = getattr(client, "_queue", None)
-        direct = queue is not None and bool(_session_end(client))
-        messages = client.messages
+    async def _read(self, queue: asyncio.Queue[InboundMessage]) -> None:
         while True:
-            if queue is not None and not queue.empty():
-                message = queue.get_nowait()
-            elif direct and queue is not None:
-                message = await queue.get()
-            else:
-                message = await anext(messages)  # MqttError once disconnected
+            message = queue.get_nowait() if not queue.empty() else await queue.get()
             try:
                 await self._handler(message)
             except Exception:
@@ -293,8 +217,8 @@ class MqttConnection:
         self._subscriptions[topic_filter] = level
         client = self._client
         if client is not None and self.connected.is_set():
-            with contextlib.suppress(aiomqtt.MqttError):  # restored on the next connect
-                await client.subscribe(topic_filter, qos=level)
+            with contextlib.suppress(MqttError):  # restored on the next connect
+                await client.subscribe([(topic_filter, level)], self.timeout_s)
 
     @property
     def subscriptions(self) -> tuple[str, ...]:
@@ -310,7 +234,7 @@ class MqttConnection:
             return False
         return True
 
-    async def _current_client(self, wait_s: float) -> aiomqtt.Client | None:
+    async def _current_client(self, wait_s: float) -> MqttSession | None:
         client = self._client
         if client is None or not self.connected.is_set():
             if not await self.wait_connected(wait_s):
@@ -326,35 +250,25 @@ class MqttConnection:
         acknowledgement; a connection lost meanwhile fails the publish at once. True on success.
         """
         wait = self.timeout_s if wait_s is None else wait_s
-        client, lost = await self._current_client(wait), self._session_lost
-        if client is None or lost is None:
+        client = await self._current_client(wait)
+        if client is None:
             self._publish_failures += 1
             return False
-        level = self.qos if qos is None else qos
-        publishing = asyncio.ensure_future(
-            client.publish(topic, payload, qos=level, retain=retain, timeout=wait))
-        waiters: list[asyncio.Future[Any]] = [publishing, lost]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        if not publishing.done():
-            publishing.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await publishing
-            self._publish_failures += 1
-            return False
-        if publishing.exception() is not None:
+        try:
+            level = self.qos if qos is None else qos
+            await asyncio.wait_for(client.publish(topic, payload, level, retain), wait)
+        except (MqttError, TimeoutError):
             self._publish_failures += 1
             return False
         return True
 
     async def publish_many(self, items: Sequence[tuple[str, bytes]], *, qos: int | None = None,
                            retain: bool = False, wait_s: float | None = None) -> int:
-        """Queue `items` (topic, payload) for sending, in order, without waiting for acknowledgements;
-        the number queued (all of them unless the connection is lost or not back within `wait_s`).
+        """Send `items` (topic, payload) in order, in one write, without waiting for acknowledgements;
+        the number sent (all of them unless the connection is lost or not back within `wait_s`).
 
-        For batches (a bridge step): aiomqtt tracks every outstanding publish in a way whose cost
-        grows with their number, so this goes to paho's `publish` directly. QoS ≥ 1 messages are
-        still acknowledged by the broker; a connection lost before that loses them (clean session).
-        """
+        QoS ≥ 1 messages are still acknowledged by the broker; a connection lost before that loses
+        them (clean session)."""
         if not items:
             return 0
         client = self._client
@@ -363,22 +277,19 @@ class MqttConnection:
         if client is None:
             self._publish_failures += len(items)
             return 0
-        paho = client._client  # no batch publish in aiomqtt's public API
-        queued = paho_io.publish_many(paho, items, self.qos if qos is None else qos, retain)
-        self._publish_failures += len(items) - queued
-        return queued
+        try:
+            return client.publish_many(items, self.qos if qos is None else qos, retain)
+        except MqttError:
+            self._publish_failures += len(items)
+            return 0
 
     # ---------------------------------------------------------------- introspection
 
     def socket_nodelay(self) -> bool | None:
-        """Whether TCP_NODELAY is on for the current socket; None when not connected.
-
-        aiomqtt has no public accessor for paho's socket, hence the private attribute.
-        """
+        """Whether TCP_NODELAY is on for the current socket; None when not connected."""
         client = self._client
-        if client is None:
-            return None
-        sock = paho_io.raw_socket(client._client.socket())
-        if not isinstance(sock, socket.socket):
+        transport = None if client is None else client.transport
+        sock = None if transport is None else transport.get_extra_info("socket")
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
             return None
         return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))

@@ -26,8 +26,6 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-import aiomqtt
-
 from controllers.messages import (
     Codec,
     DropCounter,
@@ -39,7 +37,7 @@ from controllers.messages import (
 )
 from controllers.runtime.agent import Agent, AgentRunner, Setpoints, decode_raw
 from controllers.runtime.broker_url import BrokerUrl
-from controllers.runtime.connection import Backoff, MqttConnection, unique_client_id
+from controllers.runtime.connection import Backoff, InboundMessage, MqttConnection, Will, unique_client_id
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, host_filters
 
@@ -111,15 +109,15 @@ class AgentHost:
             self._receivers[topic] = receivers
         return receivers
 
-    def _will(self) -> aiomqtt.Will:
+    def _will(self) -> Will:
         message = self._factory.status(0, "offline", "connection lost")
-        return aiomqtt.Will(self.scheme.topic(Kind.STATUS, self.host_id), encode(message, self.codec), qos=1)
+        return Will(self.scheme.topic(Kind.STATUS, self.host_id), encode(message, self.codec), qos=1)
 
     async def _on_connect(self) -> None:
         for runner in self.runners:
             await runner.on_connected()
 
-    async def _dispatch(self, raw: aiomqtt.Message) -> None:
+    async def _dispatch(self, raw: InboundMessage) -> None:
         message = decode_raw(self.scheme, raw, self.dropped)
         if message is None:
             return
@@ -127,7 +125,7 @@ class AgentHost:
             await self._answer_batch(message)
             return
         # the topic's kind is the message's (checked by decode_raw), so receivers depend on the topic only
-        for runner in self._receivers_of(raw.topic.value, message.kind):
+        for runner in self._receivers_of(raw.topic, message.kind):
             await runner.on_decoded(message)
 
     # ---------------------------------------------------------------- batches

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiomqtt
 import pytest
 
 from controllers.messages import MeasMessage, MessageFactory, encode
 from controllers.runtime import Agent, AgentHost, MqttConnection, Setpoints, create_agent
+from controllers.runtime.connection import InboundMessage
 from controllers.topics import Kind, TopicScheme
 from cosim.bridge_batch import HostBatches
 from cosim.bridge_core import BridgeCore
@@ -62,11 +62,11 @@ async def hosted(url: str, prefix: str, hosts: Mapping[str, Sequence[Agent]], *,
 
 @asynccontextmanager
 async def raw_client(url: str, prefix: str, subscribe: Sequence[str] = ()) -> AsyncIterator[
-        tuple[MqttConnection, asyncio.Queue[aiomqtt.Message]]]:
+        tuple[MqttConnection, asyncio.Queue[InboundMessage]]]:
     """A plain connection to publish hand-made payloads and to watch topics."""
-    received: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+    received: asyncio.Queue[InboundMessage] = asyncio.Queue()
 
-    async def keep(message: aiomqtt.Message) -> None:
+    async def keep(message: InboundMessage) -> None:
         received.put_nowait(message)
 
     connection = MqttConnection(url, client_id=f"raw-{prefix[-8:]}", handler=keep, subscriptions=subscribe)

@@ -20,6 +20,7 @@ from controllers.runtime import (
     register_agent_kind,
 )
 from controllers.runtime.builtin import ConstantAgent, EchoAgent
+from controllers.runtime.connection import InboundMessage
 from controllers.topics import Kind, TopicScheme
 from cosim.brokers import MosquittoBroker
 from tests.mqtt.helpers import RUN, TIMEOUT_S, FailingAgent, RecordingAgent, echo_runners, meas, running
@@ -128,7 +129,7 @@ def test_registry() -> None:
 async def test_tcp_nodelay_is_set_on_client_sockets(
     broker_url: str, mosquitto_broker: MosquittoBroker, topic_prefix: str
 ) -> None:
-    async def ignore(_: aiomqtt.Message) -> None:
+    async def ignore(_: InboundMessage) -> None:
         return None
 
     for url in (broker_url, mosquitto_broker.url):
