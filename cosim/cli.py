@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -39,7 +40,7 @@ class _Command(TyperCommand):
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces: list[str] = super().collect_usage_pieces(ctx)
-        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+        return [re.sub(r"^\{(.*)\}((?:\.\.\.)?)$", r"\1\2", p) for p in pieces]
 
     def get_params(self, ctx: Any) -> list[Any]:
         params: list[Any] = super().get_params(ctx)
@@ -243,6 +244,7 @@ def validate(
         f"{s.grid.network}, controller {s.controller.kind}, {s.n_steps} steps of {s.step} s; "
         f"results to {results_dir(s)}",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -412,7 +414,7 @@ def plot(results: Annotated[Path, typer.Argument(metavar="RESULTS", help="result
 @_command()
 def compare(
     results: Annotated[
-        list[Path], typer.Argument(metavar="RESULTS...", help="results folders of finished runs")
+        list[Path], typer.Argument(metavar="RESULTS", help="results folders of finished runs")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="figure to write")] = Path(
         "comparison.png"

@@ -138,6 +138,11 @@ def plot_temperatures(out_dir: Path, figures: Path, max_lines: int = 10) -> Path
     buildings with the lowest and the highest temperature of the run, named."""
     b = read_table(out_dir, "buildings")
     wide = b.pivot_table(index="timestamp", columns="entity", values="t_in_c")
+    return _save(temperature_figure(wide, max_lines), figures / "indoor_temperatures.png")
+
+
+def temperature_figure(wide: pd.DataFrame, max_lines: int = 10) -> Figure:
+    """The figure of `plot_temperatures` from indoor temperatures (one column per building)."""
     fig, ax = plt.subplots(figsize=(10, 4))
     if wide.shape[1] <= max_lines:
         for column in wide.columns:
@@ -156,7 +161,7 @@ def plot_temperatures(out_dir: Path, figures: Path, max_lines: int = 10) -> Path
     ax.set_ylabel("indoor temperature (°C)")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=7)
-    return _save(fig, figures / "indoor_temperatures.png")
+    return fig
 
 
 def plot_soc(out_dir: Path, figures: Path, max_lines: int = 30) -> Path | None:
