@@ -34,6 +34,7 @@ BASE: dict[str, Any] = {
 CONTROLLERS: dict[str, dict[str, Any]] = {
     "rule_based": {"kind": "rule_based", "transport": "inprocess", "dsm_start_h": 10, "dsm_end_h": 11},
     "admm": {"kind": "admm", "transport": "inprocess", "admm": {"horizon": "1h"}},
+    "mqtt": {"kind": "rule_based", "dsm_start_h": 10, "dsm_end_h": 11},  # lockstep over a broker of its own
 }
 
 
@@ -50,7 +51,9 @@ def _run(tmp_path: Path, name: str, hash_seed: str) -> Path:
     return out
 
 
-@pytest.mark.parametrize("name", list(CONTROLLERS))
+@pytest.mark.parametrize(
+    "name", [n if n == "rule_based" else pytest.param(n, marks=pytest.mark.slow) for n in CONTROLLERS]
+)
 def test_same_seed_writes_identical_files(tmp_path: Path, name: str) -> None:
     first, second = _run(tmp_path, name, "1"), _run(tmp_path, name, "2")
     tables = list_tables(first)
@@ -59,6 +62,8 @@ def test_same_seed_writes_identical_files(tmp_path: Path, name: str) -> None:
     assert {"weather", "buildings", "grid", "setpoints", "batteries", "tanks"} <= set(reproducible)
     if name == "admm":
         assert {"admm_steps", "admm_iterations", "admm_steps_timing"} <= set(tables)
+    if name == "mqtt":
+        assert {"control_steps", "mqtt_messages"} <= set(tables) - set(reproducible)
     different = [t for t in reproducible
                  if (first / t / COMPACT_NAME).read_bytes() != (second / t / COMPACT_NAME).read_bytes()]
     assert different == []
