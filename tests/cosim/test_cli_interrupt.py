@@ -36,19 +36,20 @@ def test_ctrl_c_says_where_it_stopped_and_kpis_cover_the_finished_steps(tmp_path
     scenario = tmp_path / "long.yaml"
     scenario.write_text(yaml.safe_dump(LONG))
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "cosim", "run", str(scenario), "--out", str(out), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120.0
-        while len(list((out / "buildings").glob("part-*.parquet"))) < 5 and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.2)  # polling the file system for progress, not synchronising on an event
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
+    command = [sys.executable, "-m", "cosim", "run", str(scenario), "--out", str(out), "-q"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            deadline = time.monotonic() + 120.0
+            while len(list((out / "buildings").glob("part-*.parquet"))) < 5 and time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise AssertionError(f"the run ended early: {proc.communicate()[1]}")
+                time.sleep(0.2)  # polling the file system for progress, not synchronising on an event
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
     assert proc.returncode == ExitCode.INTERRUPTED
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
