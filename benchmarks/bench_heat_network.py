@@ -90,7 +90,7 @@ def time_grid(n: int, demand: np.ndarray) -> float:
         sim.get_data(request)
         if k:
             elapsed += time.perf_counter() - start
-    return elapsed / (demand.shape[0] - 1) * 1e3
+    return float(elapsed / (demand.shape[0] - 1) * 1e3)
 
 
 def run_case(label: str, n: int, length_m: float, steps: int) -> Row:
