@@ -32,8 +32,9 @@ from cosim.admm_control import ADMM_INPUTS, round_rows
 from cosim.bridge_core import ExchangeResult
 from cosim.bridge_sim import META as BRIDGE_META
 from cosim.bridge_sim import BridgeSim
+from cosim.context import RunContext
 from cosim.forecast import DistrictForecaster, StateTracker
-from cosim.handdown import Schedule, load_plans
+from cosim.handdown import Schedule
 from cosim.voltage import SharedConstraints, VoltageLinearizer
 
 META = copy.deepcopy(BRIDGE_META)
@@ -56,8 +57,8 @@ class AdmmBridgeSim(BridgeSim):
         self.shared: SharedConstraints | None = None
         self._rounds: dict[int, list[dict[str, float]]] = {}  # tick -> rows, filled on the bridge's thread
 
-    def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
-        super().configure_sim(run_key)
+    def configure_sim(self, context: RunContext | None = None) -> None:  # type: ignore[override]
+        super().configure_sim(context)
         assert self.hooks is not None and self.hooks.bridge is not None
         self.hooks.bridge.watch(Kind.ADMM_Z, COORDINATOR_ID, self._on_coordinator_z)
 
@@ -86,7 +87,7 @@ class AdmmBridgeSim(BridgeSim):
         if sorted(forecaster.names) != sorted(self.agent_ids.values()):
             raise RuntimeError("admm bridge: one agent per building expected")
         self.tracker = StateTracker(forecaster.names, forecaster.fleet.x[:, 0])
-        self.schedules = load_plans(s)
+        self.schedules = self.hooks.schedules
         cfg, limit_kw = s.controller.admm, s.grid.transformer_limit_kw
         if cfg.voltage and limit_kw is not None:
             linearizer = VoltageLinearizer(s)

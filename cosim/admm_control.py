@@ -33,11 +33,11 @@ from controllers.admm.tracking import plan_fallback, tracks_plan, with_plan
 from controllers.admm.wire import history_rows, history_to_series
 from controllers.baseline import BuildingSetpoints
 from cosim.admm_check import central_gap
+from cosim.context import RunContext, require_context
 from cosim.control_sim import META as CONTROL_META
 from cosim.control_sim import ControlSim
 from cosim.forecast import DistrictForecaster, StateTracker
-from cosim.handdown import Schedule, load_plans
-from cosim.recorder import RUNS, RunHooks
+from cosim.handdown import Schedule
 from cosim.voltage import SharedConstraints, VoltageLinearizer
 
 ADMM_INPUTS = ["t_mass_c", "heat_th_kw", "cop", "q_kvar"]
@@ -62,7 +62,7 @@ class AdmmControlSim(ControlSim):
     def __init__(self) -> None:
         super().__init__()
         self.meta = copy.deepcopy(META)
-        self.hooks: RunHooks | None = None
+        self.hooks: RunContext | None = None
         self.forecaster: DistrictForecaster | None = None
         self.coordinator: Coordinator | None = None
         self.agents: list[AdmmAgent] = []
@@ -71,11 +71,8 @@ class AdmmControlSim(ControlSim):
         self.shared: SharedConstraints | None = None
         self.settings = AdmmSettings()
 
-    def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
-        hooks = RUNS.get(run_key)
-        if hooks is None or hooks.scenario is None:
-            raise RuntimeError(f"admm: no scenario registered for run {run_key!r}")
-        self.hooks = hooks
+    def configure_sim(self, context: RunContext | None = None) -> None:  # type: ignore[override]
+        self.hooks = require_context(context, "admm")
 
     def create(  # type: ignore[override]  # explicit keywords
         self,
@@ -112,7 +109,7 @@ class AdmmControlSim(ControlSim):
             deadline_s=cfg.step_deadline_s,
         )
         self.tracker = StateTracker(self.forecaster.names, self.forecaster.fleet.x[:, 0])
-        self.schedules = load_plans(s)
+        self.schedules = self.hooks.schedules
 
     def _coupling(self, measured: dict[str, dict[str, float | None]]) -> Coupling:
         if self.shared is None:
@@ -149,8 +146,8 @@ class AdmmControlSim(ControlSim):
         refreshed = coupling if self.shared is not None and self.shared.linearizer is not None else None
         result = run_control_step(self.agents, coordinator, self.step_index, data, coupling=refreshed)
         plans = [plan_fallback(a, result.decision, p) for a, p in zip(self.agents, result.plans, strict=True)]
-        for eid, plan in zip(self.controllers, plans, strict=True):
-            self.setpoints[eid] = BuildingSetpoints(battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw)
+        for eid, chosen in zip(self.controllers, plans, strict=True):
+            self.setpoints[eid] = BuildingSetpoints(battery_p_kw=chosen.battery_p_kw, hp_p_kw=chosen.hp_p_kw)
         self._record(time_s, result, data)
 
     def fallback_name(self, fallback: Any) -> str:

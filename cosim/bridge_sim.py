@@ -10,7 +10,8 @@ In real-time mode (`controller.mode: realtime`) the bridge paces the run on the 
 starts at run start + t / `realtime_factor` and must be answered by the next step's start (the
 deadline); late agents fall back as in lockstep, and the start lag and deadline misses of every
 step go to `control_steps`.
-Runs in process only: it finds the bridge and the results writer in `RUNS` under `run_key`.
+Runs in process only: the bridge and the results writer come with its `RunContext` (init parameter
+`context`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from mosaik_api_v3.types import CreateResult, Meta
 
 from controllers.baseline import BuildingSetpoints
 from cosim.bridge_core import ExchangeResult
+from cosim.bridge_sync import SyncBridge
+from cosim.context import RunContext, require_context
 from cosim.control_sim import META as CONTROL_META
 from cosim.control_sim import ControlSim
-from cosim.recorder import RUNS, RunHooks
 
 META: Meta = copy.deepcopy(CONTROL_META)
 
@@ -51,14 +53,15 @@ class BridgeSim(ControlSim):
         super().__init__()
         self.meta = copy.deepcopy(META)
         self.agent_ids: dict[str, str] = {}
-        self.hooks: RunHooks | None = None
+        self.hooks: RunContext | None = None
+        self.bridge: SyncBridge | None = None
         self.wall_start: float | None = None
 
-    def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
-        hooks = RUNS.get(run_key)
-        if hooks is None or hooks.bridge is None:
-            raise RuntimeError(f"bridge: no MQTT bridge registered for run {run_key!r}")
-        self.hooks = hooks
+    def configure_sim(self, context: RunContext | None = None) -> None:  # type: ignore[override]
+        hooks = require_context(context, "bridge")
+        if hooks.bridge is None:
+            raise RuntimeError("bridge: the run context has no MQTT bridge (start the control plane first)")
+        self.hooks, self.bridge = hooks, hooks.bridge
 
     def create(  # type: ignore[override]  # explicit keywords
         self,
@@ -75,12 +78,12 @@ class BridgeSim(ControlSim):
         return created
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
-        if self.hooks is None:
+        if self.hooks is None or self.bridge is None:
             raise RuntimeError("bridge: not configured")
         by_agent = {self.agent_ids[eid]: values for eid, values in self.measurements(inputs).items()}
         forecasts = self.forecasts(by_agent)
         pacing = self._pace(time_s)
-        result = self.hooks.bridge.exchange(
+        result = self.bridge.exchange(
             self.step_index,
             by_agent,
             time_s=time_s,
@@ -108,7 +111,7 @@ class BridgeSim(ControlSim):
                 ],
             )
         self.after_exchange(time_s, result)
-        records = self.hooks.bridge.drain_rows()
+        records = self.bridge.drain_rows()
         if records:
             writer.add_rows("mqtt_messages", [{"time_s": time_s, **r} for r in records])
         writer.add_rows(

@@ -16,7 +16,8 @@ from typing import Any
 
 from mosaik_api_v3.types import CreateResult, Meta
 
-from cosim.recorder import RUNS, RunHooks
+from cosim.bridge_sync import SyncBridge
+from cosim.context import RunContext, require_context
 from simulators.base import TimeBasedSim
 from simulators.building.model import OUTPUT_ATTRS
 from simulators.building.sim import SETPOINT_INPUTS
@@ -44,13 +45,14 @@ class DeviceSim(TimeBasedSim):
         self.devices: dict[str, str] = {}
         self.outputs_by_eid: dict[str, dict[str, Any]] = {}
         self.inputs_by_eid: dict[str, dict[str, float | None]] = {}
-        self.hooks: RunHooks | None = None
+        self.hooks: RunContext | None = None
+        self.bridge: SyncBridge | None = None
 
-    def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
-        hooks = RUNS.get(run_key)
-        if hooks is None or hooks.device_bridge is None:
-            raise RuntimeError(f"devices: no device plane registered for run {run_key!r}")
-        self.hooks = hooks
+    def configure_sim(self, context: RunContext | None = None) -> None:  # type: ignore[override]
+        hooks = require_context(context, "devices")
+        if hooks.device_bridge is None:
+            raise RuntimeError("devices: the run context has no device plane (start the control plane first)")
+        self.hooks, self.bridge = hooks, hooks.device_bridge
 
     def create(  # type: ignore[override]  # explicit keywords
         self, num: int, model: str, device_id: str | None = None
@@ -62,12 +64,12 @@ class DeviceSim(TimeBasedSim):
         return [{"eid": eid, "type": "Device"}]
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
-        if self.hooks is None:
+        if self.hooks is None or self.bridge is None:
             raise RuntimeError("devices: not configured")
         sent = {eid: {a: _value(inputs.get(eid, {}).get(a)) for a in SETPOINT_INPUTS} for eid in self.devices}
         self.inputs_by_eid = sent
         last_step = self.step_index == self.n_steps - 1
-        result = self.hooks.device_bridge.exchange(
+        result = self.bridge.exchange(
             self.step_index,
             {self.devices[eid]: values for eid, values in sent.items()},
             time_s=time_s,

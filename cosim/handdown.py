@@ -51,35 +51,29 @@ def read_plan_set(path: Path) -> PlanSet:
         raise PlanError(f"{path}: not a plan set of the platform's format: {exc}") from None
 
 
-_MADE: dict[str, PlanSet] = {}  # planner-made plan sets by scenario, made once per process
-
-
 def plan_set(scenario: Scenario) -> PlanSet | None:
-    """The scenario's plan set: read from its file or made by the planner (once), None without plans."""
+    """The scenario's plan set: read from its file or made by the planner, None without plans.
+    A run makes it once (`run_scenario`) and hands it to `load_plans` and `store_plans`."""
     cfg = scenario.plan
     if cfg is None:
         return None
     if cfg.file is not None:
         return read_plan_set(cfg.file)
-    key = scenario.model_dump_json()
-    if key not in _MADE:
-        from cosim.plan_source import planner_plans
-        from planner.hub.errors import PlannerError
+    from cosim.plan_source import planner_plans
+    from planner.hub.errors import PlannerError
 
-        source = cfg.planner
-        try:
-            _MADE[key] = planner_plans(
-                scenario, *(() if source is None else (source.policy, source.margin_k))
-            )
-        except (PlannerError, ValueError) as exc:
-            raise PlanError(f"plan.planner: the planner could not plan the buildings: {exc}") from None
-    return _MADE[key]
+    source = cfg.planner
+    try:
+        return planner_plans(scenario, *(() if source is None else (source.policy, source.margin_k)))
+    except (PlannerError, ValueError) as exc:
+        raise PlanError(f"plan.planner: the planner could not plan the buildings: {exc}") from None
 
 
-def load_plans(scenario: Scenario) -> dict[str, Schedule]:
-    """Building name → its schedule, for the buildings that have a plan."""
+def load_plans(scenario: Scenario, plans: PlanSet | None = None) -> dict[str, Schedule]:
+    """Building name → its schedule, for the buildings that have a plan (from `plans`, or the
+    scenario's plan set when not given)."""
     cfg = scenario.plan
-    plans = plan_set(scenario)
+    plans = plans if plans is not None else plan_set(scenario)
     if cfg is None or plans is None:
         return {}
     where = cfg.file or "plan.planner"
@@ -117,9 +111,8 @@ def load_plans(scenario: Scenario) -> dict[str, Schedule]:
     return schedules
 
 
-def store_plans(scenario: Scenario, out_dir: Path) -> None:
+def store_plans(plans: PlanSet | None, out_dir: Path) -> None:
     """Write the plan set into the results (`plans.json`)."""
-    plans = plan_set(scenario)
     if plans is not None:
         (out_dir / "plans.json").write_text(plans.to_json(), encoding="utf-8")
 

@@ -6,20 +6,19 @@ source's full id to its result table and display name; `events` inputs (lists of
 sources in the same order every step, so where each value goes is worked out once per attribute
 (a `_Plan`, checked by the count and the first and last source every step) and a step copies
 slices of the values into the tables' columns. The recorder runs in
-process: it finds its `ResultsWriter` and progress callback in `RUNS`, registered by the world
-builder under the `run_key` init parameter.
+process: it writes through the `ResultsWriter` and reports progress to the callback of the run's
+`RunContext` (init parameter `context`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mosaik_api_v3.types import CreateResult, Meta
 
-from cosim.results import ResultsWriter
+from cosim.context import RunContext, require_context
 from simulators.base import TimeBasedSim, same_keys
 
 META: Meta = {
@@ -29,18 +28,7 @@ META: Meta = {
 }
 
 
-@dataclass
-class RunHooks:
-    """What an in-process recorder writes to and whom it tells about progress."""
 
-    writer: ResultsWriter
-    on_step: Callable[[int], None] | None = None
-    bridge: Any = None  # the run's SyncBridge when controllers talk over MQTT
-    scenario: Any = None  # the validated Scenario, for controllers that need the whole district
-    device_bridge: Any = None  # the SyncBridge of the device plane when buildings are external (HIL)
-
-
-RUNS: dict[str, RunHooks] = {}
 
 
 class RecorderSim(TimeBasedSim):
@@ -49,13 +37,11 @@ class RecorderSim(TimeBasedSim):
     def __init__(self) -> None:
         super().__init__(META)
         self.entities: dict[str, tuple[str, str]] = {}
-        self.hooks: RunHooks | None = None
+        self.hooks: RunContext | None = None
         self.plans: dict[str, _Plan] = {}
 
-    def configure_sim(self, run_key: str = "") -> None:  # type: ignore[override]  # explicit keywords
-        if run_key not in RUNS:
-            raise RuntimeError(f"recorder: no run registered under {run_key!r}")
-        self.hooks = RUNS[run_key]
+    def configure_sim(self, context: RunContext | None = None) -> None:  # type: ignore[override]
+        self.hooks = require_context(context, "recorder")
 
     def create(  # type: ignore[override]  # explicit keywords
         self, num: int, model: str, entities: dict[str, list[str]] | None = None

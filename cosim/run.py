@@ -11,16 +11,15 @@ import platform
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cosim.context import RunContext
 from cosim.control_plane import ControlPlane, start_control_plane
-from cosim.handdown import clear_plans, load_plans, publish_plans, store_plans
+from cosim.handdown import clear_plans, load_plans, plan_set, publish_plans, store_plans
 from cosim.kpis import compute_kpis
-from cosim.recorder import RUNS, RunHooks
 from cosim.results import ResultsWriter
 from cosim.scenario import Scenario
 from cosim.world import BuiltWorld, agent_specs, build_world
@@ -54,9 +53,9 @@ def run_scenario(
     writer = ResultsWriter(
         out, scenario.outputs.flush_every_steps, overwrite, scenario.outputs.flush_interval_s
     )
-    schedules = load_plans(scenario)  # a broken plan file stops the run before anything starts
-    run_key = uuid.uuid4().hex
-    RUNS[run_key] = RunHooks(writer, on_step, scenario=scenario)
+    plans = plan_set(scenario)  # made (or read) once; a broken plan file stops the run here
+    schedules = load_plans(scenario, plans)
+    context = RunContext(writer, scenario, on_step, schedules)
     started = time.perf_counter()
     meta = {
         "scenario": scenario.model_dump(mode="json"),
@@ -85,12 +84,12 @@ def run_scenario(
                 ready_timeout_s=c.ready_timeout_s,
                 echo=echo,
             )
-            RUNS[run_key].bridge = plane.bridge
+            context.bridge = plane.bridge
             if schedules and plane.bridge is not None and scenario.plan is not None:
                 published = publish_plans(plane.broker.url, plane.run_id, schedules, scenario.plan.series)
                 plane.closers.insert(0, lambda: clear_plans(plane.broker.url, plane.run_id, list(schedules)))
                 echo(f"plans: {published} published as retained MQTT messages")
-            RUNS[run_key].device_bridge = plane.device_bridge
+            context.device_bridge = plane.device_bridge
             if on_control_plane is not None:
                 on_control_plane(plane)
             meta["mqtt"] = {
@@ -98,8 +97,8 @@ def run_scenario(
                 "broker_kind": plane.broker.kind,
                 "run_id": plane.run_id,
             }
-        store_plans(scenario, out)
-        built = build_world(scenario, run_key)
+        store_plans(plans, out)
+        built = build_world(scenario, context)
         if on_built is not None:
             on_built(built)
         writer.add_rows("entities", [asdict(e) for e in built.entities])
@@ -113,7 +112,6 @@ def run_scenario(
         mqtt_kpis = _mqtt_kpis(plane) if plane is not None and plane.bridge is not None else None
         if plane is not None:
             plane.close()
-        RUNS.pop(run_key, None)
         _restore(previous_handler)
     writer.close()
     wall = time.perf_counter() - started

@@ -15,6 +15,7 @@ import mosaik
 
 from controllers.admm.mqtt import COORDINATOR_ID
 from cosim.admm_control import ADMM_INPUTS
+from cosim.context import RunContext
 from cosim.control_plane import AgentSpec
 from cosim.control_sim import BATTERY_INPUTS, MEASUREMENT_INPUTS
 from cosim.emulator import device_id
@@ -71,12 +72,12 @@ def building_names(group: BuildingGroup) -> list[str]:
 
 
 class _Builder:
-    def __init__(self, scenario: Scenario, run_key: str) -> None:
+    def __init__(self, scenario: Scenario, context: RunContext) -> None:
         self.s = scenario
         self.world = new_world(scenario.execution.processes)
         self.built = BuiltWorld(self.world, scenario.duration)
         self.recorded: list[tuple[Any, list[str], str, str]] = []
-        self.run_key = run_key
+        self.context = context
         self.controller_params = scenario.controller_params()
         common = {"start": scenario.start, "tz": scenario.timezone, "n_steps": scenario.n_steps}
         self.common = {"step_size": scenario.step, **common}
@@ -131,7 +132,7 @@ class _Builder:
             )
         )
         self.dsim = (
-            self.start("Devices", run_key=self.run_key, **self.common)
+            self.start("Devices", context=self.context, **self.common)
             if any(g.external for g in s.buildings)
             else None
         )
@@ -166,9 +167,9 @@ class _Builder:
             self.record(child, _grid_child_attrs(child.type), table, child.eid)
         if s.controller.kind == "admm":
             name = "AdmmBridge" if s.controller.transport == "mqtt" else "AdmmControl"
-            csim = self.start(name, run_key=self.run_key, **self.control_common)
+            csim = self.start(name, context=self.context, **self.control_common)
         elif s.controller.transport == "mqtt":
-            csim = self.start("Bridge", run_key=self.run_key, **self.control_common)
+            csim = self.start("Bridge", context=self.context, **self.control_common)
         else:
             csim = self.start("Control", **self.control_common)
         index = 0
@@ -259,7 +260,7 @@ class _Builder:
             )
 
     def _add_recorder(self) -> None:
-        rsim = self.start("Recorder", run_key=self.run_key, **self.common)
+        rsim = self.start("Recorder", context=self.context, **self.common)
         mapping = {e.full_id: [table, name] for e, _, table, name in self.recorded}
         recorder = rsim.Recorder(entities=mapping)
         for entity, attrs, _, _ in self.recorded:
@@ -314,6 +315,6 @@ def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = 
     ]
 
 
-def build_world(scenario: Scenario, run_key: str) -> BuiltWorld:
+def build_world(scenario: Scenario, context: RunContext) -> BuiltWorld:
     """Start every simulator, create the entities and connect them."""
-    return _Builder(scenario, run_key).build()
+    return _Builder(scenario, context).build()

@@ -1,0 +1,41 @@
+"""The run context: what the in-process simulators of one run share, handed to each of them
+explicitly (mosaik passes an in-process simulator's init parameters as they are), never through
+a module-global registry.
+
+`run_scenario` makes one `RunContext` per run and gives it to `build_world`, which starts the
+recorder, the control adapter and the device plane with `context=...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cosim.bridge_sync import SyncBridge
+    from cosim.handdown import Schedule
+    from cosim.results import ResultsWriter
+    from cosim.scenario import Scenario
+
+__all__ = ["RunContext", "require_context"]
+
+
+@dataclass
+class RunContext:
+    """One run's shared parts: the results writer, the progress callback, the validated scenario,
+    the plans handed down (building → schedule), and once the control plane is up its bridges."""
+
+    writer: ResultsWriter
+    scenario: Scenario
+    on_step: Callable[[int], None] | None = None
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    bridge: SyncBridge | None = None  # controllers over MQTT
+    device_bridge: SyncBridge | None = None  # external devices (hardware in the loop)
+
+
+def require_context(context: object, who: str) -> RunContext:
+    """`context` as a `RunContext`, or an error saying which simulator needs one."""
+    if not isinstance(context, RunContext):
+        raise RuntimeError(f"{who}: start it with context=RunContext(...) (in process, from cosim.world)")
+    return context
