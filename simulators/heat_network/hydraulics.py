@@ -184,11 +184,25 @@ class PipeNetwork:
             except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
                 failure = f"pandapipes: {type(exc).__name__}: {exc}"
         elapsed_ms = (time.perf_counter() - start) * 1e3
-        # raw pressures before the lift correction may be negative; the corrected ones are checked below
-        notes = tuple(str(w.message) for w in caught if "pressure is negative" not in str(w.message))
+        notes = self._notes(caught)
         if failure:
             return self._failed(failure, notes, elapsed_ms)
         return self._solution(notes, elapsed_ms, t_ground_c)
+
+    @staticmethod
+    def _notes(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
+        """pandapipes' warnings about the solution (UserWarning, RuntimeWarning) become notes for
+        events; others (a library's deprecations, say) are passed on as they came. The raw pressures
+        before the lift correction may be negative: that warning is dropped (the corrected ones
+        keep `dp_min_bar` at every substation)."""
+        notes = []
+        for w in caught:
+            text = str(w.message)
+            if not issubclass(w.category, UserWarning | RuntimeWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            elif "pressure is negative" not in text:
+                notes.append(text)
+        return tuple(notes)
 
     def _solution(self, notes: tuple[str, ...], elapsed_ms: float, t_ground_c: float) -> FlowSolution:
         net, topo = self.net, self.topology
