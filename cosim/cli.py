@@ -515,7 +515,7 @@ def kpis(results: Annotated[Path, typer.Argument(metavar="RESULTS", help="result
 def _register_plan() -> None:
     from cosim.plan_cmd import plan
 
-    app.command("plan", cls=_Command)(plan)
+    app.command("plan", cls=_Command)(_guard(plan))  # its own errors end with its own codes (docs/planner.md)
 
 
 _register_plan()
