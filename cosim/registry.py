@@ -20,6 +20,7 @@ SIMULATORS: dict[str, str] = {
     "Bridge": "cosim.bridge_sim:BridgeSim",
     "AdmmControl": "cosim.admm_control:AdmmControlSim",
     "AdmmBridge": "cosim.admm_bridge_sim:AdmmBridgeSim",
+    "MpcControl": "cosim.mpc_control:MpcControlSim",
     "Devices": "cosim.devices_sim:DeviceSim",
     "Recorder": "cosim.recorder:RecorderSim",
     "Constant": "simulators.constant.sim:ConstantSim",

@@ -27,7 +27,8 @@ from pydantic import (
 from controllers.plugin import ControllerError, controller_class, resolve_kind_path, validate_params
 from simulators.building.model import BuildingSpec
 
-BUILTIN_KINDS = ("none", "rule_based", "admm")
+BUILTIN_KINDS = ("none", "rule_based", "admm", "mpc")
+PREDICTIVE_KINDS = ("admm", "mpc")  # district model-predictive control: forecasts, a horizon, a shared limit
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|d|w)\s*$")
 _UNIT_S = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -279,12 +280,29 @@ class AdmmConfig(Strict):
         return parse_duration_s(value)
 
 
+class MpcConfig(Strict):
+    """Centralised model-predictive control (kind `mpc`): the whole district's problem solved in one
+    piece every control step with cvxpy (`solver`: any cvxpy solver installed; CLARABEL by default),
+    the same objective and constraints ADMM shares out. Horizon and peak-import price as for ADMM;
+    the shared limit is the grid's `transformer_limit_kw`. Runs in process (`transport: inprocess`)."""
+
+    horizon: int = 86400
+    peak_price_per_kw: Annotated[float, Field(ge=0)] = 0.0
+    solver: Annotated[str, Field(pattern=r"^[A-Z_]+$")] = "CLARABEL"
+
+    @field_validator("horizon", mode="before")
+    @classmethod
+    def _horizon(cls, value: Any) -> int:
+        return parse_duration_s(value)
+
+
 class Controller(Strict):
     """Which controller runs and how it is reached.
 
     kind: `none` (thermostats, batteries idle), `rule_based` (battery self-consumption; with
     `dsm`, flexible load curtailed in [dsm_start_h, dsm_end_h) and restored before the buildings'
-    deadline), `admm` (settings in `admm`), or a controller plug-in (`controllers.plugin`): a
+    deadline), `admm` (settings in `admm`), `mpc` (centralised MPC, settings in `mpc`, in process), or
+    a controller plug-in (`controllers.plugin`): a
     registered name, `package.module:Class` or `path/to/file.py:Class` (relative to the scenario
     file), with its parameters in `params` (validated against the plug-in's `Params`).
     transport: `mqtt` (one agent per building on a broker) or `inprocess` (the same controllers
@@ -306,6 +324,7 @@ class Controller(Strict):
     kind: Annotated[str, Field(min_length=1)] = "none"
     params: dict[str, Any] = {}
     admm: AdmmConfig | None = None
+    mpc: MpcConfig | None = None
     dsm: bool = True
     dsm_start_h: Annotated[int, Field(ge=0, le=23)] = 17
     dsm_end_h: Annotated[int, Field(ge=1, le=24)] = 20
@@ -342,7 +361,7 @@ class Controller(Strict):
         if kind in BUILTIN_KINDS:
             if params:
                 settings = {"none": "none", "rule_based": "dsm, dsm_start_h, dsm_end_h",
-                            "admm": "the `admm` section"}
+                            "admm": "the `admm` section", "mpc": "the `mpc` section"}
                 raise ValueError(f"kind {kind!r} takes no `params`; its settings: {settings[kind]}")
             return params
         try:
@@ -353,6 +372,14 @@ class Controller(Strict):
 
     @model_validator(mode="after")
     def _admm(self) -> Controller:
+        if self.kind == "mpc":
+            if self.mpc is None:
+                raise ValueError(
+                    "kind 'mpc' needs an `mpc` section (horizon, peak_price_per_kw, solver; may be empty: {})"
+                )
+            if self.transport != "inprocess":
+                raise ValueError("kind 'mpc' is the centralised controller and runs in process: set "
+                                 "`transport: inprocess`")
         if self.kind == "admm":
             if self.admm is None:
                 raise ValueError("kind 'admm' needs an `admm` section (horizon, settings; may be empty: {})")
@@ -503,17 +530,18 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _admm_steps(self) -> Scenario:
-        admm = self.controller.admm
-        if self.controller.kind == "admm" and admm is not None:
+        kind = self.controller.kind
+        settings = {"admm": self.controller.admm, "mpc": self.controller.mpc}.get(kind)
+        if settings is not None:
             if self.grid.transformer_limit_kw is None:
                 raise ValueError(
-                    "controller kind 'admm' coordinates a shared limit: set grid.transformer_limit_kw"
+                    f"controller kind {kind!r} coordinates a shared limit: set grid.transformer_limit_kw"
                 )
             if self.control_step != self.step:
-                raise ValueError("controller kind 'admm' needs control_step == step")
-            if admm.horizon % self.control_step or admm.horizon < 2 * self.control_step:
+                raise ValueError(f"controller kind {kind!r} needs control_step == step")
+            if settings.horizon % self.control_step or settings.horizon < 2 * self.control_step:
                 raise ValueError(
-                    "controller.admm.horizon must be a multiple of control_step, at least two steps"
+                    f"controller.{kind}.horizon must be a multiple of control_step, at least two steps"
                 )
         return self
 
@@ -528,8 +556,9 @@ class Scenario(Strict):
         names = [g.name for g in self.buildings] + [s.name for s in self.storage]
         if len(set(names)) != len(names):
             raise ValueError(f"building group and storage names must be unique, got {names}")
-        if self.plan is not None and self.controller.kind != "admm":
-            raise ValueError("plans are tracked by the ADMM agents: `plan` needs controller.kind 'admm'")
+        if self.plan is not None and self.controller.kind not in PREDICTIVE_KINDS:
+            raise ValueError("plans are tracked by the model-predictive controllers: `plan` needs "
+                             "controller.kind 'admm' or 'mpc'")
         return self
 
     @property

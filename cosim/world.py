@@ -20,7 +20,7 @@ from cosim.control_plane import AgentSpec
 from cosim.control_sim import BATTERY_INPUTS, MEASUREMENT_INPUTS
 from cosim.emulator import device_id
 from cosim.registry import new_world
-from cosim.scenario import AdmmConfig, BuildingGroup, Scenario
+from cosim.scenario import PREDICTIVE_KINDS, AdmmConfig, BuildingGroup, Scenario
 from simulators.building.model import OUTPUT_ATTRS as BUILDING_OUTPUTS
 from simulators.building.sim import WEATHER_INPUTS
 from simulators.sources.sim import PRICE_ATTRS, WEATHER_ATTRS
@@ -165,7 +165,9 @@ class _Builder:
         for child in grid.children:
             table = GRID_TABLES[child.type]
             self.record(child, _grid_child_attrs(child.type), table, child.eid)
-        if s.controller.kind == "admm":
+        if s.controller.kind == "mpc":
+            csim = self.start("MpcControl", context=self.context, **self.control_common)
+        elif s.controller.kind == "admm":
             name = "AdmmBridge" if s.controller.transport == "mqtt" else "AdmmControl"
             csim = self.start(name, context=self.context, **self.control_common)
         elif s.controller.transport == "mqtt":
@@ -219,7 +221,10 @@ class _Builder:
         agent = csim.Agent(kind=self.s.controller.kind, params=self.controller_params, agent_id=name)
         self.connect(b, conn, "p_kw", "q_kvar")
         self.connect(
-            b, agent, *MEASUREMENT_INPUTS, *(ADMM_INPUTS if self.s.controller.kind == "admm" else ())
+            b,
+            agent,
+            *MEASUREMENT_INPUTS,
+            *(ADMM_INPUTS if self.s.controller.kind in PREDICTIVE_KINDS else ()),
         )
         self.connect(
             agent,
