@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
@@ -105,7 +106,7 @@ def _debug() -> bool:
 
 def fail(message: str, code: ExitCode) -> typer.Exit:
     """Print `message` on stderr; the exception to raise for exit code `code`."""
-    err.print(f"[red]{message}[/red]", highlight=False, soft_wrap=True)
+    err.print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
     return typer.Exit(int(code))
 
 
