@@ -40,8 +40,6 @@ class Case:
     W/m², price series in CHF/kWh (keyed by name: ``tou``, ``rtp``, ``spot``, ``fip``, ...).
     ``operation_weight`` scales the horizon's operating costs and emissions to one year
     (default 8760 h / horizon), so they add up with annualised capital costs.
-    ``nm_withdrawal_counts_as_import``: net-metering withdrawals are physical grid imports and
-    carry the grid's emission factor (True) or count as the hub's own PV (False).
     ``fixed_capacities`` (technology name → size in its unit) turns sizing into dispatch only;
     ``initial_e_kwh`` (store name → kWh) sets the content of stores before the first step
     (day-ahead re-runs from the current state).
@@ -63,7 +61,6 @@ class Case:
     max_import_kw: float | None = None
     max_export_kw: float | None = None
     operation_weight: float | None = None
-    nm_withdrawal_counts_as_import: bool = True
     fixed_capacities: Mapping[str, float] = field(default_factory=dict)
     initial_e_kwh: Mapping[str, float] = field(default_factory=dict)
 

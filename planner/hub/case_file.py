@@ -47,7 +47,6 @@ class GridSpec(_Strict):
     co2_kg_per_kwh: float = Field(default=0.137, ge=0)
     max_import_kw: float | None = Field(default=None, ge=0)
     max_export_kw: float | None = Field(default=None, ge=0)
-    nm_withdrawal_counts_as_import: bool = True
 
 
 class TechnologySpec(_Strict):
@@ -128,7 +127,6 @@ def case_from_file(path: Path | str) -> Case:
             roof_area_m2=spec.roof_area_m2, interest_rate=spec.interest_rate,
             grid_co2_kg_per_kwh=spec.grid.co2_kg_per_kwh, max_import_kw=spec.grid.max_import_kw,
             max_export_kw=spec.grid.max_export_kw, operation_weight=spec.operation_weight,
-            nm_withdrawal_counts_as_import=spec.grid.nm_withdrawal_counts_as_import,
         )
     except PlannerInputError as exc:
         raise PlannerInputError(f"{path}: {exc}") from None

@@ -73,6 +73,23 @@ class NettedBank:
 
 
 @dataclass(frozen=True)
+class MeterInterval:
+    """Net metering per metering interval: in step t a site either draws from the grid or deposits
+    credit, never both (the meter registers one net flow per interval).
+
+    Only the ``steps`` where depositing while drawing could pay carry the constraint (the import
+    price is below a later one and the sun is up, :func:`arbitrage_steps`); ``on`` is 1 where the
+    step deposits, binary (a MILP) or a fixed 0/1 pattern (an LP, to read duals for pricing).
+    ``max_deposit_kw`` and ``max_draw_kw`` are the big-M bounds of each of these steps.
+    """
+
+    steps: np.ndarray
+    on: Any
+    max_deposit_kw: np.ndarray
+    max_draw_kw: np.ndarray
+
+
+@dataclass(frozen=True)
 class GridVars:
     """Grid exchange; the net-metering bank exists only under net metering.
 
@@ -86,10 +103,16 @@ class GridVars:
     bank_kwh: cp.Variable | None
     bank_withdrawal_kw: cp.Variable | None
     netted: NettedBank | None = None
+    interval: MeterInterval | None = None
 
     @property
     def net_metering(self) -> bool:
         return self.bank_kwh is not None or self.netted is not None
+
+    @property
+    def draw_kw(self) -> Expr:
+        """d_t: everything drawn from the grid (import, plus withdrawals of credit with the chained bank)."""
+        return self.import_kw if self.bank_withdrawal_kw is None else self.import_kw + self.bank_withdrawal_kw
 
 
 @dataclass(frozen=True)
@@ -99,8 +122,11 @@ class HubVariables:
     grid: GridVars
 
 
-def _big_m(name: str, limit: float | None) -> float:
+def _big_m(name: str, limit: float | None, why: str = "") -> float:
     if limit is None:
+        if why:
+            raise PlannerInputError(f"technology {name!r} needs a max capacity ({why}): net metering per "
+                                    "metering interval is a MILP whose binaries need a bound")
         raise PlannerInputError(f"technology {name!r} needs a max capacity: its fixed costs, minimum "
                                 "capacity "
                                 "or part load make it a MILP, whose install/on-off binaries need a bound")
@@ -113,11 +139,68 @@ def _netted_bank(prices: ResolvedPrices) -> NettedBank:
                       cp.Variable(levels.size, nonneg=True, name="nm_withdrawn_by_price_kwh"))
 
 
-def define_variables(case: Case, prices: ResolvedPrices, netted: bool = False) -> HubVariables:
+ARBITRAGE_PRICE_TOLERANCE = 1e-9   # CHF/kWh: a later price must exceed p_t by more to count
+
+
+def arbitrage_steps(import_per_kwh: np.ndarray, irradiance_kw_per_m2: np.ndarray) -> np.ndarray:
+    """Steps where banking solar credit while drawing from the grid could pay: the sun is up and the
+    import price p_t is below the highest later price max_{s>t} p_s (the most a credit banked at t
+    can be worth). In every other step netting draw and deposit never raises the cost
+    (:func:`planner.hub.netting.net_interval`), so only these steps need the binary."""
+    price = np.asarray(import_per_kwh, dtype=float)
+    later = np.append(np.maximum.accumulate(price[::-1])[::-1][1:], -np.inf)
+    sunny = np.asarray(irradiance_kw_per_m2) > 0
+    return np.flatnonzero((price < later - ARBITRAGE_PRICE_TOLERANCE) & sunny)
+
+
+def _max_draw_kw(case: Case, steps: np.ndarray) -> np.ndarray:
+    """An upper bound of the grid draw in ``steps``: the import limit, else demand plus every
+    electricity consumer and electric store charging at its largest size."""
+    if case.max_import_kw is not None:
+        return np.full(steps.size, float(case.max_import_kw))
+    extra = 0.0
+    for name, tech in case.catalogue.conversion.items():
+        if tech.input == "elec":
+            limit = _big_m(name, tech.max_capacity, "or the grid a max_import_kw")
+            extra += limit / tech.outputs[tech.capacity_on]
+    for name, store in case.catalogue.storage.items():
+        if store.carrier == "elec":
+            extra += store.c_rate_charge_per_h * _big_m(name, store.max_capacity_kwh,
+                                                       "or the grid a max_import_kw")
+    return np.asarray(case.elec_demand_kw, dtype=float)[steps] + extra
+
+
+def _max_deposit_kw(case: Case, steps: np.ndarray) -> np.ndarray:
+    """An upper bound of the solar export in ``steps``: every solar technology at its largest area."""
+    irr = case.irradiance_kw_per_m2[steps]
+    total = np.zeros(steps.size)
+    for name, tech in case.catalogue.conversion.items():
+        if tech.is_solar and "elec" in tech.outputs:
+            limits = [x for x in (tech.max_capacity, case.roof_area_m2) if x is not None]
+            area = min(limits) if limits else _big_m(name, None, "or the case a roof area")
+            total += tech.outputs["elec"] * irr * area
+    return total
+
+
+def _meter_interval(case: Case, steps: np.ndarray, pattern: np.ndarray | None) -> MeterInterval | None:
+    if steps.size == 0:
+        return None
+    if pattern is not None:
+        on: Any = np.asarray(pattern, dtype=float)
+    else:
+        on = cp.Variable(steps.size, boolean=True, name="nm_deposit_on")
+    return MeterInterval(steps, on, _max_deposit_kw(case, steps), _max_draw_kw(case, steps))
+
+
+def define_variables(case: Case, prices: ResolvedPrices, netted: bool = False,
+                     meter_steps: np.ndarray | None = None,
+                     meter_pattern: np.ndarray | None = None) -> HubVariables:
     """Create the decision variables; solar input is the fixed expression area · I_t (no curtailment).
 
     ``netted`` replaces the net-metering bank by its relaxation :class:`NettedBank` (no effect
-    without net metering).
+    without net metering). ``meter_steps``: the steps of :class:`MeterInterval` (default: the
+    :func:`arbitrage_steps` of a net-metering policy, none otherwise); the relaxations of
+    :mod:`planner.hub.netting` pass their policy's. ``meter_pattern`` fixes its binaries (0/1 per step).
     """
     n = case.n_steps
     irr_kw_per_m2 = case.irradiance_kw_per_m2
@@ -144,6 +227,11 @@ def define_variables(case: Case, prices: ResolvedPrices, netted: bool = False) -
     has_other_elec = any(not t.is_solar for t in elec)
     nm = prices.net_metering and has_solar_elec
     chain = nm and not netted
+    if meter_steps is None:
+        meter_steps = (arbitrage_steps(prices.import_per_kwh, irr_kw_per_m2) if nm
+                       else np.zeros(0, dtype=int))
+    interval = _meter_interval(case, np.asarray(meter_steps, dtype=int), meter_pattern) if has_solar_elec \
+        else None
     grid = GridVars(
         import_kw=cp.Variable(n, nonneg=True, name="grid_draw_kw" if nm and netted else "grid_import_kw"),
         export_solar_kw=cp.Variable(n, nonneg=True, name="export_solar_kw") if has_solar_elec else None,
@@ -151,6 +239,7 @@ def define_variables(case: Case, prices: ResolvedPrices, netted: bool = False) -
         bank_kwh=cp.Variable(n + 1, nonneg=True, name="nm_bank_kwh") if chain else None,
         bank_withdrawal_kw=cp.Variable(n, nonneg=True, name="nm_withdrawal_kw") if chain else None,
         netted=_netted_bank(prices) if nm and netted else None,
+        interval=interval,
     )
     return HubVariables(converters, storage, grid)
 
@@ -331,6 +420,24 @@ def define_net_metering(v: HubVariables, step_h: float) -> list[Constraint]:
             g.bank_kwh[1:] == g.bank_kwh[:-1] + step_h * (g.export_solar_kw - g.bank_withdrawal_kw)]
 
 
+def define_metering_interval(v: HubVariables) -> list[Constraint]:
+    """One net flow per metering interval in the steps S of :class:`MeterInterval` (u_t = 1: deposit):
+
+    x_pv,t ≤ X_t·u_t,  d_t ≤ D_t·(1 − u_t)  ∀t ∈ S,  d_t = import_t + w_t (the whole draw),
+    with X_t, D_t upper bounds of the solar export and of the draw in step t.
+    """
+    g = v.grid
+    iv = g.interval
+    if iv is None or g.export_solar_kw is None:
+        return []
+    on = iv.on
+    if isinstance(on, np.ndarray):  # a fixed pattern: plain bounds
+        return [g.export_solar_kw[iv.steps] <= iv.max_deposit_kw * on,
+                g.draw_kw[iv.steps] <= iv.max_draw_kw * (1.0 - on)]
+    return [g.export_solar_kw[iv.steps] <= atoms.multiply(iv.max_deposit_kw, on),
+            g.draw_kw[iv.steps] <= atoms.multiply(iv.max_draw_kw, 1 - on)]
+
+
 def define_grid_limits(v: HubVariables, case: Case) -> list[Constraint]:
     """import_t + w_t ≤ P_imp,max;  x_pv,t + x_other,t ≤ P_exp,max (when the case caps them)."""
     g = v.grid
@@ -360,6 +467,7 @@ def constraint_families(v: HubVariables, case: Case) -> dict[str, list[Constrain
         "heat_balance": define_heat_balance(v, case),
         "export_limits": define_export_limits(v),
         "net_metering": define_net_metering(v, case.step_h),
+        "metering_interval": define_metering_interval(v),
         "grid_limits": define_grid_limits(v, case),
     }
 

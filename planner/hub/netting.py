@@ -13,8 +13,15 @@ same or a lower cost):
 2. *bank settled over the horizon* (:class:`planner.hub.formulation.NettedBank`): credit drawn at
    price level k at most the draws at that level, in total at most the credit banked.
 
-After each, with every other decision fixed (the draws d_t = import_t + w_t and the banked x_t),
-the small LP max Σ_t p_t·w_t subject to the chain and 0 ≤ w_t ≤ d_t finds the best order of
+Net metering is per metering interval: in a step the site draws from the grid or banks credit,
+never both (:class:`planner.hub.formulation.MeterInterval`). The relaxations keep that
+constraint (binaries in the steps where depositing while drawing could pay, so they are MILPs
+when there are such steps); in every other step a draw and a deposit are netted afterwards
+(:func:`net_interval`), which never costs anything: the credit lost could only replace later
+draws at prices no higher than the step's own, which the netting saves.
+
+After each, with every other decision fixed (the netted draws d_t = import_t + w_t and the banked
+x_t), the small LP max Σ_t p_t·w_t subject to the chain and 0 ≤ w_t ≤ d_t finds the best order of
 withdrawals. If it recovers the credit value of the relaxation (within
 :data:`VALUE_TOLERANCE_CHF` per CHF of cost), the relaxed decisions with these withdrawals are
 feasible for the real bank at the relaxation's cost, hence optimal: the answer is exact, not an
@@ -29,7 +36,7 @@ import cvxpy as cp
 import numpy as np
 
 from planner.hub.case import Case
-from planner.hub.formulation import HubVariables
+from planner.hub.formulation import HubVariables, arbitrage_steps
 from planner.hub.policies import PriceSpec, ResolvedPrices
 
 MAX_PRICE_LEVELS = 24          # more distinct import prices (e.g. a real-time series): keep the chain
@@ -41,6 +48,13 @@ def applies(prices: ResolvedPrices) -> bool:
     return prices.net_metering and np.unique(prices.import_per_kwh).size <= MAX_PRICE_LEVELS
 
 
+def net_interval(draw_kw: np.ndarray, banked_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One net flow per step: min(d_t, x_t) is taken off both the draw and the banked export."""
+    draw, banked = np.maximum(draw_kw, 0.0), np.maximum(banked_kw, 0.0)
+    both = np.minimum(draw, banked)
+    return draw - both, banked - both
+
+
 @dataclass(frozen=True)
 class BankSchedule:
     """Withdrawals w_t (kW) and bank B_t (kWh, B_0 first) that respect the bank's order."""
@@ -48,6 +62,8 @@ class BankSchedule:
     withdrawal_kw: np.ndarray
     bank_kwh: np.ndarray
     value_chf: float          # weight·Δt·Σ_t p_t·w_t
+    draw_kw: np.ndarray | None = None     # the netted draws d_t (import = d_t − w_t)
+    banked_kw: np.ndarray | None = None   # the netted banked export x_t
 
 
 def schedule_withdrawals(draw_kw: np.ndarray, banked_kw: np.ndarray, price_per_kwh: np.ndarray,
@@ -78,6 +94,7 @@ class Relaxation:
     policy: str
     netted: bool
     credit_price_per_kwh: float | None   # the feed-in price of the *credit paid* relaxation
+    meter_steps: np.ndarray               # the steps of the metering-interval binaries (original policy's)
 
     def credit_value_chf(self, v: HubVariables) -> float:
         """The value the relaxation gives the banked credit (CHF over the case's year weight)."""
@@ -96,13 +113,15 @@ def relaxations(case: Case, policy: str, prices: ResolvedPrices) -> list[Relaxat
     """The relaxations to try for ``policy``, cheapest first (none when :func:`applies` is False)."""
     if not applies(prices):
         return []
+    steps = arbitrage_steps(prices.import_per_kwh, case.irradiance_kw_per_m2)
     top = float(np.max(prices.import_per_kwh))
     paid_name = f"{policy} (credit paid at {top:g}/kWh)"
     paid = case.policies[policy].model_copy(
         update={"net_metering": False, "feed_in": PriceSpec(flat_per_kwh=top)})
     return [Relaxation("credit paid", replace(case, policies={**case.policies, paid_name: paid}), paid_name,
-                       netted=False, credit_price_per_kwh=top),
-            Relaxation("bank settled over the horizon", case, policy, netted=True, credit_price_per_kwh=None)]
+                       netted=False, credit_price_per_kwh=top, meter_steps=steps),
+            Relaxation("bank settled over the horizon", case, policy, netted=True, credit_price_per_kwh=None,
+                       meter_steps=steps)]
 
 
 def proven_schedule(relaxation: Relaxation, v: HubVariables, prices: ResolvedPrices,
@@ -115,6 +134,11 @@ def proven_schedule(relaxation: Relaxation, v: HubVariables, prices: ResolvedPri
     case = relaxation.case
     draw = np.asarray(g.import_kw.value, dtype=float).reshape(-1)
     banked = np.asarray(g.export_solar_kw.value, dtype=float).reshape(-1)
-    schedule = schedule_withdrawals(draw, banked, prices.import_per_kwh, case.step_h, case.weight)
-    shortfall = relaxation.credit_value_chf(v) - schedule.value_chf
-    return schedule if shortfall <= VALUE_TOLERANCE_CHF * max(1.0, abs(total_cost_chf)) else None
+    netted_draw, netted_banked = net_interval(draw, banked)
+    schedule = schedule_withdrawals(netted_draw, netted_banked, prices.import_per_kwh, case.step_h,
+                                    case.weight)
+    saved_chf = case.weight * case.step_h * float(prices.import_per_kwh @ (draw - netted_draw))
+    shortfall = relaxation.credit_value_chf(v) - schedule.value_chf - saved_chf
+    if shortfall > VALUE_TOLERANCE_CHF * max(1.0, abs(total_cost_chf)):
+        return None
+    return replace(schedule, draw_kw=netted_draw, banked_kw=netted_banked)

@@ -115,20 +115,31 @@ def cost_terms(v: HubVariables, case: Case, prices: ResolvedPrices) -> CostTerms
     )
 
 
-def emissions_kg(v: HubVariables, case: Case) -> Expr:
-    """w·Δt · [Σ_k e_fuel(k) · Σ_t f_k,t + e_grid · Σ_t (import_t + w_t)]; no credit for exports.
+@dataclass(frozen=True)
+class GridAndEmissions:
+    """Annual grid electricity and emissions, counted two ways (they differ only under net metering).
 
-    Net-metering withdrawals w_t are physical grid imports and count unless the case sets
-    ``nm_withdrawal_counts_as_import`` to False.
+    *Study convention* (``co2_t``, ``grid_import_mwh``): the grid electricity bought, import_t; kWh
+    drawn back from the net-metering credit are not bought (they are the hub's own banked PV).
+    *Physical* (``co2_physical_t``, ``grid_import_physical_mwh``): every kWh drawn from the grid,
+    d_t = import_t + w_t. Emissions = w·Δt·[Σ_k e_fuel(k)·Σ_t f_k,t + e_grid·Σ_t (import_t or d_t)];
+    no credit for exports either way.
     """
+
+    grid_import_mwh: float
+    grid_import_physical_mwh: float
+    co2_t: float
+    co2_physical_t: float
+
+
+def grid_and_emissions(case: Case, fuel_in_kw: dict[str, np.ndarray], import_kw: np.ndarray,
+                       withdrawal_kw: np.ndarray) -> GridAndEmissions:
+    """:class:`GridAndEmissions` from a solved dispatch (fuel inflow per fuel, import, withdrawals, kW)."""
     scale = case.weight * case.step_h
-    g = v.grid
-    drawn = g.import_kw
-    if g.bank_withdrawal_kw is not None and case.nm_withdrawal_counts_as_import:
-        drawn = drawn + g.bank_withdrawal_kw
-    terms = [scale * case.grid_co2_kg_per_kwh * atoms.sum(drawn)]
-    if g.netted is not None and not case.nm_withdrawal_counts_as_import:  # d_t includes the credit
-        terms.append(-case.weight * case.grid_co2_kg_per_kwh * atoms.sum(g.netted.withdrawn_kwh))
-    terms += [scale * case.fuels[c.tech.input].co2_kg_per_kwh * atoms.sum(c.inflow_kw)
-              for c in v.converters.values() if c.tech.input in case.fuels]
-    return _total(terms)
+    fuel_kg = sum((scale * case.fuels[fuel].co2_kg_per_kwh * float(np.sum(flow))
+                   for fuel, flow in fuel_in_kw.items()), 0.0)
+    bought_kwh = scale * float(np.sum(import_kw))
+    drawn_kwh = bought_kwh + scale * float(np.sum(withdrawal_kw))
+    e_grid = case.grid_co2_kg_per_kwh
+    return GridAndEmissions(bought_kwh / 1e3, drawn_kwh / 1e3, (fuel_kg + e_grid * bought_kwh) / 1e3,
+                            (fuel_kg + e_grid * drawn_kwh) / 1e3)

@@ -51,13 +51,16 @@ class PlanResult:
     policy: str
     capacities: dict[str, float]
     costs: CostBreakdown
-    co2_t: float
+    co2_t: float              # study convention: grid electricity bought (see GridAndEmissions)
     objective_chf: float
     is_milp: bool
     timing: Timing
     dispatch: pd.DataFrame
     storage_carriers: dict[str, str] = field(default_factory=dict)
     solved_as: str = "whole model"   # how the optimum was found (every way gives the same optimum)
+    co2_physical_t: float = float("nan")            # every kWh drawn from the grid
+    grid_import_mwh: float = float("nan")           # bought (study convention)
+    grid_import_physical_mwh: float = float("nan")  # drawn, including net-metering withdrawals
 
     def summary_row(self) -> dict[str, float | str | bool]:
         caps = {col: 0.0 for col in REQUIRED_CAPACITY_COLUMNS} | self.capacities
@@ -66,6 +69,9 @@ class PlanResult:
             **caps,
             "total_cost": self.costs.total_chf,
             "co2_t": self.co2_t,
+            "co2_physical_t": self.co2_physical_t,
+            "grid_import_mwh": self.grid_import_mwh,
+            "grid_import_physical_mwh": self.grid_import_physical_mwh,
             "capex_chf": self.costs.capex_chf,
             "om_chf": self.costs.om_chf,
             "fuel_chf": self.costs.fuel_chf,

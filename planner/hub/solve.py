@@ -23,7 +23,7 @@ from planner.hub.errors import (
     PlannerUnboundedError,
 )
 from planner.hub.formulation import HubVariables, constraint_families, define_variables
-from planner.hub.objective import CostTerms, cost_terms, emissions_kg
+from planner.hub.objective import CostTerms, cost_terms, grid_and_emissions
 from planner.hub.policies import ResolvedPrices, resolve_policy
 from planner.hub.results import CostBreakdown, PlanResult, Timing
 from planner.hub.technologies import ConversionTech
@@ -54,7 +54,6 @@ class HubModel:
     prices: ResolvedPrices
     variables: HubVariables
     costs: CostTerms
-    co2_kg: cp.Expression
     problem: cp.Problem
     build_s: float
     families: dict[str, list[cp.Constraint]]
@@ -64,22 +63,23 @@ class HubModel:
         return bool(self.problem.is_mixed_integer())
 
 
-def build_model(case: Case, policy: str, netted: bool = False) -> HubModel:
+def build_model(case: Case, policy: str, netted: bool = False, meter_steps: np.ndarray | None = None,
+                meter_pattern: np.ndarray | None = None) -> HubModel:
     """The cvxpy problem of ``case`` under the named policy of the case.
 
     ``netted``: the relaxation of the net-metering bank (:mod:`planner.hub.netting`), solved only
     as a step of :func:`solve_leaving_out_unbuilt`; its results are not read directly.
+    ``meter_steps``, ``meter_pattern``: see :func:`planner.hub.formulation.define_variables`.
     """
     if policy not in case.policies:
         raise PlannerInputError(f"unknown policy {policy!r}; the case has {sorted(case.policies)}")
     t0 = time.perf_counter()
     prices = resolve_policy(policy, case.policies[policy], case.price_series, case.n_steps)
-    v = define_variables(case, prices, netted=netted)
+    v = define_variables(case, prices, netted=netted, meter_steps=meter_steps, meter_pattern=meter_pattern)
     costs = cost_terms(v, case, prices)
     families = constraint_families(v, case)
     problem = cp.Problem(cp.Minimize(costs.total), [c for family in families.values() for c in family])
-    return HubModel(case, policy, prices, v, costs, emissions_kg(v, case), problem, time.perf_counter() - t0,
-                    families)
+    return HubModel(case, policy, prices, v, costs, problem, time.perf_counter() - t0, families)
 
 
 def _solve_kwargs(options: SolverOptions, milp: bool) -> dict[str, Any]:
@@ -171,11 +171,21 @@ def read_result(model: HubModel, solve_s: float, solved_as: str = SOLVED_WHOLE) 
                           fuel_chf=_scalar(c.fuel_chf),
                           import_chf=_scalar(c.import_chf), export_income_chf=_scalar(c.export_income_chf))
     objective = float(np.asarray(c.total.value, dtype=float).reshape(-1)[0])
+    dispatch = dispatch_frame(model)
+    case, n = model.case, model.case.n_steps
+    fuel_in: dict[str, np.ndarray] = {}
+    for conv in v.converters.values():
+        if conv.tech.input in case.fuels:
+            fuel_in[conv.tech.input] = fuel_in.get(conv.tech.input, np.zeros(n)) + _val(conv.inflow_kw, n)
+    withdrawn = dispatch["nm_withdrawal_kw"].to_numpy() if "nm_withdrawal_kw" in dispatch else np.zeros(n)
+    grid = grid_and_emissions(case, fuel_in, dispatch["grid_import_kw"].to_numpy(), withdrawn)
     return PlanResult(
-        case_name=model.case.name, policy=model.policy, capacities=capacities, costs=costs,
-        co2_t=_scalar(model.co2_kg) / 1000.0, objective_chf=objective, is_milp=model.is_milp,
-        timing=Timing(build_s=model.build_s, solve_s=solve_s), dispatch=dispatch_frame(model),
+        case_name=case.name, policy=model.policy, capacities=capacities, costs=costs,
+        co2_t=grid.co2_t, objective_chf=objective, is_milp=model.is_milp,
+        timing=Timing(build_s=model.build_s, solve_s=solve_s), dispatch=dispatch,
         storage_carriers={n: s.tech.carrier for n, s in v.storage.items()}, solved_as=solved_as,
+        co2_physical_t=grid.co2_physical_t, grid_import_mwh=grid.grid_import_mwh,
+        grid_import_physical_mwh=grid.grid_import_physical_mwh,
     )
 
 
@@ -194,6 +204,7 @@ def solve_model(model: HubModel, options: SolverOptions | None = None) -> PlanRe
     options = options or SolverOptions()
     t0 = time.perf_counter()
     _solve(model, options)
+    _net_chained(model)
     return read_result(model, time.perf_counter() - t0)
 
 
@@ -223,34 +234,100 @@ def _copy_values(source: HubModel, target: HubModel) -> None:
 
 
 def _copy_netted(source: HubModel, target: HubModel, schedule: netting.BankSchedule) -> None:
-    """A solved relaxation into the chained model: draws split into import and the scheduled
-    withdrawals, the bank filled from the schedule."""
+    """A solved relaxation into the chained model: netted draws split into import and the scheduled
+    withdrawals, the netted banked export, the bank filled from the schedule."""
     _copy_values(source, target)
     g = target.variables.grid
-    if g.bank_kwh is None or g.bank_withdrawal_kw is None:
+    if g.bank_kwh is None or g.bank_withdrawal_kw is None or g.export_solar_kw is None:
         raise AssertionError("the target of a netted solution must have the net-metering bank")
-    draw = np.asarray(source.variables.grid.import_kw.value, dtype=float)
+    draw = schedule.draw_kw if schedule.draw_kw is not None else np.asarray(
+        source.variables.grid.import_kw.value, dtype=float)
+    if schedule.banked_kw is not None:
+        g.export_solar_kw.value = schedule.banked_kw
     g.import_kw.value = np.maximum(draw - schedule.withdrawal_kw, 0.0)
     g.bank_withdrawal_kw.value = schedule.withdrawal_kw
     g.bank_kwh.value = schedule.bank_kwh
+    _set_pattern(target)
+
+
+def _set_pattern(model: HubModel) -> None:
+    """The metering binaries from the (netted) flows: 1 where the step banks credit."""
+    g = model.variables.grid
+    iv = g.interval
+    if iv is None or g.export_solar_kw is None or not isinstance(iv.on, cp.Variable):
+        return
+    banked = np.asarray(g.export_solar_kw.value, dtype=float)[iv.steps]
+    iv.on.value = (banked > 0).astype(float)
+
+
+def _pattern(model: HubModel) -> np.ndarray | None:
+    """The solved 0/1 pattern of the metering binaries, or None without them."""
+    iv = model.variables.grid.interval
+    if iv is None or not isinstance(iv.on, cp.Variable) or iv.on.value is None:
+        return None
+    return np.round(np.asarray(iv.on.value, dtype=float))
+
+
+def _net_chained(model: HubModel) -> None:
+    """Net draw and deposit of a solved chained model in every step (:func:`netting.net_interval`) and
+    reschedule the withdrawals; kept only if the cost does not rise (it cannot, up to numerics)."""
+    g = model.variables.grid
+    if g.bank_kwh is None or g.bank_withdrawal_kw is None or g.export_solar_kw is None:
+        return
+    case = model.case
+    draw = _val(g.draw_kw, case.n_steps)
+    banked = _val(g.export_solar_kw, case.n_steps)
+    if not np.any(np.minimum(draw, banked) > 0):
+        return
+    netted_draw, netted_banked = netting.net_interval(draw, banked)
+    price = model.prices.import_per_kwh
+    schedule = netting.schedule_withdrawals(netted_draw, netted_banked, price, case.step_h, case.weight)
+    before = case.weight * case.step_h * float(price @ _val(g.import_kw, case.n_steps))
+    after = case.weight * case.step_h * float(price @ (netted_draw - schedule.withdrawal_kw))
+    if after > before + netting.VALUE_TOLERANCE_CHF * max(1.0, abs(_scalar(model.costs.total))):
+        return
+    g.export_solar_kw.value = netted_banked
+    g.import_kw.value = np.maximum(netted_draw - schedule.withdrawal_kw, 0.0)
+    g.bank_withdrawal_kw.value = schedule.withdrawal_kw
+    g.bank_kwh.value = schedule.bank_kwh
+    _set_pattern(model)
+
+
+def _pricing_duals(solved: HubModel, case: Case, policy: str, netted: bool,
+                   meter_steps: np.ndarray | None, options: SolverOptions) -> pricing.Duals | None:
+    """Duals for pricing the left-out technologies: the solved LP's own, or for a MILP whose only
+    binaries are the metering interval's, those of the LP with its solved pattern fixed."""
+    pattern = _pattern(solved)
+    if pattern is None:
+        return pricing.read_duals(solved.families, solved.variables, case.n_steps)
+    fixed = build_model(solved.case, policy, netted=netted, meter_steps=meter_steps, meter_pattern=pattern)
+    try:
+        _solve(fixed, options)
+    except PlannerError:
+        return None
+    return pricing.read_duals(fixed.families, fixed.variables, case.n_steps)
 
 
 def _priced_optimum(case: Case, policy: str, left_out: set[str], options: SolverOptions,
-                    netted: bool = False) -> HubModel | None:
+                    netted: bool = False, meter_steps: np.ndarray | None = None) -> HubModel | None:
     """Solve without ``left_out`` and put back what its reduced cost says pays, until nothing does.
 
     Returns the solved model whose optimum is that of the whole model of the same formulation, or
     None after a failure (infeasible, unbounded, numerics) that the whole model should explain.
+    With the metering-interval binaries the reduced costs are those of the LP with the solved
+    pattern fixed.
     """
     while True:
-        smaller = build_model(pricing.without(case, left_out), policy, netted=netted)
+        smaller = build_model(pricing.without(case, left_out), policy, netted=netted, meter_steps=meter_steps)
         try:
             _solve(smaller, options)
         except PlannerError:
             return None
         if not left_out:
             return smaller
-        duals = pricing.read_duals(smaller.families, smaller.variables, case.n_steps)
+        duals = _pricing_duals(smaller, case, policy, netted, meter_steps, options)
+        if duals is None:
+            return None
         back = pricing.technologies_to_add(case, left_out, duals)
         if not back:
             return smaller
@@ -263,7 +340,8 @@ def _solve_relaxed_bank(model: HubModel, relaxations: list[netting.Relaxation], 
     when one of them was proven exact and its decisions (with the scheduled bank) are now the
     values of ``model``, else None."""
     for relaxation in relaxations:
-        solved = _priced_optimum(relaxation.case, relaxation.policy, left_out, options, relaxation.netted)
+        solved = _priced_optimum(relaxation.case, relaxation.policy, left_out, options, relaxation.netted,
+                                 relaxation.meter_steps)
         if solved is None:
             continue
         cost = _scalar(solved.costs.total)
@@ -272,6 +350,12 @@ def _solve_relaxed_bank(model: HubModel, relaxations: list[netting.Relaxation], 
             _copy_netted(solved, model, schedule)
             return relaxation.label
     return None
+
+
+def _catalogue_needs_binaries(case: Case) -> bool:
+    techs = [*case.catalogue.conversion.values(), *case.catalogue.storage.values()]
+    return any(t.needs_install_binary for t in techs) or any(
+        t.needs_on_off_binary for t in case.catalogue.conversion.values())
 
 
 def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = None) -> PlanResult:
@@ -285,13 +369,15 @@ def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = N
     options = options or SolverOptions()
     t0 = time.perf_counter()
     case, policy = model.case, model.policy
-    if model.is_milp:
+    if _catalogue_needs_binaries(case):
         _solve(model, options)
+        _net_chained(model)
         return read_result(model, time.perf_counter() - t0)
     has_bank = model.variables.grid.bank_kwh is not None
     relaxations = netting.relaxations(case, policy, model.prices) if has_bank else []
     if relaxations:  # the probe only guesses what to leave out: the cheapest relaxation will do
-        left_out = pricing.probe_left_out(relaxations[0].case, _probe_sizes(relaxations[0].policy, options))
+        first = relaxations[0]
+        left_out = pricing.probe_left_out(first.case, _probe_sizes(first.policy, options))
     else:
         left_out = pricing.probe_left_out(case, _probe_sizes(policy, options))
     label = _solve_relaxed_bank(model, relaxations, left_out, options)
@@ -301,8 +387,10 @@ def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = N
     solved = _priced_optimum(case, policy, left_out, options) if left_out else None
     if solved is None:
         _solve(model, options)
+        _net_chained(model)
         return read_result(model, time.perf_counter() - t0)
     _copy_values(solved, model)
+    _net_chained(model)
     return read_result(model, time.perf_counter() - t0, SOLVED_PRICED)
 
 

@@ -106,7 +106,7 @@ def test_real_time_prices_keep_the_chained_bank() -> None:
     many = np.linspace(0.1, 0.3, netting.MAX_PRICE_LEVELS + 1)
     case = tiny_case([0.0] * many.size, [10.0] * many.size, cat=catalogue({"pv": pv(0.03)}),
                      policies={"nm": Policy(import_price=PriceSpec(series="rtp"), net_metering=True)},
-                     irradiance=[500.0] * many.size, price_series={"rtp": many})
+                     irradiance=[500.0] * many.size, price_series={"rtp": many}, roof_area_m2=100.0)
     model = build_model(case, "nm")
     assert not netting.applies(model.prices)
     assert netting.relaxations(case, "nm", model.prices) == []
