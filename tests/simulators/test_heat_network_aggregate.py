@@ -41,9 +41,9 @@ def test_fit_recovers_a_known_polynomial_and_storage() -> None:
     x = rng.uniform(0.0, 1.2, (steps, n_c))
     tg = rng.uniform(3.0, 17.0, steps)
     ts = rng.uniform(70.0, 90.0, steps)
-    true_loss = np.array([[4.0, 2.0, -0.5, -0.1, 0.02]] * n_c)  # 1, x, x², T_g, x·T_g
+    true_loss = np.array([[4.0, 2.0, -0.5, -0.1, 0.02, 0.05, 0.01]] * n_c)  # 1, x, x², T_g, x·T_g, T_s, x·T_s
     true_water = np.array([[10.0, 0.8, 0.3]] * n_c)  # 1, T_s, x
-    loss = np.column_stack([features(x[:, c], tg, 2) @ true_loss[c] for c in range(n_c)])
+    loss = np.column_stack([features(x[:, c], tg, ts, 2) @ true_loss[c] for c in range(n_c)])
     base = np.column_stack([np.ones(steps), ts])
     water = np.column_stack([np.column_stack([base, x[:, c]]) @ true_water[c] for c in range(n_c)])
     run = DetailedRun("synthetic", x, tg, ts, loss, water, np.zeros(steps), np.zeros(steps), 1.0)
@@ -55,13 +55,13 @@ def test_fit_recovers_a_known_polynomial_and_storage() -> None:
 
 @pytest.mark.slow
 def test_calibration_loop_meets_the_threshold_and_holds_on_held_out_days() -> None:
-    """Five one-day calibration periods across the seasons and two held-out February days, on
-    real detailed runs (about 170 hourly pandapipes steps)."""
+    """Five two-day calibration periods across the seasons and two held-out February days, on
+    real detailed runs (about 290 hourly steps of the detailed model)."""
     starts = [("January", "2023-01-09"), ("July", "2023-07-10"), ("April", "2023-04-10"),
               ("October", "2023-10-09"), ("December", "2023-12-04")]
-    periods = [make_period(name, start, 1, TOPOLOGY, seed=i + 1) for i, (name, start) in enumerate(starts)]
+    periods = [make_period(name, start, 2, TOPOLOGY, seed=i + 1) for i, (name, start) in enumerate(starts)]
     held_out = make_period("February", "2023-02-13", 2, TOPOLOGY, seed=11)
-    cal = calibrate(PARAMS, TOPOLOGY, periods, held_out, threshold=0.03, n_groups=2)
+    cal = calibrate(PARAMS, TOPOLOGY, periods, held_out, threshold=0.03)
     assert cal.met
     errors = [it.check.loss_nrmse for it in cal.iterations]
     assert len(errors) >= 2 and errors[0] > 0.03 >= errors[-1]  # it had to iterate
