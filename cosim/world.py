@@ -14,10 +14,9 @@ from typing import Any
 import mosaik
 
 from controllers.admm.mqtt import COORDINATOR_ID
-from cosim.admm_control import ADMM_INPUTS
 from cosim.context import RunContext
+from cosim.control import BATTERY_INPUTS, MEASUREMENT_INPUTS, PREDICTIVE_INPUTS
 from cosim.control_plane import AgentSpec
-from cosim.control_sim import BATTERY_INPUTS, MEASUREMENT_INPUTS
 from cosim.emulator import device_id
 from cosim.registry import new_world
 from cosim.scenario import PREDICTIVE_KINDS, AdmmConfig, BuildingGroup, Scenario
@@ -165,15 +164,7 @@ class _Builder:
         for child in grid.children:
             table = GRID_TABLES[child.type]
             self.record(child, _grid_child_attrs(child.type), table, child.eid)
-        if s.controller.kind == "mpc":
-            csim = self.start("MpcControl", context=self.context, **self.control_common)
-        elif s.controller.kind == "admm":
-            name = "AdmmBridge" if s.controller.transport == "mqtt" else "AdmmControl"
-            csim = self.start(name, context=self.context, **self.control_common)
-        elif s.controller.transport == "mqtt":
-            csim = self.start("Bridge", context=self.context, **self.control_common)
-        else:
-            csim = self.start("Control", **self.control_common)
+        csim = self.start("Control", context=self.context, **self.control_common)
         index = 0
         for group in s.buildings:
             names = building_names(group)
@@ -224,7 +215,7 @@ class _Builder:
             b,
             agent,
             *MEASUREMENT_INPUTS,
-            *(ADMM_INPUTS if self.s.controller.kind in PREDICTIVE_KINDS else ()),
+            *(PREDICTIVE_INPUTS if self.s.controller.kind in PREDICTIVE_KINDS else ()),
         )
         self.connect(
             agent,

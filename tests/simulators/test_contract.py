@@ -83,7 +83,7 @@ IDS = [c.sim for c in CASES]
 
 
 # need a live run (writer, MQTT bridge); covered by tests/cosim
-RUN_BOUND = {"Recorder", "Bridge", "AdmmControl", "AdmmBridge", "Devices"}
+RUN_BOUND = {"Recorder", "Devices"}
 
 
 def test_every_registered_simulator_has_a_case() -> None:

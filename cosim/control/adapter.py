@@ -1,0 +1,218 @@
+"""The one mosaik control adapter: one `Agent` entity per building, composed of the run's controller.
+
+Whatever decides (controller plug-ins in process or as MQTT agents, ADMM in process or over MQTT,
+the centralised MPC, an external controller), the co-simulation sees the same simulator: the same
+entities, inputs, outputs and timing. What differs is the `DistrictController` the adapter holds
+(`cosim.control.controllers.make_controller` picks it from the scenario's controller kind and
+transport); the MQTT ones hold an `MqttExchange` (`cosim.control.exchange`), the transport.
+
+Inputs (from the building, same step): p_kw, p_base_kw, pv_kw, t_in_c, flex_available_kw,
+flex_backlog_kwh; for the model-predictive kinds also t_mass_c, heat_th_kw, cop, q_kvar; (from the
+building's battery, time-shifted) soc, capacity_kwh. Outputs: battery_p_set_kw (applies within the
+step), hp_p_set_kw, t_set_c, flex_shift_kw (apply from the next step, through time-shifted
+connections). None = no setpoint. See `controllers.measurements` for the timing contract.
+
+The adapter runs in process; the run's `RunContext` (results writer, scenario, bridges) is its init
+parameter `context`. Without one (a plain mosaik scenario) it runs controller plug-ins in process.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
+
+from controllers.measurements import BuildingSetpoints
+from cosim.context import RunContext
+from simulators.base import TimeBasedSim
+
+__all__ = [
+    "BATTERY_INPUTS",
+    "MEASUREMENT_INPUTS",
+    "META",
+    "PREDICTIVE_INPUTS",
+    "SETPOINT_OUTPUTS",
+    "ControlAdapter",
+    "ControlStep",
+    "DistrictController",
+    "Values",
+]
+
+MEASUREMENT_INPUTS = ["p_kw", "p_base_kw", "pv_kw", "t_in_c", "flex_available_kw", "flex_backlog_kwh"]
+BATTERY_INPUTS = ["soc", "capacity_kwh"]
+PREDICTIVE_INPUTS = ["t_mass_c", "heat_th_kw", "cop", "q_kvar"]  # the building's state for MPC and ADMM
+SETPOINT_OUTPUTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw"]
+NAN = float("nan")
+_MEASURED = frozenset(MEASUREMENT_INPUTS)
+_SETPOINTS = frozenset(SETPOINT_OUTPUTS)
+
+Values = dict[str, float | None]
+
+META: Meta = {
+    "api_version": "3.0",
+    "type": "time-based",
+    "models": {
+        "Agent": {
+            "public": True,
+            "params": ["kind", "params", "agent_id"],
+            "attrs": MEASUREMENT_INPUTS + BATTERY_INPUTS + PREDICTIVE_INPUTS + SETPOINT_OUTPUTS,
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class ControlStep:
+    """One control step as the controllers see it."""
+
+    index: int
+    time_s: int
+    step_s: int
+    timestamp: Any  # pandas Timestamp, local time
+    hour_local: float
+    final: bool  # the run's last step
+
+    @property
+    def clock(self) -> dict[str, float]:
+        """What a measurement carries beyond the building's values (as over MQTT)."""
+        return {"step_s": float(self.step_s), "hour_local": self.hour_local}
+
+
+class DistrictController(ABC):
+    """What decides in a run: every building's setpoints for a control step.
+
+    `setup(agents)` is called once, before the first step, with the agents' (buildings') names in
+    creation order. `step` gets each agent's received inputs (floats; None where an input has no
+    value) and the previous setpoints, and returns the new setpoints per agent (an agent left out
+    gets no setpoint)."""
+
+    def setup(self, agents: list[str], step_s: int) -> None:  # noqa: B027  # an optional hook
+        """Prepare for `agents` (nothing by default)."""
+
+    @abstractmethod
+    def step(
+        self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
+    ) -> dict[str, BuildingSetpoints]:
+        """Setpoints per agent for `step`."""
+
+
+class ControlAdapter(TimeBasedSim):
+    """Controllers stepped every control step (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__(META)
+        self.context: RunContext | None = None
+        self.kind = "none"
+        self.params: dict[str, Any] = {}
+        self.agents: dict[str, str] = {}  # eid -> agent (building) name
+        self.controller: DistrictController | None = None
+        self.setpoints: dict[str, BuildingSetpoints] = {}  # by agent
+        self.received: dict[str, Values] = {}  # by eid, for get_data
+
+    def configure_sim(self, context: RunContext | None = None) -> None:  # type: ignore[override]
+        self.context = context
+
+    def create(  # type: ignore[override]  # explicit keywords
+        self,
+        num: int,
+        model: str,
+        kind: str = "none",
+        params: dict[str, Any] | None = None,
+        agent_id: str | None = None,
+    ) -> list[CreateResult]:
+        if model != "Agent":
+            raise ValueError(f"unknown model {model!r}; allowed: Agent")
+        if agent_id is not None and num != 1:
+            raise ValueError("create one Agent at a time when naming it (agent_id)")
+        if self.agents and (kind, params or {}) != (self.kind, self.params):
+            raise ValueError("every Agent of one control adapter has the same controller kind and params")
+        self.kind, self.params = kind, dict(params or {})
+        created: list[CreateResult] = []
+        for _ in range(num):
+            eid = f"Agent_{len(self.agents)}"
+            name = agent_id or eid
+            if name in self.agents.values():
+                raise ValueError(f"agent {name!r} exists already")
+            self.agents[eid] = name
+            self.setpoints[name] = BuildingSetpoints()
+            created.append({"eid": eid, "type": "Agent"})
+        return created
+
+    def _controller(self) -> DistrictController:
+        from cosim.control.controllers import make_controller
+
+        controller = make_controller(self.kind, self.params, self.context)
+        controller.setup(list(self.agents.values()), self.step_size_s)
+        return controller
+
+    def _received(self, inputs: dict[str, Any]) -> dict[str, Values]:
+        """Every agent's inputs (the single source's value of each, as float; None when there is
+        none), checked and kept for `get_data`; by agent name."""
+        out: dict[str, Values] = {}
+        empty: dict[str, Any] = {}
+        for eid, name in self.agents.items():
+            entity = inputs.get(eid, empty)
+            try:  # every input has a value: the usual case
+                received: Values = {
+                    attr: float(next(iter(sources.values()))) for attr, sources in entity.items()
+                }
+            except (TypeError, StopIteration):  # a None value, or an input without a source
+                received = {
+                    attr: None if (value := next(iter(sources.values()), None)) is None else float(value)
+                    for attr, sources in entity.items()
+                }
+            self.received[eid] = received
+            if None in received.values() or not received.keys() >= _MEASURED:
+                missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]
+                if missing:
+                    raise ValueError(
+                        f"{self.sid}.{eid}: no input for {missing}; connect the agent's building"
+                    )
+            out[name] = received
+        return out
+
+    def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        if self.controller is None:
+            self.controller = self._controller()
+        now = self.timestamp(self.step_index)
+        step = ControlStep(
+            self.step_index,
+            time_s,
+            self.step_size_s,
+            now,
+            now.hour + now.minute / 60.0,
+            self.step_index == self.n_steps - 1,
+        )
+        decided = self.controller.step(step, self._received(inputs), self.setpoints)
+        self.setpoints = {name: decided.get(name, _UNSET) for name in self.agents.values()}
+
+    def get_data(self, outputs: OutputRequest) -> OutputData:
+        data: OutputData = {}
+        exact: dict[tuple[str, ...], bool] = {}  # per attribute list: just the four setpoints?
+        for eid, attrs in outputs.items():
+            sp = self.setpoints[self.agents[eid]]
+            # mosaik reads None as "no output": an unset setpoint goes out as NaN, read as unset
+            row: dict[str, Any] = {
+                "battery_p_set_kw": NAN if sp.battery_p_kw is None else sp.battery_p_kw,
+                "hp_p_set_kw": NAN if sp.hp_p_kw is None else sp.hp_p_kw,
+                "t_set_c": NAN if sp.t_set_c is None else sp.t_set_c,
+                "flex_shift_kw": NAN if sp.flex_shift_kw is None else sp.flex_shift_kw,
+            }
+            key = tuple(attrs)
+            only_setpoints = exact.get(key)
+            if only_setpoints is None:
+                only_setpoints = exact[key] = set(key) == _SETPOINTS
+            if only_setpoints:
+                data[eid] = row
+                continue
+            received = self.received.get(eid, {})
+            data[eid] = {a: row[a] if a in row else received.get(a) for a in attrs}
+        return data
+
+    def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
+        return self.get_data({eid: attrs})[eid]
+
+
+_UNSET = BuildingSetpoints()  # an agent the controller left out: no setpoint at all

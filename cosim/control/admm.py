@@ -1,0 +1,283 @@
+"""District ADMM as the control adapter's controller (kind `admm`): in process or over MQTT.
+
+Both build every building's data the same way at each control step (forecasts from
+`cosim.forecast.DistrictForecaster` plus the measured states, handed-down plans included) and give
+the same setpoints: battery power for [t, t+Δ), heat-pump power for [t+Δ, t+2Δ).
+
+- `LocalAdmm` runs one sharing-ADMM control step in process (`controllers.admm.run_control_step`:
+  the agents' OSQP problems and the coordinator of the transformer limit), warm-started from the
+  previous step.
+- `MqttAdmm` sends every building agent its forecast over the horizon (`forecast/{agent}`), its
+  measurement and the clock in one lockstep exchange; the coordinator agent
+  (`controllers.admm.mqtt`) runs the rounds with the building agents over the broker and answers
+  with its statistics, the building agents with their setpoints. The rounds of every step come
+  from the coordinator's final `admm/z` decision, which the bridge watches.
+
+Every step's iterations, convergence, fallback, objective and limit violation go to `admm_steps`,
+its rounds (ρ, residuals, tolerances, fresh and stale agents, timings) to `admm_iterations`; with
+`controller.admm.centralised_check` also the centralised optimum of the same data and the gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from controllers.admm import (
+    AdmmAgent,
+    AdmmSettings,
+    AgentData,
+    Coordinator,
+    Coupling,
+    build_agents,
+    run_control_step,
+)
+from controllers.admm.messages import IterationRecord
+from controllers.admm.mqtt import COORDINATOR_ID
+from controllers.admm.tracking import plan_fallback, tracks_plan, with_plan
+from controllers.admm.wire import (
+    FALLBACKS,
+    Series,
+    agent_data_to_series,
+    coupling_to_series,
+    history_rows,
+    history_to_series,
+)
+from controllers.measurements import BuildingSetpoints
+from controllers.messages import AdmmZMessage, Message
+from controllers.topics import Kind
+from cosim.admm_check import central_gap
+from cosim.context import RunContext
+from cosim.control.adapter import ControlStep, DistrictController, Values
+from cosim.control.exchange import MqttExchange
+from cosim.forecast import DistrictForecaster, StateTracker
+from cosim.scenario import AdmmConfig, Scenario
+from cosim.voltage import SharedConstraints, VoltageLinearizer
+
+__all__ = ["LocalAdmm", "MqttAdmm", "iteration_rows", "round_rows", "with_plans"]
+
+
+def iteration_rows(time_s: int, timestamp: Any, history: Sequence[IterationRecord]) -> list[dict[str, Any]]:
+    """The `admm_iterations` rows of one control step: every round's ρ, residuals and tolerances,
+    fresh and stale agents, and timings in seconds."""
+    return round_rows(time_s, timestamp, history_rows(history_to_series(history)))
+
+
+def round_rows(time_s: int, timestamp: Any, rounds: Sequence[Mapping[str, float]]) -> list[dict[str, Any]]:
+    """`admm_iterations` rows from the rounds of one step (`controllers.admm.wire.history_rows`)."""
+    return [{"time_s": time_s, "timestamp": timestamp, "entity": "coordinator", **row} for row in rounds]
+
+
+def _config(scenario: Scenario) -> tuple[AdmmConfig, float]:
+    cfg, limit_kw = scenario.controller.admm, scenario.grid.transformer_limit_kw
+    if cfg is None or limit_kw is None:
+        raise RuntimeError("admm: the scenario needs controller.admm and grid.transformer_limit_kw")
+    return cfg, limit_kw
+
+
+def with_plans(context: RunContext, data: list[AgentData], time_s: int) -> list[AgentData]:
+    """`data` with the handed-down plans the agents track."""
+    plan = context.scenario.plan
+    if plan is None or not context.schedules:
+        return data
+    return [
+        d
+        if (s := context.schedules.get(d.name)) is None
+        else with_plan(d, s.values, s.start_s, s.step_s, time_s, plan.weight_per_kw2)
+        for d in data
+    ]
+
+
+class _Forecasting(DistrictController):
+    """What both ADMM controllers share: the forecaster, the measured states, the agents' order."""
+
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+        self.cfg, self.limit_kw = _config(context.scenario)
+        self.forecaster = DistrictForecaster(
+            context.scenario, self.cfg.horizon // context.scenario.control_step
+        )
+        self.names = list(self.forecaster.names)
+        self.tracker = StateTracker(self.names, self.forecaster.fleet.x[:, 0])
+
+    def setup(self, agents: list[str], step_s: int) -> None:
+        if sorted(agents) != sorted(self.names):
+            raise RuntimeError("admm: one agent per building expected")
+
+    def _measured(self, step: ControlStep, received: dict[str, Values]) -> dict[str, Values]:
+        clock = step.clock
+        return {name: {**received[name], **clock} for name in self.names}
+
+    def _batteries(self, previous: dict[str, BuildingSetpoints]) -> list[float | None]:
+        return [None if (a := previous.get(name)) is None else a.battery_p_kw for name in self.names]
+
+
+class LocalAdmm(_Forecasting):
+    """ADMM in process (see the module docstring)."""
+
+    def __init__(self, context: RunContext) -> None:
+        super().__init__(context)
+        cfg = self.cfg
+        linearizer = VoltageLinearizer(context.scenario) if cfg.voltage else None
+        self.shared = SharedConstraints(
+            tuple(self.names), self.limit_kw, self.forecaster.horizon, cfg.peak_price_per_kw, linearizer
+        )
+        self.settings = AdmmSettings(
+            rho=cfg.rho,
+            eps_abs=cfg.eps_abs,
+            eps_rel=cfg.eps_rel,
+            max_iterations=cfg.max_iterations,
+            deadline_s=cfg.step_deadline_s,
+        )
+        self.coordinator: Coordinator | None = None
+        self.agents: list[AdmmAgent] = []
+
+    def step(
+        self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
+    ) -> dict[str, BuildingSetpoints]:
+        measured = self._measured(step, received)
+        coupling: Coupling = self.shared.coupling(
+            [measured[n] for n in self.names], self._batteries(previous)
+        )
+        if self.coordinator is None:
+            self.coordinator = Coordinator(coupling, self.settings)
+        data = self.forecaster.agent_data(step.index, self.tracker.states(measured))
+        data = with_plans(self.context, data, step.time_s)
+        if not self.agents:
+            self.agents = build_agents(data, self.coordinator)
+        refreshed = coupling if self.shared.linearizer is not None else None
+        result = run_control_step(self.agents, self.coordinator, step.index, data, coupling=refreshed)
+        plans = [plan_fallback(a, result.decision, p) for a, p in zip(self.agents, result.plans, strict=True)]
+        self._record(step, result, data)
+        return {
+            name: BuildingSetpoints(battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw)
+            for name, plan in zip(self.names, plans, strict=True)
+        }
+
+    def _record(self, step: ControlStep, result: Any, data: list[AgentData]) -> None:
+        d = result.decision
+        check: dict[str, float | None] = {}
+        if self.cfg.centralised_check:
+            check = central_gap(data, self.limit_kw, self.cfg.peak_price_per_kw, result.objective)
+        writer = self.context.writer
+        writer.add_rows("admm_iterations", iteration_rows(step.time_s, step.timestamp, result.history))
+        fallback = None
+        if d.fallback is not None:
+            fallback = "plan" if any(tracks_plan(a) for a in self.agents) else str(d.fallback)
+        writer.add_rows(
+            "admm_steps",
+            [
+                {
+                    "time_s": step.time_s,
+                    "timestamp": step.timestamp,
+                    "entity": "coordinator",
+                    "iterations": d.iterations,
+                    "converged": bool(d.converged),
+                    "fallback": fallback,
+                    "reason": d.reason,
+                    "objective": result.objective,
+                    "max_violation_kw": result.max_violation_kw,
+                    "wall_time_ms": result.wall_time_s * 1e3,
+                    "sum_solve_time_ms": result.sum_solve_time_s * 1e3,
+                    "parallel_time_ms": result.parallel_time_s * 1e3,
+                    "p_planned_step0_kw": float(np.sum([p.p_net_kw[0] for p in result.plans])),
+                    **check,
+                }
+            ],
+        )
+
+
+class MqttAdmm(_Forecasting):
+    """ADMM over MQTT (see the module docstring). No final clock: an ADMM agent's step runs in
+    rounds after its measurement, which a final clock would cut short."""
+
+    def __init__(self, context: RunContext) -> None:
+        super().__init__(context)
+        self.exchange = MqttExchange(context, final_clock=False)
+        self.data: list[AgentData] = []
+        self.shared: SharedConstraints | None = None
+        if self.cfg.voltage:
+            self.shared = SharedConstraints(
+                tuple(self.names),
+                self.limit_kw,
+                self.forecaster.horizon,
+                self.cfg.peak_price_per_kw,
+                VoltageLinearizer(context.scenario),
+            )
+        self._rounds: dict[int, list[dict[str, float]]] = {}  # tick -> rows, filled on the bridge's thread
+        self.exchange.bridge.watch(Kind.ADMM_Z, COORDINATOR_ID, self._on_coordinator_z)
+
+    def _on_coordinator_z(self, message: Message) -> None:
+        """Keep the rounds of a step from the coordinator's final decision (it carries `history.*`)."""
+        if isinstance(message, AdmmZMessage) and "history.rho" in message.body.values:
+            self._rounds[message.tick] = history_rows(message.body.values)
+
+    def _forecasts(
+        self, step: ControlStep, measured: dict[str, Values], previous: dict[str, BuildingSetpoints]
+    ) -> dict[str, Series]:
+        self.data = self.forecaster.agent_data(step.index, self.tracker.states(measured))
+        series: dict[str, Series] = {d.name: agent_data_to_series(d) for d in self.data}
+        if self.shared is not None:
+            coupling = self.shared.coupling([measured[n] for n in self.names], self._batteries(previous))
+            for name in self.names:
+                series[name]["coupling"] = [float(v) for v in coupling.column(name)]
+            series[COORDINATOR_ID] = coupling_to_series(coupling)
+        return series
+
+    def step(
+        self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
+    ) -> dict[str, BuildingSetpoints]:
+        measured = {name: {**values, **step.clock} for name, values in received.items()}
+        result = self.exchange.exchange(step, measured, self._forecasts(step, measured, previous))
+        self._record(
+            step,
+            result.tick,
+            result.setpoints.get(COORDINATOR_ID) or {},
+            COORDINATOR_ID in result.late_agents,
+            result.timings.total_s,
+        )
+        return {name: BuildingSetpoints.from_values(result.setpoints.get(name) or {}) for name in received}
+
+    def _check(self, time_s: int, objective: float | None) -> dict[str, float | None]:
+        """The centralised optimum of this step's data (with the plans the agents track)."""
+        if not self.cfg.centralised_check or not self.data:
+            return {}
+        data = with_plans(self.context, self.data, time_s)
+        return central_gap(data, self.limit_kw, self.cfg.peak_price_per_kw, objective)
+
+    def _record(
+        self, step: ControlStep, tick: int, stats: Mapping[str, float | None], late: bool, wall_s: float
+    ) -> None:
+        writer = self.context.writer
+        rounds = self._rounds.pop(tick, [])
+        self._rounds.clear()  # decisions that came after the bridge had given up on their step
+        if rounds and not late:
+            writer.add_rows("admm_iterations", round_rows(step.time_s, step.timestamp, rounds))
+        fallback_index = stats.get("fallback_index")
+        fallback = None if not fallback_index else str(FALLBACKS[int(fallback_index)])
+        if fallback is not None and self.context.schedules:
+            fallback = "plan"  # the agents with a handed-down plan apply it (controllers.admm.tracking)
+        writer.add_rows(
+            "admm_steps",
+            [
+                {
+                    "time_s": step.time_s,
+                    "timestamp": step.timestamp,
+                    "entity": COORDINATOR_ID,
+                    "iterations": stats.get("iterations"),
+                    "converged": bool(stats.get("converged")) and not late,
+                    "fallback": "coordinator late" if late else fallback,
+                    "reason": "coordinator late" if late else None,
+                    "objective": stats.get("objective"),
+                    "max_violation_kw": stats.get("max_violation_kw"),
+                    "wall_time_ms": wall_s * 1e3,
+                    "rounds_wall_ms": stats.get("rounds_wall_ms"),
+                    "sum_solve_time_ms": stats.get("sum_solve_time_ms"),
+                    "parallel_time_ms": None,
+                    "p_planned_step0_kw": stats.get("p_planned_step0_kw"),
+                    **self._check(step.time_s, None if late else stats.get("objective")),
+                }
+            ],
+        )

@@ -1,0 +1,91 @@
+"""The centralised model-predictive controller (kind `mpc`) as the control adapter's controller.
+
+At each control step it builds every
+building's data exactly as the ADMM agents get it (forecasts from `cosim.forecast` and the measured
+states, handed-down plans included) and solves the district's problem in one piece
+(`controllers.mpc.solve_centralised`, cvxpy): the same objective and constraints that ADMM shares
+out between its agents and the coordinator of the transformer limit. Its setpoints follow the
+ADMM timing: battery power for [t, t+Δ), heat-pump power for [t+Δ, t+2Δ). Each step's status,
+objective and solve times go to the `mpc_steps` table; a step the solver cannot solve keeps the
+previous setpoints and is recorded with its status (the run goes on).
+
+It is the benchmark every distributed controller is measured against: the optimum with full
+information, at the cost of one solve of the whole district per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from controllers.admm import SharedLimits
+from controllers.measurements import BuildingSetpoints
+from controllers.mpc import solve_centralised
+from cosim.context import RunContext
+from cosim.control.adapter import ControlStep, DistrictController, Values
+from cosim.control.admm import with_plans
+from cosim.forecast import DistrictForecaster, StateTracker
+
+__all__ = ["LocalMpc"]
+
+
+class LocalMpc(DistrictController):
+    """The district's centralised MPC, in process (see the module docstring)."""
+
+    def __init__(self, context: RunContext) -> None:
+        s = context.scenario
+        cfg, limit_kw = s.controller.mpc, s.grid.transformer_limit_kw
+        if cfg is None or limit_kw is None:
+            raise RuntimeError("mpc: the scenario needs controller.mpc and grid.transformer_limit_kw")
+        self.context = context
+        self.solver = cfg.solver
+        horizon = cfg.horizon // s.control_step
+        self.forecaster = DistrictForecaster(s, horizon)
+        self.names = list(self.forecaster.names)
+        self.tracker = StateTracker(self.names, self.forecaster.fleet.x[:, 0])
+        self.limits = SharedLimits.transformer(limit_kw, horizon, peak_price_per_kw=cfg.peak_price_per_kw)
+
+    def setup(self, agents: list[str], step_s: int) -> None:
+        if sorted(agents) != sorted(self.names):
+            raise RuntimeError("mpc: one agent per building expected")
+
+    def step(
+        self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
+    ) -> dict[str, BuildingSetpoints]:
+        measured = {name: {**received[name], **step.clock} for name in self.names}
+        data = self.forecaster.agent_data(step.index, self.tracker.states(measured))
+        data = with_plans(self.context, data, step.time_s)
+        row: dict[str, Any] = {"time_s": step.time_s, "timestamp": step.timestamp, "entity": "mpc"}
+        writer = self.context.writer
+        try:
+            result = solve_centralised(data, self.limits, self.solver)
+        except (RuntimeError, ValueError) as exc:  # kept: the previous setpoints; recorded, the run goes on
+            writer.add_rows(
+                "mpc_steps",
+                [{**row, "status": f"failed: {exc}", "objective": None, "p_planned_step0_kw": None}],
+            )
+            writer.add_rows("mpc_steps_timing", [{**row, "wall_time_ms": None, "solve_time_ms": None}])
+            return dict(previous)
+        p_bat, p_hp = result.p_bat_kw, result.p_hp_kw
+        out = {}
+        for i, name in enumerate(self.names):
+            battery = None if p_bat is None or data[i].battery is None else float(p_bat[i, 0])
+            hp = None if p_hp is None or data[i].thermal is None else float(p_hp[i, 1])
+            out[name] = BuildingSetpoints(battery_p_kw=battery, hp_p_kw=hp)
+        writer.add_rows(
+            "mpc_steps",
+            [
+                {
+                    **row,
+                    "status": result.status,
+                    "objective": result.objective,
+                    "p_planned_step0_kw": float(np.sum(result.p_net_kw[:, 0])),
+                }
+            ],
+        )
+        writer.add_rows(
+            "mpc_steps_timing",
+            [{**row, "wall_time_ms": result.wall_time_s * 1e3, "solve_time_ms": result.solve_time_s * 1e3}],
+        )
+        return out
