@@ -143,9 +143,9 @@ class MosquittoBroker:
         if self.running:
             return
         with self.log_path.open("ab") as log_file:
-            self._process = subprocess.Popen(
+            self._process = subprocess.Popen(  # own session: Ctrl-C reaches the run, which stops it last
                 [self.binary, "-c", str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = time.monotonic() + self.ready_timeout_s
         while not port_open(self.host, self.port):

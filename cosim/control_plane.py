@@ -120,8 +120,9 @@ class AgentProcesses:
             str(self.qos),
             "--params-stdin",
         ]
+        # a session of its own: Ctrl-C goes to the run, which stops its agents in order
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
         if process.stdin is not None:
             process.stdin.write(json.dumps(s.params).encode())
             process.stdin.close()
@@ -200,6 +201,12 @@ def _start_agents(
     return runner, hosts
 
 
+def _emulate_command(scenario_path: str, device: str, url: str, run: str) -> str:
+    """The command that emulates `device` (a building's device id, `<building>.device`) for run `run`."""
+    building = device.removesuffix(".device")
+    return f"cosim emulate-device {scenario_path} --device {building} --broker {url} --run-id {run}"
+
+
 def start_control_plane(
     specs: list[AgentSpec],
     *,
@@ -238,8 +245,9 @@ def start_control_plane(
             plane.closers.insert(0, plane.device_bridge.close)
             _connect(plane.device_bridge, broker.url)
             echo(
-                f"waiting for {len(devices)} external device(s) on run {run!r}; start each with: cosim "
-                f"emulate-device {scenario_path} --device NAME --broker {broker.url} --run-id {run}"
+                f"waiting for {len(devices)} external device(s) on run {run!r}; start "
+                + ("it" if len(devices) == 1 else "each") + " with: "
+                + "; ".join(_emulate_command(scenario_path, d, broker.url, run) for d in devices)
             )
         if specs:
             hosts = None
@@ -265,19 +273,17 @@ def start_control_plane(
                 )
             missing = sorted(plane.bridge.wait_ready(ready_timeout_s))
             if missing:
-                raise RuntimeError(
+                raise TimeoutError(
                     f"{len(missing)} agent(s) did not come online on {broker.url} within "
                     f"{ready_timeout_s:.0f} s: {', '.join(missing[:10])}"
                 )
         if plane.device_bridge is not None:
             missing = sorted(plane.device_bridge.wait_ready(ready_timeout_s))
             if missing:
-                raise RuntimeError(
+                raise TimeoutError(
                     f"external device(s) {', '.join(missing)} did not come online on {broker.url} within "
-                    f"{ready_timeout_s:.0f} s; start them with `cosim emulate-device {scenario_path} "
-                    f"--device NAME --broker {broker.url} --run-id {run}` (NAME is the building name) or "
-                    "connect the "
-                    "real devices"
+                    f"{ready_timeout_s:.0f} s; connect the real devices or start emulators: "
+                    + "; ".join(f"`{_emulate_command(scenario_path, d, broker.url, run)}`" for d in missing)
                 )
     except BaseException:
         plane.close()

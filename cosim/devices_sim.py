@@ -79,7 +79,7 @@ class DeviceSim(TimeBasedSim):
         for eid, device in self.devices.items():
             answer = result.setpoints.get(device) or {}
             if not answer and eid not in self.outputs_by_eid:
-                raise RuntimeError(f"device {device} never answered; is it running (cosim emulate-device)?")
+                raise TimeoutError(f"device {device} never answered; is it running (cosim emulate-device)?")
             if answer:
                 self.outputs_by_eid[eid] = dict(answer)
         if result.late_agents:

@@ -6,6 +6,7 @@ error or interrupt the writer is closed (flushed and compacted) before the error
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import platform
 import signal
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from controllers.plans import PlanSet
 from cosim.context import RunContext
 from cosim.control_plane import ControlPlane, start_control_plane
 from cosim.handdown import clear_plans, load_plans, plan_set, publish_plans, store_plans
@@ -46,14 +48,16 @@ def run_scenario(
     on_control_plane: Callable[[ControlPlane], None] | None = None,
     run_id: str | None = None,
     scenario_path: str = "SCENARIO",
+    plans: PlanSet | None = None,
 ) -> RunSummary:
-    """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir` (a folder holding an
-    earlier run is refused unless `overwrite`)."""
-    out = Path(out_dir or scenario.outputs.dir)
+    """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir` (default: the
+    scenario's `results_dir`; a folder holding an earlier run is refused unless `overwrite`).
+    `plans`: the scenario's plan set when the caller has made it already (else it is made here)."""
+    out = Path(out_dir) if out_dir is not None else scenario.results_dir
     writer = ResultsWriter(
         out, scenario.outputs.flush_every_steps, overwrite, scenario.outputs.flush_interval_s
     )
-    plans = plan_set(scenario)  # made (or read) once; a broken plan file stops the run here
+    plans = plans if plans is not None else plan_set(scenario)  # made once; a broken plan file stops here
     schedules = load_plans(scenario, plans)
     context = RunContext(writer, scenario, on_step, schedules)
     started = time.perf_counter()
@@ -65,6 +69,7 @@ def run_scenario(
     writer.write_json("run.json", {**meta, "status": "running"})
     previous_handler = _terminate_as_interrupt()
     plane: ControlPlane | None = None
+    world: Any = None
     try:
         devices = external_devices(scenario)
         if scenario.controller.transport == "mqtt" or devices:
@@ -99,12 +104,16 @@ def run_scenario(
             }
         store_plans(plans, out)
         built = build_world(scenario, context)
+        world = built.world
         if on_built is not None:
             on_built(built)
         writer.add_rows("entities", [asdict(e) for e in built.entities])
         writer.flush()
         built.world.run(until=built.until_s, print_progress=False)
     except BaseException as exc:
+        if world is not None:  # an unfinished world keeps its event loop open otherwise
+            with contextlib.suppress(Exception):
+                world.shutdown()
         writer.close()
         _finish(writer, meta, started, f"failed: {type(exc).__name__}: {exc}")
         raise

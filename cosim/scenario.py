@@ -465,8 +465,9 @@ class Execution(Strict):
 
 
 class Outputs(Strict):
-    """Where results go. Tables are flushed every `flush_every_steps` steps when set, otherwise
-    every `flush_interval_s` seconds of wall time (and always on errors, Ctrl-C and SIGTERM)."""
+    """Where results go (`dir`; unset: `results/<scenario name>`). Tables are flushed every
+    `flush_every_steps` steps when set, otherwise every `flush_interval_s` seconds of wall time (and
+    always on errors, Ctrl-C and SIGTERM)."""
 
     dir: Path = Path("results")
     flush_every_steps: Annotated[int, Field(ge=1)] | None = None
@@ -483,7 +484,7 @@ class Scenario(Strict):
     duration: int = 86400
     step: int = 900
     control_step: int = 900
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0)] = 0
     site: Site = Site()
     sources: Sources = Sources()
     buildings: Annotated[list[BuildingGroup], Field(min_length=1)]
@@ -565,6 +566,14 @@ class Scenario(Strict):
     def n_steps(self) -> int:
         return self.duration // self.step
 
+    @property
+    def results_dir(self) -> Path:
+        """`outputs.dir` when the scenario sets it, else `results/<name>` (two scenarios without
+        `outputs` never share a folder)."""
+        if "dir" in self.outputs.model_fields_set:
+            return self.outputs.dir
+        return Path("results") / self.name
+
     def controller_params(self) -> dict[str, Any]:
         """The parameters every building's controller plug-in gets (`controllers.plugin`): the DSM
         window for `rule_based` (restored within the longest `restore_within_h` of the groups),
@@ -640,10 +649,14 @@ def load_scenario(path: Path | str) -> Scenario:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
+    if data is None:
         raise ScenarioError(
-            f"{path}: a scenario must be a mapping of keys (name, buildings, ...), got {type(data).__name__}"
+            f"{path}: the file is empty; a scenario needs at least `name` and `buildings` "
+            "(see scenarios/demo.yaml)"
         )
+    if not isinstance(data, dict):
+        got = {"list": "a list", "str": "plain text"}.get(type(data).__name__, type(data).__name__)
+        raise ScenarioError(f"{path}: a scenario must be a mapping of keys (name, buildings, ...), got {got}")
     try:
         scenario = Scenario.model_validate(data, context={"base_dir": path.parent})
     except ValidationError as exc:

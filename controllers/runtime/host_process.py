@@ -66,7 +66,9 @@ class AgentHostProcess:
         payload = json.dumps([list(s) for s in specs]).encode()
         command = [sys.executable, "-m", "controllers.runtime.host_process", "--broker", url, "--run", run,
                    "--prefix", prefix, "--qos", str(qos), *(("--host-id", host_id) if host_id else ())]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        # a session of its own: Ctrl-C goes to the run, which stops its agents in order
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        start_new_session=True)
         assert self.process.stdin is not None
         self.process.stdin.write(payload)
         self.process.stdin.close()

@@ -96,5 +96,8 @@ def test_missing_device_is_a_clear_error(tmp_path: Path, mosquitto_broker: Mosqu
     scenario = scenario.model_copy(
         update={"controller": scenario.controller.model_copy(update={"ready_timeout_s": 2.0})}
     )
-    with pytest.raises(RuntimeError, match=r"lab\.device did not come online.*cosim emulate-device"):
-        run_scenario(scenario, tmp_path / "out", broker_url=mosquitto_broker.url, echo=lambda _t: None)
+    said: list[str] = []
+    expected = r"lab\.device did not come online.*cosim emulate-device \S+ --device lab "
+    with pytest.raises(TimeoutError, match=expected):
+        run_scenario(scenario, tmp_path / "out", broker_url=mosquitto_broker.url, echo=said.append)
+    assert any("--device lab " in line for line in said)  # the waiting message names the device
