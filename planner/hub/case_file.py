@@ -84,6 +84,16 @@ def _read_timeseries(path: Path, step_h: float) -> pd.DataFrame:
     if missing or unknown:
         raise PlannerInputError(f"{path}: missing columns {missing}, unknown columns {unknown}; allowed: "
                                 f"{list(REQUIRED_COLUMNS)} and {PRICE_PREFIX}<name>")
+    if frame.index.hasnans:
+        raise PlannerInputError(f"{path}: the time column has empty or unreadable values")
+    duplicated = frame.index[frame.index.duplicated()]
+    if duplicated.size:
+        raise PlannerInputError(f"{path}: duplicate times, first {duplicated[0]} ({duplicated.size} in all)")
+    if not frame.index.is_monotonic_increasing:
+        row = int(np.flatnonzero(np.diff(frame.index.to_numpy()) < np.timedelta64(0))[0]) + 1
+        raise PlannerInputError(f"{path}: rows are not sorted by time: {frame.index[row]} (data row "
+                                f"{row + 1}) comes after {frame.index[row - 1]}; sort the file by its "
+                                "time column")
     steps = np.diff(frame.index.to_numpy()).astype("timedelta64[s]").astype(float) / 3600.0
     if steps.size and not np.allclose(steps, step_h):
         raise PlannerInputError(f"{path}: time column is not equally spaced by step_h = {step_h} h")
@@ -100,7 +110,7 @@ def case_from_file(path: Path | str) -> Case:
     try:
         spec = CaseFile.model_validate(raw)
     except ValidationError as exc:
-        raise format_validation_error(path, exc) from None
+        raise format_validation_error(path, exc, CaseFile) from None
     base = path.parent
     frame = _read_timeseries(base / spec.timeseries, spec.step_h)
     tech = spec.technologies

@@ -50,8 +50,13 @@ def cost_co2_figure(results: Sequence[PlanResult], path: Path) -> Path:
     ax_cost.plot(summary.index, summary["total_cost"].to_numpy() / 1e3, "kD", label="total")
     ax_cost.set_ylabel("k CHF / a")
     ax_cost.legend(fontsize=7)
-    ax_co2.bar(summary.index, summary["co2_t"], color="tab:gray")
+    x = np.arange(len(summary))
+    ax_co2.bar(x - 0.2, summary["co2_t"], width=0.4, color="tab:gray", label="study: grid bought")
+    ax_co2.bar(x + 0.2, summary["co2_physical_t"], width=0.4, color="tab:olive",
+               label="physical: grid drawn")
+    ax_co2.set_xticks(x, list(summary.index))
     ax_co2.set_ylabel("t CO2 / a")
+    ax_co2.legend(fontsize=7)
     for ax in (ax_cost, ax_co2):
         ax.tick_params(axis="x", rotation=45)
     fig.suptitle(f"{results[0].case_name}: annual cost and emissions per policy")

@@ -167,7 +167,8 @@ def _max_draw_kw(case: Case, steps: np.ndarray) -> np.ndarray:
         if store.carrier == "elec":
             extra += store.c_rate_charge_per_h * _big_m(name, store.max_capacity_kwh,
                                                        "or the grid a max_import_kw")
-    return np.asarray(case.elec_demand_kw, dtype=float)[steps] + extra
+    bound: np.ndarray = np.asarray(case.elec_demand_kw, dtype=float)[steps] + extra
+    return bound
 
 
 def _max_deposit_kw(case: Case, steps: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ import numpy as np
 from planner.hub.case import Case
 from planner.hub.formulation import HubVariables, arbitrage_steps
 from planner.hub.policies import PriceSpec, ResolvedPrices
+from planner.hub.quiet import silence_highs_banner
 
 MAX_PRICE_LEVELS = 24          # more distinct import prices (e.g. a real-time series): keep the chain
 VALUE_TOLERANCE_CHF = 1e-6     # per CHF of annual cost: how much credit value the schedule may miss
@@ -75,6 +76,7 @@ def schedule_withdrawals(draw_kw: np.ndarray, banked_kw: np.ndarray, price_per_k
     bank = cp.Variable(n + 1, nonneg=True)
     problem = cp.Problem(cp.Maximize(weight * step_h * (price_per_kwh @ w)),
                          [w <= draw, bank[0] == 0, bank[1:] == bank[:-1] + step_h * (banked - w)])
+    silence_highs_banner()
     problem.solve(solver=cp.HIGHS)  # type: ignore[no-untyped-call]
     if w.value is None or bank.value is None:  # w = 0 is always feasible: only numerics get here
         return BankSchedule(np.zeros(n), np.zeros(n + 1), 0.0)

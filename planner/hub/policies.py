@@ -104,7 +104,7 @@ def policies_from_dict(data: object, source: str | Path) -> dict[str, Policy]:
     try:
         return dict(_PolicyFile.model_validate({"policies": data}).policies)
     except ValidationError as exc:
-        raise format_validation_error(source, exc) from None
+        raise format_validation_error(source, exc, _PolicyFile) from None
 
 
 def load_policies(path: Path | None = None) -> dict[str, Policy]:

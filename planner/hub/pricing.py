@@ -41,6 +41,7 @@ from planner.hub.formulation import (
     define_storage_dynamics,
     define_storage_limits,
 )
+from planner.hub.quiet import silence_highs_banner
 from planner.hub.technologies import Catalogue, ConversionTech, StorageTech, crf
 
 PROBE_DAYS = 52          # days of the probe case (every k-th day of the horizon)
@@ -158,6 +159,7 @@ def storage_value(name: str, tech: StorageTech, case: Case, duals: Duals) -> flo
     constraints = [*define_storage_dynamics(v, case.step_h), *define_storage_limits(v),
                    *define_storage_boundary(v, case), store.cap_kwh <= 1.0]
     problem = cp.Problem(cp.Minimize(cost), constraints)
+    silence_highs_banner()
     problem.solve(solver=cp.HIGHS)  # type: ignore[no-untyped-call]
     return float(problem.value) if problem.value is not None else -np.inf
 

@@ -39,8 +39,26 @@ PRICE_FILES = {
 }
 
 
+CASE_FILES = ("case_data/demand_data.csv", "case_data/energy_inputs_data.csv", "case_data/node_data.csv",
+              *(f"price_time_series/{name}" for name in PRICE_FILES.values()))
+
+
 def is_reference_dir(path: Path) -> bool:
     return (path / "case_data" / "demand_data.csv").is_file() and (path / "price_time_series").is_dir()
+
+
+def looks_like_reference_dir(path: Path) -> bool:
+    """A folder meant to be in the reference format (it has case_data/ or price_time_series/)."""
+    return (path / "case_data").is_dir() or (path / "price_time_series").is_dir()
+
+
+def check_reference_files(folder: Path) -> None:
+    """Raise a :class:`PlannerInputError` naming every file of the reference format the folder lacks."""
+    missing = [name for name in CASE_FILES if not (folder / name).is_file()]
+    if missing:
+        raise PlannerInputError(f"{folder}: the case folder lacks {', '.join(missing)} (the reference "
+                                "format: case_data/ with demand, irradiance and node data, "
+                                f"price_time_series/ with {', '.join(PRICE_FILES.values())})")
 
 
 def find_reference_dir(explicit: Path | str | None = None) -> Path | None:
@@ -70,19 +88,31 @@ def _read_columns(path: Path, header_rows: int, n_cols: int) -> np.ndarray:
 
 
 def _roof_area_m2(path: Path) -> float:
-    for line in path.read_text().splitlines():
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlannerInputError(f"{path}: cannot read: {exc}") from None
+    for line in text.splitlines():
         key, _, value = line.partition(",")
         if key.strip().lower() == "usable roof area":
-            return float(value)
-    raise PlannerInputError(f"{path}: no 'Usable roof area' row")
+            try:
+                return float(value)
+            except ValueError:
+                raise PlannerInputError(f"{path}: 'Usable roof area' is {value.strip()!r}, not a number of "
+                                        "m²") from None
+    raise PlannerInputError(f"{path}: no 'Usable roof area' row (expected 'Usable roof area,<m²>')")
 
 
 def load_reference_case(path: Path | str | None = None) -> Case:
     """The 8760-hour reference case with the default catalogue and the study's seven policies."""
-    folder = find_reference_dir(path)
+    if path is not None and Path(path).is_dir() and looks_like_reference_dir(Path(path)):
+        folder: Path | None = Path(path)  # an explicit folder is read as it is, never another one
+    else:
+        folder = find_reference_dir(path)
     if folder is None:
         where = path if path is not None else f"${ENV_VAR} or {PROJECT_ROOT / RELATIVE}"
         raise PlannerInputError(f"reference case folder not found at {where}")
+    check_reference_files(folder)
     demand = _read_columns(folder / "case_data" / "demand_data.csv", HEADER_ROWS, 2)
     irradiance = _read_columns(folder / "case_data" / "energy_inputs_data.csv", HEADER_ROWS, 1)[:, 0]
     prices = {name: _read_columns(folder / "price_time_series" / file, 0, 1)[:, 0]

@@ -12,7 +12,7 @@ from planner.hub.case import Case
 from planner.hub.case_file import case_from_file
 from planner.hub.errors import PlannerInputError
 from planner.hub.policies import select_policies
-from planner.hub.reference import find_reference_dir, is_reference_dir, load_reference_case
+from planner.hub.reference import find_reference_dir, load_reference_case, looks_like_reference_dir
 from planner.hub.results import PlanResult, summary_frame
 from planner.hub.solve import SolverOptions, plan_case
 
@@ -40,7 +40,7 @@ def load_case(source: Path | str) -> Case:
         hint = "" if found is None else f"; the reference case is at {found}"
         raise PlannerInputError(f"{path}: no such case file or folder{hint}")
     if path.is_dir():
-        if is_reference_dir(path):
+        if looks_like_reference_dir(path):
             return load_reference_case(path)
         raise PlannerInputError(f"{path}: not a case folder (expected case_data/ and price_time_series/ "
                                 f"as in the reference case); a YAML case file also works")

@@ -25,6 +25,7 @@ from planner.hub.errors import (
 from planner.hub.formulation import HubVariables, constraint_families, define_variables
 from planner.hub.objective import CostTerms, cost_terms, grid_and_emissions
 from planner.hub.policies import ResolvedPrices, resolve_policy
+from planner.hub.quiet import silence_highs_banner
 from planner.hub.results import CostBreakdown, PlanResult, Timing
 from planner.hub.technologies import ConversionTech
 
@@ -190,6 +191,7 @@ def read_result(model: HubModel, solve_s: float, solved_as: str = SOLVED_WHOLE) 
 
 
 def _solve(model: HubModel, options: SolverOptions) -> None:
+    silence_highs_banner()
     try:
         model.problem.solve(**_solve_kwargs(options, model.is_milp))  # type: ignore[no-untyped-call]
     except cp.error.SolverError as exc:
@@ -352,12 +354,6 @@ def _solve_relaxed_bank(model: HubModel, relaxations: list[netting.Relaxation], 
     return None
 
 
-def _catalogue_needs_binaries(case: Case) -> bool:
-    techs = [*case.catalogue.conversion.values(), *case.catalogue.storage.values()]
-    return any(t.needs_install_binary for t in techs) or any(
-        t.needs_on_off_binary for t in case.catalogue.conversion.values())
-
-
 def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = None) -> PlanResult:
     """Same optimum as :func:`solve_model`, solving first without the technologies a probe does not
     build and putting back those whose reduced cost says they pay (:mod:`planner.hub.pricing`).
@@ -369,7 +365,7 @@ def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = N
     options = options or SolverOptions()
     t0 = time.perf_counter()
     case, policy = model.case, model.policy
-    if _catalogue_needs_binaries(case):
+    if case.catalogue.is_milp:
         _solve(model, options)
         _net_chained(model)
         return read_result(model, time.perf_counter() - t0)
@@ -383,7 +379,8 @@ def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = N
     label = _solve_relaxed_bank(model, relaxations, left_out, options)
     if label is not None:
         how = f"net metering relaxed ({label}), bank scheduled and proven exact"
-        return read_result(model, time.perf_counter() - t0, how + (f"; {SOLVED_PRICED}" if left_out else ""))
+        priced = SOLVED_PRICED + (" at the solved metering pattern" if model.is_milp else "")
+        return read_result(model, time.perf_counter() - t0, how + (f"; {priced}" if left_out else ""))
     solved = _priced_optimum(case, policy, left_out, options) if left_out else None
     if solved is None:
         _solve(model, options)

@@ -147,7 +147,7 @@ def catalogue_from_dict(data: object, source: str | Path) -> Catalogue:
     try:
         return Catalogue.model_validate(data)
     except ValidationError as exc:
-        raise format_validation_error(source, exc) from None
+        raise format_validation_error(source, exc, Catalogue) from None
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:

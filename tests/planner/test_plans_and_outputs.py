@@ -38,8 +38,17 @@ def test_outputs_round_trip(example_results: list[PlanResult], tmp_path: Path) -
     outputs = write_outputs(example_results, tmp_path, figures=True)
     summary = pd.read_csv(outputs.summary_csv)
     assert list(summary["policy"]) == ["tou", "nm"]
-    for column in ("policy", *REQUIRED_CAPACITY_COLUMNS, "total_cost", "co2_t"):
+    for column in ("policy", *REQUIRED_CAPACITY_COLUMNS, "total_cost", "co2_t", "co2_physical_t",
+                   "grid_import_mwh", "grid_import_physical_mwh"):
         assert column in summary.columns
+    # the two ways of counting differ by the credit drawn back under net metering only
+    nm = summary.set_index("policy").loc["nm"]
+    nm_dispatch = next(r.dispatch for r in example_results if r.policy == "nm")
+    withdrawn_mwh = nm_dispatch["nm_withdrawal_kw"].sum() * (8760 / len(nm_dispatch)) / 1e3  # hourly steps
+    assert withdrawn_mwh > 1.0
+    assert nm["grid_import_physical_mwh"] - nm["grid_import_mwh"] == pytest.approx(withdrawn_mwh, rel=1e-9)
+    tou = summary.set_index("policy").loc["tou"]
+    assert tou["co2_t"] == pytest.approx(tou["co2_physical_t"], rel=1e-12)
     for result in example_results:
         back = read_dispatch(outputs.dispatch_parquet, result.policy)
         assert set(back.columns) == set(result.dispatch.columns)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -75,18 +76,22 @@ def study() -> dict[str, PlanResult]:
 @pytest.mark.slow
 @study_only
 def test_boiler_chp_and_tank_in_every_case_no_heat_pump_no_battery(study: dict[str, PlanResult]) -> None:
+    assert set(study) == set(STUDY_POLICY_ORDER)
     for policy, result in study.items():
         caps = result.capacities
         assert caps["boiler_kw"] > 100 and caps["chp_kwe"] > 10 and caps["tank_kwh"] > 100, policy
         assert caps["heat_pump_kw"] == pytest.approx(0, abs=1e-3), policy
         assert caps["battery_kwh"] == pytest.approx(0, abs=1e-3), policy
+        assert caps["solar_thermal_m2"] == pytest.approx(0, abs=1e-3), policy
 
 
 @pytest.mark.slow
 @study_only
-def test_net_metering_gives_the_largest_pv(study: dict[str, PlanResult]) -> None:
+def test_net_metering_gives_the_largest_pv_at_the_roof_limit(study: dict[str, PlanResult]) -> None:
     pv = {p: r.capacities["pv_m2"] for p, r in study.items()}
     assert pv["nm"] >= max(pv.values()) - 1e-3
+    assert pv["nm"] == pytest.approx(12_500, abs=1e-3)
+    assert pv["nm+tou"] == pytest.approx(12_500, abs=1e-3)
 
 
 @pytest.mark.slow
@@ -111,9 +116,27 @@ def test_real_time_pricing_brings_no_benefit(study: dict[str, PlanResult]) -> No
 
 @pytest.mark.slow
 @study_only
-def test_net_metering_has_low_emissions(study: dict[str, PlanResult]) -> None:
-    co2 = {p: r.co2_t for p, r in study.items()}
+def test_net_metering_has_the_lowest_emissions_of_the_feed_in_policies(study: dict[str, PlanResult]) -> None:
+    """The study's convention: grid electricity bought (credit drawn back is the hub's own PV)."""
+    co2 = {p: study[p].co2_t for p in ("none", "fit", "fip", "nm")}
     assert co2["nm"] == min(co2.values())
+    assert study["nm"].co2_physical_t > study["nm"].co2_t  # the credit drawn back is grid electricity
+
+
+@pytest.mark.slow
+@study_only
+def test_net_metering_with_time_of_use_emits_about_as_much_as_net_metering(
+        study: dict[str, PlanResult]) -> None:
+    assert study["nm+tou"].co2_t == pytest.approx(study["nm"].co2_t, rel=0.02)
+
+
+@pytest.mark.slow
+@study_only
+def test_net_metering_never_draws_and_banks_in_the_same_hour(study: dict[str, PlanResult]) -> None:
+    for policy in ("nm", "nm+tou"):
+        d = study[policy].dispatch
+        draw = d["grid_import_kw"] + d["nm_withdrawal_kw"]
+        assert float(np.minimum(draw, d["export_solar_kw"]).max()) <= 1e-6, policy
 
 
 @pytest.mark.slow
