@@ -19,12 +19,13 @@ from typing import Any
 
 from controllers.plans import PlanSet
 from cosim.context import RunContext
+from cosim.control.agents import agent_specs
 from cosim.control_plane import ControlPlane, start_control_plane
 from cosim.handdown import clear_plans, load_plans, plan_set, publish_plans, store_plans
 from cosim.kpis import compute_kpis
 from cosim.results import ResultsWriter
 from cosim.scenario import Scenario
-from cosim.world import BuiltWorld, agent_specs, build_world
+from cosim.world import BuiltWorld, build_world
 
 
 @dataclass(frozen=True)

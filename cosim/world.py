@@ -13,13 +13,11 @@ from typing import Any
 
 import mosaik
 
-from controllers.admm.mqtt import COORDINATOR_ID
 from cosim.context import RunContext
 from cosim.control import BATTERY_INPUTS, MEASUREMENT_INPUTS, PREDICTIVE_INPUTS
-from cosim.control_plane import AgentSpec
 from cosim.emulator import device_id
 from cosim.registry import new_world
-from cosim.scenario import PREDICTIVE_KINDS, AdmmConfig, BuildingGroup, Scenario
+from cosim.scenario import PREDICTIVE_KINDS, BuildingGroup, Scenario
 from simulators.building.model import OUTPUT_ATTRS as BUILDING_OUTPUTS
 from simulators.building.sim import WEATHER_INPUTS
 from simulators.sources.sim import PRICE_ATTRS, WEATHER_ATTRS
@@ -267,47 +265,6 @@ class _Builder:
 def _grid_child_attrs(model: str) -> list[str]:
     return {"Bus": ["v_pu"], "Line": ["loading_pct", "pl_kw"], "Trafo": ["loading_pct", "pl_kw", "sn_kva"]}[
         model
-    ]
-
-
-def agent_specs(scenario: Scenario, own_broker: bool = False) -> list[AgentSpec]:
-    """The MQTT agents of a scenario: one agent per building, named like the building (baseline or
-    ADMM), plus the ADMM coordinator. `own_broker`: the platform provides the broker (TCP_NODELAY
-    set), so the ADMM agents may queue their round updates (`AdmmBuildingAgent`)."""
-    c = scenario.controller
-    if c.kind == "admm" and c.admm is not None:
-        return admm_agent_specs(scenario, c.admm, queue_updates=own_broker)
-    params: dict[str, Any] = {
-        "controller": c.kind, "params": scenario.controller_params(), "step_s": scenario.control_step,
-    }
-    return [AgentSpec(name, "baseline", params) for g in scenario.buildings for name in building_names(g)]
-
-
-def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = False) -> list[AgentSpec]:
-    """One ADMM agent per building and the coordinator of the transformer limit."""
-    names = [name for g in scenario.buildings for name in building_names(g)]
-    if scenario.grid.transformer_limit_kw is None:
-        raise ValueError("controller kind 'admm' needs grid.transformer_limit_kw")
-    coordinator = {
-        "agents": ",".join(names),
-        "limit_kw": scenario.grid.transformer_limit_kw,
-        "horizon": cfg.horizon // scenario.control_step,
-        "peak_price_per_kw": cfg.peak_price_per_kw,
-        "rho": cfg.rho,
-        "eps_abs": cfg.eps_abs,
-        "eps_rel": cfg.eps_rel,
-        "max_iterations": cfg.max_iterations,
-        "round_timeout_s": cfg.round_timeout_s,
-        # decide (converged or the recorded fallback) before the bridge stops waiting for the step
-        "step_deadline_s": cfg.step_deadline_s or 0.8 * scenario.controller.step_timeout_s,
-        **({"refresh": 1} if cfg.voltage else {}),  # the bridge sends refreshed voltage rows
-    }
-    agent: dict[str, Any] = {"coordinator": COORDINATOR_ID, **({"queue_updates": 1} if queue_updates else {})}
-    if scenario.plan is not None:
-        agent |= {"plan_weight_per_kw2": scenario.plan.weight_per_kw2, "plan_series": scenario.plan.series}
-    return [
-        *(AgentSpec(name, "admm", agent) for name in names),
-        AgentSpec(COORDINATOR_ID, "admm-coordinator", coordinator),
     ]
 
 

@@ -1,0 +1,57 @@
+"""The MQTT agents of a run: which agents `cosim run` starts for a scenario, with which parameters.
+
+One agent per building, named like the building: a `baseline` agent that runs the scenario's
+controller plug-in (`controllers.baseline_agent`), or an ADMM building agent; plus the ADMM
+coordinator. Parameters travel as JSON (typed values, nested mappings), never as strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controllers.admm.mqtt import COORDINATOR_ID
+from cosim.control_plane import AgentSpec
+from cosim.scenario import AdmmConfig, Scenario
+
+__all__ = ["admm_agent_specs", "agent_specs"]
+
+
+def agent_specs(scenario: Scenario, own_broker: bool = False) -> list[AgentSpec]:
+    """The MQTT agents of a scenario: one agent per building, named like the building (baseline or
+    ADMM), plus the ADMM coordinator. `own_broker`: the platform provides the broker (TCP_NODELAY
+    set), so the ADMM agents may queue their round updates (`AdmmBuildingAgent`)."""
+    c = scenario.controller
+    if c.kind == "admm" and c.admm is not None:
+        return admm_agent_specs(scenario, c.admm, queue_updates=own_broker)
+    params: dict[str, Any] = {
+        "controller": c.kind, "params": scenario.controller_params(), "step_s": scenario.control_step,
+    }
+    return [AgentSpec(name, "baseline", params) for g in scenario.buildings for name in g.names()]
+
+
+def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = False) -> list[AgentSpec]:
+    """One ADMM agent per building and the coordinator of the transformer limit."""
+    names = [name for g in scenario.buildings for name in g.names()]
+    if scenario.grid.transformer_limit_kw is None:
+        raise ValueError("controller kind 'admm' needs grid.transformer_limit_kw")
+    coordinator = {
+        "agents": ",".join(names),
+        "limit_kw": scenario.grid.transformer_limit_kw,
+        "horizon": cfg.horizon // scenario.control_step,
+        "peak_price_per_kw": cfg.peak_price_per_kw,
+        "rho": cfg.rho,
+        "eps_abs": cfg.eps_abs,
+        "eps_rel": cfg.eps_rel,
+        "max_iterations": cfg.max_iterations,
+        "round_timeout_s": cfg.round_timeout_s,
+        # decide (converged or the recorded fallback) before the bridge stops waiting for the step
+        "step_deadline_s": cfg.step_deadline_s or 0.8 * scenario.controller.step_timeout_s,
+        **({"refresh": 1} if cfg.voltage else {}),  # the bridge sends refreshed voltage rows
+    }
+    agent: dict[str, Any] = {"coordinator": COORDINATOR_ID, **({"queue_updates": 1} if queue_updates else {})}
+    if scenario.plan is not None:
+        agent |= {"plan_weight_per_kw2": scenario.plan.weight_per_kw2, "plan_series": scenario.plan.series}
+    return [
+        *(AgentSpec(name, "admm", agent) for name in names),
+        AgentSpec(COORDINATOR_ID, "admm-coordinator", coordinator),
+    ]
