@@ -20,6 +20,7 @@ SIMULATORS: dict[str, str] = {
     "Devices": "cosim.devices_sim:DeviceSim",
     "Recorder": "cosim.recorder:RecorderSim",
     "Constant": "simulators.constant.sim:ConstantSim",
+    "HeatNetwork": "simulators.heat_network.sim:HeatNetworkSim",
 }
 PROCESS_CAPABLE = {
     "Sources": "simulators.sources",
@@ -27,6 +28,7 @@ PROCESS_CAPABLE = {
     "Storage": "simulators.storage",
     "Grid": "simulators.grid",
     "Constant": "simulators.constant",
+    "HeatNetwork": "simulators.heat_network",
 }
 
 

@@ -38,3 +38,10 @@ def auto_size_hp_kw(
     design_heat_kw = h_total_kw_k * (t_set_c - T_DESIGN_C) + dhw_mean_kw
     result: np.ndarray = SIZING_MARGIN * design_heat_kw / cop(T_DESIGN_C, t_supply_c, carnot_eff)
     return result
+
+
+def heater_capacity_kw(h_total_kw_k: np.ndarray, t_set_c: np.ndarray, dhw_mean_kw: np.ndarray) -> np.ndarray:
+    """Heat capacity of a boiler or a district-heating substation: the design heat load (at −12 °C)
+    plus mean hot-water demand, with margin."""
+    result: np.ndarray = SIZING_MARGIN * (h_total_kw_k * (t_set_c - T_DESIGN_C) + dhw_mean_kw)
+    return result

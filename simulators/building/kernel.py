@@ -38,6 +38,7 @@ OUTPUTS = (
     "hp_p_kw",
     "heat_th_kw",
     "gas_kw",
+    "q_district_kw",
     "p_appliances_kw",
     "p_base_kw",
     "flex_p_kw",
@@ -95,6 +96,7 @@ def _step_scalar(
     deadline_s: np.ndarray,
     params: np.ndarray,
     is_hp: np.ndarray,
+    is_district: np.ndarray,
     a_0: np.ndarray,
     a_1: np.ndarray,
     b_0: np.ndarray,
@@ -118,6 +120,7 @@ def _step_scalar(
         t_set_default, hysteresis, t_min, t_max = params[4, i], params[5, i], params[6, i], params[7, i]
         boiler_eff, tan_phi = params[8, i], params[9, i]
         hp = is_hp[i]
+        district = is_district[i]
         # flexible load (flex.step_flex)
         flexible = flex_share * app_kw[i]
         request = _nan_to_zero(flex_shift_kw[i])
@@ -178,7 +181,8 @@ def _step_scalar(
         # the step's outputs (BuildingFleet.step)
         hp_space = heat / cop if hp else 0.0
         dhw_el = dhw_from_heater / cop_dhw[i] if hp else 0.0
-        gas = 0.0 if hp else (heat + dhw_from_heater) / boiler_eff
+        gas = 0.0 if (hp or district) else (heat + dhw_from_heater) / boiler_eff
+        q_district = heat + dhw_from_heater if district else 0.0
         hp_p = hp_space + dhw_el
         consumption = app_eff + hp_p
         out[0, i] = consumption - pv_kw[i]
@@ -186,15 +190,16 @@ def _step_scalar(
         out[2, i] = hp_p
         out[3, i] = heat
         out[4, i] = gas
-        out[5, i] = app_eff
-        out[6, i] = app_kw[i] + dhw_el
-        out[7, i] = flex_p
-        out[8, i] = flexible
-        out[9, i] = new_backlog
-        out[10, i] = cop if hp else np.nan
-        out[11, i] = t_mid_sum / n_sub
-        out[12, i] = violation_sum / n_sub
-        out[13, i] = new_deadline
+        out[5, i] = q_district
+        out[6, i] = app_eff
+        out[7, i] = app_kw[i] + dhw_el
+        out[8, i] = flex_p
+        out[9, i] = flexible
+        out[10, i] = new_backlog
+        out[11, i] = cop if hp else np.nan
+        out[12, i] = t_mid_sum / n_sub
+        out[13, i] = violation_sum / n_sub
+        out[14, i] = new_deadline
     return x_out, on_out, out
 
 

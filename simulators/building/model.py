@@ -1,5 +1,5 @@
-"""Vectorised building model: 2R2C thermal network, heat pump or gas boiler, hot water, appliances
-with a shiftable share, rooftop PV. Pure NumPy/pvlib; the mosaik adapter is `sim.py`.
+"""Vectorised building model: 2R2C thermal network, heat pump, gas boiler or district-heating
+substation, hot water, appliances with a shiftable share, rooftop PV. Pure NumPy/pvlib; the mosaik adapter is `sim.py`.
 
 Signs and units: powers in kW, positive when consumed; `p_kw` is the net electric power at the
 building's meter (positive = drawn from the grid, negative = fed in), excluding a battery that has
@@ -15,8 +15,14 @@ appliance electricity ends up as internal heat gains.
 Heating modes, per building and step: with no `hp_p_set_kw` input (NaN) the heater follows a
 thermostat with hysteresis (on at full power below t_set − hysteresis, off above t_set +
 hysteresis, evaluated every minute inside the step); with a setpoint the heat pump runs at that
-electric power (clipped to [0, hp_p_max_kw]) for the whole step. Gas-boiler buildings always
-follow the thermostat. Hot water is always served, on top of space heating.
+electric power (clipped to [0, hp_p_max_kw]) for the whole step. Gas-boiler and district-heated
+buildings always follow the thermostat. Hot water is always served, on top of space heating.
+
+District heating (`heating: district`): the heater is the building's substation on a heat network.
+It burns no gas and draws no electricity; it delivers what the thermostat asks for, up to its
+capacity (`heater_capacity_kw`, the same sizing as a boiler's). `q_district_kw` ≥ 0 is the heat
+drawn from the network over the step: space heating + hot water from the heater (kW; 0 for the
+other kinds). It is one attribute so that one connection feeds the substation.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from simulators.sources.profiles import draw_variation, normalised_power, step_n
 from simulators.sources.weather import Site
 
 SUBSTEP_S = 60.0
-HEATING_KINDS = ("heat_pump", "gas_boiler")
+HEATING_KINDS = ("heat_pump", "gas_boiler", "district")
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class BuildingSpec:
     appliances_kwh_a: float = 3500.0
     dhw_kwh_a: float = 2000.0
     space_heating_kwh_a: float = 9000.0
-    heating: Literal["heat_pump", "gas_boiler"] = "heat_pump"
+    heating: Literal["heat_pump", "gas_boiler", "district"] = "heat_pump"
     hp_p_max_kw: float | None = None
     hp_carnot_eff: float = 0.45
     t_supply_space_c: float = 35.0
@@ -117,6 +123,7 @@ class BuildingStep:
     heat_th_kw: np.ndarray
     dhw_th_kw: np.ndarray
     gas_kw: np.ndarray
+    q_district_kw: np.ndarray
     p_appliances_kw: np.ndarray
     p_base_kw: np.ndarray
     flex_p_kw: np.ndarray
@@ -150,6 +157,16 @@ class Exogenous:
     q_mass_gain_kw: np.ndarray
     cop_space: np.ndarray
     cop_dhw: np.ndarray
+
+
+def heater_capacity_kw(specs: list[BuildingSpec], heating_degree_days_kd: float = 2900.0) -> np.ndarray:
+    """Heat capacity (kW) of each building's boiler or district-heating substation, as the fleet
+    sizes it: design heat load at −12 °C plus mean hot-water demand, with margin. For a heat
+    network's layout before the buildings are stepped."""
+    rc = thermal.calibrate(_array(specs, "floor_area_m2"), _array(specs, "space_heating_kwh_a"),
+                           heating_degree_days_kd)
+    return heatpump.heater_capacity_kw(rc.h_total_kw_k, _array(specs, "t_set_c"),
+                                       _array(specs, "dhw_kwh_a") / 8760.0)
 
 
 def _array(specs: list[BuildingSpec], name: str) -> np.ndarray:
@@ -207,6 +224,7 @@ class BuildingFleet:
         self.p = a
         self._t_supply_c = np.stack([a["t_supply_space_c"], a["t_supply_dhw_c"]])
         self.is_hp = np.array([s.heating == "heat_pump" for s in specs])
+        self.is_district = np.array([s.heating == "district" for s in specs])
         self.rc = thermal.calibrate(a["floor_area_m2"], a["space_heating_kwh_a"], heating_degree_days_kd)
         self.n_sub = max(1, int(np.ceil(step_s / SUBSTEP_S)))
         self.sub_model = thermal.discretise(self.rc, step_s / self.n_sub)
@@ -219,9 +237,7 @@ class BuildingFleet:
         )
         given = np.array([np.nan if s.hp_p_max_kw is None else s.hp_p_max_kw for s in specs])
         self.hp_p_max_kw = np.where(np.isnan(given), auto_hp, given)
-        self.boiler_q_max_kw = heatpump.SIZING_MARGIN * (
-            self.rc.h_total_kw_k * (a["t_set_c"] - heatpump.T_DESIGN_C) + dhw_mean_kw
-        )
+        self.boiler_q_max_kw = heatpump.heater_capacity_kw(self.rc.h_total_kw_k, a["t_set_c"], dhw_mean_kw)
         self.pv = PvArrays(
             _array(specs, "pv_kwp"), _array(specs, "pv_tilt_deg"), _array(specs, "pv_azimuth_deg")
         )
@@ -293,7 +309,8 @@ class BuildingFleet:
         heat_kw, t_in_mean, violation = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, c)
         hp_space_kw = np.where(self.is_hp, heat_kw / cop_space, 0.0)
         dhw_el_kw = np.where(self.is_hp, dhw_from_heater / cop_dhw, 0.0)
-        gas_kw = np.where(self.is_hp, 0.0, (heat_kw + dhw_from_heater) / self.p["boiler_eff"])
+        gas_kw = np.where(self.is_hp | self.is_district, 0.0, (heat_kw + dhw_from_heater) / self.p["boiler_eff"])
+        q_district_kw = np.where(self.is_district, heat_kw + dhw_from_heater, 0.0)
         hp_p_kw = hp_space_kw + dhw_el_kw
         consumption = app_eff_kw + hp_p_kw
         return BuildingStep(
@@ -304,6 +321,7 @@ class BuildingFleet:
             heat_th_kw=heat_kw,
             dhw_th_kw=dhw_th_kw,
             gas_kw=gas_kw,
+            q_district_kw=q_district_kw,
             p_appliances_kw=app_eff_kw,
             p_base_kw=app_kw + dhw_el_kw,
             flex_p_kw=flex.flex_p_kw,
@@ -324,7 +342,8 @@ class BuildingFleet:
             ex.p_appliances_kw, ex.dhw_th_kw, ex.pv_kw, ex.q_air_gain_kw, ex.q_mass_gain_kw,
             ex.cop_space, ex.cop_dhw, w.t_out_c, c.hp_p_set_kw, c.t_set_c, c.flex_shift_kw,
             c.tank_p_th_kw, self.x, self.hp_on, self.backlog_kwh, self.deadline_s, self._kernel_params,
-            self.is_hp, a_0, a_1, b_0, b_1, b_2, float(time_s), float(self.step_s), self.n_sub,
+            self.is_hp, self.is_district, a_0, a_1, b_0, b_1, b_2, float(time_s), float(self.step_s),
+            self.n_sub,
         )  # fmt: skip
         rows = dict(zip(kernel.OUTPUTS, out, strict=True))
         self.backlog_kwh, self.deadline_s = rows["flex_backlog_kwh"], rows.pop("deadline_s")

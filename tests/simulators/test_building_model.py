@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from simulators.building import kernel, thermal
-from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
+from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs, heater_capacity_kw
 from simulators.sources.weather import Site, synthetic_weather
 
 STEP_S = 900
@@ -56,6 +56,28 @@ def test_electric_balance_at_the_meter() -> None:
     gas = np.array([s.gas_kw for s in steps])
     assert gas[:, 1].sum() > 0 and gas[:, 0].sum() == 0  # the boiler burns gas, the heat pump does not
     assert max(s.pv_kw[0] for s in steps) > 1.0  # a sunny April day produces PV
+
+
+def test_district_heated_building_draws_its_heat_from_the_substation() -> None:
+    """A district-heated building burns no gas and draws no heating electricity; the heat it draws
+    is its space heating plus its hot water, within the substation's capacity, and the thermostat
+    keeps it comfortable like the boiler's."""
+    specs = [BuildingSpec(heating="district"), BuildingSpec(heating="gas_boiler")]
+    fleet, steps = _run(specs)
+    capacity = heater_capacity_kw(specs)
+    np.testing.assert_array_equal(capacity, fleet.boiler_q_max_kw)
+    for s in steps:
+        assert s.gas_kw[0] == 0.0 and s.hp_p_kw[0] == 0.0 and s.q_district_kw[1] == 0.0
+        np.testing.assert_allclose(s.q_district_kw[0], s.heat_th_kw[0] + s.dhw_th_kw[0], rtol=1e-12)
+        assert 0.0 <= s.heat_th_kw[0] <= capacity[0] + 1e-9
+        np.testing.assert_allclose(s.p_kw[0], s.p_appliances_kw[0] - s.pv_kw[0], atol=1e-12)
+        assert np.isnan(s.cop[0])
+    # same thermostat and heater size as a boiler in its place: the same heat and indoor temperatures
+    _, boiler = _run([BuildingSpec(heating="gas_boiler")])
+    np.testing.assert_array_equal([s.heat_th_kw[0] for s in steps], [s.heat_th_kw[0] for s in boiler])
+    np.testing.assert_array_equal([s.t_in_c[0] for s in steps], [s.t_in_c[0] for s in boiler])
+    assert sum(float(s.comfort_violation_k[0]) for s in steps) == 0.0
+    assert sum(float(s.q_district_kw[0]) for s in steps) * STEP_S / 3600 > 20.0  # a January day
 
 
 def test_thermal_energy_balance_over_a_day() -> None:
@@ -160,7 +182,7 @@ def test_compiled_step_equals_the_numpy_step(monkeypatch: pytest.MonkeyPatch) ->
     assert kernel.STEP is not None  # numba is a dependency: without it every step takes the slow path
     specs = [BuildingSpec(), BuildingSpec(heating="gas_boiler"),
              BuildingSpec(hysteresis_k=0.2, flex_share=0.1), BuildingSpec(floor_area_m2=400.0),
-             BuildingSpec(flex_share=0.08)]
+             BuildingSpec(flex_share=0.08), BuildingSpec(heating="district", flex_share=0.05)]
     n = len(specs)
     times = pd.date_range("2024-01-15", periods=192, freq="15min", tz="Europe/Berlin")
     weather = _weather(times, n)
@@ -170,7 +192,7 @@ def test_compiled_step_equals_the_numpy_step(monkeypatch: pytest.MonkeyPatch) ->
         flex = np.where(rng.random(n) < 0.3, rng.uniform(-1.0, 1.0, n), np.nan)
         tank = np.where(rng.random(n) < 0.5, rng.uniform(-2.0, 2.0, n), np.nan)
         t_set = np.where(rng.random(n) < 0.2, 19.5, np.nan)
-        return Controls(np.array([np.nan, np.nan, np.nan, 2.0, 0.0]), t_set, flex, tank)
+        return Controls(np.array([np.nan, np.nan, np.nan, 2.0, 0.0, 1.0]), t_set, flex, tank)
 
     plan = [controls(k) for k in range(len(times))]
 
@@ -183,6 +205,7 @@ def test_compiled_step_equals_the_numpy_step(monkeypatch: pytest.MonkeyPatch) ->
     reference = run()
     assert sum(float(s.comfort_violation_k[4]) for s in compiled) > 0
     assert any(float(s.flex_backlog_kwh[2]) > 0 for s in compiled)
+    assert sum(float(s.q_district_kw[5]) for s in compiled) > 0
     for a, b in zip(compiled, reference, strict=True):
         for name, value in a.as_dict().items():
             np.testing.assert_array_equal(value, b.as_dict()[name], err_msg=name)

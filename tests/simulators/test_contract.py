@@ -16,7 +16,7 @@ import pytest
 from cosim.registry import PROCESS_CAPABLE, SIMULATORS, new_world, resolve
 
 COMMON = {"step_size": 900, "start": "2024-03-20T00:00:00", "tz": "Europe/Berlin", "n_steps": 4}
-WALL_CLOCK_ATTRS = {"pf_time_ms"}  # timings differ between any two runs
+WALL_CLOCK_ATTRS = {"pf_time_ms", "solve_time_ms"}  # timings differ between any two runs
 WEATHER = {"t_out_c": 5.0, "ghi_w_m2": 400.0, "dni_w_m2": 300.0, "dhi_w_m2": 150.0, "wind_m_s": 2.0}
 
 
@@ -45,6 +45,7 @@ CASES = [
         [
             ("Building", {"spec": {"pv_kwp": 5.0, "flex_share": 0.1}, "index": 0}),
             ("Building", {"spec": {"heating": "gas_boiler"}, "index": 1}),
+            ("Building", {"spec": {"heating": "district"}, "index": 2}),
         ],
         {"Building": {**WEATHER, "hp_p_set_kw": 1.0, "flex_shift_kw": -0.1}},
     ),
@@ -78,6 +79,13 @@ CASES = [
         },
     ),
     Case("Constant", {"attrs": ["x_kw"], "step_size": 900}, [("Constant", {"values": {"x_kw": 1.5}})]),
+    Case(
+        "HeatNetwork",
+        COMMON,
+        [("HeatNetwork", {"params": {"layout": {"n_substations": 3, "total_length_m": 300.0},
+                                     "store": {"capacity_kwh": 50.0, "p_max_kw": 10.0}}})],
+        {"Substation": {"q_demand_kw": 5.0}, "HeatNetwork": {"t_out_c": 2.0}},
+    ),
 ]
 IDS = [c.sim for c in CASES]
 
