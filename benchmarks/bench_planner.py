@@ -39,6 +39,7 @@ from rich.table import Table
 from planner.hub.case import Case
 from planner.hub.policies import STUDY_POLICY_ORDER, ResolvedPrices, resolve_policy
 from planner.hub.reference import find_reference_dir, load_reference_case
+from planner.hub.results import PlanResult
 from planner.hub.solve import build_model, capacity_column, solve_leaving_out_unbuilt, solve_model
 from planner.hub.technologies import crf
 
@@ -57,6 +58,7 @@ class Run:
     solve_cpu_s: float = float("nan")
     solved_as: str = ""
     metered_per_interval: bool = False   # ours with the metering-interval binaries (a MILP)
+    result: PlanResult | None = None
 
     @property
     def total_s(self) -> float:
@@ -69,7 +71,8 @@ def run_ours(case: Case, policy: str, whole: bool = False) -> Run:
     result = solve_model(model) if whole else solve_leaving_out_unbuilt(model)
     cpu_s = time.process_time() - cpu0
     return Run(result.timing.build_s, result.timing.solve_s, result.objective_chf, result.capacities, cpu_s,
-               result.solved_as, metered_per_interval=model.variables.grid.interval is not None)
+               result.solved_as, metered_per_interval=model.variables.grid.interval is not None,
+               result=result)
 
 
 def _oemof_energy_system(case: Case, prices: ResolvedPrices):  # type: ignore[no-untyped-def]
@@ -201,9 +204,12 @@ def main() -> None:
                    "peer objective CHF", "agree", "max cap diff"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     solved_as: dict[str, str] = {}
+    results: list[PlanResult] = []
     for policy in args.policy or list(STUDY_POLICY_ORDER):
         ours = run_ours(case, policy, args.whole)
         solved_as[policy] = ours.solved_as
+        if ours.result is not None:
+            results.append(ours.result)
         cells = [policy, f"{ours.build_s:.2f}", f"{ours.solve_s:.1f}", f"{ours.solve_cpu_s:.1f}",
                  f"{ours.total_s:.1f}"]
         if args.no_peer:
@@ -227,6 +233,23 @@ def main() -> None:
                   "n/a: ours meters net per interval, the peer's bank meters gross (not the same model)")
     for policy, how in solved_as.items():
         console.print(f"ours, {policy}: {how}", highlight=False)
+    console.print(_design_table(results))
+
+
+def _design_table(results: list[PlanResult]) -> Table:
+    """Our design, cost and both emission counts per policy (the study's findings are read here)."""
+    table = Table(title="planner.hub results (capacities kWe / kW / m2 / kWh; kCHF/a; t CO2/a; MWh/a)")
+    columns = ("policy", "chp_kwe", "boiler_kw", "pv_m2", "heat_pump_kw", "solar_thermal_m2", "battery_kwh",
+               "tank_kwh", "total kCHF", "co2_t (study)", "co2_physical_t", "grid bought MWh",
+               "grid drawn MWh", "milp")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for r in results:
+        caps = [f"{r.capacities.get(c, 0.0):,.1f}" for c in columns[1:8]]
+        table.add_row(r.policy, *caps, f"{r.costs.total_chf / 1e3:,.2f}", f"{r.co2_t:,.1f}",
+                      f"{r.co2_physical_t:,.1f}", f"{r.grid_import_mwh:,.1f}",
+                      f"{r.grid_import_physical_mwh:,.1f}", "yes" if r.is_milp else "no")
+    return table
 
 
 if __name__ == "__main__":
