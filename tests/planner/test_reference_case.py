@@ -7,6 +7,7 @@ findings that this model reproduces (see docs/planner.md for the full comparison
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ import pytest
 from planner.hub.policies import STUDY_POLICY_ORDER
 from planner.hub.reference import find_reference_dir, load_reference_case
 from planner.hub.results import PlanResult
-from planner.hub.run import plan_policies
+from planner.hub.run import plan_policies, write_outputs
 from planner.hub.technologies import load_catalogue
 
 REFERENCE = find_reference_dir()
@@ -69,8 +70,12 @@ study_only = pytest.mark.skipif(os.environ.get("PLANNER_STUDY_TESTS") != "1",
 
 @pytest.fixture(scope="module")
 def study() -> dict[str, PlanResult]:
+    """The seven plans; with PLANNER_STUDY_OUT=DIR also their summary.csv, dispatch and figures."""
     case = load_reference_case(REFERENCE)
-    return {r.policy: r for r in plan_policies(case, list(STUDY_POLICY_ORDER))}
+    results = plan_policies(case, list(STUDY_POLICY_ORDER))
+    if os.environ.get("PLANNER_STUDY_OUT"):
+        write_outputs(results, Path(os.environ["PLANNER_STUDY_OUT"]), figures=True)
+    return {r.policy: r for r in results}
 
 
 @pytest.mark.slow
@@ -125,6 +130,8 @@ def test_net_metering_has_the_lowest_emissions_of_the_feed_in_policies(study: di
 
 @pytest.mark.slow
 @study_only
+@pytest.mark.xfail(reason="blocked with the study's model as restated (docs/planner.md): nm+tou "
+                          "2,188 t against nm 2,095 t (+4.4 %), its CHP 501 kWe against 186 kWe", strict=True)
 def test_net_metering_with_time_of_use_emits_about_as_much_as_net_metering(
         study: dict[str, PlanResult]) -> None:
     assert study["nm+tou"].co2_t == pytest.approx(study["nm"].co2_t, rel=0.02)
@@ -141,8 +148,9 @@ def test_net_metering_never_draws_and_banks_in_the_same_hour(study: dict[str, Pl
 
 @pytest.mark.slow
 @study_only
-@pytest.mark.xfail(reason="not reproduced: nm+tou is the cheapest scenario, not between nm and tou "
-                          "(docs/planner.md)", strict=True)
+@pytest.mark.xfail(reason="not reproduced: with net metering per interval nm+tou (2,182.8 kCHF/a) is "
+                          "still the cheapest scenario, not between nm and tou (docs/planner.md)",
+                   strict=True)
 def test_net_metering_with_time_of_use_lies_between_the_two(study: dict[str, PlanResult]) -> None:
     costs = sorted([study["nm"].costs.total_chf, study["tou"].costs.total_chf])
     assert costs[0] <= study["nm+tou"].costs.total_chf <= costs[1]
