@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from planner.hub import netting
+from planner.hub.case import Case
 from planner.hub.formulation import arbitrage_steps
 from planner.hub.policies import Policy, PriceSpec
 from planner.hub.solve import SolverOptions, build_model, plan_case, solve_model
@@ -28,7 +29,7 @@ NM_TOU = Policy(import_price=PriceSpec(series="tou"), net_metering=True)
 GROSS_TOU = Policy(import_price=PriceSpec(series="tou"), feed_in=PriceSpec(flat_per_kwh=0.3))
 
 
-def _case() -> object:
+def _case() -> Case:
     return tiny_case([0.0, 0.0], [10.0, 10.0], cat=catalogue({"pv": pv(0.03)}),
                      policies={"nm+tou": NM_TOU, "nm": flat_policy(0.3, net_metering=True)},
                      irradiance=[1000.0, 0.0], roof_area_m2=100.0, price_series={"tou": TOU})

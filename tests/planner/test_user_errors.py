@@ -123,10 +123,12 @@ def test_the_cost_table_is_never_cut_in_a_narrow_console(width: int) -> None:
     assert sum(line.count(total) for line in total_rows) == 7 and all(r.policy in text for r in results)
 
 
-def _cosim(*args: str, **kwargs: object) -> subprocess.Popen[str]:
+def _cosim(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "COLUMNS": "80", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "cosim", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]
+    command = [sys.executable, "-m", "cosim", *args]
+    proc: subprocess.Popen[str] = subprocess.Popen(command, cwd=ROOT, env=env, text=True,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc
 
 
 def test_plan_output_has_no_solver_banner(tmp_path: Path) -> None:
