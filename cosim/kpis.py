@@ -5,10 +5,18 @@ exchange at the transformer, which includes network losses) and the building met
 plus its battery). Costs are paid at the meters; CO2 counts feeder imports × the grid's carbon
 intensity plus gas × its factor. Steps whose power flow did not converge are left out of the grid
 KPIs and counted in `grid.non_converged_steps`.
+
+With a heat network (tables `heat_network`, `heat_sources`), `heat` holds the heat delivered to the
+substations, the network's losses (kWh and % of delivered), unserved heat, the pump's electricity,
+fuel, heat and cost per source, and the plant's CO2 and particulates. The plant's CO2 is added to
+`co2.co2_kg`; its fuel cost (`cost.heat_fuel`) and the pump's electricity at the import price
+(`cost.heat_pump_electricity`; the pump has its own grid connection, not a building meter) are
+added to `cost.total`.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +96,8 @@ def compute_kpis(
         np.sum((price_in * np.clip(m, 0, None) - price_out * np.clip(-m, 0, None)) * dt_h)
     )
     gas_kwh = float(buildings["gas_kw"].sum() * dt_h)
+    heat = _heat(out_dir, prices, dt_h)
+    heat_cost = heat.get("fuel_cost", 0.0) + heat.get("pump_cost", 0.0)
 
     kpis: dict[str, Any] = {
         "energy": {
@@ -103,13 +113,18 @@ def compute_kpis(
         "cost": {
             "electricity": electricity_cost,
             "gas": gas_kwh * gas_per_kwh,
-            "total": electricity_cost + gas_kwh * gas_per_kwh,
+            **({"heat_fuel": heat["fuel_cost"], "heat_pump_electricity": heat["pump_cost"]} if heat else {}),
+            "total": electricity_cost + gas_kwh * gas_per_kwh + heat_cost,
         },
-        "co2": {"co2_kg": float(np.nansum(imported * intensity) * dt_h + gas_kwh * gas_co2_kg_per_kwh)},
+        "co2": {
+            "co2_kg": float(np.nansum(imported * intensity) * dt_h + gas_kwh * gas_co2_kg_per_kwh)
+            + heat.get("co2_kg", 0.0)
+        },
         "peak": peak_kpis(p_ext, dt_h),
         "comfort": _comfort(buildings, dt_h),
         "grid": _grid_kpis(grid, buses, trafos, converged, dt_h, v_min_pu, v_max_pu),
         "storage": _storage(batteries, dt_h),
+        "heat": {k: v for k, v in heat.items() if k not in ("fuel_cost", "pump_cost")},
         "limit": _limit(meter, dt_h, limit_kw, limit_tolerance),
         "admm": _admm(out_dir),
         "control": _control(out_dir),
@@ -122,6 +137,43 @@ def compute_kpis(
         },
     }
     return kpis
+
+
+def _heat(out_dir: Path, prices: pd.DataFrame, dt_h: float) -> dict[str, Any]:
+    """KPIs of the heat network (empty without one); see the module docstring. Steps whose
+    calculation did not converge have NaN losses and pump power: they are left out of those sums
+    and counted in `non_converged_steps`."""
+    network = _optional(out_dir, "heat_network")
+    if network is None:
+        return {}
+    sources = _optional(out_dir, "heat_sources")
+    delivered = float(network["q_demand_kw"].sum() * dt_h)
+    losses = float(np.nansum(network["q_loss_kw"]) * dt_h)
+    pump_kw = network.set_index("time_s")["p_pump_kw"]
+    price = prices["import_per_kwh"].reindex(pump_kw.index).to_numpy()
+    out: dict[str, Any] = {
+        "delivered_kwh": delivered,
+        "losses_kwh": losses,
+        "losses_pct": 100.0 * losses / delivered if delivered > 0 else float("nan"),
+        "plant_heat_kwh": float(network["q_plant_kw"].sum() * dt_h),
+        "unserved_kwh": float(network["unserved_kw"].sum() * dt_h),
+        "unserved_steps": int((network["unserved_kw"] > 0).sum()),
+        "pump_kwh": float(np.nansum(pump_kw.to_numpy()) * dt_h),
+        "co2_kg": float(network["co2_kg"].sum()),
+        "pm_kg": float(network["pm_kg"].sum()),
+        "non_converged_steps": int((network["converged"].fillna(0) == 0).sum()),
+        "fuel_cost": 0.0,
+        "pump_cost": float(np.nansum(pump_kw.to_numpy() * price) * dt_h),
+    }
+    if sources is not None:
+        for name, rows in sources.groupby("entity", sort=False):
+            source = str(name).rsplit(".", 1)[-1]
+            unit = re.sub(r"[^a-z0-9]+", "_", str(rows["fuel_unit"].iloc[0]).lower()).strip("_") or "unit"
+            out[f"{source}_heat_kwh"] = float(rows["q_kw"].sum() * dt_h)
+            out[f"{source}_fuel_{unit}"] = float(rows["fuel"].sum())
+            out[f"{source}_cost"] = float(rows["cost"].sum())
+            out["fuel_cost"] += float(rows["cost"].sum())
+    return out
 
 
 def _limit(meter: pd.Series, dt_h: float, limit_kw: float | None, tolerance: float) -> dict[str, float]:

@@ -25,7 +25,8 @@ from pydantic import (
 )
 
 from controllers.plugin import ControllerError, controller_class, resolve_kind_path, validate_params
-from simulators.building.model import BuildingSpec
+from simulators.building.model import BuildingSpec, heater_capacity_kw
+from simulators.heat_network.params import ControlParams, SolverParams, SourceParams, StoreParams
 
 BUILTIN_KINDS = ("none", "rule_based", "admm", "mpc")
 PREDICTIVE_KINDS = ("admm", "mpc")  # district model-predictive control: forecasts, a horizon, a shared limit
@@ -145,7 +146,8 @@ PRESETS: dict[str, dict[str, float]] = {
 
 class BuildingGroup(Strict):
     """`count` buildings of one kind. Unset demands come from the `type` preset; space heating from
-    `space_heating_kwh_m2a` × floor area when `space_heating_kwh_a` is not given."""
+    `space_heating_kwh_m2a` × floor area when `space_heating_kwh_a` is not given. `heating`:
+    `heat_pump`, `gas_boiler`, or `district` (a substation on the scenario's `heat_network`)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
     count: Annotated[int, Field(ge=1, le=100000)] = 1
@@ -155,7 +157,7 @@ class BuildingGroup(Strict):
     dhw_kwh_a: NonNegativeFloat | None = None
     space_heating_kwh_a: NonNegativeFloat | None = None
     space_heating_kwh_m2a: NonNegativeFloat | None = None
-    heating: Literal["heat_pump", "gas_boiler"] = "heat_pump"
+    heating: Literal["heat_pump", "gas_boiler", "district"] = "heat_pump"
     hp_p_max_kw: PositiveFloat | None = None
     t_set_c: Annotated[float, Field(ge=5, le=30)] = 21.0
     t_min_c: Annotated[float, Field(ge=5, le=30)] = 20.0
@@ -179,6 +181,9 @@ class BuildingGroup(Strict):
             raise ValueError(f"t_min_c ({self.t_min_c}) must be below t_max_c ({self.t_max_c})")
         if self.external and self.tank is not None:
             raise ValueError("an external building cannot have a simulated hot-water tank")
+        if self.external and self.heating == "district":
+            raise ValueError("an external building cannot be district-heated: its substation is fed by the "
+                             "simulated building's heat demand (use heating heat_pump or gas_boiler)")
         if self.buses is not None and len(self.buses) != self.count:
             raise ValueError(f"buses lists {len(self.buses)} buses for {self.count} buildings")
         return self
@@ -216,6 +221,64 @@ class BuildingGroup(Strict):
         }
         BuildingSpec.from_dict(spec)  # the model's own checks, at load time
         return spec
+
+
+class HeatNetworkConfig(Strict):
+    """The district heating network that serves every building with `heating: district`
+    (`simulators.heat_network`; docs/heat_network.md). One substation per such building, in
+    scenario order, sized to the building's heater capacity; a parametric layout of `length_m` of
+    streets (a main street, `trunk_share` of the length, and `n_streets` side streets; supply and
+    return pipes along all of it). `sources`: the plant's heat sources in any order (dispatched in
+    merit order of their price per kWh of heat; prices in the scenario's currency); default the
+    urban-planning study's case B plant (wood 1.2 MW, gas 0.8 MW). `store`: the plant's heat store
+    (none by default). `control`: supply-temperature curve and substation settings; `solver`:
+    pandapipes' limits and the pump. `bus`: the grid bus the plant's circulation pump draws from
+    (unset: the feeder's next house-connection bus, as for a building)."""
+
+    length_m: PositiveFloat = 1000.0
+    n_streets: Annotated[int, Field(ge=1)] | None = None
+    trunk_share: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    v_design_m_s: PositiveFloat = 1.0
+    sources: Annotated[list[SourceParams], Field(min_length=1)] | None = None
+    store: StoreParams | None = None
+    control: ControlParams = ControlParams()
+    solver: SolverParams = SolverParams()
+    bus: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, sources: list[SourceParams] | None) -> list[SourceParams] | None:
+        if sources is None:
+            return None
+        names = [src.name for src in sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"heat source names must be unique, got {names}")
+        bad = [n for n in names if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", n)]
+        if bad:
+            raise ValueError(f"heat source names must be letters, digits, '_' or '-', starting with a "
+                             f"letter; got {bad}")
+        return sources
+
+    def network_params(self, design_kw: list[float]) -> dict[str, Any]:
+        """The `params` of the simulator's `HeatNetwork` entity (`simulators.heat_network.params`)
+        for substations of these design loads (kW, one per district-heated building)."""
+        params: dict[str, Any] = {
+            "layout": {
+                "n_substations": len(design_kw),
+                "total_length_m": self.length_m,
+                "design_kw": design_kw,
+                "n_streets": self.n_streets,
+                "trunk_share": self.trunk_share,
+                "v_design_m_s": self.v_design_m_s,
+            },
+            "control": self.control.model_dump(),
+            "solver": self.solver.model_dump(),
+        }
+        if self.sources is not None:
+            params["sources"] = [src.model_dump() for src in self.sources]
+        if self.store is not None:
+            params["store"] = self.store.model_dump()
+        return params
 
 
 class StandaloneStorage(StorageUnit):
@@ -490,6 +553,7 @@ class Scenario(Strict):
     buildings: Annotated[list[BuildingGroup], Field(min_length=1)]
     storage: list[StandaloneStorage] = []
     grid: Grid = Grid()
+    heat_network: HeatNetworkConfig | None = None
     controller: Controller = Controller()
     plan: PlanConfig | None = None
     execution: Execution = Execution()
@@ -562,6 +626,41 @@ class Scenario(Strict):
                              "controller.kind 'admm' or 'mpc'")
         return self
 
+    @model_validator(mode="after")
+    def _heat_network(self) -> Scenario:
+        district = [f"buildings.{k}.heating" for k, g in enumerate(self.buildings) if g.heating == "district"]
+        if district and self.heat_network is None:
+            raise ValueError(
+                f"{district[0]} is 'district' but the scenario has no `heat_network` section: add one "
+                "(length_m, sources, store, bus; docs/heat_network.md) or heat these buildings with "
+                "heat_pump or gas_boiler"
+            )
+        if self.heat_network is not None and not district:
+            raise ValueError(
+                "heat_network: no building group has `heating: district`, so the network would serve "
+                "nobody; set `heating: district` on the groups it serves, or remove the section"
+            )
+        if self.heat_network is not None:
+            _check_heat_network(self)
+        return self
+
+    def district_design_kw(self) -> list[float]:
+        """Heater capacity (kW) of every district-heated building, in scenario order: the design
+        loads of the heat network's substations."""
+        design: list[float] = []
+        for group in self.buildings:
+            if group.heating == "district":
+                spec = BuildingSpec.from_dict(group.building_spec())
+                one = float(heater_capacity_kw([spec], self.site.heating_degree_days_kd)[0])
+                design += [one] * group.count
+        return design
+
+    def heat_network_params(self) -> dict[str, Any]:
+        """The heat network's `params` for the simulator (see `HeatNetworkConfig.network_params`)."""
+        if self.heat_network is None:
+            raise ValueError("the scenario has no heat_network section")
+        return self.heat_network.network_params(self.district_design_kw())
+
     @property
     def n_steps(self) -> int:
         return self.duration // self.step
@@ -588,6 +687,36 @@ class Scenario(Strict):
     @property
     def n_buildings(self) -> int:
         return sum(g.count for g in self.buildings)
+
+
+def _check_heat_network(s: Scenario) -> None:
+    """What the heat-network simulator would refuse when the run starts: its layout for these
+    buildings, its plant, and the pump's grid bus."""
+    from simulators.heat_network.params import NetworkParams
+    from simulators.heat_network.plant import Plant
+
+    config = s.heat_network
+    assert config is not None
+    try:
+        params = NetworkParams.from_dict(s.heat_network_params(), where="heat_network")
+        control = params.control
+        params.layout.topology(control.t_supply_design_c - control.t_return_design_c)
+        Plant([p.spec() for p in params.sources], params.store.spec() if params.store is not None else None)
+    except ValueError as exc:
+        message = str(exc).removeprefix("heat_network: ").removeprefix("layout.")
+        message = message.replace("n_substations", "the number of district-heated buildings")
+        raise ValueError(f"heat_network: {message}") from None
+    if config.bus is not None:
+        from simulators.grid.networks import load_feeder
+
+        feeder = load_feeder(s.grid.network)
+        vn_kv = feeder.net.bus["vn_kv"].to_numpy()
+        buses = ", ".join(str(b) for b in feeder.candidate_buses)
+        if not config.bus < len(vn_kv) or vn_kv[config.bus] >= 1.0:
+            raise ValueError(
+                f"heat_network.bus: bus {config.bus} is not a low-voltage bus of {s.grid.network}; its "
+                f"house connection buses are {buses}"
+            )
 
 
 class ScenarioError(ValueError):

@@ -3,7 +3,9 @@
 Data flow per step (see `controllers.baseline` for the control timing):
 weather → buildings → agents → batteries; buildings and their batteries → the grid connection at
 the building's meter (summed there); tanks → their building; agents → buildings (time-shifted);
-batteries → agents (time-shifted). Every entity's outputs → the recorder.
+batteries → agents (time-shifted). With a heat network: weather → network; each district-heated
+building's `q_district_kw` → its substation (same step); the network's pump power → its own grid
+connection. Every entity's outputs → the recorder.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from cosim.registry import new_world
 from cosim.scenario import PREDICTIVE_KINDS, BuildingGroup, Scenario
 from simulators.building.model import OUTPUT_ATTRS as BUILDING_OUTPUTS
 from simulators.building.sim import WEATHER_INPUTS
+from simulators.heat_network.sim import CHILD_ATTRS as HEAT_CHILD_ATTRS
+from simulators.heat_network.sim import NETWORK_ATTRS as HEAT_NETWORK_ATTRS
 from simulators.sources.sim import PRICE_ATTRS, WEATHER_ATTRS
 
 BATTERY_OUTPUTS = ["p_kw", "p_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw"]
@@ -27,6 +31,16 @@ TANK_OUTPUTS = ["p_th_kw", "p_th_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw
 SETPOINTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw"]
 NAN = float("nan")  # "no setpoint" (mosaik reads None as "no output")
 GRID_TABLES = {"Grid": "grid", "Bus": "buses", "Line": "lines", "Trafo": "trafos"}
+HEAT_NETWORK = "heat_network"  # the network's name in the results (tables heat_network, connections)
+# the heat network's result tables: the network, its substations, sources and store (pipes are not
+# recorded: a street network has hundreds of segments; `HeatNetwork` sums their losses)
+HEAT_TABLES = {"Substation": "substations", "Source": "heat_sources", "Store": "heat_store"}
+HEAT_RECORDED = {
+    "HeatNetwork": ["t_out_c", "t_ground_c", *HEAT_NETWORK_ATTRS],
+    "Substation": HEAT_CHILD_ATTRS["Substation"],
+    "Source": [*HEAT_CHILD_ATTRS["Source"], "cost"],
+    "Store": [a for a in HEAT_CHILD_ATTRS["Store"] if a != "p_th_set_kw"],
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,7 @@ class _Builder:
         self.world = new_world(scenario.execution.processes)
         self.built = BuiltWorld(self.world, scenario.duration)
         self.recorded: list[tuple[Any, list[str], str, str]] = []
+        self.district: list[tuple[str, str, Any]] = []  # (building, group, entity) on the heat network
         self.context = context
         self.controller_params = scenario.controller_params()
         common = {"start": scenario.start, "tz": scenario.timezone, "n_steps": scenario.n_steps}
@@ -171,6 +186,8 @@ class _Builder:
                 bus = None if group.buses is None else group.buses[k]
                 self._add_building(bsim, ssim, tsim, gsim, csim, weather, group, spec, name, index, bus)
                 index += 1
+        if s.heat_network is not None:
+            self._add_heat_network(gsim, weather)
         for unit in s.storage:
             if ssim is None:
                 raise RuntimeError("standalone storage without a storage simulator")
@@ -230,6 +247,8 @@ class _Builder:
         self.built.entities.append(
             EntityInfo(name, "device" if group.external else "building", group.name, None, bus)
         )
+        if group.heating == "district":
+            self.district.append((name, group.name, b))
         if group.battery is not None:
             bat = ssim.Battery(spec=group.battery.model_dump())
             self.connect(bat, conn, "p_kw")
@@ -253,6 +272,43 @@ class _Builder:
                 EntityInfo(f"{name}.tank", "tank", group.name, name, bus, group.tank.capacity_kwh)
             )
 
+    def _add_heat_network(self, gsim: Any, weather: Any) -> None:
+        """The district heating network: one substation per district-heated building (in scenario
+        order, as `Scenario.heat_network_params` lays them out), the plant's pump on the grid."""
+        config = self.s.heat_network
+        if config is None:
+            raise RuntimeError("a heat network without its scenario section")
+        hsim = self.start("HeatNetwork", **self.common)
+        network = hsim.HeatNetwork(params=self.s.heat_network_params())
+        self.connect(weather, network, "t_out_c")
+        children: dict[str, list[Any]] = {}
+        for child in sorted(network.children, key=lambda c: (c.type, _eid_number(c.eid))):
+            children.setdefault(child.type, []).append(child)
+        substations = children.get("Substation", [])
+        if len(substations) != len(self.district):
+            raise RuntimeError(
+                f"{len(substations)} substations for {len(self.district)} district-heated buildings"
+            )
+        for (name, group, building), substation in zip(self.district, substations, strict=True):
+            self.connect(building, substation, ("q_district_kw", "q_demand_kw"))
+            self.record(substation, HEAT_RECORDED["Substation"], "substations", f"{name}.substation")
+            self.built.entities.append(EntityInfo(f"{name}.substation", "substation", group, name))
+        pump = gsim.Connection(kind="building", **({} if config.bus is None else {"bus": config.bus}))
+        self.connect(network, pump, ("p_pump_kw", "p_kw"))
+        self.record(network, HEAT_RECORDED["HeatNetwork"], HEAT_NETWORK, HEAT_NETWORK)
+        self.record(pump, ["v_pu", "bus"], "connections", HEAT_NETWORK)
+        self.built.entities.append(EntityInfo(HEAT_NETWORK, "heat_network", HEAT_NETWORK, None, config.bus))
+        for source in children.get("Source", []):
+            source_name = f"{HEAT_NETWORK}.{source.eid.removeprefix('Source_')}"
+            self.record(source, HEAT_RECORDED["Source"], "heat_sources", source_name)
+            self.built.entities.append(EntityInfo(source_name, "heat_source", HEAT_NETWORK))
+        for store in children.get("Store", []):
+            capacity = config.store.capacity_kwh if config.store is not None else None
+            self.record(store, HEAT_RECORDED["Store"], "heat_store", f"{HEAT_NETWORK}.store")
+            self.built.entities.append(
+                EntityInfo(f"{HEAT_NETWORK}.store", "heat_store", HEAT_NETWORK, None, None, capacity)
+            )
+
     def _add_recorder(self) -> None:
         rsim = self.start("Recorder", context=self.context, **self.common)
         mapping = {e.full_id: [table, name] for e, _, table, name in self.recorded}
@@ -260,6 +316,12 @@ class _Builder:
         for entity, attrs, _, _ in self.recorded:
             self.connect(entity, recorder, *attrs)
         self.built.record = mapping
+
+
+def _eid_number(eid: str) -> int:
+    """The number at the end of an entity id such as `Substation_12` (0 when there is none)."""
+    tail = eid.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _grid_child_attrs(model: str) -> list[str]:

@@ -1,5 +1,6 @@
 """Vectorised building model: 2R2C thermal network, heat pump, gas boiler or district-heating
-substation, hot water, appliances with a shiftable share, rooftop PV. Pure NumPy/pvlib; the mosaik adapter is `sim.py`.
+substation, hot water, appliances with a shiftable share, rooftop PV. Pure NumPy/pvlib; the mosaik
+adapter is `sim.py`.
 
 Signs and units: powers in kW, positive when consumed; `p_kw` is the net electric power at the
 building's meter (positive = drawn from the grid, negative = fed in), excluding a battery that has
@@ -309,7 +310,8 @@ class BuildingFleet:
         heat_kw, t_in_mean, violation = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, c)
         hp_space_kw = np.where(self.is_hp, heat_kw / cop_space, 0.0)
         dhw_el_kw = np.where(self.is_hp, dhw_from_heater / cop_dhw, 0.0)
-        gas_kw = np.where(self.is_hp | self.is_district, 0.0, (heat_kw + dhw_from_heater) / self.p["boiler_eff"])
+        no_gas = self.is_hp | self.is_district
+        gas_kw = np.where(no_gas, 0.0, (heat_kw + dhw_from_heater) / self.p["boiler_eff"])
         q_district_kw = np.where(self.is_district, heat_kw + dhw_from_heater, 0.0)
         hp_p_kw = hp_space_kw + dhw_el_kw
         consumption = app_eff_kw + hp_p_kw

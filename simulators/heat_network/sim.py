@@ -21,8 +21,8 @@ power positive when charging, pump power a load on the electrical grid):
   - `Pipe_<k>` (street segment k, feeding node k + 1): `m_flow_kg_s`, `v_m_s`, `q_loss_supply_kw`,
     `q_loss_return_kw`, `t_supply_c`, `t_return_c` (mean pipe temperatures), `p_supply_bar`,
     `p_return_bar` (at its downstream node), `length_m`, `diameter_mm`.
-  - `Source_<name>`: `q_kw`, `fuel` (over the step, in `fuel_unit`), `fuel_unit`, `co2_kg`, `pm_kg`,
-    `q_max_kw`.
+  - `Source_<name>`: `q_kw`, `fuel` (over the step, in `fuel_unit`), `fuel_unit`, `cost` (fuel ×
+    `price_per_unit`, over the step), `co2_kg`, `pm_kg`, `q_max_kw`.
   - `Store` (when the plant has one): input `p_th_set_kw` (replaces the rule; positive = charge);
     outputs `p_th_kw`, `e_kwh`, `soc`, `loss_kw`, `capacity_kwh`.
 
@@ -54,7 +54,7 @@ CHILD_ATTRS = {
                    "dp_bar", "design_kw"],
     "Pipe": ["m_flow_kg_s", "v_m_s", "q_loss_supply_kw", "q_loss_return_kw", "t_supply_c", "t_return_c",
              "p_supply_bar", "p_return_bar", "length_m", "diameter_mm"],
-    "Source": ["q_kw", "fuel", "fuel_unit", "co2_kg", "pm_kg", "q_max_kw"],
+    "Source": ["q_kw", "fuel", "fuel_unit", "cost", "co2_kg", "pm_kg", "q_max_kw"],
     "Store": ["p_th_set_kw", "p_th_kw", "e_kwh", "soc", "loss_kw", "capacity_kwh"],
 }
 WALL_CLOCK_ATTRS = {"solve_time_ms"}
@@ -153,7 +153,9 @@ class HeatNetworkSim(TimeBasedSim):
             },
             "Source": {
                 "q_kw": p.q_source_kw.tolist(), "fuel": p.fuel.tolist(),
-                "fuel_unit": [s.fuel_unit for s in model.plant.sources], "co2_kg": p.co2_kg.tolist(),
+                "fuel_unit": [s.fuel_unit for s in model.plant.sources],
+                "cost": (p.fuel * np.array([s.price_per_unit for s in model.plant.sources])).tolist(),
+                "co2_kg": p.co2_kg.tolist(),
                 "pm_kg": p.pm_kg.tolist(), "q_max_kw": model.plant.q_max_kw.tolist(),
             },
             "Store": {
