@@ -45,6 +45,7 @@ KEY_COLUMNS = ("time_s", "timestamp", "entity")
 WALL_TIME_COLUMNS = frozenset(
     {
         "pf_time_ms",  # grid: wall time of the power flow
+        "solve_time_ms",  # heat_network: wall time of the pipe-flow solves
         "wall_time_ms", "rounds_wall_ms", "sum_solve_time_ms", "parallel_time_ms",  # admm_steps
         "coordinate_time_s", "max_solve_time_s", "sum_solve_time_s",  # admm_iterations
     }
