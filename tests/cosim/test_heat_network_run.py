@@ -197,3 +197,34 @@ def test_the_eco_district_b_scenario_is_valid() -> None:
     assert [s["q_max_kw"] for s in params["sources"]] == [1200, 800]
     code, said = _invoke("validate", str(DEMO.parent / "eco-district-b.yaml"))
     assert code == ExitCode.OK, said
+
+
+HEAT_TABLES = ("heat_network", "substations", "heat_sources", "heat_store", "buildings")
+
+
+def test_same_tables_byte_for_byte_in_process_and_as_separate_processes(tmp_path: Path) -> None:
+    """Two runs of the same scenario write identical heat tables (wall times kept apart), whether
+    the simulators run in process or each in its own process (the heat network too)."""
+    scenario = load_scenario(DEMO).model_copy(update={"duration": 2 * 3600})
+    execution = scenario.execution.model_copy(update={"processes": True})
+    processes = scenario.model_copy(update={"execution": execution})
+    run_scenario(scenario, tmp_path / "a", echo=lambda _: None)
+    run_scenario(processes, tmp_path / "b", echo=lambda _: None)
+    for table in HEAT_TABLES:
+        a = (tmp_path / "a" / table / "all.parquet").read_bytes()
+        assert a == (tmp_path / "b" / table / "all.parquet").read_bytes(), table
+
+
+def test_predictive_controllers_run_with_district_heated_buildings(tmp_path: Path) -> None:
+    """The centralised MPC plans the buildings' electricity; district-heated buildings have no heat
+    pump to plan (their heating follows the thermostat, like a gas boiler's)."""
+    data = yaml.safe_load(DEMO.read_text())
+    mpc = {"kind": "mpc", "transport": "inprocess", "mpc": {"horizon": "2h"}}
+    data |= {"duration": "2h", "controller": mpc}
+    data["grid"] |= {"transformer_limit_kw": 60}
+    path = tmp_path / "mpc.yaml"
+    path.write_text(yaml.safe_dump(data))
+    summary = run_scenario(load_scenario(path), tmp_path / "out", echo=lambda _: None)
+    assert summary.kpis["heat"]["delivered_kwh"] > 0 and summary.kpis["comfort"]["discomfort_kh"] == 0.0
+    steps = read_table(summary.out_dir, "mpc_steps")
+    assert len(steps) == 8
