@@ -126,15 +126,20 @@ class ResultsWriter:
         self.closed = False
 
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
-        """Queue rows (dicts of column → scalar) for `table`."""
-        self._rows[table].extend(rows)
+        """Queue rows (dicts of column → scalar) for `table` (ignored once the writer is closed)."""
+        if not self.closed:
+            self._rows[table].extend(rows)
 
     def add_columns(
         self, table: str, columns: dict[str, list[Any]], timestamp: pd.Timestamp | None = None
     ) -> None:
         """Queue equally long columns for `table` (the fast path for per-step tables: lists are
         extended now and converted to Arrow once per flush); with `timestamp`, a `timestamp`
-        column holding it on every row is added. A table's column names must not change."""
+        column holding it on every row is added. A table's column names must not change. Ignored
+        once the writer is closed: a simulator that still steps while a failed or interrupted run
+        shuts down (mosaik resumes its tasks) must not add a half step after the last one."""
+        if self.closed:
+            return
         n = len(next(iter(columns.values()))) if columns else 0
         buffer = self._columns.get(table)
         if buffer is None:
@@ -157,6 +162,8 @@ class ResultsWriter:
     def end_step(self) -> None:
         """Mark the end of a simulation step; flushes every `flush_every_steps` steps when set,
         otherwise once `flush_interval_s` of wall time has passed since the last flush."""
+        if self.closed:
+            return
         self._steps_buffered += 1
         self._mark_finished()
         if self.flush_every_steps is not None:
@@ -248,15 +255,32 @@ class ResultsWriter:
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back (main thread, POSIX) until the block ends."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """Hold SIGINT and SIGTERM back until the block ends (main thread only; elsewhere a no-op).
+
+    The Python handlers are swapped for one that only remembers the signal, and the remembered
+    signals are handed to the original handlers afterwards. (Blocking them with `pthread_sigmask`
+    is not enough: the kernel then delivers a process-wide signal to another thread — pyarrow's,
+    a bridge's — and Python still raises KeyboardInterrupt in the main thread.)"""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    caught: list[int] = []
+
+    def remember(signum: int, _frame: object) -> None:
+        caught.append(signum)
+
+    previous = {sig: signal.signal(sig, remember) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in caught[:1]:  # one is enough: the first ends the run
+            handler = previous[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 def _buffered(buffer: dict[str, list[Any]]) -> int:

@@ -6,6 +6,7 @@ error or interrupt the writer is closed (flushed and compacted) before the error
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import platform
@@ -112,10 +113,9 @@ def run_scenario(
         writer.flush()
         built.world.run(until=built.until_s, print_progress=False)
     except BaseException as exc:
+        writer.close()  # first: shutting the world down resumes its simulators' unfinished steps
         if world is not None:  # an unfinished world keeps its event loop open otherwise
-            with contextlib.suppress(Exception):
-                world.shutdown()
-        writer.close()
+            _shut_down(world)
         _finish(writer, meta, started, f"failed: {type(exc).__name__}: {exc}")
         raise
     finally:
@@ -175,6 +175,21 @@ class Terminated(KeyboardInterrupt):
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated(f"signal {signum}")
+
+
+def _shut_down(world: Any) -> None:
+    """Shut down a world whose run did not finish: cancel its simulators' pending steps first (a
+    resumed step would run on half its inputs; a pending one would be reported as destroyed), then
+    let mosaik stop the simulators and close its loop."""
+    loop = world.loop
+    if loop.is_closed():
+        return
+    with contextlib.suppress(Exception):
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        world.shutdown()
 
 
 def _terminate_as_interrupt() -> Any:
