@@ -120,7 +120,7 @@ async def _over_mqtt(
     names = [d.name for d in datas[0]]
     run = f"bench-{uuid.uuid4().hex[:8]}"
     coordinator = {
-        "agents": ",".join(names),
+        "agents": list(names),
         "limit_kw": float(limits.p_max_kw[0]),
         "horizon": HORIZON,
         "round_timeout_s": round_timeout_s,

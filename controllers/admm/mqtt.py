@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from controllers.admm.coordinator import AdmmSettings, Coordinator
 from controllers.admm.coupling import Coupling
 from controllers.admm.data import SharedLimits
 from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
+from controllers.admm.params import COORDINATOR_ID, AdmmAgentParams, CoordinatorParams
 from controllers.admm.tracking import plan_fallback, with_plan
 from controllers.admm.wire import (
     FALLBACKS,
@@ -58,32 +60,35 @@ from controllers.messages import (
 from controllers.runtime.agent import Agent, Setpoints
 from controllers.topics import Kind
 
+__all__ = ["COORDINATOR_ID", "AdmmBuildingAgent", "AdmmCoordinatorAgent"]
+
 log = logging.getLogger(__name__)
-COORDINATOR_ID = "coordinator"
 
 
 class AdmmBuildingAgent(Agent):
     """One building (or storage unit) of sharing ADMM on MQTT.
 
-    Params: `coordinator` (its agent id), `plan_weight_per_kw2` and `plan_series` (the series of
-    a received `plan` message that the agent's net power tracks, default `p_kw`), `queue_updates`
-    (1: a round's update is queued instead of awaiting its PUBACK; only for a broker with TCP_NODELAY
-    such as the one the platform spawns: with Nagle on the broker's side every round then stalls
-    ~40 ms, 88 s instead of 9.6 s for the soft-band test run against a Mosquitto without it).
+    Params (`controllers.admm.params.AdmmAgentParams`): `coordinator` (its agent id),
+    `plan_weight_per_kw2` and `plan_series` (the series of a received `plan` message that the
+    agent's net power tracks, default `p_kw`), `queue_updates` (a round's update is queued instead
+    of awaiting its PUBACK; only for a broker with TCP_NODELAY such as the one the platform spawns:
+    with Nagle on the broker's side every round then stalls ~40 ms, 88 s instead of 9.6 s for the
+    soft-band test run against a Mosquitto without it).
     """
 
     kind: ClassVar[str] = "admm"
 
     def __init__(self, agent_id: str, **params: Any) -> None:
         super().__init__(agent_id, **params)
-        self.coordinator = str(params.get("coordinator", COORDINATOR_ID))
+        p = AdmmAgentParams.model_validate(params)
+        self.coordinator = p.coordinator
         self.admm: AdmmAgent | None = None
         self.tick = -1
         self.early: list[AdmmZMessage] = []  # broadcasts that overtook this tick's forecast
-        self.plan_series = str(params.get("plan_series") or "p_kw")
-        self.plan_weight_per_kw2 = float(params.get("plan_weight_per_kw2") or 0.0)
+        self.plan_series = p.plan_series
+        self.plan_weight_per_kw2 = p.plan_weight_per_kw2
         self.plan: PlanBody | None = None
-        self.queue_updates = bool(int(params.get("queue_updates") or 0))
+        self.queue_updates = p.queue_updates
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
         return [(Kind.FORECAST, self.agent_id), (Kind.ADMM_Z, self.coordinator)]  # plans: by default
@@ -173,8 +178,9 @@ def _broadcast(message: AdmmZMessage, iteration: int, rho: float) -> Coordinator
 class AdmmCoordinatorAgent(Agent):
     """The coordinator of the shared limit: runs the rounds of every control step.
 
-    Params: `agents` (comma-separated building agent ids), `limit_kw`, `horizon` (steps),
-    `peak_price_per_kw`, `rho`, `eps_abs`, `eps_rel`, `max_iterations`, `round_timeout_s`,
+    Params (`controllers.admm.params.CoordinatorParams`): `agents` (the building agent ids),
+    `limit_kw`, `horizon` (steps), `peak_price_per_kw`, `rho`, `eps_abs`, `eps_rel`,
+    `max_iterations`, `round_timeout_s`,
     `step_deadline_s` (wall time for all rounds of a step), `refresh` (the bridge sends each
     step's coupling map, e.g. voltage rows, as this agent's forecast); the settings not given keep
     the defaults of `AdmmSettings`.
@@ -185,24 +191,22 @@ class AdmmCoordinatorAgent(Agent):
 
     def __init__(self, agent_id: str, **params: Any) -> None:
         super().__init__(agent_id, **params)
-        self.agents = tuple(a for a in str(params["agents"]).split(",") if a)
-        horizon = int(params["horizon"])
-        limits = SharedLimits.transformer(
-            float(params["limit_kw"]),
-            horizon,
-            peak_price_per_kw=float(params.get("peak_price_per_kw") or 0.0),
-        )
-        casts = {"rho": float, "eps_abs": float, "eps_rel": float, "max_iterations": int, "deadline_s": float}
-        given = {k: params.get(k) for k in casts} | {"deadline_s": params.get("step_deadline_s")}
-        settings = AdmmSettings(**{k: casts[k](v) for k, v in given.items() if v is not None})
+        p = CoordinatorParams.model_validate(params)
+        self.agents = p.agents
+        limits = SharedLimits.transformer(p.limit_kw, p.horizon, peak_price_per_kw=p.peak_price_per_kw)
+        given: dict[str, Any] = {
+            "rho": p.rho, "eps_abs": p.eps_abs, "eps_rel": p.eps_rel, "max_iterations": p.max_iterations,
+            "deadline_s": p.step_deadline_s,
+        }
+        settings = dataclasses.replace(AdmmSettings(), **{k: v for k, v in given.items() if v is not None})
         self.coordinator = Coordinator(Coupling.from_limits(self.agents, limits), settings)
         self.settings = settings
         # with `refresh`, the bridge sends the coupling map of every step (e.g. voltage rows) as
         # the coordinator's forecast before the clock; the first one replaces the initial map
-        self.refresh = bool(params.get("refresh"))
+        self.refresh = p.refresh
         self.couplings: dict[int, Coupling] = {}
         self.coupling_arrived = asyncio.Event()
-        self.round_timeout_s = float(params.get("round_timeout_s") or 2.0)
+        self.round_timeout_s = p.round_timeout_s
         self.updates: dict[str, LocalUpdate] = {}
         self.fresh = 0  # answers to the current round
         self.round_key: tuple[int, int] = (-1, -1)

@@ -35,7 +35,7 @@ from controllers.admm import (
     run_control_step,
 )
 from controllers.admm.messages import IterationRecord
-from controllers.admm.mqtt import COORDINATOR_ID
+from controllers.admm.params import COORDINATOR_ID
 from controllers.admm.tracking import plan_fallback, tracks_plan, with_plan
 from controllers.admm.wire import (
     FALLBACKS,

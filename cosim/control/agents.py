@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controllers.admm.mqtt import COORDINATOR_ID
+from controllers.admm.params import COORDINATOR_ID, AdmmAgentParams, CoordinatorParams
 from cosim.control_plane import AgentSpec
 from cosim.scenario import AdmmConfig, Scenario
 
@@ -34,23 +34,25 @@ def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = 
     names = [name for g in scenario.buildings for name in g.names()]
     if scenario.grid.transformer_limit_kw is None:
         raise ValueError("controller kind 'admm' needs grid.transformer_limit_kw")
-    coordinator = {
-        "agents": ",".join(names),
-        "limit_kw": scenario.grid.transformer_limit_kw,
-        "horizon": cfg.horizon // scenario.control_step,
-        "peak_price_per_kw": cfg.peak_price_per_kw,
-        "rho": cfg.rho,
-        "eps_abs": cfg.eps_abs,
-        "eps_rel": cfg.eps_rel,
-        "max_iterations": cfg.max_iterations,
-        "round_timeout_s": cfg.round_timeout_s,
+    coordinator = CoordinatorParams(
+        agents=tuple(names),
+        limit_kw=scenario.grid.transformer_limit_kw,
+        horizon=cfg.horizon // scenario.control_step,
+        peak_price_per_kw=cfg.peak_price_per_kw,
+        rho=cfg.rho,
+        eps_abs=cfg.eps_abs,
+        eps_rel=cfg.eps_rel,
+        max_iterations=cfg.max_iterations,
+        round_timeout_s=cfg.round_timeout_s,
         # decide (converged or the recorded fallback) before the bridge stops waiting for the step
-        "step_deadline_s": cfg.step_deadline_s or 0.8 * scenario.controller.step_timeout_s,
-        **({"refresh": 1} if cfg.voltage else {}),  # the bridge sends refreshed voltage rows
-    }
-    agent: dict[str, Any] = {"coordinator": COORDINATOR_ID, **({"queue_updates": 1} if queue_updates else {})}
-    if scenario.plan is not None:
-        agent |= {"plan_weight_per_kw2": scenario.plan.weight_per_kw2, "plan_series": scenario.plan.series}
+        step_deadline_s=cfg.step_deadline_s or 0.8 * scenario.controller.step_timeout_s,
+        refresh=cfg.voltage,  # the bridge sends refreshed voltage rows
+    ).model_dump(mode="json")
+    plan = scenario.plan
+    tracking = AdmmAgentParams() if plan is None else AdmmAgentParams(
+        plan_weight_per_kw2=plan.weight_per_kw2, plan_series=plan.series
+    )
+    agent = tracking.model_copy(update={"queue_updates": queue_updates}).model_dump(mode="json")
     return [
         *(AgentSpec(name, "admm", agent) for name in names),
         AgentSpec(COORDINATOR_ID, "admm-coordinator", coordinator),

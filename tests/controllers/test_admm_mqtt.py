@@ -62,7 +62,7 @@ def _mqtt_agents(
 ) -> list[Agent]:
     """The first `running` (default: all) building agents of `names` and a coordinator of all."""
     agents: list[Agent] = [create_agent("admm", n) for n in names[:running]]
-    params = {"agents": ",".join(names), "limit_kw": limit_kw, "horizon": HORIZON, **coordinator}
+    params = {"agents": list(names), "limit_kw": limit_kw, "horizon": HORIZON, **coordinator}
     agents.append(create_agent("admm-coordinator", COORDINATOR_ID, **params))
     return agents
 
