@@ -327,6 +327,7 @@ class DropReason(StrEnum):
     TOPIC_MISMATCH = "topic_mismatch"  # kind or sender differ from the topic
     BAD_SIGNATURE = "bad_signature"
     STALE = "stale"  # valid, but for a tick that is no longer awaited
+    MIDDLEWARE = "middleware"  # valid, but a middleware of the receiver kept it back (controllers.middleware)
 
 
 @dataclass(frozen=True)

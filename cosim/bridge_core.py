@@ -46,8 +46,8 @@ from controllers.messages import (
     StatusMessage,
     batch_chunks,
     decode_for_topic,
-    encode,
 )
+from controllers.middleware import MessagePath, Middleware
 from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.connection import Backoff, InboundMessage, MqttConnection, unique_client_id
 from controllers.runtime.stamping import LeanMessageFactory
@@ -127,15 +127,19 @@ class BridgeCore:
         recorder: MessageRecorder | None = None,
         backoff: Backoff | None = None,
         hosts: Mapping[str, Iterable[str]] | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         """`hosts` (agent host id → its agents): reach those agents through one measurement and
-        one setpoint batch per host and step instead of one message per agent."""
+        one setpoint batch per host and step instead of one message per agent. `middleware`: what
+        every message the bridge sends or receives passes (`controllers.middleware`); the
+        `mqtt_messages` records show the messages as they left and as the bridge accepted them."""
         self.scheme = TopicScheme(run=run, prefix=prefix)
         self.bridge_id = validate_name(bridge_id, "bridge id")
         self.agents = tuple(sorted({validate_name(a, "agent id") for a in agents}))
         self.batches = HostBatches.of(hosts, self.agents)
         self.step_timeout_s = step_timeout_s
         self.codec = codec
+        self.path = MessagePath(self.bridge_id, codec, middleware)
         self.recorder = recorder if recorder is not None else MessageRecorder()
         self.dropped = DropCounter()
         self.factory = LeanMessageFactory(run, self.bridge_id)
@@ -253,7 +257,9 @@ class BridgeCore:
     ) -> None:
         """Publish the bridge's status; with `wait_ack`, wait up to `wait_s` for the broker's ack."""
         message = self.factory.status(max(self._pending_tick or 0, 0), state)
-        payload = encode(message, self.codec)
+        payload = self.path.encode(self._status_topic, message)
+        if payload is None:
+            return
         if state == "waiting":
             self._last_ask = time.monotonic()
         if wait_ack:
@@ -405,18 +411,24 @@ class BridgeCore:
         forecasts: Mapping[str, Mapping[str, Sequence[float]]],
     ) -> int:
         items: list[tuple[str, bytes]] = []
+        n_forecasts = 0
         for agent, series in forecasts.items():
             forecast = self.factory.forecast(tick, time_s or 0, step_s or 1, series)
-            payload = encode(forecast, self.codec)
             topic = self.scheme.topic(Kind.FORECAST, agent)
+            payload = self.path.encode(topic, forecast)
+            if payload is None:
+                continue
             items.append((topic, payload))
+            n_forecasts += 1
             self._record_out(topic, Kind.FORECAST, agent, tick, forecast.seq, len(payload), forecast.ts_s)
         by_host, alone = self.batches.split(measurements)
         carried: list[int] = []  # agents whose measurements each item carries, after the forecasts
         for agent, values in alone.items():
             message = self.factory.meas(tick, values, time_s=time_s)
-            payload = encode(message, self.codec)
             topic = self._meas_topics[agent]
+            payload = self.path.encode(topic, message)
+            if payload is None:
+                continue
             items.append((topic, payload))
             carried.append(1)
             self._sent_perf[agent] = time.perf_counter()
@@ -430,13 +442,14 @@ class BridgeCore:
             deadline_unix_s=deadline_unix_s,
             final=final,
         )
-        clock_payload = encode(clock, self.codec)
-        items.append((self._clock_topic, clock_payload))
-        self._record_out(
-            self._clock_topic, Kind.CLOCK, self.bridge_id, tick, clock.seq, len(clock_payload), clock.ts_s
-        )
+        clock_payload = self.path.encode(self._clock_topic, clock)
+        if clock_payload is not None:
+            items.append((self._clock_topic, clock_payload))
+            self._record_out(
+                self._clock_topic, Kind.CLOCK, self.bridge_id, tick, clock.seq, len(clock_payload), clock.ts_s
+            )
         published = await self.connection.publish_many(items, wait_s=wait_s)
-        return sum(carried[: max(0, published - len(forecasts))])
+        return sum(carried[: max(0, published - n_forecasts)])
 
     def _add_batches(
         self,
@@ -453,7 +466,9 @@ class BridgeCore:
         counts: list[int] = []
         for chunk in batch_chunks(entries):
             message = self.factory.meas_batch(tick, chunk, time_s=time_s, partial_after_s=partial_after_s)
-            payload = encode(message, self.codec)
+            payload = self.path.encode(topic, message)
+            if payload is None:
+                continue
             items.append((topic, payload))
             counts.append(len(chunk))
             sent = self._host_sent_perf[host] = time.perf_counter()
@@ -507,6 +522,13 @@ class BridgeCore:
                 message.reason,
             )
             return
+        if self.path:
+            passed = self.path.accept(topic, message, self.dropped)
+            if passed is None:
+                self._record_in(topic, message.kind, parsed.agent, message.sender, message.tick, message.seq,
+                                len(payload), message.ts_s, received, None, DropReason.MIDDLEWARE)
+                return
+            message = passed
         rtt_s: float | None = None
         dropped: DropReason | None = None
         if isinstance(message, SetpointMessage):

@@ -43,6 +43,7 @@ from controllers.messages import (
     decode_for_topic,
     encode,
 )
+from controllers.middleware import MessagePath, Middleware
 from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.connection import (
     Backoff,
@@ -175,14 +176,18 @@ class AgentRunner:
         codec: Codec = Codec.JSON,
         backoff: Backoff | None = None,
         connection: MqttConnection | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         """`connection`: a connection shared with other agents (see `AgentHost`, which routes
-        messages to this runner); by default the runner has a connection of its own."""
+        messages to this runner); by default the runner has a connection of its own.
+        `middleware`: what every message this agent sends or receives passes
+        (`controllers.middleware`)."""
         self.agent = agent
         self.scheme = TopicScheme(run=run, prefix=prefix)
         self.bridge = validate_name(bridge, "bridge id")
         self.factory = LeanMessageFactory(run, agent.agent_id)
         self.codec = codec
+        self.path = MessagePath(agent.agent_id, codec, middleware)
         self.dropped = DropCounter()
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
@@ -245,12 +250,18 @@ class AgentRunner:
 
     async def publish(self, message: Message, *, agent: str | None = None, retain: bool = False) -> bool:
         topic = self.scheme.topic(message.kind, agent or self.agent.agent_id)
-        return await self.connection.publish(topic, encode(message, self.codec), retain=retain)
+        payload = self.path.encode(topic, message)
+        if payload is None:  # the middleware kept it back
+            return True
+        return await self.connection.publish(topic, payload, retain=retain)
 
     async def publish_queued(self, message: Message, *, agent: str | None = None) -> bool:
         """Queue `message` for sending without waiting for the broker's acknowledgement."""
         topic = self.scheme.topic(message.kind, agent or self.agent.agent_id)
-        return await self.connection.publish_many([(topic, encode(message, self.codec))]) == 1
+        payload = self.path.encode(topic, message)
+        if payload is None:  # the middleware kept it back
+            return True
+        return await self.connection.publish_many([(topic, payload)]) == 1
 
     # ---------------------------------------------------------------- connection hooks
 
@@ -262,8 +273,8 @@ class AgentRunner:
         message = self.factory.status(max(self._last_tick, 0), state, detail)
         if state == "offline":  # the last word before disconnecting: wait for the broker to have it
             await self.publish(message)
-        else:
-            await self.connection.publish_many([(self._status_topic, encode(message, self.codec))])
+        elif (payload := self.path.encode(self._status_topic, message)) is not None:
+            await self.connection.publish_many([(self._status_topic, payload)])
 
     async def on_connected(self) -> None:
         """After every (re)connect: `on_start` the first time, then announce online."""
@@ -278,10 +289,19 @@ class AgentRunner:
     async def _on_mqtt_message(self, raw: InboundMessage) -> None:
         message = decode_raw(self.scheme, raw, self.dropped)
         if message is not None:
-            await self.on_decoded(message)
+            await self.on_decoded(message, raw.topic)
 
-    async def on_decoded(self, message: Message) -> None:
-        """Handle one decoded, topic-checked message (called by the host for shared connections)."""
+    async def on_decoded(self, message: Message, topic: str = "") -> None:
+        """Handle one decoded, topic-checked message (called by the host for shared connections)
+        after this agent's middleware."""
+        if self.path:
+            passed = self.path.accept(topic, message, self.dropped)
+            if passed is None:
+                return
+            message = passed
+        await self._handle(message)
+
+    async def _handle(self, message: Message) -> None:
         if self._stop_requested.is_set():
             return
         if isinstance(message, MeasMessage):
@@ -351,7 +371,8 @@ class AgentRunner:
         if message is None:
             return
         # queued without waiting for the broker's acknowledgement: the bridge is the judge of arrival
-        if await self.connection.publish_many([(self._setpoint_topic, encode(message, self.codec))]):
+        payload = self.path.encode(self._setpoint_topic, message)
+        if payload is not None and await self.connection.publish_many([(self._setpoint_topic, payload)]):
             self._setpoints += 1
 
     def count_published(self) -> None:

@@ -35,6 +35,7 @@ from controllers.messages import (
     batch_chunks,
     encode,
 )
+from controllers.middleware import MessagePath, Middleware
 from controllers.runtime.agent import Agent, AgentRunner, Setpoints, decode_raw
 from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.connection import Backoff, InboundMessage, MqttConnection, Will, unique_client_id
@@ -62,10 +63,14 @@ class AgentHost:
         codec: Codec = Codec.JSON,
         backoff: Backoff | None = None,
         host_id: str | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
+        """`middleware`: what every message of the host passes (`controllers.middleware`): the
+        host's batches whole, each agent's own messages as the agent's."""
         self.scheme = TopicScheme(run=run, prefix=prefix)
         self.host_id = host_id or f"host-{uuid.uuid4().hex[:8]}"
         self.codec = codec
+        self.path = MessagePath(self.host_id, codec, middleware)
         self.dropped = DropCounter()
         self._factory = MessageFactory(run, self.host_id)
         self._batch_factory = LeanMessageFactory(run, self.host_id)
@@ -78,7 +83,7 @@ class AgentHost:
         self._receivers: dict[str, tuple[AgentRunner, ...]] = {}  # topic -> runners, from _routes
         self.runners = [
             AgentRunner(agent, url, run, prefix=prefix, bridge=bridge, qos=qos, codec=codec,
-                        connection=self.connection)
+                        middleware=middleware, connection=self.connection)
             for agent in agents
         ]
         for runner in self.runners:
@@ -122,11 +127,16 @@ class AgentHost:
         if message is None:
             return
         if isinstance(message, MeasBatchMessage):
+            if self.path:
+                passed = self.path.accept(raw.topic, message, self.dropped)
+                if not isinstance(passed, MeasBatchMessage):
+                    return
+                message = passed
             await self._answer_batch(message)
             return
         # the topic's kind is the message's (checked by decode_raw), so receivers depend on the topic only
         for runner in self._receivers_of(raw.topic, message.kind):
-            await runner.on_decoded(message)
+            await runner.on_decoded(message, raw.topic)
 
     # ---------------------------------------------------------------- batches
 
@@ -182,8 +192,8 @@ class AgentHost:
                         valid[agent_id] = checked.body.values
                 if valid:
                     message = self._batch_factory.setpoint_batch(tick, valid)
-            if message is not None:
-                items.append((self._batch_topic, encode(message, self.codec)))
+            if message is not None and (payload := self.path.encode(self._batch_topic, message)) is not None:
+                items.append((self._batch_topic, payload))
                 carried.append(list(message.body.values))
         published = await self.connection.publish_many(items)
         for agents in carried[:published]:
