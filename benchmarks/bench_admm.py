@@ -27,8 +27,8 @@ import numpy as np
 
 from controllers.admm import AdmmAgent, AgentData, Coordinator, Coupling, SharedLimits, build_agents
 from controllers.admm.runner import StepResult, run_control_step
-from controllers.admm.synthetic import DistrictSpec, next_step_data, synthetic_district
 from controllers.mpc import solve_centralised
+from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
 
 HORIZON = 96
 DT_H = 0.25

@@ -45,11 +45,11 @@ from bench_admm import CentralTiming, central_with_timeout
 from controllers.admm import AdmmAgent, AgentData, Coordinator, Coupling, SharedLimits, build_agents
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.runner import run_control_step
-from controllers.admm.synthetic import DistrictSpec, next_step_data, synthetic_district
 from controllers.admm.wire import agent_data_to_series
 from controllers.runtime.host_process import serve_agents
 from cosim.bridge_core import BridgeCore
 from cosim.brokers import provide_broker
+from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
 
 HORIZON = 96
 DT_H = 0.25

@@ -2,7 +2,7 @@
 
 For N agents (a sixth standalone batteries, the rest heat-pump buildings) over 24 h in 1-h steps
 with the transformer limit at 80 % of the uncoordinated peak, it runs one control step of
-`controllers.admm.peer.run_peer_to_peer` on a ring and on a line (neighbours in feeder order) and
+`experiments.admm_peer.run_peer_to_peer` on a ring and on a line (neighbours in feeder order) and
 solves the same problem centralised with cvxpy (Clarabel).
 
 Columns: `rounds` until the stopping test on the edge copies holds; `gap` (J_p2p − J_central) /
@@ -20,9 +20,9 @@ import argparse
 import numpy as np
 
 from controllers.admm import AdmmAgent, SharedLimits
-from controllers.admm.peer import PeerSettings, line_graph, ring_graph, run_peer_to_peer
-from controllers.admm.synthetic import DistrictSpec, synthetic_district
 from controllers.mpc import solve_centralised
+from experiments.admm_peer import PeerSettings, line_graph, ring_graph, run_peer_to_peer
+from experiments.synthetic_district import DistrictSpec, synthetic_district
 
 HORIZON = 24
 

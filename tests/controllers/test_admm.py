@@ -21,9 +21,9 @@ from controllers.admm import (
     build_agents,
     run_control_step,
 )
-from controllers.admm.asynchronous import PartialBarrier, run_partial_barrier
-from controllers.admm.synthetic import DistrictSpec, next_step_data, synthetic_district
 from controllers.mpc import CentralisedResult, solve_centralised
+from experiments.admm_asynchronous import PartialBarrier, run_partial_barrier
+from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
 
 HORIZON = 24
 

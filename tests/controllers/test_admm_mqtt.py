@@ -19,11 +19,11 @@ from controllers.admm import (
     run_control_step,
 )
 from controllers.admm.mqtt import COORDINATOR_ID, AdmmCoordinatorAgent
-from controllers.admm.synthetic import DistrictSpec, next_step_data, synthetic_district
 from controllers.admm.wire import agent_data_to_series
 from controllers.runtime import AgentHost, create_agent
 from controllers.runtime.agent import Agent
 from cosim.bridge_core import BridgeCore
+from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
 from tests.mqtt.helpers import RUN, TIMEOUT_S
 
 pytestmark = pytest.mark.network

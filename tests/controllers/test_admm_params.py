@@ -14,9 +14,10 @@ from controllers.runtime import create_agent
 def test_the_run_and_the_command_line_give_the_same_parameters() -> None:
     typed = CoordinatorParams(agents=("a", "b"), limit_kw=20.0, horizon=24, refresh=True)
     from_json = CoordinatorParams.model_validate(typed.model_dump(mode="json"))
-    args = build_parser().parse_args(["--broker", "mqtt://h", "--run", "r", "--agent", "coordinator", "--kind",
-                                      "admm-coordinator", "--param", "agents=a,b", "--param", "limit_kw=20",
-                                      "--param", "horizon=24", "--param", "refresh=1"])
+    flags = [a for p in ("agents=a,b", "limit_kw=20", "horizon=24", "refresh=1") for a in ("--param", p)]
+    args = build_parser().parse_args(
+        ["--broker", "mqtt://h", "--run", "r", "--agent", "coordinator", "--kind", "admm-coordinator", *flags]
+    )
     from_flags = CoordinatorParams.model_validate(dict(args.param))
     assert typed == from_json == from_flags
     assert AdmmAgentParams.model_validate({"queue_updates": 1.0}).queue_updates is True

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from controllers.admm import AdmmAgent, AgentData, SharedLimits
-from controllers.admm.peer import (
+from controllers.mpc import CentralisedResult, solve_centralised
+from experiments.admm_peer import (
     PeerSettings,
     diameter,
     line_graph,
@@ -15,8 +16,7 @@ from controllers.admm.peer import (
     ring_graph,
     run_peer_to_peer,
 )
-from controllers.admm.synthetic import DistrictSpec, synthetic_district
-from controllers.mpc import CentralisedResult, solve_centralised
+from experiments.synthetic_district import DistrictSpec, synthetic_district
 
 HORIZON = 24
 SETTINGS = PeerSettings(rho=0.02)

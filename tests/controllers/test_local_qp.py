@@ -20,8 +20,8 @@ import pytest
 from controllers.admm import AdmmAgent, AgentData, Battery, LocalQp, OsqpSettings, build_local_qp
 from controllers.admm.data import FloatArray
 from controllers.admm.local_qp import QpMatrices
-from controllers.admm.synthetic import DistrictSpec, rc_matrices, synthetic_district
 from controllers.mpc.formulation import DistrictModel, local_reference_problem
+from experiments.synthetic_district import DistrictSpec, rc_matrices, synthetic_district
 
 ACCURATE = OsqpSettings(eps_abs=1e-7, eps_rel=1e-7, polishing=True)
 

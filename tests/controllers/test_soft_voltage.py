@@ -20,9 +20,9 @@ from controllers.admm import (
     run_control_step,
 )
 from controllers.admm.runner import StepResult
-from controllers.admm.synthetic import DistrictSpec, synthetic_district
 from controllers.admm.wire import coupling_from_series, coupling_to_series
 from controllers.mpc import solve_centralised
+from experiments.synthetic_district import DistrictSpec, synthetic_district
 
 HORIZON = 24
 PRICE_PER_PU = 1e3  # 4–8 CHF per kW-equivalent and step on these rows: far above the energy prices

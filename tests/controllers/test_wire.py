@@ -8,7 +8,6 @@ import numpy as np
 
 from controllers.admm import AdmmSettings, Coordinator, Coupling, SharedLimits, build_agents
 from controllers.admm.messages import Fallback, StepDecision
-from controllers.admm.synthetic import DistrictSpec, synthetic_district
 from controllers.admm.wire import (
     agent_data_from_series,
     agent_data_to_series,
@@ -19,6 +18,7 @@ from controllers.admm.wire import (
     update_from_series,
     update_to_series,
 )
+from experiments.synthetic_district import DistrictSpec, synthetic_district
 
 
 def _same(a: object, b: object) -> None:
