@@ -18,6 +18,7 @@ parameter `context`. Without one (a plain mosaik scenario) it runs controller pl
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,16 @@ class ControlStep:
     def clock(self) -> dict[str, float]:
         """What a measurement carries beyond the building's values (as over MQTT)."""
         return {"step_s": float(self.step_s), "hour_local": self.hour_local}
+
+    def wire(self, received: dict[str, Values]) -> dict[str, Values]:
+        """Each agent's measurement as it travels over MQTT: its values and the clock, with a value
+        that is not a finite number (a gas boiler's heat-pump COP is NaN) sent as None, the
+        messages' "no value"."""
+        clock: Values = dict(self.clock)
+        return {
+            agent: {k: v if v is None or math.isfinite(v) else None for k, v in values.items()} | clock
+            for agent, values in received.items()
+        }
 
 
 class DistrictController(ABC):

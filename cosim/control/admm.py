@@ -230,7 +230,7 @@ class MqttAdmm(_Forecasting):
         self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
     ) -> dict[str, BuildingSetpoints]:
         measured = {name: {**values, **step.clock} for name, values in received.items()}
-        result = self.exchange.exchange(step, measured, self._forecasts(step, measured, previous))
+        result = self.exchange.exchange(step, step.wire(received), self._forecasts(step, measured, previous))
         self._record(
             step,
             result.tick,
