@@ -12,17 +12,11 @@ import pytest
 from cosim.results import read_table
 from cosim.run import RunSummary, run_scenario
 from cosim.scenario import Scenario
+from tests.comparisons import comparable_kpis
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 
-def _comparable(kpis: dict[str, Any]) -> dict[str, Any]:
-    """KPIs without what differs between transports by design (wall time, MQTT traffic, exchange timings)."""
-    return {
-        group: {k: v for k, v in values.items() if k != "wall_time_s"}
-        for group, values in kpis.items()
-        if group not in ("mqtt", "control")
-    }
 
 
 def _with(scenario: Scenario, **controller: Any) -> Scenario:
@@ -36,7 +30,7 @@ def inprocess_run(small_scenario: Scenario, tmp_path_factory: pytest.TempPathFac
 
 def test_mqtt_is_the_default_and_matches_in_process(small_run: RunSummary, inprocess_run: RunSummary) -> None:
     assert "mqtt" in small_run.kpis and "mqtt" not in inprocess_run.kpis
-    assert _comparable(small_run.kpis) == _comparable(inprocess_run.kpis)
+    assert comparable_kpis(small_run.kpis) == comparable_kpis(inprocess_run.kpis)
 
 
 def test_the_default_run_batches_and_equals_one_message_per_agent(
@@ -47,7 +41,7 @@ def test_the_default_run_batches_and_equals_one_message_per_agent(
     batched, alone = small_run.kpis["mqtt"], per_agent_run.kpis["mqtt"]
     assert batched["batched_entries"] == 2 * small_scenario.n_buildings * small_scenario.n_steps
     assert alone["batched_entries"] == 0 and batched["messages"] < alone["messages"]
-    assert _comparable(small_run.kpis) == _comparable(per_agent_run.kpis)
+    assert comparable_kpis(small_run.kpis) == comparable_kpis(per_agent_run.kpis)
 
 
 def test_every_message_is_recorded(per_agent_run: RunSummary, small_scenario: Scenario) -> None:
@@ -71,21 +65,21 @@ def test_against_a_users_own_mosquitto(
 ) -> None:
     """A broker the run did not start (given by URL, as a user's own) gives the same results."""
     summary = run_scenario(small_scenario, tmp_path / "out", broker_url=session_mosquitto_url)
-    assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis)
+    assert comparable_kpis(summary.kpis) == comparable_kpis(inprocess_run.kpis)
 
 
 def test_agents_as_separate_processes(
     small_scenario: Scenario, inprocess_run: RunSummary, tmp_path: Path
 ) -> None:
     summary = run_scenario(_with(small_scenario, agents="processes"), tmp_path / "out")
-    assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis)
+    assert comparable_kpis(summary.kpis) == comparable_kpis(inprocess_run.kpis)
 
 
 def test_agents_in_one_worker_process(
     small_scenario: Scenario, inprocess_run: RunSummary, tmp_path: Path
 ) -> None:
     summary = run_scenario(_with(small_scenario, agents="worker"), tmp_path / "out")
-    assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis)
+    assert comparable_kpis(summary.kpis) == comparable_kpis(inprocess_run.kpis)
     steps = read_table(summary.out_dir, "control_steps")
     assert (steps["late_agents"] == 0).all()  # every agent in the worker answered every step
 
@@ -97,7 +91,8 @@ def test_batches_per_host_match_in_process_and_one_message_per_agent(
 ) -> None:
     small_run = per_agent_run
     summary = run_scenario(_with(small_scenario, agents=agents, batch=True), tmp_path / "out")
-    assert _comparable(summary.kpis) == _comparable(inprocess_run.kpis) == _comparable(small_run.kpis)
+    expected = comparable_kpis(inprocess_run.kpis)
+    assert comparable_kpis(summary.kpis) == expected == comparable_kpis(small_run.kpis)
     steps, n_agents = small_scenario.n_steps, small_scenario.n_buildings
     assert (read_table(summary.out_dir, "control_steps")["late_agents"] == 0).all()
     messages = read_table(summary.out_dir, "mqtt_messages")

@@ -16,6 +16,7 @@ import pytest
 from cosim.results import read_table
 from cosim.run import RunSummary, run_scenario
 from cosim.scenario import Scenario, load_scenario
+from tests.comparisons import comparable_kpis
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -37,12 +38,6 @@ RUN_ISOLATED = (
 )
 
 
-def _kpis(summary: RunSummary) -> dict[str, Any]:
-    return {
-        g: {k: v for k, v in values.items() if k != "wall_time_s"}
-        for g, values in summary.kpis.items()
-        if g not in ("mqtt", "control")
-    }
 
 
 def test_an_external_process_controls_the_run(tmp_path: Path, session_mosquitto_url: str) -> None:
@@ -106,7 +101,7 @@ def test_an_external_process_controls_the_run(tmp_path: Path, session_mosquitto_
     reference = run_scenario(
         scenario.model_copy(update={"controller": controller}), tmp_path / "reference", echo=lambda _t: None
     )
-    assert _kpis(summary) == _kpis(reference)
+    assert comparable_kpis(summary.kpis) == comparable_kpis(reference.kpis)
     setpoints = read_table(summary.out_dir, "setpoints")
     batteries = setpoints[setpoints["entity"].str.startswith("house-bat")]
     assert (batteries["battery_p_set_kw"].abs() > 0.1).any()  # the external decisions were applied

@@ -13,17 +13,12 @@ import yaml
 from cosim.results import read_table
 from cosim.run import RunSummary, run_scenario
 from cosim.scenario import Scenario, ScenarioError, load_scenario
+from tests.comparisons import comparable_kpis
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCENARIO = EXAMPLES / "my-controller.yaml"
 
 
-def _comparable(kpis: dict[str, Any]) -> dict[str, Any]:
-    return {
-        group: {k: v for k, v in values.items() if k != "wall_time_s"}
-        for group, values in kpis.items()
-        if group not in ("mqtt", "control")
-    }
 
 
 def _variant(transport: str, **controller: Any) -> Scenario:
@@ -51,9 +46,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunSummary]:
 @pytest.mark.slow
 @pytest.mark.network
 def test_the_same_kpis_in_process_and_over_mqtt(runs: dict[str, RunSummary]) -> None:
-    inprocess = _comparable(runs["inprocess"].kpis)
-    assert _comparable(runs["mqtt"].kpis) == inprocess
-    assert _comparable(runs["processes"].kpis) == inprocess
+    inprocess = comparable_kpis(runs["inprocess"].kpis)
+    assert comparable_kpis(runs["mqtt"].kpis) == inprocess
+    assert comparable_kpis(runs["processes"].kpis) == inprocess
     for name in ("mqtt", "processes"):
         steps = read_table(runs[name].out_dir, "control_steps")
         assert (steps["late_agents"] == 0).all()  # every decision came back over the broker
