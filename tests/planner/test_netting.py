@@ -72,7 +72,7 @@ def test_relaxation_gives_the_chained_models_optimum(policy: str, monkeypatch: p
     assert fast.dispatch["nm_withdrawal_kw"].sum() > 1000.0  # the bank is used, not trivially empty
     _assert_bank_is_respected(fast.dispatch)
     # the relaxation's decisions with the scheduled bank satisfy every constraint of the chained model
-    worst = max(float(np.max(c.violation())) for c in chained.problem.constraints)
+    worst = max(float(np.max(c.violation())) for c in chained.problem.constraints)  # type: ignore[no-untyped-call]
     assert worst <= 1e-5
 
 
