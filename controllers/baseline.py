@@ -67,9 +67,10 @@ class RuleBasedParams(ControllerParams):
 
 
 class RuleBased(BuildingController):
-    """Battery self-consumption (charge on PV surplus, discharge on import: p_bat = −p_building;
-    the storage clips to its limits) and, with a DSM window, the study's demand-side management:
-    curtail the flexible load inside the window, restore the backlog evenly until the deadline."""
+    """Battery self-consumption (charge on PV surplus, discharge on import: p_bat = −p_building,
+    limited to what the battery can take over the step) and, with a DSM window, the study's
+    demand-side management: curtail the flexible load inside the window, restore the backlog evenly
+    until the deadline."""
 
     kind = "rule_based"
     Params = RuleBasedParams
@@ -88,7 +89,14 @@ class RuleBased(BuildingController):
         return controller
 
     def step(self, m: BuildingMeasurement) -> BuildingSetpoints:
-        battery = -m.p_kw if m.battery_capacity_kwh else None
+        battery = None
+        if m.battery_capacity_kwh:
+            battery = -m.p_kw
+            # ask only for what the battery can take (C-rate, full or empty), not more to be clipped
+            if m.battery_p_charge_max_kw is not None and battery > m.battery_p_charge_max_kw:
+                battery = m.battery_p_charge_max_kw
+            if m.battery_p_discharge_max_kw is not None and battery < -m.battery_p_discharge_max_kw:
+                battery = -m.battery_p_discharge_max_kw
         return BuildingSetpoints(battery_p_kw=battery, flex_shift_kw=self._flex(m))
 
     def _flex(self, m: BuildingMeasurement) -> float | None:

@@ -7,8 +7,9 @@ with the battery power for [t, t+Δ) (batteries react within the step, like a re
 the meter) and the heat-pump, thermostat and load-shift setpoints for the next step [t+Δ, t+2Δ).
 None means "no setpoint" (thermostat, battery idle, no shift).
 
-Over MQTT a measurement travels as the flat mapping `MEASURED` + `step_s`, `hour_local` and, with a
-battery, `soc` and `capacity_kwh`; setpoints as `SETPOINT_NAMES` (docs/controllers.md lists units).
+Over MQTT a measurement travels as the flat mapping `MEASURED` + `step_s`, `hour_local` and, with
+a battery, `soc`, `capacity_kwh`, `p_charge_max_kw` and `p_discharge_max_kw`; setpoints as
+`SETPOINT_NAMES` (docs/controllers.md lists units).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class BuildingMeasurement(NamedTuple):
     flex_backlog_kwh: float
     battery_soc: float | None = None
     battery_capacity_kwh: float | None = None
+    battery_p_charge_max_kw: float | None = None  # what the battery can take over the step (C-rate, SoC)
+    battery_p_discharge_max_kw: float | None = None
 
 
 MEASURED = ("p_kw", "p_base_kw", "pv_kw", "t_in_c", "flex_available_kw", "flex_backlog_kwh")
@@ -62,6 +65,8 @@ def measurement_from_values(time_s: int, values: Mapping[str, float | None]) -> 
         float(flex_backlog_kwh or 0.0),
         values.get("soc"),
         values.get("capacity_kwh"),
+        values.get("p_charge_max_kw"),
+        values.get("p_discharge_max_kw"),
     )
 
 

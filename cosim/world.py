@@ -25,8 +25,11 @@ from simulators.building.sim import WEATHER_INPUTS
 from simulators.heat_network.sim import CHILD_ATTRS as HEAT_CHILD_ATTRS
 from simulators.heat_network.sim import NETWORK_ATTRS as HEAT_NETWORK_ATTRS
 from simulators.sources.sim import PRICE_ATTRS, WEATHER_ATTRS
+from simulators.storage.model import StorageFleet, StorageSpec
 
-BATTERY_OUTPUTS = ["p_kw", "p_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw"]
+BATTERY_OUTPUTS = [
+    "p_kw", "p_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw", "p_charge_max_kw", "p_discharge_max_kw",
+]
 TANK_OUTPUTS = ["p_th_kw", "p_th_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw"]
 SETPOINTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw"]
 NAN = float("nan")  # "no setpoint" (mosaik reads None as "no output")
@@ -258,7 +261,7 @@ class _Builder:
                 agent,
                 *BATTERY_INPUTS,
                 time_shifted=True,
-                initial_data={"soc": group.battery.soc_init, "capacity_kwh": group.battery.capacity_kwh},
+                initial_data=_battery_state(group.battery.model_dump(), self.s.step),
             )
             self.record(bat, BATTERY_OUTPUTS, "batteries", f"{name}.battery")
             self.built.entities.append(
@@ -322,6 +325,14 @@ def _eid_number(eid: str) -> int:
     """The number at the end of an entity id such as `Substation_12` (0 when there is none)."""
     tail = eid.rsplit("_", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+def _battery_state(spec: dict[str, Any], step_s: int) -> dict[str, float]:
+    """What a building's agent knows of its battery before the first step (its `BATTERY_INPUTS`)."""
+    fleet = StorageFleet([StorageSpec.from_dict({**spec, "kind": "battery"})])
+    charge_max, discharge_max = fleet.power_limits_kw(step_s / 3600.0)
+    return {"soc": spec["soc_init"], "capacity_kwh": spec["capacity_kwh"], "p_charge_max_kw": charge_max[0],
+            "p_discharge_max_kw": discharge_max[0]}
 
 
 def _grid_child_attrs(model: str) -> list[str]:

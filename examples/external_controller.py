@@ -18,7 +18,7 @@ The protocol (docs/controllers.md; JSON Schemas in docs/schemas/):
 4. stop after a `clock` message with `final: true`.
 
 The control law here is battery self-consumption: the battery takes the building's PV surplus and
-covers its import (the battery model clips to its limits); buildings without a battery get no
+covers its import, within what it can take over the step; buildings without a battery get no
 setpoint.
 """
 
@@ -109,10 +109,17 @@ class ExternalController:
 
     @staticmethod
     def decide(values: dict[str, float | None]) -> dict[str, float | None]:
-        """Battery power (kW, + = charging) for the step: the building's net power, reversed."""
-        p_kw = values.get("p_kw") or 0.0
-        has_battery = bool(values.get("capacity_kwh"))
-        return {"battery_p_set_kw": -p_kw if has_battery else None}
+        """Battery power (kW, + = charging) for the step: the building's net power, reversed, within
+        what the battery can take over the step (`p_charge_max_kw`, `p_discharge_max_kw`)."""
+        if not values.get("capacity_kwh"):
+            return {"battery_p_set_kw": None}
+        p_kw = -(values.get("p_kw") or 0.0)
+        charge_max, discharge_max = values.get("p_charge_max_kw"), values.get("p_discharge_max_kw")
+        if charge_max is not None:
+            p_kw = min(p_kw, charge_max)
+        if discharge_max is not None:
+            p_kw = max(p_kw, -discharge_max)
+        return {"battery_p_set_kw": p_kw}
 
     def serve(self, timeout_s: float) -> bool:
         """Run until the final clock (True) or `timeout_s` (False)."""

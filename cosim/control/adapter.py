@@ -8,9 +8,10 @@ transport); the MQTT ones hold an `MqttExchange` (`cosim.control.exchange`), the
 
 Inputs (from the building, same step): p_kw, p_base_kw, pv_kw, t_in_c, flex_available_kw,
 flex_backlog_kwh; for the model-predictive kinds also t_mass_c, heat_th_kw, cop, q_kvar; (from the
-building's battery, time-shifted) soc, capacity_kwh. Outputs: battery_p_set_kw (applies within the
-step), hp_p_set_kw, t_set_c, flex_shift_kw (apply from the next step, through time-shifted
-connections). None = no setpoint. See `controllers.measurements` for the timing contract.
+building's battery, time-shifted) soc, capacity_kwh, p_charge_max_kw, p_discharge_max_kw. Outputs:
+battery_p_set_kw (applies within the step), hp_p_set_kw, t_set_c, flex_shift_kw (apply from the
+next step, through time-shifted connections). None = no setpoint. See `controllers.measurements`
+for the timing contract.
 
 The adapter runs in process; the run's `RunContext` (results writer, scenario, bridges) is its init
 parameter `context`. Without one (a plain mosaik scenario) it runs controller plug-ins in process.
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 MEASUREMENT_INPUTS = ["p_kw", "p_base_kw", "pv_kw", "t_in_c", "flex_available_kw", "flex_backlog_kwh"]
-BATTERY_INPUTS = ["soc", "capacity_kwh"]
+BATTERY_INPUTS = ["soc", "capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw"]
 PREDICTIVE_INPUTS = ["t_mass_c", "heat_th_kw", "cop", "q_kvar"]  # the building's state for MPC and ADMM
 SETPOINT_OUTPUTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw"]
 NAN = float("nan")

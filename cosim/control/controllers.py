@@ -53,6 +53,8 @@ class LocalPlugins(DistrictController):
                 r["flex_backlog_kwh"] or 0.0,
                 r.get("soc"),
                 r.get("capacity_kwh"),
+                r.get("p_charge_max_kw"),
+                r.get("p_discharge_max_kw"),
             )
             out[agent] = self.plugins[agent].step(m)
         return out

@@ -103,6 +103,13 @@ class StorageFleet:
         p_dis_max = clip((kept - self.e_min) * self.eta_dis / dt_h, 0.0, self.p_max)
         return -p_dis_max, p_ch_max
 
+    def power_limits_kw(self, dt_h: float) -> tuple[list[float], list[float]]:
+        """The largest charging and discharging power (both ≥ 0) each unit can take over the next
+        step of `dt_h` hours from its energy now (C-rate, SoC limits, losses): what a controller may
+        ask for without being clipped."""
+        low, high = self.feasible_range_kw(dt_h)
+        return high.tolist(), (-low).tolist()
+
     def step(self, p_set_kw: np.ndarray, dt_h: float) -> StorageStep:
         """Apply setpoints (NaN = idle) for one step of `dt_h` hours."""
         setpoint = nan_to_zero(np.asarray(p_set_kw, dtype=float))

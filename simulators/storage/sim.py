@@ -18,7 +18,10 @@ from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 from simulators.base import TimeBasedSim, answer_from_columns, input_column
 from simulators.storage.model import StorageFleet, StorageSpec, StorageStep
 
-COMMON_OUTPUTS = ["clipped_kw", "e_kwh", "soc", "loss_kw", "capacity_kwh"]
+# p_charge_max_kw / p_discharge_max_kw: the power the unit can take over the next step (≥ 0)
+COMMON_OUTPUTS = [
+    "clipped_kw", "e_kwh", "soc", "loss_kw", "capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw",
+]
 POWER_ATTRS = {"Battery": ("p_set_kw", "p_kw"), "Tank": ("p_th_set_kw", "p_th_kw")}
 
 META: Meta = {
@@ -73,7 +76,9 @@ class StorageSim(TimeBasedSim):
             tanks = np.array([m == "Tank" for m in self.models])
             setpoints = np.where(tanks, input_column(inputs, self.eids, "p_th_set_kw"), setpoints)
         self.setpoints = setpoints
-        self.last = self.fleet.step(setpoints, self.step_size_s / 3600.0)
+        dt_h = self.step_size_s / 3600.0
+        self.last = self.fleet.step(setpoints, dt_h)
+        charge_max, discharge_max = self.fleet.power_limits_kw(dt_h)
         # Python lists once per step, answered by `answer_from_columns`
         p_kw = self.last.p_kw.tolist()
         set_kw = [None if v != v else v for v in setpoints.tolist()]
@@ -83,6 +88,8 @@ class StorageSim(TimeBasedSim):
             "p_set_kw": set_kw,
             "p_th_set_kw": set_kw,
             "capacity_kwh": self.fleet.cap.tolist(),
+            "p_charge_max_kw": charge_max,
+            "p_discharge_max_kw": discharge_max,
             **{attr: getattr(self.last, attr).tolist() for attr in ("clipped_kw", "e_kwh", "soc", "loss_kw")},
         }
 

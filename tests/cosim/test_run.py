@@ -84,7 +84,18 @@ def test_rule_based_setpoints_and_dsm(small_run: RunSummary) -> None:
     bat = setpoints[setpoints["entity"].str.startswith("bat-")]
     buildings = read_table(out, "buildings").set_index(["time_s", "entity"])
     joined = bat.set_index(["time_s", "entity"]).join(buildings["p_kw"])
-    np.testing.assert_allclose(joined["battery_p_set_kw"], -joined["p_kw"])  # p_bat = −p_building
+    # p_bat = −p_building, within what the battery could take over the step (its limits at the step's
+    # start: the battery's outputs of the step before)
+    limits = read_table(out, "batteries")
+    limits = limits[limits["entity"].str.startswith("bat-")].sort_values(["entity", "time_s"])
+    limits["entity"] = limits["entity"].str.removesuffix(".battery")
+    for column in ("p_charge_max_kw", "p_discharge_max_kw"):
+        limits[column] = limits.groupby("entity")[column].shift(1)
+    joined = joined.join(limits.set_index(["time_s", "entity"])[["p_charge_max_kw", "p_discharge_max_kw"]])
+    joined = joined.dropna(subset=["p_charge_max_kw"])  # the first step's limits come from the spec
+    expected = (-joined["p_kw"]).clip(lower=-joined["p_discharge_max_kw"], upper=joined["p_charge_max_kw"])
+    np.testing.assert_allclose(joined["battery_p_set_kw"], expected)
+    assert (expected != -joined["p_kw"]).any() and (expected == -joined["p_kw"]).any()  # both cases occur
     flex = read_table(out, "buildings")
     flex = flex[flex["entity"].str.startswith("pv-")]
     hours = pd.to_datetime(flex["timestamp"]).dt.tz_convert("Europe/Berlin").dt.hour
