@@ -168,3 +168,15 @@ def test_ctrl_c_stops_planning_at_once(tmp_path: Path) -> None:
     assert "interrupted" in output and "Traceback" not in output
     assert waited_s < 3.0
     assert not (tmp_path / "out" / "summary.csv").exists()
+
+
+def test_run_time_planning_has_no_solver_banner() -> None:
+    """`cosim run scenarios/admm-planned.yaml` plans every house before the run (cosim.plan_source)."""
+    code = ("from cosim.scenario import load_scenario\n"
+            "from cosim.plan_source import planner_plans\n"
+            "print(len(planner_plans(load_scenario('scenarios/admm-planned.yaml')).plans), 'plans')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "18 plans"
+    assert "HiGHS" not in done.stdout + done.stderr
