@@ -360,7 +360,9 @@ def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = N
 
     Under net metering with a flat or time-of-use import price, relaxations without the hourly
     bank are solved first and proven exact by scheduling the withdrawals (:mod:`planner.hub.netting`);
-    when none is, the chained model is solved as without them.
+    when none is, the chained model is solved as without them. With the metering-interval binaries
+    (net metering under a time-varying price) every model solved is a MILP and the left-out
+    technologies are priced at the solved metering pattern.
     """
     options = options or SolverOptions()
     t0 = time.perf_counter()
@@ -376,10 +378,10 @@ def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = N
         left_out = pricing.probe_left_out(first.case, _probe_sizes(first.policy, options))
     else:
         left_out = pricing.probe_left_out(case, _probe_sizes(policy, options))
+    priced = SOLVED_PRICED + (" at the solved metering pattern" if model.is_milp else "")
     label = _solve_relaxed_bank(model, relaxations, left_out, options)
     if label is not None:
         how = f"net metering relaxed ({label}), bank scheduled and proven exact"
-        priced = SOLVED_PRICED + (" at the solved metering pattern" if model.is_milp else "")
         return read_result(model, time.perf_counter() - t0, how + (f"; {priced}" if left_out else ""))
     solved = _priced_optimum(case, policy, left_out, options) if left_out else None
     if solved is None:
@@ -388,7 +390,7 @@ def solve_leaving_out_unbuilt(model: HubModel, options: SolverOptions | None = N
         return read_result(model, time.perf_counter() - t0)
     _copy_values(solved, model)
     _net_chained(model)
-    return read_result(model, time.perf_counter() - t0, SOLVED_PRICED)
+    return read_result(model, time.perf_counter() - t0, priced)
 
 
 def plan_case(case: Case, policy: str, options: SolverOptions | None = None) -> PlanResult:
