@@ -64,7 +64,8 @@ CASES = [
     Case(
         "Control",
         COMMON,
-        [("Agent", {"kind": "rule_based", "params": {"dsm": {"start_h": 17, "end_h": 20}}, "agent_id": "b1"})],
+        [("Agent", {"kind": "rule_based", "params": {"dsm": {"start_h": 17, "end_h": 20}},
+                    "agent_id": "b1"})],
         {
             "Agent": {
                 "p_kw": 1.5,
