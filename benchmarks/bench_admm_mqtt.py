@@ -47,8 +47,8 @@ from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.runner import run_control_step
 from controllers.admm.wire import agent_data_to_series
 from controllers.runtime.host_process import serve_agents
-from cosim.bridge_core import BridgeCore
-from cosim.brokers import provide_broker
+from cosim.mqtt.bridge_core import BridgeCore
+from cosim.mqtt.brokers import provide_broker
 from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
 
 HORIZON = 96

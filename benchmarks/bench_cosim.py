@@ -37,11 +37,11 @@ from bench_grid import run_case as grid_case  # benchmarks/ is on sys.path when 
 from rich.console import Console
 from rich.table import Table
 
-from cosim.brokers import MosquittoBroker, debian_default_config, start_mosquitto
-from cosim.registry import new_world
+from cosim.mqtt.brokers import MosquittoBroker, debian_default_config, start_mosquitto
 from cosim.run import run_scenario
-from cosim.scenario import Scenario
-from cosim.world import BuiltWorld
+from cosim.scenario.model import Scenario
+from cosim.world.build import BuiltWorld
+from cosim.world.registry import new_world
 from simulators.constant.sim import STEP_TIMES
 
 NETWORK = "kerber_vorstadtnetz_kabel_1"

@@ -10,7 +10,7 @@ Throughput: one client publishes N messages, another receives them; N / (last re
 publish). Lockstep: `BridgeCore.exchange` with N echo agents as tasks in this process, each with its own
 MQTT connection (`AgentGroup`) or all on one shared connection (`AgentHost`), QoS 1, Mosquitto:
 wall time per control step. The "shared, threads" rows run as a co-simulation does
-(`cosim.control_plane`): the agents' `AgentHost` on an event loop in one thread, the bridge
+(`cosim.mqtt.plane`): the agents' `AgentHost` on an event loop in one thread, the bridge
 (`SyncBridge`) on another, `exchange` called from the main thread; "CPU/step" is the process's CPU
 time per step (all threads; the GIL lets them run one at a time).
 """
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 from controllers.runtime import AgentGroup, AgentHost, AgentRunner, MqttConnection, create_agent
 from controllers.runtime.connection import InboundMessage
-from cosim.bridge_core import BridgeCore
-from cosim.bridge_recording import percentile
-from cosim.bridge_sync import SyncBridge
-from cosim.brokers import find_mosquitto, start_embedded_broker, start_mosquitto
+from cosim.mqtt.bridge_core import BridgeCore
+from cosim.mqtt.bridge_recording import percentile
+from cosim.mqtt.bridge_sync import SyncBridge
+from cosim.mqtt.brokers import find_mosquitto, start_embedded_broker, start_mosquitto
 
 PAYLOAD = b"x" * 200
 LOCKSTEP_ROWS = (("per agent", 1), ("shared", 1), ("shared", 0), ("threads", 1), ("threads", 0))
@@ -195,7 +195,7 @@ async def lockstep(url: str, broker_name: str, agents: int, steps: int, shared: 
 
 
 class _AgentThread:
-    """An `AgentHost` on its own event loop in a background thread (as `cosim.control_plane`)."""
+    """An `AgentHost` on its own event loop in a background thread (as `cosim.mqtt.plane`)."""
 
     def __init__(self, ids: Sequence[str], url: str, run: str, prefix: str, qos: int) -> None:
         self._ids, self._url, self._run, self._prefix, self._qos = ids, url, run, prefix, qos

@@ -1,5 +1,5 @@
 """``python -m cosim`` is the `cosim` command."""
 
-from cosim.cli import app
+from cosim.cli.app import app
 
 app(prog_name="cosim")

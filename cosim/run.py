@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from controllers.plans import PlanSet
-from cosim.context import RunContext
 from cosim.control.agents import agent_specs
-from cosim.control_plane import ControlPlane, start_control_plane
-from cosim.handdown import clear_plans, load_plans, plan_set, publish_plans, store_plans
-from cosim.kpis import compute_kpis
-from cosim.results import ResultsWriter
-from cosim.scenario import Scenario
-from cosim.world import BuiltWorld, build_world
+from cosim.mqtt.plane import ControlPlane, start_control_plane
+from cosim.plans.handdown import clear_plans, load_plans, plan_set, publish_plans, store_plans
+from cosim.results.kpis import compute_kpis
+from cosim.results.writer import ResultsWriter
+from cosim.scenario.model import Scenario
+from cosim.world.build import BuiltWorld, build_world
+from cosim.world.context import RunContext
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def run_scenario(
         devices = external_devices(scenario)
         if scenario.controller.transport == "mqtt" or devices:
             c = scenario.controller
-            url = broker_url or c.broker  # None: the platform spawns one, with TCP_NODELAY (cosim.brokers)
+            url = broker_url or c.broker  # None: the platform spawns one (cosim.mqtt.brokers)
             plane = start_control_plane(
                 agent_specs(scenario, own_broker=url is None) if c.transport == "mqtt" else [],
                 name=scenario.name,
@@ -113,10 +113,11 @@ def run_scenario(
         writer.flush()
         built.world.run(until=built.until_s, print_progress=False)
     except BaseException as exc:
-        writer.close()  # first: shutting the world down resumes its simulators' unfinished steps
+        # results and status first: shutting the world down resumes its simulators' unfinished steps
+        writer.close()
+        _finish(writer, meta, started, f"failed: {type(exc).__name__}: {exc}")
         if world is not None:  # an unfinished world keeps its event loop open otherwise
             _shut_down(world)
-        _finish(writer, meta, started, f"failed: {type(exc).__name__}: {exc}")
         raise
     finally:
         mqtt_kpis = _mqtt_kpis(plane) if plane is not None and plane.bridge is not None else None
@@ -145,7 +146,7 @@ def run_scenario(
 
 def external_devices(scenario: Scenario) -> tuple[str, ...]:
     """Device ids of the buildings marked external (hardware in the loop)."""
-    from cosim.emulator import device_id
+    from cosim.mqtt.emulator import device_id
 
     return tuple(device_id(name) for g in scenario.buildings if g.external for name in g.names())
 

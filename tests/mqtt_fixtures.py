@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cosim.brokers import (
+from cosim.mqtt.brokers import (
     EmbeddedBroker,
     MosquittoBroker,
     find_mosquitto,

@@ -27,7 +27,7 @@ from typing import Any
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from controllers.measurements import BuildingSetpoints
-from cosim.context import RunContext
+from cosim.world.context import RunContext
 from simulators.base import TimeBasedSim
 
 __all__ = [

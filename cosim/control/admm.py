@@ -48,13 +48,13 @@ from controllers.admm.wire import (
 from controllers.measurements import BuildingSetpoints
 from controllers.messages import AdmmZMessage, Message
 from controllers.topics import Kind
-from cosim.admm_check import central_gap
-from cosim.context import RunContext
 from cosim.control.adapter import ControlStep, DistrictController, Values
+from cosim.control.admm_check import central_gap
 from cosim.control.exchange import MqttExchange
-from cosim.forecast import DistrictForecaster, StateTracker
-from cosim.scenario import AdmmConfig, Scenario
-from cosim.voltage import SharedConstraints, VoltageLinearizer
+from cosim.control.forecast import DistrictForecaster, StateTracker
+from cosim.control.voltage import SharedConstraints, VoltageLinearizer
+from cosim.scenario.model import AdmmConfig, Scenario
+from cosim.world.context import RunContext
 
 __all__ = ["LocalAdmm", "MqttAdmm", "iteration_rows", "round_rows", "with_plans"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from controllers.admm.params import COORDINATOR_ID, AdmmAgentParams, CoordinatorParams
-from cosim.control_plane import AgentSpec
-from cosim.scenario import AdmmConfig, Scenario
+from cosim.mqtt.plane import AgentSpec
+from cosim.scenario.model import AdmmConfig, Scenario
 
 __all__ = ["admm_agent_specs", "agent_specs"]
 

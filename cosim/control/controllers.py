@@ -14,9 +14,9 @@ from typing import Any
 
 from controllers.measurements import BuildingMeasurement, BuildingSetpoints
 from controllers.plugin import BuildingController, ControllerContext, build_controller
-from cosim.context import RunContext
 from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.exchange import MqttExchange
+from cosim.world.context import RunContext
 
 __all__ = ["LocalPlugins", "MqttAgents", "make_controller"]
 
@@ -82,7 +82,7 @@ def make_controller(kind: str, params: dict[str, Any], context: RunContext | Non
     if context is None:  # a plain mosaik scenario: plug-ins in process
         if kind in ("admm", "mpc"):
             raise ValueError(
-                f"controller kind {kind!r} needs the run's context (build the world with cosim.world)"
+                f"controller kind {kind!r} needs the run's context (build the world with cosim.world.build)"
             )
         return LocalPlugins(kind, params)
     transport = context.scenario.controller.transport

@@ -17,10 +17,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cosim.bridge_core import ExchangeResult
-from cosim.bridge_sync import SyncBridge
-from cosim.context import RunContext
 from cosim.control.adapter import ControlStep, Values
+from cosim.mqtt.bridge_core import ExchangeResult
+from cosim.mqtt.bridge_sync import SyncBridge
+from cosim.world.context import RunContext
 
 __all__ = ["MqttExchange", "Pacing"]
 

@@ -1,7 +1,7 @@
 """The centralised model-predictive controller (kind `mpc`) as the control adapter's controller.
 
 At each control step it builds every
-building's data exactly as the ADMM agents get it (forecasts from `cosim.forecast` and the measured
+building's data exactly as the ADMM agents get it (forecasts from `cosim.control.forecast` and the measured
 states, handed-down plans included) and solves the district's problem in one piece
 (`controllers.mpc.solve_centralised`, cvxpy): the same objective and constraints that ADMM shares
 out between its agents and the coordinator of the transformer limit. Its setpoints follow the
@@ -22,10 +22,10 @@ import numpy as np
 from controllers.admm import SharedLimits
 from controllers.measurements import BuildingSetpoints
 from controllers.mpc import solve_centralised
-from cosim.context import RunContext
 from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.admm import with_plans
-from cosim.forecast import DistrictForecaster, StateTracker
+from cosim.control.forecast import DistrictForecaster, StateTracker
+from cosim.world.context import RunContext
 
 __all__ = ["LocalMpc"]
 

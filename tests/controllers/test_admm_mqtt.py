@@ -22,7 +22,7 @@ from controllers.admm.mqtt import COORDINATOR_ID, AdmmCoordinatorAgent
 from controllers.admm.wire import agent_data_to_series
 from controllers.runtime import AgentHost, create_agent
 from controllers.runtime.agent import Agent
-from cosim.bridge_core import BridgeCore
+from cosim.mqtt.bridge_core import BridgeCore
 from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
 from tests.mqtt.helpers import RUN, TIMEOUT_S
 

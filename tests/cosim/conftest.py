@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from cosim.run import RunSummary, run_scenario
-from cosim.scenario import Scenario, load_scenario
+from cosim.scenario.model import Scenario, load_scenario
 
 SMALL = {
     "name": "small",

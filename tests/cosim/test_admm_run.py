@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cosim.results import read_table
+from cosim.results.writer import read_table
 from cosim.run import RunSummary, run_scenario
-from cosim.scenario import Scenario
+from cosim.scenario.model import Scenario
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cosim.cli import app
-from cosim.kpis import peak_kpis
-from cosim.plots import temperature_figure
+from cosim.cli.app import app
+from cosim.results.kpis import peak_kpis
+from cosim.results.plots import temperature_figure
 from cosim.run import RunSummary
 
 QUICK = {

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cosim.cli import app
-from cosim.errors import ExitCode
-from cosim.kpis import partial_kpis
-from cosim.results import read_table
+from cosim.cli.app import app
+from cosim.cli.errors import ExitCode
+from cosim.results.kpis import partial_kpis
+from cosim.results.writer import read_table
 
 LONG = {
     "name": "long",

@@ -9,11 +9,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cosim.brokers import MosquittoBroker
-from cosim.control_plane import AgentProcesses, ControlPlane
-from cosim.results import read_table
+from cosim.mqtt.brokers import MosquittoBroker
+from cosim.mqtt.plane import AgentProcesses, ControlPlane
+from cosim.results.writer import read_table
 from cosim.run import run_scenario
-from cosim.scenario import Scenario
+from cosim.scenario.model import Scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 

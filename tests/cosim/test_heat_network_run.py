@@ -21,11 +21,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cosim.cli import app
-from cosim.errors import ExitCode
-from cosim.results import list_tables, read_table
+from cosim.cli.app import app
+from cosim.cli.errors import ExitCode
+from cosim.results.writer import list_tables, read_table
 from cosim.run import RunSummary, run_scenario
-from cosim.scenario import load_scenario
+from cosim.scenario.model import load_scenario
 
 DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "heat-network-demo.yaml"
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from cosim.brokers import MosquittoBroker
-from cosim.results import read_table
+from cosim.mqtt.brokers import MosquittoBroker
+from cosim.results.writer import read_table
 from cosim.run import run_scenario
-from cosim.scenario import load_scenario
+from cosim.scenario.model import load_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 

@@ -17,10 +17,10 @@ from controllers.admm.mqtt import AdmmBuildingAgent
 from controllers.plans import AssetPlan, PlanSet
 from controllers.runtime import AgentHost, create_agent
 from controllers.runtime.broker_url import parse_broker_url
-from cosim.handdown import PlanError, Schedule, load_plans, publish_plans
-from cosim.results import read_table
+from cosim.plans.handdown import PlanError, Schedule, load_plans, publish_plans
+from cosim.results.writer import read_table
 from cosim.run import RunSummary, run_scenario
-from cosim.scenario import Scenario
+from cosim.scenario.model import Scenario
 from simulators.clock import start_timestamp
 from tests.cosim.test_admm_run import DISTRICT, SLOW_MACHINE_S
 
@@ -141,7 +141,7 @@ async def test_an_agent_that_connects_later_still_gets_its_plan(
 
 
 def _clear(url: str, prefix: str) -> None:
-    from cosim.handdown import clear_plans
+    from cosim.plans.handdown import clear_plans
 
     clear_plans(url, "late", ["hp-0"], prefix)
 

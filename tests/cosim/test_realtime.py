@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cosim.results import read_table
+from cosim.results.writer import read_table
 from cosim.run import run_scenario
-from cosim.scenario import Scenario
+from cosim.scenario.model import Scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cosim.results import COMPACT_NAME, is_wall_time_table, list_tables
+from cosim.results.writer import COMPACT_NAME, is_wall_time_table, list_tables
 
 BASE: dict[str, Any] = {
     "start": "2024-03-20T10:00:00",

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cosim.results import (
+from cosim.results.writer import (
     COMPACT_NAME,
     ResultsExistError,
     ResultsWriter,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from controllers.baseline import RuleBased
 from controllers.measurements import BuildingMeasurement
-from cosim.results import read_table
+from cosim.results.writer import read_table
 from cosim.run import RunSummary
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.plots import plot_run
-from cosim.results import ResultsExistError, list_tables, read_table
+from cosim.results.plots import plot_run
+from cosim.results.writer import ResultsExistError, list_tables, read_table
 from cosim.run import RunSummary, run_scenario
-from cosim.scenario import Scenario
+from cosim.scenario.model import Scenario
 
 pytestmark = pytest.mark.slow
 

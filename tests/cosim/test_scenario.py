@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cosim.scenario import ScenarioError, load_scenario, parse_duration_s
+from cosim.scenario.model import ScenarioError, load_scenario, parse_duration_s
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 MINIMAL = {

@@ -26,9 +26,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cosim.cli import app
-from cosim.errors import ExitCode
-from cosim.results import list_tables
+from cosim.cli.app import app
+from cosim.cli.errors import ExitCode
+from cosim.results.writer import list_tables
 
 BASE: dict[str, Any] = {
     "name": "mistake",
@@ -284,7 +284,7 @@ _LIBRARY_RUN = """
 import sys
 from pathlib import Path
 from cosim.run import run_scenario
-from cosim.scenario import load_scenario
+from cosim.scenario.model import load_scenario
 for folder in sys.argv[1:]:
     try:
         scenario = load_scenario(Path(folder) / "scenario.yaml")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cosim.scenario import Scenario
-from cosim.voltage import VoltageLinearizer, reactive_ratio
+from cosim.control.voltage import VoltageLinearizer, reactive_ratio
+from cosim.scenario.model import Scenario
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cosim.cli import app
-from cosim.results import read_table
+from cosim.cli.app import app
+from cosim.results.writer import read_table
 from cosim.run import run_scenario
-from cosim.scenario import load_scenario
+from cosim.scenario.model import load_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from cosim.results import read_table
+from cosim.results.writer import read_table
 from cosim.run import RunSummary, run_scenario
-from cosim.scenario import Scenario, load_scenario
+from cosim.scenario.model import Scenario, load_scenario
 from tests.comparisons import comparable_kpis
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from cosim.results import read_table
+from cosim.results.writer import read_table
 from cosim.run import RunSummary, run_scenario
-from cosim.scenario import Scenario, ScenarioError, load_scenario
+from cosim.scenario.model import Scenario, ScenarioError, load_scenario
 from tests.comparisons import comparable_kpis
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -134,7 +134,7 @@ def test_a_bad_controller_gets_a_clear_error_naming_the_field(
 def test_the_cli_rejects_a_bad_parameter_without_a_traceback(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from cosim.cli import app
+    from cosim.cli.app import app
 
     path = _scenario_with(tmp_path, params={"preheat_k": "warm"})
     for command in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "out")]):

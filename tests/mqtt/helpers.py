@@ -9,7 +9,7 @@ from typing import Any
 
 from controllers.messages import ClockMessage, MeasMessage, Message
 from controllers.runtime import Agent, AgentGroup, AgentRunner, Setpoints, create_agent
-from cosim.bridge_core import BridgeCore
+from cosim.mqtt.bridge_core import BridgeCore
 
 RUN = "run1"
 TIMEOUT_S = 15.0  # generous: the test machine may be loaded; waits end on events, not on time

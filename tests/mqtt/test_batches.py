@@ -17,8 +17,8 @@ from controllers.messages import MeasMessage, MessageFactory, encode
 from controllers.runtime import Agent, AgentHost, MqttConnection, Setpoints, create_agent
 from controllers.runtime.connection import InboundMessage
 from controllers.topics import Kind, TopicScheme
-from cosim.bridge_batch import HostBatches
-from cosim.bridge_core import BridgeCore
+from cosim.mqtt.bridge_batch import HostBatches
+from cosim.mqtt.bridge_core import BridgeCore
 from tests.mqtt.helpers import RUN, TIMEOUT_S, GatedAgent, meas
 
 pytestmark = pytest.mark.network

@@ -11,8 +11,8 @@ from dataclasses import asdict
 import pytest
 
 from controllers.runtime import AgentHost, AgentRunner, create_agent
-from cosim.bridge_recording import LatencyStats, MessageRecord, MessageRecorder, percentile
-from cosim.bridge_sync import SyncBridge
+from cosim.mqtt.bridge_recording import LatencyStats, MessageRecord, MessageRecorder, percentile
+from cosim.mqtt.bridge_sync import SyncBridge
 from tests.mqtt.helpers import RUN, TIMEOUT_S, GatedAgent, OnceAgent, echo_runners, meas, running
 
 pytestmark = pytest.mark.network

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cosim import brokers
-from cosim.brokers import (
+from cosim.mqtt import brokers
+from cosim.mqtt.brokers import (
     BrokerUrlError,
     ProvidedBroker,
     mosquitto_config,

@@ -11,8 +11,8 @@ import pytest
 
 from controllers.runtime import AgentGroup, AgentRunner, MqttConnection
 from controllers.runtime.connection import Backoff
-from cosim.bridge_core import BridgeCore
-from cosim.brokers import MosquittoBroker
+from cosim.mqtt.bridge_core import BridgeCore
+from cosim.mqtt.brokers import MosquittoBroker
 from tests.mqtt.helpers import RUN, TIMEOUT_S, echo_runners, meas
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]

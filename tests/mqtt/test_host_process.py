@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from controllers.runtime.host_process import AgentHostProcess
-from cosim.bridge_core import BridgeCore
-from cosim.brokers import provide_broker
+from cosim.mqtt.bridge_core import BridgeCore
+from cosim.mqtt.brokers import provide_broker
 
 pytestmark = [pytest.mark.network]
 

@@ -12,7 +12,7 @@ import pytest
 from controllers.messages import DropReason, MeasMessage, Message, SetpointMessage
 from controllers.middleware import Middleware, RecordingMiddleware
 from controllers.runtime import AgentHost, create_agent
-from cosim.bridge_core import BridgeCore
+from cosim.mqtt.bridge_core import BridgeCore
 from tests.mqtt.helpers import RUN, TIMEOUT_S
 
 pytestmark = pytest.mark.network

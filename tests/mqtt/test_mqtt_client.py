@@ -17,7 +17,7 @@ from controllers.runtime import BrokerUrl, MqttConnection, parse_broker_url
 from controllers.runtime import mqtt_wire as wire
 from controllers.runtime.connection import InboundMessage
 from controllers.runtime.mqtt_client import QUICKACK_AVAILABLE, MqttError, MqttSession, Will
-from cosim.brokers import free_port, start_mosquitto
+from cosim.mqtt.brokers import free_port, start_mosquitto
 
 pytestmark = pytest.mark.network
 TIMEOUT_S = 10.0

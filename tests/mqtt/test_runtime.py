@@ -22,7 +22,7 @@ from controllers.runtime import (
 from controllers.runtime.builtin import ConstantAgent, EchoAgent
 from controllers.runtime.connection import InboundMessage
 from controllers.topics import Kind, TopicScheme
-from cosim.brokers import MosquittoBroker
+from cosim.mqtt.brokers import MosquittoBroker
 from tests.mqtt.helpers import RUN, TIMEOUT_S, FailingAgent, RecordingAgent, echo_runners, meas, running
 
 pytestmark = pytest.mark.network

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from cosim.cli import app
+from cosim.cli.app import app
 from tests.planner.test_plans_and_outputs import EXAMPLE
 
 

@@ -20,8 +20,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from cosim.cli import app
-from cosim.plan_cmd import _tables
+from cosim.cli.app import app
+from cosim.cli.plan import _tables
 from planner.hub.case_file import case_from_file
 from planner.hub.errors import PlannerInputError
 from planner.hub.reference import CASE_FILES
@@ -171,9 +171,9 @@ def test_ctrl_c_stops_planning_at_once(tmp_path: Path) -> None:
 
 
 def test_run_time_planning_has_no_solver_banner() -> None:
-    """`cosim run scenarios/admm-planned.yaml` plans every house before the run (cosim.plan_source)."""
-    code = ("from cosim.scenario import load_scenario\n"
-            "from cosim.plan_source import planner_plans\n"
+    """`cosim run scenarios/admm-planned.yaml` plans every house before the run (cosim.plans.source)."""
+    code = ("from cosim.scenario.model import load_scenario\n"
+            "from cosim.plans.source import planner_plans\n"
             "print(len(planner_plans(load_scenario('scenarios/admm-planned.yaml')).plans), 'plans')\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           check=False)

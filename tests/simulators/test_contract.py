@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cosim.registry import PROCESS_CAPABLE, SIMULATORS, new_world, resolve
+from cosim.world.registry import PROCESS_CAPABLE, SIMULATORS, new_world, resolve
 
 COMMON = {"step_size": 900, "start": "2024-03-20T00:00:00", "tz": "Europe/Berlin", "n_steps": 4}
 WALL_CLOCK_ATTRS = {"pf_time_ms", "solve_time_ms"}  # timings differ between any two runs

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cosim.errors import InputError, clean_message
-from cosim.scenario import Scenario, format_errors
+from cosim.cli.errors import InputError, clean_message
+from cosim.scenario.model import Scenario, format_errors
 
 
 def _parse(change: str) -> tuple[list[str], Any]:

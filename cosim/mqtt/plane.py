@@ -5,7 +5,7 @@ Mosquitto, else the embedded broker), starts one agent per controlled building (
 on one shared connection in a background thread, the same in one separate worker process, or each
 as its own process with `python -m controllers.agent`), connects the lockstep bridge and waits
 until every agent is online. With `batch`, the agents on one shared connection (`tasks`,
-`worker`) get their measurements in one message per step and answer in one (`cosim.bridge_batch`).
+`worker`) get their measurements in one message per step and answer in one (`cosim.mqtt.bridge_batch`).
 With `agents: external` no agent is started: a controller of the user's (any MQTT client, any
 language; docs/controllers.md) connects as the agents, and the run waits for it.
 `ControlPlane.close` stops them in reverse order.
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controllers.runtime.host_process import AgentHostProcess, AgentSpecTuple, host_agents
-from cosim.bridge_sync import SyncBridge
-from cosim.brokers import ProvidedBroker, provide_broker
+from cosim.mqtt.bridge_sync import SyncBridge
+from cosim.mqtt.brokers import ProvidedBroker, provide_broker
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def start_control_plane(
     wait until every agent and device is online (an error names the missing ones). `batch`: one
     measurement and one setpoint message per step for all agents of the shared connection (agents
     `tasks` or `worker`; devices keep their own topics)."""
-    from cosim.emulator import DEVICE_BRIDGE, DEVICE_PREFIX
+    from cosim.mqtt.emulator import DEVICE_BRIDGE, DEVICE_PREFIX
 
     broker = provide_broker(broker_url, echo=echo)
     run = run_id or f"{name}-{uuid.uuid4().hex[:8]}"

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cosim.results import read_table
+from cosim.results.writer import read_table
 
 
 def _optional(out_dir: Path, table: str) -> pd.DataFrame | None:
@@ -300,7 +300,7 @@ def partial_kpis(out_dir: Path) -> dict[str, Any] | None:
     marked `run.partial`; None if it wrote no step. The scenario comes from the run's run.json."""
     import json
 
-    from cosim.scenario import Scenario
+    from cosim.scenario.model import Scenario
 
     out = Path(out_dir)
     info = json.loads((out / "run.json").read_text(encoding="utf-8"))

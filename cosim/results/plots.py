@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cosim.results import read_table
+from cosim.results.writer import read_table
 
 
 def _optional(out_dir: Path, table: str) -> pd.DataFrame | None:

@@ -52,9 +52,9 @@ def user_error(exc: BaseException) -> CosimError | None:
     """`exc` as a user error if it is one of the platform's error types for bad input or an
     unreachable peer, else None (an internal error)."""
     from controllers.runtime.broker_url import BrokerUrlError
-    from cosim.handdown import PlanError
-    from cosim.results import ResultsExistError
-    from cosim.scenario import ScenarioError
+    from cosim.plans.handdown import PlanError
+    from cosim.results.writer import ResultsExistError
+    from cosim.scenario.model import ScenarioError
     from simulators.sources.series import SeriesError
 
     if isinstance(exc, CosimError):
@@ -64,7 +64,7 @@ def user_error(exc: BaseException) -> CosimError | None:
     if isinstance(exc, ConnectionError | TimeoutError):
         return UnreachableError(clean_message(str(exc)))
     if isinstance(exc, RuntimeError) and _NOT_THERE.search(str(exc)):
-        # agents or devices that never came: cosim.control_plane raises RuntimeError for them
+        # agents or devices that never came: cosim.mqtt.plane raises RuntimeError for them
         return UnreachableError(clean_message(str(exc)))
     return None
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from controllers.admm import AgentData, Battery, ThermalModel
-from cosim.scenario import Scenario
+from cosim.scenario.model import Scenario
 from simulators.building import thermal
 from simulators.building.model import BuildingFleet, BuildingSpec, WeatherInputs
 from simulators.clock import time_axis

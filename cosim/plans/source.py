@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from controllers.plans import AssetPlan, PlanSet
-from cosim.forecast import DistrictForecaster
-from cosim.scenario import Scenario
+from cosim.control.forecast import DistrictForecaster
+from cosim.scenario.model import Scenario
 from planner.hub.case import Case
 from planner.hub.policies import Policy, PriceSpec, load_policies
 from planner.hub.solve import plan_case

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from controllers.admm import Coupling, SharedLimits, VoltageSensitivity
-from cosim.scenario import BuildingGroup, Scenario
+from cosim.scenario.model import BuildingGroup, Scenario
 from simulators.grid.model import GridModel
 
 

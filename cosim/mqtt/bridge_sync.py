@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 from controllers.messages import Message
 from controllers.runtime.broker_url import BrokerUrl
 from controllers.topics import Kind
-from cosim.bridge_core import BridgeCore, ExchangeResult, Values
-from cosim.bridge_recording import AgentTraffic, LatencyStats, MessageRecord
-from cosim.brokers import cancel_other_tasks
+from cosim.mqtt.bridge_core import BridgeCore, ExchangeResult, Values
+from cosim.mqtt.bridge_recording import AgentTraffic, LatencyStats, MessageRecord
+from cosim.mqtt.brokers import cancel_other_tasks
 
 T = TypeVar("T")
 

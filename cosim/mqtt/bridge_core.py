@@ -2,7 +2,7 @@
 
 For each control tick `exchange` publishes every agent's measurements (one message per agent on
 `meas/{agent}`, or, for the agents of an agent host the bridge is told about (`hosts`), one batch
-per host on `batch/meas/{host}`, see `cosim.bridge_batch`) and then one `clock` message, and
+per host on `batch/meas/{host}`, see `cosim.mqtt.bridge_batch`) and then one `clock` message, and
 waits until every awaited agent's setpoint for that tick has arrived (alone or in its host's
 batch) or the step's timeout expires. Agents that did not answer in time are
 *late*: their fallback (given by the caller, e.g. the plan; else their last setpoints; else no
@@ -52,8 +52,8 @@ from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.connection import Backoff, InboundMessage, MqttConnection, unique_client_id
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, bridge_filters, validate_name
-from cosim.bridge_batch import PARTIAL_SHARE, HostBatches
-from cosim.bridge_recording import MessageRecorder
+from cosim.mqtt.bridge_batch import PARTIAL_SHARE, HostBatches
+from cosim.mqtt.bridge_recording import MessageRecorder
 
 log = logging.getLogger(__name__)
 

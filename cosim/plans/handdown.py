@@ -21,7 +21,7 @@ from controllers.messages import Codec, MessageFactory, encode
 from controllers.plans import PlanSet
 from controllers.runtime.broker_url import parse_broker_url
 from controllers.topics import DEFAULT_PREFIX, Kind, TopicScheme
-from cosim.scenario import Scenario
+from cosim.scenario.model import Scenario
 from simulators.clock import start_timestamp
 
 PLANNER_SENDER = "planner"
@@ -59,7 +59,7 @@ def plan_set(scenario: Scenario) -> PlanSet | None:
         return None
     if cfg.file is not None:
         return read_plan_set(cfg.file)
-    from cosim.plan_source import planner_plans
+    from cosim.plans.source import planner_plans
     from planner.hub.errors import PlannerError
 
     source = cfg.planner

@@ -1,6 +1,6 @@
 """The `cosim` command line.
 
-Every command runs inside `_guard`: a user's mistake (`cosim.errors`) ends it with one message and
+Every command runs inside `_guard`: a user's mistake (`cosim.cli.errors`) ends it with one message and
 a documented exit code (docs/cli.md), never a traceback; `cosim --debug ...` shows the traceback.
 """
 
@@ -21,9 +21,9 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
-from cosim.errors import EXIT_CODES_HELP, ExitCode, InputError, clean_message, user_error
-from cosim.overrides import apply_overrides, with_controller
-from cosim.scenario import Scenario, load_scenario
+from cosim.cli.errors import EXIT_CODES_HELP, ExitCode, InputError, clean_message, user_error
+from cosim.scenario.model import Scenario, load_scenario
+from cosim.scenario.overrides import apply_overrides, with_controller
 
 if TYPE_CHECKING:
     from cosim.run import RunSummary
@@ -193,9 +193,9 @@ def load_checked(
     broker: str | None = None,
 ) -> Scenario:
     """The scenario with the command line's changes, checked like `cosim run` checks it before its
-    first step (schema, plan file, `cosim.checks`); any problem raises a `CosimError`."""
-    from cosim.checks import check_scenario
-    from cosim.handdown import load_plans
+    first step (schema, plan file, `cosim.scenario.checks`); any problem raises a `CosimError`."""
+    from cosim.plans.handdown import load_plans
+    from cosim.scenario.checks import check_scenario
 
     _not_empty(path)
     scenario = load_scenario(path)
@@ -273,14 +273,14 @@ def run(
     duration: DurationOption = None,
 ) -> None:
     """Run a scenario: writes Parquet result tables, run.json and kpis.json to the results folder."""
-    from cosim.results import check_results_folder
+    from cosim.results.writer import check_results_folder
 
     s = load_checked(scenario, set_, seed, duration, controller, broker)
     out_dir = out or results_dir(s)
     check_results_folder(out_dir, overwrite)  # before anything starts, the progress bar included
     url = broker or s.controller.broker
     if url is not None and (s.controller.transport == "mqtt" or any(g.external for g in s.buildings)):
-        from cosim.emulator import preflight_broker
+        from cosim.mqtt.emulator import preflight_broker
 
         preflight_broker(url, "--broker" if broker is not None else "controller.broker")
     summary = _run(s, out_dir, quiet, overwrite, broker, run_id, str(scenario))
@@ -341,7 +341,7 @@ def _run(
     except KeyboardInterrupt:
         if _debug():
             raise
-        from cosim.results import steps_written
+        from cosim.results.writer import steps_written
 
         written = steps_written(out_dir)  # the run flushed every finished step on its way out
         raise fail(
@@ -403,7 +403,7 @@ def _results_folder(results: Path) -> None:
 @_command()
 def plot(results: Annotated[Path, typer.Argument(metavar="RESULTS", help="results folder of a run")]) -> None:
     """Draw PNG figures of a run into RESULTS/figures."""
-    from cosim.plots import plot_run
+    from cosim.results.plots import plot_run
 
     _results_folder(results)
     if not (results / "grid").is_dir():
@@ -422,7 +422,7 @@ def compare(
     ),
 ) -> None:
     """Compare finished runs: KPIs side by side and the district load of each on one figure."""
-    from cosim.plots import compare_runs, period_warning
+    from cosim.results.plots import compare_runs, period_warning
 
     loaded = {}
     for folder in results:
@@ -467,8 +467,8 @@ def emulate_device(
     ] = 120.0,
 ) -> None:
     """Play an external (hardware-in-the-loop) building from its model, on MQTT, until the run ends."""
-    from cosim.checks import broker_problems, format_problems
-    from cosim.emulator import device_id, preflight_broker, run_device
+    from cosim.mqtt.emulator import device_id, preflight_broker, run_device
+    from cosim.scenario.checks import broker_problems, format_problems
 
     s = load_scenario(scenario)
     problems = broker_problems(broker, "--broker")
@@ -499,7 +499,7 @@ def emulate_device(
 @_command()
 def kpis(results: Annotated[Path, typer.Argument(metavar="RESULTS", help="results folder of a run")]) -> None:
     """Print the KPIs of a run (of its finished steps, marked partial, if it was stopped)."""
-    from cosim.kpis import partial_kpis
+    from cosim.results.kpis import partial_kpis
 
     _results_folder(results)
     path = results / "kpis.json"
@@ -514,7 +514,7 @@ def kpis(results: Annotated[Path, typer.Argument(metavar="RESULTS", help="result
 
 
 def _register_plan() -> None:
-    from cosim.plan_cmd import plan
+    from cosim.cli.plan import plan
 
     app.command("plan", cls=_Command)(_guard(plan))  # its own errors end with its own codes (docs/planner.md)
 

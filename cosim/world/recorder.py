@@ -18,7 +18,7 @@ from typing import Any
 
 from mosaik_api_v3.types import CreateResult, Meta
 
-from cosim.context import RunContext, require_context
+from cosim.world.context import RunContext, require_context
 from simulators.base import TimeBasedSim, same_keys
 
 META: Meta = {

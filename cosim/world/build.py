@@ -15,11 +15,11 @@ from typing import Any
 
 import mosaik
 
-from cosim.context import RunContext
 from cosim.control import BATTERY_INPUTS, MEASUREMENT_INPUTS, PREDICTIVE_INPUTS
-from cosim.emulator import device_id
-from cosim.registry import new_world
-from cosim.scenario import PREDICTIVE_KINDS, BuildingGroup, Scenario
+from cosim.mqtt.emulator import device_id
+from cosim.scenario.model import PREDICTIVE_KINDS, BuildingGroup, Scenario
+from cosim.world.context import RunContext
+from cosim.world.registry import new_world
 from simulators.building.model import OUTPUT_ATTRS as BUILDING_OUTPUTS
 from simulators.building.sim import WEATHER_INPUTS
 from simulators.heat_network.sim import CHILD_ATTRS as HEAT_CHILD_ATTRS

@@ -1,6 +1,6 @@
 """Checks of a valid scenario against the world it will run in, before the first step.
 
-`cosim.scenario` checks each field on its own (types, ranges, required keys); this module checks
+`cosim.scenario.model` checks each field on its own (types, ranges, required keys); this module checks
 what needs more than the field: that the start time exists in the scenario's time zone, that the
 buses named exist in the chosen feeder and are low-voltage buses, that the weather and price
 files cover the simulated period with plausible values, that a broker URL can be used. `cosim
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cosim.errors import InputError
-from cosim.scenario import Scenario
+from cosim.cli.errors import InputError
+from cosim.scenario.model import Scenario
 
 Problem = tuple[str, str]  # (field path or option, what is wrong and what to change)
 

@@ -24,8 +24,8 @@ import numpy as np
 
 from controllers.messages import MeasMessage
 from controllers.runtime import Agent, AgentRunner, Setpoints
-from cosim.errors import UnreachableError
-from cosim.scenario import Scenario, load_scenario
+from cosim.cli.errors import UnreachableError
+from cosim.scenario.model import Scenario, load_scenario
 from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
 from simulators.building.sim import SETPOINT_INPUTS
 from simulators.clock import time_axis
@@ -99,7 +99,7 @@ def preflight_broker(broker_url: str, where: str = "--broker", timeout_s: float 
     """An `UnreachableError` naming the URL if nothing accepts connections at the broker's address
     (instead of an MQTT client retrying forever)."""
     from controllers.runtime.broker_url import parse_broker_url
-    from cosim.brokers import port_open
+    from cosim.mqtt.brokers import port_open
 
     url = parse_broker_url(broker_url)
     if not port_open(url.host, url.port, timeout_s):

@@ -1,6 +1,6 @@
 """`cosim plan`: size and dispatch a district energy hub under electricity price policies.
 
-Registered in :mod:`cosim.cli` with ``app.command("plan")(plan)``.
+Registered in :mod:`cosim.cli.app` with ``app.command("plan")(plan)``.
 """
 
 from __future__ import annotations

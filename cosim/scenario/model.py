@@ -320,7 +320,7 @@ class AdmmConfig(Strict):
     waiting); the fallback is then recorded. `centralised_check`
     also solves each step's centralised MPC (cvxpy; slow) and records the optimality gap.
     `voltage` also keeps the buildings' bus voltages in [grid.v_min_pu, grid.v_max_pu] with linear
-    sensitivities of the feeder refreshed every control step (`cosim.voltage`); with
+    sensitivities of the feeder refreshed every control step (`cosim.control.voltage`); with
     `voltage_violation_price_per_pu` that band is soft (each pu a bus leaves it in a step costs that
     much), so a band that cannot be held is left as little as it pays instead of stalling the rounds
     until the fallback."""
@@ -485,7 +485,7 @@ class Controller(Strict):
 
 
 class PlannerSource(Strict):
-    """Plans made by the energy-hub planner for every building before the run (`cosim.plan_source`):
+    """Plans made by the energy-hub planner for every building before the run (`cosim.plans.source`):
     `policy` is `scenario` (the scenario's import and export prices) or a planner policy name
     (none, fit, fip, nm, rtp, tou, nm+tou); heat is planned to hold the indoor temperature
     `margin_k` above the comfort minimum."""

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cosim.bridge_sync import SyncBridge
-    from cosim.handdown import Schedule
-    from cosim.results import ResultsWriter
-    from cosim.scenario import Scenario
+    from cosim.mqtt.bridge_sync import SyncBridge
+    from cosim.plans.handdown import Schedule
+    from cosim.results.writer import ResultsWriter
+    from cosim.scenario.model import Scenario
 
 __all__ = ["RunContext", "require_context"]
 
@@ -37,5 +37,5 @@ class RunContext:
 def require_context(context: object, who: str) -> RunContext:
     """`context` as a `RunContext`, or an error saying which simulator needs one."""
     if not isinstance(context, RunContext):
-        raise RuntimeError(f"{who}: start it with context=RunContext(...) (in process, from cosim.world)")
+        raise RuntimeError(f"{who}: start it with context=RunContext(...) (in process; cosim.world.build)")
     return context

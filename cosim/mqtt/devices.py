@@ -6,7 +6,7 @@ device plane and outputs the measurements the device answers with: the same attr
 simulated `Building`, so grid, controller and results do not know the difference. Lockstep as for
 the controllers (the step waits for the device up to the step timeout; a late device's last
 measurement is used and recorded in `control_events`); in real-time mode the step has a deadline.
-See `cosim.emulator` for the protocol and the emulator.
+See `cosim.mqtt.emulator` for the protocol and the emulator.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 from mosaik_api_v3.types import CreateResult, Meta
 
-from cosim.bridge_sync import SyncBridge
-from cosim.context import RunContext, require_context
+from cosim.mqtt.bridge_sync import SyncBridge
+from cosim.world.context import RunContext, require_context
 from simulators.base import TimeBasedSim
 from simulators.building.model import OUTPUT_ATTRS
 from simulators.building.sim import SETPOINT_INPUTS

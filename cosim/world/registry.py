@@ -17,8 +17,8 @@ SIMULATORS: dict[str, str] = {
     "Storage": "simulators.storage.sim:StorageSim",
     "Grid": "simulators.grid.sim:GridSim",
     "Control": "cosim.control.adapter:ControlAdapter",
-    "Devices": "cosim.devices_sim:DeviceSim",
-    "Recorder": "cosim.recorder:RecorderSim",
+    "Devices": "cosim.mqtt.devices:DeviceSim",
+    "Recorder": "cosim.world.recorder:RecorderSim",
     "Constant": "simulators.constant.sim:ConstantSim",
     "HeatNetwork": "simulators.heat_network.sim:HeatNetworkSim",
 }
