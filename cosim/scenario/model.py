@@ -27,6 +27,7 @@ from pydantic import (
 from controllers.plugin import ControllerError, controller_class, resolve_kind_path, validate_params
 from simulators.building.model import BuildingSpec, heater_capacity_kw
 from simulators.heat_network.params import ControlParams, SolverParams, SourceParams, StoreParams
+from simulators.storage.model import StorageParams
 
 BUILTIN_KINDS = ("none", "rule_based", "admm", "mpc")
 PREDICTIVE_KINDS = ("admm", "mpc")  # district model-predictive control: forecasts, a horizon, a shared limit
@@ -114,17 +115,12 @@ class Sources(Strict):
     prices: PriceSource = PriceSource()
 
 
-class StorageUnit(Strict):
-    """A battery or hot-water tank (defaults from the price-policy study's technology table)."""
+class StorageUnit(StorageParams):
+    """A battery or hot-water tank: the storage simulator's own parameters
+    (`simulators.storage.model.StorageParams`; defaults from the price-policy study's technology
+    table), with the capacity required."""
 
     capacity_kwh: PositiveFloat
-    eta_charge: Annotated[float, Field(gt=0, le=1)] = 0.9
-    eta_discharge: Annotated[float, Field(gt=0, le=1)] = 0.9
-    loss_per_h: Annotated[float, Field(ge=0, lt=1)] | None = None
-    c_rate_per_h: PositiveFloat | None = None
-    soc_min: Share = 0.0
-    soc_max: Share = 1.0
-    soc_init: Share = 0.5
 
 
 PRESETS: dict[str, dict[str, float]] = {

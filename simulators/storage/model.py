@@ -15,10 +15,11 @@ rate 0.3 (battery) and 0.25 (tank) of capacity per hour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulators.arrays import clip, nan_to_zero
 
@@ -29,37 +30,51 @@ DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 
-@dataclass(frozen=True)
-class StorageSpec:
-    """One storage unit. `loss_per_h` and `c_rate_per_h` default by kind (see module docstring)."""
+class StorageParams(BaseModel):
+    """A storage unit's parameters, the one definition the scenario files use too (`cosim.scenario`:
+    a building's `battery` and `tank`, standalone `storage`). `loss_per_h` and `c_rate_per_h`
+    default by kind (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    capacity_kwh: Annotated[float, Field(gt=0)] = 10.0
+    eta_charge: Annotated[float, Field(gt=0, le=1)] = 0.9
+    eta_discharge: Annotated[float, Field(gt=0, le=1)] = 0.9
+    loss_per_h: Annotated[float, Field(ge=0, lt=1)] | None = None
+    c_rate_per_h: Annotated[float, Field(gt=0)] | None = None
+    soc_min: Annotated[float, Field(ge=0, le=1)] = 0.0
+    soc_max: Annotated[float, Field(ge=0, le=1)] = 1.0
+    soc_init: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+    @model_validator(mode="after")
+    def _soc_order(self) -> StorageParams:
+        if not self.soc_min <= self.soc_init <= self.soc_max:
+            raise ValueError(
+                f"need soc_min ≤ soc_init ≤ soc_max, got {self.soc_min}, {self.soc_init}, {self.soc_max}"
+            )
+        return self
+
+
+class StorageSpec(StorageParams):
+    """One storage unit of the simulator: its parameters and its kind."""
 
     kind: Literal["battery", "tank"] = "battery"
-    capacity_kwh: float = 10.0
-    eta_charge: float = 0.9
-    eta_discharge: float = 0.9
-    loss_per_h: float | None = None
-    c_rate_per_h: float | None = None
-    soc_min: float = 0.0
-    soc_max: float = 1.0
-    soc_init: float = 0.5
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StorageSpec:
-        """Build from a plain dict, rejecting unknown keys and impossible values."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown storage parameter(s) {sorted(unknown)}; allowed: {sorted(known)}")
-        spec = cls(**values)
-        if spec.kind not in STORAGE_KINDS:
-            raise ValueError(f"storage kind must be one of {STORAGE_KINDS}, got {spec.kind!r}")
-        if spec.capacity_kwh <= 0:
-            raise ValueError(f"capacity_kwh must be positive, got {spec.capacity_kwh}")
-        if not 0 < spec.eta_charge <= 1 or not 0 < spec.eta_discharge <= 1:
-            raise ValueError("efficiencies must lie in (0, 1]")
-        if not 0 <= spec.soc_min <= spec.soc_init <= spec.soc_max <= 1:
-            raise ValueError("need 0 ≤ soc_min ≤ soc_init ≤ soc_max ≤ 1")
-        return spec
+        """Build from a plain dict; `ValueError` naming each unknown key or impossible value."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "spec"
+                if err["type"] == "extra_forbidden":
+                    allowed = ", ".join(cls.model_fields)
+                    problems.append(f"unknown storage parameter {where!r}; allowed: {allowed}")
+                else:
+                    problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+            raise ValueError("; ".join(problems)) from None
 
     @property
     def loss(self) -> float:
