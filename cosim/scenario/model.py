@@ -140,30 +140,17 @@ PRESETS: dict[str, dict[str, float]] = {
 }
 
 
-class BuildingGroup(Strict):
-    """`count` buildings of one kind. Unset demands come from the `type` preset; space heating from
-    `space_heating_kwh_m2a` × floor area when `space_heating_kwh_a` is not given. `heating`:
-    `heat_pump`, `gas_boiler`, or `district` (a substation on the scenario's `heat_network`)."""
+class BuildingGroup(BuildingSpec):
+    """`count` buildings of one kind: the building simulator's own parameters (`BuildingSpec`, one
+    definition) plus what a group adds. Unset demands come from the `type` preset; space heating
+    from `space_heating_kwh_m2a` × floor area when `space_heating_kwh_a` is not given; the initial
+    indoor temperature is the thermostat's. `heating`: `heat_pump`, `gas_boiler`, or `district` (a
+    substation on the scenario's `heat_network`)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
     count: Annotated[int, Field(ge=1, le=100000)] = 1
     type: Literal["single_family", "multi_family"] = "single_family"
-    floor_area_m2: PositiveFloat | None = None
-    appliances_kwh_a: NonNegativeFloat | None = None
-    dhw_kwh_a: NonNegativeFloat | None = None
-    space_heating_kwh_a: NonNegativeFloat | None = None
     space_heating_kwh_m2a: NonNegativeFloat | None = None
-    heating: Literal["heat_pump", "gas_boiler", "district"] = "heat_pump"
-    hp_p_max_kw: PositiveFloat | None = None
-    t_set_c: Annotated[float, Field(ge=5, le=30)] = 21.0
-    t_min_c: Annotated[float, Field(ge=5, le=30)] = 20.0
-    t_max_c: Annotated[float, Field(ge=5, le=35)] = 24.0
-    pv_kwp: NonNegativeFloat = 0.0
-    pv_tilt_deg: Annotated[float, Field(ge=0, le=90)] = 30.0
-    pv_azimuth_deg: Annotated[float, Field(ge=0, lt=360)] = 180.0
-    flex_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0
-    restore_within_h: PositiveFloat = 4.0
-    power_factor: Annotated[float, Field(gt=0, le=1)] = 0.95
     battery: StorageUnit | None = None
     tank: StorageUnit | None = None
     buses: list[int] | None = Field(default=None, description="explicit grid buses, one per building")
@@ -171,10 +158,32 @@ class BuildingGroup(Strict):
         default=False, description="hardware in the loop: a device on MQTT plays these buildings"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        """Fill the demands the group does not set from its `type` preset (before validation, so the
+        values are checked like given ones)."""
+        if not isinstance(data, dict):
+            return data
+        preset = PRESETS.get(data.get("type", "single_family"))
+        if preset is None:  # an unknown type is reported by its field
+            return data
+        filled = dict(data)
+        for key in ("floor_area_m2", "appliances_kwh_a", "dhw_kwh_a"):
+            if filled.get(key) is None:
+                filled[key] = preset[key]
+        if filled.get("space_heating_kwh_a") is None:
+            specific = filled.get("space_heating_kwh_m2a")
+            specific = preset["sh_kwh_m2a"] if specific is None else specific
+            area = filled["floor_area_m2"]
+            if isinstance(specific, int | float) and isinstance(area, int | float):
+                filled["space_heating_kwh_a"] = specific * area
+        if filled.get("t_init_c") is None and filled.get("t_set_c") is not None:
+            filled["t_init_c"] = filled["t_set_c"]
+        return filled
+
     @model_validator(mode="after")
     def _consistent(self) -> BuildingGroup:
-        if self.t_min_c >= self.t_max_c:
-            raise ValueError(f"t_min_c ({self.t_min_c}) must be below t_max_c ({self.t_max_c})")
         if self.external and self.tank is not None:
             raise ValueError("an external building cannot have a simulated hot-water tank")
         if self.external and self.heating == "district":
@@ -190,33 +199,7 @@ class BuildingGroup(Strict):
 
     def building_spec(self) -> dict[str, Any]:
         """The `BuildingSpec` fields of one building of this group, as a plain dict."""
-        preset = PRESETS[self.type]
-        area = self.floor_area_m2 or preset["floor_area_m2"]
-        specific = preset["sh_kwh_m2a"] if self.space_heating_kwh_m2a is None else self.space_heating_kwh_m2a
-        spec = {
-            "floor_area_m2": area,
-            "appliances_kwh_a": preset["appliances_kwh_a"]
-            if self.appliances_kwh_a is None
-            else self.appliances_kwh_a,
-            "dhw_kwh_a": preset["dhw_kwh_a"] if self.dhw_kwh_a is None else self.dhw_kwh_a,
-            "space_heating_kwh_a": specific * area
-            if self.space_heating_kwh_a is None
-            else self.space_heating_kwh_a,
-            "heating": self.heating,
-            "hp_p_max_kw": self.hp_p_max_kw,
-            "t_set_c": self.t_set_c,
-            "t_min_c": self.t_min_c,
-            "t_max_c": self.t_max_c,
-            "t_init_c": self.t_set_c,
-            "pv_kwp": self.pv_kwp,
-            "pv_tilt_deg": self.pv_tilt_deg,
-            "pv_azimuth_deg": self.pv_azimuth_deg,
-            "flex_share": self.flex_share,
-            "restore_within_h": self.restore_within_h,
-            "power_factor": self.power_factor,
-        }
-        BuildingSpec.from_dict(spec)  # the model's own checks, at load time
-        return spec
+        return {name: getattr(self, name) for name in BuildingSpec.model_fields}
 
 
 class HeatNetworkConfig(Strict):

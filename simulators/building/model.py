@@ -29,10 +29,11 @@ other kinds). It is one attribute so that one connection feeds the substation.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulators.arrays import clip, nan_to_zero
 from simulators.building import heatpump, kernel, thermal
@@ -46,45 +47,60 @@ SUBSTEP_S = 60.0
 HEATING_KINDS = ("heat_pump", "gas_boiler", "district")
 
 
-@dataclass(frozen=True)
-class BuildingSpec:
-    """One building's parameters (see the module docstring for meanings and signs)."""
+class BuildingSpec(BaseModel):
+    """One building's parameters (see the module docstring for meanings and signs): the one
+    definition the scenario files use too (`cosim.scenario.BuildingGroup` holds these fields, its
+    `type` preset filling the demands it does not set)."""
 
-    floor_area_m2: float = 150.0
-    appliances_kwh_a: float = 3500.0
-    dhw_kwh_a: float = 2000.0
-    space_heating_kwh_a: float = 9000.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    floor_area_m2: Annotated[float, Field(gt=0)] = 150.0
+    appliances_kwh_a: Annotated[float, Field(ge=0)] = 3500.0
+    dhw_kwh_a: Annotated[float, Field(ge=0)] = 2000.0
+    space_heating_kwh_a: Annotated[float, Field(ge=0)] = 9000.0
     heating: Literal["heat_pump", "gas_boiler", "district"] = "heat_pump"
-    hp_p_max_kw: float | None = None
-    hp_carnot_eff: float = 0.45
-    t_supply_space_c: float = 35.0
-    t_supply_dhw_c: float = 55.0
-    boiler_eff: float = 0.94
-    t_set_c: float = 21.0
-    hysteresis_k: float = 0.5
-    t_min_c: float = 20.0
-    t_max_c: float = 24.0
-    t_init_c: float = 21.0
-    pv_kwp: float = 0.0
-    pv_tilt_deg: float = 30.0
-    pv_azimuth_deg: float = 180.0
-    flex_share: float = 0.0
-    restore_within_h: float = 4.0
-    power_factor: float = 0.95
-    solar_aperture_m2_per_m2: float = 0.04
-    solar_share_air: float = 0.3
+    hp_p_max_kw: Annotated[float, Field(gt=0)] | None = None
+    hp_carnot_eff: Annotated[float, Field(gt=0, le=1)] = 0.45
+    t_supply_space_c: Annotated[float, Field(gt=0, le=95)] = 35.0
+    t_supply_dhw_c: Annotated[float, Field(gt=0, le=95)] = 55.0
+    boiler_eff: Annotated[float, Field(gt=0, le=1.1)] = 0.94
+    t_set_c: Annotated[float, Field(ge=5, le=30)] = 21.0
+    hysteresis_k: Annotated[float, Field(ge=0, le=5)] = 0.5
+    t_min_c: Annotated[float, Field(ge=5, le=30)] = 20.0
+    t_max_c: Annotated[float, Field(ge=5, le=35)] = 24.0
+    t_init_c: Annotated[float, Field(ge=-20, le=40)] = 21.0
+    pv_kwp: Annotated[float, Field(ge=0)] = 0.0
+    pv_tilt_deg: Annotated[float, Field(ge=0, le=90)] = 30.0
+    pv_azimuth_deg: Annotated[float, Field(ge=0, lt=360)] = 180.0
+    flex_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0
+    restore_within_h: Annotated[float, Field(gt=0)] = 4.0
+    power_factor: Annotated[float, Field(gt=0, le=1)] = 0.95
+    solar_aperture_m2_per_m2: Annotated[float, Field(ge=0, le=1)] = 0.04
+    solar_share_air: Annotated[float, Field(ge=0, le=1)] = 0.3
+
+    @model_validator(mode="after")
+    def _comfort_band(self) -> BuildingSpec:
+        if self.t_min_c >= self.t_max_c:
+            raise ValueError(f"t_min_c ({self.t_min_c}) must be below t_max_c ({self.t_max_c})")
+        return self
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BuildingSpec:
-        """Build from a plain dict, rejecting unknown keys."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown building parameter(s) {sorted(unknown)}; allowed: {sorted(known)}")
-        spec = cls(**values)
-        if spec.heating not in HEATING_KINDS:
-            raise ValueError(f"heating must be one of {HEATING_KINDS}, got {spec.heating!r}")
-        return spec
+        """Build from a plain dict; `ValueError` naming each unknown key or impossible value."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "spec"
+                if err["type"] == "extra_forbidden":
+                    allowed = sorted(cls.model_fields)
+                    problems.append(f"unknown building parameter {where!r}; allowed: {allowed}")
+                elif err["type"] == "literal_error" and where == "heating":
+                    problems.append(f"heating must be one of {HEATING_KINDS}, got {err['input']!r}")
+                else:
+                    problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+            raise ValueError("; ".join(problems)) from None
 
 
 @dataclass(frozen=True)
