@@ -43,6 +43,28 @@ class Middleware:
     def incoming(self, owner: str, topic: str, message: Message) -> Message | None:
         return message
 
+    def observed(
+        self,
+        owner: str,
+        direction: Direction,
+        topic: str,
+        kind: str,
+        agent: str,
+        sender: str,
+        tick: int | None,
+        seq: int | None,
+        size_bytes: int,
+        sent_unix_s: float | None,
+        received_unix_s: float | None,
+        rtt_s: float | None,
+        dropped: str | None,
+        rtt_sample: bool,
+    ) -> None:
+        """Sees each message after the client has handled it: sent (encoded, on its way) or received
+        (accepted, or dropped: `dropped` says why, also for payloads that never decoded, which the
+        other hooks never see), with its size and timings (Unix seconds) and the round trip of a
+        setpoint. A client that reports its traffic (the bridge) calls it; nothing to return."""
+
 
 class MessagePath:
     """One client's middleware chain and codec."""
@@ -76,6 +98,28 @@ class MessagePath:
                 return None
             message = passed
         return message
+
+    def observe(
+        self,
+        direction: Direction,
+        topic: str,
+        kind: str,
+        agent: str,
+        sender: str,
+        tick: int | None,
+        seq: int | None,
+        size_bytes: int,
+        sent_unix_s: float | None,
+        received_unix_s: float | None = None,
+        rtt_s: float | None = None,
+        dropped: str | None = None,
+        *,
+        rtt_sample: bool = True,
+    ) -> None:
+        """Tell every middleware's `observed` about a message the client handled."""
+        for middleware in self.middleware:
+            middleware.observed(self.owner, direction, topic, kind, agent, sender, tick, seq, size_bytes,
+                                sent_unix_s, received_unix_s, rtt_s, dropped, rtt_sample)
 
     def __bool__(self) -> bool:
         return bool(self.middleware)

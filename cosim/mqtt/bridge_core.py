@@ -139,8 +139,9 @@ class BridgeCore:
         self.batches = HostBatches.of(hosts, self.agents)
         self.step_timeout_s = step_timeout_s
         self.codec = codec
-        self.path = MessagePath(self.bridge_id, codec, middleware)
         self.recorder = recorder if recorder is not None else MessageRecorder()
+        # the recording middleware first: it observes what the others let through
+        self.path = MessagePath(self.bridge_id, codec, [self.recorder, *middleware])
         self.dropped = DropCounter()
         self.factory = LeanMessageFactory(run, self.bridge_id)
         self.connection = MqttConnection(
@@ -624,7 +625,7 @@ class BridgeCore:
     def _record_out(
         self, topic: str, kind: Kind, agent: str, tick: int, seq: int, size: int, sent: float
     ) -> None:
-        self.recorder.add_row("out", topic, kind.value, agent, self.bridge_id, tick, seq, size, sent, None)
+        self.path.observe("out", topic, kind.value, agent, self.bridge_id, tick, seq, size, sent)
 
     def _record_in(
         self,
@@ -642,7 +643,7 @@ class BridgeCore:
         *,
         rtt_sample: bool = True,
     ) -> None:
-        self.recorder.add_row(
+        self.path.observe(
             "in",
             topic,
             kind,

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from controllers.middleware import Middleware
+
 Direction = Literal["out", "in"]
 
 
@@ -115,8 +117,10 @@ _Row = tuple[
 ]
 
 
-class MessageRecorder:
-    """Collects `MessageRecord`s (drained by the caller) and cumulative per-agent counters.
+class MessageRecorder(Middleware):
+    """Collects `MessageRecord`s (drained by the caller) and cumulative per-agent counters: the
+    bridge's recording middleware (`controllers.middleware`), first in its chain, fed by the chain's
+    `observed` hook with every message the bridge sent or handled (the `mqtt_messages` table).
 
     The bridge records through `add_row` (the record's fields in order, kept as a tuple until
     drained: a frozen dataclass per message costs more than the rest of the bookkeeping);
@@ -127,6 +131,26 @@ class MessageRecorder:
         self._lock = threading.Lock()
         self._records: list[_Row] = []
         self._agents: dict[str, _Counters] = {}
+
+    def observed(
+        self,
+        owner: str,
+        direction: Direction,
+        topic: str,
+        kind: str,
+        agent: str,
+        sender: str,
+        tick: int | None,
+        seq: int | None,
+        size_bytes: int,
+        sent_unix_s: float | None,
+        received_unix_s: float | None,
+        rtt_s: float | None,
+        dropped: str | None,
+        rtt_sample: bool,
+    ) -> None:
+        self.add_row(direction, topic, kind, agent, sender, tick, seq, size_bytes, sent_unix_s,
+                     received_unix_s, rtt_s, dropped, rtt_sample=rtt_sample)
 
     def add(self, record: MessageRecord) -> None:
         self.add_row(record.direction, record.topic, record.kind, record.agent, record.sender, record.tick,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from controllers.messages import DropReason, MeasMessage, Message, SetpointMessage
-from controllers.middleware import Middleware, RecordingMiddleware
+from controllers.middleware import Direction, Middleware, RecordingMiddleware
 from controllers.runtime import AgentHost, create_agent
 from cosim.mqtt.bridge_core import BridgeCore
 from tests.mqtt.helpers import RUN, TIMEOUT_S
@@ -138,3 +138,61 @@ async def test_recording_and_chain_order(session_mosquitto_url: str, topic_prefi
 
 def test_drop_reason_is_named() -> None:
     assert DropReason.MIDDLEWARE.value == "middleware"
+
+
+class DropSetpointsOf(Middleware):
+    """Drops every setpoint `agent` sends, at the bridge (its answers never count)."""
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+
+    def incoming(self, owner: str, topic: str, message: Message) -> Message | None:
+        return None if isinstance(message, SetpointMessage) and message.sender == self.agent else message
+
+
+class Watch(Middleware):
+    """Observes the bridge's traffic as its recording does (sizes, round trips, drops)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str | None]] = []
+
+    def observed(
+        self,
+        owner: str,
+        direction: Direction,
+        topic: str,
+        kind: str,
+        agent: str,
+        sender: str,
+        tick: int | None,
+        seq: int | None,
+        size_bytes: int,
+        sent_unix_s: float | None,
+        received_unix_s: float | None,
+        rtt_s: float | None,
+        dropped: str | None,
+        rtt_sample: bool,
+    ) -> None:
+        assert size_bytes > 0 and owner == "bridge"
+        self.seen.append((direction, kind, dropped))
+
+
+async def test_the_bridges_recording_is_its_first_middleware(
+    session_mosquitto_url: str, topic_prefix: str
+) -> None:
+    """What the bridge records (`mqtt_messages`) is what its recording middleware observed; any
+    other middleware observes the same messages, and what a middleware drops is recorded as such."""
+    watch = Watch()
+    async with district(
+        session_mosquitto_url,
+        topic_prefix,
+        ["a", "b"],
+        bridge_middleware=[watch, DropSetpointsOf("b")],
+    ) as bridge:
+        assert bridge.path.middleware[0] is bridge.recorder
+        result = await bridge.exchange(0, {"a": meas(1.0), "b": meas(2.0)}, time_s=0, timeout_s=1.0)
+    assert result.late_agents == ("b",)
+    records = [(r.direction, r.kind, r.dropped) for r in bridge.recorder.drain()]
+    assert records == watch.seen
+    assert ("out", "meas", None) in records and ("in", "setpoint", None) in records
+    assert ("in", "setpoint", "middleware") in records  # b's answer, kept back by the middleware
