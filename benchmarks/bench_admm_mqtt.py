@@ -46,7 +46,9 @@ from controllers.admm import AdmmAgent, AgentData, Coordinator, Coupling, Shared
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.runner import run_control_step
 from controllers.admm.wire import agent_data_to_series
+from controllers.messages import AdmmStatsBody, AdmmStatsMessage, Message
 from controllers.runtime.host_process import serve_agents
+from controllers.topics import Kind
 from cosim.mqtt.bridge_core import BridgeCore
 from cosim.mqtt.brokers import provide_broker
 from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
@@ -137,6 +139,13 @@ async def _over_mqtt(
     bridge = BridgeCore(url, run, [*names, COORDINATOR_ID], prefix=PREFIX, step_timeout_s=3600.0)
     try:
         await bridge.start(30.0)
+        reports: dict[int, AdmmStatsBody] = {}
+
+        def keep(message: Message) -> None:
+            if isinstance(message, AdmmStatsMessage):
+                reports[message.tick] = message.body
+
+        await bridge.watch(Kind.ADMM_STATS, COORDINATOR_ID, keep)
         missing = await bridge.wait_ready(300.0)
         if missing:
             raise RuntimeError(f"{len(missing)} agents did not come online")
@@ -146,15 +155,15 @@ async def _over_mqtt(
             r = await bridge.exchange(tick, {}, time_s=900 * tick, step_s=900, forecasts=forecasts)
             if r.late_agents:
                 raise RuntimeError(f"late agents at tick {tick}: {list(r.late_agents)[:5]}")
-            s = r.setpoints[COORDINATOR_ID]
+            s = reports[tick]  # the coordinator's admm/stats, sent before its answer
             steps.append(
                 Step(
-                    int(s["iterations"] or 0),
-                    bool(s["converged"]),
+                    s.iterations,
+                    s.converged,
                     r.timings.total_s,
-                    float(s["objective"] or np.nan),
-                    float(s["max_violation_kw"] or 0.0),
-                    float(s["sum_solve_time_ms"] or 0.0) / 1e3,
+                    np.nan if s.objective is None else s.objective,
+                    s.max_violation_kw,
+                    s.sum_solve_time_ms / 1e3,
                 )
             )
         traffic = bridge.recorder.traffic()

@@ -31,7 +31,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from controllers.topics import Kind, ParsedTopic
 
@@ -94,12 +102,81 @@ class PlanBody(_Strict):
     values: SeriesValues
 
 
-class AdmmBody(_Strict):
-    """An ADMM vector message: local variables (`admm/x`) or consensus/dual update (`admm/z`)."""
+class AdmmUpdateBody(_Strict):
+    """An agent's answer to a round (`admm/x`): its net power at the meter over the horizon (kW) and
+    how its local solve went."""
 
-    values: SeriesValues
-    rho: Annotated[float, Field(gt=0)] | None = None
-    converged: bool = False
+    p_net_kw: Series
+    local_cost: float
+    solve_time_s: Annotated[float, Field(ge=0)]
+    solver_iterations: Count
+    solver_status: Annotated[str, Field(max_length=64)]
+
+
+class AdmmBroadcastBody(_Strict):
+    """The coordinator's round (`admm/z`): ρ, and x̄, z̄ and u = y/ρ over `rows` coupling rows (row 0
+    the transformer, then the scaled voltage rows) × `steps` horizon steps, row by row."""
+
+    type: Literal["broadcast"] = "broadcast"
+    rho: Annotated[float, Field(gt=0)]
+    rows: Annotated[int, Field(ge=1)]
+    steps: Annotated[int, Field(ge=1)]
+    x_mean: Series
+    z_mean: Series
+    u_scaled: Series
+
+    @model_validator(mode="after")
+    def _shape(self) -> AdmmBroadcastBody:
+        n = self.rows * self.steps
+        if not len(self.x_mean) == len(self.z_mean) == len(self.u_scaled) == n:
+            raise ValueError(f"x_mean, z_mean and u_scaled must hold rows × steps = {n} values each")
+        return self
+
+
+class AdmmRound(_Strict):
+    """One round as the coordinator recorded it: ρ, residuals and tolerances, fresh and stale agents,
+    wall times (s)."""
+
+    rho: float
+    r_primal: float
+    r_dual: float
+    eps_primal: float
+    eps_dual: float
+    n_fresh: Count
+    n_stale: Count
+    coordinate_time_s: float
+    max_solve_time_s: float
+    sum_solve_time_s: float
+
+
+AdmmFallback = Literal["last_iterate", "shifted_previous"]
+
+
+class AdmmDecisionBody(_Strict):
+    """The coordinator's decision after a step's last round (`admm/z`): apply the agreed plan, or the
+    named fallback; with the step's rounds."""
+
+    type: Literal["decision"] = "decision"
+    iterations: Count
+    converged: bool
+    fallback: AdmmFallback | None = None
+    reason: Annotated[str, Field(max_length=1000)] = ""
+    rounds: Annotated[list[AdmmRound], Field(max_length=MAX_SERIES)] = []
+
+
+class AdmmStatsBody(_Strict):
+    """The coordinator's report of a control step (`admm/stats`): rounds, convergence, fallback, the
+    district objective, the largest violation of the shared limit, the planned district power for
+    the current step, and wall and solve times (ms)."""
+
+    iterations: Count
+    converged: bool
+    fallback: AdmmFallback | None = None
+    objective: float | None = None
+    max_violation_kw: float
+    p_planned_step0_kw: float
+    rounds_wall_ms: Annotated[float, Field(ge=0)]
+    sum_solve_time_ms: Annotated[float, Field(ge=0)]
 
 
 class AlarmBody(_Strict):
@@ -191,12 +268,17 @@ class ForecastMessage(_Envelope):
 
 class AdmmXMessage(_Envelope):
     kind: Literal["admm/x"] = "admm/x"
-    body: AdmmBody
+    body: AdmmUpdateBody
 
 
 class AdmmZMessage(_Envelope):
     kind: Literal["admm/z"] = "admm/z"
-    body: AdmmBody
+    body: Annotated[AdmmBroadcastBody | AdmmDecisionBody, Field(discriminator="type")]
+
+
+class AdmmStatsMessage(_Envelope):
+    kind: Literal["admm/stats"] = "admm/stats"
+    body: AdmmStatsBody
 
 
 class AlarmMessage(_Envelope):
@@ -221,6 +303,7 @@ Message: TypeAlias = (
     | ForecastMessage
     | AdmmXMessage
     | AdmmZMessage
+    | AdmmStatsMessage
     | AlarmMessage
     | ClockMessage
     | StatusMessage
@@ -234,6 +317,7 @@ MESSAGE_TYPES: Final[Mapping[Kind, type[Message]]] = {
     Kind.FORECAST: ForecastMessage,
     Kind.ADMM_X: AdmmXMessage,
     Kind.ADMM_Z: AdmmZMessage,
+    Kind.ADMM_STATS: AdmmStatsMessage,
     Kind.ALARM: AlarmMessage,
     Kind.CLOCK: ClockMessage,
     Kind.STATUS: StatusMessage,
@@ -514,22 +598,14 @@ class MessageFactory:
         body = PlanBody(start_s=start_s, step_s=step_s, values={k: list(v) for k, v in values.items()})
         return ForecastMessage(**self._envelope(tick, None), body=body)
 
-    def admm_x(
-        self, tick: int, iteration: int, values: Mapping[str, Sequence[float]], rho: float | None = None
-    ) -> AdmmXMessage:
-        body = AdmmBody(values={k: list(v) for k, v in values.items()}, rho=rho)
+    def admm_x(self, tick: int, iteration: int, body: AdmmUpdateBody) -> AdmmXMessage:
         return AdmmXMessage(**self._envelope(tick, iteration), body=body)
 
-    def admm_z(
-        self,
-        tick: int,
-        iteration: int,
-        values: Mapping[str, Sequence[float]],
-        rho: float | None = None,
-        converged: bool = False,
-    ) -> AdmmZMessage:
-        body = AdmmBody(values={k: list(v) for k, v in values.items()}, rho=rho, converged=converged)
+    def admm_z(self, tick: int, iteration: int, body: AdmmBroadcastBody | AdmmDecisionBody) -> AdmmZMessage:
         return AdmmZMessage(**self._envelope(tick, iteration), body=body)
+
+    def admm_stats(self, tick: int, body: AdmmStatsBody) -> AdmmStatsMessage:
+        return AdmmStatsMessage(**self._envelope(tick, None), body=body)
 
     def alarm(
         self,

@@ -33,6 +33,7 @@ class Kind(StrEnum):
     FORECAST = "forecast"
     ADMM_X = "admm/x"
     ADMM_Z = "admm/z"
+    ADMM_STATS = "admm/stats"  # the coordinator's report of a control step
     ALARM = "alarm"
     CLOCK = "clock"
     STATUS = "status"

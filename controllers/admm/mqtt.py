@@ -36,19 +36,19 @@ from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
 from controllers.admm.params import COORDINATOR_ID, AdmmAgentParams, CoordinatorParams
 from controllers.admm.tracking import plan_fallback, with_plan
 from controllers.admm.wire import (
-    FALLBACKS,
     agent_data_from_series,
-    broadcast_from_series,
-    broadcast_to_series,
+    broadcast_from_body,
+    broadcast_to_body,
     coupling_from_series,
-    decision_from_series,
-    decision_to_series,
-    history_to_series,
-    is_decision,
-    update_from_series,
-    update_to_series,
+    decision_from_body,
+    decision_to_body,
+    update_from_body,
+    update_to_body,
 )
 from controllers.messages import (
+    AdmmBroadcastBody,
+    AdmmDecisionBody,
+    AdmmStatsBody,
     AdmmXMessage,
     AdmmZMessage,
     ClockMessage,
@@ -130,16 +130,16 @@ class AdmmBuildingAgent(Agent):
                 await self._on_z(message)
 
     async def _on_z(self, message: AdmmZMessage) -> None:
-        if is_decision(message.body.values):
-            await self._finish(message)
+        if isinstance(message.body, AdmmDecisionBody):
+            await self._finish(message.tick, message.body)
         else:
-            await self._answer(message)
+            await self._answer(message, message.body)
 
-    async def _answer(self, message: AdmmZMessage) -> None:
+    async def _answer(self, message: AdmmZMessage, body: AdmmBroadcastBody) -> None:
         admm = self.admm
-        if admm is None or message.iteration is None or message.body.rho is None:
+        if admm is None or message.iteration is None:
             return
-        broadcast = _broadcast(message, message.iteration, message.body.rho)
+        broadcast = _broadcast(message, message.iteration, body)
         try:
             update = admm.local_update(broadcast)
         except SolverFailure:
@@ -147,30 +147,30 @@ class AdmmBuildingAgent(Agent):
                 "%s: local solve failed at tick %d, round %d", self.agent_id, message.tick, message.iteration
             )
             return  # the coordinator reuses this agent's last value
-        reply = self.ctx.messages.admm_x(message.tick, message.iteration, update_to_series(update))
+        reply = self.ctx.messages.admm_x(message.tick, message.iteration, update_to_body(update))
         # queued: a host answers for its agents in turn, one broker round trip apart if each awaits
         # its PUBACK; a lost update is a straggler the coordinator covers with the last value
         await self.ctx.publish(reply, wait_for_ack=not self.queue_updates)
 
-    async def _finish(self, message: AdmmZMessage) -> None:
+    async def _finish(self, tick: int, body: AdmmDecisionBody) -> None:
         if self.admm is None:
             return
-        decision = decision_from_series(message.tick, message.body.values)
+        decision = decision_from_body(tick, body)
         plan = plan_fallback(self.admm, decision, self.admm.finalize_step(decision))
         values = {"battery_p_set_kw": plan.battery_p_kw, "hp_p_set_kw": plan.hp_p_kw}
-        await self.ctx.publish(self.ctx.messages.setpoint(message.tick, values))
+        await self.ctx.publish(self.ctx.messages.setpoint(tick, values))
 
 
 _decoded: tuple[AdmmZMessage, CoordinatorBroadcast] | None = None
 
 
-def _broadcast(message: AdmmZMessage, iteration: int, rho: float) -> CoordinatorBroadcast:
-    """The round's broadcast (`iteration` and `rho` are the message's, checked by the caller),
+def _broadcast(message: AdmmZMessage, iteration: int, body: AdmmBroadcastBody) -> CoordinatorBroadcast:
+    """The round's broadcast (`iteration` and `body` are the message's, checked by the caller),
     decoded once per process: a host hands the same message object to each of its agents, and
     `local_update` does not modify the arrays."""
     global _decoded
     if _decoded is None or _decoded[0] is not message:
-        broadcast = broadcast_from_series(message.tick, iteration, rho, message.body.values)
+        broadcast = broadcast_from_body(message.tick, iteration, body)
         _decoded = (message, broadcast)
     return _decoded[1]
 
@@ -241,7 +241,7 @@ class AdmmCoordinatorAgent(Agent):
             iteration = message.iteration or 0
             if iteration > self.round_key[1]:
                 return
-            update = update_from_series(message.sender, message.tick, iteration, message.body.values)
+            update = update_from_body(message.sender, message.tick, iteration, message.body)
             self.solve_time_s += update.solve_time_s
             if iteration < self.round_key[1]:
                 # a straggler's answer to an earlier round: used in this round (as a stale value)
@@ -278,9 +278,7 @@ class AdmmCoordinatorAgent(Agent):
         while c.out_of_time() is None:
             self.updates, self.round_key, self.fresh = {}, (tick, broadcast.iteration), 0
             self.round_done.clear()
-            z = self.ctx.messages.admm_z(
-                tick, broadcast.iteration, broadcast_to_series(broadcast), rho=broadcast.rho
-            )
+            z = self.ctx.messages.admm_z(tick, broadcast.iteration, broadcast_to_body(broadcast))
             await self.ctx.publish(z)
             with contextlib.suppress(TimeoutError):  # stragglers: their last values are reused
                 await asyncio.wait_for(self.round_done.wait(), self.round_timeout_s)
@@ -289,22 +287,19 @@ class AdmmCoordinatorAgent(Agent):
                 break
         decision = c.decision()
         await self.ctx.publish(
-            self.ctx.messages.admm_z(
-                tick,
-                decision.iterations,
-                decision_to_series(decision) | history_to_series(c.history),
-                converged=decision.converged,
-            )
+            self.ctx.messages.admm_z(tick, decision.iterations, decision_to_body(decision, c.history))
         )
-        stats = {
-            "iterations": float(decision.iterations),
-            "converged": 1.0 if decision.converged else 0.0,
-            "fallback": 0.0 if decision.fallback is None else 1.0,
-            "fallback_index": float(FALLBACKS.index(decision.fallback)),
-            "sum_solve_time_ms": self.solve_time_s * 1e3,
-            "objective": float(c.objective()),
-            "max_violation_kw": float(c.max_violation_kw()),
-            "rounds_wall_ms": (time.perf_counter() - started) * 1e3,
-            "p_planned_step0_kw": float(np.sum(c.p_kw[:, 0])),
-        }
-        await self.ctx.publish(self.ctx.messages.setpoint(tick, stats))
+        stats = AdmmStatsBody(
+            iterations=decision.iterations,
+            converged=decision.converged,
+            fallback=None if decision.fallback is None else decision.fallback.value,
+            objective=float(c.objective()),
+            max_violation_kw=float(c.max_violation_kw()),
+            p_planned_step0_kw=float(np.sum(c.p_kw[:, 0])),
+            rounds_wall_ms=(time.perf_counter() - started) * 1e3,
+            sum_solve_time_ms=self.solve_time_s * 1e3,
+        )
+        await self.ctx.publish(self.ctx.messages.admm_stats(tick, stats))
+        # the coordinator's answer to the tick: the bridge has its statistics (sent first, on the same
+        # connection) and the building agents their decision
+        await self.ctx.publish(self.ctx.messages.setpoint(tick, {}))

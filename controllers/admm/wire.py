@@ -1,4 +1,6 @@
-"""ADMM data and messages as flat series (name → list of floats), the payload MQTT messages carry.
+"""ADMM data on the wire: an agent's data and the coupling map as flat series (name → list of
+floats, the `forecast` messages' payload), and the typed bodies of the round messages (`admm/x`,
+`admm/z`: `controllers.messages.AdmmUpdateBody`, `AdmmBroadcastBody`, `AdmmDecisionBody`).
 
 Every structure round-trips exactly: `agent_data_from_series(agent_data_to_series(d)) == d` up to
 float representation. Names use dots for nesting (`th.a`, `bat.params`); matrices are flattened row
@@ -20,6 +22,7 @@ from controllers.admm.messages import (
     LocalUpdate,
     StepDecision,
 )
+from controllers.messages import AdmmBroadcastBody, AdmmDecisionBody, AdmmRound, AdmmUpdateBody
 
 Series = dict[str, list[float]]
 SeriesIn = Mapping[str, Sequence[float]]
@@ -36,16 +39,6 @@ BATTERY_FIELDS = (
     "soc_max",
     "throughput_cost_per_kwh",
 )
-SOLVER_STATUS = (
-    "solved",
-    "solved inaccurate",
-    "maximum iterations reached",
-    "run time limit reached",
-    "primal infeasible",
-    "dual infeasible",
-    "failed",
-)
-FALLBACKS = (None, Fallback.LAST_ITERATE, Fallback.SHIFTED_PREVIOUS)
 
 
 def _list(values: object) -> list[float]:
@@ -125,59 +118,58 @@ def agent_data_from_series(name: str, s: SeriesIn) -> AgentData:
         raise ValueError(f"agent {name}: malformed ADMM data ({type(exc).__name__}: {exc})") from exc
 
 
-def broadcast_to_series(b: CoordinatorBroadcast) -> Series:
+def broadcast_to_body(b: CoordinatorBroadcast) -> AdmmBroadcastBody:
     m, t = b.x_mean.shape
-    return {
-        "shape": [m, t],
-        "x_mean": _list(b.x_mean),
-        "z_mean": _list(b.z_mean),
-        "u_scaled": _list(b.u_scaled),
-    }
+    return AdmmBroadcastBody(rho=b.rho, rows=m, steps=t, x_mean=_list(b.x_mean), z_mean=_list(b.z_mean),
+                             u_scaled=_list(b.u_scaled))
 
 
-def broadcast_from_series(tick: int, iteration: int, rho: float, s: SeriesIn) -> CoordinatorBroadcast:
-    shape = (int(s["shape"][0]), int(s["shape"][1]))
+def broadcast_from_body(tick: int, iteration: int, body: AdmmBroadcastBody) -> CoordinatorBroadcast:
+    shape = (body.rows, body.steps)
     return CoordinatorBroadcast(
-        tick, iteration, rho, *(np.reshape(s[k], shape) for k in ("x_mean", "z_mean", "u_scaled"))
+        tick, iteration, body.rho, *(np.reshape(v, shape) for v in (body.x_mean, body.z_mean, body.u_scaled))
     )
 
 
-def update_to_series(u: LocalUpdate) -> Series:
-    status = (
-        SOLVER_STATUS.index(u.solver_status) if u.solver_status in SOLVER_STATUS else len(SOLVER_STATUS) - 1
-    )
-    return {
-        "p_net_kw": _list(u.p_net_kw),
-        "stats": [u.local_cost, u.solve_time_s, u.solver_iterations, status],
-    }
+def update_to_body(u: LocalUpdate) -> AdmmUpdateBody:
+    return AdmmUpdateBody(p_net_kw=_list(u.p_net_kw), local_cost=float(u.local_cost),
+                          solve_time_s=float(u.solve_time_s), solver_iterations=int(u.solver_iterations),
+                          solver_status=str(u.solver_status))
 
 
-def update_from_series(agent: str, tick: int, iteration: int, s: SeriesIn) -> LocalUpdate:
-    cost, solve_s, iterations, status = s["stats"]
-    return LocalUpdate(
-        agent,
-        tick,
-        iteration,
-        np.asarray(s["p_net_kw"], dtype=float),
-        cost,
-        solve_s,
-        int(iterations),
-        SOLVER_STATUS[min(int(status), len(SOLVER_STATUS) - 1)],
-    )
+def update_from_body(agent: str, tick: int, iteration: int, body: AdmmUpdateBody) -> LocalUpdate:
+    return LocalUpdate(agent, tick, iteration, np.asarray(body.p_net_kw, dtype=float), body.local_cost,
+                       body.solve_time_s, body.solver_iterations, body.solver_status)
 
 
-def decision_to_series(d: StepDecision) -> Series:
-    return {"decision": [d.iterations, 1.0 if d.converged else 0.0, FALLBACKS.index(d.fallback)]}
+def decision_to_body(d: StepDecision, history: Sequence[IterationRecord] = ()) -> AdmmDecisionBody:
+    return AdmmDecisionBody(iterations=d.iterations, converged=d.converged,
+                            fallback=None if d.fallback is None else d.fallback.value, reason=d.reason[:1000],
+                            rounds=rounds_of(history))
 
 
-def decision_from_series(tick: int, s: SeriesIn) -> StepDecision:
-    iterations, converged, fallback = s["decision"]
-    return StepDecision(tick, int(iterations), bool(converged), FALLBACKS[int(fallback)], "")
+def decision_from_body(tick: int, body: AdmmDecisionBody) -> StepDecision:
+    fallback = None if body.fallback is None else Fallback(body.fallback)
+    return StepDecision(tick, body.iterations, body.converged, fallback, body.reason)
 
 
-def is_decision(s: SeriesIn) -> bool:
-    """Whether an `admm/z` payload is the end-of-step decision rather than a round's broadcast."""
-    return "decision" in s
+def rounds_of(history: Sequence[IterationRecord]) -> list[AdmmRound]:
+    """The coordinator's rounds of one step as the decision message carries them."""
+    return [
+        AdmmRound(rho=h.rho, r_primal=h.residuals.primal, r_dual=h.residuals.dual,
+                  eps_primal=h.residuals.eps_primal, eps_dual=h.residuals.eps_dual, n_fresh=h.n_fresh,
+                  n_stale=h.n_stale, coordinate_time_s=h.coordinate_time_s,
+                  max_solve_time_s=h.max_solve_time_s, sum_solve_time_s=h.sum_solve_time_s)
+        for h in history
+    ]
+
+
+def round_rows(rounds: Sequence[AdmmRound]) -> list[dict[str, float]]:
+    """The rounds of a decision message as rows (iteration numbers from 1), like `history_rows`."""
+    return [
+        {"iteration": float(k + 1), **{f: float(getattr(r, f)) for f in HISTORY_FIELDS}}
+        for k, r in enumerate(rounds)
+    ]
 
 
 HISTORY_FIELDS = (

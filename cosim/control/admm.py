@@ -34,19 +34,19 @@ from controllers.admm import (
     build_agents,
     run_control_step,
 )
-from controllers.admm.messages import IterationRecord
+from controllers.admm.messages import Fallback, IterationRecord
 from controllers.admm.params import COORDINATOR_ID
 from controllers.admm.tracking import plan_fallback, tracks_plan, with_plan
 from controllers.admm.wire import (
-    FALLBACKS,
     Series,
     agent_data_to_series,
     coupling_to_series,
     history_rows,
     history_to_series,
 )
+from controllers.admm.wire import round_rows as wire_round_rows
 from controllers.measurements import BuildingSetpoints
-from controllers.messages import AdmmZMessage, Message
+from controllers.messages import AdmmDecisionBody, AdmmStatsBody, AdmmStatsMessage, AdmmZMessage, Message
 from controllers.topics import Kind
 from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.admm_check import central_gap
@@ -206,13 +206,18 @@ class MqttAdmm(_Forecasting):
                 self.cfg.peak_price_per_kw,
                 VoltageLinearizer(context.scenario),
             )
-        self._rounds: dict[int, list[dict[str, float]]] = {}  # tick -> rows, filled on the bridge's thread
-        self.exchange.bridge.watch(Kind.ADMM_Z, COORDINATOR_ID, self._on_coordinator_z)
+        # filled on the bridge's thread: tick -> the rounds of the step, the coordinator's report
+        self._rounds: dict[int, list[dict[str, float]]] = {}
+        self._stats: dict[int, AdmmStatsBody] = {}
+        self.exchange.bridge.watch(Kind.ADMM_Z, COORDINATOR_ID, self._on_coordinator)
+        self.exchange.bridge.watch(Kind.ADMM_STATS, COORDINATOR_ID, self._on_coordinator)
 
-    def _on_coordinator_z(self, message: Message) -> None:
-        """Keep the rounds of a step from the coordinator's final decision (it carries `history.*`)."""
-        if isinstance(message, AdmmZMessage) and "history.rho" in message.body.values:
-            self._rounds[message.tick] = history_rows(message.body.values)
+    def _on_coordinator(self, message: Message) -> None:
+        """Keep a step's rounds (from the coordinator's decision) and its report."""
+        if isinstance(message, AdmmZMessage) and isinstance(message.body, AdmmDecisionBody):
+            self._rounds[message.tick] = wire_round_rows(message.body.rounds)
+        elif isinstance(message, AdmmStatsMessage):
+            self._stats[message.tick] = message.body
 
     def _forecasts(
         self, step: ControlStep, measured: dict[str, Values], previous: dict[str, BuildingSetpoints]
@@ -231,13 +236,7 @@ class MqttAdmm(_Forecasting):
     ) -> dict[str, BuildingSetpoints]:
         measured = {name: {**values, **step.clock} for name, values in received.items()}
         result = self.exchange.exchange(step, step.wire(received), self._forecasts(step, measured, previous))
-        self._record(
-            step,
-            result.tick,
-            result.setpoints.get(COORDINATOR_ID) or {},
-            COORDINATOR_ID in result.late_agents,
-            result.timings.total_s,
-        )
+        self._record(step, result.tick, COORDINATOR_ID in result.late_agents, result.timings.total_s)
         return {name: BuildingSetpoints.from_values(result.setpoints.get(name) or {}) for name in received}
 
     def _check(self, time_s: int, objective: float | None) -> dict[str, float | None]:
@@ -247,18 +246,19 @@ class MqttAdmm(_Forecasting):
         data = with_plans(self.context, self.data, time_s)
         return central_gap(data, self.limit_kw, self.cfg.peak_price_per_kw, objective)
 
-    def _record(
-        self, step: ControlStep, tick: int, stats: Mapping[str, float | None], late: bool, wall_s: float
-    ) -> None:
+    def _record(self, step: ControlStep, tick: int, late: bool, wall_s: float) -> None:
         writer = self.context.writer
         rounds = self._rounds.pop(tick, [])
+        stats = self._stats.pop(tick, None)
         self._rounds.clear()  # decisions that came after the bridge had given up on their step
+        self._stats.clear()
+        late = late or stats is None
         if rounds and not late:
             writer.add_rows("admm_iterations", round_rows(step.time_s, step.timestamp, rounds))
-        fallback_index = stats.get("fallback_index")
-        fallback = None if not fallback_index else str(FALLBACKS[int(fallback_index)])
+        fallback = None if stats is None or stats.fallback is None else str(Fallback(stats.fallback))
         if fallback is not None and self.context.schedules:
             fallback = "plan"  # the agents with a handed-down plan apply it (controllers.admm.tracking)
+        objective = None if stats is None else stats.objective
         writer.add_rows(
             "admm_steps",
             [
@@ -266,18 +266,18 @@ class MqttAdmm(_Forecasting):
                     "time_s": step.time_s,
                     "timestamp": step.timestamp,
                     "entity": COORDINATOR_ID,
-                    "iterations": stats.get("iterations"),
-                    "converged": bool(stats.get("converged")) and not late,
+                    "iterations": None if stats is None else float(stats.iterations),
+                    "converged": stats is not None and stats.converged and not late,
                     "fallback": "coordinator late" if late else fallback,
                     "reason": "coordinator late" if late else None,
-                    "objective": stats.get("objective"),
-                    "max_violation_kw": stats.get("max_violation_kw"),
+                    "objective": objective,
+                    "max_violation_kw": None if stats is None else stats.max_violation_kw,
                     "wall_time_ms": wall_s * 1e3,
-                    "rounds_wall_ms": stats.get("rounds_wall_ms"),
-                    "sum_solve_time_ms": stats.get("sum_solve_time_ms"),
+                    "rounds_wall_ms": None if stats is None else stats.rounds_wall_ms,
+                    "sum_solve_time_ms": None if stats is None else stats.sum_solve_time_ms,
                     "parallel_time_ms": None,
-                    "p_planned_step0_kw": stats.get("p_planned_step0_kw"),
-                    **self._check(step.time_s, None if late else stats.get("objective")),
+                    "p_planned_step0_kw": None if stats is None else stats.p_planned_step0_kw,
+                    **self._check(step.time_s, None if late else objective),
                 }
             ],
         )

@@ -15,6 +15,9 @@ from controllers.messages import (
     MAX_ENTRIES,
     MAX_PAYLOAD_BYTES,
     MESSAGE_TYPES,
+    AdmmBroadcastBody,
+    AdmmStatsBody,
+    AdmmUpdateBody,
     ClockMessage,
     Codec,
     DecodeError,
@@ -35,6 +38,21 @@ from controllers.messages import (
 from controllers.topics import Kind, TopicScheme
 
 MESSAGE_KINDS = {k.value for k in MESSAGE_TYPES}
+UPDATE = AdmmUpdateBody(
+    p_net_kw=[0.1, 0.2], local_cost=0.3, solve_time_s=1e-4, solver_iterations=25, solver_status="solved"
+)
+BROADCAST = AdmmBroadcastBody(
+    rho=0.5, rows=1, steps=2, x_mean=[0.0, -1.0], z_mean=[0.0, 0.0], u_scaled=[0.1, 0.2]
+)
+STATS = AdmmStatsBody(
+    iterations=7,
+    converged=True,
+    objective=1.25,
+    max_violation_kw=0.0,
+    p_planned_step0_kw=3.5,
+    rounds_wall_ms=12.0,
+    sum_solve_time_ms=4.0,
+)
 
 
 def every_kind(factory: MessageFactory) -> list[Message]:
@@ -43,8 +61,9 @@ def every_kind(factory: MessageFactory) -> list[Message]:
         factory.setpoint(3, {"battery_p_kw": -2.0, "t_set_c": None}, iteration=4),
         factory.plan(0, start_s=0, step_s=900, values={"p_kw": [1.0, 2.0, 3.0]}),
         factory.forecast(3, 2700, 900, {"t_out_c": [1.0, 2.0], "price_per_kwh": [0.2, 0.3]}),
-        factory.admm_x(3, 7, {"p_kw": [0.1, 0.2]}, rho=0.5),
-        factory.admm_z(3, 7, {"lambda": [0.0, -1.0]}, rho=0.5, converged=True),
+        factory.admm_x(3, 7, UPDATE),
+        factory.admm_z(3, 7, BROADCAST),
+        factory.admm_stats(3, STATS),
         factory.alarm(3, "chi2", "b1", severity="critical", score=12.5, detail="residual too large"),
         factory.clock(3, 2700, step_s=900, deadline_unix_s=1.7e9, final=False),
         factory.status(3, "online", "ready"),
@@ -81,9 +100,11 @@ def test_factory_stamps_sequence_and_time() -> None:
 
 
 def test_example_payload_from_the_docs_decodes() -> None:
-    payload = (b'{"v": 1, "kind": "meas", "run": "demo", "tick": 12, "iteration": null, "sender": "bridge",'
-               b' "seq": 345, "ts_s": 1767225600.123, "hmac": null,'
-               b' "body": {"time_s": 10800, "values": {"p_kw": 3.2, "pv_kw": 0.0, "soc": 0.41}}}')
+    payload = (
+        b'{"v": 1, "kind": "meas", "run": "demo", "tick": 12, "iteration": null, "sender": "bridge",'
+        b' "seq": 345, "ts_s": 1767225600.123, "hmac": null,'
+        b' "body": {"time_s": 10800, "values": {"p_kw": 3.2, "pv_kw": 0.0, "soc": 0.41}}}'
+    )
     message = decode(payload)
     assert isinstance(message, MeasMessage)
     assert message.body.values["soc"] == pytest.approx(0.41)
@@ -112,25 +133,28 @@ def variant(**changes: object) -> bytes:
     return json.dumps(data).encode()
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    (b"", DropReason.MALFORMED),
-    (b"{", DropReason.MALFORMED),
-    (b"[1, 2]", DropReason.MALFORMED),
-    (b"null", DropReason.MALFORMED),
-    (b"\xff\xfe\x00garbage", DropReason.MALFORMED),
-    (b'{"kind": "setpoint", "v": 1}', DropReason.SCHEMA),
-    (variant(v=2), DropReason.VERSION),
-    (variant(kind="teleport"), DropReason.UNKNOWN_KIND),
-    (variant(kind=...), DropReason.UNKNOWN_KIND),
-    (variant(tick=-3), DropReason.SCHEMA),
-    (variant(tick="3"), DropReason.SCHEMA),
-    (variant(sender="a/b"), DropReason.SCHEMA),
-    (variant(extra=1), DropReason.SCHEMA),
-    (variant(body={"values": {"p_kw": "high"}}), DropReason.SCHEMA),
-    (variant(hmac="not-hex"), DropReason.SCHEMA),
-    (b'{"v":1,"kind":"setpoint","body":{"values":{"p_kw":NaN}}}', DropReason.SCHEMA),
-    (b"{" + b" " * MAX_PAYLOAD_BYTES + b"}", DropReason.TOO_LARGE),
-])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", DropReason.MALFORMED),
+        (b"{", DropReason.MALFORMED),
+        (b"[1, 2]", DropReason.MALFORMED),
+        (b"null", DropReason.MALFORMED),
+        (b"\xff\xfe\x00garbage", DropReason.MALFORMED),
+        (b'{"kind": "setpoint", "v": 1}', DropReason.SCHEMA),
+        (variant(v=2), DropReason.VERSION),
+        (variant(kind="teleport"), DropReason.UNKNOWN_KIND),
+        (variant(kind=...), DropReason.UNKNOWN_KIND),
+        (variant(tick=-3), DropReason.SCHEMA),
+        (variant(tick="3"), DropReason.SCHEMA),
+        (variant(sender="a/b"), DropReason.SCHEMA),
+        (variant(extra=1), DropReason.SCHEMA),
+        (variant(body={"values": {"p_kw": "high"}}), DropReason.SCHEMA),
+        (variant(hmac="not-hex"), DropReason.SCHEMA),
+        (b'{"v":1,"kind":"setpoint","body":{"values":{"p_kw":NaN}}}', DropReason.SCHEMA),
+        (b"{" + b" " * MAX_PAYLOAD_BYTES + b"}", DropReason.TOO_LARGE),
+    ],
+)
 def test_bad_payloads_are_dropped_with_a_reason(payload: bytes, reason: DropReason) -> None:
     counter = DropCounter()
     result = decode(payload, counter)
@@ -151,8 +175,9 @@ def test_random_bytes_never_raise_and_are_counted(payload: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -166,9 +191,14 @@ def test_wrong_schemas_never_raise(data: dict[str, object]) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.dictionaries(st.from_regex(r"[a-z_]{1,10}", fullmatch=True),
-                       st.none() | st.floats(allow_nan=False, allow_infinity=False), max_size=8),
-       st.integers(min_value=0, max_value=10**9))
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z_]{1,10}", fullmatch=True),
+        st.none() | st.floats(allow_nan=False, allow_infinity=False),
+        max_size=8,
+    ),
+    st.integers(min_value=0, max_value=10**9),
+)
 def test_setpoint_round_trip_property(values: dict[str, float | None], tick: int) -> None:
     message = MessageFactory("r", "a").setpoint(tick, values)
     assert decode(encode(message)) == message
@@ -223,8 +253,10 @@ def test_batch_chunks_fit_one_message_each() -> None:
     many = {f"b{i}": {"p_kw": 1.0} for i in range(MAX_BATCH_AGENTS + 5)}
     assert [len(c) for c in batch_chunks(many)] == [MAX_BATCH_AGENTS, 5]
     name = "n" * 64
-    wide = {f"b{i:02d}": {f"{name[:60]}{j:04d}": -1.2345678901234567e-308 for j in range(MAX_ENTRIES)}
-            for i in range(30)}
+    wide = {
+        f"b{i:02d}": {f"{name[:60]}{j:04d}": -1.2345678901234567e-308 for j in range(MAX_ENTRIES)}
+        for i in range(30)
+    }
     chunks = batch_chunks(wide)
     assert len(chunks) > 1 and [a for c in chunks for a in c] == list(wide)  # every agent once, in order
     factory = MessageFactory("run1", "bridge")

@@ -8,7 +8,7 @@ import socket
 import aiomqtt
 import pytest
 
-from controllers.messages import MessageFactory, encode
+from controllers.messages import AdmmBroadcastBody, MessageFactory, encode
 from controllers.runtime import (
     Agent,
     AgentGroup,
@@ -184,7 +184,8 @@ async def test_agent_host_shares_one_connection(broker_url: str, topic_prefix: s
             coordinator = AgentRunner(create_agent("silent", "coord"), broker_url, RUN, prefix=topic_prefix)
             task = asyncio.create_task(coordinator.run())
             await asyncio.wait_for(coordinator.ready.wait(), TIMEOUT_S)
-            z = coordinator.factory.admm_z(1, 3, {"lambda": [0.5]}, rho=1.0)
+            body = AdmmBroadcastBody(rho=1.0, rows=1, steps=1, x_mean=[0.5], z_mean=[0.5], u_scaled=[0.0])
+            z = coordinator.factory.admm_z(1, 3, body)
             assert await coordinator.publish(z)
             await asyncio.wait_for(asyncio.gather(*(a.got_z.wait() for a in agents)), TIMEOUT_S)
             await coordinator.shutdown()

@@ -26,7 +26,8 @@ def test_build_and_parse_every_kind() -> None:
         topic = scheme.topic(kind, "b_07")
         assert topic == f"lab/ucosim/run-1/{kind.value}/b_07"
         assert scheme.parse(topic) == ParsedTopic("lab/ucosim", "run-1", kind, "b_07")
-    kinds = {"meas", "setpoint", "plan", "forecast", "admm/x", "admm/z", "alarm", "clock", "status",
+    kinds = {"meas", "setpoint", "plan", "forecast", "admm/x", "admm/z", "admm/stats", "alarm", "clock",
+             "status",
              "batch/meas", "batch/setpoint"}
     assert set(KINDS) == kinds
 
