@@ -33,13 +33,14 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulators.arrays import clip, nan_to_zero
 from simulators.building import heatpump, kernel, thermal
 from simulators.building.flex import step_flex
 from simulators.building.minutes import simulate_minutes_numpy
 from simulators.building.pv import PvArrays, SunPosition, pv_power_kw, sun_positions
+from simulators.params import from_dict
 from simulators.sources.profiles import draw_variation, normalised_power, step_noise
 from simulators.sources.weather import Site
 
@@ -87,20 +88,7 @@ class BuildingSpec(BaseModel):
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BuildingSpec:
         """Build from a plain dict; `ValueError` naming each unknown key or impossible value."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"]) or "spec"
-                if err["type"] == "extra_forbidden":
-                    allowed = sorted(cls.model_fields)
-                    problems.append(f"unknown building parameter {where!r}; allowed: {allowed}")
-                elif err["type"] == "literal_error" and where == "heating":
-                    problems.append(f"heating must be one of {HEATING_KINDS}, got {err['input']!r}")
-                else:
-                    problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
-            raise ValueError("; ".join(problems)) from None
+        return from_dict(cls, values, "building parameter")
 
 
 @dataclass(frozen=True)

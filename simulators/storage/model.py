@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulators.arrays import clip, nan_to_zero
+from simulators.params import from_dict
 
 STORAGE_KINDS = ("battery", "tank")
 DEFAULTS: dict[str, dict[str, float]] = {
@@ -63,18 +64,7 @@ class StorageSpec(StorageParams):
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StorageSpec:
         """Build from a plain dict; `ValueError` naming each unknown key or impossible value."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"]) or "spec"
-                if err["type"] == "extra_forbidden":
-                    allowed = ", ".join(cls.model_fields)
-                    problems.append(f"unknown storage parameter {where!r}; allowed: {allowed}")
-                else:
-                    problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
-            raise ValueError("; ".join(problems)) from None
+        return from_dict(cls, values, "storage parameter")
 
     @property
     def loss(self) -> float:
