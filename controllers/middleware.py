@@ -22,13 +22,37 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from controllers.messages import Codec, DropCounter, DropReason, Message, encode
 
-__all__ = ["Direction", "MessagePath", "Middleware", "PassedMessage", "RecordingMiddleware"]
+__all__ = ["Direction", "MessagePath", "Middleware", "Passage", "PassedMessage", "RecordingMiddleware"]
 
 Direction = Literal["out", "in"]
+
+
+class Passage(NamedTuple):
+    """A message a client handled, as `Middleware.observed` sees it (and the bridge records it):
+    direction, topic, kind, the topic's agent, the sender, tick and sequence number, payload size,
+    the sender's and the receiver's timestamps (Unix seconds; the latter None when sent), the round
+    trip of a setpoint (s), and why it was dropped (None when it was not)."""
+
+    direction: Direction
+    topic: str
+    kind: str
+    agent: str
+    sender: str
+    tick: int | None
+    seq: int | None
+    size_bytes: int
+    sent_unix_s: float | None
+    received_unix_s: float | None = None
+    rtt_s: float | None = None
+    dropped: str | None = None
+
+
+def _overrides(middleware: Middleware, hook: str) -> bool:
+    return getattr(type(middleware), hook) is not getattr(Middleware, hook)
 
 
 class Middleware:
@@ -43,27 +67,12 @@ class Middleware:
     def incoming(self, owner: str, topic: str, message: Message) -> Message | None:
         return message
 
-    def observed(
-        self,
-        owner: str,
-        direction: Direction,
-        topic: str,
-        kind: str,
-        agent: str,
-        sender: str,
-        tick: int | None,
-        seq: int | None,
-        size_bytes: int,
-        sent_unix_s: float | None,
-        received_unix_s: float | None,
-        rtt_s: float | None,
-        dropped: str | None,
-        rtt_sample: bool,
-    ) -> None:
+    def observed(self, owner: str, passage: Passage, rtt_sample: bool) -> None:
         """Sees each message after the client has handled it: sent (encoded, on its way) or received
-        (accepted, or dropped: `dropped` says why, also for payloads that never decoded, which the
-        other hooks never see), with its size and timings (Unix seconds) and the round trip of a
-        setpoint. A client that reports its traffic (the bridge) calls it; nothing to return."""
+        (accepted, or dropped: `passage.dropped` says why, also for payloads that never decoded,
+        which the other hooks never see), with its size, timings and, for a setpoint, its round
+        trip (`rtt_sample`: whether that round trip is one agent's, not a batch's). A client that
+        reports its traffic (the bridge) calls it; nothing to return."""
 
 
 class MessagePath:
@@ -75,12 +84,15 @@ class MessagePath:
         self.owner = owner
         self.codec = Codec(codec)
         self.middleware = tuple(middleware)
-        self._inward = tuple(reversed(self.middleware))
+        # per hook, only the middleware that has it: a chain of observers costs encode/accept nothing
+        self._outward = tuple(m for m in self.middleware if _overrides(m, "outgoing"))
+        self._inward = tuple(m for m in reversed(self.middleware) if _overrides(m, "incoming"))
+        self._observers = tuple(m for m in self.middleware if _overrides(m, "observed"))
         self.dropped_out = 0  # messages the chain dropped on their way out
 
     def encode(self, topic: str, message: Message) -> bytes | None:
         """`message` through the chain, then encoded; None if a middleware dropped it."""
-        for middleware in self.middleware:
+        for middleware in self._outward:
             passed = middleware.outgoing(self.owner, topic, message)
             if passed is None:
                 self.dropped_out += 1
@@ -99,30 +111,14 @@ class MessagePath:
             message = passed
         return message
 
-    def observe(
-        self,
-        direction: Direction,
-        topic: str,
-        kind: str,
-        agent: str,
-        sender: str,
-        tick: int | None,
-        seq: int | None,
-        size_bytes: int,
-        sent_unix_s: float | None,
-        received_unix_s: float | None = None,
-        rtt_s: float | None = None,
-        dropped: str | None = None,
-        *,
-        rtt_sample: bool = True,
-    ) -> None:
-        """Tell every middleware's `observed` about a message the client handled."""
-        for middleware in self.middleware:
-            middleware.observed(self.owner, direction, topic, kind, agent, sender, tick, seq, size_bytes,
-                                sent_unix_s, received_unix_s, rtt_s, dropped, rtt_sample)
+    def observe(self, passage: Passage, rtt_sample: bool = True) -> None:
+        """Tell every middleware that watches traffic (`observed`) about a message the client handled."""
+        for middleware in self._observers:
+            middleware.observed(self.owner, passage, rtt_sample)
 
     def __bool__(self) -> bool:
-        return bool(self.middleware)
+        """Whether any middleware passes, replaces or drops incoming messages (`accept` to call)."""
+        return bool(self._inward)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from controllers.messages import (
     batch_chunks,
     decode_for_topic,
 )
-from controllers.middleware import MessagePath, Middleware
+from controllers.middleware import MessagePath, Middleware, Passage
 from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.connection import Backoff, InboundMessage, MqttConnection, unique_client_id
 from controllers.runtime.stamping import LeanMessageFactory
@@ -625,7 +625,7 @@ class BridgeCore:
     def _record_out(
         self, topic: str, kind: Kind, agent: str, tick: int, seq: int, size: int, sent: float
     ) -> None:
-        self.path.observe("out", topic, kind.value, agent, self.bridge_id, tick, seq, size, sent)
+        self.path.observe(Passage("out", topic, kind.value, agent, self.bridge_id, tick, seq, size, sent))
 
     def _record_in(
         self,
@@ -643,18 +643,8 @@ class BridgeCore:
         *,
         rtt_sample: bool = True,
     ) -> None:
+        dropped_as = None if dropped is None else dropped.value
         self.path.observe(
-            "in",
-            topic,
-            kind,
-            agent,
-            sender,
-            tick,
-            seq,
-            size,
-            sent,
-            received,
-            rtt_s,
-            None if dropped is None else dropped.value,
-            rtt_sample=rtt_sample,
+            Passage("in", topic, kind, agent, sender, tick, seq, size, sent, received, rtt_s, dropped_as),
+            rtt_sample,
         )

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from controllers.middleware import Middleware
+from controllers.middleware import Middleware, Passage
 
 Direction = Literal["out", "in"]
 
@@ -111,11 +111,6 @@ class _Counters:
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MessageRecord))
-_Row = tuple[
-    Direction, str, str, str, str, int | None, int | None, int,
-    float | None, float | None, float | None, str | None,
-]
-
 
 class MessageRecorder(Middleware):
     """Collects `MessageRecord`s (drained by the caller) and cumulative per-agent counters: the
@@ -129,28 +124,11 @@ class MessageRecorder(Middleware):
     def __init__(self, keep_records: bool = True) -> None:
         self.keep_records = keep_records
         self._lock = threading.Lock()
-        self._records: list[_Row] = []
+        self._records: list[Passage] = []
         self._agents: dict[str, _Counters] = {}
 
-    def observed(
-        self,
-        owner: str,
-        direction: Direction,
-        topic: str,
-        kind: str,
-        agent: str,
-        sender: str,
-        tick: int | None,
-        seq: int | None,
-        size_bytes: int,
-        sent_unix_s: float | None,
-        received_unix_s: float | None,
-        rtt_s: float | None,
-        dropped: str | None,
-        rtt_sample: bool,
-    ) -> None:
-        self.add_row(direction, topic, kind, agent, sender, tick, seq, size_bytes, sent_unix_s,
-                     received_unix_s, rtt_s, dropped, rtt_sample=rtt_sample)
+    def observed(self, owner: str, passage: Passage, rtt_sample: bool) -> None:
+        self.add_passage(passage, rtt_sample)
 
     def add(self, record: MessageRecord) -> None:
         self.add_row(record.direction, record.topic, record.kind, record.agent, record.sender, record.tick,
@@ -160,26 +138,29 @@ class MessageRecorder(Middleware):
     def add_row(self, direction: Direction, topic: str, kind: str, agent: str, sender: str, tick: int | None,
                 seq: int | None, size_bytes: int, sent_unix_s: float | None, received_unix_s: float | None,
                 rtt_s: float | None = None, dropped: str | None = None, *, rtt_sample: bool = True) -> None:
-        """Record one message, given the fields of its `MessageRecord` in order; its `rtt_s` also
-        counts as a round-trip sample of `agent` unless not `rtt_sample` (a batch: its agents get
-        the samples, see `add_batched`)."""
+        """Record one message, given the fields of its `MessageRecord` in order (see `add_passage`)."""
+        self.add_passage(Passage(direction, topic, kind, agent, sender, tick, seq, size_bytes, sent_unix_s,
+                                 received_unix_s, rtt_s, dropped), rtt_sample)
+
+    def add_passage(self, passage: Passage, rtt_sample: bool = True) -> None:
+        """Record one message (kept as the tuple it is until drained); its `rtt_s` also counts as a
+        round-trip sample of its agent unless not `rtt_sample` (a batch: its agents get the samples,
+        see `add_batched`)."""
         with self._lock:
             if self.keep_records:
-                row: _Row = (direction, topic, kind, agent, sender, tick, seq, size_bytes, sent_unix_s,
-                             received_unix_s, rtt_s, dropped)
-                self._records.append(row)
-            counters = self._agents.get(agent)
+                self._records.append(passage)
+            counters = self._agents.get(passage.agent)
             if counters is None:
-                counters = self._agents[agent] = _Counters()
-            if direction == "out":
+                counters = self._agents[passage.agent] = _Counters()
+            if passage.direction == "out":
                 counters.messages_out += 1
-                counters.bytes_out += size_bytes
+                counters.bytes_out += passage.size_bytes
             else:
                 counters.messages_in += 1
-                counters.bytes_in += size_bytes
-                counters.dropped_in += dropped is not None
-            if rtt_s is not None and rtt_sample:
-                counters.rtt_s.append(rtt_s)
+                counters.bytes_in += passage.size_bytes
+                counters.dropped_in += passage.dropped is not None
+            if passage.rtt_s is not None and rtt_sample:
+                counters.rtt_s.append(passage.rtt_s)
 
     def add_batched(self, direction: Direction, agents: Iterable[str], rtt_s: float | None = None) -> None:
         """Count one entry for each of `agents` carried in a batch (and, for setpoints, its round trip)."""
@@ -195,7 +176,7 @@ class MessageRecorder(Middleware):
                 if rtt_s is not None:
                     counters.rtt_s.append(rtt_s)
 
-    def _take(self) -> list[_Row]:
+    def _take(self) -> list[Passage]:
         with self._lock:
             records, self._records = self._records, []
         return records

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from controllers.messages import DropReason, MeasMessage, Message, SetpointMessage
-from controllers.middleware import Direction, Middleware, RecordingMiddleware
+from controllers.middleware import Middleware, Passage, RecordingMiddleware
 from controllers.runtime import AgentHost, create_agent
 from cosim.mqtt.bridge_core import BridgeCore
 from tests.mqtt.helpers import RUN, TIMEOUT_S
@@ -156,25 +156,9 @@ class Watch(Middleware):
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, str | None]] = []
 
-    def observed(
-        self,
-        owner: str,
-        direction: Direction,
-        topic: str,
-        kind: str,
-        agent: str,
-        sender: str,
-        tick: int | None,
-        seq: int | None,
-        size_bytes: int,
-        sent_unix_s: float | None,
-        received_unix_s: float | None,
-        rtt_s: float | None,
-        dropped: str | None,
-        rtt_sample: bool,
-    ) -> None:
-        assert size_bytes > 0 and owner == "bridge"
-        self.seen.append((direction, kind, dropped))
+    def observed(self, owner: str, passage: Passage, rtt_sample: bool) -> None:
+        assert passage.size_bytes > 0 and owner == "bridge"
+        self.seen.append((passage.direction, passage.kind, passage.dropped))
 
 
 async def test_the_bridges_recording_is_its_first_middleware(
