@@ -100,7 +100,6 @@ class MqttConnection:
         self._backoff = backoff or Backoff()
         self._keepalive_s = keepalive_s
         self._client: MqttSession | None = None
-        self._session_lost: asyncio.Future[BaseException | None] | None = None
         self._stopping = asyncio.Event()
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()  # set whenever not connected
@@ -151,7 +150,6 @@ class MqttConnection:
             will=self._will() if self._will is not None else None,
         )
         self._client = client
-        self._session_lost = client.closed
         try:
             await self._serve(client, queue)
         finally:

@@ -234,7 +234,7 @@ class MqttAdmm(_Forecasting):
     def step(
         self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
     ) -> dict[str, BuildingSetpoints]:
-        measured = {name: {**values, **step.clock} for name, values in received.items()}
+        measured = self._measured(step, received)
         result = self.exchange.exchange(step, step.wire(received), self._forecasts(step, measured, previous))
         self._record(step, result.tick, COORDINATOR_ID in result.late_agents, result.timings.total_s)
         return {name: BuildingSetpoints.from_values(result.setpoints.get(name) or {}) for name in received}
