@@ -24,15 +24,9 @@ from controllers.measurements import (
 from controllers.plugin import BuildingController, ControllerContext, ControllerParams
 
 __all__ = [
-    "CONTROLLER_KINDS", "MEASURED", "SETPOINT_NAMES", "BaselineController", "BuildingMeasurement",
-    "BuildingSetpoints", "DsmWindow", "NoControl", "RuleBased", "make_controller", "measurement_from_values",
+    "MEASURED", "SETPOINT_NAMES", "BuildingMeasurement", "BuildingSetpoints", "DsmWindow", "NoControl",
+    "RuleBased", "measurement_from_values",
 ]
-
-CONTROLLER_KINDS = ("none", "rule_based")
-
-
-BaselineController = BuildingController  # the plug-in base (controllers.plugin), under its older name
-
 
 class NoControl(BuildingController):
     """Heat pumps follow their thermostats, batteries stay idle, no load is shifted."""
@@ -111,12 +105,3 @@ class RuleBased(BuildingController):
             hours_left = max(self.dsm.restore_within_h - hours_after_window, step_h)
             return m.flex_backlog_kwh / hours_left
         return None
-
-
-def make_controller(kind: str, dsm: DsmWindow | None = None) -> BuildingController:
-    """A baseline controller by name (plug-ins of any kind: `controllers.plugin.build_controller`)."""
-    if kind == "none":
-        return NoControl()
-    if kind == "rule_based":
-        return RuleBased(dsm)
-    raise ValueError(f"unknown baseline controller {kind!r}; allowed: {', '.join(CONTROLLER_KINDS)}")

@@ -45,7 +45,6 @@ from simulators.sources.profiles import draw_variation, normalised_power, step_n
 from simulators.sources.weather import Site
 
 SUBSTEP_S = 60.0
-HEATING_KINDS = ("heat_pump", "gas_boiler", "district")
 
 
 class BuildingSpec(BaseModel):
