@@ -2,7 +2,10 @@
 
 Every adapter in this package is `time-based`, steps every `step_size` seconds and knows the
 scenario's calendar (`start`, `tz`) and length (`n_steps`) from its init parameters, so it can
-precompute series and map mosaik time to a step index.
+precompute series and map mosaik time to a step index. These four calendar parameters have no
+defaults: a simulator started without them next to sources started for another day or time zone
+would run to the end with the wrong sun and profiles, so `init` refuses to start (`CalendarError`,
+naming what is missing and how to pass it). Give every simulator of a world the same values.
 """
 
 from __future__ import annotations
@@ -30,6 +33,47 @@ def same_keys(mapping: dict[str, Any], size: int, first: str | None, last: str |
     return next(iter(mapping), None) == first and next(reversed(mapping), None) == last
 
 
+class CalendarError(ValueError):
+    """A time-based simulator started without (or with impossible) calendar parameters."""
+
+
+CALENDAR_EXAMPLE = 'step_size=900, start="2024-03-20T00:00:00", tz="Europe/Berlin", n_steps=96'
+
+
+def check_calendar(
+    simulator: str, step_size: Any, start: Any, tz: Any, n_steps: Any
+) -> tuple[int, str, str, int]:
+    """The calendar parameters (step in s, start, time zone, number of steps) checked: all four
+    given, whole positive numbers, a start pandas can read and a time zone it knows, the start
+    existing and unambiguous there. `CalendarError` naming the simulator and what to pass."""
+    given = {"step_size": step_size, "start": start, "tz": tz, "n_steps": n_steps}
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        raise CalendarError(
+            f"{simulator}: missing calendar parameter(s) {', '.join(missing)}; start the simulator "
+            f"with the same values as every other simulator of the world, e.g. "
+            f"world.start(..., {CALENDAR_EXAMPLE})"
+        )
+    for name in ("step_size", "n_steps"):
+        value = given[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value <= 0:
+            raise CalendarError(f"{simulator}: {name} must be a positive whole number, got {value!r}")
+    if not isinstance(start, str) or not isinstance(tz, str):
+        raise CalendarError(
+            f"{simulator}: start and tz must be text (an ISO 8601 time and a time zone name such as "
+            f"'Europe/Berlin'), got start={start!r}, tz={tz!r}"
+        )
+    try:
+        time_axis(start, tz, int(step_size), 1)
+    except Exception as exc:  # pandas' and pytz' errors for unreadable, unknown or skipped times
+        raise CalendarError(
+            f"{simulator}: start {start!r} in time zone {tz!r} is not a time there "
+            f"({type(exc).__name__}: {exc}); give an ISO 8601 time (with its UTC offset if it is "
+            f"ambiguous) and a time zone name such as 'Europe/Berlin'"
+        ) from None
+    return int(step_size), start, tz, int(n_steps)
+
+
 class TimeBasedSim(mosaik_api_v3.Simulator):
     """Base adapter: subclasses set `META`, implement `create`, `step_model` and `outputs`."""
 
@@ -48,20 +92,20 @@ class TimeBasedSim(mosaik_api_v3.Simulator):
         self,
         sid: str,
         time_resolution: float = 1.0,
-        step_size: int = 900,
-        start: str = "2024-01-01T00:00:00",
-        tz: str = "UTC",
-        n_steps: int = 96,
+        step_size: int | None = None,
+        start: str | None = None,
+        tz: str | None = None,
+        n_steps: int | None = None,
         **sim_params: Any,
     ) -> Meta:
         if time_resolution != 1.0:
             raise ValueError(
                 f"{type(self).__name__} needs time_resolution=1 (seconds), got {time_resolution}"
             )
+        calendar = check_calendar(type(self).__name__, step_size, start, tz, n_steps)
         self.sid = sid
-        self.step_size_s = int(step_size)
-        self.start, self.tz, self.n_steps = start, tz, int(n_steps)
-        self.times = time_axis(start, tz, self.step_size_s, self.n_steps)
+        self.step_size_s, self.start, self.tz, self.n_steps = calendar
+        self.times = time_axis(self.start, self.tz, self.step_size_s, self.n_steps)
         self._stamps = None
         self.configure_sim(**sim_params)
         return self.meta
