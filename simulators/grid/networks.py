@@ -137,23 +137,49 @@ def auto_buses(n_connections: int, candidates: Sequence[int]) -> np.ndarray:
     return np.asarray(candidates, dtype=np.int64)[np.arange(n_connections) % len(candidates)]
 
 
+LV_LIMIT_KV = 1.0
+"""Buses below this nominal voltage are the low-voltage feeder; the others (the transformer's
+medium-voltage side, the external grid's slack bus) take no connection."""
+
+
+def connectable_buses(feeder: Feeder) -> list[int]:
+    """The buses a connection may name: the feeder's low-voltage buses (nominal voltage below
+    `LV_LIMIT_KV`) that do not hold the external grid (the slack)."""
+    net = feeder.net
+    slack = {int(b) for b in net.ext_grid["bus"].tolist()}
+    vn_kv = net.bus["vn_kv"].to_numpy(dtype=float)
+    return [int(b) for b in net.bus.index if vn_kv[int(b)] < LV_LIMIT_KV and int(b) not in slack]
+
+
+def check_bus(bus: object, feeder: Feeder, where: str = "connection") -> int:
+    """`bus` as a bus index a connection may use (see `connectable_buses`); a ValueError naming
+    `where`, the feeder and the house connection buses otherwise. A house placed on the
+    medium-voltage slack bus would bypass the feeder and the transformer."""
+    n_bus = len(feeder.net.bus)
+    houses = ", ".join(str(b) for b in feeder.candidate_buses)
+    if not isinstance(bus, int | np.integer) or isinstance(bus, bool) or not 0 <= bus < n_bus:
+        raise ValueError(f"{where}: bus {bus!r} is not a bus of {feeder.name} (buses 0 to {n_bus - 1}); "
+                         f"its house connection buses are {houses}")
+    if int(bus) not in connectable_buses(feeder):
+        vn_kv = float(feeder.net.bus["vn_kv"].iloc[int(bus)])
+        raise ValueError(f"{where}: bus {bus} of {feeder.name} is the {vn_kv:g} kV side of the transformer "
+                         f"(the external grid's slack bus), not the low-voltage feeder; use a low-voltage "
+                         f"bus, e.g. one of the house connection buses {houses}")
+    return int(bus)
+
+
 def resolve_buses(requested: Sequence[int | None], feeder: Feeder) -> np.ndarray:
     """Bus of every connection: the requested bus, or the next candidate bus round-robin for None.
 
     Only the connections without a bus take part in the round-robin, in their order. An explicit
-    bus must be an integer bus index of the feeder (a ValueError naming the valid range otherwise).
+    bus must be a low-voltage bus of the feeder (`check_bus`: a ValueError naming the valid buses
+    otherwise).
     """
     n_auto = sum(bus is None for bus in requested)
     auto = iter(auto_buses(n_auto, feeder.candidate_buses).tolist() if n_auto else [])
-    n_bus = len(feeder.net.bus)
     buses = np.empty(len(requested), dtype=np.int64)
     for k, bus in enumerate(requested):
-        if bus is None:
-            buses[k] = next(auto)
-        elif isinstance(bus, int | np.integer) and not isinstance(bus, bool) and 0 <= bus < n_bus:
-            buses[k] = int(bus)
-        else:
-            raise ValueError(f"connection {k}: bus {bus!r} is not a bus of {feeder.name} (0..{n_bus - 1})")
+        buses[k] = next(auto) if bus is None else check_bus(bus, feeder, f"connection {k}")
     return buses
 
 

@@ -11,9 +11,11 @@ p_ext_kw > 0 is import into the feeder from the MV grid):
   `p_connections_kw` (Σ connection p), `converged` (1/0), `v_min_pu`, `v_max_pu`,
   `max_line_loading_pct`, `pf_time_ms` (wall time of the solve), `events` (list of
   {time_s, kind, message} since the last `get_data` that asked for it).
-- `Connection` (create params `bus`: int bus index, omitted → round-robin over the feeder's load
-  buses; `kind`: "building" | "storage"): inputs `p_kw`, `q_kvar` (missing = 0, None ignored,
-  several sources summed); outputs `v_pu`, `bus`, and `p_kw` / `q_kvar` as applied.
+- `Connection` (create params `bus`: int bus index of a low-voltage bus (the medium-voltage slack
+  bus is refused: a house there would bypass feeder and transformer), omitted → round-robin over
+  the feeder's house connection buses; `kind`: "building" | "storage"): inputs `p_kw`, `q_kvar`
+  (missing = 0, None ignored, several sources summed); outputs `v_pu`, `bus`, and `p_kw` / `q_kvar`
+  as applied.
 - `Bus`: `v_pu`. `Line`: `loading_pct`, `pl_kw`. `Trafo`: `loading_pct`, `pl_kw`, `sn_kva`.
 
 Every connection must be created before the first step. A power flow that does not converge (or
@@ -37,7 +39,7 @@ from mosaik_api_v3.types import CreateResult, InputData, Meta, OutputData, Outpu
 
 from simulators.base import same_keys
 from simulators.grid.model import Backend, GridModel, PowerFlowResult, resolve_backend
-from simulators.grid.networks import Feeder, check_network, load_feeder, resolve_buses
+from simulators.grid.networks import Feeder, check_bus, check_network, load_feeder
 
 GRID_ATTRS = ["p_ext_kw", "q_ext_kvar", "losses_kw", "line_losses_kw", "trafo_losses_kw", "p_connections_kw",
               "converged", "v_min_pu", "v_max_pu", "max_line_loading_pct", "pf_time_ms", "events"]
@@ -172,8 +174,9 @@ class GridSim(mosaik_api_v3.Simulator):
             raise RuntimeError(f"{self.sid}: all connections must be created before the first step")
         if kind not in CONNECTION_KINDS:
             raise ValueError(f"{self.sid}: connection kind must be one of {CONNECTION_KINDS}, got {kind!r}")
-        resolve_buses([bus], self._feeder())  # a bad bus is reported now, not at the first step
         eid = f"Connection_{len(self.connections)}"
+        if bus is not None:  # a bad bus is reported now, not at the first step
+            check_bus(bus, self._feeder(), f"{self.sid}.{eid}")
         self.entities[eid] = _Entity("Connection", len(self.connections))
         self.connections.append(eid)
         self.requested_buses.append(bus)
