@@ -26,8 +26,9 @@ PRICE_KINDS = ("flat", "tou", "rtp", "csv")
 
 
 def site_from(spec: dict[str, Any]) -> Site:
-    """A Site from a dict with optional latitude_deg, longitude_deg, altitude_m, tz."""
-    return Site(**{k: spec[k] for k in ("latitude_deg", "longitude_deg", "altitude_m", "tz") if k in spec})
+    """A Site from a dict with optional latitude_deg, longitude_deg, altitude_m, tz, climate."""
+    keys = ("latitude_deg", "longitude_deg", "altitude_m", "tz", "climate")
+    return Site(**{k: spec[k] for k in keys if k in spec})
 
 
 def make_weather(times: pd.DatetimeIndex, spec: dict[str, Any], site: Site) -> WeatherSeries:

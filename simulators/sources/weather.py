@@ -1,10 +1,11 @@
-"""Weather series: a deterministic synthetic generator and the solar geometry both use.
+"""Weather series: the seeded synthetic generator, the solar geometry and the irradiance split.
 
-The synthetic weather is seeded: the same seed, site and time axis always give the same series.
-Outdoor temperature = seasonal cosine + daily cosine + AR(1) noise; global horizontal irradiance
-= clear-sky irradiance (pvlib, simplified Solis) × cloud attenuation (Kasten–Czeplak,
-GHI = GHI_clear · (1 − 0.75 · c^3.4)) with an AR(1) cloud cover c in [0, 1]; beam and diffuse
-parts come from the Erbs decomposition.
+The synthetic weather is seeded: the same seed, site and time axis always give the same series. It
+reproduces a climate (`simulators.sources.climate`: Munich, Paris, Madrid, Greensboro presets):
+GHI = clear-sky GHI (pvlib, simplified Solis) × a stochastic clear-sky index with day-to-day
+persistence whose monthly irradiation equals the climate's, outdoor temperature from the climate's
+monthly means with a daily cycle and anomalies consistent with the cloudiness
+(`simulators.sources.synthetic`); beam and diffuse parts come from the Erbs decomposition (pvlib).
 """
 
 from __future__ import annotations
@@ -15,28 +16,31 @@ import numpy as np
 import pandas as pd
 import pvlib
 
+from simulators.sources.climate import Climate, climate_named, nearest_climate
+from simulators.sources.synthetic import clear_sky_ghi, synthetic_year
+
 
 @dataclass(frozen=True)
 class Site:
-    """Where the district is. Longitude east positive; `tz` an IANA zone name."""
+    """Where the district is and its climate. Longitude east positive; `tz` an IANA zone name;
+    `climate` a preset of `simulators.sources.climate.CLIMATES` (None: the nearest preset)."""
 
     latitude_deg: float = 48.14
     longitude_deg: float = 11.58
     altitude_m: float = 520.0
     tz: str = "Europe/Berlin"
+    climate: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.climate is not None:
+            climate_named(self.climate)  # an unknown name is an error naming the presets
 
-@dataclass(frozen=True)
-class SyntheticWeatherParams:
-    """Climate of the synthetic generator (defaults: a central-European site)."""
-
-    t_mean_c: float = 9.0
-    t_season_amplitude_k: float = 9.5
-    t_day_amplitude_k: float = 4.0
-    t_noise_std_k: float = 2.5
-    t_noise_corr_per_h: float = 0.97
-    cloud_mean: float = 0.55
-    cloud_corr_per_h: float = 0.9
+    @property
+    def climate_params(self) -> Climate:
+        """The site's climate preset (the named one, else the nearest)."""
+        if self.climate is not None:
+            return climate_named(self.climate)
+        return nearest_climate(self.latitude_deg, self.longitude_deg)
 
 
 @dataclass(frozen=True)
@@ -49,17 +53,6 @@ class WeatherSeries:
     dni_w_m2: np.ndarray
     dhi_w_m2: np.ndarray
     wind_m_s: np.ndarray
-
-
-def _ar1(rng: np.random.Generator, n: int, corr: float, std: float) -> np.ndarray:
-    """Stationary AR(1) series with the given lag-one correlation and marginal std. The first value
-    is drawn first, so a longer series extends a shorter one with the same generator."""
-    out = np.empty(n)
-    out[0] = rng.normal(0.0, std)
-    innovations = rng.normal(0.0, std * np.sqrt(1.0 - corr**2), size=n)
-    for k in range(1, n):
-        out[k] = corr * out[k - 1] + innovations[k]
-    return out
 
 
 def solar_zenith_deg(times: pd.DatetimeIndex, site: Site) -> tuple[np.ndarray, np.ndarray]:
@@ -83,37 +76,41 @@ def synthetic_weather(
     times: pd.DatetimeIndex,
     site: Site,
     seed: int,
-    params: SyntheticWeatherParams | None = None,
+    climate: Climate | None = None,
 ) -> WeatherSeries:
-    """Deterministic synthetic weather on `times` (tz-aware, regular).
+    """Deterministic synthetic weather on `times` (tz-aware, regular) for the site's climate (or
+    `climate`).
 
-    The noise is drawn on an hourly grid anchored at the first hour of the year of `times[0]`
-    and interpolated, so a run that starts later, ends later or uses another step sees the same
-    weather at the same times (a forecaster looking past the run's end relies on this).
+    Every calendar year the axis touches is drawn whole (`synthetic.synthetic_year`, hourly) and
+    interpolated onto `times`, so a run that starts later, ends later or uses another step sees
+    the same weather at the same times (a forecaster looking past the run's end relies on this).
     """
-    p = params or SyntheticWeatherParams()
-    year_start = pd.Timestamp(year=times[0].year, month=1, day=1, tz=times.tz)
-    hours_from_year_start = (times - year_start) / pd.Timedelta(hours=1)
-    h = np.asarray(hours_from_year_start, dtype=float)
-    n_hours = int(np.ceil(h.max())) + 2
-    # one generator per series: a series never depends on how long another one is
-    t_noise = _ar1(np.random.default_rng([seed, 7919, 1]), n_hours, p.t_noise_corr_per_h, p.t_noise_std_k)
-    cloud_latent = _ar1(np.random.default_rng([seed, 7919, 2]), n_hours, p.cloud_corr_per_h, 1.0)
-    grid_h = np.arange(n_hours, dtype=float)
-    doy = h / 24.0
-    hour_of_day = np.asarray(times.hour + times.minute / 60.0, dtype=float)
-    t_out = (
-        p.t_mean_c
-        - p.t_season_amplitude_k * np.cos(2 * np.pi * (doy - 20.0) / 365.0)
-        - p.t_day_amplitude_k * np.cos(2 * np.pi * (hour_of_day - 3.0) / 24.0)
-        + np.interp(h, grid_h, t_noise)
-    )
-    # cloud cover in [0, 1] with the requested mean, via a logistic transform of the latent AR(1)
-    offset = np.log(p.cloud_mean / (1.0 - p.cloud_mean))
-    cloud = 1.0 / (1.0 + np.exp(-(offset + 1.5 * np.interp(h, grid_h, cloud_latent))))
-    location = pvlib.location.Location(site.latitude_deg, site.longitude_deg, site.tz, site.altitude_m)
-    clear = location.get_clearsky(times, model="simplified_solis")
-    ghi = np.clip(clear["ghi"].to_numpy() * (1.0 - 0.75 * cloud**3.4), 0.0, None)
+    c = climate or site.climate_params
+    first = pd.Timestamp(year=times[0].year, month=1, day=1, tz=times.tz)
+    years = [
+        synthetic_year(c, site.latitude_deg, site.longitude_deg, site.altitude_m, str(times.tz), seed, y)
+        for y in range(times[0].year, times[-1].year + 1)
+    ]
+    kc_hour = np.concatenate([y.kc_hour for y in years])
+    t_hour = np.concatenate([y.t_out_c for y in years])
+    wind_hour = np.concatenate([y.wind_m_s for y in years])
+    grid_h = np.arange(kc_hour.size, dtype=float)
+    h = np.asarray((times - first) / pd.Timedelta(hours=1), dtype=float)
+    clear = clear_sky_ghi(times, site.latitude_deg, site.longitude_deg, site.altitude_m, str(times.tz))
+    ghi = np.clip(clear * np.interp(h, grid_h + 0.5, kc_hour), 0.0, None)
     dni, dhi = split_irradiance(times, ghi, site)
-    wind = np.clip(3.0 + 1.5 * np.interp(h, grid_h, cloud_latent), 0.0, None)
+    t_out = np.interp(h, grid_h, t_hour)
+    wind = np.interp(h, grid_h, wind_hour)
     return WeatherSeries(times, t_out, ghi, dni, dhi, wind)
+
+
+def degree_days_kd(
+    t_out_c: np.ndarray, step_h: float, t_base_c: float = 20.0, t_limit_c: float = 15.0
+) -> float:
+    """Heating degree days (K·d) of an outdoor temperature series in the 20/15 convention (VDI 3807 /
+    DIN 4108-6): Σ over days with a mean below `t_limit_c` of (`t_base_c` − the day's mean). The
+    series is cut into whole days of 24 / `step_h` values."""
+    per_day = round(24.0 / step_h)
+    n_days = len(t_out_c) // per_day
+    daily = np.asarray(t_out_c[: n_days * per_day], dtype=float).reshape(n_days, per_day).mean(axis=1)
+    return float(np.sum(np.where(daily < t_limit_c, t_base_c - daily, 0.0)))
