@@ -20,6 +20,7 @@ NaN and infinities are rejected (send None instead). `hmac` is reserved for mess
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import hmac as _hmac
@@ -209,6 +210,9 @@ class StatusBody(_Strict):
     detail: Annotated[str, Field(max_length=1000)] = ""
 
 
+_AUTH_PATTERN: Final = r"^([0-9]{1,20}:)?([0-9a-f]{64}|[0-9a-f]{128})$"
+
+
 class _Envelope(_Strict):
     v: Literal[1] = SCHEMA_VERSION
     run: Name
@@ -217,7 +221,8 @@ class _Envelope(_Strict):
     sender: Name
     seq: Count
     ts_s: float
-    hmac: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    # a bare HMAC (`sign`), or "{epoch}:{tag}" of a secured run (`controllers.signing`)
+    hmac: Annotated[str, StringConstraints(pattern=_AUTH_PATTERN)] | None = None
 
 
 class MeasMessage(_Envelope):
@@ -492,20 +497,26 @@ def decode(payload: Payload, counter: DropCounter | None = None) -> Message | De
         return _fail(DropReason.TOO_LARGE, f"{size} bytes > {MAX_PAYLOAD_BYTES}", size, counter)
     if data.lstrip()[:1] == b"{" or not msgpack_available():
         try:
-            return _ADAPTER.validate_json(data)
+            message = _ADAPTER.validate_json(data)
         except ValidationError as exc:
             return _fail(_classify(exc), _first_error(exc), size, counter)
         except (ValueError, TypeError, RecursionError) as exc:
             return _fail(DropReason.MALFORMED, f"{type(exc).__name__}: {exc}", size, counter)
+        if message.hmac is not None:
+            _remember(message, data)
+        return message
     try:
         obj = _unpack(data)
         if not isinstance(obj, dict):
             return _fail(DropReason.MALFORMED, f"top level is {type(obj).__name__}, not a map", size, counter)
-        return _ADAPTER.validate_python(obj, strict=False)
+        message = _ADAPTER.validate_python(obj, strict=False)
     except ValidationError as exc:
         return _fail(_classify(exc), _first_error(exc), size, counter)
     except Exception as exc:  # msgpack raises a family of its own exception types on garbage
         return _fail(DropReason.MALFORMED, f"{type(exc).__name__}: {exc}", size, counter)
+    if message.hmac is not None:
+        _remember(message, data)
+    return message
 
 
 def decode_for_topic(
@@ -637,7 +648,31 @@ class MessageFactory:
 
 
 # --------------------------------------------------------------------------------------------
-# Signing (optional; the security layer decides keys and when to require it)
+# Signing (optional; the security layer decides keys and when to require it: controllers.signing)
+
+# The payloads of the last signed messages `decode` returned, with the message: a verifier checks a
+# tag against the bytes as they arrived (a sender in another language serialises differently).
+# A bounded cache per thread, not state: a message not found here is verified on its canonical
+# re-encoding (which is what a sender of this package published).
+_LOCAL: Final = threading.local()
+
+
+def _remember(message: Message, payload: bytes) -> None:
+    received: collections.deque[tuple[Message, bytes]] | None = getattr(_LOCAL, "received", None)
+    if received is None:
+        received = _LOCAL.received = collections.deque(maxlen=256)
+    received.append((message, payload))
+
+
+def received_payload(message: Message) -> bytes | None:
+    """The bytes `decode` made `message` from, if it was one of the last signed messages this
+    thread decoded."""
+    received: collections.deque[tuple[Message, bytes]] = getattr(_LOCAL, "received", collections.deque())
+    for known, payload in reversed(received):
+        if known is message:
+            return payload
+    return None
+
 
 
 def _canonical(message: Message) -> bytes:

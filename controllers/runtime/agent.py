@@ -267,7 +267,10 @@ class AgentRunner:
 
     def _will(self) -> Will:
         message = self.factory.status(max(self._last_tick, 0), "offline", "connection lost")
-        return Will(self._status_topic, encode(message, self.codec), qos=1)
+        payload = self.path.encode(self._status_topic, message)  # signed in a secured run
+        if payload is None:
+            payload = encode(message, self.codec)
+        return Will(self._status_topic, payload, qos=1)
 
     async def _announce(self, state: StatusState, detail: str = "") -> None:
         message = self.factory.status(max(self._last_tick, 0), state, detail)

@@ -31,7 +31,6 @@ from controllers.messages import (
     DropCounter,
     DropReason,
     MeasBatchMessage,
-    MessageFactory,
     batch_chunks,
     encode,
 )
@@ -72,7 +71,6 @@ class AgentHost:
         self.codec = codec
         self.path = MessagePath(self.host_id, codec, middleware)
         self.dropped = DropCounter()
-        self._factory = MessageFactory(run, self.host_id)
         self._batch_factory = LeanMessageFactory(run, self.host_id)
         self._batch_topic = self.scheme.topic(Kind.SETPOINT_BATCH, self.host_id)
         self.connection = MqttConnection(
@@ -115,8 +113,10 @@ class AgentHost:
         return receivers
 
     def _will(self) -> Will:
-        message = self._factory.status(0, "offline", "connection lost")
-        return Will(self.scheme.topic(Kind.STATUS, self.host_id), encode(message, self.codec), qos=1)
+        message = self._batch_factory.status(0, "offline", "connection lost")
+        topic = self.scheme.topic(Kind.STATUS, self.host_id)
+        payload = self.path.encode(topic, message)  # signed in a secured run
+        return Will(topic, payload if payload is not None else encode(message, self.codec), qos=1)
 
     async def _on_connect(self) -> None:
         for runner in self.runners:

@@ -18,7 +18,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from controllers.runtime.broker_url import BrokerUrl
 from controllers.runtime.host import AgentHost
+from controllers.runtime.identity import ClientSecurity
 from controllers.runtime.registry import create_agent
 from controllers.topics import DEFAULT_PREFIX
 
@@ -27,11 +29,15 @@ AgentSpecTuple = tuple[str, str, dict[str, Any]]  # (kind, agent_id, params)
 
 async def host_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, stop: asyncio.Event, *,
                       prefix: str = DEFAULT_PREFIX, qos: int = 1, host_id: str | None = None,
-                      on_started: Callable[[], None] | None = None) -> None:
+                      on_started: Callable[[], None] | None = None,
+                      security: ClientSecurity | None = None) -> None:
     """Run the agents of `specs` on one `AgentHost` (named `host_id`, default a random one) until
-    `stop` is set, then shut them down."""
+    `stop` is set, then shut them down. `security`: the host's login and keys (a secured run: its
+    messages are signed and verified)."""
     agents = [create_agent(kind, agent_id, **params) for kind, agent_id, params in specs]
-    host = AgentHost(agents, url, run, prefix=prefix, qos=qos, host_id=host_id)
+    broker: BrokerUrl | str = url if security is None else security.broker_url(url)
+    middleware = () if security is None else (security.middleware(),)
+    host = AgentHost(agents, broker, run, prefix=prefix, qos=qos, host_id=host_id, middleware=middleware)
     host.start()
     if on_started is not None:
         on_started()
@@ -42,7 +48,7 @@ async def host_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, stop:
 
 
 def serve_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, prefix: str = DEFAULT_PREFIX,
-                 qos: int = 1, host_id: str | None = None) -> None:
+                 qos: int = 1, host_id: str | None = None, security: ClientSecurity | None = None) -> None:
     """Run the agents of `specs` on one connection until SIGTERM/SIGINT (the child's main)."""
 
     async def serve() -> None:
@@ -50,7 +56,7 @@ def serve_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, prefix: st
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await host_agents(specs, url, run, stop, prefix=prefix, qos=qos, host_id=host_id)
+        await host_agents(specs, url, run, stop, prefix=prefix, qos=qos, host_id=host_id, security=security)
 
     asyncio.run(serve())
 
@@ -60,17 +66,20 @@ class AgentHostProcess:
     (`python -m controllers.runtime.host_process`, specs as JSON on its standard input)."""
 
     def __init__(self, specs: Sequence[AgentSpecTuple], url: str, run: str, *, prefix: str = DEFAULT_PREFIX,
-                 qos: int = 1, host_id: str | None = None) -> None:
+                 qos: int = 1, host_id: str | None = None, security: ClientSecurity | None = None) -> None:
+        """`security`: the host's login and keys, handed over on standard input with the specs."""
         for kind, agent_id, params in specs:  # fail here, with the agent's name, not silently in the child
             create_agent(kind, agent_id, **params)
-        payload = json.dumps([list(s) for s in specs]).encode()
+        listed = [list(s) for s in specs]
+        data = listed if security is None else {"specs": listed, "security": security.to_json()}
+        payload_bytes = json.dumps(data).encode()
         command = [sys.executable, "-m", "controllers.runtime.host_process", "--broker", url, "--run", run,
                    "--prefix", prefix, "--qos", str(qos), *(("--host-id", host_id) if host_id else ())]
         # a session of its own: Ctrl-C goes to the run, which stops its agents in order
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                         start_new_session=True)
         assert self.process.stdin is not None
-        self.process.stdin.write(payload)
+        self.process.stdin.write(payload_bytes)
         self.process.stdin.close()
 
     @property
@@ -91,7 +100,8 @@ class AgentHostProcess:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m controllers.runtime.host_process",
                                      description="Run agents on one shared connection; specs as JSON "
-                                     "[[kind, agent_id, {params}], ...] on standard input.")
+                                     "[[kind, agent_id, {params}], ...] on standard input, or "
+                                     "{\"specs\": [...], \"security\": {...}} in a secured run.")
     parser.add_argument("--broker", required=True, help="mqtt://host:port or mqtts://host:port")
     parser.add_argument("--run", required=True, help="run id")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX)
@@ -99,11 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host-id", default=None, help="the host's name (its last will, its batches)")
     args = parser.parse_args(argv)
     try:
-        specs = [(str(k), str(a), dict(p)) for k, a, p in json.load(sys.stdin)]
-    except (ValueError, TypeError) as exc:
+        data = json.load(sys.stdin)
+        security = ClientSecurity.from_json(data["security"]) if isinstance(data, dict) else None
+        listed = data["specs"] if isinstance(data, dict) else data
+        specs = [(str(k), str(a), dict(p)) for k, a, p in listed]
+    except (ValueError, TypeError, KeyError) as exc:
         print(f"error: agent specs on standard input: {exc}", file=sys.stderr)
         return 2
-    serve_agents(specs, args.broker, args.run, args.prefix, args.qos, args.host_id)
+    serve_agents(specs, args.broker, args.run, args.prefix, args.qos, args.host_id, security)
     return 0
 
 

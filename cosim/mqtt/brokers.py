@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -26,9 +27,23 @@ from typing import Any, Literal, Protocol
 from controllers.runtime.broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
 
 __all__ = [
-    "BrokerHandle", "BrokerUrl", "BrokerUrlError", "EmbeddedBroker", "MosquittoBroker", "ProvidedBroker",
-    "debian_default_config", "find_mosquitto", "free_port", "parse_broker_url", "port_open", "provide_broker",
-    "start_embedded_broker", "start_mosquitto",
+    "BrokerHandle",
+    "BrokerSecurity",
+    "BrokerUrl",
+    "BrokerUrlError",
+    "EmbeddedBroker",
+    "MosquittoBroker",
+    "ProvidedBroker",
+    "SecureBrokerError",
+    "debian_default_config",
+    "find_mosquitto",
+    "free_port",
+    "parse_broker_url",
+    "port_open",
+    "provide_broker",
+    "secure_mosquitto_config",
+    "start_embedded_broker",
+    "start_mosquitto",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,19 +120,66 @@ def mosquitto_config(port: int, host: str = LOCALHOST, config_extra: str = "") -
     return "\n".join(lines) + "\n" + (config_extra.strip() + "\n" if config_extra.strip() else "")
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """What a secured Mosquitto needs: its TLS files, the password file and the ACL
+    (`cosim security init` writes them); `require_certificate`: refuse clients without a
+    certificate of the CA."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    password_file: Path
+    acl_file: Path
+    require_certificate: bool = False
+
+
+def secure_mosquitto_config(security: BrokerSecurity) -> Callable[[int, str, Path], str]:
+    """The platform's configuration with TLS on the listener, no anonymous clients, the password
+    file and the ACL (both reloaded on SIGHUP: `MosquittoBroker.reload`)."""
+
+    def config(port: int, host: str, folder: Path) -> str:
+        lines = [
+            f"listener {port} {host}",
+            f"cafile {security.ca_file}",
+            f"certfile {security.cert_file}",
+            f"keyfile {security.key_file}",
+            f"require_certificate {'true' if security.require_certificate else 'false'}",
+            "tls_version tlsv1.2",
+            "allow_anonymous false",
+            f"password_file {security.password_file}",
+            f"acl_file {security.acl_file}",
+            "set_tcp_nodelay true",
+            "persistence false",
+            "max_queued_messages 0",
+            "max_inflight_messages 0",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type information",  # "Reloading config" (reload waits for it)
+            "user root",
+        ]
+        return "\n".join(lines) + "\n"
+
+    return config
+
+
 class MosquittoBroker:
     """A Mosquitto process on a fixed port with a generated config in its own temp dir.
 
-    `stop()` ends it; `start()` starts it again on the same port (to test reconnects).
+    `stop()` ends it; `start()` starts it again on the same port (to test reconnects); `reload()`
+    makes it read its password file and ACL again. `tls`: the listener speaks TLS (`mqtts://`).
     """
 
     def __init__(
         self, binary: str, port: int, host: str = LOCALHOST, config_extra: str = "",
         ready_timeout_s: float = 10.0, config: Callable[[int, str, Path], str] | None = None,
+        tls: bool = False,
     ) -> None:
         self.binary = binary
         self.host = host
         self.port = port
+        self.tls = tls
         self.ready_timeout_s = ready_timeout_s
         self._dir = tempfile.TemporaryDirectory(prefix="mosquitto-")
         self.config_path = Path(self._dir.name) / "mosquitto.conf"
@@ -129,7 +191,7 @@ class MosquittoBroker:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -154,6 +216,18 @@ class MosquittoBroker:
                 raise RuntimeError(
                     f"mosquitto did not start on {self.host}:{self.port}:\n{self.log_text()[-2000:]}")
             time.sleep(0.01)
+
+    def reload(self, timeout_s: float = 5.0) -> None:
+        """SIGHUP: Mosquitto reads its password file and ACL again (revocation). Returns once its
+        log says so (a secured configuration logs at information level), or after
+        `timeout_s`."""
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError("mosquitto is not running")
+        before = self.log_text().count("Reloading config")
+        self._process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout_s
+        while self.log_text().count("Reloading config") <= before and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def stop(self) -> None:
         """Terminate the process (SIGTERM, then SIGKILL after 5 s) and wait for it."""
@@ -196,17 +270,21 @@ def debian_default_config(port: int, host: str, folder: Path) -> str:
 
 def start_mosquitto(port: int | None = None, config_extra: str = "", *, host: str = LOCALHOST,
                     binary: str | None = None, ready_timeout_s: float = 10.0,
-                    config: Callable[[int, str, Path], str] | None = None) -> MosquittoBroker:
+                    config: Callable[[int, str, Path], str] | None = None,
+                    security: BrokerSecurity | None = None) -> MosquittoBroker:
     """Start Mosquitto on `port` (default: a free one) with the platform's config plus `config_extra`,
-    or with `config(port, host, folder)` (e.g. `debian_default_config`).
+    or with `config(port, host, folder)` (e.g. `debian_default_config`), or secured (`security`:
+    TLS, passwords, ACL; its URL is `mqtts://`).
 
     Raises `FileNotFoundError` if no binary is found, `RuntimeError` if it does not start.
     """
     path = binary or find_mosquitto()
     if path is None:
         raise FileNotFoundError("mosquitto binary not found (install the 'mosquitto' package)")
+    if security is not None:
+        config = secure_mosquitto_config(security)
     broker = MosquittoBroker(path, port if port is not None else free_port(host), host, config_extra,
-                             ready_timeout_s, config)
+                             ready_timeout_s, config, tls=security is not None)
     try:
         broker.start()
     except BaseException:
@@ -340,14 +418,34 @@ class ProvidedBroker:
         self.close()
 
 
+class SecureBrokerError(RuntimeError):
+    """A secured run that cannot get a broker able to enforce its security."""
+
+
 def provide_broker(url: str | None = None, *, echo: Callable[[str], None] = print,
-                   prefer: Literal["mosquitto", "embedded"] = "mosquitto") -> ProvidedBroker:
+                   prefer: Literal["mosquitto", "embedded"] = "mosquitto",
+                   security: BrokerSecurity | None = None) -> ProvidedBroker:
     """The broker to use: the external one at `url`, else a spawned Mosquitto (if its binary is
-    found and `prefer` is "mosquitto"), else an embedded amqtt broker. Says which through `echo`."""
+    found and `prefer` is "mosquitto"), else an embedded amqtt broker. Says which through `echo`.
+
+    With `security` a spawned Mosquitto runs with TLS, passwords and the ACL; an external broker
+    must be `mqtts://` (its own configuration enforces the rest); the embedded broker is refused
+    (it cannot enforce an ACL)."""
     if url is not None:
         parsed = parse_broker_url(url)
+        if security is not None and not parsed.tls:
+            raise SecureBrokerError(f"a secured run needs a TLS broker: {parsed} is plain mqtt://; use mqtts://")
         echo(f"MQTT broker: external at {parsed}")
         return ProvidedBroker(str(parsed), "external")
+    if security is not None:
+        binary = find_mosquitto()
+        if binary is None:
+            raise SecureBrokerError(
+                "a secured run needs Mosquitto (the embedded broker cannot enforce passwords and an ACL): "
+                "install the 'mosquitto' package or give an mqtts:// broker")
+        mosquitto = start_mosquitto(binary=binary, security=security)
+        echo(f"MQTT broker: Mosquitto ({binary}) spawned at {mosquitto.url} with TLS, passwords and ACL")
+        return ProvidedBroker(mosquitto.url, "mosquitto", mosquitto)
     binary = find_mosquitto() if prefer == "mosquitto" else None
     if binary is not None:
         try:

@@ -1,0 +1,337 @@
+"""Signed messages: a middleware that signs what a client sends and verifies what it receives.
+
+Every message of a secured run carries, in its envelope's `hmac` field, `"{epoch}:{tag}"`:
+
+- `epoch`: the signer's session, microseconds since the Unix epoch when its signer was made (a
+  restarted sender has a larger one);
+- `tag`: 64 hex digits of HMAC-SHA256 or 128 hex digits of an Ed25519 signature over
+
+      b"ucosim-sig-v1\\n" + topic (UTF-8) + b"\\n" + payload
+
+  where `payload` is the message's bytes exactly as published, except that the tag's hex digits are
+  replaced by as many ASCII `0` (so a sender writes its JSON with `"hmac":"{epoch}:000…0"`, signs
+  those bytes, and writes the tag's hex digits over the zeros; docs/security.md).
+
+Which key: messages on kinds addressed to one recipient (`meas`, `plan`, `forecast`, `batch/meas`)
+carry an HMAC with the recipient's key (the topic's agent); messages of a broadcaster (the bridge,
+the coordinator, the planner) on every other kind carry its Ed25519 signature, which no agent can
+forge; every other message an HMAC with its sender's key. A receiver rejects (and counts by reason)
+unsigned messages, unknown senders or keys, bad tags, senders that were revoked, and replays: per
+sender and epoch a window of sequence numbers (`seq`) already seen; an epoch older than the newest
+seen from that sender is a replay too.
+
+`SigningMiddleware` is one client's (a bridge's, an agent's or an agent host's) signer and verifier;
+place it last in the chain, so that it signs what goes on the wire and verifies what arrived before
+any other middleware sees it. A message that several agents of one host receive (the clock) is
+verified once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac as _hmac
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from controllers.messages import (
+    ADDRESSED_KINDS,
+    Codec,
+    Message,
+    SetpointBatchMessage,
+    encode,
+    received_payload,
+)
+from controllers.middleware import Middleware
+from controllers.topics import Kind
+
+__all__ = [
+    "DOMAIN",
+    "Keyring",
+    "RejectReason",
+    "Rejection",
+    "SigningMiddleware",
+    "signed_bytes",
+]
+
+DOMAIN: Final = b"ucosim-sig-v1\n"
+HMAC_HEX: Final = 64
+ED25519_HEX: Final = 128
+REPLAY_WINDOW: Final = 4096  # sequence numbers remembered per sender and epoch
+MAX_REJECTIONS: Final = 10_000  # rejection records kept (the counts go on)
+_ZEROS: Final = {HMAC_HEX: b"0" * HMAC_HEX, ED25519_HEX: b"0" * ED25519_HEX}
+RETAINED_KINDS: Final = frozenset({Kind.PLAN.value})  # redelivered by the broker on every subscribe
+_WINDOW_MASK: Final = (1 << REPLAY_WINDOW) - 1
+_ADDRESSED: Final = frozenset(kind.value for kind in ADDRESSED_KINDS)
+
+
+class RejectReason(StrEnum):
+    """Why a received message was rejected."""
+
+    UNSIGNED = "unsigned"
+    UNKNOWN_SENDER = "unknown_sender"  # no key for the sender (or the recipient of an addressed kind)
+    BAD_SIGNATURE = "bad_signature"
+    WRONG_ALGORITHM = "wrong_algorithm"  # an HMAC where a broadcaster's signature is due, or the reverse
+    REPLAY = "replay"
+    REVOKED = "revoked"
+    DUPLICATE = "duplicate_retained"  # a retained plan delivered again: dropped, not an attack
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected message: who rejected it (`owner`), where it came from, why."""
+
+    owner: str
+    topic: str
+    kind: str
+    sender: str
+    tick: int
+    seq: int
+    reason: RejectReason
+    received_unix_s: float
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The keys one client holds.
+
+    `hmac_keys`: principal → 32-byte key (an agent's own, a host's agents' and its own; the bridge
+    and the coordinator hold every agent's). `signing_keys`: the broadcasters this client signs
+    for. `public_keys`: every broadcaster's public key (`broadcasters` are their names)."""
+
+    hmac_keys: Mapping[str, bytes] = field(default_factory=dict)
+    signing_keys: Mapping[str, Ed25519PrivateKey] = field(default_factory=dict)
+    public_keys: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
+
+    @property
+    def broadcasters(self) -> frozenset[str]:
+        return frozenset(self.public_keys) | frozenset(self.signing_keys)
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        """Hex strings (for a child process's standard input; never for files, argv or logs)."""
+        from cryptography.hazmat.primitives import serialization as ser
+
+        raw_private = ser.PrivateFormat.Raw
+        return {
+            "hmac": {name: key.hex() for name, key in self.hmac_keys.items()},
+            "ed25519_private": {
+                name: key.private_bytes(ser.Encoding.Raw, raw_private, ser.NoEncryption()).hex()
+                for name, key in self.signing_keys.items()
+            },
+            "ed25519_public": {
+                name: key.public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw).hex()
+                for name, key in self.public_keys.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Mapping[str, str]]) -> Keyring:
+        return cls(
+            hmac_keys={n: bytes.fromhex(k) for n, k in data.get("hmac", {}).items()},
+            signing_keys={
+                n: Ed25519PrivateKey.from_private_bytes(bytes.fromhex(k))
+                for n, k in data.get("ed25519_private", {}).items()
+            },
+            public_keys={
+                n: Ed25519PublicKey.from_public_bytes(bytes.fromhex(k))
+                for n, k in data.get("ed25519_public", {}).items()
+            },
+        )
+
+    def restricted(self, names: Iterable[str]) -> Keyring:
+        """The HMAC keys of `names` only, the signing keys of those of `names` that have one, every
+        public key: what a host of the agents `names` needs."""
+        wanted = set(names)
+        return Keyring(
+            {n: k for n, k in self.hmac_keys.items() if n in wanted},
+            {n: k for n, k in self.signing_keys.items() if n in wanted},
+            dict(self.public_keys),
+        )
+
+
+def signed_bytes(topic: str, payload: bytes) -> bytes:
+    """What the tag covers (the payload with the tag's digits already replaced by zeros)."""
+    return DOMAIN + topic.encode() + b"\n" + payload
+
+
+class _Window:
+    """Sequence numbers seen from one sender in one epoch: the highest, and a bit per number below it."""
+
+    __slots__ = ("epoch", "highest", "seen")
+
+    def __init__(self, epoch: int, seq: int) -> None:
+        self.epoch = epoch
+        self.highest = seq
+        self.seen = 1  # bit i: highest - i was seen
+
+    def take(self, seq: int) -> bool:
+        """Record `seq`; False if it was seen or is too old to tell."""
+        if seq > self.highest:
+            shift = seq - self.highest
+            self.seen = ((self.seen << shift) | 1) & _WINDOW_MASK if shift < REPLAY_WINDOW else 1
+            self.highest = seq
+            return True
+        back = self.highest - seq
+        if back >= REPLAY_WINDOW or self.seen >> back & 1:
+            return False
+        self.seen |= 1 << back
+        return True
+
+
+class SigningMiddleware(Middleware):
+    """Signs every outgoing message with the key due for it and verifies every incoming one.
+
+    `codec`: the client's (the tag covers the encoded bytes). `clock`: for the epoch. Rejected
+    messages are dropped (the client counts them as `middleware`), counted here by reason
+    (`counts`) and recorded (`rejections()`)."""
+
+    def __init__(self, keyring: Keyring, *, codec: Codec | str = Codec.JSON,
+                 epoch: int | None = None, revoked: Iterable[str] = ()) -> None:
+        self.keyring = keyring
+        self.codec = Codec(codec)
+        self.epoch = epoch if epoch is not None else time.time_ns() // 1000
+        self._broadcasters = keyring.broadcasters
+        self._revoked: set[str] = set(revoked)
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.Lock()  # rejections() and revoke() from other threads
+        self._counts: Counter[str] = Counter()
+        self._rejections: list[Rejection] = []
+        self._last_passed: Message | None = None
+        self.accepted = 0
+        self.signed = 0
+
+    # ---------------------------------------------------------------- keys
+
+    def _hmac_key_for(self, sender: str, kind: str, topic: str) -> bytes | None:
+        if kind in _ADDRESSED:
+            return self.keyring.hmac_keys.get(topic.rpartition("/")[2])  # the recipient
+        return self.keyring.hmac_keys.get(sender)
+
+    # ---------------------------------------------------------------- sending
+
+    def outgoing(self, owner: str, topic: str, message: Message) -> Message | None:
+        sender, kind = message.sender, message.kind
+        private = None if kind in _ADDRESSED else self.keyring.signing_keys.get(sender)
+        key = None if private is not None else self._hmac_key_for(sender, kind, topic)
+        if private is None and key is None:
+            raise KeyError(f"no key to sign {kind!r} messages of {sender!r} on {topic}")
+        digits = ED25519_HEX if private is not None else HMAC_HEX
+        prefix = f"{self.epoch}:"
+        draft = message.model_copy(update={"hmac": prefix + "0" * digits})
+        to_sign = signed_bytes(topic, encode(draft, self.codec))
+        if private is not None:
+            tag = private.sign(to_sign).hex()
+        else:
+            tag = _hmac.new(key, to_sign, hashlib.sha256).hexdigest()  # type: ignore[arg-type]
+        draft.__dict__["hmac"] = prefix + tag  # our own copy, not yet seen by anyone
+        self.signed += 1
+        return draft
+
+    # ---------------------------------------------------------------- receiving
+
+    def incoming(self, owner: str, topic: str, message: Message) -> Message | None:
+        if message is self._last_passed:  # the same message for another agent of this host
+            return message
+        reason = self._check(topic, message)
+        if reason is not None:
+            self._reject(owner, topic, message, reason)
+            return None
+        if self._revoked and isinstance(message, SetpointBatchMessage):
+            message = self._without_revoked(owner, topic, message)
+        self._last_passed = message
+        self.accepted += 1
+        return message
+
+    def _check(self, topic: str, message: Message) -> RejectReason | None:
+        auth = message.hmac
+        if auth is None:
+            return RejectReason.UNSIGNED
+        sender, kind = message.sender, message.kind
+        if sender in self._revoked:
+            return RejectReason.REVOKED
+        epoch_text, _, tag = auth.partition(":")
+        if not epoch_text.isdigit() or len(tag) not in _ZEROS:
+            return RejectReason.BAD_SIGNATURE
+        public = None if kind in _ADDRESSED else self.keyring.public_keys.get(sender)
+        if public is None and sender in self._broadcasters and kind not in _ADDRESSED:
+            return RejectReason.UNKNOWN_SENDER
+        expected_digits = ED25519_HEX if public is not None else HMAC_HEX
+        if len(tag) != expected_digits:
+            return RejectReason.WRONG_ALGORITHM
+        key = None if public is not None else self._hmac_key_for(sender, kind, topic)
+        if public is None and key is None:
+            return RejectReason.UNKNOWN_SENDER
+        payload = received_payload(message)
+        if payload is None:  # not decoded here (a message built in process): its canonical bytes
+            payload = encode(message, self.codec)
+        tag_bytes = tag.encode()
+        if payload.count(tag_bytes) != 1:
+            return RejectReason.BAD_SIGNATURE
+        to_check = signed_bytes(topic, payload.replace(tag_bytes, _ZEROS[len(tag)]))
+        if public is not None:
+            try:
+                public.verify(bytes.fromhex(tag), to_check)
+            except (InvalidSignature, ValueError):
+                return RejectReason.BAD_SIGNATURE
+        elif not _hmac.compare_digest(_hmac.new(key, to_check, hashlib.sha256).hexdigest(), tag):  # type: ignore[arg-type]
+            return RejectReason.BAD_SIGNATURE
+        return self._fresh(sender, int(epoch_text), message.seq, kind)
+
+    def _fresh(self, sender: str, epoch: int, seq: int, kind: str) -> RejectReason | None:
+        """None if (sender, epoch, seq) is new; REPLAY otherwise (a retained plan seen again is
+        dropped without counting as a replay: the broker redelivers it on every subscribe)."""
+        window = self._windows.get(sender)
+        if window is None or epoch > window.epoch:
+            self._windows[sender] = _Window(epoch, seq)
+            return None
+        if epoch < window.epoch or not window.take(seq):
+            return RejectReason.DUPLICATE if kind in RETAINED_KINDS else RejectReason.REPLAY
+        return None
+
+    def _without_revoked(self, owner: str, topic: str, batch: SetpointBatchMessage) -> SetpointBatchMessage:
+        """A host's batch without the entries of revoked agents (each counted as a rejection)."""
+        values = batch.body.values
+        kept = {agent: entry for agent, entry in values.items() if agent not in self._revoked}
+        if len(kept) == len(values):
+            return batch
+        for _ in range(len(values) - len(kept)):
+            self._reject(owner, topic, batch, RejectReason.REVOKED)
+        body = batch.body.model_copy(update={"values": kept})
+        return batch.model_copy(update={"body": body})
+
+    def _reject(self, owner: str, topic: str, message: Message, reason: RejectReason) -> None:
+        if reason is RejectReason.DUPLICATE:
+            with self._lock:
+                self._counts["duplicate_retained"] += 1
+            return
+        record = Rejection(owner, topic, message.kind, message.sender, message.tick, message.seq,
+                           reason, time.time())
+        with self._lock:
+            self._counts[record.reason.value] += 1
+            if len(self._rejections) < MAX_REJECTIONS:
+                self._rejections.append(record)
+
+    # ---------------------------------------------------------------- control and reports
+
+    def revoke(self, principal: str) -> None:
+        """From now on reject every message of `principal` (and its entries in a host's batches)."""
+        with self._lock:
+            self._revoked.add(principal)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rejections by reason (and `duplicate_retained`: retained plans seen again, not attacks)."""
+        with self._lock:
+            return dict(self._counts)
+
+    def rejections(self) -> list[Rejection]:
+        with self._lock:
+            return list(self._rejections)
+
