@@ -26,6 +26,7 @@ from pydantic import (
 
 from controllers.plugin import ControllerError, controller_class, resolve_kind_path, validate_params
 from simulators.building.model import BuildingSpec, heater_capacity_kw
+from simulators.building.presets import DEFAULT_TYPE, PRESETS, BuildingType, with_preset
 from simulators.heat_network.params import ControlParams, SolverParams, SourceParams, StoreParams
 from simulators.storage.model import StorageParams
 
@@ -123,23 +124,6 @@ class StorageUnit(StorageParams):
     capacity_kwh: PositiveFloat
 
 
-PRESETS: dict[str, dict[str, float]] = {
-    # floor area, annual appliance electricity, hot-water heat, specific space heating (kWh/m²a)
-    "single_family": {
-        "floor_area_m2": 150.0,
-        "appliances_kwh_a": 3500.0,
-        "dhw_kwh_a": 2000.0,
-        "sh_kwh_m2a": 60.0,
-    },
-    "multi_family": {
-        "floor_area_m2": 800.0,
-        "appliances_kwh_a": 18000.0,
-        "dhw_kwh_a": 10000.0,
-        "sh_kwh_m2a": 50.0,
-    },
-}
-
-
 class BuildingGroup(BuildingSpec):
     """`count` buildings of one kind: the building simulator's own parameters (`BuildingSpec`, one
     definition) plus what a group adds. Unset demands come from the `type` preset; space heating
@@ -149,7 +133,7 @@ class BuildingGroup(BuildingSpec):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
     count: Annotated[int, Field(ge=1, le=100000)] = 1
-    type: Literal["single_family", "multi_family"] = "single_family"
+    type: BuildingType = DEFAULT_TYPE
     space_heating_kwh_m2a: NonNegativeFloat | None = None
     battery: StorageUnit | None = None
     tank: StorageUnit | None = None
@@ -161,26 +145,12 @@ class BuildingGroup(BuildingSpec):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data: Any) -> Any:
-        """Fill the demands the group does not set from its `type` preset (before validation, so the
-        values are checked like given ones)."""
-        if not isinstance(data, dict):
-            return data
-        preset = PRESETS.get(data.get("type", "single_family"))
-        if preset is None:  # an unknown type is reported by its field
-            return data
-        filled = dict(data)
-        for key in ("floor_area_m2", "appliances_kwh_a", "dhw_kwh_a"):
-            if filled.get(key) is None:
-                filled[key] = preset[key]
-        if filled.get("space_heating_kwh_a") is None:
-            specific = filled.get("space_heating_kwh_m2a")
-            specific = preset["sh_kwh_m2a"] if specific is None else specific
-            area = filled["floor_area_m2"]
-            if isinstance(specific, int | float) and isinstance(area, int | float):
-                filled["space_heating_kwh_a"] = specific * area
-        if filled.get("t_init_c") is None and filled.get("t_set_c") is not None:
-            filled["t_init_c"] = filled["t_set_c"]
-        return filled
+        """Fill the demands the group does not set from its `type` preset (`simulators.building.presets`,
+        the building simulator's own; before validation, so the values are checked like given ones)."""
+        building_type = data.get("type", DEFAULT_TYPE) if isinstance(data, dict) else None
+        if not isinstance(building_type, str) or building_type not in PRESETS:
+            return data  # an unknown type is reported by its field
+        return with_preset(data, building_type)
 
     @model_validator(mode="after")
     def _consistent(self) -> BuildingGroup:

@@ -1,9 +1,17 @@
 """mosaik adapter of the building model: one simulator holds many `Building` entities.
 
-Init params (besides the common `step_size`, `start`, `tz`, `n_steps`): `seed`, `site` (dict:
-latitude_deg, longitude_deg, altitude_m, tz), `heating_degree_days_kd`.
-Create params: `spec` (dict of `BuildingSpec` fields), `index` (the building's number in the
-scenario; seeds its profile variation).
+Init params (besides the required calendar `step_size`, `start`, `tz`, `n_steps`): `seed`, `site`
+(dict: latitude_deg, longitude_deg, altitude_m, tz), `heating_degree_days_kd`, `name` (see below).
+Create params: `spec` (dict of `BuildingSpec` fields, plus `space_heating_kwh_m2a`), `type` (a
+building type of `presets.PRESETS`, default single_family: fills the demands `spec` leaves unset),
+`index` (the building's number in the district; seeds its profile variation).
+
+Profile variation (each building's time shift and noise of its appliance and hot-water demand)
+comes from (`seed`, index). Give every building of a simulator an `index` (the platform numbers
+the buildings of a scenario, so results do not depend on how they are split into simulators), or
+none: then the simulator numbers its buildings 0, 1, … and draws from a stream of its own, derived
+from `seed` and `name` (default: the simulator's mosaik id, e.g. `Building-0`), so two Building
+simulators of one world never repeat each other's profiles.
 
 Inputs: weather `t_out_c, ghi_w_m2, dni_w_m2, dhi_w_m2, wind_m_s` (required every step);
 setpoints `hp_p_set_kw` (heat-pump electric power for space heating), `t_set_c` (thermostat
@@ -15,6 +23,7 @@ plus the static `hp_p_max_kw`.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -29,6 +38,7 @@ from simulators.building.model import (
     Controls,
     WeatherInputs,
 )
+from simulators.building.presets import DEFAULT_TYPE, with_preset
 from simulators.sources.model import site_from
 from simulators.sources.weather import Site
 
@@ -42,7 +52,7 @@ META: Meta = {
     "models": {
         "Building": {
             "public": True,
-            "params": ["spec", "index"],
+            "params": ["spec", "type", "index"],
             "attrs": WEATHER_INPUTS + SETPOINT_INPUTS + OUTPUT_ATTRS + STATIC_OUTPUTS,
         },
     },
@@ -57,7 +67,9 @@ class BuildingSim(TimeBasedSim):
         self.eids: list[str] = []
         self.specs: list[BuildingSpec] = []
         self.indices: list[int] = []
+        self.numbered: bool | None = None  # whether the buildings were created with an index
         self.seed = 0
+        self.name = ""
         self.site = Site()
         self.hdd_kd = 2900.0
         self.fleet: BuildingFleet | None = None
@@ -68,26 +80,53 @@ class BuildingSim(TimeBasedSim):
         self.static_columns: dict[str, list[Any]] = {}
 
     def configure_sim(  # type: ignore[override]  # explicit keywords
-        self, seed: int = 0, site: dict[str, Any] | None = None, heating_degree_days_kd: float = 2900.0
+        self,
+        seed: int = 0,
+        site: dict[str, Any] | None = None,
+        heating_degree_days_kd: float = 2900.0,
+        name: str | None = None,
     ) -> None:
-        self.seed, self.site, self.hdd_kd = int(seed), site_from(site or {}), float(heating_degree_days_kd)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"{self.sid}: seed must be a whole number >= 0, got {seed!r}")
+        self.seed, self.site, self.hdd_kd = seed, site_from(site or {}), float(heating_degree_days_kd)
+        self.name = self.sid if name is None else str(name)
 
     def create(  # type: ignore[override]  # explicit keywords
-        self, num: int, model: str, spec: dict[str, Any] | None = None, index: int | None = None
+        self,
+        num: int,
+        model: str,
+        spec: dict[str, Any] | None = None,
+        type: str = DEFAULT_TYPE,  # the name the scenarios use for it too
+        index: int | None = None,
     ) -> list[CreateResult]:
         if model != "Building":
             raise ValueError(f"unknown model {model!r}; allowed: Building")
         if self.fleet is not None:
             raise RuntimeError(f"{self.sid}: all buildings must be created before the first step")
+        numbered = index is not None
+        if self.numbered is not None and numbered != self.numbered:
+            raise ValueError(
+                f"{self.sid}: give every Building of a simulator an index, or none (then the simulator "
+                f"numbers them and derives their profiles from its seed and name)"
+            )
+        if numbered and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+            raise ValueError(f"{self.sid}: index must be a whole number >= 0, got {index!r}")
+        building = _spec(spec or {}, type, self.sid)
+        self.numbered = numbered
         created: list[CreateResult] = []
         for k in range(num):
             eid = f"Building_{len(self.eids)}"
             self.position[eid] = len(self.eids)
             self.eids.append(eid)
-            self.specs.append(BuildingSpec.from_dict(spec or {}))
-            self.indices.append(len(self.indices) if index is None else int(index) + k)
+            self.specs.append(building)
+            self.indices.append(len(self.indices) if index is None else index + k)
             created.append({"eid": eid, "type": "Building"})
         return created
+
+    def profile_seed(self) -> int:
+        """The seed of the buildings' profile variation: `seed` for numbered buildings, else a
+        stream of this simulator's own (`stream_seed(seed, name)`)."""
+        return self.seed if self.numbered else stream_seed(self.seed, self.name)
 
     def _weather(self, inputs: dict[str, Any]) -> WeatherInputs:
         columns: dict[str, np.ndarray] = {}
@@ -110,7 +149,7 @@ class BuildingSim(TimeBasedSim):
             if not self.eids:
                 raise RuntimeError(f"{self.sid}: no buildings were created")
             self.fleet = BuildingFleet(
-                self.specs, self.indices, self.site, self.step_size_s, self.seed, self.hdd_kd
+                self.specs, self.indices, self.site, self.step_size_s, self.profile_seed(), self.hdd_kd
             )
             self.fleet.set_time_axis(self.times)
         weather, controls = self._weather(inputs), self._controls(inputs)
@@ -135,6 +174,28 @@ class BuildingSim(TimeBasedSim):
 
     def outputs(self, eid: str, attrs: list[str]) -> dict[str, Any]:
         return self.get_data({eid: attrs})[eid]
+
+
+def stream_seed(seed: int, name: str) -> int:
+    """A seed of its own for the buildings of simulator `name` (63 bits of SHA-256 of both): the
+    same for the same (seed, name) in every process, different for different names."""
+    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _spec(spec: dict[str, Any], building_type: str, sid: str) -> BuildingSpec:
+    """A building's checked parameters: `spec` filled from `building_type`'s preset."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"{sid}: spec must be a dict of building parameters, got {type(spec).__name__}")
+    try:
+        filled = with_preset(spec, building_type)
+    except ValueError as exc:
+        raise ValueError(f"{sid}: {exc}") from None
+    filled.pop("space_heating_kwh_m2a", None)  # used by the preset, not a model parameter
+    try:
+        return BuildingSpec.from_dict(filled)
+    except ValueError as exc:
+        raise ValueError(f"{sid}: {exc}") from None
 
 
 class _Columns(dict[str, list[Any]]):
