@@ -23,6 +23,7 @@ from typing import Any
 from controllers.messages import Codec
 from controllers.runtime.agent import AgentRunner
 from controllers.runtime.broker_url import BrokerUrlError, parse_broker_url
+from controllers.runtime.identity import ClientSecurity
 from controllers.runtime.registry import agent_kinds, create_agent
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, TopicError
 
@@ -39,14 +40,18 @@ def _param(text: str) -> tuple[str, Any]:
         return name, raw
 
 
-def _stdin_params() -> dict[str, Any]:
+def _stdin_params(secured: bool = False) -> tuple[dict[str, Any], ClientSecurity | None]:
+    """The parameters on standard input and, with `secured` (`--security-stdin`), the agent's login
+    and keys: `{"params": {...}, "security": {...}}`."""
     try:
         params = json.loads(sys.stdin.read() or "{}")
     except json.JSONDecodeError as exc:
         raise ValueError(f"--params-stdin: standard input is not JSON ({exc})") from None
     if not isinstance(params, dict):
         raise ValueError(f"--params-stdin: expected a JSON object, got {type(params).__name__}")
-    return params
+    if not secured:
+        return params, None
+    return dict(params.get("params", {})), ClientSecurity.from_json(params["security"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE")
     parser.add_argument("--params-stdin", action="store_true",
                         help="read the agent's parameters as one JSON object from standard input")
+    parser.add_argument("--security-stdin", action="store_true",
+                        help="a secured run: standard input holds {\"params\": {...}, \"security\": {...}} "
+                        "(the agent's login and keys; docs/security.md)")
     parser.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -91,10 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         url = parse_broker_url(args.broker, username=args.username, password=args.password,
                                ca_file=args.ca_file)
-        params = _stdin_params() if args.params_stdin else {}
+        params, security = _stdin_params(args.security_stdin) if args.params_stdin else ({}, None)
         agent = create_agent(args.kind, args.agent, **{**params, **dict(args.param)})
-        runner = AgentRunner(agent, url, args.run, prefix=args.prefix, bridge=args.bridge, qos=args.qos,
-                             codec=Codec(args.codec))
+        middleware = () if security is None else (security.middleware(args.codec),)
+        runner = AgentRunner(agent, url if security is None else security.broker_url(url), args.run,
+                             prefix=args.prefix, bridge=args.bridge, qos=args.qos, codec=Codec(args.codec),
+                             middleware=middleware)
     except (BrokerUrlError, TopicError, KeyError, ImportError, TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
