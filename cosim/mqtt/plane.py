@@ -21,11 +21,16 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controllers.runtime.host_process import AgentHostProcess, AgentSpecTuple, host_agents
+from controllers.runtime.identity import ClientSecurity
+from controllers.signing import SigningMiddleware
 from cosim.mqtt.bridge_sync import SyncBridge
 from cosim.mqtt.brokers import ProvidedBroker, provide_broker
+
+if TYPE_CHECKING:
+    from cosim.security.run import RunSecurity
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,11 @@ class AgentThread:
     """Agents as asyncio tasks on one shared MQTT connection, in a background thread."""
 
     def __init__(
-        self, specs: list[AgentSpec], url: str, run: str, qos: int, host_id: str | None = None
+        self, specs: list[AgentSpec], url: str, run: str, qos: int, host_id: str | None = None,
+        security: ClientSecurity | None = None,
     ) -> None:
         self.specs, self.url, self.run, self.qos, self.host_id = specs, url, run, qos, host_id
+        self.security = security
         self.error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -71,7 +78,7 @@ class AgentThread:
         self._stop = asyncio.Event()
         await host_agents(
             _spec_tuples(self.specs), self.url, self.run, self._stop, qos=self.qos, host_id=self.host_id,
-            on_started=self._started.set,
+            on_started=self._started.set, security=self.security,
         )
 
     def close(self) -> None:
@@ -85,9 +92,11 @@ class AgentWorker:
     message handling runs on the second core instead of sharing the co-simulation's interpreter."""
 
     def __init__(
-        self, specs: list[AgentSpec], url: str, run: str, qos: int, host_id: str | None = None
+        self, specs: list[AgentSpec], url: str, run: str, qos: int, host_id: str | None = None,
+        security: ClientSecurity | None = None,
     ) -> None:
-        self.host = AgentHostProcess(_spec_tuples(specs), url, run, qos=qos, host_id=host_id)
+        self.host = AgentHostProcess(_spec_tuples(specs), url, run, qos=qos, host_id=host_id,
+                                     security=security)
 
     def close(self) -> None:
         self.host.close()
@@ -96,9 +105,10 @@ class AgentWorker:
 class AgentProcesses:
     """Each agent in its own process (`python -m controllers.agent`), as on separate hosts."""
 
-    def __init__(self, specs: list[AgentSpec], url: str, run: str, qos: int) -> None:
+    def __init__(self, specs: list[AgentSpec], url: str, run: str, qos: int,
+                 security: RunSecurity | None = None) -> None:
         self.specs = {s.agent_id: s for s in specs}
-        self.url, self.run, self.qos = url, run, qos
+        self.url, self.run, self.qos, self.security = url, run, qos, security
         self.processes: dict[str, subprocess.Popen[bytes]] = {s.agent_id: self._spawn(s) for s in specs}
 
     def _spawn(self, s: AgentSpec) -> subprocess.Popen[bytes]:
@@ -120,11 +130,15 @@ class AgentProcesses:
             str(self.qos),
             "--params-stdin",
         ]
+        stdin: Any = s.params
+        if self.security is not None:  # the agent's login and keys on standard input, never in argv
+            command.append("--security-stdin")
+            stdin = {"params": s.params, "security": self.security.client(s.agent_id).to_json()}
         # a session of its own: Ctrl-C goes to the run, which stops its agents in order
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True)
         if process.stdin is not None:
-            process.stdin.write(json.dumps(s.params).encode())
+            process.stdin.write(json.dumps(stdin).encode())
             process.stdin.close()
         return process
 
@@ -163,6 +177,7 @@ class ControlPlane:
     agents: AgentThread | AgentWorker | AgentProcesses | None
     device_bridge: SyncBridge | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    verifier: SigningMiddleware | None = None  # the bridge's, in a secured run (cosim.security)
 
     def close(self) -> None:
         for close in self.closers:
@@ -183,21 +198,27 @@ def _connect(bridge: SyncBridge, url: str) -> None:
 
 
 def _start_agents(
-    specs: list[AgentSpec], url: str, run: str, agents: str, qos: int, batch: bool
+    specs: list[AgentSpec], url: str, run: str, agents: str, qos: int, batch: bool,
+    security: RunSecurity | None = None,
 ) -> tuple[AgentThread | AgentWorker | AgentProcesses, dict[str, list[str]] | None]:
-    """The agents' runner and, with `batch`, the agent host the bridge batches for (host → agents)."""
+    """The agents' runner and, with `batch`, the agent host the bridge batches for (host → agents).
+    `security`: each agent (process) or the agent host logs in and signs as its principal."""
     if agents == "processes":
         if batch:
             raise ValueError("batches need agents on one shared connection (agents: tasks or worker)")
-        return AgentProcesses(specs, url, run, qos), None
+        return AgentProcesses(specs, url, run, qos, security), None
     if agents not in ("tasks", "worker"):
         raise ValueError(f"unknown agents deployment {agents!r}; allowed: tasks, worker, processes")
     taken = {s.agent_id for s in specs}
     host_id = f"host-{uuid.uuid4().hex[:8]}"
     while host_id in taken:  # a building named like that: draw again
         host_id = f"host-{uuid.uuid4().hex[:8]}"
+    host = None
+    if security is not None:
+        host = security.host()
+        host_id = host.username
     hosts = {host_id: [s.agent_id for s in specs]} if batch else None
-    runner = (AgentThread if agents == "tasks" else AgentWorker)(specs, url, run, qos, host_id)
+    runner = (AgentThread if agents == "tasks" else AgentWorker)(specs, url, run, qos, host_id, host)
     return runner, hosts
 
 
@@ -221,6 +242,7 @@ def start_control_plane(
     run_id: str | None = None,
     ready_timeout_s: float = 60.0,
     echo: Callable[[str], None] = print,
+    security: RunSecurity | None = None,
 ) -> ControlPlane:
     """Start the broker, the agents of `specs` and their bridge, and the device plane for `devices`;
     wait until every agent and device is online (an error names the missing ones). `batch`: one
@@ -228,7 +250,12 @@ def start_control_plane(
     `tasks` or `worker`; devices keep their own topics)."""
     from cosim.mqtt.emulator import DEVICE_BRIDGE, DEVICE_PREFIX
 
-    broker = provide_broker(broker_url, echo=echo)
+    if security is not None:
+        security.check([s.agent_id for s in specs])
+        if devices:
+            raise ValueError("external devices in a secured run are not supported yet; "
+                             "run without --security")
+    broker = provide_broker(broker_url, echo=echo, security=None if security is None else security.broker())
     run = run_id or f"{name}-{uuid.uuid4().hex[:8]}"
     plane = ControlPlane(broker, run, None, None, closers=[broker.close])
     try:
@@ -255,12 +282,16 @@ def start_control_plane(
                 if batch:
                     raise ValueError("external agents answer on their own topics: batches do not apply")
             else:
-                runner, hosts = _start_agents(specs, broker.url, run, agents, qos, batch)
+                runner, hosts = _start_agents(specs, broker.url, run, agents, qos, batch, security)
                 plane.agents = runner
                 plane.closers.insert(0, runner.close)
+            bridge_url: Any = broker.url
+            if security is not None:  # the bridge logs in as `bridge` and signs and verifies
+                bridge = security.bridge()
+                bridge_url, plane.verifier = bridge.broker_url(broker.url), bridge.middleware()
             plane.bridge = SyncBridge(
-                broker.url, run, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s,
-                hosts=hosts,
+                bridge_url, run, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s,
+                hosts=hosts, middleware=[plane.verifier] if plane.verifier is not None else [],
             )
             plane.closers.insert(0, plane.bridge.close)
             _connect(plane.bridge, broker.url)

@@ -1,0 +1,65 @@
+"""What a secured run (`cosim run --security DIR`) takes from its security folder: the broker's
+configuration, every client's login and keys, and the check that the scenario's agents are the
+folder's principals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from controllers.runtime.identity import ClientSecurity
+from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX
+from cosim.mqtt.brokers import BrokerSecurity
+from cosim.security.store import HOST, SecurityDir, SecurityError
+
+__all__ = ["HOST", "RunSecurity", "load_run_security"]
+
+
+@dataclass(frozen=True)
+class RunSecurity:
+    """A security folder as a run uses it."""
+
+    folder: SecurityDir
+    require_certificate: bool = False
+
+    def broker(self) -> BrokerSecurity:
+        """The spawned Mosquitto's TLS files, password file and ACL."""
+        f = self.folder
+        return BrokerSecurity(f.ca_file, f.server_cert, f.server_key, f.password_file, f.acl_file,
+                              self.require_certificate)
+
+    def client(self, name: str) -> ClientSecurity:
+        if name in self.folder.revoked:
+            raise SecurityError(f"{name!r} is revoked in {self.folder.path}; it cannot take part in a run")
+        return self.folder.client(name, certificate=True)
+
+    def bridge(self) -> ClientSecurity:
+        return self.client(BRIDGE_ID)
+
+    def host(self) -> ClientSecurity:
+        """The agent host's (agents as `tasks` or `worker` on one connection)."""
+        return self.client(HOST)
+
+    def check(self, agents: Iterable[str], prefix: str = DEFAULT_PREFIX) -> None:
+        """`SecurityError` naming what to do if an agent of the run has no credentials in the folder or
+        the folder was made for another topic prefix."""
+        if prefix != self.folder.prefix:
+            raise SecurityError(f"{self.folder.path} was made for topic prefix {self.folder.prefix!r}, "
+                                f"the run uses {prefix!r}")
+        known = set(self.folder.names())
+        missing = sorted(set(agents) - known)
+        if missing:
+            raise SecurityError(
+                f"{self.folder.path} has no credentials for agent(s) {', '.join(missing[:10])}"
+                f"{' …' if len(missing) > 10 else ''}: it was made for another scenario; run "
+                "`cosim security init SCENARIO --out NEW_DIR` for this one")
+
+
+def load_run_security(path: Path | str) -> RunSecurity:
+    """The security folder at `path`; `SecurityError` naming it if it is not one."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise SecurityError(f"--security {folder}: no such folder; create it with "
+                            "`cosim security init SCENARIO --out DIR`")
+    return RunSecurity(SecurityDir(folder))
