@@ -151,28 +151,72 @@ def test_unknown_building_parameter() -> None:
 
 
 def test_pv_power_is_pvlib_bit_for_bit() -> None:
-    """`pv_power_kw` does pvlib's arithmetic itself (isotropic transposition, Faiman, PVWatts):
-    the same numbers as the pvlib calls, for orientations, sun positions and weather."""
+    """`pv_power_kw` does pvlib's arithmetic itself (isotropic transposition, Martin-Ruiz angle
+    modifiers, Faiman, PVWatts DC, PVWatts losses and inverter): the same numbers as pvlib's own
+    functions, for orientations, sun positions and weather."""
     import pvlib
 
     from simulators.arrays import nan_to_zero
-    from simulators.building.pv import GAMMA_PDC_PER_K, INVERTER_EFF, PvArrays, pv_power_kw
+    from simulators.building.pv import (
+        DC_AC_RATIO,
+        GAMMA_PDC_PER_K,
+        IAM_A_R,
+        INVERTER_EFF,
+        SYSTEM_LOSSES_PCT,
+        PvArrays,
+        pv_power_kw,
+    )
 
     rng = np.random.default_rng(7)
     n = 40
     pv = PvArrays(rng.choice([0.0, 3.0, 8.5], n), rng.uniform(0, 90, n), rng.uniform(0, 360, n))
+    losses = pvlib.pvsystem.pvwatts_losses(**SYSTEM_LOSSES_PCT)
+    assert 10.0 < losses < 12.0  # PVWatts' 14 % without its 3 % availability
     for zenith, azimuth in [(30.0, 180.0), (89.5, 95.0), (95.0, 270.0), (0.0, 0.0), (60.3, 140.7)]:
         ghi, dni, dhi = rng.uniform(0, 900, n), rng.uniform(0, 800, n), rng.uniform(0, 300, n)
         t_out, wind = rng.uniform(-10, 35, n), rng.uniform(0, 12, n)
         poa = pvlib.irradiance.get_total_irradiance(
             pv.tilt_deg, pv.azimuth_deg, zenith, azimuth, dni, ghi, dhi
         )
+        aoi = pvlib.irradiance.aoi(pv.tilt_deg, pv.azimuth_deg, zenith, azimuth)
+        iam_diffuse = pvlib.iam.martin_ruiz_diffuse(pv.tilt_deg, IAM_A_R)
+        effective = poa["poa_direct"] * pvlib.iam.martin_ruiz(aoi, IAM_A_R) + (
+            poa["poa_sky_diffuse"] * iam_diffuse["sky"] + poa["poa_ground_diffuse"] * iam_diffuse["ground"]
+        )
         poa_global = nan_to_zero(np.asarray(poa["poa_global"], dtype=float))
         t_cell = pvlib.temperature.faiman(poa_global, t_out, wind)
-        dc_kw = pvlib.pvsystem.pvwatts_dc(poa_global, t_cell, pv.peak_kw, GAMMA_PDC_PER_K)
-        expected = np.clip(INVERTER_EFF * np.asarray(dc_kw, dtype=float), 0.0, None)
+        dc_kw = pvlib.pvsystem.pvwatts_dc(
+            nan_to_zero(np.asarray(effective, dtype=float)), t_cell, pv.peak_kw, GAMMA_PDC_PER_K
+        )
+        dc_kw = np.asarray(dc_kw, dtype=float) * (1.0 - losses / 100.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ac_kw = pvlib.inverter.pvwatts(dc_kw, pv.peak_kw / DC_AC_RATIO / INVERTER_EFF, INVERTER_EFF)
+        expected = np.where(pv.peak_kw > 0, ac_kw, 0.0)  # pvlib: 0/0 for a system of 0 kW
         got = pv_power_kw(pv, zenith, azimuth, ghi, dni, dhi, t_out, wind)
         assert got.tobytes() == expected.tobytes()
+        assert zenith >= 90 or got.max() > 0
+
+
+def test_pv_yield_in_the_reference_range_of_every_climate() -> None:
+    """A south-facing 30° roof system yields the typical kWh/kWp of its climate over a synthetic
+    year (Munich 950-1,150)."""
+    from simulators.building.pv import PvArrays, pv_power_kw, sun_positions
+    from simulators.sources.climate import CLIMATES
+
+    for name, tz in (("munich", "Europe/Berlin"), ("paris", "Europe/Paris"), ("madrid", "Europe/Madrid")):
+        c = CLIMATES[name]
+        site = Site(c.latitude_deg, c.longitude_deg, 300.0, tz, name)
+        times = pd.date_range("2023-01-01", periods=8760, freq="h", tz=tz)
+        w = synthetic_weather(times, site, seed=2)
+        sun = sun_positions(times, site)
+        pv = PvArrays(np.array([1.0]), np.array([30.0]), np.array([180.0]))
+        # one call for the whole year: the arithmetic is elementwise, the sun's position broadcasts
+        ac_kw = pv_power_kw(pv, sun.zenith_deg, sun.azimuth_deg, w.ghi_w_m2, w.dni_w_m2,  # type: ignore[arg-type]
+                            w.dhi_w_m2, w.t_out_c, w.wind_m_s)
+        energy = float(ac_kw.sum())
+        print(name, round(energy))
+        low, high = c.pv_kwh_kwp_range
+        assert low <= energy <= high, (name, energy)
 
 
 def test_compiled_step_equals_the_numpy_step(monkeypatch: pytest.MonkeyPatch) -> None:
