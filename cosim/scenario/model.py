@@ -27,7 +27,13 @@ from pydantic import (
 from controllers.plugin import ControllerError, controller_class, resolve_kind_path, validate_params
 from simulators.building.model import BuildingSpec, heater_capacity_kw
 from simulators.building.presets import DEFAULT_TYPE, PRESETS, BuildingType, with_preset
-from simulators.heat_network.params import ControlParams, SolverParams, SourceParams, StoreParams
+from simulators.heat_network.params import (
+    ControlParams,
+    DispatchParams,
+    SolverParams,
+    SourceParams,
+    StoreParams,
+)
 from simulators.storage.model import StorageParams
 
 BUILTIN_KINDS = ("none", "rule_based", "admm", "mpc")
@@ -181,8 +187,9 @@ class HeatNetworkConfig(Strict):
     merit order of their price per kWh of heat; prices in the scenario's currency); default the
     urban-planning study's case B plant (wood 1.2 MW, gas 0.8 MW). `store`: the plant's heat store
     (none by default). `control`: supply-temperature curve and substation settings; `solver`:
-    pandapipes' limits and the pump. `bus`: the grid bus the plant's circulation pump draws from
-    (unset: the feeder's next house-connection bus, as for a building)."""
+    pandapipes' limits and the pump; `dispatch`: the store's operation (merit-order rule or MPC).
+    `bus`: the grid bus the plant's circulation pump draws from (unset: the feeder's next
+    house-connection bus, as for a building)."""
 
     length_m: PositiveFloat = 1000.0
     n_streets: Annotated[int, Field(ge=1)] | None = None
@@ -192,6 +199,7 @@ class HeatNetworkConfig(Strict):
     store: StoreParams | None = None
     control: ControlParams = ControlParams()
     solver: SolverParams = SolverParams()
+    dispatch: DispatchParams = DispatchParams()
     bus: Annotated[int, Field(ge=0)] | None = None
 
     @field_validator("sources")
@@ -222,6 +230,7 @@ class HeatNetworkConfig(Strict):
             },
             "control": self.control.model_dump(),
             "solver": self.solver.model_dump(),
+            "dispatch": self.dispatch.model_dump(),
         }
         if self.sources is not None:
             params["sources"] = [src.model_dump() for src in self.sources]

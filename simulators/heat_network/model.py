@@ -23,7 +23,11 @@ electric power `p_pump_kw` >= 0 is a load on the electrical grid (load conventio
 Events (kind, message): `not_converged` (the calculation failed: hydraulic and thermal outputs are
 NaN, the plant covers the demand plus the last converged losses, the run goes on),
 `non_finite_input` (a demand that is NaN or infinite counts as 0), `unserved_heat`,
-`solver_warning` (pandapipes warned but converged).
+`solver_warning` (pandapipes warned but converged), `dispatch_failed` (the store's MPC found no
+plan; the merit-order rule decides that step).
+
+Plant dispatch: merit order with the store between the cheapest and the dearer sources, or, with
+`dispatch.kind: mpc`, the store's power from a receding-horizon linear programme (`dispatch.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulators.heat_network.dispatch import MpcSettings, StoreMpc
 from simulators.heat_network.hydraulics import FlowSolution, Fluid, PipeNetwork, SolverOptions
 from simulators.heat_network.layout import Topology
 from simulators.heat_network.params import ControlParams, NetworkParams
@@ -113,6 +118,7 @@ class HeatNetworkModel:
         self._last: FlowSolution | None = None
         self._last_t_supply_c = float("nan")
         self._e_water_kwh: float | None = None
+        self._mpc: StoreMpc | None = None
 
     @property
     def n_substations(self) -> int:
@@ -165,6 +171,22 @@ class HeatNetworkModel:
         return self._finish(flow, q, m, target, t_supply, t_ground_c, dt_h, p_store_set_kw,
                             events, solves, total_ms)
 
+    def _store_plan_kw(self, q_network_kw: float, dt_h: float, events: list[Event]) -> float | None:
+        """The MPC's store power for this step (None: the merit-order rule decides)."""
+        d = self.params.dispatch
+        if d.kind != "mpc" or self.plant.store is None:
+            return None
+        if self._mpc is None or self._mpc.dt_h != dt_h:
+            settings = MpcSettings(horizon_steps=max(1, round(d.horizon_h / dt_h)),
+                                   unserved_penalty_per_kwh=d.unserved_penalty_per_kwh,
+                                   fade_steps=d.fade_h / dt_h)
+            self._mpc = StoreMpc(self.plant, dt_h, settings)
+        try:
+            return self._mpc.store_power_kw(q_network_kw)
+        except RuntimeError as exc:
+            events.append(Event("dispatch_failed", f"{exc}; the merit-order rule decides this step"))
+            return None
+
     def _finish(self, flow: FlowSolution, q: np.ndarray, m: np.ndarray, target: np.ndarray, t_supply: float,
                 t_ground_c: float, dt_h: float, p_store_set_kw: float | None, events: list[Event],
                 solves: int, total_ms: float) -> HeatNetworkStep:
@@ -185,6 +207,8 @@ class HeatNetworkModel:
             q_network = q_demand + q_loss
             p_pump = last.p_pump_hyd_kw / self.options.pump_efficiency if last is not None else float("nan")
             q_loss = float("nan")
+        if p_store_set_kw is None:
+            p_store_set_kw = self._store_plan_kw(q_network, dt_h, events)
         plant = self.plant.dispatch(q_network, dt_h, p_store_set_kw)
         if plant.unserved_kw > 1e-9:
             events.append(Event("unserved_heat", f"the sources cannot cover {plant.unserved_kw:.1f} kW"))

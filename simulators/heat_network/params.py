@@ -6,7 +6,7 @@ passes; an error names the field and the allowed range.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -126,6 +126,19 @@ class SolverParams(_Strict):
     use_numba: bool = False
 
 
+class DispatchParams(_Strict):
+    """How the plant's heat store is operated (`dispatch.py`): `merit_order`, the rule (charge from
+    the cheapest source's spare capacity, discharge before any dearer source runs), or `mpc`, a
+    linear programme over `horizon_h` hours with a level-adjusted daily persistence forecast of the
+    network's heat (unserved heat at `unserved_penalty_per_kwh`). A `p_th_set_kw` input on the
+    store replaces either."""
+
+    kind: Literal["merit_order", "mpc"] = "merit_order"
+    horizon_h: float = Field(default=24.0, gt=0, le=168)
+    unserved_penalty_per_kwh: float = Field(default=10.0, gt=0)
+    fade_h: float = Field(default=6.0, gt=0)
+
+
 class NetworkParams(_Strict):
     """Everything a heat network needs. `sources` default to the study's case B plant (wood
     1.2 MW, gas 0.8 MW); `store` None means no heat store."""
@@ -136,6 +149,7 @@ class NetworkParams(_Strict):
     store: StoreParams | None = None
     control: ControlParams = Field(default_factory=ControlParams)
     solver: SolverParams = Field(default_factory=SolverParams)
+    dispatch: DispatchParams = Field(default_factory=DispatchParams)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None, where: str = "heat network") -> NetworkParams:
