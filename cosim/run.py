@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controllers.plans import PlanSet
 from cosim.control.agents import agent_specs
@@ -27,6 +27,9 @@ from cosim.results.writer import ResultsWriter
 from cosim.scenario.model import Scenario
 from cosim.world.build import BuiltWorld, build_world
 from cosim.world.context import RunContext
+
+if TYPE_CHECKING:
+    from cosim.security.run import RunSecurity
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ def run_scenario(
     run_id: str | None = None,
     scenario_path: str = "SCENARIO",
     plans: PlanSet | None = None,
+    security: RunSecurity | None = None,
 ) -> RunSummary:
     """Run `scenario`, writing results, `run.json` and `kpis.json` to `out_dir` (default: the
     scenario's `results_dir`; a folder holding an earlier run is refused unless `overwrite`).
@@ -90,6 +94,7 @@ def run_scenario(
                 run_id=run_id or c.run_id,
                 ready_timeout_s=c.ready_timeout_s,
                 echo=echo,
+                security=security,
             )
             context.bridge = plane.bridge
             if schedules and plane.bridge is not None and scenario.plan is not None:
@@ -139,6 +144,8 @@ def run_scenario(
     kpis["run"]["wall_time_s"] = wall
     if mqtt_kpis is not None:
         kpis["mqtt"] = mqtt_kpis
+        if plane is not None and plane.verifier is not None:  # a secured run: what the bridge refused
+            kpis["mqtt"]["rejected"] = plane.verifier.counts
     writer.write_json("kpis.json", kpis)
     _finish(writer, meta, started, "completed")
     return RunSummary(out, kpis, wall, scenario.n_steps)

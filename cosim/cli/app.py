@@ -271,6 +271,11 @@ def run(
     set_: SetOption = None,
     seed: SeedOption = None,
     duration: DurationOption = None,
+    security: Annotated[
+        Path | None,
+        typer.Option("--security", metavar="DIR", help="secure the control plane with the folder of "
+                     "`cosim security init`: TLS, a login and keys per agent, the ACL (docs/security.md)"),
+    ] = None,
 ) -> None:
     """Run a scenario: writes Parquet result tables, run.json and kpis.json to the results folder."""
     from cosim.results.writer import check_results_folder
@@ -283,7 +288,8 @@ def run(
         from cosim.mqtt.emulator import preflight_broker
 
         preflight_broker(url, "--broker" if broker is not None else "controller.broker")
-    summary = _run(s, out_dir, quiet, overwrite, broker, run_id, str(scenario))
+    secured = None if security is None else _security(s, security)
+    summary = _run(s, out_dir, quiet, overwrite, broker, run_id, str(scenario), secured)
     _print_kpis(summary.kpis)
     console.print(f"results in [bold]{summary.out_dir}[/bold] ({summary.wall_time_s:.1f} s)", highlight=False)
     console.print(f"plot them with: cosim plot {summary.out_dir}", highlight=False, soft_wrap=True)
@@ -297,6 +303,7 @@ def _run(
     broker: str | None,
     run_id: str | None,
     path: str,
+    security: Any = None,
 ) -> RunSummary:
     from rich.progress import (
         BarColumn,
@@ -321,7 +328,7 @@ def _run(
 
         return run_scenario(
             s, out_dir, on_step=stepped, overwrite=overwrite, broker_url=broker, echo=say, run_id=run_id,
-            scenario_path=path,
+            scenario_path=path, security=security,
         )
 
     try:
@@ -513,6 +520,23 @@ def kpis(results: Annotated[Path, typer.Argument(metavar="RESULTS", help="result
     _print_kpis(values)
 
 
+def _security(s: Scenario, folder: Path) -> Any:
+    """The checked security folder of `cosim run --security` (`cosim.security.run.RunSecurity`)."""
+    from cosim.control.agents import agent_specs
+    from cosim.run import external_devices
+    from cosim.security.run import load_run_security
+    from cosim.security.store import SecurityError
+
+    if s.controller.transport != "mqtt":
+        raise InputError(f"--security {folder}: secures the MQTT control plane, and this run's controller "
+                         "has transport inprocess; drop --security or set controller.transport: mqtt")
+    try:
+        return load_run_security(folder, [a.agent_id for a in agent_specs(s)], plans=s.plan is not None,
+                                 devices=bool(external_devices(s)))
+    except SecurityError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _register_plan() -> None:
     from cosim.cli.plan import plan
 
@@ -520,3 +544,12 @@ def _register_plan() -> None:
 
 
 _register_plan()
+
+
+def _register_security() -> None:
+    from cosim.cli.security import register
+
+    register(app, _guard, _Command)  # cosim security init / revoke
+
+
+_register_security()

@@ -56,10 +56,20 @@ class RunSecurity:
                 "`cosim security init SCENARIO --out NEW_DIR` for this one")
 
 
-def load_run_security(path: Path | str) -> RunSecurity:
-    """The security folder at `path`; `SecurityError` naming it if it is not one."""
+def load_run_security(path: Path | str, agents: Iterable[str] = (), *, plans: bool = False,
+                      devices: bool = False) -> RunSecurity:
+    """The security folder at `path`, checked for a run of `agents` (with `plans` to hand down,
+    `devices` in the loop); `SecurityError` naming what to change if it cannot serve."""
     folder = Path(path)
     if not folder.is_dir():
         raise SecurityError(f"--security {folder}: no such folder; create it with "
                             "`cosim security init SCENARIO --out DIR`")
-    return RunSecurity(SecurityDir(folder))
+    security = RunSecurity(SecurityDir(folder))
+    security.check(agents)
+    if plans:
+        raise SecurityError("--security: handing plans down in a secured run is not supported yet; "
+                            "run this scenario without --security or without its plan")
+    if devices:
+        raise SecurityError("--security: external (hardware-in-the-loop) devices in a secured run are not "
+                            "supported yet; run without --security")
+    return security
