@@ -14,8 +14,10 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from cosim.cli.errors import ExitCode, no_solution
 from planner.hub.errors import PlannerError, PlannerInputError
 from planner.hub.results import REQUIRED_CAPACITY_COLUMNS, PlanResult
 from planner.hub.technologies import Catalogue
@@ -23,7 +25,7 @@ from planner.hub.technologies import Catalogue
 T = TypeVar("T")
 LABEL_WIDTH = 28       # the widest row label ("grid import MWh (physical)") and a margin
 VALUE_WIDTH = 12       # the widest value ("2,285,279.0") and the column padding
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def _tables(results: list[PlanResult], width: int) -> list[Table]:
@@ -144,11 +146,12 @@ def plan(
         outputs = write_outputs(results, out_dir, figures=figures)
         plan_files = _write_plans(results, hub_case.catalogue, plans_day, out_dir) if plans_day else []
     except PlannerInputError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(2) from None
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(ExitCode.INPUT) from None
     except PlannerError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(1) from None
+        unsolved = no_solution(exc, case)
+        err.print(f"[red]{escape(str(unsolved or exc))}[/red]", highlight=False)
+        raise typer.Exit(ExitCode.INTERNAL if unsolved is None else unsolved.exit_code) from None
     for table in _tables(results, console.width):
         console.print(table)
     console.print(f"wrote {outputs.summary_csv}, {outputs.dispatch_parquet}"
