@@ -5,6 +5,9 @@ measurements of all its agents in one `batch/meas/{host}` message and answers fo
 `batch/setpoint/{host}` messages. The bridge must be told which agents a host carries (`hosts`:
 host id → agent ids); every other agent keeps its own `meas/{agent}` and `setpoint/{agent}`
 topics (agents in processes of their own, on other machines, devices).
+
+A run's agent hosts are named `host-0`, `host-1`, … (`host_id`), so a third party can predict the
+batch topics of a run from its id: `{prefix}/{run}/batch/meas/host-0`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,21 @@ from controllers.topics import validate_name
 Values = Mapping[str, float | None]
 Split = tuple[dict[str, dict[str, Values]], dict[str, Values]]  # (host -> agent -> values, agent -> values)
 PARTIAL_SHARE = 0.5  # a host publishes what it has after this share of the step's budget
+
+
+def host_id(index: int, agents: Iterable[str] = ()) -> str:
+    """The id of a run's `index`-th agent host: `host-{index}`, or, if an agent has that name,
+    `host-{index}-1`, `host-{index}-2`, … (the first that is free). The same for the same run in
+    every process, so the host's batch topics can be predicted from the run id."""
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ValueError(f"agent host index must be a whole number >= 0, got {index!r}")
+    taken = frozenset(agents)
+    name = f"host-{index}"
+    suffix = 0
+    while name in taken:
+        suffix += 1
+        name = f"host-{index}-{suffix}"
+    return name
 
 
 @dataclass(frozen=True)

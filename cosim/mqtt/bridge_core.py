@@ -63,6 +63,7 @@ FallbackSource = Literal["caller", "last", "none"]
 LIVE_STATES = frozenset({"online", "error"})  # an agent in these states answers (or tries to)
 UNKNOWN = "unknown"  # an agent's state while the bridge cannot hear it
 ASK_EVERY_S = 1.0  # how often the bridge repeats its request to announce (status waiting)
+END_OF_RUN_WAIT_S = 1.0  # how long `stop` waits for the broker to take the end-of-run status
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class BridgeCore:
         self._connection_losses = 0
         self._last_ask = float("-inf")  # time.monotonic() of the last request to announce
         self._task: asyncio.Task[None] | None = None
+        self._final_sent = False  # a clock with final = True went out
         self._watchers: dict[str, Callable[[Message], None]] = {}
 
     # ---------------------------------------------------------------- lifecycle
@@ -195,7 +197,10 @@ class BridgeCore:
         await self.connection.subscribe(topic)
 
     async def stop(self) -> None:
-        """Disconnect and end the background task."""
+        """Say that the run has ended (`status/bridge` = stopping, see `END_OF_RUN_WAIT_S`),
+        disconnect and end the background task."""
+        if self._task is not None and self.connection.connected.is_set():
+            await self._say_run_ended()
         self.connection.stop()
         if self._task is not None:
             try:
@@ -253,11 +258,29 @@ class BridgeCore:
             return False
         return True
 
+    async def _say_run_ended(self) -> None:
+        """The end-of-run status: `stopping`, detail `run finished at tick N` after a final clock,
+        else `run ended at tick N` (an ADMM run, whose clocks are never final, or a run stopped
+        early); at most `END_OF_RUN_WAIT_S` for the broker's acknowledgement. A third party that
+        follows the run (`status/bridge`) learns from it that no more steps come."""
+        tick = self._pending_tick
+        at = "before its first tick" if tick is None else f"at tick {tick}"
+        detail = f"run finished {at}" if self._final_sent else f"run ended {at}"
+        try:
+            await self._publish_status("stopping", wait_s=END_OF_RUN_WAIT_S, detail=detail)
+        except (ConnectionError, TimeoutError, OSError) as exc:  # the run is over either way
+            log.info("bridge: end-of-run status not sent: %s", exc)
+
     async def _publish_status(
-        self, state: Literal["waiting", "stopping"], *, wait_s: float | None = None, wait_ack: bool = True
+        self,
+        state: Literal["waiting", "stopping"],
+        *,
+        wait_s: float | None = None,
+        wait_ack: bool = True,
+        detail: str = "",
     ) -> None:
         """Publish the bridge's status; with `wait_ack`, wait up to `wait_s` for the broker's ack."""
-        message = self.factory.status(max(self._pending_tick or 0, 0), state)
+        message = self.factory.status(max(self._pending_tick or 0, 0), state, detail)
         payload = self.path.encode(self._status_topic, message)
         if payload is None:
             return
@@ -445,6 +468,7 @@ class BridgeCore:
         )
         clock_payload = self.path.encode(self._clock_topic, clock)
         if clock_payload is not None:
+            self._final_sent |= final
             items.append((self._clock_topic, clock_payload))
             self._record_out(
                 self._clock_topic, Kind.CLOCK, self.bridge_id, tick, clock.seq, len(clock_payload), clock.ts_s

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from controllers.runtime.host_process import AgentHostProcess, AgentSpecTuple, host_agents
 from controllers.runtime.identity import ClientSecurity
 from controllers.signing import SigningMiddleware
+from cosim.mqtt.bridge_batch import host_id as batch_host_id
 from cosim.mqtt.bridge_sync import SyncBridge
 from cosim.mqtt.brokers import ProvidedBroker, provide_broker
 
@@ -209,10 +210,7 @@ def _start_agents(
         return AgentProcesses(specs, url, run, qos, security), None
     if agents not in ("tasks", "worker"):
         raise ValueError(f"unknown agents deployment {agents!r}; allowed: tasks, worker, processes")
-    taken = {s.agent_id for s in specs}
-    host_id = f"host-{uuid.uuid4().hex[:8]}"
-    while host_id in taken:  # a building named like that: draw again
-        host_id = f"host-{uuid.uuid4().hex[:8]}"
+    host_id = batch_host_id(0, (s.agent_id for s in specs))  # predictable batch topics: host-0
     host = None
     if security is not None:
         host = security.host()
