@@ -48,6 +48,7 @@ from controllers.messages import (
     SetpointBatchMessage,
     encode,
     received_payload,
+    remember_signed,
 )
 from controllers.middleware import Middleware
 from controllers.topics import Kind
@@ -223,14 +224,18 @@ class SigningMiddleware(Middleware):
         if private is None and key is None:
             raise KeyError(f"no key to sign {kind!r} messages of {sender!r} on {topic}")
         digits = ED25519_HEX if private is not None else HMAC_HEX
-        prefix = f"{self.epoch}:"
-        draft = message.model_copy(update={"hmac": prefix + "0" * digits})
-        to_sign = signed_bytes(topic, encode(draft, self.codec))
+        placeholder = f"{self.epoch}:{'0' * digits}"
+        draft = message.model_copy(update={"hmac": placeholder})
+        unsigned = encode(draft, self.codec)
+        to_sign = signed_bytes(topic, unsigned)
         if private is not None:
             tag = private.sign(to_sign).hex()
         else:
             tag = _hmac.new(key, to_sign, hashlib.sha256).hexdigest()  # type: ignore[arg-type]
-        draft.__dict__["hmac"] = prefix + tag  # our own copy, not yet seen by anyone
+        auth = f"{self.epoch}:{tag}"
+        draft.__dict__["hmac"] = auth  # our own copy, not yet seen by anyone
+        # the same bytes the client's encode would make (the field has the same length): spare it that
+        remember_signed(draft, self.codec, unsigned.replace(placeholder.encode(), auth.encode(), 1))
         self.signed += 1
         return draft
 

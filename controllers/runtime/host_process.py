@@ -35,6 +35,8 @@ async def host_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, stop:
     `stop` is set, then shut them down. `security`: the host's login and keys (a secured run: its
     messages are signed and verified)."""
     agents = [create_agent(kind, agent_id, **params) for kind, agent_id, params in specs]
+    if security is not None and host_id is None:  # the host signs as its principal
+        host_id = security.username
     broker: BrokerUrl | str = url if security is None else security.broker_url(url)
     middleware = () if security is None else (security.middleware(),)
     host = AgentHost(agents, broker, run, prefix=prefix, qos=qos, host_id=host_id, middleware=middleware)
