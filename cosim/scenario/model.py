@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from controllers.plugin import ControllerError, controller_class, resolve_kind_path, validate_params
+from cosim.scenario.forecast import ForecastConfig
 from simulators.building.model import BuildingSpec, heater_capacity_kw
 from simulators.building.presets import DEFAULT_TYPE, PRESETS, BuildingType, with_preset
 from simulators.heat_network.params import (
@@ -514,6 +515,7 @@ class Scenario(Strict):
     heat_network: HeatNetworkConfig | None = None
     controller: Controller = Controller()
     plan: PlanConfig | None = None
+    forecast: ForecastConfig | None = None  # cosim/scenario/forecast.py; none: perfect forecasts
     execution: Execution = Execution()
     outputs: Outputs = Outputs()
 
