@@ -53,6 +53,10 @@ class ClientSecurity:
             **{name: str(path) if path is not None else None for name, path in files.items()},
         }
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickled as its JSON (a child process of `multiprocessing` gets it through a pipe)."""
+        return (ClientSecurity.from_json, (self.to_json(),))
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ClientSecurity:
         def path(name: str) -> Path | None:

@@ -1,0 +1,238 @@
+"""What securing the control plane costs: the same runs with security off and on, in one process run.
+
+1. Bridged co-simulation at `--agents` (100) buildings (the rule-based district of `bench_cosim.py`,
+   agents as tasks, one batch per step each way, and with `--unbatched` one message per agent too):
+   median wall time per control step of `cosim run` with a spawned Mosquitto, plain against
+   `--security` (TLS, passwords, ACL, every message signed and verified).
+2. ADMM over MQTT at N = `--admm-agents` (100; the district of `bench_admm_mqtt.py`, agents in
+   `--workers` processes, the coordinator in its own): wall time of the cold and the warm control
+   step, plain against secured.
+3. Per message: signing and verifying (µs) a setpoint, a batch of 100 agents' measurements, an
+   ADMM update and broadcast (96 steps), and the clock (Ed25519).
+
+Off and on alternate `--repeats` times; each cell is the best of the repeats (the machine's other
+load only ever adds). Targets (issue 18): ADMM step ≤ 1.15×, bridged step ≤ 1.3×.
+
+    python benchmarks/bench_security.py [--agents 100] [--admm-agents 100] [--steps 12] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench_admm_mqtt import HORIZON, PREFIX, _district  # benchmarks/ is on sys.path when run as a script
+from bench_cosim import scenario as cosim_scenario
+
+from controllers.admm import AdmmAgent
+from controllers.admm.mqtt import COORDINATOR_ID
+from controllers.admm.wire import agent_data_to_series
+from controllers.messages import AdmmStatsMessage, AdmmUpdateBody, Message, decode, encode
+from controllers.runtime.host_process import serve_agents
+from controllers.runtime.identity import ClientSecurity
+from controllers.runtime.stamping import LeanMessageFactory
+from controllers.signing import SigningMiddleware
+from controllers.topics import Kind, TopicScheme
+from cosim.control.agents import agent_specs
+from cosim.mqtt.bridge_core import BridgeCore
+from cosim.mqtt.brokers import start_mosquitto
+from cosim.run import run_scenario
+from cosim.security import init_security
+from cosim.security.run import RunSecurity
+from experiments.synthetic_district import next_step_data
+
+# ------------------------------------------------------------------------------------ co-simulation
+
+
+def cosim_step_ms(n_agents: int, steps: int, batch: bool, security: RunSecurity | None) -> float:
+    """Median wall time (ms) between control steps of a bridged run, the first step left out."""
+    s = cosim_scenario(n_agents, steps, "mqtt", "tasks", batch)
+    stamps: list[float] = []
+    with tempfile.TemporaryDirectory() as out:
+        run_scenario(s, Path(out), on_step=lambda _t: stamps.append(time.perf_counter()),
+                     echo=lambda _text: None, security=security)
+    return statistics.median((b - a) * 1e3 for a, b in itertools.pairwise(stamps[1:]))
+
+
+# ------------------------------------------------------------------------------------ ADMM
+
+
+async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None,
+                       seed: int) -> tuple[float, float]:
+    """Wall time (s) of a cold and a warm ADMM control step over MQTT (as `bench_admm_mqtt.py`)."""
+    data0, limits = _district(n_agents, seed)
+    datas = [data0, [next_step_data(a, AdmmAgent(a).solve_alone()) for a in data0]]
+    names = [d.name for d in data0]
+    run = f"bench-{uuid.uuid4().hex[:8]}"
+    coordinator = {"agents": names, "limit_kw": float(limits.p_max_kw[0]), "horizon": HORIZON,
+                   "round_timeout_s": 60.0}
+    groups: list[list[tuple[str, str, dict[str, Any]]]] = [
+        [("admm", n, {"queue_updates": 1}) for n in names[w::workers]] for w in range(workers)
+    ]
+    groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
+    broker = start_mosquitto(security=None if security is None else security.broker())
+    host: ClientSecurity | None = None if security is None else security.host()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=serve_agents, args=(g, broker.url, run, PREFIX), kwargs={"security": host},
+                         daemon=True) for g in groups]
+    for p in procs:
+        p.start()
+    bridge_id = None if security is None else security.bridge()
+    url: Any = broker.url if bridge_id is None else bridge_id.broker_url(broker.url)
+    middleware = [] if bridge_id is None else [bridge_id.middleware()]
+    bridge = BridgeCore(url, run, [*names, COORDINATOR_ID], prefix=PREFIX, step_timeout_s=3600.0,
+                        middleware=middleware)
+    try:
+        await bridge.start(30.0)
+        reports: dict[int, float] = {}
+
+        def keep(message: Message) -> None:
+            if isinstance(message, AdmmStatsMessage):
+                reports[message.tick] = message.body.iterations
+
+        await bridge.watch(Kind.ADMM_STATS, COORDINATOR_ID, keep)
+        missing = await bridge.wait_ready(300.0)
+        if missing:
+            raise RuntimeError(f"{len(missing)} agents did not come online")
+        walls = []
+        for tick in range(2):
+            forecasts = {d.name: agent_data_to_series(d) for d in datas[tick]}
+            r = await bridge.exchange(tick, {}, time_s=900 * tick, step_s=900, forecasts=forecasts)
+            if r.late_agents:
+                raise RuntimeError(f"late agents at tick {tick}: {list(r.late_agents)[:5]}")
+            walls.append(r.timings.total_s)
+        if middleware and middleware[0].counts:
+            raise RuntimeError(f"the bridge rejected messages: {middleware[0].counts}")
+    finally:
+        await bridge.stop()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(10.0)
+        broker.close()
+    return walls[0], walls[1]
+
+
+# ------------------------------------------------------------------------------------ per message
+
+
+def _sign_and_verify_us(signer: SigningMiddleware, verifier: SigningMiddleware, make: Callable[[], Message],
+                        topic: str, number: int) -> tuple[float, float]:
+    """Mean µs to sign (beyond encoding) and to verify (beyond decoding) `number` fresh messages."""
+    messages = [make() for _ in range(number)]
+    start = time.perf_counter()
+    for message in messages:
+        encode(message)
+    encoded_s = time.perf_counter() - start
+    start = time.perf_counter()
+    payloads = [encode(signer.outgoing(m.sender, topic, m)) for m in messages]
+    signed_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for payload in payloads:
+        decode(payload)
+    decoded_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for payload in payloads:
+        if verifier.incoming("receiver", topic, decode(payload)) is None:  # type: ignore[arg-type]
+            raise RuntimeError(f"{topic}: rejected {verifier.counts}")
+    verified_s = time.perf_counter() - start
+    return (signed_s - encoded_s) / number * 1e6, (verified_s - decoded_s) / number * 1e6
+
+
+def per_message_us(folder: RunSecurity, number: int = 300) -> list[tuple[str, float, float]]:
+    """(message, sign µs, verify µs) for typical messages of a step."""
+    agents = folder.folder.names("agent")[:100]
+    host = folder.host()
+    bridge_factory = LeanMessageFactory("bench", "bridge")
+    agent_factory = LeanMessageFactory("bench", agents[0])
+    scheme = TopicScheme("bench")
+    update = AdmmUpdateBody(p_net_kw=[1.0 + i / 7 for i in range(96)], local_cost=1.5, solve_time_s=1e-4,
+                            solver_iterations=25, solver_status="solved")
+    values = {a: {"p_kw": 1.0, "soc": 0.5, "t_in_c": 21.0} for a in agents}
+    bridge, agent = folder.bridge(), folder.client(agents[0])
+    cases: list[tuple[str, ClientSecurity, ClientSecurity, Callable[[], Message], str]] = [
+        ("setpoint (2 values), HMAC", agent, bridge,
+         lambda: agent_factory.setpoint(1, {"p_kw": 1.0, "soc": 0.5}),
+         scheme.topic(Kind.SETPOINT, agents[0])),
+        (f"batch of {len(agents)} agents' measurements, HMAC", bridge, host,
+         lambda: bridge_factory.meas_batch(1, values), scheme.topic(Kind.MEAS_BATCH, host.username)),
+        ("ADMM update (96 steps), HMAC", agent, bridge, lambda: agent_factory.admm_x(1, 3, update),
+         scheme.topic(Kind.ADMM_X, agents[0])),
+        ("clock, Ed25519", bridge, host,
+         lambda: bridge_factory.clock(1, 900), scheme.topic(Kind.CLOCK, "bridge")),
+    ]
+    return [(name, *_sign_and_verify_us(sender.middleware(), receiver.middleware(), make, topic, number))
+            for name, sender, receiver, make, topic in cases]
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+def _ratio(on: float, off: float) -> str:
+    return f"{on / off:.2f}×"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, default=100, help="buildings of the bridged co-simulation")
+    parser.add_argument("--admm-agents", type=int, default=100, help="agents of the ADMM step (0: skip)")
+    parser.add_argument("--workers", type=int, default=2, help="ADMM agent processes")
+    parser.add_argument("--steps", type=int, default=12, help="control steps of each bridged run")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--unbatched", action="store_true", help="also the run with one message per agent")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cosim_agents = [s.agent_id for s in agent_specs(cosim_scenario(args.agents, args.steps, "mqtt"))]
+        admm_agents = [d.name for d in _district(args.admm_agents, args.seed)[0]] if args.admm_agents else []
+        security = RunSecurity(init_security(sorted({*cosim_agents, *admm_agents}), Path(tmp) / "security",
+                                             prefix=PREFIX if args.admm_agents else "ucosim"))
+        cosim_security = RunSecurity(init_security(cosim_agents, Path(tmp) / "cosim"))
+        rows: list[tuple[str, str, str, str]] = []
+        setups = [("batched", True), *([("one message per agent", False)] if args.unbatched else [])]
+        for label, batch in setups:
+            off, on = [], []
+            for _ in range(args.repeats):
+                off.append(cosim_step_ms(args.agents, args.steps, batch, None))
+                on.append(cosim_step_ms(args.agents, args.steps, batch, cosim_security))
+            what = f"bridged co-simulation step, {args.agents} agents, {label} [ms]"
+            rows.append((what, f"{min(off):.2f}", f"{min(on):.2f}", _ratio(min(on), min(off))))
+            print(rows[-1], flush=True)
+        if args.admm_agents:
+            cold_off, warm_off, cold_on, warm_on = [], [], [], []
+            for _ in range(args.repeats):
+                c, w = asyncio.run(admm_steps_s(args.admm_agents, args.workers, None, args.seed))
+                cold_off.append(c)
+                warm_off.append(w)
+                c, w = asyncio.run(admm_steps_s(args.admm_agents, args.workers, security, args.seed))
+                cold_on.append(c)
+                warm_on.append(w)
+            for what, off_s, on_s in (("cold", cold_off, cold_on), ("warm", warm_off, warm_on)):
+                rows.append((f"ADMM step over MQTT, N = {args.admm_agents}, {what} [s]", f"{min(off_s):.3f}",
+                             f"{min(on_s):.3f}", _ratio(min(on_s), min(off_s))))
+                print(rows[-1], flush=True)
+        micro = per_message_us(cosim_security)
+    print()
+    print("| what | security off | security on | on / off |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+    print("| message | sign [µs] (beyond encoding) | verify [µs] (beyond decoding) |")
+    print("|---|---|---|")
+    for name, sign_us, verify_us in micro:
+        print(f"| {name} | {sign_us:.1f} | {verify_us:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
