@@ -553,3 +553,12 @@ def _register_security() -> None:
 
 
 _register_security()
+
+
+def _register_heat() -> None:
+    from cosim.cli.heat import register
+
+    register(app, _guard, _Command)  # cosim eco-district
+
+
+_register_heat()

@@ -57,11 +57,11 @@ class PersistenceForecast:
         if len(hist) >= day:
             t = len(hist)  # index of the current step
             k = np.arange(horizon)
-            past = np.asarray(hist[t - day:t])[k % day]  # the same steps one day earlier
+            past = np.asarray(hist[t - day : t])[k % day]  # the same steps one day earlier
             out = past + (now - hist[t - day]) * np.exp(-k / self.fade_steps)
             out[0] = now
         hist.append(now)
-        return np.maximum(out, 0.0)
+        return np.asarray(np.maximum(out, 0.0))
 
 
 def plan_store_kw(plant: Plant, demand_kw: np.ndarray, dt_h: float, settings: MpcSettings) -> np.ndarray:
@@ -82,28 +82,47 @@ def plan_store_kw(plant: Plant, demand_kw: np.ndarray, dt_h: float, settings: Mp
     i_ch, i_dis, i_u, _i_w, i_e = (n_q + j * k_steps for j in range(5))
     cost = np.zeros(n_var)
     cost[:n_q] = np.tile(prices, k_steps) * dt_h
-    cost[i_ch:i_ch + k_steps] = settings.cycle_penalty_per_kwh * dt_h
-    cost[i_dis:i_dis + k_steps] = settings.cycle_penalty_per_kwh * dt_h
-    cost[i_u:i_u + k_steps] = settings.unserved_penalty_per_kwh * dt_h
+    cost[i_ch : i_ch + k_steps] = settings.cycle_penalty_per_kwh * dt_h
+    cost[i_dis : i_dis + k_steps] = settings.cycle_penalty_per_kwh * dt_h
+    cost[i_u : i_u + k_steps] = settings.unserved_penalty_per_kwh * dt_h
     cost[i_e + k_steps - 1] = -0.5 * (prices.min() + prices.max())
     eye = np.eye(k_steps)
-    balance = hstack([coo_matrix(np.kron(eye, np.ones((1, n_src)))), coo_matrix(-eye), coo_matrix(eye),
-                      coo_matrix(eye), coo_matrix(-eye), coo_matrix((k_steps, k_steps))])
+    balance = hstack(
+        [
+            coo_matrix(np.kron(eye, np.ones((1, n_src)))),
+            coo_matrix(-eye),
+            coo_matrix(eye),
+            coo_matrix(eye),
+            coo_matrix(-eye),
+            coo_matrix((k_steps, k_steps)),
+        ]
+    )
     decay = 1.0 - lam * dt_h
     shift = np.eye(k_steps) - decay * np.eye(k_steps, k=-1)
-    dynamics = hstack([coo_matrix((k_steps, n_q)), coo_matrix(-eta_c * dt_h * eye),
-                       coo_matrix(dt_h / eta_d * eye), coo_matrix((k_steps, 2 * k_steps)), coo_matrix(shift)])
+    dynamics = hstack(
+        [
+            coo_matrix((k_steps, n_q)),
+            coo_matrix(-eta_c * dt_h * eye),
+            coo_matrix(dt_h / eta_d * eye),
+            coo_matrix((k_steps, 2 * k_steps)),
+            coo_matrix(shift),
+        ]
+    )
     rhs_dyn = np.zeros(k_steps)
     rhs_dyn[0] = decay * e0
     a_eq = vstack([balance, dynamics]).tocsr()
     b_eq = np.concatenate([np.asarray(demand_kw, dtype=float), rhs_dyn])
-    bounds = ([(0.0, float(q)) for q in plant.q_max_kw] * k_steps + [(0.0, p_max)] * (2 * k_steps)
-              + [(0.0, None)] * (2 * k_steps) + [(e_min, e_max)] * k_steps)
+    bounds = (
+        [(0.0, float(q)) for q in plant.q_max_kw] * k_steps
+        + [(0.0, p_max)] * (2 * k_steps)
+        + [(0.0, None)] * (2 * k_steps)
+        + [(e_min, e_max)] * k_steps
+    )
     result = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if result.status != 0:
         raise RuntimeError(f"store MPC: HiGHS failed ({result.message})")
     x = result.x
-    return np.asarray(x[i_ch:i_ch + k_steps] - x[i_dis:i_dis + k_steps])
+    return np.asarray(x[i_ch : i_ch + k_steps] - x[i_dis : i_dis + k_steps])
 
 
 class StoreMpc:

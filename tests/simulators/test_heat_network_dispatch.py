@@ -16,8 +16,15 @@ DEAR = SourceSpec("gas", 50.0, 770.0, "MWh", 30.0, 200.0, 0.0)  # 0.039 per kWh
 
 
 def _plant(soc_init: float = 0.0) -> Plant:
-    store = StorageSpec(kind="tank", capacity_kwh=200.0, eta_charge=1.0, eta_discharge=1.0, loss_per_h=0.0,
-                        c_rate_per_h=0.5, soc_init=soc_init)
+    store = StorageSpec(
+        kind="tank",
+        capacity_kwh=200.0,
+        eta_charge=1.0,
+        eta_discharge=1.0,
+        loss_per_h=0.0,
+        c_rate_per_h=0.5,
+        soc_init=soc_init,
+    )
     return Plant([DEAR, CHEAP], store)
 
 

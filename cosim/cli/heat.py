@@ -1,0 +1,134 @@
+"""`cosim eco-district`: run the urban-planning study's case A and case B for a year and print the
+study's annual table side by side with the platform's (cosim/heat/ecodistrict.py,
+docs/heat_network.md "Eco-district case A/B")."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cosim.cli.errors import InputError
+
+console = Console()
+HERE = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def eco_district(
+    a: Annotated[Path, typer.Option("--a", metavar="SCENARIO", help="case A scenario")] = HERE
+    / "eco-district-a.yaml",
+    b: Annotated[Path, typer.Option("--b", metavar="SCENARIO", help="case B scenario")] = HERE
+    / "eco-district-b.yaml",
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", metavar="FOLDER", help="where the two runs, the table and the figure go"),
+    ] = Path("results/eco-district"),
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            "--duration",
+            metavar="DURATION",
+            help="run this long instead of a year (the lines are scaled to a year), e.g. 7d",
+        ),
+    ] = None,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            "--reuse", help="take the runs already in FOLDER/a and FOLDER/b instead of running them again"
+        ),
+    ] = False,
+) -> None:
+    """Run the eco-district case A (all-electric houses) and case B (district heating) and compare
+    their annual costs and CO2 with the urban-planning study's."""
+    from cosim.cli.app import load_checked
+    from cosim.heat.ecodistrict import Assumptions, case_a, case_b, comparison, direction_holds, to_json
+    from cosim.heat.plots import plot_heat_network
+
+    scenarios = {name: load_checked(path, duration=duration) for name, path in (("a", a), ("b", b))}
+    if scenarios["b"].heat_network is None:
+        raise InputError(f"--b {b}: case B needs a heat_network section")
+    for name, path in (("a", a), ("b", b)):
+        folder = out / name
+        if reuse and (folder / "kpis.json").exists():
+            console.print(f"case {name.upper()}: the run in {folder}", highlight=False)
+            continue
+        if reuse:
+            raise InputError(f"--reuse: {folder} holds no finished run; run without --reuse")
+        _run(scenarios[name], folder, str(path), f"case {name.upper()}")
+    assumptions = Assumptions()
+    config = scenarios["b"].heat_network
+    q_max = {src.name: src.q_max_kw for src in (config.sources or [])} or {"wood": 1200.0, "gas": 800.0}
+    store_kwh = config.store.capacity_kwh if config.store is not None else 0.0
+    result_a = case_a(out / "a", assumptions)
+    result_b = case_b(out / "b", assumptions, config.length_m, q_max, store_kwh, scenarios["b"].n_buildings)
+    _print(
+        comparison(result_a, result_b),
+        direction_holds(result_a, result_b),
+        result_a.quantities,
+        result_b.quantities,
+    )
+    (out / "eco-district.json").write_text(
+        json.dumps(to_json(result_a, result_b, assumptions), indent=2, default=str)
+    )
+    figure = plot_heat_network(out / "b", out / "heat-network.png")
+    console.print(f"table in {out / 'eco-district.json'}, figure {figure}", highlight=False)
+
+
+def _run(scenario: Any, folder: Path, path: str, label: str) -> None:
+    from cosim.run import run_scenario
+
+    console.print(
+        f"{label}: running {scenario.name} ({scenario.n_steps} steps) into {folder}", highlight=False
+    )
+    say: Callable[[str], None] = lambda text: console.print(text, highlight=False)  # noqa: E731
+    run_scenario(scenario, folder, overwrite=True, echo=say, scenario_path=path)
+
+
+def _cell(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _print(table: Any, direction: dict[str, bool], qa: dict[str, float], qb: dict[str, float]) -> None:
+    out = Table(title="Eco-district, annual results (k€/a; CO2 t/a): the study vs the platform")
+    for column in ("line", "study A", "platform A", "A dev %", "study B", "platform B", "B dev %", "±15 %?"):
+        out.add_column(column, justify="left" if column == "line" else "right")
+    for row in table.to_dict(orient="records"):
+        checked = row["checked (±15 %)"]
+        verdicts = [abs(d) <= 15.0 for d in (row["A dev %"], row["B dev %"]) if d is not None]
+        verdict = ("yes" if all(verdicts) else "no") if checked and verdicts else ""
+        out.add_row(
+            row["line"],
+            _cell(row["study A"]),
+            _cell(row["platform A"]),
+            _cell(row["A dev %"], 1),
+            _cell(row["study B"], 1),
+            _cell(row["platform B"], 1),
+            _cell(row["B dev %"], 1),
+            verdict,
+        )
+    console.print(out)
+    console.print(
+        f"study's direction (B cheaper and lower in CO2 than A): "
+        f"B cheaper {direction['B cheaper']}, B lower CO2 {direction['B lower CO2']}",
+        highlight=False,
+    )
+    quantities = Table(title="What the runs simulated (a year)")
+    quantities.add_column("quantity")
+    quantities.add_column("A", justify="right")
+    quantities.add_column("B", justify="right")
+    for key in dict.fromkeys([*qa, *qb]):
+        quantities.add_row(key, _cell(qa.get(key), 1), _cell(qb.get(key), 1))
+    console.print(quantities)
+
+
+def register(app: typer.Typer, guard: Callable[[Any], Any], command_class: type[Any]) -> None:
+    """Add `cosim eco-district` to `app` inside `guard`."""
+    app.command("eco-district", cls=command_class)(guard(eco_district))

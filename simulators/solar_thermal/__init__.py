@@ -1,0 +1,1 @@
+"""Solar-thermal collectors with a hot-water store (pure model; `model.py`)."""
