@@ -47,6 +47,8 @@ OUTPUTS = (
     "cop",
     "t_in_mean_c",
     "comfort_violation_k",
+    "comfort_cold_k",
+    "comfort_hot_k",
     "deadline_s",
 )
 N_OUT = len(OUTPUTS)  # output rows of `_step_scalar`, in this order
@@ -107,8 +109,9 @@ def _step_scalar(
     n_sub: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One step of every building. `params` rows: flex_share, restore_within_s, hp_p_max_kw,
-    boiler_q_max_kw, t_set_c, hysteresis_k, t_min_c, t_max_c, boiler_eff, tan_phi. Returns the new
-    (x, hp_on) and the `OUTPUTS` rows (new backlog and deadline among them)."""
+    boiler_q_max_kw, t_set_c, hysteresis_k, t_min_c, t_max_c, boiler_eff, tan_phi, venting (1 or
+    0), t_window_open_c, h_window_kw_k. Returns the new (x, hp_on) and the `OUTPUTS` rows (new
+    backlog and deadline among them)."""
     n = x.shape[0]
     out = np.empty((N_OUT, n))
     x_out = np.empty((n, 2))
@@ -119,6 +122,8 @@ def _step_scalar(
         hp_max, boiler_q_max = params[2, i], params[3, i]
         t_set_default, hysteresis, t_min, t_max = params[4, i], params[5, i], params[6, i], params[7, i]
         boiler_eff, tan_phi = params[8, i], params[9, i]
+        venting, t_open, h_win = params[10, i] > 0, params[11, i], params[12, i]
+        t_out = t_out_c[i]
         hp = is_hp[i]
         district = is_district[i]
         # flexible load (flex.step_flex)
@@ -154,27 +159,32 @@ def _step_scalar(
         q_off = q_forced if held else 0.0
         t_set = t_set_default if t_set_in_c[i] != t_set_in_c[i] else t_set_in_c[i]
         low, high = t_set - hysteresis, t_set + hysteresis
-        bc_in = b_0[0, i] * t_out_c[i] + b_2[0, i] * q_mass_gain_kw[i]
-        bc_mass = b_0[1, i] * t_out_c[i] + b_2[1, i] * q_mass_gain_kw[i]
+        bc_in = b_0[0, i] * t_out + b_2[0, i] * q_mass_gain_kw[i]
+        bc_mass = b_0[1, i] * t_out + b_2[1, i] * q_mass_gain_kw[i]
         on_in = bc_in + b_1[0, i] * (q_air_base + q_on)
         on_mass = bc_mass + b_1[1, i] * (q_air_base + q_on)
         off_in = bc_in + b_1[0, i] * (q_air_base + q_off)
         off_mass = bc_mass + b_1[1, i] * (q_air_base + q_off)
         # the minute loop (minutes.simulate_minutes)
         t_in, t_mass, on = x[i, 0], x[i, 1], hp_on[i]
-        heat_sum, t_mid_sum, violation_sum = 0.0, 0.0, 0.0
+        heat_sum, t_mid_sum, cold_sum, hot_sum = 0.0, 0.0, 0.0, 0.0
         for _k in range(n_sub):
             on = t_in < low or (on and not t_in > high)
             if on:
                 u_in, u_mass, q = on_in, on_mass, q_on
             else:
                 u_in, u_mass, q = off_in, off_mass, q_off
-            new_in = (a_0[0, i] * t_in + a_1[0, i] * t_mass) + u_in
-            new_mass = (a_0[1, i] * t_in + a_1[1, i] * t_mass) + u_mass
+            opened = venting and t_in > t_open and t_out < t_in
+            q_vent = h_win * (t_out - t_in)
+            v_in = b_1[0, i] * q_vent if opened else 0.0
+            v_mass = b_1[1, i] * q_vent if opened else 0.0
+            new_in = ((a_0[0, i] * t_in + a_1[0, i] * t_mass) + u_in) + v_in
+            new_mass = ((a_0[1, i] * t_in + a_1[1, i] * t_mass) + u_mass) + v_mass
             t_mid = 0.5 * (t_in + new_in)
             heat_sum += q
             t_mid_sum += t_mid
-            violation_sum += _maximum(t_min - t_mid, 0.0) + _maximum(t_mid - t_max, 0.0)
+            cold_sum += _maximum(t_min - t_mid, 0.0)
+            hot_sum += _maximum(t_mid - t_max, 0.0)
             t_in, t_mass = new_in, new_mass
         x_out[i, 0], x_out[i, 1], on_out[i] = t_in, t_mass, on
         heat = heat_sum / n_sub
@@ -198,8 +208,10 @@ def _step_scalar(
         out[10, i] = new_backlog
         out[11, i] = cop if hp else np.nan
         out[12, i] = t_mid_sum / n_sub
-        out[13, i] = violation_sum / n_sub
-        out[14, i] = new_deadline
+        out[13, i] = cold_sum / n_sub + hot_sum / n_sub
+        out[14, i] = cold_sum / n_sub
+        out[15, i] = hot_sum / n_sub
+        out[16, i] = new_deadline
     return x_out, on_out, out
 
 

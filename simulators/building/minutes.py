@@ -1,14 +1,17 @@
-"""The minute loop of a building step in NumPy: thermostat hysteresis and the 2R2C update, minute by
-minute, for the whole fleet at once. `kernel` does the same per building in compiled code (what
-runs when numba is installed); this is the reference it is tested against and the fallback. Per
-minute and building
+"""The minute loop of a building step in NumPy: thermostat hysteresis, window ventilation and the
+2R2C update, minute by minute, for the whole fleet at once. `kernel` does the same per building in
+compiled code (what runs when numba is installed); this is the reference it is tested against and
+the fallback. Per minute and building
 
-    on  = t_in < low  or  (on  and not t_in > high)
-    x'  = (a_0 · t_in + a_1 · t_mass) + (b_on if on else b_off)      (each row of the 2R2C state)
+    on   = t_in < low  or  (on  and not t_in > high)
+    open = venting  and  t_in > t_vent  and  t_out < t_in            (windows opened)
+    x'   = ((a_0 · t_in + a_1 · t_mass) + (b_on if on else b_off))
+           + (b_1 · (h_win · (t_out − t_in)) if open else 0)          (each row of the 2R2C state)
 
-and, summed from zero minute after minute and divided by the number of minutes at the end, the
-heating heat (q_on or q_off), the mid-minute indoor temperature and the comfort violation
-max(t_min − t_mid, 0) + max(t_mid − t_max, 0).
+(window ventilation is a heat flow into the air node set by the minute's starting temperature) and,
+summed from zero minute after minute and divided by the number of minutes at the end, the heating
+heat (q_on or q_off), the mid-minute indoor temperature and the comfort violations below
+(max(t_min − t_mid, 0)) and above (max(t_mid − t_max, 0)) the band.
 
 The loop costs ~11 array operations per minute whatever the fleet's size (~0.1 ms for a 15-minute
 step).
@@ -16,9 +19,11 @@ step).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def simulate_minutes_numpy(
@@ -35,11 +40,12 @@ def simulate_minutes_numpy(
     t_min: np.ndarray,
     t_max: np.ndarray,
     n_sub: int,
+    vent: Ventilation,
 ) -> Arrays:
     """`n_sub` minutes for every building. `x` (n, 2) indoor and mass temperature, `hp_on` (n,)
     heater state, `a_0`, `a_1`, `bu_on`, `bu_off` (2, n) the columns of the discrete model and its
     inputs with the heater on / off. Returns the new state and heater state and the step means of
-    heat, mid-minute indoor temperature and comfort violation."""
+    heat, mid-minute indoor temperature and comfort violation below and above the band."""
     n = x.shape[0]
     t_in_path = np.empty((n_sub + 1, n))  # indoor temperature at every minute boundary
     on_path = np.empty((n_sub, n), dtype=bool)  # heater state in every minute
@@ -51,14 +57,30 @@ def simulate_minutes_numpy(
         # in one call (True > False is the only true case)
         hp_on = (t_in < low) | (hp_on > (t_in > high))
         on_path[k] = hp_on
-        x_next = (a_0 * t_in + a_1 * t_mass) + np.where(hp_on, bu_on, bu_off)
+        opened = vent.enabled & (t_in > vent.t_open_c) & (vent.t_out_c < t_in)
+        x_next = ((a_0 * t_in + a_1 * t_mass) + np.where(hp_on, bu_on, bu_off)) + np.where(
+            opened, vent.b_air * (vent.h_win_kw_k * (vent.t_out_c - t_in)), 0.0
+        )
         t_in, t_mass = x_next[0], x_next[1]
         t_in_path[k + 1] = t_in
     t_mid = 0.5 * (t_in_path[:-1] + t_in_path[1:])
-    violation = np.maximum(t_min - t_mid, 0.0) + np.maximum(t_mid - t_max, 0.0)
+    cold, hot = np.maximum(t_min - t_mid, 0.0), np.maximum(t_mid - t_max, 0.0)
     heat = np.where(on_path, q_on, q_off)
-    heat_sum, t_mid_sum, violation_sum = _sum_rows(heat, t_mid, violation)
-    return np.ascontiguousarray(x_next.T), hp_on, heat_sum / n_sub, t_mid_sum / n_sub, violation_sum / n_sub
+    heat_sum, t_mid_sum, cold_sum, hot_sum = _sum_rows(heat, t_mid, cold, hot)
+    return (np.ascontiguousarray(x_next.T), hp_on, heat_sum / n_sub, t_mid_sum / n_sub,
+            cold_sum / n_sub, hot_sum / n_sub)
+
+
+@dataclass(frozen=True)
+class Ventilation:
+    """Window ventilation of a fleet in one step (arrays of shape (n,); `b_air` (2, n) the discrete
+    model's column for heat into the air node)."""
+
+    enabled: np.ndarray
+    t_open_c: np.ndarray
+    h_win_kw_k: np.ndarray
+    t_out_c: np.ndarray
+    b_air: np.ndarray
 
 
 def _sum_rows(*arrays: np.ndarray) -> np.ndarray:

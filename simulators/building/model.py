@@ -10,8 +10,14 @@ when the tank is being charged (the heater supplies that heat) and negative when
 
 Demand: appliance electricity and hot-water heat come from annual energy × normalised typical-day
 profiles (`simulators.sources.profiles`); space heating comes from the thermal network, calibrated
-to the annual space-heating demand through the energy signature (`thermal.calibrate`). All
-appliance electricity ends up as internal heat gains.
+so that a reference year of the site's weather, gains included, needs the annual space-heating
+demand (`calibration.calibrate_fleet`; with explicit `heating_degree_days_kd` the plain energy
+signature `thermal.calibrate`). All appliance electricity ends up as internal heat gains; solar
+gains enter through the windows with shading and blinds (`solar`).
+
+Summer: above `t_window_open_c` the occupants open the windows when it is cooler outside (a
+ventilation conductance of `window_ach_per_h` air changes, minute by minute in the thermostat
+loop); external blinds close on facades in strong sun on warm days. Both are on by default.
 
 Heating modes, per building and step: with no `hp_p_set_kw` input (NaN) the heater follows a
 thermostat with hysteresis (on at full power below t_set − hysteresis, off above t_set +
@@ -36,15 +42,18 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulators.arrays import clip, nan_to_zero
-from simulators.building import heatpump, kernel, thermal
+from simulators.building import calibration, heatpump, kernel, thermal
 from simulators.building.flex import step_flex
-from simulators.building.minutes import simulate_minutes_numpy
+from simulators.building.minutes import Ventilation, simulate_minutes_numpy
 from simulators.building.pv import PvArrays, SunPosition, pv_power_kw, sun_positions
+from simulators.building.solar import Windows, window_gains_kw
 from simulators.params import from_dict
 from simulators.sources.profiles import draw_variation, normalised_power, step_noise
 from simulators.sources.weather import Site
 
 SUBSTEP_S = 60.0
+AIR_HEAT_KWH_M3K = 0.34e-3  # volumetric heat capacity of air
+ROOM_HEIGHT_M = 2.5
 
 
 class BuildingSpec(BaseModel):
@@ -60,8 +69,8 @@ class BuildingSpec(BaseModel):
     space_heating_kwh_a: Annotated[float, Field(ge=0)] = 9000.0
     heating: Literal["heat_pump", "gas_boiler", "district"] = "heat_pump"
     hp_p_max_kw: Annotated[float, Field(gt=0)] | None = None
-    hp_carnot_eff: Annotated[float, Field(gt=0, le=1)] = 0.45
-    t_supply_space_c: Annotated[float, Field(gt=0, le=95)] = 35.0
+    hp_carnot_eff: Annotated[float, Field(gt=0, le=1)] = 0.40
+    t_supply_space_c: Annotated[float, Field(gt=0, le=95)] = 35.0  # at the design temperature (heating curve)
     t_supply_dhw_c: Annotated[float, Field(gt=0, le=95)] = 55.0
     boiler_eff: Annotated[float, Field(gt=0, le=1.1)] = 0.94
     t_set_c: Annotated[float, Field(ge=5, le=30)] = 21.0
@@ -75,8 +84,17 @@ class BuildingSpec(BaseModel):
     flex_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0
     restore_within_h: Annotated[float, Field(gt=0)] = 4.0
     power_factor: Annotated[float, Field(gt=0, le=1)] = 0.95
-    solar_aperture_m2_per_m2: Annotated[float, Field(ge=0, le=1)] = 0.04
     solar_share_air: Annotated[float, Field(ge=0, le=1)] = 0.3
+    window_m2_per_m2: Annotated[float, Field(ge=0, le=1)] = 0.18
+    g_value: Annotated[float, Field(ge=0, le=1)] = 0.6
+    shading_factor: Annotated[float, Field(ge=0, le=1)] = 0.8
+    blinds: bool = True
+    blind_factor: Annotated[float, Field(ge=0, le=1)] = 0.25
+    blind_threshold_w_m2: Annotated[float, Field(ge=0)] = 150.0
+    blind_t_out_c: float = 16.0
+    window_ventilation: bool = True
+    t_window_open_c: Annotated[float, Field(ge=5, le=40)] = 24.0
+    window_ach_per_h: Annotated[float, Field(ge=0, le=20)] = 3.0
 
     @model_validator(mode="after")
     def _comfort_band(self) -> BuildingSpec:
@@ -138,6 +156,8 @@ class BuildingStep:
     t_mass_c: np.ndarray
     t_in_mean_c: np.ndarray
     comfort_violation_k: np.ndarray
+    comfort_cold_k: np.ndarray
+    comfort_hot_k: np.ndarray
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in OUTPUT_ATTRS}
@@ -163,18 +183,58 @@ class Exogenous:
     cop_dhw: np.ndarray
 
 
-def heater_capacity_kw(specs: list[BuildingSpec], heating_degree_days_kd: float = 2900.0) -> np.ndarray:
+def heater_capacity_kw(
+    specs: list[BuildingSpec], heating_degree_days_kd: float | None = None, site: Site | None = None
+) -> np.ndarray:
     """Heat capacity (kW) of each building's boiler or district-heating substation, as the fleet
-    sizes it: design heat load at −12 °C plus mean hot-water demand, with margin. For a heat
-    network's layout before the buildings are stepped."""
-    rc = thermal.calibrate(_array(specs, "floor_area_m2"), _array(specs, "space_heating_kwh_a"),
-                           heating_degree_days_kd)
-    return heatpump.heater_capacity_kw(rc.h_total_kw_k, _array(specs, "t_set_c"),
-                                       _array(specs, "dhw_kwh_a") / 8760.0)
+    sizes it: design heat load at the climate's design temperature plus mean hot-water demand,
+    with margin. For a heat network's layout before the buildings are stepped."""
+    where = site or Site()
+    params = {name: _array(specs, name) for name in PARAM_NAMES}
+    rc = _calibrated(params, specs, where, heating_degree_days_kd)
+    return heatpump.heater_capacity_kw(rc.h_total_kw_k, params["t_set_c"], params["dhw_kwh_a"] / 8760.0,
+                                       where.climate_params.t_design_c)
 
 
 def _array(specs: list[BuildingSpec], name: str) -> np.ndarray:
     return np.array([getattr(s, name) for s in specs], dtype=float)
+
+
+PARAM_NAMES = (
+    "floor_area_m2", "appliances_kwh_a", "dhw_kwh_a", "space_heating_kwh_a", "hp_carnot_eff",
+    "t_supply_space_c", "t_supply_dhw_c", "boiler_eff", "t_set_c", "hysteresis_k", "t_min_c", "t_max_c",
+    "flex_share", "restore_within_h", "power_factor", "solar_share_air", "window_m2_per_m2", "g_value",
+    "shading_factor", "blind_factor", "blind_threshold_w_m2", "blind_t_out_c", "t_window_open_c",
+    "window_ach_per_h",
+)  # fmt: skip
+"""The numeric `BuildingSpec` fields a fleet keeps as arrays (`BuildingFleet.p`)."""
+
+
+def windows_of(p: dict[str, np.ndarray], specs: list[BuildingSpec]) -> Windows:
+    """The fleet's glazing (no blinds: blind factor 1)."""
+    blinds = np.array([s.blinds for s in specs])
+    return Windows(
+        p["window_m2_per_m2"] * p["floor_area_m2"], p["g_value"], p["shading_factor"],
+        np.where(blinds, p["blind_factor"], 1.0), p["blind_threshold_w_m2"], p["blind_t_out_c"],
+    )  # fmt: skip
+
+
+def window_conductance_kw_k(p: dict[str, np.ndarray]) -> np.ndarray:
+    """Ventilation conductance of the open windows: ρc_air · room height · floor area · air changes."""
+    result: np.ndarray = AIR_HEAT_KWH_M3K * ROOM_HEIGHT_M * p["floor_area_m2"] * p["window_ach_per_h"]
+    return result
+
+
+def _calibrated(
+    p: dict[str, np.ndarray], specs: list[BuildingSpec], site: Site, heating_degree_days_kd: float | None
+) -> thermal.RcParams:
+    """The fleet's thermal networks: calibrated against the site's weather, or by the energy
+    signature when degree days are given."""
+    if heating_degree_days_kd is not None:
+        return thermal.calibrate(p["floor_area_m2"], p["space_heating_kwh_a"], heating_degree_days_kd)
+    venting = np.array([s.window_ventilation for s in specs])
+    inputs = calibration.calibration_inputs(p, windows_of(p, specs), venting, window_conductance_kw_k(p))
+    return calibration.calibrate_fleet(inputs, site)
 
 
 class BuildingFleet:
@@ -191,7 +251,7 @@ class BuildingFleet:
         site: Site,
         step_s: int,
         seed: int,
-        heating_degree_days_kd: float = 2900.0,
+        heating_degree_days_kd: float | None = None,
     ) -> None:
         if len(specs) != len(indices) or not specs:
             raise ValueError("need one index per building and at least one building")
@@ -203,33 +263,15 @@ class BuildingFleet:
             seed,
         )
         self.n = len(specs)
-        a = {
-            name: _array(specs, name)
-            for name in (
-                "floor_area_m2",
-                "appliances_kwh_a",
-                "dhw_kwh_a",
-                "space_heating_kwh_a",
-                "hp_carnot_eff",
-                "t_supply_space_c",
-                "t_supply_dhw_c",
-                "boiler_eff",
-                "t_set_c",
-                "hysteresis_k",
-                "t_min_c",
-                "t_max_c",
-                "flex_share",
-                "restore_within_h",
-                "power_factor",
-                "solar_aperture_m2_per_m2",
-                "solar_share_air",
-            )
-        }
+        a = {name: _array(specs, name) for name in PARAM_NAMES}
         self.p = a
-        self._t_supply_c = np.stack([a["t_supply_space_c"], a["t_supply_dhw_c"]])
         self.is_hp = np.array([s.heating == "heat_pump" for s in specs])
         self.is_district = np.array([s.heating == "district" for s in specs])
-        self.rc = thermal.calibrate(a["floor_area_m2"], a["space_heating_kwh_a"], heating_degree_days_kd)
+        self.t_design_c = site.climate_params.t_design_c
+        self.windows = windows_of(a, specs)
+        self.venting = np.array([s.window_ventilation for s in specs])
+        self.h_window_kw_k = window_conductance_kw_k(a)
+        self.rc = _calibrated(a, specs, site, heating_degree_days_kd)
         self.n_sub = max(1, int(np.ceil(step_s / SUBSTEP_S)))
         self.sub_model = thermal.discretise(self.rc, step_s / self.n_sub)
         # the sub-step matrices by column, each (2, n): row i of column j is a[:, i, j] (b likewise)
@@ -237,11 +279,14 @@ class BuildingFleet:
         self._b_columns = tuple(np.ascontiguousarray(self.sub_model.b[:, :, j].T) for j in range(3))
         dhw_mean_kw = a["dhw_kwh_a"] / 8760.0
         auto_hp = heatpump.auto_size_hp_kw(
-            self.rc.h_total_kw_k, a["t_set_c"], dhw_mean_kw, a["t_supply_space_c"], a["hp_carnot_eff"]
+            self.rc.h_total_kw_k, a["t_set_c"], dhw_mean_kw, a["t_supply_space_c"], a["hp_carnot_eff"],
+            self.t_design_c,
         )
         given = np.array([np.nan if s.hp_p_max_kw is None else s.hp_p_max_kw for s in specs])
         self.hp_p_max_kw = np.where(np.isnan(given), auto_hp, given)
-        self.boiler_q_max_kw = heatpump.heater_capacity_kw(self.rc.h_total_kw_k, a["t_set_c"], dhw_mean_kw)
+        self.boiler_q_max_kw = heatpump.heater_capacity_kw(
+            self.rc.h_total_kw_k, a["t_set_c"], dhw_mean_kw, self.t_design_c
+        )
         self.pv = PvArrays(
             _array(specs, "pv_kwp"), _array(specs, "pv_tilt_deg"), _array(specs, "pv_azimuth_deg")
         )
@@ -254,6 +299,7 @@ class BuildingFleet:
         self._kernel_params = np.stack([
             a["flex_share"], a["restore_within_h"] * 3600.0, self.hp_p_max_kw, self.boiler_q_max_kw,
             a["t_set_c"], a["hysteresis_k"], a["t_min_c"], a["t_max_c"], a["boiler_eff"], self.tan_phi,
+            self.venting.astype(float), a["t_window_open_c"], self.h_window_kw_k,
         ])  # fmt: skip
         self.sun: SunPosition | None = None
         self.sun_ns: np.ndarray | None = None
@@ -310,7 +356,7 @@ class BuildingFleet:
         cop_space, cop_dhw = ex.cop_space, ex.cop_dhw
         q_air_base = ex.q_air_gain_kw + flex.flex_p_kw + surplus_to_air  # gains include the appliances
         q_mass = ex.q_mass_gain_kw
-        heat_kw, t_in_mean, violation = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, c)
+        heat_kw, t_in_mean, cold, hot = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, c)
         hp_space_kw = np.where(self.is_hp, heat_kw / cop_space, 0.0)
         dhw_el_kw = np.where(self.is_hp, dhw_from_heater / cop_dhw, 0.0)
         no_gas = self.is_hp | self.is_district
@@ -336,7 +382,9 @@ class BuildingFleet:
             t_in_c=self.x[:, 0].copy(),
             t_mass_c=self.x[:, 1].copy(),
             t_in_mean_c=t_in_mean,
-            comfort_violation_k=violation,
+            comfort_violation_k=cold + hot,
+            comfort_cold_k=cold,
+            comfort_hot_k=hot,
         )
 
     def _step_compiled(
@@ -369,10 +417,14 @@ class BuildingFleet:
         pv_kw = pv_power_kw(
             self.pv, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c, w.wind_m_s
         )
-        # both supply temperatures in one call (row 0 space heating, row 1 hot water; elementwise,
-        # so the same numbers as one call each)
-        cop_space, cop_dhw = heatpump.cop(w.t_out_c, self._t_supply_c, self.p["hp_carnot_eff"])
-        q_sol = self.p["solar_aperture_m2_per_m2"] * self.p["floor_area_m2"] * w.ghi_w_m2 / 1000.0
+        # both supply temperatures in one call (row 0 space heating on its heating curve, row 1 hot
+        # water; elementwise, so the same numbers as one call each)
+        t_supply = np.stack([
+            heatpump.heating_curve_c(w.t_out_c, self.p["t_supply_space_c"], self.t_design_c),
+            self.p["t_supply_dhw_c"],
+        ])  # fmt: skip
+        cop_space, cop_dhw = heatpump.cop(w.t_out_c, t_supply, self.p["hp_carnot_eff"])
+        q_sol = window_gains_kw(self.windows, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c)
         share = self.p["solar_share_air"]
         dhw_el_kw = np.where(self.is_hp, dhw_th_kw / cop_dhw, 0.0)
         return Exogenous(
@@ -393,9 +445,9 @@ class BuildingFleet:
         q_mass: np.ndarray,
         cop_space: np.ndarray,
         c: Controls,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Minute-wise thermal simulation; returns mean heating heat, mean indoor temperature and
-        mean comfort violation (K) over the step.
+        mean comfort violations (K) below and above the band over the step.
 
         Each minute is `thermal.advance` written out element-wise, with the sums in the order its
         einsum uses ((j=0 + j=2) + j=1 for the inputs), so the numbers are the same. Within a step
@@ -412,8 +464,9 @@ class BuildingFleet:
         (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
         b_const = b_0 * t_out_c + b_2 * q_mass
         bu_on, bu_off = b_const + b_1 * (q_air_base + q_on), b_const + b_1 * (q_air_base + q_off)
-        self.x, self.hp_on, heat, t_in_mean, violation = simulate_minutes_numpy(
+        vent = Ventilation(self.venting, self.p["t_window_open_c"], self.h_window_kw_k, t_out_c, b_1)
+        self.x, self.hp_on, heat, t_in_mean, cold, hot = simulate_minutes_numpy(
             self.x, self.hp_on, low, high, a_0, a_1, bu_on, bu_off, q_on, q_off,
-            self.p["t_min_c"], self.p["t_max_c"], self.n_sub,
+            self.p["t_min_c"], self.p["t_max_c"], self.n_sub, vent,
         )  # fmt: skip
-        return heat, t_in_mean, violation
+        return heat, t_in_mean, cold, hot

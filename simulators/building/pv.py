@@ -182,8 +182,8 @@ def _inverter_kw(pdc_kw: np.ndarray, pv: PvArrays) -> np.ndarray:
 def poa_parts(
     surface: _Surface,
     surface_azimuth_deg: np.ndarray,
-    zenith_deg: float,
-    azimuth_deg: float,
+    zenith_deg: float | np.ndarray,
+    azimuth_deg: float | np.ndarray,
     dni: np.ndarray,
     ghi: np.ndarray,
     dhi: np.ndarray,

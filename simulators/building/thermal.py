@@ -12,12 +12,15 @@ over a step the discretisation x⁺ = A x + B u is exact (zero-order hold via th
 exponential of the augmented system), so a controller that uses (A, B) predicts the simulator
 exactly.
 
-Calibration (energy signature, as in the urban-planning study): the total heat-loss coefficient
-H = H_ie + (H_im·H_me)/(H_im + H_me) equals the slope of the energy signature,
-H = annual space-heating demand / (heating degree days × 24 h); 30 % of it goes through the air
-node (ventilation, windows), 70 % through the opaque envelope via the mass. H_im follows
-ISO 13790 (9.1 W/m²K over a mass area of 2.5 × floor area), capacities are per floor area
-(mass: ISO 13790 "medium", 165 kJ/m²K).
+Parameters from the total heat-loss coefficient H = H_ie + (H_im·H_me)/(H_im + H_me)
+(`rc_from_h`): 30 % of it goes through the air node (ventilation, windows), 70 % through the opaque
+envelope via the mass. H_im follows ISO 13790 (9.1 W/m²K over a mass area of 2.5 × floor area),
+capacities are per floor area (mass: ISO 13790 "medium", 165 kJ/m²K).
+
+H itself comes from the annual space-heating demand: `calibration.calibrate_to_weather` solves it
+against a year of the site's weather with the gains (what the simulator does);
+`calibrate` is the plain energy signature H = demand / (heating degree days × 24 h), which
+ignores gains (kept as the first guess and for a scenario that gives its degree days explicitly).
 """
 
 from __future__ import annotations
@@ -56,9 +59,15 @@ class RcParams:
 def calibrate(
     floor_area_m2: np.ndarray, space_heating_kwh_a: np.ndarray, heating_degree_days_kd: float
 ) -> RcParams:
-    """2R2C parameters whose heat-loss coefficient matches the annual space-heating demand."""
-    area = np.asarray(floor_area_m2, dtype=float)
+    """2R2C parameters from the energy signature: H = demand / (degree days × 24 h), no gains."""
     h_total = np.asarray(space_heating_kwh_a, dtype=float) / (heating_degree_days_kd * 24.0)
+    return rc_from_h(floor_area_m2, h_total)
+
+
+def rc_from_h(floor_area_m2: np.ndarray, h_total_kw_k: np.ndarray) -> RcParams:
+    """2R2C parameters of buildings with the total heat-loss coefficient `h_total_kw_k` (kW/K)."""
+    area = np.asarray(floor_area_m2, dtype=float)
+    h_total = np.asarray(h_total_kw_k, dtype=float)
     h_im = H_IM_KW_PER_M2K * area
     h_op = (1.0 - SHARE_AIR_PATH) * h_total
     if np.any(h_op >= h_im):
