@@ -1,7 +1,9 @@
 """mosaik adapter of the building model: one simulator holds many `Building` entities.
 
 Init params (besides the required calendar `step_size`, `start`, `tz`, `n_steps`): `seed`, `site`
-(dict: latitude_deg, longitude_deg, altitude_m, tz), `heating_degree_days_kd`, `name` (see below).
+(dict: latitude_deg, longitude_deg, altitude_m, tz, climate), `heating_degree_days_kd` (None, the
+default: the buildings are calibrated against the site's weather; a number: the energy signature
+with these degree days), `name` (see below).
 Create params: `spec` (dict of `BuildingSpec` fields, plus `space_heating_kwh_m2a`), `type` (a
 building type of `presets.PRESETS`, default single_family: fills the demands `spec` leaves unset),
 `index` (the building's number in the district; seeds its profile variation).
@@ -71,7 +73,7 @@ class BuildingSim(TimeBasedSim):
         self.seed = 0
         self.name = ""
         self.site = Site()
-        self.hdd_kd = 2900.0
+        self.hdd_kd: float | None = None
         self.fleet: BuildingFleet | None = None
         self.last: BuildingStep | None = None
         self.last_inputs: dict[str, np.ndarray] = {}
@@ -83,12 +85,13 @@ class BuildingSim(TimeBasedSim):
         self,
         seed: int = 0,
         site: dict[str, Any] | None = None,
-        heating_degree_days_kd: float = 2900.0,
+        heating_degree_days_kd: float | None = None,
         name: str | None = None,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"{self.sid}: seed must be a whole number >= 0, got {seed!r}")
-        self.seed, self.site, self.hdd_kd = seed, site_from(site or {}), float(heating_degree_days_kd)
+        self.seed, self.site = seed, site_from(site or {})
+        self.hdd_kd = None if heating_degree_days_kd is None else float(heating_degree_days_kd)
         self.name = self.sid if name is None else str(name)
 
     def create(  # type: ignore[override]  # explicit keywords
