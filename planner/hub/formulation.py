@@ -79,14 +79,18 @@ class MeterInterval:
 
     Only the ``steps`` where depositing while drawing could pay carry the constraint (the import
     price is below a later one and the sun is up, :func:`arbitrage_steps`); ``on`` is 1 where the
-    step deposits, binary (a MILP) or a fixed 0/1 pattern (an LP, to read duals for pricing).
-    ``max_deposit_kw`` and ``max_draw_kw`` are the big-M bounds of each of these steps.
+    step deposits: binary (a MILP), continuous in [0, 1] (the MILP's LP relaxation, a lower bound)
+    or a fixed 0/1 pattern (an LP). ``deposit_area_m2`` splits each solar-electric collector's area
+    per step into the part counted as depositing (a¹, the rest a⁰ = A − a¹ counted as drawing), with
+    ``max_area_m2`` its largest area; ``max_draw_kw`` bounds the draw where electricity consumers or
+    electric stores can raise it above the demand (None without them). Empty with a fixed pattern.
     """
 
     steps: np.ndarray
     on: Any
-    max_deposit_kw: np.ndarray
-    max_draw_kw: np.ndarray
+    deposit_area_m2: dict[str, cp.Variable]
+    max_area_m2: dict[str, float]
+    max_draw_kw: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,11 @@ def arbitrage_steps(import_per_kwh: np.ndarray, irradiance_kw_per_m2: np.ndarray
     return np.flatnonzero((price < later - ARBITRAGE_PRICE_TOLERANCE) & sunny)
 
 
+def _has_elec_consumers(case: Case) -> bool:
+    return (any(t.input == "elec" for t in case.catalogue.conversion.values())
+            or any(s.carrier == "elec" for s in case.catalogue.storage.values()))
+
+
 def _max_draw_kw(case: Case, steps: np.ndarray) -> np.ndarray:
     """An upper bound of the grid draw in ``steps``: the import limit, else demand plus every
     electricity consumer and electric store charging at its largest size."""
@@ -171,37 +180,40 @@ def _max_draw_kw(case: Case, steps: np.ndarray) -> np.ndarray:
     return bound
 
 
-def _max_deposit_kw(case: Case, steps: np.ndarray) -> np.ndarray:
-    """An upper bound of the solar export in ``steps``: every solar technology at its largest area."""
-    irr = case.irradiance_kw_per_m2[steps]
-    total = np.zeros(steps.size)
+def _max_area_m2(case: Case) -> dict[str, float]:
+    """The largest area of every solar-electric collector: its max capacity or the roof."""
+    out: dict[str, float] = {}
     for name, tech in case.catalogue.conversion.items():
         if tech.is_solar and "elec" in tech.outputs:
             limits = [x for x in (tech.max_capacity, case.roof_area_m2) if x is not None]
-            area = min(limits) if limits else _big_m(name, None, "or the case a roof area")
-            total += tech.outputs["elec"] * irr * area
-    return total
+            out[name] = min(limits) if limits else _big_m(name, None, "or the case a roof area")
+    return out
 
 
-def _meter_interval(case: Case, steps: np.ndarray, pattern: np.ndarray | None) -> MeterInterval | None:
+def _meter_interval(case: Case, steps: np.ndarray, pattern: np.ndarray | None,
+                    relaxed: bool) -> MeterInterval | None:
     if steps.size == 0:
         return None
     if pattern is not None:
-        on: Any = np.asarray(pattern, dtype=float)
-    else:
-        on = cp.Variable(steps.size, boolean=True, name="nm_deposit_on")
-    return MeterInterval(steps, on, _max_deposit_kw(case, steps), _max_draw_kw(case, steps))
+        return MeterInterval(steps, np.asarray(pattern, dtype=float), {}, {}, None)
+    on: Any = (cp.Variable(steps.size, bounds=[0.0, 1.0], name="nm_deposit_share") if relaxed
+               else cp.Variable(steps.size, boolean=True, name="nm_deposit_on"))
+    max_area = _max_area_m2(case)
+    areas = {name: cp.Variable(steps.size, nonneg=True, name=f"{name}_deposit_area_m2") for name in max_area}
+    draw = _max_draw_kw(case, steps) if _has_elec_consumers(case) else None
+    return MeterInterval(steps, on, areas, max_area, draw)
 
 
 def define_variables(case: Case, prices: ResolvedPrices, netted: bool = False,
                      meter_steps: np.ndarray | None = None,
-                     meter_pattern: np.ndarray | None = None) -> HubVariables:
+                     meter_pattern: np.ndarray | None = None, meter_relaxed: bool = False) -> HubVariables:
     """Create the decision variables; solar input is the fixed expression area · I_t (no curtailment).
 
     ``netted`` replaces the net-metering bank by its relaxation :class:`NettedBank` (no effect
     without net metering). ``meter_steps``: the steps of :class:`MeterInterval` (default: the
     :func:`arbitrage_steps` of a net-metering policy, none otherwise); the relaxations of
-    :mod:`planner.hub.netting` pass their policy's. ``meter_pattern`` fixes its binaries (0/1 per step).
+    :mod:`planner.hub.netting` pass their policy's. ``meter_pattern`` fixes its binaries (0/1 per step);
+    ``meter_relaxed`` makes them continuous in [0, 1] (the LP relaxation of the MILP).
     """
     n = case.n_steps
     irr_kw_per_m2 = case.irradiance_kw_per_m2
@@ -231,8 +243,8 @@ def define_variables(case: Case, prices: ResolvedPrices, netted: bool = False,
     if meter_steps is None:
         meter_steps = (arbitrage_steps(prices.import_per_kwh, irr_kw_per_m2) if nm
                        else np.zeros(0, dtype=int))
-    interval = _meter_interval(case, np.asarray(meter_steps, dtype=int), meter_pattern) if has_solar_elec \
-        else None
+    interval = _meter_interval(case, np.asarray(meter_steps, dtype=int), meter_pattern, meter_relaxed) \
+        if has_solar_elec else None
     grid = GridVars(
         import_kw=cp.Variable(n, nonneg=True, name="grid_draw_kw" if nm and netted else "grid_import_kw"),
         export_solar_kw=cp.Variable(n, nonneg=True, name="export_solar_kw") if has_solar_elec else None,
@@ -421,22 +433,62 @@ def define_net_metering(v: HubVariables, step_h: float) -> list[Constraint]:
             g.bank_kwh[1:] == g.bank_kwh[:-1] + step_h * (g.export_solar_kw - g.bank_withdrawal_kw)]
 
 
-def define_metering_interval(v: HubVariables) -> list[Constraint]:
-    """One net flow per metering interval in the steps S of :class:`MeterInterval` (u_t = 1: deposit):
+def _elec_consumed_kw(v: HubVariables, steps: np.ndarray) -> Expr | None:
+    """e_t: electricity taken by converters with an electricity input and charged into electric stores."""
+    terms = [c.inflow_kw[steps] for c in v.converters.values() if c.tech.input == "elec"]
+    terms += [s.charge_kw[steps] for s in v.storage.values() if s.tech.carrier == "elec"]
+    return _sum(terms, steps.size) if terms else None
 
-    x_pv,t ≤ X_t·u_t,  d_t ≤ D_t·(1 − u_t)  ∀t ∈ S,  d_t = import_t + w_t (the whole draw),
-    with X_t, D_t upper bounds of the solar export and of the draw in step t.
+
+def define_metering_interval(v: HubVariables, case: Case) -> list[Constraint]:
+    """One net flow per metering interval in the steps S of :class:`MeterInterval` (u_t = 1: deposit,
+    d_t = import_t + w_t the whole draw, x_t the banked solar export).
+
+    Each solar-electric collector's area is split per step, A_k = a¹_k,t + a⁰_k,t (the part counted
+    in the deposit and in the draw state; κ_k,t = η_k,el·I_t its output per m², Ā_k its largest area):
+
+        0 ≤ a¹_k,t ≤ A_k,   a¹_k,t ≤ Ā_k·u_t,   A_k − a¹_k,t ≤ Ā_k·(1 − u_t)
+        x_t ≤ Σ_k κ_k,t·a¹_k,t
+        d_t ≤ D_t·(1 − u_t) − Σ_k κ_k,t·a⁰_k,t + e_t
+        d_t ≤ M_t·(1 − u_t)   (only with electricity consumers or electric stores)
+
+    e_t is the electricity consumed and charged into electric stores, M_t a bound of the draw. At
+    u_t = 1 these say a¹ = A, x_t ≤ PV output, d_t = 0; at u_t = 0 x_t = 0 and d_t ≤ D_t − PV + e_t,
+    which the electricity balance implies: the same integer points as x_t ≤ X·u_t, d_t ≤ M_t·(1 − u_t),
+    but a much tighter LP relaxation (a fractional u_t no longer lets the full PV output be banked
+    while the full demand is drawn). With a fixed 0/1 pattern: x_t ≤ 0 where u_t = 0, d_t ≤ 0 where 1.
     """
     g = v.grid
     iv = g.interval
     if iv is None or g.export_solar_kw is None:
         return []
-    on = iv.on
+    steps, on = iv.steps, iv.on
     if isinstance(on, np.ndarray):  # a fixed pattern: plain bounds
-        return [g.export_solar_kw[iv.steps] <= iv.max_deposit_kw * on,
-                g.draw_kw[iv.steps] <= iv.max_draw_kw * (1.0 - on)]
-    return [g.export_solar_kw[iv.steps] <= atoms.multiply(iv.max_deposit_kw, on),
-            g.draw_kw[iv.steps] <= atoms.multiply(iv.max_draw_kw, 1 - on)]
+        out: list[Constraint] = []
+        if np.any(on < 0.5):
+            out.append(g.export_solar_kw[steps[on < 0.5]] <= 0)
+        if np.any(on >= 0.5):
+            out.append(g.draw_kw[steps[on >= 0.5]] <= 0)
+        return out
+    out = []
+    banked_max: Expr = 0
+    drawing_pv: Expr = 0
+    for name, a1 in iv.deposit_area_m2.items():
+        conv = v.converters[name]
+        kappa = conv.tech.outputs["elec"] * case.irradiance_kw_per_m2[steps]
+        area_max = iv.max_area_m2[name]
+        out += [a1 <= conv.cap, a1 <= area_max * on, conv.cap - a1 <= area_max * (1 - on)]
+        banked_max = banked_max + atoms.multiply(kappa, a1)
+        drawing_pv = drawing_pv + atoms.multiply(kappa, conv.cap - a1)
+    demand = np.asarray(case.elec_demand_kw, dtype=float)[steps]
+    draw_bound = atoms.multiply(demand, 1 - on) - drawing_pv
+    consumed = _elec_consumed_kw(v, steps)
+    if consumed is not None:
+        draw_bound = draw_bound + consumed
+    out += [g.export_solar_kw[steps] <= banked_max, g.draw_kw[steps] <= draw_bound]
+    if iv.max_draw_kw is not None:
+        out.append(g.draw_kw[steps] <= atoms.multiply(iv.max_draw_kw, 1 - on))
+    return out
 
 
 def define_grid_limits(v: HubVariables, case: Case) -> list[Constraint]:
@@ -468,7 +520,7 @@ def constraint_families(v: HubVariables, case: Case) -> dict[str, list[Constrain
         "heat_balance": define_heat_balance(v, case),
         "export_limits": define_export_limits(v),
         "net_metering": define_net_metering(v, case.step_h),
-        "metering_interval": define_metering_interval(v),
+        "metering_interval": define_metering_interval(v, case),
         "grid_limits": define_grid_limits(v, case),
     }
 

@@ -61,6 +61,13 @@ class PlanResult:
     co2_physical_t: float = float("nan")            # every kWh drawn from the grid
     grid_import_mwh: float = float("nan")           # bought (study convention)
     grid_import_physical_mwh: float = float("nan")  # drawn, including net-metering withdrawals
+    lower_bound_chf: float = float("nan")           # proven lower bound of the optimum (CHF/a)
+
+    @property
+    def optimality_gap(self) -> float:
+        """(objective − lower bound) / objective: 0 for an LP's optimum, at most the tolerance of the
+        solve otherwise (a MILP's gap, or the metering pattern's stated gap)."""
+        return max(0.0, self.objective_chf - self.lower_bound_chf) / max(1.0, abs(self.objective_chf))
 
     def summary_row(self) -> dict[str, float | str | bool]:
         caps = {col: 0.0 for col in REQUIRED_CAPACITY_COLUMNS} | self.capacities
@@ -80,6 +87,8 @@ class PlanResult:
             "milp": self.is_milp,
             "build_s": self.timing.build_s,
             "solve_s": self.timing.solve_s,
+            "lower_bound_chf": self.lower_bound_chf,
+            "optimality_gap": self.optimality_gap,
             "solved_as": self.solved_as,
         }
 

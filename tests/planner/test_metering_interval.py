@@ -10,19 +10,24 @@ net metering:
   Below 50 m² nothing is banked (cost 4 + 0.01·A, best 4.0 at A = 0); above, 0.2·A − 10 kWh are
   banked and drawn back in hour 2: 6 − 0.03·A, best 3.0 at A = 100 m² (the roof).
 Under a flat 0.3 CHF/kWh both meters give 3.0 CHF (100 m²): the arbitrage needs a price spread.
+
+The LP relaxation of the MILP (u_1 in [0, 1]) with the area split of ``define_metering_interval``
+is exact here (3.0). With the plain big-M rows x_1 ≤ 20·u_1, d_1 ≤ 10·(1 − u_1) it would not be:
+A = 75 m², u_1 = 1/2, draw 5 kWh and bank 10 (x_1 = d_1 + 0.2·A − 10) costs 2.25 + 0.5 + 0 = 2.75.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from planner.hub import netting
 from planner.hub.case import Case
 from planner.hub.formulation import arbitrage_steps
 from planner.hub.policies import Policy, PriceSpec
-from planner.hub.solve import SolverOptions, build_model, plan_case, solve_model
-from tests.planner.builders import catalogue, flat_policy, pv, tiny_case
+from planner.hub.solve import SolverOptions, build_model, plan_case, rounded_pattern, solve_model
+from tests.planner.builders import catalogue, flat_policy, pv, synthetic_case, tiny_case
 
 TOU = np.array([0.1, 0.3])
 NM_TOU = Policy(import_price=PriceSpec(series="tou"), net_metering=True)
@@ -99,3 +104,41 @@ def test_feed_in_policies_keep_gross_metering() -> None:
     result = plan_case(case, "tou")
     assert result.objective_chf == pytest.approx(1.0 + 3.0 + 3.0 - 6.0, abs=1e-6)
     assert result.co2_t == pytest.approx(result.co2_physical_t, abs=1e-12)
+
+
+def test_lp_relaxation_with_the_area_split_is_exact_by_hand() -> None:
+    case = _case()
+    relaxed = build_model(case, "nm+tou", meter_relaxed=True)
+    assert not relaxed.is_milp
+    relaxed.problem.solve(solver="HIGHS")
+    assert relaxed.problem.value == pytest.approx(3.0, abs=1e-9)   # the big-M rows: 2.75
+    assert rounded_pattern(relaxed).tolist() == [1.0]               # hour 1 banks its surplus
+
+
+def test_the_rounded_pattern_comes_with_its_bound() -> None:
+    result = plan_case(_case(), "nm+tou")
+    assert "rounded from the MILP's LP relaxation" in result.solved_as
+    assert result.lower_bound_chf == pytest.approx(3.0, abs=1e-9)
+    assert result.optimality_gap <= 1e-9
+
+
+def _max_draw_while_depositing_kw(dispatch: pd.DataFrame) -> float:
+    draw = dispatch["grid_import_kw"] + dispatch["nm_withdrawal_kw"]
+    return float(np.minimum(draw, dispatch["export_solar_kw"]).max())
+
+
+def test_stated_bound_brackets_the_milp_optimum() -> None:
+    """A week of the synthetic district (CHP, boiler, PV, tank; 12 metering binaries): the rounded
+    pattern's cost and its bound enclose the MILP's optimum (solved to a 1e-9 gap), and a zero
+    tolerance falls back to that MILP."""
+    case = synthetic_case(7)
+    exact = solve_model(build_model(case, "nm+tou"), SolverOptions(leave_out_unbuilt=False, mip_rel_gap=1e-9))
+    fast = plan_case(case, "nm+tou")
+    assert fast.lower_bound_chf <= exact.objective_chf * (1 + 1e-9)
+    assert exact.objective_chf <= fast.objective_chf * (1 + 1e-9)
+    assert 0.0 <= fast.optimality_gap <= SolverOptions().metering_gap
+    assert _max_draw_while_depositing_kw(fast.dispatch) <= 1e-6
+    milp = plan_case(case, "nm+tou", SolverOptions(metering_gap=0.0))
+    assert "metering MILP" in milp.solved_as
+    assert milp.objective_chf == pytest.approx(exact.objective_chf, rel=1e-6)
+    assert _max_draw_while_depositing_kw(milp.dispatch) <= 1e-6
