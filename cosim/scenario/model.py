@@ -35,6 +35,8 @@ from simulators.heat_network.params import (
     SourceParams,
     StoreParams,
 )
+from simulators.sources.climate import ClimateName
+from simulators.sources.model import site_from
 from simulators.storage.model import StorageParams
 
 BUILTIN_KINDS = ("none", "rule_based", "admm", "mpc")
@@ -68,12 +70,16 @@ class Strict(BaseModel):
 
 
 class Site(Strict):
-    """Location and climate of the district."""
+    """Location and climate of the district. `climate`: a preset of the synthetic weather
+    (`simulators.sources.climate`; None: the nearest to the location). `heating_degree_days_kd`:
+    None (default) calibrates the buildings against the site's weather, gains included; a number
+    uses the plain energy signature with these degree days (no gains)."""
 
     latitude_deg: Annotated[float, Field(ge=-90, le=90)] = 48.14
     longitude_deg: Annotated[float, Field(ge=-180, le=180)] = 11.58
     altitude_m: float = 520.0
-    heating_degree_days_kd: PositiveFloat = 2900.0
+    climate: ClimateName | None = None
+    heating_degree_days_kd: PositiveFloat | None = None
 
 
 class WeatherSource(Strict):
@@ -611,7 +617,9 @@ class Scenario(Strict):
         for group in self.buildings:
             if group.heating == "district":
                 spec = BuildingSpec.from_dict(group.building_spec())
-                one = float(heater_capacity_kw([spec], self.site.heating_degree_days_kd)[0])
+                site = site_from({**self.site.model_dump(exclude={"heating_degree_days_kd"}),
+                                  "tz": self.timezone})
+                one = float(heater_capacity_kw([spec], self.site.heating_degree_days_kd, site)[0])
                 design += [one] * group.count
         return design
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 MONTHS = 12
+ClimateName = Literal["munich", "paris", "madrid", "greensboro"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,10 @@ CLIMATES: dict[str, Climate] = {
         pv_kwh_kwp_range=(1250.0, 1500.0),
     ),
 }
+
+
+if tuple(CLIMATES) != get_args(ClimateName):  # pragma: no cover - a preset added to one only
+    raise RuntimeError("CLIMATES and ClimateName must name the same presets")
 
 
 def climate_named(name: str) -> Climate:
