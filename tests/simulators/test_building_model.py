@@ -214,7 +214,6 @@ def test_pv_yield_in_the_reference_range_of_every_climate() -> None:
         ac_kw = pv_power_kw(pv, sun.zenith_deg, sun.azimuth_deg, w.ghi_w_m2, w.dni_w_m2,  # type: ignore[arg-type]
                             w.dhi_w_m2, w.t_out_c, w.wind_m_s)
         energy = float(ac_kw.sum())
-        print(name, round(energy))
         low, high = c.pv_kwh_kwp_range
         assert low <= energy <= high, (name, energy)
 
@@ -254,3 +253,27 @@ def test_compiled_step_equals_the_numpy_step(monkeypatch: pytest.MonkeyPatch) ->
         for name, value in a.as_dict().items():
             np.testing.assert_array_equal(value, b.as_dict()[name], err_msg=name)
             assert np.array_equal(np.signbit(value), np.signbit(b.as_dict()[name])), name  # ±0 too
+
+
+def test_compiled_step_equals_the_numpy_step_in_summer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same in July: windows opened above t_window_open_c, blinds, overheating counted."""
+    specs = [BuildingSpec(space_heating_kwh_a=4500.0, t_max_c=22.0, t_window_open_c=22.5),
+             BuildingSpec(blinds=False, t_window_open_c=22.0),
+             BuildingSpec(space_heating_kwh_a=4500.0, t_max_c=22.0, window_ventilation=False, flex_share=0.1),
+             BuildingSpec(heating="gas_boiler")]
+    n = len(specs)
+    times = pd.date_range("2024-07-20", periods=192, freq="15min", tz="Europe/Berlin")
+    weather = _weather(times, n)
+
+    def run() -> list:
+        fleet = BuildingFleet(specs, list(range(n)), Site(), STEP_S, 1)
+        return [fleet.step(t, k * STEP_S, k, weather[k], Controls.none(n)) for k, t in enumerate(times)]
+
+    compiled = run()
+    monkeypatch.setattr(kernel, "STEP", None)
+    reference = run()
+    hot = np.array([s.comfort_hot_k for s in compiled]).sum(axis=0)
+    assert hot[2] > hot[0]  # without window ventilation it gets hotter
+    for a, b in zip(compiled, reference, strict=True):
+        for name, value in a.as_dict().items():
+            np.testing.assert_array_equal(value, b.as_dict()[name], err_msg=name)

@@ -1,0 +1,150 @@
+"""Buildings against reality over a simulated year: the space heating each building was calibrated
+to (on the reference year, weather seed 0) holds on another year (seed 1); heat-pump seasonal
+COP, PV yield and summer comfort in their reference ranges; the calibration's parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulators.building import calibration, thermal
+from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
+from simulators.building.presets import PRESETS
+from simulators.sources.weather import Site, synthetic_weather
+
+STEP_S = 3600
+WEATHER_FIELDS = ("t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s")
+
+
+def _preset(name: str, **extra: float | str) -> BuildingSpec:
+    p = PRESETS[name]
+    return BuildingSpec(
+        floor_area_m2=p.floor_area_m2, appliances_kwh_a=p.appliances_kwh_a, dhw_kwh_a=p.dhw_kwh_a,
+        space_heating_kwh_a=p.space_heating_kwh_m2a * p.floor_area_m2, **extra,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+BUILDINGS = {
+    "single_family": _preset("single_family", pv_kwp=6.0),
+    "multi_family": _preset("multi_family", pv_kwp=20.0),
+    "old, radiators 45 C": BuildingSpec(space_heating_kwh_a=15000.0, t_supply_space_c=45.0),
+    "gas boiler 140 kWh/m2a": BuildingSpec(
+        floor_area_m2=120.0, space_heating_kwh_a=16800.0, heating="gas_boiler"
+    ),
+    "low energy, large windows": BuildingSpec(
+        space_heating_kwh_a=4500.0, window_m2_per_m2=0.25, heating="district"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Year:
+    specs: list[BuildingSpec]
+    heat_kwh: np.ndarray
+    dhw_kwh: np.ndarray
+    hp_kwh: np.ndarray
+    pv_kwh: np.ndarray
+    summer_hours_above_26: np.ndarray  # share of June-August hours
+    t_in_max_c: np.ndarray
+
+
+def simulate_year(specs: list[BuildingSpec], site: Site, seed: int, year: int) -> Year:
+    """A year of the fleet at hourly steps under its thermostats, on the weather of `seed`."""
+    times = pd.date_range(f"{year}-01-01", periods=8760, freq="h", tz=site.tz)
+    fleet = BuildingFleet(specs, list(range(len(specs))), site, STEP_S, seed)
+    fleet.set_time_axis(times)
+    w = synthetic_weather(times, site, seed)
+    n = len(specs)
+    sums = {k: np.zeros(n) for k in ("heat", "dhw", "hp", "pv")}
+    t_in = np.empty((len(times), n))
+    none = Controls.none(n)
+    for k, t in enumerate(times):
+        inputs = WeatherInputs(*(np.full(n, getattr(w, f)[k]) for f in WEATHER_FIELDS))
+        s = fleet.step(t, k * STEP_S, k, inputs, none)
+        sums["heat"] += s.heat_th_kw
+        sums["dhw"] += s.dhw_th_kw
+        sums["hp"] += s.hp_p_kw
+        sums["pv"] += s.pv_kw
+        t_in[k] = s.t_in_mean_c
+    summer = np.isin(times.month, [6, 7, 8])
+    return Year(specs, sums["heat"], sums["dhw"], sums["hp"], sums["pv"],
+                (t_in[summer] > 26.0).mean(axis=0), t_in.max(axis=0))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def munich_year() -> Year:
+    return simulate_year(list(BUILDINGS.values()), Site(climate="munich"), seed=1, year=2025)
+
+
+def test_space_heating_within_5_percent_on_another_weather_year(munich_year: Year) -> None:
+    """Calibrated on the reference year (seed 0, 2023), simulated on seed 1 in 2025."""
+    configured = np.array([s.space_heating_kwh_a for s in munich_year.specs])
+    np.testing.assert_allclose(munich_year.heat_kwh, configured, rtol=0.05)
+
+
+def test_seasonal_cop_of_air_source_heat_pumps(munich_year: Year) -> None:
+    is_hp = np.array([s.heating == "heat_pump" for s in munich_year.specs])
+    scop = (munich_year.heat_kwh + munich_year.dhw_kwh)[is_hp] / munich_year.hp_kwh[is_hp]
+    assert np.all((scop >= 2.8) & (scop <= 3.8)), scop
+    radiators = list(BUILDINGS).index("old, radiators 45 C")
+    floor = list(BUILDINGS).index("single_family")
+    assert scop[list(np.flatnonzero(is_hp)).index(radiators)] < scop[list(np.flatnonzero(is_hp)).index(floor)]
+
+
+def test_pv_yield_and_summer_comfort(munich_year: Year) -> None:
+    kwp = np.array([s.pv_kwp for s in munich_year.specs])
+    has = kwp > 0
+    assert np.all((munich_year.pv_kwh[has] / kwp[has] >= 950) & (munich_year.pv_kwh[has] / kwp[has] <= 1150))
+    # shading and window ventilation on (the defaults), no cooling: under 10 % of summer hours above 26 C
+    assert np.all(munich_year.summer_hours_above_26 < 0.10), munich_year.summer_hours_above_26
+    assert np.all(munich_year.t_in_max_c < 30.0)
+
+
+def test_without_shading_and_ventilation_summers_overheat() -> None:
+    """The summer physics is what keeps the rooms cool: without blinds and open windows the same
+    house overheats (what the simulator did before, with 41-48 % of hours above 24 C)."""
+    site = Site(climate="munich")
+    specs = [BuildingSpec(space_heating_kwh_a=4500.0), BuildingSpec(space_heating_kwh_a=4500.0, blinds=False,
+                                                                     window_ventilation=False)]
+    times = pd.date_range("2025-07-01", periods=24 * 14, freq="h", tz=site.tz)
+    fleet = BuildingFleet(specs, [0, 1], site, STEP_S, 1)
+    w = synthetic_weather(times, site, 1)
+    t_in = []
+    for k, t in enumerate(times):
+        inputs = WeatherInputs(*(np.full(2, getattr(w, f)[k]) for f in WEATHER_FIELDS))
+        s = fleet.step(t, k * STEP_S, k, inputs, Controls.none(2))
+        t_in.append(s.t_in_mean_c)
+        hot = s.comfort_hot_k
+        np.testing.assert_array_equal(s.comfort_violation_k, s.comfort_cold_k + hot)
+    t_in_c = np.array(t_in)
+    assert (t_in_c[:, 1] > 26).mean() > 0.3
+    assert (t_in_c[:, 0] > 26).mean() < 0.05
+
+
+def test_calibration_accounts_for_gains_and_uses_the_weather_degree_days() -> None:
+    site = Site(climate="munich")
+    spec = BuildingSpec()
+    year = calibration.reference_year(site)
+    assert 3400 < year.degree_days_kd < 4100  # Munich's 20/15 degree days, from the weather
+    fleet = BuildingFleet([spec], [0], site, 900, 1)
+    signature = thermal.calibrate(np.array([150.0]), np.array([9000.0]), year.degree_days_kd)
+    # gains cover part of the losses: the calibrated heat-loss coefficient is larger
+    assert fleet.rc.h_total_kw_k[0] > 1.1 * signature.h_total_kw_k[0]
+    # explicit degree days keep the plain energy signature
+    legacy = BuildingFleet([spec], [0], site, 900, 1, heating_degree_days_kd=2900.0)
+    assert legacy.rc.h_total_kw_k[0] == pytest.approx(9000.0 / (2900.0 * 24.0))
+    # a building's calibration does not depend on the fleet it is in, nor on the run's seed
+    bigger = BuildingSpec(floor_area_m2=400.0, space_heating_kwh_a=30000.0)
+    other = BuildingFleet([bigger, spec], [0, 1], site, 900, 7)
+    assert other.rc.h_total_kw_k[1] == fleet.rc.h_total_kw_k[0]
+    # a climate with more sun and warmer winters needs a leakier building for the same demand
+    madrid = BuildingFleet([spec], [0], Site(40.42, -3.7, 650.0, "Europe/Madrid", "madrid"), 900, 1)
+    assert madrid.rc.h_total_kw_k[0] > 1.4 * fleet.rc.h_total_kw_k[0]
+
+
+def test_impossible_demand_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="too high for the floor area"):
+        BuildingFleet([BuildingSpec(floor_area_m2=20.0, space_heating_kwh_a=60000.0)], [0], Site(), 900, 1)
