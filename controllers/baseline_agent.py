@@ -24,11 +24,13 @@ class BaselineAgent(Agent):
     kind: ClassVar[str] = "baseline"
 
     def __init__(self, agent_id: str, controller: str = "none", params: Mapping[str, Any] | None = None,
-                 step_s: float = 0) -> None:
+                 step_s: float = 0, role: str = "building") -> None:
         super().__init__(agent_id, controller=controller, params=params)
+        if role not in ("building", "storage"):
+            raise ValueError(f"agent {agent_id}: role must be 'building' or 'storage', got {role!r}")
         if params is not None and not isinstance(params, Mapping):
             raise TypeError(f"agent {agent_id}: params must be a mapping, got {type(params).__name__}")
-        context = ControllerContext(agent_id, int(step_s))
+        context = ControllerContext(agent_id, int(step_s), "storage" if role == "storage" else "building")
         self.controller = build_controller(str(controller), params or {}, context)
 
     async def step(self, tick: int, measurement: MeasMessage | None) -> Setpoints | None:

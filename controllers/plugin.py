@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -65,11 +65,14 @@ class ControllerParams(BaseModel):
 
 @dataclass(frozen=True)
 class ControllerContext:
-    """What a controller knows about its place in the run: its agent (building) name and the
-    control step in seconds."""
+    """What a controller knows about its place in the run: its agent (building or storage unit)
+    name, the control step in seconds, and its role: "building" (a building, with its battery and
+    tank when it has them) or "storage" (a standalone storage unit, which sees the district's net
+    load; see `controllers.measurements`)."""
 
     agent_id: str
     step_s: int
+    role: Literal["building", "storage"] = "building"
 
 
 class BuildingController(ABC):

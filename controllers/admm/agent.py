@@ -350,6 +350,8 @@ class AdmmAgent(AgentBase):
         p_net = get("p_net")
         if p_net is None:
             raise RuntimeError("layout without p_net")
+        q_tch, q_tdis = get("q_tch"), get("q_tdis")
+        q_tank = None if q_tch is None or q_tdis is None else q_tch - q_tdis
         return AgentPlan(
             self.name,
             self._state.tick,
@@ -362,6 +364,7 @@ class AdmmAgent(AgentBase):
             get("e"),
             max(simultaneous, 0.0),
             cost,
+            q_tank,
         )
 
 
@@ -384,4 +387,5 @@ def _shift_plan(plan: AgentPlan, tick: int) -> AgentPlan:
         sh(plan.e_kwh),
         plan.simultaneous_kw,
         plan.local_cost,
+        sh(plan.q_tank_kw),
     )

@@ -15,6 +15,12 @@ air share of the solar gains) and q_mass_k the solar gains to the mass node.
 
 Battery: e_{k+1} = (1 − loss_per_h Δt) e_k + Δt (η_c p_ch,k − p_dis,k / η_d), with
 0 ≤ p_ch, p_dis, p_ch + p_dis ≤ c_rate · capacity and soc_min · cap ≤ e ≤ soc_max · cap.
+
+Hot-water tank (heat-pump buildings): the same storage equation in heat (q_ch, q_dis, kW thermal);
+charging runs the heat pump for q_ch / COP_dhw,k more, discharging serves hot water the heat pump
+would otherwise heat (q_dis ≤ the hot-water demand, q_dis / COP_dhw,k less electricity). Step 0's
+tank power is already applied (the setpoint decided at the previous control time), so it is fixed,
+and the tank's energy at the end of step 0 is the measured one.
 """
 
 from __future__ import annotations
@@ -139,10 +145,63 @@ class Battery:
 
 
 @dataclass(frozen=True)
-class AgentData:
-    """Everything one agent (a building, possibly with a battery, or a standalone battery) needs.
+class Tank:
+    """A hot-water tank charged by the building's heat pump (see the module docstring).
 
-    Net power at the meter: p_net,k = p_base,k − pv,k + P_hp,k + p_ch,k − p_dis,k.
+    `q_dhw_kw` and `cop_dhw` are the forecasts of the hot-water heat demand and the heat pump's
+    hot-water COP over the horizon; `q0_kw` the tank power applied in step 0 (+ = charging) and
+    `e1_kwh` the energy at the end of step 0."""
+
+    capacity_kwh: float
+    e1_kwh: float
+    q0_kw: float
+    q_dhw_kw: FloatArray
+    cop_dhw: FloatArray
+    eta_charge: float = 0.9
+    eta_discharge: float = 0.9
+    loss_per_h: float = 1e-3
+    c_rate_per_h: float = 0.25
+    soc_min: float = 0.0
+    soc_max: float = 1.0
+
+    def __post_init__(self) -> None:
+        horizon = np.asarray(self.q_dhw_kw).shape[0] if np.ndim(self.q_dhw_kw) else 0
+        _set(self, "q_dhw_kw", np.maximum(_vector("tank.q_dhw_kw", self.q_dhw_kw, horizon), 0.0))
+        _set(self, "cop_dhw", _vector("tank.cop_dhw", self.cop_dhw, horizon))
+        if self.capacity_kwh <= 0 or self.c_rate_per_h <= 0 or self.loss_per_h < 0:
+            raise ValueError("tank: capacity and c-rate must be positive, the loss ≥ 0")
+        if not (0 < self.eta_charge <= 1 and 0 < self.eta_discharge <= 1):
+            raise ValueError("tank efficiencies must lie in (0, 1]")
+        if not 0 <= self.soc_min <= self.soc_max <= 1:
+            raise ValueError("tank needs 0 ≤ soc_min ≤ soc_max ≤ 1")
+        if np.any(self.cop_dhw <= 0):
+            raise ValueError("tank.cop_dhw must be positive")
+        _set(self, "e1_kwh", float(np.clip(self.e1_kwh, self.e_min_kwh, self.e_max_kwh)))
+
+    @property
+    def horizon(self) -> int:
+        return int(self.q_dhw_kw.shape[0])
+
+    @property
+    def q_max_kw(self) -> float:
+        return self.c_rate_per_h * self.capacity_kwh
+
+    @property
+    def e_min_kwh(self) -> float:
+        return self.soc_min * self.capacity_kwh
+
+    @property
+    def e_max_kwh(self) -> float:
+        return self.soc_max * self.capacity_kwh
+
+
+@dataclass(frozen=True)
+class AgentData:
+    """Everything one agent (a building, possibly with a battery and a hot-water tank, or a
+    standalone battery) needs.
+
+    Net power at the meter: p_net,k = p_base,k − pv,k + P_hp,k + p_ch,k − p_dis,k
+    + (q_ch,k − q_dis,k) / COP_dhw,k (the last term with a tank).
     Local cost: Σ_k Δt price_k p_net,k (or, with `export_price_per_kwh`, Δt(price_k p_imp,k −
     export_price_k p_exp,k) with p_net = p_imp − p_exp, p_imp, p_exp ≥ 0), plus the comfort
     penalty, the plan-tracking penalty plan_weight · Σ_k (p_net,k − p_plan,k)², the battery
@@ -157,6 +216,7 @@ class AgentData:
     thermal: ThermalModel | None = None
     battery: Battery | None = None
     export_price_per_kwh: FloatArray | None = None
+    tank: Tank | None = None
     p_plan_kw: FloatArray | None = None
     plan_weight_per_kw2: float = 0.0
     reg_weight_per_kw2: float = 1e-4
@@ -177,6 +237,8 @@ class AgentData:
             raise ValueError(f"agent {self.name}: dt_h must be positive")
         if self.thermal is not None and self.thermal.horizon != horizon:
             raise ValueError(f"agent {self.name}: thermal forecasts must have length {horizon}")
+        if self.tank is not None and self.tank.horizon != horizon:
+            raise ValueError(f"agent {self.name}: tank forecasts must have length {horizon}")
         if self.export_price_per_kwh is not None and np.any(self.export_price_per_kwh > self.price_per_kwh):
             raise ValueError(f"agent {self.name}: an export price above the import price is unbounded")
         if self.plan_weight_per_kw2 < 0 or self.reg_weight_per_kw2 < 0:

@@ -15,6 +15,8 @@ Variables (k = 0 … T−1; states at the end of step k):
     s_lo, s_hi          comfort slack below t_min / above t_max [K]
     p_ch, p_dis         battery charge / discharge power at the meter [kW]
     e                   battery energy at the end of step k [kWh]
+    q_tch, q_tdis       hot-water tank charge / discharge heat [kW thermal]
+    e_tank              tank energy at the end of step k [kWh thermal]
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class QpLayout:
         if agent.battery is not None:
             variables += ["p_ch", "p_dis", "e"]
             rows += ["battery", "rate"]
+        if agent.tank is not None:
+            variables += ["q_tch", "q_tdis", "e_tank"]
+            rows += ["tank", "tank_rate"]
         rows += [f"bound_{v}" for v in variables if v not in FREE_VARIABLES]
         return cls(agent.horizon, tuple(variables), tuple(rows))
 
@@ -128,13 +133,17 @@ def _lag(row_block: str, variable: str, value: float, horizon: int) -> _Entries:
 
 
 def define_balance_rows(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries], FloatArray]:
-    """Meter balance: p_net,k − P_hp,k − p_ch,k + p_dis,k = p_base,k − pv,k."""
+    """Meter balance: p_net,k − P_hp,k − p_ch,k + p_dis,k − (q_tch,k − q_tdis,k) / COP_dhw,k
+    = p_base,k − pv,k."""
     t = lay.horizon
     entries = [_diag("balance", "p_net", 1.0, t)]
     if agent.thermal is not None:
         entries.append(_diag("balance", "p_hp", -1.0, t))
     if agent.battery is not None:
         entries += [_diag("balance", "p_ch", -1.0, t), _diag("balance", "p_dis", 1.0, t)]
+    if agent.tank is not None:
+        per_heat = 1.0 / agent.tank.cop_dhw
+        entries += [_diag("balance", "q_tch", -per_heat, t), _diag("balance", "q_tdis", per_heat, t)]
     return entries, agent.p_base_kw - agent.pv_kw
 
 
@@ -204,6 +213,24 @@ def define_battery_rows(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries]
     return entries, rhs
 
 
+def define_tank_rows(agent: AgentData, lay: QpLayout) -> list[_Entries]:
+    """Heat balance e_k − (1 − loss Δt) e_{k−1} − Δt η_c q_tch,k + Δt q_tdis,k / η_d = 0 for k ≥ 1
+    (row 0 repeats what the applied step 0 fixes: e_0, the energy after it, and its powers) and the
+    limit q_tch,k + q_tdis,k ≤ c_rate · capacity."""
+    tank = agent.tank
+    if tank is None:
+        raise ValueError("define_tank_rows needs a tank")
+    t, dt = lay.horizon, agent.dt_h
+    return [
+        _diag("tank", "e_tank", 1.0, t),
+        _lag("tank", "e_tank", -(1.0 - tank.loss_per_h * dt), t),
+        _diag("tank", "q_tch", -dt * tank.eta_charge, t),
+        _diag("tank", "q_tdis", dt / tank.eta_discharge, t),
+        _diag("tank_rate", "q_tch", 1.0, t),
+        _diag("tank_rate", "q_tdis", 1.0, t),
+    ]
+
+
 def define_bounds(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries], FloatArray, FloatArray]:
     """Identity rows with the variable bounds (families in FREE_VARIABLES get no rows)."""
     t = lay.horizon
@@ -225,6 +252,15 @@ def define_bounds(agent: AgentData, lay: QpLayout) -> tuple[list[_Entries], Floa
         lo[s], hi[s] = bat.e_min_kwh, bat.e_max_kwh
         if bat.e_final_min_kwh is not None:
             lo[s.stop - 1] = max(bat.e_min_kwh, bat.e_final_min_kwh)
+    if agent.tank is not None:
+        tank = agent.tank
+        charge, discharge, energy = lay.var("q_tch"), lay.var("q_tdis"), lay.var("e_tank")
+        lo[charge], hi[charge] = 0.0, tank.q_max_kw
+        lo[discharge], hi[discharge] = 0.0, np.minimum(tank.q_max_kw, tank.q_dhw_kw)
+        lo[energy], hi[energy] = tank.e_min_kwh, tank.e_max_kwh
+        lo[charge.start] = hi[charge.start] = max(tank.q0_kw, 0.0)  # step 0: already applied
+        lo[discharge.start] = hi[discharge.start] = max(-tank.q0_kw, 0.0)
+        lo[energy.start] = hi[energy.start] = tank.e1_kwh
     entries = [_diag(f"bound_{v}", v, 1.0, t) for v in lay.variables if v not in FREE_VARIABLES]
     keep = lay.bounded_indices()
     return entries, lo[keep], hi[keep]
@@ -258,6 +294,9 @@ def define_objective(agent: AgentData, lay: QpLayout) -> tuple[FloatArray, Float
     if agent.battery is not None:
         for name in ("p_ch", "p_dis"):
             q[lay.var(name)] = dt * agent.battery.throughput_cost_per_kwh
+            p_diag[lay.var(name)] = reg2
+    if agent.tank is not None:
+        for name in ("q_tch", "q_tdis"):
             p_diag[lay.var(name)] = reg2
     return p_diag, q, constant
 
@@ -309,6 +348,18 @@ def build_local_qp(agent: AgentData) -> QpMatrices:
         entries += bat_entries
         eq("battery", rhs)
         u[lay.row("rate")] = agent.battery.p_max_kw
+    if agent.tank is not None:
+        entries += define_tank_rows(agent, lay)
+        tank, dt = agent.tank, agent.dt_h
+        tank_rows = lay.row("tank")
+        l[tank_rows], u[tank_rows] = 0.0, 0.0
+        # row 0 holds what the fixed step 0 gives (e_0 and the step's powers are fixed by their
+        # bounds); a free row instead would make PIQP warn on every first solve
+        first = tank.e1_kwh - dt * tank.eta_charge * max(tank.q0_kw, 0.0) + dt / tank.eta_discharge * max(
+            -tank.q0_kw, 0.0
+        )
+        l[tank_rows.start] = u[tank_rows.start] = first
+        u[lay.row("tank_rate")] = tank.q_max_kw
     bound_entries, lo, hi = define_bounds(agent, lay)
     entries += bound_entries
     first_bound = lay.n_row - lo.shape[0]

@@ -97,8 +97,8 @@ class StepDecision:
 class AgentPlan:
     """An agent's plan over the horizon and the setpoints it sends to its devices.
 
-    Timing: `battery_p_kw` applies in [t, t+Δ) (p_ch − p_dis of step 0), `hp_p_kw` applies from
-    t+Δ (step 1, one step of actuation delay).
+    Timing: `battery_p_kw` applies in [t, t+Δ) (p_ch − p_dis of step 0), `hp_p_kw` and
+    `tank_p_th_kw` apply from t+Δ (step 1, one step of actuation delay).
     """
 
     agent: str
@@ -112,6 +112,7 @@ class AgentPlan:
     e_kwh: FloatArray | None
     simultaneous_kw: float
     local_cost: float
+    q_tank_kw: FloatArray | None = None  # a hot-water tank's heat, + = charging
 
     @property
     def battery_p_kw(self) -> float | None:
@@ -120,6 +121,11 @@ class AgentPlan:
     @property
     def hp_p_kw(self) -> float | None:
         return None if self.p_hp_kw is None else float(self.p_hp_kw[1])
+
+    @property
+    def tank_p_th_kw(self) -> float | None:
+        """The tank's setpoint for [t+Δ, t+2Δ) (step 1: step 0 was applied already)."""
+        return None if self.q_tank_kw is None else float(self.q_tank_kw[1])
 
 
 Message = TypeVar("Message", CoordinatorBroadcast, LocalUpdate, StepDecision)

@@ -157,7 +157,11 @@ class AdmmBuildingAgent(Agent):
             return
         decision = decision_from_body(tick, body)
         plan = plan_fallback(self.admm, decision, self.admm.finalize_step(decision))
-        values = {"battery_p_set_kw": plan.battery_p_kw, "hp_p_set_kw": plan.hp_p_kw}
+        values = {
+            "battery_p_set_kw": plan.battery_p_kw,
+            "hp_p_set_kw": plan.hp_p_kw,
+            "tank_p_th_set_kw": plan.tank_p_th_kw,
+        }
         await self.ctx.publish(self.ctx.messages.setpoint(tick, values))
 
 

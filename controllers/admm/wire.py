@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from controllers.admm.coupling import Coupling
-from controllers.admm.data import AgentData, Battery, ThermalModel
+from controllers.admm.data import AgentData, Battery, Tank, ThermalModel
 from controllers.admm.messages import (
     CoordinatorBroadcast,
     Fallback,
@@ -38,6 +38,11 @@ BATTERY_FIELDS = (
     "soc_min",
     "soc_max",
     "throughput_cost_per_kwh",
+)
+
+TANK_FIELDS = (
+    "capacity_kwh", "e1_kwh", "q0_kw", "eta_charge", "eta_discharge", "loss_per_h", "c_rate_per_h",
+    "soc_min", "soc_max",
 )
 
 
@@ -74,6 +79,11 @@ def agent_data_to_series(d: AgentData) -> Series:
         out["bat.params"] = [float(getattr(b, f)) for f in BATTERY_FIELDS]
         if b.e_final_min_kwh is not None:
             out["bat.e_final_min_kwh"] = [b.e_final_min_kwh]
+    if d.tank is not None:
+        tk = d.tank
+        out["tank.params"] = [float(getattr(tk, f)) for f in TANK_FIELDS]
+        out["tank.q_dhw_kw"] = _list(tk.q_dhw_kw)
+        out["tank.cop_dhw"] = _list(tk.cop_dhw)
     return out
 
 
@@ -98,6 +108,13 @@ def agent_data_from_series(name: str, s: SeriesIn) -> AgentData:
             params = dict(zip(BATTERY_FIELDS, s["bat.params"], strict=True))
             final = s.get("bat.e_final_min_kwh")
             battery = Battery(**params, e_final_min_kwh=None if not final else final[0])
+        tank = None
+        if "tank.params" in s:
+            tank = Tank(
+                **dict(zip(TANK_FIELDS, s["tank.params"], strict=True)),
+                q_dhw_kw=np.asarray(s["tank.q_dhw_kw"], dtype=float),
+                cop_dhw=np.asarray(s["tank.cop_dhw"], dtype=float),
+            )
         weights = list(s.get("weights", [0.0, 1e-4]))
         return AgentData(
             name=name,
@@ -107,6 +124,7 @@ def agent_data_from_series(name: str, s: SeriesIn) -> AgentData:
             pv_kw=np.asarray(s["pv_kw"]),
             thermal=thermal,
             battery=battery,
+            tank=tank,
             export_price_per_kwh=None
             if "export_price_per_kwh" not in s
             else np.asarray(s["export_price_per_kwh"]),

@@ -33,6 +33,7 @@ class CentralisedResult:
     build_time_s: float
     solve_time_s: float
     wall_time_s: float
+    q_tank_kw: FloatArray | None = None  # hot-water tanks' heat, + = charging
 
 
 def solve_centralised(
@@ -60,6 +61,10 @@ def solve_centralised(
     if "p_ch" in v and v["p_ch"].value is not None and v["p_dis"].value is not None:
         p_bat = np.zeros(model.p_net.shape)
         p_bat[model.groups["battery"]] = v["p_ch"].value - v["p_dis"].value
+    q_tank = None
+    if "q_tch" in v and v["q_tch"].value is not None and v["q_tdis"].value is not None:
+        q_tank = np.zeros(model.p_net.shape)
+        q_tank[model.groups["tank"]] = v["q_tch"].value - v["q_tdis"].value
     stats = problem.solver_stats
     solve_time = float(stats.solve_time) if stats is not None and stats.solve_time is not None else wall
     return CentralisedResult(
@@ -71,4 +76,5 @@ def solve_centralised(
         built - start,
         solve_time,
         wall,
+        q_tank,
     )

@@ -15,7 +15,7 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from controllers.admm.data import AgentData, Battery, FloatArray, SharedLimits, ThermalModel
+from controllers.admm.data import AgentData, Battery, FloatArray, SharedLimits, Tank, ThermalModel
 
 # cvxpy's atoms are not visible to mypy through the package namespace; they are used untyped here.
 atoms: Any = cp
@@ -110,6 +110,33 @@ def define_battery(
     return v, cons
 
 
+def define_tank(tanks: list[Tank], dt_h: float, t: int) -> tuple[dict[str, cp.Variable], list[cp.Constraint]]:
+    """Hot-water tanks: e_k = (1 − loss Δt) e_{k−1} + Δt(η_c q_tch,k − q_tdis,k/η_d) for k ≥ 1, with
+    step 0 as applied (q_tch,0, q_tdis,0 and e_0 fixed); 0 ≤ q_tdis ≤ the hot-water demand;
+    q_tch + q_tdis ≤ c_rate · capacity; e_min ≤ e ≤ e_max."""
+    n = len(tanks)
+    v = {name: cp.Variable((n, t), name=name) for name in ("q_tch", "q_tdis", "e_tank")}
+    keep = _col([1.0 - k.loss_per_h * dt_h for k in tanks], t - 1)
+    q_max = _col([k.q_max_kw for k in tanks], t)
+    e = v["e_tank"]
+    cons: list[cp.Constraint] = [
+        e[:, 1:]
+        == atoms.multiply(keep, e[:, :-1])
+        + atoms.multiply(_col([dt_h * k.eta_charge for k in tanks], t - 1), v["q_tch"][:, 1:])
+        - atoms.multiply(_col([dt_h / k.eta_discharge for k in tanks], t - 1), v["q_tdis"][:, 1:]),
+        e[:, 0] == np.array([k.e1_kwh for k in tanks]),
+        v["q_tch"][:, 0] == np.array([max(k.q0_kw, 0.0) for k in tanks]),
+        v["q_tdis"][:, 0] == np.array([max(-k.q0_kw, 0.0) for k in tanks]),
+        v["q_tch"] >= 0,
+        v["q_tdis"] >= 0,
+        v["q_tdis"][:, 1:] <= np.minimum(q_max, np.stack([k.q_dhw_kw for k in tanks]))[:, 1:],
+        v["q_tch"] + v["q_tdis"] <= q_max,
+        e >= _col([k.e_min_kwh for k in tanks], t),
+        e <= _col([k.e_max_kwh for k in tanks], t),
+    ]
+    return v, cons
+
+
 def define_cost(
     agents: Sequence[AgentData], m: dict[str, cp.Variable], g: dict[str, FloatArray], p_net: cp.Variable
 ) -> Expr:
@@ -145,6 +172,8 @@ def define_cost(
         tp = _col([dt * agents[i].battery.throughput_cost_per_kwh for i in g["battery"]], t)
         cost += atoms.sum(atoms.multiply(tp, m["p_ch"] + m["p_dis"]))
         cost += reg("battery", "p_ch") + reg("battery", "p_dis")
+    if "q_tch" in m:
+        cost += reg("tank", "q_tch") + reg("tank", "q_tdis")
     return cost
 
 
@@ -160,6 +189,7 @@ def build_agents_model(agents: Sequence[AgentData]) -> DistrictModel:
     groups = {
         "thermal": np.array([i for i, a in enumerate(agents) if a.thermal is not None], dtype=int),
         "battery": np.array([i for i, a in enumerate(agents) if a.battery is not None], dtype=int),
+        "tank": np.array([i for i, a in enumerate(agents) if a.tank is not None], dtype=int),
         "export": np.array(
             [i for i, a in enumerate(agents) if a.export_price_per_kwh is not None], dtype=int
         ),
@@ -187,6 +217,13 @@ def build_agents_model(agents: Sequence[AgentData]) -> DistrictModel:
         variables |= v
         cons += c
         meter = meter + _selector(n, groups["battery"]) @ (v["p_ch"] - v["p_dis"])
+    if groups["tank"].size:
+        tanks = [a.tank for a in agents if a.tank is not None]
+        v, c = define_tank(tanks, dt, t)
+        variables |= v
+        cons += c
+        per_heat = np.stack([1.0 / k.cop_dhw for k in tanks])
+        meter = meter + _selector(n, groups["tank"]) @ atoms.multiply(per_heat, v["q_tch"] - v["q_tdis"])
     cons.append(p_net == meter)
     cost = define_cost(agents, variables, groups, p_net)
     return DistrictModel(tuple(a.name for a in agents), p_net, variables, groups, cost, cons)

@@ -7,11 +7,19 @@ entities, inputs, outputs and timing. What differs is the `DistrictController` t
 transport); the MQTT ones hold an `MqttExchange` (`cosim.control.exchange`), the transport.
 
 Inputs (from the building, same step): p_kw, p_base_kw, pv_kw, t_in_c, flex_available_kw,
-flex_backlog_kwh; for the model-predictive kinds also t_mass_c, heat_th_kw, cop, q_kvar; (from the
-building's battery, time-shifted) soc, capacity_kwh, p_charge_max_kw, p_discharge_max_kw. Outputs:
-battery_p_set_kw (applies within the step), hp_p_set_kw, t_set_c, flex_shift_kw (apply from the
-next step, through time-shifted connections). None = no setpoint. See `controllers.measurements`
-for the timing contract.
+flex_backlog_kwh, and with a hot-water tank dhw_th_kw and cop; for the model-predictive kinds also
+t_mass_c, heat_th_kw, cop, q_kvar; (from the building's battery, time-shifted) soc, capacity_kwh,
+p_charge_max_kw, p_discharge_max_kw; (from its tank, same step: the state when the next setpoint
+applies) tank_soc, tank_capacity_kwh, tank_p_charge_max_kw, tank_p_discharge_max_kw and the
+applied tank_p_th_kw. Outputs:
+battery_p_set_kw (applies within the step), hp_p_set_kw, t_set_c, flex_shift_kw, tank_p_th_set_kw
+(apply from the next step, through time-shifted connections). None = no setpoint. See
+`controllers.measurements` for the timing contract.
+
+An Agent created with `role="storage"` is a standalone storage unit's: it has only its battery's
+inputs, and the adapter gives its controller the district's net load before storage (the sum of the
+building agents' `p_kw` of the step) as its `p_kw` and `p_base_kw`, their PV as `pv_kw`, their mean
+indoor temperature as `t_in_c`; it answers `battery_p_set_kw`.
 
 The adapter runs in process; the run's `RunContext` (results writer, scenario, bridges) is its init
 parameter `context`. Without one (a plain mosaik scenario) it runs controller plug-ins in process.
@@ -36,6 +44,7 @@ __all__ = [
     "META",
     "PREDICTIVE_INPUTS",
     "SETPOINT_OUTPUTS",
+    "TANK_INPUTS",
     "ControlAdapter",
     "ControlStep",
     "DistrictController",
@@ -45,7 +54,12 @@ __all__ = [
 MEASUREMENT_INPUTS = ["p_kw", "p_base_kw", "pv_kw", "t_in_c", "flex_available_kw", "flex_backlog_kwh"]
 BATTERY_INPUTS = ["soc", "capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw"]
 PREDICTIVE_INPUTS = ["t_mass_c", "heat_th_kw", "cop", "q_kvar"]  # the building's state for MPC and ADMM
-SETPOINT_OUTPUTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw"]
+TANK_INPUTS = [
+    "tank_soc", "tank_capacity_kwh", "tank_p_charge_max_kw", "tank_p_discharge_max_kw", "tank_p_th_kw",
+]
+HOT_WATER_INPUTS = ["dhw_th_kw", "cop"]  # from the building, for a tank's controller
+SETPOINT_OUTPUTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw", "tank_p_th_set_kw"]
+ROLES = ("building", "storage")
 NAN = float("nan")
 _MEASURED = frozenset(MEASUREMENT_INPUTS)
 _SETPOINTS = frozenset(SETPOINT_OUTPUTS)
@@ -58,8 +72,11 @@ META: Meta = {
     "models": {
         "Agent": {
             "public": True,
-            "params": ["kind", "params", "agent_id"],
-            "attrs": MEASUREMENT_INPUTS + BATTERY_INPUTS + PREDICTIVE_INPUTS + SETPOINT_OUTPUTS,
+            "params": ["kind", "params", "agent_id", "role"],
+            "attrs": [
+                *MEASUREMENT_INPUTS, *BATTERY_INPUTS, *PREDICTIVE_INPUTS, "dhw_th_kw", *TANK_INPUTS,
+                *SETPOINT_OUTPUTS,
+            ],
         },
     },
 }
@@ -95,12 +112,15 @@ class ControlStep:
 class DistrictController(ABC):
     """What decides in a run: every building's setpoints for a control step.
 
-    `setup(agents)` is called once, before the first step, with the agents' (buildings') names in
-    creation order. `step` gets each agent's received inputs (floats; None where an input has no
+    `setup(agents, step_s, storage)` is called once, before the first step, with the agents' names
+    in creation order and the names of those that are standalone storage units (the others are
+    buildings). `step` gets each agent's received inputs (floats; None where an input has no
     value) and the previous setpoints, and returns the new setpoints per agent (an agent left out
     gets no setpoint)."""
 
-    def setup(self, agents: list[str], step_s: int) -> None:  # noqa: B027  # an optional hook
+    def setup(  # noqa: B027  # an optional hook
+        self, agents: list[str], step_s: int, storage: frozenset[str] = frozenset()
+    ) -> None:
         """Prepare for `agents` (nothing by default)."""
 
     @abstractmethod
@@ -118,7 +138,8 @@ class ControlAdapter(TimeBasedSim):
         self.context: RunContext | None = None
         self.kind = "none"
         self.params: dict[str, Any] = {}
-        self.agents: dict[str, str] = {}  # eid -> agent (building) name
+        self.agents: dict[str, str] = {}  # eid -> agent (building or storage unit) name
+        self.storage: dict[str, str] = {}  # eid -> name, the standalone storage units' agents
         self.controller: DistrictController | None = None
         self.setpoints: dict[str, BuildingSetpoints] = {}  # by agent
         self.received: dict[str, Values] = {}  # by eid, for get_data
@@ -133,9 +154,12 @@ class ControlAdapter(TimeBasedSim):
         kind: str = "none",
         params: dict[str, Any] | None = None,
         agent_id: str | None = None,
+        role: str = "building",
     ) -> list[CreateResult]:
         if model != "Agent":
             raise ValueError(f"unknown model {model!r}; allowed: Agent")
+        if role not in ROLES:
+            raise ValueError(f"unknown agent role {role!r}; allowed: {', '.join(ROLES)}")
         if agent_id is not None and num != 1:
             raise ValueError("create one Agent at a time when naming it (agent_id)")
         if self.agents and (kind, params or {}) != (self.kind, self.params):
@@ -148,6 +172,8 @@ class ControlAdapter(TimeBasedSim):
             if name in self.agents.values():
                 raise ValueError(f"agent {name!r} exists already")
             self.agents[eid] = name
+            if role == "storage":
+                self.storage[eid] = name
             self.setpoints[name] = BuildingSetpoints()
             created.append({"eid": eid, "type": "Agent"})
         return created
@@ -156,7 +182,7 @@ class ControlAdapter(TimeBasedSim):
         from cosim.control.controllers import make_controller
 
         controller = make_controller(self.kind, self.params, self.context)
-        controller.setup(list(self.agents.values()), self.step_size_s)
+        controller.setup(list(self.agents.values()), self.step_size_s, frozenset(self.storage.values()))
         return controller
 
     def _received(self, inputs: dict[str, Any]) -> dict[str, Values]:
@@ -176,6 +202,9 @@ class ControlAdapter(TimeBasedSim):
                     for attr, sources in entity.items()
                 }
             self.received[eid] = received
+            if eid in self.storage:
+                out[name] = received
+                continue
             if None in received.values() or not received.keys() >= _MEASURED:
                 missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]
                 if missing:
@@ -183,6 +212,8 @@ class ControlAdapter(TimeBasedSim):
                         f"{self.sid}.{eid}: no input for {missing}; connect the agent's building"
                     )
             out[name] = received
+        if self.storage:
+            _district_view(out, set(self.storage.values()))
         return out
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
@@ -211,6 +242,7 @@ class ControlAdapter(TimeBasedSim):
                 "hp_p_set_kw": NAN if sp.hp_p_kw is None else sp.hp_p_kw,
                 "t_set_c": NAN if sp.t_set_c is None else sp.t_set_c,
                 "flex_shift_kw": NAN if sp.flex_shift_kw is None else sp.flex_shift_kw,
+                "tank_p_th_set_kw": NAN if sp.tank_p_th_kw is None else sp.tank_p_th_kw,
             }
             key = tuple(attrs)
             only_setpoints = exact.get(key)
@@ -228,3 +260,20 @@ class ControlAdapter(TimeBasedSim):
 
 
 _UNSET = BuildingSetpoints()  # an agent the controller left out: no setpoint at all
+
+
+def _district_view(received: dict[str, Values], storage: set[str]) -> None:
+    """Fill the storage units' measurements in `received` with the district's net load before
+    storage: the sum of the buildings' `p_kw` (and PV) of the step, their mean indoor temperature,
+    and no flexible load (see the module docstring)."""
+    buildings = [v for name, v in received.items() if name not in storage]
+    p_kw = sum(v.get("p_kw") or 0.0 for v in buildings)
+    pv_kw = sum(v.get("pv_kw") or 0.0 for v in buildings)
+    temperatures = [t for v in buildings if (t := v.get("t_in_c")) is not None]
+    t_in_c = sum(temperatures) / len(temperatures) if temperatures else 20.0
+    district: Values = {
+        "p_kw": p_kw, "p_base_kw": p_kw, "pv_kw": pv_kw, "t_in_c": t_in_c,
+        "flex_available_kw": 0.0, "flex_backlog_kwh": 0.0,
+    }
+    for name in storage:
+        received[name] = {**received[name], **district}

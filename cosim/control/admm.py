@@ -52,6 +52,7 @@ from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.admm_check import central_gap
 from cosim.control.exchange import MqttExchange
 from cosim.control.forecast import DistrictForecaster, StateTracker
+from cosim.control.storage_data import StorageData
 from cosim.control.voltage import SharedConstraints, VoltageLinearizer
 from cosim.scenario.model import AdmmConfig, Scenario
 from cosim.world.context import RunContext
@@ -97,18 +98,33 @@ class _Forecasting(DistrictController):
         self.context = context
         self.cfg, self.limit_kw = _config(context.scenario)
         self.forecaster = DistrictForecaster(
-            context.scenario, self.cfg.horizon // context.scenario.control_step
+            context.scenario, self.cfg.horizon // context.scenario.control_step, writer=context.writer
         )
-        self.names = list(self.forecaster.names)
-        self.tracker = StateTracker(self.names, self.forecaster.fleet.x[:, 0])
+        self.buildings = list(self.forecaster.names)
+        self.storage = StorageData(context.scenario, self.forecaster)
+        self.names = self.buildings + self.storage.names  # the agents, buildings first
+        self.tracker = StateTracker(self.buildings, self.forecaster.fleet.x[:, 0])
 
-    def setup(self, agents: list[str], step_s: int) -> None:
-        if sorted(agents) != sorted(self.names):
-            raise RuntimeError("admm: one agent per building expected")
+    def setup(self, agents: list[str], step_s: int, storage: frozenset[str] = frozenset()) -> None:
+        if sorted(agents) != sorted(self.names) or storage != frozenset(self.storage.names):
+            raise RuntimeError("admm: one agent per building and per standalone storage unit expected")
 
     def _measured(self, step: ControlStep, received: dict[str, Values]) -> dict[str, Values]:
+        """Each agent's measurement with the clock; a standalone unit's own net power is its
+        battery's alone (the adapter's district view is for the plug-ins, not for ADMM)."""
         clock = step.clock
-        return {name: {**received[name], **clock} for name in self.names}
+        measured = {name: {**received[name], **clock} for name in self.buildings}
+        for name in self.storage.names:
+            measured[name] = {**received[name], **clock, "p_kw": 0.0, "q_kvar": 0.0}
+        return measured
+
+    def _data(self, step: ControlStep, measured: dict[str, Values]) -> list[AgentData]:
+        """Every agent's data for this step, in `names` order."""
+        buildings = self.forecaster.agent_data(step.index, self.tracker.states(measured))
+        return [
+            *self.storage.with_tanks(buildings, step.index, measured),
+            *self.storage.battery_agents(step.index, measured),
+        ]
 
     def _batteries(self, previous: dict[str, BuildingSetpoints]) -> list[float | None]:
         return [None if (a := previous.get(name)) is None else a.battery_p_kw for name in self.names]
@@ -143,8 +159,7 @@ class LocalAdmm(_Forecasting):
         )
         if self.coordinator is None:
             self.coordinator = Coordinator(coupling, self.settings)
-        data = self.forecaster.agent_data(step.index, self.tracker.states(measured))
-        data = with_plans(self.context, data, step.time_s)
+        data = with_plans(self.context, self._data(step, measured), step.time_s)
         if not self.agents:
             self.agents = build_agents(data, self.coordinator)
         refreshed = coupling if self.shared.linearizer is not None else None
@@ -152,7 +167,9 @@ class LocalAdmm(_Forecasting):
         plans = [plan_fallback(a, result.decision, p) for a, p in zip(self.agents, result.plans, strict=True)]
         self._record(step, result, data)
         return {
-            name: BuildingSetpoints(battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw)
+            name: BuildingSetpoints(
+                battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw, tank_p_th_kw=plan.tank_p_th_kw
+            )
             for name, plan in zip(self.names, plans, strict=True)
         }
 
@@ -222,7 +239,7 @@ class MqttAdmm(_Forecasting):
     def _forecasts(
         self, step: ControlStep, measured: dict[str, Values], previous: dict[str, BuildingSetpoints]
     ) -> dict[str, Series]:
-        self.data = self.forecaster.agent_data(step.index, self.tracker.states(measured))
+        self.data = self._data(step, measured)
         series: dict[str, Series] = {d.name: agent_data_to_series(d) for d in self.data}
         if self.shared is not None:
             coupling = self.shared.coupling([measured[n] for n in self.names], self._batteries(previous))

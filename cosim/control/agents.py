@@ -1,8 +1,9 @@
 """The MQTT agents of a run: which agents `cosim run` starts for a scenario, with which parameters.
 
 One agent per building, named like the building: a `baseline` agent that runs the scenario's
-controller plug-in (`controllers.baseline_agent`), or an ADMM building agent; plus the ADMM
-coordinator. Parameters travel as JSON (typed values, nested mappings), never as strings.
+controller plug-in (`controllers.baseline_agent`), or an ADMM building agent; one per standalone
+storage unit, named like the unit (role "storage"); plus the ADMM coordinator. Parameters travel
+as JSON (typed values, nested mappings), never as strings.
 """
 
 from __future__ import annotations
@@ -26,12 +27,16 @@ def agent_specs(scenario: Scenario, own_broker: bool = False) -> list[AgentSpec]
     params: dict[str, Any] = {
         "controller": c.kind, "params": scenario.controller_params(), "step_s": scenario.control_step,
     }
-    return [AgentSpec(name, "baseline", params) for g in scenario.buildings for name in g.names()]
+    return [
+        *(AgentSpec(name, "baseline", params) for g in scenario.buildings for name in g.names()),
+        *(AgentSpec(unit.name, "baseline", {**params, "role": "storage"}) for unit in scenario.storage),
+    ]
 
 
 def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = False) -> list[AgentSpec]:
-    """One ADMM agent per building and the coordinator of the transformer limit."""
-    names = [name for g in scenario.buildings for name in g.names()]
+    """One ADMM agent per building and per standalone storage unit, and the coordinator of the
+    transformer limit."""
+    names = [name for g in scenario.buildings for name in g.names()] + [u.name for u in scenario.storage]
     if scenario.grid.transformer_limit_kw is None:
         raise ValueError("controller kind 'admm' needs grid.transformer_limit_kw")
     coordinator = CoordinatorParams(

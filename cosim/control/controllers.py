@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Literal
 
-from controllers.measurements import BuildingMeasurement, BuildingSetpoints
+from controllers.measurements import OPTIONAL_MEASURED, BuildingMeasurement, BuildingSetpoints
 from controllers.plugin import BuildingController, ControllerContext, build_controller
 from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.exchange import MqttExchange
@@ -28,9 +29,10 @@ class LocalPlugins(DistrictController):
         self.kind, self.params = kind, params
         self.plugins: dict[str, BuildingController] = {}
 
-    def setup(self, agents: list[str], step_s: int) -> None:
+    def setup(self, agents: list[str], step_s: int, storage: frozenset[str] = frozenset()) -> None:
         self.plugins = {
-            a: build_controller(self.kind, self.params, ControllerContext(a, step_s)) for a in agents
+            a: build_controller(self.kind, self.params, ControllerContext(a, step_s, _role(a, storage)))
+            for a in agents
         }
 
     def step(
@@ -51,13 +53,14 @@ class LocalPlugins(DistrictController):
                 r["t_in_c"] or 0.0,
                 r["flex_available_kw"] or 0.0,
                 r["flex_backlog_kwh"] or 0.0,
-                r.get("soc"),
-                r.get("capacity_kwh"),
-                r.get("p_charge_max_kw"),
-                r.get("p_discharge_max_kw"),
+                *(None if (v := r.get(n)) is None or not math.isfinite(v) else v for n in OPTIONAL_MEASURED),
             )
             out[agent] = self.plugins[agent].step(m)
         return out
+
+
+def _role(agent: str, storage: frozenset[str]) -> Literal["building", "storage"]:
+    return "storage" if agent in storage else "building"
 
 
 class MqttAgents(DistrictController):

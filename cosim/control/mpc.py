@@ -5,8 +5,9 @@ building's data exactly as the ADMM agents get it (forecasts from `cosim.control
 states, handed-down plans included) and solves the district's problem in one piece
 (`controllers.mpc.solve_centralised`, cvxpy): the same objective and constraints that ADMM shares
 out between its agents and the coordinator of the transformer limit. Its setpoints follow the
-ADMM timing: battery power for [t, t+Δ), heat-pump power for [t+Δ, t+2Δ). Each step's status,
-objective and solve times go to the `mpc_steps` table; a step the solver cannot solve keeps the
+ADMM timing: battery power for [t, t+Δ), heat-pump and tank power for [t+Δ, t+2Δ). Standalone
+batteries and hot-water tanks are in the problem as in ADMM's (`cosim.control.storage_data`).
+Each step's status, objective and solve times go to the `mpc_steps` table; a step the solver cannot solve keeps the
 previous setpoints and is recorded with its status (the run goes on).
 
 It is the benchmark every distributed controller is measured against: the optimum with full
@@ -25,6 +26,7 @@ from controllers.mpc import solve_centralised
 from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.admm import with_plans
 from cosim.control.forecast import DistrictForecaster, StateTracker
+from cosim.control.storage_data import StorageData
 from cosim.world.context import RunContext
 
 __all__ = ["LocalMpc"]
@@ -41,20 +43,26 @@ class LocalMpc(DistrictController):
         self.context = context
         self.solver = cfg.solver
         horizon = cfg.horizon // s.control_step
-        self.forecaster = DistrictForecaster(s, horizon)
-        self.names = list(self.forecaster.names)
-        self.tracker = StateTracker(self.names, self.forecaster.fleet.x[:, 0])
+        self.forecaster = DistrictForecaster(s, horizon, writer=context.writer)
+        self.buildings = list(self.forecaster.names)
+        self.storage = StorageData(s, self.forecaster)
+        self.names = self.buildings + self.storage.names  # buildings first, then standalone storage
+        self.tracker = StateTracker(self.buildings, self.forecaster.fleet.x[:, 0])
         self.limits = SharedLimits.transformer(limit_kw, horizon, peak_price_per_kw=cfg.peak_price_per_kw)
 
-    def setup(self, agents: list[str], step_s: int) -> None:
-        if sorted(agents) != sorted(self.names):
-            raise RuntimeError("mpc: one agent per building expected")
+    def setup(self, agents: list[str], step_s: int, storage: frozenset[str] = frozenset()) -> None:
+        if sorted(agents) != sorted(self.names) or storage != frozenset(self.storage.names):
+            raise RuntimeError("mpc: one agent per building and per standalone storage unit expected")
 
     def step(
         self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
     ) -> dict[str, BuildingSetpoints]:
         measured = {name: {**received[name], **step.clock} for name in self.names}
-        data = self.forecaster.agent_data(step.index, self.tracker.states(measured))
+        buildings = self.forecaster.agent_data(step.index, self.tracker.states(measured))
+        data = [
+            *self.storage.with_tanks(buildings, step.index, measured),
+            *self.storage.battery_agents(step.index, measured),
+        ]
         data = with_plans(self.context, data, step.time_s)
         row: dict[str, Any] = {"time_s": step.time_s, "timestamp": step.timestamp, "entity": "mpc"}
         writer = self.context.writer
@@ -67,12 +75,13 @@ class LocalMpc(DistrictController):
             )
             writer.add_rows("mpc_steps_timing", [{**row, "wall_time_ms": None, "solve_time_ms": None}])
             return dict(previous)
-        p_bat, p_hp = result.p_bat_kw, result.p_hp_kw
+        p_bat, p_hp, q_tank = result.p_bat_kw, result.p_hp_kw, result.q_tank_kw
         out = {}
         for i, name in enumerate(self.names):
             battery = None if p_bat is None or data[i].battery is None else float(p_bat[i, 0])
             hp = None if p_hp is None or data[i].thermal is None else float(p_hp[i, 1])
-            out[name] = BuildingSetpoints(battery_p_kw=battery, hp_p_kw=hp)
+            tank = None if q_tank is None or data[i].tank is None else float(q_tank[i, 1])
+            out[name] = BuildingSetpoints(battery_p_kw=battery, hp_p_kw=hp, tank_p_th_kw=tank)
         writer.add_rows(
             "mpc_steps",
             [

@@ -38,7 +38,8 @@ def reactive_ratio(group: BuildingGroup) -> float:
 
 
 class VoltageLinearizer:
-    """Sensitivities of the building buses' voltages to each building's net active power."""
+    """Sensitivities of the building buses' voltages to each agent's net active power (the
+    buildings', then the standalone storage units')."""
 
     def __init__(self, scenario: Scenario, delta_kw: float = 1.0) -> None:
         requested: list[int | None] = []
@@ -80,14 +81,15 @@ class VoltageLinearizer:
         )
         storage = np.zeros(self.n_storage) if p_storage_kw is None else np.asarray(p_storage_kw, dtype=float)
         p = np.concatenate([p0, storage])
+        operating_point = p.copy()  # p is perturbed in place below
         q = np.concatenate([q0, np.zeros(self.n_storage)])
-        tan_phi = self.tan_phi
+        tan_phi = np.concatenate([self.tan_phi, np.zeros(self.n_storage)])  # storage at unity
         base = self.model.solve(p, q)
         if not base.converged:
             raise ValueError(f"voltage sensitivities: no power flow at the operating point ({base.message})")
         v0 = base.v_pu[self.rows]
-        s = np.empty((self.rows.size, self.n_buildings))
-        for i in range(self.n_buildings):
+        s = np.empty((self.rows.size, p.size))
+        for i in range(p.size):
             p[i] += self.delta_kw
             q[i] += self.delta_kw * tan_phi[i]
             r = self.model.solve(p, q)
@@ -96,7 +98,9 @@ class VoltageLinearizer:
             if not r.converged:
                 raise ValueError(f"voltage sensitivities: the perturbed power flow of agent {i} diverged")
             s[:, i] = (r.v_pu[self.rows] - v0) / self.delta_kw
-        return VoltageSensitivity(s, v0, p0, self.v_min_pu, self.v_max_pu, self.violation_price_per_pu)
+        return VoltageSensitivity(
+            s, v0, operating_point, self.v_min_pu, self.v_max_pu, self.violation_price_per_pu
+        )
 
 
 class SharedConstraints:
@@ -127,8 +131,11 @@ class SharedConstraints:
         if self.linearizer is not None:
             p0 = [(m.get("p_kw") or 0.0) + (b or 0.0) for m, b in zip(measured, battery_kw, strict=True)]
             q0 = [m.get("q_kvar") or 0.0 for m in measured]
+            n = self.linearizer.n_buildings  # the agents: buildings first, then standalone storage
             try:
-                self.voltage = self.linearizer.sensitivity(np.array(p0), np.array(q0))
+                self.voltage = self.linearizer.sensitivity(
+                    np.array(p0[:n]), np.array(q0[:n]), np.array(p0[n:]) if len(p0) > n else None
+                )
             except ValueError:
                 if self.voltage is None:
                     raise

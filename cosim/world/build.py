@@ -2,8 +2,10 @@
 
 Data flow per step (see `controllers.baseline` for the control timing):
 weather → buildings → agents → batteries; buildings and their batteries → the grid connection at
-the building's meter (summed there); tanks → their building; agents → buildings (time-shifted);
-batteries → agents (time-shifted). With a heat network: weather → network; each district-heated
+the building's meter (summed there); tanks → their building and its agent; agents → buildings and
+tanks (time-shifted); batteries → agents (time-shifted). A standalone storage unit has an agent of
+its own (role "storage", which sees the district's net load; `cosim.control.adapter`) and its own
+grid connection. With a heat network: weather → network; each district-heated
 building's `q_district_kw` → its substation (same step); the network's pump power → its own grid
 connection. Every entity's outputs → the recorder.
 """
@@ -15,7 +17,7 @@ from typing import Any
 
 import mosaik
 
-from cosim.control import BATTERY_INPUTS, MEASUREMENT_INPUTS, PREDICTIVE_INPUTS
+from cosim.control import BATTERY_INPUTS, MEASUREMENT_INPUTS, PREDICTIVE_INPUTS, TANK_INPUTS
 from cosim.mqtt.emulator import device_id
 from cosim.scenario.model import PREDICTIVE_KINDS, BuildingGroup, Scenario
 from cosim.world.context import RunContext
@@ -31,7 +33,11 @@ BATTERY_OUTPUTS = [
     "p_kw", "p_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw", "p_charge_max_kw", "p_discharge_max_kw",
 ]
 TANK_OUTPUTS = ["p_th_kw", "p_th_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw"]
-SETPOINTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw"]
+SETPOINTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw", "tank_p_th_set_kw"]
+# a tank's state as its building's agent receives it (tank output → agent input)
+TANK_TO_AGENT = tuple(
+    zip(["soc", "capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "p_th_kw"], TANK_INPUTS, strict=True)
+)
 NAN = float("nan")  # "no setpoint" (mosaik reads None as "no output")
 GRID_TABLES = {"Grid": "grid", "Bus": "buses", "Line": "lines", "Trafo": "trafos"}
 HEAT_NETWORK = "heat_network"  # the network's name in the results (tables heat_network, connections)
@@ -194,10 +200,19 @@ class _Builder:
         for unit in s.storage:
             if ssim is None:
                 raise RuntimeError("standalone storage without a storage simulator")
-            bat = ssim.Battery(spec=unit.model_dump(exclude={"name", "bus"}))
+            spec = unit.model_dump(exclude={"name", "bus"})
+            bat = ssim.Battery(spec=spec)
             conn = gsim.Connection(bus=unit.bus, kind="storage")
+            agent = csim.Agent(
+                kind=s.controller.kind, params=self.controller_params, agent_id=unit.name, role="storage"
+            )
             self.connect(bat, conn, "p_kw")
+            self.connect(agent, bat, ("battery_p_set_kw", "p_set_kw"))
+            self.connect(
+                bat, agent, *BATTERY_INPUTS, time_shifted=True, initial_data=_battery_state(spec, s.step)
+            )
             self.record(bat, BATTERY_OUTPUTS, "batteries", unit.name)
+            self.record(agent, SETPOINTS, "setpoints", unit.name)
             self.record(conn, ["v_pu", "bus"], "connections", unit.name)
             self.built.entities.append(
                 EntityInfo(unit.name, "battery", unit.name, None, unit.bus, unit.capacity_kwh)
@@ -229,12 +244,11 @@ class _Builder:
         conn = gsim.Connection(kind="building", **({} if bus is None else {"bus": bus}))
         agent = csim.Agent(kind=self.s.controller.kind, params=self.controller_params, agent_id=name)
         self.connect(b, conn, "p_kw", "q_kvar")
-        self.connect(
-            b,
-            agent,
-            *MEASUREMENT_INPUTS,
-            *(PREDICTIVE_INPUTS if self.s.controller.kind in PREDICTIVE_KINDS else ()),
-        )
+        predictive = self.s.controller.kind in PREDICTIVE_KINDS
+        hot_water: tuple[str, ...] = ()  # what a tank's controller needs from the building
+        if group.tank is not None and not group.external:
+            hot_water = ("dhw_th_kw",) if predictive else ("dhw_th_kw", "cop")
+        self.connect(b, agent, *MEASUREMENT_INPUTS, *(PREDICTIVE_INPUTS if predictive else ()), *hot_water)
         self.connect(
             agent,
             b,
@@ -270,6 +284,14 @@ class _Builder:
         if group.tank is not None:
             tank = tsim.Tank(spec=group.tank.model_dump())
             self.connect(tank, b, ("p_th_kw", "tank_p_th_kw"))
+            self.connect(tank, agent, *TANK_TO_AGENT)
+            self.connect(
+                agent,
+                tank,
+                ("tank_p_th_set_kw", "p_th_set_kw"),
+                time_shifted=True,
+                initial_data={"tank_p_th_set_kw": NAN},
+            )
             self.record(tank, TANK_OUTPUTS, "tanks", f"{name}.tank")
             self.built.entities.append(
                 EntityInfo(f"{name}.tank", "tank", group.name, name, bus, group.tank.capacity_kwh)

@@ -33,13 +33,18 @@ def test_mqtt_is_the_default_and_matches_in_process(small_run: RunSummary, inpro
     assert comparable_kpis(small_run.kpis) == comparable_kpis(inprocess_run.kpis)
 
 
+def _agents(scenario: Scenario) -> int:
+    """The scenario's agents: one per building and one per standalone storage unit."""
+    return scenario.n_buildings + len(scenario.storage)
+
+
 def test_the_default_run_batches_and_equals_one_message_per_agent(
     small_run: RunSummary, per_agent_run: RunSummary, small_scenario: Scenario
 ) -> None:
     """Unset `batch`: agents as tasks talk to the bridge in one batch per step each way."""
     assert small_scenario.controller.batch is None and small_scenario.controller.batches
     batched, alone = small_run.kpis["mqtt"], per_agent_run.kpis["mqtt"]
-    assert batched["batched_entries"] == 2 * small_scenario.n_buildings * small_scenario.n_steps
+    assert batched["batched_entries"] == 2 * _agents(small_scenario) * small_scenario.n_steps
     assert alone["batched_entries"] == 0 and batched["messages"] < alone["messages"]
     assert comparable_kpis(small_run.kpis) == comparable_kpis(per_agent_run.kpis)
 
@@ -49,7 +54,7 @@ def test_every_message_is_recorded(per_agent_run: RunSummary, small_scenario: Sc
     messages = read_table(small_run.out_dir, "mqtt_messages")
     steps = read_table(small_run.out_dir, "control_steps")
     assert len(steps) == small_scenario.n_steps and (steps["late_agents"] == 0).all()
-    agents = small_scenario.n_buildings
+    agents = _agents(small_scenario)
     setpoints = messages[(messages["kind"] == "setpoint") & (messages["direction"] == "in")]
     assert len(setpoints) == agents * small_scenario.n_steps  # one answer per agent and step
     assert setpoints["rtt_s"].notna().all() and (setpoints["rtt_s"] > 0).all()
@@ -93,7 +98,7 @@ def test_batches_per_host_match_in_process_and_one_message_per_agent(
     summary = run_scenario(_with(small_scenario, agents=agents, batch=True), tmp_path / "out")
     expected = comparable_kpis(inprocess_run.kpis)
     assert comparable_kpis(summary.kpis) == expected == comparable_kpis(small_run.kpis)
-    steps, n_agents = small_scenario.n_steps, small_scenario.n_buildings
+    steps, n_agents = small_scenario.n_steps, _agents(small_scenario)
     assert (read_table(summary.out_dir, "control_steps")["late_agents"] == 0).all()
     messages = read_table(summary.out_dir, "mqtt_messages")
     counts = messages[messages["kind"] != "status"].groupby(["direction", "kind"]).size().to_dict()
