@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from cosim.cli.errors import InputError
 
-console = Console()
+console = Console(width=max(shutil.get_terminal_size().columns, 118))  # the table's columns unwrapped
 HERE = Path(__file__).resolve().parents[2] / "scenarios"
 
 

@@ -1,0 +1,103 @@
+"""`cosim eco-district` end to end on small versions of the two eco-district scenarios (one
+building per group, 700 m of network, one winter day; real pandapipes, real power flow): the
+command writes its table, its JSON and the heat-network figure, and every line is what the runs'
+tables and the documented assumptions give when recomputed here independently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cosim.cli.app import app
+from cosim.heat.ecodistrict import Assumptions, annuity
+from cosim.results.writer import read_table
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def _small(name: str, folder: Path) -> Path:
+    data: dict[str, Any] = yaml.safe_load((SCENARIOS / name).read_text())
+    for group in data["buildings"]:
+        group["count"] = 1
+    if "heat_network" in data:
+        data["heat_network"]["length_m"] = 700
+    data["start"] = "2023-01-16T00:00:00"
+    path = folder / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], str]:
+    folder = tmp_path_factory.mktemp("eco-district")
+    a, b = _small("eco-district-a.yaml", folder), _small("eco-district-b.yaml", folder)
+    out = folder / "out"
+    result = CliRunner().invoke(
+        app, ["eco-district", "--a", str(a), "--b", str(b), "--out", str(out), "--duration", "1d"]
+    )
+    assert result.exit_code == 0, result.output
+    return out, json.loads((out / "eco-district.json").read_text()), result.output
+
+
+def _line(table: list[dict[str, Any]], name: str, case: str) -> float:
+    return float(next(row for row in table if row["line"] == name)[f"platform {case}"])
+
+
+def test_the_command_prints_the_table_and_writes_the_figure(
+    comparison: tuple[Path, dict[str, Any], str],
+) -> None:
+    out, data, said = comparison
+    assert "electricity purchase" in said and "particulates" in said and "B cheaper" in said
+    assert (out / "heat-network.png").stat().st_size > 10_000
+    assert [row["line"] for row in data["table"]][-2:] == ["total", "CO2 (t/a)"]
+    assert set(data["direction"]) == {"B cheaper", "B lower CO2"}
+
+
+def test_case_b_lines_recomputed_from_the_tables(comparison: tuple[Path, dict[str, Any], str]) -> None:
+    out, data, _ = comparison
+    folder, year, a = out / "b", 365.0, Assumptions()
+    sources = read_table(folder, "heat_sources")
+    network = read_table(folder, "heat_network").set_index("time_s")
+    prices = read_table(folder, "prices").set_index("time_s")
+    meters = read_table(folder, "buildings").groupby("time_s")[["p_kw", "pv_kw"]].sum().sum(axis=1)
+    wood = sources[sources["entity"].str.endswith("wood")]
+    assert _line(data["table"], "wood", "B") == pytest.approx(
+        wood["fuel"].sum() * 30.0 * year / 1e3, rel=1e-9
+    )
+    bought = (meters + network["p_pump_kw"]) * prices["import_per_kwh"]
+    assert _line(data["table"], "electricity purchase", "B") == pytest.approx(
+        bought.sum() * year / 1e3, rel=1e-9
+    )
+    assert _line(data["table"], "particulates", "B") == pytest.approx(
+        network["pm_kg"].sum() * 10.0 * year / 1e3, rel=1e-9
+    )
+    invest = 700 * 400.0 + 5 * 8000.0 + 1200 * 500.0 + 3600 * 60.0 + 2000 * 25.0
+    assert _line(data["table"], "capital", "B") == pytest.approx(invest * annuity(a.rate, a.years) / 1e3)
+    parts = ["capital", "fixed O&M", "electricity purchase", "gas", "wood", "particulates"]
+    assert _line(data["table"], "total", "B") == pytest.approx(
+        sum(_line(data["table"], k, "B") for k in parts)
+    )
+    co2 = (meters + network["p_pump_kw"]).sum() * 0.09 + network["co2_kg"].sum()
+    assert _line(data["table"], "CO2 (t/a)", "B") == pytest.approx(co2 * year / 1e3, rel=1e-9)
+
+
+def test_case_a_pv_income_and_solar_thermal_saving(comparison: tuple[Path, dict[str, Any], str]) -> None:
+    out, data, _ = comparison
+    buildings = read_table(out / "a", "buildings")
+    pv_kwh = buildings["pv_kw"].sum()
+    assert pv_kwh > 0
+    assert _line(data["table"], "PV feed-in income", "A") == pytest.approx(
+        pv_kwh * 0.258 * 365 / 1e3, rel=1e-9
+    )
+    # all consumption is bought, less what the solar-thermal heat saves the resistance heaters
+    q = data["quantities"]["A"]
+    gross_mwh = (buildings["p_kw"] + buildings["pv_kw"]).sum() * 365 / 1e3
+    assert 0 < q["solar thermal used MWh"] <= q["solar thermal collected MWh"]
+    assert q["electricity bought MWh"] == pytest.approx(gross_mwh - q["solar thermal used MWh"], rel=1e-9)
+    assert np.isfinite(_line(data["table"], "total", "A"))
