@@ -54,6 +54,7 @@ from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, bridge_filters, validate_name
 from cosim.mqtt.bridge_batch import PARTIAL_SHARE, HostBatches
 from cosim.mqtt.bridge_recording import MessageRecorder
+from cosim.mqtt.delayed_ack import DelayedAckCheck
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +130,16 @@ class BridgeCore:
         backoff: Backoff | None = None,
         hosts: Mapping[str, Iterable[str]] | None = None,
         middleware: Sequence[Middleware] = (),
+        watch_delayed_ack: bool = False,
     ) -> None:
         """`hosts` (agent host id → its agents): reach those agents through one measurement and
         one setpoint batch per host and step instead of one message per agent. `middleware`: what
         every message the bridge sends or receives passes (`controllers.middleware`); the
-        `mqtt_messages` records show the messages as they left and as the bridge accepted them."""
+        `mqtt_messages` records show the messages as they left and as the bridge accepted them.
+        `watch_delayed_ack`: look at the first round trips and warn once (log, and
+        `delayed_ack_warning`) when they show a broker without TCP_NODELAY stalling clients that
+        delay their acknowledgements (`cosim.mqtt.delayed_ack`; for agents on other clients than
+        the platform's, on a broker the platform did not start)."""
         self.scheme = TopicScheme(run=run, prefix=prefix)
         self.bridge_id = validate_name(bridge_id, "bridge id")
         self.agents = tuple(sorted({validate_name(a, "agent id") for a in agents}))
@@ -175,6 +181,8 @@ class BridgeCore:
         self._last_ask = float("-inf")  # time.monotonic() of the last request to announce
         self._task: asyncio.Task[None] | None = None
         self._final_sent = False  # a clock with final = True went out
+        self._ack_check = DelayedAckCheck(decided=not watch_delayed_ack)
+        self.delayed_ack_warning: str | None = None
         self._watchers: dict[str, Callable[[Message], None]] = {}
 
     # ---------------------------------------------------------------- lifecycle
@@ -402,6 +410,10 @@ class BridgeCore:
         late = tuple(sorted(self._waiting))
         self._waiting = set()
         setpoints, sources = self._with_fallbacks(late, fallbacks or {})
+        warning = self._ack_check.warning()
+        if warning is not None:
+            self.delayed_ack_warning = warning
+            log.warning("%s", warning)
         missed = deadline_unix_s is not None and time.time() > deadline_unix_s
         lag_s = max(0.0, time.time() - deadline_unix_s) if deadline_unix_s is not None else 0.0
         if late:
@@ -560,6 +572,8 @@ class BridgeCore:
             rtt_s, dropped = self._accept_setpoint(message, received_perf)
         elif isinstance(message, SetpointBatchMessage):
             rtt_s, dropped = self._accept_batch(message, received_perf)
+        if rtt_s is not None:
+            self._ack_check.add(message.tick, rtt_s)
         elif isinstance(message, StatusMessage):
             self._on_status(message, received)
         if (watcher := self._watchers.get(topic)) is not None:

@@ -266,6 +266,7 @@ def start_control_plane(
                 bridge_id=DEVICE_BRIDGE,
                 qos=qos,
                 step_timeout_s=step_timeout_s,
+                watch_delayed_ack=broker.kind == "external",  # devices may use any MQTT client
             )
             plane.closers.insert(0, plane.device_bridge.close)
             _connect(plane.device_bridge, broker.url)
@@ -290,6 +291,7 @@ def start_control_plane(
             plane.bridge = SyncBridge(
                 bridge_url, run, [s.agent_id for s in specs], qos=qos, step_timeout_s=step_timeout_s,
                 hosts=hosts, middleware=[plane.verifier] if plane.verifier is not None else [],
+                watch_delayed_ack=broker.kind == "external" and agents == "external",  # not our client
             )
             plane.closers.insert(0, plane.bridge.close)
             _connect(plane.bridge, broker.url)
