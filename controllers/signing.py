@@ -217,7 +217,7 @@ class SigningMiddleware(Middleware):
 
     # ---------------------------------------------------------------- sending
 
-    def outgoing(self, owner: str, topic: str, message: Message) -> Message | None:
+    def outgoing(self, owner: str, topic: str, message: Message) -> Message:
         sender, kind = message.sender, message.kind
         private = None if kind in _ADDRESSED else self.keyring.signing_keys.get(sender)
         key = None if private is not None else self._hmac_key_for(sender, kind, topic)

@@ -197,7 +197,7 @@ async def test_spoofed_and_replayed_setpoints_are_rejected_and_counted(
         forger = MessageFactory(RUN, "b02")
         unsigned = encode(forger.setpoint(1, {"p_kw": 99.0}))
         wrong_key = SigningMiddleware(Keyring({"b02": os.urandom(32)}))
-        forged = encode(wrong_key.outgoing("b02", topic, forger.setpoint(1, {"p_kw": 99.0})))  # type: ignore[arg-type]
+        forged = encode(wrong_key.outgoing("b02", topic, forger.setpoint(1, {"p_kw": 99.0})))
         replayed = genuine.replace(b'"tick":0', b'"tick":1')  # a tag over tick 0 no longer fits
         counts_before = dict(verifier.counts)
         await asyncio.gather(*(attacker.publish(topic, p) for p in (unsigned, forged, replayed, genuine)))
@@ -218,10 +218,10 @@ async def test_forged_clock_is_rejected_by_the_agents(broker: MosquittoBroker, f
     forger = MessageFactory(RUN, "bridge")
     topic = TopicScheme(RUN, PREFIX).topic(Kind.CLOCK, "bridge")
     own_key = Keyring({"bridge": b01.keyring.hmac_keys["b01"]})
-    forged = decode(encode(SigningMiddleware(own_key).outgoing("b01", topic, forger.clock(1, 900))))  # type: ignore[arg-type]
+    forged = decode(encode(SigningMiddleware(own_key).outgoing("b01", topic, forger.clock(1, 900))))
     assert agent_side.incoming("b01", topic, forged) is None  # type: ignore[arg-type]
     genuine_signer = folder.client("bridge").middleware()
-    genuine = decode(encode(genuine_signer.outgoing("bridge", topic, forger.clock(2, 1800))))  # type: ignore[arg-type]
+    genuine = decode(encode(genuine_signer.outgoing("bridge", topic, forger.clock(2, 1800))))
     assert agent_side.incoming("b01", topic, genuine) is genuine  # type: ignore[arg-type]
     assert agent_side.counts == {"wrong_algorithm": 1}
 
@@ -234,16 +234,16 @@ async def test_restarted_sender_and_retained_plan_are_not_replays(folder: Securi
     receiver = folder.client("bridge").middleware()
     keys = folder.client("b01").keyring
     first, second = SigningMiddleware(keys, epoch=1000), SigningMiddleware(keys, epoch=2000)
-    old = decode(encode(first.outgoing("b01", topic, MessageFactory(RUN, "b01").setpoint(0, {}))))  # type: ignore[arg-type]
-    new = decode(encode(second.outgoing("b01", topic, MessageFactory(RUN, "b01").setpoint(1, {}))))  # type: ignore[arg-type]
+    old = decode(encode(first.outgoing("b01", topic, MessageFactory(RUN, "b01").setpoint(0, {}))))
+    new = decode(encode(second.outgoing("b01", topic, MessageFactory(RUN, "b01").setpoint(1, {}))))
     assert receiver.incoming("bridge", topic, old) is not None  # type: ignore[arg-type]
     assert receiver.incoming("bridge", topic, new) is not None  # type: ignore[arg-type]
-    old_again = decode(encode(first.outgoing("b01", topic, MessageFactory(RUN, "b01").setpoint(2, {}))))  # type: ignore[arg-type]
+    old_again = decode(encode(first.outgoing("b01", topic, MessageFactory(RUN, "b01").setpoint(2, {}))))
     assert receiver.incoming("bridge", topic, old_again) is None  # type: ignore[arg-type]
     plan_topic = TopicScheme(RUN, PREFIX).topic(Kind.PLAN, "b01")
     planner = folder.client("planner").middleware()
     plan_message = MessageFactory(RUN, "planner").plan(0, 0, 900, {"p_kw": [1.0]})
-    plan = encode(planner.outgoing("planner", plan_topic, plan_message))  # type: ignore[arg-type]
+    plan = encode(planner.outgoing("planner", plan_topic, plan_message))
     agent_side = folder.client("b01").middleware()
     assert agent_side.incoming("b01", plan_topic, decode(plan)) is not None  # type: ignore[arg-type]
     assert agent_side.incoming("b01", plan_topic, decode(plan)) is None  # type: ignore[arg-type]
@@ -255,7 +255,7 @@ def test_signed_bytes_are_the_payload_with_the_tag_zeroed(folder: SecurityDir) -
     """The documented scheme (docs/security.md), recomputed here by hand as another language would."""
     topic = TopicScheme(RUN, PREFIX).topic(Kind.SETPOINT, "b01")
     signer = SigningMiddleware(folder.client("b01").keyring, epoch=12345)
-    payload = encode(signer.outgoing("b01", topic, MessageFactory(RUN, "b01").setpoint(3, {"p_kw": 2.5})))  # type: ignore[arg-type]
+    payload = encode(signer.outgoing("b01", topic, MessageFactory(RUN, "b01").setpoint(3, {"p_kw": 2.5})))
     tag = payload.split(b'"hmac":"12345:')[1][:64]
     zeroed = payload.replace(tag, b"0" * 64)
     key = bytes.fromhex((folder.path / "principals" / "b01" / "hmac.key").read_text())

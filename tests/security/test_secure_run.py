@@ -1,0 +1,89 @@
+"""`cosim security init` and `cosim run --security` end to end: the demo scenario secured gives the
+same KPIs as without security, no secret lands in the results, and mistakes end with one message."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cosim.cli.app import app
+from cosim.cli.errors import ExitCode
+
+pytestmark = pytest.mark.network
+
+DEMO = Path(__file__).parents[2] / "scenarios" / "demo.yaml"
+TIMING_KPIS = {"step_ms_median", "step_ms_p99"}
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, re.sub(r"\s+", " ", result.output)
+
+
+@pytest.fixture(scope="module")
+def demo_security(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo") / "security"
+    code, output = _invoke("security", "init", str(DEMO), "--out", str(folder))
+    assert code == 0, output
+    return folder
+
+
+def test_init_writes_the_folder_with_private_secrets(demo_security: Path) -> None:
+    manifest = json.loads((demo_security / "security.json").read_text())
+    agents = sorted(p["name"] for p in manifest["principals"] if p["role"] == "agent")
+    assert agents == sorted([*(f"house-{k:03d}" for k in range(1, 6)), "house-bat-001", "house-bat-002",
+                             "house-tank", "old-house", "flats"])
+    principals = demo_security / "principals"
+    secrets = [*principals.glob("*/password"), *principals.glob("*/*.key"), demo_security / "ca.key",
+               demo_security / "server.key"]
+    assert len(secrets) > 3 * len(agents)
+    for path in secrets:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    passwords = [p.read_text() for p in principals.glob("*/password")]
+    shared = "".join((demo_security / name).read_text() for name in ("security.json", "mosquitto/passwd"))
+    assert not any(password in shared for password in passwords)  # the password file holds hashes only
+    acl = (demo_security / "mosquitto" / "acl").read_text()
+    assert "topic write ucosim/+/setpoint/house-001" in acl and "pattern" not in acl
+
+
+def test_a_secured_run_gives_the_kpis_of_a_plain_one(demo_security: Path, tmp_path: Path) -> None:
+    plain, secured = tmp_path / "plain", tmp_path / "secured"
+    for out, extra in ((plain, []), (secured, ["--security", str(demo_security)])):
+        code, output = _invoke("run", str(DEMO), "--duration", "1h", "-q", "--out", str(out), *extra)
+        assert code == 0, output
+    a, b = (json.loads((out / "kpis.json").read_text()) for out in (plain, secured))
+    for group, values in a.items():
+        if group in ("run", "mqtt"):
+            continue
+        for name, value in values.items():
+            if name not in TIMING_KPIS:
+                assert b[group][name] == value, (group, name)
+    assert b["control"]["late_agent_steps"] == 0
+    assert b["mqtt"]["rejected"] == {}  # the bridge refused nothing of its own run
+    run_json = (secured / "run.json").read_text()
+    assert json.loads(run_json)["mqtt"]["broker"].startswith("mqtts://")
+    secrets = [p.read_text() for p in (demo_security / "principals").glob("*/password")]
+    secrets += [p.read_text() for p in (demo_security / "principals").glob("*/hmac.key")]
+    for path in secured.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert not any(secret.encode() in content for secret in secrets), path
+
+
+def test_a_missing_or_foreign_security_folder_is_one_message(demo_security: Path, tmp_path: Path) -> None:
+    code, output = _invoke("run", str(DEMO), "--security", str(tmp_path / "nowhere"), "-q",
+                           "--out", str(tmp_path / "r1"))
+    assert code == ExitCode.INPUT and "cosim security init" in output and "Traceback" not in output
+    other = tmp_path / "other.yaml"
+    other.write_text(DEMO.read_text().replace("name: house\n", "name: villa\n"))
+    code, output = _invoke("run", str(other), "--security", str(demo_security), "-q",
+                           "--out", str(tmp_path / "r2"))
+    assert code == ExitCode.INPUT and "villa-001" in output and "Traceback" not in output
+    code, output = _invoke("security", "init", str(DEMO), "--out", str(demo_security))
+    assert code == ExitCode.INPUT and "already holds" in output
