@@ -40,6 +40,9 @@ T_SUPPLY_MIN_C = 30.0
 DEFROST_PEAK = 0.12
 DEFROST_T_PEAK_C = 2.0
 DEFROST_HALF_WIDTH_K = 6.0
+T_SUPPLY_COOL_C = 18.0  # cooling supply temperature (floor or fan-coil cooling)
+EER_CARNOT_EFF = 0.3
+EER_MAX = 6.0
 
 
 def cop(
@@ -51,6 +54,15 @@ def cop(
     lift_k = np.maximum(np.asarray(t_supply_c, dtype=float) - t_out, 1.0)
     carnot = np.asarray(carnot_eff) * (np.asarray(t_supply_c) + 273.15) / lift_k
     result: np.ndarray = clip(carnot * (1.0 - defrost_penalty(t_out)), 1.0, COP_MAX)
+    return result
+
+
+def eer(t_out_c: np.ndarray | float) -> np.ndarray:
+    """Energy efficiency ratio of the reversible heat pump cooling the building (heat removed per
+    electricity): `EER_CARNOT_EFF` of the Carnot EER between `T_SUPPLY_COOL_C` and the outdoor
+    air, within [1, `EER_MAX`] (EN 14511 A35/W18: ≈ 5)."""
+    lift_k = np.maximum(np.asarray(t_out_c, dtype=float) - T_SUPPLY_COOL_C, 1.0)
+    result: np.ndarray = clip(EER_CARNOT_EFF * (T_SUPPLY_COOL_C + 273.15) / lift_k, 1.0, EER_MAX)
     return result
 
 

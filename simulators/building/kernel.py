@@ -37,6 +37,7 @@ OUTPUTS = (
     "q_kvar",
     "hp_p_kw",
     "heat_th_kw",
+    "cool_th_kw",
     "gas_kw",
     "q_district_kw",
     "p_appliances_kw",
@@ -87,6 +88,7 @@ def _step_scalar(
     q_mass_gain_kw: np.ndarray,
     cop_space: np.ndarray,
     cop_dhw: np.ndarray,
+    eer: np.ndarray,
     t_out_c: np.ndarray,
     hp_p_set_kw: np.ndarray,
     t_set_in_c: np.ndarray,
@@ -94,6 +96,7 @@ def _step_scalar(
     tank_p_th_kw: np.ndarray,
     x: np.ndarray,
     hp_on: np.ndarray,
+    cool_on: np.ndarray,
     backlog_kwh: np.ndarray,
     deadline_s: np.ndarray,
     params: np.ndarray,
@@ -107,15 +110,16 @@ def _step_scalar(
     now_s: float,
     dt_s: float,
     n_sub: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One step of every building. `params` rows: flex_share, restore_within_s, hp_p_max_kw,
     boiler_q_max_kw, t_set_c, hysteresis_k, t_min_c, t_max_c, boiler_eff, tan_phi, venting (1 or
-    0), t_window_open_c, h_window_kw_k. Returns the new (x, hp_on) and the `OUTPUTS` rows (new
-    backlog and deadline among them)."""
+    0), t_window_open_c, h_window_kw_k, cooling (1 or 0), t_cool_set_c. Returns the new (x, hp_on,
+    cool_on) and the `OUTPUTS` rows (new backlog and deadline among them)."""
     n = x.shape[0]
     out = np.empty((N_OUT, n))
     x_out = np.empty((n, 2))
     on_out = np.empty(n, dtype=np.bool_)
+    cool_out = np.empty(n, dtype=np.bool_)
     dt_h = dt_s / 3600.0
     for i in range(n):
         flex_share, restore_within_s = params[0, i], params[1, i]
@@ -123,6 +127,7 @@ def _step_scalar(
         t_set_default, hysteresis, t_min, t_max = params[4, i], params[5, i], params[6, i], params[7, i]
         boiler_eff, tan_phi = params[8, i], params[9, i]
         venting, t_open, h_win = params[10, i] > 0, params[11, i], params[12, i]
+        cooling, t_cool = params[13, i] > 0, params[14, i]
         t_out = t_out_c[i]
         hp = is_hp[i]
         district = is_district[i]
@@ -165,13 +170,22 @@ def _step_scalar(
         on_mass = bc_mass + b_1[1, i] * (q_air_base + q_on)
         off_in = bc_in + b_1[0, i] * (q_air_base + q_off)
         off_mass = bc_mass + b_1[1, i] * (q_air_base + q_off)
+        can_cool = hp and cooling and not held
+        q_cool = hp_max * eer[i]
+        cool_in = bc_in + b_1[0, i] * (q_air_base - q_cool)
+        cool_mass = bc_mass + b_1[1, i] * (q_air_base - q_cool)
+        c_low, c_high = t_cool - hysteresis, t_cool + hysteresis
         # the minute loop (minutes.simulate_minutes)
-        t_in, t_mass, on = x[i, 0], x[i, 1], hp_on[i]
-        heat_sum, t_mid_sum, cold_sum, hot_sum = 0.0, 0.0, 0.0, 0.0
+        t_in, t_mass, on, cool = x[i, 0], x[i, 1], hp_on[i], cool_on[i]
+        heat_sum, cool_sum, t_mid_sum, cold_sum, hot_sum = 0.0, 0.0, 0.0, 0.0, 0.0
         for _k in range(n_sub):
             on = t_in < low or (on and not t_in > high)
+            cool = can_cool and not on and (t_in > c_high or (cool and not t_in < c_low))
+            qc = 0.0
             if on:
                 u_in, u_mass, q = on_in, on_mass, q_on
+            elif cool:
+                u_in, u_mass, q, qc = cool_in, cool_mass, q_off, q_cool
             else:
                 u_in, u_mass, q = off_in, off_mass, q_off
             opened = venting and t_in > t_open and t_out < t_in
@@ -182,38 +196,42 @@ def _step_scalar(
             new_mass = ((a_0[1, i] * t_in + a_1[1, i] * t_mass) + u_mass) + v_mass
             t_mid = 0.5 * (t_in + new_in)
             heat_sum += q
+            cool_sum += qc
             t_mid_sum += t_mid
             cold_sum += _maximum(t_min - t_mid, 0.0)
             hot_sum += _maximum(t_mid - t_max, 0.0)
             t_in, t_mass = new_in, new_mass
-        x_out[i, 0], x_out[i, 1], on_out[i] = t_in, t_mass, on
+        x_out[i, 0], x_out[i, 1], on_out[i], cool_out[i] = t_in, t_mass, on, cool
         heat = heat_sum / n_sub
+        cooled = cool_sum / n_sub
         # the step's outputs (BuildingFleet.step)
         hp_space = heat / cop if hp else 0.0
         dhw_el = dhw_from_heater / cop_dhw[i] if hp else 0.0
         gas = 0.0 if (hp or district) else (heat + dhw_from_heater) / boiler_eff
         q_district = heat + dhw_from_heater if district else 0.0
-        hp_p = hp_space + dhw_el
+        cool_el = cooled / eer[i] if hp else 0.0
+        hp_p = hp_space + dhw_el + cool_el
         consumption = app_eff + hp_p
         out[0, i] = consumption - pv_kw[i]
         out[1, i] = consumption * tan_phi
         out[2, i] = hp_p
         out[3, i] = heat
-        out[4, i] = gas
-        out[5, i] = q_district
-        out[6, i] = app_eff
-        out[7, i] = app_kw[i] + dhw_el
-        out[8, i] = flex_p
-        out[9, i] = flexible
-        out[10, i] = new_backlog
-        out[11, i] = cop if hp else np.nan
-        out[12, i] = t_mid_sum / n_sub
-        out[13, i] = cold_sum / n_sub + hot_sum / n_sub
-        out[14, i] = cold_sum / n_sub
-        out[15, i] = hot_sum / n_sub
-        out[16, i] = new_deadline
-    return x_out, on_out, out
+        out[4, i] = cooled
+        out[5, i] = gas
+        out[6, i] = q_district
+        out[7, i] = app_eff
+        out[8, i] = app_kw[i] + dhw_el
+        out[9, i] = flex_p
+        out[10, i] = flexible
+        out[11, i] = new_backlog
+        out[12, i] = cop if hp else np.nan
+        out[13, i] = t_mid_sum / n_sub
+        out[14, i] = cold_sum / n_sub + hot_sum / n_sub
+        out[15, i] = cold_sum / n_sub
+        out[16, i] = hot_sum / n_sub
+        out[17, i] = new_deadline
+    return x_out, on_out, cool_out, out
 
 
-Step = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+Step = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 STEP: Step | None = None if numba is None else _step_scalar  # None: `BuildingFleet.step` runs its NumPy code

@@ -17,7 +17,10 @@ gains enter through the windows with shading and blinds (`solar`).
 
 Summer: above `t_window_open_c` the occupants open the windows when it is cooler outside (a
 ventilation conductance of `window_ach_per_h` air changes, minute by minute in the thermostat
-loop); external blinds close on facades in strong sun on warm days. Both are on by default.
+loop); external blinds close on facades in strong sun on warm days. Both are on by default. With
+`cooling: true` a heat pump is reversible: a second thermostat (`t_cool_set_c` ± hysteresis) runs
+it as a chiller at its electric rating (EER from `heatpump.eer`) when no setpoint is given;
+`cool_th_kw` ≥ 0 is the heat it removes, its electricity is part of `hp_p_kw`.
 
 Heating modes, per building and step: with no `hp_p_set_kw` input (NaN) the heater follows a
 thermostat with hysteresis (on at full power below t_set − hysteresis, off above t_set +
@@ -44,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from simulators.arrays import clip, nan_to_zero
 from simulators.building import calibration, heatpump, kernel, thermal
 from simulators.building.flex import step_flex
-from simulators.building.minutes import Ventilation, simulate_minutes_numpy
+from simulators.building.minutes import Cooling, MinuteResult, Ventilation, simulate_minutes_numpy
 from simulators.building.pv import PvArrays, SunPosition, pv_power_kw, sun_positions
 from simulators.building.solar import Windows, window_gains_kw
 from simulators.params import from_dict
@@ -95,6 +98,8 @@ class BuildingSpec(BaseModel):
     window_ventilation: bool = True
     t_window_open_c: Annotated[float, Field(ge=5, le=40)] = 24.0
     window_ach_per_h: Annotated[float, Field(ge=0, le=20)] = 3.0
+    cooling: bool = False
+    t_cool_set_c: Annotated[float, Field(ge=18, le=35)] = 25.0
 
     @model_validator(mode="after")
     def _comfort_band(self) -> BuildingSpec:
@@ -143,6 +148,7 @@ class BuildingStep:
     pv_kw: np.ndarray
     hp_p_kw: np.ndarray
     heat_th_kw: np.ndarray
+    cool_th_kw: np.ndarray
     dhw_th_kw: np.ndarray
     gas_kw: np.ndarray
     q_district_kw: np.ndarray
@@ -181,6 +187,7 @@ class Exogenous:
     q_mass_gain_kw: np.ndarray
     cop_space: np.ndarray
     cop_dhw: np.ndarray
+    eer: np.ndarray
 
 
 def heater_capacity_kw(
@@ -205,7 +212,7 @@ PARAM_NAMES = (
     "t_supply_space_c", "t_supply_dhw_c", "boiler_eff", "t_set_c", "hysteresis_k", "t_min_c", "t_max_c",
     "flex_share", "restore_within_h", "power_factor", "solar_share_air", "window_m2_per_m2", "g_value",
     "shading_factor", "blind_factor", "blind_threshold_w_m2", "blind_t_out_c", "t_window_open_c",
-    "window_ach_per_h",
+    "window_ach_per_h", "t_cool_set_c",
 )  # fmt: skip
 """The numeric `BuildingSpec` fields a fleet keeps as arrays (`BuildingFleet.p`)."""
 
@@ -296,10 +303,13 @@ class BuildingFleet:
         t0 = _array(specs, "t_init_c")
         self.x = np.stack([t0, t0], axis=1)
         self.hp_on = np.zeros(self.n, dtype=bool)
+        self.cool_on = np.zeros(self.n, dtype=bool)
+        self.cooling = self.is_hp & np.array([s.cooling for s in specs])
         self._kernel_params = np.stack([
             a["flex_share"], a["restore_within_h"] * 3600.0, self.hp_p_max_kw, self.boiler_q_max_kw,
             a["t_set_c"], a["hysteresis_k"], a["t_min_c"], a["t_max_c"], a["boiler_eff"], self.tan_phi,
             self.venting.astype(float), a["t_window_open_c"], self.h_window_kw_k,
+            self.cooling.astype(float), a["t_cool_set_c"],
         ])  # fmt: skip
         self.sun: SunPosition | None = None
         self.sun_ns: np.ndarray | None = None
@@ -356,13 +366,15 @@ class BuildingFleet:
         cop_space, cop_dhw = ex.cop_space, ex.cop_dhw
         q_air_base = ex.q_air_gain_kw + flex.flex_p_kw + surplus_to_air  # gains include the appliances
         q_mass = ex.q_mass_gain_kw
-        heat_kw, t_in_mean, cold, hot = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, c)
+        m = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, ex.eer, c)
+        heat_kw = m.heat
         hp_space_kw = np.where(self.is_hp, heat_kw / cop_space, 0.0)
         dhw_el_kw = np.where(self.is_hp, dhw_from_heater / cop_dhw, 0.0)
         no_gas = self.is_hp | self.is_district
         gas_kw = np.where(no_gas, 0.0, (heat_kw + dhw_from_heater) / self.p["boiler_eff"])
         q_district_kw = np.where(self.is_district, heat_kw + dhw_from_heater, 0.0)
-        hp_p_kw = hp_space_kw + dhw_el_kw
+        cool_el_kw = np.where(self.is_hp, m.cool / ex.eer, 0.0)
+        hp_p_kw = hp_space_kw + dhw_el_kw + cool_el_kw
         consumption = app_eff_kw + hp_p_kw
         return BuildingStep(
             p_kw=consumption - pv_kw,
@@ -370,6 +382,7 @@ class BuildingFleet:
             pv_kw=pv_kw,
             hp_p_kw=hp_p_kw,
             heat_th_kw=heat_kw,
+            cool_th_kw=m.cool,
             dhw_th_kw=dhw_th_kw,
             gas_kw=gas_kw,
             q_district_kw=q_district_kw,
@@ -381,20 +394,21 @@ class BuildingFleet:
             cop=np.where(self.is_hp, cop_space, np.nan),
             t_in_c=self.x[:, 0].copy(),
             t_mass_c=self.x[:, 1].copy(),
-            t_in_mean_c=t_in_mean,
-            comfort_violation_k=cold + hot,
-            comfort_cold_k=cold,
-            comfort_hot_k=hot,
+            t_in_mean_c=m.t_in_mean,
+            comfort_violation_k=m.cold + m.hot,
+            comfort_cold_k=m.cold,
+            comfort_hot_k=m.hot,
         )
 
     def _step_compiled(
         self, step: Any, time_s: int, w: WeatherInputs, c: Controls, ex: Exogenous
     ) -> BuildingStep:
         (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
-        self.x, self.hp_on, out = step(
+        self.x, self.hp_on, self.cool_on, out = step(
             ex.p_appliances_kw, ex.dhw_th_kw, ex.pv_kw, ex.q_air_gain_kw, ex.q_mass_gain_kw,
-            ex.cop_space, ex.cop_dhw, w.t_out_c, c.hp_p_set_kw, c.t_set_c, c.flex_shift_kw,
-            c.tank_p_th_kw, self.x, self.hp_on, self.backlog_kwh, self.deadline_s, self._kernel_params,
+            ex.cop_space, ex.cop_dhw, ex.eer, w.t_out_c, c.hp_p_set_kw, c.t_set_c, c.flex_shift_kw,
+            c.tank_p_th_kw, self.x, self.hp_on, self.cool_on, self.backlog_kwh, self.deadline_s,
+            self._kernel_params,
             self.is_hp, self.is_district, a_0, a_1, b_0, b_1, b_2, float(time_s), float(self.step_s),
             self.n_sub,
         )  # fmt: skip
@@ -424,6 +438,7 @@ class BuildingFleet:
             self.p["t_supply_dhw_c"],
         ])  # fmt: skip
         cop_space, cop_dhw = heatpump.cop(w.t_out_c, t_supply, self.p["hp_carnot_eff"])
+        eer = heatpump.eer(w.t_out_c)
         q_sol = window_gains_kw(self.windows, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c)
         share = self.p["solar_share_air"]
         dhw_el_kw = np.where(self.is_hp, dhw_th_kw / cop_dhw, 0.0)
@@ -436,6 +451,7 @@ class BuildingFleet:
             q_mass_gain_kw=(1.0 - share) * q_sol,
             cop_space=cop_space,
             cop_dhw=cop_dhw,
+            eer=eer,
         )
 
     def _thermal_substeps(
@@ -444,10 +460,11 @@ class BuildingFleet:
         q_air_base: np.ndarray,
         q_mass: np.ndarray,
         cop_space: np.ndarray,
+        eer: np.ndarray,
         c: Controls,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Minute-wise thermal simulation; returns mean heating heat, mean indoor temperature and
-        mean comfort violations (K) below and above the band over the step.
+    ) -> MinuteResult:
+        """Minute-wise thermal simulation; returns the step means of heating and cooling heat,
+        indoor temperature and comfort violations (K) below and above the band.
 
         Each minute is `thermal.advance` written out element-wise, with the sums in the order its
         einsum uses ((j=0 + j=2) + j=1 for the inputs), so the numbers are the same. Within a step
@@ -465,8 +482,13 @@ class BuildingFleet:
         b_const = b_0 * t_out_c + b_2 * q_mass
         bu_on, bu_off = b_const + b_1 * (q_air_base + q_on), b_const + b_1 * (q_air_base + q_off)
         vent = Ventilation(self.venting, self.p["t_window_open_c"], self.h_window_kw_k, t_out_c, b_1)
-        self.x, self.hp_on, heat, t_in_mean, cold, hot = simulate_minutes_numpy(
+        q_cool = self.hp_p_max_kw * eer
+        t_cool, hysteresis = self.p["t_cool_set_c"], self.p["hysteresis_k"]
+        cooling = Cooling(self.cooling & ~forced, t_cool - hysteresis, t_cool + hysteresis,
+                          b_const + b_1 * (q_air_base - q_cool), q_cool)  # fmt: skip
+        m = simulate_minutes_numpy(
             self.x, self.hp_on, low, high, a_0, a_1, bu_on, bu_off, q_on, q_off,
-            self.p["t_min_c"], self.p["t_max_c"], self.n_sub, vent,
+            self.p["t_min_c"], self.p["t_max_c"], self.n_sub, vent, cooling, self.cool_on,
         )  # fmt: skip
-        return heat, t_in_mean, cold, hot
+        self.x, self.hp_on, self.cool_on = m.x, m.hp_on, m.cool_on
+        return m

@@ -260,7 +260,8 @@ def test_compiled_step_equals_the_numpy_step_in_summer(monkeypatch: pytest.Monke
     specs = [BuildingSpec(space_heating_kwh_a=4500.0, t_max_c=22.0, t_window_open_c=22.5),
              BuildingSpec(blinds=False, t_window_open_c=22.0),
              BuildingSpec(space_heating_kwh_a=4500.0, t_max_c=22.0, window_ventilation=False, flex_share=0.1),
-             BuildingSpec(heating="gas_boiler")]
+             BuildingSpec(heating="gas_boiler"),
+             BuildingSpec(cooling=True, t_cool_set_c=22.0, window_ventilation=False)]
     n = len(specs)
     times = pd.date_range("2024-07-20", periods=192, freq="15min", tz="Europe/Berlin")
     weather = _weather(times, n)
@@ -274,6 +275,7 @@ def test_compiled_step_equals_the_numpy_step_in_summer(monkeypatch: pytest.Monke
     reference = run()
     hot = np.array([s.comfort_hot_k for s in compiled]).sum(axis=0)
     assert hot[2] > hot[0]  # without window ventilation it gets hotter
+    assert sum(float(s.cool_th_kw[4]) for s in compiled) > 0  # the reversible heat pump cools
     for a, b in zip(compiled, reference, strict=True):
         for name, value in a.as_dict().items():
             np.testing.assert_array_equal(value, b.as_dict()[name], err_msg=name)

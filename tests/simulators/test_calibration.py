@@ -113,3 +113,25 @@ def test_calibration_accounts_for_gains_and_uses_the_weather_degree_days() -> No
 def test_impossible_demand_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="too high for the floor area"):
         BuildingFleet([BuildingSpec(floor_area_m2=20.0, space_heating_kwh_a=60000.0)], [0], Site(), 900, 1)
+
+
+def test_reversible_heat_pump_cools_a_madrid_summer() -> None:
+    """Madrid overheats with blinds and open windows alone; the reversible heat pump holds its
+    cooling setpoint and its electricity is part of the heat pump's."""
+    site = Site(40.42, -3.7, 650.0, "Europe/Madrid", "madrid")
+    specs = [BuildingSpec(), BuildingSpec(cooling=True)]
+    times = pd.date_range("2025-07-07", periods=24 * 14, freq="h", tz=site.tz)
+    fleet = BuildingFleet(specs, [0, 1], site, STEP_S, 1)
+    w = synthetic_weather(times, site, 1)
+    t_in, cool, hp = [], np.zeros(2), np.zeros(2)
+    for k, t in enumerate(times):
+        inputs = WeatherInputs(*(np.full(2, getattr(w, f)[k]) for f in WEATHER_FIELDS))
+        s = fleet.step(t, k * STEP_S, k, inputs, Controls.none(2))
+        t_in.append(s.t_in_mean_c)
+        cool += s.cool_th_kw
+        hp += s.hp_p_kw - s.dhw_th_kw / fleet.exogenous(t, k, inputs).cop_dhw
+    t_in_c = np.array(t_in)
+    assert (t_in_c[:, 0] > 26).mean() > 0.2
+    assert (t_in_c[:, 1] > 26).mean() < 0.02
+    assert cool[0] == 0.0 and cool[1] > 100.0  # kWh over two weeks
+    assert hp[1] == pytest.approx(cool[1] / 6.0, rel=0.3) and hp[0] == pytest.approx(0.0, abs=1e-9)
