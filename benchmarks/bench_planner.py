@@ -21,26 +21,44 @@ whether they agree (relative difference below 1e-5), plus the largest capacity d
 The reference folder is read in place (``$COSIM_EHUB_REFERENCE`` or ../shared/reference/...);
 without it the benchmark prints a message and exits 0.
 
-Run: ``python benchmarks/bench_planner.py [--policy fit --policy nm] [--no-peer] [--whole]``.
+``--metering-before``: for a policy with metering-interval binaries (nm+tou) also solve it the way
+the planner did before the area-split rows (2026-12-07 morning): the big-M rows x_t ≤ X_t·u_t,
+d_t ≤ D_t·(1 − u_t) and the MILP solved by HiGHS to ``mip_rel_gap`` (``metering_gap=None``), in the
+same run, and print the ratio of the two times (``--before-time-limit`` caps that solve).
+
+Run: ``python benchmarks/bench_planner.py [--policy fit --policy nm] [--no-peer] [--whole]
+[--metering-before]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from planner.hub import formulation
 from planner.hub.case import Case
 from planner.hub.policies import STUDY_POLICY_ORDER, ResolvedPrices, resolve_policy
 from planner.hub.reference import find_reference_dir, load_reference_case
 from planner.hub.results import PlanResult
-from planner.hub.solve import build_model, capacity_column, solve_leaving_out_unbuilt, solve_model
+from planner.hub.solve import (
+    SolverOptions,
+    build_model,
+    capacity_column,
+    plan_case,
+    solve_leaving_out_unbuilt,
+    solve_model,
+)
 from planner.hub.technologies import crf
 
 AGREE_RTOL = 1e-5
@@ -73,6 +91,41 @@ def run_ours(case: Case, policy: str, whole: bool = False) -> Run:
     return Run(result.timing.build_s, result.timing.solve_s, result.objective_chf, result.capacities, cpu_s,
                result.solved_as, metered_per_interval=model.variables.grid.interval is not None,
                result=result)
+
+
+def _big_m_metering_rows(v: formulation.HubVariables, case: Case) -> list[Any]:
+    """The metering rows before the area split: x_t ≤ X_t·u_t, d_t ≤ D_t·(1 − u_t), X_t the largest PV
+    output, D_t the draw bound (a fixed pattern keeps today's plain bounds, as it did then)."""
+    g, iv = v.grid, v.grid.interval
+    if iv is None or g.export_solar_kw is None or isinstance(iv.on, np.ndarray):
+        return formulation.define_metering_interval(v, case)
+    irr = case.irradiance_kw_per_m2[iv.steps]
+    largest_pv_kw = sum(v.converters[name].tech.outputs["elec"] * irr * area
+                        for name, area in iv.max_area_m2.items())
+    draw_kw = iv.max_draw_kw if iv.max_draw_kw is not None else np.asarray(case.elec_demand_kw)[iv.steps]
+    return [g.export_solar_kw[iv.steps] <= formulation.atoms.multiply(largest_pv_kw, iv.on),
+            g.draw_kw[iv.steps] <= formulation.atoms.multiply(draw_kw, 1 - iv.on)]
+
+
+@contextlib.contextmanager
+def _metering_before() -> Iterator[None]:
+    """Build models with the big-M metering rows (the area-split variables stay, unused: zero)."""
+    today = formulation.define_metering_interval
+    formulation.define_metering_interval = _big_m_metering_rows
+    try:
+        yield
+    finally:
+        formulation.define_metering_interval = today
+
+
+def run_metering_before(case: Case, policy: str, time_limit_s: float | None) -> Run:
+    """``policy`` as the planner solved it before the area-split rows: big-M rows, the MILP by HiGHS."""
+    options = SolverOptions(metering_gap=None, time_limit_s=time_limit_s)
+    cpu0 = time.process_time()
+    with _metering_before():
+        result = plan_case(case, policy, options)
+    return Run(result.timing.build_s, result.timing.solve_s, result.objective_chf, result.capacities,
+               time.process_time() - cpu0, result.solved_as, metered_per_interval=True, result=result)
 
 
 def _oemof_energy_system(case: Case, prices: ResolvedPrices):  # type: ignore[no-untyped-def]
@@ -188,6 +241,10 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true", help="time only our model")
     parser.add_argument("--whole", action="store_true", help="solve our whole LP at once (no probe/pricing)")
     parser.add_argument("--reference", help="reference folder (default: $COSIM_EHUB_REFERENCE, ../shared)")
+    parser.add_argument("--metering-before", action="store_true",
+                        help="also solve the metering MILP as before the area-split rows (big-M, HiGHS)")
+    parser.add_argument("--before-time-limit", type=float, default=None,
+                        help="time limit (s) of that before-solve's HiGHS calls")
     args = parser.parse_args()
     console = Console(width=240)  # the table is wide: no truncation when the output is a file
     folder = find_reference_dir(args.reference)
@@ -205,8 +262,11 @@ def main() -> None:
         table.add_column(column, justify="left" if column == "policy" else "right")
     solved_as: dict[str, str] = {}
     results: list[PlanResult] = []
+    before_rows: list[tuple[str, Run, Run]] = []
     for policy in args.policy or list(STUDY_POLICY_ORDER):
         ours = run_ours(case, policy, args.whole)
+        if args.metering_before and ours.metered_per_interval:
+            before_rows.append((policy, run_metering_before(case, policy, args.before_time_limit), ours))
         solved_as[policy] = ours.solved_as
         if ours.result is not None:
             results.append(ours.result)
@@ -234,6 +294,28 @@ def main() -> None:
     for policy, how in solved_as.items():
         console.print(f"ours, {policy}: {how}", highlight=False)
     console.print(_design_table(results))
+    if before_rows:
+        console.print(_before_table(before_rows))
+
+
+def _before_table(rows: list[tuple[str, Run, Run]]) -> Table:
+    """The metering MILP as solved before (big-M rows, HiGHS) against now, same run."""
+    table = Table(title="net metering per interval: before (big-M rows, MILP) vs now (area split, "
+                        "rounded relaxation), same run")
+    for column in ("policy", "before total s", "before cpu s", "now total s", "now cpu s", "before/now",
+                   "before/now cpu", "before objective CHF", "before bound CHF", "now objective CHF",
+                   "now bound CHF", "now gap"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for policy, before, now in rows:
+        b, n = before.result, now.result
+        if b is None or n is None:
+            continue
+        table.add_row(policy, f"{before.total_s:.1f}", f"{before.solve_cpu_s:.1f}", f"{now.total_s:.1f}",
+                      f"{now.solve_cpu_s:.1f}", f"{before.total_s / now.total_s:.1f}",
+                      f"{before.solve_cpu_s / now.solve_cpu_s:.1f}", f"{b.objective_chf:,.1f}",
+                      f"{b.lower_bound_chf:,.1f}", f"{n.objective_chf:,.1f}", f"{n.lower_bound_chf:,.1f}",
+                      f"{n.optimality_gap:.1e}")
+    return table
 
 
 def _design_table(results: list[PlanResult]) -> Table:
@@ -241,14 +323,15 @@ def _design_table(results: list[PlanResult]) -> Table:
     table = Table(title="planner.hub results (capacities kWe / kW / m2 / kWh; kCHF/a; t CO2/a; MWh/a)")
     columns = ("policy", "chp_kwe", "boiler_kw", "pv_m2", "heat_pump_kw", "solar_thermal_m2", "battery_kwh",
                "tank_kwh", "total kCHF", "co2_t (study)", "co2_physical_t", "grid bought MWh",
-               "grid drawn MWh", "milp")
+               "grid drawn MWh", "milp", "gap")
     for column in columns:
         table.add_column(column, justify="left" if column == "policy" else "right")
     for r in results:
         caps = [f"{r.capacities.get(c, 0.0):,.1f}" for c in columns[1:8]]
         table.add_row(r.policy, *caps, f"{r.costs.total_chf / 1e3:,.2f}", f"{r.co2_t:,.1f}",
                       f"{r.co2_physical_t:,.1f}", f"{r.grid_import_mwh:,.1f}",
-                      f"{r.grid_import_physical_mwh:,.1f}", "yes" if r.is_milp else "no")
+                      f"{r.grid_import_physical_mwh:,.1f}", "yes" if r.is_milp else "no",
+                      f"{r.optimality_gap:.1e}")
     return table
 
 
