@@ -1,18 +1,23 @@
 """Broker addresses: ``mqtt://[user[:password]@]host[:port]`` and ``mqtts://...`` (TLS).
 
-TLS options that do not fit in a URL (CA file, client certificate) and credentials that should
-not appear in one are given as keyword arguments to :func:`parse_broker_url`.
+TLS files may be given in the URL's query (``mqtts://user@host:8883?ca=/path/ca.crt&cert=...&key=...``)
+or as keyword arguments to :func:`parse_broker_url`; a password should not be in a URL (it would
+show in a command line): give it as a keyword argument, or in the environment variable
+``UCOSIM_MQTT_PASSWORD`` for a URL with a user name and no password.
 """
 
 from __future__ import annotations
 
+import os
 import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 DEFAULT_PORTS: Final = {"mqtt": 1883, "mqtts": 8883}
+PASSWORD_VARIABLE: Final = "UCOSIM_MQTT_PASSWORD"
+QUERY_FILES: Final = {"ca": "ca_file", "cert": "cert_file", "key": "key_file"}
 
 
 class BrokerUrlError(ValueError):
@@ -34,9 +39,12 @@ class BrokerUrl:
 
     @property
     def url(self) -> str:
-        """The URL without credentials (safe to print)."""
+        """The URL without credentials (safe to print), with its TLS files in the query."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+        files = [(name, path) for name, path in (("ca", self.ca_file), ("cert", self.cert_file),
+                                                 ("key", self.key_file)) if path is not None]
+        query = "?" + urlencode([(name, str(path)) for name, path in files], safe="/") if files else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}{query}"
 
     def __str__(self) -> str:
         return self.url
@@ -75,8 +83,12 @@ def parse_broker_url(
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise BrokerUrlError(f"broker URL {url!r}: scheme {parts.scheme!r} not supported; use mqtt or mqtts")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise BrokerUrlError(f"broker URL {url!r}: no path, query or fragment allowed")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise BrokerUrlError(f"broker URL {url!r}: no path or fragment allowed")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(query) - set(QUERY_FILES))
+    if unknown:
+        raise BrokerUrlError(f"broker URL {url!r}: unknown option(s) {unknown}; allowed: ca, cert, key")
     try:
         port = parts.port
     except ValueError as exc:
@@ -85,6 +97,9 @@ def parse_broker_url(
         raise BrokerUrlError(f"broker URL {url!r} has no host")
     tls = scheme == "mqtts"
     files = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
+    for option, name in QUERY_FILES.items():
+        if files[name] is None and query.get(option):
+            files[name] = query[option]
     paths: dict[str, Path | None] = {}
     for name, value in files.items():
         if value is not None and not tls:
@@ -95,6 +110,8 @@ def parse_broker_url(
         paths[name] = path
     url_user = unquote(parts.username) if parts.username else None
     url_password = unquote(parts.password) if parts.password else None
+    if url_password is None and password is None and (username or url_user):
+        url_password = os.environ.get(PASSWORD_VARIABLE) or None
     return BrokerUrl(
         host=parts.hostname,
         port=port if port is not None else DEFAULT_PORTS[scheme],

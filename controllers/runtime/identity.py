@@ -35,8 +35,8 @@ class ClientSecurity:
         return BrokerUrl(
             host=parsed.host, port=parsed.port, tls=parsed.tls,
             username=self.username, password=self.password,
-            ca_file=self.ca_file or parsed.ca_file, cert_file=self.cert_file or parsed.cert_file,
-            key_file=self.key_file or parsed.key_file,
+            ca_file=parsed.ca_file or self.ca_file,  # a broker of the user's may have a CA of its own
+            cert_file=self.cert_file or parsed.cert_file, key_file=self.key_file or parsed.key_file,
         )
 
     def middleware(self, codec: Codec | str = Codec.JSON) -> SigningMiddleware:

@@ -288,7 +288,7 @@ def run(
         from cosim.mqtt.emulator import preflight_broker
 
         preflight_broker(url, "--broker" if broker is not None else "controller.broker")
-    secured = None if security is None else _security(s, security)
+    secured = None if security is None else _security(s, security, url)
     summary = _run(s, out_dir, quiet, overwrite, broker, run_id, str(scenario), secured)
     _print_kpis(summary.kpis)
     console.print(f"results in [bold]{summary.out_dir}[/bold] ({summary.wall_time_s:.1f} s)", highlight=False)
@@ -520,7 +520,7 @@ def kpis(results: Annotated[Path, typer.Argument(metavar="RESULTS", help="result
     _print_kpis(values)
 
 
-def _security(s: Scenario, folder: Path) -> Any:
+def _security(s: Scenario, folder: Path, broker: str | None) -> Any:
     """The checked security folder of `cosim run --security` (`cosim.security.run.RunSecurity`)."""
     from cosim.control.agents import agent_specs
     from cosim.run import external_devices
@@ -532,7 +532,7 @@ def _security(s: Scenario, folder: Path) -> Any:
                          "has transport inprocess; drop --security or set controller.transport: mqtt")
     try:
         return load_run_security(folder, [a.agent_id for a in agent_specs(s)], plans=s.plan is not None,
-                                 devices=bool(external_devices(s)))
+                                 devices=bool(external_devices(s)), broker=broker)
     except SecurityError as exc:
         raise InputError(str(exc)) from None
 

@@ -57,9 +57,14 @@ class RunSecurity:
 
 
 def load_run_security(path: Path | str, agents: Iterable[str] = (), *, plans: bool = False,
-                      devices: bool = False) -> RunSecurity:
+                      devices: bool = False, broker: str | None = None) -> RunSecurity:
     """The security folder at `path`, checked for a run of `agents` (with `plans` to hand down,
-    `devices` in the loop); `SecurityError` naming what to change if it cannot serve."""
+    `devices` in the loop, on the external `broker`); `SecurityError` naming what to change if it
+    cannot serve."""
+    if broker is not None and not broker.lower().startswith("mqtts://"):
+        raise SecurityError(f"--security: a secured run needs a TLS broker, and {broker} is plain mqtt://; "
+                            "give its mqtts:// address, or leave the broker out to let the platform start "
+                            "one")
     folder = Path(path)
     if not folder.is_dir():
         raise SecurityError(f"--security {folder}: no such folder; create it with "

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from cosim.cli.app import app
 from cosim.cli.errors import ExitCode
+from cosim.mqtt.brokers import BrokerSecurity, start_mosquitto
+from cosim.security import SecurityDir
 
 pytestmark = pytest.mark.network
 
@@ -87,3 +89,24 @@ def test_a_missing_or_foreign_security_folder_is_one_message(demo_security: Path
     assert code == ExitCode.INPUT and "villa-001" in output and "Traceback" not in output
     code, output = _invoke("security", "init", str(DEMO), "--out", str(demo_security))
     assert code == ExitCode.INPUT and "already holds" in output
+
+
+def test_a_secured_run_on_an_external_broker_given_by_url(demo_security: Path, tmp_path: Path) -> None:
+    """A broker of the user's (here a Mosquitto the test starts with the folder's files), reached by
+    `--broker mqtts://host:port?ca=...`: every principal logs in with its own password from the
+    folder; a plain mqtt:// URL is refused for a secured run."""
+    folder = SecurityDir(demo_security)
+    security = BrokerSecurity(folder.ca_file, folder.server_cert, folder.server_key, folder.password_file,
+                              folder.acl_file)
+    with start_mosquitto(security=security) as broker:
+        url = f"mqtts://127.0.0.1:{broker.port}?ca={folder.ca_file}"
+        code, output = _invoke("run", str(DEMO), "--duration", "30min", "-q", "--out", str(tmp_path / "ext"),
+                               "--broker", url, "--security", str(demo_security))
+        assert code == 0, output
+        assert "external at mqtts://127.0.0.1" in output
+        kpis = json.loads((tmp_path / "ext" / "kpis.json").read_text())
+        assert kpis["control"]["late_agent_steps"] == 0 and kpis["mqtt"]["rejected"] == {}
+        plain = f"mqtt://127.0.0.1:{broker.port}"
+        code, output = _invoke("run", str(DEMO), "-q", "--out", str(tmp_path / "plain"), "--broker", plain,
+                               "--security", str(demo_security))
+        assert code == ExitCode.INPUT and "needs a TLS broker" in output and "Traceback" not in output
