@@ -38,6 +38,14 @@ def eco_district(
             help="run this long instead of a year (the lines are scaled to a year), e.g. 7d",
         ),
     ] = None,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan/--no-plan",
+            help="calibrate the aggregated network model and size case B's "
+            "plant with it for the simulated year",
+        ),
+    ] = True,
     reuse: Annotated[
         bool,
         typer.Option(
@@ -74,9 +82,10 @@ def eco_district(
         result_a.quantities,
         result_b.quantities,
     )
-    (out / "eco-district.json").write_text(
-        json.dumps(to_json(result_a, result_b, assumptions), indent=2, default=str)
-    )
+    data = to_json(result_a, result_b, assumptions)
+    if plan:
+        data["planning"] = _planning(out / "b", scenarios["b"].heat_network_params(), assumptions)
+    (out / "eco-district.json").write_text(json.dumps(data, indent=2, default=str))
     figure = plot_heat_network(out / "b", out / "heat-network.png")
     console.print(f"table in {out / 'eco-district.json'}, figure {figure}", highlight=False)
 
@@ -128,6 +137,77 @@ def _print(table: Any, direction: dict[str, bool], qa: dict[str, float], qb: dic
     for key in dict.fromkeys([*qa, *qb]):
         quantities.add_row(key, _cell(qa.get(key), 1), _cell(qb.get(key), 1))
     console.print(quantities)
+
+
+def _planning(folder: Path, network_params: dict[str, Any], assumptions: Any) -> dict[str, Any]:
+    from cosim.heat.planning import plan_case_b
+
+    console.print(
+        "case B: calibrating the aggregated network model and sizing the plant ...", highlight=False
+    )
+    planning = plan_case_b(folder, network_params, assumptions)
+    cal = Table(
+        title="Aggregated vs detailed network losses (calibration loop, threshold "
+        f"{planning.calibration.threshold:.0%} loss NRMSE per hour)"
+    )
+    for column in ("iteration", "degree", "hours fitted", "checked on", "loss NRMSE", "loss energy error"):
+        cal.add_column(column, justify="left" if column == "checked on" else "right")
+    for it in planning.calibration.iterations:
+        c = it.check
+        cal.add_row(
+            str(it.iteration),
+            str(it.degree),
+            str(it.fitted_hours),
+            f"{c.period} ({c.steps} h)",
+            f"{c.loss_nrmse:.2%}",
+            f"{c.loss_energy_error:.2%}",
+        )
+    h, y = planning.calibration.held_out, planning.year
+    cal.add_row(
+        "final",
+        str(planning.calibration.model.degree),
+        "",
+        f"{h.period} ({h.steps} h)",
+        f"{h.loss_nrmse:.2%}",
+        f"{h.loss_energy_error:.2%}",
+    )
+    cal.add_row(
+        "year",
+        "",
+        "",
+        f"the co-simulated year ({y.hours} h)",
+        f"{y.loss_nrmse:.2%}",
+        f"{y.loss_energy_error:+.2%}",
+    )
+    console.print(cal)
+    sizes = Table(title="Case B plant sized with the aggregated model (perfect foresight over the year)")
+    for column in ("design", "wood kW", "gas kW", "store kWh", "unserved MWh", "capital+O&M+fuel k€/a"):
+        sizes.add_column(column, justify="left" if column == "design" else "right")
+    for name, sized in planning.designs.items():
+        sizes.add_row(
+            name,
+            _cell(sized.capacity_kw["wood"]),
+            _cell(sized.capacity_kw["gas"]),
+            _cell(sized.store_kwh),
+            _cell(sized.unserved_kwh / 1e3, 1),
+            _cell(sized.annual_cost / 1e3, 1),
+        )
+    console.print(sizes)
+    return {
+        "calibration": [
+            {
+                "iteration": it.iteration,
+                "degree": it.degree,
+                "hours_fitted": it.fitted_hours,
+                **vars(it.check),
+            }
+            for it in planning.calibration.iterations
+        ],
+        "held_out": vars(planning.calibration.held_out),
+        "threshold_met": planning.calibration.met,
+        "year": vars(planning.year),
+        "designs": {name: vars(sized) for name, sized in planning.designs.items()},
+    }
 
 
 def register(app: typer.Typer, guard: Callable[[Any], Any], command_class: type[Any]) -> None:

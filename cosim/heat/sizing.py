@@ -125,7 +125,7 @@ def size_plant(
         s_rate = coo_matrix((np.full(t, -store.p_per_kwh), (np.arange(t), np.full(t, n))), shape=(t, n + 1))
         rows.append(hstack([coo_matrix((t, block)), ident, coo_matrix((t, i_cap - block - t)), s_rate]))
     a_ub = vstack(rows).tocsr()
-    bounds = [(0.0, None)] * (i_cap)
+    bounds: list[tuple[float, float | None]] = [(0.0, None)] * (i_cap)
     bounds += [(s.fixed_kw, s.fixed_kw) if s.fixed_kw is not None else (0.0, None) for s in sources]
     bounds += [(store.fixed_kwh, store.fixed_kwh) if store.fixed_kwh is not None else (0.0, None)]
     result = linprog(

@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from cosim.cli.app import app
 from cosim.heat.ecodistrict import Assumptions, annuity
+from cosim.heat.planning import plan_case_b
 from cosim.results.writer import read_table
+from cosim.scenario.model import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -39,10 +41,16 @@ def comparison(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     a, b = _small("eco-district-a.yaml", folder), _small("eco-district-b.yaml", folder)
     out = folder / "out"
     result = CliRunner().invoke(
-        app, ["eco-district", "--a", str(a), "--b", str(b), "--out", str(out), "--duration", "1d"]
+        app,
+        ["eco-district", "--a", str(a), "--b", str(b), "--out", str(out), "--duration", "1d", "--no-plan"],
     )
     assert result.exit_code == 0, result.output
     return out, json.loads((out / "eco-district.json").read_text()), result.output
+
+
+@pytest.fixture(scope="module")
+def small_b(comparison: tuple[Path, dict[str, Any], str]) -> Path:
+    return comparison[0].parent / "eco-district-b.yaml"
 
 
 def _line(table: list[dict[str, Any]], name: str, case: str) -> float:
@@ -101,3 +109,27 @@ def test_case_a_pv_income_and_solar_thermal_saving(comparison: tuple[Path, dict[
     assert 0 < q["solar thermal used MWh"] <= q["solar thermal collected MWh"]
     assert q["electricity bought MWh"] == pytest.approx(gross_mwh - q["solar thermal used MWh"], rel=1e-9)
     assert np.isfinite(_line(data["table"], "total", "A"))
+
+
+def test_planning_calibrates_checks_over_the_run_and_sizes_the_plant(
+    comparison: tuple[Path, dict[str, Any], str], small_b: Path
+) -> None:
+    out = comparison[0]
+    scenario = load_scenario(small_b)
+    planning = plan_case_b(out / "b", scenario.heat_network_params(), Assumptions(), days=1)
+    assert planning.calibration.iterations and np.isfinite(planning.calibration.held_out.loss_nrmse)
+    assert planning.year.hours == 24 and planning.year.detailed_loss_mwh > 0
+    # the aggregated model follows the detailed losses of the run (fitted on other, synthetic days)
+    assert abs(planning.year.loss_energy_error) < 0.25
+    network = read_table(out / "b", "heat_network")
+    designs = planning.designs
+    assert designs["the study's plant"].capacity_kw == pytest.approx({"wood": 1200.0, "gas": 800.0})
+    for name in ("gas boiler free", "all free"):
+        assert designs[name].unserved_kwh == pytest.approx(0.0, abs=1e-3)
+    # freeing a capacity never makes the optimum dearer
+    assert designs["all free"].annual_cost <= designs["gas boiler free"].annual_cost + 1e-6
+    assert designs["gas boiler free"].capacity_kw["wood"] == pytest.approx(1200.0)
+    assert (
+        float(network["q_network_kw"].max())
+        < 1200.0 + 700.0 + designs["gas boiler free"].capacity_kw["gas"] + 1e3
+    )
