@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from cosim.cli.app import app
@@ -19,6 +20,7 @@ from cosim.security import SecurityDir
 pytestmark = pytest.mark.network
 
 DEMO = Path(__file__).parents[2] / "scenarios" / "demo.yaml"
+ADMM_FEEDER = Path(__file__).parents[2] / "scenarios" / "admm-feeder.yaml"
 TIMING_KPIS = {"step_ms_median", "step_ms_p99"}
 
 
@@ -110,3 +112,26 @@ def test_a_secured_run_on_an_external_broker_given_by_url(demo_security: Path, t
         code, output = _invoke("run", str(DEMO), "-q", "--out", str(tmp_path / "plain"), "--broker", plain,
                                "--security", str(demo_security))
         assert code == ExitCode.INPUT and "needs a TLS broker" in output and "Traceback" not in output
+
+
+def test_a_secured_admm_run_gives_the_kpis_of_a_plain_one(tmp_path: Path) -> None:
+    """The ADMM feeder, made small (4 houses, a 2 h horizon, two steps): building agents and the
+    coordinator sign their rounds (HMAC for the updates, Ed25519 for the coordinator's broadcasts);
+    the decisions and so every KPI are those of the plain run."""
+    scenario = yaml.safe_load(ADMM_FEEDER.read_text())
+    scenario["buildings"][0]["count"], scenario["buildings"][1]["count"] = 3, 1
+    scenario["controller"]["admm"]["horizon"] = "2h"
+    scenario["outputs"] = {"dir": str(tmp_path / "unused")}
+    path = tmp_path / "admm-small.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    assert _invoke("security", "init", str(path), "--out", str(tmp_path / "security"))[0] == 0
+    plain, secured = tmp_path / "plain", tmp_path / "secured"
+    for out, extra in ((plain, []), (secured, ["--security", str(tmp_path / "security")])):
+        code, output = _invoke("run", str(path), "--duration", "30min", "-q", "--out", str(out), *extra)
+        assert code == 0, output
+    a, b = (json.loads((out / "kpis.json").read_text()) for out in (plain, secured))
+    assert b["mqtt"]["rejected"] == {} and b["control"]["late_agent_steps"] == 0
+    compared = [(group, name) for group, values in a.items() if group not in ("run", "mqtt")
+                for name in values if name not in TIMING_KPIS | {"step_wall_time_ms_mean"}]
+    assert ("admm", "iterations_mean") in compared and ("grid", "trafo_loading_max_pct") in compared
+    assert [b[g][n] for g, n in compared] == [a[g][n] for g, n in compared]
