@@ -189,14 +189,22 @@ def test_validate_and_run_refuse_a_misconfigured_heat_network(
     assert list_tables(tmp_path / "out") == []
 
 
-def test_the_eco_district_b_scenario_is_valid() -> None:
+def test_the_eco_district_scenarios_are_valid() -> None:
     scenario = load_scenario(DEMO.parent / "eco-district-b.yaml")
-    assert scenario.n_buildings == 250 and scenario.heat_network is not None
+    # 4,000 flats of 100 m² as 50 group substations of 8,000 m²; the study's annual demand
+    assert scenario.n_buildings == 50 and scenario.heat_network is not None
+    assert sum(g.count * g.floor_area_m2 for g in scenario.buildings) == 400_000
+    assert sum(g.count * g.space_heating_kwh_a for g in scenario.buildings) == pytest.approx(4_988_000)
     params = scenario.heat_network_params()
     assert params["layout"]["total_length_m"] == 7000 and params["store"]["capacity_kwh"] == 2000
-    assert [s["q_max_kw"] for s in params["sources"]] == [1200, 800]
-    code, said = _invoke("validate", str(DEMO.parent / "eco-district-b.yaml"))
-    assert code == ExitCode.OK, said
+    assert params["dispatch"]["kind"] == "mpc"
+    assert [s["q_max_kw"] for s in params["sources"]][0] == 1200  # the study's wood boiler
+    case_a = load_scenario(DEMO.parent / "eco-district-a.yaml")
+    assert sum(g.count * g.pv_kwp for g in case_a.buildings) == pytest.approx(5760.0)
+    assert sum(g.count * g.appliances_kwh_a for g in case_a.buildings) == pytest.approx(8_976_000)
+    for name in ("eco-district-a.yaml", "eco-district-b.yaml"):
+        code, said = _invoke("validate", str(DEMO.parent / name))
+        assert code == ExitCode.OK, said
 
 
 HEAT_TABLES = ("heat_network", "substations", "heat_sources", "heat_store", "buildings")
