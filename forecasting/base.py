@@ -64,8 +64,9 @@ class Forecaster(ABC):
         """Train on the history (the default: nothing to train)."""
 
     @abstractmethod
-    def forecast(self, history: HistoryView, horizon_steps: int) -> Forecast:
-        """The forecast issued at `history.issue_time` for the next `horizon_steps` intervals."""
+    def forecast(self, history: HistoryView, horizon_steps: int, intervals: bool = True) -> Forecast:
+        """The forecast issued at `history.issue_time` for the next `horizon_steps` intervals; with
+        `intervals` false a forecaster may skip its quantiles (they cost time)."""
 
     def _result(self, history: HistoryView, mean: np.ndarray, lower: np.ndarray | None = None,
                 upper: np.ndarray | None = None) -> Forecast:

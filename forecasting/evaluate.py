@@ -26,11 +26,13 @@ REFERENCE = "persistence"
 
 @dataclass(frozen=True)
 class ForecasterSpec:
-    """A forecaster to score: a label, a registered kind and its parameters."""
+    """A forecaster to score: a label, a registered kind, its parameters and the quantities it
+    forecasts (None: all)."""
 
     label: str
     kind: str
     params: Mapping[str, Any]
+    quantities: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,11 @@ def evaluate(archive: Archive, weather: WeatherForecasts | None, specs: Sequence
     rows: list[dict[str, Any]] = []
     for quantity in quantities:
         columns = None if entities is None else entities.get(quantity)
-        for spec in specs:
+        applicable = [s for s in specs if s.quantities is None or quantity in s.quantities]
+        for spec in applicable:
             issued[(spec.label, quantity)] = issue_forecasts(archive, weather, spec, quantity, train_end,
                                                              issues, leads)
-        for spec in specs:
+        for spec in applicable:
             result = issued[(spec.label, quantity)]
             reference = issued[(REFERENCE, quantity)]
             for li, lead in enumerate(leads):

@@ -5,12 +5,16 @@ lagged feature reads an observed row ≤ k − 1 (the lags step back whole days 
 reach the past), so the same code builds training rows (k in the past) and forecast rows (k the
 issue step) without any look-ahead:
 
-- calendar of the target: hour of day, day of week, day of year (sine, cosine), lead in hours;
+- calendar of the target: hour of day, day of week, lead in hours (no day of year: a history of
+  weeks cannot teach a season, and with it the trees memorised each training day's weather error);
 - lags of the entity's own series (divided by its scale): the last observed interval, the same
   time of the latest observed day and week, the mean of the same time over the last 7 observed
   days, the mean of the last 24 hours;
 - weather forecasts (when the history has them): temperature, irradiance and clear-sky irradiance
-  at the target, as issued at k (archived forecasts for training rows, never realised weather).
+  at the target, as issued at k (archived forecasts for training rows, never realised weather);
+- the weather last observed (when the history holds the site's `t_out_c` and `ghi_w_m2`): the
+  temperature and the clear-sky index of interval k − 1, and the "smart persistence" of the
+  entity, its last value times the ratio of clear-sky irradiance at the target to that at k − 1.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from forecasting.history import HistoryView
 
 WEATHER_FEATURES = ("t_out_c", "ghi_w_m2", "ghi_clear_w_m2")
 LAG_DAYS = 7
+SUN_UP_W_M2 = 50.0
 
 
 @dataclass(frozen=True)
@@ -46,14 +51,13 @@ def min_history_steps(steps_per_day: int) -> int:
 
 
 def _calendar(history: HistoryView, target: np.ndarray) -> np.ndarray:
-    """Hour of day, day of week, sin and cos of the day of year at the targets' local start times."""
+    """Hour of day and day of week at the targets' local start times."""
     origin = history.times[0] if len(history.times) else history.issue_time
     unique, inverse = np.unique(target, return_inverse=True)
     times = pd.DatetimeIndex(origin + pd.to_timedelta(unique * history.step_s, unit="s"))
     hour = np.asarray(times.hour + times.minute / 60.0, dtype=float)
     dow = np.asarray(times.dayofweek, dtype=float)
-    angle = 2.0 * np.pi * np.asarray(times.dayofyear, dtype=float) / 365.25
-    table = np.stack([hour, dow, np.sin(angle), np.cos(angle)], axis=1)
+    table = np.stack([hour, dow], axis=1)
     result: np.ndarray = table[inverse]
     return result
 
@@ -82,4 +86,24 @@ def feature_matrix(history: HistoryView, y: np.ndarray, rows: Rows, weather: boo
     if weather:
         columns.append(np.stack([history.weather_forecasts(name, rows.issue, rows.lead)
                                  for name in WEATHER_FEATURES], axis=1))
+        columns.append(_observed_weather(history, y, rows))
     return np.hstack(columns)
+
+
+def _observed_weather(history: HistoryView, y: np.ndarray, rows: Rows) -> np.ndarray:
+    """Last observed temperature and clear-sky index (NaN at night or without observations) and
+    the smart persistence of the entity (see the module docstring)."""
+    previous = rows.issue - 1
+    clear_prev = history.weather_forecasts("ghi_clear_w_m2", previous, np.ones_like(previous))
+    clear_target = history.weather_forecasts("ghi_clear_w_m2", rows.issue, rows.lead)
+    sun_prev = clear_prev > SUN_UP_W_M2
+    ratio = np.where(sun_prev, clear_target / np.where(sun_prev, clear_prev, 1.0), np.nan)
+    smart = y[previous, rows.entity] * np.clip(ratio, 0.0, 10.0)
+    nan = np.full(len(previous), np.nan)
+    t_obs = history.values["t_out_c"][previous, 0] if "t_out_c" in history.values else nan
+    if "ghi_w_m2" in history.values:
+        ghi = history.values["ghi_w_m2"][previous, 0]
+        index = np.where(sun_prev, ghi / np.where(sun_prev, clear_prev, 1.0), np.nan)
+    else:
+        index = nan
+    return np.stack([t_obs, index, smart], axis=1)

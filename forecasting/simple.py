@@ -25,7 +25,7 @@ class Persistence(Forecaster):
 
     kind = "persistence"
 
-    def forecast(self, history: HistoryView, horizon_steps: int) -> Forecast:
+    def forecast(self, history: HistoryView, horizon_steps: int, intervals: bool = True) -> Forecast:
         values = _require_history(history, self.quantity, 1, self.kind)
         return self._result(history, np.repeat(values[-1:], horizon_steps, axis=0))
 
@@ -44,7 +44,7 @@ class SeasonalNaive(Forecaster):
     kind = "seasonal_naive"
     Params = SeasonalNaiveParams
 
-    def forecast(self, history: HistoryView, horizon_steps: int) -> Forecast:
+    def forecast(self, history: HistoryView, horizon_steps: int, intervals: bool = True) -> Forecast:
         params = cast(SeasonalNaiveParams, self.params)
         period = history.steps_per_day * (7 if params.period == "week" else 1)
         values = _require_history(history, self.quantity, period, self.kind)
@@ -69,7 +69,7 @@ class Perfect(Forecaster):
             raise ValueError("the perfect forecaster needs the archive of true values (oracle)")
         self.oracle = oracle
 
-    def forecast(self, history: HistoryView, horizon_steps: int) -> Forecast:
+    def forecast(self, history: HistoryView, horizon_steps: int, intervals: bool = True) -> Forecast:
         k = history.issue_index
         truth = self.oracle.values[self.quantity]
         if k + horizon_steps > truth.shape[0]:
@@ -84,6 +84,6 @@ class Nwp(Forecaster):
 
     kind = "nwp"
 
-    def forecast(self, history: HistoryView, horizon_steps: int) -> Forecast:
+    def forecast(self, history: HistoryView, horizon_steps: int, intervals: bool = True) -> Forecast:
         values = history.weather_forecast(self.quantity, history.issue_index, horizon_steps)
         return self._result(history, values[:, None])

@@ -4,7 +4,13 @@ The forecaster holds its own copy of the district's building models (same specif
 and weather), so with `quality: perfect` it predicts every uncontrolled quantity of the run
 exactly: weather, prices, appliance and hot-water demand, PV, heat gains, heat-pump COP. It turns
 them, with the measured states, into the ADMM agents' `AgentData` for a horizon starting at the
-current control step. (Forecast errors are a planned option; today forecasts are perfect.)
+current control step.
+
+With a scenario `forecast:` section the uncontrolled quantities (demand, PV, outdoor temperature,
+irradiance) are instead forecast at each control step from the data before it
+(`cosim.control.forecast_issue`); the twin then only supplies the prices (published tariffs) and
+the building models. A section whose every quantity is `perfect` keeps the twin's numbers exactly
+and only records them. Give a results writer to record the `forecasts` table.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from controllers.admm import AgentData, Battery, ThermalModel
+from cosim.control.forecast_issue import ForecastIssuer
+from cosim.results.writer import ResultsWriter
+from cosim.scenario.forecast import ForecastConfig
 from cosim.scenario.model import Scenario
 from simulators.building import thermal
 from simulators.building.model import BuildingFleet, BuildingSpec, WeatherInputs
@@ -48,7 +57,7 @@ class ForecastTables:
 class DistrictForecaster:
     """Perfect forecasts of a scenario's buildings over `horizon_steps` control steps."""
 
-    def __init__(self, scenario: Scenario, horizon_steps: int) -> None:
+    def __init__(self, scenario: Scenario, horizon_steps: int, writer: ResultsWriter | None = None) -> None:
         if scenario.step != scenario.control_step:
             raise ValueError("model-predictive control needs control_step == step")
         self.scenario = scenario
@@ -83,6 +92,9 @@ class DistrictForecaster:
         self.fleet.set_time_axis(self.times)
         self.model = thermal.discretise(self.fleet.rc, float(self.dt_s))
         self._tables: dict[int, ForecastTables] = {}
+        config: ForecastConfig | None = getattr(scenario, "forecast", None)
+        self.issuer = None if config is None else ForecastIssuer(scenario, config, horizon_steps, writer)
+        self.honest = config is not None and not config.all_perfect()
 
     def _step_tables(self, index: int) -> ForecastTables:
         n = self.fleet.n
@@ -93,7 +105,17 @@ class DistrictForecaster:
         )
 
     def tables(self, start: int) -> ForecastTables:
-        """Stacked forecasts for steps start … start + horizon − 1 (each step computed once)."""
+        """Forecasts for steps start … start + horizon − 1, issued at control step `start`."""
+        if self.issuer is not None and self.honest:
+            t = self.issuer.tables(start, self.fleet)
+            return ForecastTables(t.p_base_kw, t.pv_kw, t.q_air_gain_kw, t.q_mass_gain_kw, t.cop, t.t_out_c)
+        perfect = self._perfect_tables(start)
+        if self.issuer is not None:
+            self.issuer.tables(start, self.fleet)  # records what the (perfect) forecasters issued
+        return perfect
+
+    def _perfect_tables(self, start: int) -> ForecastTables:
+        """The twin's stacked values for steps start … start + horizon − 1 (each step computed once)."""
         for k in range(start, start + self.horizon):
             if k not in self._tables:
                 self._tables[k] = self._step_tables(k)

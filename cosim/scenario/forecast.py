@@ -11,6 +11,7 @@ forecast:
   history_days: 28          # history before the start the forecasters train on
   retrain_every_h: 24       # retrain on everything seen so far (none: train once)
   record_leads_h: [1, 6, 24]
+  intervals: false          # also issue (and record) the 10 % / 90 % quantiles: ~3× the time
 ```
 
 Without the section the controllers get perfect forecasts (the twin of the simulators), as before.
@@ -54,13 +55,13 @@ class WeatherErrors(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    t_sigma_0_k: float = Field(WeatherErrorParams.t_sigma_0_k, ge=0)
-    t_sigma_24h_k: float = Field(WeatherErrorParams.t_sigma_24h_k, ge=0)
-    t_growth_k_per_day: float = Field(WeatherErrorParams.t_growth_k_per_day, ge=0)
-    ghi_k_sigma_0: float = Field(WeatherErrorParams.ghi_k_sigma_0, ge=0)
-    ghi_k_sigma_24h: float = Field(WeatherErrorParams.ghi_k_sigma_24h, ge=0)
-    ghi_k_growth_per_day: float = Field(WeatherErrorParams.ghi_k_growth_per_day, ge=0)
-    lead_corr_per_h: float = Field(WeatherErrorParams.lead_corr_per_h, ge=0, lt=1)
+    t_sigma_0_k: float = Field(default=WeatherErrorParams.t_sigma_0_k, ge=0)
+    t_sigma_24h_k: float = Field(default=WeatherErrorParams.t_sigma_24h_k, ge=0)
+    t_growth_k_per_day: float = Field(default=WeatherErrorParams.t_growth_k_per_day, ge=0)
+    ghi_k_sigma_0: float = Field(default=WeatherErrorParams.ghi_k_sigma_0, ge=0)
+    ghi_k_sigma_24h: float = Field(default=WeatherErrorParams.ghi_k_sigma_24h, ge=0)
+    ghi_k_growth_per_day: float = Field(default=WeatherErrorParams.ghi_k_growth_per_day, ge=0)
+    lead_corr_per_h: float = Field(default=WeatherErrorParams.lead_corr_per_h, ge=0, lt=1)
 
     def params(self) -> WeatherErrorParams:
         return WeatherErrorParams(**self.model_dump())
@@ -78,6 +79,7 @@ class ForecastConfig(BaseModel):
     history_days: int = Field(28, ge=9, le=400)
     retrain_every_h: PositiveFloat | None = None
     record_leads_h: list[PositiveFloat] = [1.0, 6.0, 24.0]
+    intervals: bool = False
 
     @model_validator(mode="after")
     def _kinds(self) -> ForecastConfig:
@@ -89,7 +91,7 @@ class ForecastConfig(BaseModel):
     def spec(self, quantity: str) -> QuantityForecast:
         """The forecaster of `quantity`: its override, else the section's kind (nwp for weather)."""
         if quantity in self.quantities:
-            return self.quantities[quantity]  # type: ignore[index]
+            return self.quantities[quantity]
         if quantity in WEATHER_QUANTITIES:
             return QuantityForecast(kind=NWP_KIND)
         return QuantityForecast(kind=self.kind, params=self.params)

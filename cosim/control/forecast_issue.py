@@ -1,0 +1,150 @@
+"""Forecasts issued at each control step from the data up to that step (the scenario's `forecast:`).
+
+`ForecastIssuer` builds the district's archive (`forecast_archive`), one forecaster per quantity
+(building demand `p_base_kw` and PV `pv_kw`; the site's outdoor temperature and irradiance, by
+default the weather service's forecast), trains them on the history before the run (and again
+every `retrain_every_h` on everything seen so far) and, at control step k, issues every forecast
+from `archive.view(k)`: the observations before step k only.
+
+The controllers' remaining inputs follow from these forecasts through the building models the
+controller knows (its own building, not the future): heat gains from the irradiance forecast and
+the appliance share of the demand (learnt from the history), the heat pump's COP from the
+temperature forecast. Every issued forecast at the recorded leads goes to the `forecasts` table
+with the value that came true (the simulators' value for that interval, the same as in the
+`buildings` table).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cosim.control.forecast_archive import district_archive
+from cosim.results.writer import ResultsWriter
+from cosim.scenario.forecast import BUILDING_QUANTITIES, WEATHER_QUANTITIES, ForecastConfig
+from cosim.scenario.model import Scenario
+from forecasting import Forecast, Forecaster, build_forecaster
+from simulators.building import heatpump
+from simulators.building.model import BuildingFleet
+
+QUANTITIES = (*BUILDING_QUANTITIES, *WEATHER_QUANTITIES)
+FORECASTS_TABLE = "forecasts"
+TIMING_TABLE = "forecast_steps_timing"
+
+
+@dataclass(frozen=True)
+class IssuedTables:
+    """Forecast inputs of the controllers' models: steps × buildings (kW, °C)."""
+
+    p_base_kw: np.ndarray
+    pv_kw: np.ndarray
+    q_air_gain_kw: np.ndarray
+    q_mass_gain_kw: np.ndarray
+    cop: np.ndarray
+    t_out_c: np.ndarray
+
+
+class ForecastIssuer:
+    """The run's forecasters (see the module docstring)."""
+
+    def __init__(self, scenario: Scenario, config: ForecastConfig, horizon_steps: int,
+                 writer: ResultsWriter | None = None) -> None:
+        self.config = config
+        self.horizon = horizon_steps
+        self.step_s = scenario.control_step
+        self.writer = writer
+        self.district = district_archive(scenario, config.history_days, horizon_steps,
+                                         config.weather.params(), max_lead_steps=max(horizon_steps, 1))
+        archive = self.district.archive
+        self.forecasters: dict[str, Forecaster] = {}
+        for quantity in QUANTITIES:
+            spec = config.spec(quantity)
+            self.forecasters[quantity] = build_forecaster(spec.kind, quantity, spec.params, oracle=archive)
+        self.train_s = self._fit(0)
+        offset = self.district.run_offset
+        base = archive.values["p_base_kw"][:offset].sum(axis=0)
+        appliances = archive.values["p_appliances_kw"][:offset].sum(axis=0)
+        self.appliance_share = np.where(base > 0, appliances / np.where(base > 0, base, 1.0), 1.0)
+        self.record_leads = sorted({max(1, round(h * 3600 / self.step_s)) for h in config.record_leads_h})
+        self.last_fit = 0
+
+    def _fit(self, step: int) -> float:
+        view = self.district.archive.view(self.district.run_offset + step, self.district.weather)
+        t0 = time.perf_counter()
+        for forecaster in self.forecasters.values():
+            forecaster.fit(view)
+        return time.perf_counter() - t0
+
+    def _maybe_retrain(self, step: int) -> float:
+        every_h = self.config.retrain_every_h
+        if every_h is None or step == 0:
+            return 0.0
+        every = max(1, round(every_h * 3600 / self.step_s))
+        if step - self.last_fit < every:
+            return 0.0
+        self.last_fit = step
+        return self._fit(step)
+
+    def issue(self, step: int) -> dict[str, Forecast]:
+        """Every quantity's forecast issued at run step `step`, from the data before it."""
+        view = self.district.archive.view(self.district.run_offset + step, self.district.weather)
+        return {q: f.forecast(view, self.horizon, self.config.intervals) for q, f in self.forecasters.items()}
+
+    def tables(self, step: int, fleet: BuildingFleet, time_s: int | None = None) -> IssuedTables:
+        """The controllers' forecast inputs issued at `step` (recorded when a writer is given)."""
+        t0 = time.perf_counter()
+        train_s = self._maybe_retrain(step)
+        issued = self.issue(step)
+        forecast_s = time.perf_counter() - t0 - train_s
+        if self.writer is not None:
+            self._record(step, issued, self.step_s * step if time_s is None else time_s, forecast_s, train_s)
+        n = fleet.n
+        t_out = np.repeat(issued["t_out_c"].mean, n, axis=1)
+        ghi = np.clip(issued["ghi_w_m2"].mean[:, 0], 0.0, None)
+        p_base = issued["p_base_kw"].mean
+        aperture_m2 = fleet.p["solar_aperture_m2_per_m2"] * fleet.p["floor_area_m2"]
+        q_sol = aperture_m2[None, :] * ghi[:, None] / 1000.0
+        share = fleet.p["solar_share_air"][None, :]
+        return IssuedTables(
+            p_base_kw=p_base,
+            pv_kw=np.clip(issued["pv_kw"].mean, 0.0, None),
+            q_air_gain_kw=share * q_sol + self.appliance_share[None, :] * np.clip(p_base, 0.0, None),
+            q_mass_gain_kw=(1.0 - share) * q_sol,
+            cop=heatpump.cop(t_out, fleet.p["t_supply_space_c"][None, :], fleet.p["hp_carnot_eff"][None, :]),
+            t_out_c=t_out,
+        )
+
+    def _record(self, step: int, issued: dict[str, Forecast], time_s: int, forecast_s: float,
+                train_s: float) -> None:
+        if self.writer is None:
+            return
+        archive = self.district.archive
+        k = self.district.run_offset + step
+        issue_time = archive.times[k]
+        rows: list[dict[str, Any]] = []
+        for quantity, f in issued.items():
+            truth = archive.values[quantity]
+            for lead in self.record_leads:
+                if lead > f.horizon_steps:
+                    continue
+                j = lead - 1
+                for e, entity in enumerate(f.entities):
+                    rows.append({
+                        "time_s": time_s,
+                        "timestamp": issue_time,
+                        "entity": entity,
+                        "quantity": quantity,
+                        "lead_s": lead * self.step_s,
+                        "value": float(f.mean[j, e]),
+                        "lower": None if f.lower is None else float(f.lower[j, e]),
+                        "upper": None if f.upper is None else float(f.upper[j, e]),
+                        "realised": float(truth[k + j, e]),
+                    })
+        self.writer.add_rows(FORECASTS_TABLE, rows)
+        self.writer.add_rows(TIMING_TABLE, [{
+            "time_s": time_s, "timestamp": issue_time, "entity": "forecasts",
+            "forecast_ms": forecast_s * 1e3, "train_ms": train_s * 1e3,
+        }])
