@@ -305,6 +305,8 @@ class BuildingFleet:
         self.hp_on = np.zeros(self.n, dtype=bool)
         self.cool_on = np.zeros(self.n, dtype=bool)
         self.cooling = self.is_hp & np.array([s.cooling for s in specs])
+        self._no_cooling_eer = np.ones(self.n)  # EER of a fleet that never cools (never used)
+        self._t_supply_c = np.stack([a["t_supply_space_c"], a["t_supply_dhw_c"]])
         self._kernel_params = np.stack([
             a["flex_share"], a["restore_within_h"] * 3600.0, self.hp_p_max_kw, self.boiler_q_max_kw,
             a["t_set_c"], a["hysteresis_k"], a["t_min_c"], a["t_max_c"], a["boiler_eff"], self.tan_phi,
@@ -433,12 +435,10 @@ class BuildingFleet:
         )
         # both supply temperatures in one call (row 0 space heating on its heating curve, row 1 hot
         # water; elementwise, so the same numbers as one call each)
-        t_supply = np.stack([
-            heatpump.heating_curve_c(w.t_out_c, self.p["t_supply_space_c"], self.t_design_c),
-            self.p["t_supply_dhw_c"],
-        ])  # fmt: skip
+        t_supply = self._t_supply_c.copy()  # row 1, hot water, is fixed
+        t_supply[0] = heatpump.heating_curve_c(w.t_out_c, self.p["t_supply_space_c"], self.t_design_c)
         cop_space, cop_dhw = heatpump.cop(w.t_out_c, t_supply, self.p["hp_carnot_eff"])
-        eer = heatpump.eer(w.t_out_c)
+        eer = heatpump.eer(w.t_out_c) if self.cooling.any() else self._no_cooling_eer
         q_sol = window_gains_kw(self.windows, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c)
         share = self.p["solar_share_air"]
         dhw_el_kw = np.where(self.is_hp, dhw_th_kw / cop_dhw, 0.0)

@@ -120,8 +120,8 @@ class PoaParts:
 
     def effective(self, surface: _Surface) -> np.ndarray:
         """POA irradiance after the Martin-Ruiz modifiers (beam by angle, diffuse per surface)."""
-        with np.errstate(invalid="ignore"):
-            iam = (1 - np.exp(-self.cos_aoi / IAM_A_R)) / (1 - np.exp(-1 / IAM_A_R))
+        # pvlib.iam.martin_ruiz (its errstate guard is for NaN angles; these are finite)
+        iam = (1 - np.exp(-self.cos_aoi / IAM_A_R)) / (1 - np.exp(-1 / IAM_A_R))
         iam = np.where(np.abs(self.aoi_deg) >= 90.0, 0.0, iam)
         diffuse = self.sky * surface.iam_sky + self.ground * surface.iam_ground
         result: np.ndarray = self.direct * iam + diffuse

@@ -69,12 +69,11 @@ def window_gains_kw(
     axis of 4)."""
     facades = _FACADE_AZIMUTHS.reshape((len(FACADES),) + (1,) * np.ndim(ghi))
     parts = poa_parts(windows.surface, facades, zenith_deg, azimuth_deg, dni, ghi, dhi)
-    poa = np.nan_to_num(parts.poa_global)
-    effective = np.nan_to_num(parts.effective(windows.surface))
-    aperture = windows.aperture_m2.reshape((len(FACADES),) + (1,) * (np.ndim(poa) - 2) + (-1,))
+    poa = parts.poa_global  # finite for finite weather: no NaN to clean
+    aperture = windows.aperture_m2 if np.ndim(poa) == 2 else windows.aperture_m2[:, None, :]
     closed = (poa > windows.blind_threshold_w_m2) & (t_out_c > windows.blind_t_out_c)
-    per_facade = aperture * np.where(closed, windows.blind_factor, 1.0) * effective / 1000.0
-    result: np.ndarray = per_facade.sum(axis=0)
+    per_facade = aperture * np.where(closed, windows.blind_factor, 1.0) * parts.effective(windows.surface)
+    result: np.ndarray = per_facade.sum(axis=0) * 0.001
     return result
 
 
