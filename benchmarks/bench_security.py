@@ -14,7 +14,7 @@ Off and on alternate `--repeats` times; "best" is the best of the repeats (the m
 only ever adds), "paired" the median of the ratios of the runs measured back to back. Targets
 (issue 18): ADMM step ≤ 1.15×, bridged step ≤ 1.3×.
 
-    python benchmarks/bench_security.py [--agents 100] [--admm-agents 100] [--steps 24] [--repeats 3]
+    python benchmarks/bench_security.py [--agents 100] [--admm-agents 100] [--steps 24] [--repeats 5]
                                         [--unbatched]
 """
 
@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing as mp
+import resource
 import statistics
 import tempfile
 import time
@@ -55,22 +56,35 @@ from experiments.synthetic_district import next_step_data
 # ------------------------------------------------------------------------------------ co-simulation
 
 
-def cosim_step_ms(n_agents: int, steps: int, batch: bool, security: RunSecurity | None) -> float:
-    """Median wall time (ms) between control steps of a bridged run, the first step left out."""
+def _cpu_s() -> float:
+    """CPU time of this process (every thread) and of its finished children (the run's broker)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def cosim_step_ms(n_agents: int, steps: int, batch: bool,
+                  security: RunSecurity | None) -> tuple[float, float]:
+    """Median wall time (ms) between control steps of a bridged run, the first step left out, and the
+    CPU time (ms) per step of the whole run (start-up included) in this process and the broker."""
     s = cosim_scenario(n_agents, steps, "mqtt", "tasks", batch)
     stamps: list[float] = []
+    cpu_before = _cpu_s()
     with tempfile.TemporaryDirectory() as out:
         run_scenario(s, Path(out), on_step=lambda _t: stamps.append(time.perf_counter()),
                      echo=lambda _text: None, security=security)
-    return statistics.median((b - a) * 1e3 for a, b in itertools.pairwise(stamps[1:]))
+    cpu_ms = (_cpu_s() - cpu_before) * 1e3 / steps
+    return statistics.median((b - a) * 1e3 for a, b in itertools.pairwise(stamps[1:])), cpu_ms
 
 
 # ------------------------------------------------------------------------------------ ADMM
 
 
 async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None,
-                       seed: int) -> tuple[float, float]:
-    """Wall time (s) of a cold and a warm ADMM control step over MQTT (as `bench_admm_mqtt.py`)."""
+                       seed: int) -> tuple[float, float, float]:
+    """Wall time (s) of a cold and a warm ADMM control step over MQTT (as `bench_admm_mqtt.py`), and
+    the CPU time (s) of the whole exchange (start-up included) of this process, the agents' and the
+    broker's."""
+    cpu_before = _cpu_s()
     data0, limits = _district(n_agents, seed)
     datas = [data0, [next_step_data(a, AdmmAgent(a).solve_alone()) for a in data0]]
     names = [d.name for d in data0]
@@ -121,7 +135,7 @@ async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None
         for p in procs:
             p.join(10.0)
         broker.close()
-    return walls[0], walls[1]
+    return walls[0], walls[1], _cpu_s() - cpu_before
 
 
 # ------------------------------------------------------------------------------------ per message
@@ -129,24 +143,24 @@ async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None
 
 def _sign_and_verify_us(signer: SigningMiddleware, verifier: SigningMiddleware, make: Callable[[], Message],
                         topic: str, number: int, repeats: int = 7) -> tuple[float, float]:
-    """µs to sign (beyond encoding) and to verify (beyond decoding) a fresh message: per stage the
-    best of `repeats` rounds of `number` messages (a shared machine's other load only adds)."""
+    """CPU µs of this thread to sign (beyond encoding) and to verify (beyond decoding) a fresh
+    message: per stage the best of `repeats` rounds of `number` messages."""
     best = [float("inf")] * 4  # encode, encode signed, decode, decode and verify
     for _ in range(repeats):
         messages = [make() for _ in range(number)]
-        start = time.perf_counter()
+        start = time.thread_time()
         for message in messages:
             encode(message)
-        encoded = time.perf_counter()
+        encoded = time.thread_time()
         payloads = [encode(signer.outgoing(m.sender, topic, m)) for m in messages]
-        signed = time.perf_counter()
+        signed = time.thread_time()
         for payload in payloads:
             decode(payload)
-        decoded = time.perf_counter()
+        decoded = time.thread_time()
         for payload in payloads:
             if verifier.incoming("receiver", topic, decode(payload)) is None:  # type: ignore[arg-type]
                 raise RuntimeError(f"{topic}: rejected {verifier.counts}")
-        verified = time.perf_counter()
+        verified = time.thread_time()
         for i, took in enumerate((encoded - start, signed - encoded, decoded - signed, verified - decoded)):
             best[i] = min(best[i], took)
     return (best[1] - best[0]) / number * 1e6, (best[3] - best[2]) / number * 1e6
@@ -197,7 +211,7 @@ def main() -> None:
     parser.add_argument("--admm-agents", type=int, default=100, help="agents of the ADMM step (0: skip)")
     parser.add_argument("--workers", type=int, default=2, help="ADMM agent processes")
     parser.add_argument("--steps", type=int, default=24, help="control steps of each bridged run")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--unbatched", action="store_true", help="also the run with one message per agent")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -210,24 +224,35 @@ def main() -> None:
         rows: list[tuple[str, str, str, str, str]] = []
         setups = [("batched", True), *([("one message per agent", False)] if args.unbatched else [])]
         for label, batch in setups:
-            off, on = [], []
+            off, on, cpu_off, cpu_on = [], [], [], []
             for _ in range(args.repeats):
-                off.append(cosim_step_ms(args.agents, args.steps, batch, None))
-                on.append(cosim_step_ms(args.agents, args.steps, batch, cosim_security))
+                wall_ms, cpu_ms = cosim_step_ms(args.agents, args.steps, batch, None)
+                off.append(wall_ms)
+                cpu_off.append(cpu_ms)
+                wall_ms, cpu_ms = cosim_step_ms(args.agents, args.steps, batch, cosim_security)
+                on.append(wall_ms)
+                cpu_on.append(cpu_ms)
             what = f"bridged co-simulation step, {args.agents} agents, {label} [ms]"
             best = (f"{min(off):.2f}", f"{min(on):.2f}", _ratio(min(on), min(off)))
             rows.append((what, *best, _paired(on, off)))
-            print(rows[-1], flush=True)
+            what = f"CPU per step of that run, start-up included, with the broker's, {label} [ms]"
+            best = (f"{min(cpu_off):.2f}", f"{min(cpu_on):.2f}", _ratio(min(cpu_on), min(cpu_off)))
+            rows.append((what, *best, _paired(cpu_on, cpu_off)))
+            print(rows[-2:], flush=True)
         if args.admm_agents:
-            cold_off, warm_off, cold_on, warm_on = [], [], [], []
-            for _ in range(args.repeats):
-                c, w = asyncio.run(admm_steps_s(args.admm_agents, args.workers, None, args.seed))
+            cold_off, warm_off, cold_on, warm_on, cpu_off, cpu_on = [], [], [], [], [], []
+            for _ in range(max(2, args.repeats // 2)):  # each repeat takes a minute or more
+                c, w, cpu = asyncio.run(admm_steps_s(args.admm_agents, args.workers, None, args.seed))
                 cold_off.append(c)
                 warm_off.append(w)
-                c, w = asyncio.run(admm_steps_s(args.admm_agents, args.workers, security, args.seed))
+                cpu_off.append(cpu)
+                c, w, cpu = asyncio.run(admm_steps_s(args.admm_agents, args.workers, security, args.seed))
                 cold_on.append(c)
                 warm_on.append(w)
-            for what, off_s, on_s in (("cold", cold_off, cold_on), ("warm", warm_off, warm_on)):
+                cpu_on.append(cpu)
+            for what, off_s, on_s in (("cold", cold_off, cold_on), ("warm", warm_off, warm_on),
+                                      ("CPU of both steps, start-up included, agents' and broker's",
+                                       cpu_off, cpu_on)):
                 rows.append((f"ADMM step over MQTT, N = {args.admm_agents}, {what} [s]", f"{min(off_s):.3f}",
                              f"{min(on_s):.3f}", _ratio(min(on_s), min(off_s)), _paired(on_s, off_s)))
                 print(rows[-1], flush=True)
@@ -238,7 +263,7 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print()
-    print("| message | sign [µs] (beyond encoding) | verify [µs] (beyond decoding) |")
+    print("| message | sign [CPU µs] (beyond encoding) | verify [CPU µs] (beyond decoding) |")
     print("|---|---|---|")
     for name, sign_us, verify_us in micro:
         print(f"| {name} | {sign_us:.1f} | {verify_us:.1f} |")
