@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -298,3 +299,35 @@ async def _until(condition: object, timeout_s: float = TIMEOUT_S) -> None:
     await asyncio.wait_for(wait(), timeout_s)
 
 
+
+
+async def test_a_client_in_another_language_follows_the_documented_scheme(
+        broker: MosquittoBroker, folder: SecurityDir) -> None:
+    """An agent that knows nothing of the platform but docs/security.md (here: hashlib, hmac and JSON
+    written by hand, in its own key order and spacing) checks the bridge's measurement and answers
+    with a setpoint the secured bridge accepts."""
+    b01 = folder.client("b01")
+    key = bytes.fromhex((folder.path / "principals" / "b01" / "hmac.key").read_text())
+    scheme = TopicScheme(RUN, PREFIX)
+    bridge_id = folder.client("bridge")
+    bridge = BridgeCore(bridge_id.broker_url(broker.url), RUN, ["b01"], prefix=PREFIX, step_timeout_s=5.0,
+                        middleware=[bridge_id.middleware()])
+    await bridge.start()
+    async with session(broker, b01) as (client, inbox):
+        await client.subscribe([(scheme.topic(Kind.MEAS, "b01"), 1)], TIMEOUT_S)
+        step = asyncio.create_task(bridge.exchange(0, {"b01": {"p_kw": 1.0}}))
+        meas = await asyncio.wait_for(inbox.get(), TIMEOUT_S)
+        tag = json.loads(meas.payload)["hmac"].split(":")[1]
+        zeroed = meas.payload.replace(tag.encode(), b"0" * 64)
+        domain = b"ucosim-sig-v1\n"
+        expected = hmac.new(key, domain + meas.topic.encode() + b"\n" + zeroed, hashlib.sha256).hexdigest()
+        assert tag == expected  # the bridge's measurement, checked by the scheme as documented
+        topic = scheme.topic(Kind.SETPOINT, "b01")
+        zeros = "0" * 64
+        draft = ('{ "kind": "setpoint", "body": {"values": {"p_kw": 2.5}}, "v": 1, "run": "' + RUN + '", '
+                 '"tick": 0, "iteration": null, "sender": "b01", "seq": 7, "ts_s": 1.5, "hmac": "42:' + zeros + '" }')
+        mine = hmac.new(key, domain + topic.encode() + b"\n" + draft.encode(), hashlib.sha256).hexdigest()
+        await client.publish(topic, draft.replace(zeros, mine).encode())
+        result = await step
+    await bridge.stop()
+    assert result.all_on_time and result.setpoints["b01"] == {"p_kw": 2.5}
