@@ -325,7 +325,8 @@ async def test_a_client_in_another_language_follows_the_documented_scheme(
         topic = scheme.topic(Kind.SETPOINT, "b01")
         zeros = "0" * 64
         draft = ('{ "kind": "setpoint", "body": {"values": {"p_kw": 2.5}}, "v": 1, "run": "' + RUN + '", '
-                 '"tick": 0, "iteration": null, "sender": "b01", "seq": 7, "ts_s": 1.5, "hmac": "42:' + zeros + '" }')
+                 '"tick": 0, "iteration": null, "sender": "b01", "seq": 7, "ts_s": 1.5, '
+                 '"hmac": "42:' + zeros + '" }')
         mine = hmac.new(key, domain + topic.encode() + b"\n" + draft.encode(), hashlib.sha256).hexdigest()
         await client.publish(topic, draft.replace(zeros, mine).encode())
         result = await step
