@@ -47,11 +47,13 @@ def test_mpc_and_admm_decide_alike(runs: dict[str, RunSummary]) -> None:
     """ADMM reaches the centralised optimum of every step (gap ≤ 0.01 %), so the two runs' costs and
     energy agree closely. Not their step-by-step powers: a step's optimum is degenerate (when a heat
     pump runs within its comfort band can move without changing the cost), and the two pick
-    different ones (up to 1.4 kW apart in a step here)."""
+    different ones (up to 1.4 kW apart in a step here), and over a receding 3 h horizon the runs
+    drift apart: 0.5 % in cost with the buildings before issue 17's calibration, 2.0 % with the
+    calibrated ones (2026-12-07: 5.26 against 5.37, higher winter loads in this 5 h morning)."""
     cost = {k: r.kpis["cost"]["electricity"] for k, r in runs.items()}
-    assert cost["admm"] == pytest.approx(cost["mpc"], rel=5e-3, abs=1e-2)
+    assert cost["admm"] == pytest.approx(cost["mpc"], rel=3e-2, abs=1e-2)
     imported = {k: read_table(r.out_dir, "grid")["p_ext_kw"].clip(lower=0).sum() for k, r in runs.items()}
-    assert imported["admm"] == pytest.approx(imported["mpc"], rel=1e-2)
+    assert imported["admm"] == pytest.approx(imported["mpc"], rel=2e-2)  # 1.2 % on 2026-12-07
 
 
 @pytest.mark.parametrize(
