@@ -72,8 +72,10 @@ def bridge_lines(prefix: str, bridge: str) -> list[str]:
     ]
 
 
-def lines_of(principal: Principal, prefix: str, coordinator: str, revoked: frozenset[str]) -> list[str]:
-    """The ACL lines of one principal (a host's without its revoked agents)."""
+def lines_of(principal: Principal, prefix: str, coordinator: str) -> list[str]:
+    """The ACL lines of one principal. A host keeps the lines of a revoked agent: the broker cannot
+    tell the host's agents apart, and Mosquitto would disconnect the whole host (every agent of it)
+    for the revoked agent's next publication; the receivers' verifiers drop that agent's messages."""
     name = principal.name
     if principal.role == "bridge":
         return bridge_lines(prefix, name)
@@ -89,8 +91,6 @@ def lines_of(principal: Principal, prefix: str, coordinator: str, revoked: froze
         f"topic read {_topic(prefix, Kind.MEAS_BATCH, name)}",
     ]
     for agent in principal.agents:
-        if agent in revoked:
-            continue
         if agent == coordinator:
             lines += coordinator_lines(prefix, agent)
         else:
@@ -106,7 +106,7 @@ def acl_text(principals: Sequence[Principal], prefix: str, coordinator: str,
     for principal in principals:
         if principal.name in gone:
             continue
-        blocks.append("\n".join([f"user {principal.name}", *lines_of(principal, prefix, coordinator, gone)]))
+        blocks.append("\n".join([f"user {principal.name}", *lines_of(principal, prefix, coordinator)]))
     return "\n\n".join(blocks) + "\n"
 
 

@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controllers.runtime.identity import ClientSecurity
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX
-from cosim.mqtt.brokers import BrokerSecurity
+from cosim.mqtt.brokers import BrokerSecurity, MosquittoBroker
 from cosim.security.store import HOST, SecurityDir, SecurityError
+
+if TYPE_CHECKING:
+    from cosim.mqtt.plane import ControlPlane
 
 __all__ = ["HOST", "RunSecurity", "load_run_security"]
 
@@ -40,6 +44,19 @@ class RunSecurity:
     def host(self) -> ClientSecurity:
         """The agent host's (agents as `tasks` or `worker` on one connection)."""
         return self.client(HOST)
+
+    def revoke(self, plane: ControlPlane, names: Iterable[str]) -> list[str]:
+        """Revoke `names` during a run (the anomaly checks' quarantine): out of the folder's ACL and
+        password file, the run's own Mosquitto reloaded (an external broker must be sent SIGHUP by
+        its owner), and the bridge's verifier told. The names newly revoked."""
+        wanted = list(names)
+        new = self.folder.revoke(wanted)
+        if isinstance(plane.broker.handle, MosquittoBroker):
+            plane.broker.handle.reload()
+        if plane.verifier is not None:
+            for name in wanted:
+                plane.verifier.revoke(name)
+        return new
 
     def check(self, agents: Iterable[str], prefix: str = DEFAULT_PREFIX) -> None:
         """`SecurityError` naming what to do if an agent of the run has no credentials in the folder or

@@ -23,8 +23,10 @@ from controllers.signing import Keyring, SigningMiddleware
 from controllers.topics import Kind, TopicScheme
 from cosim.mqtt.bridge_core import BridgeCore
 from cosim.mqtt.brokers import BrokerSecurity, MosquittoBroker, start_mosquitto
+from cosim.mqtt.plane import AgentSpec, start_control_plane
 from cosim.security import SecurityDir, init_security
 from cosim.security.pki import cert_pem, make_ca
+from cosim.security.run import RunSecurity
 
 pytestmark = pytest.mark.network
 
@@ -332,3 +334,27 @@ async def test_a_client_in_another_language_follows_the_documented_scheme(
         result = await step
     await bridge.stop()
     assert result.all_on_time and result.setpoints["b01"] == {"p_kw": 2.5}
+
+
+def test_revocation_in_a_running_control_plane(tmp_path: Path) -> None:
+    """`RunSecurity.revoke` during a run of agents on one shared connection (batches): the run's own
+    Mosquitto is reloaded and the bridge drops the revoked agent's entries of the host's batch, so
+    b02 is late from the next step while b01 goes on."""
+    folder = init_security(["b01", "b02"], tmp_path / "sec")
+    security = RunSecurity(folder)
+    specs = [AgentSpec(name, "constant", {"p_kw": 1.0}) for name in ("b01", "b02")]
+    plane = start_control_plane(specs, name="revoke", broker_url=None, agents="tasks", qos=1,
+                                step_timeout_s=1.0, batch=True, security=security, ready_timeout_s=TIMEOUT_S,
+                                echo=lambda _t: None)
+    try:
+        assert plane.bridge is not None and plane.broker.url.startswith("mqtts://")
+        values = {"b01": {"p_kw": 0.0}, "b02": {"p_kw": 0.0}}
+        assert plane.bridge.exchange(0, values).all_on_time
+        assert security.revoke(plane, ["b02"]) == ["b02"]
+        result = plane.bridge.exchange(1, values)
+        assert result.late_agents == ("b02",) and result.setpoints["b01"] == {"p_kw": 1.0}
+        assert plane.verifier is not None and plane.verifier.counts == {"revoked": 1}
+    finally:
+        plane.close()
+    assert "user b02" not in folder.acl_file.read_text()
+    assert "b02:" not in folder.password_file.read_text()
