@@ -2,7 +2,8 @@
 
 For each climate preset (Munich, Paris, Madrid) it simulates one year at hourly steps of the two
 building presets and three custom buildings, calibrated on the climate's reference year (weather
-seed 0) and run on another (`--seed`, default 1, year 2025), under their thermostats, and prints:
+seed 0) and run on another (`--seed`, default 1, year 2025), under their thermostats (plus the
+single-family preset with cooling on), and prints:
 
 1. the synthetic weather against the climate: annual and worst monthly GHI, degree days;
 2. the calibration table: configured vs simulated space heating, hot water and appliances,
@@ -59,6 +60,7 @@ BUILDINGS: dict[str, BuildingSpec] = {
                                                     heating="gas_boiler"),
     "custom: 30 kWh/m2a, big windows, DH": BuildingSpec(space_heating_kwh_a=4500.0, window_m2_per_m2=0.25,
                                                         heating="district"),
+    "single_family with cooling (25 C)": _preset("single_family", cooling=True),
 }
 
 
@@ -99,7 +101,8 @@ def calibration_table(name: str, result: AnnualResult, seconds: float, console: 
                         f"({seconds:.0f} s for the year)")  # fmt: skip
     for col in ("building", "space heating conf → sim kWh", "hot water kWh", "appliances kWh",
                 f"PV kWh/kWp ({low:.0f}-{high:.0f})", f"SCOP ({SCOP_RANGE[0]}-{SCOP_RANGE[1]})",
-                "h below band", "h above band", f"summer h > 26 °C (< {100 * SUMMER_LIMIT:.0f} %)"):
+                "h below band", "h above band", f"summer h > 26 °C (< {100 * SUMMER_LIMIT:.0f} %)",
+                "cooling kWh"):
         table.add_column(col, justify="right")
     all_ok = True
     for k, (label, spec) in enumerate(BUILDINGS.items()):
@@ -126,6 +129,7 @@ def calibration_table(name: str, result: AnnualResult, seconds: float, console: 
             f"{spec.appliances_kwh_a:,.0f} → {result.appliances_kwh[k]:,.0f}",
             pv_text, scop_text, f"{result.hours_below_band[k]:.0f}", f"{result.hours_above_band[k]:.0f}",
             f"{100 * summer:.1f} % {mark(summer < SUMMER_LIMIT)}",
+            f"{result.cool_kwh[k]:,.0f}" if spec.cooling else "-",
         )  # fmt: skip
     console.print(table)
     return all_ok

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simulators.building import heatpump
 from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
 from simulators.sources.weather import Site, synthetic_weather
 
@@ -25,9 +26,12 @@ class AnnualResult:
 
     specs: list[BuildingSpec]
     heat_kwh: np.ndarray
+    cool_kwh: np.ndarray
     dhw_kwh: np.ndarray
     appliances_kwh: np.ndarray
     hp_kwh: np.ndarray
+    cool_el_kwh: np.ndarray
+    """The heat pump's electricity for cooling (part of `hp_kwh`)."""
     pv_kwh: np.ndarray
     hours_below_band: np.ndarray
     """Hours with the mean indoor temperature below t_min_c (heating discomfort)."""
@@ -39,10 +43,12 @@ class AnnualResult:
 
     @property
     def seasonal_cop(self) -> np.ndarray:
-        """Heat (space heating + hot water) over heat-pump electricity; NaN without a heat pump."""
+        """Heat (space heating + hot water) over the heat pump's heating electricity (its cooling
+        electricity left out); NaN without a heat pump."""
         is_hp = np.array([s.heating == "heat_pump" for s in self.specs])
+        heating_kwh = self.hp_kwh - self.cool_el_kwh
         result: np.ndarray = np.where(
-            is_hp, (self.heat_kwh + self.dhw_kwh) / np.where(self.hp_kwh > 0, self.hp_kwh, np.nan), np.nan
+            is_hp, (self.heat_kwh + self.dhw_kwh) / np.where(heating_kwh > 0, heating_kwh, np.nan), np.nan
         )
         return result
 
@@ -64,13 +70,15 @@ def simulate_year(
     fleet.set_time_axis(times)
     w = synthetic_weather(times, site, seed)
     n = len(specs)
-    sums = {k: np.zeros(n) for k in ("heat", "dhw", "app", "hp", "pv")}
+    sums = {k: np.zeros(n) for k in ("heat", "cool", "dhw", "app", "hp", "cool_el", "pv")}
     t_in = np.empty((n_steps, n))
     none = Controls.none(n)
     for k, t in enumerate(times):
         inputs = WeatherInputs(*(np.full(n, getattr(w, f)[k]) for f in WEATHER_FIELDS))
         s = fleet.step(t, k * step_s, k, inputs, none)
         sums["heat"] += s.heat_th_kw
+        sums["cool"] += s.cool_th_kw
+        sums["cool_el"] += s.cool_th_kw / heatpump.eer(inputs.t_out_c)
         sums["dhw"] += s.dhw_th_kw
         sums["app"] += s.p_appliances_kw
         sums["hp"] += s.hp_p_kw
@@ -81,7 +89,8 @@ def simulate_year(
     t_max = np.array([s.t_max_c for s in specs])
     summer = np.isin(times.month, SUMMER_MONTHS)
     return AnnualResult(
-        specs, sums["heat"] * h, sums["dhw"] * h, sums["app"] * h, sums["hp"] * h, sums["pv"] * h,
+        specs, sums["heat"] * h, sums["cool"] * h, sums["dhw"] * h, sums["app"] * h, sums["hp"] * h,
+        sums["cool_el"] * h, sums["pv"] * h,
         (t_in < t_min).sum(axis=0) * h, (t_in > t_max).sum(axis=0) * h,
         (t_in[summer] > OVERHEATING_C).mean(axis=0), t_in.max(axis=0),
     )  # fmt: skip
