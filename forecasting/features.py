@@ -74,8 +74,11 @@ def lag_features(y: np.ndarray, rows: Rows, steps_per_day: int) -> np.ndarray:
     day = y[tau - days_back * spd, e]
     week = y[tau - weeks_back * 7 * spd, e]
     same_time = np.mean([y[tau - (days_back + m) * spd, e] for m in range(LAG_DAYS)], axis=0)
-    csum = np.vstack([np.zeros((1, y.shape[1])), np.cumsum(y, axis=0)])
-    last_day_mean = (csum[k, e] - csum[k - spd, e]) / spd
+    if k.size and k.min() == k.max():  # one issue step (a forecast): no running sum over the history
+        last_day_mean = y[int(k[0]) - spd : int(k[0])].mean(axis=0)[e]
+    else:
+        csum = np.vstack([np.zeros((1, y.shape[1])), np.cumsum(y, axis=0)])
+        last_day_mean = (csum[k, e] - csum[k - spd, e]) / spd
     return np.stack([last, day, week, same_time, last_day_mean], axis=1)
 
 

@@ -4,16 +4,19 @@ An `Archive` holds observed series on one regular time axis: per quantity an arr
 (time, entity), row k the average over the interval [times[k], times[k] + step). It belongs to
 whoever records the data (the run, a CSV file) and is never handed to a forecaster.
 
-A forecaster issued at time `times[k]` gets `archive.view(k, weather)`: a `HistoryView` holding
-*copies* of rows 0 … k − 1 only (the intervals completed by the issue time), marked read-only,
-plus the weather forecasts issued up to k. Data after the issue time is not in the object, so a
-forecaster cannot look ahead even by mistake; the target times of a forecast are calendar
-arithmetic (`target_times`), not data.
+A forecaster issued at time `times[k]` gets `archive.view(k, weather)`: a `HistoryView` whose
+values are *copies* of rows 0 … k − 1 only (the intervals completed by the issue time), marked
+read-only and made when a quantity is first read (a view of 1000 buildings' history need not
+copy the quantities its forecaster never reads), plus the weather forecasts issued up to k. Its
+public interface holds no data after the issue time, so a forecaster cannot look ahead by
+mistake; the target times of a forecast are calendar arithmetic (`target_times`), not data. (The
+test suite poisons the future and checks that no forecaster's output changes, which also catches
+deliberate routes around the interface.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +27,37 @@ from forecasting.weather import WeatherForecasts
 
 class LookAheadError(LookupError):
     """A forecaster asked for data after its issue time."""
+
+
+class PastValues(Mapping[str, np.ndarray]):
+    """Quantity → read-only copy of its rows before the issue step, copied on first access."""
+
+    def __init__(self, names: tuple[str, ...], copy_past: Callable[[str], np.ndarray]) -> None:
+        self._names = names
+        self._copy_past = copy_past
+        self._copies: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._copies:
+            self._copies[name] = self._copy_past(name)
+        return self._copies[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _past_copier(values: Mapping[str, np.ndarray], issue_index: int) -> Callable[[str], np.ndarray]:
+    def copy_past(name: str) -> np.ndarray:
+        copy = np.array(values[name][:issue_index], dtype=float)
+        copy.flags.writeable = False
+        return copy
+
+    return copy_past
 
 
 @dataclass(frozen=True)
@@ -50,11 +84,7 @@ class Archive:
         """What a forecaster issued at `times[issue_index]` may see (rows before it, copied)."""
         if not 0 <= issue_index <= len(self.times):
             raise IndexError(f"issue index {issue_index} outside 0 … {len(self.times)}")
-        past = {}
-        for name, array in self.values.items():
-            copy = np.array(array[:issue_index], dtype=float)
-            copy.flags.writeable = False
-            past[name] = copy
+        past = PastValues(tuple(self.values), _past_copier(self.values, issue_index))
         issue_time = (
             self.times[issue_index]
             if issue_index < len(self.times)

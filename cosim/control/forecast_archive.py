@@ -43,6 +43,8 @@ class DistrictArchive:
     weather: WeatherForecasts
     run_offset: int
     names: tuple[str, ...]
+    zenith_deg: np.ndarray  # the sun's apparent zenith on the archive's axis (astronomy)
+    wind_m_s: float  # mean wind over the history (climatology)
 
 
 def site_of(scenario: Scenario) -> Site:
@@ -117,6 +119,9 @@ def district_archive(scenario: Scenario, history_days: int, horizon_steps: int,
         step_s=dt,
         seed=scenario.seed * 1000 + WEATHER_SEED_STREAM,
         params=weather_errors or WeatherErrorParams(),
-        max_lead_steps=max_lead_steps or max(horizon_steps, steps_per_day),
+        max_lead_steps=max_lead_steps or max(horizon_steps, 2 * steps_per_day),
     )
-    return DistrictArchive(archive, weather, n_hist, tuple(names))
+    zenith = pvlib.solarposition.get_solarposition(
+        times, site.latitude_deg, site.longitude_deg, site.altitude_m
+    )["apparent_zenith"].to_numpy()
+    return DistrictArchive(archive, weather, n_hist, tuple(names), zenith, float(np.mean(hist_w.wind_m_s)))

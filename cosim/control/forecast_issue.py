@@ -6,10 +6,13 @@ default the weather service's forecast), trains them on the history before the r
 every `retrain_every_h` on everything seen so far) and, at control step k, issues every forecast
 from `archive.view(k)`: the observations before step k only.
 
-The controllers' remaining inputs follow from these forecasts through the building models the
-controller knows (its own building, not the future): heat gains from the irradiance forecast and
-the appliance share of the demand (learnt from the history), the heat pump's COP from the
-temperature forecast. Every issued forecast at the recorded leads goes to the `forecasts` table
+The controllers' remaining inputs follow from these forecasts through the building model the
+controller knows (its own building, not the future): the model's `exogenous` step evaluated on
+the forecast weather (irradiance split into beam and diffuse by pvlib's Erbs model, the wind at
+its mean over the history) gives the solar gains and the heat pump's COP; the appliances' heat is
+the demand forecast times the appliance share of the demand learnt from the history.
+
+Every issued forecast at the recorded leads goes to the `forecasts` table
 with the value that came true (the simulators' value for that interval, the same as in the
 `buildings` table).
 """
@@ -21,14 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pvlib
 
 from cosim.control.forecast_archive import district_archive
 from cosim.results.writer import ResultsWriter
 from cosim.scenario.forecast import BUILDING_QUANTITIES, WEATHER_QUANTITIES, ForecastConfig
 from cosim.scenario.model import Scenario
 from forecasting import Forecast, Forecaster, build_forecaster
-from simulators.building import heatpump
-from simulators.building.model import BuildingFleet
+from simulators.building.model import BuildingFleet, WeatherInputs
 
 QUANTITIES = (*BUILDING_QUANTITIES, *WEATHER_QUANTITIES)
 FORECASTS_TABLE = "forecasts"
@@ -57,7 +60,7 @@ class ForecastIssuer:
         self.step_s = scenario.control_step
         self.writer = writer
         self.district = district_archive(scenario, config.history_days, horizon_steps,
-                                         config.weather.params(), max_lead_steps=max(horizon_steps, 1))
+                                         config.weather.params())
         archive = self.district.archive
         self.forecasters: dict[str, Forecaster] = {}
         for quantity in QUANTITIES:
@@ -70,6 +73,8 @@ class ForecastIssuer:
         self.appliance_share = np.where(base > 0, appliances / np.where(base > 0, base, 1.0), 1.0)
         self.record_leads = sorted({max(1, round(h * 3600 / self.step_s)) for h in config.record_leads_h})
         self.last_fit = 0
+        self.wind_m_s = self.district.wind_m_s
+        self.zenith_deg = self.district.zenith_deg
 
     def _fit(self, step: int) -> float:
         view = self.district.archive.view(self.district.run_offset + step, self.district.weather)
@@ -101,20 +106,34 @@ class ForecastIssuer:
         forecast_s = time.perf_counter() - t0 - train_s
         if self.writer is not None:
             self._record(step, issued, self.step_s * step if time_s is None else time_s, forecast_s, train_s)
-        n = fleet.n
-        t_out = np.repeat(issued["t_out_c"].mean, n, axis=1)
+        return self._model_inputs(step, issued, fleet)
+
+    def _model_inputs(self, step: int, issued: dict[str, Forecast], fleet: BuildingFleet) -> IssuedTables:
+        """Heat gains and COP through the building model's own `exogenous` with the forecast
+        weather (its demand outputs, the truth, are replaced by the demand forecast)."""
+        n, horizon = fleet.n, self.horizon
+        k = self.district.run_offset + step
+        times = self.district.archive.times[k : k + horizon]
+        t_out = issued["t_out_c"].mean[:, 0]
         ghi = np.clip(issued["ghi_w_m2"].mean[:, 0], 0.0, None)
+        parts = pvlib.irradiance.erbs(ghi, self.zenith_deg[k : k + horizon], times)
+        dni = np.nan_to_num(np.asarray(parts["dni"], dtype=float))
+        dhi = np.nan_to_num(np.asarray(parts["dhi"], dtype=float))
         p_base = issued["p_base_kw"].mean
-        aperture_m2 = fleet.p["solar_aperture_m2_per_m2"] * fleet.p["floor_area_m2"]
-        q_sol = aperture_m2[None, :] * ghi[:, None] / 1000.0
-        share = fleet.p["solar_share_air"][None, :]
+        appliances = self.appliance_share[None, :] * np.clip(p_base, 0.0, None)
+        q_air, q_mass, cop = (np.empty((horizon, n)) for _ in range(3))
+        for j in range(horizon):
+            w = WeatherInputs(*(np.full(n, v) for v in (t_out[j], ghi[j], dni[j], dhi[j], self.wind_m_s)))
+            ex = fleet.exogenous(times[j], step + j, w)
+            q_air[j] = ex.q_air_gain_kw - ex.p_appliances_kw + appliances[j]
+            q_mass[j], cop[j] = ex.q_mass_gain_kw, ex.cop_space
         return IssuedTables(
             p_base_kw=p_base,
             pv_kw=np.clip(issued["pv_kw"].mean, 0.0, None),
-            q_air_gain_kw=share * q_sol + self.appliance_share[None, :] * np.clip(p_base, 0.0, None),
-            q_mass_gain_kw=(1.0 - share) * q_sol,
-            cop=heatpump.cop(t_out, fleet.p["t_supply_space_c"][None, :], fleet.p["hp_carnot_eff"][None, :]),
-            t_out_c=t_out,
+            q_air_gain_kw=q_air,
+            q_mass_gain_kw=q_mass,
+            cop=cop,
+            t_out_c=np.repeat(t_out[:, None], n, axis=1),
         )
 
     def _record(self, step: int, issued: dict[str, Forecast], time_s: int, forecast_s: float,

@@ -1,0 +1,91 @@
+"""Forecasts in a run: a scenario's `forecast:` section drives the model-predictive controller, the
+district's archive equals what the simulators computed, and issued forecasts are recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cosim.control.forecast import DistrictForecaster, StateTracker
+from cosim.results.writer import ResultsWriter, read_table
+from cosim.run import RunSummary, run_scenario
+from cosim.scenario.model import Scenario
+from tests.cosim.test_admm_run import DISTRICT
+
+pytestmark = pytest.mark.slow
+
+FORECAST: dict[str, Any] = {
+    "kind": "gbt",
+    "params": {"max_iter": 30, "train_rows": 3000},
+    "history_days": 9,
+    "retrain_every_h": 2,
+    "record_leads_h": [0.25, 1, 3],
+}
+
+
+def _scenario(forecast: dict[str, Any] | None) -> Scenario:
+    controller = {"kind": "mpc", "transport": "inprocess", "mpc": {"horizon": "3h"}}
+    extra = {} if forecast is None else {"forecast": forecast}
+    return Scenario.model_validate({**DISTRICT, "controller": controller, **extra})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> RunSummary:
+    return run_scenario(_scenario(FORECAST), tmp_path_factory.mktemp("fc") / "run", echo=lambda _t: None)
+
+
+def test_a_run_plans_on_issued_forecasts(run: RunSummary) -> None:
+    steps = read_table(run.out_dir, "mpc_steps")
+    assert len(steps) == 20 and (steps["status"] == "optimal").all()
+    assert run.kpis["limit"]["exceeded_h"] < 0.5
+
+
+def test_issued_forecasts_are_recorded_with_the_values_the_simulators_computed(
+    run: RunSummary, tmp_path: Path
+) -> None:
+    scenario = _scenario(FORECAST)
+    writer = ResultsWriter(tmp_path / "fc")
+    forecaster = DistrictForecaster(scenario, 12, writer=writer)
+    perfect = DistrictForecaster(_scenario(None), 12)
+    tracker = StateTracker(forecaster.names, forecaster.fleet.x[:, 0])
+    states = tracker.states({n: {} for n in forecaster.names})
+    honest = []
+    for step in range(6):
+        honest.append(forecaster.agent_data(step, states))
+        writer.end_step()
+    exact = perfect.agent_data(5, states)
+    writer.close()
+    table = read_table(tmp_path / "fc", "forecasts")
+    assert set(table["quantity"]) == {"p_base_kw", "pv_kw", "t_out_c", "ghi_w_m2"}
+    assert set(table["lead_s"]) == {900, 3600, 10800}
+    assert len(read_table(tmp_path / "fc", "forecast_steps_timing")) == 6
+    # the realised values are the simulators' own (the run's buildings table)
+    buildings = read_table(run.out_dir, "buildings").set_index(["time_s", "entity"])["p_base_kw"]
+    demand = table[table["quantity"] == "p_base_kw"]
+    target_s = demand["time_s"] + demand["lead_s"] - 900
+    simulated = buildings.reindex(list(zip(target_s, demand["entity"], strict=True))).to_numpy()
+    inside = ~np.isnan(simulated)
+    assert inside.sum() > 100
+    np.testing.assert_allclose(demand["realised"].to_numpy()[inside], simulated[inside], rtol=1e-9)
+    # the forecasts are forecasts: not the truth, but near it
+    error = (demand["value"] - demand["realised"]).abs()
+    assert error.mean() > 1e-3
+    assert error.mean() < demand["realised"].abs().mean()
+    p_honest = np.stack([d.p_base_kw for d in honest[5]])
+    p_exact = np.stack([d.p_base_kw for d in exact])
+    assert not np.allclose(p_honest, p_exact)
+    t_honest = np.stack([d.thermal.t_out_c for d in honest[5] if d.thermal is not None])
+    t_exact = np.stack([d.thermal.t_out_c for d in exact if d.thermal is not None])
+    assert 0.0 < np.abs(t_honest - t_exact).mean() < 3.0
+
+
+def test_all_perfect_forecasts_equal_the_twin() -> None:
+    perfect_section = {"kind": "perfect", "history_days": 9,
+                       "quantities": {"t_out_c": {"kind": "perfect"}, "ghi_w_m2": {"kind": "perfect"}}}
+    twin = DistrictForecaster(_scenario(None), 12)
+    named = DistrictForecaster(_scenario(perfect_section), 12)
+    for field in ("p_base_kw", "pv_kw", "q_air_gain_kw", "cop", "t_out_c"):
+        np.testing.assert_array_equal(getattr(twin.tables(3), field), getattr(named.tables(3), field))
