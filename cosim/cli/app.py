@@ -562,3 +562,12 @@ def _register_heat() -> None:
 
 
 _register_heat()
+
+
+def _register_forecast() -> None:
+    from cosim.cli.forecast import register
+
+    register(app, _guard, _Command)  # cosim forecast evaluate (docs/forecasting.md)
+
+
+_register_forecast()
