@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -40,7 +41,8 @@ def _leads(text: str, step_s: int) -> np.ndarray:
     try:
         hours = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise InputError(f"--leads {text}: give lead times in hours separated by commas, e.g. 1,6,24") from None
+        raise InputError(f"--leads {text}: give lead times in hours separated by commas, e.g. 1,6,24") \
+            from None
     steps = sorted({max(1, round(h * 3600 / step_s)) for h in hours if h > 0})
     if not steps:
         raise InputError(f"--leads {text}: give at least one positive lead time in hours")
@@ -73,7 +75,8 @@ def read_history_csv(path: Path, quantity: str) -> Any:
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"--csv {path}: not a readable CSV file ({exc})") from None
     if "time" not in frame.columns or len(frame.columns) < 2:
-        raise InputError(f"{path}: needs a 'time' column and one column per entity; has {list(frame.columns)}")
+        raise InputError(f"{path}: needs a 'time' column and one column per entity; "
+                         f"has {list(frame.columns)}")
     try:
         times = pd.DatetimeIndex(pd.to_datetime(frame.pop("time")))
     except (ValueError, TypeError) as exc:
@@ -103,9 +106,10 @@ def _scenario_archive(path: Path, train_days: int, test_days: int, horizon: int)
 
 
 def _table(frame: pd.DataFrame) -> Table:
-    table = Table(title="forecast errors on the held-out days")
-    for column in ("quantity", "lead h", "forecaster", "MAE", "RMSE", "skill", "cover 80 %", "pinball"):
-        table.add_column(column, justify="left" if column in ("quantity", "forecaster") else "right")
+    table = Table(title="forecast errors on the held-out days", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("quantity", "lead", "forecaster", "MAE", "RMSE", "skill", "cov80", "pinball"):
+        table.add_column(column, justify="left" if column in ("quantity", "forecaster") else "right",
+                         no_wrap=True)
     for row in frame.itertuples(index=False):
         def cell(value: float) -> str:
             return "" if pd.isna(value) else f"{value:.3f}"
@@ -134,8 +138,8 @@ def _figures(evaluation: Any, archive: Any, out: Path, quantities: list[str]) ->
                 continue
             ax.plot(targets, issued.mean[:, lead_index, column], lw=0.9, label=label)
             if issued.lower is not None and issued.upper is not None:
-                ax.fill_between(targets, issued.lower[:, lead_index, column], issued.upper[:, lead_index, column],
-                                alpha=0.2, label=f"{label} 10-90 %")
+                ax.fill_between(targets, issued.lower[:, lead_index, column],
+                                issued.upper[:, lead_index, column], alpha=0.2, label=f"{label} 10-90 %")
         entity = archive.entities[quantity][column]
         ax.set_title(f"{quantity} of {entity}: forecasts issued {lead * archive.step_s / 3600:g} h ahead")
         ax.legend(loc="upper right", fontsize=8, ncols=3)
@@ -157,7 +161,8 @@ def evaluate(
                                             help="days of history to train on")] = 28,
     test_days: Annotated[int, typer.Option("--test-days", min=1, metavar="DAYS",
                                            help="held-out days scored")] = 7,
-    leads: Annotated[str, typer.Option("--leads", metavar="HOURS", help="lead times, e.g. 1,6,24")] = "1,6,24",
+    leads: Annotated[str, typer.Option("--leads", metavar="HOURS",
+                                       help="lead times, e.g. 1,6,24")] = "1,6,24",
     forecasters: Annotated[str, typer.Option("--forecasters", metavar="KINDS",
                                              help="forecaster kinds to score")] = DEFAULT_FORECASTERS,
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR",
@@ -177,13 +182,13 @@ def evaluate(
         train_end = len(archive.times) - test_days * day
         lead_steps = _leads(leads, archive.step_s)
         quantities = [quantity]
-    else:
-        assert scenario is not None
+    elif scenario is not None:
         from cosim.scenario.model import load_scenario
 
         step_s = load_scenario(scenario).step
         lead_steps = _leads(leads, step_s)
-        archive, weather, train_end = _scenario_archive(scenario, train_days, test_days, int(lead_steps.max()))
+        horizon = int(lead_steps.max())
+        archive, weather, train_end = _scenario_archive(scenario, train_days, test_days, horizon)
         quantities = list(SCENARIO_QUANTITIES)
     last = len(archive.times) - int(lead_steps.max())
     issues = np.arange(train_end, min(train_end + test_days * archive.steps_per_day, last + 1))
