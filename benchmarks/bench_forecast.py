@@ -22,6 +22,7 @@ in-process ADMM control step of the synthetic 100-agent district of `bench_admm.
 15 min), in this run. Target: forecasting ≤ 20 % of the ADMM step at N = 100.
 
     python benchmarks/bench_forecast.py [--train-weeks 8] [--test-weeks 2] [--timing-sizes 100 1000]
+                                        [--timing-steps 8] [--no-quality]
 
 The synthetic weather and building models are being revised (issue 17): the numbers move with them.
 """
@@ -142,10 +143,12 @@ def main() -> None:
     parser.add_argument("--test-weeks", type=int, default=2)
     parser.add_argument("--timing-sizes", type=int, nargs="*", default=[100, 1000])
     parser.add_argument("--timing-steps", type=int, default=8)
+    parser.add_argument("--no-quality", action="store_true", help="only the cost per control step")
     args = parser.parse_args()
-    print(f"forecast quality: district-100, hourly, {args.train_weeks} weeks training, "
-          f"{args.test_weeks} held-out weeks\n")
-    print_quality(quality(args.train_weeks, args.test_weeks))
+    if not args.no_quality:
+        print(f"forecast quality: district-100, hourly, {args.train_weeks} weeks training, "
+              f"{args.test_weeks} held-out weeks\n")
+        print_quality(quality(args.train_weeks, args.test_weeks))
     if not args.timing_sizes:
         return
     admm_ms = admm_step_ms()

@@ -33,7 +33,9 @@ class GbtParams(ForecasterParams):
     `train_rows`: rows sampled from the history (issue time, lead, entity); `intervals`: also
     train the 10 % / 90 % quantile models; `weather`: use weather-forecast features; `threads`: OpenMP
     threads of scikit-learn (1 by default: on a machine shared with the co-simulation, more threads
-    spin against each other and fitting took 12× longer with 2 than with 1 in a measurement)."""
+    spin against each other and fitting took 12× longer with 2 than with 1 in a measurement);
+    `every_step_h`: leads up to this are predicted at every step, longer ones once an hour and
+    interpolated in between (a one-day horizon of 15-minute steps: 36 predictions instead of 96)."""
 
     max_iter: int = Field(default=100, ge=1)
     learning_rate: float = Field(default=0.08, gt=0.0, le=1.0)
@@ -45,6 +47,7 @@ class GbtParams(ForecasterParams):
     weather: bool = True
     seed: int = Field(default=0, ge=0)
     threads: int = Field(default=1, ge=1)
+    every_step_h: float = Field(default=4.0, ge=0.0)
 
 
 def _model(params: GbtParams, loss: str, quantile: float | None = None) -> HistGradientBoostingRegressor:
@@ -139,6 +142,13 @@ class GradientBoosted(Forecaster):
         with self._limits().limit(limits=s.threads, user_api="openmp"):
             self.models = {name: model.fit(x, target) for name, model in models.items()}
 
+    def _predicted_leads(self, step_s: int, horizon_steps: int) -> np.ndarray:
+        """Every lead up to `every_step_h`, then whole hours, and the last lead."""
+        per_hour = max(1, round(3600 / step_s))
+        dense = min(horizon_steps, round(self.settings.every_step_h * 3600 / step_s))
+        coarse = np.arange(dense + per_hour, horizon_steps + 1, per_hour)
+        return np.unique(np.concatenate([np.arange(1, dense + 1), coarse, [horizon_steps]])).astype(int)
+
     def forecast(self, history: HistoryView, horizon_steps: int, intervals: bool = True) -> Forecast:
         if self.scale is None:
             self.fit(history)
@@ -150,17 +160,21 @@ class GradientBoosted(Forecaster):
         active = np.flatnonzero(scale > ZERO_SCALE)
         out = {name: np.zeros((horizon_steps, n_entities)) for name in ("mean", "lower", "upper")}
         if active.size and self.models:
-            lead = np.repeat(np.arange(1, horizon_steps + 1), active.size)
-            entity = np.tile(active, horizon_steps)
+            leads = self._predicted_leads(history.step_s, horizon_steps)
+            lead = np.repeat(leads, active.size)
+            entity = np.tile(active, len(leads))
             rows = Rows(np.full(lead.size, history.issue_index), lead, entity)
             x = feature_matrix(history, self._scaled(history), rows, self._uses_weather(history))
             base = self._base(history, rows)
             wanted = [name for name in self.models if intervals or name == "mean"]
             with self._limits().limit(limits=self.settings.threads, user_api="openmp"):
                 predicted = {name: self.models[name].predict(x) for name in wanted}
+            every = np.arange(1, horizon_steps + 1)
             for name, values in predicted.items():
-                values = (values + base) * scale[entity]
-                out[name][lead - 1, entity] = np.maximum(values, 0.0) if self.nonnegative else values
+                grid = ((values + base) * scale[entity]).reshape(len(leads), active.size)
+                if len(leads) < horizon_steps:
+                    grid = np.stack([np.interp(every, leads, grid[:, c]) for c in range(active.size)], axis=1)
+                out[name][:, active] = np.maximum(grid, 0.0) if self.nonnegative else grid
         if "lower" not in self.models or not intervals:
             return self._result(history, out["mean"])
         stacked = np.sort(np.stack([out["lower"], out["mean"], out["upper"]]), axis=0)
