@@ -7,7 +7,7 @@ misses its round is delivered in the next one, unless a newer update from that a
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,12 +81,15 @@ def run_control_step(
     data: Sequence[AgentData] | None = None,
     delivery: LateDelivery | None = None,
     coupling: Coupling | None = None,
+    screen: Callable[[Sequence[LocalUpdate]], list[LocalUpdate]] | None = None,
 ) -> StepResult:
     """Run the rounds of control step `tick` until convergence, the iteration limit or the deadline.
 
     With `data` (one per agent, same order) the agents get new forecasts first; with `coupling`
     (same agents and rows, e.g. refreshed voltage sensitivities) the coordinator and the agents
     get the new coupling map; both sides warm start from the previous step shifted by one step.
+    `screen` sees every round's updates on their way to the coordinator and passes on what the
+    coordinator gets (attacks on the rounds, quarantine: `cosim.control.defence`).
     """
     start = time.perf_counter()
     if data is not None and len(data) != len(agents):
@@ -101,6 +104,8 @@ def run_control_step(
     while coordinator.out_of_time() is None:
         updates = _local_updates(agents, broadcast)
         arrived = updates if delivery is None else delivery.deliver(updates)
+        if screen is not None:
+            arrived = screen(arrived)
         broadcast = coordinator.coordinate(arrived)
         if coordinator.is_converged():
             break

@@ -35,6 +35,7 @@ from typing import Any
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from controllers.measurements import BuildingSetpoints
+from cosim.attacks import ATTACKS, Attack
 from cosim.world.context import RunContext
 from simulators.base import TimeBasedSim
 
@@ -143,6 +144,7 @@ class ControlAdapter(TimeBasedSim):
         self.controller: DistrictController | None = None
         self.setpoints: dict[str, BuildingSetpoints] = {}  # by agent
         self.received: dict[str, Values] = {}  # by eid, for get_data
+        self.attacks: list[Attack] = []  # the run's attacks (their measurement hooks act here)
 
     def configure_sim(self, context: RunContext | None = None) -> None:  # type: ignore[override]
         self.context = context
@@ -183,6 +185,8 @@ class ControlAdapter(TimeBasedSim):
 
         controller = make_controller(self.kind, self.params, self.context)
         controller.setup(list(self.agents.values()), self.step_size_s, frozenset(self.storage.values()))
+        if self.context is not None:
+            self.attacks = [ATTACKS[a.kind].from_config(a) for a in self.context.scenario.attacks]
         return controller
 
     def _received(self, inputs: dict[str, Any]) -> dict[str, Values]:
@@ -228,8 +232,24 @@ class ControlAdapter(TimeBasedSim):
             now.hour + now.minute / 60.0,
             self.step_index == self.n_steps - 1,
         )
-        decided = self.controller.step(step, self._received(inputs), self.setpoints)
+        received = self._received(inputs)
+        if self.attacks:
+            received = self._attacked(step, received)
+        decided = self.controller.step(step, received, self.setpoints)
         self.setpoints = {name: decided.get(name, _UNSET) for name in self.agents.values()}
+
+    def _attacked(self, step: ControlStep, received: dict[str, Values]) -> dict[str, Values]:
+        """The measurements as the attacks let them through (`cosim.attacks`), each active attack
+        recorded in the `attacks` table."""
+        rows = []
+        for attack in self.attacks:
+            if attack.active(step.time_s):
+                rows.append({"time_s": step.time_s, "timestamp": step.timestamp, "entity": attack.target,
+                             "kind": attack.kind, "magnitude": attack.magnitude})
+            received = {agent: attack.measurement(step.time_s, agent, v) for agent, v in received.items()}
+        if rows and self.context is not None:
+            self.context.writer.add_rows("attacks", rows)
+        return received
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         data: OutputData = {}

@@ -20,7 +20,7 @@ its rounds (ρ, residuals, tolerances, fresh and stale agents, timings) to `admm
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,7 @@ from controllers.messages import AdmmDecisionBody, AdmmStatsBody, AdmmStatsMessa
 from controllers.topics import Kind
 from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.admm_check import central_gap
+from cosim.control.defence import Defence
 from cosim.control.exchange import MqttExchange
 from cosim.control.forecast import DistrictForecaster, StateTracker
 from cosim.control.storage_data import StorageData
@@ -149,6 +150,8 @@ class LocalAdmm(_Forecasting):
         )
         self.coordinator: Coordinator | None = None
         self.agents: list[AdmmAgent] = []
+        self.defence = Defence(context.scenario, context)
+        self._shadows: dict[str, AdmmAgent] = {}  # quarantined agents' honest twins (trusted estimates)
 
     def step(
         self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
@@ -163,15 +166,42 @@ class LocalAdmm(_Forecasting):
         if not self.agents:
             self.agents = build_agents(data, self.coordinator)
         refreshed = coupling if self.shared.linearizer is not None else None
-        result = run_control_step(self.agents, self.coordinator, step.index, data, coupling=refreshed)
+        screen = self.defence.screen(step.time_s, self._trusted(step, data)) if self.defence.active else None
+        result = run_control_step(
+            self.agents, self.coordinator, step.index, data, coupling=refreshed, screen=screen
+        )
         plans = [plan_fallback(a, result.decision, p) for a, p in zip(self.agents, result.plans, strict=True)]
         self._record(step, result, data)
+        if self.defence.active:
+            metered = {
+                name: (0.0 if name in self.storage.names else received[name].get("p_kw") or 0.0)
+                + (plan.battery_p_kw or 0.0)
+                for name, plan in zip(self.names, plans, strict=True)
+            }
+            self.defence.check(step.time_s, step.timestamp, metered)
         return {
             name: BuildingSetpoints(
                 battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw, tank_p_th_kw=plan.tank_p_th_kw
             )
             for name, plan in zip(self.names, plans, strict=True)
         }
+
+    def _trusted(self, step: ControlStep, data: list[AgentData]) -> Callable[[str], np.ndarray]:
+        """A quarantined agent's trusted net power: its own optimum without coordination, solved by
+        an honest twin on the platform's data for this step."""
+        by_name = {d.name: d for d in data}
+
+        def estimate(name: str) -> np.ndarray:
+            if self.coordinator is None:
+                raise RuntimeError("admm: no coordinator yet")
+            shadow = self._shadows.get(name)
+            if shadow is None:
+                shadow = AdmmAgent(by_name[name], self.coordinator.coupling.column(name))
+                self._shadows[name] = shadow
+            shadow.start_step(step.index, by_name[name])
+            return shadow.solve_alone().p_net_kw
+
+        return estimate
 
     def _record(self, step: ControlStep, result: Any, data: list[AgentData]) -> None:
         d = result.decision

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from controllers.plugin import ControllerError, controller_class, resolve_kind_path, validate_params
+from cosim.scenario.attacks import AttackConfig, DetectionConfig, check_attacks
 from cosim.scenario.forecast import ForecastConfig
 from simulators.building.model import BuildingSpec, heater_capacity_kw
 from simulators.building.presets import DEFAULT_TYPE, PRESETS, BuildingType, with_preset
@@ -522,6 +523,8 @@ class Scenario(Strict):
     controller: Controller = Controller()
     plan: PlanConfig | None = None
     forecast: ForecastConfig | None = None  # cosim/scenario/forecast.py; none: perfect forecasts
+    attacks: list[AttackConfig] = []  # cosim/scenario/attacks.py
+    detection: DetectionConfig | None = None
     execution: Execution = Execution()
     outputs: Outputs = Outputs()
 
@@ -590,6 +593,11 @@ class Scenario(Strict):
         if self.plan is not None and self.controller.kind not in PREDICTIVE_KINDS:
             raise ValueError("plans are tracked by the model-predictive controllers: `plan` needs "
                              "controller.kind 'admm' or 'mpc'")
+        return self
+
+    @model_validator(mode="after")
+    def _attacks(self) -> Scenario:
+        check_attacks(self)
         return self
 
     @model_validator(mode="after")

@@ -1,0 +1,59 @@
+"""The contract of an attack plug-in and its registry."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from controllers.admm.messages import LocalUpdate
+
+__all__ = ["ATTACKS", "Attack", "Values", "register_attack"]
+
+Values = dict[str, float | None]  # a controller's inputs by name
+
+
+class Attack:
+    """One attack of a run, built from its scenario entry (`cosim.scenario.attacks.AttackConfig`).
+
+    Hooks (each gets the simulation time and returns what passes on; the base passes everything
+    unchanged, so a kind overrides only the injection points it attacks):
+    - `measurement(time_s, agent, values)`: a controller's input between simulator and controller;
+    - `update(time_s, update)`: an ADMM agent's round update on its way to the coordinator.
+    `needs_controller`: the controller kind the attack needs (None: any).
+    """
+
+    kind: ClassVar[str] = ""
+    needs_controller: ClassVar[str | None] = None
+
+    def __init__(
+        self, target: str, start_s: int, duration_s: int | None, magnitude: float, seed: int
+    ) -> None:
+        self.target, self.start_s, self.duration_s = target, start_s, duration_s
+        self.magnitude, self.seed = magnitude, seed
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_config(cls, config: Any) -> Attack:
+        return cls(config.target, config.start, config.duration, config.magnitude, config.seed)
+
+    def active(self, time_s: int) -> bool:
+        end = None if self.duration_s is None else self.start_s + self.duration_s
+        return self.start_s <= time_s and (end is None or time_s < end)
+
+    def measurement(self, time_s: int, agent: str, values: Values) -> Values:
+        return values
+
+    def update(self, time_s: int, update: LocalUpdate) -> LocalUpdate:
+        return update
+
+
+ATTACKS: dict[str, type[Attack]] = {}
+
+
+def register_attack(cls: type[Attack]) -> type[Attack]:
+    """Register an attack kind under `cls.kind` (a class decorator)."""
+    if not cls.kind:
+        raise ValueError(f"{cls.__name__} has no kind")
+    ATTACKS[cls.kind] = cls
+    return cls

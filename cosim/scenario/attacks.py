@@ -1,0 +1,123 @@
+"""The scenario's `attacks:` and `detection:` sections (docs/attacks.md).
+
+```yaml
+attacks:
+  - kind: admm_bias          # a registered attack kind (cosim.attacks.ATTACKS)
+    target: house-3          # the agent attacked or compromised (a building or storage unit)
+    start: 6h                # from the scenario start
+    duration: 12h            # unset: to the end of the run
+    magnitude: 4.0           # in the kind's unit (admm_bias: kW under-reported)
+detection:
+  detectors:
+    - {kind: plan_consistency, threshold_kw: 0.5}
+  quarantine: true           # quarantine an agent on an alarm (false: detect only)
+  release_after: 2h          # a quarantined agent is released after this long without an alarm
+```
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
+
+__all__ = ["AttackConfig", "DetectionConfig", "DetectorConfig", "check_attacks"]
+
+
+def _seconds(value: Any) -> Any:
+    from cosim.scenario.model import parse_duration_s  # the scenario's own duration syntax
+
+    return None if value is None else parse_duration_s(value)
+
+
+class AttackConfig(BaseModel):
+    """One attack: what (`kind`), on whom (`target`), when (`start`, `duration`) and how strong
+    (`magnitude`, in the kind's unit; docs/attacks.md lists them); `seed` for the random ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    target: str
+    start: int = 0
+    duration: int | None = None
+    magnitude: float
+    seed: NonNegativeInt = 0
+
+    @field_validator("start", "duration", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        return _seconds(value)
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        from cosim.attacks import ATTACKS
+
+        if kind not in ATTACKS:
+            raise ValueError(f"unknown attack kind {kind!r}; registered: {', '.join(sorted(ATTACKS))}")
+        return kind
+
+    def active(self, time_s: int) -> bool:
+        """Whether the attack acts at simulation time `time_s`."""
+        return self.start <= time_s and (self.duration is None or time_s < self.start + self.duration)
+
+
+class DetectorConfig(BaseModel):
+    """One anomaly detector: its kind (`controllers.detection.DETECTORS`) and its parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    threshold_kw: Annotated[float, Field(gt=0)] = 0.5
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        from controllers.detection import DETECTORS
+
+        if kind not in DETECTORS:
+            raise ValueError(f"unknown detector kind {kind!r}; registered: {', '.join(sorted(DETECTORS))}")
+        return kind
+
+
+class DetectionConfig(BaseModel):
+    """The anomaly checks of a run and what an alarm does (`quarantine`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    detectors: Annotated[list[DetectorConfig], Field(min_length=1)]
+    quarantine: bool = True
+    release_after: int = 7200
+
+    @field_validator("release_after", mode="before")
+    @classmethod
+    def _release(cls, value: Any) -> Any:
+        return _seconds(value)
+
+
+def check_attacks(scenario: Any) -> None:
+    """What the sections need from the rest of the scenario (a ValueError naming the field)."""
+    agents = [name for g in scenario.buildings for name in g.names()] + [u.name for u in scenario.storage]
+    for k, attack in enumerate(scenario.attacks):
+        if attack.target not in agents:
+            raise ValueError(
+                f"attacks.{k}.target: no agent {attack.target!r}; the agents are the buildings "
+                f"({', '.join(agents[:5])}{', ...' if len(agents) > 5 else ''}) and standalone storage units"
+            )
+        from cosim.attacks import ATTACKS
+
+        needs = ATTACKS[attack.kind].needs_controller
+        if needs is not None and scenario.controller.kind != needs:
+            raise ValueError(
+                f"attacks.{k}: kind {attack.kind!r} attacks a {needs!r} controller; the scenario's "
+                f"controller.kind is {scenario.controller.kind!r}"
+            )
+        if needs == "admm" and scenario.controller.transport != "inprocess":
+            raise ValueError(
+                f"attacks.{k}: kind {attack.kind!r} runs in process only so far; set "
+                "controller.transport: inprocess"
+            )
+    if scenario.detection is not None and scenario.controller.kind != "admm":
+        raise ValueError("detection: the anomaly checks watch ADMM agents; set controller.kind: admm")
+    if scenario.detection is not None and scenario.controller.transport != "inprocess":
+        raise ValueError("detection: runs in process only so far; set controller.transport: inprocess")
