@@ -126,6 +126,10 @@ def run_scenario(
         raise
     finally:
         mqtt_kpis = _mqtt_kpis(plane) if plane is not None and plane.bridge is not None else None
+        if plane is not None and plane.verifier is not None:  # a secured run: what the bridge refused, why
+            from cosim.security.run import rejection_rows
+
+            writer.add_rows("security_rejections", rejection_rows(plane.verifier))
         if plane is not None:
             plane.close()
         _restore(previous_handler)

@@ -5,11 +5,12 @@ folder's principals."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controllers.runtime.identity import ClientSecurity
+from controllers.signing import SigningMiddleware
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX
 from cosim.mqtt.brokers import BrokerSecurity, MosquittoBroker
 from cosim.security.store import HOST, SecurityDir, SecurityError
@@ -17,7 +18,7 @@ from cosim.security.store import HOST, SecurityDir, SecurityError
 if TYPE_CHECKING:
     from cosim.mqtt.plane import ControlPlane
 
-__all__ = ["HOST", "RunSecurity", "load_run_security"]
+__all__ = ["HOST", "RunSecurity", "load_run_security", "rejection_rows"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,11 @@ class RunSecurity:
                 f"{self.folder.path} has no credentials for agent(s) {', '.join(missing[:10])}"
                 f"{' …' if len(missing) > 10 else ''}: it was made for another scenario; run "
                 "`cosim security init SCENARIO --out NEW_DIR` for this one")
+
+
+def rejection_rows(verifier: SigningMiddleware) -> list[dict[str, Any]]:
+    """The messages `verifier` rejected, as rows of the `security_rejections` table (none: no rows)."""
+    return [{**asdict(r), "reason": r.reason.value} for r in verifier.rejections()]
 
 
 def load_run_security(path: Path | str, agents: Iterable[str] = (), *, plans: bool = False,

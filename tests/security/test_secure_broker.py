@@ -26,7 +26,7 @@ from cosim.mqtt.brokers import BrokerSecurity, MosquittoBroker, start_mosquitto
 from cosim.mqtt.plane import AgentSpec, start_control_plane
 from cosim.security import SecurityDir, init_security
 from cosim.security.pki import cert_pem, make_ca
-from cosim.security.run import RunSecurity
+from cosim.security.run import RunSecurity, rejection_rows
 
 pytestmark = pytest.mark.network
 
@@ -206,9 +206,9 @@ async def test_spoofed_and_replayed_setpoints_are_rejected_and_counted(
         await asyncio.gather(*(attacker.publish(topic, p) for p in (unsigned, forged, replayed, genuine)))
         await _until(lambda: sum(verifier.counts.values()) - sum(counts_before.values()) >= 4)
         assert verifier.counts == {"unsigned": 1, "bad_signature": 2, "replay": 1}
-        reasons = [(r.sender, r.reason.value) for r in verifier.rejections()]
-        assert reasons == [("b02", "unsigned"), ("b02", "bad_signature"), ("b02", "bad_signature"),
-                           ("b02", "replay")]
+        reasons = [(r["sender"], r["reason"], r["topic"]) for r in rejection_rows(verifier)]
+        assert reasons == [("b02", reason, topic) for reason in ("unsigned", "bad_signature", "bad_signature",
+                                                                   "replay")]
         result = await bridge.exchange(1, {"b01": {"p_kw": 1.0}, "b02": {"p_kw": 1.0}})
         assert result.all_on_time and result.setpoints["b02"] == {"p_kw": 1.0}  # not the attacker's 99
 
