@@ -17,6 +17,7 @@ import pytest
 
 from controllers.messages import MessageFactory, SetpointMessage, decode, encode
 from controllers.runtime import AgentRunner, create_agent
+from controllers.runtime.broker_url import BrokerUrlError, parse_broker_url
 from controllers.runtime.identity import ClientSecurity
 from controllers.runtime.mqtt_client import InboundMessage, MqttError, MqttSession
 from controllers.signing import Keyring, SigningMiddleware
@@ -358,3 +359,16 @@ def test_revocation_in_a_running_control_plane(tmp_path: Path) -> None:
         plane.close()
     assert "user b02" not in folder.acl_file.read_text()
     assert "b02:" not in folder.password_file.read_text()
+
+
+def test_broker_url_takes_tls_files_from_its_query_and_the_password_from_the_environment(
+        folder: SecurityDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UCOSIM_MQTT_PASSWORD", "s3cret")
+    url = parse_broker_url(f"mqtts://b01@broker.example:8884?ca={folder.ca_file}")
+    assert (url.host, url.port, url.username, url.password, url.ca_file) == (
+        "broker.example", 8884, "b01", "s3cret", folder.ca_file)
+    assert "s3cret" not in str(url) and parse_broker_url(str(url)).ca_file == folder.ca_file
+    with pytest.raises(BrokerUrlError, match="unknown option"):
+        parse_broker_url("mqtts://broker.example?cafile=x")
+    with pytest.raises(BrokerUrlError, match="use mqtts"):
+        parse_broker_url(f"mqtt://broker.example?ca={folder.ca_file}")
