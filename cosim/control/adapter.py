@@ -36,6 +36,8 @@ from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from controllers.measurements import BuildingSetpoints
 from cosim.attacks import ATTACKS, Attack
+from cosim.control.sensors import noisy
+from cosim.scenario.attacks import SensorNoise, sensor_noise
 from cosim.world.context import RunContext
 from simulators.base import TimeBasedSim
 
@@ -145,6 +147,7 @@ class ControlAdapter(TimeBasedSim):
         self.setpoints: dict[str, BuildingSetpoints] = {}  # by agent
         self.received: dict[str, Values] = {}  # by eid, for get_data
         self.attacks: list[Attack] = []  # the run's attacks (their measurement hooks act here)
+        self.noise: SensorNoise | None = None  # the sensors' noise (cosim.scenario.attacks.Sensors)
 
     def configure_sim(self, context: RunContext | None = None) -> None:  # type: ignore[override]
         self.context = context
@@ -187,6 +190,7 @@ class ControlAdapter(TimeBasedSim):
         controller.setup(list(self.agents.values()), self.step_size_s, frozenset(self.storage.values()))
         if self.context is not None:
             self.attacks = [ATTACKS[a.kind].from_config(a) for a in self.context.scenario.attacks]
+            self.noise = sensor_noise(self.context.scenario)
         return controller
 
     def _received(self, inputs: dict[str, Any]) -> dict[str, Values]:
@@ -233,6 +237,8 @@ class ControlAdapter(TimeBasedSim):
             self.step_index == self.n_steps - 1,
         )
         received = self._received(inputs)
+        if self.noise is not None and self.context is not None:
+            received = noisy(received, self.noise, (self.context.scenario.seed, self.step_index))
         if self.attacks:
             received = self._attacked(step, received)
         decided = self.controller.step(step, received, self.setpoints)

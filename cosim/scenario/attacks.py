@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
 
-__all__ = ["AttackConfig", "DetectionConfig", "DetectorConfig", "check_attacks"]
+__all__ = ["AttackConfig", "DetectionConfig", "DetectorConfig", "SensorNoise", "Sensors", "check_attacks"]
 
 
 def _seconds(value: Any) -> Any:
@@ -93,6 +93,38 @@ class DetectionConfig(BaseModel):
     @classmethod
     def _release(cls, value: Any) -> Any:
         return _seconds(value)
+
+
+class SensorNoise(BaseModel):
+    """Seeded Gaussian noise on what the controllers measure (standard deviations). Defaults:
+    a class-1 electricity meter (IEC 62053-21, ±1 % taken as 2σ, plus a 10 W floor), a battery
+    management system's state-of-charge estimate (σ 1 %), a room temperature sensor (±0.2 K as 2σ)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    p_kw_rel: Annotated[float, Field(ge=0)] = 0.005
+    p_kw_abs: Annotated[float, Field(ge=0)] = 0.01
+    soc: Annotated[float, Field(ge=0)] = 0.01
+    t_c: Annotated[float, Field(ge=0)] = 0.1
+
+
+class Sensors(BaseModel):
+    """`noise`: the sensors' noise; unset, it is on (with the defaults) in a scenario with
+    `attacks` or `detection`, so detection is measured under honest conditions, and off otherwise,
+    so other runs keep their results. `noise: {p_kw_rel: 0, p_kw_abs: 0, soc: 0, t_c: 0}` turns it
+    off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    noise: SensorNoise | None = None
+
+
+def sensor_noise(scenario: Any) -> SensorNoise | None:
+    """The noise a run's sensors have (see `Sensors`), None for exact sensors."""
+    sensors = getattr(scenario, "sensors", None)
+    if sensors is not None and sensors.noise is not None:
+        return sensors.noise
+    return SensorNoise() if scenario.attacks or scenario.detection is not None else None
 
 
 def check_attacks(scenario: Any) -> None:

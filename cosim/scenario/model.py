@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from controllers.plugin import ControllerError, controller_class, resolve_kind_path, validate_params
-from cosim.scenario.attacks import AttackConfig, DetectionConfig, check_attacks
+from cosim.scenario.attacks import AttackConfig, DetectionConfig, Sensors, check_attacks
 from cosim.scenario.forecast import ForecastConfig
 from simulators.building.model import BuildingSpec, heater_capacity_kw
 from simulators.building.presets import DEFAULT_TYPE, PRESETS, BuildingType, with_preset
@@ -525,6 +525,7 @@ class Scenario(Strict):
     forecast: ForecastConfig | None = None  # cosim/scenario/forecast.py; none: perfect forecasts
     attacks: list[AttackConfig] = []  # cosim/scenario/attacks.py
     detection: DetectionConfig | None = None
+    sensors: Sensors | None = None  # noise on what controllers measure (cosim/scenario/attacks.py)
     execution: Execution = Execution()
     outputs: Outputs = Outputs()
 

@@ -2,8 +2,8 @@
 
 `scenarios/attack-fdi.yaml`: a compromised ADMM agent under-reports its load by 3 kW. Without
 detection the shared transformer limit is exceeded; with the plan-consistency detector the agent is
-quarantined at once and the limit holds. Both runs are reproducible. Sensor noise and forecast
-errors are not modelled yet, so these detections are under exact sensors (see the issue's note).
+quarantined at once and the limit holds. Both runs are reproducible. The sensors are noisy (the
+default of a scenario with attacks); the forecasts are still the perfect twin's.
 """
 
 from __future__ import annotations
@@ -103,12 +103,14 @@ def test_detector_contract(kind: str) -> None:
 
 
 def test_a_sensor_bias_reaches_the_controller(tmp_path: Path) -> None:
-    """`sensor_bias` offsets the target's meter reading: its rule-based battery answers it."""
+    """`sensor_bias` offsets the target's meter reading: its rule-based battery answers it (both
+    runs with the same seeded sensor noise, which an attacked run has by default)."""
     base = {
         "name": "sensor", "start": "2024-03-20T06:00:00", "duration": "4h", "step": "15min", "seed": 3,
         "buildings": [{"name": "bat", "count": 2, "pv_kwp": 6, "battery": {"capacity_kwh": 10}}],
         "grid": {"network": "kerber_landnetz_kabel_1"},
         "controller": {"kind": "rule_based", "transport": "inprocess"},
+        "sensors": {"noise": {}},  # the noise an attacked run has by default, in both runs
     }
     attacked = {**base, "attacks": [{"kind": "sensor_bias", "target": "bat-001", "start": "1h",
                                      "duration": "1h", "magnitude": 1.5}]}
@@ -137,3 +139,18 @@ def test_attack_sections_name_what_to_change(change: dict[str, object], message:
     data = {**_variant(True).model_dump(), **change}
     with pytest.raises(ValidationError, match=message):
         Scenario.model_validate(data)
+
+
+def test_sensor_noise_is_seeded_and_on_by_default_with_attacks() -> None:
+    from cosim.control.sensors import noisy
+    from cosim.scenario.attacks import SensorNoise, sensor_noise
+
+    assert sensor_noise(_variant(True)) == SensorNoise()  # attacks or detection: on by default
+    assert sensor_noise(_variant(False, attack=False)) is None  # otherwise exact sensors
+    received: dict[str, dict[str, float | None]] = {
+        "a": {"p_kw": 2.0, "soc": 0.999, "t_in_c": 20.0}, "b": {"p_kw": -1.0, "soc": None}
+    }
+    first, again = (noisy(received, SensorNoise(), (5, 7)) for _ in range(2))
+    assert first == again and first != noisy(received, SensorNoise(), (5, 8))
+    assert first["a"]["p_kw"] != 2.0 and 0.0 <= (first["a"]["soc"] or 0.0) <= 1.0
+    assert first["b"]["soc"] is None
