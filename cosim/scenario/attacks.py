@@ -122,7 +122,7 @@ class Sensors(BaseModel):
 def sensor_noise(scenario: Any) -> SensorNoise | None:
     """The noise a run's sensors have (see `Sensors`), None for exact sensors."""
     sensors = getattr(scenario, "sensors", None)
-    if sensors is not None and sensors.noise is not None:
+    if isinstance(sensors, Sensors) and sensors.noise is not None:
         return sensors.noise
     return SensorNoise() if scenario.attacks or scenario.detection is not None else None
 
