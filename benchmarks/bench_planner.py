@@ -93,12 +93,16 @@ def run_ours(case: Case, policy: str, whole: bool = False) -> Run:
                result=result)
 
 
+_TODAY_INTERVAL = formulation.define_metering_interval
+_TODAY_DRAW = formulation.define_metering_draw
+
+
 def _big_m_metering_rows(v: formulation.HubVariables, case: Case) -> list[Any]:
     """The metering rows before the area split: x_t ≤ X_t·u_t, d_t ≤ D_t·(1 − u_t), X_t the largest PV
     output, D_t the draw bound (a fixed pattern keeps today's plain bounds, as it did then)."""
     g, iv = v.grid, v.grid.interval
     if iv is None or g.export_solar_kw is None or isinstance(iv.on, np.ndarray):
-        return formulation.define_metering_interval(v, case)
+        return _TODAY_INTERVAL(v, case) + _TODAY_DRAW(v, case)
     irr = case.irradiance_kw_per_m2[iv.steps]
     largest_pv_kw = sum(v.converters[name].tech.outputs["elec"] * irr * area
                         for name, area in iv.max_area_m2.items())
@@ -107,15 +111,20 @@ def _big_m_metering_rows(v: formulation.HubVariables, case: Case) -> list[Any]:
             g.draw_kw[iv.steps] <= formulation.atoms.multiply(draw_kw, 1 - iv.on)]
 
 
+def _no_rows(v: formulation.HubVariables, case: Case) -> list[Any]:
+    return []
+
+
 @contextlib.contextmanager
 def _metering_before() -> Iterator[None]:
-    """Build models with the big-M metering rows (the area-split variables stay, unused: zero)."""
-    today = formulation.define_metering_interval
+    """Build models with the big-M metering rows (the area-split variables stay, unused)."""
     formulation.define_metering_interval = _big_m_metering_rows
+    formulation.define_metering_draw = _no_rows
     try:
         yield
     finally:
-        formulation.define_metering_interval = today
+        formulation.define_metering_interval = _TODAY_INTERVAL
+        formulation.define_metering_draw = _TODAY_DRAW
 
 
 def run_metering_before(case: Case, policy: str, time_limit_s: float | None) -> Run:

@@ -15,7 +15,8 @@ every optimal design.
 - ``max``: the *bank settled over the horizon* relaxation with the binaries relaxed; the
   electricity bought is the draw minus the credit drawn back, Σ_t d_t − Σ_k W_k, as in the model.
 
-The whole catalogue is kept (nothing is left out), so the bounds cover every technology.
+By default the whole catalogue is kept, so the bounds cover every technology; ``without`` leaves
+technologies out (faster), and the bounds then cover the designs without them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import cvxpy as cp
 import cvxpy.settings as cps
 
+from planner.hub import pricing
 from planner.hub.case import Case
 from planner.hub.errors import PlannerInputError, PlannerSolverError
 from planner.hub.formulation import HubVariables, atoms
@@ -48,7 +50,8 @@ def _study_co2_t(v: HubVariables, case: Case, credit_kwh: Any) -> Any:
     return case.weight * sum(terms[1:], terms[0]) / 1000.0
 
 
-def study_co2_bound(case: Case, policy: str, cost_ceiling_chf: float, sense: Sense) -> float:
+def study_co2_bound(case: Case, policy: str, cost_ceiling_chf: float, sense: Sense,
+                    without: frozenset[str] = frozenset()) -> float:
     """The least (``min``) or largest (``max``) study-convention CO2 (t/a) of a net-metering policy
     over every design of its relaxation whose annual cost is at most ``cost_ceiling_chf``.
 
@@ -62,8 +65,8 @@ def study_co2_bound(case: Case, policy: str, cost_ceiling_chf: float, sense: Sen
     if not found:
         raise PlannerInputError(f"policy {policy!r}: no net-metering relaxation to bound its emissions on")
     relaxation = found[0] if sense == "min" else found[1]
-    model = build_model(relaxation.case, relaxation.policy, netted=relaxation.netted,
-                        meter_steps=relaxation.meter_steps, meter_relaxed=True)
+    model = build_model(pricing.without(relaxation.case, set(without)), relaxation.policy,
+                        netted=relaxation.netted, meter_steps=relaxation.meter_steps, meter_relaxed=True)
     g = model.variables.grid
     if sense == "min":
         credit: Any = case.step_h * atoms.sum(g.export_solar_kw) if g.export_solar_kw is not None else 0.0

@@ -442,21 +442,19 @@ def _elec_consumed_kw(v: HubVariables, steps: np.ndarray) -> Expr | None:
 
 def define_metering_interval(v: HubVariables, case: Case) -> list[Constraint]:
     """One net flow per metering interval in the steps S of :class:`MeterInterval` (u_t = 1: deposit,
-    d_t = import_t + w_t the whole draw, x_t the banked solar export).
+    d_t = import_t + w_t the whole draw, x_t the banked solar export); the draw rows are
+    :func:`define_metering_draw`.
 
     Each solar-electric collector's area is split per step, A_k = a¹_k,t + a⁰_k,t (the part counted
     in the deposit and in the draw state; κ_k,t = η_k,el·I_t its output per m², Ā_k its largest area):
 
         0 ≤ a¹_k,t ≤ A_k,   a¹_k,t ≤ Ā_k·u_t,   A_k − a¹_k,t ≤ Ā_k·(1 − u_t)
         x_t ≤ Σ_k κ_k,t·a¹_k,t
-        d_t ≤ D_t·(1 − u_t) − Σ_k κ_k,t·a⁰_k,t + e_t
-        d_t ≤ M_t·(1 − u_t)   (only with electricity consumers or electric stores)
 
-    e_t is the electricity consumed and charged into electric stores, M_t a bound of the draw. At
-    u_t = 1 these say a¹ = A, x_t ≤ PV output, d_t = 0; at u_t = 0 x_t = 0 and d_t ≤ D_t − PV + e_t,
-    which the electricity balance implies: the same integer points as x_t ≤ X·u_t, d_t ≤ M_t·(1 − u_t),
-    but a much tighter LP relaxation (a fractional u_t no longer lets the full PV output be banked
-    while the full demand is drawn). With a fixed 0/1 pattern: x_t ≤ 0 where u_t = 0, d_t ≤ 0 where 1.
+    At u_t = 1 these say a¹ = A and x_t ≤ PV output, at u_t = 0 x_t = 0: the same integer points as
+    x_t ≤ X·u_t, but a much tighter LP relaxation together with the draw rows (a fractional u_t no
+    longer lets the full PV output be banked while the full demand is drawn). With a fixed 0/1
+    pattern: x_t ≤ 0 where u_t = 0.
     """
     g = v.grid
     iv = g.interval
@@ -464,28 +462,47 @@ def define_metering_interval(v: HubVariables, case: Case) -> list[Constraint]:
         return []
     steps, on = iv.steps, iv.on
     if isinstance(on, np.ndarray):  # a fixed pattern: plain bounds
-        out: list[Constraint] = []
-        if np.any(on < 0.5):
-            out.append(g.export_solar_kw[steps[on < 0.5]] <= 0)
-        if np.any(on >= 0.5):
-            out.append(g.draw_kw[steps[on >= 0.5]] <= 0)
-        return out
-    out = []
+        return [g.export_solar_kw[steps[on < 0.5]] <= 0] if np.any(on < 0.5) else []
+    out: list[Constraint] = []
     banked_max: Expr = 0
-    drawing_pv: Expr = 0
     for name, a1 in iv.deposit_area_m2.items():
         conv = v.converters[name]
         kappa = conv.tech.outputs["elec"] * case.irradiance_kw_per_m2[steps]
         area_max = iv.max_area_m2[name]
         out += [a1 <= conv.cap, a1 <= area_max * on, conv.cap - a1 <= area_max * (1 - on)]
         banked_max = banked_max + atoms.multiply(kappa, a1)
-        drawing_pv = drawing_pv + atoms.multiply(kappa, conv.cap - a1)
+    out.append(g.export_solar_kw[steps] <= banked_max)
+    return out
+
+
+def define_metering_draw(v: HubVariables, case: Case) -> list[Constraint]:
+    """The draw rows of :func:`define_metering_interval` (a¹, a⁰, κ as there), the first one first:
+
+        d_t ≤ D_t·(1 − u_t) − Σ_k κ_k,t·a⁰_k,t + e_t
+        d_t ≤ M_t·(1 − u_t)   (only with electricity consumers or electric stores)
+
+    D_t is the demand, e_t the electricity consumed by converters and charged into electric stores,
+    M_t a bound of the draw. At u_t = 1 they give d_t = 0; at u_t = 0 the first says
+    d_t ≤ D_t − PV + e_t, which the electricity balance implies. With a fixed 0/1 pattern: d_t ≤ 0
+    where u_t = 1.
+    """
+    g = v.grid
+    iv = g.interval
+    if iv is None or g.export_solar_kw is None:
+        return []
+    steps, on = iv.steps, iv.on
+    if isinstance(on, np.ndarray):
+        return [g.draw_kw[steps[on >= 0.5]] <= 0] if np.any(on >= 0.5) else []
+    drawing_pv: Expr = 0
+    for name, a1 in iv.deposit_area_m2.items():
+        kappa = v.converters[name].tech.outputs["elec"] * case.irradiance_kw_per_m2[steps]
+        drawing_pv = drawing_pv + atoms.multiply(kappa, v.converters[name].cap - a1)
     demand = np.asarray(case.elec_demand_kw, dtype=float)[steps]
     draw_bound = atoms.multiply(demand, 1 - on) - drawing_pv
     consumed = _elec_consumed_kw(v, steps)
     if consumed is not None:
         draw_bound = draw_bound + consumed
-    out += [g.export_solar_kw[steps] <= banked_max, g.draw_kw[steps] <= draw_bound]
+    out = [g.draw_kw[steps] <= draw_bound]
     if iv.max_draw_kw is not None:
         out.append(g.draw_kw[steps] <= atoms.multiply(iv.max_draw_kw, 1 - on))
     return out
@@ -521,6 +538,7 @@ def constraint_families(v: HubVariables, case: Case) -> dict[str, list[Constrain
         "export_limits": define_export_limits(v),
         "net_metering": define_net_metering(v, case.step_h),
         "metering_interval": define_metering_interval(v, case),
+        "metering_draw": define_metering_draw(v, case),
         "grid_limits": define_grid_limits(v, case),
     }
 

@@ -52,11 +52,26 @@ PRICE_TOLERANCE = 1e-6   # CHF/a per unit of size: a value below −tolerance pu
 
 @dataclass(frozen=True)
 class Duals:
-    """Marginal values read from a solved LP (per step): ν by carrier, μ_pv, and ρ for the roof."""
+    """Marginal values read from a solved LP (per step): ν by carrier, μ_pv, and ρ for the roof.
+
+    ``consumption_discount`` λ_t ≥ 0 (None: 0): how much one more kW of electricity consumed or
+    charged into an electric store in step t lowers the cost besides its price ν_elec,t — the dual of
+    the metering draw row d_t ≤ … + e_t in a draw-state step, which consumption loosens
+    (:func:`planner.hub.formulation.define_metering_draw`).
+    """
 
     demand_value: Mapping[str, np.ndarray]
     export_solar_value: np.ndarray
     roof_value: float
+    consumption_discount: np.ndarray | None = None
+
+    def input_value(self, carrier: str, n: int) -> np.ndarray:
+        """The value of one kW taken from ``carrier`` in each step: ν_c,t (− λ_t for electricity)."""
+        value: np.ndarray = self.demand_value.get(carrier, np.zeros(n))
+        if carrier == "elec" and self.consumption_discount is not None:
+            discounted: np.ndarray = value - self.consumption_discount
+            return discounted
+        return value
 
 
 def deferrable(case: Case) -> list[str]:
@@ -109,7 +124,8 @@ def _first_dual(constraints: list[cp.Constraint], n: int) -> np.ndarray:
     return dual
 
 
-def read_duals(families: Mapping[str, list[cp.Constraint]], v: HubVariables, n: int) -> Duals:
+def read_duals(families: Mapping[str, list[cp.Constraint]], v: HubVariables, n: int,
+               consumption_discount: np.ndarray | None = None) -> Duals:
     """ν_c,t = −y (cvxpy's dual y of ``supply == demand`` is ∂cost/∂(supply − demand)), μ, ρ ≥ 0."""
     value = {"elec": -_first_dual(families["electricity_balance"], n),
              "heat": -_first_dual(families["heat_balance"], n)}
@@ -119,7 +135,7 @@ def read_duals(families: Mapping[str, list[cp.Constraint]], v: HubVariables, n: 
     rho = 0.0
     if roof and roof[0].dual_value is not None:
         rho = float(np.asarray(roof[0].dual_value).reshape(-1)[0])
-    return Duals(value, mu_pv, rho)
+    return Duals(value, mu_pv, rho, consumption_discount)
 
 
 def _supply_value(tech: ConversionTech, duals: Duals, n: int) -> np.ndarray:
@@ -141,7 +157,7 @@ def converter_value(tech: ConversionTech, case: Case, duals: Duals) -> float:
         per_step = om - _supply_value(tech, duals, n) - export_value
         return fixed + duals.roof_value + float(irr @ per_step)
     fuel = case.fuels[tech.input].price_per_kwh * scale if tech.input in case.fuels else 0.0
-    reduced = fuel + om - _supply_value(tech, duals, n) + duals.demand_value.get(tech.input, np.zeros(n))
+    reduced = fuel + om - _supply_value(tech, duals, n) + duals.input_value(tech.input, n)
     return fixed + float(np.minimum(reduced, 0.0).sum()) / tech.outputs[tech.capacity_on]
 
 
@@ -155,7 +171,7 @@ def storage_value(name: str, tech: StorageTech, case: Case, duals: Duals) -> flo
     v = HubVariables({}, {name: store}, grid)
     value = duals.demand_value.get(tech.carrier, np.zeros(n))
     cost = (crf(case.interest_rate, tech.lifetime_a) * tech.capex_per_kwh_chf * store.cap_kwh
-            - value @ (store.discharge_kw - store.charge_kw))
+            - value @ store.discharge_kw + duals.input_value(tech.carrier, n) @ store.charge_kw)
     constraints = [*define_storage_dynamics(v, case.step_h), *define_storage_limits(v),
                    *define_storage_boundary(v, case), store.cap_kwh <= 1.0]
     problem = cp.Problem(cp.Minimize(cost), constraints)

@@ -23,6 +23,7 @@ from planner.hub.errors import (
     PlannerUnboundedError,
 )
 from planner.hub.formulation import HubVariables, constraint_families, define_variables
+from planner.hub.hot_lp import HotLP
 from planner.hub.objective import CostTerms, cost_terms, grid_and_emissions
 from planner.hub.policies import ResolvedPrices, resolve_policy
 from planner.hub.quiet import silence_highs_banner
@@ -324,15 +325,14 @@ def _net_chained(model: HubModel) -> None:
 @dataclass(frozen=True)
 class Solved:
     """A solved model and what is proven about its optimum: ``lower_bound_chf`` (CHF/a, a bound of
-    the optimum of the model solved; None: the solver's own, an LP's optimum or a MILP's dual bound)
-    and ``how`` (how the metering-interval binaries were decided; empty without them)."""
+    the optimum of the model solved; None: the solver's own, an LP's optimum or a MILP's dual bound),
+    ``how`` (how the metering-interval binaries were decided; empty without them) and, when the
+    solve already has them, the ``duals`` that price the left-out technologies."""
 
     model: HubModel
     lower_bound_chf: float | None = None
     how: str = ""
-
-
-
+    duals: pricing.Duals | None = None
 
 
 def rounded_pattern(relaxed: HubModel) -> np.ndarray:
@@ -356,29 +356,60 @@ def _relative_gap(cost_chf: float, bound_chf: float) -> float:
     return max(0.0, cost_chf - bound_chf) / max(1.0, abs(cost_chf))
 
 
+def _hot_options(options: SolverOptions) -> dict[str, Any]:
+    opts: dict[str, Any] = dict(options.highs)
+    if options.time_limit_s is not None:
+        opts["time_limit"] = float(options.time_limit_s)
+    if options.verbose:
+        opts["log_to_console"] = True
+    return opts
+
+
+def _draw_state_discount(relaxed: HubModel, pattern: np.ndarray) -> np.ndarray:
+    """λ_t: the duals of the first metering draw row in the steps the pattern leaves drawing (0 else)."""
+    n = relaxed.case.n_steps
+    discount = np.zeros(n)
+    rows = relaxed.families.get("metering_draw", [])
+    iv = relaxed.variables.grid.interval
+    if rows and iv is not None and rows[0].dual_value is not None:
+        dual = np.asarray(rows[0].dual_value, dtype=float).reshape(-1)
+        drawing = pattern < 0.5
+        discount[iv.steps[drawing]] = np.maximum(dual[drawing], 0.0)
+    return discount
+
+
 def _solve_metered(case: Case, policy: str, netted: bool, meter_steps: np.ndarray | None,
                    options: SolverOptions) -> Solved:
     """Solve ``case`` under ``policy``; raises a :class:`PlannerError` when there is no optimum.
 
     With metering-interval binaries and ``options.metering_gap``: the LP relaxation of the MILP
-    (u_t in [0, 1]) gives a lower bound L, the LP at its rounded pattern a feasible design of cost
-    U; U is accepted when (U − L)/U ≤ ``metering_gap`` (the gap is stated in ``how``), else the
-    MILP is solved.
+    (u_t in [0, 1]) gives a lower bound L, the same LP with u_t fixed at the rounded pattern (HiGHS
+    restarts from the relaxation's basis, :class:`planner.hub.hot_lp.HotLP`) a feasible design of
+    cost U; U is accepted when (U − L)/U ≤ ``metering_gap`` (the gap is stated in ``how``), else
+    the MILP is solved.
     """
     model = build_model(case, policy, netted=netted, meter_steps=meter_steps)
     if options.metering_gap is None or model.variables.grid.interval is None or not model.is_milp:
         _solve(model, options)
         return Solved(model, _solver_bound(model))
     relaxed = build_model(case, policy, netted=netted, meter_steps=meter_steps, meter_relaxed=True)
-    _solve(relaxed, options)
+    silence_highs_banner()
+    hot = HotLP(relaxed.problem, _hot_options(options))
+    _raise_for_status(relaxed, hot.run())
     bound = float(relaxed.problem.value)
     pattern = rounded_pattern(relaxed)
-    fixed = build_model(case, policy, netted=netted, meter_steps=meter_steps, meter_pattern=pattern)
-    _solve(fixed, options)
-    gap = _relative_gap(float(fixed.problem.value), bound)
+    iv = relaxed.variables.grid.interval
+    if iv is None or not isinstance(iv.on, cp.Variable):
+        raise AssertionError("a relaxed metering model has its u_t as variables")
+    hot.fix(iv.on, pattern)
+    _raise_for_status(relaxed, hot.run())
+    gap = _relative_gap(float(relaxed.problem.value), bound)
     if gap <= options.metering_gap:
-        return Solved(fixed, bound, f"metering pattern rounded from the MILP's LP relaxation, "
-                                    f"proven within {gap:.1e} of the optimum (relative gap to its bound)")
+        duals = pricing.read_duals(relaxed.families, relaxed.variables, case.n_steps,
+                                   _draw_state_discount(relaxed, pattern))
+        return Solved(relaxed, bound, f"metering pattern rounded from the MILP's LP relaxation, "
+                                      f"proven within {gap:.1e} of the optimum (relative gap to its bound)",
+                      duals)
     _solve(model, options)
     return Solved(model, _solver_bound(model),
                   how=f"metering MILP (the rounded LP relaxation was {gap:.1e} from its bound)")
@@ -415,7 +446,7 @@ def _priced_optimum(case: Case, policy: str, left_out: set[str], options: Solver
             return None
         if not left_out:
             return solved
-        duals = _pricing_duals(solved.model, case, policy, netted, meter_steps, options)
+        duals = solved.duals or _pricing_duals(solved.model, case, policy, netted, meter_steps, options)
         if duals is None:
             return None
         back = pricing.technologies_to_add(case, left_out, duals)
