@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cosim.results.security_kpis import security_kpis
 from cosim.results.writer import read_table
 
 
@@ -128,6 +129,7 @@ def compute_kpis(
         "limit": _limit(meter, dt_h, limit_kw, limit_tolerance),
         "admm": _admm(out_dir),
         "control": _control(out_dir),
+        "security": security_kpis(out_dir, step_s),  # attacks and anomaly checks (security_kpis.py)
         "run": {
             "steps": int(grid["time_s"].nunique()),
             "step_s": step_s,

@@ -66,6 +66,13 @@ def test_detected_the_attacker_is_quarantined_and_the_limit_holds(fdi_runs: dict
     attacker = detections[(detections["entity"] == "house-003") & (detections["time_s"] >= 3 * 3600)]
     assert attacker["alarm"].all()  # it keeps lying, it stays quarantined
     assert fdi_runs["on"].kpis["admm"]["converged_share"] == 1.0
+    security = fdi_runs["on"].kpis["security"]
+    assert security["attacks"] == 1 and security["detected_share"] == 1.0
+    assert security["steps_to_detect_median"] == steps_to_detect and security["false_positive_rate"] == 0.0
+    steps_left = (24 * 3600 - int(first["time_s"].iloc[0])) // 900 - 1  # from the next step to the end
+    assert security["quarantined_agent_steps"] == steps_left
+    off = fdi_runs["off"].kpis["security"]
+    assert off["attacks"] == 1 and "detected_share" not in off  # nothing watched
 
 
 def test_attacked_runs_are_reproducible(fdi_runs: dict[str, RunSummary], tmp_path: Path) -> None:
