@@ -51,13 +51,21 @@ def _study_co2_t(v: HubVariables, case: Case, credit_kwh: Any) -> Any:
 
 
 def study_co2_bound(case: Case, policy: str, cost_ceiling_chf: float, sense: Sense,
-                    without: frozenset[str] = frozenset()) -> float:
-    """The least (``min``) or largest (``max``) study-convention CO2 (t/a) of a net-metering policy
-    over every design of its relaxation whose annual cost is at most ``cost_ceiling_chf``.
+                    without: frozenset[str] = frozenset(),
+                    co2_prices_chf_per_t: tuple[float, ...] = ()) -> float:
+    """A bound of the least (``min``) or largest (``max``) study-convention CO2 (t/a) of a
+    net-metering policy over every design of its relaxation whose annual cost is at most
+    ``cost_ceiling_chf``.
+
+    Without ``co2_prices_chf_per_t`` the bound is exact for the relaxation: one LP with the cost as
+    a row (slow on a year: the dense row). With prices π > 0 it is the best of the Lagrangian
+    bounds, one LP each with the cost objective and CO2 priced at ±π (as fast as a plan):
+    min ≥ (min_x [cost + π·CO2] − C)/π and max ≤ (C − min_x [cost − π·CO2])/π, both valid for every
+    design x with cost(x) ≤ C by weak duality, and exact at the best π.
 
     Raises :class:`PlannerInputError` for a policy without the relaxations (no net metering, or
     too many import prices) and :class:`PlannerSolverError` when HiGHS finds no such design (a
-    ceiling below the relaxation's optimum)."""
+    ceiling below the relaxation's optimum) or an unbounded one (a price that pays for emitting)."""
     if policy not in case.policies:
         raise PlannerInputError(f"unknown policy {policy!r}; the case has {sorted(case.policies)}")
     prices = resolve_policy(policy, case.policies[policy], case.price_series, case.n_steps)
@@ -73,11 +81,26 @@ def study_co2_bound(case: Case, policy: str, cost_ceiling_chf: float, sense: Sen
     else:
         credit = atoms.sum(g.netted.withdrawn_kwh) if g.netted is not None else 0.0
     co2 = _study_co2_t(model.variables, case, credit)
-    objective = atoms.Minimize(co2) if sense == "min" else atoms.Maximize(co2)
-    problem = cp.Problem(objective, [*model.problem.constraints, model.costs.total <= cost_ceiling_chf])
+    cost = model.costs.total
+    sign = 1.0 if sense == "min" else -1.0
+    if not co2_prices_chf_per_t:
+        value = _solved(policy, cost_ceiling_chf, cp.Problem(
+            atoms.Minimize(sign * co2), [*model.problem.constraints, cost <= cost_ceiling_chf]))
+        return sign * value
+    bounds = []
+    for price in co2_prices_chf_per_t:
+        if price <= 0:
+            raise PlannerInputError(f"CO2 prices must be > 0 CHF/t, got {price}")
+        weighted = _solved(policy, cost_ceiling_chf, cp.Problem(
+            atoms.Minimize(cost + sign * price * co2), model.problem.constraints))
+        bounds.append(sign * (weighted - cost_ceiling_chf) / price)
+    return max(bounds) if sense == "min" else min(bounds)
+
+
+def _solved(policy: str, cost_ceiling_chf: float, problem: cp.Problem) -> float:
     silence_highs_banner()
     problem.solve(solver=cp.HIGHS)  # type: ignore[no-untyped-call]
     if problem.status not in (cps.OPTIMAL, cps.OPTIMAL_INACCURATE) or problem.value is None:
-        raise PlannerSolverError(f"policy {policy!r}: no design of its relaxation costs at most "
+        raise PlannerSolverError(f"policy {policy!r}: no bound of its emissions within "
                                  f"{cost_ceiling_chf:,.0f} CHF/a (HiGHS: {problem.status})")
     return float(problem.value)

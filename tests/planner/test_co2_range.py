@@ -29,9 +29,22 @@ def test_bounds_by_hand() -> None:
     assert study_co2_bound(case, "nm+tou", 4.0, "min") == pytest.approx(0.0, abs=1e-9)
 
 
+def test_lagrangian_bounds_are_valid_and_exact_at_the_right_price() -> None:
+    """Under nm each m² of PV costs 0.03 CHF less and saves 0.02 kg (0.2 kWh bought less): at a CO2
+    price of 1.5 CHF/kg (1,500 CHF/t) the Lagrangian bound is the exact 2/3 kg; at other prices it
+    is above (max) or below (min) the exact value, never inside."""
+    case = _case()
+    exact_max = study_co2_bound(case, "nm", 4.0, "max")
+    assert study_co2_bound(case, "nm", 4.0, "max", co2_prices_chf_per_t=(1500.0,)) == pytest.approx(
+        exact_max, rel=1e-6)
+    for price in (100.0, 1000.0, 2000.0):
+        assert study_co2_bound(case, "nm", 4.0, "max", co2_prices_chf_per_t=(price,)) > exact_max + 1e-7
+        assert study_co2_bound(case, "nm+tou", 3.5, "min", co2_prices_chf_per_t=(price,)) <= 1e-12
+
+
 def test_a_ceiling_below_the_optimum_or_a_policy_without_net_metering_is_refused() -> None:
     case = _case()
-    with pytest.raises(PlannerSolverError, match="no design"):
+    with pytest.raises(PlannerSolverError, match="no bound"):
         study_co2_bound(case, "nm", 2.0, "min")
     gross = replace(case, policies={"tou": GROSS_TOU})
     with pytest.raises(PlannerInputError, match="no net-metering relaxation"):
