@@ -138,7 +138,10 @@ class Coordinator(CoordinatorBase):
                 sum_t += upd.solve_time_s
         return fresh, max_t, sum_t
 
-    def coordinate(self, updates: Sequence[LocalUpdate]) -> CoordinatorBroadcast:
+    def coordinate(self, updates: Sequence[LocalUpdate], expected: int | None = None) -> CoordinatorBroadcast:
+        """One round with the updates that arrived. `expected`: how many fresh answers make the
+        round complete for the convergence test (default: every agent; fewer when some agents are
+        muted and their last values stand in for them, see `controllers.admm.mqtt`)."""
         start = time.perf_counter()
         n = self.n_agents
         p_old, x_old, z_old = self.p_kw.copy(), self.x_mean, self.z_mean
@@ -148,7 +151,7 @@ class Coordinator(CoordinatorBase):
         self.z_mean = w / n
         self.u_scaled = self.u_scaled + self.x_mean - self.z_mean
         self._residuals = self._compute_residuals(self.p_kw - p_old, self.x_mean - x_old, self.z_mean - z_old)
-        self._all_fresh = fresh == n
+        self._all_fresh = fresh >= (n if expected is None else expected)
         rho_used = self.rho
         round_index = self.iteration
         self.iteration += 1

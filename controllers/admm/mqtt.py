@@ -184,10 +184,16 @@ class AdmmCoordinatorAgent(Agent):
 
     Params (`controllers.admm.params.CoordinatorParams`): `agents` (the building agent ids),
     `limit_kw`, `horizon` (steps), `peak_price_per_kw`, `rho`, `eps_abs`, `eps_rel`,
-    `max_iterations`, `round_timeout_s`,
+    `max_iterations`, `round_timeout_s`, `mute_after_rounds`,
     `step_deadline_s` (wall time for all rounds of a step), `refresh` (the bridge sends each
     step's coupling map, e.g. voltage rows, as this agent's forecast); the settings not given keep
     the defaults of `AdmmSettings`.
+
+    The round's barrier counts distinct known agents only: an update from a sender that is not one
+    of `agents`, or a second answer of the same agent to the same round, is dropped and counted
+    (`rejected`). An agent that missed `mute_after_rounds` rounds in a row is muted: the rounds no
+    longer wait for it and its last value stands in for it, so one silent agent costs a few round
+    timeouts instead of every round; it is waited for again as soon as it answers.
     """
 
     kind: ClassVar[str] = "admm-coordinator"
@@ -211,8 +217,12 @@ class AdmmCoordinatorAgent(Agent):
         self.couplings: dict[int, Coupling] = {}
         self.coupling_arrived = asyncio.Event()
         self.round_timeout_s = p.round_timeout_s
+        self.mute_after_rounds = p.mute_after_rounds
+        self.known = frozenset(self.agents)
         self.updates: dict[str, LocalUpdate] = {}
-        self.fresh = 0  # answers to the current round
+        self.answered: set[str] = set()  # distinct known agents that answered the current round
+        self.missed: dict[str, int] = {}  # consecutive rounds an agent did not answer
+        self.rejected: dict[str, int] = {"unknown sender": 0, "duplicate": 0}
         self.round_key: tuple[int, int] = (-1, -1)
         self.round_done = asyncio.Event()
         self.solve_time_s = 0.0  # the agents' local solves in this step, as they report them
@@ -245,6 +255,12 @@ class AdmmCoordinatorAgent(Agent):
             iteration = message.iteration or 0
             if iteration > self.round_key[1]:
                 return
+            if message.sender not in self.known:
+                self.rejected["unknown sender"] += 1
+                return
+            if iteration == self.round_key[1] and message.sender in self.answered:
+                self.rejected["duplicate"] += 1
+                return
             update = update_from_body(message.sender, message.tick, iteration, message.body)
             self.solve_time_s += update.solve_time_s
             if iteration < self.round_key[1]:
@@ -255,9 +271,14 @@ class AdmmCoordinatorAgent(Agent):
                     self.updates[message.sender] = update
                 return
             self.updates[message.sender] = update
-            self.fresh += 1
-            if self.fresh == len(self.agents):
+            self.answered.add(message.sender)
+            self.missed[message.sender] = 0
+            if self._active() <= self.answered:
                 self.round_done.set()
+
+    def _active(self) -> set[str]:
+        """The agents a round waits for: all but the muted ones."""
+        return {a for a in self.agents if self.missed.get(a, 0) < self.mute_after_rounds}
 
     async def _coupling(self, tick: int) -> Coupling | None:
         """This step's coupling map (None: keep the last one if it does not come in time)."""
@@ -280,13 +301,19 @@ class AdmmCoordinatorAgent(Agent):
         self.solve_time_s = 0.0
         broadcast = c.initial_broadcast()
         while c.out_of_time() is None:
-            self.updates, self.round_key, self.fresh = {}, (tick, broadcast.iteration), 0
+            self.updates, self.round_key, self.answered = {}, (tick, broadcast.iteration), set()
             self.round_done.clear()
             z = self.ctx.messages.admm_z(tick, broadcast.iteration, broadcast_to_body(broadcast))
             await self.ctx.publish(z)
             with contextlib.suppress(TimeoutError):  # stragglers: their last values are reused
                 await asyncio.wait_for(self.round_done.wait(), self.round_timeout_s)
-            broadcast = c.coordinate(list(self.updates.values()))
+            active = self._active()
+            for agent in self.agents:
+                if agent not in self.answered:
+                    self.missed[agent] = self.missed.get(agent, 0) + 1
+                    if self.missed[agent] == self.mute_after_rounds:
+                        log.warning("coordinator: %s missed %d rounds; muted", agent, self.mute_after_rounds)
+            broadcast = c.coordinate(list(self.updates.values()), expected=len(active))
             if c.is_converged():
                 break
         decision = c.decision()

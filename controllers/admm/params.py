@@ -46,7 +46,8 @@ class AdmmAgentParams(_Params):
 class CoordinatorParams(_Params):
     """The coordinator's: the building agents, the shared limit and horizon (steps), the peak-import
     price, the ADMM settings (unset: `AdmmSettings`' defaults), the wait for a round's answers,
-    the wall time for a step's rounds, and `refresh` (the bridge sends each step's coupling map)."""
+    the rounds after which a silent agent is no longer waited for (`mute_after_rounds`), the wall
+    time for a step's rounds, and `refresh` (the bridge sends each step's coupling map)."""
 
     agents: Annotated[tuple[Name, ...], Field(min_length=1)]
     limit_kw: Annotated[float, Field(gt=0)]
@@ -57,6 +58,7 @@ class CoordinatorParams(_Params):
     eps_rel: Annotated[float, Field(ge=0)] | None = None
     max_iterations: Annotated[int, Field(ge=1)] | None = None
     round_timeout_s: Annotated[float, Field(gt=0)] = 2.0
+    mute_after_rounds: Annotated[int, Field(ge=1)] = 2
     step_deadline_s: Annotated[float, Field(gt=0)] | None = None
     refresh: bool = False
 
@@ -65,7 +67,7 @@ class CoordinatorParams(_Params):
     def _comma_separated(cls, value: Any) -> Any:
         return tuple(a for a in value.split(",") if a) if isinstance(value, str) else value
 
-    @field_validator("horizon", "max_iterations", mode="before")
+    @field_validator("horizon", "max_iterations", "mute_after_rounds", mode="before")
     @classmethod
     def _whole(cls, value: Any) -> Any:
         """`--param horizon=12` arrives as 12.0."""
