@@ -65,7 +65,10 @@ class ForecastIssuer:
         self.forecasters: dict[str, Forecaster] = {}
         for quantity in QUANTITIES:
             spec = config.spec(quantity)
-            self.forecasters[quantity] = build_forecaster(spec.kind, quantity, spec.params, oracle=archive)
+            params = dict(spec.params)
+            if spec.kind == "gbt":  # quantile models only when intervals are issued (they triple training)
+                params.setdefault("intervals", config.intervals)
+            self.forecasters[quantity] = build_forecaster(spec.kind, quantity, params, oracle=archive)
         self.train_s = self._fit(0)
         offset = self.district.run_offset
         base = archive.values["p_base_kw"][:offset].sum(axis=0)
