@@ -60,9 +60,11 @@ from controllers.messages import (
 from controllers.runtime.agent import Agent, Setpoints
 from controllers.topics import Kind
 
-__all__ = ["COORDINATOR_ID", "AdmmBuildingAgent", "AdmmCoordinatorAgent"]
+__all__ = ["COORDINATOR_ID", "AdmmBuildingAgent", "AdmmCoordinatorAgent", "CompromisedAdmmAgent"]
 
 log = logging.getLogger(__name__)
+
+QUARANTINE_PREFIX = "quarantine."  # a coordinator forecast series: a quarantined agent's trusted p_net
 
 
 class AdmmBuildingAgent(Agent):
@@ -147,10 +149,15 @@ class AdmmBuildingAgent(Agent):
                 "%s: local solve failed at tick %d, round %d", self.agent_id, message.tick, message.iteration
             )
             return  # the coordinator reuses this agent's last value
+        update = self.reported(update)
         reply = self.ctx.messages.admm_x(message.tick, message.iteration, update_to_body(update))
         # queued: a host answers for its agents in turn, one broker round trip apart if each awaits
         # its PUBACK; a lost update is a straggler the coordinator covers with the last value
         await self.ctx.publish(reply, wait_for_ack=not self.queue_updates)
+
+    def reported(self, update: LocalUpdate) -> LocalUpdate:
+        """What the agent tells the coordinator of its update (an honest agent: the update)."""
+        return update
 
     async def _finish(self, tick: int, body: AdmmDecisionBody) -> None:
         if self.admm is None:
@@ -163,6 +170,28 @@ class AdmmBuildingAgent(Agent):
             "tank_p_th_set_kw": plan.tank_p_th_kw,
         }
         await self.ctx.publish(self.ctx.messages.setpoint(tick, values))
+
+
+class CompromisedAdmmAgent(AdmmBuildingAgent):
+    """A compromised ADMM agent (it holds the agent's valid credentials): from tick `from_tick` to
+    `until_tick` (excluded; None: the end) it reports its net power `under_report_kw` lower than it
+    is, in every round, and applies its true plan (the MQTT form of the `admm_bias` attack,
+    `cosim.attacks`)."""
+
+    kind: ClassVar[str] = "admm-compromised"
+
+    def __init__(self, agent_id: str, **params: Any) -> None:
+        self.under_report_kw = float(params.pop("under_report_kw"))
+        self.from_tick = int(params.pop("from_tick", 0))
+        until = params.pop("until_tick", None)
+        self.until_tick = None if until is None else int(until)
+        super().__init__(agent_id, **params)
+
+    def reported(self, update: LocalUpdate) -> LocalUpdate:
+        active = self.from_tick <= update.tick and (self.until_tick is None or update.tick < self.until_tick)
+        if not active:
+            return update
+        return dataclasses.replace(update, p_net_kw=update.p_net_kw - self.under_report_kw)
 
 
 _decoded: tuple[AdmmZMessage, CoordinatorBroadcast] | None = None
@@ -188,6 +217,10 @@ class AdmmCoordinatorAgent(Agent):
     `step_deadline_s` (wall time for all rounds of a step), `refresh` (the bridge sends each
     step's coupling map, e.g. voltage rows, as this agent's forecast); the settings not given keep
     the defaults of `AdmmSettings`.
+
+    Quarantine: the bridge's forecast message for the coordinator may hold, per quarantined agent,
+    a series `quarantine.<agent>` (its trusted net power over the horizon, `cosim.control.defence`);
+    that agent's updates then enter the rounds with this series instead of what it reported.
 
     The round's barrier counts distinct known agents only: an update from a sender that is not one
     of `agents`, or a second answer of the same agent to the same round, is dropped and counted
@@ -223,6 +256,8 @@ class AdmmCoordinatorAgent(Agent):
         self.answered: set[str] = set()  # distinct known agents that answered the current round
         self.missed: dict[str, int] = {}  # consecutive rounds an agent did not answer
         self.rejected: dict[str, int] = {"unknown sender": 0, "duplicate": 0}
+        # quarantined agents' trusted net power by tick, from the bridge's forecast message
+        self.quarantine: dict[int, dict[str, np.ndarray]] = {}
         self.round_key: tuple[int, int] = (-1, -1)
         self.round_done = asyncio.Event()
         self.solve_time_s = 0.0  # the agents' local solves in this step, as they report them
@@ -248,9 +283,18 @@ class AdmmCoordinatorAgent(Agent):
         self.task = asyncio.create_task(self._rounds(message.tick), name=f"admm-rounds-{message.tick}")
 
     async def on_message(self, message: Message) -> None:
-        if isinstance(message, ForecastMessage) and self.refresh:
-            self.couplings = {message.tick: coupling_from_series(self.agents, message.body.values)}
-            self.coupling_arrived.set()
+        if isinstance(message, ForecastMessage):
+            values = message.body.values
+            self.quarantine = {
+                message.tick: {
+                    k.removeprefix(QUARANTINE_PREFIX): np.asarray(v, dtype=float)
+                    for k, v in values.items()
+                    if k.startswith(QUARANTINE_PREFIX)
+                }
+            }
+            if self.refresh:
+                self.couplings = {message.tick: coupling_from_series(self.agents, values)}
+                self.coupling_arrived.set()
         elif isinstance(message, AdmmXMessage) and message.tick == self.round_key[0]:
             iteration = message.iteration or 0
             if iteration > self.round_key[1]:
@@ -262,6 +306,9 @@ class AdmmCoordinatorAgent(Agent):
                 self.rejected["duplicate"] += 1
                 return
             update = update_from_body(message.sender, message.tick, iteration, message.body)
+            trusted = self.quarantine.get(message.tick, {}).get(message.sender)
+            if trusted is not None and trusted.shape == update.p_net_kw.shape:
+                update = dataclasses.replace(update, p_net_kw=trusted)  # quarantined: not its report
             self.solve_time_s += update.solve_time_s
             if iteration < self.round_key[1]:
                 # a straggler's answer to an earlier round: used in this round (as a stale value)

@@ -18,6 +18,7 @@ _KINDS: dict[str, str | type[Agent]] = {
     "baseline": "controllers.baseline_agent:BaselineAgent",
     "admm": "controllers.admm.mqtt:AdmmBuildingAgent",
     "admm-coordinator": "controllers.admm.mqtt:AdmmCoordinatorAgent",
+    "admm-compromised": "controllers.admm.mqtt:CompromisedAdmmAgent",
 }
 
 

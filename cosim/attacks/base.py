@@ -20,11 +20,13 @@ class Attack:
     unchanged, so a kind overrides only the injection points it attacks):
     - `measurement(time_s, agent, values)`: a controller's input between simulator and controller;
     - `update(time_s, update)`: an ADMM agent's round update on its way to the coordinator.
-    `needs_controller`: the controller kind the attack needs (None: any).
+    `needs_controller`: the controller kind the attack needs (None: any); `over_mqtt`: whether it
+    also runs with `transport: mqtt` (else in process only).
     """
 
     kind: ClassVar[str] = ""
     needs_controller: ClassVar[str | None] = None
+    over_mqtt: ClassVar[bool] = True
 
     def __init__(
         self, target: str, start_s: int, duration_s: int | None, magnitude: float, seed: int

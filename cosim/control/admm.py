@@ -35,6 +35,7 @@ from controllers.admm import (
     run_control_step,
 )
 from controllers.admm.messages import Fallback, IterationRecord
+from controllers.admm.mqtt import QUARANTINE_PREFIX
 from controllers.admm.params import COORDINATOR_ID
 from controllers.admm.tracking import plan_fallback, tracks_plan, with_plan
 from controllers.admm.wire import (
@@ -46,7 +47,14 @@ from controllers.admm.wire import (
 )
 from controllers.admm.wire import round_rows as wire_round_rows
 from controllers.measurements import BuildingSetpoints
-from controllers.messages import AdmmDecisionBody, AdmmStatsBody, AdmmStatsMessage, AdmmZMessage, Message
+from controllers.messages import (
+    AdmmDecisionBody,
+    AdmmStatsBody,
+    AdmmStatsMessage,
+    AdmmXMessage,
+    AdmmZMessage,
+    Message,
+)
 from controllers.topics import Kind
 from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.admm_check import central_gap
@@ -105,6 +113,8 @@ class _Forecasting(DistrictController):
         self.storage = StorageData(context.scenario, self.forecaster)
         self.names = self.buildings + self.storage.names  # the agents, buildings first
         self.tracker = StateTracker(self.buildings, self.forecaster.fleet.x[:, 0])
+        self.defence = Defence(context.scenario, context)
+        self._shadows: dict[str, AdmmAgent] = {}  # quarantined agents' honest twins (trusted estimates)
 
     def setup(self, agents: list[str], step_s: int, storage: frozenset[str] = frozenset()) -> None:
         if sorted(agents) != sorted(self.names) or storage != frozenset(self.storage.names):
@@ -126,6 +136,33 @@ class _Forecasting(DistrictController):
             *self.storage.with_tanks(buildings, step.index, measured),
             *self.storage.battery_agents(step.index, measured),
         ]
+
+    def _trusted(self, step: ControlStep, data: list[AgentData]) -> Callable[[str], np.ndarray]:
+        """A quarantined agent's trusted net power: its own optimum without coordination, solved by
+        an honest twin on the platform's data for this step."""
+        by_name = {d.name: d for d in data}
+
+        def estimate(name: str) -> np.ndarray:
+            shadow = self._shadows.get(name)
+            if shadow is None:
+                shadow = AdmmAgent(by_name[name])
+                self._shadows[name] = shadow
+            shadow.start_step(step.index, by_name[name])
+            return shadow.solve_alone().p_net_kw
+
+        return estimate
+
+    def _detect(
+        self, step: ControlStep, received: dict[str, Values], batteries: dict[str, float | None]
+    ) -> None:
+        """The anomaly checks after the step's decision: every agent's reported step against its
+        metered power (the building's meter plus the battery power it applies)."""
+        metered = {
+            name: (0.0 if name in self.storage.names else received[name].get("p_kw") or 0.0)
+            + (batteries.get(name) or 0.0)
+            for name in self.names
+        }
+        self.defence.check(step.time_s, step.timestamp, metered)
 
     def _batteries(self, previous: dict[str, BuildingSetpoints]) -> list[float | None]:
         return [None if (a := previous.get(name)) is None else a.battery_p_kw for name in self.names]
@@ -150,8 +187,6 @@ class LocalAdmm(_Forecasting):
         )
         self.coordinator: Coordinator | None = None
         self.agents: list[AdmmAgent] = []
-        self.defence = Defence(context.scenario, context)
-        self._shadows: dict[str, AdmmAgent] = {}  # quarantined agents' honest twins (trusted estimates)
 
     def step(
         self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
@@ -173,35 +208,13 @@ class LocalAdmm(_Forecasting):
         plans = [plan_fallback(a, result.decision, p) for a, p in zip(self.agents, result.plans, strict=True)]
         self._record(step, result, data)
         if self.defence.active:
-            metered = {
-                name: (0.0 if name in self.storage.names else received[name].get("p_kw") or 0.0)
-                + (plan.battery_p_kw or 0.0)
-                for name, plan in zip(self.names, plans, strict=True)
-            }
-            self.defence.check(step.time_s, step.timestamp, metered)
+            self._detect(step, received, {n: p.battery_p_kw for n, p in zip(self.names, plans, strict=True)})
         return {
             name: BuildingSetpoints(
                 battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw, tank_p_th_kw=plan.tank_p_th_kw
             )
             for name, plan in zip(self.names, plans, strict=True)
         }
-
-    def _trusted(self, step: ControlStep, data: list[AgentData]) -> Callable[[str], np.ndarray]:
-        """A quarantined agent's trusted net power: its own optimum without coordination, solved by
-        an honest twin on the platform's data for this step."""
-        by_name = {d.name: d for d in data}
-
-        def estimate(name: str) -> np.ndarray:
-            if self.coordinator is None:
-                raise RuntimeError("admm: no coordinator yet")
-            shadow = self._shadows.get(name)
-            if shadow is None:
-                shadow = AdmmAgent(by_name[name], self.coordinator.coupling.column(name))
-                self._shadows[name] = shadow
-            shadow.start_step(step.index, by_name[name])
-            return shadow.solve_alone().p_net_kw
-
-        return estimate
 
     def _record(self, step: ControlStep, result: Any, data: list[AgentData]) -> None:
         d = result.decision
@@ -258,6 +271,11 @@ class MqttAdmm(_Forecasting):
         self._stats: dict[int, AdmmStatsBody] = {}
         self.exchange.bridge.watch(Kind.ADMM_Z, COORDINATOR_ID, self._on_coordinator)
         self.exchange.bridge.watch(Kind.ADMM_STATS, COORDINATOR_ID, self._on_coordinator)
+        # with detection, every agent's round updates as they arrive (their step 0: what they claim)
+        self._claims: dict[str, tuple[int, int, float]] = {}  # agent → (tick, round, step-0 kW)
+        if self.defence.detectors:
+            for name in self.names:
+                self.exchange.bridge.watch(Kind.ADMM_X, name, self._on_update)
 
     def _on_coordinator(self, message: Message) -> None:
         """Keep a step's rounds (from the coordinator's decision) and its report."""
@@ -265,6 +283,14 @@ class MqttAdmm(_Forecasting):
             self._rounds[message.tick] = wire_round_rows(message.body.rounds)
         elif isinstance(message, AdmmStatsMessage):
             self._stats[message.tick] = message.body
+
+    def _on_update(self, message: Message) -> None:
+        """Keep each agent's latest claim of its step 0 (on the bridge's thread)."""
+        if isinstance(message, AdmmXMessage) and message.body.p_net_kw:
+            key = (message.tick, message.iteration or 0)
+            held = self._claims.get(message.sender)
+            if held is None or held[:2] <= key:
+                self._claims[message.sender] = (*key, float(message.body.p_net_kw[0]))
 
     def _forecasts(
         self, step: ControlStep, measured: dict[str, Values], previous: dict[str, BuildingSetpoints]
@@ -276,6 +302,12 @@ class MqttAdmm(_Forecasting):
             for name in self.names:
                 series[name]["coupling"] = [float(v) for v in coupling.column(name)]
             series[COORDINATOR_ID] = coupling_to_series(coupling)
+        if self.defence.quarantined:  # the coordinator takes their trusted estimates instead
+            trusted = self._trusted(step, self.data)
+            quarantine = {
+                f"{QUARANTINE_PREFIX}{n}": [float(v) for v in trusted(n)] for n in self.defence.quarantined
+            }
+            series[COORDINATOR_ID] = {**series.get(COORDINATOR_ID, {}), **quarantine}
         return series
 
     def step(
@@ -284,7 +316,14 @@ class MqttAdmm(_Forecasting):
         measured = self._measured(step, received)
         result = self.exchange.exchange(step, step.wire(received), self._forecasts(step, measured, previous))
         self._record(step, result.tick, COORDINATOR_ID in result.late_agents, result.timings.total_s)
-        return {name: BuildingSetpoints.from_values(result.setpoints.get(name) or {}) for name in received}
+        setpoints = {n: BuildingSetpoints.from_values(result.setpoints.get(n) or {}) for n in received}
+        if self.defence.detectors:
+            claims, self._claims = self._claims, {}
+            for name, (tick, _round, kw) in claims.items():
+                if tick == result.tick:
+                    self.defence.reported_kw[name] = kw
+            self._detect(step, received, {n: s.battery_p_kw for n, s in setpoints.items()})
+        return setpoints
 
     def _check(self, time_s: int, objective: float | None) -> dict[str, float | None]:
         """The centralised optimum of this step's data (with the plans the agents track)."""

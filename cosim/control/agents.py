@@ -58,7 +58,29 @@ def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = 
         plan_weight_per_kw2=plan.weight_per_kw2, plan_series=plan.series
     )
     agent = tracking.model_copy(update={"queue_updates": queue_updates}).model_dump(mode="json")
+    compromised = _compromised(scenario)
     return [
-        *(AgentSpec(name, "admm", agent) for name in names),
+        *(
+            AgentSpec(name, "admm-compromised", {**agent, **compromised[name]})
+            if name in compromised
+            else AgentSpec(name, "admm", agent)
+            for name in names
+        ),
         AgentSpec(COORDINATOR_ID, "admm-coordinator", coordinator),
     ]
+
+
+def _compromised(scenario: Scenario) -> dict[str, dict[str, Any]]:
+    """The ADMM agents an `admm_bias` attack compromises, with their compromise (the parameters of
+    `controllers.admm.mqtt.CompromisedAdmmAgent`: ticks are control steps)."""
+    step = scenario.control_step
+    out: dict[str, dict[str, Any]] = {}
+    for attack in scenario.attacks:
+        if attack.kind == "admm_bias":
+            until = None if attack.duration is None else -(-(attack.start + attack.duration) // step)
+            out[attack.target] = {
+                "under_report_kw": attack.magnitude,
+                "from_tick": -(-attack.start // step),
+                "until_tick": until,
+            }
+    return out

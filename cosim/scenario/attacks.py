@@ -144,12 +144,10 @@ def check_attacks(scenario: Any) -> None:
                 f"attacks.{k}: kind {attack.kind!r} attacks a {needs!r} controller; the scenario's "
                 f"controller.kind is {scenario.controller.kind!r}"
             )
-        if needs == "admm" and scenario.controller.transport != "inprocess":
+        if not ATTACKS[attack.kind].over_mqtt and scenario.controller.transport != "inprocess":
             raise ValueError(
                 f"attacks.{k}: kind {attack.kind!r} runs in process only so far; set "
                 "controller.transport: inprocess"
             )
     if scenario.detection is not None and scenario.controller.kind != "admm":
         raise ValueError("detection: the anomaly checks watch ADMM agents; set controller.kind: admm")
-    if scenario.detection is not None and scenario.controller.transport != "inprocess":
-        raise ValueError("detection: runs in process only so far; set controller.transport: inprocess")
