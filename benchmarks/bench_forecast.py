@@ -21,8 +21,13 @@ service's) timed over `--timing-steps` issue times, and the training on 28 days.
 in-process ADMM control step of the synthetic 100-agent district of `bench_admm.py` (96 steps of
 15 min), in this run. Target: forecasting ≤ 20 % of the ADMM step at N = 100.
 
+Cost of imperfect foresight (`--foresight`): `scenarios/admm-feeder.yaml` (ADMM, in process) run
+once per forecaster of demand and PV (weather: the weather service's forecast, except for
+`perfect`), with the KPIs that foresight changes (electricity cost, hours and energy above the
+shared limit, discomfort) and their difference to the run with perfect forecasts.
+
     python benchmarks/bench_forecast.py [--train-weeks 8] [--test-weeks 2] [--timing-sizes 100 1000]
-                                        [--timing-steps 8] [--no-quality]
+                                        [--timing-steps 8] [--no-quality] [--foresight]
 
 The synthetic weather and building models are being revised (issue 17): the numbers move with them.
 """
@@ -118,6 +123,35 @@ def admm_step_ms(n_agents: int = 100, seed: int = 0) -> float:
     return float(run_control_step(agents, coordinator, 1, data1).wall_time_s * 1e3)
 
 
+FORESIGHT_SCENARIO = SCENARIO.parent / "admm-feeder.yaml"
+FORESIGHT_KINDS = ("perfect", "seasonal_naive", "gbt")
+FORESIGHT_KPIS = (("cost", "electricity"), ("limit", "exceeded_h"), ("limit", "excess_kwh"),
+                  ("limit", "max_excess_kw"), ("comfort", "discomfort_kh"))
+
+
+def foresight(out_dir: Path) -> pd.DataFrame:
+    """KPIs of admm-feeder per forecaster (see the module docstring)."""
+    from cosim.run import run_scenario
+
+    base = load_scenario(FORESIGHT_SCENARIO).model_dump(mode="json")
+    base["controller"]["transport"] = "inprocess"
+    rows = []
+    for kind in FORESIGHT_KINDS:
+        section: dict[str, object] = {"kind": kind}
+        if kind == "perfect":
+            section["quantities"] = {"t_out_c": {"kind": "perfect"}, "ghi_w_m2": {"kind": "perfect"}}
+        scenario = Scenario.model_validate({**base, "forecast": section})
+        t0 = time.perf_counter()
+        summary = run_scenario(scenario, out_dir / kind, overwrite=True, echo=lambda _t: None)
+        row: dict[str, object] = {"forecasts": kind, "wall_s": time.perf_counter() - t0}
+        row |= {name: float(summary.kpis[group][name]) for group, name in FORESIGHT_KPIS}
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("forecasts")
+    for _, name in FORESIGHT_KPIS:
+        table[f"Δ {name}"] = table[name] - table.loc["perfect", name]
+    return table
+
+
 def print_quality(table: pd.DataFrame) -> None:
     shown = table.sort_values(["quantity", "lead_h"], kind="stable")
     for column in ("mae", "rmse", "skill", "coverage_80", "pinball"):
@@ -144,7 +178,15 @@ def main() -> None:
     parser.add_argument("--timing-sizes", type=int, nargs="*", default=[100, 1000])
     parser.add_argument("--timing-steps", type=int, default=8)
     parser.add_argument("--no-quality", action="store_true", help="only the cost per control step")
+    parser.add_argument("--foresight", action="store_true", help="also the cost of imperfect foresight")
+    parser.add_argument("--out", type=Path, default=Path("results/bench-forecast"),
+                        help="results folder of the --foresight runs")
     args = parser.parse_args()
+    if args.foresight:
+        print("cost of imperfect foresight: admm-feeder (ADMM in process, 1 day), KPIs per forecaster "
+              "of demand and PV\n")
+        print(foresight(args.out).round(3).to_string())
+        print()
     if not args.no_quality:
         print(f"forecast quality: district-100, hourly, {args.train_weeks} weeks training, "
               f"{args.test_weeks} held-out weeks\n")
