@@ -4,7 +4,10 @@ Each building is planned as its own energy hub (`planner.hub`) with its installe
 (dispatch only, no sizing): heat pump, rooftop PV and battery, grid import and export, over the
 run's horizon, under the scenario's own prices (import series, and the export price as a feed-in
 tariff) or under one of the planner's named policies. Its inputs come from the same forecasts the
-ADMM agents use (`cosim.forecast.DistrictForecaster`):
+ADMM agents use (`cosim.control.forecast.DistrictForecaster`), issued at the start of the run: the
+twin's exact values without a scenario `forecast:` section, the scenario's forecasters (from the
+history before the start only, docs/forecasting.md) with one. It is one plan over the whole run;
+re-planning day by day needs the run loop to hand down new plans (not built):
 
 - electricity demand: appliances and hot water (the building's base load);
 - heat demand: the heat that holds the indoor temperature `margin_k` above the comfort minimum in
