@@ -84,16 +84,17 @@ class Site(Strict):
 
 
 class WeatherSource(Strict):
-    """`synthetic` (seeded, no files needed) or `csv` (columns time, t_out_c, ghi_w_m2 and optionally
-    dni_w_m2, dhi_w_m2, wind_m_s)."""
+    """`synthetic` (seeded, no files needed), `csv` (columns time, t_out_c, ghi_w_m2 and optionally
+    dni_w_m2, dhi_w_m2, wind_m_s) or `tmy` (a typical-year file: TMY3, EnergyPlus EPW or PVGIS TMY,
+    laid over the run's year; `simulators/sources/typical_year.py`)."""
 
-    kind: Literal["synthetic", "csv"] = "synthetic"
+    kind: Literal["synthetic", "csv", "tmy"] = "synthetic"
     path: Path | None = None
 
     @model_validator(mode="after")
     def _path_for_csv(self) -> WeatherSource:
-        if self.kind == "csv" and self.path is None:
-            raise ValueError("kind 'csv' needs a path")
+        if self.kind in ("csv", "tmy") and self.path is None:
+            raise ValueError(f"kind '{self.kind}' needs a path")
         return self
 
 

@@ -3,8 +3,9 @@
 Everything here is pure Python/NumPy/pandas; the mosaik adapter is `sim.py`. Specs are plain
 dicts so that they cross a process boundary unchanged when the simulator runs as its own process.
 
-Weather spec: ``{"kind": "synthetic", "seed": 1}`` or ``{"kind": "csv", "path": "w.csv"}`` (columns
-`time, t_out_c, ghi_w_m2` and optionally `dni_w_m2, dhi_w_m2, wind_m_s`). Prices spec:
+Weather spec: ``{"kind": "synthetic", "seed": 1}``, ``{"kind": "csv", "path": "w.csv"}`` (columns
+`time, t_out_c, ghi_w_m2` and optionally `dni_w_m2, dhi_w_m2, wind_m_s`) or ``{"kind": "tmy", "path":
+"year.epw"}`` (a typical-year file: TMY3, EPW or PVGIS TMY, `typical_year`). Prices spec:
 ``{"kind": "flat" | "tou" | "rtp" | "csv", "price_per_kwh": 0.30, "export_per_kwh": 0.08,
 "co2_kg_per_kwh": 0.35, ...}`` (see `make_prices`).
 """
@@ -19,9 +20,10 @@ import pandas as pd
 
 from simulators.sources.prices import PriceSeries, TouTariff, flat_prices, rtp_prices, tou_prices
 from simulators.sources.series import SeriesError, read_series, resample_onto
+from simulators.sources.typical_year import at_times, read_typical_year
 from simulators.sources.weather import Site, WeatherSeries, split_irradiance, synthetic_weather
 
-WEATHER_KINDS = ("synthetic", "csv")
+WEATHER_KINDS = ("synthetic", "csv", "tmy")
 PRICE_KINDS = ("flat", "tou", "rtp", "csv")
 
 
@@ -54,6 +56,10 @@ def make_weather(times: pd.DatetimeIndex, spec: dict[str, Any], site: Site) -> W
         else:
             wind = np.full(len(times), 2.0)
         return WeatherSeries(times, on_axis["t_out_c"].to_numpy(), ghi, dni, dhi, wind)
+    if kind == "tmy":
+        columns = at_times(read_typical_year(Path(spec["path"])), times)
+        return WeatherSeries(times, columns["t_out_c"], columns["ghi_w_m2"], columns["dni_w_m2"],
+                             columns["dhi_w_m2"], columns["wind_m_s"])  # fmt: skip
     raise ValueError(f"unknown weather kind {kind!r}; allowed: {', '.join(WEATHER_KINDS)}")
 
 
