@@ -26,7 +26,7 @@ if ! pip install -q --disable-pip-version-check -e ".[test,bench]" >"$log" 2>&1;
     exit 1
 fi
 rm -f "$log"
-python -c "import cosim, simulators, controllers, planner, experiments" # fail fast if the install did not work
+python -c "import cosim, simulators, controllers, planner, experiments, forecasting" # fail fast if the install did not work
 # type check the packages and benchmarks first (a few seconds; strict for cosim and controllers, pyproject.toml)
-python -m mypy cosim controllers simulators planner experiments benchmarks
+python -m mypy cosim controllers simulators planner experiments forecasting benchmarks
 exec python -m pytest "$@"
