@@ -4,6 +4,8 @@ with the cloudiness, the irradiance split."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,3 +110,32 @@ def test_weather_across_new_year_uses_each_years_draw() -> None:
     a, b = synthetic_weather(both, site, 5), synthetic_weather(second, site, 5)
     np.testing.assert_allclose(a.t_out_c[24:], b.t_out_c)
     np.testing.assert_allclose(a.ghi_w_m2[24:], b.ghi_w_m2)
+
+
+def test_typical_year_file_over_any_year(tmp_path: Path) -> None:
+    """pvlib's TMY3 (Greensboro) laid over 2025: the file's annual irradiation and mean
+    temperature, each hour's value at its mid-hour, across New Year; bad files are named."""
+    import pvlib
+
+    from simulators.sources.model import make_weather
+    from simulators.sources.series import SeriesError
+
+    path = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"
+    data, _ = pvlib.iotools.read_tmy3(str(path), map_variables=True)
+    site = tmy_site()
+    times = pd.date_range("2025-01-01", periods=8760, freq="h", tz="America/New_York")
+    w = make_weather(times, {"kind": "tmy", "path": str(path)}, site)
+    assert w.ghi_w_m2.sum() == pytest.approx(data["ghi"].sum(), rel=1e-3)
+    assert w.t_out_c.mean() == pytest.approx(data["temp_air"].mean(), abs=0.01)
+    noon = pd.DatetimeIndex([pd.Timestamp("2025-06-21 12:30", tz="Etc/GMT+5")])  # mid of the row ending 13:00
+    row = data[(data.index.month == 6) & (data.index.day == 21) & (data.index.hour == 13)]
+    got = make_weather(noon, {"kind": "tmy", "path": str(path)}, site)
+    assert got.ghi_w_m2[0] == pytest.approx(float(row["ghi"].iloc[0]))
+    assert got.dni_w_m2[0] == pytest.approx(float(row["dni"].iloc[0]))
+    new_year = pd.date_range("2025-12-31 20:00", periods=8, freq="h", tz="America/New_York")
+    assert np.all(np.isfinite(make_weather(new_year, {"kind": "tmy", "path": str(path)}, site).t_out_c))
+    (tmp_path / "bad.csv").write_text("time,t_out_c\n2025-01-01T00:00,1\n")
+    with pytest.raises(SeriesError, match=r"bad\.csv: not a typical-year file"):
+        make_weather(times, {"kind": "tmy", "path": str(tmp_path / "bad.csv")}, site)
+    with pytest.raises(SeriesError, match="not found"):
+        make_weather(times, {"kind": "tmy", "path": str(tmp_path / "none.epw")}, site)
