@@ -14,7 +14,8 @@ Protocol of a control step (lockstep and real time alike), for tick `t`:
 
 Liveness: on every (re)connect the runner publishes `status/{agent}` = online; its last will is
 `offline`. When the bridge publishes `status/{bridge}` = waiting, every agent announces itself
-again. A clock message with `final = True` ends the agent.
+again. A clock message with `final = True` ends the agent, and so does the bridge's `stopping`
+status (the end of a run that sent no final clock, e.g. ADMM).
 
 Hooks run one at a time, in message order. An exception in a hook is logged, counted and
 reported as `status` = error; the agent keeps running (the bridge falls back for that tick).
@@ -314,6 +315,8 @@ class AgentRunner:
         elif isinstance(message, StatusMessage) and message.sender == self.bridge:
             if message.body.state == "waiting":
                 await self._announce("online")
+            elif message.body.state == "stopping":  # the run is over (ADMM runs send no final clock)
+                await self._finish()
         else:
             await self._hook("on_message", self.agent.on_message(message))
 

@@ -51,3 +51,20 @@ async def test_a_run_that_sent_its_final_clock_has_finished(
 async def test_a_run_without_a_final_clock_has_ended(session_mosquitto_url: str, topic_prefix: str) -> None:
     seen = await _statuses_after(session_mosquitto_url, topic_prefix, 2, final_last=False)
     assert seen[-1] == ("stopping", "run ended at tick 1")
+
+
+async def test_an_agent_ends_with_a_run_that_sent_no_final_clock(
+    session_mosquitto_url: str, topic_prefix: str
+) -> None:
+    """An agent beside a run without a final clock (ADMM) ends on the bridge's `stopping`."""
+    url = session_mosquitto_url
+    beside = echo_runners(url, topic_prefix, ["beside"])[0]
+    task = asyncio.create_task(beside.run())
+    try:
+        async with running(echo_runners(url, topic_prefix, IDS), url, topic_prefix, IDS) as bridge:
+            for tick in range(2):
+                await bridge.exchange(tick, meas(IDS, tick))
+        await asyncio.wait_for(task, TIMEOUT_S)  # returns once the agent has ended
+    finally:
+        if not task.done():
+            task.cancel()
