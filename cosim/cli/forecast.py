@@ -12,6 +12,12 @@ step of the held-out days from the data before that step. Prints the error table
 against persistence, 80 % interval coverage and pinball loss) and writes it as `errors.csv` with
 one figure per quantity (forecast against actual, with the interval) to `--out`.
 
+    cosim forecast foresight SCENARIO [--out DIR]
+
+runs a scenario that has a `forecast:` section twice, as it is and with perfect forecasts of every
+quantity, and prints the KPIs that foresight changes for both runs and their difference: the cost of
+imperfect foresight (also written as `foresight.csv`).
+
 Registered in `cosim.cli.app` by `register(app, guard, command_class)`.
 """
 
@@ -204,7 +210,61 @@ def evaluate(
     console.print(f"wrote {out / 'errors.csv'} and {len(figures)} figures to {out}", highlight=False)
 
 
+FORESIGHT_KPIS = (("cost", "electricity"), ("peak", "peak_import_kw"), ("limit", "exceeded_h"),
+                  ("limit", "excess_kwh"), ("limit", "max_excess_kw"), ("comfort", "discomfort_kh"))
+PERFECT_SECTION = {"kind": "perfect", "quantities": {"t_out_c": {"kind": "perfect"},
+                                                     "ghi_w_m2": {"kind": "perfect"}}}
+
+
+def imperfect_foresight(scenario: Any, out: Path,
+                        echo: Callable[[str], None] = lambda _t: None) -> pd.DataFrame:
+    """KPIs of `scenario` as it is and with perfect forecasts (`out/forecasts`, `out/perfect`), and
+    their difference (rows: the KPI; columns: forecasts, perfect, cost of imperfect foresight)."""
+    from cosim.run import run_scenario
+    from cosim.scenario.model import Scenario
+
+    if scenario.forecast is None:
+        raise InputError(f"{scenario.name}: the scenario has no forecast: section, so its run already has "
+                         "perfect forecasts; add one, e.g. forecast: {kind: gbt} (docs/forecasting.md)")
+    data = scenario.model_dump(mode="json")
+    perfect = Scenario.model_validate({**data, "forecast": {**data["forecast"], **PERFECT_SECTION}})
+    columns: dict[str, dict[str, float]] = {}
+    for label, s in (("forecasts", scenario), ("perfect", perfect)):
+        kpis = run_scenario(s, out / label, overwrite=True, echo=echo).kpis
+        columns[label] = {f"{group}.{name}": float(kpis.get(group, {}).get(name, float("nan")))
+                          for group, name in FORESIGHT_KPIS}
+    table = pd.DataFrame(columns)
+    table["imperfect foresight"] = table["forecasts"] - table["perfect"]
+    return table
+
+
+def foresight(
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file with a "
+                                             "forecast: section")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR",
+                                      help="folder for both runs and foresight.csv")] = Path("foresight"),
+) -> None:
+    """Run SCENARIO with its forecasts and with perfect ones; print the cost of imperfect foresight."""
+    from cosim.scenario.model import load_scenario
+
+    def echo(text: str) -> None:
+        console.print(text, highlight=False)
+
+    table = imperfect_foresight(load_scenario(scenario), out, echo=echo)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "foresight.csv", index_label="kpi")
+    shown = Table(title="cost of imperfect foresight", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("kpi", *table.columns):
+        shown.add_column(column, justify="left" if column == "kpi" else "right", no_wrap=True)
+    for kpi, row in table.iterrows():
+        shown.add_row(str(kpi), *[f"{v:,.3f}" for v in row])
+    console.print(shown)
+    console.print(f"wrote {out / 'foresight.csv'}; the runs are in {out}/forecasts and {out}/perfect",
+                  highlight=False)
+
+
 def register(app: typer.Typer, guard: Callable[[Any], Any], command_class: type[Any]) -> None:
-    """Add `cosim forecast evaluate` to `app`, inside `guard`."""
+    """Add `cosim forecast evaluate` and `cosim forecast foresight` to `app`, inside `guard`."""
     forecast_app.command("evaluate", cls=command_class)(guard(evaluate))
+    forecast_app.command("foresight", cls=command_class)(guard(foresight))
     app.add_typer(forecast_app, name="forecast")

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 from cosim.control.forecast import DistrictForecaster, StateTracker
 from cosim.results.writer import ResultsWriter, read_table
@@ -89,3 +91,25 @@ def test_all_perfect_forecasts_equal_the_twin() -> None:
     named = DistrictForecaster(_scenario(perfect_section), 12)
     for field in ("p_base_kw", "pv_kw", "q_air_gain_kw", "cop", "t_out_c"):
         np.testing.assert_array_equal(getattr(twin.tables(3), field), getattr(named.tables(3), field))
+
+
+def test_the_cost_of_imperfect_foresight_is_a_table(tmp_path: Path) -> None:
+    """`cosim forecast foresight`: the scenario as it is and with perfect forecasts, KPIs side by side."""
+    from typer.testing import CliRunner
+
+    from cosim.cli.app import app
+
+    data = _scenario({"kind": "seasonal_naive", "history_days": 9}).model_dump(mode="json")
+    data["duration"] = 4 * 3600
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["forecast", "foresight", str(path), "--out", str(tmp_path / "f")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "f" / "foresight.csv", index_col="kpi")
+    assert table.loc["comfort.discomfort_kh", "perfect"] >= 0.0
+    np.testing.assert_allclose(table["imperfect foresight"], table["forecasts"] - table["perfect"])
+    assert (table["imperfect foresight"].abs() > 0).any()  # seasonal naive forecasts change the run
+    no_section = tmp_path / "plain.yaml"
+    no_section.write_text(yaml.safe_dump(_scenario(None).model_dump(mode="json")))
+    result = CliRunner().invoke(app, ["forecast", "foresight", str(no_section)])
+    assert result.exit_code == 2 and "no forecast: section" in result.output
