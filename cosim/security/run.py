@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from controllers.runtime.identity import ClientSecurity
 from controllers.signing import SigningMiddleware
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX
-from cosim.mqtt.brokers import BrokerSecurity, MosquittoBroker
+from cosim.mqtt.brokers import BrokerSecurity, MosquittoBroker, find_mosquitto
 from cosim.security.store import HOST, SecurityDir, SecurityError
 
 if TYPE_CHECKING:
@@ -84,6 +84,10 @@ def load_run_security(path: Path | str, agents: Iterable[str] = (), *, plans: bo
     """The security folder at `path`, checked for a run of `agents` (with `plans` to hand down,
     `devices` in the loop, on the external `broker`); `SecurityError` naming what to change if it
     cannot serve."""
+    if broker is None and find_mosquitto() is None:
+        raise SecurityError("--security: a secured run needs Mosquitto (the embedded broker cannot enforce "
+                            "passwords and an ACL): install the 'mosquitto' package or give an mqtts:// "
+                            "broker")
     if broker is not None and not broker.lower().startswith("mqtts://"):
         raise SecurityError(f"--security: a secured run needs a TLS broker, and {broker} is plain mqtt://; "
                             "give its mqtts:// address, or leave the broker out to let the platform start "

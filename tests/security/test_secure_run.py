@@ -135,3 +135,13 @@ def test_a_secured_admm_run_gives_the_kpis_of_a_plain_one(tmp_path: Path) -> Non
                 for name in values if name not in TIMING_KPIS | {"step_wall_time_ms_mean"}]
     assert ("admm", "iterations_mean") in compared and ("grid", "trafo_loading_max_pct") in compared
     assert [b[g][n] for g, n in compared] == [a[g][n] for g, n in compared]
+
+
+def test_without_mosquitto_a_secured_run_is_refused_before_it_starts(
+        demo_security: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded broker cannot enforce passwords and an ACL: without a Mosquitto binary (hidden
+    here; it cannot be uninstalled for a test) a secured run is refused with one message."""
+    monkeypatch.setattr("cosim.security.run.find_mosquitto", lambda: None)
+    code, output = _invoke("run", str(DEMO), "-q", "--out", str(tmp_path / "r"),
+                           "--security", str(demo_security))
+    assert code == ExitCode.INPUT and "needs Mosquitto" in output and "Traceback" not in output
