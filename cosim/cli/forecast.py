@@ -12,7 +12,7 @@ step of the held-out days from the data before that step. Prints the error table
 against persistence, 80 % interval coverage and pinball loss) and writes it as `errors.csv` with
 one figure per quantity (forecast against actual, with the interval) to `--out`.
 
-    cosim forecast foresight SCENARIO [--out DIR]
+    cosim forecast foresight SCENARIO [--out DIR] [--set 'forecast={kind: gbt}']
 
 runs a scenario that has a `forecast:` section twice, as it is and with perfect forecasts of every
 quantity, and prints the KPIs that foresight changes for both runs and their difference: the cost of
@@ -243,14 +243,21 @@ def foresight(
                                              "forecast: section")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR",
                                       help="folder for both runs and foresight.csv")] = Path("foresight"),
+    sets: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE", help="change one scenario value, e.g. --set 'forecast={kind: gbt}' "
+        "(repeatable; VALUE is read as YAML)")] = None,
 ) -> None:
     """Run SCENARIO with its forecasts and with perfect ones; print the cost of imperfect foresight."""
     from cosim.scenario.model import load_scenario
+    from cosim.scenario.overrides import apply_overrides
 
     def echo(text: str) -> None:
         console.print(text, highlight=False)
 
-    table = imperfect_foresight(load_scenario(scenario), out, echo=echo)
+    loaded = load_scenario(scenario)
+    if sets:
+        loaded = apply_overrides(loaded, sets, scenario)
+    table = imperfect_foresight(loaded, out, echo=echo)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "foresight.csv", index_label="kpi")
     shown = Table(title="cost of imperfect foresight", box=box.SIMPLE_HEAD, pad_edge=False)
