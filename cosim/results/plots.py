@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from cosim.results.attack_plots import plot_attack_timeline
 from cosim.results.writer import read_table
 
 
@@ -190,5 +191,6 @@ def plot_run(out_dir: Path) -> list[Path]:
         plot_voltages(out_dir, figures),
         plot_temperatures(out_dir, figures),
         plot_soc(out_dir, figures),
+        plot_attack_timeline(out_dir, figures, shared_limit_kw(out_dir)),
     ]
     return [p for p in made if p is not None]

@@ -181,3 +181,12 @@ def test_over_mqtt_the_attacker_is_caught_the_same_way(
     assert set(alarms[alarms["alarm"]]["entity"]) == {"house-003"}
     assert mqtt.kpis["limit"]["exceeded_h"] == 0.0
     assert mqtt.kpis["security"]["detected_share"] == 1.0
+
+
+def test_cosim_plot_draws_the_attack_timeline(fdi_runs: dict[str, RunSummary], small_run: RunSummary) -> None:
+    from cosim.results.plots import plot_run
+
+    made = {p.name for p in plot_run(fdi_runs["on"].out_dir)}
+    assert "attack_timeline.png" in made
+    assert (fdi_runs["on"].out_dir / "figures" / "attack_timeline.png").stat().st_size > 10_000
+    assert "attack_timeline.png" not in {p.name for p in plot_run(small_run.out_dir)}  # no attacks, none
