@@ -24,7 +24,7 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing as mp
-import resource
+import os
 import statistics
 import tempfile
 import time
@@ -47,7 +47,8 @@ from controllers.signing import SigningMiddleware
 from controllers.topics import Kind, TopicScheme
 from cosim.control.agents import agent_specs
 from cosim.mqtt.bridge_core import BridgeCore
-from cosim.mqtt.brokers import start_mosquitto
+from cosim.mqtt.brokers import MosquittoBroker, start_mosquitto
+from cosim.mqtt.plane import ControlPlane
 from cosim.run import run_scenario
 from cosim.security import init_security
 from cosim.security.run import RunSecurity
@@ -56,23 +57,39 @@ from experiments.synthetic_district import next_step_data
 # ------------------------------------------------------------------------------------ co-simulation
 
 
-def _cpu_s() -> float:
-    """CPU time of this process (every thread) and of its finished children (the run's broker)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+def _process_cpu_s(pid: int | None) -> float:
+    """CPU time (s) of a running process of this machine (Linux /proc), 0 if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cosim_step_ms(n_agents: int, steps: int, batch: bool,
                   security: RunSecurity | None) -> tuple[float, float]:
     """Median wall time (ms) between control steps of a bridged run, the first step left out, and the
-    CPU time (ms) per step of the whole run (start-up included) in this process and the broker."""
+    CPU time (ms) per step of this process (every thread) and the run's broker from the second step
+    to the last (start-up and shut-down left out)."""
     s = cosim_scenario(n_agents, steps, "mqtt", "tasks", batch)
     stamps: list[float] = []
-    cpu_before = _cpu_s()
+    cpu: list[float] = []
+    broker: list[int | None] = []
+
+    def stepped(_time_s: int) -> None:
+        stamps.append(time.perf_counter())
+        if len(stamps) in (2, steps):
+            own = os.times()
+            cpu.append(own.user + own.system + _process_cpu_s(broker[0] if broker else None))
+
+    def plane_started(plane: ControlPlane) -> None:
+        handle = plane.broker.handle
+        broker.append(handle.pid if isinstance(handle, MosquittoBroker) else None)
+
     with tempfile.TemporaryDirectory() as out:
-        run_scenario(s, Path(out), on_step=lambda _t: stamps.append(time.perf_counter()),
-                     echo=lambda _text: None, security=security)
-    cpu_ms = (_cpu_s() - cpu_before) * 1e3 / steps
+        run_scenario(s, Path(out), on_step=stepped, echo=lambda _text: None, security=security,
+                     on_control_plane=plane_started)
+    cpu_ms = (cpu[-1] - cpu[0]) * 1e3 / (steps - 2)
     return statistics.median((b - a) * 1e3 for a, b in itertools.pairwise(stamps[1:])), cpu_ms
 
 
@@ -82,9 +99,7 @@ def cosim_step_ms(n_agents: int, steps: int, batch: bool,
 async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None,
                        seed: int) -> tuple[float, float, float]:
     """Wall time (s) of a cold and a warm ADMM control step over MQTT (as `bench_admm_mqtt.py`), and
-    the CPU time (s) of the whole exchange (start-up included) of this process, the agents' and the
-    broker's."""
-    cpu_before = _cpu_s()
+    the CPU time (s) of the two steps in this process, the agents' processes and the broker."""
     data0, limits = _district(n_agents, seed)
     datas = [data0, [next_step_data(a, AdmmAgent(a).solve_alone()) for a in data0]]
     names = [d.name for d in data0]
@@ -120,12 +135,20 @@ async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None
         if missing:
             raise RuntimeError(f"{len(missing)} agents did not come online")
         walls = []
+
+        def cpu_s() -> float:
+            own = os.times()
+            pids = [p.pid for p in procs] + [broker.pid]
+            return own.user + own.system + sum(_process_cpu_s(pid) for pid in pids)
+
+        cpu_before = cpu_s()
         for tick in range(2):
             forecasts = {d.name: agent_data_to_series(d) for d in datas[tick]}
             r = await bridge.exchange(tick, {}, time_s=900 * tick, step_s=900, forecasts=forecasts)
             if r.late_agents:
                 raise RuntimeError(f"late agents at tick {tick}: {list(r.late_agents)[:5]}")
             walls.append(r.timings.total_s)
+        cpu_used = cpu_s() - cpu_before
         if middleware and middleware[0].counts:
             raise RuntimeError(f"the bridge rejected messages: {middleware[0].counts}")
     finally:
@@ -135,7 +158,7 @@ async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None
         for p in procs:
             p.join(10.0)
         broker.close()
-    return walls[0], walls[1], _cpu_s() - cpu_before
+    return walls[0], walls[1], cpu_used
 
 
 # ------------------------------------------------------------------------------------ per message
@@ -235,7 +258,7 @@ def main() -> None:
             what = f"bridged co-simulation step, {args.agents} agents, {label} [ms]"
             best = (f"{min(off):.2f}", f"{min(on):.2f}", _ratio(min(on), min(off)))
             rows.append((what, *best, _paired(on, off)))
-            what = f"CPU per step of that run, start-up included, with the broker's, {label} [ms]"
+            what = f"CPU per step of that run (this process and the broker), {label} [ms]"
             best = (f"{min(cpu_off):.2f}", f"{min(cpu_on):.2f}", _ratio(min(cpu_on), min(cpu_off)))
             rows.append((what, *best, _paired(cpu_on, cpu_off)))
             print(rows[-2:], flush=True)
@@ -251,8 +274,7 @@ def main() -> None:
                 warm_on.append(w)
                 cpu_on.append(cpu)
             for what, off_s, on_s in (("cold", cold_off, cold_on), ("warm", warm_off, warm_on),
-                                      ("CPU of both steps, start-up included, agents' and broker's",
-                                       cpu_off, cpu_on)):
+                                      ("CPU of both steps (bridge, agents, broker)", cpu_off, cpu_on)):
                 rows.append((f"ADMM step over MQTT, N = {args.admm_agents}, {what} [s]", f"{min(off_s):.3f}",
                              f"{min(on_s):.3f}", _ratio(min(on_s), min(off_s)), _paired(on_s, off_s)))
                 print(rows[-1], flush=True)

@@ -197,6 +197,11 @@ class MosquittoBroker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The Mosquitto process's id while it runs (to send it signals, or read its CPU time)."""
+        return self._process.pid if self.running and self._process is not None else None
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
