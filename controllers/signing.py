@@ -249,7 +249,10 @@ class SigningMiddleware(Middleware):
             self._reject(owner, topic, message, reason)
             return None
         if self._revoked and isinstance(message, SetpointBatchMessage):
-            message = self._without_revoked(owner, topic, message)
+            kept = self._without_revoked(owner, topic, message)
+            if kept is None:
+                return None
+            message = kept
         self._last_passed = message
         self.accepted += 1
         return message
@@ -300,14 +303,18 @@ class SigningMiddleware(Middleware):
             return RejectReason.DUPLICATE if kind in RETAINED_KINDS else RejectReason.REPLAY
         return None
 
-    def _without_revoked(self, owner: str, topic: str, batch: SetpointBatchMessage) -> SetpointBatchMessage:
-        """A host's batch without the entries of revoked agents (each counted as a rejection)."""
+    def _without_revoked(self, owner: str, topic: str,
+                         batch: SetpointBatchMessage) -> SetpointBatchMessage | None:
+        """A host's batch without the entries of revoked agents (each counted as a rejection); None
+        if nothing is left."""
         values = batch.body.values
         kept = {agent: entry for agent, entry in values.items() if agent not in self._revoked}
         if len(kept) == len(values):
             return batch
         for _ in range(len(values) - len(kept)):
             self._reject(owner, topic, batch, RejectReason.REVOKED)
+        if not kept:
+            return None
         body = batch.body.model_copy(update={"values": kept})
         return batch.model_copy(update={"body": body})
 
