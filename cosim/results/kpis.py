@@ -253,12 +253,18 @@ def _meter_power(
 
 def _comfort(buildings: pd.DataFrame, dt_h: float) -> dict[str, float]:
     per_building = buildings.groupby("entity")["comfort_violation_k"].sum() * dt_h
-    return {
+    out = {
         "discomfort_kh": float(per_building.sum()),
         "discomfort_kh_per_building": float(per_building.mean()),
         "t_in_min_c": float(buildings["t_in_c"].min()),
         "t_in_max_c": float(buildings["t_in_c"].max()),
     }
+    # the split: below t_min_c (heating discomfort) and above t_max_c (cooling discomfort)
+    split = (("comfort_cold_k", "heating_discomfort_kh"), ("comfort_hot_k", "cooling_discomfort_kh"))
+    for column, key in split:
+        if column in buildings:
+            out[key] = float(buildings[column].sum() * dt_h)
+    return out
 
 
 def _grid_kpis(
