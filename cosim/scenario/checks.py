@@ -95,13 +95,14 @@ def _sources(s: Scenario) -> list[Problem]:
     from simulators.sources.series import SeriesError
 
     weather, prices = s.sources.weather, s.sources.prices
-    if weather.kind != "csv" and prices.kind != "csv":
+    files = ("csv", "tmy")  # weather read from a file
+    if weather.kind not in files and prices.kind != "csv":
         return []
     if start_problem(s.start, s.timezone) is not None:
         return []  # reported by `_start`; there is no time axis to read the files on
     times = run_times(s)
     problems: list[Problem] = []
-    if weather.kind == "csv":
+    if weather.kind in files:
         site = site_from({**s.site.model_dump(exclude={"heating_degree_days_kd"}), "tz": s.timezone})
         try:
             make_weather(times, weather.model_dump(mode="json"), site)

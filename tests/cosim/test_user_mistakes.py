@@ -97,6 +97,8 @@ INPUT_MISTAKES = [
     Mistake("scenario-broker-scheme", ("controller.broker",),
             scenario={"controller": {"kind": "rule_based", "broker": "localhost:1883"}}),
     Mistake("weather-file-missing", ("weather.csv", "not found", "sources.weather.path"), scenario=CSV),
+    Mistake("typical-year-file-missing", ("tmy.csv", "not found", "sources.weather.path"),
+            scenario={"sources": {"weather": {"kind": "tmy", "path": "tmy.csv"}}}),
     Mistake("weather-nan", ("weather.csv", "line 7, column t_out_c", "not a number"), scenario=CSV,
             files=_with_weather(t_out_c=_nan_at(5))),
     Mistake("weather-no-temperature", ("weather.csv", "missing column(s) t_out_c"), scenario=CSV,
