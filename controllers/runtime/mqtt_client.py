@@ -8,8 +8,9 @@ completes when the session ends (with the exception that ended it, or None after
 Why not a general-purpose client: a lockstep control step is a handful of small packets per
 agent, and the per-packet work of a general client (several reads per packet, a send per packet,
 objects and log calls per acknowledgement) was most of a step's cost. Here a read takes every
-complete packet of the chunk the socket gave, the acknowledgements of a chunk leave in one write,
-and `publish_many` writes a batch of messages at once.
+complete packet of the chunk the socket gave, and what the session sends in one turn of the event
+loop (the acknowledgements of a chunk, a `publish_many` batch, the answers of a host's agents)
+leaves in one write at the end of the turn.
 
 Nagle and delayed ACKs: a broker that does not set TCP_NODELAY on its sockets (Mosquitto's
 default) holds a second small packet to a client until the client acknowledges the first, and
