@@ -55,12 +55,14 @@ def test_fit_recovers_a_known_polynomial_and_storage() -> None:
 
 @pytest.mark.slow
 def test_calibration_loop_meets_the_threshold_and_holds_on_held_out_days() -> None:
-    """Five two-day calibration periods across the seasons and two held-out February days, on
-    real detailed runs (about 290 hourly steps of the detailed model)."""
+    """One-week calibration periods across the seasons and a held-out February week, on real
+    detailed runs (about 700 hourly steps of the detailed model of 8 substations). Two-day periods
+    stopped being enough when the synthetic weather became the climate presets' (issue #17): the
+    loop met the threshold on a two-day check and missed it on the held-out February days (5.9 %)."""
     starts = [("January", "2023-01-09"), ("July", "2023-07-10"), ("April", "2023-04-10"),
               ("October", "2023-10-09"), ("December", "2023-12-04")]
-    periods = [make_period(name, start, 2, TOPOLOGY, seed=i + 1) for i, (name, start) in enumerate(starts)]
-    held_out = make_period("February", "2023-02-13", 2, TOPOLOGY, seed=11)
+    periods = [make_period(name, start, 7, TOPOLOGY, seed=i + 1) for i, (name, start) in enumerate(starts)]
+    held_out = make_period("February", "2023-02-13", 7, TOPOLOGY, seed=11)
     cal = calibrate(PARAMS, TOPOLOGY, periods, held_out, threshold=0.03)
     assert cal.met
     errors = [it.check.loss_nrmse for it in cal.iterations]
