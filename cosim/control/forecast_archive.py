@@ -26,7 +26,7 @@ from cosim.scenario.model import Scenario
 from forecasting import Archive, WeatherErrorParams, WeatherForecasts
 from simulators.building.model import BuildingFleet, BuildingSpec, WeatherInputs
 from simulators.clock import start_timestamp, time_axis
-from simulators.sources.model import make_weather, site_from
+from simulators.sources.model import SeriesError, make_weather, site_from
 from simulators.sources.weather import Site, WeatherSeries
 
 WEATHER_FIELDS = ("t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s")
@@ -102,7 +102,15 @@ def district_archive(scenario: Scenario, history_days: int, horizon_steps: int,
     fleet = BuildingFleet(specs, list(range(len(specs))), site, dt, scenario.seed,
                           scenario.site.heating_degree_days_kd)
     fleet.set_time_axis(run_times.append(hist_times))
-    run_w, hist_w = weather_on(scenario, run_times, site), weather_on(scenario, hist_times, site)
+    run_w = weather_on(scenario, run_times, site)
+    try:
+        hist_w = weather_on(scenario, hist_times, site)
+    except SeriesError as exc:
+        raise SeriesError(
+            f"forecast.history_days = {history_days}: the forecasters train on the {history_days} days "
+            f"before the start, and the weather does not cover them ({exc}); give a weather file that "
+            "does, or lower forecast.history_days (at least 9)"
+        ) from None
     hist = _fleet_series(fleet, hist_times, range(n_run, n_run + n_hist), hist_w)
     run = _fleet_series(fleet, run_times, range(n_run), run_w)
     times = hist_times.append(run_times)

@@ -113,3 +113,14 @@ def test_the_cost_of_imperfect_foresight_is_a_table(tmp_path: Path) -> None:
     no_section.write_text(yaml.safe_dump(_scenario(None).model_dump(mode="json")))
     result = CliRunner().invoke(app, ["forecast", "foresight", str(no_section)])
     assert result.exit_code == 2 and "no forecast: section" in result.output
+
+
+def test_weather_that_does_not_cover_the_history_is_named() -> None:
+    from cosim.scenario.model import load_scenario
+    from simulators.sources.series import SeriesError
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "csv-sources.yaml"
+    data = load_scenario(examples).model_dump(mode="json")
+    scenario = Scenario.model_validate({**data, "forecast": {"kind": "persistence"}})
+    with pytest.raises(SeriesError, match=r"forecast\.history_days = 28: .*lower forecast\.history_days"):
+        DistrictForecaster(scenario, 4)
