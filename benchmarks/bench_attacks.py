@@ -100,6 +100,14 @@ def _false_positives(run: RunSummary, attack: Case | None) -> tuple[int, int]:
 SWEEP_KW = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0)
 
 
+def _same_spot(points: list[tuple[float, float, float]]) -> dict[tuple[float, float], list[float]]:
+    """The thresholds that land on the same (efficiency lost, damage avoided) point, by point."""
+    spots: dict[tuple[float, float], list[float]] = {}
+    for threshold, lost, avoided in points:
+        spots.setdefault((round(lost, 2), round(avoided, 1)), []).append(threshold)
+    return spots
+
+
 def sweep(base: Scenario, tmp: Path, figure: Path, console: Console) -> None:
     """Efficiency against risk over the detector's threshold (see the module docstring)."""
     import matplotlib
@@ -142,13 +150,9 @@ def sweep(base: Scenario, tmp: Path, figure: Path, console: Console) -> None:
                 f"{lost:+.3f}", f"{avoided_kwh:.2f}", f"{cost_delta:+.3f}", "yes" if detected else "no",
             )
         ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", label=f"{magnitude:g} kW lie")
-        labelled: set[tuple[float, float]] = set()
-        for threshold, lost, avoided in points:
-            spot = (round(lost, 2), round(avoided, 2))
-            if spot not in labelled:
-                labelled.add(spot)
-                ax.annotate(f"≤{threshold:g} kW", (lost, avoided), textcoords="offset points",
-                            xytext=(4, 4), size=8)
+        for (lost, avoided), thresholds in _same_spot(points).items():
+            span = f"{thresholds[0]:g}" if len(thresholds) == 1 else f"{thresholds[0]:g}–{thresholds[-1]:g}"
+            ax.annotate(f"{span} kW", (lost, avoided), textcoords="offset points", xytext=(4, 4), size=8)
     console.print(table)
     currency = clean.kpis["run"]["currency"]
     ax.set_xlabel(f"efficiency lost to false positives (cost of an attack-free day, {currency})")
