@@ -19,7 +19,7 @@ from controllers.messages import MessageFactory, SetpointMessage, decode, encode
 from controllers.runtime import AgentRunner, create_agent
 from controllers.runtime.broker_url import BrokerUrlError, parse_broker_url
 from controllers.runtime.identity import ClientSecurity
-from controllers.runtime.mqtt_client import InboundMessage, MqttError, MqttSession
+from controllers.runtime.mqtt_client import InboundMessage, MqttError, MqttSession, Will
 from controllers.signing import Keyring, SigningMiddleware
 from controllers.topics import Kind, TopicScheme
 from cosim.mqtt.bridge_core import BridgeCore
@@ -54,19 +54,19 @@ def broker(folder: SecurityDir) -> Iterator[MosquittoBroker]:
         yield mosquitto
 
 
-async def _session(broker: MosquittoBroker, who: ClientSecurity, inbox: asyncio.Queue[InboundMessage]
-                   ) -> MqttSession:
+async def _session(broker: MosquittoBroker, who: ClientSecurity, inbox: asyncio.Queue[InboundMessage],
+                   will: Will | None = None) -> MqttSession:
     url = who.broker_url(broker.url)
     return await MqttSession.open(url.host, url.port, client_id=f"{who.username}-{os.getpid()}",
                                   on_message=inbox.put_nowait, username=url.username, password=url.password,
-                                  tls=url.ssl_context(), timeout_s=TIMEOUT_S)
+                                  tls=url.ssl_context(), timeout_s=TIMEOUT_S, will=will)
 
 
 @contextlib.asynccontextmanager
-async def session(broker: MosquittoBroker, who: ClientSecurity) -> AsyncIterator[
+async def session(broker: MosquittoBroker, who: ClientSecurity, will: Will | None = None) -> AsyncIterator[
         tuple[MqttSession, asyncio.Queue[InboundMessage]]]:
     inbox: asyncio.Queue[InboundMessage] = asyncio.Queue()
-    client = await _session(broker, who, inbox)
+    client = await _session(broker, who, inbox, will)
     try:
         yield client, inbox
     finally:
@@ -130,11 +130,15 @@ async def test_agent_cannot_publish_on_another_agents_topic(broker: MosquittoBro
     denied publish as the agent going offline, not as a silent late answer). b01's own setpoint,
     published after reconnecting, is the first message the bridge gets."""
     scheme = TopicScheme(RUN, PREFIX)
+    will = Will(scheme.topic(Kind.STATUS, "b01"), b"b01 offline")
     async with session(broker, folder.client("bridge")) as (bridge, inbox):
-        await bridge.subscribe([(scheme.filter(Kind.SETPOINT), 1)], TIMEOUT_S)
-        async with session(broker, folder.client("b01")) as (b01, _):
+        filters = [(scheme.filter(Kind.SETPOINT), 1), (scheme.filter(Kind.STATUS), 1)]
+        await bridge.subscribe(filters, TIMEOUT_S)
+        async with session(broker, folder.client("b01"), will) as (b01, _):
             b01.publish(scheme.topic(Kind.SETPOINT, "b02"), b"forged", qos=1)
             assert isinstance(await asyncio.wait_for(b01.closed, TIMEOUT_S), MqttError)
+        heard = await asyncio.wait_for(inbox.get(), TIMEOUT_S)
+        assert (heard.topic, heard.payload) == (will.topic, will.payload)  # its last will, not the forgery
         async with session(broker, folder.client("b01")) as (b01, _):
             await b01.publish(scheme.topic(Kind.SETPOINT, "b01"), b"own", qos=1)
             first = await asyncio.wait_for(inbox.get(), TIMEOUT_S)
