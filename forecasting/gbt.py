@@ -12,7 +12,8 @@ Intervals are conformalised (conformalised quantile regression, Romano et al., N
 quantile models train on rows whose targets lie in the first four fifths of the history; on rows
 issued in the last fifth the forecaster measures how far the actual values fall outside
 [lower, upper] and widens (or narrows) the interval by the 80 % quantile of that distance, per
-lead band (up to 2, 8, 16 h and beyond), so that it covers ~80 % on data it has not seen.
+lead band (up to 2, 8, 16 h and beyond), so that it covers ~80 % on data it has not seen. Rows
+whose actual value is exactly zero (PV at night) are left out of that measurement.
 """
 
 from __future__ import annotations
@@ -158,8 +159,10 @@ class GradientBoosted(Forecaster):
                                            target if name == "mean" else target[fit_rows])
                            for name, model in models.items()}
             if s.intervals and s.conformal:
-                self.margins = self._calibrate(x[rows.issue >= cut], target[rows.issue >= cut],
-                                               rows.lead[rows.issue >= cut] * history.step_s / 3600.0)
+                # rows with an actual value of exactly zero (PV at night) are covered trivially: left out
+                calibration = (rows.issue >= cut) & ~(self.nonnegative & (target == 0.0))
+                self.margins = self._calibrate(x[calibration], target[calibration],
+                                               rows.lead[calibration] * history.step_s / 3600.0)
 
     def _band(self, lead_h: np.ndarray) -> np.ndarray:
         result: np.ndarray = np.searchsorted(np.asarray(LEAD_BANDS_H), lead_h, side="left")
