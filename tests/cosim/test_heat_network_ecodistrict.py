@@ -85,7 +85,7 @@ def test_case_b_lines_recomputed_from_the_tables(comparison: tuple[Path, dict[st
     assert _line(data["table"], "particulates", "B") == pytest.approx(
         network["pm_kg"].sum() * 10.0 * year / 1e3, rel=1e-9
     )
-    invest = 700 * 400.0 + 5 * 8000.0 + 1200 * 500.0 + 4400 * 60.0 + 2000 * 25.0
+    invest = 700 * 400.0 + 5 * 8000.0 + 2400 * 500.0 + 3200 * 60.0 + 2000 * 25.0
     assert _line(data["table"], "capital", "B") == pytest.approx(invest * annuity(a.rate, a.years) / 1e3)
     parts = ["capital", "fixed O&M", "electricity purchase", "gas", "wood", "particulates"]
     assert _line(data["table"], "total", "B") == pytest.approx(

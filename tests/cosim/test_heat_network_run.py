@@ -198,7 +198,7 @@ def test_the_eco_district_scenarios_are_valid() -> None:
     params = scenario.heat_network_params()
     assert params["layout"]["total_length_m"] == 7000 and params["store"]["capacity_kwh"] == 2000
     assert params["dispatch"]["kind"] == "mpc"
-    assert params["sources"][0]["q_max_kw"] == 1200  # the study's wood boiler
+    assert params["sources"][0]["q_max_kw"] == 2400  # two of the study's 1.2 MW wood boilers
     case_a = load_scenario(DEMO.parent / "eco-district-a.yaml")
     assert sum(g.count * g.pv_kwp for g in case_a.buildings) == pytest.approx(5760.0)
     assert sum(g.count * g.appliances_kwh_a for g in case_a.buildings) == pytest.approx(8_976_000)
