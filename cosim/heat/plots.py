@@ -57,7 +57,7 @@ def plot_heat_network(out_dir: Path, path: Path) -> Path:
     if series["unserved"].max() > 0:
         ax_year.plot(series.index, series["unserved"], color="magenta", lw=1.2, label="unserved")
     ax_year.set_ylabel("MW (daily mean)")
-    ax_year.set_title(f"Heat network of {out_dir.name}: plant heat by source")
+    ax_year.set_title(f"Heat network of {_run_name(out_dir)}: plant heat by source")
     if store is not None:
         ax_soc = ax_year.twinx()
         ax_soc.plot(
@@ -95,6 +95,15 @@ def plot_heat_network(out_dir: Path, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _run_name(out_dir: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads((out_dir / "run.json").read_text())["scenario"]["name"])
+    except (OSError, ValueError, KeyError):
+        return out_dir.name
 
 
 def _step_h(index: pd.Index) -> float:
