@@ -107,13 +107,14 @@ def _cell(value: Any, digits: int = 0) -> str:
 
 
 def _print(table: Any, direction: dict[str, bool], qa: dict[str, float], qb: dict[str, float]) -> None:
+    from cosim.heat.ecodistrict import within_15_pct
+
     out = Table(title="Eco-district, annual results (k€/a; CO2 t/a): the study vs the platform")
     for column in ("line", "study A", "platform A", "A dev %", "study B", "platform B", "B dev %", "±15 %?"):
         out.add_column(column, justify="left" if column == "line" else "right")
     for row in table.to_dict(orient="records"):
         checked = row["checked (±15 %)"]
-        verdicts = [abs(d) <= 15.0 for d in (row["A dev %"], row["B dev %"]) if d is not None]
-        verdict = ("yes" if all(verdicts) else "no") if checked and verdicts else ""
+        verdict = within_15_pct(row["A dev %"], row["B dev %"]) if checked else ""
         out.add_row(
             row["line"],
             _cell(row["study A"]),

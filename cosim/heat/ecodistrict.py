@@ -12,6 +12,7 @@ there). Every line in k€ a year, CO2 in t a year.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,15 @@ def deviation_pct(platform: float | None, study: float | None) -> float | None:
     if platform is None or study is None or study == 0:
         return None
     return 100.0 * (platform - study) / abs(study)
+
+
+def within_15_pct(*deviations_pct: float | None) -> str:
+    """The table's verdict for a checked line: "yes" if every case the study gives is within
+    ±15 %, "no" if one is not, "" if the line has no value to compare (empty cells are None or NaN)."""
+    given = [d for d in deviations_pct if d is not None and not math.isnan(d)]
+    if not given:
+        return ""
+    return "yes" if all(abs(d) <= 15.0 for d in given) else "no"
 
 
 def comparison(a_result: CaseResult, b_result: CaseResult) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cosim.cli.app import app
-from cosim.heat.ecodistrict import Assumptions, annuity
+from cosim.heat.ecodistrict import Assumptions, annuity, within_15_pct
 from cosim.heat.planning import plan_case_b
 from cosim.results.writer import read_table
 from cosim.scenario.model import load_scenario
@@ -133,3 +133,8 @@ def test_planning_calibrates_checks_over_the_run_and_sizes_the_plant(
         float(network["q_network_kw"].max())
         < 1200.0 + 700.0 + designs["gas boiler free"].capacity_kw["gas"] + 1e3
     )
+
+
+def test_the_15_pct_verdict_ignores_empty_cells() -> None:
+    assert within_15_pct(None, 14.0) == "yes" and within_15_pct(float("nan"), -14.9) == "yes"
+    assert within_15_pct(-15.1, 2.0) == "no" and within_15_pct(None, float("nan")) == ""
