@@ -107,7 +107,7 @@ class _Forecasting(DistrictController):
         self.context = context
         self.cfg, self.limit_kw = _config(context.scenario)
         self.forecaster = DistrictForecaster(
-            context.scenario, self.cfg.horizon // context.scenario.control_step
+            context.scenario, self.cfg.horizon // context.scenario.control_step, writer=context.writer
         )
         self.buildings = list(self.forecaster.names)
         self.storage = StorageData(context.scenario, self.forecaster)

@@ -43,7 +43,7 @@ class LocalMpc(DistrictController):
         self.context = context
         self.solver = cfg.solver
         horizon = cfg.horizon // s.control_step
-        self.forecaster = DistrictForecaster(s, horizon)
+        self.forecaster = DistrictForecaster(s, horizon, writer=context.writer)
         self.buildings = list(self.forecaster.names)
         self.storage = StorageData(s, self.forecaster)
         self.names = self.buildings + self.storage.names  # buildings first, then standalone storage

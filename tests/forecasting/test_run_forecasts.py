@@ -43,6 +43,9 @@ def test_a_run_plans_on_issued_forecasts(run: RunSummary) -> None:
     steps = read_table(run.out_dir, "mpc_steps")
     assert len(steps) == 20 and (steps["status"] == "optimal").all()
     assert run.kpis["limit"]["exceeded_h"] < 0.5
+    # the run records every forecast it issued, one issue per control step
+    issued = read_table(run.out_dir, "forecasts")
+    assert issued["time_s"].nunique() == 20 and {"p_base_kw", "pv_kw"} <= set(issued["quantity"])
 
 
 def test_issued_forecasts_are_recorded_with_the_values_the_simulators_computed(
