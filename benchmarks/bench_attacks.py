@@ -64,6 +64,16 @@ def cases() -> list[Case]:
         for k in (3, 10):
             out.append(Case("sensor_bias", k * sigma, f"{k}σ", target, start_h))
         out.append(Case("sensor_bias", 1.0, "1 kW", target, start_h))
+    target, start_h = "house-003", 3  # every other kind once, where the limit binds
+    out += [
+        Case("admm_scale", 0.2, "20 % less", target, start_h),
+        Case("admm_random", 1.0, "±1 kW", target, start_h),
+        Case("sensor_scale", 0.2, "+20 %", target, start_h),
+        Case("sensor_drift", 0.5, "0.5 kW/h", target, start_h),
+        Case("sensor_freeze", 0.0, "frozen", target, start_h),
+        Case("sensor_noise", 0.5, "σ 0.5 kW", target, start_h),
+        Case("setpoint_bias", 2.0, "+2 kW", "bat-001", start_h),
+    ]
     return out
 
 

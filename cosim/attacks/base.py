@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from controllers.admm.messages import LocalUpdate
+from controllers.measurements import BuildingSetpoints
 
 __all__ = ["ATTACKS", "Attack", "Values", "register_attack"]
 
@@ -19,7 +20,8 @@ class Attack:
     Hooks (each gets the simulation time and returns what passes on; the base passes everything
     unchanged, so a kind overrides only the injection points it attacks):
     - `measurement(time_s, agent, values)`: a controller's input between simulator and controller;
-    - `update(time_s, update)`: an ADMM agent's round update on its way to the coordinator.
+    - `update(time_s, update)`: an ADMM agent's round update on its way to the coordinator;
+    - `setpoints(time_s, agent, setpoints)`: an agent's setpoints between the agent and its devices.
     `needs_controller`: the controller kind the attack needs (None: any); `over_mqtt`: whether it
     also runs with `transport: mqtt` (else in process only).
     """
@@ -48,6 +50,9 @@ class Attack:
 
     def update(self, time_s: int, update: LocalUpdate) -> LocalUpdate:
         return update
+
+    def setpoints(self, time_s: int, agent: str, setpoints: BuildingSetpoints) -> BuildingSetpoints:
+        return setpoints
 
 
 ATTACKS: dict[str, type[Attack]] = {}

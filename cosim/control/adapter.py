@@ -243,6 +243,8 @@ class ControlAdapter(TimeBasedSim):
             received = self._attacked(step, received)
         decided = self.controller.step(step, received, self.setpoints)
         self.setpoints = {name: decided.get(name, _UNSET) for name in self.agents.values()}
+        for attack in self.attacks:  # actuator attacks: between the agents and their devices
+            self.setpoints = {n: attack.setpoints(step.time_s, n, sp) for n, sp in self.setpoints.items()}
 
     def _attacked(self, step: ControlStep, received: dict[str, Values]) -> dict[str, Values]:
         """The measurements as the attacks let them through (`cosim.attacks`), each active attack

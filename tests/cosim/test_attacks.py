@@ -8,6 +8,7 @@ default of a scenario with attacks); the forecasts are still the perfect twin's.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from controllers.admm.messages import LocalUpdate
 from controllers.detection import DETECTORS, Observation
+from controllers.measurements import BuildingSetpoints
 from cosim.attacks import ATTACKS
 from cosim.results.writer import read_table
 from cosim.run import RunSummary, run_scenario
@@ -88,13 +90,19 @@ def test_attack_contract(kind: str) -> None:
     attack = ATTACKS[kind]("a", 900, 1800, 2.0, 0)
     update = LocalUpdate("a", 1, 0, pd.Series([1.0, 1.0]).to_numpy(), 0.0, 0.0, 1, "solved")
     values: dict[str, float | None] = {"p_kw": 1.0, "pv_kw": 0.0}
-    for time_s in (0, 2700):  # before and after the window
-        assert attack.update(time_s, update) is update
-        assert attack.measurement(time_s, "a", values) == values
-    other = LocalUpdate("b", 1, 0, update.p_net_kw, 0.0, 0.0, 1, "solved")
-    assert attack.update(900, other) is other and attack.measurement(900, "b", values) == values
-    changed = attack.update(900, update) is not update or attack.measurement(900, "a", values) != values
-    assert changed
+    setpoints = BuildingSetpoints(battery_p_kw=1.0, hp_p_kw=0.5)
+
+    def untouched(time_s: int, agent: str) -> bool:
+        reported = attack.update(time_s, dataclasses.replace(update, agent=agent)).p_net_kw.tolist()
+        return (reported == [1.0, 1.0] and attack.measurement(time_s, agent, values) == values
+                and attack.setpoints(time_s, agent, setpoints) == setpoints)
+
+    assert untouched(0, "a") and untouched(2700, "a")  # before and after the window
+    assert untouched(900, "b") and untouched(1800, "b")  # another agent
+    # in the window it acts on the target (a frozen reading shows once the meter moves)
+    first = attack.measurement(900, "a", values)
+    later = attack.measurement(1800, "a", {**values, "p_kw": 3.0})
+    assert first != values or later["p_kw"] != 3.0 or not untouched(1800, "a")
 
 
 @pytest.mark.parametrize("kind", sorted(DETECTORS))
@@ -190,3 +198,21 @@ def test_cosim_plot_draws_the_attack_timeline(fdi_runs: dict[str, RunSummary], s
     assert "attack_timeline.png" in made
     assert (fdi_runs["on"].out_dir / "figures" / "attack_timeline.png").stat().st_size > 10_000
     assert "attack_timeline.png" not in {p.name for p in plot_run(small_run.out_dir)}  # no attacks, none
+
+
+def test_a_setpoint_bias_reaches_the_battery(tmp_path: Path) -> None:
+    """`setpoint_bias` alters the target's battery setpoint between agent and battery: the battery
+    follows the altered setpoint (recorded as the setpoint the device got)."""
+    base = {
+        "name": "actuator", "start": "2024-03-20T10:00:00", "duration": "2h", "step": "15min", "seed": 3,
+        "buildings": [{"name": "bat", "count": 2, "battery": {"capacity_kwh": 10, "soc_init": 0.5}}],
+        "grid": {"network": "kerber_landnetz_kabel_1"},
+        "controller": {"kind": "none", "transport": "inprocess"},  # batteries idle unless attacked
+        "attacks": [{"kind": "setpoint_bias", "target": "bat-002", "start": "30min", "magnitude": -1.5}],
+    }
+    run = run_scenario(Scenario.model_validate(base), tmp_path / "run", echo=lambda _t: None)
+    batteries = read_table(run.out_dir, "batteries")
+    target = batteries[batteries["entity"] == "bat-002.battery"].sort_values("time_s")
+    assert (target[target["time_s"] < 1800]["p_kw"] == 0).all()
+    assert (target[target["time_s"] >= 1800]["p_kw"] < -1.0).all()  # discharging 1.5 kW
+    assert (batteries[batteries["entity"] == "bat-001.battery"]["p_kw"] == 0).all()
