@@ -24,18 +24,23 @@ from simulators.storage.model import DEFAULTS as STORAGE_DEFAULTS
 __all__ = ["StorageData"]
 
 
+def _unit(unit: StorageUnit, kind: str) -> dict[str, float]:
+    """The storage parameters both the ADMM battery and tank take, with the kind's defaults."""
+    defaults = STORAGE_DEFAULTS[kind]
+    return {
+        "capacity_kwh": unit.capacity_kwh,
+        "eta_charge": unit.eta_charge,
+        "eta_discharge": unit.eta_discharge,
+        "loss_per_h": defaults["loss_per_h"] if unit.loss_per_h is None else unit.loss_per_h,
+        "c_rate_per_h": defaults["c_rate_per_h"] if unit.c_rate_per_h is None else unit.c_rate_per_h,
+        "soc_min": unit.soc_min,
+        "soc_max": unit.soc_max,
+    }
+
+
 def _battery(unit: StorageUnit, e0_kwh: float) -> Battery:
-    defaults = STORAGE_DEFAULTS["battery"]
-    return Battery(
-        capacity_kwh=unit.capacity_kwh,
-        e0_kwh=float(np.clip(e0_kwh, unit.soc_min * unit.capacity_kwh, unit.soc_max * unit.capacity_kwh)),
-        eta_charge=unit.eta_charge,
-        eta_discharge=unit.eta_discharge,
-        loss_per_h=defaults["loss_per_h"] if unit.loss_per_h is None else unit.loss_per_h,
-        c_rate_per_h=defaults["c_rate_per_h"] if unit.c_rate_per_h is None else unit.c_rate_per_h,
-        soc_min=unit.soc_min,
-        soc_max=unit.soc_max,
-    )
+    e0 = float(np.clip(e0_kwh, unit.soc_min * unit.capacity_kwh, unit.soc_max * unit.capacity_kwh))
+    return Battery(e0_kwh=e0, **_unit(unit, "battery"))
 
 
 class StorageData:
@@ -100,22 +105,15 @@ class StorageData:
         dhw = np.stack([r[0] for r in rows])
         cop = np.stack([r[1] for r in rows])
         out = list(data)
-        defaults = STORAGE_DEFAULTS["tank"]
         for i, unit in self.tanks.items():
             values = received.get(data[i].name, {})
             soc, q0 = values.get("tank_soc"), values.get("tank_p_th_kw")
             tank = Tank(
-                capacity_kwh=unit.capacity_kwh,
                 e1_kwh=(unit.soc_init if soc is None else soc) * unit.capacity_kwh,
                 q0_kw=0.0 if q0 is None or q0 != q0 else q0,
                 q_dhw_kw=dhw[:, i],
                 cop_dhw=cop[:, i],
-                eta_charge=unit.eta_charge,
-                eta_discharge=unit.eta_discharge,
-                loss_per_h=defaults["loss_per_h"] if unit.loss_per_h is None else unit.loss_per_h,
-                c_rate_per_h=defaults["c_rate_per_h"] if unit.c_rate_per_h is None else unit.c_rate_per_h,
-                soc_min=unit.soc_min,
-                soc_max=unit.soc_max,
+                **_unit(unit, "tank"),
             )
             out[i] = dataclasses.replace(data[i], tank=tank)
         return out
