@@ -23,6 +23,7 @@ from cosim.control.agents import agent_specs
 from cosim.mqtt.plane import ControlPlane, start_control_plane
 from cosim.plans.handdown import clear_plans, load_plans, plan_set, publish_plans, store_plans
 from cosim.results.kpis import compute_kpis
+from cosim.results.security_kpis import clean_run
 from cosim.results.writer import ResultsWriter
 from cosim.scenario.model import Scenario
 from cosim.world.build import BuiltWorld, build_world
@@ -150,6 +151,10 @@ def run_scenario(
         kpis["mqtt"] = mqtt_kpis
         if plane is not None and plane.verifier is not None:  # a secured run: what the bridge refused
             kpis["mqtt"]["rejected"] = plane.verifier.counts
+    not_clean = clean_run(kpis)
+    kpis["run"] |= {"clean": not not_clean, "not_clean_because": not_clean}
+    if not_clean:
+        echo("the control loop was not clean: " + "; ".join(not_clean))
     writer.write_json("kpis.json", kpis)
     _finish(writer, meta, started, "completed")
     return RunSummary(out, kpis, wall, scenario.n_steps)

@@ -366,6 +366,8 @@ def _cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.3f}"
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value) or "–"
     return str(value)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from cosim.results.writer import read_table
 
-__all__ = ["DETECT_WITHIN_STEPS", "security_kpis"]
+__all__ = ["DETECT_WITHIN_STEPS", "clean_run", "security_kpis"]
 
 DETECT_WITHIN_STEPS = 3
 
@@ -74,3 +74,29 @@ def security_kpis(out_dir: Path, step_s: int) -> dict[str, Any]:
                 total += max(end - since, 0) // step_s
         out["quarantined_agent_steps"] = total
     return out
+
+
+def clean_run(kpis: dict[str, Any]) -> list[str]:
+    """Why a run's control loop was not clean (empty: it was): messages dropped or rejected, late
+    agents, ADMM fallbacks, attacks injected, anomaly alarms. A run that ends `completed` with any
+    of these says so (`kpis.json` run.clean, run.not_clean_because)."""
+    reasons = []
+    mqtt = kpis.get("mqtt") or {}
+    if mqtt.get("dropped"):
+        reasons.append(f"{mqtt['dropped']} MQTT messages dropped (stale, malformed or unexpected)")
+    # retained plans seen again are no attacks (`controllers.signing.Verifier.counts`)
+    rejected = sum(n for reason, n in (mqtt.get("rejected") or {}).items() if reason != "duplicate_retained")
+    if rejected:
+        reasons.append(f"{rejected} messages rejected by the secured control plane")
+    late = (kpis.get("control") or {}).get("late_agent_steps")
+    if late:
+        reasons.append(f"{late} late agent answers (their fallback was applied)")
+    fallbacks = (kpis.get("admm") or {}).get("fallback_steps")
+    if fallbacks:
+        reasons.append(f"ADMM fell back in {fallbacks} steps")
+    security = kpis.get("security") or {}
+    if security.get("attacks"):
+        reasons.append(f"{security['attacks']} attacks injected")
+    if security.get("alarms"):
+        reasons.append(f"{security['alarms']} anomaly alarms")
+    return reasons

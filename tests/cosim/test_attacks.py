@@ -216,3 +216,15 @@ def test_a_setpoint_bias_reaches_the_battery(tmp_path: Path) -> None:
     assert (target[target["time_s"] < 1800]["p_kw"] == 0).all()
     assert (target[target["time_s"] >= 1800]["p_kw"] < -1.0).all()  # discharging 1.5 kW
     assert (batteries[batteries["entity"] == "bat-001.battery"]["p_kw"] == 0).all()
+
+
+def test_an_attacked_run_never_reports_itself_clean(
+    fdi_runs: dict[str, RunSummary], small_run: RunSummary
+) -> None:
+    """kpis.json's run.clean: false with the reasons when attacks were injected, alarms raised,
+    messages dropped or rejected, agents late or ADMM fell back; true for a clean run."""
+    for run in fdi_runs.values():
+        assert run.kpis["run"]["clean"] is False
+        assert any("attacks injected" in r for r in run.kpis["run"]["not_clean_because"])
+    assert any("anomaly alarms" in r for r in fdi_runs["on"].kpis["run"]["not_clean_because"])
+    assert small_run.kpis["run"]["clean"] is True and small_run.kpis["run"]["not_clean_because"] == []
