@@ -9,9 +9,9 @@ transport); the MQTT ones hold an `MqttExchange` (`cosim.control.exchange`), the
 Inputs (from the building, same step): p_kw, p_base_kw, pv_kw, t_in_c, flex_available_kw,
 flex_backlog_kwh, and with a hot-water tank dhw_th_kw and cop; for the model-predictive kinds also
 t_mass_c, heat_th_kw, cop, q_kvar; (from the building's battery, time-shifted) soc, capacity_kwh,
-p_charge_max_kw, p_discharge_max_kw; (from its tank, same step: the state when the next setpoint
-applies) tank_soc, tank_capacity_kwh, tank_p_charge_max_kw, tank_p_discharge_max_kw and the
-applied tank_p_th_kw. Outputs:
+p_charge_max_kw, p_discharge_max_kw and battery_p_kw (its power over the step before); (from its
+tank, same step: the state when the next setpoint applies) tank_soc, tank_capacity_kwh,
+tank_p_charge_max_kw, tank_p_discharge_max_kw and the applied tank_p_th_kw. Outputs:
 battery_p_set_kw (applies within the step), hp_p_set_kw, t_set_c, flex_shift_kw, tank_p_th_set_kw
 (apply from the next step, through time-shifted connections). None = no setpoint. See
 `controllers.measurements` for the timing contract.
@@ -77,7 +77,8 @@ META: Meta = {
             "public": True,
             "params": ["kind", "params", "agent_id", "role"],
             "attrs": [
-                *MEASUREMENT_INPUTS, *BATTERY_INPUTS, *PREDICTIVE_INPUTS, "dhw_th_kw", *TANK_INPUTS,
+                *MEASUREMENT_INPUTS, *BATTERY_INPUTS, "battery_p_kw", *PREDICTIVE_INPUTS, "dhw_th_kw",
+                *TANK_INPUTS,
                 *SETPOINT_OUTPUTS,
             ],
         },

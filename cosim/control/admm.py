@@ -115,6 +115,8 @@ class _Forecasting(DistrictController):
         self.tracker = StateTracker(self.buildings, self.forecaster.fleet.x[:, 0])
         self.defence = Defence(context.scenario, context)
         self._shadows: dict[str, AdmmAgent] = {}  # quarantined agents' honest twins (trusted estimates)
+        # the last step's (time, building meters, claims), checked at the next step
+        self._pending: tuple[int, dict[str, float], dict[str, float]] | None = None
 
     def setup(self, agents: list[str], step_s: int, storage: frozenset[str] = frozenset()) -> None:
         if sorted(agents) != sorted(self.names) or storage != frozenset(self.storage.names):
@@ -152,17 +154,19 @@ class _Forecasting(DistrictController):
 
         return estimate
 
-    def _detect(
-        self, step: ControlStep, received: dict[str, Values], batteries: dict[str, float | None]
-    ) -> None:
-        """The anomaly checks after the step's decision: every agent's reported step against its
-        metered power (the building's meter plus the battery power it applies)."""
-        metered = {
-            name: (0.0 if name in self.storage.names else received[name].get("p_kw") or 0.0)
-            + (batteries.get(name) or 0.0)
-            for name in self.names
-        }
-        self.defence.check(step.time_s, step.timestamp, metered)
+    def _detect(self, step: ControlStep, received: dict[str, Values]) -> None:
+        """The anomaly checks of the step before, now that its batteries' own powers have come in:
+        every agent's claim for that step against its meter over it (the building's metered power
+        then plus the battery's power); this step's claims and meters wait for the next step."""
+        pending, self._pending = self._pending, (
+            step.time_s,
+            {n: 0.0 if n in self.storage.names else received[n].get("p_kw") or 0.0 for n in self.names},
+            self.defence.claims(),
+        )
+        if pending is not None:
+            observed_s, building_kw, claims = pending
+            metered = {n: kw + (received[n].get("battery_p_kw") or 0.0) for n, kw in building_kw.items()}
+            self.defence.check(step.time_s, step.timestamp, observed_s, metered, claims)
 
     def _batteries(self, previous: dict[str, BuildingSetpoints]) -> list[float | None]:
         return [None if (a := previous.get(name)) is None else a.battery_p_kw for name in self.names]
@@ -208,7 +212,7 @@ class LocalAdmm(_Forecasting):
         plans = [plan_fallback(a, result.decision, p) for a, p in zip(self.agents, result.plans, strict=True)]
         self._record(step, result, data)
         if self.defence.active:
-            self._detect(step, received, {n: p.battery_p_kw for n, p in zip(self.names, plans, strict=True)})
+            self._detect(step, received)
         return {
             name: BuildingSetpoints(
                 battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw, tank_p_th_kw=plan.tank_p_th_kw
@@ -322,7 +326,7 @@ class MqttAdmm(_Forecasting):
             for name, (tick, _round, kw) in claims.items():
                 if tick == result.tick:
                     self.defence.reported_kw[name] = kw
-            self._detect(step, received, {n: s.battery_p_kw for n, s in setpoints.items()})
+            self._detect(step, received)
         return setpoints
 
     def _check(self, time_s: int, objective: float | None) -> dict[str, float | None]:

@@ -5,9 +5,11 @@
   lie) and then replaces the updates of quarantined agents by a trusted estimate of their net power
   (their own optimum without coordination on the platform's data: what an uncoordinated agent
   draws), so ADMM converges with the others while the quarantined agent's load is still counted;
-- `check`, after the step's decision, scores what every agent reported for the step being applied
-  against its measured meter, raises alarms, quarantines an agent on an alarm and releases it after
-  `detection.release_after` without one.
+- `check`, one step later, scores what every agent reported for a step against its meter over that
+  step as measured (the building's meter and the battery's own power, which its agent learns one
+  step later), raises alarms, quarantines an agent on an alarm and releases it after
+  `detection.release_after` without one. The battery's own power makes an altered setpoint (an
+  actuator attack) visible too.
 
 Tables: `detections` (every score: detector, agent, score, alarm), `quarantine` (every change:
 agent, state, reason).
@@ -70,17 +72,32 @@ class Defence:
 
         return apply
 
-    def check(self, time_s: int, timestamp: Any, measured_kw: dict[str, float]) -> list[str]:
-        """Score every agent's reported step against its measured meter; quarantine and release;
-        record. Returns the agents in quarantine for the next step."""
+    def claims(self) -> dict[str, float]:
+        """The step-0 claims of the step just decided (taken: the next step starts afresh)."""
+        claims, self.reported_kw = self.reported_kw, {}
+        return claims
+
+    def check(
+        self,
+        time_s: int,
+        timestamp: Any,
+        observed_s: int,
+        measured_kw: dict[str, float],
+        reported_kw: dict[str, float],
+    ) -> list[str]:
+        """At control time `time_s`, score every agent's claim for the step at `observed_s`
+        (`reported_kw`) against its measured meter over that step; quarantine and release; record
+        (rows at `time_s`, when the alarm is known, with the step scored as `observed_s`). Returns the
+        agents in quarantine for the next step."""
         rows, changes = [], []
         alarmed: set[str] = set()
         for agent, measured in measured_kw.items():
-            observation = Observation(agent, time_s, self.reported_kw.get(agent), measured)
+            observation = Observation(agent, observed_s, reported_kw.get(agent), measured)
             for detector in self.detectors:
                 score = detector.score(observation)
                 rows.append({"time_s": time_s, "timestamp": timestamp, "entity": agent,
-                             "detector": score.detector, "score": score.score, "alarm": score.alarm})
+                             "observed_s": observed_s, "detector": score.detector, "score": score.score,
+                             "alarm": score.alarm})
                 if score.alarm:
                     alarmed.add(agent)
         if self.quarantine_on:
@@ -94,7 +111,6 @@ class Defence:
                     del self.quarantined[agent]
                     changes.append({"time_s": time_s, "timestamp": timestamp, "entity": agent,
                                     "state": "released", "reason": f"no alarm for {self.release_after_s} s"})
-        self.reported_kw.clear()
         if self.context is not None:
             if rows:
                 self.context.writer.add_rows("detections", rows)

@@ -7,8 +7,8 @@ states, handed-down plans included) and solves the district's problem in one pie
 out between its agents and the coordinator of the transformer limit. Its setpoints follow the
 ADMM timing: battery power for [t, t+Δ), heat-pump and tank power for [t+Δ, t+2Δ). Standalone
 batteries and hot-water tanks are in the problem as in ADMM's (`cosim.control.storage_data`).
-Each step's status, objective and solve times go to the `mpc_steps` table; a step the solver cannot solve keeps the
-previous setpoints and is recorded with its status (the run goes on).
+Each step's status, objective and solve times go to the `mpc_steps` table; a step the solver
+cannot solve keeps the previous setpoints and is recorded with its status (the run goes on).
 
 It is the benchmark every distributed controller is measured against: the optimum with full
 information, at the cost of one solve of the whole district per step.

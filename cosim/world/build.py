@@ -34,6 +34,9 @@ BATTERY_OUTPUTS = [
 ]
 TANK_OUTPUTS = ["p_th_kw", "p_th_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw"]
 SETPOINTS = ["battery_p_set_kw", "hp_p_set_kw", "t_set_c", "flex_shift_kw", "tank_p_th_set_kw"]
+# a battery's state as its agent receives it, time-shifted: its state at t and its power over the step
+# before (`battery_p_kw`, what the anomaly checks compare a claim with)
+BATTERY_TO_AGENT: tuple[str | tuple[str, str], ...] = (*BATTERY_INPUTS, ("p_kw", "battery_p_kw"))
 # a tank's state as its building's agent receives it (tank output → agent input)
 TANK_TO_AGENT = tuple(
     zip(["soc", "capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "p_th_kw"], TANK_INPUTS, strict=True)
@@ -209,7 +212,7 @@ class _Builder:
             self.connect(bat, conn, "p_kw")
             self.connect(agent, bat, ("battery_p_set_kw", "p_set_kw"))
             self.connect(
-                bat, agent, *BATTERY_INPUTS, time_shifted=True, initial_data=_battery_state(spec, s.step)
+                bat, agent, *BATTERY_TO_AGENT, time_shifted=True, initial_data=_battery_state(spec, s.step)
             )
             self.record(bat, BATTERY_OUTPUTS, "batteries", unit.name)
             self.record(agent, SETPOINTS, "setpoints", unit.name)
@@ -273,7 +276,7 @@ class _Builder:
             self.connect(
                 bat,
                 agent,
-                *BATTERY_INPUTS,
+                *BATTERY_TO_AGENT,
                 time_shifted=True,
                 initial_data=_battery_state(group.battery.model_dump(), self.s.step),
             )
@@ -354,7 +357,7 @@ def _battery_state(spec: dict[str, Any], step_s: int) -> dict[str, float]:
     fleet = StorageFleet([StorageSpec.from_dict({**spec, "kind": "battery"})])
     charge_max, discharge_max = fleet.power_limits_kw(step_s / 3600.0)
     return {"soc": spec["soc_init"], "capacity_kwh": spec["capacity_kwh"], "p_charge_max_kw": charge_max[0],
-            "p_discharge_max_kw": discharge_max[0]}
+            "p_discharge_max_kw": discharge_max[0], "p_kw": 0.0}  # by source attribute (mosaik)
 
 
 def _grid_child_attrs(model: str) -> list[str]:

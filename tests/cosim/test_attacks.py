@@ -65,7 +65,7 @@ def test_detected_the_attacker_is_quarantined_and_the_limit_holds(fdi_runs: dict
     detections = read_table(out, "detections")
     honest = detections[detections["entity"] != "house-003"]
     assert not honest["alarm"].any()  # no false positives on the honest agents
-    attacker = detections[(detections["entity"] == "house-003") & (detections["time_s"] >= 3 * 3600)]
+    attacker = detections[(detections["entity"] == "house-003") & (detections["observed_s"] >= 3 * 3600)]
     assert attacker["alarm"].all()  # it keeps lying, it stays quarantined
     assert fdi_runs["on"].kpis["admm"]["converged_share"] == 1.0
     security = fdi_runs["on"].kpis["security"]
@@ -228,3 +228,15 @@ def test_an_attacked_run_never_reports_itself_clean(
         assert any("attacks injected" in r for r in run.kpis["run"]["not_clean_because"])
     assert any("anomaly alarms" in r for r in fdi_runs["on"].kpis["run"]["not_clean_because"])
     assert small_run.kpis["run"]["clean"] is True and small_run.kpis["run"]["not_clean_because"] == []
+
+
+def test_an_actuator_attack_is_seen_by_the_battery_s_own_power(tmp_path: Path) -> None:
+    """`setpoint_bias` on an ADMM agent's battery: what the agent claimed for a step and what its
+    meter drew differ by the altered power, which the check sees through the battery's own power."""
+    data = _variant(True).model_dump()
+    data["attacks"] = [{"kind": "setpoint_bias", "target": "bat-001", "start": "3h", "magnitude": 2.0}]
+    run = run_scenario(Scenario.model_validate(data), tmp_path / "actuator", echo=lambda _t: None)
+    security = run.kpis["security"]
+    assert security["detected_share"] == 1.0 and security["steps_to_detect_median"] <= 3
+    alarms = read_table(run.out_dir, "detections")
+    assert set(alarms[alarms["alarm"]]["entity"]) == {"bat-001"}
