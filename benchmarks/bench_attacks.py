@@ -100,9 +100,9 @@ def _excess_kwh(run: RunSummary) -> float:
 
 def _false_positives(run: RunSummary, attack: Case | None) -> tuple[int, int]:
     detections = read_table(run.out_dir, "detections")
-    per_step = detections.groupby(["time_s", "entity"])["alarm"].any().reset_index()
+    per_step = detections.groupby(["observed_s", "entity"])["alarm"].any().reset_index()
     if attack is not None:
-        attacked = (per_step["entity"] == attack.target) & (per_step["time_s"] >= attack.start_h * 3600)
+        attacked = (per_step["entity"] == attack.target) & (per_step["observed_s"] >= attack.start_h * 3600)
         per_step = per_step[~attacked]
     return int(per_step["alarm"].sum()), len(per_step)
 
