@@ -49,6 +49,16 @@ def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
+def _check_storage(
+    kind: str, eta_charge: float, eta_discharge: float, soc_min: float, soc_max: float
+) -> None:
+    """The efficiency and state-of-charge limits a battery and a tank share; ValueError otherwise."""
+    if not (0 < eta_charge <= 1 and 0 < eta_discharge <= 1):
+        raise ValueError(f"{kind} efficiencies must lie in (0, 1]")
+    if not 0 <= soc_min <= soc_max <= 1:
+        raise ValueError(f"{kind} needs 0 ≤ soc_min ≤ soc_max ≤ 1")
+
+
 @dataclass(frozen=True)
 class ThermalModel:
     """A building's discretised 2R2C model, heat pump and comfort band (see module docstring).
@@ -120,10 +130,7 @@ class Battery:
     def __post_init__(self) -> None:
         if self.capacity_kwh <= 0:
             raise ValueError(f"battery capacity_kwh must be positive, got {self.capacity_kwh}")
-        if not (0 < self.eta_charge <= 1 and 0 < self.eta_discharge <= 1):
-            raise ValueError("battery efficiencies must lie in (0, 1]")
-        if not 0 <= self.soc_min <= self.soc_max <= 1:
-            raise ValueError("battery needs 0 ≤ soc_min ≤ soc_max ≤ 1")
+        _check_storage("battery", self.eta_charge, self.eta_discharge, self.soc_min, self.soc_max)
         if not self.e_min_kwh - 1e-9 <= self.e0_kwh <= self.e_max_kwh + 1e-9:
             raise ValueError(f"battery e0_kwh={self.e0_kwh} outside [{self.e_min_kwh}, {self.e_max_kwh}]")
         if self.e_final_min_kwh is not None and self.e_final_min_kwh > self.e_max_kwh:
@@ -170,10 +177,7 @@ class Tank:
         _set(self, "cop_dhw", _vector("tank.cop_dhw", self.cop_dhw, horizon))
         if self.capacity_kwh <= 0 or self.c_rate_per_h <= 0 or self.loss_per_h < 0:
             raise ValueError("tank: capacity and c-rate must be positive, the loss ≥ 0")
-        if not (0 < self.eta_charge <= 1 and 0 < self.eta_discharge <= 1):
-            raise ValueError("tank efficiencies must lie in (0, 1]")
-        if not 0 <= self.soc_min <= self.soc_max <= 1:
-            raise ValueError("tank needs 0 ≤ soc_min ≤ soc_max ≤ 1")
+        _check_storage("tank", self.eta_charge, self.eta_discharge, self.soc_min, self.soc_max)
         if np.any(self.cop_dhw <= 0):
             raise ValueError("tank.cop_dhw must be positive")
         _set(self, "e1_kwh", float(np.clip(self.e1_kwh, self.e_min_kwh, self.e_max_kwh)))

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controllers.admm import AgentData, Battery, ThermalModel
+from controllers.admm import AgentData, ThermalModel
 from cosim.control.forecast_issue import ForecastIssuer
+from cosim.control.storage_params import battery as battery_data
 from cosim.results.writer import ResultsWriter
 from cosim.scenario.forecast import ForecastConfig
 from cosim.scenario.model import Scenario
@@ -156,19 +157,7 @@ class DistrictForecaster:
                 )
             battery = None
             if group.battery is not None and state.battery_e_kwh is not None:
-                b = group.battery
-                battery = Battery(
-                    capacity_kwh=b.capacity_kwh,
-                    e0_kwh=float(
-                        np.clip(state.battery_e_kwh, b.soc_min * b.capacity_kwh, b.soc_max * b.capacity_kwh)
-                    ),
-                    eta_charge=b.eta_charge,
-                    eta_discharge=b.eta_discharge,
-                    loss_per_h=1e-4 if b.loss_per_h is None else b.loss_per_h,
-                    c_rate_per_h=0.3 if b.c_rate_per_h is None else b.c_rate_per_h,
-                    soc_min=b.soc_min,
-                    soc_max=b.soc_max,
-                )
+                battery = battery_data(group.battery, state.battery_e_kwh)
             data.append(
                 AgentData(
                     name=name,

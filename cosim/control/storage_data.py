@@ -13,34 +13,15 @@ import dataclasses
 
 import numpy as np
 
-from controllers.admm import AgentData, Battery
+from controllers.admm import AgentData
 from controllers.admm.data import Tank
 from cosim.control.adapter import Values
 from cosim.control.forecast import WEATHER_FIELDS, DistrictForecaster
+from cosim.control.storage_params import battery, storage_params
 from cosim.scenario.model import Scenario, StorageUnit
 from simulators.building.model import WeatherInputs
-from simulators.storage.model import DEFAULTS as STORAGE_DEFAULTS
 
 __all__ = ["StorageData"]
-
-
-def _unit(unit: StorageUnit, kind: str) -> dict[str, float]:
-    """The storage parameters both the ADMM battery and tank take, with the kind's defaults."""
-    defaults = STORAGE_DEFAULTS[kind]
-    return {
-        "capacity_kwh": unit.capacity_kwh,
-        "eta_charge": unit.eta_charge,
-        "eta_discharge": unit.eta_discharge,
-        "loss_per_h": defaults["loss_per_h"] if unit.loss_per_h is None else unit.loss_per_h,
-        "c_rate_per_h": defaults["c_rate_per_h"] if unit.c_rate_per_h is None else unit.c_rate_per_h,
-        "soc_min": unit.soc_min,
-        "soc_max": unit.soc_max,
-    }
-
-
-def _battery(unit: StorageUnit, e0_kwh: float) -> Battery:
-    e0 = float(np.clip(e0_kwh, unit.soc_min * unit.capacity_kwh, unit.soc_max * unit.capacity_kwh))
-    return Battery(e0_kwh=e0, **_unit(unit, "battery"))
 
 
 class StorageData:
@@ -79,7 +60,7 @@ class StorageData:
                     price_per_kwh=price,
                     p_base_kw=zeros,
                     pv_kw=zeros,
-                    battery=_battery(unit, e0),
+                    battery=battery(unit, e0),
                     export_price_per_kwh=export,
                 )
             )
@@ -113,7 +94,7 @@ class StorageData:
                 q0_kw=0.0 if q0 is None or q0 != q0 else q0,
                 q_dhw_kw=dhw[:, i],
                 cop_dhw=cop[:, i],
-                **_unit(unit, "tank"),
+                **storage_params(unit, "tank"),
             )
             out[i] = dataclasses.replace(data[i], tank=tank)
         return out
