@@ -455,10 +455,15 @@ class PlannerSource(Strict):
     """Plans made by the energy-hub planner for every building before the run (`cosim.plans.source`):
     `policy` is `scenario` (the scenario's import and export prices) or a planner policy name
     (none, fit, fip, nm, rtp, tou, nm+tou); heat is planned to hold the indoor temperature
-    `margin_k` above the comfort minimum."""
+    `margin_k` above the comfort minimum. `replan_hour`: re-plan every day at this local hour (the
+    first plan at the start of the run), each plan over `horizon_h` hours from its issue time, on the
+    forecasts issued then and the states measured then (`cosim.plans.replan`); unset: one plan over
+    the whole run, made at its start."""
 
     policy: str = "scenario"
     margin_k: Annotated[float, Field(ge=0, le=5)] = 0.5
+    replan_hour: Annotated[int, Field(ge=0, le=23)] | None = None
+    horizon_h: Annotated[float, Field(ge=24, le=48)] = 36.0
 
 
 class PlanConfig(Strict):
