@@ -72,10 +72,10 @@ class AdmmBuildingAgent(Agent):
 
     Params (`controllers.admm.params.AdmmAgentParams`): `coordinator` (its agent id),
     `plan_weight_per_kw2` and `plan_series` (the series of a received `plan` message that the
-    agent's net power tracks, default `p_kw`), `queue_updates` (a round's update is queued instead
-    of awaiting its PUBACK; only for a broker with TCP_NODELAY such as the one the platform spawns:
-    with Nagle on the broker's side every round then stalls ~40 ms, 88 s instead of 9.6 s for the
-    soft-band test run against a Mosquitto without it).
+    agent's net power tracks, default `p_kw`), `queue_updates` (default: a round's update is queued
+    instead of awaiting its PUBACK, on any broker: the platform's MQTT session acknowledges at once
+    (TCP_QUICKACK), so a broker without `set_tcp_nodelay` no longer holds the next broadcast ~40 ms
+    behind Nagle; awaiting each PUBACK costs one broker round trip per agent of a host and round).
     """
 
     kind: ClassVar[str] = "admm"

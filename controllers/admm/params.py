@@ -35,12 +35,14 @@ class _Params(BaseModel):
 class AdmmAgentParams(_Params):
     """A building agent's: its coordinator's id; the plan it tracks (`plan_series` of the received
     `plan` message, weight `plan_weight_per_kw2`); `queue_updates`: a round's update is queued
-    instead of awaiting its PUBACK (the platform's own broker only)."""
+    instead of awaiting its PUBACK (the default on every broker: the platform's MQTT session sets
+    TCP_NODELAY and re-arms TCP_QUICKACK, so a broker without `set_tcp_nodelay` no longer stalls
+    queued updates; `false` awaits each acknowledgement, one broker round trip per agent and round)."""
 
     coordinator: Name = COORDINATOR_ID
     plan_weight_per_kw2: Annotated[float, Field(ge=0)] = 0.0
     plan_series: Name = "p_kw"
-    queue_updates: bool = False
+    queue_updates: bool = True
 
 
 class CoordinatorParams(_Params):

@@ -19,11 +19,12 @@ __all__ = ["admm_agent_specs", "agent_specs"]
 
 def agent_specs(scenario: Scenario, own_broker: bool = False) -> list[AgentSpec]:
     """The MQTT agents of a scenario: one agent per building, named like the building (baseline or
-    ADMM), plus the ADMM coordinator. `own_broker`: the platform provides the broker (TCP_NODELAY
-    set), so the ADMM agents may queue their round updates (`AdmmBuildingAgent`)."""
+    ADMM), plus the ADMM coordinator. `own_broker` (whether the platform provides the broker) no
+    longer changes anything: the ADMM agents queue their round updates on every broker
+    (`AdmmAgentParams.queue_updates`, issue 22)."""
     c = scenario.controller
     if c.kind == "admm" and c.admm is not None:
-        return admm_agent_specs(scenario, c.admm, queue_updates=own_broker)
+        return admm_agent_specs(scenario, c.admm)
     params: dict[str, Any] = {
         "controller": c.kind, "params": scenario.controller_params(), "step_s": scenario.control_step,
     }
@@ -33,7 +34,7 @@ def agent_specs(scenario: Scenario, own_broker: bool = False) -> list[AgentSpec]
     ]
 
 
-def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = False) -> list[AgentSpec]:
+def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = True) -> list[AgentSpec]:
     """One ADMM agent per building and per standalone storage unit, and the coordinator of the
     transformer limit."""
     names = [name for g in scenario.buildings for name in g.names()] + [u.name for u in scenario.storage]
