@@ -573,3 +573,12 @@ def _register_forecast() -> None:
 
 
 _register_forecast()
+
+
+def _register_bench() -> None:
+    from cosim.bench.cli import register
+
+    register(app, _guard, _Command)  # cosim bench, cosim bench-dsm (docs/benchmarking.md)
+
+
+_register_bench()
