@@ -17,6 +17,19 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
         exit 1
     fi
 fi
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    # the benchmark report's test renders the HTML in headless Chromium (tests/bench): install it
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get install -y -q chromium >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null; } \
+            || true
+    fi
+    if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+        echo "error: the benchmark report's test needs Chromium and it could not be installed;" \
+             "install it (Debian: sudo apt install chromium; Ubuntu: the chromium snap)" >&2
+        exit 1
+    fi
+fi
 [ -d .venv ] || "$PYTHON" -m venv .venv
 . .venv/bin/activate
 log=$(mktemp)
