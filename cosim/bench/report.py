@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cosim.bench.table import SCORE_RATIOS, SCORE_WEIGHT, best_controllers, wide  # noqa: E402
+from cosim.bench.table import KPIS, SCORE_RATIOS, SCORE_WEIGHT, best_controllers, wide  # noqa: E402
 
 DECISIVE_WINDOW_H = 12.0  # hours shown around the baseline's peak
 BAR_KPIS = ("score", "energy_cost", "co2_kg", "peak_import_kw", "ramping_kw", "discomfort_kh",
@@ -35,6 +35,8 @@ def fmt(value: Any) -> str:
             return f"{value:,.0f}"
         if magnitude >= 10:
             return f"{value:.1f}"
+        if 0 < magnitude < 0.01:
+            return f"{value:.2g}"
         return f"{value:.3f}"
     return str(value)
 
@@ -49,8 +51,11 @@ def write_tables(table: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def _kpi_columns(table: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(kpi, label, unit) in the order of `cosim.bench.table.KPIS`, the score last."""
+    order = {k.name: i for i, k in enumerate(KPIS)} | {"score": len(KPIS)}
     first = table.drop_duplicates("kpi")
-    return [(str(r.kpi), str(r.label), str(r.unit)) for r in first.itertuples()]
+    columns = [(str(r.kpi), str(r.label), str(r.unit)) for r in first.itertuples()]
+    return sorted(columns, key=lambda c: order.get(_base_name(c[0]), len(KPIS)))
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -120,9 +125,14 @@ def bars_figure(table: pd.DataFrame) -> str:
         ax.tick_params(axis="y", labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
+    _legend(axes.flat[0])
     fig.tight_layout()
     return _png(fig)
+
+
+def _legend(ax: Any, **kwargs: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, **kwargs)
 
 
 def radar_figure(table: pd.DataFrame) -> str:
@@ -142,7 +152,7 @@ def radar_figure(table: pd.DataFrame) -> str:
         ax.fill([*angles, angles[0]], [*values, values[0]], alpha=0.08)
     ax.set_xticks(angles, axes_kpis, fontsize=7)
     ax.set_title("KPIs / baseline (mean over scenarios)", fontsize=9)
-    ax.legend(loc="upper right", bbox_to_anchor=(1.35, 1.1), fontsize=7)
+    _legend(ax, loc="upper right", bbox_to_anchor=(1.35, 1.1))
     return _png(fig)
 
 
@@ -186,7 +196,7 @@ def decisive_figure(table: pd.DataFrame, baseline: str = "none") -> str:
             label.set_rotation(30)
     for ax in list(axes.flat)[len(scenarios):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
+    _legend(axes.flat[0])
     fig.tight_layout()
     return _png(fig)
 

@@ -195,6 +195,8 @@ def best_controllers(table: pd.DataFrame) -> set[tuple[str, str, str]]:
     best: set[tuple[str, str, str]] = set()
     ok = table[(table["status"] == "ok") & table["better"].isin(["lower", "higher"]) & table["value"].notna()]
     for (scenario, kpi), rows in ok.groupby(["scenario", "kpi"], sort=False):
+        if rows["value"].nunique() <= 1 and len(rows) > 1:
+            continue  # all the same: nothing to mark
         lower = rows["better"].iloc[0] == "lower"
         target = rows["value"].min() if lower else rows["value"].max()
         tolerance = 1e-9 * max(abs(target), 1.0)
