@@ -73,9 +73,9 @@ class AdmmBuildingAgent(Agent):
     Params (`controllers.admm.params.AdmmAgentParams`): `coordinator` (its agent id),
     `plan_weight_per_kw2` and `plan_series` (the series of a received `plan` message that the
     agent's net power tracks, default `p_kw`), `queue_updates` (default: a round's update is queued
-    instead of awaiting its PUBACK, on any broker: the platform's MQTT session acknowledges at once
-    (TCP_QUICKACK), so a broker without `set_tcp_nodelay` no longer holds the next broadcast ~40 ms
-    behind Nagle; awaiting each PUBACK costs one broker round trip per agent of a host and round).
+    at QoS 0 instead of awaiting its PUBACK, on any broker: a lost one is a straggler; awaiting each
+    PUBACK costs one broker round trip per agent of a host and round, and a broker without
+    `set_tcp_nodelay` holds the next broadcast behind its PUBACKs until the host's delayed ACK).
     """
 
     kind: ClassVar[str] = "admm"
@@ -151,9 +151,14 @@ class AdmmBuildingAgent(Agent):
             return  # the coordinator reuses this agent's last value
         update = self.reported(update)
         reply = self.ctx.messages.admm_x(message.tick, message.iteration, update_to_body(update))
-        # queued: a host answers for its agents in turn, one broker round trip apart if each awaits
-        # its PUBACK; a lost update is a straggler the coordinator covers with the last value
-        await self.ctx.publish(reply, wait_for_ack=not self.queue_updates)
+        # queued at QoS 0: a host answers for its agents in turn, one broker round trip apart if each
+        # awaits its PUBACK, and without PUBACKs nothing from the broker sits in front of the next
+        # broadcast to this host (Nagle on a broker without TCP_NODELAY); a lost update is a
+        # straggler the coordinator covers with the last value
+        if self.queue_updates:
+            await self.ctx.publish(reply, wait_for_ack=False, qos=0)
+        else:
+            await self.ctx.publish(reply)
 
     def reported(self, update: LocalUpdate) -> LocalUpdate:
         """What the agent tells the coordinator of its update (an honest agent: the update)."""
@@ -351,7 +356,9 @@ class AdmmCoordinatorAgent(Agent):
             self.updates, self.round_key, self.answered = {}, (tick, broadcast.iteration), set()
             self.round_done.clear()
             z = self.ctx.messages.admm_z(tick, broadcast.iteration, broadcast_to_body(broadcast))
-            await self.ctx.publish(z)
+            # QoS 0, queued: no PUBACK from the broker in front of the round's updates; a lost
+            # broadcast costs its round the timeout (the agents' last values stand in)
+            await self.ctx.publish(z, wait_for_ack=False, qos=0)
             with contextlib.suppress(TimeoutError):  # stragglers: their last values are reused
                 await asyncio.wait_for(self.round_done.wait(), self.round_timeout_s)
             active = self._active()

@@ -145,17 +145,26 @@ class AgentContext:
         return self._runner.factory
 
     async def publish(
-        self, message: Message, *, agent: str | None = None, retain: bool = False, wait_for_ack: bool = True
+        self,
+        message: Message,
+        *,
+        agent: str | None = None,
+        retain: bool = False,
+        wait_for_ack: bool = True,
+        qos: int | None = None,
     ) -> bool:
         """Publish `message` on its kind's topic under `agent` (default: this agent).
 
-        `wait_for_ack=False` only queues it (still QoS 1 on the wire) and returns at once, for
-        messages whose loss the receiver tolerates and that must not wait one broker round trip
-        each: the ADMM rounds, where an agent host answers for all its agents one after another.
+        `wait_for_ack=False` only queues it and returns at once, for messages whose loss the
+        receiver tolerates and that must not wait one broker round trip each: the ADMM rounds,
+        where an agent host answers for all its agents one after another. `qos`: this message's
+        QoS (default: the connection's); QoS 0 has no acknowledgement, so no PUBACK from the broker
+        can sit in front of the next message to this client (Nagle on a broker without
+        TCP_NODELAY holds a second small write until the first is acknowledged).
         """
         if not wait_for_ack:
-            return await self._runner.publish_queued(message, agent=agent)
-        return await self._runner.publish(message, agent=agent, retain=retain)
+            return await self._runner.publish_queued(message, agent=agent, qos=qos)
+        return await self._runner.publish(message, agent=agent, retain=retain, qos=qos)
 
     async def subscribe(self, kind: Kind, agent: str | None = None) -> None:
         """Receive messages of `kind` from `agent` (None: from every agent) from now on."""
@@ -249,20 +258,25 @@ class AgentRunner:
                 self._route(topic_filter, self)
         await self.connection.subscribe(topic_filter)
 
-    async def publish(self, message: Message, *, agent: str | None = None, retain: bool = False) -> bool:
+    async def publish(
+        self, message: Message, *, agent: str | None = None, retain: bool = False, qos: int | None = None
+    ) -> bool:
         topic = self.scheme.topic(message.kind, agent or self.agent.agent_id)
         payload = self.path.encode(topic, message)
         if payload is None:  # the middleware kept it back
             return True
-        return await self.connection.publish(topic, payload, retain=retain)
+        return await self.connection.publish(topic, payload, retain=retain, qos=qos)
 
-    async def publish_queued(self, message: Message, *, agent: str | None = None) -> bool:
-        """Queue `message` for sending without waiting for the broker's acknowledgement."""
+    async def publish_queued(
+        self, message: Message, *, agent: str | None = None, qos: int | None = None
+    ) -> bool:
+        """Queue `message` for sending without waiting for the broker's acknowledgement (`qos`: the
+        message's QoS, default the connection's)."""
         topic = self.scheme.topic(message.kind, agent or self.agent.agent_id)
         payload = self.path.encode(topic, message)
         if payload is None:  # the middleware kept it back
             return True
-        return await self.connection.publish_many([(topic, payload)]) == 1
+        return await self.connection.publish_many([(topic, payload)], qos=qos) == 1
 
     # ---------------------------------------------------------------- connection hooks
 
