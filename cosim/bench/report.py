@@ -15,11 +15,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from cosim.bench.table import KPIS, SCORE_RATIOS, SCORE_WEIGHT, best_controllers, wide  # noqa: E402
+from cosim.bench.table import KPIS, SCORE_RATIOS, SCORE_WEIGHT, best_controllers, wide
 
 DECISIVE_WINDOW_H = 12.0  # hours shown around the baseline's peak
 BAR_KPIS = ("score", "energy_cost", "co2_kg", "peak_import_kw", "ramping_kw", "discomfort_kh",

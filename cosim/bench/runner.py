@@ -76,7 +76,7 @@ def execute(spec: RunSpec, runs_dir: str, broker: str | None = None) -> RunRecor
     error: str | None = None
     try:
         _run(spec, folder, broker)
-    except Exception as exc:  # noqa: BLE001 - a failed run is a result of the benchmark
+    except Exception as exc:
         error = f"{type(exc).__name__}: {exc}".strip()[:500]
     record = RunRecord(spec.scenario, spec.controller, spec.key, "failed" if error else "ok", error,
                        str(folder), False, time.perf_counter() - started)
@@ -190,7 +190,8 @@ def _local(specs: list[RunSpec], runs_dir: str, workers: int, address: str | Non
 def _dask(specs: list[RunSpec], runs_dir: str, workers: int, address: str | None,
           broker: str | None) -> Iterator[RunRecord]:
     try:
-        from distributed import Client, LocalCluster, as_completed as dask_completed
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
     except ImportError:
         raise InputError("--executor dask: Dask is not installed; pip install 'dask[distributed]'") from None
     if not specs:

@@ -259,9 +259,9 @@ def _source_hash(kind: str, program: str | None) -> str:
     """The plug-in's or external program's own source (outside the project's packages)."""
     file: str | None = program
     if file is None and ":" in kind:
-        from controllers.plugin import controller_class
-
         import inspect
+
+        from controllers.plugin import controller_class
 
         try:
             file = inspect.getsourcefile(controller_class(kind))
