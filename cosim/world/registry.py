@@ -21,6 +21,7 @@ SIMULATORS: dict[str, str] = {
     "Recorder": "cosim.world.recorder:RecorderSim",
     "Constant": "simulators.constant.sim:ConstantSim",
     "HeatNetwork": "simulators.heat_network.sim:HeatNetworkSim",
+    "SolarThermal": "simulators.solar_thermal.sim:SolarThermalSim",
 }
 PROCESS_CAPABLE = {
     "Sources": "simulators.sources",
@@ -29,6 +30,7 @@ PROCESS_CAPABLE = {
     "Grid": "simulators.grid",
     "Constant": "simulators.constant",
     "HeatNetwork": "simulators.heat_network",
+    "SolarThermal": "simulators.solar_thermal",
 }
 
 

@@ -18,7 +18,7 @@ The store loses `loss_per_h` of its content per hour. Signs: every heat flow ≥
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -46,15 +46,41 @@ def plane_irradiance_w_m2(
 ) -> np.ndarray:
     """Irradiance on the collector plane (W/m²) by pvlib's transposition (isotropic sky), at the
     middle of each step."""
+    zenith, azimuth = sun_at_middle(times, latitude_deg, longitude_deg)
+    return plane_irradiance_from_sun(
+        zenith, azimuth, ghi_w_m2, dni_w_m2, dhi_w_m2, collector.tilt_deg, collector.azimuth_deg
+    )
+
+
+def sun_at_middle(
+    times: pd.DatetimeIndex, latitude_deg: float, longitude_deg: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sun's apparent zenith and azimuth (degrees) at the middle of each step of `times`."""
     import pvlib
 
     middle = times + (times[1] - times[0]) / 2 if len(times) > 1 else times
     sun = pvlib.solarposition.get_solarposition(middle, latitude_deg, longitude_deg)
+    return sun["apparent_zenith"].to_numpy(), sun["azimuth"].to_numpy()
+
+
+def plane_irradiance_from_sun(
+    zenith_deg: np.ndarray | float,
+    azimuth_deg: np.ndarray | float,
+    ghi_w_m2: np.ndarray,
+    dni_w_m2: np.ndarray,
+    dhi_w_m2: np.ndarray,
+    tilt_deg: np.ndarray | float,
+    surface_azimuth_deg: np.ndarray | float,
+) -> np.ndarray:
+    """pvlib's isotropic transposition onto planes of `tilt_deg` / `surface_azimuth_deg` (arrays
+    broadcast: one step of many collectors, or many steps of one), never negative or NaN."""
+    import pvlib
+
     poa = pvlib.irradiance.get_total_irradiance(
-        collector.tilt_deg,
-        collector.azimuth_deg,
-        sun["apparent_zenith"].to_numpy(),
-        sun["azimuth"].to_numpy(),
+        tilt_deg,
+        surface_azimuth_deg,
+        zenith_deg,
+        azimuth_deg,
         np.asarray(dni_w_m2),
         np.asarray(ghi_w_m2),
         np.asarray(dhi_w_m2),
@@ -64,15 +90,33 @@ def plane_irradiance_w_m2(
 
 
 def collector_heat_w_m2(
-    g_poa_w_m2: np.ndarray, t_out_c: np.ndarray, collector: CollectorParams
+    g_poa_w_m2: np.ndarray, t_out_c: np.ndarray, collector: CollectorParams | CollectorArrays
 ) -> np.ndarray:
-    """Heat per m² of aperture that reaches the store (W/m²): the efficiency curve × η_sys."""
+    """Heat per m² of aperture that reaches the store (W/m²): the efficiency curve × η_sys
+    (`collector`'s parameters may be arrays that broadcast against the irradiance)."""
     g = np.asarray(g_poa_w_m2, dtype=float)
     dt = collector.t_mean_c - np.asarray(t_out_c, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         eta = collector.eta0 - collector.a1_w_m2k * dt / g - collector.a2_w_m2k2 * dt**2 / g
     eta = np.where(g > 0, np.clip(eta, 0.0, collector.eta0), 0.0)
     return np.asarray(eta * g * collector.eta_system)
+
+
+@dataclass(frozen=True)
+class CollectorArrays:
+    """The `CollectorParams` of several collectors as arrays (shape (n,))."""
+
+    eta0: np.ndarray
+    a1_w_m2k: np.ndarray
+    a2_w_m2k2: np.ndarray
+    t_mean_c: np.ndarray
+    tilt_deg: np.ndarray
+    azimuth_deg: np.ndarray
+    eta_system: np.ndarray
+
+    @classmethod
+    def of(cls, collectors: list[CollectorParams]) -> CollectorArrays:
+        return cls(*(np.array([getattr(c, f.name) for c in collectors], dtype=float) for f in fields(cls)))
 
 
 @dataclass(frozen=True)
