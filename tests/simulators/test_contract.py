@@ -90,7 +90,10 @@ CASES = [
     Case(
         "SolarThermal",
         {**COMMON, "site": {"latitude_deg": 48.85, "longitude_deg": 2.35}},
-        [("Collector", {"spec": {"area_m2": 6.0, "store_kwh": 3.0}}), ("Collector", {"spec": {"area_m2": 4.0}})],
+        [
+            ("Collector", {"spec": {"area_m2": 6.0, "store_kwh": 3.0}}),
+            ("Collector", {"spec": {"area_m2": 4.0}}),
+        ],
         {"Collector": {**{k: WEATHER[k] for k in ("t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2")},
                        "q_solar_used_kw": 0.5}},
     ),
