@@ -36,6 +36,7 @@ from simulators.heat_network.params import (
     SourceParams,
     StoreParams,
 )
+from simulators.solar_thermal.params import SolarThermalSpec
 from simulators.sources.climate import ClimateName
 from simulators.sources.model import site_from
 from simulators.storage.model import StorageParams
@@ -144,7 +145,8 @@ class BuildingGroup(BuildingSpec):
     definition) plus what a group adds. Unset demands come from the `type` preset; space heating
     from `space_heating_kwh_m2a` × floor area when `space_heating_kwh_a` is not given; the initial
     indoor temperature is the thermostat's. `heating`: `heat_pump`, `gas_boiler`, or `district` (a
-    substation on the scenario's `heat_network`)."""
+    substation on the scenario's `heat_network`). `solar_thermal`: each building's collectors and
+    their store (`simulators.solar_thermal`), feeding its hot water, then its space heating."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
     count: Annotated[int, Field(ge=1, le=100000)] = 1
@@ -152,6 +154,7 @@ class BuildingGroup(BuildingSpec):
     space_heating_kwh_m2a: NonNegativeFloat | None = None
     battery: StorageUnit | None = None
     tank: StorageUnit | None = None
+    solar_thermal: SolarThermalSpec | None = None
     buses: list[int] | None = Field(default=None, description="explicit grid buses, one per building")
     external: bool = Field(
         default=False, description="hardware in the loop: a device on MQTT plays these buildings"
@@ -171,6 +174,8 @@ class BuildingGroup(BuildingSpec):
     def _consistent(self) -> BuildingGroup:
         if self.external and self.tank is not None:
             raise ValueError("an external building cannot have a simulated hot-water tank")
+        if self.external and self.solar_thermal is not None:
+            raise ValueError("an external building cannot have simulated solar-thermal collectors")
         if self.external and self.heating == "district":
             raise ValueError("an external building cannot be district-heated: its substation is fed by the "
                              "simulated building's heat demand (use heating heat_pump or gas_boiler)")
