@@ -1,54 +1,87 @@
 """ADMM over a real MQTT broker: iterations, wall time per control step and optimality gap versus N,
-next to the centralised cvxpy solve of the same problem (ratio).
+on the platform's own broker and on a default-configured one, next to the centralised cvxpy solve
+of the same problem (ratio).
 
 For N = 10, 100, 1000 agents (the district of `bench_admm.py`: 10 % standalone batteries, the rest
 heat-pump buildings, 30 % of them with a battery; 96 steps of 15 min; transformer limit at 80 % of
 the uncoordinated peak) it runs the MQTT deployment of `cosim run` with `controller: admm`:
-the building agents spread over `--workers` processes (each an `AgentHost` on one connection, as
-agents would share a gateway), the coordinator in a process of its own, and the lockstep bridge in
+the building agents spread over host processes (each an `AgentHost` on one connection, as agents
+would share a gateway; `--workers`, and at least one per `--max-agents-per-host` agents, so
+N = 10,000 runs on 10 hosts), the coordinator in a process of its own, and the lockstep bridge in
 this process, which sends every agent its forecast and the clock and waits for the coordinator's
 statistics and every agent's setpoints. Two control steps: a cold start, then a warm start from
-the first step shifted by one (forecasts came true). The same two steps run in process
-(`run_control_step`, one core; up to `--reference-max` agents) as a check: the MQTT rounds must
-reach the same iterations. `Σ local solves` is the sum of the agents' OSQP times of a step as they
-report them (compute that `--workers` processes share; the rest of the MQTT step is messaging,
-decoding and waiting).
+the first step shifted by one (forecasts came true). Every round goes through the broker.
+
+Each N runs on the platform's broker (a spawned Mosquitto with `set_tcp_nodelay true`, or `--broker
+URL`) and, up to `--compare-max` agents, once more on `--default-broker` (default: the Mosquitto on
+127.0.0.1:1883, Debian's default configuration; `none` to skip): `default / tuned` is the ratio of
+the step times. Up to N = 100 each broker runs `--repeats` times, alternating, and the table shows
+the median step times (the first run's iterations and timings otherwise). The same two steps run in
+process (`run_control_step`, one core; up to `--reference-max` agents) as a check: the MQTT rounds
+must reach the same iterations. `Σ local solves` is the sum of the agents' OSQP times of a step as
+they report them (compute that the hosts share; the rest of the MQTT step is messaging, decoding and
+waiting).
 
 Columns: `iters` rounds (cold / warm); `MQTT step` the bridge's wall time per control step
 (forecasts out → every setpoint in); `in-process` the same rounds by direct calls on one core;
 `gap` (J_admm − J_central)/|J_central|; `central` the centralised wall time (build + canonicalise
-+ solve; Clarabel), run in a child process abandoned after `--central-timeout`; `ratio`
-central / MQTT step (> 1: the decentralised step is faster).
++ solve; Clarabel), run in a child process abandoned after `--central-timeout` (skipped above
+`--central-max` agents); `ratio` central / MQTT step (> 1: the decentralised step is faster).
 
-    python benchmarks/bench_admm_mqtt.py [--sizes 10 100 1000] [--broker mqtt://127.0.0.1:1883]
-                                         [--workers 2] [--central-timeout 120]
+`--breakdown N` also prints where the rounds of N's cold and warm steps went: the round's wall
+time (from one broadcast's arrival at the bridge to the next), the local solves per host (Σ solve
+/ hosts), the coordinator's z-update, the encoding and decoding of the round's messages (their
+count × the per-message cost measured here), and the rest (the broker, waking up, waiting for the
+slowest host).
 
-A broker without `set_tcp_nodelay true` (Debian's default Mosquitto configuration) delays every
-round by the client's delayed ACK (~40 ms): the broker's PUBACK for an agent's update and the next
-broadcast are two small writes, and Nagle holds the second until the first is acknowledged.
+    python benchmarks/bench_admm_mqtt.py [--sizes 10 100 1000] [--broker mqtt://...]
+                                         [--default-broker mqtt://127.0.0.1:1883] [--workers 2]
+                                         [--central-timeout 120] [--breakdown 1000]
+
+The agents queue their round updates (no wait for the PUBACK) on every broker: the platform's MQTT
+session sets TCP_NODELAY and re-arms TCP_QUICKACK after every read, so the Nagle / delayed-ACK
+stall of a broker without `set_tcp_nodelay` does not occur (`docs/mqtt.md`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import math
 import multiprocessing as mp
 import os
+import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from bench_admm import CentralTiming, central_with_timeout
 
 from controllers.admm import AdmmAgent, AgentData, Coordinator, Coupling, SharedLimits, build_agents
+from controllers.admm.messages import AgentPlan, LocalUpdate
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.runner import run_control_step
-from controllers.admm.wire import agent_data_to_series
-from controllers.messages import AdmmStatsBody, AdmmStatsMessage, Message
+from controllers.admm.wire import agent_data_to_series, update_from_body, update_to_body
+from controllers.messages import (
+    AdmmBroadcastBody,
+    AdmmDecisionBody,
+    AdmmRound,
+    AdmmStatsBody,
+    AdmmStatsMessage,
+    AdmmXMessage,
+    AdmmZMessage,
+    DropCounter,
+    Message,
+    decode_for_topic,
+    encode,
+)
+from controllers.runtime.broker_url import parse_broker_url
 from controllers.runtime.host_process import serve_agents
-from controllers.topics import Kind
+from controllers.runtime.stamping import LeanMessageFactory
+from controllers.topics import Kind, TopicScheme
 from cosim.mqtt.bridge_core import BridgeCore
 from cosim.mqtt.brokers import provide_broker
 from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
@@ -66,25 +99,61 @@ class Step:
     objective: float
     max_violation_kw: float
     sum_solve_s: float
+    rounds: tuple[AdmmRound, ...] = ()
+    round_wall_s: tuple[float, ...] = ()  # from a broadcast's arrival at the bridge to the next's
+
+
+@dataclass(frozen=True)
+class Mqtt:
+    steps: tuple[Step, Step]
+    messages: int
+    megabytes: float
 
 
 @dataclass(frozen=True)
 class Row:
     n_agents: int
-    workers: int
-    mqtt: tuple[Step, Step]
+    hosts: int
+    tuned: tuple[Mqtt, ...]  # one per repeat, alternating with the default broker's
+    default: tuple[Mqtt, ...]
     inprocess: tuple[Step, Step] | None
     central: tuple[CentralTiming | None, CentralTiming | None]
     limit_kw: float
-    messages: int
-    megabytes: float
 
 
-def _district(n_agents: int, seed: int) -> tuple[list[AgentData], SharedLimits]:
+@dataclass
+class _Watch:
+    """What the bridge sees of the coordinator: broadcast arrival times, decisions, statistics."""
+
+    arrivals: dict[int, list[float]] = field(default_factory=dict)
+    decided_at: dict[int, float] = field(default_factory=dict)
+    decisions: dict[int, AdmmDecisionBody] = field(default_factory=dict)
+    reports: dict[int, AdmmStatsBody] = field(default_factory=dict)
+
+    def on_z(self, message: Message) -> None:
+        now = time.perf_counter()
+        if isinstance(message, AdmmZMessage):
+            if isinstance(message.body, AdmmBroadcastBody):
+                self.arrivals.setdefault(message.tick, []).append(now)
+            elif isinstance(message.body, AdmmDecisionBody):
+                self.decided_at[message.tick] = now
+                self.decisions[message.tick] = message.body
+
+    def on_stats(self, message: Message) -> None:
+        if isinstance(message, AdmmStatsMessage):
+            self.reports[message.tick] = message.body
+
+    def round_walls(self, tick: int) -> tuple[float, ...]:
+        times = [*self.arrivals.get(tick, []), self.decided_at.get(tick, math.nan)]
+        return tuple(float(b - a) for a, b in itertools.pairwise(times))
+
+
+def _district(n_agents: int, seed: int) -> tuple[list[AgentData], SharedLimits, list[AgentPlan]]:
     n_storage = max(1, n_agents // 10)
     data = synthetic_district(DistrictSpec(n_agents - n_storage, n_storage, HORIZON, DT_H, seed=seed))
-    free = np.stack([AdmmAgent(a).solve_alone().p_net_kw for a in data])
-    return data, SharedLimits.transformer(0.8 * float(free.sum(axis=0).max()), HORIZON)
+    free = [AdmmAgent(a).solve_alone() for a in data]
+    peak = float(np.stack([p.p_net_kw for p in free]).sum(axis=0).max())
+    return data, SharedLimits.transformer(0.8 * peak, HORIZON), free
 
 
 def _in_process(
@@ -115,10 +184,9 @@ async def _over_mqtt(
     datas: list[list[AgentData]],
     limits: SharedLimits,
     url: str,
-    workers: int,
+    hosts: int,
     round_timeout_s: float,
-    queue_updates: bool,
-) -> tuple[tuple[Step, Step], int, float]:
+) -> Mqtt:
     names = [d.name for d in datas[0]]
     run = f"bench-{uuid.uuid4().hex[:8]}"
     coordinator = {
@@ -128,8 +196,7 @@ async def _over_mqtt(
         "round_timeout_s": round_timeout_s,
     }
     groups: list[list[tuple[str, str, dict[str, Any]]]] = [
-        [("admm", n, {"queue_updates": 1} if queue_updates else {}) for n in names[w::workers]]
-        for w in range(workers)
+        [("admm", n, {}) for n in names[w::hosts]] for w in range(hosts)
     ]
     groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
     ctx = mp.get_context("spawn")
@@ -137,16 +204,12 @@ async def _over_mqtt(
     for p in procs:
         p.start()
     bridge = BridgeCore(url, run, [*names, COORDINATOR_ID], prefix=PREFIX, step_timeout_s=3600.0)
+    watch = _Watch()
     try:
         await bridge.start(30.0)
-        reports: dict[int, AdmmStatsBody] = {}
-
-        def keep(message: Message) -> None:
-            if isinstance(message, AdmmStatsMessage):
-                reports[message.tick] = message.body
-
-        await bridge.watch(Kind.ADMM_STATS, COORDINATOR_ID, keep)
-        missing = await bridge.wait_ready(300.0)
+        await bridge.watch(Kind.ADMM_STATS, COORDINATOR_ID, watch.on_stats)
+        await bridge.watch(Kind.ADMM_Z, COORDINATOR_ID, watch.on_z)
+        missing = await bridge.wait_ready(600.0)
         if missing:
             raise RuntimeError(f"{len(missing)} agents did not come online")
         steps = []
@@ -155,7 +218,8 @@ async def _over_mqtt(
             r = await bridge.exchange(tick, {}, time_s=900 * tick, step_s=900, forecasts=forecasts)
             if r.late_agents:
                 raise RuntimeError(f"late agents at tick {tick}: {list(r.late_agents)[:5]}")
-            s = reports[tick]  # the coordinator's admm/stats, sent before its answer
+            s = watch.reports[tick]  # the coordinator's admm/stats, sent before its answer
+            decision = watch.decisions.get(tick)
             steps.append(
                 Step(
                     s.iterations,
@@ -164,6 +228,8 @@ async def _over_mqtt(
                     np.nan if s.objective is None else s.objective,
                     s.max_violation_kw,
                     s.sum_solve_time_ms / 1e3,
+                    tuple(decision.rounds) if decision is not None else (),
+                    watch.round_walls(tick),
                 )
             )
         traffic = bridge.recorder.traffic()
@@ -175,48 +241,71 @@ async def _over_mqtt(
             p.terminate()
         for p in procs:
             p.join(10.0)
-    return (steps[0], steps[1]), messages, mbytes
+    return Mqtt((steps[0], steps[1]), messages, mbytes)
+
+
+def hosts_for(n_agents: int, workers: int, max_agents_per_host: int) -> int:
+    """Agent host processes for N agents: `workers`, and at least one per `max_agents_per_host`."""
+    return max(workers, math.ceil(n_agents / max_agents_per_host))
 
 
 def bench(
     n_agents: int,
-    url: str,
-    workers: int,
-    timeout_s: float,
+    urls: tuple[str, str | None],
+    hosts: int,
+    timeout_s: float | None,
     seed: int,
     reference: bool,
     round_timeout_s: float,
-    queue_updates: bool = True,
+    repeats: int = 1,
 ) -> Row:
-    data0, limits = _district(n_agents, seed)
+    """N's row: over MQTT on the tuned broker (`urls[0]`) and, unless None, on the default one,
+    `repeats` times each, alternating."""
+    data0, limits, free = _district(n_agents, seed)
     if reference:
         inprocess: tuple[Step, Step] | None
         inprocess, datas = _in_process(data0, limits)
     else:  # the second step's data from the agents' own first plans, without the rounds in process
         inprocess = None
-        datas = [data0, [next_step_data(a, AdmmAgent(a).solve_alone()) for a in data0]]
-    mqtt, messages, mbytes = asyncio.run(
-        _over_mqtt(datas, limits, url, workers, round_timeout_s, queue_updates)
-    )
-    central = (
-        central_with_timeout(datas[0], limits, timeout_s),
-        central_with_timeout(datas[1], limits, timeout_s),
-    )
-    return Row(n_agents, workers, mqtt, inprocess, central, float(limits.p_max_kw[0]), messages, mbytes)
+        datas = [data0, [next_step_data(a, p) for a, p in zip(data0, free, strict=True)]]
+    tuned: list[Mqtt] = []
+    default: list[Mqtt] = []
+    for _ in range(repeats):
+        tuned.append(asyncio.run(_over_mqtt(datas, limits, urls[0], hosts, round_timeout_s)))
+        if urls[1] is not None:
+            default.append(asyncio.run(_over_mqtt(datas, limits, urls[1], hosts, round_timeout_s)))
+    central: tuple[CentralTiming | None, CentralTiming | None] = (None, None)
+    if timeout_s is not None:
+        central = (
+            central_with_timeout(datas[0], limits, timeout_s),
+            central_with_timeout(datas[1], limits, timeout_s),
+        )
+    return Row(n_agents, hosts, tuple(tuned), tuple(default), inprocess, central, float(limits.p_max_kw[0]))
 
 
 def _pair(a: float, b: float, fmt: str) -> str:
     return f"{a:{fmt}} / {b:{fmt}}"
 
 
+def median_walls(runs: tuple[Mqtt, ...]) -> tuple[float, float]:
+    """The median cold and warm step times of `runs`."""
+    return (
+        float(np.median([r.steps[0].wall_s for r in runs])),
+        float(np.median([r.steps[1].wall_s for r in runs])),
+    )
+
+
 def print_table(rows: list[Row]) -> None:
     print(
-        "| N | workers | iters MQTT (cold / warm) | iters in-process | MQTT step [s] | Σ local solves [s] "
-        "| in-process step [s] | gap | viol (rel) | central wall [s] | ratio central/MQTT | bridge msgs, MB |"
+        "| N | hosts | iters MQTT (cold / warm) | iters in-process | MQTT step tuned [s] "
+        "| MQTT step default [s] "
+        "| default / tuned | Σ local solves [s] | in-process step [s] | gap | viol (rel) | central wall [s] "
+        "| ratio central/MQTT | bridge msgs, MB |"
     )
-    print("|" + "---|" * 12)
+    print("|" + "---|" * 14)
     for r in rows:
-        m, i = r.mqtt, r.inprocess
+        m, i, d = r.tuned[0].steps, r.inprocess, r.default
+        tuned = median_walls(r.tuned)
         gaps, ratio, central = [], [], []
         for step, c in zip(m, r.central, strict=True):
             if c is None:
@@ -225,19 +314,83 @@ def print_table(rows: list[Row]) -> None:
                 central.append("skipped")
             else:
                 gaps.append(f"{100 * (step.objective - c.objective) / abs(c.objective):.4f} %")
-                ratio.append(f"{c.wall_s / step.wall_s:.1f}")
+                ratio.append(f"{c.wall_s / tuned[len(ratio)]:.1f}")
                 central.append(f"{c.wall_s:.2f}")
         flag = "" if all(s.converged for s in m) else " (not converged)"
         viol = max(s.max_violation_kw for s in m) / r.limit_kw
         its = "n/a" if i is None else f"{i[0].iterations} / {i[1].iterations}"
         wall = "n/a" if i is None else _pair(i[0].wall_s, i[1].wall_s, ".3f")
+        if not d:
+            dwall = against = "n/a"
+        else:
+            dflag = "" if all(s.converged for run in d for s in run.steps) else " (not converged)"
+            default = median_walls(d)
+            dwall = _pair(*default, ".3f") + dflag
+            against = _pair(default[0] / tuned[0], default[1] / tuned[1], ".2f")
         print(
-            f"| {r.n_agents} | {r.workers} | {m[0].iterations} / {m[1].iterations}{flag} | {its} "
-            f"| {_pair(m[0].wall_s, m[1].wall_s, '.3f')} "
+            f"| {r.n_agents} | {r.hosts} | {m[0].iterations} / {m[1].iterations}{flag} | {its} "
+            f"| {_pair(*tuned, '.3f')} | {dwall} | {against} "
             f"| {_pair(m[0].sum_solve_s, m[1].sum_solve_s, '.2f')} "
             f"| {wall} | {' / '.join(gaps)} | {viol:.1e} "
-            f"| {' / '.join(central)} | {' / '.join(ratio)} | {r.messages}, {r.megabytes:.1f} |"
+            f"| {' / '.join(central)} | {' / '.join(ratio)} "
+            f"| {r.tuned[0].messages}, {r.tuned[0].megabytes:.1f} |"
         )
+
+
+def message_costs_s(repeat: int = 2000) -> tuple[float, float]:
+    """(encode, decode) seconds of one round update (96 values), as the hosts and the coordinator do."""
+    factory = LeanMessageFactory("bench", "b1")
+    scheme = TopicScheme(run="bench", prefix=PREFIX)
+    update = LocalUpdate("b1", 0, 3, np.linspace(0.0, 5.0, HORIZON), 1.25, 1e-3, 40, "solved")
+    start = time.perf_counter()
+    for _ in range(repeat):
+        payload = encode(factory.admm_x(0, 3, update_to_body(update)))
+    encode_s = (time.perf_counter() - start) / repeat
+    parsed = scheme.parse(scheme.topic(Kind.ADMM_X, "b1"))
+    assert parsed is not None
+    dropped = DropCounter()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        message = decode_for_topic(parsed, payload, dropped)
+        assert isinstance(message, AdmmXMessage)
+        update_from_body("b1", 0, 3, message.body)
+    return encode_s, (time.perf_counter() - start) / repeat
+
+
+def print_breakdown(row: Row) -> None:
+    """Where the rounds of N's steps went (see the module docstring), tuned broker."""
+    encode_s, decode_s = message_costs_s()
+    print(f"\nPer-round time at N = {row.n_agents} ({row.hosts} hosts; one update {1e6 * encode_s:.1f} µs to "
+          f"encode, {1e6 * decode_s:.1f} µs to decode), tuned broker, sums over the step's rounds [s]:\n")
+    print("| step | rounds | rounds wall | solves per host (Σ / hosts) | slowest agent's solves "
+          "| coordinator z-update | encode + decode | broker, waking, waiting, rest | wall per round [ms] |")
+    print("|" + "---|" * 9)
+    for name, step in zip(("cold", "warm"), row.tuned[0].steps, strict=True):
+        walls = [w for w in step.round_wall_s if np.isfinite(w)]
+        if not step.rounds or len(walls) != len(step.rounds):
+            print(f"| {name} | {step.iterations} | (no round times) | | | | | | |")
+            continue
+        wall = float(sum(walls))
+        solves = sum(r.sum_solve_time_s for r in step.rounds) / row.hosts
+        slowest = sum(r.max_solve_time_s for r in step.rounds)
+        coordinate = sum(r.coordinate_time_s for r in step.rounds)
+        # per round: every agent encodes its update and the coordinator decodes it (the encoding is
+        # shared by the hosts); the broadcast's cost is the same order, once per host
+        codec = len(step.rounds) * row.n_agents * (encode_s / row.hosts + decode_s)
+        rest = wall - solves - coordinate - codec
+        print(
+            f"| {name} | {len(step.rounds)} | {wall:.3f} | {solves:.3f} | {slowest:.3f} | {coordinate:.3f} "
+            f"| {codec:.3f} | {rest:.3f} | {1e3 * wall / len(step.rounds):.1f} |"
+        )
+
+
+def _reachable(url: str) -> bool:
+    parsed = parse_broker_url(url)
+    try:
+        with socket.create_connection((parsed.host, parsed.port), timeout=2.0):
+            return True
+    except OSError:
+        return False
 
 
 def main() -> None:
@@ -248,11 +401,22 @@ def main() -> None:
     parser.add_argument(
         "--broker",
         default=None,
-        help="a running broker, e.g. mqtt://127.0.0.1:1883 (default: spawn a Mosquitto with "
-        "set_tcp_nodelay, as `cosim run` does)",
+        help="the tuned broker, running (default: spawn a Mosquitto with set_tcp_nodelay, as `cosim run` "
+        "does)",
     )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent processes")
+    parser.add_argument(
+        "--default-broker",
+        default="mqtt://127.0.0.1:1883",
+        help="a broker with its default configuration to compare with ('none': skip)",
+    )
+    parser.add_argument("--compare-max", type=int, default=1000, help="compare brokers up to this N")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per broker up to N = 100, alternating (medians shown)"
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent host processes")
+    parser.add_argument("--max-agents-per-host", type=int, default=1000)
     parser.add_argument("--central-timeout", type=float, default=120.0)
+    parser.add_argument("--central-max", type=int, default=1000, help="solve centrally up to this N")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--round-timeout",
@@ -265,31 +429,42 @@ def main() -> None:
     parser.add_argument(
         "--reference-max", type=int, default=100, help="run the in-process reference up to this N"
     )
+    parser.add_argument(
+        "--breakdown", type=int, nargs="*", default=[1000], help="per-round breakdown at these N"
+    )
     args = parser.parse_args()
+    default_url = None if args.default_broker.lower() == "none" else args.default_broker
+    if default_url is not None and not _reachable(default_url):
+        print(f"default broker {default_url} not reachable: comparing no brokers")
+        default_url = None
     broker = provide_broker(args.broker)
     rows = []
     try:
         for n in args.sizes:
             start = time.perf_counter()
-            reference = n <= args.reference_max
             rows.append(
                 bench(
                     n,
-                    broker.url,
-                    args.workers,
-                    args.central_timeout,
+                    (broker.url, default_url if n <= args.compare_max else None),
+                    hosts_for(n, args.workers, args.max_agents_per_host),
+                    args.central_timeout if n <= args.central_max else None,
                     args.seed,
-                    reference,
+                    n <= args.reference_max,
                     args.round_timeout,
-                    queue_updates=broker.kind != "external",  # as `cosim run` with its own broker
+                    args.repeats if n <= 100 else 1,
                 )
             )
             print(f"N = {n}: done in {time.perf_counter() - start:.1f} s", flush=True)
             print_table(rows)  # so far, in case a larger size takes long
+            if n in args.breakdown:
+                print_breakdown(rows[-1])
     finally:
         broker.close()
     print()
     print_table(rows)
+    for row in rows:
+        if row.n_agents in args.breakdown:
+            print_breakdown(row)
 
 
 if __name__ == "__main__":
