@@ -7,7 +7,8 @@ tanks (time-shifted); batteries → agents (time-shifted). A standalone storage 
 its own (role "storage", which sees the district's net load; `cosim.control.adapter`) and its own
 grid connection. With a heat network: weather → network; each district-heated
 building's `q_district_kw` → its substation (same step); the network's pump power → its own grid
-connection. Every entity's outputs → the recorder.
+connection. A building's solar-thermal collectors → the building (`q_solar_kw`, same step), the
+building's use of that heat → the collectors (time-shifted). Every entity's outputs → the recorder.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from simulators.building.model import OUTPUT_ATTRS as BUILDING_OUTPUTS
 from simulators.building.sim import WEATHER_INPUTS
 from simulators.heat_network.sim import CHILD_ATTRS as HEAT_CHILD_ATTRS
 from simulators.heat_network.sim import NETWORK_ATTRS as HEAT_NETWORK_ATTRS
+from simulators.solar_thermal.sim import OUTPUTS as SOLAR_OUTPUTS
+from simulators.solar_thermal.sim import WEATHER_INPUTS as SOLAR_WEATHER_INPUTS
 from simulators.sources.sim import PRICE_ATTRS, WEATHER_ATTRS
 from simulators.storage.model import StorageFleet, StorageSpec
 
@@ -101,6 +104,7 @@ class _Builder:
         self.built = BuiltWorld(self.world, scenario.duration)
         self.recorded: list[tuple[Any, list[str], str, str]] = []
         self.district: list[tuple[str, str, Any]] = []  # (building, group, entity) on the heat network
+        self.stsim: Any = None  # the solar-thermal simulator, when a group has collectors
         self.context = context
         self.controller_params = scenario.controller_params()
         common = {"start": scenario.start, "tz": scenario.timezone, "n_steps": scenario.n_steps}
@@ -165,6 +169,8 @@ class _Builder:
         # tanks feed their buildings within the step, batteries follow the agents within the step:
         # separate simulator instances, since mosaik orders simulators, not entities
         tsim = self.start("Storage", **self.common) if any(g.tank for g in s.buildings) else None
+        if any(g.solar_thermal is not None and not g.external for g in s.buildings):
+            self.stsim = self.start("SolarThermal", site=site, **self.common)
         gsim = self.start("Grid", network=s.grid.network, backend=s.grid.backend, **self.common)
         grid = gsim.Grid()
         self.record(
@@ -299,6 +305,17 @@ class _Builder:
             self.built.entities.append(
                 EntityInfo(f"{name}.tank", "tank", group.name, name, bus, group.tank.capacity_kwh)
             )
+        if group.solar_thermal is not None and not group.external:
+            collector = self.stsim.Collector(spec=group.solar_thermal.model_dump())
+            self.connect(weather, collector, *SOLAR_WEATHER_INPUTS)
+            self.connect(collector, b, "q_solar_kw")
+            used = {"q_solar_used_kw": 0.0}
+            self.connect(b, collector, *used, time_shifted=True, initial_data=used)
+            self.record(collector, SOLAR_OUTPUTS, "solar_thermal", f"{name}.solar_thermal")
+            self.built.entities.append(
+                EntityInfo(f"{name}.solar_thermal", "solar_thermal", group.name, name, bus,
+                           group.solar_thermal.store_kwh)
+            )  # fmt: skip
 
     def _add_heat_network(self, gsim: Any, weather: Any) -> None:
         """The district heating network: one substation per district-heated building (in scenario
