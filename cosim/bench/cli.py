@@ -103,11 +103,15 @@ def _print_summary(table: Any) -> None:
 
 
 def bench_dsm(
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder of the table and figure")] = Path(
-        "bench-dsm"),
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder of the table and figure")] = (
+        Path("bench-dsm")),
     shares: Annotated[
         str, typer.Option("--shares", metavar="LIST", help="controllable shares of the residential load")
     ] = "0,0.025,0.05,0.075,0.1",
+    cut: Annotated[
+        str | None, typer.Option("--cut", metavar="START-END", help="the cut in local hours, e.g. 17-20 (the "
+                                 "study's); default: the scenario's DSM window, 18-21")
+    ] = None,
 ) -> None:
     """The demand-side-management study: peak, ramping, evening smoothness and losses against the share
     of controllable load, strategy 1 (cut and restore) and 2 (also anticipate); table and figure."""
@@ -119,7 +123,16 @@ def bench_dsm(
         raise InputError(f"--shares {shares}: give shares between 0 and 0.5 separated by commas") from None
     if not values or any(not 0 <= v <= 0.5 for v in values):
         raise InputError(f"--shares {shares}: give shares between 0 and 0.5 separated by commas")
-    result = run_study(out, values, echo=lambda t: console.print(t, highlight=False))
+    window = None
+    if cut is not None:
+        start, sep, end = cut.partition("-")
+        try:
+            window = (float(start), float(end))
+        except ValueError:
+            window = None
+        if not sep or window is None or not 3 <= window[0] < window[1] <= 24:
+            raise InputError(f"--cut {cut}: give the cut's start and end hours, e.g. --cut 17-20")
+    result = run_study(out, values, window, echo=lambda t: console.print(t, highlight=False))
     console.print(result.markdown, highlight=False)
     for path in result.paths:
         console.print(f"wrote {path}", highlight=False)
