@@ -21,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 from controllers.plans import PlanSet
 from cosim.control.agents import agent_specs
 from cosim.mqtt.plane import ControlPlane, start_control_plane
-from cosim.plans.handdown import clear_plans, load_plans, plan_set, publish_plans, store_plans
+from cosim.plans.handdown import Schedule, clear_plans, load_plans, plan_set, publish_plans, store_plans
+from cosim.plans.replan import PLANS_TABLE, Replanner, plan_rows
 from cosim.results.kpis import compute_kpis
 from cosim.results.security_kpis import clean_run
 from cosim.results.writer import ResultsWriter
 from cosim.scenario.model import Scenario
 from cosim.world.build import BuiltWorld, build_world
 from cosim.world.context import RunContext
+from simulators.clock import start_timestamp
 
 if TYPE_CHECKING:
     from cosim.security.run import RunSecurity
@@ -64,9 +66,14 @@ def run_scenario(
     writer = ResultsWriter(
         out, scenario.outputs.flush_every_steps, overwrite, scenario.outputs.flush_interval_s
     )
-    plans = plans if plans is not None else plan_set(scenario)  # made once; a broken plan file stops here
+    replanner = Replanner.of(scenario, writer)  # rolling day-ahead plans: it makes the first ones too
+    if plans is None:  # made once; a broken plan file stops here
+        plans = replanner.plans_at(0) if replanner is not None else plan_set(scenario)
     schedules = load_plans(scenario, plans)
-    context = RunContext(writer, scenario, on_step, schedules)
+    if replanner is None and plans is not None:
+        start = start_timestamp(scenario.start, scenario.timezone)
+        writer.add_rows(PLANS_TABLE, plan_rows(plans, schedules, 0, start))
+    context = RunContext(writer, scenario, on_step, schedules, replanner=replanner)
     started = time.perf_counter()
     meta = {
         "scenario": scenario.model_dump(mode="json"),
@@ -99,7 +106,13 @@ def run_scenario(
             )
             context.bridge = plane.bridge
             if schedules and plane.bridge is not None and scenario.plan is not None:
-                published = publish_plans(plane.broker.url, plane.run_id, schedules, scenario.plan.series)
+                url, run, series = plane.broker.url, plane.run_id, scenario.plan.series
+
+                def publish(new: dict[str, Schedule]) -> int:  # the first plans and every re-plan
+                    return publish_plans(url, run, new, series)
+
+                context.publish_plans = publish
+                published = publish(schedules)
                 plane.closers.insert(0, lambda: clear_plans(plane.broker.url, plane.run_id, list(schedules)))
                 echo(f"plans: {published} published as retained MQTT messages")
             context.device_bridge = plane.device_bridge

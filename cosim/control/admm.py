@@ -63,6 +63,7 @@ from cosim.control.exchange import MqttExchange
 from cosim.control.forecast import DistrictForecaster, StateTracker
 from cosim.control.storage_data import StorageData
 from cosim.control.voltage import SharedConstraints, VoltageLinearizer
+from cosim.plans.replan import replan_if_due
 from cosim.scenario.model import AdmmConfig, Scenario
 from cosim.world.context import RunContext
 
@@ -133,7 +134,9 @@ class _Forecasting(DistrictController):
 
     def _data(self, step: ControlStep, measured: dict[str, Values]) -> list[AgentData]:
         """Every agent's data for this step, in `names` order."""
-        buildings = self.forecaster.agent_data(step.index, self.tracker.states(measured))
+        states = self.tracker.states(measured)
+        replan_if_due(self.context, step.index, states)  # new day-ahead plans before this step's data
+        buildings = self.forecaster.agent_data(step.index, states)
         return [
             *self.storage.with_tanks(buildings, step.index, measured),
             *self.storage.battery_agents(step.index, measured),

@@ -115,6 +115,13 @@ class DistrictForecaster:
             self.issuer.tables(start, self.fleet)  # records what the (perfect) forecasters issued
         return perfect
 
+    def price_tables(self, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """Import and export prices (per kWh) for steps start … start + horizon − 1 as known at
+        control step `start`: the published tariff."""
+        window = slice(start, start + self.horizon)
+        return (np.asarray(self.prices.import_per_kwh[window], dtype=float),
+                np.asarray(self.prices.export_per_kwh[window], dtype=float))
+
     def _perfect_tables(self, start: int) -> ForecastTables:
         """The twin's stacked values for steps start … start + horizon − 1 (each step computed once)."""
         for k in range(start, start + self.horizon):
@@ -132,9 +139,8 @@ class DistrictForecaster:
         if len(states) != len(self.names):
             raise ValueError(f"need {len(self.names)} states, got {len(states)}")
         f = self.tables(start)
-        window = slice(start, start + self.horizon)
-        price = self.prices.import_per_kwh[window]
-        export = np.minimum(self.prices.export_per_kwh[window], price)
+        price, export_price = self.price_tables(start)
+        export = np.minimum(export_price, price)
         dt_h = self.dt_s / 3600.0
         data = []
         for i, (name, group, state) in enumerate(zip(self.names, self.groups, states, strict=True)):

@@ -27,6 +27,7 @@ from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.admm import with_plans
 from cosim.control.forecast import DistrictForecaster, StateTracker
 from cosim.control.storage_data import StorageData
+from cosim.plans.replan import replan_if_due
 from cosim.world.context import RunContext
 
 __all__ = ["LocalMpc"]
@@ -58,7 +59,9 @@ class LocalMpc(DistrictController):
         self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
     ) -> dict[str, BuildingSetpoints]:
         measured = {name: {**received[name], **step.clock} for name in self.names}
-        buildings = self.forecaster.agent_data(step.index, self.tracker.states(measured))
+        states = self.tracker.states(measured)
+        replan_if_due(self.context, step.index, states)  # new day-ahead plans before this step's data
+        buildings = self.forecaster.agent_data(step.index, states)
         data = [
             *self.storage.with_tanks(buildings, step.index, measured),
             *self.storage.battery_agents(step.index, measured),

@@ -44,9 +44,8 @@ class StorageData:
     def battery_agents(self, start: int, received: dict[str, Values]) -> list[AgentData]:
         """One `AgentData` per standalone battery: no load, no PV, its battery from its state."""
         f = self.forecaster
-        window = slice(start, start + f.horizon)
-        price = f.prices.import_per_kwh[window]
-        export = np.minimum(f.prices.export_per_kwh[window], price)
+        price, export_price = f.price_tables(start)
+        export = np.minimum(export_price, price)
         zeros = np.zeros(f.horizon)
         out = []
         for unit in self.units:

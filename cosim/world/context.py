@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cosim.mqtt.bridge_sync import SyncBridge
     from cosim.plans.handdown import Schedule
+    from cosim.plans.replan import Replanner
     from cosim.results.writer import ResultsWriter
     from cosim.scenario.model import Scenario
 
@@ -24,7 +25,8 @@ __all__ = ["RunContext", "require_context"]
 @dataclass
 class RunContext:
     """One run's shared parts: the results writer, the progress callback, the validated scenario,
-    the plans handed down (building → schedule), and once the control plane is up its bridges."""
+    the plans handed down (building → schedule), the day-ahead re-planner when the scenario
+    re-plans, and once the control plane is up its bridges and the plans' publisher."""
 
     writer: ResultsWriter
     scenario: Scenario
@@ -32,6 +34,8 @@ class RunContext:
     schedules: dict[str, Schedule] = field(default_factory=dict)
     bridge: SyncBridge | None = None  # controllers over MQTT
     device_bridge: SyncBridge | None = None  # external devices (hardware in the loop)
+    replanner: Replanner | None = None  # rolling day-ahead plans (cosim.plans.replan)
+    publish_plans: Callable[[dict[str, Schedule]], object] | None = None  # retained plans, over MQTT
 
 
 def require_context(context: object, who: str) -> RunContext:
