@@ -13,6 +13,7 @@ there). Every line in k€ a year, CO2 in t a year.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cosim.results import read_table
+from cosim.results.writer import list_tables
 from simulators.solar_thermal.model import (
     CollectorParams,
     collector_heat_w_m2,
@@ -64,14 +66,19 @@ def annuity(rate: float, years: float) -> float:
 class Assumptions:
     """Unit costs and factors the study does not give (2010-era French prices, chosen here).
 
-    Capital: investment × annuity(`rate`, `years`) for every item. Case A: PV 3.6 €/Wp installed
-    (5.76 MWp), solar-thermal systems with their in-house stores 700 €/m² (8,000 m²); the houses'
+    Capital: investment × annuity(`rate`, `years`) for every item. Case A: PV 2.88 €/Wp installed
+    (7.2 MWp: the study's 72,000 m² of 100 Wp/m² modules; 288 €/m² of roof), solar-thermal systems
+    with their in-house stores 700 €/m² (8,000 m²); the houses'
     heaters are not counted (as the study's zero O&M suggests, only the energy equipment is).
     Case B: 7 km of buried twin pipes 400 €/m, wood-chip boiler 500 €/kW, gas boiler 60 €/kW,
     heat store 25 €/kWh, substations 8,000 € per building. Fixed O&M: wood boiler 60 €/kW·a, gas
     boiler 10 €/kW·a, network and substations 1 % of their investment a year; none in case A (as
     the study). Electricity: the runs' time-of-use tariff (scenario prices), all consumption bought;
     PV: all production sold at the study's feed-in tariff 258 €/MWh (France's total-sale scheme);
+    the study's "80 % system efficiency" is the performance ratio, which the simulated PV's pvlib
+    losses (angle of incidence, temperature, wiring, inverter: ~0.8 in Paris) already are, so the
+    peak power is the modules' 7.2 MWp, not 80 % of it (5.76 MWp, which counted the losses twice;
+    the earlier 3.6 €/Wp on 5.76 MWp was the same investment);
     grid CO2 0.09 kg/kWh (the run's carbon intensity). Particulates priced 10 €/kg (the study's
     "10 €/t" read per kilogram: see docs/heat_network.md). Solar thermal: `CollectorParams` (the
     study's 90 % read as the system efficiency η_sys), 8,000 m² and 1 MWh of store shared evenly.
@@ -79,8 +86,7 @@ class Assumptions:
 
     rate: float = 0.05
     years: float = 20.0
-    pv_eur_per_wp: float = 3.6
-    pv_kwp: float = 5760.0
+    pv_eur_per_wp: float = 2.88
     solar_thermal_eur_per_m2: float = 700.0
     solar_thermal_m2: float = 8000.0
     hot_water_store_kwh: float = 1000.0
@@ -122,17 +128,81 @@ def _meters(out_dir: Path) -> tuple[pd.DataFrame, pd.Series, float]:
 
 
 def case_a(out_dir: Path, a: Assumptions) -> CaseResult:
-    """Case A from its run's folder (see the module docstring)."""
+    """Case A from its run's folder (see the module docstring). A run whose buildings had
+    solar-thermal collectors (`solar_thermal` in the scenario, table `solar_thermal`) already
+    bought less electricity for their heat; a run without them gets the collectors dispatched here
+    on its weather and heat demands (`Assumptions.solar_thermal_m2`, `hot_water_store_kwh`)."""
     b, price, dt_h = _meters(out_dir)
     year = _scale_to_year(out_dir)
     wide = {
         c: b.pivot(index="time_s", columns="entity", values=c)
         for c in ("p_kw", "pv_kw", "hp_p_kw", "dhw_th_kw", "heat_th_kw", "p_appliances_kw")
     }
-    weather = read_table(out_dir, "weather").set_index("time_s").reindex(wide["p_kw"].index)
-    times = pd.DatetimeIndex(pd.to_datetime(weather["timestamp"]))
+    consumption_kw = (wide["p_kw"] + wide["pv_kw"]).to_numpy()
+    if "solar_thermal" in list_tables(out_dir):
+        collectors = read_table(out_dir, "solar_thermal")
+        collected_kwh = float(collectors["q_collector_kw"].sum() * dt_h)
+        used_kwh = float(b["q_solar_used_kw"].sum() * dt_h)
+        solar_m2 = _solar_thermal_m2(out_dir)
+    else:
+        collected_kwh, used_kwh, saved_kw = _solar_dispatch(out_dir, wide, a, dt_h)
+        consumption_kw = consumption_kw - saved_kw
+        solar_m2 = a.solar_thermal_m2
+    p = price.reindex(wide["p_kw"].index).to_numpy()
+    purchase_kwh = float(consumption_kw.sum() * dt_h) * year
+    purchase_eur = float((consumption_kw.sum(axis=1) * p).sum() * dt_h) * year
+    pv_kwh = float(wide["pv_kw"].to_numpy().sum() * dt_h) * year
+    pv_kwp = _group_sum(out_dir, lambda g: float(g.get("pv_kwp") or 0.0))
+    capital = (pv_kwp * 1000.0 * a.pv_eur_per_wp + solar_m2 * a.solar_thermal_eur_per_m2) * annuity(
+        a.rate, a.years
+    )
+    co2 = _co2_per_kwh(out_dir) * purchase_kwh / 1000.0
+    lines: dict[str, float | None] = {
+        "capital": capital / 1e3,
+        "fixed O&M": 0.0,
+        "electricity purchase": purchase_eur / 1e3,
+        "PV feed-in income": pv_kwh * a.feed_in_eur_per_kwh / 1e3,
+        "gas": None,
+        "wood": None,
+        "particulates": None,
+        "CO2 (t/a)": co2,
+    }
+    lines["total"] = _total(lines)
+    quantities = {
+        "space heating MWh": float(wide["heat_th_kw"].to_numpy().sum() * dt_h) * year / 1e3,
+        "hot water MWh": float(wide["dhw_th_kw"].to_numpy().sum() * dt_h) * year / 1e3,
+        "appliances MWh": float(wide["p_appliances_kw"].to_numpy().sum() * dt_h) * year / 1e3,
+        "electricity bought MWh": purchase_kwh / 1e3,
+        "PV MWh": pv_kwh / 1e3,
+        "PV kWh/kWp": pv_kwh / pv_kwp if pv_kwp > 0 else float("nan"),
+        "solar thermal collected MWh": collected_kwh * year / 1e3,
+        "solar thermal used MWh": used_kwh * year / 1e3,
+    }
+    return CaseResult(lines, quantities)
+
+
+def _group_sum(out_dir: Path, value: Callable[[dict[str, Any]], float]) -> float:
+    """Σ over the run's building groups of `value(group)` × the group's count (from run.json)."""
     import json
 
+    groups = json.loads((out_dir / "run.json").read_text())["scenario"]["buildings"]
+    return float(sum(value(g) * g.get("count", 1) for g in groups))
+
+
+def _solar_thermal_m2(out_dir: Path) -> float:
+    """The collector area of a run's scenario (every group's `solar_thermal.area_m2` × its count)."""
+    return _group_sum(out_dir, lambda g: float((g.get("solar_thermal") or {}).get("area_m2", 0.0)))
+
+
+def _solar_dispatch(
+    out_dir: Path, wide: dict[str, pd.DataFrame], a: Assumptions, dt_h: float
+) -> tuple[float, float, np.ndarray]:
+    """Collectors dispatched after a run without them: heat collected and used (kWh over the run),
+    and the resistance heaters' electricity each step saves (kW, steps × buildings)."""
+    import json
+
+    weather = read_table(out_dir, "weather").set_index("time_s").reindex(wide["p_kw"].index)
+    times = pd.DatetimeIndex(pd.to_datetime(weather["timestamp"]))
     site = json.loads((out_dir / "run.json").read_text())["scenario"]["site"]
     g_poa = plane_irradiance_w_m2(
         times,
@@ -155,36 +225,8 @@ def case_a(out_dir: Path, a: Assumptions) -> CaseResult:
         dt_h,
     )
     saved_kw = np.minimum(solar.q_dhw_kw + solar.q_space_kw, wide["hp_p_kw"].to_numpy())
-    consumption_kw = (wide["p_kw"] + wide["pv_kw"]).to_numpy() - saved_kw
-    p = price.reindex(wide["p_kw"].index).to_numpy()
-    purchase_kwh = float(consumption_kw.sum() * dt_h) * year
-    purchase_eur = float((consumption_kw.sum(axis=1) * p).sum() * dt_h) * year
-    pv_kwh = float(wide["pv_kw"].to_numpy().sum() * dt_h) * year
-    capital = (
-        a.pv_kwp * 1000.0 * a.pv_eur_per_wp + a.solar_thermal_m2 * a.solar_thermal_eur_per_m2
-    ) * annuity(a.rate, a.years)
-    co2 = _co2_per_kwh(out_dir) * purchase_kwh / 1000.0
-    lines: dict[str, float | None] = {
-        "capital": capital / 1e3,
-        "fixed O&M": 0.0,
-        "electricity purchase": purchase_eur / 1e3,
-        "PV feed-in income": pv_kwh * a.feed_in_eur_per_kwh / 1e3,
-        "gas": None,
-        "wood": None,
-        "particulates": None,
-        "CO2 (t/a)": co2,
-    }
-    lines["total"] = _total(lines)
-    quantities = {
-        "space heating MWh": float(wide["heat_th_kw"].to_numpy().sum() * dt_h) * year / 1e3,
-        "hot water MWh": float(wide["dhw_th_kw"].to_numpy().sum() * dt_h) * year / 1e3,
-        "appliances MWh": float(wide["p_appliances_kw"].to_numpy().sum() * dt_h) * year / 1e3,
-        "electricity bought MWh": purchase_kwh / 1e3,
-        "PV MWh": pv_kwh / 1e3,
-        "solar thermal collected MWh": float(q_col.sum() * dt_h) * year / 1e3,
-        "solar thermal used MWh": float((solar.q_dhw_kw + solar.q_space_kw).sum() * dt_h) * year / 1e3,
-    }
-    return CaseResult(lines, quantities)
+    used_kwh = float((solar.q_dhw_kw + solar.q_space_kw).sum() * dt_h)
+    return float(q_col.sum() * dt_h), used_kwh, saved_kw
 
 
 def _co2_per_kwh(out_dir: Path) -> float:
