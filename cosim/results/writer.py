@@ -347,18 +347,53 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("part-*.parquet"))
 
 
-def compact_table(folder: Path) -> None:
-    """Merge a table's parts into `all.parquet`; safe to interrupt at any point."""
+ROW_GROUP_ROWS = 1 << 20  # pyarrow's default for `write_table`: the compacted file's row groups
+
+
+def compact_table(folder: Path, row_group_rows: int = ROW_GROUP_ROWS) -> None:
+    """Merge a table's parts into `all.parquet`; safe to interrupt at any point.
+
+    Streamed: the parts are read one row group at a time and written as row groups of
+    `row_group_rows` rows, so memory holds at most about one row group, however long the run (a
+    year of 1,000 buildings is ~35 million rows). The file is the one `pq.write_table` would write
+    from all parts at once (same schema, same row groups), whatever the flushes' part boundaries."""
     parts = _parts(folder)
     if not parts:
         return
     files = ([folder / COMPACT_NAME] if (folder / COMPACT_NAME).exists() else []) + parts
-    merged = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
     tmp = folder / (COMPACT_NAME + ".tmp")
-    pq.write_table(merged, tmp)
+    pending: list[pa.Table] = []
+    rows = 0
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for f in files:
+            source = pq.ParquetFile(f)
+            for i in range(source.num_row_groups):
+                group = _unified(source.read_row_group(i), schema)
+                pending.append(group)
+                rows += group.num_rows
+                while rows >= row_group_rows:
+                    merged = pa.concat_tables(pending)
+                    writer.write_table(merged.slice(0, row_group_rows), row_group_size=row_group_rows)
+                    rest = merged.slice(row_group_rows)
+                    pending, rows = ([rest] if rest.num_rows else []), rest.num_rows
+        if rows:
+            writer.write_table(pa.concat_tables(pending), row_group_size=row_group_rows)
     os.replace(tmp, folder / COMPACT_NAME)
     for p in parts:
         p.unlink()
+
+
+def _unified(frame: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`frame` with the columns and types of `schema` (a unified schema of every part): missing
+    columns null, promoted types cast, as `pa.concat_tables(promote_options="permissive")` does."""
+    columns = [
+        frame.column(field.name).cast(field.type)
+        if field.name in frame.column_names
+        else pa.nulls(frame.num_rows, type=field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def read_table(out_dir: Path, table: str) -> pd.DataFrame:
