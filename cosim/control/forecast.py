@@ -6,8 +6,8 @@ exactly: weather, prices, appliance and hot-water demand, PV, heat gains, heat-p
 them, with the measured states, into the ADMM agents' `AgentData` for a horizon starting at the
 current control step.
 
-With a scenario `forecast:` section the uncontrolled quantities (demand, PV, outdoor temperature,
-irradiance) are instead forecast at each control step from the data before it
+With a scenario `forecast:` section the uncontrolled quantities (demand, PV, hot-water demand of
+the tanks, outdoor temperature, irradiance) are instead forecast at each control step from the data before it
 (`cosim.control.forecast_issue`); the twin then only supplies the prices (published tariffs) and
 the building models. A section whose every quantity is `perfect` keeps the twin's numbers exactly
 and only records them. Give a results writer to record the `forecasts` table.
@@ -53,6 +53,8 @@ class ForecastTables:
     q_mass_gain_kw: np.ndarray
     cop: np.ndarray
     t_out_c: np.ndarray
+    dhw_th_kw: np.ndarray  # hot-water heat demand (for the tanks)
+    cop_dhw: np.ndarray  # the heat pump's COP at the hot-water supply temperature
 
 
 class DistrictForecaster:
@@ -93,6 +95,7 @@ class DistrictForecaster:
         self.fleet.set_time_axis(self.times)
         self.model = thermal.discretise(self.fleet.rc, float(self.dt_s))
         self._tables: dict[int, ForecastTables] = {}
+        self._issued: tuple[int, ForecastTables] | None = None  # the last step's tables
         config: ForecastConfig | None = getattr(scenario, "forecast", None)
         self.issuer = None if config is None else ForecastIssuer(scenario, config, horizon_steps, writer)
         self.honest = config is not None and not config.all_perfect()
@@ -102,18 +105,25 @@ class DistrictForecaster:
         weather = WeatherInputs(*(np.full(n, getattr(self.weather, f)[index]) for f in WEATHER_FIELDS))
         ex = self.fleet.exogenous(self.times[index], index, weather)
         return ForecastTables(
-            ex.p_base_kw, ex.pv_kw, ex.q_air_gain_kw, ex.q_mass_gain_kw, ex.cop_space, weather.t_out_c
+            ex.p_base_kw, ex.pv_kw, ex.q_air_gain_kw, ex.q_mass_gain_kw, ex.cop_space, weather.t_out_c,
+            ex.dhw_th_kw, ex.cop_dhw,
         )
 
     def tables(self, start: int) -> ForecastTables:
-        """Forecasts for steps start … start + horizon − 1, issued at control step `start`."""
+        """Forecasts for steps start … start + horizon − 1, issued at control step `start` (issued
+        once per step: the buildings' data and their tanks' read the same tables)."""
+        if self._issued is not None and self._issued[0] == start:
+            return self._issued[1]
         if self.issuer is not None and self.honest:
             t = self.issuer.tables(start, self.fleet)
-            return ForecastTables(t.p_base_kw, t.pv_kw, t.q_air_gain_kw, t.q_mass_gain_kw, t.cop, t.t_out_c)
-        perfect = self._perfect_tables(start)
-        if self.issuer is not None:
-            self.issuer.tables(start, self.fleet)  # records what the (perfect) forecasters issued
-        return perfect
+            tables = ForecastTables(t.p_base_kw, t.pv_kw, t.q_air_gain_kw, t.q_mass_gain_kw, t.cop, t.t_out_c,
+                                    t.dhw_th_kw, t.cop_dhw)
+        else:
+            tables = self._perfect_tables(start)
+            if self.issuer is not None:
+                self.issuer.tables(start, self.fleet)  # records what the (perfect) forecasters issued
+        self._issued = (start, tables)
+        return tables
 
     def price_tables(self, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Import and export prices (per kWh) for steps start … start + horizon − 1 as known at

@@ -1,16 +1,18 @@
 """Forecasts issued at each control step from the data up to that step (the scenario's `forecast:`).
 
 `ForecastIssuer` builds the district's archive (`forecast_archive`), one forecaster per quantity
-(building demand `p_base_kw` and PV `pv_kw`; the site's outdoor temperature and irradiance, by
-default the weather service's forecast), trains them on the history before the run (and again
-every `retrain_every_h` on everything seen so far) and, at control step k, issues every forecast
-from `archive.view(k)`: the observations before step k only.
+(building demand `p_base_kw` and PV `pv_kw`, in a district with hot-water tanks their hot-water
+heat `dhw_th_kw`; the site's outdoor temperature and irradiance, by default the weather service's
+forecast), trains them on the history before the run (and again every `retrain_every_h` on
+everything seen so far) and, at control step k, issues every forecast from `archive.view(k)`: the
+observations before step k only.
 
 The controllers' remaining inputs follow from these forecasts through the building model the
 controller knows (its own building, not the future): the model's `exogenous` step evaluated on
 the forecast weather (irradiance split into beam and diffuse by pvlib's Erbs model, the wind at
-its mean over the history) gives the solar gains and the heat pump's COP; the appliances' heat is
-the demand forecast times the appliance share of the demand learnt from the history.
+its mean over the history) gives the solar gains and the heat pump's COPs (space and hot water);
+the appliances' heat is the demand forecast times the appliance share of the demand learnt from
+the history.
 
 Every issued forecast at the recorded leads goes to the `forecasts` table
 with the value that came true (the simulators' value for that interval, the same as in the
@@ -28,7 +30,12 @@ import pvlib
 
 from cosim.control.forecast_archive import district_archive
 from cosim.results.writer import ResultsWriter
-from cosim.scenario.forecast import BUILDING_QUANTITIES, WEATHER_QUANTITIES, ForecastConfig
+from cosim.scenario.forecast import (
+    BUILDING_QUANTITIES,
+    HOT_WATER_QUANTITY,
+    WEATHER_QUANTITIES,
+    ForecastConfig,
+)
 from cosim.scenario.model import Scenario
 from forecasting import Forecast, Forecaster, build_forecaster
 from simulators.building.model import BuildingFleet, WeatherInputs
@@ -48,6 +55,8 @@ class IssuedTables:
     q_mass_gain_kw: np.ndarray
     cop: np.ndarray
     t_out_c: np.ndarray
+    dhw_th_kw: np.ndarray  # hot-water heat demand (NaN when not forecast: a district without tanks)
+    cop_dhw: np.ndarray
 
 
 class ForecastIssuer:
@@ -63,7 +72,8 @@ class ForecastIssuer:
                                          config.weather.params())
         archive = self.district.archive
         self.forecasters: dict[str, Forecaster] = {}
-        for quantity in QUANTITIES:
+        hot_water = any(group.tank is not None for group in scenario.buildings)
+        for quantity in (*QUANTITIES, *((HOT_WATER_QUANTITY,) if hot_water else ())):
             spec = config.spec(quantity)
             params = dict(spec.params)
             if spec.kind == "gbt":  # quantile models only when intervals are issued (they triple training)
@@ -124,12 +134,13 @@ class ForecastIssuer:
         dhi = np.nan_to_num(np.asarray(parts["dhi"], dtype=float))
         p_base = issued["p_base_kw"].mean
         appliances = self.appliance_share[None, :] * np.clip(p_base, 0.0, None)
-        q_air, q_mass, cop = (np.empty((horizon, n)) for _ in range(3))
+        q_air, q_mass, cop, cop_dhw = (np.empty((horizon, n)) for _ in range(4))
         for j in range(horizon):
             w = WeatherInputs(*(np.full(n, v) for v in (t_out[j], ghi[j], dni[j], dhi[j], self.wind_m_s)))
             ex = fleet.exogenous(times[j], step + j, w)
             q_air[j] = ex.q_air_gain_kw - ex.p_appliances_kw + appliances[j]
-            q_mass[j], cop[j] = ex.q_mass_gain_kw, ex.cop_space
+            q_mass[j], cop[j], cop_dhw[j] = ex.q_mass_gain_kw, ex.cop_space, ex.cop_dhw
+        hot_water = issued.get(HOT_WATER_QUANTITY)
         return IssuedTables(
             p_base_kw=p_base,
             pv_kw=np.clip(issued["pv_kw"].mean, 0.0, None),
@@ -137,6 +148,8 @@ class ForecastIssuer:
             q_mass_gain_kw=q_mass,
             cop=cop,
             t_out_c=np.repeat(t_out[:, None], n, axis=1),
+            dhw_th_kw=np.full_like(cop, np.nan) if hot_water is None else np.clip(hot_water.mean, 0, None),
+            cop_dhw=cop_dhw,
         )
 
     def _record(self, step: int, issued: dict[str, Forecast], time_s: int, forecast_s: float,

@@ -3,8 +3,10 @@ their own) and hot-water tanks (in their heat-pump building's local problem).
 
 Both start from what the control adapter receives: a standalone unit's state of charge (time-shifted,
 at t) and a tank's state at the end of the step already applied (`tank_soc`, `tank_p_th_kw`). A
-tank's hot-water demand and hot-water COP over the horizon come from the same building models as
-the other forecasts (`DistrictForecaster`'s fleet, weather and time axis).
+tank's hot-water demand and hot-water COP over the horizon are the forecaster's, issued with the
+buildings' other forecasts (`DistrictForecaster.tables`: the twin's exact values, or with a
+scenario `forecast:` section the hot-water demand forecast from the history before the step and
+the COP at the forecast weather).
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ import numpy as np
 from controllers.admm import AgentData
 from controllers.admm.data import Tank
 from cosim.control.adapter import Values
-from cosim.control.forecast import WEATHER_FIELDS, DistrictForecaster
+from cosim.control.forecast import DistrictForecaster
 from cosim.control.storage_params import battery, storage_params
 from cosim.scenario.model import Scenario, StorageUnit
-from simulators.building.model import WeatherInputs
 
 __all__ = ["StorageData"]
 
@@ -39,7 +40,6 @@ class StorageData:
             for i, group in enumerate(forecaster.groups)
             if group.tank is not None and bool(fleet.is_hp[i])
         }
-        self._hot_water: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # step → (dhw_th_kw, cop_dhw)
 
     def battery_agents(self, start: int, received: dict[str, Values]) -> list[AgentData]:
         """One `AgentData` per standalone battery: no load, no PV, its battery from its state."""
@@ -65,25 +65,12 @@ class StorageData:
             )
         return out
 
-    def _hot_water_at(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        if index not in self._hot_water:
-            f = self.forecaster
-            n = f.fleet.n
-            weather = WeatherInputs(*(np.full(n, getattr(f.weather, w)[index]) for w in WEATHER_FIELDS))
-            ex = f.fleet.exogenous(f.times[index], index, weather)
-            self._hot_water[index] = (np.asarray(ex.dhw_th_kw, float), np.asarray(ex.cop_dhw, float))
-        return self._hot_water[index]
-
     def with_tanks(self, data: list[AgentData], start: int, received: dict[str, Values]) -> list[AgentData]:
         """`data` (the buildings' `AgentData`, in the forecaster's order) with their tanks."""
         if not self.tanks:
             return data
-        horizon = self.forecaster.horizon
-        for k in [k for k in self._hot_water if k < start]:
-            del self._hot_water[k]
-        rows = [self._hot_water_at(k) for k in range(start, start + horizon)]
-        dhw = np.stack([r[0] for r in rows])
-        cop = np.stack([r[1] for r in rows])
+        f = self.forecaster.tables(start)  # the step's forecasts (issued once, with the buildings')
+        dhw, cop = f.dhw_th_kw, f.cop_dhw
         out = list(data)
         for i, unit in self.tanks.items():
             values = received.get(data[i].name, {})

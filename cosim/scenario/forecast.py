@@ -4,7 +4,7 @@
 forecast:
   kind: gbt                 # demand and PV (default for every building quantity)
   params: {max_iter: 150}
-  quantities:               # per-quantity overrides
+  quantities:               # per-quantity overrides (dhw_th_kw: hot-water heat, with tanks)
     pv_kw: {kind: seasonal_naive, params: {period: day}}
     t_out_c: {kind: nwp}    # the weather service's forecast (the default for weather)
   weather: {t_sigma_24h_k: 1.5}   # errors of the emulated weather forecasts
@@ -26,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validato
 from forecasting import REGISTRY, WeatherErrorParams
 
 BUILDING_QUANTITIES = ("p_base_kw", "pv_kw")
+HOT_WATER_QUANTITY = "dhw_th_kw"  # forecast only in districts with hot-water tanks (their controllers')
 WEATHER_QUANTITIES = ("t_out_c", "ghi_w_m2")
 NWP_KIND = "nwp"
-Quantity = Literal["p_base_kw", "pv_kw", "t_out_c", "ghi_w_m2"]
+Quantity = Literal["p_base_kw", "pv_kw", "dhw_th_kw", "t_out_c", "ghi_w_m2"]
 
 
 def _check_kind(kind: str, params: dict[str, Any], weather: bool) -> None:
@@ -97,4 +98,5 @@ class ForecastConfig(BaseModel):
         return QuantityForecast(kind=self.kind, params=self.params)
 
     def all_perfect(self) -> bool:
-        return all(self.spec(q).kind == "perfect" for q in (*BUILDING_QUANTITIES, *WEATHER_QUANTITIES))
+        quantities = (*BUILDING_QUANTITIES, HOT_WATER_QUANTITY, *WEATHER_QUANTITIES)
+        return all(self.spec(q).kind == "perfect" for q in quantities)
