@@ -10,9 +10,11 @@ setpoint, needs exactly that heat:
 2. the gains of that year: appliance electricity (the mean profile, all of it internal heat) and
    solar gains through the windows with their shading and blinds (`solar.window_gains_kw`), split
    between air and mass as in the simulation;
-3. for a given H, the 2R2C network (`thermal.rc_from_h`, exact hourly discretisation) run over the
-   year twice (the first pass warms it up), heated each hour just enough to hold the setpoint and
-   cooled by open windows above the window-opening temperature (ideal window ventilation);
+3. for a given H, the 2R2C network (`thermal.rc_from_h`, exact hourly discretisation, the
+   building's construction class) run over the year twice (the first pass warms it up), heated
+   each hour just enough to hold the setpoint and cooled by open windows above the
+   window-opening temperature, and at night above the night-ventilation temperature (ideal
+   window ventilation);
 4. H solved per building by the secant method until the year's heat equals the configured demand;
 5. the thermostat's own year: the same network minute by minute with the simulator's on/off
    thermostat (hysteresis around the setpoint, heater at the design capacity) and window
@@ -68,6 +70,8 @@ class ReferenceYear:
     day_of_year: np.ndarray
     hour_of_day: np.ndarray
     weekend: np.ndarray
+    night: np.ndarray
+    """Hours of the night-ventilation window (`NIGHT_HOURS`)."""
     degree_days_kd: float
 
 
@@ -81,8 +85,21 @@ def reference_year(site: Site) -> ReferenceYear:
     return ReferenceYear(
         w.t_out_c, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, zenith, azimuth,
         np.asarray(times.dayofyear - 1, dtype=float), np.asarray(times.hour + times.minute / 60.0),
-        np.asarray(times.dayofweek >= 5), degree_days_kd(w.t_out_c, 1.0),
+        np.asarray(times.dayofweek >= 5), is_night(times), degree_days_kd(w.t_out_c, 1.0),
     )  # fmt: skip
+
+
+NIGHT_HOURS = (21, 9)
+"""Local clock hours [from, to) in which occupants air the rooms at night (night ventilation)."""
+NIGHT_VENT_MIN_OUT_C = 12.0
+"""Night ventilation only on nights that are not cold: outdoors at least this (°C)."""
+
+
+def is_night(times: pd.DatetimeIndex) -> np.ndarray:
+    """Whether each (local) time falls in the night-ventilation window `NIGHT_HOURS`."""
+    hour = np.asarray(times.hour)
+    result: np.ndarray = (hour >= NIGHT_HOURS[0]) | (hour < NIGHT_HOURS[1])
+    return result
 
 
 @dataclass(frozen=True)
@@ -100,11 +117,18 @@ class CalibrationInputs:
     """Window-opening temperature (°C), +inf without window ventilation."""
     h_window_kw_k: np.ndarray
     """Ventilation conductance of the open windows."""
+    night_open: np.ndarray
+    """Night-ventilation temperature (°C), +inf without night ventilation."""
+    h_night_kw_k: np.ndarray
+    """Ventilation conductance of the windows opened at night."""
+    h_im_kw_per_m2k: np.ndarray
+    c_m_kwh_per_m2k: np.ndarray
 
 
 CHUNK = 64  # buildings calibrated together (the year's gains are T × chunk arrays)
 _FIELDS = ("floor_area_m2", "space_heating_kwh_a", "appliances_kwh_a", "t_set_c", "hysteresis_k",
-           "solar_share_air", "window_open", "h_window_kw_k")
+           "solar_share_air", "window_open", "h_window_kw_k", "night_open", "h_night_kw_k",
+           "h_im_kw_per_m2k", "c_m_kwh_per_m2k")
 _WINDOW_FIELDS = ("area_m2", "g_value", "shading_factor", "blind_factor", "blind_threshold_w_m2",
                   "blind_t_out_c")
 
@@ -118,7 +142,8 @@ def calibrate_fleet(inputs: CalibrationInputs, site: Site) -> thermal.RcParams:
     ).astype(float)
     unique, inverse = np.unique(rows, axis=0, return_inverse=True)
     h = _calibrated_h(site, unique.tobytes(), unique.shape[0])
-    return thermal.rc_from_h(inputs.floor_area_m2, h[inverse.ravel()])
+    return thermal.rc_from_h(inputs.floor_area_m2, h[inverse.ravel()], inputs.h_im_kw_per_m2k,
+                             inputs.c_m_kwh_per_m2k)  # fmt: skip
 
 
 @lru_cache(maxsize=64)
@@ -132,7 +157,8 @@ def _calibrated_h(site: Site, rows_bytes: bytes, n: int) -> np.ndarray:
         inputs = CalibrationInputs(
             cols["floor_area_m2"], cols["space_heating_kwh_a"], cols["appliances_kwh_a"], cols["t_set_c"],
             cols["hysteresis_k"], cols["solar_share_air"], windows, cols["window_open"],
-            cols["h_window_kw_k"],
+            cols["h_window_kw_k"], cols["night_open"], cols["h_night_kw_k"], cols["h_im_kw_per_m2k"],
+            cols["c_m_kwh_per_m2k"],
         )  # fmt: skip
         out[start : start + CHUNK] = calibrate_h(inputs, site)
     out.setflags(write=False)
@@ -151,27 +177,32 @@ def calibrate_h(inputs: CalibrationInputs, site: Site) -> np.ndarray:
     appliances = normalised_power("appliances", year.day_of_year, year.hour_of_day, year.weekend)
     q_air = inputs.solar_share_air * q_sol + appliances[:, None] * inputs.appliances_kwh_a
     q_mass = (1.0 - inputs.solar_share_air) * q_sol
-    h_max = thermal.H_IM_KW_PER_M2K * area / (1.0 - thermal.SHARE_AIR_PATH)  # the mass path's limit
+    h_im, c_m = inputs.h_im_kw_per_m2k, inputs.c_m_kwh_per_m2k
+    h_max = h_im * area / (1.0 - thermal.SHARE_AIR_PATH)  # the mass path's limit
+
+    def rc(h: np.ndarray) -> thermal.RcParams:
+        return thermal.rc_from_h(area, h, h_im, c_m)
 
     def heat(h: np.ndarray) -> np.ndarray:
-        model = thermal.discretise(thermal.rc_from_h(area, h), 3600.0)
+        model = thermal.discretise(rc(h), 3600.0)
         result: np.ndarray = _ideal_year(
-            model.a, model.b, year.t_out_c, q_air, q_mass, inputs.t_set_c, inputs.window_open
-        )
+            model.a, model.b, year.t_out_c, q_air, q_mass, inputs.t_set_c, inputs.window_open,
+            year.night, inputs.night_open,
+        )  # fmt: skip
         return result
 
     h_0 = target / (year.degree_days_kd * 24.0)
-    if np.any(h_0 * (1.0 - thermal.SHARE_AIR_PATH) >= thermal.H_IM_KW_PER_M2K * area):
+    if np.any(h_0 * (1.0 - thermal.SHARE_AIR_PATH) >= h_im * area):
         raise ValueError(
             "space-heating demand too high for the floor area (opaque loss above the mass coupling)"
         )
     h = _secant(heat, target, np.maximum(h_0, 1e-6), 0.999 * h_max)
     # the thermostat's year at that H, and the ideal heating solved again for the scaled demand
-    minute = thermal.discretise(thermal.rc_from_h(area, h), 60.0)
+    minute = thermal.discretise(rc(h), 60.0)
     q_max = SIZING_MARGIN * h * (inputs.t_set_c - site.climate_params.t_design_c)
     thermostat = _thermostat_year(
         minute.a, minute.b, year.t_out_c, q_air, q_mass, inputs.t_set_c, inputs.hysteresis_k, q_max,
-        inputs.window_open, inputs.h_window_kw_k,
+        inputs.window_open, inputs.h_window_kw_k, year.night, inputs.night_open, inputs.h_night_kw_k,
     )  # fmt: skip
     ratio = np.where(target > 0, thermostat / np.maximum(heat(h), 1e-9), 1.0)
     ratio = np.clip(ratio, 0.8, 1.25)
@@ -214,8 +245,11 @@ def _ideal_year_py(
     q_mass: np.ndarray,
     t_set: np.ndarray,
     t_open: np.ndarray,
+    night: np.ndarray,
+    t_night: np.ndarray,
 ) -> np.ndarray:
-    """Heat (kWh) each building needs over the year (hourly steps, two passes, the second counted)."""
+    """Heat (kWh) each building needs over the year (hourly steps, two passes, the second counted);
+    the open windows hold the room at their opening temperature (`t_night` in the night hours)."""
     n = a.shape[0]
     total = np.zeros(n)
     for i in range(n):
@@ -229,10 +263,12 @@ def _ideal_year_py(
                 f_m = a[i, 1, 0] * x_in + a[i, 1, 1] * x_m + b[i, 1, 0] * u_out + b[i, 1, 1] * u_air
                 f_m += b[i, 1, 2] * u_mass
                 q = 0.0
+                warm_night = night[k] and t_out[k] >= NIGHT_VENT_MIN_OUT_C
+                vent = min(t_open[i], t_night[i]) if warm_night else t_open[i]
                 if f_in < t_set[i]:
                     q = (t_set[i] - f_in) / b[i, 0, 1]
-                elif f_in > t_open[i] and t_out[k] < t_open[i]:
-                    q = (t_open[i] - f_in) / b[i, 0, 1]  # windows remove the excess heat
+                elif f_in > vent and t_out[k] < vent:
+                    q = (vent - f_in) / b[i, 0, 1]  # windows remove the excess heat
                 f_in += b[i, 0, 1] * q
                 f_m += b[i, 1, 1] * q
                 if q > 0:
@@ -257,9 +293,13 @@ def _thermostat_year_py(
     q_max: np.ndarray,
     t_open: np.ndarray,
     h_win: np.ndarray,
+    night: np.ndarray,
+    t_night: np.ndarray,
+    h_night: np.ndarray,
 ) -> np.ndarray:
     """Heat (kWh) of each building's on/off thermostat over the year: hourly inputs, minute steps
-    (`a`, `b` discretised over a minute), window ventilation, two passes (the second counted)."""
+    (`a`, `b` discretised over a minute), window and night ventilation as in the simulator
+    (`minutes`), two passes (the second counted)."""
     n = a.shape[0]
     total = np.zeros(n)
     for i in range(n):
@@ -273,8 +313,11 @@ def _thermostat_year_py(
                 for _ in range(60):
                     on = x_in < low or (on and not x_in > high)
                     q = q_air[k, i] + (q_max[i] if on else 0.0)
-                    if x_in > t_open[i] and t_out[k] < x_in:
-                        q += h_win[i] * (t_out[k] - x_in)
+                    if t_out[k] < x_in:
+                        if night[k] and t_out[k] >= NIGHT_VENT_MIN_OUT_C and x_in > t_night[i]:
+                            q += h_night[i] * (t_out[k] - x_in)
+                        elif x_in > t_open[i]:
+                            q += h_win[i] * (t_out[k] - x_in)
                     new_in = a[i, 0, 0] * x_in + a[i, 0, 1] * x_m + base_in + b[i, 0, 1] * q
                     new_m = a[i, 1, 0] * x_in + a[i, 1, 1] * x_m + base_m + b[i, 1, 1] * q
                     if on:
@@ -289,10 +332,17 @@ _thermostat_year = _thermostat_year_py if numba is None else numba.njit(cache=Tr
 
 
 def calibration_inputs(
-    p: dict[str, np.ndarray], windows: Windows, venting: np.ndarray, h_window_kw_k: np.ndarray
+    p: dict[str, np.ndarray],
+    windows: Windows,
+    venting: np.ndarray,
+    h_window_kw_k: np.ndarray,
+    night_venting: np.ndarray,
+    h_night_kw_k: np.ndarray,
 ) -> CalibrationInputs:
     """The calibration's inputs from a fleet's parameter arrays (`BuildingFleet.p`)."""
     return CalibrationInputs(
         p["floor_area_m2"], p["space_heating_kwh_a"], p["appliances_kwh_a"], p["t_set_c"], p["hysteresis_k"],
         p["solar_share_air"], windows, np.where(venting, p["t_window_open_c"], np.inf), h_window_kw_k,
+        np.where(night_venting, p["t_night_vent_c"], np.inf), h_night_kw_k, p["h_im_kw_per_m2k"],
+        p["c_m_kwh_per_m2k"],
     )  # fmt: skip

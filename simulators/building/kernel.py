@@ -80,6 +80,15 @@ def _nan_to_zero(a: float) -> float:
 
 
 @_jit
+def _cycling_factor(share: float, min_modulation: float, cd: float) -> float:
+    """`heatpump.cycling_factor` for one float (the same operations)."""
+    if share >= min_modulation:
+        return 1.0
+    x = share / min_modulation
+    return x / (cd * x + (1.0 - cd))
+
+
+@_jit
 def _step_scalar(
     app_kw: np.ndarray,
     dhw_th_kw: np.ndarray,
@@ -89,6 +98,8 @@ def _step_scalar(
     cop_space: np.ndarray,
     cop_dhw: np.ndarray,
     eer: np.ndarray,
+    p_aux_kw: np.ndarray,
+    t_night_c: np.ndarray,
     t_out_c: np.ndarray,
     hp_p_set_kw: np.ndarray,
     t_set_in_c: np.ndarray,
@@ -113,8 +124,10 @@ def _step_scalar(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One step of every building. `params` rows: flex_share, restore_within_s, hp_p_max_kw,
     boiler_q_max_kw, t_set_c, hysteresis_k, t_min_c, t_max_c, boiler_eff, tan_phi, venting (1 or
-    0), t_window_open_c, h_window_kw_k, cooling (1 or 0), t_cool_set_c. Returns the new (x, hp_on,
-    cool_on) and the `OUTPUTS` rows (new backlog and deadline among them)."""
+    0), t_window_open_c, h_window_kw_k, cooling (1 or 0), t_cool_set_c, h_night_kw_k,
+    hp_min_modulation, hp_cycling_cd. `t_night_c`: the step's night-ventilation temperature (+inf:
+    no night ventilation in this step). Returns the new (x, hp_on, cool_on) and the `OUTPUTS` rows
+    (new backlog and deadline among them)."""
     n = x.shape[0]
     out = np.empty((N_OUT, n))
     x_out = np.empty((n, 2))
@@ -128,6 +141,8 @@ def _step_scalar(
         boiler_eff, tan_phi = params[8, i], params[9, i]
         venting, t_open, h_win = params[10, i] > 0, params[11, i], params[12, i]
         cooling, t_cool = params[13, i] > 0, params[14, i]
+        t_night, h_night = t_night_c[i], params[15, i]
+        min_mod, cd = params[16, i], params[17, i]
         t_out = t_out_c[i]
         hp = is_hp[i]
         district = is_district[i]
@@ -159,7 +174,9 @@ def _step_scalar(
         q_max = hp_max * cop if hp else boiler_q_max
         set_kw = hp_p_set_kw[i]
         held = hp and set_kw == set_kw  # a setpoint is given (not NaN)
-        q_forced = _minimum(_maximum(_nan_to_zero(set_kw), 0.0), hp_max) * cop
+        p_held = _minimum(_maximum(_nan_to_zero(set_kw), 0.0), hp_max)
+        f_held = _cycling_factor(p_held / hp_max, min_mod, cd) if hp_max > 0 else 1.0
+        q_forced = p_held * cop * f_held
         q_on = q_forced if held else q_max
         q_off = q_forced if held else 0.0
         t_set = t_set_default if t_set_in_c[i] != t_set_in_c[i] else t_set_in_c[i]
@@ -188,8 +205,10 @@ def _step_scalar(
                 u_in, u_mass, q, qc = cool_in, cool_mass, q_off, q_cool
             else:
                 u_in, u_mass, q = off_in, off_mass, q_off
-            opened = venting and t_in > t_open and t_out < t_in
-            q_vent = h_win * (t_out - t_in)
+            cooler = t_out < t_in
+            by_night = cooler and t_in > t_night
+            opened = (venting and t_in > t_open and cooler) or by_night
+            q_vent = (h_night if by_night else h_win) * (t_out - t_in)
             v_in = b_1[0, i] * q_vent if opened else 0.0
             v_mass = b_1[1, i] * q_vent if opened else 0.0
             new_in = ((a_0[0, i] * t_in + a_1[0, i] * t_mass) + u_in) + v_in
@@ -205,12 +224,21 @@ def _step_scalar(
         heat = heat_sum / n_sub
         cooled = cool_sum / n_sub
         # the step's outputs (BuildingFleet.step)
-        hp_space = heat / cop if hp else 0.0
+        # cycling below the minimum modulation (heatpump.cycling_factor): a held setpoint's heat
+        # was reduced above, the thermostat's heat costs more electricity
+        if held:
+            f_cyc = f_held
+        elif hp_max > 0:
+            f_cyc = _cycling_factor(heat / cop / hp_max, min_mod, cd)
+        else:
+            f_cyc = 1.0
+        hp_space = (heat / cop / f_cyc if heat > 0 else 0.0) if hp else 0.0
         dhw_el = dhw_from_heater / cop_dhw[i] if hp else 0.0
         gas = 0.0 if (hp or district) else (heat + dhw_from_heater) / boiler_eff
         q_district = heat + dhw_from_heater if district else 0.0
         cool_el = cooled / eer[i] if hp else 0.0
-        hp_p = hp_space + dhw_el + cool_el
+        aux = p_aux_kw[i] if hp else 0.0
+        hp_p = hp_space + dhw_el + cool_el + aux
         consumption = app_eff + hp_p
         out[0, i] = consumption - pv_kw[i]
         out[1, i] = consumption * tan_phi
@@ -220,7 +248,7 @@ def _step_scalar(
         out[5, i] = gas
         out[6, i] = q_district
         out[7, i] = app_eff
-        out[8, i] = app_kw[i] + dhw_el
+        out[8, i] = app_kw[i] + dhw_el + aux
         out[9, i] = flex_p
         out[10, i] = flexible
         out[11, i] = new_backlog

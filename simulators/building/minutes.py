@@ -5,11 +5,14 @@ the fallback. Per minute and building
 
     on   = t_in < low  or  (on  and not t_in > high)
     cool = cooling and not on and (t_in > c_high or (cool and not t_in < c_low))
-    open = venting  and  t_in > t_vent  and  t_out < t_in            (windows opened)
+    g    = h_night  if t_in > t_night and t_out < t_in               (night ventilation)
+           h_win    if venting and t_in > t_vent and t_out < t_in     (windows opened by day)
+           0        otherwise
     x'   = ((a_0 · t_in + a_1 · t_mass) + (b_on if on else b_cool if cool else b_off))
-           + (b_1 · (h_win · (t_out − t_in)) if open else 0)          (each row of the 2R2C state)
+           + (b_1 · (g · (t_out − t_in)) if g opened else 0)          (each row of the 2R2C state)
 
-(window ventilation is a heat flow into the air node set by the minute's starting temperature) and,
+(window ventilation is a heat flow into the air node set by the minute's starting temperature;
+`t_night` is +inf in a step without night ventilation) and,
 summed from zero minute after minute and divided by the number of minutes at the end, the heating
 heat (q_on or q_off), the cooling heat (q_cool or 0), the mid-minute indoor temperature and the
 comfort violations below (max(t_min − t_mid, 0)) and above (max(t_mid − t_max, 0)) the band.
@@ -28,13 +31,16 @@ import numpy as np
 @dataclass(frozen=True)
 class Ventilation:
     """Window ventilation of a fleet in one step (arrays of shape (n,); `b_air` (2, n) the discrete
-    model's column for heat into the air node)."""
+    model's column for heat into the air node). By day above `t_open_c`; in a step with night
+    ventilation above `t_night_c` (+inf: none in this step) with the conductance `h_night_kw_k`."""
 
     enabled: np.ndarray
     t_open_c: np.ndarray
     h_win_kw_k: np.ndarray
     t_out_c: np.ndarray
     b_air: np.ndarray
+    t_night_c: np.ndarray
+    h_night_kw_k: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -99,10 +105,13 @@ def simulate_minutes_numpy(
         on_path[k] = hp_on
         cool_on = cooling.enabled & ~hp_on & ((t_in > cooling.high) | (cool_on > (t_in < cooling.low)))
         cool_path[k] = cool_on
-        opened = vent.enabled & (t_in > vent.t_open_c) & (vent.t_out_c < t_in)
+        cooler = vent.t_out_c < t_in
+        by_night = cooler & (t_in > vent.t_night_c)
+        opened = (vent.enabled & (t_in > vent.t_open_c) & cooler) | by_night
+        h_open = np.where(by_night, vent.h_night_kw_k, vent.h_win_kw_k)
         inputs = np.where(hp_on, bu_on, np.where(cool_on, cooling.bu_cool, bu_off))
         x_next = ((a_0 * t_in + a_1 * t_mass) + inputs) + np.where(
-            opened, vent.b_air * (vent.h_win_kw_k * (vent.t_out_c - t_in)), 0.0
+            opened, vent.b_air * (h_open * (vent.t_out_c - t_in)), 0.0
         )
         t_in, t_mass = x_next[0], x_next[1]
         t_in_path[k + 1] = t_in

@@ -17,7 +17,11 @@ gains enter through the windows with shading and blinds (`solar`).
 
 Summer: above `t_window_open_c` the occupants open the windows when it is cooler outside (a
 ventilation conductance of `window_ach_per_h` air changes, minute by minute in the thermostat
-loop); external blinds close on facades in strong sun on warm days. Both are on by default. With
+loop); in the night hours (`calibration.NIGHT_HOURS`, 21:00–09:00) of warm nights (outdoors at
+least `calibration.NIGHT_VENT_MIN_OUT_C`) they open the windows wide above `t_night_vent_c`
+(`night_ach_per_h` air changes: night ventilation, cooling the building's mass); external blinds
+close on facades in strong sun on warm days. All are on by default. The
+building's mass follows its construction class (`thermal_mass`, else the climate's). With
 `cooling: true` a heat pump is reversible: a second thermostat (`t_cool_set_c` ± hysteresis) runs
 it as a chiller at its electric rating (EER from `heatpump.eer`) when no setpoint is given;
 `cool_th_kw` ≥ 0 is the heat it removes, its electricity is part of `hp_p_kw`.
@@ -92,14 +96,22 @@ class BuildingSpec(BaseModel):
     g_value: Annotated[float, Field(ge=0, le=1)] = 0.6
     shading_factor: Annotated[float, Field(ge=0, le=1)] = 0.8
     blinds: bool = True
-    blind_factor: Annotated[float, Field(ge=0, le=1)] = 0.25
-    blind_threshold_w_m2: Annotated[float, Field(ge=0)] = 150.0
+    blind_factor: Annotated[float, Field(ge=0, le=1)] | None = None  # None: the climate's
+    blind_threshold_w_m2: Annotated[float, Field(ge=0)] | None = None  # None: the climate's
     blind_t_out_c: float = 16.0
     window_ventilation: bool = True
     t_window_open_c: Annotated[float, Field(ge=5, le=40)] = 24.0
     window_ach_per_h: Annotated[float, Field(ge=0, le=20)] = 3.0
     cooling: bool = False
     t_cool_set_c: Annotated[float, Field(ge=18, le=35)] = 25.0
+    night_ventilation: bool = True
+    t_night_vent_c: Annotated[float, Field(ge=5, le=40)] = 22.0
+    night_ach_per_h: Annotated[float, Field(ge=0, le=20)] = 10.0
+    thermal_mass: Literal["light", "medium", "heavy", "very_heavy"] | None = None  # None: the climate's
+    hp_min_modulation: Annotated[float, Field(ge=0, le=1)] = 0.3  # 0: no cycling losses
+    hp_cycling_cd: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    hp_standby_kw: Annotated[float, Field(ge=0)] = 0.010
+    hp_pump_kw: Annotated[float, Field(ge=0)] | None = None  # None: sized (heatpump.pump_kw)
 
     @model_validator(mode="after")
     def _comfort_band(self) -> BuildingSpec:
@@ -188,6 +200,10 @@ class Exogenous:
     cop_space: np.ndarray
     cop_dhw: np.ndarray
     eer: np.ndarray
+    p_aux_kw: np.ndarray
+    """Auxiliary electricity of the heat-pump system (standby, circulation pump; part of `p_base_kw`)."""
+    t_night_vent_c: np.ndarray
+    """Night-ventilation temperature in this step (+inf: the windows stay shut at night)."""
 
 
 def heater_capacity_kw(
@@ -197,7 +213,7 @@ def heater_capacity_kw(
     sizes it: design heat load at the climate's design temperature plus mean hot-water demand,
     with margin. For a heat network's layout before the buildings are stepped."""
     where = site or Site()
-    params = {name: _array(specs, name) for name in PARAM_NAMES}
+    params = _params(specs, where)
     rc = _calibrated(params, specs, where, heating_degree_days_kd)
     return heatpump.heater_capacity_kw(rc.h_total_kw_k, params["t_set_c"], params["dhw_kwh_a"] / 8760.0,
                                        where.climate_params.t_design_c)
@@ -212,9 +228,30 @@ PARAM_NAMES = (
     "t_supply_space_c", "t_supply_dhw_c", "boiler_eff", "t_set_c", "hysteresis_k", "t_min_c", "t_max_c",
     "flex_share", "restore_within_h", "power_factor", "solar_share_air", "window_m2_per_m2", "g_value",
     "shading_factor", "blind_factor", "blind_threshold_w_m2", "blind_t_out_c", "t_window_open_c",
-    "window_ach_per_h", "t_cool_set_c",
+    "window_ach_per_h", "t_cool_set_c", "t_night_vent_c", "night_ach_per_h", "hp_min_modulation",
+    "hp_cycling_cd", "hp_standby_kw",
 )  # fmt: skip
 """The numeric `BuildingSpec` fields a fleet keeps as arrays (`BuildingFleet.p`)."""
+
+
+CLIMATE_DEFAULTS = ("blind_factor", "blind_threshold_w_m2")
+"""`BuildingSpec` fields whose None means the site climate's value (`Climate` has the same names)."""
+
+
+def _params(specs: list[BuildingSpec], site: Site) -> dict[str, np.ndarray]:
+    """The fleet's parameter arrays: `PARAM_NAMES` (a None of `CLIMATE_DEFAULTS` replaced by the
+    site climate's value) and the mass node's coupling and capacity per floor area
+    (`h_im_kw_per_m2k`, `c_m_kwh_per_m2k`) of each building's construction class (`thermal_mass`,
+    else the climate's)."""
+    climate = site.climate_params
+    params = {name: _array(specs, name) for name in PARAM_NAMES if name not in CLIMATE_DEFAULTS}
+    for name in CLIMATE_DEFAULTS:
+        default = getattr(climate, name)
+        params[name] = np.array([default if getattr(s, name) is None else getattr(s, name) for s in specs],
+                                dtype=float)  # fmt: skip
+    classes = [s.thermal_mass or climate.construction for s in specs]
+    params["h_im_kw_per_m2k"], params["c_m_kwh_per_m2k"] = thermal.mass_arrays(classes)
+    return params
 
 
 def windows_of(p: dict[str, np.ndarray], specs: list[BuildingSpec]) -> Windows:
@@ -226,9 +263,10 @@ def windows_of(p: dict[str, np.ndarray], specs: list[BuildingSpec]) -> Windows:
     )  # fmt: skip
 
 
-def window_conductance_kw_k(p: dict[str, np.ndarray]) -> np.ndarray:
-    """Ventilation conductance of the open windows: ρc_air · room height · floor area · air changes."""
-    result: np.ndarray = AIR_HEAT_KWH_M3K * ROOM_HEIGHT_M * p["floor_area_m2"] * p["window_ach_per_h"]
+def window_conductance_kw_k(p: dict[str, np.ndarray], ach: str = "window_ach_per_h") -> np.ndarray:
+    """Ventilation conductance of the open windows: ρc_air · room height · floor area · air changes
+    (`ach`: the parameter with the air changes per hour; `night_ach_per_h` at night)."""
+    result: np.ndarray = AIR_HEAT_KWH_M3K * ROOM_HEIGHT_M * p["floor_area_m2"] * p[ach]
     return result
 
 
@@ -238,9 +276,14 @@ def _calibrated(
     """The fleet's thermal networks: calibrated against the site's weather, or by the energy
     signature when degree days are given."""
     if heating_degree_days_kd is not None:
-        return thermal.calibrate(p["floor_area_m2"], p["space_heating_kwh_a"], heating_degree_days_kd)
+        return thermal.calibrate(p["floor_area_m2"], p["space_heating_kwh_a"], heating_degree_days_kd,
+                                 p["h_im_kw_per_m2k"], p["c_m_kwh_per_m2k"])  # fmt: skip
     venting = np.array([s.window_ventilation for s in specs])
-    inputs = calibration.calibration_inputs(p, windows_of(p, specs), venting, window_conductance_kw_k(p))
+    night = np.array([s.night_ventilation for s in specs])
+    inputs = calibration.calibration_inputs(
+        p, windows_of(p, specs), venting, window_conductance_kw_k(p), night,
+        window_conductance_kw_k(p, "night_ach_per_h"),
+    )  # fmt: skip
     return calibration.calibrate_fleet(inputs, site)
 
 
@@ -270,7 +313,7 @@ class BuildingFleet:
             seed,
         )
         self.n = len(specs)
-        a = {name: _array(specs, name) for name in PARAM_NAMES}
+        a = _params(specs, site)
         self.p = a
         self.is_hp = np.array([s.heating == "heat_pump" for s in specs])
         self.is_district = np.array([s.heating == "district" for s in specs])
@@ -278,6 +321,8 @@ class BuildingFleet:
         self.windows = windows_of(a, specs)
         self.venting = np.array([s.window_ventilation for s in specs])
         self.h_window_kw_k = window_conductance_kw_k(a)
+        self.night_venting = np.array([s.night_ventilation for s in specs])
+        self.h_night_kw_k = window_conductance_kw_k(a, "night_ach_per_h")
         self.rc = _calibrated(a, specs, site, heating_degree_days_kd)
         self.n_sub = max(1, int(np.ceil(step_s / SUBSTEP_S)))
         self.sub_model = thermal.discretise(self.rc, step_s / self.n_sub)
@@ -294,6 +339,9 @@ class BuildingFleet:
         self.boiler_q_max_kw = heatpump.heater_capacity_kw(
             self.rc.h_total_kw_k, a["t_set_c"], dhw_mean_kw, self.t_design_c
         )
+        design_heat_kw = self.rc.h_total_kw_k * (a["t_set_c"] - self.t_design_c)
+        pump = np.array([np.nan if s.hp_pump_kw is None else s.hp_pump_kw for s in specs])
+        self.pump_kw = np.where(np.isnan(pump), heatpump.pump_kw(design_heat_kw, a["t_supply_space_c"]), pump)
         self.pv = PvArrays(
             _array(specs, "pv_kwp"), _array(specs, "pv_tilt_deg"), _array(specs, "pv_azimuth_deg")
         )
@@ -311,7 +359,8 @@ class BuildingFleet:
             a["flex_share"], a["restore_within_h"] * 3600.0, self.hp_p_max_kw, self.boiler_q_max_kw,
             a["t_set_c"], a["hysteresis_k"], a["t_min_c"], a["t_max_c"], a["boiler_eff"], self.tan_phi,
             self.venting.astype(float), a["t_window_open_c"], self.h_window_kw_k,
-            self.cooling.astype(float), a["t_cool_set_c"],
+            self.cooling.astype(float), a["t_cool_set_c"], self.h_night_kw_k, a["hp_min_modulation"],
+            a["hp_cycling_cd"],
         ])  # fmt: skip
         self.sun: SunPosition | None = None
         self.sun_ns: np.ndarray | None = None
@@ -368,15 +417,21 @@ class BuildingFleet:
         cop_space, cop_dhw = ex.cop_space, ex.cop_dhw
         q_air_base = ex.q_air_gain_kw + flex.flex_p_kw + surplus_to_air  # gains include the appliances
         q_mass = ex.q_mass_gain_kw
-        m = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, ex.eer, c)
+        m = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, ex.eer, c, ex.t_night_vent_c)
         heat_kw = m.heat
-        hp_space_kw = np.where(self.is_hp, heat_kw / cop_space, 0.0)
+        # cycling below the minimum modulation: a held setpoint's heat is reduced (in
+        # `_thermal_substeps`), the thermostat's heat costs more electricity
+        held = self.is_hp & ~np.isnan(c.hp_p_set_kw)
+        f_cyc = np.where(held, self._held_cycling(c), self._cycling(heat_kw / cop_space))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hp_space_kw = np.where(self.is_hp & (heat_kw > 0), heat_kw / cop_space / f_cyc, 0.0)
+        aux_kw = np.where(self.is_hp, ex.p_aux_kw, 0.0)
         dhw_el_kw = np.where(self.is_hp, dhw_from_heater / cop_dhw, 0.0)
         no_gas = self.is_hp | self.is_district
         gas_kw = np.where(no_gas, 0.0, (heat_kw + dhw_from_heater) / self.p["boiler_eff"])
         q_district_kw = np.where(self.is_district, heat_kw + dhw_from_heater, 0.0)
         cool_el_kw = np.where(self.is_hp, m.cool / ex.eer, 0.0)
-        hp_p_kw = hp_space_kw + dhw_el_kw + cool_el_kw
+        hp_p_kw = hp_space_kw + dhw_el_kw + cool_el_kw + aux_kw
         consumption = app_eff_kw + hp_p_kw
         return BuildingStep(
             p_kw=consumption - pv_kw,
@@ -389,7 +444,7 @@ class BuildingFleet:
             gas_kw=gas_kw,
             q_district_kw=q_district_kw,
             p_appliances_kw=app_eff_kw,
-            p_base_kw=app_kw + dhw_el_kw,
+            p_base_kw=app_kw + dhw_el_kw + aux_kw,
             flex_p_kw=flex.flex_p_kw,
             flex_available_kw=self.p["flex_share"] * app_kw,
             flex_backlog_kwh=flex.backlog_kwh.copy(),
@@ -408,9 +463,9 @@ class BuildingFleet:
         (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
         self.x, self.hp_on, self.cool_on, out = step(
             ex.p_appliances_kw, ex.dhw_th_kw, ex.pv_kw, ex.q_air_gain_kw, ex.q_mass_gain_kw,
-            ex.cop_space, ex.cop_dhw, ex.eer, w.t_out_c, c.hp_p_set_kw, c.t_set_c, c.flex_shift_kw,
-            c.tank_p_th_kw, self.x, self.hp_on, self.cool_on, self.backlog_kwh, self.deadline_s,
-            self._kernel_params,
+            ex.cop_space, ex.cop_dhw, ex.eer, ex.p_aux_kw, ex.t_night_vent_c, w.t_out_c, c.hp_p_set_kw,
+            c.t_set_c, c.flex_shift_kw, c.tank_p_th_kw, self.x, self.hp_on, self.cool_on, self.backlog_kwh,
+            self.deadline_s, self._kernel_params,
             self.is_hp, self.is_district, a_0, a_1, b_0, b_1, b_2, float(time_s), float(self.step_s),
             self.n_sub,
         )  # fmt: skip
@@ -442,17 +497,39 @@ class BuildingFleet:
         q_sol = window_gains_kw(self.windows, zenith, azimuth, w.ghi_w_m2, w.dni_w_m2, w.dhi_w_m2, w.t_out_c)
         share = self.p["solar_share_air"]
         dhw_el_kw = np.where(self.is_hp, dhw_th_kw / cop_dhw, 0.0)
+        aux = heatpump.auxiliary_kw(w.t_out_c, self.p["hp_standby_kw"], self.pump_kw)
+        aux_kw = np.where(self.is_hp, aux, 0.0)
         return Exogenous(
             p_appliances_kw=app_kw,
             dhw_th_kw=dhw_th_kw,
             pv_kw=pv_kw,
-            p_base_kw=app_kw + dhw_el_kw,
+            p_base_kw=app_kw + dhw_el_kw + aux_kw,
             q_air_gain_kw=share * q_sol + app_kw,
             q_mass_gain_kw=(1.0 - share) * q_sol,
             cop_space=cop_space,
             cop_dhw=cop_dhw,
             eer=eer,
+            p_aux_kw=aux_kw,
+            t_night_vent_c=self._night_vent_c(time, w.t_out_c),
         )
+
+    def _night_vent_c(self, time: pd.Timestamp, t_out_c: np.ndarray) -> np.ndarray:
+        """Each building's night-ventilation temperature in the step starting at `time`: its
+        `t_night_vent_c` in the night hours of a warm night, else +inf."""
+        night = time.hour >= calibration.NIGHT_HOURS[0] or time.hour < calibration.NIGHT_HOURS[1]
+        open_now = self.night_venting & night & (t_out_c >= calibration.NIGHT_VENT_MIN_OUT_C)
+        result: np.ndarray = np.where(open_now, self.p["t_night_vent_c"], np.inf)
+        return result
+
+    def _cycling(self, p_kw: np.ndarray) -> np.ndarray:
+        """Cycling factor at a steady-state electric power `p_kw` (`heatpump.cycling_factor`)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(self.hp_p_max_kw > 0, p_kw / self.hp_p_max_kw, 1.0)
+        return heatpump.cycling_factor(share, self.p["hp_min_modulation"], self.p["hp_cycling_cd"])
+
+    def _held_cycling(self, c: Controls) -> np.ndarray:
+        """Cycling factor of each heat pump at its (clipped) power setpoint."""
+        return self._cycling(clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw))
 
     def _thermal_substeps(
         self,
@@ -462,6 +539,7 @@ class BuildingFleet:
         cop_space: np.ndarray,
         eer: np.ndarray,
         c: Controls,
+        t_night_c: np.ndarray,
     ) -> MinuteResult:
         """Minute-wise thermal simulation; returns the step means of heating and cooling heat,
         indoor temperature and comfort violations (K) below and above the band.
@@ -474,14 +552,15 @@ class BuildingFleet:
         `minutes.simulate_minutes_numpy`."""
         q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, self.boiler_q_max_kw)
         forced = self.is_hp & ~np.isnan(c.hp_p_set_kw)
-        q_forced = clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
+        q_forced = clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space * self._held_cycling(c)
         q_on, q_off = np.where(forced, q_forced, q_max), np.where(forced, q_forced, 0.0)
         t_set = np.where(np.isnan(c.t_set_c), self.p["t_set_c"], c.t_set_c)
         low, high = t_set - self.p["hysteresis_k"], t_set + self.p["hysteresis_k"]
         (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
         b_const = b_0 * t_out_c + b_2 * q_mass
         bu_on, bu_off = b_const + b_1 * (q_air_base + q_on), b_const + b_1 * (q_air_base + q_off)
-        vent = Ventilation(self.venting, self.p["t_window_open_c"], self.h_window_kw_k, t_out_c, b_1)
+        vent = Ventilation(self.venting, self.p["t_window_open_c"], self.h_window_kw_k, t_out_c, b_1,
+                           t_night_c, self.h_night_kw_k)  # fmt: skip
         q_cool = self.hp_p_max_kw * eer
         t_cool, hysteresis = self.p["t_cool_set_c"], self.p["hysteresis_k"]
         cooling = Cooling(self.cooling & ~forced, t_cool - hysteresis, t_cool + hysteresis,

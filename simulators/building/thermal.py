@@ -14,8 +14,11 @@ exactly.
 
 Parameters from the total heat-loss coefficient H = H_ie + (H_im·H_me)/(H_im + H_me)
 (`rc_from_h`): 30 % of it goes through the air node (ventilation, windows), 70 % through the opaque
-envelope via the mass. H_im follows ISO 13790 (9.1 W/m²K over a mass area of 2.5 × floor area),
-capacities are per floor area (mass: ISO 13790 "medium", 165 kJ/m²K).
+envelope via the mass. The mass node follows ISO 13790's construction classes (Table 12, `MASS_CLASSES`):
+H_im = 9.1 W/m²K over the effective mass area (2.5 × floor area for light and medium, 3.0 for
+heavy, 3.5 for very heavy construction) and the internal heat capacity per floor area (80, 165,
+260, 370 kJ/m²K). The default is "medium"; a climate preset names its typical construction
+(`simulators.sources.climate.Climate.construction`: Madrid's masonry and concrete are "heavy").
 
 H itself comes from the annual space-heating demand: `calibration.calibrate_to_weather` solves it
 against a year of the site's weather with the gains (what the simulator does);
@@ -25,6 +28,7 @@ ignores gains (kept as the first guess and for a scenario that gives its degree 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,9 +36,43 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 SHARE_AIR_PATH = 0.3
-H_IM_KW_PER_M2K = 9.1e-3 * 2.5
+H_MS_KW_PER_M2K = 9.1e-3  # ISO 13790 h_ms, per m² of effective mass area
 C_IN_KWH_PER_M2K = 0.0025
-C_M_KWH_PER_M2K = 165.0 / 3600.0
+
+
+@dataclass(frozen=True)
+class MassClass:
+    """ISO 13790 Table 12: effective mass area per floor area and internal heat capacity."""
+
+    area_factor: float
+    c_m_kj_per_m2k: float
+
+    @property
+    def h_im_kw_per_m2k(self) -> float:
+        """Air-mass coupling per m² of floor area (kW/K)."""
+        return H_MS_KW_PER_M2K * self.area_factor
+
+    @property
+    def c_m_kwh_per_m2k(self) -> float:
+        return self.c_m_kj_per_m2k / 3600.0
+
+
+MASS_CLASSES: dict[str, MassClass] = {
+    "light": MassClass(2.5, 80.0),
+    "medium": MassClass(2.5, 165.0),
+    "heavy": MassClass(3.0, 260.0),
+    "very_heavy": MassClass(3.5, 370.0),
+}
+DEFAULT_MASS = "medium"
+H_IM_KW_PER_M2K = MASS_CLASSES[DEFAULT_MASS].h_im_kw_per_m2k
+C_M_KWH_PER_M2K = MASS_CLASSES[DEFAULT_MASS].c_m_kwh_per_m2k
+
+
+def mass_arrays(classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-floor-area air-mass coupling (kW/m²K) and mass capacity (kWh/m²K) of each building's
+    construction class."""
+    found = [MASS_CLASSES[c] for c in classes]
+    return (np.array([m.h_im_kw_per_m2k for m in found]), np.array([m.c_m_kwh_per_m2k for m in found]))
 
 
 @dataclass(frozen=True)
@@ -57,25 +95,36 @@ class RcParams:
 
 
 def calibrate(
-    floor_area_m2: np.ndarray, space_heating_kwh_a: np.ndarray, heating_degree_days_kd: float
+    floor_area_m2: np.ndarray,
+    space_heating_kwh_a: np.ndarray,
+    heating_degree_days_kd: float,
+    h_im_kw_per_m2k: np.ndarray | float = H_IM_KW_PER_M2K,
+    c_m_kwh_per_m2k: np.ndarray | float = C_M_KWH_PER_M2K,
 ) -> RcParams:
     """2R2C parameters from the energy signature: H = demand / (degree days × 24 h), no gains."""
     h_total = np.asarray(space_heating_kwh_a, dtype=float) / (heating_degree_days_kd * 24.0)
-    return rc_from_h(floor_area_m2, h_total)
+    return rc_from_h(floor_area_m2, h_total, h_im_kw_per_m2k, c_m_kwh_per_m2k)
 
 
-def rc_from_h(floor_area_m2: np.ndarray, h_total_kw_k: np.ndarray) -> RcParams:
-    """2R2C parameters of buildings with the total heat-loss coefficient `h_total_kw_k` (kW/K)."""
+def rc_from_h(
+    floor_area_m2: np.ndarray,
+    h_total_kw_k: np.ndarray,
+    h_im_kw_per_m2k: np.ndarray | float = H_IM_KW_PER_M2K,
+    c_m_kwh_per_m2k: np.ndarray | float = C_M_KWH_PER_M2K,
+) -> RcParams:
+    """2R2C parameters of buildings with the total heat-loss coefficient `h_total_kw_k` (kW/K) and
+    their construction class's mass coupling and capacity per floor area (default: "medium")."""
     area = np.asarray(floor_area_m2, dtype=float)
     h_total = np.asarray(h_total_kw_k, dtype=float)
-    h_im = H_IM_KW_PER_M2K * area
+    h_im = h_im_kw_per_m2k * area
     h_op = (1.0 - SHARE_AIR_PATH) * h_total
     if np.any(h_op >= h_im):
         raise ValueError(
             "space-heating demand too high for the floor area (opaque loss above the mass coupling)"
         )
     h_me = 1.0 / (1.0 / np.maximum(h_op, 1e-9) - 1.0 / h_im)
-    return RcParams(C_IN_KWH_PER_M2K * area, C_M_KWH_PER_M2K * area, SHARE_AIR_PATH * h_total, h_im, h_me)
+    c_m = c_m_kwh_per_m2k * area
+    return RcParams(C_IN_KWH_PER_M2K * area, c_m, SHARE_AIR_PATH * h_total, h_im, h_me)
 
 
 def continuous_matrices(p: RcParams) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,9 @@ Presets (long-term means, rounded):
 - `paris`: PVGIS-SARAH monthly GHI for Paris (≈ 1,165 kWh/m²a), Météo-France 1991–2020 normals
   (Orly), design temperature −7 °C.
 - `madrid`: PVGIS-SARAH monthly GHI for Madrid (≈ 1,850 kWh/m²a), AEMET 1991–2020 normals
-  (Retiro), design temperature −3 °C.
+  (Retiro), design temperature −3 °C; the region's building practice for hot summers: massive
+  construction (concrete slabs, brick walls and partitions: ISO 13790 "very heavy") and external
+  roller shutters (persianas) lowered on sunlit facades (F_c 0.15 above 100 W/m²).
 
 - `greensboro`: fitted to the typical meteorological year pvlib ships (TMY3 723170, Greensboro NC,
   1,566 kWh/m²a): the preset the generator's daily clearness distribution and persistence are
@@ -60,6 +62,14 @@ class Climate:
     hour_persistence: float = 0.8
     pv_kwh_kwp_range: tuple[float, float] = (950.0, 1150.0)
     """Typical annual yield of a south-facing, 30° tilted roof system (kWh/kWp·a)."""
+    construction: Literal["light", "medium", "heavy", "very_heavy"] = "medium"
+    """The region's typical construction: the ISO 13790 mass class a building gets unless it sets
+    `thermal_mass` (`simulators.building.thermal.MASS_CLASSES`)."""
+    blind_factor: float = 0.25
+    """F_c of the region's usual external solar protection when closed (a building's default):
+    external venetian blinds 0.25 (DIN 4108-2)."""
+    blind_threshold_w_m2: float = 150.0
+    """Irradiance on a facade above which that protection is closed (a building's default)."""
 
     @property
     def ghi_kwh_m2_a(self) -> float:
@@ -103,6 +113,9 @@ CLIMATES: dict[str, Climate] = {
         t_design_c=-3.0,
         t_cloud_k=5.0,
         pv_kwh_kwp_range=(1350.0, 1650.0),
+        construction="very_heavy",
+        blind_factor=0.15,
+        blind_threshold_w_m2=100.0,
     ),
     "greensboro": Climate(
         "greensboro",
