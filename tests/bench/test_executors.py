@@ -1,0 +1,34 @@
+"""The same benchmark through Dask (a local cluster of two worker processes) gives the same table as
+the runs in process: every reproducible KPI equal. (Local worker processes, `--executor local
+--workers 2`, run in benchmarks/bench_suite.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.bench.conftest import BenchRun, run_bench
+
+pytestmark = pytest.mark.slow
+KEY = ["scenario", "controller", "kpi"]
+# wall-clock measurements are not reproducible; everything else must be equal
+NOT_REPRODUCIBLE = {"compute_per_real_time", "score"}
+
+
+def _reproducible(table: pd.DataFrame) -> pd.DataFrame:
+    rows = table[~table["kpi"].isin(NOT_REPRODUCIBLE)]
+    return rows[[*KEY, "value", "baseline", "normalised", "normalisation", "status"]].reset_index(drop=True)
+
+
+def test_dask_gives_the_same_table(tiny_bench: BenchRun, tmp_path: Path) -> None:
+    engine = run_bench(tmp_path / "dask", "tiny", "--controllers", "none,admm", "--executor", "dask",
+                       "--workers", "2")
+    assert "2 at a time (dask)" in engine.output
+    assert set(engine.table["cached"]) == {False}  # run again on the cluster, not reused
+    local = tiny_bench.table[tiny_bench.table["controller"].isin(["none", "admm"])]
+    pd.testing.assert_frame_equal(_reproducible(engine.table), _reproducible(local))
+    # the score does not use the wall-time KPI: equal too
+    score = engine.table[engine.table["kpi"] == "score"]["value"].to_numpy()
+    assert score == pytest.approx(local[local["kpi"] == "score"]["value"].to_numpy())
