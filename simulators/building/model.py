@@ -37,11 +37,16 @@ It burns no gas and draws no electricity; it delivers what the thermostat asks f
 capacity (`heater_capacity_kw`, the same sizing as a boiler's). `q_district_kw` ≥ 0 is the heat
 drawn from the network over the step: space heating + hot water from the heater (kW; 0 for the
 other kinds). It is one attribute so that one connection feeds the substation.
+
+Solar thermal (`q_solar_kw`, the heat a building's collectors and their store offer in the step,
+`simulators.solar_thermal`): it heats the hot water the heater would otherwise heat (after a
+tank's own delivery), like a tank discharging; `q_solar_used_kw` is what was taken, the rest stays
+with the collectors' store. Space heating is not served from it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -176,6 +181,7 @@ class BuildingStep:
     comfort_violation_k: np.ndarray
     comfort_cold_k: np.ndarray
     comfort_hot_k: np.ndarray
+    q_solar_used_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))  # set by `step`
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in OUTPUT_ATTRS}
@@ -392,11 +398,26 @@ class BuildingFleet:
         return app, dhw
 
     def step(
-        self, time: pd.Timestamp, time_s: int, step_index: int, w: WeatherInputs, c: Controls
+        self,
+        time: pd.Timestamp,
+        time_s: int,
+        step_index: int,
+        w: WeatherInputs,
+        c: Controls,
+        q_solar_kw: np.ndarray | None = None,
     ) -> BuildingStep:
         """Advance every building over [time, time + step) and return step averages (compiled in
-        `kernel` after the exogenous inputs when numba is installed: the same numbers)."""
+        `kernel` after the exogenous inputs when numba is installed: the same numbers).
+        `q_solar_kw`: solar-thermal heat offered (module docstring; None or NaN: none)."""
         ex = self.exogenous(time, step_index, w)
+        tank_kw = nan_to_zero(c.tank_p_th_kw)
+        offered = np.zeros(self.n) if q_solar_kw is None else np.maximum(nan_to_zero(q_solar_kw), 0.0)
+        solar_kw = np.minimum(offered, np.maximum(ex.dhw_th_kw + tank_kw, 0.0))
+        if solar_kw.any():  # the solar heat discharges into the hot water like a tank
+            c = replace(c, tank_p_th_kw=tank_kw - solar_kw)
+        return replace(self._step_heaters(time_s, w, c, ex), q_solar_used_kw=solar_kw)
+
+    def _step_heaters(self, time_s: int, w: WeatherInputs, c: Controls, ex: Exogenous) -> BuildingStep:
         if kernel.STEP is not None:
             return self._step_compiled(kernel.STEP, time_s, w, c, ex)
         app_kw, dhw_th_kw, pv_kw = ex.p_appliances_kw, ex.dhw_th_kw, ex.pv_kw

@@ -18,7 +18,8 @@ simulators of one world never repeat each other's profiles.
 Inputs: weather `t_out_c, ghi_w_m2, dni_w_m2, dhi_w_m2, wind_m_s` (required every step);
 setpoints `hp_p_set_kw` (heat-pump electric power for space heating), `t_set_c` (thermostat
 setpoint), `flex_shift_kw` (< 0 curtail, > 0 restore), `tank_p_th_kw` (from a hot-water tank);
-a missing or None setpoint means "not given" (thermostat, no shift, no tank).
+a missing or None setpoint means "not given" (thermostat, no shift, no tank); `q_solar_kw` (heat
+offered by the building's solar-thermal collectors, `simulators.solar_thermal`; missing: none).
 Outputs: see `model.BuildingStep` (powers are step averages in kW, `p_kw` positive = import),
 plus the static `hp_p_max_kw`.
 """
@@ -46,6 +47,7 @@ from simulators.sources.weather import Site
 
 WEATHER_INPUTS = ["t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s"]
 SETPOINT_INPUTS = ["hp_p_set_kw", "t_set_c", "flex_shift_kw", "tank_p_th_kw"]
+SOLAR_INPUT = "q_solar_kw"
 STATIC_OUTPUTS = ["hp_p_max_kw"]
 
 META: Meta = {
@@ -55,7 +57,7 @@ META: Meta = {
         "Building": {
             "public": True,
             "params": ["spec", "type", "index"],
-            "attrs": WEATHER_INPUTS + SETPOINT_INPUTS + OUTPUT_ATTRS + STATIC_OUTPUTS,
+            "attrs": [*WEATHER_INPUTS, *SETPOINT_INPUTS, SOLAR_INPUT, *OUTPUT_ATTRS, *STATIC_OUTPUTS],
         },
     },
 }
@@ -156,9 +158,10 @@ class BuildingSim(TimeBasedSim):
             )
             self.fleet.set_time_axis(self.times)
         weather, controls = self._weather(inputs), self._controls(inputs)
-        self.last_inputs = {**vars(weather), **vars(controls)}
+        solar = input_column(inputs, self.eids, SOLAR_INPUT)
+        self.last_inputs = {**vars(weather), **vars(controls), SOLAR_INPUT: solar}
         now = self.timestamp(self.step_index)
-        self.last = self.fleet.step(now, time_s, self.step_index, weather, controls)
+        self.last = self.fleet.step(now, time_s, self.step_index, weather, controls, solar)
         # Python lists once per step, answered by `answer_from_columns`; inputs are read back rarely
         # (tests, debugging), so their lists (NaN → None: not given) are built on request
         self.columns = _Columns(self.last_inputs)
