@@ -50,7 +50,7 @@ def bench(
     from cosim.bench.report import write_report
     from cosim.bench.runner import EXECUTORS, RunRecord, run_all
     from cosim.bench.spec import resolve
-    from cosim.bench.table import tidy_table
+    from cosim.bench.table import tidy_table, with_variants
 
     if executor not in EXECUTORS:
         raise InputError(f"--executor {executor}: choose one of {', '.join(EXECUTORS)}")
@@ -71,7 +71,7 @@ def bench(
 
     records = run_all(resolved.runs, out / "runs", workers, executor, address, broker,  # type: ignore[arg-type]
                       on_done=said)
-    table = tidy_table(resolved.name, records)
+    table = with_variants(tidy_table(resolved.name, records), {c.label: c.variant for c in resolved.scenarios})
     failed = [r for r in records if r.status != "ok"]
     notes = [f"{len(records)} runs; {sum(r.cached for r in records)} reused from earlier runs."]
     if failed:

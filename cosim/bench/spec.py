@@ -90,7 +90,7 @@ class Bench:
 
 
 def suite_names() -> list[str]:
-    return sorted(_read_yaml(SUITES_FILE)["suites"])
+    return list(_read_yaml(SUITES_FILE)["suites"])
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -182,6 +182,15 @@ def composite_score(rows: list[dict[str, Any]], k: dict[str, Any] | None) -> flo
     return float(sum(ratios) / len(ratios) + SCORE_WEIGHT * comfort + SCORE_WEIGHT * grid)
 
 
+def with_variants(table: pd.DataFrame, variants: dict[str, tuple[tuple[str, Any], ...]]) -> pd.DataFrame:
+    """The table with one column per field a sweep varied (its value for each row's scenario)."""
+    fields = list(dict.fromkeys(field for variant in variants.values() for field, _ in variant))
+    out = table.copy()
+    for field in fields:
+        out[field] = [dict(variants.get(s, ())).get(field) for s in out["scenario"]]
+    return out
+
+
 def wide(table: pd.DataFrame, column: str = "value") -> pd.DataFrame:
     """Scenario × controller rows, one column per KPI (in the table's order)."""
     order = list(dict.fromkeys(table["kpi"]))
