@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cosim.results import stream
 from cosim.results.security_kpis import security_kpis
 from cosim.results.writer import read_table
 
@@ -72,31 +73,30 @@ def compute_kpis(
     limit_kw: float | None = None,
     limit_tolerance: float = 1e-2,
     currency: str = "EUR",
+    window_rows: int = stream.WINDOW_ROWS,
 ) -> dict[str, Any]:
     """All KPIs of the run in `out_dir` as a nested dict. With `limit_kw` (the shared limit on the
     district's net exchange, Σ of the meters), `limit` KPIs say how often and by how much it was
-    exceeded beyond `limit_tolerance` (relative)."""
+    exceeded beyond `limit_tolerance` (relative).
+
+    The per-entity tables (`buildings`, `batteries`, `buses`) are read in time windows of about
+    `window_rows` rows (`cosim.results.stream`), so the memory needed does not grow with the run's
+    length; the per-step tables (`grid`, `prices`, ...) are read whole."""
     dt_h = step_s / 3600.0
     grid = read_table(out_dir, "grid").sort_values("time_s")
     prices = read_table(out_dir, "prices").set_index("time_s")
-    buildings = read_table(out_dir, "buildings")
     entities = read_table(out_dir, "entities")
-    batteries = _optional(out_dir, "batteries")
-    buses, trafos = _optional(out_dir, "buses"), _optional(out_dir, "trafos")
+    trafos = _optional(out_dir, "trafos")
+    big = _EntityTables(out_dir, grid["time_s"].to_numpy(), entities, prices, dt_h, window_rows)
+    big.read(v_min_pu, v_max_pu)
 
     converged = grid["converged"].fillna(0).astype(bool)
     p_ext = grid.set_index("timestamp")["p_ext_kw"].where(converged.to_numpy())
     intensity = prices["co2_kg_per_kwh"].reindex(grid["time_s"]).to_numpy()
     imported = np.clip(p_ext.to_numpy(), 0, None)
 
-    meter = _meter_power(buildings, batteries, entities)
-    price_in = prices["import_per_kwh"].reindex(meter.index.get_level_values("time_s")).to_numpy()
-    price_out = prices["export_per_kwh"].reindex(meter.index.get_level_values("time_s")).to_numpy()
-    m = meter.to_numpy()
-    electricity_cost = float(
-        np.sum((price_in * np.clip(m, 0, None) - price_out * np.clip(-m, 0, None)) * dt_h)
-    )
-    gas_kwh = float(buildings["gas_kw"].sum() * dt_h)
+    electricity_cost = big.electricity_cost
+    gas_kwh = float(big.sums["gas_kw"] * dt_h)
     heat = _heat(out_dir, prices, dt_h)
     heat_cost = heat.get("fuel_cost", 0.0) + heat.get("pump_cost", 0.0)
 
@@ -104,10 +104,10 @@ def compute_kpis(
         "energy": {
             "imported_kwh": float(np.nansum(imported) * dt_h),
             "exported_kwh": float(np.nansum(np.clip(-p_ext.to_numpy(), 0, None)) * dt_h),
-            "meter_import_kwh": float(np.clip(m, 0, None).sum() * dt_h),
-            "meter_export_kwh": float(np.clip(-m, 0, None).sum() * dt_h),
-            "pv_kwh": float(buildings["pv_kw"].sum() * dt_h),
-            "heat_pump_kwh": float(buildings["hp_p_kw"].sum() * dt_h),
+            "meter_import_kwh": float(big.meter_import_kw * dt_h),
+            "meter_export_kwh": float(big.meter_export_kw * dt_h),
+            "pv_kwh": float(big.sums["pv_kw"] * dt_h),
+            "heat_pump_kwh": float(big.sums["hp_p_kw"] * dt_h),
             "gas_kwh": gas_kwh,
             "losses_kwh": float(np.nansum(grid["losses_kw"].where(converged)) * dt_h),
         },
@@ -122,11 +122,11 @@ def compute_kpis(
             + heat.get("co2_kg", 0.0)
         },
         "peak": peak_kpis(p_ext, dt_h),
-        "comfort": _comfort(buildings, dt_h),
-        "grid": _grid_kpis(grid, buses, trafos, converged, dt_h, v_min_pu, v_max_pu),
-        "storage": _storage(batteries, dt_h),
+        "comfort": big.comfort(),
+        "grid": _grid_kpis(big.bus_kpis, trafos, converged, dt_h),
+        "storage": big.storage(),
         "heat": {k: v for k, v in heat.items() if k not in ("fuel_cost", "pump_cost")},
-        "limit": _limit(meter, dt_h, limit_kw, limit_tolerance),
+        "limit": _limit(big.district_kw(), dt_h, limit_kw, limit_tolerance),
         "admm": _admm(out_dir),
         "control": _control(out_dir),
         "security": security_kpis(out_dir, step_s),  # attacks and anomaly checks (security_kpis.py)
@@ -139,6 +139,129 @@ def compute_kpis(
         },
     }
     return kpis
+
+
+BUILDING_SUMS = ("gas_kw", "pv_kw", "hp_p_kw", "comfort_cold_k", "comfort_hot_k")
+
+
+class _EntityTables:
+    """What the KPIs need of `buildings`, `batteries` and `buses`, accumulated over time windows."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        step_times: np.ndarray,
+        entities: pd.DataFrame,
+        prices: pd.DataFrame,
+        dt_h: float,
+        window_rows: int,
+    ) -> None:
+        self.buildings = stream.dataset(out_dir, "buildings")
+        if self.buildings is None:
+            read_table(out_dir, "buildings")  # raises the error naming the missing table
+            raise FileNotFoundError(f"{out_dir}: no results for table 'buildings'")
+        self.batteries = stream.dataset(out_dir, "batteries")
+        self.buses = stream.dataset(out_dir, "buses")
+        self.columns = set(self.buildings.schema.names)
+        self.entities, self.prices, self.dt_h = entities, prices, dt_h
+        self.bounds = stream.windows(step_times, stream.row_count(self.buildings), window_rows)
+        if self.buses is not None:  # as many windows as the larger of the two tables asks for
+            by_buses = stream.windows(step_times, stream.row_count(self.buses), window_rows)
+            self.bounds = max(self.bounds, by_buses, key=len)
+        self.electricity_cost = 0.0
+        self.meter_import_kw = 0.0
+        self.meter_export_kw = 0.0
+        self.sums = dict.fromkeys(BUILDING_SUMS, 0.0)
+        self.per_building = pd.Series(dtype=float)  # Σ comfort_violation_k per building
+        self.t_in: list[float] = []  # each window's min and max indoor temperature
+        self.districts: list[pd.Series] = []  # Σ of the meters per time_s, window by window
+        self.clipped_kw = 0.0
+        self.battery_p_kw = 0.0
+        self.bus_kpis: dict[str, float] | None = None
+
+    def read(self, v_min_pu: float, v_max_pu: float) -> None:
+        building_columns = ["entity", "p_kw", "comfort_violation_k", "t_in_c", *BUILDING_SUMS]
+        bus_outside, bus_min, bus_max = 0, [], []
+        for buildings, batteries, buses in zip(
+            stream.scan(self.buildings, building_columns, self.bounds),
+            stream.scan(self.batteries, ["entity", "p_kw", "clipped_kw"], self.bounds),
+            stream.scan(self.buses, ["v_pu"], self.bounds),
+            strict=True,
+        ):
+            assert buildings is not None
+            self._buildings(buildings, batteries)
+            if batteries is not None:
+                self.clipped_kw += float(batteries["clipped_kw"].abs().sum())
+                self.battery_p_kw += float(batteries["p_kw"].abs().sum())
+            if buses is not None:
+                v = buses["v_pu"]
+                bus_outside += int((((v < v_min_pu) | (v > v_max_pu)) & v.notna()).sum())
+                bus_min.append(float(v.min()))
+                bus_max.append(float(v.max()))
+        if self.buses is not None:
+            self.bus_kpis = {
+                "voltage_violation_bus_h": float(bus_outside * self.dt_h),
+                "v_min_pu": _nan_min(bus_min),
+                "v_max_pu": _nan_max(bus_max),
+            }
+
+    def _buildings(self, buildings: pd.DataFrame, batteries: pd.DataFrame | None) -> None:
+        meter = _meter_power(buildings, batteries, self.entities)
+        times = meter.index.get_level_values("time_s")
+        price_in = self.prices["import_per_kwh"].reindex(times).to_numpy()
+        price_out = self.prices["export_per_kwh"].reindex(times).to_numpy()
+        m = meter.to_numpy()
+        self.electricity_cost += float(
+            np.sum((price_in * np.clip(m, 0, None) - price_out * np.clip(-m, 0, None)) * self.dt_h)
+        )
+        self.meter_import_kw += float(np.clip(m, 0, None).sum())
+        self.meter_export_kw += float(np.clip(-m, 0, None).sum())
+        self.districts.append(meter.groupby(level="time_s").sum())
+        for column in BUILDING_SUMS:
+            if column in buildings:
+                self.sums[column] += float(buildings[column].sum())
+            elif column in ("gas_kw", "pv_kw", "hp_p_kw"):
+                raise KeyError(column)  # a buildings table without it is not one of this platform's
+        per_building = buildings.groupby("entity")["comfort_violation_k"].sum()
+        self.per_building = self.per_building.add(per_building, fill_value=0.0)
+        self.t_in += [float(buildings["t_in_c"].min()), float(buildings["t_in_c"].max())]
+
+    def district_kw(self) -> pd.Series:
+        """Σ of the meters (buildings + their batteries) per time_s."""
+        return pd.concat(self.districts) if self.districts else pd.Series(dtype=float)
+
+    def comfort(self) -> dict[str, float]:
+        per_building = self.per_building * self.dt_h
+        out = {
+            "discomfort_kh": float(per_building.sum()),
+            "discomfort_kh_per_building": float(per_building.mean()),
+            "t_in_min_c": _nan_min(self.t_in[0::2]),
+            "t_in_max_c": _nan_max(self.t_in[1::2]),
+        }
+        # the split: below t_min_c (heating discomfort) and above t_max_c (cooling discomfort)
+        split = (("comfort_cold_k", "heating_discomfort_kh"), ("comfort_hot_k", "cooling_discomfort_kh"))
+        for column, key in split:
+            if column in self.columns:
+                out[key] = float(self.sums[column] * self.dt_h)
+        return out
+
+    def storage(self) -> dict[str, float]:
+        if self.batteries is None:
+            return {"clipped_kwh": 0.0, "battery_throughput_kwh": 0.0}
+        return {
+            "clipped_kwh": float(self.clipped_kw * self.dt_h),
+            "battery_throughput_kwh": float(self.battery_p_kw * self.dt_h),
+        }
+
+
+def _nan_min(values: list[float]) -> float:
+    finite = [v for v in values if not np.isnan(v)]
+    return min(finite) if finite else float("nan")
+
+
+def _nan_max(values: list[float]) -> float:
+    finite = [v for v in values if not np.isnan(v)]
+    return max(finite) if finite else float("nan")
 
 
 def _heat(out_dir: Path, prices: pd.DataFrame, dt_h: float) -> dict[str, Any]:
@@ -178,12 +301,11 @@ def _heat(out_dir: Path, prices: pd.DataFrame, dt_h: float) -> dict[str, Any]:
     return out
 
 
-def _limit(meter: pd.Series, dt_h: float, limit_kw: float | None, tolerance: float) -> dict[str, float]:
-    """Exceedance of the shared limit by the district's net exchange at the meters (Σ buildings +
-    their batteries), in either direction."""
+def _limit(district: pd.Series, dt_h: float, limit_kw: float | None, tolerance: float) -> dict[str, float]:
+    """Exceedance of the shared limit by the district's net exchange at the meters (`district`: Σ
+    buildings + their batteries per time_s), in either direction."""
     if limit_kw is None:
         return {}
-    district = meter.groupby(level="time_s").sum()
     excess = (district.abs() - limit_kw).clip(lower=0.0)
     exceeded = excess > tolerance * limit_kw
     return {
@@ -252,6 +374,8 @@ def _meter_power(
 
 
 def _comfort(buildings: pd.DataFrame, dt_h: float) -> dict[str, float]:
+    """The comfort KPIs of a whole `buildings` table (`_EntityTables.comfort` accumulates the same
+    over time windows)."""
     per_building = buildings.groupby("entity")["comfort_violation_k"].sum() * dt_h
     out = {
         "discomfort_kh": float(per_building.sum()),
@@ -268,23 +392,11 @@ def _comfort(buildings: pd.DataFrame, dt_h: float) -> dict[str, float]:
 
 
 def _grid_kpis(
-    grid: pd.DataFrame,
-    buses: pd.DataFrame | None,
-    trafos: pd.DataFrame | None,
-    converged: pd.Series,
-    dt_h: float,
-    v_min_pu: float,
-    v_max_pu: float,
+    bus_kpis: dict[str, float] | None, trafos: pd.DataFrame | None, converged: pd.Series, dt_h: float
 ) -> dict[str, float]:
     out: dict[str, float] = {"non_converged_steps": int((~converged).sum())}
-    if buses is not None:
-        v = buses["v_pu"]
-        outside = ((v < v_min_pu) | (v > v_max_pu)) & v.notna()
-        out |= {
-            "voltage_violation_bus_h": float(outside.sum() * dt_h),
-            "v_min_pu": float(v.min()),
-            "v_max_pu": float(v.max()),
-        }
+    if bus_kpis is not None:
+        out |= bus_kpis
     if trafos is not None:
         overloaded = trafos.groupby("time_s")["loading_pct"].max() > 100.0
         out |= {
@@ -292,15 +404,6 @@ def _grid_kpis(
             "trafo_loading_max_pct": float(trafos["loading_pct"].max()),
         }
     return out
-
-
-def _storage(batteries: pd.DataFrame | None, dt_h: float) -> dict[str, float]:
-    if batteries is None:
-        return {"clipped_kwh": 0.0, "battery_throughput_kwh": 0.0}
-    return {
-        "clipped_kwh": float(batteries["clipped_kw"].abs().sum() * dt_h),
-        "battery_throughput_kwh": float(batteries["p_kw"].abs().sum() * dt_h),
-    }
 
 
 def partial_kpis(out_dir: Path) -> dict[str, Any] | None:
