@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from simulators.building import thermal
-from simulators.building.heatpump import SIZING_MARGIN
+from simulators.building.heatpump import SIZING_MARGIN, T_HEATING_LIMIT_C
 from simulators.building.solar import Windows, window_gains_kw
 from simulators.sources.profiles import normalised_power
 from simulators.sources.weather import Site, degree_days_kd, solar_zenith_deg, synthetic_weather
@@ -91,8 +91,9 @@ def reference_year(site: Site) -> ReferenceYear:
 
 NIGHT_HOURS = (21, 9)
 """Local clock hours [from, to) in which occupants air the rooms at night (night ventilation)."""
-NIGHT_VENT_MIN_OUT_C = 12.0
-"""Night ventilation only on nights that are not cold: outdoors at least this (°C)."""
+NIGHT_VENT_MIN_OUT_C = T_HEATING_LIMIT_C
+"""Night ventilation only on nights at least as warm as the heating limit (15 °C): outside the
+heating season, so airing the rooms does not fight the heater."""
 
 
 def is_night(times: pd.DatetimeIndex) -> np.ndarray:

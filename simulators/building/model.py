@@ -18,7 +18,7 @@ gains enter through the windows with shading and blinds (`solar`).
 Summer: above `t_window_open_c` the occupants open the windows when it is cooler outside (a
 ventilation conductance of `window_ach_per_h` air changes, minute by minute in the thermostat
 loop); in the night hours (`calibration.NIGHT_HOURS`, 21:00–09:00) of warm nights (outdoors at
-least `calibration.NIGHT_VENT_MIN_OUT_C`) they open the windows wide above `t_night_vent_c`
+least the heating limit, 15 °C) they open the windows wide above `t_night_vent_c`
 (`night_ach_per_h` air changes: night ventilation, cooling the building's mass); external blinds
 close on facades in strong sun on warm days. All are on by default. The
 building's mass follows its construction class (`thermal_mass`, else the climate's). With
