@@ -15,12 +15,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from cosim.results.attack_plots import plot_attack_timeline
+from cosim.results.stream import read_columns
 from cosim.results.writer import read_table
 
 
-def _optional(out_dir: Path, table: str) -> pd.DataFrame | None:
+def _optional(out_dir: Path, table: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+    """`table` (only `columns` when given: a figure of a year-long run reads a few of a large
+    table's columns), or None if the run has no such table."""
     try:
-        return read_table(out_dir, table)
+        return read_table(out_dir, table) if columns is None else read_columns(out_dir, table, columns)
     except FileNotFoundError:
         return None
 
@@ -93,8 +96,9 @@ def compare_runs(runs: list[Path], out_file: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4.5))
     limits = set()
     for out_dir in runs:
-        buildings = read_table(out_dir, "buildings").groupby("timestamp")["p_kw"].sum()
-        batteries = _optional(out_dir, "batteries")
+        columns = ["timestamp", "p_kw"]
+        buildings = read_columns(out_dir, "buildings", columns).groupby("timestamp")["p_kw"].sum()
+        batteries = _optional(out_dir, "batteries", columns)
         if batteries is not None:
             buildings = buildings.add(batteries.groupby("timestamp")["p_kw"].sum(), fill_value=0.0)
         info = run_info(out_dir)
@@ -117,7 +121,7 @@ def compare_runs(runs: list[Path], out_file: Path) -> Path:
 def plot_voltages(
     out_dir: Path, figures: Path, v_min_pu: float = 0.95, v_max_pu: float = 1.05
 ) -> Path | None:
-    buses = _optional(out_dir, "buses")
+    buses = _optional(out_dir, "buses", ["timestamp", "v_pu"])
     if buses is None:
         return None
     stats = buses.groupby("timestamp")["v_pu"].describe(percentiles=[0.05, 0.5, 0.95])
@@ -137,7 +141,7 @@ def plot_temperatures(out_dir: Path, figures: Path, max_lines: int = 10) -> Path
     """Indoor temperatures: one named line per building when there are at most `max_lines`;
     otherwise the band from the coldest to the warmest building at each time, the mean, and the two
     buildings with the lowest and the highest temperature of the run, named."""
-    b = read_table(out_dir, "buildings")
+    b = read_columns(out_dir, "buildings", ["timestamp", "entity", "t_in_c"])
     wide = b.pivot_table(index="timestamp", columns="entity", values="t_in_c")
     return _save(temperature_figure(wide, max_lines), figures / "indoor_temperatures.png")
 
@@ -166,7 +170,9 @@ def temperature_figure(wide: pd.DataFrame, max_lines: int = 10) -> Figure:
 
 
 def plot_soc(out_dir: Path, figures: Path, max_lines: int = 30) -> Path | None:
-    frames = [t for t in (_optional(out_dir, "batteries"), _optional(out_dir, "tanks")) if t is not None]
+    columns = ["timestamp", "entity", "soc"]
+    tables = (_optional(out_dir, "batteries", columns), _optional(out_dir, "tanks", columns))
+    frames = [t for t in tables if t is not None]
     if not frames:
         return None
     s = pd.concat(frames)

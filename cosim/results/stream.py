@@ -79,3 +79,12 @@ def scan(
     """`read_window` for each window (None throughout for a table the run does not have)."""
     for start, end in bounds:
         yield None if data is None else read_window(data, columns, start, end)
+
+
+def read_columns(out_dir: Path, table: str, columns: Sequence[str]) -> pd.DataFrame:
+    """The `columns` (and `time_s`) of every row of `table`; `FileNotFoundError` without it. For
+    figures that need a few columns of a large table (a year of `buildings` holds ~20 columns)."""
+    data = dataset(out_dir, table)
+    if data is None:
+        raise FileNotFoundError(f"{Path(out_dir) / table}: no results for table {table!r}")
+    return read_window(data, columns, -np.inf, np.inf)
