@@ -33,7 +33,8 @@ def _reproducible(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="quick")
     parser.add_argument("--controllers", default="none,rule_based,mpc,admm")
     parser.add_argument("--workers", type=int, default=2)

@@ -23,7 +23,9 @@ console = Console()
 
 
 def bench(
-    suite: Annotated[str, typer.Argument(metavar="SUITE", help="tiny, quick, full, or a suite or sweep YAML file")],
+    suite: Annotated[
+        str, typer.Argument(metavar="SUITE", help="tiny, quick, full, or a suite or sweep YAML file")
+    ],
     controllers: Annotated[
         str | None,
         typer.Option("--controllers", metavar="LIST", help="comma-separated: none, rule_based, mpc, admm, "
@@ -56,7 +58,8 @@ def bench(
         raise InputError(f"--executor {executor}: choose one of {', '.join(EXECUTORS)}")
     resolved = resolve(suite, controllers)
     if resolved.baseline_added:
-        console.print("[dim]the baseline `none` is added to the controllers (KPIs are normalised by it)[/dim]")
+        console.print("[dim]the baseline `none` is added to the controllers (KPIs are normalised by it)"
+                      "[/dim]")
     n = len(resolved.runs)
     console.print(f"{resolved.name}: {len(resolved.scenarios)} scenario(s) × {len(resolved.controllers)} "
                   f"controller(s) = {n} runs, {workers} at a time ({executor})", highlight=False)
@@ -69,13 +72,15 @@ def bench(
             console.print(f"[{index[0]}/{n}] {escape(record.scenario)} × {escape(record.controller)}: {how}",
                           highlight=False, soft_wrap=True)
 
-    records = run_all(resolved.runs, out / "runs", workers, executor, address, broker,  # type: ignore[arg-type]
+    records = run_all(resolved.runs, out / "runs", workers, executor, address, broker,
                       on_done=said)
-    table = with_variants(tidy_table(resolved.name, records), {c.label: c.variant for c in resolved.scenarios})
+    variants = {c.label: c.variant for c in resolved.scenarios}
+    table = with_variants(tidy_table(resolved.name, records), variants)
     failed = [r for r in records if r.status != "ok"]
     notes = [f"{len(records)} runs; {sum(r.cached for r in records)} reused from earlier runs."]
     if failed:
-        notes.append(f"{len(failed)} run(s) failed: " + "; ".join(f"{r.scenario} × {r.controller}" for r in failed))
+        which = "; ".join(f"{r.scenario} × {r.controller}" for r in failed)
+        notes.append(f"{len(failed)} run(s) failed: {which}")
     paths = write_report(table, out, f"Benchmark: {resolved.name}", notes)
     _print_summary(table)
     for path in paths:
@@ -103,8 +108,9 @@ def _print_summary(table: Any) -> None:
 
 
 def bench_dsm(
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder of the table and figure")] = (
-        Path("bench-dsm")),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="DIR", help="folder of the table and figure")
+    ] = Path("bench-dsm"),
     shares: Annotated[
         str, typer.Option("--shares", metavar="LIST", help="controllable shares of the residential load")
     ] = "0,0.025,0.05,0.075,0.1",

@@ -132,7 +132,8 @@ def load_day(run_dir: Path, network: str, backend: str) -> DayLoads:
 
     b = read_table(run_dir, "buildings").sort_values(["time_s", "entity"])
     names = sorted(b["entity"].unique())
-    pivot = {c: b.pivot(index="time_s", columns="entity", values=c)[names] for c in ("p_kw", "q_kvar", "pv_kw")}
+    pivot = {c: b.pivot(index="time_s", columns="entity", values=c)[names]
+             for c in ("p_kw", "q_kvar", "pv_kw")}
     stamps = b.drop_duplicates("time_s").set_index("time_s")["timestamp"]
     hours = np.array([t.hour + t.minute / 60 for t in pd.DatetimeIndex(stamps)])
     connections = read_table(run_dir, "connections")
@@ -189,7 +190,9 @@ def study(day: DayLoads, shares: list[float], w: Windows) -> tuple[pd.DataFrame,
     return pd.DataFrame(rows), curves
 
 
-def _figure(day: DayLoads, table: pd.DataFrame, curves: dict[str, np.ndarray], path: Path, w: Windows) -> Path:
+def _figure(
+    day: DayLoads, table: pd.DataFrame, curves: dict[str, np.ndarray], path: Path, w: Windows
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,7 +224,8 @@ def _figure(day: DayLoads, table: pd.DataFrame, curves: dict[str, np.ndarray], p
 
 def markdown(table: pd.DataFrame, w: Windows) -> str:
     evening = f"{w.evening_h[0]:g}–24 h"
-    lines = [f"cut {w.cut_h[0]:g}–{w.cut_h[1]:g} h; strategy 1 restores in {w.restore_h[0]:g}–{w.restore_h[1]:g} h, "
+    lines = [f"cut {w.cut_h[0]:g}–{w.cut_h[1]:g} h; strategy 1 restores in "
+             f"{w.restore_h[0]:g}–{w.restore_h[1]:g} h, "
              f"strategy 2 also anticipates in {w.anticipate_h[0]:g}–{w.anticipate_h[1]:g} h", "",
              f"| share | strategy | peak (kW) | peak reduction (%) | ramping (kW) | ramping {evening} (kW) | "
              f"std {evening} (kW) | losses (kWh) | loss reduction (%) |",

@@ -67,7 +67,8 @@ def markdown(table: pd.DataFrame) -> str:
              ""]
     for scenario, rows in table.groupby("scenario", sort=False):
         kpis = [k for k in _kpi_columns(rows)]
-        lines += [f"## {scenario}", "", "| controller | " + " | ".join(f"{k[1]} ({k[2]})" for k in kpis) + " |",
+        header = " | ".join(f"{k[1]} ({k[2]})" for k in kpis)
+        lines += [f"## {scenario}", "", f"| controller | {header} |",
                   "|---|" + "---:|" * len(kpis)]
         values = wide(rows)
         for controller in dict.fromkeys(rows["controller"]):
@@ -82,7 +83,8 @@ def markdown(table: pd.DataFrame) -> str:
             lines.append(f"| {controller} | " + " | ".join(cells) + " |")
         norm = wide(rows, "normalised")
         how = rows.drop_duplicates("kpi").set_index("kpi")["normalisation"]
-        lines += ["", "normalised: | " + " | ".join(f"{k[0]} ({how[k[0]]})" for k in kpis if how[k[0]] != "raw"),
+        names = " | ".join(f"{k[0]} ({how[k[0]]})" for k in kpis if how[k[0]] != "raw")
+        lines += ["", f"normalised: | {names}",
                   ""]
         for controller in dict.fromkeys(rows["controller"]):
             if (scenario, controller) in norm.index:

@@ -190,22 +190,22 @@ def _local(specs: list[RunSpec], runs_dir: str, workers: int, address: str | Non
 def _dask(specs: list[RunSpec], runs_dir: str, workers: int, address: str | None,
           broker: str | None) -> Iterator[RunRecord]:
     try:
-        from distributed import Client, LocalCluster
-        from distributed import as_completed as dask_completed
+        import distributed
     except ImportError:
         raise InputError("--executor dask: Dask is not installed; pip install 'dask[distributed]'") from None
     if not specs:
         return
+    dask: Any = distributed  # untyped
     cluster = None
     if address is None:  # a local cluster of worker processes, one run at a time each
-        cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
-        client = Client(cluster)
+        cluster = dask.LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
+                                    dashboard_address=None, silence_logs=40)
+        client = dask.Client(cluster)
     else:
-        client = Client(address)
+        client = dask.Client(address)
     try:
         futures = client.map(execute, specs, runs_dir=runs_dir, broker=broker, pure=False)
-        for future in dask_completed(futures):
+        for future in dask.as_completed(futures):
             yield future.result()
     finally:
         client.close()

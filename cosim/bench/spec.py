@@ -109,7 +109,8 @@ def _changes(values: dict[str, Any]) -> tuple[str, ...]:
 
 def _cases(entries: Any, base: Path, where: str) -> list[ScenarioCase]:
     if not isinstance(entries, list) or not entries:
-        raise InputError(f"{where}: `scenarios` must be a non-empty list of {{file: ..., name: ..., set: ...}}")
+        raise InputError(f"{where}: `scenarios` must be a non-empty list of "
+                         "{file: ..., name: ..., set: ...}")
     cases = []
     for i, entry in enumerate(entries):
         if isinstance(entry, str):
@@ -145,7 +146,8 @@ def _sweep_cases(sweep: Any, base: Path, where: str) -> list[ScenarioCase]:
         raise InputError(f"{where}: sweep: give either `grid` (every combination) or `list` (the points)")
     if "grid" in sweep:
         grid = sweep["grid"]
-        if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
+        lists = isinstance(grid, dict) and all(isinstance(v, list) and v for v in grid.values())
+        if not grid or not lists:
             raise InputError(f"{where}: sweep.grid: map each field to a non-empty list of values")
         points = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
     else:
@@ -236,7 +238,8 @@ def _hint(c: ControllerSpec) -> str:
         return ("\n(ADMM needs a `controller.admm` section and grid.transformer_limit_kw in the scenario; "
                 "the files in scenarios/bench/ have both)")
     if c.kind == "mpc":
-        return "\n(MPC needs a `controller.mpc` section in the scenario; the files in scenarios/bench/ have one)"
+        return ("\n(MPC needs a `controller.mpc` section in the scenario; the files in scenarios/bench/ "
+                "have one)")
     return ""
 
 
@@ -275,8 +278,8 @@ def _source_hash(kind: str, program: str | None) -> str:
 def run_key(data: dict[str, Any], c: ControllerSpec) -> str:
     """Cache key: the scenario as run (controller and its parameters included), the controller's own
     source, and the code version."""
-    payload = json.dumps({"scenario": data, "source": _source_hash(c.kind, c.program), "code": code_version()},
-                         sort_keys=True, default=str)
+    key = {"scenario": data, "source": _source_hash(c.kind, c.program), "code": code_version()}
+    payload = json.dumps(key, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -150,13 +150,15 @@ def tidy_table(suite: str, records: list[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _score_row(rows: list[dict[str, Any]], k: dict[str, Any] | None, base: dict[str, Any] | None) -> dict[str, Any]:
+def _score_row(
+    rows: list[dict[str, Any]], k: dict[str, Any] | None, base: dict[str, Any] | None
+) -> dict[str, Any]:
     score = composite_score(rows, k)
     baseline_score = composite_score(
         [{**row, "normalised": 1.0 if row["normalisation"] == "ratio" else 0.0} for row in rows], base
     ) if base is not None else math.nan
-    return {"kpi": "score", "label": "composite score", "unit": "-", "value": score, "baseline": baseline_score,
-            "normalised": score, "normalisation": "composite", "better": "lower"}
+    return {"kpi": "score", "label": "composite score", "unit": "-", "value": score,
+            "baseline": baseline_score, "normalised": score, "normalisation": "composite", "better": "lower"}
 
 
 def composite_score(rows: list[dict[str, Any]], k: dict[str, Any] | None) -> float:

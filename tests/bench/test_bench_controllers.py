@@ -51,10 +51,13 @@ def _kpis(run_dir: str) -> dict[str, Any]:
     return dict(json.loads((Path(run_dir) / "kpis.json").read_text()))
 
 
-def test_a_plugin_from_a_users_module_and_a_failing_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_from_a_users_module_and_a_failing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "bench_user_ctrl.py").write_text(USER_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    bench = run_bench(tmp_path / "out", "tiny", "--controllers", "bench_user_ctrl:Shaver,bench_user_ctrl:Broken")
+    bench = run_bench(tmp_path / "out", "tiny", "--controllers",
+                      "bench_user_ctrl:Shaver,bench_user_ctrl:Broken")
     t = bench.table
     assert "the baseline `none` is added" in bench.output
     assert list(dict.fromkeys(t["controller"])) == ["none", "Shaver", "Broken"]
@@ -76,8 +79,9 @@ def test_a_plugin_from_a_users_module_and_a_failing_one(tmp_path: Path, monkeypa
 
 @pytest.mark.network
 def test_the_external_mqtt_controller_example(tmp_path: Path, session_mosquitto_url: str) -> None:
-    bench = run_bench(tmp_path / "out", "tiny", "--controllers",
-                      f"none,external:{EXAMPLES / 'external_controller.py'}", "--broker", session_mosquitto_url)
+    program = EXAMPLES / "external_controller.py"
+    bench = run_bench(tmp_path / "out", "tiny", "--controllers", f"none,external:{program}",
+                      "--broker", session_mosquitto_url)
     t = bench.table
     assert set(t["status"]) == {"ok"}, t.drop_duplicates("controller")[["controller", "error"]]
     external = t[t["controller"] == "external:external_controller"].set_index("kpi")

@@ -50,7 +50,8 @@ class _Cells(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "td" and "data-kpi" in a:
-            key = (str(a["data-scenario"]), str(a["data-controller"]), str(a["data-kpi"]), str(a["data-column"]))
+            key = (str(a["data-scenario"]), str(a["data-controller"]), str(a["data-kpi"]),
+                   str(a["data-column"]))
             self.cells[key] = float(str(a["data-value"]))
         if tag == "img":
             self.images.append(str(a.get("src")))

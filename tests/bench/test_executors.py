@@ -1,4 +1,4 @@
-"""The same benchmark through Dask (a local cluster of two worker processes) gives the same table as
+"""The same benchmark through Dask (a local cluster of a worker process) gives the same table as
 the runs in process: every reproducible KPI equal. (Local worker processes, `--executor local
 --workers 2`, run in benchmarks/bench_suite.py.)"""
 
@@ -23,9 +23,11 @@ def _reproducible(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_dask_gives_the_same_table(tiny_bench: BenchRun, tmp_path: Path) -> None:
+    # one worker process: the cost of a test is its start (importing the platform); two and their
+    # speed-up are in benchmarks/bench_suite.py
     engine = run_bench(tmp_path / "dask", "tiny", "--controllers", "none,admm", "--executor", "dask",
-                       "--workers", "2")
-    assert "2 at a time (dask)" in engine.output
+                       "--workers", "1")
+    assert "1 at a time (dask)" in engine.output
     assert set(engine.table["cached"]) == {False}  # run again on the cluster, not reused
     local = tiny_bench.table[tiny_bench.table["controller"].isin(["none", "admm"])]
     pd.testing.assert_frame_equal(_reproducible(engine.table), _reproducible(local))

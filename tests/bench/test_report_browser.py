@@ -41,7 +41,8 @@ window.addEventListener("load", () => {
     visible_tables: tables.filter(visible).length,
     rows: tables.map(t => t.tBodies[0].rows.length),
     best: document.querySelectorAll("td.best").length,
-    images: images.map(i => ({complete: i.complete, w: i.naturalWidth, h: i.naturalHeight, shown: visible(i)})),
+    images: images.map(i => ({complete: i.complete, w: i.naturalWidth, h: i.naturalHeight,
+                              shown: visible(i)})),
   };
   const pre = document.createElement("pre");
   pre.id = "probe";

@@ -30,8 +30,9 @@ def test_a_grid_sweep_runs_every_point(tmp_path: Path) -> None:
         scenario = json.loads((Path(row.run_dir) / "run.json").read_text())["scenario"]
         assert scenario["buildings"][0]["flex_share"] == t.loc[row.Index, "buildings.0.flex_share"]
     # the DSM of rule_based acts only where there is flexible load to cut
-    ramping = t[(t["controller"] == "rule_based") & (t["kpi"] == "peak_import_kw")].set_index("scenario")["value"]
-    assert ramping[points[0]] != ramping[points[1]]
+    rows = t[(t["controller"] == "rule_based") & (t["kpi"] == "peak_import_kw")]
+    peak = rows.set_index("scenario")["value"]
+    assert peak[points[0]] != peak[points[1]]
 
 
 def test_a_wrong_sweep_is_one_message(tmp_path: Path) -> None:
