@@ -103,11 +103,19 @@ def test_case_a_pv_income_and_solar_thermal_saving(comparison: tuple[Path, dict[
     assert _line(data["table"], "PV feed-in income", "A") == pytest.approx(
         pv_kwh * 0.258 * 365 / 1e3, rel=1e-9
     )
-    # all consumption is bought, less what the solar-thermal heat saves the resistance heaters
+    # the collectors were simulated with the houses: their heat already cut the heaters'
+    # electricity, so all of the meters' consumption is bought
     q = data["quantities"]["A"]
-    gross_mwh = (buildings["p_kw"] + buildings["pv_kw"]).sum() * 365 / 1e3
+    collectors = read_table(out / "a", "solar_thermal")
+    assert q["solar thermal collected MWh"] == pytest.approx(collectors["q_collector_kw"].sum() * 365 / 1e3)
+    assert q["solar thermal used MWh"] == pytest.approx(buildings["q_solar_used_kw"].sum() * 365 / 1e3)
     assert 0 < q["solar thermal used MWh"] <= q["solar thermal collected MWh"]
-    assert q["electricity bought MWh"] == pytest.approx(gross_mwh - q["solar thermal used MWh"], rel=1e-9)
+    gross_mwh = (buildings["p_kw"] + buildings["pv_kw"]).sum() * 365 / 1e3
+    assert q["electricity bought MWh"] == pytest.approx(gross_mwh, rel=1e-9)
+    # capital: the scenario's PV (5 entities of 144 kWp) and collectors (5 x 160 m2)
+    a = Assumptions()
+    invest = 5 * 144.0 * 1000.0 * a.pv_eur_per_wp + 5 * 160.0 * a.solar_thermal_eur_per_m2
+    assert _line(data["table"], "capital", "A") == pytest.approx(invest * annuity(a.rate, a.years) / 1e3)
     assert np.isfinite(_line(data["table"], "total", "A"))
 
 
