@@ -182,9 +182,20 @@ def _local(specs: list[RunSpec], runs_dir: str, workers: int, address: str | Non
         return
     # fresh interpreters (spawn): a forked copy of a process that has run mosaik worlds is not safe
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(execute, spec, runs_dir, broker) for spec in specs]
+        futures = {pool.submit(execute, spec, runs_dir, broker): spec for spec in specs}
         for future in as_completed(futures):
-            yield future.result()
+            yield _result(future, futures[future], runs_dir)
+
+
+def _result(future: Any, spec: RunSpec, runs_dir: str) -> RunRecord:
+    """A worker's record, or a failed one when the worker itself died (the sweep goes on)."""
+    try:
+        record: RunRecord = future.result()
+    except Exception as exc:  # a crashed worker process, a lost connection to the cluster
+        return RunRecord(spec.scenario, spec.controller, spec.key, "failed",
+                         f"the worker failed: {type(exc).__name__}: {exc}"[:500],
+                         str(run_folder(Path(runs_dir), spec)), False, 0.0)
+    return record
 
 
 def _dask(specs: list[RunSpec], runs_dir: str, workers: int, address: str | None,
@@ -205,8 +216,9 @@ def _dask(specs: list[RunSpec], runs_dir: str, workers: int, address: str | None
         client = dask.Client(address)
     try:
         futures = client.map(execute, specs, runs_dir=runs_dir, broker=broker, pure=False)
+        by_key = {future.key: spec for future, spec in zip(futures, specs, strict=True)}
         for future in dask.as_completed(futures):
-            yield future.result()
+            yield _result(future, by_key[future.key], runs_dir)
     finally:
         client.close()
         if cluster is not None:

@@ -319,11 +319,14 @@ def resolve(suite: str, controllers_text: str | None) -> Bench:
             controllers_text = ",".join(BUILTIN)
     base = path.parent.resolve() if sweep_controllers is not None and path.is_file() else None
     controllers, added = with_baseline(parse_controllers(controllers_text, base))
+    from cosim.scenario.checks import check_scenario
+
     runs = []
     for case in cases:
         scenario = _load_case(case, f"SUITE {suite}")
         for c in controllers:
             run = controlled(scenario, c, str(case.file))
+            check_scenario(run, f"{case.file} ({case.label}, controller {c.label})")  # as `cosim run` would
             data = run.model_dump(mode="json")
             runs.append(RunSpec(case.label, c.label, data, run_key(data, c), c.program, case.variant))
     return Bench(name, runs, controllers, cases, added)
