@@ -200,7 +200,13 @@ def test_the_eco_district_scenarios_are_valid() -> None:
     assert params["dispatch"]["kind"] == "mpc"
     assert params["sources"][0]["q_max_kw"] == 2400  # two of the study's 1.2 MW wood boilers
     case_a = load_scenario(DEMO.parent / "eco-district-a.yaml")
-    assert sum(g.count * g.pv_kwp for g in case_a.buildings) == pytest.approx(5760.0)
+    # the study's 72,000 m² of 100 Wp/m² modules; 8,000 m² of collectors and 1 MWh of store
+    assert sum(g.count * g.pv_kwp for g in case_a.buildings) == pytest.approx(7200.0)
+    collectors = [g.solar_thermal for g in case_a.buildings]
+    assert sum(g.count * c.area_m2 for g, c in zip(case_a.buildings, collectors, strict=True) if c) == 8000
+    assert sum(g.count * c.store_kwh for g, c in zip(case_a.buildings, collectors, strict=True) if c) == 1000
+    # both calibrated against the site's weather with their gains, not by degree days
+    assert scenario.site.heating_degree_days_kd is None and case_a.site.heating_degree_days_kd is None
     assert sum(g.count * g.appliances_kwh_a for g in case_a.buildings) == pytest.approx(8_976_000)
     for name in ("eco-district-a.yaml", "eco-district-b.yaml"):
         code, said = _invoke("validate", str(DEMO.parent / name))
