@@ -1,0 +1,111 @@
+"""Long runs in bounded memory: wall time and peak memory of a run, its KPIs and its figures, by the
+run's length (issue 22).
+
+Each configuration runs in a child process of its own (so its peak resident memory, `ru_maxrss`, is
+its own): `run_scenario` of the scenario with `duration` set to the given days and, with
+`--scale K`, every building group's `count` multiplied by K (district-100 × 10 = 1,000 buildings),
+then `cosim plot`'s figures (`--figures`). Printed: days, buildings, steps, wall time of the run
+and of the figures, and the peak memory; the ratio of each peak to the first row's.
+
+    python benchmarks/bench_long_run.py [--scenario scenarios/district-100.yaml] [--days 30 365]
+                                        [--scale 1] [--figures]
+
+The issue's targets: the same peak memory (±10 %) for 30 and 365 days of district-100, and a year
+of 1,000 buildings (`--scale 10 --days 365 --figures`) within 45 minutes and 4 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+import yaml
+from cosim.run import run_scenario
+from cosim.scenario.model import Scenario
+
+path, days, scale = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, figures = Path(sys.argv[4]), sys.argv[5] == "1"
+data = yaml.safe_load(Path(path).read_text())
+data["duration"] = f"{days}d"
+data.pop("outputs", None)
+for group in data.get("buildings", []):
+    group["count"] = int(group.get("count", 1)) * scale
+scenario = Scenario.model_validate(data)
+start = time.perf_counter()
+summary = run_scenario(scenario, out, echo=lambda _m: None)
+run_s = time.perf_counter() - start
+plot_s = 0.0
+if figures:
+    from cosim.results.plots import plot_run
+    start = time.perf_counter()
+    plot_run(summary.out_dir)
+    plot_s = time.perf_counter() - start
+steps = summary.kpis["run"]["steps"]
+buildings = summary.kpis["run"]["buildings"]
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+result = {"steps": steps, "buildings": buildings, "run_s": run_s, "plot_s": plot_s, "peak_mb": peak_mb}
+print(json.dumps(result))
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    days: int
+    buildings: int
+    steps: int
+    run_s: float
+    plot_s: float
+    peak_mb: float
+
+
+def run_one(scenario: Path, days: int, scale: int, figures: bool) -> Row:
+    with tempfile.TemporaryDirectory(prefix="bench-long-") as tmp:
+        out = Path(tmp) / "run"
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(scenario), str(days), str(scale), str(out), str(int(figures))],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    r = result
+    return Row(days, r["buildings"], r["steps"], r["run_s"], r["plot_s"], r["peak_mb"])
+
+
+def print_table(rows: list[Row]) -> None:
+    print("| days | buildings | steps | run wall [s] | figures wall [s] | peak memory [MB] "
+          "| peak / first row |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r.days} | {r.buildings} | {r.steps} | {r.run_s:.1f} | {r.plot_s:.1f} | {r.peak_mb:.0f} "
+            f"| {r.peak_mb / rows[0].peak_mb:.2f} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", type=Path, default=Path("scenarios/district-100.yaml"))
+    parser.add_argument("--days", type=int, nargs="+", default=[30, 365])
+    parser.add_argument("--scale", type=int, default=1, help="multiply every building group's count")
+    parser.add_argument("--figures", action="store_true", help="draw the run's figures too")
+    args = parser.parse_args()
+    rows = []
+    for days in args.days:
+        rows.append(run_one(args.scenario, days, args.scale, args.figures))
+        print_table(rows)
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    main()
