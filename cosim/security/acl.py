@@ -36,17 +36,20 @@ class Principal:
         return self.role in BROADCASTERS
 
 
+# an agent's own topics, hottest first (the order of a host's lines: see `host_lines`)
+AGENT_WRITES = (Kind.ADMM_X, Kind.SETPOINT, Kind.STATUS, Kind.ALARM)
+AGENT_READS = (Kind.FORECAST, Kind.MEAS, Kind.PLAN)
+
+
 def _topic(prefix: str, kind: Kind, agent: str) -> str:
     return f"{prefix}/+/{kind.value}/{agent}"
 
 
 def agent_lines(prefix: str, agent: str, coordinator: str) -> list[str]:
     """What one agent may publish and read."""
-    writes = [Kind.SETPOINT, Kind.STATUS, Kind.ADMM_X, Kind.ALARM]
-    reads = [Kind.MEAS, Kind.PLAN, Kind.FORECAST]
     return [
-        *(f"topic write {_topic(prefix, kind, agent)}" for kind in writes),
-        *(f"topic read {_topic(prefix, kind, agent)}" for kind in reads),
+        *(f"topic write {_topic(prefix, kind, agent)}" for kind in AGENT_WRITES),
+        *(f"topic read {_topic(prefix, kind, agent)}" for kind in AGENT_READS),
         f"topic read {_topic(prefix, Kind.CLOCK, BRIDGE_ID)}",
         f"topic read {_topic(prefix, Kind.STATUS, BRIDGE_ID)}",
         f"topic read {_topic(prefix, Kind.ADMM_Z, coordinator)}",
@@ -72,6 +75,40 @@ def bridge_lines(prefix: str, bridge: str) -> list[str]:
     ]
 
 
+def host_lines(prefix: str, host: str, agents: Sequence[str], coordinator: str) -> list[str]:
+    """An agent host's lines: the union of its agents' (`agent_lines`, `coordinator_lines`) and its
+    own batches and status, each line once, in the order Mosquitto should meet them.
+
+    Mosquitto checks a publication (and each delivery) against the user's lines in file order
+    and stops at the first that allows it, so a host of N agents costs up to ~11 N topic matches
+    per message written in agent order (100 agents: ~33 µs of the broker's CPU per message against
+    ~7 µs for a short list). Here the lines shared by every agent come once, the coordinator's
+    `read admm/x/+` (every update of a round) near the top, then kind by kind, the hottest kind first
+    (`admm/x` of the ADMM rounds, then setpoints, forecasts, measurements): the same permissions,
+    a third fewer lines, a round's update matched after ~N/2 lines."""
+    shared = [
+        f"topic write {_topic(prefix, Kind.SETPOINT_BATCH, host)}",
+        f"topic read {_topic(prefix, Kind.MEAS_BATCH, host)}",
+        f"topic write {_topic(prefix, Kind.STATUS, host)}",
+        f"topic read {_topic(prefix, Kind.CLOCK, BRIDGE_ID)}",
+        f"topic read {_topic(prefix, Kind.STATUS, BRIDGE_ID)}",
+        f"topic read {_topic(prefix, Kind.ADMM_Z, coordinator)}",
+    ]
+    if coordinator in agents:
+        shared += [
+            f"topic read {_topic(prefix, Kind.ADMM_X, '+')}",
+            f"topic write {_topic(prefix, Kind.ADMM_Z, coordinator)}",
+            f"topic write {_topic(prefix, Kind.ADMM_STATS, coordinator)}",
+        ]
+    ordered = [
+        *(f"topic write {_topic(prefix, kind, agent)}" for kind in AGENT_WRITES[:2] for agent in agents),
+        *(f"topic read {_topic(prefix, kind, agent)}" for kind in AGENT_READS[:2] for agent in agents),
+        *(f"topic write {_topic(prefix, kind, agent)}" for kind in AGENT_WRITES[2:] for agent in agents),
+        *(f"topic read {_topic(prefix, kind, agent)}" for kind in AGENT_READS[2:] for agent in agents),
+    ]
+    return list(dict.fromkeys([*shared, *ordered]))
+
+
 def lines_of(principal: Principal, prefix: str, coordinator: str) -> list[str]:
     """The ACL lines of one principal. A host keeps the lines of a revoked agent: the broker cannot
     tell the host's agents apart, and Mosquitto would disconnect the whole host (every agent of it)
@@ -85,17 +122,7 @@ def lines_of(principal: Principal, prefix: str, coordinator: str) -> list[str]:
         return coordinator_lines(prefix, name)
     if principal.role == "agent":
         return agent_lines(prefix, name, coordinator)
-    lines = [
-        f"topic write {_topic(prefix, Kind.SETPOINT_BATCH, name)}",
-        f"topic write {_topic(prefix, Kind.STATUS, name)}",
-        f"topic read {_topic(prefix, Kind.MEAS_BATCH, name)}",
-    ]
-    for agent in principal.agents:
-        if agent == coordinator:
-            lines += coordinator_lines(prefix, agent)
-        else:
-            lines += agent_lines(prefix, agent, coordinator)
-    return lines
+    return host_lines(prefix, name, principal.agents, coordinator)
 
 
 def acl_text(principals: Sequence[Principal], prefix: str, coordinator: str,
