@@ -1,16 +1,30 @@
-"""Anomaly detectors as plug-ins (docs/attacks.md): each kind scores what an agent reported against
-what is known independently of it, and raises an alarm above its threshold. Kept apart from the
-attacks (`cosim.attacks`), so any attack can be paired with any detector.
+"""Anomaly detectors as plug-ins (docs/attacks.md): each kind scores what an agent reported or
+measured against what is known independently of it, and raises an alarm above its threshold. Kept
+apart from the attacks (`cosim.attacks`), so any attack can be paired with any detector. Adding one
+is one module with a `Detector` subclass under `@register_detector`, imported here.
 
-Kinds so far:
-- `plan_consistency`: the net power an ADMM agent reported for the step being applied (its plan's
-  step 0, which decides the coordinator's view of the transformer) against its meter over that
-  step as measured (the building's metered power plus the battery setpoint it applies). An honest
-  agent's plan comes true up to the solver's tolerance and the sensors' noise; an agent that lies
-  about its consumption does not.
+Kinds:
+- `plan_consistency` (kW): the net power an agent claimed for the step being applied against the
+  step's power measured at its bus (one step, fixed threshold);
+- `peer_consistency` (σ): the same residual less the part the agent's peers share (the district's
+  common forecast error), standardised by the agent's own running scale, through a CUSUM: the
+  check for runs with imperfect forecasts;
+- `plan_revision` (σ): how an agent revises its claim for a step from one step ahead to the step
+  itself, through a CUSUM (lies about later steps, where no meter checks);
+- `meter_consistency` (σ): the agent's meter against the grid side's measurement at its bus;
+- `soc_consistency` (σ): a battery's state of charge against its own power;
+- `message_check` (messages): missing, duplicate and earlier-step round messages;
+- `limit_check` (kW, the district): the transformer's measured load over the limit the
+  coordinator's plan kept.
 """
 
-from controllers.detection.base import DETECTORS, Detector, Observation, Score, register_detector
-from controllers.detection.plan_consistency import PlanConsistency
+from controllers.detection.base import DETECTORS, Detector, NoParams, Observation, Score, register_detector
+from controllers.detection.limit_check import LimitCheck
+from controllers.detection.messages import MessageCheck
+from controllers.detection.physics import MeterConsistency, SocConsistency
+from controllers.detection.plan_consistency import PeerConsistency, PlanConsistency, PlanRevision
 
-__all__ = ["DETECTORS", "Detector", "Observation", "PlanConsistency", "Score", "register_detector"]
+__all__ = [
+    "DETECTORS", "Detector", "LimitCheck", "MessageCheck", "MeterConsistency", "NoParams", "Observation",
+    "PeerConsistency", "PlanConsistency", "PlanRevision", "Score", "SocConsistency", "register_detector",
+]

@@ -1,16 +1,26 @@
 """Attacks on the control loop as plug-ins (docs/attacks.md): each kind is a class with a small
 contract (`cosim.attacks.base.Attack`), registered by name in `ATTACKS`, declared in the scenario's
-`attacks:` section and keyed to the simulation time, so a run with attacks is reproducible.
+`attacks:` section and keyed to the simulation time, so a run with attacks is reproducible. Adding
+one is one module with an `Attack` subclass under `@register_attack`, imported here.
 
-Kinds so far:
-- `admm_bias`: a compromised ADMM agent (it holds valid credentials) under-reports its net power by
-  `magnitude` kW in every round while it applies its true plan: the coordinator believes there is
-  room under the transformer limit that is not there.
-- `sensor_bias`: the target's meter reading (`p_kw`) is offset by `magnitude` kW between the
-  simulator and the controller.
+Kinds:
+- compromised ADMM agent: `admm_bias` (under-reports its net power by `magnitude` kW),
+  `admm_scale`, `admm_random`, `admm_stealthy` (lies where no meter checks it);
+- `flex_lie`: an agent withholds a share of its battery's promised flexibility;
+- `coordinator_limit`: a compromised coordinator works to a false transformer limit;
+- sensors (`quantity`: the meter `p_kw`, the battery's `soc`, the room's `t_in_c`): `sensor_bias`,
+  `sensor_scale`, `sensor_drift`, `sensor_freeze`, `sensor_noise`;
+- actuator: `setpoint_bias` (the battery's setpoint altered on its way);
+- network (the rounds' messages): `network_drop`, `network_delay`, `network_replay`,
+  `network_flood`.
 """
 
 from cosim.attacks.base import ATTACKS, Attack, register_attack
+from cosim.attacks.insiders import AdmmStealthy, CoordinatorLimit, FlexibilityLie
 from cosim.attacks.kinds import AdmmBias, SensorBias
+from cosim.attacks.network import NetworkDelay, NetworkDrop, NetworkFlood, NetworkReplay
 
-__all__ = ["ATTACKS", "AdmmBias", "Attack", "SensorBias", "register_attack"]
+__all__ = [
+    "ATTACKS", "AdmmBias", "AdmmStealthy", "Attack", "CoordinatorLimit", "FlexibilityLie", "NetworkDelay",
+    "NetworkDrop", "NetworkFlood", "NetworkReplay", "SensorBias", "register_attack",
+]

@@ -21,25 +21,43 @@ class Attack:
     unchanged, so a kind overrides only the injection points it attacks):
     - `measurement(time_s, agent, values)`: a controller's input between simulator and controller;
     - `update(time_s, update)`: an ADMM agent's round update on its way to the coordinator;
+    - `round(time_s, updates)`: a round's messages on the network (drop, delay, replay, flood);
+    - `limit_kw(time_s, limit_kw)`: the shared limit the coordinator works to (a compromised
+      coordinator);
     - `setpoints(time_s, agent, setpoints)`: an agent's setpoints between the agent and its devices.
     `needs_controller`: the controller kind the attack needs (None: any); `over_mqtt`: whether it
-    also runs with `transport: mqtt` (else in process only).
+    also runs with `transport: mqtt` (else in process only); `on_coordinator`: the target is the
+    coordinator (`coordinator`), not an agent. `quantity`: the measured value a sensor attack alters;
+    `params`: the kind's own numbers (documented on the kind).
     """
 
     kind: ClassVar[str] = ""
     needs_controller: ClassVar[str | None] = None
     over_mqtt: ClassVar[bool] = True
+    on_coordinator: ClassVar[bool] = False
+    quantities: ClassVar[tuple[str, ...]] = ()  # the sensor attacks' allowed quantities
 
     def __init__(
-        self, target: str, start_s: int, duration_s: int | None, magnitude: float, seed: int
+        self,
+        target: str,
+        start_s: int,
+        duration_s: int | None,
+        magnitude: float,
+        seed: int,
+        quantity: str = "p_kw",
+        params: dict[str, float] | None = None,
     ) -> None:
         self.target, self.start_s, self.duration_s = target, start_s, duration_s
         self.magnitude, self.seed = magnitude, seed
+        self.quantity, self.params = quantity, dict(params or {})
         self.rng = np.random.default_rng(seed)
 
     @classmethod
     def from_config(cls, config: Any) -> Attack:
-        return cls(config.target, config.start, config.duration, config.magnitude, config.seed)
+        return cls(
+            config.target, config.start, config.duration, config.magnitude, config.seed,
+            config.quantity, config.params,
+        )
 
     def active(self, time_s: int) -> bool:
         end = None if self.duration_s is None else self.start_s + self.duration_s
@@ -50,6 +68,12 @@ class Attack:
 
     def update(self, time_s: int, update: LocalUpdate) -> LocalUpdate:
         return update
+
+    def round(self, time_s: int, updates: list[LocalUpdate]) -> list[LocalUpdate]:
+        return updates
+
+    def limit_kw(self, time_s: int, limit_kw: float) -> float:
+        return limit_kw
 
     def setpoints(self, time_s: int, agent: str, setpoints: BuildingSetpoints) -> BuildingSetpoints:
         return setpoints

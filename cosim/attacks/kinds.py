@@ -31,17 +31,38 @@ class AdmmBias(Attack):
         return dataclasses.replace(update, p_net_kw=update.p_net_kw - self.magnitude)
 
 
+SENSOR_QUANTITIES = ("p_kw", "soc", "t_in_c")  # meter (kW), battery state of charge (0–1), room (°C)
+
+
+class _MeterAttack(Attack):
+    """A sensor attack: `reading(time_s, value)` replaces the target's `quantity` (`p_kw`, the
+    meter, by default; `soc`, its battery's state of charge, kept within 0–1; `t_in_c`, its room
+    temperature) while active."""
+
+    quantities: ClassVar[tuple[str, ...]] = SENSOR_QUANTITIES
+
+    def measurement(self, time_s: int, agent: str, values: Values) -> Values:
+        value = values.get(self.quantity)
+        if agent != self.target or not self.active(time_s) or value is None:
+            return values
+        reading = self.reading(time_s, float(value))
+        if self.quantity == "soc":
+            reading = min(max(reading, 0.0), 1.0)
+        return {**values, self.quantity: reading}
+
+    def reading(self, time_s: int, value: float) -> float:
+        raise NotImplementedError
+
+
 @register_attack
-class SensorBias(Attack):
-    """The target's meter reading (`p_kw`, kW) is offset by `magnitude` between simulator and
-    controller while the attack is active."""
+class SensorBias(_MeterAttack):
+    """The target's reading is offset by `magnitude` (in the quantity's unit) between simulator
+    and controller while the attack is active."""
 
     kind: ClassVar[str] = "sensor_bias"
 
-    def measurement(self, time_s: int, agent: str, values: Values) -> Values:
-        if agent != self.target or not self.active(time_s) or values.get("p_kw") is None:
-            return values
-        return {**values, "p_kw": float(values["p_kw"] or 0.0) + self.magnitude}
+    def reading(self, time_s: int, value: float) -> float:
+        return value + self.magnitude
 
 
 @register_attack
@@ -76,66 +97,62 @@ class AdmmRandom(Attack):
         return dataclasses.replace(update, p_net_kw=update.p_net_kw + noise)
 
 
-class _MeterAttack(Attack):
-    """A meter attack: `reading(time_s, p_kw)` replaces the target's `p_kw` while active."""
-
-    def measurement(self, time_s: int, agent: str, values: Values) -> Values:
-        p = values.get("p_kw")
-        if agent != self.target or not self.active(time_s) or p is None:
-            return values
-        return {**values, "p_kw": self.reading(time_s, float(p))}
-
-    def reading(self, time_s: int, p_kw: float) -> float:
-        raise NotImplementedError
-
-
 @register_attack
 class SensorScale(_MeterAttack):
-    """The target's meter reading is scaled by (1 + `magnitude`) while the attack is active."""
+    """The target's reading is scaled by (1 + `magnitude`) while the attack is active."""
 
     kind: ClassVar[str] = "sensor_scale"
 
-    def reading(self, time_s: int, p_kw: float) -> float:
-        return p_kw * (1.0 + self.magnitude)
+    def reading(self, time_s: int, value: float) -> float:
+        return value * (1.0 + self.magnitude)
 
 
 @register_attack
 class SensorDrift(_MeterAttack):
-    """The target's meter reading drifts by `magnitude` kW per hour since the attack started."""
+    """The target's reading drifts by `magnitude` (the quantity's unit) per hour since the attack
+    started."""
 
     kind: ClassVar[str] = "sensor_drift"
 
-    def reading(self, time_s: int, p_kw: float) -> float:
-        return p_kw + self.magnitude * (time_s - self.start_s) / 3600.0
+    def reading(self, time_s: int, value: float) -> float:
+        return value + self.magnitude * (time_s - self.start_s) / 3600.0
 
 
 @register_attack
 class SensorFreeze(_MeterAttack):
-    """The target's meter reading stays at its value of the attack's first step (`magnitude` is
+    """The target's reading stays at its value of the attack's first step (`magnitude` is
     ignored)."""
 
     kind: ClassVar[str] = "sensor_freeze"
 
     def __init__(
-        self, target: str, start_s: int, duration_s: int | None, magnitude: float, seed: int
+        self,
+        target: str,
+        start_s: int,
+        duration_s: int | None,
+        magnitude: float,
+        seed: int,
+        quantity: str = "p_kw",
+        params: dict[str, float] | None = None,
     ) -> None:
-        super().__init__(target, start_s, duration_s, magnitude, seed)
-        self.frozen_kw: float | None = None
+        super().__init__(target, start_s, duration_s, magnitude, seed, quantity, params)
+        self.frozen: float | None = None
 
-    def reading(self, time_s: int, p_kw: float) -> float:
-        if self.frozen_kw is None:
-            self.frozen_kw = p_kw
-        return self.frozen_kw
+    def reading(self, time_s: int, value: float) -> float:
+        if self.frozen is None:
+            self.frozen = value
+        return self.frozen
 
 
 @register_attack
 class SensorNoise(_MeterAttack):
-    """Seeded Gaussian noise of standard deviation `magnitude` kW on the target's meter reading."""
+    """Seeded Gaussian noise of standard deviation `magnitude` (the quantity's unit) on the
+    target's reading."""
 
     kind: ClassVar[str] = "sensor_noise"
 
-    def reading(self, time_s: int, p_kw: float) -> float:
-        return p_kw + self.magnitude * float(np.random.default_rng([self.seed, time_s]).standard_normal())
+    def reading(self, time_s: int, value: float) -> float:
+        return value + self.magnitude * float(np.random.default_rng([self.seed, time_s]).standard_normal())
 
 
 @register_attack

@@ -27,8 +27,10 @@ parameter `context`. Without one (a plain mosaik scenario) it runs controller pl
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +38,7 @@ from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from controllers.measurements import BuildingSetpoints
 from cosim.attacks import ATTACKS, Attack
-from cosim.control.sensors import noisy
+from cosim.control.sensors import bus_measurements, noisy
 from cosim.scenario.attacks import SensorNoise, sensor_noise
 from cosim.world.context import RunContext
 from simulators.base import TimeBasedSim
@@ -96,6 +98,9 @@ class ControlStep:
     timestamp: Any  # pandas Timestamp, local time
     hour_local: float
     final: bool  # the run's last step
+    # the grid side's measurement of each building's power at its bus (kW), where the run's
+    # anomaly checks have one (cosim.control.sensors.bus_measurements)
+    bus_kw: Mapping[str, float] | None = None
 
     @property
     def clock(self) -> dict[str, float]:
@@ -239,7 +244,10 @@ class ControlAdapter(TimeBasedSim):
         )
         received = self._received(inputs)
         if self.noise is not None and self.context is not None:
-            received = noisy(received, self.noise, (self.context.scenario.seed, self.step_index))
+            key = (self.context.scenario.seed, self.step_index)
+            if self.context.scenario.detection is not None:
+                step = dataclasses.replace(step, bus_kw=bus_measurements(received, self.noise, key))
+            received = noisy(received, self.noise, key)
         if self.attacks:
             received = self._attacked(step, received)
         decided = self.controller.step(step, received, self.setpoints)

@@ -20,7 +20,10 @@ its rounds (ρ, residuals, tolerances, fresh and stale agents, timings) to `admm
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,6 +49,7 @@ from controllers.admm.wire import (
     history_to_series,
 )
 from controllers.admm.wire import round_rows as wire_round_rows
+from controllers.detection import Observation
 from controllers.measurements import BuildingSetpoints
 from controllers.messages import (
     AdmmDecisionBody,
@@ -58,12 +62,14 @@ from controllers.messages import (
 from controllers.topics import Kind
 from cosim.control.adapter import ControlStep, DistrictController, Values
 from cosim.control.admm_check import central_gap
-from cosim.control.defence import Defence
+from cosim.control.defence import Defence, peer_residuals
 from cosim.control.exchange import MqttExchange
 from cosim.control.forecast import DistrictForecaster, StateTracker
+from cosim.control.sensors import meter_sigma_kw
 from cosim.control.storage_data import StorageData
 from cosim.control.voltage import SharedConstraints, VoltageLinearizer
 from cosim.plans.replan import replan_if_due
+from cosim.scenario.attacks import sensor_noise
 from cosim.scenario.model import AdmmConfig, Scenario
 from cosim.world.context import RunContext
 
@@ -101,6 +107,32 @@ def with_plans(context: RunContext, data: list[AgentData], time_s: int) -> list[
     ]
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A step's values for the anomaly checks, kept until its batteries' powers come in."""
+
+    time_s: int
+    meter_kw: dict[str, float]
+    bus_kw: dict[str, float | None]
+    soc: dict[str, float | None]
+    claims: dict[str, float]
+    claims_before: dict[str, float]  # the claims for this step made one step earlier
+    messages: dict[str, tuple[tuple[str, int], ...]]
+    planned_kw: float | None
+
+
+def _efficiencies(scenario: Scenario) -> dict[str, tuple[float, float]]:
+    """Each agent's battery (charging, discharging) efficiency."""
+    out = {}
+    for group in scenario.buildings:
+        if group.battery is not None:
+            for name in group.names():
+                out[name] = (group.battery.eta_charge, group.battery.eta_discharge)
+    for unit in scenario.storage:
+        out[unit.name] = (unit.eta_charge, unit.eta_discharge)
+    return out
+
+
 class _Forecasting(DistrictController):
     """What both ADMM controllers share: the forecaster, the measured states, the agents' order."""
 
@@ -115,9 +147,12 @@ class _Forecasting(DistrictController):
         self.names = self.buildings + self.storage.names  # the agents, buildings first
         self.tracker = StateTracker(self.buildings, self.forecaster.fleet.x[:, 0])
         self.defence = Defence(context.scenario, context)
+        self.noise = sensor_noise(context.scenario)
+        self._eta = _efficiencies(context.scenario)
+        self._pv_kwp = {n: g.pv_kwp for g in context.scenario.buildings for n in g.names()}
         self._shadows: dict[str, AdmmAgent] = {}  # quarantined agents' honest twins (trusted estimates)
-        # the last step's (time, building meters, claims), checked at the next step
-        self._pending: tuple[int, dict[str, float], dict[str, float]] | None = None
+        self._pending: _Pending | None = None  # the last step's values, checked at the next step
+        self._next_claims: dict[str, float] = {}  # the agents' claims for the next step
 
     def setup(self, agents: list[str], step_s: int, storage: frozenset[str] = frozenset()) -> None:
         if sorted(agents) != sorted(self.names) or storage != frozenset(self.storage.names):
@@ -157,19 +192,71 @@ class _Forecasting(DistrictController):
 
         return estimate
 
-    def _detect(self, step: ControlStep, received: dict[str, Values]) -> None:
-        """The anomaly checks of the step before, now that its batteries' own powers have come in:
-        every agent's claim for that step against its meter over it (the building's metered power
-        then plus the battery's power); this step's claims and meters wait for the next step."""
-        pending, self._pending = self._pending, (
+    def _detect(self, step: ControlStep, received: dict[str, Values], planned_kw: float | None) -> None:
+        """The anomaly checks of the step before, now that its batteries' own powers have come in
+        (`cosim.control.defence`): every agent's claim for that step, its meter then (the building's
+        metered power plus its battery's), the grid side's measurement at its bus, its battery's
+        state of charge at the step's start and end, its round messages; and the coordinator's
+        planned total (`planned_kw`, None when it did not converge) against the true limit. This
+        step's values wait for the next step."""
+        bus = step.bus_kw or {}
+        storage = set(self.storage.names)
+        claims_before, self._next_claims = self._next_claims, self.defence.next_claims()
+        pending, self._pending = self._pending, _Pending(
             step.time_s,
-            {n: 0.0 if n in self.storage.names else received[n].get("p_kw") or 0.0 for n in self.names},
+            {n: 0.0 if n in storage else received[n].get("p_kw") or 0.0 for n in self.names},
+            {n: 0.0 if n in storage else bus.get(n) for n in self.names},
+            {n: received[n].get("soc") for n in self.names},
             self.defence.claims(),
+            claims_before,
+            self.defence.message_counts(),
+            planned_kw,
         )
-        if pending is not None:
-            observed_s, building_kw, claims = pending
-            metered = {n: kw + (received[n].get("battery_p_kw") or 0.0) for n, kw in building_kw.items()}
-            self.defence.check(step.time_s, step.timestamp, observed_s, metered, claims)
+        if pending is None:
+            return
+        noise, step_h = self.noise, step.step_s / 3600.0
+        observations = []
+        for n in self.names:
+            battery_kw = received[n].get("battery_p_kw") or 0.0
+            bus_kw = pending.bus_kw[n]
+            soc_before, soc_after = pending.soc[n], received[n].get("soc")
+            capacity = received[n].get("capacity_kwh")
+            expected = None
+            if soc_before is not None and soc_after is not None and capacity:
+                eta_charge, eta_discharge = self._eta.get(n, (1.0, 1.0))
+                energy_kwh = battery_kw * step_h
+                stored_kwh = energy_kwh * eta_charge if energy_kwh > 0 else energy_kwh / eta_discharge
+                expected = stored_kwh / capacity
+            sigma = None
+            if noise is not None and bus_kw is not None:
+                sigma = math.sqrt(2.0) * meter_sigma_kw(noise, bus_kw)
+            observations.append(Observation(
+                n, pending.time_s, pending.claims.get(n), pending.meter_kw[n] + battery_kw,
+                None if bus_kw is None else bus_kw + battery_kw, sigma,
+                soc_before, soc_after, expected, None if noise is None else noise.soc,
+                pending.messages.get(n, ()), reported_before_kw=pending.claims_before.get(n),
+            ))
+        residuals = {
+            o.agent: (o.bus_kw if o.bus_kw is not None else o.measured_kw or 0.0) - o.reported_kw
+            for o in observations if o.reported_kw is not None
+        }
+        revisions = {
+            o.agent: o.reported_kw - o.reported_before_kw
+            for o in observations if o.reported_kw is not None and o.reported_before_kw is not None
+        }
+        peers, spread = peer_residuals(residuals, self._pv_kwp)
+        revised, revised_spread = peer_residuals(revisions, self._pv_kwp)
+        observations = [
+            dataclasses.replace(
+                o, peer_residual_kw=peers.get(o.agent), peer_scale_kw=spread,
+                peer_revision_kw=revised.get(o.agent), peer_revision_scale_kw=revised_spread,
+            )
+            for o in observations
+        ]
+        if pending.planned_kw is not None:
+            observations.append(Observation("coordinator", pending.time_s, pending.planned_kw, None,
+                                            limit_kw=self.limit_kw))
+        self.defence.check(step.time_s, step.timestamp, pending.time_s, observations)
 
     def _batteries(self, previous: dict[str, BuildingSetpoints]) -> list[float | None]:
         return [None if (a := previous.get(name)) is None else a.battery_p_kw for name in self.names]
@@ -194,11 +281,14 @@ class LocalAdmm(_Forecasting):
         )
         self.coordinator: Coordinator | None = None
         self.agents: list[AdmmAgent] = []
+        self._false_limit = False  # the last step's coupling had a compromised coordinator's limit
 
     def step(
         self, step: ControlStep, received: dict[str, Values], previous: dict[str, BuildingSetpoints]
     ) -> dict[str, BuildingSetpoints]:
         measured = self._measured(step, received)
+        # the limit the coordinator works to (a compromised coordinator's false one)
+        self.shared.limit_kw = self.defence.limit_kw(step.time_s, self.limit_kw)
         coupling: Coupling = self.shared.coupling(
             [measured[n] for n in self.names], self._batteries(previous)
         )
@@ -207,15 +297,20 @@ class LocalAdmm(_Forecasting):
         data = with_plans(self.context, self._data(step, measured), step.time_s)
         if not self.agents:
             self.agents = build_agents(data, self.coordinator)
-        refreshed = coupling if self.shared.linearizer is not None else None
-        screen = self.defence.screen(step.time_s, self._trusted(step, data)) if self.defence.active else None
+        refresh = self.shared.linearizer is not None or self.shared.limit_kw != self.limit_kw
+        refreshed = coupling if refresh or self._false_limit else None
+        self._false_limit = self.shared.limit_kw != self.limit_kw
+        screen = None
+        if self.defence.active:
+            screen = self.defence.screen(step.time_s, step.index, self.names, self._trusted(step, data))
         result = run_control_step(
             self.agents, self.coordinator, step.index, data, coupling=refreshed, screen=screen
         )
         plans = [plan_fallback(a, result.decision, p) for a, p in zip(self.agents, result.plans, strict=True)]
         self._record(step, result, data)
         if self.defence.active:
-            self._detect(step, received)
+            planned = float(self.coordinator.p_kw[:, 0].sum()) if result.decision.converged else None
+            self._detect(step, received, planned)
         return {
             name: BuildingSetpoints(
                 battery_p_kw=plan.battery_p_kw, hp_p_kw=plan.hp_p_kw, tank_p_th_kw=plan.tank_p_th_kw
@@ -279,7 +374,8 @@ class MqttAdmm(_Forecasting):
         self.exchange.bridge.watch(Kind.ADMM_Z, COORDINATOR_ID, self._on_coordinator)
         self.exchange.bridge.watch(Kind.ADMM_STATS, COORDINATOR_ID, self._on_coordinator)
         # with detection, every agent's round updates as they arrive (their step 0: what they claim)
-        self._claims: dict[str, tuple[int, int, float]] = {}  # agent → (tick, round, step-0 kW)
+        # agent → (tick, round, its claims for steps 0 and 1)
+        self._claims: dict[str, tuple[int, int, float, float | None]] = {}
         if self.defence.detectors:
             for name in self.names:
                 self.exchange.bridge.watch(Kind.ADMM_X, name, self._on_update)
@@ -297,7 +393,8 @@ class MqttAdmm(_Forecasting):
             key = (message.tick, message.iteration or 0)
             held = self._claims.get(message.sender)
             if held is None or held[:2] <= key:
-                self._claims[message.sender] = (*key, float(message.body.p_net_kw[0]))
+                p = message.body.p_net_kw
+                self._claims[message.sender] = (*key, float(p[0]), float(p[1]) if len(p) > 1 else None)
 
     def _forecasts(
         self, step: ControlStep, measured: dict[str, Values], previous: dict[str, BuildingSetpoints]
@@ -322,14 +419,17 @@ class MqttAdmm(_Forecasting):
     ) -> dict[str, BuildingSetpoints]:
         measured = self._measured(step, received)
         result = self.exchange.exchange(step, step.wire(received), self._forecasts(step, measured, previous))
-        self._record(step, result.tick, COORDINATOR_ID in result.late_agents, result.timings.total_s)
+        stats = self._record(step, result.tick, COORDINATOR_ID in result.late_agents, result.timings.total_s)
         setpoints = {n: BuildingSetpoints.from_values(result.setpoints.get(n) or {}) for n in received}
         if self.defence.detectors:
             claims, self._claims = self._claims, {}
-            for name, (tick, _round, kw) in claims.items():
+            for name, (tick, _round, kw, next_kw) in claims.items():
                 if tick == result.tick:
                     self.defence.reported_kw[name] = kw
-            self._detect(step, received)
+                    if next_kw is not None:
+                        self.defence.reported_next_kw[name] = next_kw
+            converged = stats is not None and stats.converged and stats.p_planned_step0_kw is not None
+            self._detect(step, received, stats.p_planned_step0_kw if converged and stats else None)
         return setpoints
 
     def _check(self, time_s: int, objective: float | None) -> dict[str, float | None]:
@@ -339,7 +439,8 @@ class MqttAdmm(_Forecasting):
         data = with_plans(self.context, self.data, time_s)
         return central_gap(data, self.limit_kw, self.cfg.peak_price_per_kw, objective)
 
-    def _record(self, step: ControlStep, tick: int, late: bool, wall_s: float) -> None:
+    def _record(self, step: ControlStep, tick: int, late: bool, wall_s: float) -> AdmmStatsBody | None:
+        """Record the step's rounds and statistics; returns the coordinator's report (None: late)."""
         writer = self.context.writer
         rounds = self._rounds.pop(tick, [])
         stats = self._stats.pop(tick, None)
@@ -374,3 +475,4 @@ class MqttAdmm(_Forecasting):
                 }
             ],
         )
+        return stats

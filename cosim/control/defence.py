@@ -1,15 +1,19 @@
 """A run's attacks on the ADMM rounds and its anomaly checks, with quarantine (docs/attacks.md).
 
 `Defence` sits between the ADMM agents and the coordinator of an in-process run:
-- `screen` passes every round's updates through the attacks' `update` hooks (a compromised agent's
-  lie) and then replaces the updates of quarantined agents by a trusted estimate of their net power
-  (their own optimum without coordination on the platform's data: what an uncoordinated agent
-  draws), so ADMM converges with the others while the quarantined agent's load is still counted;
-- `check`, one step later, scores what every agent reported for a step against its meter over that
-  step as measured (the building's meter and the battery's own power, which its agent learns one
-  step later), raises alarms, quarantines an agent on an alarm and releases it after
-  `detection.release_after` without one. The battery's own power makes an altered setpoint (an
-  actuator attack) visible too.
+- `screen` passes every round's messages through the attacks' `round` hooks (the network: drop,
+  delay, replay, flood) and `update` hooks (a compromised agent's lie), counts each agent's
+  messages as the coordinator's side sees them (rounds answered, missing, duplicates, updates of
+  an earlier step), and then replaces the updates of quarantined agents by a trusted estimate of
+  their net power (their own optimum without coordination on the platform's data: what an
+  uncoordinated agent draws), so ADMM converges with the others while the quarantined agent's
+  load is still counted;
+- `limit_kw` is the shared limit the coordinator works to (a compromised coordinator's false one);
+- `check`, one step later, scores each agent's observation of a step (its claim, its meter, the
+  grid side's measurement at its bus, its battery's state of charge, its messages) and the
+  district's (the coordinator's plan against the true limit) with every detector, raises alarms,
+  quarantines an agent on an alarm of a detector that judges the agent (not a sensor's) and
+  releases it after `detection.release_after` without one.
 
 Tables: `detections` (every score: detector, agent, score, alarm), `quarantine` (every change:
 agent, state, reason).
@@ -18,20 +22,38 @@ agent, state, reason).
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from controllers.admm.messages import LocalUpdate
-from controllers.detection import DETECTORS, Detector, Observation
+from controllers.detection import Detector, Observation
 from cosim.attacks import ATTACKS, Attack
 from cosim.scenario.model import Scenario
 from cosim.world.context import RunContext
 
-__all__ = ["Defence"]
+__all__ = ["SENSOR_DETECTORS", "Defence", "peer_residuals"]
 
 Trusted = Callable[[str], np.ndarray]  # agent → its trusted net-power estimate over the horizon
+SENSOR_DETECTORS = frozenset({"meter_consistency", "soc_consistency"})  # they judge a sensor, not an agent
+
+
+def peer_residuals(
+    residual_kw: dict[str, float], pv_kwp: dict[str, float], least: int = 3
+) -> tuple[dict[str, float], float | None]:
+    """Each agent's residual (measured − claimed, kW) less the part its peers share: the district's
+    common error per kWp of PV (the median over the agents with PV of residual / kWp, robust to a
+    liar among them) times its own PV size; and the spread of those residuals (1.4826 × their
+    median absolute value, a robust standard deviation). Empty with fewer than `least` agents
+    with PV to tell the common part."""
+    with_pv = [r / pv_kwp[a] for a, r in residual_kw.items() if pv_kwp.get(a, 0.0) > 0]
+    if len(with_pv) < least:
+        return {}, None
+    common = float(np.median(with_pv))
+    peers = {a: r - common * pv_kwp.get(a, 0.0) for a, r in residual_kw.items()}
+    return peers, 1.4826 * float(np.median(np.abs(list(peers.values()))))
 
 
 class Defence:
@@ -40,34 +62,64 @@ class Defence:
     def __init__(self, scenario: Scenario, context: RunContext | None) -> None:
         self.attacks: list[Attack] = [ATTACKS[a.kind].from_config(a) for a in scenario.attacks]
         detection = scenario.detection
-        self.detectors: list[Detector] = (
-            [] if detection is None else [DETECTORS[d.kind](d.threshold_kw) for d in detection.detectors]
-        )
+        self.detectors: list[Detector] = [] if detection is None else [d.build() for d in detection.detectors]
         self.quarantine_on = detection is not None and detection.quarantine
         self.release_after_s = 0 if detection is None else detection.release_after
         self.quarantined: dict[str, int] = {}  # agent → time of its last alarm
         self.reported_kw: dict[str, float] = {}  # agent → step 0 of its last update (as it arrived)
+        self.reported_next_kw: dict[str, float] = {}  # agent → step 1 of it (its claim for the next step)
+        self.messages: dict[str, Counter[str]] = {}  # agent → this step's message counts
         self.context = context
 
     @property
     def active(self) -> bool:
         return bool(self.attacks or self.detectors)
 
-    def screen(self, time_s: int, trusted: Trusted) -> Callable[[Sequence[LocalUpdate]], list[LocalUpdate]]:
+    def limit_kw(self, time_s: int, limit_kw: float) -> float:
+        """The limit the coordinator works to at `time_s` (a compromised coordinator's)."""
+        for attack in self.attacks:
+            limit_kw = attack.limit_kw(time_s, limit_kw)
+        return limit_kw
+
+    def screen(
+        self, time_s: int, tick: int, agents: Sequence[str], trusted: Trusted
+    ) -> Callable[[Sequence[LocalUpdate]], list[LocalUpdate]]:
         """The filter of one step's rounds (see the module docstring)."""
         estimates: dict[str, np.ndarray] = {}
+        counts: dict[str, Counter[str]] = {a: Counter() for a in agents}
+        self.messages = counts
+        taken: set[tuple[str, int]] = set()
+        rounds = [0]
 
         def apply(updates: Sequence[LocalUpdate]) -> list[LocalUpdate]:
-            out = []
-            for update in updates:
+            arrived = list(updates)
+            for attack in self.attacks:
+                arrived = attack.round(time_s, arrived)
+            out, answered = [], set()
+            for update in arrived:
                 for attack in self.attacks:
                     update = attack.update(time_s, update)
-                self.reported_kw[update.agent] = float(update.p_net_kw[0])
+                count = counts.setdefault(update.agent, Counter())
+                if update.tick < tick:
+                    count["stale"] += 1
+                elif (update.agent, update.iteration) in taken:
+                    count["duplicate"] += 1
+                else:
+                    taken.add((update.agent, update.iteration))
+                    answered.add(update.agent)
+                    count["fresh"] += 1
+                    self.reported_kw[update.agent] = float(update.p_net_kw[0])
+                    if len(update.p_net_kw) > 1:
+                        self.reported_next_kw[update.agent] = float(update.p_net_kw[1])
                 if update.agent in self.quarantined:
                     if update.agent not in estimates:
                         estimates[update.agent] = trusted(update.agent)
                     update = dataclasses.replace(update, p_net_kw=estimates[update.agent].copy())
                 out.append(update)
+            for agent in agents:
+                if agent not in answered:
+                    counts[agent]["missing"] += 1
+            rounds[0] += 1
             return out
 
         return apply
@@ -77,29 +129,38 @@ class Defence:
         claims, self.reported_kw = self.reported_kw, {}
         return claims
 
+    def next_claims(self) -> dict[str, float]:
+        """The claims for the step after it, as made in this step (taken)."""
+        claims, self.reported_next_kw = self.reported_next_kw, {}
+        return claims
+
+    def message_counts(self) -> dict[str, tuple[tuple[str, int], ...]]:
+        """The step just decided's message counts per agent (taken)."""
+        counts, self.messages = self.messages, {}
+        return {agent: tuple(sorted(c.items())) for agent, c in counts.items()}
+
     def check(
-        self,
-        time_s: int,
-        timestamp: Any,
-        observed_s: int,
-        measured_kw: dict[str, float],
-        reported_kw: dict[str, float],
+        self, time_s: int, timestamp: Any, observed_s: int, observations: Sequence[Observation]
     ) -> list[str]:
-        """At control time `time_s`, score every agent's claim for the step at `observed_s`
-        (`reported_kw`) against its measured meter over that step; quarantine and release; record
-        (rows at `time_s`, when the alarm is known, with the step scored as `observed_s`). Returns the
-        agents in quarantine for the next step."""
+        """At control time `time_s`, score the observations of the step at `observed_s` (one per
+        agent, and the district's as agent `coordinator`); quarantine and release; record (rows at
+        `time_s`, when the alarm is known, with the step scored as `observed_s`). Returns the agents
+        in quarantine for the next step."""
         rows, changes = [], []
         alarmed: set[str] = set()
-        for agent, measured in measured_kw.items():
-            observation = Observation(agent, observed_s, reported_kw.get(agent), measured)
+        for observation in observations:
+            district = observation.agent == "coordinator"
             for detector in self.detectors:
+                if detector.district != district:
+                    continue
                 score = detector.score(observation)
-                rows.append({"time_s": time_s, "timestamp": timestamp, "entity": agent,
+                if score is None:
+                    continue
+                rows.append({"time_s": time_s, "timestamp": timestamp, "entity": observation.agent,
                              "observed_s": observed_s, "detector": score.detector, "score": score.score,
                              "alarm": score.alarm})
-                if score.alarm:
-                    alarmed.add(agent)
+                if score.alarm and not district and score.detector not in SENSOR_DETECTORS:
+                    alarmed.add(observation.agent)
         if self.quarantine_on:
             for agent in sorted(alarmed):
                 if agent not in self.quarantined:

@@ -7,9 +7,12 @@ attacks:
     start: 6h                # from the scenario start
     duration: 12h            # unset: to the end of the run
     magnitude: 4.0           # in the kind's unit (admm_bias: kW under-reported)
+  - {kind: sensor_bias, target: bat-1, quantity: soc, start: 3h, magnitude: 0.1}
+  - {kind: coordinator_limit, target: coordinator, start: 6h, magnitude: 0.2}
 detection:
   detectors:
-    - {kind: plan_consistency, threshold_kw: 0.5}
+    - {kind: plan_consistency, threshold: 0.5}          # kW
+    - {kind: plan_revision, threshold: 8, params: {drift: 0.5}}   # σ
   quarantine: true           # quarantine an agent on an alarm (false: detect only)
   release_after: 2h          # a quarantined agent is released after this long without an alarm
 ```
@@ -19,7 +22,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = ["AttackConfig", "DetectionConfig", "DetectorConfig", "SensorNoise", "Sensors", "check_attacks"]
 
@@ -42,6 +53,8 @@ class AttackConfig(BaseModel):
     duration: int | None = None
     magnitude: float
     seed: NonNegativeInt = 0
+    quantity: str = "p_kw"  # the sensor attacks' measured value: p_kw, soc or t_in_c
+    params: dict[str, float] = {}  # the kind's own numbers (docs/attacks.md)
 
     @field_validator("start", "duration", mode="before")
     @classmethod
@@ -63,12 +76,16 @@ class AttackConfig(BaseModel):
 
 
 class DetectorConfig(BaseModel):
-    """One anomaly detector: its kind (`controllers.detection.DETECTORS`) and its parameters."""
+    """One anomaly detector: its kind (`controllers.detection.DETECTORS`), its alarm threshold in
+    the kind's unit (unset: the kind's default; `threshold_kw` is the same for the kW kinds) and its
+    own `params`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str
-    threshold_kw: Annotated[float, Field(gt=0)] = 0.5
+    threshold: Annotated[float, Field(gt=0)] | None = None
+    threshold_kw: Annotated[float, Field(gt=0)] | None = None
+    params: dict[str, Any] = {}
 
     @field_validator("kind")
     @classmethod
@@ -78,6 +95,30 @@ class DetectorConfig(BaseModel):
         if kind not in DETECTORS:
             raise ValueError(f"unknown detector kind {kind!r}; registered: {', '.join(sorted(DETECTORS))}")
         return kind
+
+    @model_validator(mode="after")
+    def _parameters(self) -> DetectorConfig:
+        from controllers.detection import DETECTORS
+
+        cls = DETECTORS[self.kind]
+        if self.threshold_kw is not None and (cls.unit != "kW" or self.threshold is not None):
+            raise ValueError(
+                f"{self.kind}: use threshold (in {cls.unit})" if cls.unit != "kW"
+                else f"{self.kind}: give threshold or threshold_kw, not both"
+            )
+        try:
+            cls.Params(**self.params)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise ValueError(f"{self.kind} params: {problems}") from None
+        return self
+
+    def build(self) -> Any:
+        """The detector this entry describes."""
+        from controllers.detection import DETECTORS
+
+        threshold = self.threshold if self.threshold is not None else self.threshold_kw
+        return DETECTORS[self.kind](threshold, self.params)
 
 
 class DetectionConfig(BaseModel):
@@ -129,14 +170,24 @@ def sensor_noise(scenario: Any) -> SensorNoise | None:
 
 def check_attacks(scenario: Any) -> None:
     """What the sections need from the rest of the scenario (a ValueError naming the field)."""
+    from cosim.attacks import ATTACKS
+
     agents = [name for g in scenario.buildings for name in g.names()] + [u.name for u in scenario.storage]
     for k, attack in enumerate(scenario.attacks):
-        if attack.target not in agents:
+        cls = ATTACKS[attack.kind]
+        if cls.on_coordinator:
+            if attack.target != "coordinator":
+                raise ValueError(f"attacks.{k}.target: kind {attack.kind!r} attacks the coordinator; "
+                                 "set target: coordinator")
+        elif attack.target not in agents:
             raise ValueError(
                 f"attacks.{k}.target: no agent {attack.target!r}; the agents are the buildings "
                 f"({', '.join(agents[:5])}{', ...' if len(agents) > 5 else ''}) and standalone storage units"
             )
-        from cosim.attacks import ATTACKS
+        if attack.quantity != "p_kw" and attack.quantity not in cls.quantities:
+            allowed = ", ".join(cls.quantities) or "none (the kind is not a sensor attack)"
+            raise ValueError(f"attacks.{k}.quantity: {attack.quantity!r} for kind {attack.kind!r}; "
+                             f"allowed: {allowed}")
 
         needs = ATTACKS[attack.kind].needs_controller
         if needs is not None and scenario.controller.kind != needs:

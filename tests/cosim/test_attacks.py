@@ -8,9 +8,9 @@ default of a scenario with attacks); the forecasts are still the perfect twin's.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -86,35 +86,66 @@ def test_attacked_runs_are_reproducible(fdi_runs: dict[str, RunSummary], tmp_pat
 
 @pytest.mark.parametrize("kind", sorted(ATTACKS))
 def test_attack_contract(kind: str) -> None:
-    """Every attack kind: inactive outside its window and on other agents, active inside."""
-    attack = ATTACKS[kind]("a", 900, 1800, 2.0, 0)
-    update = LocalUpdate("a", 1, 0, pd.Series([1.0, 1.0]).to_numpy(), 0.0, 0.0, 1, "solved")
-    values: dict[str, float | None] = {"p_kw": 1.0, "pv_kw": 0.0}
+    """Every attack kind: inactive outside its window and on other agents (every hook passes
+    everything on unchanged), active inside on its target through at least one hook."""
+    cls = ATTACKS[kind]
+    target = "coordinator" if cls.on_coordinator else "a"
+    attack = cls(target, 900, 1800, 2.0, 0)
+
+    def update(agent: str, tick: int = 1) -> LocalUpdate:
+        return LocalUpdate(agent, tick, 0, np.array([1.0, 1.0]), 0.0, 0.0, 1, "solved")
+
+    values: dict[str, float | None] = {"p_kw": 1.0, "pv_kw": 0.0, "soc": 0.5, "t_in_c": 20.0}
     setpoints = BuildingSetpoints(battery_p_kw=1.0, hp_p_kw=0.5)
 
     def untouched(time_s: int, agent: str) -> bool:
-        reported = attack.update(time_s, dataclasses.replace(update, agent=agent)).p_net_kw.tolist()
+        reported = attack.update(time_s, update(agent)).p_net_kw.tolist()
+        round_ = [update(agent), update("z")]
         return (reported == [1.0, 1.0] and attack.measurement(time_s, agent, values) == values
+                and attack.round(time_s, round_) == round_ and attack.limit_kw(time_s, 14.0) == 14.0
                 and attack.setpoints(time_s, agent, setpoints) == setpoints)
 
-    assert untouched(0, "a") and untouched(2700, "a")  # before and after the window
-    assert untouched(900, "b") and untouched(1800, "b")  # another agent
+    assert untouched(0, target)  # before the window
+    if not cls.on_coordinator:
+        assert untouched(900, "b") and untouched(1800, "b")  # another agent
     # in the window it acts on the target (a frozen reading shows once the meter moves)
-    first = attack.measurement(900, "a", values)
-    later = attack.measurement(1800, "a", {**values, "p_kw": 3.0})
-    assert first != values or later["p_kw"] != 3.0 or not untouched(1800, "a")
+    first = attack.measurement(900, target, values)
+    later = attack.measurement(1800, target, {**values, "p_kw": 3.0})
+    assert first != values or later["p_kw"] != 3.0 or not untouched(1800, target)
+    assert untouched(2700, target) or kind in ("network_delay",)  # after it (a delay still delivers)
+
+
+def _observation(agent: str, k: int, lie: bool, battery: bool) -> Observation:
+    """Step k of an agent whose claim, meter, bus, battery, messages and peers agree (honest), or
+    all disagree by far (a lie); the district's observation for agent `coordinator`."""
+    wobble = 0.01 * ((-1) ** k)  # within every sensor's noise
+    if agent == "coordinator":
+        return Observation(agent, 900 * k, 20.0 if lie else 13.0, None, limit_kw=14.0)
+    off = 5.0 if lie else wobble
+    return Observation(
+        agent, 900 * k, 2.0, (9.0 if lie else 2.0) + wobble, (7.0 if lie else 2.0) - wobble, 0.03,
+        0.5 if battery else None, (0.8 if lie else 0.5) + wobble if battery else None,
+        0.0 if battery else None, 0.01 if battery else None,
+        (("fresh", 10), ("missing", 10)) if lie else (("fresh", 20),), reported_before_kw=2.0 - off,
+        peer_residual_kw=off, peer_scale_kw=0.05, peer_revision_kw=off, peer_revision_scale_kw=0.05,
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(DETECTORS))
 def test_detector_contract(kind: str) -> None:
-    """Every detector kind: an honest observation scores below its threshold, a 10× threshold lie
-    raises the alarm, and an agent that reported nothing raises none."""
-    detector = DETECTORS[kind](0.5)
-    honest = detector.score(Observation("a", 0, 2.0, 2.001))
-    lying = detector.score(Observation("a", 0, 2.0, 7.0))
-    silent = detector.score(Observation("a", 0, None, 7.0))
-    assert not honest.alarm and lying.alarm and not silent.alarm
-    assert lying.score > honest.score and lying.detector == kind
+    """Every detector kind: a day of honest observations raises no alarm, a persistent lie (every
+    value off by far) raises one within 3 steps, and an agent that reported nothing raises none."""
+    cls = DETECTORS[kind]
+    agent = "coordinator" if cls.district else "a"
+    detector = cls()
+    battery = kind == "soc_consistency"
+    honest = [detector.score(_observation(agent, k, False, battery)) for k in range(96)]
+    lying = [detector.score(_observation(agent, 96 + k, True, battery)) for k in range(3)]
+    assert all(s is not None and not s.alarm for s in honest)
+    assert any(s is not None and s.alarm for s in lying) and lying[-1] is not None
+    assert lying[-1].score > max(s.score for s in honest if s is not None) and lying[-1].detector == kind
+    silent = detector.score(Observation(agent, 0, None, None))
+    assert silent is None or not silent.alarm
 
 
 def test_a_sensor_bias_reaches_the_controller(tmp_path: Path) -> None:
