@@ -174,9 +174,7 @@ def _step_scalar(
         q_max = hp_max * cop if hp else boiler_q_max
         set_kw = hp_p_set_kw[i]
         held = hp and set_kw == set_kw  # a setpoint is given (not NaN)
-        p_held = _minimum(_maximum(_nan_to_zero(set_kw), 0.0), hp_max)
-        f_held = _cycling_factor(p_held / hp_max, min_mod, cd) if hp_max > 0 else 1.0
-        q_forced = p_held * cop * f_held
+        q_forced = _minimum(_maximum(_nan_to_zero(set_kw), 0.0), hp_max) * cop
         q_on = q_forced if held else q_max
         q_off = q_forced if held else 0.0
         t_set = t_set_default if t_set_in_c[i] != t_set_in_c[i] else t_set_in_c[i]
@@ -224,14 +222,9 @@ def _step_scalar(
         heat = heat_sum / n_sub
         cooled = cool_sum / n_sub
         # the step's outputs (BuildingFleet.step)
-        # cycling below the minimum modulation (heatpump.cycling_factor): a held setpoint's heat
-        # was reduced above, the thermostat's heat costs more electricity
-        if held:
-            f_cyc = f_held
-        elif hp_max > 0:
-            f_cyc = _cycling_factor(heat / cop / hp_max, min_mod, cd)
-        else:
-            f_cyc = 1.0
+        # the thermostat's heat below the minimum modulation costs more electricity
+        # (heatpump.cycling_factor); a held setpoint is followed at the steady-state COP
+        f_cyc = _cycling_factor(heat / cop / hp_max, min_mod, cd) if (hp_max > 0 and not held) else 1.0
         hp_space = (heat / cop / f_cyc if heat > 0 else 0.0) if hp else 0.0
         dhw_el = dhw_from_heater / cop_dhw[i] if hp else 0.0
         gas = 0.0 if (hp or district) else (heat + dhw_from_heater) / boiler_eff

@@ -440,10 +440,10 @@ class BuildingFleet:
         q_mass = ex.q_mass_gain_kw
         m = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, ex.eer, c, ex.t_night_vent_c)
         heat_kw = m.heat
-        # cycling below the minimum modulation: a held setpoint's heat is reduced (in
-        # `_thermal_substeps`), the thermostat's heat costs more electricity
+        # the thermostat's heat below the minimum modulation costs more electricity; a held
+        # setpoint is followed at the steady-state COP
         held = self.is_hp & ~np.isnan(c.hp_p_set_kw)
-        f_cyc = np.where(held, self._held_cycling(c), self._cycling(heat_kw / cop_space))
+        f_cyc = np.where(held, 1.0, self._cycling(heat_kw / cop_space))
         with np.errstate(divide="ignore", invalid="ignore"):
             hp_space_kw = np.where(self.is_hp & (heat_kw > 0), heat_kw / cop_space / f_cyc, 0.0)
         aux_kw = np.where(self.is_hp, ex.p_aux_kw, 0.0)
@@ -548,10 +548,6 @@ class BuildingFleet:
             share = np.where(self.hp_p_max_kw > 0, p_kw / self.hp_p_max_kw, 1.0)
         return heatpump.cycling_factor(share, self.p["hp_min_modulation"], self.p["hp_cycling_cd"])
 
-    def _held_cycling(self, c: Controls) -> np.ndarray:
-        """Cycling factor of each heat pump at its (clipped) power setpoint."""
-        return self._cycling(clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw))
-
     def _thermal_substeps(
         self,
         t_out_c: np.ndarray,
@@ -573,7 +569,7 @@ class BuildingFleet:
         `minutes.simulate_minutes_numpy`."""
         q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, self.boiler_q_max_kw)
         forced = self.is_hp & ~np.isnan(c.hp_p_set_kw)
-        q_forced = clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space * self._held_cycling(c)
+        q_forced = clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
         q_on, q_off = np.where(forced, q_forced, q_max), np.where(forced, q_forced, 0.0)
         t_set = np.where(np.isnan(c.t_set_c), self.p["t_set_c"], c.t_set_c)
         low, high = t_set - self.p["hysteresis_k"], t_set + self.p["hysteresis_k"]

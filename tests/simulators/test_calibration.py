@@ -183,20 +183,30 @@ def test_cycling_below_minimum_modulation() -> None:
     f = heatpump.cycling_factor(np.array([1.0, 0.3, 0.15, 0.03, 0.0]), 0.3, 0.9)
     np.testing.assert_allclose(f, [1.0, 1.0, 0.5 / 0.55, 0.1 / 0.19, 0.0])
     assert heatpump.cycling_factor(0.1, 0.0, 0.9) == 1.0  # no minimum: no cycling
-    # a held setpoint below the minimum gives less heat for the same electricity; above it, COP x P
+    # a held setpoint is followed at the steady-state COP (the controllers' linear model), below
+    # the minimum too
     site = Site(climate="munich")
     fleet = BuildingFleet([BuildingSpec()], [0], site, 900, 1)
     p_max = float(fleet.hp_p_max_kw[0])
     times = pd.date_range("2025-01-10", periods=2, freq="15min", tz=site.tz)
     w = synthetic_weather(times, site, 1)
     inputs = WeatherInputs(*(np.full(1, getattr(w, f)[0]) for f in WEATHER_FIELDS))
-    for share, expected in ((0.6, 1.0), (0.15, 0.5 / 0.55)):
+    for share, expected in ((0.6, 1.0), (0.15, 1.0)):
         fleet.x[:] = 21.0
         c = Controls(np.array([share * p_max]), np.full(1, np.nan), np.full(1, np.nan), np.zeros(1))
         s = fleet.step(times[0], 0, 0, inputs, c)
         assert s.heat_th_kw[0] == pytest.approx(share * p_max * s.cop[0] * expected, rel=1e-9)
         space_el = s.hp_p_kw[0] - (s.p_base_kw[0] - s.p_appliances_kw[0])
         assert space_el == pytest.approx(share * p_max, rel=1e-9)
+    # under the thermostat a low load costs more electricity than heat / COP
+    fleet = BuildingFleet([BuildingSpec(), BuildingSpec(hp_min_modulation=0.0)], [0, 1], site, 3600, 1)
+    mild = WeatherInputs(np.full(2, 10.0), np.zeros(2), np.zeros(2), np.zeros(2), np.full(2, 2.0))
+    fleet.x[:] = 20.4  # below the thermostat's band: a short burst of heat
+    s = fleet.step(times[0], 0, 0, mild, Controls.none(2))
+    space_el = s.hp_p_kw - (s.p_base_kw - s.p_appliances_kw)
+    assert 0 < s.heat_th_kw[0] / s.cop[0] < 0.3 * fleet.hp_p_max_kw[0]
+    assert space_el[0] > 1.05 * s.heat_th_kw[0] / s.cop[0]
+    assert space_el[1] == pytest.approx(s.heat_th_kw[1] / s.cop[1], rel=1e-12)
 
 
 def test_auxiliary_electricity_is_part_of_the_base_load() -> None:
