@@ -21,7 +21,7 @@ import pandas as pd
 
 from cosim.bench.table import KPIS, SCORE_RATIOS, SCORE_WEIGHT, best_controllers, wide
 
-DECISIVE_WINDOW_H = 12.0  # hours shown around the baseline's peak
+DECISIVE_WINDOW_H = 12.0  # hours shown around the largest exchange
 BAR_KPIS = ("score", "energy_cost", "co2_kg", "peak_import_kw", "ramping_kw", "discomfort_kh",
             "voltage_violation_bus_h", "losses_kwh")
 
@@ -170,7 +170,8 @@ def _exchange(folder: str) -> pd.Series | None:
 
 def decisive_figure(table: pd.DataFrame, baseline: str = "none") -> str:
     """Per scenario, the district's exchange with the grid (feeder head) of every controller in the
-    hours around the baseline's peak import."""
+    hours around the largest exchange, import or export, of any of them (a peak one controller makes,
+    or the noon export of a PV district)."""
     runs = table.drop_duplicates(["scenario", "controller"])
     scenarios = list(dict.fromkeys(runs["scenario"]))
     cols = min(len(scenarios), 3)
@@ -179,19 +180,19 @@ def decisive_figure(table: pd.DataFrame, baseline: str = "none") -> str:
     for ax, scenario in zip(axes.flat, scenarios, strict=False):
         these = runs[(runs["scenario"] == scenario) & (runs["status"] == "ok")]
         series = {str(r.controller): _exchange(str(r.run_dir)) for r in these.itertuples()}
-        base = series.get(baseline)
-        reference = base if base is not None else next((s for s in series.values() if s is not None), None)
-        if reference is None or reference.empty:
+        found = [s for s in series.values() if s is not None and not s.empty]
+        if not found:
             ax.set_title(f"{scenario}: no run", fontsize=9)
             continue
-        peak = reference.idxmax()
+        largest = max(found, key=lambda s: float(s.abs().max()))
+        peak = largest.abs().idxmax()
         half = pd.Timedelta(hours=DECISIVE_WINDOW_H / 2)
         for name, s in series.items():
             if s is not None:
                 window = s[(s.index >= peak - half) & (s.index <= peak + half)]
                 ax.plot(window.index.tz_localize(None) if window.index.tz is not None else window.index,
                         window.to_numpy(), label=name, lw=1.4 if name == baseline else 1.0)
-        ax.set_title(f"{scenario}: around the baseline's peak", fontsize=9)
+        ax.set_title(f"{scenario}: around the largest exchange", fontsize=9)
         ax.set_ylabel("exchange (kW, + import)", fontsize=7)
         ax.tick_params(labelsize=7)
         for label in ax.get_xticklabels():
