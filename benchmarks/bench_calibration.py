@@ -9,14 +9,20 @@ single-family preset with cooling on), and prints:
 2. the calibration table: configured vs simulated space heating, hot water and appliances,
    PV yield, heat-pump seasonal COP, hours below and above the comfort band, share of summer
    hours above 26 °C, each against its reference range (✓ / ✗);
-3. the controllers' model error: the ADMM agents and the MPC predict a building with the linear
+3. what the seasonal COP holds beyond the steady-state COP: the building presets with the
+   steady-state COP alone (no cycling losses, no auxiliary electricity), with the cycling below the
+   minimum modulation (EN 14825, Cd 0.9), and with the auxiliary electricity too (the default);
+4. the spread over weather years: the building presets' seasonal COP and summer hours above
+   26 °C on the seeds 0 to 3;
+5. the controllers' model error: the ADMM agents and the MPC predict a building with the linear
    2R2C network and the exogenous gains (`BuildingFleet.rc`, `BuildingFleet.exogenous`); the
-   simulator adds window ventilation (a state-dependent heat flow), which the linear model does
-   not know. One-step indoor-temperature prediction error over a winter and a summer week
+   simulator adds window and night ventilation (state-dependent heat flows) and the cycling of a
+   setpoint below the heat pump's minimum modulation, which the linear model does not know.
+   One-step indoor-temperature prediction error over a winter and a summer week
    (15-minute steps), the heat pump held each step at the setpoint of a simple proportional
    room-temperature controller (as a controller would set it: the room near 21 °C).
 
-Run: `python benchmarks/bench_calibration.py [--seed 1] [--climates munich,paris,madrid]`.
+Run: `python benchmarks/bench_calibration.py [--seed 1] [--climates munich,paris,madrid] [--seeds 0,1,2,3]`.
 """
 
 from __future__ import annotations
@@ -162,11 +168,12 @@ def model_mismatch(site: Site, start: str, seed: int) -> Mismatch:
         x0 = fleet.x.copy()
         controls = Controls(p_set, np.full(1, np.nan), np.full(1, np.nan), np.zeros(1))
         s = fleet.step(t, k * step_s, k, inputs, controls)
-        q_air = ex.q_air_gain_kw + s.heat_th_kw
+        q_air = ex.q_air_gain_kw + p_set * ex.cop_space  # the controllers: heat = COP × setpoint
         u = np.stack([inputs.t_out_c, q_air, ex.q_mass_gain_kw], axis=1)
         predicted = thermal.advance(model, x0, u)
         errors.append(float(predicted[0, 0] - s.t_in_c[0]))
-        opened += int(x0[0, 0] > spec.t_window_open_c)
+        cooler = inputs.t_out_c[0] < x0[0, 0]
+        opened += int(cooler and (x0[0, 0] > spec.t_window_open_c or x0[0, 0] > ex.t_night_vent_c[0]))
     e = np.array(errors)
     return Mismatch(float(np.sqrt(np.mean(e**2))), float(np.max(np.abs(e))), opened / len(times))
 
@@ -189,10 +196,55 @@ def mismatch_table(climates: list[str], seed: int, console: Console) -> None:
     console.print(table)
 
 
+SCOP_STEPS = {
+    "steady-state COP": {"hp_min_modulation": 0.0, "hp_standby_kw": 0.0, "hp_pump_kw": 0.0},
+    "+ cycling (EN 14825)": {"hp_standby_kw": 0.0, "hp_pump_kw": 0.0},
+    "+ standby and pump (default)": {},
+}
+PRESET_LABELS = ("single_family (preset, HP, PV)", "multi_family (preset, HP, PV)")
+
+
+def scop_table(climates: list[str], seed: int, console: Console) -> None:
+    table = Table(title=f"What the seasonal COP holds beyond the steady state (presets, seed {seed})")
+    table.add_column("climate", justify="right")
+    table.add_column("building", justify="right")
+    for col in SCOP_STEPS:
+        table.add_column(col, justify="right")
+    for name in climates:
+        specs = [BUILDINGS[label].model_copy(update=update) for label in PRESET_LABELS
+                 for update in SCOP_STEPS.values()]  # fmt: skip
+        scop = simulate_year(specs, site_of(name), seed, 2025).seasonal_cop.reshape(len(PRESET_LABELS), -1)
+        for label, row in zip(PRESET_LABELS, scop, strict=True):
+            table.add_row(name, label.split(" ")[0], *(f"{v:.2f}" for v in row))
+    console.print(table)
+
+
+def seeds_table(climates: list[str], seeds: list[int], console: Console) -> bool:
+    table = Table(title="Building presets over weather years (seed s: year 2025 of weather seed s; 0 is the "
+                        "calibration's own weather, in 2025)")  # fmt: skip
+    for col in ("climate", "building", *(f"seed {s}: SCOP / summer h > 26 °C" for s in seeds)):
+        table.add_column(col, justify="right")
+    specs = [BUILDINGS[label] for label in PRESET_LABELS]
+    ok = True
+    for name in climates:
+        results = [simulate_year(specs, site_of(name), s, 2025) for s in seeds]
+        for k, label in enumerate(PRESET_LABELS):
+            cells = []
+            for r in results:
+                scop, summer = r.seasonal_cop[k], r.summer_share_above_26[k]
+                good = SCOP_RANGE[0] <= scop <= SCOP_RANGE[1] and summer < SUMMER_LIMIT
+                ok = ok and good
+                cells.append(f"{scop:.2f} / {100 * summer:.1f} % {mark(good)}")
+            table.add_row(name, label.split(" ")[0], *cells)
+    console.print(table)
+    return ok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1, help="weather seed of the checked year")
     parser.add_argument("--climates", default="munich,paris,madrid", help="comma-separated climate presets")
+    parser.add_argument("--seeds", default="0,1,2,3", help="weather seeds of the spread table ('' to skip)")
     args = parser.parse_args()
     climates = [c.strip() for c in args.climates.split(",") if c.strip()]
     unknown = [c for c in climates if c not in TZ]
@@ -205,6 +257,10 @@ def main() -> None:
         start = time.perf_counter()
         result = simulate_year(list(BUILDINGS.values()), site_of(name), args.seed, 2025)
         ok = calibration_table(name, result, time.perf_counter() - start, console) and ok
+    scop_table(climates, args.seed, console)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if seeds:
+        ok = seeds_table(climates, seeds, console) and ok
     mismatch_table(climates, args.seed, console)
     console.print("every check holds" if ok else "some checks fail (✗ above)")
 
