@@ -65,6 +65,22 @@ __all__ = ["COORDINATOR_ID", "AdmmBuildingAgent", "AdmmCoordinatorAgent", "Compr
 log = logging.getLogger(__name__)
 
 QUARANTINE_PREFIX = "quarantine."  # a coordinator forecast series: a quarantined agent's trusted p_net
+BREATHE_S = 0.05  # a host's longest stretch of solving or building agents without the event loop
+
+_last_breath = 0.0
+
+
+async def breathe() -> None:
+    """Let the event loop run if it has not for `BREATHE_S`: an agent host works through its agents
+    one after the other within one message (a round's broadcast: ~0.6 ms of solving per agent) or a
+    burst of messages (the step's forecasts: an agent is built on its first), so a host of 1,000
+    agents would hold the loop for seconds per round — longer than 1.5 keepalives on a loaded
+    machine, and the broker drops the connection. Between breaths the updates queue up and leave
+    together (one write per breath)."""
+    global _last_breath
+    if time.perf_counter() - _last_breath >= BREATHE_S:
+        await asyncio.sleep(0)
+        _last_breath = time.perf_counter()
 
 
 class AdmmBuildingAgent(Agent):
@@ -105,6 +121,7 @@ class AdmmBuildingAgent(Agent):
             else:
                 self.plan = message.body
         elif isinstance(message, ForecastMessage):
+            await breathe()
             data = agent_data_from_series(self.agent_id, message.body.values)
             plan = self.plan
             if plan is not None:
@@ -141,6 +158,7 @@ class AdmmBuildingAgent(Agent):
         admm = self.admm
         if admm is None or message.iteration is None:
             return
+        await breathe()
         broadcast = _broadcast(message, message.iteration, body)
         try:
             update = admm.local_update(broadcast)
