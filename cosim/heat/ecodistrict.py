@@ -3,9 +3,10 @@ emission lines of case A (all-electric houses, PV, solar thermal) and case B (fl
 heating network) from the two co-simulation runs, next to the study's.
 
 Operation comes from the runs' result tables (buildings' meters, PV, heaters; the heat network's
-sources, pump and emissions); case A's solar-thermal collectors and hot-water stores are dispatched
-on the run's weather and heat demands (`simulators.solar_thermal`), their heat replacing the
-resistance heaters' electricity hour by hour. Capital and fixed O&M follow from the installed
+sources, pump and emissions); case A's solar-thermal collectors and hot-water stores are simulated
+with the houses (`simulators.solar_thermal`, the scenario's `solar_thermal`), their heat replacing
+the resistance heaters' hot-water electricity in the run (a run without them gets them dispatched
+here on its weather and heat demands). Capital and fixed O&M follow from the installed
 equipment and the unit costs of `Assumptions` (not given by the study; chosen and documented
 there). Every line in k€ a year, CO2 in t a year.
 """
