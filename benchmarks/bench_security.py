@@ -36,7 +36,6 @@ from typing import Any
 from bench_admm_mqtt import HORIZON, PREFIX, _district  # benchmarks/ is on sys.path when run as a script
 from bench_cosim import scenario as cosim_scenario
 
-from controllers.admm import AdmmAgent
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.wire import agent_data_to_series
 from controllers.messages import AdmmStatsMessage, AdmmUpdateBody, Message, decode, encode
@@ -100,8 +99,8 @@ async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None
                        seed: int) -> tuple[float, float, float]:
     """Wall time (s) of a cold and a warm ADMM control step over MQTT (as `bench_admm_mqtt.py`), and
     the CPU time (s) of the two steps in this process, the agents' processes and the broker."""
-    data0, limits = _district(n_agents, seed)
-    datas = [data0, [next_step_data(a, AdmmAgent(a).solve_alone()) for a in data0]]
+    data0, limits, free = _district(n_agents, seed)
+    datas = [data0, [next_step_data(a, p) for a, p in zip(data0, free, strict=True)]]
     names = [d.name for d in data0]
     run = f"bench-{uuid.uuid4().hex[:8]}"
     coordinator = {"agents": names, "limit_kw": float(limits.p_max_kw[0]), "horizon": HORIZON,

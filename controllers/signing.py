@@ -71,6 +71,7 @@ _ZEROS: Final = {HMAC_HEX: b"0" * HMAC_HEX, ED25519_HEX: b"0" * ED25519_HEX}
 RETAINED_KINDS: Final = frozenset({Kind.PLAN.value})  # redelivered by the broker on every subscribe
 _WINDOW_MASK: Final = (1 << REPLAY_WINDOW) - 1
 _ADDRESSED: Final = frozenset(kind.value for kind in ADDRESSED_KINDS)
+_NULL_AUTH: Final = b'"hmac":null'  # an unsigned message's field in its JSON
 
 
 class RejectReason(StrEnum):
@@ -157,6 +158,29 @@ class Keyring:
         )
 
 
+_IPAD: Final = bytes(x ^ 0x36 for x in range(256))
+_OPAD: Final = bytes(x ^ 0x5C for x in range(256))
+
+
+class _Mac:
+    """HMAC-SHA256 with one key (RFC 2104), its padded key blocks hashed once: a tag then costs two
+    copies of a hash state (~0.8 µs for a small message against ~1.7 µs for `hmac.new`)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def hexdigest(self, data: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
 def signed_bytes(topic: str, payload: bytes) -> bytes:
     """What the tag covers (the payload with the tag's digits already replaced by zeros)."""
     return DOMAIN + topic.encode() + b"\n" + payload
@@ -198,7 +222,9 @@ class SigningMiddleware(Middleware):
         self.keyring = keyring
         self.codec = Codec(codec)
         self.epoch = epoch if epoch is not None else time.time_ns() // 1000
+        self._opening = f'"hmac":"{self.epoch}:'.encode()
         self._broadcasters = keyring.broadcasters
+        self._macs = {name: _Mac(key) for name, key in keyring.hmac_keys.items()}
         self._revoked: set[str] = set(revoked)
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()  # rejections() and revoke() from other threads
@@ -210,34 +236,45 @@ class SigningMiddleware(Middleware):
 
     # ---------------------------------------------------------------- keys
 
-    def _hmac_key_for(self, sender: str, kind: str, topic: str) -> bytes | None:
+    def _mac_for(self, sender: str, kind: str, topic: str) -> _Mac | None:
         if kind in _ADDRESSED:
-            return self.keyring.hmac_keys.get(topic.rpartition("/")[2])  # the recipient
-        return self.keyring.hmac_keys.get(sender)
+            return self._macs.get(topic.rpartition("/")[2])  # the recipient
+        return self._macs.get(sender)
 
     # ---------------------------------------------------------------- sending
 
     def outgoing(self, owner: str, topic: str, message: Message) -> Message:
         sender, kind = message.sender, message.kind
         private = None if kind in _ADDRESSED else self.keyring.signing_keys.get(sender)
-        key = None if private is not None else self._hmac_key_for(sender, kind, topic)
-        if private is None and key is None:
+        mac = None if private is not None else self._mac_for(sender, kind, topic)
+        if private is None and mac is None:
             raise KeyError(f"no key to sign {kind!r} messages of {sender!r} on {topic}")
         digits = ED25519_HEX if private is not None else HMAC_HEX
-        placeholder = f"{self.epoch}:{'0' * digits}"
-        draft = message.model_copy(update={"hmac": placeholder})
-        unsigned = encode(draft, self.codec)
-        to_sign = signed_bytes(topic, unsigned)
-        if private is not None:
-            tag = private.sign(to_sign).hex()
-        else:
-            tag = _hmac.new(key, to_sign, hashlib.sha256).hexdigest()  # type: ignore[arg-type]
+        head = tail = b""
+        if self.codec is Codec.JSON and message.hmac is None:
+            # the message's own JSON with `"hmac":null` (the first such bytes: only names and
+            # numbers come before it) spliced: one serialisation and no model copied for it
+            head, found, tail = encode(message, self.codec).partition(_NULL_AUTH)
+            if not found:
+                head = tail = b""
+        if head:
+            opening = self._opening
+            unsigned = b"".join((head, opening, _ZEROS[digits], b'"', tail))
+        else:  # MessagePack, or a message that carries an `hmac` already: the slower way
+            placeholder = f"{self.epoch}:{'0' * digits}"
+            unsigned = encode(message.model_copy(update={"hmac": placeholder}), self.codec)
+        to_sign = b"".join((DOMAIN, topic.encode(), b"\n", unsigned))
+        tag = private.sign(to_sign).hex() if private is not None else mac.hexdigest(to_sign)  # type: ignore[union-attr]
         auth = f"{self.epoch}:{tag}"
-        draft.__dict__["hmac"] = auth  # our own copy, not yet seen by anyone
-        # the same bytes the client's encode would make (the field has the same length): spare it that
-        remember_signed(draft, self.codec, unsigned.replace(placeholder.encode(), auth.encode(), 1))
+        signed = message.model_copy(update={"hmac": auth})
+        if head:
+            payload = b"".join((head, opening, tag.encode(), b'"', tail))
+        else:
+            payload = unsigned.replace(f"{self.epoch}:{'0' * digits}".encode(), auth.encode(), 1)
+        # the same bytes the client's encode would make: spare it that
+        remember_signed(signed, self.codec, payload)
         self.signed += 1
-        return draft
+        return signed
 
     # ---------------------------------------------------------------- receiving
 
@@ -273,8 +310,8 @@ class SigningMiddleware(Middleware):
         expected_digits = ED25519_HEX if public is not None else HMAC_HEX
         if len(tag) != expected_digits:
             return RejectReason.WRONG_ALGORITHM
-        key = None if public is not None else self._hmac_key_for(sender, kind, topic)
-        if public is None and key is None:
+        mac = None if public is not None else self._mac_for(sender, kind, topic)
+        if public is None and mac is None:
             return RejectReason.UNKNOWN_SENDER
         payload = received_payload(message)
         if payload is None:  # not decoded here (a message built in process): its canonical bytes
@@ -288,7 +325,7 @@ class SigningMiddleware(Middleware):
                 public.verify(bytes.fromhex(tag), to_check)
             except (InvalidSignature, ValueError):
                 return RejectReason.BAD_SIGNATURE
-        elif not _hmac.compare_digest(_hmac.new(key, to_check, hashlib.sha256).hexdigest(), tag):  # type: ignore[arg-type]
+        elif not _hmac.compare_digest(mac.hexdigest(to_check), tag):  # type: ignore[union-attr]
             return RejectReason.BAD_SIGNATURE
         return self._fresh(sender, int(epoch_text), message.seq, kind)
 
