@@ -57,7 +57,7 @@ for a house), and the back-up heater at the coldest hours (the heat pump is size
 temperature). Field campaigns find seasonal factors of 2.5–3.8 for air-to-water units with hot
 water (Fraunhofer ISE "WP Effizienz" / "WPsmart im Bestand", mean ≈ 2.9–3.1; the UK RHPP and
 "Electrification of Heat" trials ≈ 2.7–2.9 in a mild climate); with the defaults the simulated
-seasonal COP is 3.2–3.7 in Munich, Paris and Madrid (`benchmarks/bench_calibration.py`).
+seasonal COP is 3.2–3.8 in Munich, Paris and Madrid (`benchmarks/bench_calibration.py`).
 
 Part load and capacity: the heat pump's electric rating is fixed, so its heat capacity grows with
 the outdoor temperature (Q_max = COP · P_max). A setpoint holds any power between 0 and P_max; the
