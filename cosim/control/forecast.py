@@ -96,6 +96,7 @@ class DistrictForecaster:
         self.model = thermal.discretise(self.fleet.rc, float(self.dt_s))
         self._tables: dict[int, ForecastTables] = {}
         self._issued: tuple[int, ForecastTables] | None = None  # the last step's tables
+        self._issued_price: np.ndarray | None = None  # and its import price forecast, if any
         config: ForecastConfig | None = getattr(scenario, "forecast", None)
         self.issuer = None if config is None else ForecastIssuer(scenario, config, horizon_steps, writer)
         self.honest = config is not None and not config.all_perfect()
@@ -114,10 +115,12 @@ class DistrictForecaster:
         once per step: the buildings' data and their tanks' read the same tables)."""
         if self._issued is not None and self._issued[0] == start:
             return self._issued[1]
+        self._issued_price = None
         if self.issuer is not None and self.honest:
             t = self.issuer.tables(start, self.fleet)
             tables = ForecastTables(t.p_base_kw, t.pv_kw, t.q_air_gain_kw, t.q_mass_gain_kw, t.cop, t.t_out_c,
                                     t.dhw_th_kw, t.cop_dhw)
+            self._issued_price = t.import_per_kwh
         else:
             tables = self._perfect_tables(start)
             if self.issuer is not None:
@@ -127,10 +130,16 @@ class DistrictForecaster:
 
     def price_tables(self, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Import and export prices (per kWh) for steps start … start + horizon − 1 as known at
-        control step `start`: the published tariff."""
+        control step `start`: the published tariff, or with `import_per_kwh` under the scenario's
+        `forecast.quantities` the import price forecast at `start` (real-time prices are not known
+        ahead; the export price stays the published feed-in tariff)."""
         window = slice(start, start + self.horizon)
-        return (np.asarray(self.prices.import_per_kwh[window], dtype=float),
-                np.asarray(self.prices.export_per_kwh[window], dtype=float))
+        export = np.asarray(self.prices.export_per_kwh[window], dtype=float)
+        if self.issuer is not None and self.honest and self.issuer.config.forecasts_prices():
+            self.tables(start)  # issued once per step, with the other quantities
+            if self._issued_price is not None:
+                return np.asarray(self._issued_price, dtype=float), export
+        return np.asarray(self.prices.import_per_kwh[window], dtype=float), export
 
     def _perfect_tables(self, start: int) -> ForecastTables:
         """The twin's stacked values for steps start … start + horizon − 1 (each step computed once)."""

@@ -2,10 +2,11 @@
 
 What the meters and the weather station of the district record: per building the uncontrolled
 electricity demand (`p_base_kw`: appliances and the hot-water heat pump), appliances alone, hot-water
-heat and PV; for the site the outdoor temperature and global irradiance. The archive covers
-`history_days` before the run (the history the forecasters train on) and the run plus one horizon
-(the realised values the forecasts are scored against); forecasters only ever get a view of it
-truncated at their issue time (`forecasting.history`).
+heat and PV; for the site the outdoor temperature and global irradiance (and, when prices are
+forecast, the published import price). The archive covers `history_days` before the run (the
+history the forecasters train on) and the run plus one horizon (the realised values the forecasts
+are scored against); forecasters only ever get a view of it truncated at their issue time
+(`forecasting.history`).
 
 The run's part equals what the simulators compute (same seeds, same step indices). The history
 before the start uses the same buildings and weather generator with independent demand noise
@@ -26,12 +27,13 @@ from cosim.scenario.model import Scenario
 from forecasting import Archive, WeatherErrorParams, WeatherForecasts
 from simulators.building.model import BuildingFleet, BuildingSpec, WeatherInputs
 from simulators.clock import start_timestamp, time_axis
-from simulators.sources.model import SeriesError, make_weather, site_from
+from simulators.sources.model import SeriesError, make_prices, make_weather, site_from
 from simulators.sources.weather import Site, WeatherSeries
 
 WEATHER_FIELDS = ("t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s")
 BUILDING_SERIES = ("p_base_kw", "pv_kw", "p_appliances_kw", "dhw_th_kw")
 SITE_ENTITY = "site"
+PRICE_SERIES = "import_per_kwh"
 WEATHER_SEED_STREAM = 7307
 
 
@@ -68,6 +70,14 @@ def building_names_specs(scenario: Scenario) -> tuple[list[str], list[BuildingSp
     return names, specs
 
 
+def prices_on(scenario: Scenario, times: pd.DatetimeIndex) -> np.ndarray:
+    """The import price (per kWh) published for `times` (the scenario's tariff, as the prices
+    simulator makes it)."""
+    spec = scenario.sources.prices.model_dump(mode="json", exclude={"gas_per_kwh", "gas_co2_kg_per_kwh"})
+    return np.asarray(make_prices(times, {**spec, "seed": scenario.seed}, scenario.timezone).import_per_kwh,
+                      dtype=float)
+
+
 def clear_sky_ghi(times: pd.DatetimeIndex, site: Site) -> np.ndarray:
     """Clear-sky global horizontal irradiance (W/m², pvlib's Haurwitz model): astronomy, not weather."""
     location = pvlib.location.Location(site.latitude_deg, site.longitude_deg, site.tz, site.altitude_m)
@@ -88,8 +98,9 @@ def _fleet_series(fleet: BuildingFleet, times: pd.DatetimeIndex, indices: range,
 
 def district_archive(scenario: Scenario, history_days: int, horizon_steps: int,
                      weather_errors: WeatherErrorParams | None = None,
-                     max_lead_steps: int | None = None) -> DistrictArchive:
-    """The archive over `history_days` before the start, the run and one horizon after it."""
+                     max_lead_steps: int | None = None, prices: bool = False) -> DistrictArchive:
+    """The archive over `history_days` before the start, the run and one horizon after it (with
+    `prices`, the published import price too)."""
     dt = scenario.step
     steps_per_day = 86400 // dt
     n_hist, n_run = history_days * steps_per_day, scenario.n_steps + horizon_steps
@@ -117,9 +128,19 @@ def district_archive(scenario: Scenario, history_days: int, horizon_steps: int,
     values: dict[str, Any] = {name: np.vstack([hist[name], run[name]]) for name in BUILDING_SERIES}
     for name in ("t_out_c", "ghi_w_m2"):
         values[name] = np.concatenate([getattr(hist_w, name), getattr(run_w, name)])[:, None]
-    entities = {name: tuple(names) for name in BUILDING_SERIES} | {
-        "t_out_c": (SITE_ENTITY,), "ghi_w_m2": (SITE_ENTITY,)
-    }
+    site_series = ["t_out_c", "ghi_w_m2"]
+    if prices:
+        try:
+            history_prices = prices_on(scenario, hist_times)
+        except SeriesError as exc:
+            raise SeriesError(
+                f"forecast.quantities.{PRICE_SERIES}: the price forecaster trains on the {history_days} "
+                f"days before the start, and the price file does not cover them ({exc})"
+            ) from None
+        values[PRICE_SERIES] = np.concatenate([history_prices, prices_on(scenario, run_times)])[:, None]
+        site_series.append(PRICE_SERIES)
+    entities = {name: tuple(names) for name in BUILDING_SERIES}
+    entities |= {name: (SITE_ENTITY,) for name in site_series}
     archive = Archive(pd.DatetimeIndex(times), dt, values, entities)
     weather = WeatherForecasts(
         truth={"t_out_c": values["t_out_c"][:, 0], "ghi_w_m2": values["ghi_w_m2"][:, 0]},

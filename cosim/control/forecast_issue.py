@@ -3,9 +3,9 @@
 `ForecastIssuer` builds the district's archive (`forecast_archive`), one forecaster per quantity
 (building demand `p_base_kw` and PV `pv_kw`, in a district with hot-water tanks their hot-water
 heat `dhw_th_kw`; the site's outdoor temperature and irradiance, by default the weather service's
-forecast), trains them on the history before the run (and again every `retrain_every_h` on
-everything seen so far) and, at control step k, issues every forecast from `archive.view(k)`: the
-observations before step k only.
+forecast; the import price `import_per_kwh` when the section names it), trains them on the history
+before the run (and again every `retrain_every_h` on everything seen so far) and, at control step
+k, issues every forecast from `archive.view(k)`: the observations before step k only.
 
 The controllers' remaining inputs follow from these forecasts through the building model the
 controller knows (its own building, not the future): the model's `exogenous` step evaluated on
@@ -33,6 +33,7 @@ from cosim.results.writer import ResultsWriter
 from cosim.scenario.forecast import (
     BUILDING_QUANTITIES,
     HOT_WATER_QUANTITY,
+    PRICE_QUANTITY,
     WEATHER_QUANTITIES,
     ForecastConfig,
 )
@@ -57,6 +58,7 @@ class IssuedTables:
     t_out_c: np.ndarray
     dhw_th_kw: np.ndarray  # hot-water heat demand (NaN when not forecast: a district without tanks)
     cop_dhw: np.ndarray
+    import_per_kwh: np.ndarray | None = None  # steps: the import price, when prices are forecast
 
 
 class ForecastIssuer:
@@ -69,11 +71,13 @@ class ForecastIssuer:
         self.step_s = scenario.control_step
         self.writer = writer
         self.district = district_archive(scenario, config.history_days, horizon_steps,
-                                         config.weather.params())
+                                         config.weather.params(), prices=config.forecasts_prices())
         archive = self.district.archive
         self.forecasters: dict[str, Forecaster] = {}
         hot_water = any(group.tank is not None for group in scenario.buildings)
-        for quantity in (*QUANTITIES, *((HOT_WATER_QUANTITY,) if hot_water else ())):
+        extra = (*((HOT_WATER_QUANTITY,) if hot_water else ()),
+                 *((PRICE_QUANTITY,) if config.forecasts_prices() else ()))
+        for quantity in (*QUANTITIES, *extra):
             spec = config.spec(quantity)
             params = dict(spec.params)
             if spec.kind == "gbt":  # quantile models only when intervals are issued (they triple training)
@@ -150,6 +154,7 @@ class ForecastIssuer:
             t_out_c=np.repeat(t_out[:, None], n, axis=1),
             dhw_th_kw=np.full_like(cop, np.nan) if hot_water is None else np.clip(hot_water.mean, 0, None),
             cop_dhw=cop_dhw,
+            import_per_kwh=None if (price := issued.get(PRICE_QUANTITY)) is None else price.mean[:, 0],
         )
 
     def _record(self, step: int, issued: dict[str, Forecast], time_s: int, forecast_s: float,

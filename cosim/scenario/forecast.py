@@ -7,6 +7,7 @@ forecast:
   quantities:               # per-quantity overrides (dhw_th_kw: hot-water heat, with tanks)
     pv_kw: {kind: seasonal_naive, params: {period: day}}
     t_out_c: {kind: nwp}    # the weather service's forecast (the default for weather)
+    import_per_kwh: {kind: seasonal_naive}  # real-time prices forecast from the published history
   weather: {t_sigma_24h_k: 1.5}   # errors of the emulated weather forecasts
   history_days: 28          # history before the start the forecasters train on
   retrain_every_h: 24       # retrain on everything seen so far (none: train once)
@@ -28,8 +29,9 @@ from forecasting import REGISTRY, WeatherErrorParams
 BUILDING_QUANTITIES = ("p_base_kw", "pv_kw")
 HOT_WATER_QUANTITY = "dhw_th_kw"  # forecast only in districts with hot-water tanks (their controllers')
 WEATHER_QUANTITIES = ("t_out_c", "ghi_w_m2")
+PRICE_QUANTITY = "import_per_kwh"  # forecast only when `quantities` names it (else the tariff as published)
 NWP_KIND = "nwp"
-Quantity = Literal["p_base_kw", "pv_kw", "dhw_th_kw", "t_out_c", "ghi_w_m2"]
+Quantity = Literal["p_base_kw", "pv_kw", "dhw_th_kw", "t_out_c", "ghi_w_m2", "import_per_kwh"]
 
 
 def _check_kind(kind: str, params: dict[str, Any], weather: bool) -> None:
@@ -97,6 +99,11 @@ class ForecastConfig(BaseModel):
             return QuantityForecast(kind=NWP_KIND)
         return QuantityForecast(kind=self.kind, params=self.params)
 
+    def forecasts_prices(self) -> bool:
+        """Whether the controllers get forecast import prices (the section names `import_per_kwh`)."""
+        return PRICE_QUANTITY in self.quantities
+
     def all_perfect(self) -> bool:
-        quantities = (*BUILDING_QUANTITIES, HOT_WATER_QUANTITY, *WEATHER_QUANTITIES)
+        quantities = (*BUILDING_QUANTITIES, HOT_WATER_QUANTITY, *WEATHER_QUANTITIES,
+                      *((PRICE_QUANTITY,) if self.forecasts_prices() else ()))
         return all(self.spec(q).kind == "perfect" for q in quantities)
