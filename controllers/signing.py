@@ -12,10 +12,12 @@ Every message of a secured run carries, in its envelope's `hmac` field, `"{epoch
   replaced by as many ASCII `0` (so a sender writes its JSON with `"hmac":"{epoch}:000…0"`, signs
   those bytes, and writes the tag's hex digits over the zeros; docs/security.md).
 
-Which key: messages on kinds addressed to one recipient (`meas`, `plan`, `forecast`, `batch/meas`)
-carry an HMAC with the recipient's key (the topic's agent); messages of a broadcaster (the bridge,
-the coordinator, the planner) on every other kind carry its Ed25519 signature, which no agent can
-forge; every other message an HMAC with its sender's key. A receiver rejects (and counts by reason)
+Which key: messages on kinds addressed to one recipient (`meas`, `forecast`, `batch/meas`) carry an
+HMAC with the recipient's key (the topic's agent); plans, and messages of a broadcaster (the bridge,
+the coordinator, the planner) on every other kind, carry the broadcaster's Ed25519 signature,
+which no agent (nor the bridge or the coordinator, which hold every HMAC key) can forge; a plan
+from anyone but a broadcaster is rejected; every other message carries an HMAC with its sender's
+key. A receiver rejects (and counts by reason)
 unsigned messages, unknown senders or keys, bad tags, senders that were revoked, and replays: per
 sender and epoch a window of sequence numbers (`seq`) already seen; an epoch older than the newest
 seen from that sender is a replay too.
@@ -54,6 +56,7 @@ from controllers.middleware import Middleware
 from controllers.topics import Kind
 
 __all__ = [
+    "BROADCAST_ONLY",
     "DOMAIN",
     "Keyring",
     "RejectReason",
@@ -70,7 +73,9 @@ MAX_REJECTIONS: Final = 10_000  # rejection records kept (the counts go on)
 _ZEROS: Final = {HMAC_HEX: b"0" * HMAC_HEX, ED25519_HEX: b"0" * ED25519_HEX}
 RETAINED_KINDS: Final = frozenset({Kind.PLAN.value})  # redelivered by the broker on every subscribe
 _WINDOW_MASK: Final = (1 << REPLAY_WINDOW) - 1
-_ADDRESSED: Final = frozenset(kind.value for kind in ADDRESSED_KINDS)
+# kinds only a broadcaster sends (the planner's retained plans): its Ed25519 signature, never an HMAC
+BROADCAST_ONLY: Final = frozenset({Kind.PLAN.value})
+_ADDRESSED: Final = frozenset(kind.value for kind in ADDRESSED_KINDS) - BROADCAST_ONLY
 _NULL_AUTH: Final = b'"hmac":null'  # an unsigned message's field in its JSON
 
 
@@ -237,7 +242,9 @@ class SigningMiddleware(Middleware):
     # ---------------------------------------------------------------- keys
 
     def _mac_for(self, sender: str, kind: str, topic: str) -> _Mac | None:
-        if kind in _ADDRESSED:
+        """The HMAC key of a message: its recipient's for an addressed kind (and for a plan that a
+        non-broadcaster signs, which every receiver rejects as `wrong_algorithm`), else its sender's."""
+        if kind in _ADDRESSED or kind in BROADCAST_ONLY:
             return self._macs.get(topic.rpartition("/")[2])  # the recipient
         return self._macs.get(sender)
 
@@ -305,8 +312,9 @@ class SigningMiddleware(Middleware):
         if not epoch_text.isdigit() or len(tag) not in _ZEROS:
             return RejectReason.BAD_SIGNATURE
         public = None if kind in _ADDRESSED else self.keyring.public_keys.get(sender)
-        if public is None and sender in self._broadcasters and kind not in _ADDRESSED:
-            return RejectReason.UNKNOWN_SENDER
+        broadcast = kind not in _ADDRESSED and (sender in self._broadcasters or kind in BROADCAST_ONLY)
+        if public is None and broadcast:
+            return RejectReason.UNKNOWN_SENDER  # a broadcaster's key we lack, or a plan from an agent
         expected_digits = ED25519_HEX if public is not None else HMAC_HEX
         if len(tag) != expected_digits:
             return RejectReason.WRONG_ALGORITHM

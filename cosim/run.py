@@ -107,13 +107,14 @@ def run_scenario(
             context.bridge = plane.bridge
             if schedules and plane.bridge is not None and scenario.plan is not None:
                 url, run, series = plane.broker.url, plane.run_id, scenario.plan.series
+                planner = None if security is None else security.planner()  # signs the plans
 
                 def publish(new: dict[str, Schedule]) -> int:  # the first plans and every re-plan
-                    return publish_plans(url, run, new, series)
+                    return publish_plans(url, run, new, series, security=planner)
 
                 context.publish_plans = publish
                 published = publish(schedules)
-                plane.closers.insert(0, lambda: clear_plans(plane.broker.url, plane.run_id, list(schedules)))
+                plane.closers.insert(0, lambda: clear_plans(url, run, list(schedules), security=planner))
                 echo(f"plans: {published} published as retained MQTT messages")
             context.device_bridge = plane.device_bridge
             if on_control_plane is not None:

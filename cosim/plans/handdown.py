@@ -4,7 +4,9 @@
 buildings and turns each building's tracked series into a schedule on the run's clock (seconds
 since the scenario start). `publish_plans` puts them on the broker as retained `plan` messages
 (`{prefix}/{run}/plan/{building}`): an agent that connects or reconnects later still gets its
-plan. `clear_plans` removes them at the end of the run. The in-process ADMM controller reads the
+plan. In a secured run the planner logs in as its principal and signs every plan with its Ed25519
+key (`controllers.signing`); the agents drop a plan it did not sign. `clear_plans` removes them at
+the end of the run. The in-process ADMM controller reads the
 same schedules directly.
 """
 
@@ -13,16 +15,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 from pydantic import ValidationError
 
-from controllers.messages import Codec, MessageFactory, encode
+from controllers.messages import Codec, Message, MessageFactory, encode
 from controllers.plans import PlanSet
 from controllers.runtime.broker_url import parse_broker_url
 from controllers.topics import DEFAULT_PREFIX, Kind, TopicScheme
 from cosim.scenario.model import Scenario
 from simulators.clock import start_timestamp
+
+if TYPE_CHECKING:
+    from controllers.runtime.identity import ClientSecurity
 
 PLANNER_SENDER = "planner"
 
@@ -117,8 +123,8 @@ def store_plans(plans: PlanSet | None, out_dir: Path) -> None:
         (out_dir / "plans.json").write_text(plans.to_json(), encoding="utf-8")
 
 
-async def _publish(url: str, items: list[tuple[str, bytes]]) -> None:
-    broker = parse_broker_url(url)
+async def _publish(url: str, items: list[tuple[str, bytes]], security: ClientSecurity | None = None) -> None:
+    broker = parse_broker_url(url) if security is None else security.broker_url(url)
     async with aiomqtt.Client(
         broker.host,
         broker.port,
@@ -132,22 +138,30 @@ async def _publish(url: str, items: list[tuple[str, bytes]]) -> None:
 
 
 def publish_plans(
-    url: str, run: str, schedules: dict[str, Schedule], series: str, prefix: str = DEFAULT_PREFIX
+    url: str, run: str, schedules: dict[str, Schedule], series: str, prefix: str = DEFAULT_PREFIX,
+    security: ClientSecurity | None = None,
 ) -> int:
-    """Publish every schedule as a retained `plan` message for its building's agent; returns how many."""
-    scheme, factory = TopicScheme(run=run, prefix=prefix), MessageFactory(run, PLANNER_SENDER)
-    items = [
-        (
-            scheme.topic(Kind.PLAN, s.building),
-            encode(factory.plan(0, s.start_s, s.step_s, {series: s.values}), Codec.JSON),
-        )
-        for s in schedules.values()
-    ]
-    asyncio.run(_publish(url, items))
+    """Publish every schedule as a retained `plan` message for its building's agent; returns how many.
+    `security`: the planner's login and keys (a secured run): each plan signed with its Ed25519 key,
+    a new signing session (epoch) per call, so a re-plan's sequence numbers may start at 0 again."""
+    scheme = TopicScheme(run=run, prefix=prefix)
+    sender = PLANNER_SENDER if security is None else security.username
+    factory = MessageFactory(run, sender)
+    signer = None if security is None else security.middleware()
+    items = []
+    for s in schedules.values():
+        topic = scheme.topic(Kind.PLAN, s.building)
+        message: Message = factory.plan(0, s.start_s, s.step_s, {series: s.values})
+        if signer is not None:
+            message = signer.outgoing(sender, topic, message)
+        items.append((topic, encode(message, Codec.JSON)))
+    asyncio.run(_publish(url, items, security))
     return len(items)
 
 
-def clear_plans(url: str, run: str, buildings: list[str], prefix: str = DEFAULT_PREFIX) -> None:
-    """Remove the retained plans of a run from the broker (an empty retained message clears one)."""
+def clear_plans(url: str, run: str, buildings: list[str], prefix: str = DEFAULT_PREFIX,
+                security: ClientSecurity | None = None) -> None:
+    """Remove the retained plans of a run from the broker (an empty retained message clears one;
+    `security`: the planner's login in a secured run)."""
     scheme = TopicScheme(run=run, prefix=prefix)
-    asyncio.run(_publish(url, [(scheme.topic(Kind.PLAN, b), b"") for b in buildings]))
+    asyncio.run(_publish(url, [(scheme.topic(Kind.PLAN, b), b"") for b in buildings], security))

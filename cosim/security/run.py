@@ -13,7 +13,7 @@ from controllers.runtime.identity import ClientSecurity
 from controllers.signing import SigningMiddleware
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX
 from cosim.mqtt.brokers import BrokerSecurity, MosquittoBroker, find_mosquitto
-from cosim.security.store import HOST, SecurityDir, SecurityError
+from cosim.security.store import HOST, PLANNER, SecurityDir, SecurityError
 
 if TYPE_CHECKING:
     from cosim.mqtt.plane import ControlPlane
@@ -41,6 +41,10 @@ class RunSecurity:
 
     def bridge(self) -> ClientSecurity:
         return self.client(BRIDGE_ID)
+
+    def planner(self) -> ClientSecurity:
+        """The planner's, which hands the plans down (retained, signed with its Ed25519 key)."""
+        return self.client(PLANNER)
 
     def host(self) -> ClientSecurity:
         """The agent host's (agents as `tasks` or `worker` on one connection)."""
@@ -81,9 +85,9 @@ def rejection_rows(verifier: SigningMiddleware) -> list[dict[str, Any]]:
 
 def load_run_security(path: Path | str, agents: Iterable[str] = (), *, plans: bool = False,
                       devices: bool = False, broker: str | None = None) -> RunSecurity:
-    """The security folder at `path`, checked for a run of `agents` (with `plans` to hand down,
-    `devices` in the loop, on the external `broker`); `SecurityError` naming what to change if it
-    cannot serve."""
+    """The security folder at `path`, checked for a run of `agents` (with `plans` to hand down: the
+    folder's planner signs them; `devices` in the loop, on the external `broker`); `SecurityError`
+    naming what to change if it cannot serve."""
     if broker is None and find_mosquitto() is None:
         raise SecurityError("--security: a secured run needs Mosquitto (the embedded broker cannot enforce "
                             "passwords and an ACL): install the 'mosquitto' package or give an mqtts:// "
@@ -98,9 +102,10 @@ def load_run_security(path: Path | str, agents: Iterable[str] = (), *, plans: bo
                             "`cosim security init SCENARIO --out DIR`")
     security = RunSecurity(SecurityDir(folder))
     security.check(agents)
-    if plans:
-        raise SecurityError("--security: handing plans down in a secured run is not supported yet; "
-                            "run this scenario without --security or without its plan")
+    if plans and (PLANNER not in security.folder.names("planner") or PLANNER in security.folder.revoked):
+        raise SecurityError(f"--security {folder}: the scenario hands plans down, and the folder has no "
+                            f"(unrevoked) principal {PLANNER!r} to sign them; make a new one with "
+                            "`cosim security init SCENARIO --out NEW_DIR`")
     if devices:
         raise SecurityError("--security: external (hardware-in-the-loop) devices in a secured run are not "
                             "supported yet; run without --security")

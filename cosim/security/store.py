@@ -187,15 +187,14 @@ class SecurityDir:
 
     def keyring(self, holder: str) -> Keyring:
         """The keys `holder` needs: its own (a host's: its agents' too), every broadcaster's public
-        key, and for the bridge and the coordinator every principal's HMAC key."""
+        key, and for the bridge and the coordinator every principal's HMAC key (the planner signs
+        its plans with its Ed25519 key and needs no other principal's)."""
         principal = next((p for p in self.principals if p.name == holder), None)
         if principal is None:
             raise SecurityError(
                 f"{holder!r} is not a principal of {self.path}; known: {', '.join(self.names())}")
-        if principal.role in ("bridge", "coordinator", "planner"):
-            owners = self.names()
-        else:
-            owners = [holder, *principal.agents]
+        trusted = principal.role in ("bridge", "coordinator")
+        owners = self.names() if trusted else [holder, *principal.agents]
         hmac_keys = {n: bytes.fromhex(self._secret(n, "hmac.key").decode()) for n in owners}
         signing = {}
         for name in [holder, *principal.agents]:

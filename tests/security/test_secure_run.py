@@ -7,15 +7,19 @@ import json
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+from controllers.plans import AssetPlan, PlanSet
 from cosim.cli.app import app
 from cosim.cli.errors import ExitCode
 from cosim.mqtt.brokers import BrokerSecurity, start_mosquitto
+from cosim.scenario.model import Scenario
 from cosim.security import SecurityDir
+from simulators.clock import start_timestamp
 
 pytestmark = pytest.mark.network
 
@@ -114,14 +118,26 @@ def test_a_secured_run_on_an_external_broker_given_by_url(demo_security: Path, t
         assert code == ExitCode.INPUT and "needs a TLS broker" in output and "Traceback" not in output
 
 
+def _plan_file(scenario: dict[str, Any], path: Path, p_kw: float = 0.5) -> Path:
+    """Every building asked to hold its meter at `p_kw` for 4 h from the scenario's start."""
+    model = Scenario.model_validate(scenario)
+    start = start_timestamp(model.start, model.timezone).to_pydatetime()
+    plans = {name: AssetPlan(asset=name, kind="grid", start=start, step_s=3600, series={"p_kw": [p_kw] * 4})
+             for group in model.buildings for name in group.names()}
+    path.write_text(PlanSet(plans=plans).to_json(), encoding="utf-8")
+    return path
+
+
 def test_a_secured_admm_run_gives_the_kpis_of_a_plain_one(tmp_path: Path) -> None:
-    """The ADMM feeder, made small (4 houses, a 2 h horizon, two steps): building agents and the
-    coordinator sign their rounds (HMAC for the updates, Ed25519 for the coordinator's broadcasts);
-    the decisions and so every KPI are those of the plain run."""
+    """The ADMM feeder, made small (4 houses, a 2 h horizon, two steps), with plans handed down:
+    building agents and the coordinator sign their rounds (HMAC for the updates, Ed25519 for the
+    coordinator's broadcasts), the planner its retained plans (Ed25519), which the agents check and
+    track; the decisions and so every KPI are those of the plain run."""
     scenario = yaml.safe_load(ADMM_FEEDER.read_text())
     scenario["buildings"][0]["count"], scenario["buildings"][1]["count"] = 3, 1
     scenario["controller"]["admm"]["horizon"] = "2h"
     scenario["outputs"] = {"dir": str(tmp_path / "unused")}
+    scenario["plan"] = {"file": str(_plan_file(scenario, tmp_path / "plans.json")), "weight_per_kw2": 1.0}
     path = tmp_path / "admm-small.yaml"
     path.write_text(yaml.safe_dump(scenario))
     assert _invoke("security", "init", str(path), "--out", str(tmp_path / "security"))[0] == 0
@@ -131,6 +147,7 @@ def test_a_secured_admm_run_gives_the_kpis_of_a_plain_one(tmp_path: Path) -> Non
         assert code == 0, output
     a, b = (json.loads((out / "kpis.json").read_text()) for out in (plain, secured))
     assert b["mqtt"]["rejected"] == {} and b["control"]["late_agent_steps"] == 0
+    assert (secured / "plans.json").is_file()
     compared = [(group, name) for group, values in a.items() if group not in ("run", "mqtt")
                 for name in values if name not in TIMING_KPIS | {"step_wall_time_ms_mean"}]
     assert ("admm", "iterations_mean") in compared and ("grid", "trafo_loading_max_pct") in compared
