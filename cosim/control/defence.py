@@ -34,10 +34,11 @@ from cosim.attacks import ATTACKS, Attack
 from cosim.scenario.model import Scenario
 from cosim.world.context import RunContext
 
-__all__ = ["SENSOR_DETECTORS", "Defence", "peer_residuals"]
+__all__ = ["MUTE_AFTER_ROUNDS", "SENSOR_DETECTORS", "Defence", "peer_residuals"]
 
 Trusted = Callable[[str], np.ndarray]  # agent → its trusted net-power estimate over the horizon
 SENSOR_DETECTORS = frozenset({"meter_consistency", "soc_consistency"})  # they judge a sensor, not an agent
+MUTE_AFTER_ROUNDS = 2  # as the MQTT coordinator's default (controllers.admm.mqtt)
 
 
 def peer_residuals(
@@ -84,14 +85,28 @@ class Defence:
     def screen(
         self, time_s: int, tick: int, agents: Sequence[str], trusted: Trusted
     ) -> Callable[[Sequence[LocalUpdate]], list[LocalUpdate]]:
-        """The filter of one step's rounds (see the module docstring)."""
+        """The filter of one step's rounds (see the module docstring). Round k's fresh updates carry
+        iteration k (the coordinator's round counter restarts at 0 each step). An agent that has not
+        answered for `MUTE_AFTER_ROUNDS` rounds in a row has its last update stand in for it, as
+        the coordinator over MQTT mutes a silent agent, and a quarantined agent's trusted estimate
+        stands in for it whether its messages arrive or not, so a lost, delayed or replayed agent
+        does not keep the district from converging."""
         estimates: dict[str, np.ndarray] = {}
         counts: dict[str, Counter[str]] = {a: Counter() for a in agents}
         self.messages = counts
         taken: set[tuple[str, int]] = set()
-        rounds = [0]
+        last: dict[str, LocalUpdate] = {}  # each agent's last update taken this step
+        silent: Counter[str] = Counter()  # rounds in a row without an answer
+        round_index = [0]
+
+        def estimate(agent: str) -> np.ndarray:
+            if agent not in estimates:
+                estimates[agent] = trusted(agent)
+            return estimates[agent].copy()
 
         def apply(updates: Sequence[LocalUpdate]) -> list[LocalUpdate]:
+            k = round_index[0]
+            round_index[0] += 1
             arrived = list(updates)
             for attack in self.attacks:
                 arrived = attack.round(time_s, arrived)
@@ -107,19 +122,27 @@ class Defence:
                 else:
                     taken.add((update.agent, update.iteration))
                     answered.add(update.agent)
+                    last[update.agent] = update
                     count["fresh"] += 1
                     self.reported_kw[update.agent] = float(update.p_net_kw[0])
                     if len(update.p_net_kw) > 1:
                         self.reported_next_kw[update.agent] = float(update.p_net_kw[1])
                 if update.agent in self.quarantined:
-                    if update.agent not in estimates:
-                        estimates[update.agent] = trusted(update.agent)
-                    update = dataclasses.replace(update, p_net_kw=estimates[update.agent].copy())
+                    update = dataclasses.replace(update, p_net_kw=estimate(update.agent))
                 out.append(update)
             for agent in agents:
-                if agent not in answered:
-                    counts[agent]["missing"] += 1
-            rounds[0] += 1
+                if agent in answered:
+                    silent[agent] = 0
+                    continue
+                counts[agent]["missing"] += 1
+                silent[agent] += 1
+                stand_in = None
+                if agent in self.quarantined:
+                    stand_in = LocalUpdate(agent, tick, k, estimate(agent), 0.0, 0.0, 0, "quarantined")
+                elif silent[agent] >= MUTE_AFTER_ROUNDS and agent in last:
+                    stand_in = dataclasses.replace(last[agent], iteration=k)
+                if stand_in is not None:
+                    out.append(stand_in)
             return out
 
         return apply
