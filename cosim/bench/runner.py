@@ -210,7 +210,7 @@ def _dask(specs: list[RunSpec], runs_dir: str, workers: int, address: str | None
     cluster = None
     if address is None:  # a local cluster of worker processes, one run at a time each
         cluster = dask.LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
-                                    dashboard_address=None, silence_logs=40)
+                                    dashboard_address=":0", silence_logs=40)
         client = dask.Client(cluster)
     else:
         client = dask.Client(address)
