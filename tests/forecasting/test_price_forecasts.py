@@ -24,7 +24,8 @@ DAY = 96  # 15-minute steps
 
 def _prices(forecast: dict[str, Any], step: int, writer: ResultsWriter | None = None) -> np.ndarray:
     forecaster = DistrictForecaster(Scenario.model_validate({**BASE, "forecast": forecast}), 24, writer)
-    states = StateTracker(forecaster.names, forecaster.fleet.x[:, 0]).states({n: {} for n in forecaster.names})
+    tracker = StateTracker(forecaster.names, forecaster.fleet.x[:, 0])
+    states = tracker.states({n: {} for n in forecaster.names})
     data = forecaster.agent_data(step, states)
     assert all(np.array_equal(d.price_per_kwh, data[0].price_per_kwh) for d in data)
     return np.asarray(data[0].price_per_kwh)

@@ -22,7 +22,8 @@ HORIZON = 8
 def _tanks(scenario: Scenario, writer: ResultsWriter | None = None) -> tuple[np.ndarray, np.ndarray]:
     forecaster = DistrictForecaster(scenario, HORIZON, writer=writer)
     storage = StorageData(scenario, forecaster)
-    states = StateTracker(forecaster.names, forecaster.fleet.x[:, 0]).states({n: {} for n in forecaster.names})
+    tracker = StateTracker(forecaster.names, forecaster.fleet.x[:, 0])
+    states = tracker.states({n: {} for n in forecaster.names})
     data = storage.with_tanks(forecaster.agent_data(4, states), 4, {})
     tanks = [d.tank for d in data if d.tank is not None]
     assert len(tanks) == 4  # the four houses' tanks
