@@ -45,6 +45,7 @@ from controllers.admm.wire import (
     update_from_body,
     update_to_body,
 )
+from controllers.lies import LIES, Lie, lie
 from controllers.messages import (
     AdmmBroadcastBody,
     AdmmDecisionBody,
@@ -197,14 +198,20 @@ class AdmmBuildingAgent(Agent):
 
 class CompromisedAdmmAgent(AdmmBuildingAgent):
     """A compromised ADMM agent (it holds the agent's valid credentials): from tick `from_tick` to
-    `until_tick` (excluded; None: the end) it reports its net power `under_report_kw` lower than it
-    is, in every round, and applies its true plan (the MQTT form of the `admm_bias` attack,
-    `cosim.attacks`)."""
+    `until_tick` (excluded; None: the end) it reports, in every round, the lie `lie` of its net
+    power (`controllers.lies`: `bias` by `magnitude` kW, the default, `scale`, `random` with
+    `seed`, `stealthy` with `step0_kw`), and applies its true plan (the MQTT form of the `admm_*`
+    attacks, `cosim.attacks`). `under_report_kw` is the `bias` magnitude's older name."""
 
     kind: ClassVar[str] = "admm-compromised"
 
     def __init__(self, agent_id: str, **params: Any) -> None:
-        self.under_report_kw = float(params.pop("under_report_kw"))
+        self.lie: Lie = params.pop("lie", "bias")
+        if self.lie not in LIES:
+            raise ValueError(f"{agent_id}: lie must be one of {', '.join(LIES)}, got {self.lie!r}")
+        self.magnitude = float(params.pop("magnitude", params.pop("under_report_kw", 0.0)))
+        self.seed = int(params.pop("seed", 0))
+        self.step0_kw = float(params.pop("step0_kw", 0.0))
         self.from_tick = int(params.pop("from_tick", 0))
         until = params.pop("until_tick", None)
         self.until_tick = None if until is None else int(until)
@@ -214,7 +221,9 @@ class CompromisedAdmmAgent(AdmmBuildingAgent):
         active = self.from_tick <= update.tick and (self.until_tick is None or update.tick < self.until_tick)
         if not active:
             return update
-        return dataclasses.replace(update, p_net_kw=update.p_net_kw - self.under_report_kw)
+        reported = lie(self.lie, update.p_net_kw, self.magnitude, seed=self.seed, tick=update.tick,
+                       iteration=update.iteration, step0_kw=self.step0_kw)
+        return dataclasses.replace(update, p_net_kw=reported)
 
 
 _decoded: tuple[AdmmZMessage, CoordinatorBroadcast] | None = None

@@ -7,6 +7,7 @@ import dataclasses
 from typing import ClassVar
 
 from controllers.admm.messages import LocalUpdate
+from controllers.lies import lie
 from controllers.measurements import BuildingSetpoints
 from cosim.attacks.base import Attack, register_attack
 
@@ -26,15 +27,13 @@ class AdmmStealthy(Attack):
 
     kind: ClassVar[str] = "admm_stealthy"
     needs_controller: ClassVar[str | None] = "admm"
-    over_mqtt: ClassVar[bool] = False
 
     def update(self, time_s: int, update: LocalUpdate) -> LocalUpdate:
         if update.agent != self.target or not self.active(time_s):
             return update
-        lie = update.p_net_kw.copy()
-        lie[1:] -= self.magnitude
-        lie[0] -= float(self.params.get("step0_kw", 0.0))
-        return dataclasses.replace(update, p_net_kw=lie)
+        step0_kw = float(self.params.get("step0_kw", 0.0))
+        return dataclasses.replace(update, p_net_kw=lie("stealthy", update.p_net_kw, self.magnitude,
+                                                         step0_kw=step0_kw))
 
 
 @register_attack

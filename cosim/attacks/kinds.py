@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from controllers.admm.messages import LocalUpdate
+from controllers.lies import lie
 from controllers.measurements import BuildingSetpoints
 from cosim.attacks.base import Attack, Values, register_attack
 
@@ -28,7 +29,7 @@ class AdmmBias(Attack):
     def update(self, time_s: int, update: LocalUpdate) -> LocalUpdate:
         if update.agent != self.target or not self.active(time_s):
             return update
-        return dataclasses.replace(update, p_net_kw=update.p_net_kw - self.magnitude)
+        return dataclasses.replace(update, p_net_kw=lie("bias", update.p_net_kw, self.magnitude))
 
 
 SENSOR_QUANTITIES = ("p_kw", "soc", "t_in_c")  # meter (kW), battery state of charge (0–1), room (°C)
@@ -72,12 +73,11 @@ class AdmmScale(Attack):
 
     kind: ClassVar[str] = "admm_scale"
     needs_controller: ClassVar[str | None] = "admm"
-    over_mqtt: ClassVar[bool] = False
 
     def update(self, time_s: int, update: LocalUpdate) -> LocalUpdate:
         if update.agent != self.target or not self.active(time_s):
             return update
-        return dataclasses.replace(update, p_net_kw=update.p_net_kw * (1.0 - self.magnitude))
+        return dataclasses.replace(update, p_net_kw=lie("scale", update.p_net_kw, self.magnitude))
 
 
 @register_attack
@@ -87,14 +87,13 @@ class AdmmRandom(Attack):
 
     kind: ClassVar[str] = "admm_random"
     needs_controller: ClassVar[str | None] = "admm"
-    over_mqtt: ClassVar[bool] = False
 
     def update(self, time_s: int, update: LocalUpdate) -> LocalUpdate:
         if update.agent != self.target or not self.active(time_s):
             return update
-        rng = np.random.default_rng([self.seed, time_s, update.iteration])
-        noise = rng.uniform(-self.magnitude, self.magnitude, update.p_net_kw.shape)
-        return dataclasses.replace(update, p_net_kw=update.p_net_kw + noise)
+        reported = lie("random", update.p_net_kw, self.magnitude, seed=self.seed, tick=update.tick,
+                       iteration=update.iteration)
+        return dataclasses.replace(update, p_net_kw=reported)
 
 
 @register_attack

@@ -71,16 +71,22 @@ def admm_agent_specs(scenario: Scenario, cfg: AdmmConfig, queue_updates: bool = 
     ]
 
 
+LIE_OF = {"admm_bias": "bias", "admm_scale": "scale", "admm_random": "random", "admm_stealthy": "stealthy"}
+
+
 def _compromised(scenario: Scenario) -> dict[str, dict[str, Any]]:
-    """The ADMM agents an `admm_bias` attack compromises, with their compromise (the parameters of
+    """The ADMM agents an `admm_*` attack compromises, with their compromise (the parameters of
     `controllers.admm.mqtt.CompromisedAdmmAgent`: ticks are control steps)."""
     step = scenario.control_step
     out: dict[str, dict[str, Any]] = {}
     for attack in scenario.attacks:
-        if attack.kind == "admm_bias":
+        if attack.kind in LIE_OF:
             until = None if attack.duration is None else -(-(attack.start + attack.duration) // step)
             out[attack.target] = {
-                "under_report_kw": attack.magnitude,
+                "lie": LIE_OF[attack.kind],
+                "magnitude": attack.magnitude,
+                "seed": attack.seed,
+                "step0_kw": float(attack.params.get("step0_kw", 0.0)),
                 "from_tick": -(-attack.start // step),
                 "until_tick": until,
             }

@@ -310,3 +310,29 @@ def test_every_class_of_attack_is_caught_by_its_detector(tmp_path: Path) -> None
         assert (hit["time_s"].min() - start) // 900 <= 3, (attack["kind"], int(hit["time_s"].min()))
     assert alarms[alarms["entity"] == "house-005"].empty  # the honest one
     assert run.kpis["admm"]["converged_share"] >= 0.9
+
+
+@pytest.mark.parametrize("kind", ["admm_bias", "admm_scale", "admm_random", "admm_stealthy"])
+def test_over_mqtt_a_compromised_agent_tells_the_same_lie(kind: str) -> None:
+    """Over MQTT the compromised agent is an agent process of its own (`admm-compromised`): for every
+    ADMM lie, the agent the run would start reports exactly what the in-process attack reports,
+    from the attack's first step on, and the truth before it."""
+    from controllers.runtime import create_agent
+    from cosim.control.agents import admm_agent_specs
+
+    data = _variant(True).model_dump()
+    data["controller"]["transport"] = "mqtt"
+    data["attacks"] = [{"kind": kind, "target": "house-003", "start": "3h", "magnitude": 0.7, "seed": 4,
+                        "params": {"step0_kw": 0.1}}]
+    scenario = Scenario.model_validate(data)
+    assert scenario.controller.admm is not None
+    spec = next(s for s in admm_agent_specs(scenario, scenario.controller.admm) if s.agent_id == "house-003")
+    assert spec.kind == "admm-compromised"
+    agent = create_agent(spec.kind, spec.agent_id, **spec.params)
+    attack = ATTACKS[kind].from_config(scenario.attacks[0])
+    for tick in (11, 12, 13):  # 02:45, then the attack from 03:00
+        update = LocalUpdate("house-003", tick, 2, np.array([1.0, 2.0, 3.0]), 0.0, 0.0, 1, "solved")
+        told = agent.reported(update).p_net_kw  # type: ignore[attr-defined]
+        expected = attack.update(tick * 900, update).p_net_kw
+        np.testing.assert_array_equal(told, expected)
+        assert (tick < 12) == np.array_equal(told, update.p_net_kw)
