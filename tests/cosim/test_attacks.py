@@ -336,3 +336,23 @@ def test_over_mqtt_a_compromised_agent_tells_the_same_lie(kind: str) -> None:
         expected = attack.update(tick * 900, update).p_net_kw
         np.testing.assert_array_equal(told, expected)
         assert (tick < 12) == np.array_equal(told, update.p_net_kw)
+
+
+def test_cosim_compare_shows_what_detection_saved(fdi_runs: dict[str, RunSummary], tmp_path: Path) -> None:
+    """`cosim compare` of attack-fdi without and with detection (the scenario's third command): both
+    runs' limit KPIs side by side, the undetected run over the limit, the guarded one not, and the
+    comparison figure written."""
+    from typer.testing import CliRunner
+
+    from cosim.cli.app import app
+
+    figure = tmp_path / "compare.png"
+    result = CliRunner().invoke(app, ["compare", str(fdi_runs["off"].out_dir), str(fdi_runs["on"].out_dir),
+                                      "--out", str(figure)])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "off" in flat and "on" in flat and "exceeded" in flat
+    assert figure.stat().st_size > 10_000
+    off, on = fdi_runs["off"].kpis["limit"]["exceeded_h"], fdi_runs["on"].kpis["limit"]["exceeded_h"]
+    assert off > 0 and on == 0
+    assert f"{off:g}" in flat or f"{off:.2f}" in flat
