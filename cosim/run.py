@@ -145,6 +145,10 @@ def run_scenario(
             from cosim.security.run import rejection_rows
 
             writer.add_rows("security_rejections", rejection_rows(plane.verifier))
+        if plane is not None and plane.device_verifier is not None:  # and the device plane's bridge
+            from cosim.security.run import rejection_rows
+
+            writer.add_rows("security_rejections", rejection_rows(plane.device_verifier))
         if plane is not None:
             plane.close()
         _restore(previous_handler)

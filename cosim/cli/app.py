@@ -474,6 +474,11 @@ def emulate_device(
         float,
         typer.Option("--wait-s", metavar="SECONDS", help="give up if the run has not started within this"),
     ] = 120.0,
+    security: Annotated[
+        Path | None,
+        typer.Option("--security", metavar="DIR", help="a secured run's security folder: log in and sign as "
+                     "the device (docs/security.md)"),
+    ] = None,
 ) -> None:
     """Play an external (hardware-in-the-loop) building from its model, on MQTT, until the run ends."""
     from cosim.mqtt.emulator import device_id, preflight_broker, run_device
@@ -502,7 +507,15 @@ def emulate_device(
         highlight=False,
         soft_wrap=True,
     )
-    run_device(scenario, device, broker, run_id, wait_s)
+    identity = None
+    if security is not None:
+        from cosim.security.store import SecurityDir, SecurityError
+
+        try:
+            identity = SecurityDir(security).client(device_id(device))
+        except SecurityError as exc:
+            raise InputError(f"--security {security}: {exc}") from None
+    run_device(scenario, device, broker, run_id, wait_s, identity)
 
 
 @_command()
@@ -529,9 +542,10 @@ def _security(s: Scenario, folder: Path, broker: str | None) -> Any:
     from cosim.security.run import load_run_security
     from cosim.security.store import SecurityError
 
-    if s.controller.transport != "mqtt":
+    if s.controller.transport != "mqtt" and not external_devices(s):
         raise InputError(f"--security {folder}: secures the MQTT control plane, and this run's controller "
-                         "has transport inprocess; drop --security or set controller.transport: mqtt")
+                         "has transport inprocess (and no external devices); drop --security or set "
+                         "controller.transport: mqtt")
     try:
         return load_run_security(folder, [a.agent_id for a in agent_specs(s)], plans=s.plan is not None,
                                  devices=bool(external_devices(s)), broker=broker)

@@ -31,22 +31,27 @@ def init(
         "(repeatable; default 127.0.0.1, localhost, ::1)")] = None,
 ) -> None:
     """Write a CA, the broker's certificate, a login, keys and a client certificate per principal (each
-    agent, the agent host, the bridge, the coordinator, the planner), Mosquitto's password file and ACL."""
+    agent, the agent host, the bridge, the coordinator, the planner; each external device and the
+    device plane's bridge), Mosquitto's password file and ACL."""
     from controllers.admm.params import COORDINATOR_ID
     from cosim.control.agents import agent_specs
+    from cosim.run import external_devices
     from cosim.scenario.model import load_scenario
     from cosim.security.store import DEFAULT_SERVER_HOSTS, SecurityError, init_security
 
     loaded = load_scenario(scenario)
     agents = [s.agent_id for s in agent_specs(loaded) if s.agent_id != COORDINATOR_ID]
+    devices = list(external_devices(loaded))
     try:
         folder = init_security(agents, out, prefix=prefix, coordinator=COORDINATOR_ID,
-                               server_hosts=tuple(hosts or DEFAULT_SERVER_HOSTS), name=loaded.name)
+                               server_hosts=tuple(hosts or DEFAULT_SERVER_HOSTS), name=loaded.name,
+                               devices=devices)
     except SecurityError as exc:
         raise InputError(f"cosim security init: {exc}") from None
+    plane = f", {len(devices)} external devices and their bridge `devices`" if devices else ""
     console.print(
         f"wrote {out}: {len(folder.principals)} principals ({len(agents)} agents, agent-host, bridge, "
-        f"coordinator, planner), CA, broker certificate, Mosquitto password file and ACL. Secrets are "
+        f"coordinator, planner{plane}), CA, broker certificate, Mosquitto password file and ACL. Secrets are "
         f"readable by you only; keep the folder private.\nrun with: cosim run {scenario} --security {out}",
         highlight=False, soft_wrap=True)
 

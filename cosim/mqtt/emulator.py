@@ -7,7 +7,8 @@ message on `{prefix}/{run}/meas/{device}` with the tick, the answer goes out as 
 on `{prefix}/{run}/setpoint/{device}` (for a device the bridge's "measurement" carries its inputs
 and its "setpoint" its outputs: input → output, like every participant). Device ids are
 `<building name>.device`; the device plane uses the prefix `DEVICE_PREFIX` and the bridge id
-`DEVICE_BRIDGE`, apart from the controllers' plane.
+`DEVICE_BRIDGE`, apart from the controllers' plane. In a secured run each device is a principal of
+the security folder (`cosim emulate-device ... --security DIR`, docs/security.md).
 
 The model is the platform's own building model, with the scenario's specification, seed and
 weather, so an emulated device reproduces the simulated building exactly (tested).
@@ -24,15 +25,17 @@ import numpy as np
 
 from controllers.messages import MeasMessage
 from controllers.runtime import Agent, AgentRunner, Setpoints
+from controllers.runtime.broker_url import BrokerUrl
+from controllers.runtime.identity import ClientSecurity
 from cosim.cli.errors import UnreachableError
 from cosim.scenario.model import Scenario, load_scenario
+from cosim.security.acl import DEVICE_BRIDGE, DEVICE_PREFIX  # the device plane's prefix and bridge
 from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
 from simulators.building.sim import SETPOINT_INPUTS
 from simulators.clock import time_axis
 from simulators.sources.model import make_weather, site_from
 
-DEVICE_PREFIX = "ucosim-dev"
-DEVICE_BRIDGE = "devices"
+__all__ = ["DEVICE_BRIDGE", "DEVICE_PREFIX", "BuildingEmulator", "device_id", "run_device", "serve_device"]
 WEATHER_FIELDS = ("t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s")
 
 
@@ -111,13 +114,19 @@ def preflight_broker(broker_url: str, where: str = "--broker", timeout_s: float 
 
 
 async def serve_device(
-    scenario_path: Path, building: str, broker_url: str, run_id: str, wait_s: float | None = None
+    scenario_path: Path, building: str, broker_url: str, run_id: str, wait_s: float | None = None,
+    security: ClientSecurity | None = None,
 ) -> None:
     """Play `building` of the scenario on the device plane of run `run_id` until the run ends;
-    with `wait_s`, give up (an `UnreachableError`) if the run sends no step within that time."""
+    with `wait_s`, give up (an `UnreachableError`) if the run sends no step within that time.
+    `security`: the device's login and keys in a secured run (`SecurityDir.client("<building>.device")`):
+    it logs in over TLS, tags its outputs with its HMAC key and checks the device bridge's messages."""
     scenario = load_scenario(scenario_path)
     agent = BuildingEmulator(device_id(building), scenario=scenario, building=building)
-    runner = AgentRunner(agent, broker_url, run_id, prefix=DEVICE_PREFIX, bridge=DEVICE_BRIDGE)
+    url: BrokerUrl | str = broker_url if security is None else security.broker_url(broker_url)
+    middleware = [] if security is None else [security.middleware()]
+    runner = AgentRunner(agent, url, run_id, prefix=DEVICE_PREFIX, bridge=DEVICE_BRIDGE,
+                         middleware=middleware)
     serving = asyncio.create_task(runner.run())
     if wait_s is not None:
         started = asyncio.create_task(agent.first_step.wait())
@@ -136,7 +145,8 @@ async def serve_device(
 
 
 def run_device(
-    scenario_path: Path, building: str, broker_url: str, run_id: str, wait_s: float | None = None
+    scenario_path: Path, building: str, broker_url: str, run_id: str, wait_s: float | None = None,
+    security: ClientSecurity | None = None,
 ) -> None:
     """Blocking form of `serve_device` (the CLI command)."""
-    asyncio.run(serve_device(scenario_path, building, broker_url, run_id, wait_s))
+    asyncio.run(serve_device(scenario_path, building, broker_url, run_id, wait_s, security))

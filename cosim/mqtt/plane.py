@@ -179,6 +179,7 @@ class ControlPlane:
     device_bridge: SyncBridge | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     verifier: SigningMiddleware | None = None  # the bridge's, in a secured run (cosim.security)
+    device_verifier: SigningMiddleware | None = None  # the device plane's bridge's, in a secured run
 
     def close(self) -> None:
         for close in self.closers:
@@ -220,10 +221,12 @@ def _start_agents(
     return runner, hosts
 
 
-def _emulate_command(scenario_path: str, device: str, url: str, run: str) -> str:
-    """The command that emulates `device` (a building's device id, `<building>.device`) for run `run`."""
+def _emulate_command(scenario_path: str, device: str, url: str, run: str, security: Any = None) -> str:
+    """The command that emulates `device` (a building's device id, `<building>.device`) for run `run`
+    (`security`: the run's `RunSecurity`, whose folder holds the device's login and keys)."""
     building = device.removesuffix(".device")
-    return f"cosim emulate-device {scenario_path} --device {building} --broker {url} --run-id {run}"
+    secured = "" if security is None else f" --security {security.folder.path}"
+    return f"cosim emulate-device {scenario_path} --device {building} --broker {url} --run-id {run}{secured}"
 
 
 def start_control_plane(
@@ -249,17 +252,19 @@ def start_control_plane(
     from cosim.mqtt.emulator import DEVICE_BRIDGE, DEVICE_PREFIX
 
     if security is not None:
-        security.check([s.agent_id for s in specs])
-        if devices:
-            raise ValueError("external devices in a secured run are not supported yet; "
-                             "run without --security")
+        security.check([s.agent_id for s in specs], devices=devices)
     broker = provide_broker(broker_url, echo=echo, security=None if security is None else security.broker())
     run = run_id or f"{name}-{uuid.uuid4().hex[:8]}"
     plane = ControlPlane(broker, run, None, None, closers=[broker.close])
     try:
         if devices:
+            device_url: Any = broker.url
+            if security is not None:  # the device plane's bridge logs in as `devices` and signs and verifies
+                device_bridge = security.device_bridge()
+                device_url = device_bridge.broker_url(broker.url)
+                plane.device_verifier = device_bridge.middleware()
             plane.device_bridge = SyncBridge(
-                broker.url,
+                device_url,
                 run,
                 devices,
                 prefix=DEVICE_PREFIX,
@@ -267,13 +272,14 @@ def start_control_plane(
                 qos=qos,
                 step_timeout_s=step_timeout_s,
                 watch_delayed_ack=broker.kind == "external",  # devices may use any MQTT client
+                middleware=[plane.device_verifier] if plane.device_verifier is not None else [],
             )
             plane.closers.insert(0, plane.device_bridge.close)
             _connect(plane.device_bridge, broker.url)
             echo(
                 f"waiting for {len(devices)} external device(s) on run {run!r}; start "
                 + ("it" if len(devices) == 1 else "each") + " with: "
-                + "; ".join(_emulate_command(scenario_path, d, broker.url, run) for d in devices)
+                + "; ".join(_emulate_command(scenario_path, d, broker.url, run, security) for d in devices)
             )
         if specs:
             hosts = None
@@ -314,7 +320,8 @@ def start_control_plane(
                 raise TimeoutError(
                     f"external device(s) {', '.join(missing)} did not come online on {broker.url} within "
                     f"{ready_timeout_s:.0f} s; connect the real devices or start emulators: "
-                    + "; ".join(f"`{_emulate_command(scenario_path, d, broker.url, run)}`" for d in missing)
+                    + "; ".join(f"`{_emulate_command(scenario_path, d, broker.url, run, security)}`"
+                                for d in missing)
                 )
     except BaseException:
         plane.close()

@@ -5,8 +5,9 @@ and revoking one then takes a deny list the ACL file does not have). An agent ma
 its own topics and read its own and the broadcast ones; an agent host holds the lines of every
 agent it carries plus its batches; the bridge publishes measurements, forecasts, clock and its
 status and reads setpoints and status; the coordinator publishes its rounds and reads the agents'
-updates; the planner publishes plans. The run level is `+`: the ACL holds for every run under the
-prefix.
+updates; the planner publishes plans; on the device plane of hardware in the loop (its own prefix),
+the device bridge publishes each device's inputs and its clock, each device its outputs. The run
+level is `+`: the ACL holds for every run under the prefix.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from controllers.topics import BRIDGE_ID, Kind
 
 __all__ = ["Principal", "Role", "acl_text"]
 
-Role = Literal["bridge", "coordinator", "planner", "host", "agent"]
-BROADCASTERS: frozenset[Role] = frozenset({"bridge", "coordinator", "planner"})
+Role = Literal["bridge", "coordinator", "planner", "host", "agent", "device-bridge", "device"]
+BROADCASTERS: frozenset[Role] = frozenset({"bridge", "coordinator", "planner", "device-bridge"})
+# the device plane of hardware in the loop (cosim.mqtt.emulator: DEVICE_PREFIX, DEVICE_BRIDGE)
+DEVICE_PREFIX = "ucosim-dev"
+DEVICE_BRIDGE = "devices"
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,19 @@ def host_lines(prefix: str, host: str, agents: Sequence[str], coordinator: str) 
     return list(dict.fromkeys([*shared, *ordered]))
 
 
+def device_lines(device: str) -> list[str]:
+    """What an external device may publish and read on the device plane: its outputs (a `setpoint`,
+    as the device plane has it) and status; its inputs (`meas`) and the device bridge's clock and
+    status."""
+    return [
+        f"topic write {_topic(DEVICE_PREFIX, Kind.SETPOINT, device)}",
+        f"topic write {_topic(DEVICE_PREFIX, Kind.STATUS, device)}",
+        f"topic read {_topic(DEVICE_PREFIX, Kind.MEAS, device)}",
+        f"topic read {_topic(DEVICE_PREFIX, Kind.CLOCK, DEVICE_BRIDGE)}",
+        f"topic read {_topic(DEVICE_PREFIX, Kind.STATUS, DEVICE_BRIDGE)}",
+    ]
+
+
 def lines_of(principal: Principal, prefix: str, coordinator: str) -> list[str]:
     """The ACL lines of one principal. A host keeps the lines of a revoked agent: the broker cannot
     tell the host's agents apart, and Mosquitto would disconnect the whole host (every agent of it)
@@ -122,6 +139,10 @@ def lines_of(principal: Principal, prefix: str, coordinator: str) -> list[str]:
         return coordinator_lines(prefix, name)
     if principal.role == "agent":
         return agent_lines(prefix, name, coordinator)
+    if principal.role == "device-bridge":
+        return bridge_lines(DEVICE_PREFIX, name)
+    if principal.role == "device":
+        return device_lines(name)
     return host_lines(prefix, name, principal.agents, coordinator)
 
 

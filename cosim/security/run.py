@@ -13,6 +13,7 @@ from controllers.runtime.identity import ClientSecurity
 from controllers.signing import SigningMiddleware
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX
 from cosim.mqtt.brokers import BrokerSecurity, MosquittoBroker, find_mosquitto
+from cosim.security.acl import DEVICE_BRIDGE
 from cosim.security.store import HOST, PLANNER, SecurityDir, SecurityError
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ class RunSecurity:
         """The planner's, which hands the plans down (retained, signed with its Ed25519 key)."""
         return self.client(PLANNER)
 
+    def device_bridge(self) -> ClientSecurity:
+        """The device plane's bridge's (hardware in the loop)."""
+        return self.client(DEVICE_BRIDGE)
+
     def host(self) -> ClientSecurity:
         """The agent host's (agents as `tasks` or `worker` on one connection)."""
         return self.client(HOST)
@@ -63,17 +68,20 @@ class RunSecurity:
                 plane.verifier.revoke(name)
         return new
 
-    def check(self, agents: Iterable[str], prefix: str = DEFAULT_PREFIX) -> None:
-        """`SecurityError` naming what to do if an agent of the run has no credentials in the folder or
-        the folder was made for another topic prefix."""
+    def check(self, agents: Iterable[str], prefix: str = DEFAULT_PREFIX, devices: Iterable[str] = ()) -> None:
+        """`SecurityError` naming what to do if an agent or external device of the run has no
+        credentials in the folder or the folder was made for another topic prefix."""
         if prefix != self.folder.prefix:
             raise SecurityError(f"{self.folder.path} was made for topic prefix {self.folder.prefix!r}, "
                                 f"the run uses {prefix!r}")
         known = set(self.folder.names())
-        missing = sorted(set(agents) - known)
+        wanted = [*devices]
+        if wanted:
+            wanted.append(DEVICE_BRIDGE)
+        missing = sorted((set(agents) | set(wanted)) - known)
         if missing:
             raise SecurityError(
-                f"{self.folder.path} has no credentials for agent(s) {', '.join(missing[:10])}"
+                f"{self.folder.path} has no credentials for agent(s) or device(s) {', '.join(missing[:10])}"
                 f"{' …' if len(missing) > 10 else ''}: it was made for another scenario; run "
                 "`cosim security init SCENARIO --out NEW_DIR` for this one")
 
@@ -106,7 +114,8 @@ def load_run_security(path: Path | str, agents: Iterable[str] = (), *, plans: bo
         raise SecurityError(f"--security {folder}: the scenario hands plans down, and the folder has no "
                             f"(unrevoked) principal {PLANNER!r} to sign them; make a new one with "
                             "`cosim security init SCENARIO --out NEW_DIR`")
-    if devices:
-        raise SecurityError("--security: external (hardware-in-the-loop) devices in a secured run are not "
-                            "supported yet; run without --security")
+    if devices and DEVICE_BRIDGE not in security.folder.names("device-bridge"):
+        raise SecurityError(f"--security {folder}: the scenario has external devices and the folder has no "
+                            "device plane (it was made before they were marked external); make a new one "
+                            "with `cosim security init SCENARIO --out NEW_DIR`")
     return security

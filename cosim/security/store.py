@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from controllers.runtime.identity import ClientSecurity
 from controllers.signing import Keyring
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, validate_name, validate_prefix
-from cosim.security.acl import Principal, Role, acl_text
+from cosim.security.acl import DEVICE_BRIDGE, Principal, Role, acl_text
 from cosim.security.pki import cert_pem, issue, make_ca, write_key, write_private
 
 __all__ = ["MANIFEST", "SecurityDir", "SecurityError", "init_security"]
@@ -50,11 +50,11 @@ class SecurityError(ValueError):
     """A security folder that cannot be used; the message names the file and what to do."""
 
 
-def _principals(agents: Sequence[str], coordinator: str) -> list[Principal]:
-    named = [BRIDGE_ID, PLANNER, HOST, coordinator]
-    clash = sorted(set(agents) & set(named))
+def _principals(agents: Sequence[str], coordinator: str, devices: Sequence[str] = ()) -> list[Principal]:
+    named = [BRIDGE_ID, PLANNER, HOST, coordinator, DEVICE_BRIDGE]
+    clash = sorted((set(agents) | set(devices)) & set(named))
     if clash:
-        raise SecurityError(f"agent name(s) {clash} clash with the platform's principals {named}; "
+        raise SecurityError(f"agent or device name(s) {clash} clash with the platform's principals {named}; "
                             "rename them")
     carried = (*agents, coordinator)
     return [
@@ -63,6 +63,8 @@ def _principals(agents: Sequence[str], coordinator: str) -> list[Principal]:
         Principal(PLANNER, "planner"),
         Principal(HOST, "host", carried),
         *(Principal(agent, "agent") for agent in agents),
+        *([Principal(DEVICE_BRIDGE, "device-bridge")] if devices else []),
+        *(Principal(device, "device") for device in devices),
     ]
 
 
@@ -80,14 +82,17 @@ def _hash_passwords(passwd: Path, passwords: dict[str, str]) -> None:
 
 def init_security(agents: Sequence[str], out: Path, *, prefix: str = DEFAULT_PREFIX,
                   coordinator: str = COORDINATOR, server_hosts: Sequence[str] = DEFAULT_SERVER_HOSTS,
-                  name: str = "run") -> SecurityDir:
-    """Write a security folder for `agents` into `out` (which must not hold one yet)."""
+                  name: str = "run", devices: Sequence[str] = ()) -> SecurityDir:
+    """Write a security folder for `agents` (and the external `devices` of hardware in the loop,
+    `<building>.device`, with the device plane's bridge) into `out` (which must not hold one yet)."""
     validate_prefix(prefix)
     for agent in agents:
         validate_name(agent, "agent id")
+    for device in devices:
+        validate_name(device, "device id")
     if (out / MANIFEST).exists():
         raise SecurityError(f"{out} already holds a security folder ({MANIFEST}); choose another --out")
-    principals = _principals(agents, coordinator)
+    principals = _principals(agents, coordinator, devices)
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)
     ca = make_ca(f"urban-cosim {name} CA")
@@ -193,7 +198,7 @@ class SecurityDir:
         if principal is None:
             raise SecurityError(
                 f"{holder!r} is not a principal of {self.path}; known: {', '.join(self.names())}")
-        trusted = principal.role in ("bridge", "coordinator")
+        trusted = principal.role in ("bridge", "coordinator", "device-bridge")
         owners = self.names() if trusted else [holder, *principal.agents]
         hmac_keys = {n: bytes.fromhex(self._secret(n, "hmac.key").decode()) for n in owners}
         signing = {}
