@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,17 @@ class _Pending:
     claims_before: dict[str, float]  # the claims for this step made one step earlier
     messages: dict[str, tuple[tuple[str, int], ...]]
     planned_kw: float | None
+
+
+def _counts(heard: list[tuple[int, int]], tick: int, rounds: int) -> Counter[str]:
+    """An agent's round messages of step `tick` as the bridge heard them (`message_check`): fresh
+    (distinct rounds of this step), duplicates, updates of an earlier step, rounds not answered."""
+    now = [key for key in heard if key[0] == tick]
+    fresh = len(set(now))
+    return Counter({
+        "fresh": fresh, "duplicate": len(now) - fresh, "stale": sum(1 for t, _ in heard if t < tick),
+        "missing": max(rounds - fresh, 0),
+    })
 
 
 def _efficiencies(scenario: Scenario) -> dict[str, tuple[float, float]]:
@@ -376,6 +388,7 @@ class MqttAdmm(_Forecasting):
         # with detection, every agent's round updates as they arrive (their step 0: what they claim)
         # agent → (tick, round, its claims for steps 0 and 1)
         self._claims: dict[str, tuple[int, int, float, float | None]] = {}
+        self._seen: dict[str, list[tuple[int, int]]] = {}  # agent → (tick, round) of every update heard
         if self.defence.detectors:
             for name in self.names:
                 self.exchange.bridge.watch(Kind.ADMM_X, name, self._on_update)
@@ -388,7 +401,10 @@ class MqttAdmm(_Forecasting):
             self._stats[message.tick] = message.body
 
     def _on_update(self, message: Message) -> None:
-        """Keep each agent's latest claim of its step 0 (on the bridge's thread)."""
+        """Keep each agent's latest claims of its steps 0 and 1, and note every update heard (on the
+        bridge's thread)."""
+        if isinstance(message, AdmmXMessage):
+            self._seen.setdefault(message.sender, []).append((message.tick, message.iteration or 0))
         if isinstance(message, AdmmXMessage) and message.body.p_net_kw:
             key = (message.tick, message.iteration or 0)
             held = self._claims.get(message.sender)
@@ -428,6 +444,9 @@ class MqttAdmm(_Forecasting):
                     self.defence.reported_kw[name] = kw
                     if next_kw is not None:
                         self.defence.reported_next_kw[name] = next_kw
+            seen, self._seen = self._seen, {}
+            rounds = 0 if stats is None else int(stats.iterations)
+            self.defence.messages = {n: _counts(seen.get(n, []), result.tick, rounds) for n in self.names}
             converged = stats is not None and stats.converged and stats.p_planned_step0_kw is not None
             self._detect(step, received, stats.p_planned_step0_kw if converged and stats else None)
         return setpoints

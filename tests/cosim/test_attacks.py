@@ -356,3 +356,16 @@ def test_cosim_compare_shows_what_detection_saved(fdi_runs: dict[str, RunSummary
     off, on = fdi_runs["off"].kpis["limit"]["exceeded_h"], fdi_runs["on"].kpis["limit"]["exceeded_h"]
     assert off > 0 and on == 0
     assert f"{off:g}" in flat or f"{off:.2f}" in flat
+
+
+def test_over_mqtt_the_bridge_counts_each_agent_s_round_messages() -> None:
+    """`message_check` over MQTT: the updates the bridge heard of an agent in a step of 5 rounds —
+    a duplicate, one of the step before, two rounds unanswered."""
+    from cosim.control.admm import _counts
+
+    heard = [(7, 0), (7, 1), (7, 1), (6, 4), (7, 2)]
+    counts = _counts(heard, 7, 5)
+    assert counts == {"fresh": 3, "duplicate": 1, "stale": 1, "missing": 2}
+    detector = DETECTORS["message_check"]()
+    score = detector.score(Observation("a", 0, 1.0, 1.0, messages=tuple(sorted(counts.items()))))
+    assert score is not None and score.score == 4.0 and score.alarm
