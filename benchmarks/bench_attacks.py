@@ -276,7 +276,7 @@ def outsider_spoofing(console: Console) -> None:
     console.print(table)
 
 
-SWEEP = {"peer_consistency": (2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 20.0),
+SWEEP = {"peer_consistency": (2.0, 4.0, 6.0, 10.0, 20.0),
          "plan_consistency": (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0)}
 
 
