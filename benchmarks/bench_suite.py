@@ -4,7 +4,7 @@ Runs `cosim bench SUITE` (default: quick, controllers none,rule_based,mpc,admm) 
 folders (no cache): in process (1 worker), on 2 local worker processes, and on a Dask LocalCluster of 2
 worker processes; prints the wall time of each, the speed-up against 1 worker, and how far each table
 is from the first: the largest relative difference of a reproducible KPI ("same table" when it is
-below 1e-6; the power flow in a Dask worker differs from the same solve elsewhere by ~1e-8, see
+below 1e-5; the power flow in a Dask worker differs from the same solve elsewhere by ~1e-8 to 1e-6, see
 docs/dev/benchmarking-2026-12-07.md).
 
     python benchmarks/bench_suite.py [--suite quick] [--controllers none,rule_based,mpc,admm] [--workers 2]
@@ -28,7 +28,7 @@ from cosim.bench.spec import resolve
 from cosim.bench.table import tidy_table
 
 NOT_REPRODUCIBLE = {"compute_per_real_time"}
-SAME_RTOL = 1e-6
+SAME_RTOL = 1e-5
 
 
 def _largest_difference(table: pd.DataFrame, reference: pd.DataFrame) -> float:

@@ -1,5 +1,5 @@
 """The same benchmark through Dask (a local cluster of a worker process) gives the same table as
-the runs in process: every reproducible KPI equal to 1e-6 relative. Not bit for bit: lightsim2grid's
+the runs in process: every reproducible KPI equal to 1e-5 relative. Not bit for bit: lightsim2grid's
 power flow in a Dask worker differs from the same solve in any other process by ~1e-8 relative
 (docs/dev/benchmarking-2026-12-07.md). (Local worker processes, `--executor local --workers 2`, run
 in benchmarks/bench_suite.py.)"""
@@ -32,7 +32,7 @@ def test_dask_gives_the_same_table(tiny_bench: BenchRun, tmp_path: Path) -> None
     assert "1 at a time (dask)" in engine.output
     assert set(engine.table["cached"]) == {False}  # run again on the cluster, not reused
     local = tiny_bench.table[tiny_bench.table["controller"].isin(["none", "admm"])]
-    pd.testing.assert_frame_equal(_reproducible(engine.table), _reproducible(local), rtol=1e-6, atol=1e-9)
+    pd.testing.assert_frame_equal(_reproducible(engine.table), _reproducible(local), rtol=1e-5, atol=1e-9)
     # the score does not use the wall-time KPI: equal too
     score = engine.table[engine.table["kpi"] == "score"]["value"].to_numpy()
     assert score == pytest.approx(local[local["kpi"] == "score"]["value"].to_numpy())
