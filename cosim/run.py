@@ -67,10 +67,11 @@ def run_scenario(
         out, scenario.outputs.flush_every_steps, overwrite, scenario.outputs.flush_interval_s
     )
     replanner = Replanner.of(scenario, writer)  # rolling day-ahead plans: it makes the first ones too
+    given = plans is not None
     if plans is None:  # made once; a broken plan file stops here
         plans = replanner.plans_at(0) if replanner is not None else plan_set(scenario)
     schedules = load_plans(scenario, plans)
-    if replanner is None and plans is not None:
+    if plans is not None and (replanner is None or given):  # the re-planner records the ones it makes
         start = start_timestamp(scenario.start, scenario.timezone)
         writer.add_rows(PLANS_TABLE, plan_rows(plans, schedules, 0, start))
     context = RunContext(writer, scenario, on_step, schedules, replanner=replanner)
