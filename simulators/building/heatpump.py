@@ -41,7 +41,7 @@ pump, a year long) is lower; the simulator adds what that boundary holds beyond 
   table). Inverter air-to-water units modulate down to 25–40 % of their rated output.
 - **Auxiliary electricity** (`auxiliary_kw`, all of it in `hp_p_kw` and `p_base_kw`, so a
   forecast of the base load includes it): the controls' standby (`hp_standby_kw`, 10 W, all year:
-  EN 14825's P_SB / P_TO, 3–20 W in the Ecodesign datasheets of current units) and the heating
+  EN 14825's P_SB / P_TO, of the order of 10 W in the Ecodesign datasheets of current units) and the heating
   circuit's circulation pump while it is colder outside than the heating limit
   (`T_HEATING_LIMIT_C`, 15 °C). The pump's electric power follows its hydraulic duty at the design
   point (`pump_kw`): the design flow carries the design heat load at the emitters' temperature
@@ -56,7 +56,7 @@ water cylinder and its weekly anti-legionella heating by the electric heater (te
 for a house), and the back-up heater at the coldest hours (the heat pump is sized for the design
 temperature). Field campaigns find seasonal factors of 2.5–3.8 for air-to-water units with hot
 water (Fraunhofer ISE "WP Effizienz" / "WPsmart im Bestand", mean ≈ 2.9–3.1; the UK RHPP and
-"Electrification of Heat" trials ≈ 2.7–2.9 in a mild climate); with the defaults the simulated
+"Electrification of Heat" trials ≈ 2.6–2.9 in a mild climate); with the defaults the simulated
 seasonal COP is 3.2–3.8 in Munich, Paris and Madrid (`benchmarks/bench_calibration.py`).
 
 Part load and capacity: the heat pump's electric rating is fixed, so its heat capacity grows with
