@@ -312,8 +312,10 @@ class MqttSession(asyncio.Protocol):
             raise MqttError(f"the broker refused the subscription to {', '.join(refused)}")
 
     async def _keep_alive(self) -> None:
-        """PINGREQ when nothing was sent for half the keepalive; end the session when the broker
-        has been silent for 1.5 keepalives."""
+        """PINGREQ when nothing was sent, or nothing received, for half the keepalive; end the
+        session when the broker has been silent for 1.5 keepalives. The second condition keeps a
+        client that only sends (an ADMM host between the broadcasts of a long round) from ending its
+        own healthy session: without a PINGREQ the broker has nothing to answer."""
         interval_s = self.keepalive_s / 2.0
         while not self.closed.done():
             await asyncio.sleep(interval_s / 2.0)
@@ -323,6 +325,6 @@ class MqttSession(asyncio.Protocol):
                 if self._transport is not None:
                     self._transport.abort()
                 return
-            if now - self._last_sent >= interval_s:
+            if now - self._last_sent >= interval_s or now - self._last_received >= interval_s:
                 with contextlib.suppress(MqttError):
                     self._send(wire.pingreq_packet())

@@ -153,6 +153,23 @@ async def test_keepalive_holds_an_idle_session(session_mosquitto_url: str, topic
     assert session.closed.done() and not session.is_open
 
 
+async def test_keepalive_holds_a_session_that_only_sends(
+    session_mosquitto_url: str, topic_prefix: str
+) -> None:
+    """A client that keeps publishing but receives nothing (an ADMM host between two broadcasts of a
+    long round) pings anyway, so it hears from the broker within 1.5 keepalives and keeps its
+    session (issue 22: it used to end its own connection, "no packet from the broker")."""
+    url = parse_broker_url(session_mosquitto_url)
+    session = await MqttSession.open(
+        url.host, url.port, client_id="sender", on_message=lambda _m: None, keepalive_s=1
+    )
+    for _ in range(25):  # 2.5 s, more than 1.5 keepalives, sending all the time
+        session.publish_many([(f"{topic_prefix}/nobody-listens", b"x")], qos=0)
+        await asyncio.sleep(0.1)
+    assert session.is_open
+    await session.disconnect()
+
+
 async def test_refused_and_unreachable_brokers_are_mqtt_errors(tmp_path: Path) -> None:
     with pytest.raises(MqttError, match="cannot connect"):
         await MqttSession.open(
