@@ -41,8 +41,8 @@ pump, a year long) is lower; the simulator adds what that boundary holds beyond 
   table). Inverter air-to-water units modulate down to 25–40 % of their rated output.
 - **Auxiliary electricity** (`auxiliary_kw`, all of it in `hp_p_kw` and `p_base_kw`, so a
   forecast of the base load includes it): the controls' standby (`hp_standby_kw`, 10 W, all year:
-  EN 14825's P_SB / P_TO, of the order of 10 W in the Ecodesign datasheets of current units) and the heating
-  circuit's circulation pump while it is colder outside than the heating limit
+  EN 14825's P_SB / P_TO, of the order of 10 W in the Ecodesign datasheets of current units) and
+  the heating circuit's circulation pump while it is colder outside than the heating limit
   (`T_HEATING_LIMIT_C`, 15 °C). The pump's electric power follows its hydraulic duty at the design
   point (`pump_kw`): the design flow carries the design heat load at the emitters' temperature
   spread (5 K for floor heating at 35 °C, rising to 10 K for radiators at 55 °C) against
