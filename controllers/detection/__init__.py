@@ -14,17 +14,20 @@ Kinds:
 - `meter_consistency` (σ): the agent's meter against the grid side's measurement at its bus;
 - `soc_consistency` (σ): a battery's state of charge against its own power;
 - `message_check` (messages): missing, duplicate and earlier-step round messages;
+- `dual_consistency` (kW, the district): the coordinator's broadcasts against their own dual
+  update, as any agent can check them;
 - `limit_check` (kW, the district): the transformer's measured load over the limit the
   coordinator's plan kept.
 """
 
 from controllers.detection.base import DETECTORS, Detector, NoParams, Observation, Score, register_detector
-from controllers.detection.limit_check import LimitCheck
+from controllers.detection.limit_check import DualConsistency, LimitCheck
 from controllers.detection.messages import MessageCheck
 from controllers.detection.physics import MeterConsistency, SocConsistency
 from controllers.detection.plan_consistency import PeerConsistency, PlanConsistency, PlanRevision
 
 __all__ = [
-    "DETECTORS", "Detector", "LimitCheck", "MessageCheck", "MeterConsistency", "NoParams", "Observation",
-    "PeerConsistency", "PlanConsistency", "PlanRevision", "Score", "SocConsistency", "register_detector",
+    "DETECTORS", "Detector", "DualConsistency", "LimitCheck", "MessageCheck", "MeterConsistency",
+    "NoParams", "Observation", "PeerConsistency", "PlanConsistency", "PlanRevision", "Score",
+    "SocConsistency", "register_detector",
 ]

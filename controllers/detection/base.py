@@ -36,7 +36,10 @@ class Observation:
       size; `cosim.control.defence.peer_residuals`; None: too few peers), and `peer_scale_kw` the
       spread of all agents' such residuals in the step (a robust standard deviation);
     - `peer_revision_kw`, `peer_revision_scale_kw`: the same for its revision of the claim
-      (`reported_kw − reported_before_kw`).
+      (`reported_kw − reported_before_kw`);
+    - `dual_residual_kw`: for the district's observation, how far the coordinator's broadcasts of
+      the step broke their own dual update u⁺ = u + x̄ − z̄ (the largest element, kW per agent; ρ
+      changes accounted for), as any agent can check on the broadcasts it receives.
     """
 
     agent: str
@@ -56,6 +59,7 @@ class Observation:
     peer_scale_kw: float | None = None
     peer_revision_kw: float | None = None
     peer_revision_scale_kw: float | None = None
+    dual_residual_kw: float | None = None
 
     def count(self, kind: str) -> int:
         return dict(self.messages).get(kind, 0)

@@ -8,6 +8,7 @@ Kinds:
   `admm_scale`, `admm_random`, `admm_stealthy` (lies where no meter checks it);
 - `flex_lie`: an agent withholds a share of its battery's promised flexibility;
 - `coordinator_limit`: a compromised coordinator works to a false transformer limit;
+  `coordinator_z`: it sends false decisions (a consensus with room that is not there);
 - sensors (`quantity`: the meter `p_kw`, the battery's `soc`, the room's `t_in_c`): `sensor_bias`,
   `sensor_scale`, `sensor_drift`, `sensor_freeze`, `sensor_noise`;
 - actuator: `setpoint_bias` (the battery's setpoint altered on its way);
@@ -16,11 +17,11 @@ Kinds:
 """
 
 from cosim.attacks.base import ATTACKS, Attack, register_attack
-from cosim.attacks.insiders import AdmmStealthy, CoordinatorLimit, FlexibilityLie
+from cosim.attacks.insiders import AdmmStealthy, CoordinatorLimit, CoordinatorZ, FlexibilityLie
 from cosim.attacks.kinds import AdmmBias, SensorBias
 from cosim.attacks.network import NetworkDelay, NetworkDrop, NetworkFlood, NetworkReplay
 
 __all__ = [
-    "ATTACKS", "AdmmBias", "AdmmStealthy", "Attack", "CoordinatorLimit", "FlexibilityLie", "NetworkDelay",
-    "NetworkDrop", "NetworkFlood", "NetworkReplay", "SensorBias", "register_attack",
+    "ATTACKS", "AdmmBias", "AdmmStealthy", "Attack", "CoordinatorLimit", "CoordinatorZ", "FlexibilityLie",
+    "NetworkDelay", "NetworkDrop", "NetworkFlood", "NetworkReplay", "SensorBias", "register_attack",
 ]

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from controllers.admm.messages import LocalUpdate
+from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
 from controllers.measurements import BuildingSetpoints
 
 __all__ = ["ATTACKS", "Attack", "Values", "register_attack"]
@@ -24,6 +24,8 @@ class Attack:
     - `round(time_s, updates)`: a round's messages on the network (drop, delay, replay, flood);
     - `limit_kw(time_s, limit_kw)`: the shared limit the coordinator works to (a compromised
       coordinator);
+    - `broadcast(time_s, broadcast)`: the coordinator's round broadcast to the agents (a
+      compromised coordinator's false decisions);
     - `setpoints(time_s, agent, setpoints)`: an agent's setpoints between the agent and its devices.
     `needs_controller`: the controller kind the attack needs (None: any); `over_mqtt`: whether it
     also runs with `transport: mqtt` (else in process only); `on_coordinator`: the target is the
@@ -74,6 +76,9 @@ class Attack:
 
     def limit_kw(self, time_s: int, limit_kw: float) -> float:
         return limit_kw
+
+    def broadcast(self, time_s: int, broadcast: CoordinatorBroadcast) -> CoordinatorBroadcast:
+        return broadcast
 
     def setpoints(self, time_s: int, agent: str, setpoints: BuildingSetpoints) -> BuildingSetpoints:
         return setpoints

@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from controllers.admm.messages import LocalUpdate
+from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
 from controllers.lies import lie
 from controllers.measurements import BuildingSetpoints
 from cosim.attacks.base import Attack, register_attack
 
-__all__ = ["AdmmStealthy", "CoordinatorLimit", "FlexibilityLie"]
+__all__ = ["AdmmStealthy", "CoordinatorLimit", "CoordinatorZ", "FlexibilityLie"]
 
 
 @register_attack
@@ -64,3 +64,24 @@ class CoordinatorLimit(Attack):
 
     def limit_kw(self, time_s: int, limit_kw: float) -> float:
         return limit_kw * (1.0 + self.magnitude) if self.active(time_s) else limit_kw
+
+
+@register_attack
+class CoordinatorZ(Attack):
+    """A compromised coordinator (target `coordinator`) sends false decisions: every round's
+    broadcast tells the agents a consensus z̄ of the transformer row `magnitude` kW higher (per
+    agent; the district is told of `magnitude` × agents kW of room that is not there), while the
+    coordinator keeps its own books with the true values. The agents draw more; its dual update no
+    longer adds up on the broadcast (`dual_consistency`)."""
+
+    kind: ClassVar[str] = "coordinator_z"
+    needs_controller: ClassVar[str | None] = "admm"
+    over_mqtt: ClassVar[bool] = False
+    on_coordinator: ClassVar[bool] = True
+
+    def broadcast(self, time_s: int, broadcast: CoordinatorBroadcast) -> CoordinatorBroadcast:
+        if not self.active(time_s):
+            return broadcast
+        z = broadcast.z_mean.copy()
+        z[0] += self.magnitude
+        return dataclasses.replace(broadcast, z_mean=z)

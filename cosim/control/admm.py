@@ -120,6 +120,7 @@ class _Pending:
     claims_before: dict[str, float]  # the claims for this step made one step earlier
     messages: dict[str, tuple[tuple[str, int], ...]]
     planned_kw: float | None
+    dual_residual_kw: float | None  # how far the coordinator's broadcasts broke their dual update
 
 
 def _counts(heard: list[tuple[int, int]], tick: int, rounds: int) -> Counter[str]:
@@ -223,6 +224,7 @@ class _Forecasting(DistrictController):
             claims_before,
             self.defence.message_counts(),
             planned_kw,
+            self.defence.dual_residual_kw(),
         )
         if pending is None:
             return
@@ -265,9 +267,8 @@ class _Forecasting(DistrictController):
             )
             for o in observations
         ]
-        if pending.planned_kw is not None:
-            observations.append(Observation("coordinator", pending.time_s, pending.planned_kw, None,
-                                            limit_kw=self.limit_kw))
+        observations.append(Observation("coordinator", pending.time_s, pending.planned_kw, None,
+                                        limit_kw=self.limit_kw, dual_residual_kw=pending.dual_residual_kw))
         self.defence.check(step.time_s, step.timestamp, pending.time_s, observations)
 
     def _batteries(self, previous: dict[str, BuildingSetpoints]) -> list[float | None]:
@@ -315,8 +316,11 @@ class LocalAdmm(_Forecasting):
         screen = None
         if self.defence.active:
             screen = self.defence.screen(step.time_s, step.index, self.names, self._trusted(step, data))
+        coordinator: Any = self.coordinator
+        if self.defence.active:
+            coordinator = self.defence.watch(self.coordinator, step.time_s)
         result = run_control_step(
-            self.agents, self.coordinator, step.index, data, coupling=refreshed, screen=screen
+            self.agents, coordinator, step.index, data, coupling=refreshed, screen=screen
         )
         plans = [plan_fallback(a, result.decision, p) for a, p in zip(self.agents, result.plans, strict=True)]
         self._record(step, result, data)

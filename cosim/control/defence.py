@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from controllers.admm.messages import LocalUpdate
+from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
 from controllers.detection import Detector, Observation
 from cosim.attacks import ATTACKS, Attack
 from cosim.scenario.model import Scenario
 from cosim.world.context import RunContext
 
-__all__ = ["MUTE_AFTER_ROUNDS", "SENSOR_DETECTORS", "Defence", "peer_residuals"]
+__all__ = ["MUTE_AFTER_ROUNDS", "SENSOR_DETECTORS", "Defence", "WatchedCoordinator", "peer_residuals"]
 
 Trusted = Callable[[str], np.ndarray]  # agent → its trusted net-power estimate over the horizon
 SENSOR_DETECTORS = frozenset({"meter_consistency", "soc_consistency"})  # they judge a sensor, not an agent
@@ -57,6 +57,39 @@ def peer_residuals(
     return peers, 1.4826 * float(np.median(np.abs(list(peers.values()))))
 
 
+class WatchedCoordinator:
+    """The coordinator of an in-process run as the agents see it: its broadcasts through the
+    attacks' `broadcast` hooks (a compromised coordinator), and checked against their own dual
+    update u⁺ = (u + x̄ − z̄)·ρ/ρ⁺ as any agent can check it (`dual_residual_kw`: the step's
+    largest break, kW per agent). Everything else is the real coordinator's."""
+
+    def __init__(self, coordinator: Any, attacks: Sequence[Attack], time_s: int) -> None:
+        self._coordinator, self._attacks, self._time_s = coordinator, attacks, time_s
+        self._last: CoordinatorBroadcast | None = None
+        self.dual_residual_kw = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._coordinator, name)
+
+    def _seen(self, broadcast: CoordinatorBroadcast) -> CoordinatorBroadcast:
+        for attack in self._attacks:
+            broadcast = attack.broadcast(self._time_s, broadcast)
+        last = self._last
+        if last is not None:
+            expected = (last.u_scaled + broadcast.x_mean - broadcast.z_mean) * (last.rho / broadcast.rho)
+            self.dual_residual_kw = max(self.dual_residual_kw,
+                                        float(np.max(np.abs(broadcast.u_scaled - expected))))
+        self._last = broadcast
+        return broadcast
+
+    def initial_broadcast(self) -> CoordinatorBroadcast:
+        self._last = None  # the step's first broadcast carries the last step's duals, shifted
+        return self._seen(self._coordinator.initial_broadcast())
+
+    def coordinate(self, updates: Sequence[LocalUpdate], expected: int | None = None) -> CoordinatorBroadcast:
+        return self._seen(self._coordinator.coordinate(updates, expected))
+
+
 class Defence:
     """Attacks on the rounds, anomaly checks and quarantine of one run (see the module docstring)."""
 
@@ -70,11 +103,22 @@ class Defence:
         self.reported_kw: dict[str, float] = {}  # agent → step 0 of its last update (as it arrived)
         self.reported_next_kw: dict[str, float] = {}  # agent → step 1 of it (its claim for the next step)
         self.messages: dict[str, Counter[str]] = {}  # agent → this step's message counts
+        self.watched: WatchedCoordinator | None = None  # this step's coordinator as the agents see it
         self.context = context
 
     @property
     def active(self) -> bool:
         return bool(self.attacks or self.detectors)
+
+    def watch(self, coordinator: Any, time_s: int) -> WatchedCoordinator:
+        """The coordinator of this step as the agents see it (see `WatchedCoordinator`)."""
+        self.watched = WatchedCoordinator(coordinator, self.attacks, time_s)
+        return self.watched
+
+    def dual_residual_kw(self) -> float | None:
+        """The step's largest break of the dual update on the broadcasts (taken; None: not watched)."""
+        watched, self.watched = self.watched, None
+        return None if watched is None else watched.dual_residual_kw
 
     def limit_kw(self, time_s: int, limit_kw: float) -> float:
         """The limit the coordinator works to at `time_s` (a compromised coordinator's)."""

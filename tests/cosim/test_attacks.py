@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from controllers.admm.messages import LocalUpdate
+from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
 from controllers.detection import DETECTORS, Observation
 from controllers.measurements import BuildingSetpoints
 from cosim.attacks import ATTACKS
@@ -97,13 +97,16 @@ def test_attack_contract(kind: str) -> None:
 
     values: dict[str, float | None] = {"p_kw": 1.0, "pv_kw": 0.0, "soc": 0.5, "t_in_c": 20.0}
     setpoints = BuildingSetpoints(battery_p_kw=1.0, hp_p_kw=0.5)
+    broadcast = CoordinatorBroadcast(1, 0, 1.0, np.ones((1, 2)), np.ones((1, 2)), np.zeros((1, 2)))
 
     def untouched(time_s: int, agent: str) -> bool:
         reported = attack.update(time_s, update(agent)).p_net_kw.tolist()
         round_ = [update(agent), update("z")]
+        told = attack.broadcast(time_s, broadcast)
         return (reported == [1.0, 1.0] and attack.measurement(time_s, agent, values) == values
                 and attack.round(time_s, round_) == round_ and attack.limit_kw(time_s, 14.0) == 14.0
-                and attack.setpoints(time_s, agent, setpoints) == setpoints)
+                and attack.setpoints(time_s, agent, setpoints) == setpoints
+                and np.array_equal(told.z_mean, broadcast.z_mean))
 
     assert untouched(0, target)  # before the window
     if not cls.on_coordinator:
@@ -120,7 +123,8 @@ def _observation(agent: str, k: int, lie: bool, battery: bool) -> Observation:
     all disagree by far (a lie); the district's observation for agent `coordinator`."""
     wobble = 0.01 * ((-1) ** k)  # within every sensor's noise
     if agent == "coordinator":
-        return Observation(agent, 900 * k, 20.0 if lie else 13.0, None, limit_kw=14.0)
+        return Observation(agent, 900 * k, 20.0 if lie else 13.0, None, limit_kw=14.0,
+                           dual_residual_kw=0.3 if lie else 1e-12)
     off = 5.0 if lie else wobble
     return Observation(
         agent, 900 * k, 2.0, (9.0 if lie else 2.0) + wobble, (7.0 if lie else 2.0) - wobble, 0.03,
@@ -369,3 +373,19 @@ def test_over_mqtt_the_bridge_counts_each_agent_s_round_messages() -> None:
     detector = DETECTORS["message_check"]()
     score = detector.score(Observation("a", 0, 1.0, 1.0, messages=tuple(sorted(counts.items()))))
     assert score is not None and score.score == 4.0 and score.alarm
+
+
+def test_a_coordinator_s_false_decisions_break_its_dual_update(tmp_path: Path) -> None:
+    """A compromised coordinator that tells the agents of room that is not there (`coordinator_z`)
+    while keeping its own books: its broadcasts no longer add up (u⁺ ≠ u + x̄ − z̄), which every agent
+    can check, so `dual_consistency` raises the alarm on the first attacked step and never before."""
+    data = load_scenario(FDI).model_dump()
+    data["duration"] = 5 * 3600
+    data["attacks"] = [{"kind": "coordinator_z", "target": "coordinator", "start": "3h", "magnitude": 0.3}]
+    data["detection"] = {"detectors": [{"kind": "dual_consistency"}]}
+    run = run_scenario(Scenario.model_validate(data), tmp_path / "z", echo=lambda _t: None)
+    detections = read_table(run.out_dir, "detections")
+    assert set(detections["entity"]) == {"coordinator"}
+    alarmed = detections[detections["alarm"].astype(bool)]["observed_s"]
+    before = detections[detections["observed_s"] < 3 * 3600]["score"]
+    assert alarmed.min() == 3 * 3600 and (before < 1e-6).all()
