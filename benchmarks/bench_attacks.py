@@ -5,7 +5,8 @@ forecasts of issue 19 (`forecast: {kind: gbt}`; `--perfect` for the twin's exact
 The detectors (the guard set, `GUARD`): `peer_consistency` (claims against the bus, less the
 district's common forecast error), `plan_consistency` at 2 kW (the gross lies at once),
 `plan_revision` (lies about later steps), `meter_consistency` and `soc_consistency` (sensors),
-`message_check` (drop, delay, replay, flood) and `limit_check` (the coordinator).
+`message_check` (drop, delay, replay, flood), `limit_check` and `dual_consistency` (the
+coordinator).
 
 For every attack (kind, magnitude, target, start) the scenario runs three times: without the attack
 (once, shared), attacked with detection and quarantine, and attacked with detection only (alarms
@@ -69,6 +70,7 @@ GUARD: list[dict[str, Any]] = [
     {"kind": "soc_consistency"},
     {"kind": "message_check"},
     {"kind": "limit_check"},
+    {"kind": "dual_consistency"},
 ]
 
 
@@ -114,6 +116,7 @@ def cases() -> list[Case]:
         Case("setpoint_bias", 2.0, "+2 kW battery", bat, start, "actuator"),
         # from 04:00, when the limit binds on this day (before, a false limit changes nothing)
         Case("coordinator_limit", 0.2, "limit +20 %", "coordinator", 4, "coordinator"),
+        Case("coordinator_z", 0.3, "z̄ +0.3 kW per agent", "coordinator", start, "coordinator"),
         Case("network_drop", 0.5, "half the updates", house, start, "network"),
         Case("network_delay", 2.0, "2 steps", house, start, "network"),
         Case("network_replay", 4.0, "recorded 4 steps before", house, start, "network"),
@@ -380,7 +383,7 @@ def overhead(base: Scenario, args: argparse.Namespace, console: Console) -> None
         k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v)) for k, v in times.items()
     }
     table.add_row("no detection section", f"{med['off'][0]:.1f}", f"{med['off'][1]:.2f}")
-    table.add_row("guard set (7 detectors)", f"{med['on'][0]:.1f}", f"{med['on'][1]:.2f}")
+    table.add_row("guard set (8 detectors)", f"{med['on'][0]:.1f}", f"{med['on'][1]:.2f}")
     table.add_row("ratio", f"{med['on'][0] / med['off'][0]:.2f}", f"{med['on'][1] / med['off'][1]:.2f}")
     console.print(table)
 
