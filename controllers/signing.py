@@ -70,6 +70,7 @@ HMAC_HEX: Final = 64
 ED25519_HEX: Final = 128
 REPLAY_WINDOW: Final = 4096  # sequence numbers remembered per sender and epoch
 MAX_REJECTIONS: Final = 10_000  # rejection records kept (the counts go on)
+MAX_CACHED_TOPICS: Final = 1 << 16
 _ZEROS: Final = {HMAC_HEX: b"0" * HMAC_HEX, ED25519_HEX: b"0" * ED25519_HEX}
 RETAINED_KINDS: Final = frozenset({Kind.PLAN.value})  # redelivered by the broker on every subscribe
 _WINDOW_MASK: Final = (1 << REPLAY_WINDOW) - 1
@@ -230,6 +231,7 @@ class SigningMiddleware(Middleware):
         self._opening = f'"hmac":"{self.epoch}:'.encode()
         self._broadcasters = keyring.broadcasters
         self._macs = {name: _Mac(key) for name, key in keyring.hmac_keys.items()}
+        self._prefixes: dict[str, bytes] = {}
         self._revoked: set[str] = set(revoked)
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()  # rejections() and revoke() from other threads
@@ -247,6 +249,15 @@ class SigningMiddleware(Middleware):
         if kind in _ADDRESSED or kind in BROADCAST_ONLY:
             return self._macs.get(topic.rpartition("/")[2])  # the recipient
         return self._macs.get(sender)
+
+    def _prefix(self, topic: str) -> bytes:
+        """`signed_bytes`' bytes before the payload, kept per topic."""
+        prefix = self._prefixes.get(topic)
+        if prefix is None:
+            if len(self._prefixes) >= MAX_CACHED_TOPICS:
+                self._prefixes.clear()
+            prefix = self._prefixes[topic] = DOMAIN + topic.encode() + b"\n"
+        return prefix
 
     # ---------------------------------------------------------------- sending
 
@@ -270,10 +281,12 @@ class SigningMiddleware(Middleware):
         else:  # MessagePack, or a message that carries an `hmac` already: the slower way
             placeholder = f"{self.epoch}:{'0' * digits}"
             unsigned = encode(message.model_copy(update={"hmac": placeholder}), self.codec)
-        to_sign = b"".join((DOMAIN, topic.encode(), b"\n", unsigned))
+        to_sign = self._prefix(topic) + unsigned
         tag = private.sign(to_sign).hex() if private is not None else mac.hexdigest(to_sign)  # type: ignore[union-attr]
         auth = f"{self.epoch}:{tag}"
-        signed = message.model_copy(update={"hmac": auth})
+        signed = message.__copy__()  # model_copy(update=...) without its checks: our own copy, not yet seen
+        signed.__dict__["hmac"] = auth
+        signed.__pydantic_fields_set__.add("hmac")
         if head:
             payload = b"".join((head, opening, tag.encode(), b'"', tail))
         else:
@@ -327,7 +340,7 @@ class SigningMiddleware(Middleware):
         tag_bytes = tag.encode()
         if payload.count(tag_bytes) != 1:
             return RejectReason.BAD_SIGNATURE
-        to_check = signed_bytes(topic, payload.replace(tag_bytes, _ZEROS[len(tag)]))
+        to_check = self._prefix(topic) + payload.replace(tag_bytes, _ZEROS[len(tag)])
         if public is not None:
             try:
                 public.verify(bytes.fromhex(tag), to_check)
