@@ -371,7 +371,9 @@ def overhead(base: Scenario, args: argparse.Namespace, console: Console) -> None
     for r in range(args.repeats):
         for label, scenario in (("off", plain), ("on", guarded)):
             run = _run((scenario, tmp / f"{label}-{r}"))
-            steps = read_table(run.out_dir, "admm_steps")
+            steps = read_table(run.out_dir, "admm_steps").merge(
+                read_table(run.out_dir, "admm_steps_timing"), on=["time_s", "entity"], suffixes=("", "_t")
+            )
             per_step_ms = float(steps["wall_time_ms"].median())
             per_round_ms = float((steps["wall_time_ms"] / steps["iterations"].clip(lower=1)).median())
             times[label].append((per_step_ms, per_round_ms))
