@@ -12,6 +12,11 @@ retained `plan` messages before the step's forecasts go out: the broker has them
 agent when it acknowledges them, so every agent tracks its new plan from that very step, as in
 process.
 
+A re-plan the planner cannot make (infeasible, unbounded, solver failure: `PlannerError`) is
+logged as a warning and the controllers keep tracking the plans they have (the `plans` table then
+has no plan issued at that step); the first plans, made before the run, stop it with the planner's
+message as before.
+
 Every plan, the first included, goes to the `plans` table: one row per building and plan step
 (`time_s` the step's start on the run's clock, `issued_s` the plan's issue time, the planned
 series `p_kw`, `hp_p_kw`, `battery_e_kwh`).
@@ -19,6 +24,7 @@ series `p_kw`, `hp_p_kw`, `battery_e_kwh`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -29,6 +35,7 @@ from controllers.plans import PlanSet
 from cosim.plans.handdown import Schedule, load_plans
 from cosim.plans.source import DayAheadPlanner, horizon_steps
 from cosim.scenario.model import Scenario
+from planner.hub.errors import PlannerError
 
 if TYPE_CHECKING:
     from cosim.control.forecast import MeasuredState
@@ -38,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["PLANS_TABLE", "Replanner", "plan_rows", "replan_if_due"]
 
 PLANS_TABLE = "plans"
+log = logging.getLogger(__name__)
 PLAN_SERIES = ("p_kw", "hp_p_kw", "battery_e_kwh")
 
 
@@ -101,8 +109,15 @@ class Replanner:
         return plans
 
     def replan(self, context: RunContext, step: int, states: Sequence[MeasuredState]) -> None:
-        """Plan from `step`, hand the plans to the in-process controllers and publish them."""
-        schedules = load_plans(self.scenario, self.plans_at(step, states))
+        """Plan from `step`, hand the plans to the in-process controllers and publish them (or keep
+        the current ones when the planner cannot plan)."""
+        try:
+            plans = self.plans_at(step, states)
+        except PlannerError as exc:
+            log.warning("re-plan at step %d (%s) failed, the current plans stay: %s", step,
+                        self.times[step], exc)
+            return
+        schedules = load_plans(self.scenario, plans)
         context.schedules = schedules
         publish = context.publish_plans
         if publish is not None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from cosim.plans.source import DayAheadPlanner
 from cosim.results.writer import read_table
 from cosim.run import RunSummary, run_scenario
 from cosim.scenario.model import Scenario
+from planner.hub.errors import PlannerInfeasibleError
 from tests.cosim.test_admm_run import DISTRICT, SLOW_MACHINE_S
 from tests.cosim.test_plan_handdown import _retained
 
@@ -137,6 +140,27 @@ def test_replanning_comes_at_the_hour_of_every_day() -> None:
     with pytest.raises(ValueError, match="horizon_h"):
         Scenario.model_validate({**_scenario(0).model_dump(mode="json"),
                                  "plan": {"planner": {"replan_hour": 0, "horizon_h": 12}}})
+
+
+def test_a_failed_re_plan_keeps_the_current_plans(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    replanner = Replanner(_scenario(0))
+    states = _states(replanner.planner)
+    context = SimpleNamespace(schedules={"kept": "plans"}, publish_plans=None)
+    replanner.replan(context, 24, states)  # type: ignore[arg-type]
+    assert sorted(context.schedules) == sorted(replanner.planner.forecaster.names)
+    assert {s.start_s for s in context.schedules.values()} == {DAY_S} and replanner.issued == [24]
+
+    def infeasible(*_args: object) -> None:
+        raise PlannerInfeasibleError("no heat pump can hold the house")
+
+    monkeypatch.setattr(replanner.planner, "plans_at", infeasible)
+    before = context.schedules
+    with caplog.at_level(logging.WARNING, logger="cosim.plans.replan"):
+        replanner.replan(context, 30, states)  # type: ignore[arg-type]
+    assert context.schedules is before and replanner.issued == [24]
+    assert "re-plan at step 30" in caplog.text and "no heat pump can hold the house" in caplog.text
 
 
 @pytest.mark.network
