@@ -181,7 +181,8 @@ def matrix(base: Scenario, args: argparse.Namespace, console: Console) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-attacks-"))
     all_cases = [c for c in cases() if not args.only or c.kind in args.only.split(",")]
     start = time.perf_counter()
-    long = _scenario(base, None, True, args.perfect).model_copy(update={"duration": args.clean_days * 86400})
+    days = max(args.clean_days, 1)  # --clean-days 0: the one clean day only (a quick look at some attacks)
+    long = _scenario(base, None, True, args.perfect).model_copy(update={"duration": days * 86400})
     jobs = [(long, tmp / "clean-long"), (_scenario(base, None, True, args.perfect), tmp / "clean")]
     for k, case in enumerate(all_cases):
         jobs.append((_scenario(base, case, True, args.perfect), tmp / f"{k:02d}-{case.name}-q"))
@@ -195,8 +196,8 @@ def matrix(base: Scenario, args: argparse.Namespace, console: Console) -> None:
     alarms, agent_steps = _false_positives(long_clean, None)
     conditions = "perfect forecasts" if args.perfect else "gbt forecasts"
     console.print(
-        f"attack-free ({conditions}, sensor noise): {args.clean_days} days × {agents} agents = "
-        f"{args.clean_days * agents} agent-days, {alarms} alarms in {agent_steps} agent-steps "
+        f"attack-free ({conditions}, sensor noise): {days} days × {agents} agents = "
+        f"{days * agents} agent-days, {alarms} alarms in {agent_steps} agent-steps "
         f"({alarms / agent_steps:.3%}); by detector (alarms / scored):"
     )
     per = detections.groupby("detector")["alarm"].agg(["sum", "count"])

@@ -104,6 +104,7 @@ class Defence:
         self.reported_next_kw: dict[str, float] = {}  # agent → step 1 of it (its claim for the next step)
         self.messages: dict[str, Counter[str]] = {}  # agent → this step's message counts
         self.watched: WatchedCoordinator | None = None  # this step's coordinator as the agents see it
+        self.last_update: dict[str, LocalUpdate] = {}  # each agent's last update taken, of any step
         self.context = context
 
     @property
@@ -132,7 +133,8 @@ class Defence:
         """The filter of one step's rounds (see the module docstring). Round k's fresh updates carry
         iteration k (the coordinator's round counter restarts at 0 each step). An agent that has not
         answered for `MUTE_AFTER_ROUNDS` rounds in a row has its last update stand in for it, as
-        the coordinator over MQTT mutes a silent agent, and a quarantined agent's trusted estimate
+        the coordinator over MQTT mutes a silent agent (with nothing from it yet this step, its last
+        update of an earlier step, shifted to this step), and a quarantined agent's trusted estimate
         stands in for it whether its messages arrive or not, so a lost, delayed or replayed agent
         does not keep the district from converging."""
         estimates: dict[str, np.ndarray] = {}
@@ -185,8 +187,14 @@ class Defence:
                     stand_in = LocalUpdate(agent, tick, k, estimate(agent), 0.0, 0.0, 0, "quarantined")
                 elif silent[agent] >= MUTE_AFTER_ROUNDS and agent in last:
                     stand_in = dataclasses.replace(last[agent], iteration=k)
+                elif silent[agent] >= MUTE_AFTER_ROUNDS and agent in self.last_update:
+                    earlier = self.last_update[agent]
+                    shifted = np.append(earlier.p_net_kw[tick - earlier.tick:], np.full(
+                        min(tick - earlier.tick, len(earlier.p_net_kw)), earlier.p_net_kw[-1]))
+                    stand_in = dataclasses.replace(earlier, tick=tick, iteration=k, p_net_kw=shifted)
                 if stand_in is not None:
                     out.append(stand_in)
+            self.last_update.update(last)
             return out
 
         return apply

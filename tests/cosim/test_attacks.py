@@ -294,7 +294,8 @@ def test_every_class_of_attack_is_caught_by_its_detector(tmp_path: Path) -> None
     """Six agents attacked at once in six ways and the coordinator compromised, on the attack-fdi
     feeder with the guard set of detectors (perfect forecasts, sensor noise): each attack is caught
     by the detector meant for it within 3 control steps, the honest house raises no alarm, and the
-    rounds still converge (a lost or replayed agent is muted, then quarantined)."""
+    rounds still converge while only agents are attacked (a lost or replayed agent is muted, then
+    quarantined)."""
     data = load_scenario(FDI).model_dump()
     data["duration"] = 6 * 3600
     data["attacks"] = [attack for attack, _ in ALL_AT_ONCE]
@@ -313,7 +314,10 @@ def test_every_class_of_attack_is_caught_by_its_detector(tmp_path: Path) -> None
         assert not hit.empty, (attack["kind"], detector)
         assert (hit["time_s"].min() - start) // 900 <= 3, (attack["kind"], int(hit["time_s"].min()))
     assert alarms[alarms["entity"] == "house-005"].empty  # the honest one
-    assert run.kpis["admm"]["converged_share"] >= 0.9
+    # until the coordinator is compromised too (04:00), the rounds converge: the dropped and the
+    # replayed agent are muted (their last update stands in), then quarantined
+    steps = read_table(run.out_dir, "admm_steps")
+    assert steps.loc[steps["time_s"] < 4 * 3600, "converged"].all()
 
 
 @pytest.mark.parametrize("kind", ["admm_bias", "admm_scale", "admm_random", "admm_stealthy"])

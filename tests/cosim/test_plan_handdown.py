@@ -74,9 +74,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunSummary]:
     }
 
 
+# a tracking agent's meter stays this much closer to its plan than a free one's; the heat pumps'
+# standby and circulation pump (about 40 W per house since the buildings' physics of issue 17, in
+# the uncontrollable base load) leave less to track: measured 0.2995 / 0.4735 = 0.633 (0.589 before)
+TRACKING = 0.7
+
+
 def test_the_agents_track_the_plan(runs: dict[str, RunSummary]) -> None:
     free, planned = _deviation_kw(runs["free"]), _deviation_kw(runs["planned"])
-    assert planned < 0.6 * free, (planned, free)
+    assert planned < TRACKING * free, (planned, free)
     assert runs["planned"].kpis["limit"]["exceeded_h"] == 0.0  # the shared limit still holds
 
 
@@ -238,7 +244,7 @@ def test_the_plan_is_the_fallback_when_coordination_fails(
     assert failed.sum() >= 5  # one round rarely suffices (a warm start sometimes does)
     assert (steps.loc[failed, "fallback"] == "plan").all() and steps.loc[~failed, "fallback"].isna().all()
     # falling back, the agents still follow their plans (as closely as when coordinating)
-    assert _deviation_kw(run) < 0.6 * _deviation_kw(runs["free"])
+    assert _deviation_kw(run) < TRACKING * _deviation_kw(runs["free"])
     assert _deviation_kw(run) == pytest.approx(_deviation_kw(runs["planned"]), rel=0.05)
 
 
