@@ -483,7 +483,9 @@ def _fail(reason: DropReason, detail: str, size: int, counter: DropCounter | Non
 def _unpack(payload: bytes) -> object:
     import msgpack
 
-    return msgpack.unpackb(payload, raw=False, strict_map_key=True, max_buffer_size=MAX_PAYLOAD_BYTES)
+    # the payload's size is checked before (`decode`); unpackb's own limits follow the payload's
+    # length (msgpack >= 1.0), and msgpack 1.2 no longer takes a max_buffer_size here
+    return msgpack.unpackb(payload, raw=False, strict_map_key=True)
 
 
 def decode(payload: Payload, counter: DropCounter | None = None) -> Message | DecodeError:
