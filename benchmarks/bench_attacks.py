@@ -399,7 +399,7 @@ def round_overhead(scenario: Scenario, agents: int = 8, horizon: int = 16, steps
     import numpy as np
 
     from controllers.admm import AdmmSettings, Coordinator, Coupling
-    from controllers.admm.coupling import SharedLimits
+    from controllers.admm.data import SharedLimits
     from controllers.admm.messages import LocalUpdate
     from cosim.control.defence import Defence
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from controllers.admm import AdmmSettings, Coordinator, Coupling
-from controllers.admm.coupling import SharedLimits
+from controllers.admm.data import SharedLimits
 from controllers.admm.messages import LocalUpdate
 from controllers.messages import AdmmDecisionBody, AdmmUpdateBody, Message, MessageFactory, decode, encode
 from controllers.signing import Keyring, SigningMiddleware
