@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from controllers.admm.agent import AdmmAgent
+from controllers.admm.agent import AdmmAgent, SolverFailure
 from controllers.admm.data import AgentData
 from controllers.admm.messages import AgentPlan, StepDecision
 
@@ -52,7 +52,11 @@ def tracks_plan(agent: AdmmAgent) -> bool:
 def plan_fallback(agent: AdmmAgent, decision: StepDecision, plan: AgentPlan) -> AgentPlan:
     """What the agent applies after `finalize_step` gave `plan`: when coordination failed and the
     agent tracks a handed-down plan, its own optimum with the plan term and no coordination
-    (source `plan`); otherwise `plan` unchanged."""
+    (source `plan`); otherwise, or when that solve fails too (OSQP at its iteration limit), `plan`
+    unchanged (the coordinator's fallback, e.g. the previous plan shifted)."""
     if decision.fallback is None or not tracks_plan(agent):
         return plan
-    return dataclasses.replace(agent.solve_alone(), source="plan")
+    try:
+        return dataclasses.replace(agent.solve_alone(), source="plan")
+    except SolverFailure:
+        return plan

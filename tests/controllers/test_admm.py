@@ -285,3 +285,28 @@ def _fresh(
 ) -> tuple[list[AdmmAgent], Coordinator]:
     coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in agents), limits))
     return build_agents(agents, coordinator, own_optimum_start=own_optimum_start), coordinator
+
+
+def test_a_plan_fallback_whose_own_solve_fails_keeps_the_coordinator_s_fallback(
+    district: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tracking agent whose coordination failed solves alone with its plan term; when that solve
+    fails too (OSQP at its iteration limit, seen on multi-day runs with plans and forecasts: the
+    run died with SolverFailure), the agent applies the coordinator's fallback instead. The solver's
+    failure is forced here (monkeypatched), as it cannot be produced on demand with real data."""
+    from controllers.admm.agent import SolverFailure
+    from controllers.admm.tracking import plan_fallback, tracks_plan, with_plan
+
+    coordinator, agents = _setup(district, AdmmSettings(max_iterations=3, fallback=Fallback.SHIFTED_PREVIOUS))
+    tracked = with_plan(district.agents[0], [0.5] * 96, 0, 900, 0, 1.0)
+    agents[0].start_step(0, tracked)
+    result = run_control_step(agents, coordinator, 0)
+    assert result.decision.fallback is not None and tracks_plan(agents[0])
+    assert plan_fallback(agents[0], result.decision, result.plans[0]).source == "plan"  # solved alone
+
+    def fails() -> None:
+        raise SolverFailure("max iterations")
+
+    monkeypatch.setattr(agents[0], "solve_alone", fails)
+    applied = plan_fallback(agents[0], result.decision, result.plans[0])
+    assert applied is result.plans[0]
