@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from controllers.messages import MessageFactory, decode, encode
+from controllers.messages import Message, MessageFactory, decode, encode
 from controllers.signing import Keyring, SigningMiddleware, _Mac
 from controllers.topics import Kind, TopicScheme
 
@@ -29,7 +29,7 @@ def test_a_signed_message_verifies_and_a_changed_one_does_not(resigned: bool) ->
     topic = TopicScheme("r1", "sec").topic(Kind.SETPOINT, "b01")
     signer = SigningMiddleware(keys, epoch=7)
     verifier = SigningMiddleware(keys)
-    message = MessageFactory("r1", "b01").setpoint(3, {"p_kw": 2.5})
+    message: Message = MessageFactory("r1", "b01").setpoint(3, {"p_kw": 2.5})
     if resigned:
         message = SigningMiddleware(keys, epoch=5).outgoing("b01", topic, message)
     signed = signer.outgoing("b01", topic, message)
