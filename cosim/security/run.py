@@ -58,14 +58,15 @@ class RunSecurity:
     def revoke(self, plane: ControlPlane, names: Iterable[str]) -> list[str]:
         """Revoke `names` during a run (the anomaly checks' quarantine): out of the folder's ACL and
         password file, the run's own Mosquitto reloaded (an external broker must be sent SIGHUP by
-        its owner), and the bridge's verifier told. The names newly revoked."""
+        its owner), and the bridges' verifiers told (the device plane's too). The names newly revoked."""
         wanted = list(names)
         new = self.folder.revoke(wanted)
         if isinstance(plane.broker.handle, MosquittoBroker):
             plane.broker.handle.reload()
-        if plane.verifier is not None:
-            for name in wanted:
-                plane.verifier.revoke(name)
+        for verifier in (plane.verifier, plane.device_verifier):  # the device plane's bridge too
+            if verifier is not None:
+                for name in wanted:
+                    verifier.revoke(name)
         return new
 
     def check(self, agents: Iterable[str], prefix: str = DEFAULT_PREFIX, devices: Iterable[str] = ()) -> None:
