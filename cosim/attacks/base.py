@@ -38,6 +38,7 @@ class Attack:
     over_mqtt: ClassVar[bool] = True
     on_coordinator: ClassVar[bool] = False
     quantities: ClassVar[tuple[str, ...]] = ()  # the sensor attacks' allowed quantities
+    param_names: ClassVar[tuple[str, ...]] = ()  # the kind's own `params`
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ class AdmmStealthy(Attack):
 
     kind: ClassVar[str] = "admm_stealthy"
     needs_controller: ClassVar[str | None] = "admm"
+    param_names: ClassVar[tuple[str, ...]] = ("step0_kw",)
 
     def update(self, time_s: int, update: LocalUpdate) -> LocalUpdate:
         if update.agent != self.target or not self.active(time_s):

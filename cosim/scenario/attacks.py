@@ -184,6 +184,11 @@ def check_attacks(scenario: Any) -> None:
                 f"attacks.{k}.target: no agent {attack.target!r}; the agents are the buildings "
                 f"({', '.join(agents[:5])}{', ...' if len(agents) > 5 else ''}) and standalone storage units"
             )
+        unknown = sorted(set(attack.params) - set(cls.param_names))
+        if unknown:
+            allowed = ", ".join(cls.param_names) or "none"
+            raise ValueError(f"attacks.{k}.params: {', '.join(unknown)} unknown for kind {attack.kind!r}; "
+                             f"allowed: {allowed}")
         if attack.quantity != "p_kw" and attack.quantity not in cls.quantities:
             allowed = ", ".join(cls.quantities) or "none (the kind is not a sensor attack)"
             raise ValueError(f"attacks.{k}.quantity: {attack.quantity!r} for kind {attack.kind!r}; "

@@ -183,6 +183,14 @@ def test_a_sensor_bias_reaches_the_controller(tmp_path: Path) -> None:
         ({"attacks": [{"kind": "admm_bias", "target": "nobody", "magnitude": 1}]}, "no agent 'nobody'"),
         ({"detection": {"detectors": [{"kind": "nope"}]}}, "unknown detector kind 'nope'"),
         ({"controller": {"kind": "rule_based", "transport": "inprocess"}}, "attacks a 'admm' controller"),
+        ({"attacks": [{"kind": "admm_stealthy", "target": "house-001", "magnitude": 1, "params": {"step0": 1}}]},
+         r"attacks.0.params: step0 unknown for kind 'admm_stealthy'; allowed: step0_kw"),
+        ({"attacks": [{"kind": "admm_bias", "target": "house-001", "magnitude": 1, "quantity": "soc"}]},
+         "attacks.0.quantity: 'soc' for kind 'admm_bias'"),
+        ({"detection": {"detectors": [{"kind": "peer_consistency", "params": {"drif": 1}}]}},
+         "peer_consistency params: drif: Extra inputs are not permitted"),
+        ({"detection": {"detectors": [{"kind": "peer_consistency", "threshold_kw": 1}]}},
+         r"peer_consistency: use threshold \(in σ\)"),
     ],
 )
 def test_attack_sections_name_what_to_change(change: dict[str, object], message: str) -> None:
