@@ -2,10 +2,11 @@
 
 A request `flex_shift_kw` < 0 curtails up to the flexible share of the current appliance load;
 the curtailed energy becomes a backlog that must be restored (extra consumption) within
-`restore_within_h` hours of the first curtailment. A request > 0 restores up to the backlog. When
-a step ends at or after the deadline, the whole remaining backlog is restored in that step
-(forced), whatever the request. The backlog is never negative: consumption cannot be brought
-forward here (the study's strategy 2, anticipation, is not modelled yet).
+`restore_within_h` hours of the end of the curtailment (every curtailed step moves the deadline:
+the urban-planning study restores its evening cut "within 4 h" after it). A request > 0 restores
+up to the backlog. When a step ends at or after the deadline, the whole remaining backlog is
+restored in that step (forced), whatever the request. The backlog is never negative: consumption
+cannot be brought forward here (the study's strategy 2, anticipation, is not modelled yet).
 """
 
 from __future__ import annotations
@@ -43,8 +44,7 @@ def step_flex(
     curtail = np.where(forced, 0.0, clip(-request, 0.0, flexible_kw))
     restore = np.where(forced, backlog_kwh / dt_h, clip(request, 0.0, backlog_kwh / dt_h))
     new_backlog = np.maximum(backlog_kwh + (curtail - restore) * dt_h, 0.0)
-    starts = (backlog_kwh <= 0) & (curtail > 0)
-    new_deadline = np.where(starts, now_s + restore_within_s, deadline_s)
+    new_deadline = np.where(curtail > 0, now_s + dt_s + restore_within_s, deadline_s)  # after the last cut
     new_deadline = np.where(new_backlog <= 1e-12, np.inf, new_deadline)
     new_backlog = np.where(new_backlog <= 1e-12, 0.0, new_backlog)
     return FlexStep(restore - curtail, new_backlog, new_deadline, forced)

@@ -158,7 +158,7 @@ def _step_scalar(
             curtail = _minimum(_maximum(-request, 0.0), flexible)
             restore = _minimum(_maximum(request, 0.0), backlog / dt_h)
         new_backlog = _maximum(backlog + (curtail - restore) * dt_h, 0.0)
-        new_deadline = now_s + restore_within_s if (backlog <= 0 and curtail > 0) else deadline
+        new_deadline = now_s + dt_s + restore_within_s if curtail > 0 else deadline  # after the last cut
         if new_backlog <= 1e-12:
             new_deadline = np.inf
             new_backlog = 0.0

@@ -18,7 +18,7 @@ SMALL = {
     "seed": 3,
     "sources": {"prices": {"kind": "tou"}},
     "buildings": [
-        {"name": "pv", "count": 2, "pv_kwp": 8, "flex_share": 0.1},
+        {"name": "pv", "count": 2, "pv_kwp": 8, "flex_share": 0.1, "restore_within_h": 2},
         {"name": "bat", "count": 2, "pv_kwp": 10, "battery": {"capacity_kwh": 6, "soc_init": 0.2}},
         {"name": "tank", "pv_kwp": 4, "tank": {"capacity_kwh": 5}},
         {"name": "boiler", "heating": "gas_boiler"},
