@@ -7,7 +7,13 @@ side for Gaussian residuals).
 
 from __future__ import annotations
 
-__all__ = ["Cusum"]
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controllers.detection.base import Detector
+
+__all__ = ["Cusum", "CusumDetector", "CusumParams"]
 
 
 class Cusum:
@@ -25,3 +31,26 @@ class Cusum:
         lo = min(self.cap, max(0.0, self.lower.get(key, 0.0) - z - self.drift))
         self.upper[key], self.lower[key] = hi, lo
         return max(hi, lo)
+
+
+class CusumParams(BaseModel):
+    """`drift`: the CUSUM's k, in standard deviations of the residual."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    drift: float = Field(default=0.5, ge=0)
+
+
+class CusumDetector(Detector):
+    """A detector whose score is a two-sided CUSUM (σ) of a standardised residual: `self.cusum`,
+    with the drift of its `Params` (a `CusumParams` or a subclass) and capped at twice the
+    threshold; `self.p` is its parameters."""
+
+    unit: ClassVar[str] = "σ"
+    Params: ClassVar[type[BaseModel]] = CusumParams
+
+    def __init__(self, threshold: float | None = None, params: dict[str, Any] | None = None) -> None:
+        super().__init__(threshold, params)
+        drift = getattr(self.params, "drift", 0.5)
+        self.p: Any = self.params
+        self.cusum = Cusum(float(drift), 2.0 * self.threshold)

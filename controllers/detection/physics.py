@@ -6,24 +6,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from controllers.detection.base import Detector, Observation, Score, register_detector
-from controllers.detection.cusum import Cusum
+from controllers.detection.base import Observation, Score, register_detector
+from controllers.detection.cusum import CusumDetector, CusumParams
 
 __all__ = ["MeterConsistency", "SocConsistency"]
 
 
-class CusumParams(BaseModel):
-    """`drift`: the CUSUM's k, in standard deviations of the residual."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    drift: float = Field(default=0.5, ge=0)
-
-
 @register_detector
-class MeterConsistency(Detector):
+class MeterConsistency(CusumDetector):
     """`meter_consistency`: the agent's meter reading minus the grid side's measurement of the
     same step at its bus, standardised by the pair's noise (`meter_sigma_kw`), through a two-sided
     CUSUM. Score = the CUSUM sum (σ); an alarm above `threshold`. It tells an attacked sensor (the
@@ -31,14 +23,7 @@ class MeterConsistency(Detector):
     the bus). Not scored without a grid-side measurement or with exact sensors."""
 
     kind: ClassVar[str] = "meter_consistency"
-    unit: ClassVar[str] = "σ"
     default_threshold: ClassVar[float] = 8.0
-    Params: ClassVar[type[BaseModel]] = CusumParams
-
-    def __init__(self, threshold: float | None = None, params: dict[str, object] | None = None) -> None:
-        super().__init__(threshold, params)
-        assert isinstance(self.params, CusumParams)
-        self.cusum = Cusum(self.params.drift, 2.0 * self.threshold)
 
     def score(self, observation: Observation) -> Score | None:
         o = observation
@@ -47,21 +32,18 @@ class MeterConsistency(Detector):
         return self.verdict(o, self.cusum.update(o.agent, (o.measured_kw - o.bus_kw) / o.meter_sigma_kw))
 
 
-class SocParams(BaseModel):
+class SocParams(CusumParams):
     """`drift`: the CUSUM's k (σ); `gain`: how strongly each reading corrects the integrated state
     of charge (small: the estimate follows the battery's power, so a biased reading stands out for
     several steps); `warmup_steps`: steps the estimate settles (it averages the readings, gain
     1/(n+1)) before it is scored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    drift: float = Field(default=0.5, ge=0)
     gain: float = Field(default=0.1, gt=0, le=1)
     warmup_steps: int = Field(default=8, ge=0)
 
 
 @register_detector
-class SocConsistency(Detector):
+class SocConsistency(CusumDetector):
     """`soc_consistency`: a battery's reported state of charge against its estimate integrated from
     the battery's own power (a fixed-gain Kalman-style observer: estimate ← estimate + expected
     change, then + gain × (reading − estimate)); the innovation reading − estimate, standardised by
@@ -70,15 +52,11 @@ class SocConsistency(Detector):
     steps; the battery's losses not modelled in the expected change are absorbed by the gain."""
 
     kind: ClassVar[str] = "soc_consistency"
-    unit: ClassVar[str] = "σ"
     default_threshold: ClassVar[float] = 5.0
     Params: ClassVar[type[BaseModel]] = SocParams
 
     def __init__(self, threshold: float | None = None, params: dict[str, object] | None = None) -> None:
         super().__init__(threshold, params)
-        assert isinstance(self.params, SocParams)
-        self.p = self.params
-        self.cusum = Cusum(self.p.drift, 2.0 * self.threshold)
         self.estimate: dict[str, float] = {}
         self.seen: dict[str, int] = {}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from controllers.detection.base import Detector, Observation, Score, register_detector
-from controllers.detection.cusum import Cusum
+from controllers.detection.cusum import CusumDetector, CusumParams
 
 __all__ = ["PeerConsistency", "PlanConsistency", "PlanRevision"]
 
@@ -34,16 +34,14 @@ class PlanConsistency(Detector):
         return self.verdict(observation, abs(measured - observation.reported_kw))
 
 
-class PeerParams(BaseModel):
+class PeerParams(CusumParams):
     """`drift`: the CUSUM's k (σ); `scale_floor_kw`: the least scale (about the sensors' noise)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     drift: float = Field(default=1.0, ge=0)
     scale_floor_kw: float = Field(default=0.05, gt=0)
 
 
-class _PeerCusum(Detector):
+class _PeerCusum(CusumDetector):
     """A residual (kW) less the part the agent's peers share, standardised by the spread of all
     agents' such residuals in the same step (`cosim.control.defence.peer_residuals`), through a
     two-sided CUSUM (`controllers.detection.cusum`). A forecast error common to the district (the
@@ -52,15 +50,8 @@ class _PeerCusum(Detector):
     close to white noise and the agent's lie. Score = the CUSUM sum (σ); an alarm above
     `threshold`. It needs at least three agents with PV, and a majority of honest peers."""
 
-    unit: ClassVar[str] = "σ"
     default_threshold: ClassVar[float] = 6.0
     Params: ClassVar[type[BaseModel]] = PeerParams
-
-    def __init__(self, threshold: float | None = None, params: dict[str, object] | None = None) -> None:
-        super().__init__(threshold, params)
-        assert isinstance(self.params, PeerParams)
-        self.p = self.params
-        self.cusum = Cusum(self.p.drift, 2.0 * self.threshold)
 
     def residual(self, observation: Observation) -> tuple[float | None, float | None]:
         raise NotImplementedError

@@ -123,19 +123,7 @@ class SensorFreeze(_MeterAttack):
     ignored)."""
 
     kind: ClassVar[str] = "sensor_freeze"
-
-    def __init__(
-        self,
-        target: str,
-        start_s: int,
-        duration_s: int | None,
-        magnitude: float,
-        seed: int,
-        quantity: str = "p_kw",
-        params: dict[str, float] | None = None,
-    ) -> None:
-        super().__init__(target, start_s, duration_s, magnitude, seed, quantity, params)
-        self.frozen: float | None = None
+    frozen: float | None = None  # the reading of the attack's first step (set then)
 
     def reading(self, time_s: int, value: float) -> float:
         if self.frozen is None:

@@ -340,7 +340,7 @@ def test_over_mqtt_a_compromised_agent_tells_the_same_lie(kind: str) -> None:
     data = _variant(True).model_dump()
     data["controller"]["transport"] = "mqtt"
     data["attacks"] = [{"kind": kind, "target": "house-003", "start": "3h", "magnitude": 0.7, "seed": 4,
-                        "params": {"step0_kw": 0.1}}]
+                        "params": {"step0_kw": 0.1} if kind == "admm_stealthy" else {}}]
     scenario = Scenario.model_validate(data)
     assert scenario.controller.admm is not None
     spec = next(s for s in admm_agent_specs(scenario, scenario.controller.admm) if s.agent_id == "house-003")
