@@ -75,7 +75,8 @@ def bench(
     records = run_all(resolved.runs, out / "runs", workers, executor, address, broker,
                       on_done=said)
     variants = {c.label: c.variant for c in resolved.scenarios}
-    table = with_variants(tidy_table(resolved.name, records), variants)
+    not_applied = {(r.scenario, r.controller): r.not_applied for r in resolved.runs}
+    table = with_variants(tidy_table(resolved.name, records, not_applied), variants)
     failed = [r for r in records if r.status != "ok"]
     notes = [f"{len(records)} runs; {sum(r.cached for r in records)} reused from earlier runs."]
     if failed:

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cosim.bench.table import KPIS, SCORE_RATIOS, SCORE_WEIGHT, best_controllers, wide
+from cosim.bench.table import KPIS, NOT_APPLICABLE, SCORE_RATIOS, SCORE_WEIGHT, best_controllers, wide
 
 DECISIVE_WINDOW_H = 12.0  # hours shown around the largest exchange
 BAR_KPIS = ("score", "energy_cost", "co2_kg", "peak_import_kw", "ramping_kw", "discomfort_kh",
@@ -58,6 +58,30 @@ def _kpi_columns(table: pd.DataFrame) -> list[tuple[str, str, str]]:
     return sorted(columns, key=lambda c: order.get(_base_name(c[0]), len(KPIS)))
 
 
+def _normalised_kpis(rows: pd.DataFrame, kpis: list[tuple[str, str, str]]) -> list[tuple[str, str, str, str]]:
+    """(kpi, label, unit, how) of the KPIs of one scenario that have a normalised value: not the raw
+    ones, nor the security ones whose baseline has none."""
+    out = []
+    for kpi, label, unit in kpis:
+        hows = [str(h) for h in rows.loc[rows["kpi"] == kpi, "normalisation"]]
+        normalised = [h for h in hows if not h.startswith(("raw", NOT_APPLICABLE))]
+        if normalised:
+            out.append((kpi, label, unit, normalised[0]))
+    return out
+
+
+def _left_out(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """(controller, what was left out) of the runs of one scenario that ran without some of its attacks
+    or its detection."""
+    runs = rows.drop_duplicates("controller")
+    return [(str(r.controller), str(r.not_applied)) for r in runs.itertuples() if str(r.not_applied or "")
+            and str(r.not_applied) != "nan"]
+
+
+def _shown(value: float, how: str) -> str:
+    return NOT_APPLICABLE if how.startswith(NOT_APPLICABLE) else fmt(value)
+
+
 def markdown(table: pd.DataFrame) -> str:
     """Per scenario, raw values (best in bold) and normalised values; failed runs with their error."""
     best = best_controllers(table)
@@ -71,6 +95,7 @@ def markdown(table: pd.DataFrame) -> str:
         lines += [f"## {scenario}", "", f"| controller | {header} |",
                   "|---|" + "---:|" * len(kpis)]
         values = wide(rows)
+        hows = wide(rows, "normalisation")
         for controller in dict.fromkeys(rows["controller"]):
             status = rows.loc[rows["controller"] == controller].iloc[0]
             if status["status"] != "ok":
@@ -78,18 +103,21 @@ def markdown(table: pd.DataFrame) -> str:
                 continue
             cells = []
             for kpi, _, _ in kpis:
-                text = fmt(values.loc[(scenario, controller), kpi])
+                at = (scenario, controller)
+                text = _shown(values.loc[at, kpi], str(hows.loc[at, kpi]))
                 cells.append(f"**{text}**" if (str(scenario), str(controller), kpi) in best else text)
             lines.append(f"| {controller} | " + " | ".join(cells) + " |")
         norm = wide(rows, "normalised")
-        how = rows.drop_duplicates("kpi").set_index("kpi")["normalisation"]
-        names = " | ".join(f"{k[0]} ({how[k[0]]})" for k in kpis if how[k[0]] != "raw")
+        normalised = _normalised_kpis(rows, kpis)
+        names = " | ".join(f"{k[0]} ({k[3]})" for k in normalised)
         lines += ["", f"normalised: | {names}",
                   ""]
         for controller in dict.fromkeys(rows["controller"]):
             if (scenario, controller) in norm.index:
-                cells = [fmt(norm.loc[(scenario, controller), k[0]]) for k in kpis if how[k[0]] != "raw"]
+                cells = [fmt(norm.loc[(scenario, controller), k[0]]) for k in normalised]
                 lines.append(f"- {controller}: " + ", ".join(cells))
+        for controller, left_out in _left_out(rows):
+            lines.append(f"- {controller} ran without: {left_out} (security KPIs n/a)")
         lines.append("")
     return "\n".join(lines)
 
@@ -205,13 +233,13 @@ def decisive_figure(table: pd.DataFrame, baseline: str = "none") -> str:
 
 
 def _html_table(rows: pd.DataFrame, scenario: str, best: set[tuple[str, str, str]], column: str) -> str:
-    kpis = _kpi_columns(rows)
+    columns = [(*k, k[2]) for k in _kpi_columns(rows)]
     if column == "normalised":
-        how = rows.drop_duplicates("kpi").set_index("kpi")["normalisation"]
-        kpis = [k for k in kpis if how[k[0]] != "raw"]
+        columns = _normalised_kpis(rows, [k[:3] for k in columns])
+    kpis = [k[:3] for k in columns]
     head = "".join(
-        f"<th>{html.escape(label)}<br><small>{html.escape(unit if column == 'value' else how[kpi])}"
-        "</small></th>" for kpi, label, unit in kpis
+        f"<th>{html.escape(label)}<br><small>{html.escape(note)}</small></th>"
+        for _kpi, label, _unit, note in columns
     )
     body = []
     for controller in dict.fromkeys(rows["controller"]):
@@ -222,14 +250,18 @@ def _html_table(rows: pd.DataFrame, scenario: str, best: set[tuple[str, str, str
                         f"<td colspan='{len(kpis)}'>failed: {html.escape(str(first['error']))}</td></tr>")
             continue
         values = run.set_index("kpi")[column]
+        hows = run.set_index("kpi")["normalisation"]
         cells = []
         for kpi, _, _ in kpis:
             value = float(values.get(kpi, math.nan))
+            how = str(hows.get(kpi, ""))
             mark = (scenario, str(controller), kpi) in best and column == "value"
+            title = f" title='{html.escape(how)}'" if how.startswith(NOT_APPLICABLE) else ""
             cells.append(
                 f"<td class='{'best' if mark else ''}' data-scenario='{html.escape(scenario)}' "
                 f"data-controller='{html.escape(str(controller))}' data-kpi='{html.escape(kpi)}' "
-                f"data-column='{column}' data-value='{value!r}'>{fmt(value)}{' ★' if mark else ''}</td>"
+                f"data-column='{column}' data-value='{value!r}'{title}>{_shown(value, how)}"
+                f"{' ★' if mark else ''}</td>"
             )
         body.append(f"<tr><th>{html.escape(str(controller))}</th>{''.join(cells)}</tr>")
     return (f"<table class='kpis'><thead><tr><th>controller</th>{head}</tr></thead>"
@@ -257,7 +289,13 @@ def html_report(table: pd.DataFrame, title: str, notes: Iterable[str] = ()) -> s
         "<p class='note'>Normalised KPIs are against controller <code>none</code> on the same scenario: "
         "<b>ratio</b> = control / baseline where the baseline is positive, <b>difference</b> = control − "
         "baseline otherwise (and always for discomfort, violations, overload and limit hours, net export); "
-        "computation and security values are raw. Composite <b>score</b> (lower is better, the baseline "
+        "computation values are raw. Security KPIs (attacks detected, false-positive alarms per agent-step, "
+        "steps to detect, alarms, quarantined agent-steps; scenarios with attacks or detection) are "
+        "differences where the baseline has them (counts and rates can be zero: never ratios); the "
+        "baseline <code>none</code> runs no detector, so they are raw. Attacks that need an ADMM "
+        "controller and the detection (which watches ADMM agents) are left out of other controllers' runs: "
+        "their security cells say <b>n/a</b>; their other KPIs are of the scenario without the attack. "
+        "Security KPIs are not in the score. Composite <b>score</b> (lower is better, the baseline "
         f"scores 1): the mean of the ratio-normalised {', '.join(SCORE_RATIOS)}, plus {SCORE_WEIGHT} × the "
         "extra discomfort per building and day (K·h) and plus "
         f"{SCORE_WEIGHT} × the extra violation, overload and limit hours per day. ★ marks the best value of "
@@ -265,6 +303,8 @@ def html_report(table: pd.DataFrame, title: str, notes: Iterable[str] = ()) -> s
     )
     for scenario, rows in table.groupby("scenario", sort=False):
         parts.append(f"<h2>{html.escape(str(scenario))}</h2><h3>KPIs</h3>")
+        parts += [f"<p class='note na'><b>{html.escape(c)}</b> ran without {html.escape(what)} "
+                  "(not applicable to it): its security KPIs are n/a.</p>" for c, what in _left_out(rows)]
         parts.append(_html_table(rows, str(scenario), best, "value"))
         parts.append("<h3>Normalised</h3>")
         parts.append(_html_table(rows, str(scenario), best, "normalised"))

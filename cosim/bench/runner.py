@@ -149,19 +149,21 @@ def run_all(
 ) -> list[RunRecord]:
     """Every run of `specs` (finished ones reused), in the order of `specs`."""
     runs_dir.mkdir(parents=True, exist_ok=True)
-    records: dict[str, RunRecord] = {}
+    # by scenario, controller and key: two scenarios of a suite can give one controller the same run
+    # (an attack left out of both), each in its own folder
+    records: dict[tuple[str, str, str], RunRecord] = {}
     todo = []
     for spec in specs:
         found = cached_record(runs_dir, spec)
         if found is not None:
-            records[spec.key] = found
+            records[(spec.scenario, spec.controller, spec.key)] = found
             on_done(found)
         else:
             todo.append(spec)
     for record in _engine(executor)(todo, str(runs_dir), workers, address, broker):
-        records[record.key] = record
+        records[(record.scenario, record.controller, record.key)] = record
         on_done(record)
-    return [records[s.key] for s in specs]
+    return [records[(s.scenario, s.controller, s.key)] for s in specs]
 
 
 Engine = Callable[[list[RunSpec], str, int, "str | None", "str | None"], Iterator[RunRecord]]

@@ -76,6 +76,7 @@ class RunSpec:
     key: str
     program: str | None = None
     variant: tuple[tuple[str, Any], ...] = ()
+    not_applied: tuple[str, ...] = ()  # the scenario's attacks and detection this controller cannot have
 
 
 @dataclass(frozen=True)
@@ -208,9 +209,45 @@ def with_baseline(controllers: list[ControllerSpec]) -> tuple[list[ControllerSpe
     return [ControllerSpec(BASELINE, BASELINE), *controllers], True
 
 
+def without_inapplicable(data: dict[str, Any], kind: str) -> tuple[str, ...]:
+    """Take out of the scenario `data` (in place) what controller `kind` cannot have: the attacks of a
+    kind that needs another controller (`needs_controller`: the ADMM insiders, the round messages) and
+    the `detection` section (its checks watch ADMM agents). The sensors keep the noise the attacked
+    scenario has (on by default with attacks or detection), so every controller measures alike.
+    Returns what was taken out, e.g. `attacks.0 admm_bias (needs admm)`."""
+    from cosim.attacks import ATTACKS
+
+    dropped: list[str] = []
+    attacks = list(data.get("attacks") or [])
+    attacked = bool(attacks) or data.get("detection") is not None
+    kept = []
+    for i, attack in enumerate(attacks):
+        needs = ATTACKS[attack["kind"]].needs_controller
+        if needs is not None and needs != kind:
+            dropped.append(f"attacks.{i} {attack['kind']} (needs {needs})")
+        else:
+            kept.append(attack)
+    if data.get("detection") is not None and kind != "admm":
+        dropped.append("detection (watches ADMM agents)")
+        data.pop("detection")
+    if not dropped:
+        return ()
+    data["attacks"] = kept
+    if attacked and not (data.get("sensors") or {}).get("noise"):
+        data["sensors"] = {"noise": {}}  # the default noise of an attacked scenario (SensorNoise)
+    return tuple(dropped)
+
+
 def controlled(scenario: Scenario, c: ControllerSpec, where: str) -> Scenario:
-    """`scenario` run by controller `c`, validated; an error names the scenario and the controller."""
+    """`scenario` run by controller `c`, validated; an error names the scenario and the controller.
+    Attacks and detection `c` cannot have are left out (`without_inapplicable`)."""
+    return controlled_run(scenario, c, where)[0]
+
+
+def controlled_run(scenario: Scenario, c: ControllerSpec, where: str) -> tuple[Scenario, tuple[str, ...]]:
+    """`controlled`, and what of the scenario's attacks and detection was left out for `c`."""
     data: dict[str, Any] = scenario.model_dump(mode="json", exclude_unset=True)
+    not_applied = without_inapplicable(data, "external" if c.program is not None else c.kind)
     section = dict(data.get("controller") or {})
     section["kind"] = c.kind
     section.pop("params", None)
@@ -226,7 +263,7 @@ def controlled(scenario: Scenario, c: ControllerSpec, where: str) -> Scenario:
     data["controller"] = section
     data.pop("outputs", None)
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data), not_applied
     except ValidationError as exc:
         message = clean_message(format_errors(Path(where), exc))
         raise InputError(message.replace("invalid scenario", f"invalid scenario with controller {c.label}", 1)
@@ -325,10 +362,11 @@ def resolve(suite: str, controllers_text: str | None) -> Bench:
     for case in cases:
         scenario = _load_case(case, f"SUITE {suite}")
         for c in controllers:
-            run = controlled(scenario, c, str(case.file))
+            run, not_applied = controlled_run(scenario, c, str(case.file))
             check_scenario(run, f"{case.file} ({case.label}, controller {c.label})")  # as `cosim run` would
             data = run.model_dump(mode="json")
-            runs.append(RunSpec(case.label, c.label, data, run_key(data, c), c.program, case.variant))
+            runs.append(RunSpec(case.label, c.label, data, run_key(data, c), c.program, case.variant,
+                                not_applied))
     return Bench(name, runs, controllers, cases, added)
 
 

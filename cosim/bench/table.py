@@ -8,12 +8,20 @@ controller `none` on the same scenario:
 - `difference`: control − baseline, for KPIs that can be zero or negative (discomfort, voltage
   violations, transformer overload and limit hours, net export);
 - `raw`: not normalised (computation: wall time per control step against real time, ADMM
-  iterations, MQTT messages and bytes; security where a run has it).
+  iterations, MQTT messages and bytes);
+- `security` (runs with `attacks:` or `detection:`: attacks detected, false-positive rate, steps to
+  detect, alarms, quarantined agent-steps): the difference control − baseline where the baseline has
+  the KPI (counts and rates that can be zero: never a ratio); the `none` baseline runs no detector
+  (detection watches ADMM agents), so there the cell is the raw value, marked `raw (baseline has
+  none)`. A controller the scenario's attacks or detection do not apply to (an attack that
+  `needs_controller: admm`, the detection section) runs the scenario without them
+  (`cosim.bench.spec.without_inapplicable`); its security cells are empty, marked `n/a: ...` with
+  what was left out (also in the `not_applied` column of all its rows).
 
 Composite score (lower is better; the baseline scores 1): the mean of the `ratio`-normalised KPIs
 of SCORE_RATIOS (cells normalised as a difference are left out) plus 0.1 × the extra discomfort per
 building and day (K·h) plus 0.1 × the extra hours of voltage violation (bus-hours), transformer
-overload and limit exceedance per day, each against the baseline.
+overload and limit exceedance per day, each against the baseline. Security KPIs are not in it.
 """
 
 from __future__ import annotations
@@ -30,14 +38,15 @@ import pandas as pd
 from cosim.bench.runner import RunRecord
 from cosim.bench.spec import BASELINE
 
-Normalise = Literal["ratio", "difference", "raw"]
+Normalise = Literal["ratio", "difference", "raw", "security"]
 Better = Literal["lower", "higher", ""]
 Getter = Callable[[dict[str, Any]], float | None]
 SCORE_RATIOS = ("energy_cost", "co2_kg", "peak_import_kw", "daily_peak_mean_kw", "ramping_kw",
                 "one_minus_load_factor", "losses_kwh")
 SCORE_WEIGHT = 0.1
 COLUMNS = ["suite", "scenario", "controller", "kpi", "label", "unit", "value", "baseline", "normalised",
-           "normalisation", "better", "status", "error", "cached", "run_dir"]
+           "normalisation", "better", "status", "error", "cached", "run_dir", "not_applied"]
+NOT_APPLICABLE = "n/a"
 
 
 def _at(group: str, name: str) -> Getter:
@@ -93,9 +102,14 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("admm_iterations_mean", "ADMM iterations per step", "-", _at("admm", "iterations_mean"), "raw", ""),
     Kpi("mqtt_messages", "MQTT messages", "-", _at("mqtt", "messages"), "raw", ""),
     Kpi("mqtt_bytes", "MQTT bytes", "B", _at("mqtt", "bytes"), "raw", ""),
-    Kpi("detected_share", "attacks detected", "-", _at("security", "detected_share"), "raw", "higher"),
+    Kpi("detected_share", "attacks detected", "-", _at("security", "detected_share"), "security", "higher"),
     Kpi("false_positive_rate", "false-positive alarms", "per agent-step",
-        _at("security", "false_positive_rate"), "raw", "lower"),
+        _at("security", "false_positive_rate"), "security", "lower"),
+    Kpi("steps_to_detect_median", "steps to detect (median)", "steps",
+        _at("security", "steps_to_detect_median"), "security", "lower"),
+    Kpi("alarms", "alarms", "agent-steps", _at("security", "alarms"), "security", ""),
+    Kpi("quarantined_agent_steps", "quarantined", "agent-steps", _at("security", "quarantined_agent_steps"),
+        "security", ""),
 )
 
 
@@ -112,6 +126,12 @@ def load_kpis(record: RunRecord) -> dict[str, Any] | None:
 def _normalised(kpi: Kpi, value: float | None, baseline: float | None) -> tuple[float, str]:
     if kpi.normalise == "raw":
         return math.nan, "raw"
+    if kpi.normalise == "security":
+        if baseline is None or not math.isfinite(baseline):
+            return math.nan, "raw (baseline has none)"
+        if value is None or not math.isfinite(value):
+            return math.nan, "difference"
+        return value - baseline, "difference"
     if value is None or baseline is None or not (math.isfinite(value) and math.isfinite(baseline)):
         return math.nan, kpi.normalise
     if kpi.normalise == "ratio":
@@ -121,21 +141,35 @@ def _normalised(kpi: Kpi, value: float | None, baseline: float | None) -> tuple[
     return value - baseline, "difference"
 
 
-def tidy_table(suite: str, records: list[RunRecord]) -> pd.DataFrame:
-    """One row per scenario × controller × KPI (and the score); failed runs keep their rows, empty."""
+def tidy_table(
+    suite: str, records: list[RunRecord], not_applied: dict[tuple[str, str], tuple[str, ...]] | None = None
+) -> pd.DataFrame:
+    """One row per scenario × controller × KPI (and the score); failed runs keep their rows, empty.
+    `not_applied`: per (scenario, controller), the attacks and detection left out of its run
+    (`RunSpec.not_applied`)."""
     loaded = {(r.scenario, r.controller): load_kpis(r) for r in records}
+    not_applied = not_applied or {}
+    secured = {  # the security KPIs some run of the scenario has
+        (scenario, kpi.name) for (scenario, _c), k in loaded.items() for kpi in KPIS
+        if kpi.normalise == "security" and k is not None and kpi.get(k) is not None
+    }
     rows: list[dict[str, Any]] = []
     for r in records:
         k = loaded[(r.scenario, r.controller)]
         base = loaded.get((r.scenario, BASELINE))
+        left_out = not_applied.get((r.scenario, r.controller), ())
         currency = str(((k or base or {}).get("run") or {}).get("currency") or "EUR")
         run_rows = []
         for kpi in KPIS:
             value = kpi.get(k) if k is not None else None
             baseline = kpi.get(base) if base is not None else None
             if value is None and baseline is None and kpi.normalise == "raw":
-                continue  # a KPI no run of this scenario has (no ADMM, no MQTT, no attacks)
+                continue  # a KPI no run of this scenario has (no ADMM, no MQTT)
+            if kpi.normalise == "security" and (r.scenario, kpi.name) not in secured:
+                continue  # no attacks, no detection in this scenario
             normalised, how = _normalised(kpi, value, baseline)
+            if kpi.normalise == "security" and value is None and left_out:
+                how = f"{NOT_APPLICABLE}: " + "; ".join(left_out)
             run_rows.append({
                 "kpi": kpi_name(kpi, currency), "label": kpi.label,
                 "unit": kpi.unit.format(currency=currency),
@@ -145,7 +179,8 @@ def tidy_table(suite: str, records: list[RunRecord]) -> pd.DataFrame:
             })
         run_rows.append(_score_row(run_rows, k, base))
         common = {"suite": suite, "scenario": r.scenario, "controller": r.controller, "status": r.status,
-                  "error": r.error or "", "cached": r.cached, "run_dir": r.folder}
+                  "error": r.error or "", "cached": r.cached, "run_dir": r.folder,
+                  "not_applied": "; ".join(left_out)}
         rows += [{**common, **row} for row in run_rows]
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -206,8 +241,8 @@ def best_controllers(table: pd.DataFrame) -> set[tuple[str, str, str]]:
     best: set[tuple[str, str, str]] = set()
     ok = table[(table["status"] == "ok") & table["better"].isin(["lower", "higher"]) & table["value"].notna()]
     for (scenario, kpi), rows in ok.groupby(["scenario", "kpi"], sort=False):
-        if rows["value"].nunique() <= 1 and len(rows) > 1:
-            continue  # all the same: nothing to mark
+        if rows["value"].nunique() <= 1:
+            continue  # all the same, or one value only: nothing to mark
         lower = rows["better"].iloc[0] == "lower"
         target = rows["value"].min() if lower else rows["value"].max()
         tolerance = 1e-9 * max(abs(target), 1.0)

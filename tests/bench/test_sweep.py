@@ -42,4 +42,4 @@ def test_a_wrong_sweep_is_one_message(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert "no_such_field" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(app, ["bench", "nosuchsuite", "--controllers", "none"])
-    assert result.exit_code != 0 and "not a suite (tiny, quick, full)" in result.output
+    assert result.exit_code != 0 and "not a suite (tiny, quick, full, attack)" in result.output
