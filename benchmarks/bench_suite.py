@@ -8,6 +8,8 @@ below 1e-5; the power flow in a Dask worker differs from the same solve elsewher
 docs/dev/benchmarking-2026-12-07.md).
 
     python benchmarks/bench_suite.py [--suite quick] [--controllers none,rule_based,mpc,admm] [--workers 2]
+
+(`--suite attack`: the attack scenarios alone, about a minute.)
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def main() -> None:
             records = run_all(bench.runs, Path(tmp) / f"{executor}-{workers}" / "runs", workers, executor)
             wall = time.perf_counter() - started
             failed = sum(r.status != "ok" for r in records)
-            results.append((name, wall, tidy_table(bench.name, records), failed))
+            not_applied = {(r.scenario, r.controller): r.not_applied for r in bench.runs}
+            results.append((name, wall, tidy_table(bench.name, records, not_applied), failed))
             console.print(f"{name}: {wall:.1f} s", highlight=False)
     table = Table(title=f"cosim bench {args.suite}: wall time")
     for column in ("executor", "wall (s)", "speed-up vs 1 worker", "failed runs", "max rel. difference",
