@@ -117,7 +117,7 @@ def markdown(table: pd.DataFrame) -> str:
                 cells = [fmt(norm.loc[(scenario, controller), k[0]]) for k in normalised]
                 lines.append(f"- {controller}: " + ", ".join(cells))
         for controller, left_out in _left_out(rows):
-            lines.append(f"- {controller} ran without: {left_out} (security KPIs n/a)")
+            lines.append(f"- {controller} ran the scenario without: {left_out} (not applicable to it)")
         lines.append("")
     return "\n".join(lines)
 
@@ -303,8 +303,10 @@ def html_report(table: pd.DataFrame, title: str, notes: Iterable[str] = ()) -> s
     )
     for scenario, rows in table.groupby("scenario", sort=False):
         parts.append(f"<h2>{html.escape(str(scenario))}</h2><h3>KPIs</h3>")
-        parts += [f"<p class='note na'><b>{html.escape(c)}</b> ran without {html.escape(what)} "
-                  "(not applicable to it): its security KPIs are n/a.</p>" for c, what in _left_out(rows)]
+        secured = rows["normalisation"].astype(str).str.startswith(NOT_APPLICABLE).any()
+        parts += [f"<p class='note na'><b>{html.escape(c)}</b> ran the scenario without {html.escape(what)} "
+                  f"(not applicable to it){': its security KPIs are n/a' if secured else ''}.</p>"
+                  for c, what in _left_out(rows)]
         parts.append(_html_table(rows, str(scenario), best, "value"))
         parts.append("<h3>Normalised</h3>")
         parts.append(_html_table(rows, str(scenario), best, "normalised"))

@@ -1,5 +1,5 @@
 """Attack scenarios in the benchmark: the attack-fdi feeder (one compromised ADMM agent, the
-plan_consistency guard) for 8 hours, with and without detection. The security KPIs in the table and
+plan_consistency guard) for 6 hours, with and without detection. The security KPIs in the table and
 the HTML report are the run's kpis.json; controllers the ADMM attack and the detection do not apply to
 run the feeder without them (same sensor noise) and their security cells say n/a; `cosim validate`
 refuses the attack on such a controller, so the bench must leave it out."""
@@ -33,8 +33,8 @@ def attack_bench(tmp_path_factory: pytest.TempPathFactory) -> BenchRun:
     folder = tmp_path_factory.mktemp("bench-attack")
     suite = folder / "suite.yaml"
     suite.write_text(yaml.safe_dump({"scenarios": [
-        {"file": str(SCENARIO), "name": "fdi", "set": {"duration": "8h"}},
-        {"file": str(SCENARIO), "name": "fdi-undetected", "set": {"duration": "8h", "detection": None}},
+        {"file": str(SCENARIO), "name": "fdi", "set": {"duration": "6h"}},
+        {"file": str(SCENARIO), "name": "fdi-undetected", "set": {"duration": "6h", "detection": None}},
     ]}))
     return run_bench(folder / "out", str(suite), "--controllers", "none,rule_based,admm")
 
@@ -118,7 +118,8 @@ def test_the_report_shows_the_security_kpis_and_na(attack_bench: BenchRun) -> No
         for controller in ("none", "rule_based"):
             value, text = parser.cells[("fdi", controller, kpi)]
             assert math.isnan(value) and text == "n/a"
-    assert "<b>rule_based</b> ran without attacks.0 admm_bias (needs admm)" in report
+    assert "<b>rule_based</b> ran the scenario without attacks.0 admm_bias (needs admm)" in report
+    assert "its security KPIs are n/a" in report
     markdown = (attack_bench.out / "kpis.md").read_text()
     assert "attacks detected" in markdown and "| n/a |" in markdown
 
