@@ -8,6 +8,8 @@ import pytest
 
 from forecasting import Archive, WeatherErrorParams, WeatherForecasts, build_forecaster
 from forecasting.evaluate import ForecasterSpec, evaluate
+from forecasting.features import Rows, min_history_steps
+from forecasting.gbt import BUFFER_DAYS, CALIBRATION_FOLDS, GradientBoosted
 from forecasting.weather import sigma_at
 
 
@@ -48,6 +50,29 @@ def test_the_data_driven_forecaster_beats_seasonal_naive_and_its_intervals_cover
     assert mae["gbt"] < 0.9 * mae["naive"]
     coverage = table.set_index("forecaster").loc["gbt", "coverage_80"]
     assert 0.65 <= coverage <= 0.92
+
+
+def test_every_day_calibrates_once_on_models_that_never_saw_it_or_its_neighbours() -> None:
+    """Blocked cross-conformal calibration: every target day after the lag window is held out by
+    exactly one fold, and that fold's quantile models train on no row of its block or the day next
+    to it (and on every other row)."""
+    spd, first, n_days = 24, min_history_steps(24), 40
+    rng = np.random.default_rng(0)
+    lead = rng.integers(1, 25, 5000)
+    issue = rng.integers(first, first + n_days * spd - lead + 1)
+    rows = Rows(issue, lead, np.zeros(5000, dtype=int))
+    folds = GradientBoosted._calibration_folds(rows, first, first + n_days * spd, spd)
+    assert len(folds) == CALIBRATION_FOLDS
+    held_count = np.sum([held for held, _ in folds], axis=0)
+    np.testing.assert_array_equal(held_count, 1)
+    day = (rows.target - first) // spd
+    for held, trained in folds:
+        block = np.unique(day[held])
+        assert len(block) == block[-1] - block[0] + 1 >= n_days // CALIBRATION_FOLDS - 1  # consecutive
+        near = (day >= block[0] - BUFFER_DAYS) & (day <= block[-1] + BUFFER_DAYS)
+        np.testing.assert_array_equal(trained, ~near)
+    short = GradientBoosted._calibration_folds(rows, first, first + 10 * spd, spd)
+    assert len(short) == 1  # a short history: its last fifth
 
 
 def test_training_needs_enough_history() -> None:
