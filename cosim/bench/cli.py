@@ -24,7 +24,7 @@ console = Console()
 
 def bench(
     suite: Annotated[
-        str, typer.Argument(metavar="SUITE", help="tiny, quick, full, or a suite or sweep YAML file")
+        str, typer.Argument(metavar="SUITE", help="tiny, quick, full, attack, or a suite or sweep YAML file")
     ],
     controllers: Annotated[
         str | None,
