@@ -19,7 +19,8 @@ has not seen. Every day of the history calibrates (holding out every fifth day i
 calibrated on ~11 days of an 8-week history: the coverage of held-out PV moved by ±5 points with
 the choice of days); a history of fewer than three days per block calibrates on its last fifth.
 Training costs the mean model, the two quantile models and four more pairs on ~3/4 of the rows
-(about four times the training of the point forecast alone); forecasting costs no more. Rows
+(quantile models are the slow part: ~10× the point model alone, ~5× one calibration split);
+forecasting costs no more. Rows
 whose actual value is exactly zero are left out of the measurement, except for a solar quantity
 (with weather forecasts, never negative and zero whenever the sun is down: PV), which is calibrated
 on every row whose target has the sun up (clear-sky irradiance > 0: where it can be non-zero) and
