@@ -12,7 +12,7 @@ forecast:
   history_days: 28          # history before the start the forecasters train on
   retrain_every_h: 24       # retrain on everything seen so far (none: train once)
   record_leads_h: [1, 6, 24]
-  intervals: false          # also issue (and record) the 10 % / 90 % quantiles: ~3× the time
+  intervals: false          # also issue (and record) the 10 % / 90 % quantiles: ~10× the training time
 ```
 
 Without the section the controllers get perfect forecasts (the twin of the simulators), as before.
