@@ -53,6 +53,7 @@ from typing import Any, cast
 from rich.console import Console
 from rich.table import Table
 
+from cosim.control.sensors import meter_sigma_kw
 from cosim.results.writer import read_table
 from cosim.run import RunSummary, run_scenario
 from cosim.scenario.attacks import SensorNoise
@@ -92,7 +93,7 @@ class Case:
 
 def cases() -> list[Case]:
     noise = SensorNoise()
-    meter_sigma = noise.p_kw_rel * TYPICAL_LOAD_KW + noise.p_kw_abs
+    meter_sigma = meter_sigma_kw(noise, TYPICAL_LOAD_KW)
     house, bat, start = "house-003", "bat-001", 3
     out = [Case("admm_bias", share * HP_RANGE_KW, f"{share:.0%} of HP range", house, start, "agent")
            for share in (0.05, 0.2, 0.75)]

@@ -64,6 +64,12 @@ class Observation:
     def count(self, kind: str) -> int:
         return dict(self.messages).get(kind, 0)
 
+    @property
+    def at_bus_kw(self) -> float | None:
+        """The step's power as the grid side measured it at the bus, else as the agent's own meter
+        did (None: neither)."""
+        return self.bus_kw if self.bus_kw is not None else self.measured_kw
+
 
 @dataclass(frozen=True)
 class Score:

@@ -13,11 +13,6 @@ from controllers.detection.cusum import CusumDetector, CusumParams
 __all__ = ["PeerConsistency", "PlanConsistency", "PlanRevision"]
 
 
-def _measured(observation: Observation) -> float | None:
-    """The step's power as the grid side measured it, else as the agent's own meter did."""
-    return observation.bus_kw if observation.bus_kw is not None else observation.measured_kw
-
-
 @register_detector
 class PlanConsistency(Detector):
     """Score = |measured − reported| in kW over one step; an alarm above `threshold` (kW). The
@@ -28,7 +23,7 @@ class PlanConsistency(Detector):
     kind: ClassVar[str] = "plan_consistency"
 
     def score(self, observation: Observation) -> Score | None:
-        measured = _measured(observation)
+        measured = observation.at_bus_kw
         if observation.reported_kw is None or measured is None:
             return None
         return self.verdict(observation, abs(measured - observation.reported_kw))

@@ -251,8 +251,8 @@ class _Forecasting(DistrictController):
                 pending.messages.get(n, ()), reported_before_kw=pending.claims_before.get(n),
             ))
         residuals = {
-            o.agent: (o.bus_kw if o.bus_kw is not None else o.measured_kw or 0.0) - o.reported_kw
-            for o in observations if o.reported_kw is not None
+            o.agent: o.at_bus_kw - o.reported_kw
+            for o in observations if o.reported_kw is not None and o.at_bus_kw is not None
         }
         revisions = {
             o.agent: o.reported_kw - o.reported_before_kw
@@ -310,14 +310,15 @@ class LocalAdmm(_Forecasting):
         data = with_plans(self.context, self._data(step, measured), step.time_s)
         if not self.agents:
             self.agents = build_agents(data, self.coordinator)
-        refresh = self.shared.linearizer is not None or self.shared.limit_kw != self.limit_kw
-        refreshed = coupling if refresh or self._false_limit else None
-        self._false_limit = self.shared.limit_kw != self.limit_kw
+        # a new coupling with new voltage rows, and while a false limit holds and the step it ends
+        false_limit = self.shared.limit_kw != self.limit_kw
+        refresh = self.shared.linearizer is not None or false_limit or self._false_limit
+        refreshed = coupling if refresh else None
+        self._false_limit = false_limit
         screen = None
+        coordinator: Any = self.coordinator  # as the agents see it (a WatchedCoordinator stands in for it)
         if self.defence.active:
             screen = self.defence.screen(step.time_s, step.index, self.names, self._trusted(step, data))
-        coordinator: Any = self.coordinator
-        if self.defence.active:
             coordinator = self.defence.watch(self.coordinator, step.time_s)
         result = run_control_step(
             self.agents, coordinator, step.index, data, coupling=refreshed, screen=screen

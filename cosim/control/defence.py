@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
+from controllers.admm.params import CoordinatorParams
 from controllers.detection import Detector, Observation
 from cosim.attacks import ATTACKS, Attack
 from cosim.scenario.model import Scenario
@@ -38,7 +39,8 @@ __all__ = ["MUTE_AFTER_ROUNDS", "SENSOR_DETECTORS", "Defence", "WatchedCoordinat
 
 Trusted = Callable[[str], np.ndarray]  # agent → its trusted net-power estimate over the horizon
 SENSOR_DETECTORS = frozenset({"meter_consistency", "soc_consistency"})  # they judge a sensor, not an agent
-MUTE_AFTER_ROUNDS = 2  # as the MQTT coordinator's default (controllers.admm.mqtt)
+# as the MQTT coordinator by default (controllers.admm.params.CoordinatorParams.mute_after_rounds)
+MUTE_AFTER_ROUNDS: int = CoordinatorParams.model_fields["mute_after_rounds"].default
 
 
 def peer_residuals(

@@ -49,7 +49,7 @@ def noisy(received: dict[str, Values], noise: SensorNoise, key: tuple[int, int])
         v = dict(values)
         p = v.get("p_kw")
         if p is not None:
-            v["p_kw"] = p + e_p * (noise.p_kw_rel * abs(p) + noise.p_kw_abs)
+            v["p_kw"] = p + e_p * meter_sigma_kw(noise, p)
         for name, e in (("soc", e_soc), ("tank_soc", e_tank)):
             soc = v.get(name)
             if soc is not None:
