@@ -37,19 +37,25 @@ class AdmmAgentParams(_Params):
     `plan` message, weight `plan_weight_per_kw2`); `queue_updates`: a round's update is queued
     instead of awaiting its PUBACK (the default on every broker: the platform's MQTT session sets
     TCP_NODELAY and re-arms TCP_QUICKACK, so a broker without `set_tcp_nodelay` no longer stalls
-    queued updates; `false` awaits each acknowledgement, one broker round trip per agent and round)."""
+    queued updates; `false` awaits each acknowledgement, one broker round trip per agent and round);
+    `batch_updates`: on an agent host, the host sends its agents' updates to a round in one
+    `batch/admm-x` message (the coordinator must list the host in its `hosts`)."""
 
     coordinator: Name = COORDINATOR_ID
     plan_weight_per_kw2: Annotated[float, Field(ge=0)] = 0.0
     plan_series: Name = "p_kw"
     queue_updates: bool = True
+    batch_updates: bool = False
 
 
 class CoordinatorParams(_Params):
     """The coordinator's: the building agents, the shared limit and horizon (steps), the peak-import
     price, the ADMM settings (unset: `AdmmSettings`' defaults), the wait for a round's answers,
     the rounds after which a silent agent is no longer waited for (`mute_after_rounds`), the wall
-    time for a step's rounds, and `refresh` (the bridge sends each step's coupling map)."""
+    time for a step's rounds, `refresh` (the bridge sends each step's coupling map), and `hosts`
+    (agent host id → the agents it carries: whose updates the coordinator takes from that host's
+    `batch/admm-x` messages; a batch from a host not listed, or an entry for an agent the host does
+    not carry, is dropped and counted)."""
 
     agents: Annotated[tuple[Name, ...], Field(min_length=1)]
     limit_kw: Annotated[float, Field(gt=0)]
@@ -63,6 +69,7 @@ class CoordinatorParams(_Params):
     mute_after_rounds: Annotated[int, Field(ge=1)] = 2
     step_deadline_s: Annotated[float, Field(gt=0)] | None = None
     refresh: bool = False
+    hosts: dict[Name, tuple[Name, ...]] = {}
 
     @field_validator("agents", mode="before")
     @classmethod
