@@ -114,6 +114,13 @@ class AdmmUpdateBody(_Strict):
     solver_status: Annotated[str, Field(max_length=64)]
 
 
+class AdmmUpdateBatchBody(_Strict):
+    """The updates of several agents of one agent host to the same round (`batch/admm-x`): agent id →
+    its update, as each would have sent it on `admm/x`."""
+
+    values: Annotated[dict[Name, AdmmUpdateBody], Field(min_length=1, max_length=MAX_BATCH_AGENTS)]
+
+
 class AdmmBroadcastBody(_Strict):
     """The coordinator's round (`admm/z`): ρ, and x̄, z̄ and u = y/ρ over `rows` coupling rows (row 0
     the transformer, then the scaled voltage rows) × `steps` horizon steps, row by row."""
@@ -276,6 +283,14 @@ class AdmmXMessage(_Envelope):
     body: AdmmUpdateBody
 
 
+class AdmmXBatchMessage(_Envelope):
+    """The round updates of several agents, sent by their host under its own name; the envelope's
+    tick and iteration are the round's."""
+
+    kind: Literal["batch/admm-x"] = "batch/admm-x"
+    body: AdmmUpdateBatchBody
+
+
 class AdmmZMessage(_Envelope):
     kind: Literal["admm/z"] = "admm/z"
     body: Annotated[AdmmBroadcastBody | AdmmDecisionBody, Field(discriminator="type")]
@@ -314,6 +329,7 @@ Message: TypeAlias = (
     | StatusMessage
     | MeasBatchMessage
     | SetpointBatchMessage
+    | AdmmXBatchMessage
 )
 MESSAGE_TYPES: Final[Mapping[Kind, type[Message]]] = {
     Kind.MEAS: MeasMessage,
@@ -328,6 +344,7 @@ MESSAGE_TYPES: Final[Mapping[Kind, type[Message]]] = {
     Kind.STATUS: StatusMessage,
     Kind.MEAS_BATCH: MeasBatchMessage,
     Kind.SETPOINT_BATCH: SetpointBatchMessage,
+    Kind.ADMM_X_BATCH: AdmmXBatchMessage,
 }
 # Kinds whose topic names the recipient (the publisher is the bridge or the planner);
 # for every other kind the topic names the sender.
@@ -617,6 +634,12 @@ class MessageFactory:
 
     def admm_x(self, tick: int, iteration: int, body: AdmmUpdateBody) -> AdmmXMessage:
         return AdmmXMessage(**self._envelope(tick, iteration), body=body)
+
+    def admm_x_batch(
+        self, tick: int, iteration: int, values: Mapping[str, AdmmUpdateBody]
+    ) -> AdmmXBatchMessage:
+        body = AdmmUpdateBatchBody(values=dict(values))
+        return AdmmXBatchMessage(**self._envelope(tick, iteration), body=body)
 
     def admm_z(self, tick: int, iteration: int, body: AdmmBroadcastBody | AdmmDecisionBody) -> AdmmZMessage:
         return AdmmZMessage(**self._envelope(tick, iteration), body=body)

@@ -4,12 +4,13 @@ Nothing else in the code base formats or splits topic strings. A topic has four 
 
 - `prefix`: one or more levels separated by "/" (default `ucosim`), shared by a deployment;
 - `run`: the run id, one level;
-- `kind`: one of `KINDS` (`admm/x`, `admm/z`, `batch/meas` and `batch/setpoint` take two levels);
+- `kind`: one of `KINDS` (`admm/x`, `admm/z` and the `batch/…` kinds take two levels);
 - `agent`: the name of the publisher (each agent publishes only under its own name; the bridge
   publishes measurements under the name of the agent they are meant for, and clock and status
   messages under its own name, `BRIDGE_ID`). Batches: the bridge publishes the measurements of
   every agent of one agent host on `batch/meas/{host}`, the host answers for them on
-  `batch/setpoint/{host}`.
+  `batch/setpoint/{host}`; a host of ADMM agents may send their updates to one round in one
+  `batch/admm-x/{host}` message.
 
 Names (prefix levels, run, agent) are 1–64 characters of `A–Z a–z 0–9 _ - .`, so they never
 contain MQTT wildcards, separators or the `$` of broker-internal topics.
@@ -39,6 +40,7 @@ class Kind(StrEnum):
     STATUS = "status"
     MEAS_BATCH = "batch/meas"  # every agent's measurements for one agent host, addressed to the host
     SETPOINT_BATCH = "batch/setpoint"  # the setpoints of several agents, published by their host
+    ADMM_X_BATCH = "batch/admm-x"  # the round updates of several ADMM agents, published by their host
 
 
 KINDS: Final[tuple[str, ...]] = tuple(k.value for k in Kind)

@@ -106,6 +106,7 @@ def run_scenario(
                 security=security,
             )
             context.bridge = plane.bridge
+            context.round_hosts = plane.round_hosts
             if schedules and plane.bridge is not None and scenario.plan is not None:
                 url, run, series = plane.broker.url, plane.run_id, scenario.plan.series
                 planner = None if security is None else security.planner()  # signs the plans

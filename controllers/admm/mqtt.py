@@ -50,6 +50,8 @@ from controllers.messages import (
     AdmmBroadcastBody,
     AdmmDecisionBody,
     AdmmStatsBody,
+    AdmmUpdateBody,
+    AdmmXBatchMessage,
     AdmmXMessage,
     AdmmZMessage,
     ClockMessage,
@@ -92,7 +94,9 @@ class AdmmBuildingAgent(Agent):
     agent's net power tracks, default `p_kw`), `queue_updates` (default: a round's update is queued
     at QoS 0 instead of awaiting its PUBACK, on any broker: a lost one is a straggler; awaiting each
     PUBACK costs one broker round trip per agent of a host and round, and a broker without
-    `set_tcp_nodelay` holds the next broadcast behind its PUBACKs until the host's delayed ACK).
+    `set_tcp_nodelay` holds the next broadcast behind its PUBACKs until the host's delayed ACK),
+    `batch_updates` (on an agent host: the host's agents answer a round in one `batch/admm-x`
+    message, which the coordinator takes for the agents its `hosts` says the host carries).
     """
 
     kind: ClassVar[str] = "admm"
@@ -108,6 +112,7 @@ class AdmmBuildingAgent(Agent):
         self.plan_weight_per_kw2 = p.plan_weight_per_kw2
         self.plan: PlanBody | None = None
         self.queue_updates = p.queue_updates
+        self.batch_updates = p.batch_updates
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
         return [(Kind.FORECAST, self.agent_id), (Kind.ADMM_Z, self.coordinator)]  # plans: by default
@@ -175,7 +180,7 @@ class AdmmBuildingAgent(Agent):
         # broadcast to this host (Nagle on a broker without TCP_NODELAY); a lost update is a
         # straggler the coordinator covers with the last value
         if self.queue_updates:
-            await self.ctx.publish(reply, wait_for_ack=False, qos=0)
+            await self.ctx.publish_round(reply, batch=self.batch_updates)
         else:
             await self.ctx.publish(reply)
 
@@ -254,6 +259,11 @@ class AdmmCoordinatorAgent(Agent):
     a series `quarantine.<agent>` (its trusted net power over the horizon, `cosim.control.defence`);
     that agent's updates then enter the rounds with this series instead of what it reported.
 
+    Batches: an agent host may answer a round for its agents in one `batch/admm-x/{host}` message;
+    each entry counts as that agent's update if `hosts` lists the agent under that host (else it is
+    dropped and counted as `not carried`: the host's login and signature prove only who the host
+    is, `hosts` says for whom it may speak).
+
     The round's barrier counts distinct known agents only: an update from a sender that is not one
     of `agents`, or a second answer of the same agent to the same round, is dropped and counted
     (`rejected`). An agent that missed `mute_after_rounds` rounds in a row is muted: the rounds no
@@ -289,7 +299,9 @@ class AdmmCoordinatorAgent(Agent):
         self.waiting: set[str] = set()  # active agents (not muted) still to answer the current round
         self.waiting_for: tuple[int, int] = (-1, -1)  # the round `waiting` belongs to
         self.missed: dict[str, int] = {}  # consecutive rounds an agent did not answer
-        self.rejected: dict[str, int] = {"unknown sender": 0, "duplicate": 0}
+        self.rejected: dict[str, int] = {"unknown sender": 0, "duplicate": 0, "not carried": 0}
+        self.carried = {host: frozenset(agents) & self.known for host, agents in p.hosts.items()}
+        self.received = {"updates": 0, "batches": 0}  # round messages taken (batches: their entries too)
         # quarantined agents' trusted net power by tick, from the bridge's forecast message
         self.quarantine: dict[int, dict[str, np.ndarray]] = {}
         self.round_key: tuple[int, int] = (-1, -1)
@@ -299,7 +311,8 @@ class AdmmCoordinatorAgent(Agent):
         self.abandoned = 0  # steps given up because the next tick arrived first
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
-        return [(Kind.ADMM_X, None), (Kind.FORECAST, self.agent_id)]
+        kinds: list[tuple[Kind, str | None]] = [(Kind.ADMM_X, None), (Kind.FORECAST, self.agent_id)]
+        return kinds + [(Kind.ADMM_X_BATCH, host) for host in self.carried]
 
     async def on_tick(self, message: ClockMessage) -> None:
         if self.task is not None and not self.task.done():
@@ -330,39 +343,53 @@ class AdmmCoordinatorAgent(Agent):
                 self.couplings = {message.tick: coupling_from_series(self.agents, values)}
                 self.coupling_arrived.set()
         elif isinstance(message, AdmmXMessage) and message.tick == self.round_key[0]:
-            iteration = message.iteration or 0
-            if iteration > self.round_key[1]:
+            if (message.iteration or 0) > self.round_key[1]:
                 return
             if message.sender not in self.known:
                 self.rejected["unknown sender"] += 1
                 return
-            if iteration == self.round_key[1] and message.sender in self.answered:
-                self.rejected["duplicate"] += 1
-                return
-            update = update_from_body(message.sender, message.tick, iteration, message.body)
-            trusted = self.quarantine.get(message.tick, {}).get(message.sender)
-            if trusted is not None and trusted.shape == update.p_net_kw.shape:
-                update = dataclasses.replace(update, p_net_kw=trusted)  # quarantined: not its report
-            self.solve_time_s += update.solve_time_s
-            if iteration < self.round_key[1]:
-                # a straggler's answer to an earlier round: used in this round (as a stale value)
-                # unless the agent's answer to this round comes in too
-                held = self.updates.get(message.sender)
-                if held is None or held.iteration < iteration:
-                    self.updates[message.sender] = update
-                return
-            self.updates[message.sender] = update
-            self.answered.add(message.sender)
-            self.missed[message.sender] = 0
-            # the agents the round waits for are fixed when it starts (an agent muted then that
-            # answers now is no longer muted, and has answered): O(1) per update, where testing
-            # every agent on every update cost O(N²) a round (~10⁸ set operations at N = 10,000)
-            if self.waiting_for != self.round_key:  # a round not started by `_rounds` (tests)
-                self.waiting, self.waiting_for = self._active() - self.answered, self.round_key
-            else:
-                self.waiting.discard(message.sender)
-            if not self.waiting:
-                self.round_done.set()
+            self._take(message.sender, message.tick, message.iteration or 0, message.body)
+        elif isinstance(message, AdmmXBatchMessage) and message.tick == self.round_key[0]:
+            self.received["batches"] += 1
+            carried = self.carried.get(message.sender, frozenset())
+            for agent, body in message.body.values.items():
+                if agent in carried:
+                    self._take(agent, message.tick, message.iteration or 0, body)
+                else:
+                    self.rejected["not carried"] += 1
+
+    def _take(self, sender: str, tick: int, iteration: int, body: AdmmUpdateBody) -> None:
+        """One known agent's update to round `iteration` of the current step."""
+        if iteration > self.round_key[1]:
+            return
+        if iteration == self.round_key[1] and sender in self.answered:
+            self.rejected["duplicate"] += 1
+            return
+        self.received["updates"] += 1
+        update = update_from_body(sender, tick, iteration, body)
+        trusted = self.quarantine.get(tick, {}).get(sender)
+        if trusted is not None and trusted.shape == update.p_net_kw.shape:
+            update = dataclasses.replace(update, p_net_kw=trusted)  # quarantined: not its report
+        self.solve_time_s += update.solve_time_s
+        if iteration < self.round_key[1]:
+            # a straggler's answer to an earlier round: used in this round (as a stale value)
+            # unless the agent's answer to this round comes in too
+            held = self.updates.get(sender)
+            if held is None or held.iteration < iteration:
+                self.updates[sender] = update
+            return
+        self.updates[sender] = update
+        self.answered.add(sender)
+        self.missed[sender] = 0
+        # the agents the round waits for are fixed when it starts (an agent muted then that
+        # answers now is no longer muted, and has answered): O(1) per update, where testing
+        # every agent on every update cost O(N²) a round (~10⁸ set operations at N = 10,000)
+        if self.waiting_for != self.round_key:  # a round not started by `_rounds` (tests)
+            self.waiting, self.waiting_for = self._active() - self.answered, self.round_key
+        else:
+            self.waiting.discard(sender)
+        if not self.waiting:
+            self.round_done.set()
 
     def _active(self) -> set[str]:
         """The agents a round waits for: all but the muted ones."""

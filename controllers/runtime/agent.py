@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from controllers.messages import (
+    AdmmXMessage,
     ClockMessage,
     Codec,
     DecodeError,
@@ -166,6 +167,19 @@ class AgentContext:
             return await self._runner.publish_queued(message, agent=agent, qos=qos)
         return await self._runner.publish(message, agent=agent, retain=retain, qos=qos)
 
+    async def publish_round(self, message: AdmmXMessage, *, batch: bool = False) -> bool:
+        """Send an ADMM round update at QoS 0 without waiting. With `batch`, on an agent host
+        (`AgentHost`), the update joins the host's `batch/admm-x` message for that round, sent as
+        soon as the host's event loop turns: its agents' updates to one broadcast leave together
+        (one message and one signature per host and round instead of one per agent), and this
+        agent's own middleware is not applied (the host's is, to the batch). The receiver must know
+        which agents the host carries. Without a host, `batch` has no effect."""
+        outbox = self._runner.outbox
+        if batch and outbox is not None:
+            outbox(self._runner.agent.agent_id, message)
+            return True
+        return await self._runner.publish_queued(message, qos=0)
+
     async def subscribe(self, kind: Kind, agent: str | None = None) -> None:
         """Receive messages of `kind` from `agent` (None: from every agent) from now on."""
         await self._runner.subscribe(self._runner.scheme.filter(kind, agent))
@@ -207,6 +221,8 @@ class AgentRunner:
         filters += [self.scheme.filter(kind, who) for kind, who in agent.subscriptions()]
         self.filters: tuple[str, ...] = tuple(dict.fromkeys(filters))
         self._owns_connection = connection is None
+        # set by the agent host this runner is on: where batched round updates go (`publish_round`)
+        self.outbox: Callable[[str, AdmmXMessage], None] | None = None
         self.connection = connection if connection is not None else MqttConnection(
             url, client_id=unique_client_id(run, agent.agent_id), handler=self._on_mqtt_message,
             subscriptions=self.filters, qos=qos, will=self._will, on_connect=self.on_connected,

@@ -17,6 +17,12 @@ When the batch asks for it (`partial_after_s`), the setpoints gathered so far go
 time even if an agent is still stepping; the answers of the rest follow in a further batch.
 Invalid setpoints of one agent are reported by that agent (status error) and left out; the
 other agents' setpoints go out.
+
+Round batches: the ADMM updates its agents send to one round in a batch
+(`AgentContext.publish_round(..., batch=True)`) leave in one `batch/admm-x/{host_id}` message
+(QoS 0) instead of one `admm/x` message each; a receiver must be told which agents the host
+carries (the coordinator's `hosts`). The batch goes out whenever the event loop turns, so a host
+that breathes while it solves sends the updates gathered so far and the rest in a further batch.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ import uuid
 from collections.abc import Sequence
 
 from controllers.messages import (
+    MAX_BATCH_AGENTS,
+    MAX_PAYLOAD_BYTES,
+    AdmmUpdateBody,
+    AdmmXMessage,
     Codec,
     DropCounter,
     DropReason,
@@ -44,6 +54,10 @@ from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, hos
 log = logging.getLogger(__name__)
 
 MAX_CACHED_TOPICS = 1 << 16
+# a bound on one round update's JSON in a batch: its name and fields, and ~25 bytes per float
+_UPDATE_BYTES = 512
+_FLOAT_BYTES = 25
+_ROUND_BUDGET_BYTES = MAX_PAYLOAD_BYTES - 4096  # room for the envelope
 
 
 class AgentHost:
@@ -93,6 +107,11 @@ class AgentHost:
             self.connection.add_subscription(topic_filter)
         self._tasks: list[asyncio.Task[None]] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        self._round_topic = self.scheme.topic(Kind.ADMM_X_BATCH, self.host_id)
+        self._rounds: dict[tuple[int, int], dict[str, AdmmUpdateBody]] = {}  # (tick, iteration) → updates
+        self._round_flush_due = False
+        for runner in self.runners:
+            runner.outbox = self._queue_round
 
     def _add_route(self, topic_filter: str, runner: AgentRunner) -> None:
         routed = self._routes.setdefault(topic_filter, [])
@@ -200,6 +219,32 @@ class AgentHost:
             for agent_id in agents:
                 self._by_id[agent_id].count_published()
 
+    # ---------------------------------------------------------------- round batches
+
+    def _queue_round(self, agent_id: str, message: AdmmXMessage) -> None:
+        """Keep `agent_id`'s round update for the next round batch (sent when the loop turns)."""
+        self._rounds.setdefault((message.tick, message.iteration or 0), {})[agent_id] = message.body
+        if not self._round_flush_due:
+            self._round_flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_rounds)
+
+    def _flush_rounds(self) -> None:
+        self._round_flush_due = False
+        rounds, self._rounds = self._rounds, {}
+        items: list[tuple[str, bytes]] = []
+        for (tick, iteration), updates in rounds.items():
+            for chunk in _round_chunks(updates):
+                message = self._batch_factory.admm_x_batch(tick, iteration, chunk)
+                if (payload := self.path.encode(self._round_topic, message)) is not None:
+                    items.append((self._round_topic, payload))
+        if items:
+            task = asyncio.get_running_loop().create_task(self._send_rounds(items))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+
+    async def _send_rounds(self, items: list[tuple[str, bytes]]) -> None:
+        await self.connection.publish_many(items, qos=0)  # a lost batch: its agents are stragglers
+
     # ---------------------------------------------------------------- lifecycle
 
     async def __aenter__(self) -> AgentHost:
@@ -230,3 +275,22 @@ class AgentHost:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _round_chunks(updates: dict[str, AdmmUpdateBody]) -> list[dict[str, AdmmUpdateBody]]:
+    """`updates` split into parts that each fit one batch message (`MAX_BATCH_AGENTS` agents, and by
+    a bound on the encoded size `MAX_PAYLOAD_BYTES`): one part for a host of a few hundred agents
+    at a day's horizon."""
+    chunks: list[dict[str, AdmmUpdateBody]] = []
+    chunk: dict[str, AdmmUpdateBody] = {}
+    size = 0
+    for agent, update in updates.items():
+        entry = _UPDATE_BYTES + _FLOAT_BYTES * len(update.p_net_kw)
+        if chunk and (size + entry > _ROUND_BUDGET_BYTES or len(chunk) >= MAX_BATCH_AGENTS):
+            chunks.append(chunk)
+            chunk, size = {}, 0
+        chunk[agent] = update
+        size += entry
+    if chunk:
+        chunks.append(chunk)
+    return chunks

@@ -56,6 +56,8 @@ from controllers.messages import (
     AdmmDecisionBody,
     AdmmStatsBody,
     AdmmStatsMessage,
+    AdmmUpdateBody,
+    AdmmXBatchMessage,
     AdmmXMessage,
     AdmmZMessage,
     Message,
@@ -397,6 +399,10 @@ class MqttAdmm(_Forecasting):
         if self.defence.detectors:
             for name in self.names:
                 self.exchange.bridge.watch(Kind.ADMM_X, name, self._on_update)
+            # agents on one host answer in its round batches: the entries of the agents it carries
+            self._carried = {host: frozenset(agents) for host, agents in context.round_hosts.items()}
+            for host in self._carried:
+                self.exchange.bridge.watch(Kind.ADMM_X_BATCH, host, self._on_batch)
 
     def _on_coordinator(self, message: Message) -> None:
         """Keep a step's rounds (from the coordinator's decision) and its report."""
@@ -409,13 +415,24 @@ class MqttAdmm(_Forecasting):
         """Keep each agent's latest claims of its steps 0 and 1, and note every update heard (on the
         bridge's thread)."""
         if isinstance(message, AdmmXMessage):
-            self._seen.setdefault(message.sender, []).append((message.tick, message.iteration or 0))
-        if isinstance(message, AdmmXMessage) and message.body.p_net_kw:
-            key = (message.tick, message.iteration or 0)
-            held = self._claims.get(message.sender)
+            self._heard(message.sender, message.tick, message.iteration or 0, message.body)
+
+    def _on_batch(self, message: Message) -> None:
+        """`_on_update` for each entry of a host's round batch that the host may speak for."""
+        if isinstance(message, AdmmXBatchMessage):
+            carried = self._carried.get(message.sender, frozenset())
+            for agent, body in message.body.values.items():
+                if agent in carried:
+                    self._heard(agent, message.tick, message.iteration or 0, body)
+
+    def _heard(self, agent: str, tick: int, iteration: int, body: AdmmUpdateBody) -> None:
+        self._seen.setdefault(agent, []).append((tick, iteration))
+        if body.p_net_kw:
+            key = (tick, iteration)
+            held = self._claims.get(agent)
             if held is None or held[:2] <= key:
-                p = message.body.p_net_kw
-                self._claims[message.sender] = (*key, float(p[0]), float(p[1]) if len(p) > 1 else None)
+                p = body.p_net_kw
+                self._claims[agent] = (*key, float(p[0]), float(p[1]) if len(p) > 1 else None)
 
     def _forecasts(
         self, step: ControlStep, measured: dict[str, Values], previous: dict[str, BuildingSetpoints]

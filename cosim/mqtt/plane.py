@@ -6,6 +6,8 @@ on one shared connection in a background thread, the same in one separate worker
 as its own process with `python -m controllers.agent`), connects the lockstep bridge and waits
 until every agent is online. With `batch`, the agents on one shared connection (`tasks`,
 `worker`) get their measurements in one message per step and answer in one (`cosim.mqtt.bridge_batch`).
+ADMM agents on one shared connection always answer a round in one `batch/admm-x` message of their
+host (`with_round_batches`); each in its own process (`processes`) sends its own updates.
 With `agents: external` no agent is started: a controller of the user's (any MQTT client, any
 language; docs/controllers.md) connects as the agents, and the run waits for it.
 `ControlPlane.close` stops them in reverse order.
@@ -179,6 +181,7 @@ class ControlPlane:
     device_bridge: SyncBridge | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     verifier: SigningMiddleware | None = None  # the bridge's, in a secured run (cosim.security)
+    round_hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # host → ADMM agents it batches
     device_verifier: SigningMiddleware | None = None  # the device plane's bridge's, in a secured run
 
     def close(self) -> None:
@@ -199,16 +202,40 @@ def _connect(bridge: SyncBridge, url: str) -> None:
         ) from exc
 
 
+ROUND_BATCH_KINDS = ("admm", "admm-compromised")  # agents whose round updates their host batches
+COORDINATOR_KIND = "admm-coordinator"
+
+
+def with_round_batches(specs: list[AgentSpec], host_id: str) -> tuple[list[AgentSpec], tuple[str, ...]]:
+    """`specs` of agents on the one host `host_id`, with the ADMM agents answering each round in the
+    host's batch and the coordinator told that the host carries them; and those agents."""
+    batched = tuple(s.agent_id for s in specs if s.kind in ROUND_BATCH_KINDS)
+    if not batched or not any(s.kind == COORDINATOR_KIND for s in specs):
+        return specs, ()
+    out = []
+    for s in specs:
+        if s.kind in ROUND_BATCH_KINDS:
+            s = AgentSpec(s.agent_id, s.kind, {**s.params, "batch_updates": True})
+        elif s.kind == COORDINATOR_KIND:
+            s = AgentSpec(s.agent_id, s.kind, {**s.params, "hosts": {host_id: list(batched)}})
+        out.append(s)
+    return out, batched
+
+
+Runner = AgentThread | AgentWorker | AgentProcesses
+
+
 def _start_agents(
     specs: list[AgentSpec], url: str, run: str, agents: str, qos: int, batch: bool,
     security: RunSecurity | None = None,
-) -> tuple[AgentThread | AgentWorker | AgentProcesses, dict[str, list[str]] | None]:
-    """The agents' runner and, with `batch`, the agent host the bridge batches for (host → agents).
+) -> tuple[Runner, dict[str, list[str]] | None, dict[str, tuple[str, ...]]]:
+    """The agents' runner, with `batch` the agent host the bridge batches for (host → agents), and
+    the host whose ADMM agents answer each round in one batch (host → those agents).
     `security`: each agent (process) or the agent host logs in and signs as its principal."""
     if agents == "processes":
         if batch:
             raise ValueError("batches need agents on one shared connection (agents: tasks or worker)")
-        return AgentProcesses(specs, url, run, qos, security), None
+        return AgentProcesses(specs, url, run, qos, security), None, {}
     if agents not in ("tasks", "worker"):
         raise ValueError(f"unknown agents deployment {agents!r}; allowed: tasks, worker, processes")
     host_id = batch_host_id(0, (s.agent_id for s in specs))  # predictable batch topics: host-0
@@ -217,8 +244,9 @@ def _start_agents(
         host = security.host()
         host_id = host.username
     hosts = {host_id: [s.agent_id for s in specs]} if batch else None
+    specs, batched = with_round_batches(specs, host_id)
     runner = (AgentThread if agents == "tasks" else AgentWorker)(specs, url, run, qos, host_id, host)
-    return runner, hosts
+    return runner, hosts, ({host_id: batched} if batched else {})
 
 
 def _emulate_command(scenario_path: str, device: str, url: str, run: str, security: Any = None) -> str:
@@ -287,7 +315,8 @@ def start_control_plane(
                 if batch:
                     raise ValueError("external agents answer on their own topics: batches do not apply")
             else:
-                runner, hosts = _start_agents(specs, broker.url, run, agents, qos, batch, security)
+                runner, hosts, plane.round_hosts = _start_agents(specs, broker.url, run, agents, qos, batch,
+                                                                 security)
                 plane.agents = runner
                 plane.closers.insert(0, runner.close)
             bridge_url: Any = broker.url

@@ -66,13 +66,16 @@ def coordinator_lines(prefix: str, coordinator: str) -> list[str]:
         f"topic write {_topic(prefix, Kind.ADMM_Z, coordinator)}",
         f"topic write {_topic(prefix, Kind.ADMM_STATS, coordinator)}",
         f"topic read {_topic(prefix, Kind.ADMM_X, '+')}",
+        f"topic read {_topic(prefix, Kind.ADMM_X_BATCH, '+')}",
     ]
 
 
 def bridge_lines(prefix: str, bridge: str) -> list[str]:
     writes = [(Kind.MEAS, "+"), (Kind.MEAS_BATCH, "+"), (Kind.FORECAST, "+"), (Kind.CLOCK, bridge),
               (Kind.STATUS, bridge)]
-    reads = [Kind.SETPOINT, Kind.STATUS, Kind.SETPOINT_BATCH, Kind.ADMM_STATS, Kind.ALARM]
+    # the ADMM rounds too: the decision (the step's rounds) and, for the anomaly checks, the updates
+    reads = [Kind.SETPOINT, Kind.STATUS, Kind.SETPOINT_BATCH, Kind.ADMM_STATS, Kind.ALARM, Kind.ADMM_Z,
+             Kind.ADMM_X, Kind.ADMM_X_BATCH]
     return [
         *(f"topic write {_topic(prefix, kind, who)}" for kind, who in writes),
         *(f"topic read {_topic(prefix, kind, '+')}" for kind in reads),
@@ -81,7 +84,8 @@ def bridge_lines(prefix: str, bridge: str) -> list[str]:
 
 def host_lines(prefix: str, host: str, agents: Sequence[str], coordinator: str) -> list[str]:
     """An agent host's lines: the union of its agents' (`agent_lines`, `coordinator_lines`) and its
-    own batches and status, each line once, in the order Mosquitto should meet them.
+    own batches (round updates, setpoints, measurements) and status, each line once, in the order
+    Mosquitto should meet them.
 
     Mosquitto checks a publication (and each delivery) against the user's lines in file order
     and stops at the first that allows it, so a host of N agents costs up to ~11 N topic matches
@@ -91,6 +95,7 @@ def host_lines(prefix: str, host: str, agents: Sequence[str], coordinator: str) 
     (`admm/x` of the ADMM rounds, then setpoints, forecasts, measurements): the same permissions,
     a third fewer lines, a round's update matched after ~N/2 lines."""
     shared = [
+        f"topic write {_topic(prefix, Kind.ADMM_X_BATCH, host)}",
         f"topic write {_topic(prefix, Kind.SETPOINT_BATCH, host)}",
         f"topic read {_topic(prefix, Kind.MEAS_BATCH, host)}",
         f"topic write {_topic(prefix, Kind.STATUS, host)}",
@@ -100,6 +105,7 @@ def host_lines(prefix: str, host: str, agents: Sequence[str], coordinator: str) 
     ]
     if coordinator in agents:
         shared += [
+            f"topic read {_topic(prefix, Kind.ADMM_X_BATCH, '+')}",
             f"topic read {_topic(prefix, Kind.ADMM_X, '+')}",
             f"topic write {_topic(prefix, Kind.ADMM_Z, coordinator)}",
             f"topic write {_topic(prefix, Kind.ADMM_STATS, coordinator)}",

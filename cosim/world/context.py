@@ -36,6 +36,8 @@ class RunContext:
     device_bridge: SyncBridge | None = None  # external devices (hardware in the loop)
     replanner: Replanner | None = None  # rolling day-ahead plans (cosim.plans.replan)
     publish_plans: Callable[[dict[str, Schedule]], object] | None = None  # retained plans, over MQTT
+    # agent host → the ADMM agents that answer the rounds in its batches (cosim.mqtt.plane)
+    round_hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def require_context(context: object, who: str) -> RunContext:

@@ -21,7 +21,14 @@ from controllers.admm import (
 from controllers.admm.messages import LocalUpdate
 from controllers.admm.mqtt import COORDINATOR_ID, AdmmCoordinatorAgent
 from controllers.admm.wire import agent_data_to_series, update_to_body
-from controllers.messages import AdmmStatsBody, AdmmStatsMessage, AdmmXMessage, Message, MessageFactory
+from controllers.messages import (
+    AdmmStatsBody,
+    AdmmStatsMessage,
+    AdmmXBatchMessage,
+    AdmmXMessage,
+    Message,
+    MessageFactory,
+)
 from controllers.runtime import AgentHost, create_agent
 from controllers.runtime.agent import Agent
 from controllers.topics import Kind
@@ -33,6 +40,7 @@ pytestmark = pytest.mark.network
 
 HORIZON = 24
 STEPS = 3
+HOST = "host-0"
 
 
 def _district() -> tuple[list[AgentData], float]:
@@ -61,11 +69,14 @@ def _in_process(data: list[AgentData], limit_kw: float, steps: int) -> list[Step
 
 
 def _mqtt_agents(
-    names: list[str], limit_kw: float, running: int | None = None, **coordinator: float
+    names: list[str], limit_kw: float, running: int | None = None, batch: bool = False, **coordinator: float
 ) -> list[Agent]:
-    """The first `running` (default: all) building agents of `names` and a coordinator of all."""
-    agents: list[Agent] = [create_agent("admm", n) for n in names[:running]]
-    params = {"agents": list(names), "limit_kw": limit_kw, "horizon": HORIZON, **coordinator}
+    """The first `running` (default: all) building agents of `names` and a coordinator of all;
+    `batch`: the agents answer each round in their host's (`HOST`) batch."""
+    agents: list[Agent] = [create_agent("admm", n, batch_updates=batch) for n in names[:running]]
+    params: dict[str, object] = {"agents": names, "limit_kw": limit_kw, "horizon": HORIZON, **coordinator}
+    if batch:
+        params["hosts"] = {HOST: list(names)}
     agents.append(create_agent("admm-coordinator", COORDINATOR_ID, **params))
     return agents
 
@@ -73,7 +84,7 @@ def _mqtt_agents(
 @contextlib.asynccontextmanager
 async def _bridge(url: str, prefix: str, agents: list[Agent], timeout_s: float = TIMEOUT_S):  # type: ignore[no-untyped-def]
     ids = [a.agent_id for a in agents]
-    async with AgentHost(agents, url, RUN, prefix=prefix) as host:
+    async with AgentHost(agents, url, RUN, prefix=prefix, host_id=HOST) as host:
         assert await host.wait_ready(TIMEOUT_S)
         bridge = BridgeCore(url, RUN, ids, prefix=prefix, step_timeout_s=timeout_s)
         await bridge.start(TIMEOUT_S)
@@ -96,11 +107,17 @@ async def _reports(bridge: BridgeCore) -> dict[int, AdmmStatsBody]:
     return reports
 
 
-async def test_mqtt_admm_equals_the_in_process_rounds(session_mosquitto_url: str, topic_prefix: str) -> None:
+@pytest.mark.parametrize("batch", [False, True], ids=["an update per agent", "a batch per host"])
+async def test_mqtt_admm_equals_the_in_process_rounds(
+    session_mosquitto_url: str, topic_prefix: str, batch: bool
+) -> None:
     first, limit_kw = _district()
     names = [d.name for d in first]
     expected = _in_process(first, limit_kw, STEPS)
-    async with _bridge(session_mosquitto_url, topic_prefix, _mqtt_agents(names, limit_kw)) as bridge:
+    agents = _mqtt_agents(names, limit_kw, batch=batch)
+    coordinator = agents[-1]
+    assert isinstance(coordinator, AdmmCoordinatorAgent)
+    async with _bridge(session_mosquitto_url, topic_prefix, agents) as bridge:
         reports = await _reports(bridge)
         for tick, (data, want_setpoints, want_iterations) in enumerate(expected):
             forecasts = {d.name: agent_data_to_series(d) for d in data}
@@ -119,6 +136,12 @@ async def test_mqtt_admm_equals_the_in_process_rounds(session_mosquitto_url: str
                         assert got[key] == pytest.approx(w, rel=1e-9, abs=1e-9), (tick, name, key)
         traffic = bridge.recorder.traffic()
     assert traffic[COORDINATOR_ID].messages_in >= STEPS
+    assert coordinator.rejected == {"unknown sender": 0, "duplicate": 0, "not carried": 0}
+    received = coordinator.received
+    if batch:  # one host: about one batch per round (more when the host breathes between agents)
+        assert 0 < received["batches"] < received["updates"] / 2
+    else:
+        assert received["batches"] == 0 and received["updates"] > 0
 
 
 async def test_a_silent_agent_is_muted_and_does_not_stall_the_rounds(
@@ -166,9 +189,35 @@ async def test_the_round_barrier_counts_distinct_known_agents() -> None:
     await coordinator.on_message(x_from("a"))
     await coordinator.on_message(x_from("a"))  # a duplicate (or a replay) of a's answer
     assert not coordinator.round_done.is_set()
-    assert coordinator.rejected == {"unknown sender": 1, "duplicate": 1}
+    assert coordinator.rejected == {"unknown sender": 1, "duplicate": 1, "not carried": 0}
     await coordinator.on_message(x_from("b"))
     assert coordinator.round_done.is_set() and set(coordinator.updates) == {"a", "b"}
+
+
+async def test_a_host_batch_counts_only_for_the_agents_the_host_carries() -> None:
+    """A round batch (`batch/admm-x`) enters the round for the agents the coordinator's `hosts` lists
+    under the batch's sender, and for nobody else: a host that speaks for another host's agent, or
+    a host the coordinator does not know, is dropped and counted; a carried agent's second answer
+    is a duplicate. The coordinator's message handler itself, no broker."""
+    coordinator = create_agent("admm-coordinator", COORDINATOR_ID, agents=["a", "b", "c"], limit_kw=5.0,
+                               horizon=4, hosts={"h1": ["a", "b"], "h2": ["c"]})
+    assert isinstance(coordinator, AdmmCoordinatorAgent)
+    assert (Kind.ADMM_X_BATCH, "h1") in coordinator.subscriptions()
+    coordinator.round_key = (0, 0)
+    body = update_to_body(LocalUpdate("x", 0, 0, np.ones(4), 0.0, 0.0, 1, "solved"))
+
+    def batch_from(host: str, *agents: str) -> AdmmXBatchMessage:
+        return MessageFactory(RUN, host).admm_x_batch(0, 0, {a: body for a in agents})
+
+    await coordinator.on_message(batch_from("h1", "c"))  # c is h2's
+    await coordinator.on_message(batch_from("h3", "a"))  # an unknown host
+    assert coordinator.updates == {} and coordinator.rejected["not carried"] == 2
+    await coordinator.on_message(batch_from("h1", "a", "b"))
+    assert set(coordinator.updates) == {"a", "b"} and not coordinator.round_done.is_set()
+    await coordinator.on_message(batch_from("h1", "b"))
+    assert coordinator.rejected["duplicate"] == 1
+    await coordinator.on_message(batch_from("h2", "c"))
+    assert coordinator.round_done.is_set()
 
 
 async def test_the_coordinator_abandons_a_step_the_bridge_gave_up_on(
@@ -180,7 +229,8 @@ async def test_the_coordinator_abandons_a_step_the_bridge_gave_up_on(
     data, limit_kw = _district()
     names = [d.name for d in data]
     agents = _mqtt_agents(
-        names, limit_kw, running=len(names) - 1, round_timeout_s=0.05, step_deadline_s=2.0, mute_after_rounds=10**6
+        names, limit_kw, running=len(names) - 1, round_timeout_s=0.05, step_deadline_s=2.0,
+        mute_after_rounds=10**6,
     )
     coordinator = agents[-1]
     assert isinstance(coordinator, AdmmCoordinatorAgent)

@@ -69,6 +69,7 @@ def every_kind(factory: MessageFactory) -> list[Message]:
         factory.status(3, "online", "ready"),
         factory.meas_batch(3, {"b1": {"p_kw": 1.5}, "b2": {"soc": None}}, time_s=2700, partial_after_s=0.5),
         factory.setpoint_batch(3, {"b1": {"battery_p_kw": -2.0}, "b2": {"t_set_c": None}}),
+        factory.admm_x_batch(3, 7, {"b1": UPDATE, "b2": UPDATE}),
     ]
 
 

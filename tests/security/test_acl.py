@@ -11,6 +11,7 @@ def test_a_hosts_lines_are_the_union_of_its_agents_lines_each_once() -> None:
     carried = (*AGENTS, "coordinator")
     host = lines_of(Principal("agent-host", "host", carried), "ucosim", "coordinator")
     expected = {
+        "topic write ucosim/+/batch/admm-x/agent-host",
         "topic write ucosim/+/batch/setpoint/agent-host",
         "topic write ucosim/+/status/agent-host",
         "topic read ucosim/+/batch/meas/agent-host",
@@ -19,7 +20,7 @@ def test_a_hosts_lines_are_the_union_of_its_agents_lines_each_once() -> None:
     }
     assert set(host) == expected
     assert len(host) == len(set(host))  # the lines every agent shares come once
-    assert len(host) == 3 + 3 + 3 + 7 * len(carried)
+    assert len(host) == 4 + 3 + 4 + 7 * len(carried)
 
 
 def test_a_hosts_hot_lines_come_first() -> None:
@@ -27,6 +28,8 @@ def test_a_hosts_hot_lines_come_first() -> None:
     update and the shared reads come before the per-agent lines, and a round's update (admm/x)
     before setpoints, forecasts and measurements, each kind agent by agent."""
     host = host_lines("ucosim", "agent-host", (*AGENTS, "coordinator"), "coordinator")
+    assert host[0] == "topic write ucosim/+/batch/admm-x/agent-host"  # a round's batch
+    assert host.index("topic read ucosim/+/batch/admm-x/+") < 10
     assert host.index("topic read ucosim/+/admm/x/+") < 10
     assert host.index("topic read ucosim/+/clock/bridge") < 10
     first_update = host.index(f"topic write ucosim/+/admm/x/{AGENTS[0]}")
@@ -42,5 +45,6 @@ def test_a_hosts_hot_lines_come_first() -> None:
 def test_a_host_without_the_coordinator_cannot_read_the_updates() -> None:
     host = host_lines("ucosim", "agent-host", AGENTS, "coordinator")
     assert "topic read ucosim/+/admm/x/+" not in host
+    assert "topic read ucosim/+/batch/admm-x/+" not in host
     assert "topic write ucosim/+/admm/z/coordinator" not in host
     assert "topic read ucosim/+/admm/z/coordinator" in host
