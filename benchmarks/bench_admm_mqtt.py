@@ -38,7 +38,9 @@ slowest host).
                                          [--default-broker mqtt://127.0.0.1:1883] [--workers 2]
                                          [--central-timeout 120] [--breakdown 1000]
 
-The agents queue their round updates (no wait for the PUBACK) on every broker: the platform's MQTT
+Each host answers a round in one `batch/admm-x` message (`--updates agent`: each agent in its own
+`admm/x` message, as agents on their own devices do). The agents queue their round updates (no
+wait for the PUBACK) on every broker: the platform's MQTT
 session sets TCP_NODELAY and re-arms TCP_QUICKACK after every read, so the Nagle / delayed-ACK
 stall of a broker without `set_tcp_nodelay` does not occur (`docs/mqtt.md`).
 """
@@ -186,21 +188,26 @@ async def _over_mqtt(
     url: str,
     hosts: int,
     round_timeout_s: float,
+    batch: bool = True,
 ) -> Mqtt:
     names = [d.name for d in datas[0]]
     run = f"bench-{uuid.uuid4().hex[:8]}"
+    host_ids = [f"host-{w}" for w in range(hosts)]
     coordinator = {
         "agents": list(names),
         "limit_kw": float(limits.p_max_kw[0]),
         "horizon": HORIZON,
         "round_timeout_s": round_timeout_s,
+        "hosts": {host_ids[w]: names[w::hosts] for w in range(hosts)} if batch else {},
     }
     groups: list[list[tuple[str, str, dict[str, Any]]]] = [
-        [("admm", n, {}) for n in names[w::hosts]] for w in range(hosts)
+        [("admm", n, {"batch_updates": batch}) for n in names[w::hosts]] for w in range(hosts)
     ]
     groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
+    host_ids.append("coordinator-host")
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=serve_agents, args=(g, url, run, PREFIX), daemon=True) for g in groups]
+    procs = [ctx.Process(target=serve_agents, args=(g, url, run, PREFIX), kwargs={"host_id": h}, daemon=True)
+             for g, h in zip(groups, host_ids, strict=True)]
     for p in procs:
         p.start()
     bridge = BridgeCore(url, run, [*names, COORDINATOR_ID], prefix=PREFIX, step_timeout_s=3600.0)
@@ -258,6 +265,7 @@ def bench(
     reference: bool,
     round_timeout_s: float,
     repeats: int = 1,
+    batch: bool = True,
 ) -> Row:
     """N's row: over MQTT on the tuned broker (`urls[0]`) and, unless None, on the default one,
     `repeats` times each, alternating."""
@@ -271,9 +279,9 @@ def bench(
     tuned: list[Mqtt] = []
     default: list[Mqtt] = []
     for _ in range(repeats):
-        tuned.append(asyncio.run(_over_mqtt(datas, limits, urls[0], hosts, round_timeout_s)))
+        tuned.append(asyncio.run(_over_mqtt(datas, limits, urls[0], hosts, round_timeout_s, batch)))
         if urls[1] is not None:
-            default.append(asyncio.run(_over_mqtt(datas, limits, urls[1], hosts, round_timeout_s)))
+            default.append(asyncio.run(_over_mqtt(datas, limits, urls[1], hosts, round_timeout_s, batch)))
     central: tuple[CentralTiming | None, CentralTiming | None] = (None, None)
     if timeout_s is not None:
         central = (
@@ -432,6 +440,11 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", type=int, nargs="*", default=[1000], help="per-round breakdown at these N"
     )
+    parser.add_argument(
+        "--updates", choices=("batch", "agent"), default="batch",
+        help="a host's round updates: one batch message per host and round (default, as `cosim run` "
+        "with agents on one host), or one message per agent (agents on their own devices)",
+    )
     args = parser.parse_args()
     default_url = None if args.default_broker.lower() == "none" else args.default_broker
     if default_url is not None and not _reachable(default_url):
@@ -452,6 +465,7 @@ def main() -> None:
                     n <= args.reference_max,
                     args.round_timeout,
                     args.repeats if n <= 100 else 1,
+                    args.updates == "batch",
                 )
             )
             print(f"N = {n}: done in {time.perf_counter() - start:.1f} s", flush=True)

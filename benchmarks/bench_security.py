@@ -5,7 +5,8 @@
    median wall time per control step of `cosim run` with a spawned Mosquitto, plain against
    `--security` (TLS, passwords, ACL, every message signed and verified).
 2. ADMM over MQTT at N = `--admm-agents` (100; the district of `bench_admm_mqtt.py`, agents in
-   `--workers` processes, the coordinator in its own): wall time of the cold and the warm control
+   `--workers` processes, the coordinator in its own; each host answers a round in one batch, and
+   with `--unbatched` each agent in its own message too): wall time of the cold and the warm control
    step, plain against secured.
 3. Per message: signing and verifying (µs) a setpoint, a batch of 100 agents' measurements, an
    ADMM update and broadcast (96 steps), and the clock (Ed25519).
@@ -96,24 +97,33 @@ def cosim_step_ms(n_agents: int, steps: int, batch: bool,
 
 
 async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None,
-                       seed: int) -> tuple[float, float, float]:
+                       seed: int, batch: bool = True) -> tuple[float, float, float]:
     """Wall time (s) of a cold and a warm ADMM control step over MQTT (as `bench_admm_mqtt.py`), and
-    the CPU time (s) of the two steps in this process, the agents' processes and the broker."""
+    the CPU time (s) of the two steps in this process, the agents' processes and the broker. `batch`:
+    each agent host answers a round in one message (else each agent in its own)."""
     data0, limits, free = _district(n_agents, seed)
     datas = [data0, [next_step_data(a, p) for a, p in zip(data0, free, strict=True)]]
     names = [d.name for d in data0]
     run = f"bench-{uuid.uuid4().hex[:8]}"
+    # the hosts' names: each its own, or in a secured run the one host principal they all log in as
+    host_ids = [f"host-{w}" if security is None else security.host().username for w in range(workers)]
+    hosts: dict[str, list[str]] = {}
+    for w in range(workers):
+        hosts.setdefault(host_ids[w], []).extend(names[w::workers])
     coordinator = {"agents": names, "limit_kw": float(limits.p_max_kw[0]), "horizon": HORIZON,
-                   "round_timeout_s": 60.0}
+                   "round_timeout_s": 60.0, "hosts": hosts if batch else {}}
     groups: list[list[tuple[str, str, dict[str, Any]]]] = [
-        [("admm", n, {"queue_updates": 1}) for n in names[w::workers]] for w in range(workers)
+        [("admm", n, {"queue_updates": 1, "batch_updates": batch}) for n in names[w::workers]]
+        for w in range(workers)
     ]
     groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
+    host_ids.append("coordinator-host")
     broker = start_mosquitto(security=None if security is None else security.broker())
     host: ClientSecurity | None = None if security is None else security.host()
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=serve_agents, args=(g, broker.url, run, PREFIX), kwargs={"security": host},
-                         daemon=True) for g in groups]
+    procs = [ctx.Process(target=serve_agents, args=(g, broker.url, run, PREFIX),
+                         kwargs={"security": host, "host_id": None if host is not None else host_id},
+                         daemon=True) for g, host_id in zip(groups, host_ids, strict=True)]
     for p in procs:
         p.start()
     bridge_id = None if security is None else security.bridge()
@@ -234,7 +244,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="ADMM agent processes")
     parser.add_argument("--steps", type=int, default=24, help="control steps of each bridged run")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--unbatched", action="store_true", help="also the run with one message per agent")
+    parser.add_argument("--unbatched", action="store_true",
+                        help="also one message per agent (bridged) and one update per agent (ADMM)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -261,21 +272,25 @@ def main() -> None:
             best = (f"{min(cpu_off):.2f}", f"{min(cpu_on):.2f}", _ratio(min(cpu_on), min(cpu_off)))
             rows.append((what, *best, _paired(cpu_on, cpu_off)))
             print(rows[-2:], flush=True)
-        if args.admm_agents:
+        admm_setups = [("a batch per host and round", True),
+                       *([("one update per agent", False)] if args.unbatched else [])]
+        for label, batch in admm_setups if args.admm_agents else []:
             cold_off, warm_off, cold_on, warm_on, cpu_off, cpu_on = [], [], [], [], [], []
             for _ in range(max(2, args.repeats // 2)):  # each repeat takes a minute or more
-                c, w, cpu = asyncio.run(admm_steps_s(args.admm_agents, args.workers, None, args.seed))
+                c, w, cpu = asyncio.run(admm_steps_s(args.admm_agents, args.workers, None, args.seed, batch))
                 cold_off.append(c)
                 warm_off.append(w)
                 cpu_off.append(cpu)
-                c, w, cpu = asyncio.run(admm_steps_s(args.admm_agents, args.workers, security, args.seed))
+                c, w, cpu = asyncio.run(
+                    admm_steps_s(args.admm_agents, args.workers, security, args.seed, batch))
                 cold_on.append(c)
                 warm_on.append(w)
                 cpu_on.append(cpu)
             for what, off_s, on_s in (("cold", cold_off, cold_on), ("warm", warm_off, warm_on),
                                       ("CPU of both steps (bridge, agents, broker)", cpu_off, cpu_on)):
-                rows.append((f"ADMM step over MQTT, N = {args.admm_agents}, {what} [s]", f"{min(off_s):.3f}",
-                             f"{min(on_s):.3f}", _ratio(min(on_s), min(off_s)), _paired(on_s, off_s)))
+                rows.append((f"ADMM step over MQTT, N = {args.admm_agents}, {label}, {what} [s]",
+                             f"{min(off_s):.3f}", f"{min(on_s):.3f}", _ratio(min(on_s), min(off_s)),
+                             _paired(on_s, off_s)))
                 print(rows[-1], flush=True)
         micro = per_message_us(cosim_security)
     print()
