@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from controllers.messages import (
     ADDRESSED_KINDS,
+    AdmmXBatchMessage,
     Codec,
     Message,
     SetpointBatchMessage,
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 DOMAIN: Final = b"ucosim-sig-v1\n"
+HostBatch = SetpointBatchMessage | AdmmXBatchMessage  # a host's messages for several agents
 HMAC_HEX: Final = 64
 ED25519_HEX: Final = 128
 REPLAY_WINDOW: Final = 4096  # sequence numbers remembered per sender and epoch
@@ -305,7 +307,7 @@ class SigningMiddleware(Middleware):
         if reason is not None:
             self._reject(owner, topic, message, reason)
             return None
-        if self._revoked and isinstance(message, SetpointBatchMessage):
+        if self._revoked and isinstance(message, SetpointBatchMessage | AdmmXBatchMessage):
             kept = self._without_revoked(owner, topic, message)
             if kept is None:
                 return None
@@ -361,10 +363,9 @@ class SigningMiddleware(Middleware):
             return RejectReason.DUPLICATE if kind in RETAINED_KINDS else RejectReason.REPLAY
         return None
 
-    def _without_revoked(self, owner: str, topic: str,
-                         batch: SetpointBatchMessage) -> SetpointBatchMessage | None:
-        """A host's batch without the entries of revoked agents (each counted as a rejection); None
-        if nothing is left."""
+    def _without_revoked(self, owner: str, topic: str, batch: HostBatch) -> HostBatch | None:
+        """A host's batch (setpoints, round updates) without the entries of revoked agents (each
+        counted as a rejection); None if nothing is left."""
         values = batch.body.values
         kept = {agent: entry for agent, entry in values.items() if agent not in self._revoked}
         if len(kept) == len(values):
