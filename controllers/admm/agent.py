@@ -27,9 +27,10 @@ import numpy as np
 import osqp
 import piqp
 
+from controllers.admm import alm_qp
 from controllers.admm.base import AgentBase
 from controllers.admm.data import AgentData, FloatArray
-from controllers.admm.local_qp import build_local_qp, diagonal_csc, shift_blocks
+from controllers.admm.local_qp import QpMatrices, build_local_qp, diagonal_csc, shift_blocks
 from controllers.admm.messages import AgentPlan, CoordinatorBroadcast, Fallback, LocalUpdate, StepDecision
 
 SOLVED_STATUSES = ("solved", "solved inaccurate")
@@ -39,8 +40,13 @@ SOLVED_STATUSES = ("solved", "solved inaccurate")
 class OsqpSettings:
     """Settings of the local OSQP solver (its own internal ρ is unrelated to the ADMM ρ).
 
+    `solver`: "alm" (default) solves the warm-started rounds with the semismooth Newton augmented
+    Lagrangian of `controllers.admm.alm_qp` (numba; OSQP takes over a problem it does not solve, so
+    failures are OSQP's), "osqp" with OSQP alone. The eps settings mean the same for both;
+    OSQP-only settings (rho, adaptive_rho…, check_termination) apply to OSQP's solves.
     `first_solve_interior`: an agent's first solve, which has no warm start, goes to PIQP (see
-    `LocalQp.solve`); `polish_final`: a converged step's plan is re-solved with OSQP's polishing.
+    `LocalQp.solve`); `polish_final`: a converged step's plan is re-solved with OSQP's polishing
+    (with "alm": to `polish_eps` instead, where the Newton method is exact on its active set).
     Inexact early rounds: round k of a control step is solved to max(eps, eps_round0 · decay^k)
     (absolute and relative), summable errors as inexact ADMM's convergence asks; from round 9 on
     (defaults) it is `eps_abs` / `eps_rel`. `eps_round0 = 0` solves every round to `eps_abs`.
@@ -58,6 +64,13 @@ class OsqpSettings:
     first_solve_interior: bool = True
     eps_round0: float = 1e-3
     eps_decay_per_round: float = 0.7
+    solver: str = "alm"
+    polish_eps: float = 1e-7
+    alm_max_newton: int = 200
+
+    def __post_init__(self) -> None:
+        if self.solver not in ("alm", "osqp"):
+            raise ValueError(f"OsqpSettings.solver must be 'alm' or 'osqp', not {self.solver!r}")
 
     @property
     def final_eps(self) -> tuple[float, float]:
@@ -100,20 +113,71 @@ class SolverFailure(RuntimeError):
     """The local QP could not be solved (infeasible data or numerical trouble)."""
 
 
+class _AlmState:
+    """The Newton solver's data of one agent: A's values in CSR order, the shared symbolic
+    factorisation of its layout, and the warm start (x, y, Σ)."""
+
+    def __init__(self, qp: QpMatrices) -> None:
+        self.pattern = alm_qp.cholesky_pattern(qp.layout, qp.a)
+        self.set_matrix(qp)
+        self.x = np.zeros(qp.layout.n_var)
+        self.y = np.zeros(qp.layout.n_row)
+        self.sigma = self.initial_sigma()
+        self.last_outer = 0
+
+    def set_matrix(self, qp: QpMatrices) -> None:
+        self.a_csr = alm_qp.csr_values(qp.a)
+        rows = np.repeat(np.arange(qp.layout.n_row), np.diff(self.pattern.csr_indptr))
+        self.a_row_norm2 = np.bincount(rows, weights=self.a_csr**2, minlength=qp.layout.n_row)
+
+    def initial_sigma(self) -> FloatArray:
+        return np.asarray(alm_qp.SIGMA_INIT / np.maximum(self.a_row_norm2, 1e-12), dtype=float)
+
+    def solve(
+        self, qp: QpMatrices, p_diag: FloatArray, q: FloatArray, eps: tuple[float, float], max_newton: int
+    ) -> tuple[FloatArray, FloatArray, int] | None:
+        """(x, y, Newton steps) from the warm start, or None if not solved (the warm start stays)."""
+        pat = self.pattern
+        x, y, sigma = self.x.copy(), self.y.copy(), self.sigma.copy()
+        a = (pat.csr_indptr, pat.csr_indices, self.a_csr)
+        status, steps, self.last_outer = alm_qp.alm_solve(
+            p_diag, q, *a, qp.l, qp.u, x, y, sigma, *pat.factor_arrays(), eps[0], eps[1], max_newton
+        )
+        if status != alm_qp.SOLVED or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            return None
+        self.x, self.y, self.sigma = x, y, sigma
+        return x, y, steps
+
+
 class LocalQp:
-    """One agent's QP in OSQP, set up once; data, proximal term and warm start are updated."""
+    """One agent's QP, set up once; data, proximal term and warm start are updated.
+
+    With `settings.solver == "alm"` the warm-started solves go to `controllers.admm.alm_qp`; OSQP
+    is set up only when that solver gives up on a problem (and then decides, as without it)."""
 
     def __init__(self, agent: AgentData, settings: OsqpSettings | None = None) -> None:
         self.settings = settings or OsqpSettings()
         self.qp = build_local_qp(agent)
         self._prox_weight = 0.0
         self._prox_center = np.zeros(agent.horizon)
-        self._solver = osqp.OSQP()
-        self._solver.setup(
-            self.qp.p_matrix(), self.qp.q, self.qp.a, self.qp.l, self.qp.u, **self.settings.as_kwargs()
-        )
-        self.last: LocalSolution | None = None
+        self._osqp: Any = None
+        self._alm = _AlmState(self.qp) if self.settings.solver == "alm" else None
         self._eps = (self.settings.eps_abs, self.settings.eps_rel)
+        self.last: LocalSolution | None = None
+        self.fallbacks = 0  # solves the Newton solver handed to OSQP
+        if self._alm is None:
+            self._osqp_solver()
+
+    def _osqp_solver(self) -> Any:
+        """OSQP with the current data (set up on first use with the "alm" solver)."""
+        if self._osqp is None:
+            solver = osqp.OSQP()
+            kwargs = self.settings.as_kwargs() | {"eps_abs": self._eps[0], "eps_rel": self._eps[1]}
+            solver.setup(diagonal_csc(self._p_diag()), self._q(), self.qp.a, self.qp.l, self.qp.u, **kwargs)
+            if self.last is not None:
+                solver.warm_start(x=self.last.x, y=self.last.y)
+            self._osqp = solver
+        return self._osqp
 
     def set_data(self, agent: AgentData) -> None:
         """New forecasts and initial state: update q, l, u and A's values (same sparsity)."""
@@ -127,24 +191,30 @@ class LocalQp:
             raise ValueError(f"agent {agent.name}: constraint sparsity changed")
         p_changed = not np.array_equal(new.p_diag, self.qp.p_diag)
         self.qp = new
-        kwargs: dict[str, FloatArray] = {"q": self._q(), "l": new.l, "u": new.u, "Ax": new.a.data}
-        if p_changed:
-            kwargs["Px"] = self._p_diag()
-        self._solver.update(**kwargs)
+        if self._alm is not None:
+            self._alm.set_matrix(new)
+        if self._osqp is not None:
+            kwargs: dict[str, FloatArray] = {"q": self._q(), "l": new.l, "u": new.u, "Ax": new.a.data}
+            if p_changed:
+                kwargs["Px"] = self._p_diag()
+            self._osqp.update(**kwargs)
 
     def set_tolerance(self, eps: tuple[float, float]) -> None:
-        """OSQP's (eps_abs, eps_rel) for the next solves (a setting: nothing is refactorised)."""
+        """The (eps_abs, eps_rel) of the next solves (a setting: nothing is refactorised)."""
         if eps != self._eps:
-            self._solver.update_settings(eps_abs=eps[0], eps_rel=eps[1])
+            if self._osqp is not None:
+                self._osqp.update_settings(eps_abs=eps[0], eps_rel=eps[1])
             self._eps = eps
 
     def set_prox(self, weight: float, center: FloatArray) -> None:
         """Add (weight/2)‖p_net − center‖² to the objective (weight ≥ 0)."""
-        if weight != self._prox_weight:
-            self._prox_weight = weight
-            self._solver.update(Px=self._p_diag())
+        weight_changed = weight != self._prox_weight
+        self._prox_weight = weight
         self._prox_center = center
-        self._solver.update(q=self._q())
+        if self._osqp is not None:
+            if weight_changed:
+                self._osqp.update(Px=self._p_diag())
+            self._osqp.update(q=self._q())
 
     def _p_diag(self) -> FloatArray:
         return self.qp.p_diag + self._prox_weight * self.qp.p_net_mask()
@@ -154,34 +224,57 @@ class LocalQp:
         q[self.qp.layout.var("p_net")] -= self._prox_weight * self._prox_center
         return q
 
+    def _warm_start(self, x: FloatArray, y: FloatArray) -> None:
+        if self._alm is not None:
+            self._alm.x, self._alm.y = x.copy(), y.copy()
+        if self._osqp is not None:
+            self._osqp.warm_start(x=x, y=y)
+
     def warm_start_shifted(self) -> None:
         """Warm start from the last solution shifted by one step (for the next control step)."""
         if self.last is not None:
             t = self.qp.layout.horizon
-            self._solver.warm_start(x=shift_blocks(self.last.x, t), y=shift_blocks(self.last.y, t))
+            self._warm_start(shift_blocks(self.last.x, t), shift_blocks(self.last.y, t))
+            if self._alm is not None:
+                self._alm.sigma = self._alm.initial_sigma()
 
     def solve(self, polish: bool = False) -> LocalSolution:
         """Solve from the current warm start; if OSQP fails, retry once from a cold start.
 
-        `polish`: this solve also polishes (OSQP's active-set refinement), for an accurate final plan.
-        The first solve (no warm start yet) goes to PIQP when `first_solve_interior` is set.
+        `polish`: this solve also polishes (OSQP's active-set refinement; the Newton solver solves to
+        `polish_eps`), for an accurate final plan. The first solve (no warm start yet) goes to PIQP
+        when `first_solve_interior` is set.
         """
         if self.last is None and self.settings.first_solve_interior:
             interior = self._solve_interior()
             if interior is not None:
                 return interior
+        if self._alm is not None:
+            start = time.perf_counter()
+            eps = (self.settings.polish_eps,) * 2 if polish else self._eps
+            found = self._alm.solve(self.qp, self._p_diag(), self._q(), eps, self.settings.alm_max_newton)
+            if found is not None:
+                x, y, steps = found
+                elapsed = time.perf_counter() - start
+                self.last = LocalSolution(x, y, self.qp.objective(x), "solved", steps, elapsed)
+                return self.last
+            self.fallbacks += 1
+        return self._solve_osqp(polish)
+
+    def _solve_osqp(self, polish: bool) -> LocalSolution:
+        solver = self._osqp_solver()
         start = time.perf_counter()
         if polish and not self.settings.polishing:
-            self._solver.update_settings(polishing=True)
+            solver.update_settings(polishing=True)
             try:
-                res = self._solver.solve(raise_error=False)
+                res = solver.solve(raise_error=False)
             finally:
-                self._solver.update_settings(polishing=False)
+                solver.update_settings(polishing=False)
         else:
-            res = self._solver.solve(raise_error=False)
+            res = solver.solve(raise_error=False)
         if not _solved(res):
-            self._solver.warm_start(x=np.zeros(self.qp.layout.n_var), y=np.zeros(self.qp.layout.n_row))
-            res = self._solver.solve(raise_error=False)
+            solver.warm_start(x=np.zeros(self.qp.layout.n_var), y=np.zeros(self.qp.layout.n_row))
+            res = solver.solve(raise_error=False)
         elapsed = time.perf_counter() - start
         if not _solved(res):
             raise SolverFailure(f"OSQP status {res.info.status!r}")
@@ -189,6 +282,8 @@ class LocalQp:
         y = np.asarray(res.y, dtype=float)
         status = str(res.info.status)
         self.last = LocalSolution(x, y, self.qp.objective(x), status, int(res.info.iter), elapsed)
+        if self._alm is not None:
+            self._alm.x, self._alm.y = x.copy(), y.copy()
         return self.last
 
     def _solve_interior(self) -> LocalSolution | None:
@@ -232,7 +327,7 @@ class LocalQp:
         y[:n_rows][equal] = res.y
         y[:n_rows][~equal] = np.asarray(res.z_u) - np.asarray(res.z_l)
         y[n_rows:] = (np.asarray(res.z_bu) - np.asarray(res.z_bl))[bounded]
-        self._solver.warm_start(x=x, y=y)
+        self._warm_start(x, y)
         self.last = LocalSolution(x, y, qp.objective(x), "solved", int(res.info.iter), elapsed)
         return self.last
 

@@ -1,0 +1,435 @@
+"""A local QP solver for the agents' problems: a proximal augmented Lagrangian with semismooth Newton
+inner solves (the method of QPALM, Hermans, Themelis and Patrinos 2022), compiled with numba.
+
+    minimise ½ xᵀ diag(p) x + qᵀ x   subject to   l ≤ A x ≤ u
+
+Between two ADMM rounds only q changes a little (the proximal centre), so the previous round's x, y
+and active set are nearly right: warm started, a round costs one to a few Newton steps, where OSQP
+needs 10–50 first-order iterations. Each Newton step solves
+
+    (diag(p) + I/γ + A_Jᵀ Σ_J A_J) d = −∇φ(x)        (J: the rows outside [l, u] at x + Σ⁻¹y)
+
+by a sparse Cholesky factorisation whose pattern (that of diag + AᵀA, ordered time step by time
+step so the fill stays inside a step) is computed once per `QpLayout` and shared by every agent of
+that layout; only the values change. An exact line search on the piecewise quadratic φ follows.
+Outer iterations update y = Σ (z − Π(z)) and raise Σ on rows whose violation does not fall.
+
+It stops on OSQP's criteria (unscaled): ‖Ax − Π(Ax)‖∞ ≤ ε_abs + ε_rel max(‖Ax‖∞, ‖Π(Ax)‖∞) and
+‖Px + q + Aᵀy‖∞ ≤ ε_abs + ε_rel max(‖Px‖∞, ‖Aᵀy‖∞, ‖q‖∞). A problem it does not solve within its
+iteration limits (infeasible data, numerical trouble) is reported as not solved; `LocalQp` then
+hands it to OSQP, which decides (and raises `SolverFailure` as without this solver).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from controllers.admm.data import FloatArray
+from controllers.admm.local_qp import QpLayout
+
+IntArray = np.ndarray
+
+# status codes of `alm_solve`
+SOLVED = 0
+MAX_ITER = 1
+NUMERICAL = 2
+
+SIGMA_INIT = 1e3  # Σ_i = SIGMA_INIT / ‖a_i‖² on the first solve, kept (and raised) across solves
+SIGMA_MAX = 1e8
+GAMMA = 1e6  # the proximal weight 1/γ on x keeps every Newton system positive definite
+
+
+@dataclass(frozen=True)
+class CholeskyPattern:
+    """The pattern of L (lower triangular, CSC, diagonal first in each column) of the Newton matrix
+    diag + AᵀA in the fill-reducing order `perm` (permuted index = position in `perm`), its rows
+    (`row_ptr`, `row_pos`, `row_col`: the entries L[j, k], k < j, by j), and where each
+    row's outer product a_i a_iᵀ lands in L's values (`pair_ptr`, `pair_pos`, `pair_a`, `pair_b`:
+    the contribution is a[pair_a] · a[pair_b] with positions into A's CSR data)."""
+
+    n: int
+    perm: IntArray  # perm[k] = original index of permuted k
+    iperm: IntArray  # iperm[j] = permuted index of original j
+    lp: IntArray
+    li: IntArray
+    diag_pos: IntArray  # position of (j, j) in L's values, by permuted j
+    row_ptr: IntArray
+    row_pos: IntArray
+    row_col: IntArray
+    pair_ptr: IntArray
+    pair_pos: IntArray
+    pair_a: IntArray
+    pair_b: IntArray
+    csr_indptr: IntArray  # A's CSR pattern (the same for every agent of the layout)
+    csr_indices: IntArray
+
+    def factor_arrays(self) -> tuple[IntArray, ...]:
+        """The arrays `alm_solve` takes after `sigma`, in its order."""
+        return (
+            self.iperm,
+            self.lp,
+            self.li,
+            self.row_ptr,
+            self.row_pos,
+            self.row_col,
+            self.pair_ptr,
+            self.pair_pos,
+            self.pair_a,
+            self.pair_b,
+        )
+
+
+def minimum_degree_order(a: sp.csc_matrix) -> IntArray:
+    """A fill-reducing order of the variables for the Cholesky factor of diag + AᵀA: greedy minimum
+    degree on the graph of AᵀA (ties by index, so the same layout gives the same order). For the
+    agents' problems (n ≈ 400–1,300) it takes ~30 ms, once per layout, and needs ~60 % of the
+    factor entries and ~40 % of the operations of a time-major order."""
+    n = a.shape[1]
+    csr = a.tocsr()
+    neighbours: list[set[int]] = [set() for _ in range(n)]
+    for i in range(csr.shape[0]):
+        cols = [int(c) for c in csr.indices[csr.indptr[i] : csr.indptr[i + 1]]]
+        for c in cols:
+            neighbours[c].update(cols)
+    for c in range(n):
+        neighbours[c].discard(c)
+    alive = set(range(n))
+    order: list[int] = []
+    while alive:
+        v = min(alive, key=lambda j: (len(neighbours[j]), j))
+        order.append(v)
+        alive.remove(v)
+        for w in neighbours[v]:
+            neighbours[w].discard(v)
+            neighbours[w] |= neighbours[v] - {w}
+    return np.asarray(order, dtype=np.int64)
+
+
+_PATTERNS: dict[tuple[QpLayout, bytes, bytes], CholeskyPattern] = {}
+
+
+def cholesky_pattern(layout: QpLayout, a: sp.csc_matrix) -> CholeskyPattern:
+    """The symbolic factorisation for `layout` and A's pattern (cached: the agents of a layout share it)."""
+    key = (layout, np.asarray(a.indptr, np.int64).tobytes(), np.asarray(a.indices, np.int64).tobytes())
+    found = _PATTERNS.get(key)
+    if found is None:
+        found = _PATTERNS[key] = _symbolic(layout, a)
+    return found
+
+
+def _symbolic(layout: QpLayout, a: sp.csc_matrix) -> CholeskyPattern:
+    n = layout.n_var
+    pattern = sp.csc_matrix((np.ones(a.indices.shape[0]), a.indices, a.indptr), shape=a.shape)
+    csr = pattern.tocsr()
+    csr.sort_indices()
+    perm = minimum_degree_order(a)
+    iperm = np.empty(n, dtype=np.int64)
+    iperm[perm] = np.arange(n)
+    # the pattern of H = I + AᵀA in permuted indices, lower triangle, as sets of rows per column
+    cols: list[set[int]] = [set() for _ in range(n)]
+    for i in range(csr.shape[0]):
+        members = iperm[csr.indices[csr.indptr[i] : csr.indptr[i + 1]]]
+        for r in members:
+            for c in members:
+                if r > c:
+                    cols[c].add(int(r))
+    # symbolic elimination: column j's pattern joins its parent's (the smallest row below j)
+    for j in range(n):
+        if cols[j]:
+            parent = min(cols[j])
+            cols[parent] |= cols[j] - {parent}
+    lp = np.zeros(n + 1, dtype=np.int64)
+    li_list: list[int] = []
+    for j in range(n):
+        li_list.append(j)
+        li_list.extend(sorted(cols[j]))
+        lp[j + 1] = len(li_list)
+    li = np.asarray(li_list, dtype=np.int64)
+    diag_pos = lp[:-1].copy()
+    position = {}
+    rows: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for j in range(n):
+        for k in range(lp[j], lp[j + 1]):
+            position[(int(li[k]), j)] = k
+            if k > lp[j]:
+                rows[int(li[k])].append((j, k))
+    row_ptr = np.cumsum([0] + [len(r) for r in rows])
+    row_col = [c for r in rows for c, _ in r]
+    row_pos = [k for r in rows for _, k in r]
+    pair_ptr = [0]
+    pair_pos: list[int] = []
+    pair_a: list[int] = []
+    pair_b: list[int] = []
+    for i in range(csr.shape[0]):
+        lo, hi = csr.indptr[i], csr.indptr[i + 1]
+        for ka in range(lo, hi):
+            for kb in range(lo, hi):
+                ra, rb = int(iperm[csr.indices[ka]]), int(iperm[csr.indices[kb]])
+                if ra >= rb:
+                    pair_pos.append(position[(ra, rb)])
+                    pair_a.append(ka)
+                    pair_b.append(kb)
+        pair_ptr.append(len(pair_pos))
+
+    def ints(values: list[int] | IntArray) -> IntArray:
+        return np.asarray(values, dtype=np.int64)
+
+    return CholeskyPattern(
+        n,
+        perm,
+        iperm,
+        lp,
+        li,
+        diag_pos,
+        ints(row_ptr),
+        ints(row_pos),
+        ints(row_col),
+        ints(pair_ptr),
+        ints(pair_pos),
+        ints(pair_a),
+        ints(pair_b),
+        ints(csr.indptr),
+        ints(csr.indices),
+    )
+
+
+def csr_values(a: sp.csc_matrix) -> FloatArray:
+    """A's values in CSR order (sorted column indices), matching `CholeskyPattern.csr_indices`."""
+    csr = a.tocsr()
+    csr.sort_indices()
+    return np.asarray(csr.data, dtype=float)
+
+
+@numba.njit(cache=True)
+def _matvec(indptr: IntArray, indices: IntArray, data: FloatArray, x: FloatArray, out: FloatArray) -> None:
+    for i in range(indptr.shape[0] - 1):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * x[indices[k]]
+        out[i] = s
+
+
+@numba.njit(cache=True)
+def _rmatvec(indptr: IntArray, indices: IntArray, data: FloatArray, y: FloatArray, out: FloatArray) -> None:
+    out[:] = 0.0
+    for i in range(indptr.shape[0] - 1):
+        yi = y[i]
+        if yi != 0.0:
+            for k in range(indptr[i], indptr[i + 1]):
+                out[indices[k]] += data[k] * yi
+
+
+@numba.njit(cache=True)
+def _cholesky(
+    lp: IntArray,
+    li: IntArray,
+    lx: FloatArray,
+    row_ptr: IntArray,
+    row_pos: IntArray,
+    row_col: IntArray,
+    work: FloatArray,
+) -> bool:
+    """In-place left-looking Cholesky of the lower triangle stored in (lp, li, lx) (the matrix's
+    entries, zeros at the fill). False if not positive definite. `work` is an n-vector of scratch."""
+    n = lp.shape[0] - 1
+    for j in range(n):
+        for t in range(lp[j], lp[j + 1]):
+            work[li[t]] = lx[t]
+        for r in range(row_ptr[j], row_ptr[j + 1]):
+            pos = row_pos[r]
+            ljk = lx[pos]
+            for t in range(pos, lp[row_col[r] + 1]):
+                work[li[t]] -= lx[t] * ljk
+        d = work[j]
+        if not d > 0.0:
+            return False
+        d = np.sqrt(d)
+        lx[lp[j]] = d
+        for t in range(lp[j] + 1, lp[j + 1]):
+            lx[t] = work[li[t]] / d
+    return True
+
+
+@numba.njit(cache=True)
+def _chol_solve(lp: IntArray, li: IntArray, lx: FloatArray, b: FloatArray) -> None:
+    """b ← (L Lᵀ)⁻¹ b in place."""
+    n = lp.shape[0] - 1
+    for j in range(n):
+        b[j] /= lx[lp[j]]
+        bj = b[j]
+        for k in range(lp[j] + 1, lp[j + 1]):
+            b[li[k]] -= lx[k] * bj
+    for j in range(n - 1, -1, -1):
+        s = b[j]
+        for k in range(lp[j] + 1, lp[j + 1]):
+            s -= lx[k] * b[li[k]]
+        b[j] = s / lx[lp[j]]
+
+
+@numba.njit(cache=True)
+def _clip(v: float, lo: float, hi: float) -> float:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+@numba.njit(cache=True)
+def _line_search(
+    a0: float, b0: float, z: FloatArray, ad: FloatArray, sigma: FloatArray, lo: FloatArray, hi: FloatArray
+) -> float:
+    """The minimiser τ ≥ 0 of ½ a0 τ² + b0 τ + ½ Σ σ_i dist²(z_i + τ ad_i, [lo_i, hi_i]) (b0 < 0):
+    safeguarded Newton on the piecewise linear, nondecreasing derivative (finite on each piece)."""
+    left, right = 0.0, np.inf
+    tau = 1.0
+    for _ in range(60):
+        f = a0 * tau + b0
+        s = a0
+        for i in range(z.shape[0]):
+            v = z[i] + tau * ad[i]
+            if v < lo[i]:
+                f += sigma[i] * ad[i] * (v - lo[i])
+                s += sigma[i] * ad[i] * ad[i]
+            elif v > hi[i]:
+                f += sigma[i] * ad[i] * (v - hi[i])
+                s += sigma[i] * ad[i] * ad[i]
+        if f == 0.0:
+            return tau
+        if f < 0.0:
+            left = tau
+        else:
+            right = tau
+        new = tau - f / s if s > 0.0 else np.inf
+        if np.abs(new - tau) <= 1e-14 * max(1.0, tau):
+            return new
+        if new <= left or new >= right:
+            new = 0.5 * (left + right) if np.isfinite(right) else 2.0 * max(tau, left)
+        tau = new
+        if right - left <= 1e-14 * max(1.0, right):
+            break
+    return tau
+
+
+@numba.njit(cache=True)
+def alm_solve(
+    p: FloatArray,
+    q: FloatArray,
+    indptr: IntArray,
+    indices: IntArray,
+    data: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    sigma: FloatArray,
+    iperm: IntArray,
+    lp: IntArray,
+    li: IntArray,
+    row_ptr: IntArray,
+    row_pos: IntArray,
+    row_col: IntArray,
+    pair_ptr: IntArray,
+    pair_pos: IntArray,
+    pair_a: IntArray,
+    pair_b: IntArray,
+    eps_abs: float,
+    eps_rel: float,
+    max_newton: int,
+) -> tuple[int, int, int]:
+    """Solve in place from (x, y); returns (status, Newton steps, outer iterations). `sigma` is
+    updated in place (kept for the next solve)."""
+    n, m = p.shape[0], lo.shape[0]
+    inv_gamma = 1.0 / GAMMA
+    ax = np.empty(m)
+    z = np.empty(m)
+    ybar = np.empty(m)
+    g = np.empty(n)
+    aty = np.empty(n)
+    d = np.empty(n)
+    dp = np.empty(n)
+    ad = np.empty(m)
+    lx = np.empty(li.shape[0])
+    work = np.empty(n)
+    xhat = x.copy()
+    viol_prev = np.full(m, np.inf)
+    newton = 0
+    for outer in range(200):
+        # inner: minimise φ(x) = f(x) + (1/2γ)‖x − x̂‖² + ½ Σ σ dist²(Ax + y/σ, [l, u]) by Newton
+        for _inner in range(50):
+            _matvec(indptr, indices, data, x, ax)
+            for i in range(m):
+                z[i] = ax[i] + y[i] / sigma[i]
+                ybar[i] = sigma[i] * (z[i] - _clip(z[i], lo[i], hi[i]))
+            _rmatvec(indptr, indices, data, ybar, aty)
+            gnorm = 0.0
+            qnorm = 0.0
+            for j in range(n):
+                g[j] = p[j] * x[j] + q[j] + (x[j] - xhat[j]) * inv_gamma + aty[j]
+                gnorm = max(gnorm, abs(g[j]))
+                qnorm = max(qnorm, abs(q[j]))
+            if gnorm <= 0.2 * (eps_abs + eps_rel * qnorm):
+                break
+            if newton >= max_newton:
+                return MAX_ITER, newton, outer + 1
+            newton += 1
+            lx[:] = 0.0
+            for j in range(n):
+                lx[lp[iperm[j]]] += p[j] + inv_gamma
+            for i in range(m):
+                if z[i] < lo[i] or z[i] > hi[i]:
+                    s = sigma[i]
+                    for k in range(pair_ptr[i], pair_ptr[i + 1]):
+                        lx[pair_pos[k]] += s * data[pair_a[k]] * data[pair_b[k]]
+            if not _cholesky(lp, li, lx, row_ptr, row_pos, row_col, work):
+                return NUMERICAL, newton, outer + 1
+            for j in range(n):
+                dp[iperm[j]] = -g[j]
+            _chol_solve(lp, li, lx, dp)
+            for j in range(n):
+                d[j] = dp[iperm[j]]
+            _matvec(indptr, indices, data, d, ad)
+            a0 = 0.0
+            b0 = 0.0
+            for j in range(n):
+                a0 += d[j] * d[j] * (p[j] + inv_gamma)
+                b0 += d[j] * (p[j] * x[j] + q[j] + (x[j] - xhat[j]) * inv_gamma)
+            if b0 + 0.0 >= 0.0 and a0 == 0.0:
+                return NUMERICAL, newton, outer + 1
+            tau = _line_search(a0, b0, z, ad, sigma, lo, hi)
+            if not np.isfinite(tau):
+                return NUMERICAL, newton, outer + 1
+            for j in range(n):
+                x[j] += tau * d[j]
+        # outer: multipliers, residuals, penalties
+        _matvec(indptr, indices, data, x, ax)
+        axn = 0.0
+        pn = 0.0
+        rp = 0.0
+        for i in range(m):
+            zi = ax[i] + y[i] / sigma[i]
+            yn = sigma[i] * (zi - _clip(zi, lo[i], hi[i]))
+            viol = abs(ax[i] - _clip(zi, lo[i], hi[i]))
+            if viol > eps_abs and viol > 0.25 * viol_prev[i] and sigma[i] < SIGMA_MAX:
+                sigma[i] = min(SIGMA_MAX, 10.0 * sigma[i])
+            viol_prev[i] = viol
+            y[i] = yn
+            c = _clip(ax[i], lo[i], hi[i])
+            rp = max(rp, abs(ax[i] - c))
+            axn = max(axn, abs(ax[i]))
+            pn = max(pn, abs(c))
+        _rmatvec(indptr, indices, data, y, aty)
+        rd = 0.0
+        pxn = 0.0
+        atyn = 0.0
+        qn = 0.0
+        for j in range(n):
+            rd = max(rd, abs(p[j] * x[j] + q[j] + aty[j]))
+            pxn = max(pxn, abs(p[j] * x[j]))
+            atyn = max(atyn, abs(aty[j]))
+            qn = max(qn, abs(q[j]))
+        if rp <= eps_abs + eps_rel * max(axn, pn) and rd <= eps_abs + eps_rel * max(pxn, atyn, qn):
+            return SOLVED, newton, outer + 1
+        for j in range(n):
+            xhat[j] = x[j]
+    return MAX_ITER, newton, outer + 1
