@@ -29,12 +29,16 @@ it as a chiller at its electric rating (EER from `heatpump.eer`) when no setpoin
 Heating modes, per building and step: with no `hp_p_set_kw` input (NaN) the heater follows a
 thermostat with hysteresis (on at full power below t_set − hysteresis, off above t_set +
 hysteresis, evaluated every minute inside the step); with a setpoint the heat pump runs at that
-electric power (clipped to [0, hp_p_max_kw]) for the whole step. Gas-boiler and district-heated
-buildings always follow the thermostat. Hot water is always served, on top of space heating.
+electric power (clipped to [0, hp_p_max_kw]) for the whole step. Gas-boiler buildings follow
+the thermostat; district-heated buildings a heating curve (`heating_control`, default "curve" for
+`district`, "thermostat" otherwise; `heating_curve`): the heat when on is the curve's output from a
+damped outdoor temperature and the room's deviation, and the thermostat, as the radiators' valves,
+shuts it above the setpoint + `curve_trv_offset_k`. Hot water is always served, on top of space heating.
 
 District heating (`heating: district`): the heater is the building's substation on a heat network.
-It burns no gas and draws no electricity; it delivers what the thermostat asks for, up to its
-capacity (`heater_capacity_kw`, the same sizing as a boiler's). `q_district_kw` ≥ 0 is the heat
+It burns no gas and draws no electricity; it delivers what its heating curve and valves ask for
+(or the thermostat, with `heating_control: thermostat`), up to its capacity (`heater_capacity_kw`,
+the same sizing as a boiler's). `q_district_kw` ≥ 0 is the heat
 drawn from the network over the step: space heating + hot water from the heater (kW; 0 for the
 other kinds). It is one attribute so that one connection feeds the substation.
 
@@ -54,7 +58,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulators.arrays import clip, nan_to_zero
-from simulators.building import calibration, heatpump, kernel, thermal
+from simulators.building import calibration, heating_curve, heatpump, kernel, thermal
 from simulators.building.flex import step_flex
 from simulators.building.minutes import Cooling, MinuteResult, Ventilation, simulate_minutes_numpy
 from simulators.building.pv import PvArrays, SunPosition, pv_power_kw, sun_positions
@@ -117,12 +121,31 @@ class BuildingSpec(BaseModel):
     hp_cycling_cd: Annotated[float, Field(ge=0, lt=1)] = 0.9
     hp_standby_kw: Annotated[float, Field(ge=0)] = 0.010
     hp_pump_kw: Annotated[float, Field(ge=0)] | None = None  # None: sized (heatpump.pump_kw)
+    # weather-compensated heating (heating_curve.py); None: the curve for `district`, else the thermostat
+    heating_control: Literal["thermostat", "curve"] | None = None
+    curve_base_c: Annotated[float, Field(ge=-10, le=30)] | None = None  # None: the balance point
+    curve_damping_h: Annotated[float, Field(ge=0, le=240)] = 24.0
+    curve_room_k_per_k: Annotated[float, Field(ge=0, le=20)] = 3.0
+    curve_trv_offset_k: Annotated[float, Field(ge=0, le=3)] = 0.5
+    setback_k: Annotated[float, Field(ge=0, le=10)] = 0.0  # night setback of a curve (0: none)
+    setback_from_h: Annotated[int, Field(ge=0, le=23)] = 22
+    setback_to_h: Annotated[int, Field(ge=0, le=23)] = 6
 
     @model_validator(mode="after")
     def _comfort_band(self) -> BuildingSpec:
         if self.t_min_c >= self.t_max_c:
             raise ValueError(f"t_min_c ({self.t_min_c}) must be below t_max_c ({self.t_max_c})")
+        if self.heating_control == "curve" and self.heating == "heat_pump":
+            raise ValueError("heating_control 'curve' is for district and gas_boiler heating")
+        if self.setback_k > 0 and self.setback_from_h == self.setback_to_h:
+            raise ValueError("setback_from_h and setback_to_h must differ for a night setback")
         return self
+
+    @property
+    def uses_curve(self) -> bool:
+        """Whether the heater follows a heating curve (`heating_curve`) rather than the thermostat."""
+        default = self.heating_control is None and self.heating == "district"
+        return self.heating_control == "curve" or default
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BuildingSpec:
@@ -345,6 +368,12 @@ class BuildingFleet:
         self.boiler_q_max_kw = heatpump.heater_capacity_kw(
             self.rc.h_total_kw_k, a["t_set_c"], dhw_mean_kw, self.t_design_c
         )
+        curve_on = np.array([s.uses_curve for s in specs])
+        self.curves = None if not curve_on.any() else heating_curve.HeatingCurves.of(
+            specs, curve_on, self.rc.h_total_kw_k, a["t_set_c"], self.boiler_q_max_kw,
+            heating_curve.balance_temperature_c(a["t_set_c"], self.rc.h_total_kw_k, a["appliances_kwh_a"],
+                                                self.windows, site),
+        )  # fmt: skip
         design_heat_kw = self.rc.h_total_kw_k * (a["t_set_c"] - self.t_design_c)
         pump = np.array([np.nan if s.hp_pump_kw is None else s.hp_pump_kw for s in specs])
         self.pump_kw = np.where(np.isnan(pump), heatpump.pump_kw(design_heat_kw, a["t_supply_space_c"]), pump)
@@ -415,11 +444,20 @@ class BuildingFleet:
         solar_kw = np.minimum(offered, np.maximum(ex.dhw_th_kw + tank_kw, 0.0))
         if solar_kw.any():  # the solar heat discharges into the hot water like a tank
             c = replace(c, tank_p_th_kw=tank_kw - solar_kw)
-        return replace(self._step_heaters(time_s, w, c, ex), q_solar_used_kw=solar_kw)
+        q_heater_kw = self.boiler_q_max_kw
+        if self.curves is not None:  # the curve's heat and the TRVs' setpoint (heating_curve.py)
+            t_set = np.where(np.isnan(c.t_set_c), self.p["t_set_c"], c.t_set_c)
+            q_heater_kw, t_trv = self.curves.step(time, self.step_s, w.t_out_c, self.x[:, 0], t_set)
+            c = replace(c, t_set_c=np.where(self.curves.on, t_trv, c.t_set_c))
+        return replace(self._step_heaters(time_s, w, c, ex, q_heater_kw), q_solar_used_kw=solar_kw)
 
-    def _step_heaters(self, time_s: int, w: WeatherInputs, c: Controls, ex: Exogenous) -> BuildingStep:
+    def _step_heaters(
+        self, time_s: int, w: WeatherInputs, c: Controls, ex: Exogenous, q_heater_kw: np.ndarray
+    ) -> BuildingStep:
+        """The step after its exogenous inputs; `q_heater_kw`: the boilers' and substations' heat
+        when on (their capacity, or their heating curve's output)."""
         if kernel.STEP is not None:
-            return self._step_compiled(kernel.STEP, time_s, w, c, ex)
+            return self._step_compiled(kernel.STEP, time_s, w, c, ex, q_heater_kw)
         app_kw, dhw_th_kw, pv_kw = ex.p_appliances_kw, ex.dhw_th_kw, ex.pv_kw
         flex = step_flex(
             self.p["flex_share"] * app_kw,
@@ -438,7 +476,8 @@ class BuildingFleet:
         cop_space, cop_dhw = ex.cop_space, ex.cop_dhw
         q_air_base = ex.q_air_gain_kw + flex.flex_p_kw + surplus_to_air  # gains include the appliances
         q_mass = ex.q_mass_gain_kw
-        m = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, ex.eer, c, ex.t_night_vent_c)
+        m = self._thermal_substeps(w.t_out_c, q_air_base, q_mass, cop_space, ex.eer, c, ex.t_night_vent_c,
+                                   q_heater_kw)  # fmt: skip
         heat_kw = m.heat
         # the thermostat's heat below the minimum modulation costs more electricity; a held
         # setpoint is followed at the steady-state COP
@@ -479,14 +518,18 @@ class BuildingFleet:
         )
 
     def _step_compiled(
-        self, step: Any, time_s: int, w: WeatherInputs, c: Controls, ex: Exogenous
+        self, step: Any, time_s: int, w: WeatherInputs, c: Controls, ex: Exogenous, q_heater_kw: np.ndarray
     ) -> BuildingStep:
         (a_0, a_1), (b_0, b_1, b_2) = self._a_columns, self._b_columns
+        params = self._kernel_params
+        if q_heater_kw is not self.boiler_q_max_kw:
+            params = params.copy()
+            params[3] = q_heater_kw
         self.x, self.hp_on, self.cool_on, out = step(
             ex.p_appliances_kw, ex.dhw_th_kw, ex.pv_kw, ex.q_air_gain_kw, ex.q_mass_gain_kw,
             ex.cop_space, ex.cop_dhw, ex.eer, ex.p_aux_kw, ex.t_night_vent_c, w.t_out_c, c.hp_p_set_kw,
             c.t_set_c, c.flex_shift_kw, c.tank_p_th_kw, self.x, self.hp_on, self.cool_on, self.backlog_kwh,
-            self.deadline_s, self._kernel_params,
+            self.deadline_s, params,
             self.is_hp, self.is_district, a_0, a_1, b_0, b_1, b_2, float(time_s), float(self.step_s),
             self.n_sub,
         )  # fmt: skip
@@ -557,6 +600,7 @@ class BuildingFleet:
         eer: np.ndarray,
         c: Controls,
         t_night_c: np.ndarray,
+        q_heater_kw: np.ndarray,
     ) -> MinuteResult:
         """Minute-wise thermal simulation; returns the step means of heating and cooling heat,
         indoor temperature and comfort violations (K) below and above the band.
@@ -567,7 +611,7 @@ class BuildingFleet:
         before the loop and each minute only picks one; the loop itself, with the heat, the mean
         temperature and the comfort violation summed minute by minute, is
         `minutes.simulate_minutes_numpy`."""
-        q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, self.boiler_q_max_kw)
+        q_max = np.where(self.is_hp, self.hp_p_max_kw * cop_space, q_heater_kw)
         forced = self.is_hp & ~np.isnan(c.hp_p_set_kw)
         q_forced = clip(nan_to_zero(c.hp_p_set_kw), 0.0, self.hp_p_max_kw) * cop_space
         q_on, q_off = np.where(forced, q_forced, q_max), np.where(forced, q_forced, 0.0)

@@ -61,8 +61,10 @@ def test_electric_balance_at_the_meter() -> None:
 def test_district_heated_building_draws_its_heat_from_the_substation() -> None:
     """A district-heated building burns no gas and draws no heating electricity; the heat it draws
     is its space heating plus its hot water, within the substation's capacity, and the thermostat
-    keeps it comfortable like the boiler's."""
-    specs = [BuildingSpec(heating="district"), BuildingSpec(heating="gas_boiler")]
+    keeps it comfortable like the boiler's (`heating_control: thermostat`; the heating curve, the
+    default for district heating, in tests/simulators/test_heating_curve.py)."""
+    district = BuildingSpec(heating="district", heating_control="thermostat")
+    specs = [district, BuildingSpec(heating="gas_boiler")]
     fleet, steps = _run(specs)
     capacity = heater_capacity_kw(specs)
     np.testing.assert_array_equal(capacity, fleet.boiler_q_max_kw)
