@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_BATCH = 100
+HOLD_LOOP_MAX_S = 0.05  # the longest the message loop runs handlers back to back without a turn
 
 MessageHandler = Callable[[InboundMessage], Awaitable[None]]
 ConnectHook = Callable[[], Awaitable[None]]
@@ -195,8 +197,20 @@ class MqttConnection:
             raise MqttError(str(cause) if cause is not None else "session ended") from cause
 
     async def _read(self, queue: asyncio.Queue[InboundMessage]) -> None:
+        """Hand the queued messages to the handler one by one. A handler that never awaits anything
+        that suspends would hold the event loop for as long as messages keep coming (a host taking a
+        step's thousands of forecasts): the keepalive pings, the acknowledgements and a host's
+        round batches then wait. So the loop is given a turn at least every `HOLD_LOOP_MAX_S`."""
+        turned = time.perf_counter()
         while True:
-            message = queue.get_nowait() if not queue.empty() else await queue.get()
+            if queue.empty():
+                message = await queue.get()
+                turned = time.perf_counter()
+            else:
+                message = queue.get_nowait()
+                if time.perf_counter() - turned >= HOLD_LOOP_MAX_S:
+                    await asyncio.sleep(0)
+                    turned = time.perf_counter()
             try:
                 await self._handler(message)
             except Exception:

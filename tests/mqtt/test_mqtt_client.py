@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import aiomqtt
@@ -168,6 +169,43 @@ async def test_keepalive_holds_a_session_that_only_sends(
         await asyncio.sleep(0.1)
     assert session.is_open
     await session.disconnect()
+
+
+async def test_a_handler_that_never_suspends_still_lets_the_loop_turn(
+    session_mosquitto_url: str, topic_prefix: str
+) -> None:
+    """A burst of messages handled by a handler that never suspends (10 ms of work each, as a host
+    building agents from a step's forecasts) must not hold the event loop until the queue is empty:
+    a callback scheduled during the first message (a host's round batch, a keepalive) runs after a
+    few messages, not after all 40 (`HOLD_LOOP_MAX_S`)."""
+    topic = f"{topic_prefix}/busy"
+    handled: list[int] = []
+    turns: list[int] = []
+    done = asyncio.Event()
+
+    async def busy(message: InboundMessage) -> None:
+        if not handled:
+            asyncio.get_running_loop().call_soon(lambda: turns.append(len(handled)))
+        time.sleep(0.01)  # work that never suspends
+        handled.append(1)
+        if len(handled) == 40:
+            done.set()
+
+    async def ignore(_: InboundMessage) -> None:
+        return None
+
+    sub = MqttConnection(session_mosquitto_url, client_id="busy-sub", handler=busy, subscriptions=[topic])
+    pub = MqttConnection(session_mosquitto_url, client_id="busy-pub", handler=ignore)
+    tasks = [asyncio.create_task(sub.run()), asyncio.create_task(pub.run())]
+    try:
+        assert await sub.wait_connected(TIMEOUT_S) and await pub.wait_connected(TIMEOUT_S)
+        assert await pub.publish_many([(topic, b"x")] * 40, qos=0) == 40
+        await asyncio.wait_for(done.wait(), TIMEOUT_S)
+    finally:
+        sub.stop()
+        pub.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    assert turns and turns[0] <= 10, turns
 
 
 async def test_refused_and_unreachable_brokers_are_mqtt_errors(tmp_path: Path) -> None:
