@@ -16,12 +16,29 @@ Kinds:
   `network_flood`.
 """
 
+from typing import Any
+
 from cosim.attacks.base import ATTACKS, Attack, register_attack
 from cosim.attacks.insiders import AdmmStealthy, CoordinatorLimit, CoordinatorZ, FlexibilityLie
 from cosim.attacks.kinds import AdmmBias, SensorBias
 from cosim.attacks.network import NetworkDelay, NetworkDrop, NetworkFlood, NetworkReplay
 
+
+def run_attacks(scenario: Any, context: Any = None) -> list[Attack]:
+    """The attack objects of a run, built once per run: kept on the run's context (`RunContext`),
+    so the control adapter (measurement and setpoint hooks) and the controller's defence (the
+    rounds' hooks) share the same objects; without a context, fresh ones."""
+    if context is not None and context.attacks is not None:
+        attacks: list[Attack] = context.attacks
+        return attacks
+    attacks = [ATTACKS[a.kind].from_config(a) for a in scenario.attacks]
+    if context is not None:
+        context.attacks = attacks
+    return attacks
+
+
 __all__ = [
     "ATTACKS", "AdmmBias", "AdmmStealthy", "Attack", "CoordinatorLimit", "CoordinatorZ", "FlexibilityLie",
     "NetworkDelay", "NetworkDrop", "NetworkFlood", "NetworkReplay", "SensorBias", "register_attack",
+    "run_attacks",
 ]

@@ -37,7 +37,7 @@ from typing import Any
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from controllers.measurements import BuildingSetpoints
-from cosim.attacks import ATTACKS, Attack
+from cosim.attacks import Attack, run_attacks
 from cosim.control.sensors import bus_measurements, noisy
 from cosim.scenario.attacks import SensorNoise, sensor_noise
 from cosim.world.context import RunContext
@@ -195,7 +195,7 @@ class ControlAdapter(TimeBasedSim):
         controller = make_controller(self.kind, self.params, self.context)
         controller.setup(list(self.agents.values()), self.step_size_s, frozenset(self.storage.values()))
         if self.context is not None:
-            self.attacks = [ATTACKS[a.kind].from_config(a) for a in self.context.scenario.attacks]
+            self.attacks = run_attacks(self.context.scenario, self.context)
             self.noise = sensor_noise(self.context.scenario)
         return controller
 

@@ -461,14 +461,14 @@ class MqttAdmm(_Forecasting):
         setpoints = {n: BuildingSetpoints.from_values(result.setpoints.get(n) or {}) for n in received}
         if self.defence.detectors:
             claims, self._claims = self._claims, {}
-            for name, (tick, _round, kw, next_kw) in claims.items():
-                if tick == result.tick:
-                    self.defence.reported_kw[name] = kw
-                    if next_kw is not None:
-                        self.defence.reported_next_kw[name] = next_kw
+            current = {name: claim for name, claim in claims.items() if claim[0] == result.tick}
             seen, self._seen = self._seen, {}
             rounds = 0 if stats is None else int(stats.iterations)
-            self.defence.messages = {n: _counts(seen.get(n, []), result.tick, rounds) for n in self.names}
+            self.defence.heard(
+                {name: kw for name, (_, _, kw, _) in current.items()},
+                {name: next_kw for name, (_, _, _, next_kw) in current.items() if next_kw is not None},
+                {n: _counts(seen.get(n, []), result.tick, rounds) for n in self.names},
+            )
             converged = stats is not None and stats.converged and stats.p_planned_step0_kw is not None
             self._detect(step, received, stats.p_planned_step0_kw if converged and stats else None)
         return setpoints

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ import numpy as np
 from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
 from controllers.admm.params import CoordinatorParams
 from controllers.detection import Detector, Observation
-from cosim.attacks import ATTACKS, Attack
+from cosim.attacks import Attack, run_attacks
 from cosim.scenario.model import Scenario
 from cosim.world.context import RunContext
 
@@ -96,7 +96,7 @@ class Defence:
     """Attacks on the rounds, anomaly checks and quarantine of one run (see the module docstring)."""
 
     def __init__(self, scenario: Scenario, context: RunContext | None) -> None:
-        self.attacks: list[Attack] = [ATTACKS[a.kind].from_config(a) for a in scenario.attacks]
+        self.attacks: list[Attack] = run_attacks(scenario, context)
         detection = scenario.detection
         self.detectors: list[Detector] = [] if detection is None else [d.build() for d in detection.detectors]
         self.quarantine_on = detection is not None and detection.quarantine
@@ -200,6 +200,14 @@ class Defence:
             return out
 
         return apply
+
+    def heard(self, claims: Mapping[str, float], next_claims: Mapping[str, float],
+              messages: Mapping[str, Counter[str]]) -> None:
+        """The step's rounds as heard outside the screen (over MQTT: the updates the bridge watched):
+        each agent's step-0 and step-1 claims of its last update, and its message counts."""
+        self.reported_kw.update(claims)
+        self.reported_next_kw.update(next_claims)
+        self.messages = dict(messages)
 
     def claims(self) -> dict[str, float]:
         """The step-0 claims of the step just decided (taken: the next step starts afresh)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cosim.mqtt.bridge_sync import SyncBridge
@@ -38,6 +38,7 @@ class RunContext:
     publish_plans: Callable[[dict[str, Schedule]], object] | None = None  # retained plans, over MQTT
     # agent host → the ADMM agents that answer the rounds in its batches (cosim.mqtt.plane)
     round_hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    attacks: list[Any] | None = None  # the run's attack objects, built once (cosim.attacks.run_attacks)
 
 
 def require_context(context: object, who: str) -> RunContext:
