@@ -28,6 +28,10 @@ Columns: `iters` rounds (cold / warm); `MQTT step` the bridge's wall time per co
 + solve; Clarabel), run in a child process abandoned after `--central-timeout` (skipped above
 `--central-max` agents); `ratio` central / MQTT step (> 1: the decentralised step is faster).
 
+Up to `--security-max` agents each N also runs on a secured Mosquitto (TLS, passwords, the ACL of
+`cosim security init`, every message signed and verified; docs/security.md), alternating with the
+tuned runs: `secured / tuned` is the ratio of the step times (cold / warm).
+
 `--breakdown N` also prints where the rounds of N's cold and warm steps went: the round's wall
 time (from one broadcast's arrival at the bridge to the next), the local solves per host (Σ solve
 / hosts), the coordinator's z-update, the encoding and decoding of the round's messages (their
@@ -49,14 +53,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import math
 import multiprocessing as mp
 import os
 import socket
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,7 +92,9 @@ from controllers.runtime.host_process import serve_agents
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import Kind, TopicScheme
 from cosim.mqtt.bridge_core import BridgeCore
-from cosim.mqtt.brokers import provide_broker
+from cosim.mqtt.brokers import provide_broker, start_mosquitto
+from cosim.security import init_security
+from cosim.security.run import RunSecurity
 from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
 
 HORIZON = 96
@@ -121,6 +130,7 @@ class Row:
     inprocess: tuple[Step, Step] | None
     central: tuple[CentralTiming | None, CentralTiming | None]
     limit_kw: float
+    secured: tuple[Mqtt, ...] = ()  # on a secured broker (TLS, ACL, signed messages), alternating
 
 
 @dataclass
@@ -189,16 +199,22 @@ async def _over_mqtt(
     hosts: int,
     round_timeout_s: float,
     batch: bool = True,
+    security: RunSecurity | None = None,
 ) -> Mqtt:
+    """The two steps over MQTT on the broker at `url`; `security`: a secured run (the broker runs
+    with the folder's TLS, passwords and ACL; every host logs in and signs as the folder's agent
+    host, the bridge as `bridge`)."""
     names = [d.name for d in datas[0]]
     run = f"bench-{uuid.uuid4().hex[:8]}"
-    host_ids = [f"host-{w}" for w in range(hosts)]
+    host = None if security is None else security.host()
+    host_ids = [f"host-{w}" if host is None else host.username for w in range(hosts)]
     coordinator = {
         "agents": list(names),
         "limit_kw": float(limits.p_max_kw[0]),
         "horizon": HORIZON,
         "round_timeout_s": round_timeout_s,
-        "hosts": {host_ids[w]: names[w::hosts] for w in range(hosts)} if batch else {},
+        "hosts": {host_ids[0]: names} if host is not None and batch else
+        {host_ids[w]: names[w::hosts] for w in range(hosts)} if batch else {},
     }
     groups: list[list[tuple[str, str, dict[str, Any]]]] = [
         [("admm", n, {"batch_updates": batch}) for n in names[w::hosts]] for w in range(hosts)
@@ -206,11 +222,15 @@ async def _over_mqtt(
     groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
     host_ids.append("coordinator-host")
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=serve_agents, args=(g, url, run, PREFIX), kwargs={"host_id": h}, daemon=True)
+    procs = [ctx.Process(target=serve_agents, args=(g, url, run, PREFIX),
+                         kwargs={"host_id": h if host is None else None, "security": host}, daemon=True)
              for g, h in zip(groups, host_ids, strict=True)]
     for p in procs:
         p.start()
-    bridge = BridgeCore(url, run, [*names, COORDINATOR_ID], prefix=PREFIX, step_timeout_s=3600.0)
+    login = None if security is None else security.bridge()
+    bridge = BridgeCore(url if login is None else login.broker_url(url), run, [*names, COORDINATOR_ID],
+                        prefix=PREFIX, step_timeout_s=3600.0,
+                        middleware=[] if login is None else [login.middleware()])
     watch = _Watch()
     try:
         await bridge.start(30.0)
@@ -266,6 +286,7 @@ def bench(
     round_timeout_s: float,
     repeats: int = 1,
     batch: bool = True,
+    secure: bool = False,
 ) -> Row:
     """N's row: over MQTT on the tuned broker (`urls[0]`) and, unless None, on the default one,
     `repeats` times each, alternating."""
@@ -278,17 +299,30 @@ def bench(
         datas = [data0, [next_step_data(a, p) for a, p in zip(data0, free, strict=True)]]
     tuned: list[Mqtt] = []
     default: list[Mqtt] = []
-    for _ in range(repeats):
-        tuned.append(asyncio.run(_over_mqtt(datas, limits, urls[0], hosts, round_timeout_s, batch)))
-        if urls[1] is not None:
-            default.append(asyncio.run(_over_mqtt(datas, limits, urls[1], hosts, round_timeout_s, batch)))
+    secured: list[Mqtt] = []
+    with contextlib.ExitStack() as stack:
+        security = secured_url = None
+        if secure:  # a security folder for these agents and a Mosquitto that enforces it
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "security"
+            security = RunSecurity(init_security([d.name for d in data0], folder, prefix=PREFIX))
+            secured_broker = start_mosquitto(security=security.broker())
+            stack.callback(secured_broker.close)
+            secured_url = secured_broker.url
+        for _ in range(repeats):
+            tuned.append(asyncio.run(_over_mqtt(datas, limits, urls[0], hosts, round_timeout_s, batch)))
+            if urls[1] is not None:
+                default.append(asyncio.run(_over_mqtt(datas, limits, urls[1], hosts, round_timeout_s, batch)))
+            if secured_url is not None:
+                secured.append(asyncio.run(
+                    _over_mqtt(datas, limits, secured_url, hosts, round_timeout_s, batch, security)))
     central: tuple[CentralTiming | None, CentralTiming | None] = (None, None)
     if timeout_s is not None:
         central = (
             central_with_timeout(datas[0], limits, timeout_s),
             central_with_timeout(datas[1], limits, timeout_s),
         )
-    return Row(n_agents, hosts, tuple(tuned), tuple(default), inprocess, central, float(limits.p_max_kw[0]))
+    return Row(n_agents, hosts, tuple(tuned), tuple(default), inprocess, central, float(limits.p_max_kw[0]),
+               tuple(secured))
 
 
 def _pair(a: float, b: float, fmt: str) -> str:
@@ -303,14 +337,18 @@ def median_walls(runs: tuple[Mqtt, ...]) -> tuple[float, float]:
     )
 
 
+def _against(walls: tuple[float, float], tuned: tuple[float, float]) -> str:
+    return _pair(walls[0] / tuned[0], walls[1] / tuned[1], ".2f")
+
+
 def print_table(rows: list[Row]) -> None:
     print(
         "| N | hosts | iters MQTT (cold / warm) | iters in-process | MQTT step tuned [s] "
         "| MQTT step default [s] "
         "| default / tuned | Σ local solves [s] | in-process step [s] | gap | viol (rel) | central wall [s] "
-        "| ratio central/MQTT | bridge msgs, MB |"
+        "| ratio central/MQTT | bridge msgs, MB | secured / tuned |"
     )
-    print("|" + "---|" * 14)
+    print("|" + "---|" * 15)
     for r in rows:
         m, i, d = r.tuned[0].steps, r.inprocess, r.default
         tuned = median_walls(r.tuned)
@@ -334,14 +372,15 @@ def print_table(rows: list[Row]) -> None:
             dflag = "" if all(s.converged for run in d for s in run.steps) else " (not converged)"
             default = median_walls(d)
             dwall = _pair(*default, ".3f") + dflag
-            against = _pair(default[0] / tuned[0], default[1] / tuned[1], ".2f")
+            against = _against(default, tuned)
         print(
             f"| {r.n_agents} | {r.hosts} | {m[0].iterations} / {m[1].iterations}{flag} | {its} "
             f"| {_pair(*tuned, '.3f')} | {dwall} | {against} "
             f"| {_pair(m[0].sum_solve_s, m[1].sum_solve_s, '.2f')} "
             f"| {wall} | {' / '.join(gaps)} | {viol:.1e} "
             f"| {' / '.join(central)} | {' / '.join(ratio)} "
-            f"| {r.tuned[0].messages}, {r.tuned[0].megabytes:.1f} |"
+            f"| {r.tuned[0].messages}, {r.tuned[0].megabytes:.1f} "
+            f"| {_against(median_walls(r.secured), tuned) if r.secured else 'n/a'} |"
         )
 
 
@@ -441,6 +480,11 @@ def main() -> None:
         "--breakdown", type=int, nargs="*", default=[1000], help="per-round breakdown at these N"
     )
     parser.add_argument(
+        "--security-max", type=int, default=1000,
+        help="also run on a secured broker (TLS, passwords, ACL, signed messages) up to this N "
+        "(`secured / tuned`, alternating with the tuned runs; 0: never)",
+    )
+    parser.add_argument(
         "--updates", choices=("batch", "agent"), default="batch",
         help="a host's round updates: one batch message per host and round (default, as `cosim run` "
         "with agents on one host), or one message per agent (agents on their own devices)",
@@ -466,6 +510,7 @@ def main() -> None:
                     args.round_timeout,
                     args.repeats if n <= 100 else 1,
                     args.updates == "batch",
+                    n <= args.security_max,
                 )
             )
             print(f"N = {n}: done in {time.perf_counter() - start:.1f} s", flush=True)
