@@ -33,6 +33,7 @@ from cosim.scenario.model import Scenario
 
 path, days, scale = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 out, figures = Path(sys.argv[4]), sys.argv[5] == "1"
+log = open(sys.argv[6], "a") if sys.argv[6] else None
 data = yaml.safe_load(Path(path).read_text())
 data["duration"] = f"{days}d"
 data.pop("outputs", None)
@@ -40,8 +41,33 @@ for group in data.get("buildings", []):
     group["count"] = int(group.get("count", 1)) * scale
 scenario = Scenario.model_validate(data)
 start = time.perf_counter()
-summary = run_scenario(scenario, out, echo=lambda _m: None)
+every = max(1, scenario.n_steps // 200)
+count = 0
+
+
+def rss_mb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def on_step(time_s):  # progress: step, wall, resident and peak memory, every ~0.5 % of the run
+    global count
+    count += 1
+    if log is not None and count % every == 0:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        log.write(f"{days}d step {count}/{scenario.n_steps} {time.perf_counter() - start:.1f} s "
+                  f"rss {rss_mb():.0f} MB peak {peak:.0f} MB\n")
+        log.flush()
+
+
+summary = run_scenario(scenario, out, echo=lambda _m: None, on_step=on_step)
 run_s = time.perf_counter() - start
+if log is not None:
+    log.write(f"{days}d run done {run_s:.1f} s peak "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0:.0f} MB\n")
+    log.flush()
 plot_s = 0.0
 if figures:
     from cosim.results.plots import plot_run
@@ -66,11 +92,12 @@ class Row:
     peak_mb: float
 
 
-def run_one(scenario: Path, days: int, scale: int, figures: bool) -> Row:
+def run_one(scenario: Path, days: int, scale: int, figures: bool, log: Path | None = None) -> Row:
     with tempfile.TemporaryDirectory(prefix="bench-long-") as tmp:
         out = Path(tmp) / "run"
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(scenario), str(days), str(scale), str(out), str(int(figures))],
+            [sys.executable, "-c", CHILD, str(scenario), str(days), str(scale), str(out), str(int(figures)),
+             str(log or "")],
             check=True,
             capture_output=True,
             text=True,
@@ -99,10 +126,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, nargs="+", default=[30, 365])
     parser.add_argument("--scale", type=int, default=1, help="multiply every building group's count")
     parser.add_argument("--figures", action="store_true", help="draw the run's figures too")
+    parser.add_argument("--log", type=Path, help="append progress (step, wall, memory) to this file")
     args = parser.parse_args()
     rows = []
     for days in args.days:
-        rows.append(run_one(args.scenario, days, args.scale, args.figures))
+        rows.append(run_one(args.scenario, days, args.scale, args.figures, args.log))
         print_table(rows)
         print(flush=True)
 

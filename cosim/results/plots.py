@@ -1,9 +1,17 @@
 """Figures of a run (PNG): district load against the transformer limit, the voltage band,
-indoor temperatures against the comfort band, storage state of charge."""
+indoor temperatures against the comfort band, storage state of charge.
+
+The per-entity tables (`buildings`, `buses`, `batteries`, `tanks`) are never read whole: a year of
+1,000 buildings is ~35 million rows. Each figure reads them in time windows of about `window_rows`
+rows (`cosim.results.stream`) and keeps per-step aggregates (sums, bands, quantiles over the
+entities), or reads the rows of the few entities it draws. The aggregates are those of the whole
+table, window by window (a window never cuts a step), so the figures do not depend on the window.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +22,30 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from cosim.results import stream
 from cosim.results.attack_plots import plot_attack_timeline
-from cosim.results.stream import read_columns
 from cosim.results.writer import read_table
 
 
-def _optional(out_dir: Path, table: str, columns: list[str] | None = None) -> pd.DataFrame | None:
-    """`table` (only `columns` when given: a figure of a year-long run reads a few of a large
-    table's columns), or None if the run has no such table."""
+def _optional(out_dir: Path, table: str) -> pd.DataFrame | None:
+    """`table` (a per-step one: one row per step), or None if the run has no such table."""
     try:
-        return read_table(out_dir, table) if columns is None else read_columns(out_dir, table, columns)
+        return read_table(out_dir, table)
     except FileNotFoundError:
         return None
+
+
+def summed_per_step(
+    out_dir: Path, table: str, column: str = "p_kw", window_rows: int = stream.WINDOW_ROWS
+) -> pd.Series:
+    """Σ of `column` over a per-entity table's entities per timestamp (`FileNotFoundError` without
+    the table), window by window."""
+    parts = [
+        w.groupby("timestamp")[column].sum()
+        for w in stream.table_windows(out_dir, table, ["timestamp", column], window_rows)
+        if not w.empty
+    ]
+    return pd.concat(parts) if parts else pd.Series(dtype=float)
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -91,16 +111,15 @@ def period_warning(runs: list[Path]) -> str | None:
     return f"the runs simulate different periods ({listed}); their KPIs compare different weather and demand"
 
 
-def compare_runs(runs: list[Path], out_file: Path) -> Path:
+def compare_runs(runs: list[Path], out_file: Path, window_rows: int = stream.WINDOW_ROWS) -> Path:
     """District net exchange (Σ of the meters) of several runs on one figure, with the shared limit."""
     fig, ax = plt.subplots(figsize=(10, 4.5))
     limits = set()
     for out_dir in runs:
-        columns = ["timestamp", "p_kw"]
-        buildings = read_columns(out_dir, "buildings", columns).groupby("timestamp")["p_kw"].sum()
-        batteries = _optional(out_dir, "batteries", columns)
-        if batteries is not None:
-            buildings = buildings.add(batteries.groupby("timestamp")["p_kw"].sum(), fill_value=0.0)
+        buildings = summed_per_step(out_dir, "buildings", window_rows=window_rows)
+        if stream.dataset(out_dir, "batteries") is not None:
+            batteries = summed_per_step(out_dir, "batteries", window_rows=window_rows)
+            buildings = buildings.add(batteries, fill_value=0.0)
         info = run_info(out_dir)
         controller = info.get("scenario", {}).get("controller", {}).get("kind", "?")
         ax.plot(buildings.index, buildings.to_numpy(), label=f"{Path(out_dir).name} ({controller})")
@@ -118,13 +137,28 @@ def compare_runs(runs: list[Path], out_file: Path) -> Path:
     return _save(fig, out_file)
 
 
-def plot_voltages(
-    out_dir: Path, figures: Path, v_min_pu: float = 0.95, v_max_pu: float = 1.05
-) -> Path | None:
-    buses = _optional(out_dir, "buses", ["timestamp", "v_pu"])
-    if buses is None:
+def voltage_stats(out_dir: Path, window_rows: int = stream.WINDOW_ROWS) -> pd.DataFrame | None:
+    """Min, 5 %, median, 95 % and max of the bus voltages per timestamp (`describe`), or None
+    without a `buses` table."""
+    if stream.dataset(out_dir, "buses") is None:
         return None
-    stats = buses.groupby("timestamp")["v_pu"].describe(percentiles=[0.05, 0.5, 0.95])
+    parts = [
+        w.groupby("timestamp")["v_pu"].describe(percentiles=[0.05, 0.5, 0.95])
+        for w in stream.table_windows(out_dir, "buses", ["timestamp", "v_pu"], window_rows)
+    ]
+    return pd.concat(parts)
+
+
+def plot_voltages(
+    out_dir: Path,
+    figures: Path,
+    v_min_pu: float = 0.95,
+    v_max_pu: float = 1.05,
+    window_rows: int = stream.WINDOW_ROWS,
+) -> Path | None:
+    stats = voltage_stats(out_dir, window_rows)
+    if stats is None:
+        return None
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.25, label="min–max over buses")
     ax.fill_between(stats.index, stats["5%"], stats["95%"], alpha=0.4, label="5–95 %")
@@ -137,53 +171,134 @@ def plot_voltages(
     return _save(fig, figures / "voltages.png")
 
 
-def plot_temperatures(out_dir: Path, figures: Path, max_lines: int = 10) -> Path:
+@dataclass(frozen=True)
+class TemperatureBand:
+    """Indoor temperatures of many buildings per timestamp: coldest to warmest building, 10–90 %,
+    mean, and the series of the two buildings with the lowest and the highest temperature of the
+    run (ties: the first by name)."""
+
+    low: pd.Series
+    high: pd.Series
+    q10: pd.Series
+    q90: pd.Series
+    mean: pd.Series
+    coldest: str
+    coldest_c: pd.Series
+    warmest: str
+    warmest_c: pd.Series
+    buildings: int
+
+    @classmethod
+    def of(cls, wide: pd.DataFrame) -> TemperatureBand:
+        """From indoor temperatures with one column per building."""
+        coldest, warmest = wide.min().idxmin(), wide.max().idxmax()
+        return cls(wide.min(axis=1), wide.max(axis=1), wide.quantile(0.1, axis=1), wide.quantile(0.9, axis=1),
+                   wide.mean(axis=1), str(coldest), wide[coldest], str(warmest), wide[warmest], wide.shape[1])
+
+
+def temperatures(
+    out_dir: Path, max_lines: int = 10, window_rows: int = stream.WINDOW_ROWS
+) -> pd.DataFrame | TemperatureBand:
+    """Indoor temperatures (one column per building) when there are at most `max_lines` buildings,
+    else their `TemperatureBand`: read in time windows (each window's buildings side by side), then
+    the coldest and the warmest building's rows."""
+    wides: list[pd.DataFrame] = []  # while there are few buildings
+    names: set[str] = set()
+    bands: list[pd.DataFrame] = []
+    lows: list[pd.Series] = []
+    highs: list[pd.Series] = []
+    for b in stream.table_windows(out_dir, "buildings", ["timestamp", "entity", "t_in_c"], window_rows):
+        wide = b.pivot_table(index="timestamp", columns="entity", values="t_in_c")
+        names.update(str(c) for c in wide.columns)
+        wides = [*wides, wide] if len(names) <= max_lines else []
+        bands.append(pd.DataFrame({"low": wide.min(axis=1), "high": wide.max(axis=1),
+                                   "q10": wide.quantile(0.1, axis=1), "q90": wide.quantile(0.9, axis=1),
+                                   "mean": wide.mean(axis=1)}))
+        lows.append(wide.min())
+        highs.append(wide.max())
+    if len(names) <= max_lines:
+        whole = pd.concat(wides) if wides else pd.DataFrame(columns=pd.Index([], name="entity"))
+        return whole.reindex(columns=sorted(names))
+    band = pd.concat(bands)
+    low = pd.concat(lows, axis=1).min(axis=1).sort_index()
+    high = pd.concat(highs, axis=1).max(axis=1).sort_index()
+    coldest, warmest = str(low.idxmin()), str(high.idxmax())
+    rows = stream.read_rows_of(out_dir, "buildings", ["timestamp", "entity", "t_in_c"], [coldest, warmest])
+    two = rows.pivot_table(index="timestamp", columns="entity", values="t_in_c").reindex(band.index)
+    return TemperatureBand(band["low"], band["high"], band["q10"], band["q90"], band["mean"],
+                           coldest, two[coldest], warmest, two[warmest], len(names))
+
+
+def plot_temperatures(
+    out_dir: Path, figures: Path, max_lines: int = 10, window_rows: int = stream.WINDOW_ROWS
+) -> Path:
     """Indoor temperatures: one named line per building when there are at most `max_lines`;
     otherwise the band from the coldest to the warmest building at each time, the mean, and the two
     buildings with the lowest and the highest temperature of the run, named."""
-    b = read_columns(out_dir, "buildings", ["timestamp", "entity", "t_in_c"])
-    wide = b.pivot_table(index="timestamp", columns="entity", values="t_in_c")
-    return _save(temperature_figure(wide, max_lines), figures / "indoor_temperatures.png")
+    data = temperatures(out_dir, max_lines, window_rows)
+    fig = temperature_figure(data, max_lines) if isinstance(data, pd.DataFrame) else band_figure(data)
+    return _save(fig, figures / "indoor_temperatures.png")
 
 
 def temperature_figure(wide: pd.DataFrame, max_lines: int = 10) -> Figure:
     """The figure of `plot_temperatures` from indoor temperatures (one column per building)."""
+    if wide.shape[1] > max_lines:
+        return band_figure(TemperatureBand.of(wide))
     fig, ax = plt.subplots(figsize=(10, 4))
-    if wide.shape[1] <= max_lines:
-        for column in wide.columns:
-            ax.plot(wide.index, wide[column], linewidth=0.9, label=str(column))
-        title = f"Indoor temperatures ({wide.shape[1]} buildings)"
-    else:
-        ax.fill_between(wide.index, wide.min(axis=1), wide.max(axis=1), alpha=0.25, color="tab:blue",
-                        label="coldest to warmest building")
-        ax.fill_between(wide.index, wide.quantile(0.1, axis=1), wide.quantile(0.9, axis=1), alpha=0.35,
-                        color="tab:blue", label="10–90 % of buildings")
-        coldest, warmest = wide.min().idxmin(), wide.max().idxmax()
-        ax.plot(wide.index, wide[coldest], color="tab:purple", linewidth=1.0, label=f"coldest: {coldest}")
-        ax.plot(wide.index, wide[warmest], color="tab:red", linewidth=1.0, label=f"warmest: {warmest}")
-        title = f"Indoor temperatures ({wide.shape[1]} buildings)"
+    for column in wide.columns:
+        ax.plot(wide.index, wide[column], linewidth=0.9, label=str(column))
     ax.plot(wide.index, wide.mean(axis=1), color="black", linewidth=2, label="mean")
+    return _temperature_axes(fig, ax, wide.shape[1])
+
+
+def band_figure(band: TemperatureBand) -> Figure:
+    """The figure of `plot_temperatures` for many buildings."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    index = band.low.index
+    ax.fill_between(index, band.low, band.high, alpha=0.25, color="tab:blue",
+                    label="coldest to warmest building")
+    ax.fill_between(index, band.q10, band.q90, alpha=0.35, color="tab:blue", label="10–90 % of buildings")
+    ax.plot(index, band.coldest_c, color="tab:purple", linewidth=1.0, label=f"coldest: {band.coldest}")
+    ax.plot(index, band.warmest_c, color="tab:red", linewidth=1.0, label=f"warmest: {band.warmest}")
+    ax.plot(index, band.mean, color="black", linewidth=2, label="mean")
+    return _temperature_axes(fig, ax, band.buildings)
+
+
+def _temperature_axes(fig: Figure, ax: Any, buildings: int) -> Figure:
     ax.set_ylabel("indoor temperature (°C)")
-    ax.set_title(title)
+    ax.set_title(f"Indoor temperatures ({buildings} buildings)")
     ax.legend(loc="upper left", fontsize=7)
     return fig
 
 
-def plot_soc(out_dir: Path, figures: Path, max_lines: int = 30) -> Path | None:
-    columns = ["timestamp", "entity", "soc"]
-    tables = (_optional(out_dir, "batteries", columns), _optional(out_dir, "tanks", columns))
-    frames = [t for t in tables if t is not None]
-    if not frames:
+STORAGE_TABLES = ("batteries", "tanks")
+
+
+def storage_soc(out_dir: Path, max_lines: int = 30) -> tuple[pd.DataFrame, int] | None:
+    """The state of charge of the first `max_lines` storage units by name (one column each) and
+    how many units have one; None without batteries and tanks. Only the drawn units' rows are read."""
+    tables = [t for t in STORAGE_TABLES if stream.dataset(out_dir, t) is not None]
+    if not tables:
         return None
-    s = pd.concat(frames)
-    wide = s.pivot_table(index="timestamp", columns="entity", values="soc")
+    names = sorted({n for t in tables for n in stream.distinct(out_dir, t, "entity", valid="soc")})
+    drawn = names[:max_lines]
+    frames = [stream.read_rows_of(out_dir, t, ["timestamp", "entity", "soc"], drawn) for t in tables]
+    wide = pd.concat(frames).pivot_table(index="timestamp", columns="entity", values="soc")
+    return wide, len(names)
+
+
+def plot_soc(out_dir: Path, figures: Path, max_lines: int = 30) -> Path | None:
+    soc = storage_soc(out_dir, max_lines)
+    if soc is None:
+        return None
+    wide, units = soc
     fig, ax = plt.subplots(figsize=(10, 4))
     for column in list(wide.columns)[:max_lines]:
-        ax.plot(wide.index, wide[column], linewidth=0.9, label=column if wide.shape[1] <= 10 else None)
+        ax.plot(wide.index, wide[column], linewidth=0.9, label=column if units <= 10 else None)
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("state of charge")
     ax.set_title("Storage state of charge")
-    if wide.shape[1] <= 10:
+    if units <= 10:
         ax.legend(loc="upper left", fontsize=7)
     return _save(fig, figures / "soc.png")
 

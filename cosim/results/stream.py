@@ -13,10 +13,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -79,6 +81,52 @@ def scan(
     """`read_window` for each window (None throughout for a table the run does not have)."""
     for start, end in bounds:
         yield None if data is None else read_window(data, columns, start, end)
+
+
+def step_times(data: ds.Dataset) -> np.ndarray:
+    """The distinct `time_s` of a table, sorted, read one record batch at a time (the column of a
+    year of 1,000 buildings alone is ~280 MB)."""
+    seen = [np.unique(batch.column(0).to_numpy()) for batch in data.to_batches(columns=["time_s"])]
+    return np.unique(np.concatenate(seen)) if seen else np.empty(0, dtype=np.int64)
+
+
+def table_windows(
+    out_dir: Path, table: str, columns: Sequence[str], window_rows: int = WINDOW_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The `columns` (and `time_s`) of `table`, window by window in time order (windows of about
+    `window_rows` rows, never cutting a step); `FileNotFoundError` without the table. For figures
+    that aggregate a large table per time step."""
+    data = dataset(out_dir, table)
+    if data is None:
+        raise FileNotFoundError(f"{Path(out_dir) / table}: no results for table {table!r}")
+    bounds = windows(step_times(data), row_count(data), window_rows)
+    for frame in scan(data, columns, bounds):
+        assert frame is not None
+        yield frame
+
+
+def distinct(out_dir: Path, table: str, column: str, valid: str | None = None) -> list[Any]:
+    """The distinct values of `column` in `table` (of the rows where `valid` is not null, when
+    given), sorted, read one record batch at a time; [] without the table."""
+    data = dataset(out_dir, table)
+    if data is None:
+        return []
+    condition = None if valid is None else ds.field(valid).is_valid()
+    values: set[Any] = set()
+    for batch in data.to_batches(columns=[column], filter=condition):
+        values.update(pc.unique(batch.column(0)).to_pylist())
+    return sorted(values)
+
+
+def read_rows_of(out_dir: Path, table: str, columns: Sequence[str], entities: Sequence[str]) -> pd.DataFrame:
+    """The `columns` (and `time_s`) of the rows of `table` whose `entity` is one of `entities` (a
+    year of a few entities is small even when the table is not)."""
+    data = dataset(out_dir, table)
+    if data is None:
+        raise FileNotFoundError(f"{Path(out_dir) / table}: no results for table {table!r}")
+    names = [c for c in dict.fromkeys(["time_s", *columns]) if c in data.schema.names]
+    condition = ds.field("entity").isin(list(entities))
+    return data.to_table(columns=names, filter=condition).to_pandas()
 
 
 def read_columns(out_dir: Path, table: str, columns: Sequence[str]) -> pd.DataFrame:
