@@ -22,6 +22,13 @@ substations, pressure differences along each side do not depend on the lift, so 
 with the previous lift and the supply-side pressures are then shifted by the change of lift
 (exact for this incompressible model).
 
+Each step's calculation is pandapipes' `pipeflow` without its pandas bookkeeping: the options and
+the internal tables (the "pit") are built from the net as `pipeflow` builds them and the same
+hydraulic and thermal calculation runs (`execute_pipeflow`), but the result tables (`res_*`,
+~40 % of a call on a 50-substation network) are not filled: the solution is read from the pit,
+where `pipeflow`'s result extraction reads it (the same numbers, bit for bit; tested). The first
+solve is a whole `pipeflow` (it creates the lookups and result tables once).
+
 pandapipes' numba kernels are off by default: they are compiled anew in every process (~5–10 s,
 pandapipes does not cache them) and are no faster than its NumPy path up to ~500 substations.
 
@@ -158,6 +165,10 @@ class PipeNetwork:
         self.net = net
         self.volume_m3 = topology.water_volume_m3()
         self._nodes = nodes
+        self.full_pipeflow = False
+        """Every solve a whole `pandapipes.pipeflow` (result tables filled): the reference the
+        lighter calls are tested against."""
+        self._set_up = False
 
     def solve(self, m_sub_kg_s: FloatArray, q_sub_kw: FloatArray, t_supply_c: float,
               t_ground_c: float) -> FlowSolution:
@@ -175,9 +186,7 @@ class PipeNetwork:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                self.pp.pipeflow(net, mode="sequential", max_iter_hyd=o.max_iter_hyd,
-                                 max_iter_therm=o.max_iter_therm, tol_p=o.tol_p, tol_m=o.tol_m,
-                                 tol_T=o.tol_t, tol_res=o.tol_res, use_numba=o.use_numba)
+                self._pipeflow()
                 failure = ""
             except self.pp.PipeflowNotConverged as exc:
                 failure = f"pandapipes: {exc}"
@@ -204,17 +213,58 @@ class PipeNetwork:
                 notes.append(text)
         return tuple(notes)
 
+    def _pipeflow(self) -> None:
+        """pandapipes' `pipeflow` (sequential: hydraulics, then heat); after the first call
+        without filling the result tables (module docstring; `full_pipeflow` = True: every call
+        a whole `pipeflow`)."""
+        from pandapipes.pf.pipeflow_setup import init_options, initialize_pit
+        from pandapipes.pipeflow import execute_pipeflow
+
+        net, o = self.net, self.options
+        kwargs: dict[str, Any] = {"mode": "sequential", "max_iter_hyd": o.max_iter_hyd,
+                                  "max_iter_therm": o.max_iter_therm, "tol_p": o.tol_p, "tol_m": o.tol_m,
+                                  "tol_T": o.tol_t, "tol_res": o.tol_res, "use_numba": o.use_numba}
+        if self.full_pipeflow or not self._set_up:
+            self.pp.pipeflow(net, **kwargs)
+            self._set_up = True
+            return
+        init_options(net, **kwargs)  # the lookups of the first call stand: the net's structure is fixed
+        initialize_pit(net)
+        execute_pipeflow(net)
+
+    def _results(self) -> dict[str, FloatArray]:
+        """The solution as `pipeflow`'s result extraction computes it, from the pit: junction
+        temperatures (K) and pressures, the pipes' and substations' mass flows, junction
+        temperatures at their ends, outlet temperatures and mean velocities, the pump's mass flow."""
+        from pandapipes.idx_node import IdxNode
+        from pandapipes.pf.pipeflow_setup import get_lookup
+        from pandapipes.pf.result_extraction import get_basic_branch_results
+
+        net = self.net
+        node_pit, branch_pit = net["_pit"]["node"], net["_pit"]["branch"]
+        f, t = get_lookup(net, "node", "from_to")["junction"]
+        basic = get_basic_branch_results(net, branch_pit, node_pit)
+        branches = get_lookup(net, "branch", "from_to")
+        pipe, sub, pump = (slice(*branches[name]) for name in ("pipe", "heat_consumer", "circ_pump_pressure"))
+        return {
+            "t_junction_k": node_pit[f:t, IdxNode.TINIT], "p_junction_bar": node_pit[f:t, IdxNode.PINIT],
+            "m_pipe": basic["mf_from"][pipe], "t_from_k": basic["temp_from"][pipe],
+            "t_to_k": basic["temp_to"][pipe], "t_outlet_k": basic["t_outlet"][pipe],
+            "v_pipe_m_s": basic["v_mps"][pipe], "m_sub": basic["mf_from"][sub],
+            "t_sub_outlet_k": basic["t_outlet"][sub], "m_pump": basic["mf_from"][pump],
+        }
+
     def _solution(self, notes: tuple[str, ...], elapsed_ms: float, t_ground_c: float) -> FlowSolution:
-        net, topo = self.net, self.topology
+        topo = self.topology
         n_nodes, n_seg, cp = topo.n_nodes, topo.n_segments, self.fluid.cp_j_kgk
-        t_j = net.res_junction["t_k"].to_numpy(dtype=float) - KELVIN
-        p_j = net.res_junction["p_bar"].to_numpy(dtype=float)
-        rp = net.res_pipe
-        m = rp["mdot_from_kg_per_s"].to_numpy(dtype=float)
+        r = self._results()
+        t_j = r["t_junction_k"] - KELVIN
+        p_j = r["p_junction_bar"].copy()
+        m = r["m_pipe"].copy()
         # t_from_k / t_to_k are the (mixed) junction temperatures, t_outlet_k the pipe's own outlet
-        t_from, t_to = rp["t_from_k"].to_numpy(dtype=float), rp["t_to_k"].to_numpy(dtype=float)
+        t_from, t_to = r["t_from_k"], r["t_to_k"]
         t_in = np.where(m >= 0, t_from, t_to) - KELVIN
-        t_out = rp["t_outlet_k"].to_numpy(dtype=float) - KELVIN
+        t_out = r["t_outlet_k"] - KELVIN
         loss_kw = cp * np.abs(m) * (t_in - t_out) / 1e3
         t_mean = _log_mean_c(t_in, t_out, t_ground_c)
         nodes = self._nodes
@@ -222,20 +272,19 @@ class PipeNetwork:
         lift = max(self.lift_bar - float(dp_raw.min()) + self.options.dp_min_bar, self.options.dp_min_bar)
         shift = lift - self.lift_bar
         self.lift_bar = lift
-        m_pump = float(net.res_circ_pump_pressure["mdot_from_kg_per_s"].iloc[0])
-        m_pump = abs(m_pump)
+        m_pump = abs(float(r["m_pump"][0]))
         t_sup, t_ret = t_j[:n_nodes], t_j[n_nodes:]
         return FlowSolution(
             converged=True, message="", warnings=notes, solve_time_ms=elapsed_ms,
             t_supply_c=t_sup, t_return_c=t_ret,
             p_supply_bar=p_j[:n_nodes] + shift, p_return_bar=p_j[n_nodes:],
             m_segment_kg_s=m[:n_seg], m_return_kg_s=m[n_seg:],
-            v_segment_m_s=rp["v_mean_m_per_s"].to_numpy(dtype=float)[:n_seg],
+            v_segment_m_s=r["v_pipe_m_s"][:n_seg].copy(),
             loss_supply_kw=loss_kw[:n_seg], loss_return_kw=loss_kw[n_seg:],
             t_mean_supply_c=t_mean[:n_seg], t_mean_return_c=t_mean[n_seg:],
             t_sub_in_c=t_sup[nodes], dp_sub_bar=dp_raw + shift,
-            t_sub_out_c=net.res_heat_consumer["t_outlet_k"].to_numpy(dtype=float) - KELVIN,
-            m_sub_kg_s=net.res_heat_consumer["mdot_from_kg_per_s"].to_numpy(dtype=float),
+            t_sub_out_c=r["t_sub_outlet_k"] - KELVIN,
+            m_sub_kg_s=r["m_sub"].copy(),
             m_pump_kg_s=m_pump, q_pump_kw=m_pump * cp * (t_sup[0] - t_ret[0]) / 1e3,
             lift_bar=lift, p_pump_hyd_kw=m_pump / self.fluid.rho_kg_m3 * lift * 1e5 / 1e3,
         )

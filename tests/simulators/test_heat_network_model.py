@@ -201,3 +201,32 @@ def test_district_builder() -> None:
         assert (streets[n_streets:] >= 0).all()
     with pytest.raises(ValueError, match="n_substations"):
         build_district(0, 100.0)
+
+
+def test_the_light_pipeflow_gives_pandapipes_pipeflow_bit_for_bit() -> None:
+    """After its first solve `PipeNetwork` runs pandapipes' calculation without filling the result
+    tables and reads the pit (hydraulics.py): every field of every solution equals the whole
+    `pipeflow`'s, over steps where the demands, the supply and ground temperatures and the pump's
+    lift move, one that does not converge, and the steps after it."""
+    plans = []
+    rng = np.random.default_rng(11)
+    for k, t_out in enumerate((-10.0, -3.0, 8.0, 12.0, -6.0, 0.0, 4.0)):
+        q = _demands(rng, t_out)
+        if k == 4:
+            q[7] = 1e7  # does not converge
+        plans.append((q, t_out, 5.0 + k))
+
+    def solutions(full: bool) -> list[HeatNetworkStep]:
+        model = HeatNetworkModel(PARAMS)
+        model.network.full_pipeflow = full
+        return [model.step(q, t_out, t_ground, 1.0) for q, t_out, t_ground in plans]
+
+    light, whole = solutions(False), solutions(True)
+    assert [s.converged for s in light] == [True, True, True, True, False, True, True]
+    assert sum(s.solves for s in light) > len(plans)  # the return-temperature loop re-solves too
+    for a, b in zip(light, whole, strict=True):
+        for name in a.flow.__dataclass_fields__:
+            if name != "solve_time_ms":
+                np.testing.assert_array_equal(getattr(a.flow, name), getattr(b.flow, name), err_msg=name)
+        assert a.q_network_kw == b.q_network_kw or (math.isnan(a.q_network_kw) and math.isnan(b.q_network_kw))
+        np.testing.assert_array_equal(a.plant.q_source_kw, b.plant.q_source_kw)
