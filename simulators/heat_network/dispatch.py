@@ -26,10 +26,11 @@ first day falls back to the current value). It sees only data up to the current 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import linprog
-from scipy.sparse import coo_matrix, hstack, vstack
+from scipy.sparse import coo_matrix, csr_matrix, hstack, vstack
 
 from simulators.heat_network.plant import Plant
 
@@ -64,28 +65,34 @@ class PersistenceForecast:
         return np.asarray(np.maximum(out, 0.0))
 
 
-def plan_store_kw(plant: Plant, demand_kw: np.ndarray, dt_h: float, settings: MpcSettings) -> np.ndarray:
-    """The store's power over the horizon (positive = charging) for the forecast network heat
-    `demand_kw` (the first entry the current step). Raises RuntimeError if HiGHS fails."""
-    store = plant.store
-    if store is None:
-        return np.zeros(len(demand_kw))
-    k_steps, n_src = len(demand_kw), len(plant.sources)
-    prices = np.array([s.price_per_kwh_heat for s in plant.sources])
-    p_max = float(store.p_max[0])
-    e_min, e_max = float(store.e_min[0]), float(store.e_max[0])
-    eta_c, eta_d, lam = float(store.eta_ch[0]), float(store.eta_dis[0]), float(store.loss[0])
-    e0 = float(store.e_kwh[0])
+@lru_cache(maxsize=8)
+def _programme(
+    k_steps: int,
+    prices: tuple[float, ...],
+    q_max_kw: tuple[float, ...],
+    p_max: float,
+    e_min: float,
+    e_max: float,
+    eta_c: float,
+    eta_d: float,
+    lam: float,
+    dt_h: float,
+    settings: MpcSettings,
+) -> tuple[np.ndarray, csr_matrix, np.ndarray]:
+    """The programme's costs, equality matrix and bounds (the parts that do not change from step
+    to step: built once per plant and horizon; read-only)."""
+    n_src = len(prices)
+    price = np.array(prices)
     # variable blocks: q (K × n_src, time-major), ch (K), dis (K), u (K), w (K), e (K, end of step)
     n_q = k_steps * n_src
     n_var = n_q + 5 * k_steps
     i_ch, i_dis, i_u, _i_w, i_e = (n_q + j * k_steps for j in range(5))
     cost = np.zeros(n_var)
-    cost[:n_q] = np.tile(prices, k_steps) * dt_h
+    cost[:n_q] = np.tile(price, k_steps) * dt_h
     cost[i_ch : i_ch + k_steps] = settings.cycle_penalty_per_kwh * dt_h
     cost[i_dis : i_dis + k_steps] = settings.cycle_penalty_per_kwh * dt_h
     cost[i_u : i_u + k_steps] = settings.unserved_penalty_per_kwh * dt_h
-    cost[i_e + k_steps - 1] = -0.5 * (prices.min() + prices.max())
+    cost[i_e + k_steps - 1] = -0.5 * (price.min() + price.max())
     eye = np.eye(k_steps)
     balance = hstack(
         [
@@ -108,16 +115,36 @@ def plan_store_kw(plant: Plant, demand_kw: np.ndarray, dt_h: float, settings: Mp
             coo_matrix(shift),
         ]
     )
-    rhs_dyn = np.zeros(k_steps)
-    rhs_dyn[0] = decay * e0
     a_eq = vstack([balance, dynamics]).tocsr()
-    b_eq = np.concatenate([np.asarray(demand_kw, dtype=float), rhs_dyn])
-    bounds = (
-        [(0.0, float(q)) for q in plant.q_max_kw] * k_steps
+    bounds = np.array(
+        [(0.0, q) for q in q_max_kw] * k_steps
         + [(0.0, p_max)] * (2 * k_steps)
-        + [(0.0, None)] * (2 * k_steps)
+        + [(0.0, np.inf)] * (2 * k_steps)
         + [(e_min, e_max)] * k_steps
     )
+    for array in (cost, bounds):
+        array.setflags(write=False)
+    return cost, a_eq, bounds
+
+
+def plan_store_kw(plant: Plant, demand_kw: np.ndarray, dt_h: float, settings: MpcSettings) -> np.ndarray:
+    """The store's power over the horizon (positive = charging) for the forecast network heat
+    `demand_kw` (the first entry the current step). Raises RuntimeError if HiGHS fails."""
+    store = plant.store
+    if store is None:
+        return np.zeros(len(demand_kw))
+    k_steps, n_src = len(demand_kw), len(plant.sources)
+    prices = tuple(float(s.price_per_kwh_heat) for s in plant.sources)
+    p_max = float(store.p_max[0])
+    e_min, e_max = float(store.e_min[0]), float(store.e_max[0])
+    eta_c, eta_d, lam = float(store.eta_ch[0]), float(store.eta_dis[0]), float(store.loss[0])
+    e0 = float(store.e_kwh[0])
+    cost, a_eq, bounds = _programme(k_steps, prices, tuple(float(q) for q in plant.q_max_kw), p_max, e_min,
+                                    e_max, eta_c, eta_d, lam, dt_h, settings)  # fmt: skip
+    i_ch, i_dis = k_steps * n_src, k_steps * (n_src + 1)
+    rhs_dyn = np.zeros(k_steps)
+    rhs_dyn[0] = (1.0 - lam * dt_h) * e0
+    b_eq = np.concatenate([np.asarray(demand_kw, dtype=float), rhs_dyn])
     result = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if result.status != 0:
         raise RuntimeError(f"store MPC: HiGHS failed ({result.message})")

@@ -125,6 +125,12 @@ def _log_mean_c(t_in: FloatArray, t_out: FloatArray, t_ground: float) -> FloatAr
     return np.asarray(t_ground + np.where(usable, lm, plain))
 
 
+def _copy_pit(pit: dict[str, Any]) -> dict[str, Any]:
+    """A copy of pandapipes' internal tables (node and branch arrays, the components' arrays)."""
+    return {"node": pit["node"].copy(), "branch": pit["branch"].copy(),
+            "components": {name: array.copy() for name, array in pit["components"].items()}}
+
+
 class PipeNetwork:
     """The pandapipes net of a `Topology`, re-solved every step with new substation flows."""
 
@@ -169,6 +175,7 @@ class PipeNetwork:
         """Every solve a whole `pandapipes.pipeflow` (result tables filled): the reference the
         lighter calls are tested against."""
         self._set_up = False
+        self._template: dict[str, Any] | None = None
 
     def solve(self, m_sub_kg_s: FloatArray, q_sub_kw: FloatArray, t_supply_c: float,
               t_ground_c: float) -> FlowSolution:
@@ -229,8 +236,47 @@ class PipeNetwork:
             self._set_up = True
             return
         init_options(net, **kwargs)  # the lookups of the first call stand: the net's structure is fixed
-        initialize_pit(net)
+        if self._template is None:
+            initialize_pit(net)
+            self._template = _copy_pit(net["_pit"])
+        else:
+            self._restore_pit()
         execute_pipeflow(net)
+
+    def _restore_pit(self) -> None:
+        """The pit `initialize_pit` would build for this solve: a copy of the first one with the
+        entries the step changes written from the tables as the components register them (the
+        heat consumers' extracted heat and mass flow, in the pit and their own array; the pipes'
+        ground temperature; the pump's lift, flow temperature and flow pressure), and the old pit
+        of the steady state (`create_old_pit`)."""
+        from pandapipes.idx_branch import IdxBranch
+        from pandapipes.idx_node import IdxNode
+        from pandapipes.pf.pipeflow_setup import create_old_pit, get_lookup
+
+        net = self.net
+        assert self._template is not None
+        pit = _copy_pit(self._template)
+        branch, node = pit["branch"], pit["node"]
+        lookups = get_lookup(net, "branch", "from_to")
+        f, t = lookups["heat_consumer"]
+        consumers = net.heat_consumer
+        qext = consumers["qext_w"].to_numpy(dtype=float)
+        mdot = consumers["controlled_mdot_kg_per_s"].to_numpy(dtype=float)
+        branch[f:t, IdxBranch.QEXT] = qext
+        branch[f:t, IdxBranch.MDOTINIT] = mdot
+        component = self.pp.component_models.HeatConsumer
+        pit["components"]["heat_consumer"][:, component.QEXT] = qext
+        pit["components"]["heat_consumer"][:, component.MASS] = mdot
+        f, t = lookups["pipe"]
+        branch[f:t, IdxBranch.TEXT] = net.pipe["text_k"].to_numpy(dtype=float)
+        pump = net.circ_pump_pressure
+        f, t = lookups["circ_pump_pressure"]
+        branch[f:t, IdxBranch.PL] = pump["plift_bar"].to_numpy(dtype=float)
+        branch[f:t, IdxBranch.TOUTINIT] = pump["t_flow_k"].to_numpy(dtype=float)
+        flow_nodes = get_lookup(net, "node", "index")["junction"][pump["flow_junction"].to_numpy()]
+        node[flow_nodes, IdxNode.PINIT] = pump["p_flow_bar"].to_numpy(dtype=float)
+        net["_pit"] = pit
+        create_old_pit(net, [IdxNode.TINIT], [IdxBranch.TOUTINIT])
 
     def _results(self) -> dict[str, FloatArray]:
         """The solution as `pipeflow`'s result extraction computes it, from the pit: junction
