@@ -6,13 +6,18 @@ uncoordinated peak, it runs two control steps (cold start, then warm start from 
 shifted by one) and solves the same problems centralised with cvxpy (Clarabel). The centralised
 solve runs in a child process and is abandoned after `--central-timeout` seconds.
 
-Columns: `iters` ADMM rounds (cold / warm step); `sum solve` Σ of all local solve times per step
+Each N runs with every local solver of `--solvers` (`OsqpSettings.solver`: "alm", the Newton
+solver of `controllers/admm/alm_qp.py`, and "osqp") on the same problems; the last table gives
+the step's wall time of each solver over the first one's, measured in this run.
+
+Columns: `iters` ADMM rounds (cold / warm step); `step` the wall time of the control step (all
+agents solved one after another in this process); `sum solve` Σ of all local solve times per step
 (one core); `parallel` the ideal wall time with one core per agent (per round the slowest local
 solve plus the coordinator); `gap` (J_admm − J_central)/|J_central|; `viol` the largest transformer
 excess relative to the limit; `central` the centralised wall time (build + canonicalise + solve)
 and the solver's own time; `ratio` central wall / ADMM parallel time.
 
-    python benchmarks/bench_admm.py [--sizes 10 100 1000] [--central-timeout 120]
+    python benchmarks/bench_admm.py [--sizes 10 100 1000] [--central-timeout 120] [--solvers alm osqp]
 """
 
 from __future__ import annotations
@@ -25,7 +30,16 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from controllers.admm import AdmmAgent, AgentData, Coordinator, Coupling, SharedLimits, build_agents
+from controllers.admm import (
+    AdmmAgent,
+    AgentData,
+    Coordinator,
+    Coupling,
+    OsqpSettings,
+    SharedLimits,
+    alm_qp,
+    build_agents,
+)
 from controllers.admm.runner import StepResult, run_control_step
 from controllers.mpc import solve_centralised
 from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
@@ -43,6 +57,7 @@ class CentralTiming:
 
 @dataclass(frozen=True)
 class Row:
+    solver: str
     n_agents: int
     n_vars_total: int
     iterations: tuple[int, int]
@@ -83,38 +98,51 @@ def _relative_violation(result: StepResult, limits: SharedLimits) -> float:
     return float(max(0.0, np.max((total - limits.p_max_kw) / limits.p_max_kw)))
 
 
-def bench(n_agents: int, timeout_s: float, seed: int) -> Row:
+def bench(n_agents: int, timeout_s: float, seed: int, solvers: list[str]) -> list[Row]:
+    """Both control steps with each local solver on the same district; one centralised solve."""
     n_storage = max(1, n_agents // 10)
     spec = DistrictSpec(n_agents - n_storage, n_storage, HORIZON, DT_H, seed=seed)
     data0 = synthetic_district(spec)
     free = np.stack([AdmmAgent(a).solve_alone().p_net_kw for a in data0])
     limits = SharedLimits.transformer(0.8 * float(free.sum(axis=0).max()), HORIZON)
-    coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in data0), limits))
-    agents = build_agents(data0, coordinator)
-    n_vars = sum(a.local.qp.layout.n_var for a in agents)
-    first = run_control_step(agents, coordinator, 0)
-    data1 = [next_step_data(a, p) for a, p in zip(data0, first.plans, strict=True)]
-    second = run_control_step(agents, coordinator, 1, data1)
+    runs = []
+    data1: list[AgentData] | None = None  # the warm step's data: from the first solver's plans, for all
+    for solver in solvers:
+        coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in data0), limits))
+        agents = build_agents(data0, coordinator, OsqpSettings(solver=solver))
+        first = run_control_step(agents, coordinator, 0)
+        if data1 is None:
+            data1 = [next_step_data(a, p) for a, p in zip(data0, first.plans, strict=True)]
+        second = run_control_step(agents, coordinator, 1, data1)
+        runs.append((solver, sum(a.local.qp.layout.n_var for a in agents), first, second))
+        del agents, coordinator
+    assert data1 is not None
     central = (central_with_timeout(data0, limits, timeout_s), central_with_timeout(data1, limits, timeout_s))
-    results = (first, second)
-    gaps = tuple(
-        None if c is None else (r.objective - c.objective) / abs(c.objective)
-        for r, c in zip(results, central, strict=True)
-    )
     note = "" if all(c is not None for c in central) else f"centralised skipped after {timeout_s:.0f} s"
-    return Row(
-        n_agents,
-        n_vars,
-        (first.iterations, second.iterations),
-        (first.decision.converged, second.decision.converged),
-        (first.sum_solve_time_s, second.sum_solve_time_s),
-        (first.parallel_time_s, second.parallel_time_s),
-        (first.wall_time_s, second.wall_time_s),
-        (gaps[0], gaps[1]),
-        (_relative_violation(first, limits), _relative_violation(second, limits)),
-        (central[0], central[1]),
-        note,
-    )
+    rows = []
+    for solver, n_vars, first, second in runs:
+        results = (first, second)
+        gaps = tuple(
+            None if c is None else (r.objective - c.objective) / abs(c.objective)
+            for r, c in zip(results, central, strict=True)
+        )
+        rows.append(
+            Row(
+                solver,
+                n_agents,
+                n_vars,
+                (first.iterations, second.iterations),
+                (first.decision.converged, second.decision.converged),
+                (first.sum_solve_time_s, second.sum_solve_time_s),
+                (first.parallel_time_s, second.parallel_time_s),
+                (first.wall_time_s, second.wall_time_s),
+                (gaps[0], gaps[1]),
+                (_relative_violation(first, limits), _relative_violation(second, limits)),
+                (central[0], central[1]),
+                note,
+            )
+        )
+    return rows
 
 
 def _pair(values: tuple[float, float], fmt: str) -> str:
@@ -138,22 +166,36 @@ def _central(row: Row) -> tuple[str, str]:
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        "| N | vars | iters (cold / warm) | sum solve [s] | parallel [s] | gap | viol (rel) "
-        "| central wall (solver) | ratio central/parallel |"
+        "| N | solver | vars | iters (cold / warm) | step [s] | sum solve [s] | parallel [s] | gap "
+        "| viol (rel) | central wall (solver) | ratio central/parallel |"
     )
     print(header)
-    print("|" + "---|" * 9)
+    print("|" + "---|" * 11)
     for r in rows:
         central, ratio = _central(r)
         flag = "" if all(r.converged) else " (not converged)"
         print(
-            f"| {r.n_agents} | {r.n_vars_total} | {r.iterations[0]} / {r.iterations[1]}{flag} "
-            f"| {_pair(r.sum_solve_s, '.2f')} | {_pair(r.parallel_s, '.3f')} | {_gap(r.gap)} "
-            f"| {_pair(r.violation, '.1e')} | {central} | {ratio} |"
+            f"| {r.n_agents} | {r.solver} | {r.n_vars_total} | {r.iterations[0]} / {r.iterations[1]}{flag} "
+            f"| {_pair(r.wall_s, '.3f')} | {_pair(r.sum_solve_s, '.2f')} | {_pair(r.parallel_s, '.3f')} "
+            f"| {_gap(r.gap)} | {_pair(r.violation, '.1e')} | {central} | {ratio} |"
         )
     for r in rows:
-        if r.note:
+        if r.note and r is next(x for x in rows if x.n_agents == r.n_agents):
             print(f"N = {r.n_agents}: {r.note}")
+    solvers = list(dict.fromkeys(r.solver for r in rows))
+    if len(solvers) > 1:
+        print()
+        print(f"step wall time and Σ local solves over {solvers[0]}'s (same run):")
+        print()
+        print("| N | solver | step cold / warm | Σ solves cold / warm |")
+        print("|---|---|---|---|")
+        for r in rows:
+            base = next(x for x in rows if x.n_agents == r.n_agents and x.solver == solvers[0])
+            if r is base:
+                continue
+            step = (r.wall_s[0] / base.wall_s[0], r.wall_s[1] / base.wall_s[1])
+            solve = (r.sum_solve_s[0] / base.sum_solve_s[0], r.sum_solve_s[1] / base.sum_solve_s[1])
+            print(f"| {r.n_agents} | {r.solver} | {_pair(step, '.2f')} | {_pair(solve, '.2f')} |")
 
 
 def main() -> None:
@@ -163,11 +205,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--central-timeout", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--solvers", nargs="+", default=["alm", "osqp"], choices=["alm", "osqp"])
     args = parser.parse_args()
+    alm_qp.warm_up()  # numba's cache (or compilation) once per process, not in the first step
     rows = []
     for n in args.sizes:
         start = time.perf_counter()
-        rows.append(bench(n, args.central_timeout, args.seed))
+        rows.extend(bench(n, args.central_timeout, args.seed, args.solvers))
         print(f"N = {n}: done in {time.perf_counter() - start:.1f} s", flush=True)
     print()
     print_table(rows)

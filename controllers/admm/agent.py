@@ -119,13 +119,20 @@ class SolverFailure(RuntimeError):
 
 class _AlmState:
     """The Newton solver's data of one agent: A's values in CSR order, the shared symbolic
-    factorisation of its layout, and the warm start (x, y, Σ)."""
+    factorisation of its layout, the warm start (x, y, Σ) and the last Cholesky factor."""
 
     def __init__(self, qp: QpMatrices) -> None:
+        alm_qp.warm_up()
         self.pattern = alm_qp.cholesky_pattern(qp.layout, qp.a)
+        n, m = qp.layout.n_var, qp.layout.n_row
+        self.factor = np.zeros(self.pattern.li.shape[0])
+        self.factor_active = np.zeros(m, dtype=np.int64)
+        self.factor_p = np.zeros(n)
+        self.factor_sigma = np.zeros(m)
+        self.factor_valid = np.zeros(1, dtype=np.int64)
         self.set_matrix(qp)
-        self.x = np.zeros(qp.layout.n_var)
-        self.y = np.zeros(qp.layout.n_row)
+        self.x = np.zeros(n)
+        self.y = np.zeros(m)
         self.sigma = self.initial_sigma()
         self.last_outer = 0
 
@@ -133,35 +140,46 @@ class _AlmState:
         self.a_csr = alm_qp.csr_values(qp.a)
         rows = np.repeat(np.arange(qp.layout.n_row), np.diff(self.pattern.csr_indptr))
         self.a_row_norm2 = np.bincount(rows, weights=self.a_csr**2, minlength=qp.layout.n_row)
+        self.factor_valid[0] = 0
 
     def initial_sigma(self) -> FloatArray:
         return np.asarray(alm_qp.SIGMA_INIT / np.maximum(self.a_row_norm2, 1e-12), dtype=float)
 
     def solve(
         self, qp: QpMatrices, p_diag: FloatArray, q: FloatArray, eps: tuple[float, float], max_newton: int
-    ) -> tuple[FloatArray, FloatArray, int] | None:
-        """(x, y, Newton steps) from the warm start, or None if not solved (the warm start stays)."""
+    ) -> int | None:
+        """Solve in place from the warm start (self.x, self.y); the Newton steps, or None if not
+        solved (x, y and Σ are then reset: to `restart` by the caller)."""
         pat = self.pattern
-        x, y, sigma = self.x.copy(), self.y.copy(), self.sigma.copy()
-        a = (pat.csr_indptr, pat.csr_indices, self.a_csr)
         status, steps, self.last_outer = alm_qp.alm_solve(
             p_diag,
             q,
-            *a,
+            pat.csr_indptr,
+            pat.csr_indices,
+            self.a_csr,
             qp.l,
             qp.u,
-            x,
-            y,
-            sigma,
+            self.x,
+            self.y,
+            self.sigma,
+            self.factor,
+            self.factor_active,
+            self.factor_p,
+            self.factor_sigma,
+            self.factor_valid,
             *pat.factor_arrays(),
             eps[0] * ALM_EPS_FACTOR,
             eps[1] * ALM_EPS_FACTOR,
             max_newton,
         )
-        if status != alm_qp.SOLVED or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        if status != alm_qp.SOLVED or not (np.all(np.isfinite(self.x)) and np.all(np.isfinite(self.y))):
+            self.sigma = self.initial_sigma()
+            self.factor_valid[0] = 0
             return None
-        self.x, self.y, self.sigma = x, y, sigma
-        return x, y, steps
+        return int(steps)
+
+    def restart(self, x: FloatArray, y: FloatArray) -> None:
+        self.x, self.y = x.copy(), y.copy()
 
 
 class LocalQp:
@@ -241,7 +259,7 @@ class LocalQp:
 
     def _warm_start(self, x: FloatArray, y: FloatArray) -> None:
         if self._alm is not None:
-            self._alm.x, self._alm.y = x.copy(), y.copy()
+            self._alm.restart(x, y)
         if self._osqp is not None:
             self._osqp.warm_start(x=x, y=y)
 
@@ -267,12 +285,16 @@ class LocalQp:
         if self._alm is not None:
             start = time.perf_counter()
             eps = (self.settings.polish_eps,) * 2 if polish else self._eps
-            found = self._alm.solve(self.qp, self._p_diag(), self._q(), eps, self.settings.alm_max_newton)
-            if found is not None:
-                x, y, steps = found
+            steps = self._alm.solve(self.qp, self._p_diag(), self._q(), eps, self.settings.alm_max_newton)
+            if steps is not None:
+                x, y = self._alm.x.copy(), self._alm.y.copy()
                 elapsed = time.perf_counter() - start
                 self.last = LocalSolution(x, y, self.qp.objective(x), "solved", steps, elapsed)
                 return self.last
+            if self.last is not None:
+                self._alm.restart(self.last.x, self.last.y)
+            else:
+                self._alm.restart(np.zeros(self.qp.layout.n_var), np.zeros(self.qp.layout.n_row))
             self.fallbacks += 1
         return self._solve_osqp(polish)
 
@@ -298,7 +320,7 @@ class LocalQp:
         status = str(res.info.status)
         self.last = LocalSolution(x, y, self.qp.objective(x), status, int(res.info.iter), elapsed)
         if self._alm is not None:
-            self._alm.x, self._alm.y = x.copy(), y.copy()
+            self._alm.restart(x, y)
         return self.last
 
     def _solve_interior(self) -> LocalSolution | None:

@@ -330,6 +330,11 @@ def alm_solve(
     x: FloatArray,
     y: FloatArray,
     sigma: FloatArray,
+    factor: FloatArray,
+    factor_active: IntArray,
+    factor_p: FloatArray,
+    factor_sigma: FloatArray,
+    factor_valid: IntArray,
     iperm: IntArray,
     lp: IntArray,
     li: IntArray,
@@ -345,7 +350,9 @@ def alm_solve(
     max_newton: int,
 ) -> tuple[int, int, int]:
     """Solve in place from (x, y); returns (status, Newton steps, outer iterations). `sigma` is
-    updated in place (kept for the next solve)."""
+    updated in place (kept for the next solve). `factor` keeps the last Cholesky factor with the
+    active rows, p and Σ it was made for (`factor_valid[0] == 1`): a Newton step whose matrix is
+    the same (the usual case in an ADMM round after the first steps) reuses it."""
     n, m = p.shape[0], lo.shape[0]
     inv_gamma = 1.0 / GAMMA
     ax = np.empty(m)
@@ -356,7 +363,6 @@ def alm_solve(
     d = np.empty(n)
     dp = np.empty(n)
     ad = np.empty(m)
-    lx = np.empty(li.shape[0])
     work = np.empty(n)
     xhat = x.copy()
     viol_prev = np.full(m, np.inf)
@@ -380,19 +386,38 @@ def alm_solve(
             if newton >= max_newton:
                 return MAX_ITER, newton, outer + 1
             newton += 1
-            lx[:] = 0.0
-            for j in range(n):
-                lx[lp[iperm[j]]] += p[j] + inv_gamma
-            for i in range(m):
-                if z[i] < lo[i] or z[i] > hi[i]:
-                    s = sigma[i]
-                    for k in range(pair_ptr[i], pair_ptr[i + 1]):
-                        lx[pair_pos[k]] += s * data[pair_a[k]] * data[pair_b[k]]
-            if not _cholesky(lp, li, lx, row_ptr, row_pos, row_col, work):
-                return NUMERICAL, newton, outer + 1
+            reuse = factor_valid[0] == 1
+            if reuse:
+                for j in range(n):
+                    if p[j] != factor_p[j]:
+                        reuse = False
+                        break
+            if reuse:
+                for i in range(m):
+                    active = 1 if (z[i] < lo[i] or z[i] > hi[i]) else 0
+                    if active != factor_active[i] or (active == 1 and sigma[i] != factor_sigma[i]):
+                        reuse = False
+                        break
+            if not reuse:
+                factor_valid[0] = 0
+                factor[:] = 0.0
+                for j in range(n):
+                    factor[lp[iperm[j]]] += p[j] + inv_gamma
+                    factor_p[j] = p[j]
+                for i in range(m):
+                    active = 1 if (z[i] < lo[i] or z[i] > hi[i]) else 0
+                    factor_active[i] = active
+                    factor_sigma[i] = sigma[i]
+                    if active == 1:
+                        s = sigma[i]
+                        for k in range(pair_ptr[i], pair_ptr[i + 1]):
+                            factor[pair_pos[k]] += s * data[pair_a[k]] * data[pair_b[k]]
+                if not _cholesky(lp, li, factor, row_ptr, row_pos, row_col, work):
+                    return NUMERICAL, newton, outer + 1
+                factor_valid[0] = 1
             for j in range(n):
                 dp[iperm[j]] = -g[j]
-            _chol_solve(lp, li, lx, dp)
+            _chol_solve(lp, li, factor, dp)
             for j in range(n):
                 d[j] = dp[iperm[j]]
             _matvec(indptr, indices, data, d, ad)
@@ -440,3 +465,23 @@ def alm_solve(
         for j in range(n):
             xhat[j] = x[j]
     return MAX_ITER, newton, outer + 1
+
+
+_WARM = [False]
+
+
+def warm_up() -> None:
+    """Load (or compile) the kernels once per process with a one-variable problem, so no agent's
+    first round pays for it (~0.4 s from numba's cache, ~5 s to compile)."""
+    if _WARM[0]:
+        return
+    one, zero = np.ones(1), np.zeros(1)
+    i0, i01 = np.zeros(1, dtype=np.int64), np.array([0, 1], dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    alm_solve(
+        one, zero, i01, i0, one.copy(), -one, one.copy(), zero.copy(), zero.copy(), one.copy(),
+        zero.copy(), i0.copy(), zero.copy(), zero.copy(), i0.copy(),
+        i0, i01, i0, np.zeros(2, dtype=np.int64), empty, empty, i01, i0, i0, i0,
+        1e-6, 1e-6, 10,
+    )  # fmt: skip
+    _WARM[0] = True
