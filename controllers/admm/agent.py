@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import osqp
 import piqp
+import scipy.sparse as sp
 
 from controllers.admm import alm_qp
 from controllers.admm.base import AgentBase
 from controllers.admm.data import AgentData, FloatArray
-from controllers.admm.local_qp import QpMatrices, build_local_qp, diagonal_csc, shift_blocks
+from controllers.admm.local_qp import QpLayout, QpMatrices, build_local_qp, diagonal_csc, shift_blocks
 from controllers.admm.messages import AgentPlan, CoordinatorBroadcast, Fallback, LocalUpdate, StepDecision
 
 SOLVED_STATUSES = ("solved", "solved inaccurate")
@@ -333,22 +334,24 @@ class LocalQp:
         """
         start = time.perf_counter()
         qp = self.qp
-        bounded = qp.layout.bounded_indices()
-        n_rows = qp.layout.n_row - bounded.shape[0]  # the rest are the bounds: PIQP's box
-        a = qp.a.tocsr()[:n_rows]
+        split = _interior_split(qp)
+        n_rows, bounded, equal = split.n_rows, split.bounded, split.equal
         lo, hi = qp.l[:n_rows], qp.u[:n_rows]
-        equal = np.isfinite(lo) & (lo == hi)
         x_lb = np.full(qp.layout.n_var, -np.inf)
         x_ub = np.full(qp.layout.n_var, np.inf)
         x_lb[bounded], x_ub[bounded] = qp.l[n_rows:], qp.u[n_rows:]
         solver = piqp.SparseSolver()
         solver.settings.verbose = False
+        if self._alm is not None:  # to the round's tolerance: the Newton solver refines it
+            eps = min(self._eps)
+            solver.settings.eps_abs = solver.settings.eps_rel = eps
+            solver.settings.eps_duality_gap_abs = solver.settings.eps_duality_gap_rel = eps
         solver.setup(
             diagonal_csc(self._p_diag()),
             self._q(),
-            a[equal].tocsc(),
+            split.a_eq(qp),
             hi[equal],
-            a[~equal].tocsc(),
+            split.a_ineq(qp),
             lo[~equal],
             hi[~equal],
             x_lb,
@@ -367,6 +370,49 @@ class LocalQp:
         self._warm_start(x, y)
         self.last = LocalSolution(x, y, qp.objective(x), "solved", int(res.info.iter), elapsed)
         return self.last
+
+
+@dataclass(frozen=True)
+class _InteriorSplit:
+    """PIQP's view of a layout's A: the general rows (the bound rows become PIQP's box), split into
+    equalities and inequalities, as CSC patterns with the positions of their values in A's data."""
+
+    n_rows: int
+    bounded: np.ndarray
+    equal: np.ndarray
+    shapes: tuple[tuple[int, int], tuple[int, int]]
+    patterns: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+    def a_eq(self, qp: QpMatrices) -> sp.csc_matrix:
+        indptr, indices, gather = self.patterns[0]
+        return sp.csc_matrix((qp.a.data[gather], indices, indptr), shape=self.shapes[0])
+
+    def a_ineq(self, qp: QpMatrices) -> sp.csc_matrix:
+        indptr, indices, gather = self.patterns[1]
+        return sp.csc_matrix((qp.a.data[gather], indices, indptr), shape=self.shapes[1])
+
+
+_SPLITS: dict[tuple[QpLayout, bytes], _InteriorSplit] = {}
+
+
+def _interior_split(qp: QpMatrices) -> _InteriorSplit:
+    bounded = qp.layout.bounded_indices()
+    n_rows = qp.layout.n_row - bounded.shape[0]
+    lo, hi = qp.l[:n_rows], qp.u[:n_rows]
+    equal = np.isfinite(lo) & (lo == hi)
+    key = (qp.layout, equal.tobytes())
+    found = _SPLITS.get(key)
+    if found is None:
+        positions = sp.csc_matrix(
+            (np.arange(1, qp.a.nnz + 1, dtype=float), qp.a.indices, qp.a.indptr), shape=qp.a.shape
+        ).tocsr()[:n_rows]
+        parts = []
+        for rows in (equal, ~equal):
+            part = sp.csc_matrix(positions[rows])
+            parts.append((part.indptr.copy(), part.indices.copy(), part.data.astype(np.int64) - 1))
+        shapes = ((int(equal.sum()), qp.layout.n_var), (int((~equal).sum()), qp.layout.n_var))
+        found = _SPLITS[key] = _InteriorSplit(n_rows, bounded, equal, shapes, (parts[0], parts[1]))
+    return found
 
 
 def _solved(res: Any) -> bool:
