@@ -342,10 +342,6 @@ class LocalQp:
         x_lb[bounded], x_ub[bounded] = qp.l[n_rows:], qp.u[n_rows:]
         solver = piqp.SparseSolver()
         solver.settings.verbose = False
-        if self._alm is not None:  # to the round's tolerance: the Newton solver refines it
-            eps = min(self._eps)
-            solver.settings.eps_abs = solver.settings.eps_rel = eps
-            solver.settings.eps_duality_gap_abs = solver.settings.eps_duality_gap_rel = eps
         solver.setup(
             diagonal_csc(self._p_diag()),
             self._q(),

@@ -67,17 +67,23 @@ def _kinds() -> dict[str, AgentData]:
     }
 
 
-def _rounds(agent: AgentData, settings: OsqpSettings, n_rounds: int = 8) -> list[np.ndarray]:
-    """x of a sequence of ADMM-like rounds: the own optimum, then proximal rounds (w = 0.01) around
-    centres that approach a fixed target, as a converging ADMM's do."""
+def _centres(agent: AgentData, n_rounds: int = 8) -> list[np.ndarray]:
+    """Proximal centres of ADMM-like rounds: from the agent's own optimum towards a fixed target,
+    halving the distance each round, as a converging ADMM's do (the same for every solver)."""
+    own = LocalQp(agent, REFERENCE)
+    p0 = own.solve().x[own.qp.layout.var("p_net")]
+    target = p0 - np.random.default_rng(0).uniform(0.0, 1.0, p0.shape)
+    return [target + (p0 - target) * 0.5**k for k in range(n_rounds)]
+
+
+def _rounds(agent: AgentData, settings: OsqpSettings, centres: list[np.ndarray]) -> list[np.ndarray]:
+    """x of the own optimum (round 0), of proximal rounds (w = 0.01) around `centres` and of the
+    polished final solve."""
     local = LocalQp(agent, settings)
     xs = [local.solve().x.copy()]
-    p0 = xs[0][local.qp.layout.var("p_net")]
-    rng = np.random.default_rng(0)
-    target = p0 - rng.uniform(0.0, 1.0, p0.shape)
-    for k in range(n_rounds):
+    for k, centre in enumerate(centres):
         local.set_tolerance(settings.round_eps(k))
-        local.set_prox(0.01, target + (p0 - target) * 0.5**k)
+        local.set_prox(0.01, centre)
         xs.append(local.solve().x.copy())
     local.set_tolerance(settings.final_eps)
     xs.append(local.solve(polish=True).x.copy())
@@ -90,12 +96,13 @@ def test_same_decisions_as_osqp_every_round(kind: str) -> None:
     farther than OSQP's own at the same settings (+ 1e-3 kW; measured 2026-12-07: ≤ 4.8e-3 kW
     against OSQP's ≤ 5.1e-2), and the polished final plan agrees to 1e-5 in every variable."""
     agent = _kinds()[kind]
-    reference = _rounds(agent, REFERENCE)
-    osqp_xs = _rounds(agent, OSQP)
-    alm_xs = _rounds(agent, ALM)
+    centres = _centres(agent)
+    reference = _rounds(agent, REFERENCE, centres)
+    osqp_xs = _rounds(agent, OSQP, centres)
+    alm_xs = _rounds(agent, ALM, centres)
     lay = LocalQp(agent, ALM).qp.layout
     p = lay.var("p_net")
-    for k in range(1, len(reference) - 1):  # round 0 is PIQP's in both
+    for k in range(1, len(reference) - 1):  # round 0 is PIQP's
         alm_err = np.max(np.abs(alm_xs[k][p] - reference[k][p]))
         osqp_err = np.max(np.abs(osqp_xs[k][p] - reference[k][p]))
         assert alm_err < 0.01, (k, alm_err)
