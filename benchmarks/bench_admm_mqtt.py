@@ -100,6 +100,7 @@ from experiments.synthetic_district import DistrictSpec, next_step_data, synthet
 HORIZON = 96
 DT_H = 0.25
 PREFIX = "bench-admm"
+COORDINATOR_HOST = "coordinator-host"
 
 
 @dataclass(frozen=True)
@@ -202,28 +203,27 @@ async def _over_mqtt(
     security: RunSecurity | None = None,
 ) -> Mqtt:
     """The two steps over MQTT on the broker at `url`; `security`: a secured run (the broker runs
-    with the folder's TLS, passwords and ACL; every host logs in and signs as the folder's agent
-    host, the bridge as `bridge`)."""
+    with the folder's TLS, passwords and ACL, made by `security_folder`; each host logs in and
+    signs as its principal, the bridge as `bridge`)."""
     names = [d.name for d in datas[0]]
     run = f"bench-{uuid.uuid4().hex[:8]}"
-    host = None if security is None else security.host()
-    host_ids = [f"host-{w}" if host is None else host.username for w in range(hosts)]
+    host_ids = [f"host-{w}" for w in range(hosts)]
     coordinator = {
         "agents": list(names),
         "limit_kw": float(limits.p_max_kw[0]),
         "horizon": HORIZON,
         "round_timeout_s": round_timeout_s,
-        "hosts": {host_ids[0]: names} if host is not None and batch else
-        {host_ids[w]: names[w::hosts] for w in range(hosts)} if batch else {},
+        "hosts": {host_ids[w]: names[w::hosts] for w in range(hosts)} if batch else {},
     }
     groups: list[list[tuple[str, str, dict[str, Any]]]] = [
         [("admm", n, {"batch_updates": batch}) for n in names[w::hosts]] for w in range(hosts)
     ]
     groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
-    host_ids.append("coordinator-host")
+    host_ids.append(COORDINATOR_HOST)
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=serve_agents, args=(g, url, run, PREFIX),
-                         kwargs={"host_id": h if host is None else None, "security": host}, daemon=True)
+                         kwargs={"host_id": h, "security": None if security is None else security.host(h)},
+                         daemon=True)
              for g, h in zip(groups, host_ids, strict=True)]
     for p in procs:
         p.start()
@@ -271,6 +271,15 @@ async def _over_mqtt(
     return Mqtt((steps[0], steps[1]), messages, mbytes)
 
 
+def security_folder(names: list[str], hosts: int, folder: Path) -> RunSecurity:
+    """A security folder for the agents `names` on `hosts` hosts (`host-w` carries `names[w::hosts]`)
+    and the coordinator on a host of its own: a principal per host, as hosts that run at the same
+    time need (`init_security`)."""
+    carried: dict[str, list[str]] = {f"host-{w}": names[w::hosts] for w in range(hosts)}
+    carried[COORDINATOR_HOST] = [COORDINATOR_ID]
+    return RunSecurity(init_security(names, folder, prefix=PREFIX, hosts=carried))
+
+
 def hosts_for(n_agents: int, workers: int, max_agents_per_host: int) -> int:
     """Agent host processes for N agents: `workers`, and at least one per `max_agents_per_host`."""
     return max(workers, math.ceil(n_agents / max_agents_per_host))
@@ -304,7 +313,7 @@ def bench(
         security = secured_url = None
         if secure:  # a security folder for these agents and a Mosquitto that enforces it
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "security"
-            security = RunSecurity(init_security([d.name for d in data0], folder, prefix=PREFIX))
+            security = security_folder([d.name for d in data0], hosts, folder)
             secured_broker = start_mosquitto(security=security.broker())
             stack.callback(secured_broker.close)
             secured_url = secured_broker.url

@@ -34,7 +34,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_admm_mqtt import HORIZON, PREFIX, _district  # benchmarks/ is on sys.path when run as a script
+from bench_admm_mqtt import (  # benchmarks/ is on sys.path when run as a script
+    COORDINATOR_HOST,
+    HORIZON,
+    PREFIX,
+    _district,
+    security_folder,
+)
 from bench_cosim import scenario as cosim_scenario
 
 from controllers.admm.mqtt import COORDINATOR_ID
@@ -105,11 +111,8 @@ async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None
     datas = [data0, [next_step_data(a, p) for a, p in zip(data0, free, strict=True)]]
     names = [d.name for d in data0]
     run = f"bench-{uuid.uuid4().hex[:8]}"
-    # the hosts' names: each its own, or in a secured run the one host principal they all log in as
-    host_ids = [f"host-{w}" if security is None else security.host().username for w in range(workers)]
-    hosts: dict[str, list[str]] = {}
-    for w in range(workers):
-        hosts.setdefault(host_ids[w], []).extend(names[w::workers])
+    host_ids = [f"host-{w}" for w in range(workers)]  # each a principal of `security` (security_folder)
+    hosts = {host_ids[w]: names[w::workers] for w in range(workers)}
     coordinator = {"agents": names, "limit_kw": float(limits.p_max_kw[0]), "horizon": HORIZON,
                    "round_timeout_s": 60.0, "hosts": hosts if batch else {}}
     groups: list[list[tuple[str, str, dict[str, Any]]]] = [
@@ -117,13 +120,12 @@ async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None
         for w in range(workers)
     ]
     groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
-    host_ids.append("coordinator-host")
+    host_ids.append(COORDINATOR_HOST)
     broker = start_mosquitto(security=None if security is None else security.broker())
-    host: ClientSecurity | None = None if security is None else security.host()
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=serve_agents, args=(g, broker.url, run, PREFIX),
-                         kwargs={"security": host, "host_id": None if host is not None else host_id},
-                         daemon=True) for g, host_id in zip(groups, host_ids, strict=True)]
+                         kwargs={"host_id": h, "security": None if security is None else security.host(h)},
+                         daemon=True) for g, h in zip(groups, host_ids, strict=True)]
     for p in procs:
         p.start()
     bridge_id = None if security is None else security.bridge()
@@ -251,8 +253,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cosim_agents = [s.agent_id for s in agent_specs(cosim_scenario(args.agents, args.steps, "mqtt"))]
         admm_agents = [d.name for d in _district(args.admm_agents, args.seed)[0]] if args.admm_agents else []
-        security = RunSecurity(init_security(sorted({*cosim_agents, *admm_agents}), Path(tmp) / "security",
-                                             prefix=PREFIX if args.admm_agents else "ucosim"))
+        security = security_folder(admm_agents, args.workers, Path(tmp) / "security") if admm_agents else None
         cosim_security = RunSecurity(init_security(cosim_agents, Path(tmp) / "cosim"))
         rows: list[tuple[str, str, str, str, str]] = []
         setups = [("batched", True), *([("one message per agent", False)] if args.unbatched else [])]
@@ -274,7 +275,7 @@ def main() -> None:
             print(rows[-2:], flush=True)
         admm_setups = [("a batch per host and round", True),
                        *([("one update per agent", False)] if args.unbatched else [])]
-        for label, batch in admm_setups if args.admm_agents else []:
+        for label, batch in admm_setups if security is not None else []:
             cold_off, warm_off, cold_on, warm_on, cpu_off, cpu_on = [], [], [], [], [], []
             for _ in range(max(2, args.repeats // 2)):  # each repeat takes a minute or more
                 c, w, cpu = asyncio.run(admm_steps_s(args.admm_agents, args.workers, None, args.seed, batch))

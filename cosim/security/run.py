@@ -51,9 +51,10 @@ class RunSecurity:
         """The device plane's bridge's (hardware in the loop)."""
         return self.client(DEVICE_BRIDGE)
 
-    def host(self) -> ClientSecurity:
-        """The agent host's (agents as `tasks` or `worker` on one connection)."""
-        return self.client(HOST)
+    def host(self, name: str = HOST) -> ClientSecurity:
+        """An agent host's (agents as `tasks` or `worker` on one connection; default the run's one
+        host, see `init_security`'s `hosts`)."""
+        return self.client(name)
 
     def revoke(self, plane: ControlPlane, names: Iterable[str]) -> list[str]:
         """Revoke `names` during a run (the anomaly checks' quarantine): out of the folder's ACL and

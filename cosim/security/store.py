@@ -23,7 +23,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,18 +50,22 @@ class SecurityError(ValueError):
     """A security folder that cannot be used; the message names the file and what to do."""
 
 
-def _principals(agents: Sequence[str], coordinator: str, devices: Sequence[str] = ()) -> list[Principal]:
-    named = [BRIDGE_ID, PLANNER, HOST, coordinator, DEVICE_BRIDGE]
+def _principals(agents: Sequence[str], coordinator: str, devices: Sequence[str] = (),
+                hosts: Mapping[str, Sequence[str]] | None = None) -> list[Principal]:
+    carried = {HOST: (*agents, coordinator)} if hosts is None else {h: tuple(a) for h, a in hosts.items()}
+    named = [BRIDGE_ID, PLANNER, *carried, coordinator, DEVICE_BRIDGE]
     clash = sorted((set(agents) | set(devices)) & set(named))
     if clash:
         raise SecurityError(f"agent or device name(s) {clash} clash with the platform's principals {named}; "
                             "rename them")
-    carried = (*agents, coordinator)
+    strangers = sorted({a for on_host in carried.values() for a in on_host} - {*agents, coordinator})
+    if strangers:
+        raise SecurityError(f"agent host(s) carry agents that are not principals: {strangers[:10]}")
     return [
         Principal(BRIDGE_ID, "bridge"),
         Principal(coordinator, "coordinator"),
         Principal(PLANNER, "planner"),
-        Principal(HOST, "host", carried),
+        *(Principal(host, "host", on_host) for host, on_host in carried.items()),
         *(Principal(agent, "agent") for agent in agents),
         *([Principal(DEVICE_BRIDGE, "device-bridge")] if devices else []),
         *(Principal(device, "device") for device in devices),
@@ -82,17 +86,25 @@ def _hash_passwords(passwd: Path, passwords: dict[str, str]) -> None:
 
 def init_security(agents: Sequence[str], out: Path, *, prefix: str = DEFAULT_PREFIX,
                   coordinator: str = COORDINATOR, server_hosts: Sequence[str] = DEFAULT_SERVER_HOSTS,
-                  name: str = "run", devices: Sequence[str] = ()) -> SecurityDir:
+                  name: str = "run", devices: Sequence[str] = (),
+                  hosts: Mapping[str, Sequence[str]] | None = None) -> SecurityDir:
     """Write a security folder for `agents` (and the external `devices` of hardware in the loop,
-    `<building>.device`, with the device plane's bridge) into `out` (which must not hold one yet)."""
+    `<building>.device`, with the device plane's bridge) into `out` (which must not hold one yet).
+    `hosts`: the agent hosts (host name → the agents it carries, the coordinator too if it runs
+    there), each a principal of its own; default one host, `agent-host`, carrying every agent and
+    the coordinator (`cosim run`'s agents as `tasks` or `worker`). Hosts that run at the same time
+    need a principal each: a signer's sequence numbers are per process, so two processes signing
+    as one principal would see each other's messages as replays."""
     validate_prefix(prefix)
     for agent in agents:
         validate_name(agent, "agent id")
     for device in devices:
         validate_name(device, "device id")
+    for host in hosts or {}:
+        validate_name(host, "agent host id")
     if (out / MANIFEST).exists():
         raise SecurityError(f"{out} already holds a security folder ({MANIFEST}); choose another --out")
-    principals = _principals(agents, coordinator, devices)
+    principals = _principals(agents, coordinator, devices, hosts)
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)
     ca = make_ca(f"urban-cosim {name} CA")
@@ -192,13 +204,15 @@ class SecurityDir:
 
     def keyring(self, holder: str) -> Keyring:
         """The keys `holder` needs: its own (a host's: its agents' too), every broadcaster's public
-        key, and for the bridge and the coordinator every principal's HMAC key (the planner signs
-        its plans with its Ed25519 key and needs no other principal's)."""
+        key, and for the bridge and the coordinator (and a host that runs the coordinator) every
+        principal's HMAC key (the planner signs its plans with its Ed25519 key and needs no other
+        principal's)."""
         principal = next((p for p in self.principals if p.name == holder), None)
         if principal is None:
             raise SecurityError(
                 f"{holder!r} is not a principal of {self.path}; known: {', '.join(self.names())}")
-        trusted = principal.role in ("bridge", "coordinator", "device-bridge")
+        trusted = principal.role in ("bridge", "coordinator", "device-bridge") or (
+            principal.role == "host" and self.coordinator in principal.agents)
         owners = self.names() if trusted else [holder, *principal.agents]
         hmac_keys = {n: bytes.fromhex(self._secret(n, "hmac.key").decode()) for n in owners}
         signing = {}
