@@ -12,8 +12,10 @@ temperature and the building's inertia, not the minute-by-minute air temperature
 
 - the curve's slope is the building's heat-loss coefficient H and its base temperature `T_base`
   `curve_base_c`, else the building's balance point (the energy signature's base: T_set − mean
-  heating-season gains / H, `balance_temperature_c`), so that on average over a day the
-  radiators give the loss less the gains: the heat the building needs, spread over the day;
+  heating-season gains / H, `balance_temperature_c`) plus a commissioning margin of
+  `MARGIN_K` (1 K: the curve is set so that the rooms hold their temperature on a dull day, whose
+  gains fall short of the season's mean), so that over a day the radiators give about the loss
+  less the gains: the heat the building needs, spread over the day;
 - τ (`curve_damping_h`) is the controller's building time constant: the curve follows a damped outdoor
   temperature, as the building's mass does (EN 12098-1 controllers; a few hours for light, a day
   and more for heavy construction);
@@ -47,6 +49,9 @@ from simulators.building.heatpump import T_HEATING_LIMIT_C
 from simulators.building.solar import Windows, window_gains_kw
 from simulators.sources.profiles import normalised_power
 from simulators.sources.weather import Site
+
+MARGIN_K = 1.0
+"""The curve's base above the building's balance point when `curve_base_c` is not given (K)."""
 
 
 def balance_temperature_c(
@@ -108,15 +113,15 @@ class HeatingCurves:
         balance_c: np.ndarray,
     ) -> HeatingCurves:
         """Curves from each building's `BuildingSpec` (its `curve_*` and `setback_*` fields); a
-        building without `curve_base_c` takes its `balance_c`."""
+        building without `curve_base_c` takes its `balance_c` + `MARGIN_K`."""
 
         def arr(name: str) -> np.ndarray:
             return np.array([getattr(s, name) for s in specs], dtype=float)
 
         given = np.array([np.nan if s.curve_base_c is None else s.curve_base_c for s in specs], dtype=float)
+        base = np.where(np.isnan(given), np.asarray(balance_c) + MARGIN_K, given)
         return cls(
-            np.asarray(on, dtype=bool), np.asarray(h_kw_k, dtype=float),
-            np.where(np.isnan(given), balance_c, given), np.asarray(t_set_c, dtype=float),
+            np.asarray(on, dtype=bool), np.asarray(h_kw_k, dtype=float), base, np.asarray(t_set_c, float),
             np.asarray(q_max_kw, dtype=float), arr("curve_damping_h"), arr("curve_room_k_per_k"),
             arr("curve_trv_offset_k"), arr("setback_k"), arr("setback_from_h"), arr("setback_to_h"),
             np.full(len(specs), np.nan),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from simulators.building import kernel
-from simulators.building.heating_curve import HeatingCurves
+from simulators.building.heating_curve import MARGIN_K, HeatingCurves
 from simulators.building.model import BuildingFleet, BuildingSpec, Controls, WeatherInputs
 from simulators.sources.weather import Site, synthetic_weather
 
@@ -28,11 +28,12 @@ def _flats(**changes: object) -> BuildingSpec:
 def _curves(n: int, damping_h: float = 0.0, room: float = 0.0) -> HeatingCurves:
     spec = BuildingSpec(heating="district", curve_damping_h=damping_h, curve_room_k_per_k=room)
     return HeatingCurves.of([spec] * n, np.ones(n, dtype=bool), np.full(n, 5.0), np.full(n, 21.0),
-                            np.full(n, 100.0), np.full(n, 13.0))  # fmt: skip
+                            np.full(n, 100.0), np.full(n, 13.0 - MARGIN_K))  # fmt: skip
 
 
 def test_heat_rises_monotonically_as_the_outdoor_temperature_falls() -> None:
-    """Undamped, no room influence: H·(base − T_out), zero above the base, capped at the capacity."""
+    """Undamped, no room influence: H·(base − T_out), zero above the base (the balance point +
+    the margin), capped at the capacity."""
     t_out = np.linspace(25.0, -30.0, 111)
     curves = _curves(t_out.size)
     q, t_trv = curves.step(pd.Timestamp("2023-01-10 03:00"), 3600.0, t_out, np.full(t_out.size, 21.0),
@@ -60,7 +61,7 @@ def test_damping_and_room_influence() -> None:
 def test_only_buildings_on_a_curve_are_changed() -> None:
     spec = BuildingSpec(heating="district")
     curves = HeatingCurves.of([spec, spec], np.array([True, False]), np.full(2, 0.5), np.full(2, 21.0),
-                              np.full(2, 100.0), np.full(2, 13.0))  # fmt: skip
+                              np.full(2, 100.0), np.full(2, 13.0 - MARGIN_K))  # fmt: skip
     q, t_trv = curves.step(pd.Timestamp("2023-01-10"), 3600.0, np.full(2, 0.0), np.full(2, 21.0),
                            np.array([21.0, 19.0]))  # fmt: skip
     assert q[1] == 100.0 and t_trv[1] == 19.0  # not on a curve: capacity and setpoint unchanged
