@@ -131,6 +131,7 @@ class _AlmState:
         self.factor_p = np.zeros(n)
         self.factor_sigma = np.zeros(m)
         self.factor_valid = np.zeros(1, dtype=np.int64)
+        self.a_csr = np.zeros(self.pattern.csr_indices.shape[0])
         self.set_matrix(qp)
         self.x = np.zeros(n)
         self.y = np.zeros(m)
@@ -138,7 +139,7 @@ class _AlmState:
         self.last_outer = 0
 
     def set_matrix(self, qp: QpMatrices) -> None:
-        self.a_csr = alm_qp.csr_values(qp.a)
+        self.a_csr[:] = alm_qp.csr_values(qp.a)  # in place: a batch may hold a view of it
         rows = np.repeat(np.arange(qp.layout.n_row), np.diff(self.pattern.csr_indptr))
         self.a_row_norm2 = np.bincount(rows, weights=self.a_csr**2, minlength=qp.layout.n_row)
         self.factor_valid[0] = 0
@@ -173,14 +174,19 @@ class _AlmState:
             eps[1] * ALM_EPS_FACTOR,
             max_newton,
         )
-        if status != alm_qp.SOLVED or not (np.all(np.isfinite(self.x)) and np.all(np.isfinite(self.y))):
-            self.sigma = self.initial_sigma()
-            self.factor_valid[0] = 0
+        if status != alm_qp.SOLVED:  # (NaN residuals never pass its test: SOLVED implies finite)
+            self.failed()
             return None
         return int(steps)
 
+    def failed(self) -> None:
+        self.sigma[:] = self.initial_sigma()
+        self.factor_valid[0] = 0
+
     def restart(self, x: FloatArray, y: FloatArray) -> None:
-        self.x, self.y = x.copy(), y.copy()
+        """A new warm start, written in place (`controllers.admm.batched` may hold views)."""
+        self.x[:] = x
+        self.y[:] = y
 
 
 class LocalQp:
@@ -270,7 +276,7 @@ class LocalQp:
             t = self.qp.layout.horizon
             self._warm_start(shift_blocks(self.last.x, t), shift_blocks(self.last.y, t))
             if self._alm is not None:
-                self._alm.sigma = self._alm.initial_sigma()
+                self._alm.sigma[:] = self._alm.initial_sigma()
 
     def solve(self, polish: bool = False) -> LocalSolution:
         """Solve from the current warm start; if OSQP fails, retry once from a cold start.
@@ -288,15 +294,33 @@ class LocalQp:
             eps = (self.settings.polish_eps,) * 2 if polish else self._eps
             steps = self._alm.solve(self.qp, self._p_diag(), self._q(), eps, self.settings.alm_max_newton)
             if steps is not None:
-                x, y = self._alm.x.copy(), self._alm.y.copy()
-                elapsed = time.perf_counter() - start
-                self.last = LocalSolution(x, y, self.qp.objective(x), "solved", steps, elapsed)
-                return self.last
-            if self.last is not None:
-                self._alm.restart(self.last.x, self.last.y)
-            else:
-                self._alm.restart(np.zeros(self.qp.layout.n_var), np.zeros(self.qp.layout.n_row))
-            self.fallbacks += 1
+                return self.newton_solved(steps, time.perf_counter() - start)
+            return self.newton_failed(polish)
+        return self._solve_osqp(polish)
+
+    @property
+    def newton_ready(self) -> bool:
+        """The next solve is a warm-started Newton solve (what `controllers.admm.batched` takes)."""
+        return self._alm is not None and self.last is not None
+
+    def newton_solved(self, steps: int, elapsed_s: float) -> LocalSolution:
+        """Record the Newton solver's solution (in its state's x, y) as this solve's."""
+        if self._alm is None:
+            raise RuntimeError("no Newton solver")
+        x, y = self._alm.x.copy(), self._alm.y.copy()
+        self.last = LocalSolution(x, y, self.qp.objective(x), "solved", steps, elapsed_s)
+        return self.last
+
+    def newton_failed(self, polish: bool = False) -> LocalSolution:
+        """The Newton solver gave up: back to the last warm start, and OSQP decides."""
+        if self._alm is None:
+            raise RuntimeError("no Newton solver")
+        self._alm.failed()
+        if self.last is not None:
+            self._alm.restart(self.last.x, self.last.y)
+        else:
+            self._alm.restart(np.zeros(self.qp.layout.n_var), np.zeros(self.qp.layout.n_row))
+        self.fallbacks += 1
         return self._solve_osqp(polish)
 
     def _solve_osqp(self, polish: bool) -> LocalSolution:
@@ -465,6 +489,12 @@ class AdmmAgent(AgentBase):
 
     def local_update(self, broadcast: CoordinatorBroadcast) -> LocalUpdate:
         """Solve the local problem with the proximal term of this round."""
+        self.prepare_round(broadcast)
+        return self.round_update(broadcast, self.local.solve())
+
+    def prepare_round(self, broadcast: CoordinatorBroadcast) -> None:
+        """Set this round's proximal term and tolerance (the part of `local_update` before the solve;
+        `controllers.admm.batched` solves many agents' rounds at once between the two)."""
         signal = broadcast.x_mean - broadcast.z_mean + broadcast.u_scaled  # (m, T)
         center = self._state.p_last_kw - (self.coupling @ signal) / self.a_norm2
         self.local.set_tolerance(self.local.settings.round_eps(broadcast.iteration))
@@ -472,7 +502,9 @@ class AdmmAgent(AgentBase):
             self.local.set_prox(0.0, center)  # x⁰ = the agent's own optimum (see module docstring)
         else:
             self.local.set_prox(broadcast.rho * self.a_norm2, center)
-        sol = self.local.solve()
+
+    def round_update(self, broadcast: CoordinatorBroadcast, sol: LocalSolution) -> LocalUpdate:
+        """The update of this round from its solution (the part of `local_update` after the solve)."""
         p = sol.x[self.local.qp.layout.var("p_net")].copy()
         self._state.p_last_kw = p
         return LocalUpdate(

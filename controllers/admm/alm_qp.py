@@ -478,10 +478,102 @@ def warm_up() -> None:
     one, zero = np.ones(1), np.zeros(1)
     i0, i01 = np.zeros(1, dtype=np.int64), np.array([0, 1], dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
+    pattern = (i0, i01, i0, np.zeros(2, dtype=np.int64), empty, empty, i01, i0, i0, i0)
     alm_solve(
         one, zero, i01, i0, one.copy(), -one, one.copy(), zero.copy(), zero.copy(), one.copy(),
-        zero.copy(), i0.copy(), zero.copy(), zero.copy(), i0.copy(),
-        i0, i01, i0, np.zeros(2, dtype=np.int64), empty, empty, i01, i0, i0, i0,
-        1e-6, 1e-6, 10,
+        zero.copy(), i0.copy(), zero.copy(), zero.copy(), i0.copy(), *pattern, 1e-6, 1e-6, 10,
+    )  # fmt: skip
+    offsets = np.array([[0] * 12, [1, 2, 1, 2, 0, 0, 2, 1, 1, 1, 2, 1]], dtype=np.int64)
+    alm_solve_batch(
+        np.ones(1, dtype=np.int64), i0.copy(), offsets, *pattern, i01, i0,
+        np.array([[0, 0, 0, 0], [1, 1, 1, 1]], dtype=np.int64), one, zero, one.copy(), -one, one.copy(),
+        zero.copy(), zero.copy(), one.copy(), zero.copy(), i0.copy(), zero.copy(), zero.copy(), i0.copy(),
+        np.full(1, 1e-6), np.full(1, 1e-6), 10, i0.copy(), i0.copy(),
     )  # fmt: skip
     _WARM[0] = True
+
+
+@_jit
+def alm_solve_batch(
+    todo: IntArray,
+    pattern_of: IntArray,
+    pattern_offsets: IntArray,
+    iperm: IntArray,
+    lp: IntArray,
+    li: IntArray,
+    row_ptr: IntArray,
+    row_pos: IntArray,
+    row_col: IntArray,
+    pair_ptr: IntArray,
+    pair_pos: IntArray,
+    pair_a: IntArray,
+    pair_b: IntArray,
+    indptr: IntArray,
+    indices: IntArray,
+    offsets: IntArray,
+    p: FloatArray,
+    q: FloatArray,
+    data: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    sigma: FloatArray,
+    factor: FloatArray,
+    factor_active: IntArray,
+    factor_p: FloatArray,
+    factor_sigma: FloatArray,
+    factor_valid: IntArray,
+    eps_abs: FloatArray,
+    eps_rel: FloatArray,
+    max_newton: int,
+    status: IntArray,
+    steps: IntArray,
+) -> None:
+    """`alm_solve` for every agent i with todo[i] in one call. Agent i's vectors are the slices
+    offsets[i, 0:1] (n), offsets[i, 1:2] (m), offsets[i, 2:3] (A's values), offsets[i, 3:4] (L's
+    values) of the flat arrays (offsets has one more row); its symbolic factorisation is pattern
+    `pattern_of[i]`, whose 12 arrays are the slices pattern_offsets[k, j] … pattern_offsets[k + 1, j]
+    of iperm, lp, li, row_ptr, row_pos, row_col, pair_ptr, pair_pos, pair_a, pair_b, indptr, indices."""
+    for i in range(todo.shape[0]):
+        if todo[i] == 0:
+            continue
+        k = pattern_of[i]
+        o0 = pattern_offsets[k]
+        o1 = pattern_offsets[k + 1]
+        n0, n1 = offsets[i, 0], offsets[i + 1, 0]
+        m0, m1 = offsets[i, 1], offsets[i + 1, 1]
+        a0, a1 = offsets[i, 2], offsets[i + 1, 2]
+        f0, f1 = offsets[i, 3], offsets[i + 1, 3]
+        result = alm_solve(
+            p[n0:n1],
+            q[n0:n1],
+            indptr[o0[10] : o1[10]],
+            indices[o0[11] : o1[11]],
+            data[a0:a1],
+            lo[m0:m1],
+            hi[m0:m1],
+            x[n0:n1],
+            y[m0:m1],
+            sigma[m0:m1],
+            factor[f0:f1],
+            factor_active[m0:m1],
+            factor_p[n0:n1],
+            factor_sigma[m0:m1],
+            factor_valid[i : i + 1],
+            iperm[o0[0] : o1[0]],
+            lp[o0[1] : o1[1]],
+            li[o0[2] : o1[2]],
+            row_ptr[o0[3] : o1[3]],
+            row_pos[o0[4] : o1[4]],
+            row_col[o0[5] : o1[5]],
+            pair_ptr[o0[6] : o1[6]],
+            pair_pos[o0[7] : o1[7]],
+            pair_a[o0[8] : o1[8]],
+            pair_b[o0[9] : o1[9]],
+            eps_abs[i],
+            eps_rel[i],
+            max_newton,
+        )
+        status[i] = result[0]
+        steps[i] = result[1]

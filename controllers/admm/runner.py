@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from controllers.admm.agent import AdmmAgent, OsqpSettings, SolverFailure
+from controllers.admm.batched import AgentBatch
 from controllers.admm.coordinator import Coordinator
 from controllers.admm.coupling import Coupling
 from controllers.admm.data import AgentData
@@ -82,6 +83,7 @@ def run_control_step(
     delivery: LateDelivery | None = None,
     coupling: Coupling | None = None,
     screen: Callable[[Sequence[LocalUpdate]], list[LocalUpdate]] | None = None,
+    batched: bool = False,
 ) -> StepResult:
     """Run the rounds of control step `tick` until convergence, the iteration limit or the deadline.
 
@@ -90,6 +92,8 @@ def run_control_step(
     get the new coupling map; both sides warm start from the previous step shifted by one step.
     `screen` sees every round's updates on their way to the coordinator and passes on what the
     coordinator gets (attacks on the rounds, quarantine: `cosim.control.defence`).
+    `batched`: the agents' Newton solves of a round run in one call (`controllers.admm.batched`;
+    the same updates as one `local_update` per agent; in one process no faster, 2026-12-07).
     """
     start = time.perf_counter()
     if data is not None and len(data) != len(agents):
@@ -100,9 +104,10 @@ def run_control_step(
         agent.start_step(tick, None if data is None else data[i], column)
     if delivery is not None:
         delivery.reset()
+    batch = AgentBatch(agents) if batched else None
     broadcast = coordinator.initial_broadcast()
     while coordinator.out_of_time() is None:
-        updates = _local_updates(agents, broadcast)
+        updates = _local_updates(agents, broadcast) if batch is None else batch.local_updates(broadcast)
         arrived = updates if delivery is None else delivery.deliver(updates)
         if screen is not None:
             arrived = screen(arrived)
@@ -147,6 +152,4 @@ def build_agents(
     names = tuple(d.name for d in data)
     if names != coordinator.coupling.agents:
         raise ValueError("agent names must match the coordinator's agent order")
-    return [
-        AdmmAgent(d, coordinator.coupling.column(d.name), settings, own_optimum_start) for d in data
-    ]
+    return [AdmmAgent(d, coordinator.coupling.column(d.name), settings, own_optimum_start) for d in data]

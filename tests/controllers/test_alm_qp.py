@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from controllers.admm import (
+    AdmmAgent,
     AdmmSettings,
     AgentData,
     Battery,
@@ -24,6 +25,7 @@ from controllers.admm import (
     build_agents,
     run_control_step,
 )
+from controllers.admm.batched import AgentBatch
 from controllers.admm.data import Tank
 from controllers.mpc import solve_centralised
 from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
@@ -209,3 +211,43 @@ def test_the_sparse_cholesky_equals_the_dense_one() -> None:
     assert not alm_qp._cholesky(
         pattern.lp, pattern.li, -values, pattern.row_ptr, pattern.row_pos, pattern.row_col, work
     )
+
+
+def test_a_batch_gives_the_same_updates_as_one_solve_per_agent() -> None:
+    """`AgentBatch` (one call for all agents' Newton solves) against `local_update` per agent, cold
+    and warm step, with an OSQP-only agent among them: the same rounds and plans to 1e-9."""
+    kinds = list(_kinds().values())
+    free = np.stack([LocalQp(a).solve().x[: a.horizon] for a in kinds])
+    limits = SharedLimits.transformer(0.8 * float(free.sum(axis=0).max()), HORIZON)
+    runs = []
+    for batched in (False, True):
+        coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in kinds), limits))
+        agents = build_agents(kinds, coordinator, ALM)
+        agents[1] = AdmmAgent(kinds[1], coordinator.coupling.column(kinds[1].name), OSQP)
+        first = run_control_step(agents, coordinator, 0, batched=batched)
+        second = run_control_step(agents, coordinator, 1, batched=batched)
+        runs.append((first, second))
+    for per_agent, batch in zip(*runs, strict=True):
+        assert per_agent.iterations == batch.iterations
+        np.testing.assert_allclose(batch.p_net_kw(), per_agent.p_net_kw(), atol=1e-9)
+
+
+def test_a_batch_leaves_out_an_agent_whose_solve_fails() -> None:
+    """Its Newton solve gives up, OSQP raises SolverFailure, and the round goes on without it."""
+    kinds = list(_kinds().values())[:3]
+    limits = SharedLimits.transformer(100.0, HORIZON)
+    coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in kinds), limits))
+    agents = build_agents(kinds, coordinator, ALM)
+    batch = AgentBatch(agents)
+    coordinator.start_step(0)
+    for agent in agents:
+        agent.start_step(0)
+    broadcast = coordinator.coordinate(batch.local_updates(coordinator.initial_broadcast()))
+    storage = kinds[2]
+    assert storage.battery is not None
+    full = storage.battery.capacity_kwh
+    empty = replace(storage.battery, e0_kwh=0.0, c_rate_per_h=0.001, e_final_min_kwh=full)
+    agents[2].local.set_data(replace(storage, battery=empty))  # cannot end full: infeasible
+    updates = batch.local_updates(broadcast)
+    assert [u.agent for u in updates] == [kinds[0].name, kinds[1].name]
+    assert agents[2].local.fallbacks == 1
