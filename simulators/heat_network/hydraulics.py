@@ -22,12 +22,16 @@ substations, pressure differences along each side do not depend on the lift, so 
 with the previous lift and the supply-side pressures are then shifted by the change of lift
 (exact for this incompressible model).
 
-Each step's calculation is pandapipes' `pipeflow` without its pandas bookkeeping: the options and
-the internal tables (the "pit") are built from the net as `pipeflow` builds them and the same
-hydraulic and thermal calculation runs (`execute_pipeflow`), but the result tables (`res_*`,
-~40 % of a call on a 50-substation network) are not filled: the solution is read from the pit,
-where `pipeflow`'s result extraction reads it (the same numbers, bit for bit; tested). The first
-solve is a whole `pipeflow` (it creates the lookups and result tables once).
+Each step's calculation is pandapipes' `pipeflow` without its pandas bookkeeping. The first solve
+is a whole `pipeflow` (it creates the lookups and result tables once), the second builds the
+internal tables (the "pit") as `pipeflow` does and keeps a copy; from then on each solve starts
+from that copy with the entries a step changes written from the net's tables as the components
+register them (the substations' heat and mass flow, the ground temperature, the pump's lift, flow
+temperature and pressure), runs the same hydraulic and thermal calculation (`execute_pipeflow`,
+a cold start every time) and reads the solution from the pit where `pipeflow`'s result extraction
+reads it, without filling the result tables (`res_*`). The numbers are `pipeflow`'s bit for bit
+(tested against it, `full_pipeflow`); a step costs ~40 % of a whole `pipeflow` on case B's
+50-substation network.
 
 pandapipes' numba kernels are off by default: they are compiled anew in every process (~5–10 s,
 pandapipes does not cache them) and are no faster than its NumPy path up to ~500 substations.
