@@ -8,7 +8,11 @@ wall time per step is reported (first step excluded as warm-up), with the ratio 
 Heat demands come from `simulators.heat_network.profiles`; grid loads are the same numbers read as
 household electric loads (kW / 10). The last rows time a network like the urban-planning study's
 case B (250 substations on 7 km) on days of January, April and July (summer nights need the most
-solves per step) and project a year of hourly steps from their mean.
+solves per step) and project a year of hourly steps from their mean. The column "whole pipeflow
+ms/solve" times the same steps again with every solve a whole `pandapipes.pipeflow` (result
+tables filled, `PipeNetwork.full_pipeflow`), the way the simulator solved before it kept the
+internal tables (hydraulics.py; the same numbers), and "light / whole" is the ratio of the two
+ms per solve measured in this run.
 
 Run: `python benchmarks/bench_heat_network.py [--steps 25]`.
 """
@@ -44,6 +48,7 @@ class Row:
     heat_ms: float
     solves: float
     solve_ms: float
+    whole_solve_ms: float
     grid_ms: float
 
 
@@ -51,12 +56,17 @@ def _common(steps: int) -> dict[str, Any]:
     return {"step_size": 3600, "start": "2023-01-16T00:00:00", "tz": "Europe/Paris", "n_steps": steps}
 
 
-def time_heat(n: int, length_m: float, demand: np.ndarray, t_out: np.ndarray) -> tuple[float, float, float]:
-    """Mean ms per adapter step, mean pandapipes solves per step and mean ms per solve."""
+def time_heat(
+    n: int, length_m: float, demand: np.ndarray, t_out: np.ndarray, whole: bool = False
+) -> tuple[float, float, float]:
+    """Mean ms per adapter step, mean pandapipes solves per step and mean ms per solve (`whole`:
+    every solve a whole `pandapipes.pipeflow`)."""
     sim = HeatNetworkSim()
     sim.init("HN-0", time_resolution=1.0, **_common(len(t_out)))
     sim.create(1, "HeatNetwork", params={"layout": {"n_substations": n, "total_length_m": length_m,
                                                     "design_kw": 30.0}})
+    assert sim.model is not None
+    sim.model.network.full_pipeflow = whole
     request = {f"Substation_{i}": ["t_supply_c", "t_return_c", "m_flow_kg_s"] for i in range(n)}
     request["HeatNetwork"] = ["q_network_kw", "q_loss_kw", "p_pump_kw", "converged"]
     elapsed, solves, solve_ms = 0.0, 0, 0.0
@@ -100,17 +110,20 @@ def run_case(label: str, n: int, length_m: float, steps: int, start: str = "2023
     period = make_period("bench", start, 1 + steps // 24, topology, seed=1)
     demand, t_out = period.demand_kw[:steps], period.t_out_c[:steps]
     heat_ms, solves, solve_ms = time_heat(n, length_m, demand, t_out)
-    return Row(label, n, length_m, heat_ms, solves, solve_ms, time_grid(n, demand))
+    whole_ms = time_heat(n, length_m, demand, t_out, whole=True)[2]
+    return Row(label, n, length_m, heat_ms, solves, solve_ms, whole_ms, time_grid(n, demand))
 
 
 def table(rows: list[Row], steps: int) -> Table:
     out = Table(title=f"Heat network vs electrical grid, mean ms per adapter step, {steps - 1} hourly steps")
-    for name in ("case", "N", "length km", "heat step ms", "solves/step", "ms/solve", "grid step ms",
-                 "heat / grid"):
+    columns = ("case", "N", "length km", "heat step ms", "solves/step", "ms/solve", "whole pipeflow ms/solve",
+               "light / whole", "grid step ms", "heat / grid")
+    for name in columns:
         out.add_column(name, justify="left" if name == "case" else "right")
     for r in rows:
         out.add_row(r.label, str(r.n), f"{r.length_m / 1e3:.1f}", f"{r.heat_ms:.1f}", f"{r.solves:.2f}",
-                    f"{r.solve_ms:.1f}", f"{r.grid_ms:.2f}", f"{r.heat_ms / r.grid_ms:.0f}×")
+                    f"{r.solve_ms:.1f}", f"{r.whole_solve_ms:.1f}", f"{r.solve_ms / r.whole_solve_ms:.2f}",
+                    f"{r.grid_ms:.2f}", f"{r.heat_ms / r.grid_ms:.0f}×")
     return out
 
 
@@ -121,7 +134,7 @@ def main() -> None:
     rows = [run_case("district", n, length, args.steps) for n, length in CASES]
     seasons = [run_case(f"case B-like, {month}", *CASE_B, args.steps, start) for month, start in SEASONS]
     rows += seasons
-    console = Console(width=150)
+    console = Console(width=170)
     console.print(table(rows, args.steps))
     year_min = 8760 * float(np.mean([r.heat_ms for r in seasons])) / 6e4
     console.print(f"projected year of hourly steps, case B-like network alone (mean of the three days): "
