@@ -301,24 +301,43 @@ def define_objective(agent: AgentData, lay: QpLayout) -> tuple[FloatArray, Float
     return p_diag, q, constant
 
 
+_ASSEMBLY: dict[
+    tuple[QpLayout, tuple[tuple[str, str, bool], ...]], tuple[np.ndarray, np.ndarray, np.ndarray]
+] = {}
+
+
 def _assemble(entries: list[_Entries], lay: QpLayout) -> sp.csc_matrix:
-    """Stack the coefficients into A with a pattern that depends only on the layout (zeros kept)."""
-    t = lay.horizon
-    rows, cols, vals = [], [], []
-    for e in entries:
-        r0 = lay.row(e.row_block).start
-        c0 = lay.var(e.variable).start
-        k = np.arange(1, t) if e.lag else np.arange(t)
-        rows.append(r0 + k)
-        cols.append(c0 + k - (1 if e.lag else 0))
-        vals.append(e.values)
-    coo = sp.coo_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(lay.n_row, lay.n_var)
+    """Stack the coefficients into A with a pattern that depends only on the layout (zeros kept).
+    The pattern and where each entry's values land are computed once per layout and entry list."""
+    key = (lay, tuple((e.row_block, e.variable, e.lag) for e in entries))
+    found = _ASSEMBLY.get(key)
+    if found is None:
+        t = lay.horizon
+        rows, cols = [], []
+        for e in entries:
+            r0 = lay.row(e.row_block).start
+            c0 = lay.var(e.variable).start
+            k = np.arange(1, t) if e.lag else np.arange(t)
+            rows.append(r0 + k)
+            cols.append(c0 + k - (1 if e.lag else 0))
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        position = sp.coo_matrix(
+            (np.arange(1, r.shape[0] + 1, dtype=float), (r, c)), shape=(lay.n_row, lay.n_var)
+        )
+        csc = sp.csc_matrix(position)  # duplicates (none in the layouts today) would be summed
+        csc.sort_indices()
+        # entry j goes to data position target[j]: the order of (column, row) of the unique pairs
+        order = np.lexsort((r, c))
+        pairs = np.stack([c[order], r[order]])
+        new = np.concatenate([[True], np.any(pairs[:, 1:] != pairs[:, :-1], axis=0)])
+        target = np.empty(r.shape[0], dtype=np.int64)
+        target[order] = np.cumsum(new) - 1
+        found = _ASSEMBLY[key] = (csc.indptr.copy(), csc.indices.copy(), target)
+    indptr, indices, target = found
+    data = np.bincount(
+        target, weights=np.concatenate([e.values for e in entries]), minlength=indices.shape[0]
     )
-    a = sp.csc_matrix(coo)
-    a.sum_duplicates()
-    a.sort_indices()
-    return a
+    return sp.csc_matrix((data, indices, indptr), shape=(lay.n_row, lay.n_var))
 
 
 def build_local_qp(agent: AgentData) -> QpMatrices:
@@ -355,8 +374,10 @@ def build_local_qp(agent: AgentData) -> QpMatrices:
         l[tank_rows], u[tank_rows] = 0.0, 0.0
         # row 0 holds what the fixed step 0 gives (e_0 and the step's powers are fixed by their
         # bounds); a free row instead would make PIQP warn on every first solve
-        first = tank.e1_kwh - dt * tank.eta_charge * max(tank.q0_kw, 0.0) + dt / tank.eta_discharge * max(
-            -tank.q0_kw, 0.0
+        first = (
+            tank.e1_kwh
+            - dt * tank.eta_charge * max(tank.q0_kw, 0.0)
+            + dt / tank.eta_discharge * max(-tank.q0_kw, 0.0)
         )
         l[tank_rows.start] = u[tank_rows.start] = first
         u[lay.row("tank_rate")] = tank.q_max_kw
