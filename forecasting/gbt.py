@@ -13,11 +13,15 @@ blocked cross-conformal calibration: the history after the lag window is cut int
 consecutive days; for each block, a pair of 10 % / 90 % quantile models trains on the other days
 but the block's neighbouring days (they share the weather's regime and the lag features) and
 measures how far the actual values of the block fall outside [lower, upper]. The 80 % quantile of
-those out-of-block distances, per lead band (up to 2, 8, 16 h and beyond), widens (or narrows) the
-interval of the quantile models trained on the whole history, so that it covers ~80 % on data it
-has not seen. Every day of the history calibrates (holding out every fifth day instead, as before,
-calibrated on ~11 days of an 8-week history: the coverage of held-out PV moved by ±5 points with
-the choice of days); a history of fewer than three days per block calibrates on its last fifth.
+those out-of-block distances widens (or narrows) the interval of the quantile models trained on
+the whole history, so that it covers ~80 % on data it has not seen; one margin per lead band (each
+lead up to 2 h, then 2-4, 4-8, 8-16 h and beyond) and, for a solar quantity with `conditional`,
+per weather regime within the band (Mondrian conformal: terciles of the weather service's forecast
+clear-sky index for the target, as issued; a bin with fewer than 200 scores or 10 distinct days
+takes the band's margin; see `forecasting.conformal`). Every day of the history calibrates
+(holding out every fifth day instead, as before, calibrated on ~11 days of an 8-week history: the
+coverage of held-out PV moved by ±5 points with the choice of days); a history of fewer than three
+days per block calibrates on its last fifth.
 Training costs the mean model, the two quantile models and four more pairs on ~3/4 of the rows
 (quantile models are the slow part: ~10× the point model alone, ~5× one calibration split);
 forecasting costs no more. Rows
@@ -37,6 +41,7 @@ from pydantic import Field
 from threadpoolctl import ThreadpoolController
 
 from forecasting.base import LOWER_QUANTILE, UPPER_QUANTILE, Forecast, Forecaster, ForecasterParams, register
+from forecasting.conformal import Margins
 from forecasting.features import Rows, feature_matrix, min_history_steps
 from forecasting.history import HistoryView
 
@@ -45,11 +50,11 @@ if TYPE_CHECKING:
 
 RESIDUAL_OF_WEATHER = ("t_out_c", "ghi_w_m2")
 ZERO_SCALE = 1e-9
-LEAD_BANDS_H = (2.0, 8.0, 16.0)
+CLEAR_SKY_FLOOR_W_M2 = 100.0
+CLEAR_SKY_REFERENCE_W_M2 = 500.0
 CALIBRATION_FOLDS = 4  # blocks of consecutive days, each held out once to calibrate the intervals
 BUFFER_DAYS = 1  # days next to a held-out block: left out of its fold's training
 MIN_FOLD_DAYS = 3  # a shorter history calibrates on its last fifth instead
-COVERAGE = 0.8
 
 
 class GbtParams(ForecasterParams):
@@ -60,7 +65,8 @@ class GbtParams(ForecasterParams):
     spin against each other and fitting took 12× longer with 2 than with 1 in a measurement);
     `every_step_h`: leads up to this are predicted at every step, longer ones once an hour and
     interpolated in between (a one-day horizon of 15-minute steps: 36 predictions instead of 96);
-    `conformal`: calibrate the interval on held-out days of the history (see the module docstring)."""
+    `conformal`: calibrate the interval on held-out days of the history; `conditional`: for a solar
+    quantity, one margin per weather regime (see the module docstring)."""
 
     max_iter: int = Field(default=100, ge=1)
     learning_rate: float = Field(default=0.08, gt=0.0, le=1.0)
@@ -74,6 +80,8 @@ class GbtParams(ForecasterParams):
     threads: int = Field(default=1, ge=1)
     every_step_h: float = Field(default=4.0, ge=0.0)
     conformal: bool = True
+    conditional: bool = True
+    clear_sky_relative: bool = True
 
 
 def _model(params: GbtParams, loss: str, quantile: float | None = None) -> HistGradientBoostingRegressor:
@@ -103,8 +111,9 @@ class GradientBoosted(Forecaster):
         super().__init__(quantity, params)
         self.scale: np.ndarray | None = None
         self.nonnegative = False
+        self.solar = False
         self.models: dict[str, HistGradientBoostingRegressor] = {}
-        self.margins = np.zeros(len(LEAD_BANDS_H) + 1)
+        self.margins = Margins()
         self._threads: ThreadpoolController | None = None
 
     def _limits(self) -> ThreadpoolController:
@@ -135,6 +144,16 @@ class GradientBoosted(Forecaster):
             return np.zeros(len(rows.issue))
         return history.weather_forecasts(self.quantity, rows.issue, rows.lead)
 
+    def _norm(self, history: HistoryView, rows: Rows) -> np.ndarray:
+        """What the model's target is relative to: for a solar quantity with `clear_sky_relative`,
+        the clear-sky irradiance at the target (floored at `CLEAR_SKY_FLOOR_W_M2`) over
+        `CLEAR_SKY_REFERENCE_W_M2` (astronomy, known in advance), else 1."""
+        if not (self.solar and self.settings.clear_sky_relative):
+            return np.ones(len(rows.issue))
+        clear = history.weather_forecasts("ghi_clear_w_m2", rows.issue, rows.lead)
+        result: np.ndarray = np.maximum(clear, CLEAR_SKY_FLOOR_W_M2) / CLEAR_SKY_REFERENCE_W_M2
+        return result
+
     def fit(self, history: HistoryView) -> None:
         """Train on rows sampled from the history's issue times and leads (targets all observed)."""
         y_raw = history[self.quantity]
@@ -149,6 +168,7 @@ class GradientBoosted(Forecaster):
         weather_quantity = self.quantity in RESIDUAL_OF_WEATHER
         self.scale = np.ones(y_raw.shape[1]) if weather_quantity else np.mean(np.abs(y_raw), axis=0)
         self.nonnegative = bool(np.nanmin(y_raw) >= 0.0)
+        self.solar = self._solar(history)
         active = np.flatnonzero(self.scale > ZERO_SCALE)
         if active.size == 0:
             self.models = {}
@@ -162,15 +182,17 @@ class GradientBoosted(Forecaster):
         x = feature_matrix(history, y, rows, self._uses_weather(history))
         target = y[rows.target, rows.entity] - self._base(history, rows)
         s = self.settings
-        models = {"mean": _model(s, "squared_error")}
-        if s.intervals:
-            models["lower"] = _model(s, "quantile", LOWER_QUANTILE)
-            models["upper"] = _model(s, "quantile", UPPER_QUANTILE)
+        self.models = {}
         with self._limits().limit(limits=s.threads, user_api="openmp"):
-            self.models = {name: model.fit(x, target) for name, model in models.items()}
-            self.margins = np.zeros(len(LEAD_BANDS_H) + 1)
+            self.models["mean"] = _model(s, "squared_error").fit(x, target)
+            target = target / self._norm(history, rows)  # the quantile models' (and calibration's) units
+            if s.intervals:
+                self.models["lower"] = _model(s, "quantile", LOWER_QUANTILE).fit(x, target)
+                self.models["upper"] = _model(s, "quantile", UPPER_QUANTILE).fit(x, target)
+            self.margins = Margins()
             if s.intervals and s.conformal:
-                if self._solar(history):  # where it can be non-zero: the sun up at the target
+                solar = self.solar
+                if solar:  # where it can be non-zero: the sun up at the target
                     scored = history.weather_forecasts("ghi_clear_w_m2", rows.issue, rows.lead) > 0.0
                 else:  # rows with an actual value of exactly zero are covered trivially: left out
                     scored = ~(self.nonnegative & (target == 0.0))
@@ -184,7 +206,10 @@ class GradientBoosted(Forecaster):
                     score[pick] = np.maximum(lower.predict(x[pick]) - target[pick],
                                              target[pick] - upper.predict(x[pick]))
                 ok = ~np.isnan(score)
-                self.margins = self._calibrate(score[ok], rows.lead[ok] * history.step_s / 3600.0)
+                regime = self._regime(history, rows) if solar and s.conditional else None
+                self.margins = Margins.calibrate(score[ok], rows.lead[ok] * history.step_s / 3600.0,
+                                                 (rows.target[ok] - first) // spd,
+                                                 None if regime is None else regime[ok])
 
     @staticmethod
     def _calibration_folds(rows: Rows, first: int, n_steps: int, steps_per_day: int
@@ -216,20 +241,15 @@ class GradientBoosted(Forecaster):
         night = clear <= 0.0
         return bool(night.any() and not np.any(history[self.quantity][night]))
 
-    def _band(self, lead_h: np.ndarray) -> np.ndarray:
-        result: np.ndarray = np.searchsorted(np.asarray(LEAD_BANDS_H), lead_h, side="left")
-        return result
-
-    def _calibrate(self, score: np.ndarray, lead_h: np.ndarray) -> np.ndarray:
-        """Per lead band, the conformal margin: the 80 % quantile of the scores max(lower − y, y − upper)."""
-        margins = np.zeros(len(LEAD_BANDS_H) + 1)
-        band = self._band(lead_h)
-        for b in range(len(margins)):
-            scores = score[band == b]
-            if scores.size >= 20:
-                level = min(1.0, COVERAGE * (1.0 + 1.0 / scores.size))
-                margins[b] = float(np.quantile(scores, level))
-        return margins
+    @staticmethod
+    def _regime(history: HistoryView, rows: Rows) -> np.ndarray:
+        """The weather regime a solar quantity's margins are conditioned on: the clear-sky index
+        of the weather service's irradiance forecast for the target, as issued at the row's issue
+        time (0 with the sun down)."""
+        ghi = history.weather_forecasts("ghi_w_m2", rows.issue, rows.lead)
+        clear = history.weather_forecasts("ghi_clear_w_m2", rows.issue, rows.lead)
+        index: np.ndarray = np.where(clear > 0.0, ghi / np.where(clear > 0.0, clear, 1.0), 0.0)
+        return index
 
     def _predicted_leads(self, step_s: int, horizon_steps: int) -> np.ndarray:
         """Every lead up to `every_step_h`, then whole hours, and the last lead."""
@@ -254,15 +274,17 @@ class GradientBoosted(Forecaster):
             entity = np.tile(active, len(leads))
             rows = Rows(np.full(lead.size, history.issue_index), lead, entity)
             x = feature_matrix(history, self._scaled(history), rows, self._uses_weather(history))
-            base = self._base(history, rows)
+            base, norm = self._base(history, rows), self._norm(history, rows)
             wanted = [name for name in self.models if intervals or name == "mean"]
             with self._limits().limit(limits=self.settings.threads, user_api="openmp"):
                 predicted = {name: self.models[name].predict(x) for name in wanted}
             every = np.arange(1, horizon_steps + 1)
-            margin = self.margins[self._band(lead * history.step_s / 3600.0)]
+            regime = self._regime(history, rows) if self.margins.edges.size else None
+            margin = self.margins(lead * history.step_s / 3600.0, regime)
             shift = {"lower": -margin, "upper": margin}
             for name, values in predicted.items():
-                values = values + shift.get(name, 0.0)
+                if name != "mean":
+                    values = (values + shift[name]) * norm
                 grid = ((values + base) * scale[entity]).reshape(len(leads), active.size)
                 if len(leads) < horizon_steps:
                     grid = np.stack([np.interp(every, leads, grid[:, c]) for c in range(active.size)], axis=1)
