@@ -7,7 +7,7 @@ of the coordinator may also be given comma-separated.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,13 +39,16 @@ class AdmmAgentParams(_Params):
     TCP_NODELAY and re-arms TCP_QUICKACK, so a broker without `set_tcp_nodelay` no longer stalls
     queued updates; `false` awaits each acknowledgement, one broker round trip per agent and round);
     `batch_updates`: on an agent host, the host sends its agents' updates to a round in one
-    `batch/admm-x` message (the coordinator must list the host in its `hosts`)."""
+    `batch/admm-x` message (the coordinator must list the host in its `hosts`); `local_solver`:
+    the local QP solver of its warm-started rounds (`OsqpSettings.solver`: "alm", the Newton
+    solver of `controllers.admm.alm_qp`, or "osqp")."""
 
     coordinator: Name = COORDINATOR_ID
     plan_weight_per_kw2: Annotated[float, Field(ge=0)] = 0.0
     plan_series: Name = "p_kw"
     queue_updates: bool = True
     batch_updates: bool = False
+    local_solver: Literal["alm", "osqp"] = "alm"
 
 
 class CoordinatorParams(_Params):
