@@ -17,6 +17,15 @@ for PV's interval coverage.
 Targets (issue 19): `gbt` MAE on demand at 24 h ≥ 10 % below seasonal naive (same hour yesterday);
 its 80 % intervals cover 75-85 % (checked for demand and, with the sun up, PV at every lead).
 
+Rolling origin (`--windows`): one two-week window says little about coverage (the buildings share
+one weather, so whole days miss together: PV's coverage on one window has a standard error of
+~7 points from its days alone). The quality run is repeated with the scenario's start moved by each
+offset (default −42 … +56 days in steps of 14: eight non-overlapping held-out windows from early
+December to late March, each trained on the `--train-weeks` before it), `gbt` and seasonal naive
+only; the table gives gbt's coverage per quantity and lead on every window, their mean, standard
+deviation, range and the number of windows within 75-85 %, and the demand MAE gain at 24 h. The
+coverage target is checked on the mean over the windows.
+
 Cost. 15-minute steps and a one-day horizon (96 steps) as the ADMM controller uses them; the
 forecasts a control step needs (demand and PV of every building, point forecasts, plus the weather
 service's) timed over `--timing-steps` issue times, and the training on 28 days. Reference: one warm
@@ -28,8 +37,9 @@ once per forecaster of demand and PV (weather: the weather service's forecast, e
 `perfect`), with the KPIs that foresight changes (electricity cost, hours and energy above the
 shared limit, discomfort) and their difference to the run with perfect forecasts.
 
-    python benchmarks/bench_forecast.py [--train-weeks 8] [--test-weeks 2] [--timing-sizes 100 1000]
-                                        [--timing-steps 8] [--no-quality] [--foresight]
+    python benchmarks/bench_forecast.py [--train-weeks 8] [--test-weeks 2] [--windows -42 -28 ... 56]
+                                        [--timing-sizes 100 1000] [--timing-steps 8] [--no-quality]
+                                        [--foresight]
 
 The synthetic weather and building models are being revised (issue 17): the numbers move with them.
 """
@@ -54,6 +64,7 @@ from forecasting.evaluate import ForecasterSpec, evaluate
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "district-100.yaml"
 LEADS_H = (1, 6, 24)
+WINDOW_OFFSETS_D = (-42, -28, -14, 0, 14, 28, 42, 56)
 QUANTITIES = ("p_base_kw", "pv_kw", "t_out_c")
 SPECS = [
     ForecasterSpec("persistence", "persistence", {}),
@@ -74,29 +85,105 @@ def district(n_buildings: int, step_s: int, days: int) -> Scenario:
                                    "duration": days * 86400})
 
 
-def quality(train_weeks: int, test_weeks: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The error table, and PV's scored over the targets with the sun up (clear-sky GHI > 0)."""
+def window_scenario(test_weeks: int, offset_days: int) -> Scenario:
+    """district-100, hourly, its start moved by `offset_days` (0: the scenario's own start)."""
     scenario = district(100, 3600, test_weeks * 7)
+    start = pd.Timestamp(scenario.start) + pd.Timedelta(days=offset_days)
+    return scenario.model_copy(update={"start": start.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+@dataclass(frozen=True)
+class Quality:
+    """One held-out window: the error table, PV's scored with the sun up, and gbt's interval
+    coverage per quantity and lead with its standard error from day-to-day variation."""
+
+    start: str
+    table: pd.DataFrame
+    daylight: pd.DataFrame
+    coverage: pd.DataFrame
+
+
+def _coverage_by_day(lower: np.ndarray, upper: np.ndarray, actual: np.ndarray, day: np.ndarray
+                     ) -> tuple[float, float]:
+    """Coverage of (issue, entity) values and its standard error across the target days (the values
+    of one day miss together: the buildings share one weather)."""
+    inside = ((actual >= lower) & (actual <= upper)).astype(float)
+    per_day = np.array([inside[day == d].mean() for d in np.unique(day)])
+    return float(inside.mean()), float(per_day.std(ddof=1) / np.sqrt(per_day.size))
+
+
+def quality(train_weeks: int, test_weeks: int, offset_days: int = 0,
+            specs: list[ForecasterSpec] | None = None) -> Quality:
+    """Every forecaster of `specs` trained on the `train_weeks` before the window's start and
+    issued every hour of its `test_weeks` (see the module docstring)."""
+    scenario = window_scenario(test_weeks, offset_days)
     d = district_archive(scenario, train_weeks * 7, 24)
     train_end = d.run_offset
     issues = np.arange(train_end, train_end + test_weeks * 7 * 24)
     leads = np.array(LEADS_H)
     with_pv = np.flatnonzero(d.archive.values["pv_kw"][:train_end].max(axis=0) > 0)
-    result = evaluate(d.archive, d.weather, SPECS, QUANTITIES, train_end, issues, leads, {"pv_kw": with_pv})
-    daylight = []
+    result = evaluate(d.archive, d.weather, specs or SPECS, QUANTITIES, train_end, issues, leads,
+                      {"pv_kw": with_pv})
+    daylight, coverage = [], []
     for (label, quantity), issued in result.issued.items():
-        if quantity != "pv_kw":
-            continue
+        columns = with_pv if quantity == "pv_kw" else np.arange(issued.actual.shape[2])
         for li, lead in enumerate(leads):
-            day = d.weather.ghi_clear_w_m2[issues + lead - 1] > 0.0
-            actual = issued.actual[day, li][:, with_pv]
-            forecast = issued.mean[day, li][:, with_pv]
-            row = {"forecaster": label, "lead_h": float(lead), "mae": metrics.mae(forecast, actual)}
-            if issued.lower is not None and issued.upper is not None:
-                row["coverage_80"] = metrics.coverage(issued.lower[day, li][:, with_pv],
-                                                      issued.upper[day, li][:, with_pv], actual)
-            daylight.append(row)
-    return result.table, pd.DataFrame(daylight)
+            target = issues + lead - 1
+            sun_up = d.weather.ghi_clear_w_m2[target] > 0.0
+            pick = sun_up if quantity == "pv_kw" else np.ones(len(issues), dtype=bool)
+            actual = issued.actual[pick, li][:, columns]
+            if quantity == "pv_kw":
+                row = {"forecaster": label, "lead_h": float(lead),
+                       "mae": metrics.mae(issued.mean[pick, li][:, columns], actual)}
+                if issued.lower is not None and issued.upper is not None:
+                    row["coverage_80"] = metrics.coverage(issued.lower[pick, li][:, columns],
+                                                          issued.upper[pick, li][:, columns], actual)
+                daylight.append(row)
+            if label == "gbt" and issued.lower is not None and issued.upper is not None:
+                day = np.broadcast_to((target[pick] // 24)[:, None], actual.shape)
+                share, se = _coverage_by_day(issued.lower[pick, li][:, columns],
+                                             issued.upper[pick, li][:, columns], actual, day)
+                coverage.append({"quantity": quantity, "lead_h": float(lead), "coverage": share, "se": se})
+    start = pd.Timestamp(scenario.start).strftime("%Y-%m-%d")
+    return Quality(start, result.table, pd.DataFrame(daylight), pd.DataFrame(coverage))
+
+
+WINDOW_SPECS = [ForecasterSpec("seasonal_naive", "seasonal_naive", {"period": "day"}),
+                ForecasterSpec("gbt", "gbt", {})]
+COVERAGE_NAMES = {"p_base_kw": "demand", "pv_kw": "PV sun up", "t_out_c": "temperature"}
+
+
+def window_row(q: Quality) -> dict[str, object]:
+    """gbt's coverage per quantity and lead, and its demand MAE gain over seasonal naive at 24 h."""
+    row: dict[str, object] = {"start": q.start}
+    for c in q.coverage.itertuples():
+        row[f"{COVERAGE_NAMES[str(c.quantity)]} {c.lead_h:.0f}h"] = c.coverage
+    demand = q.table[(q.table["quantity"] == "p_base_kw") & (q.table["lead_h"] == 24)].set_index("forecaster")
+    row["demand 24h MAE gain"] = 1.0 - demand.loc["gbt", "mae"] / demand.loc["seasonal_naive", "mae"]
+    row["PV 24h ±se"] = float(q.coverage[(q.coverage["quantity"] == "pv_kw")
+                                          & (q.coverage["lead_h"] == 24)]["se"].iloc[0])
+    return row
+
+
+def print_windows(windows: list[Quality]) -> None:
+    """gbt's coverage per window, then mean, spread (standard deviation across windows), range and
+    the number of windows within 75-85 %; the verdict rests on the mean over the windows."""
+    table = pd.DataFrame([window_row(q) for q in windows]).set_index("start")
+    cover = [c for c in table.columns if c.endswith("h") and "MAE" not in c]
+    summary = pd.DataFrame({"mean": table.mean(), "std": table.std(ddof=1), "min": table.min(),
+                            "max": table.max()}).T
+    summary.loc["in 75-85 %"] = [float(table[c].between(0.75, 0.85).sum()) if c in cover else np.nan
+                                 for c in table.columns]
+    shown = pd.concat([table, summary])
+    print(shown.T.to_string(float_format=lambda v: f"{v:.3f}"))
+    means = table[cover].mean()
+    inside = means.between(0.75, 0.85)
+    missed = ", ".join(means.index[~inside])
+    print(f"\nmean coverage over {len(windows)} windows within 75-85 % for {inside.sum()} of {len(cover)} "
+          f"quantity/lead pairs: {'met' if inside.all() else 'NOT met: ' + missed}")
+    gains = table["demand 24h MAE gain"]
+    print(f"demand at 24 h: gbt MAE below seasonal naive by {gains.min():.1%}-{gains.max():.1%} over the "
+          f"windows (target ≥ 10 %): {'met' if (gains >= 0.10).all() else 'NOT met'}")
 
 
 @dataclass(frozen=True)
@@ -194,6 +281,8 @@ def main() -> None:
     parser.add_argument("--test-weeks", type=int, default=2)
     parser.add_argument("--timing-sizes", type=int, nargs="*", default=[100, 1000])
     parser.add_argument("--timing-steps", type=int, default=8)
+    parser.add_argument("--windows", type=int, nargs="*", default=list(WINDOW_OFFSETS_D),
+                        help="start offsets (days) of the rolling-origin windows (none: only the first)")
     parser.add_argument("--no-quality", action="store_true", help="only the cost per control step")
     parser.add_argument("--foresight", action="store_true", help="also the cost of imperfect foresight")
     parser.add_argument("--out", type=Path, default=Path("results/bench-forecast"),
@@ -207,7 +296,8 @@ def main() -> None:
     if not args.no_quality:
         print(f"forecast quality: district-100, hourly, {args.train_weeks} weeks training, "
               f"{args.test_weeks} held-out weeks\n")
-        table, daylight = quality(args.train_weeks, args.test_weeks)
+        first = quality(args.train_weeks, args.test_weeks)
+        table, daylight = first.table, first.daylight
         print_quality(table)
         print("\nPV over the targets with the sun up (clear-sky GHI > 0: where PV can be non-zero):")
         print(daylight.round(3).to_string(index=False))
@@ -215,6 +305,14 @@ def main() -> None:
         shares = ", ".join(f"{v:.1%} at {h:.0f} h" for h, v in pv.items())
         verdict = "met" if pv.between(0.75, 0.85).all() else "NOT met"
         print(f"PV, sun up: gbt 80 % interval covers {shares} (target 75-85 %): {verdict}")
+        if args.windows:
+            print(f"\ngbt 80 % interval coverage on {len(args.windows)} held-out windows (rolling origin: "
+                  f"the start moved by {', '.join(f'{o:+d}' for o in args.windows)} days; each trained on "
+                  f"the {args.train_weeks} weeks before it, {args.test_weeks} weeks held out; PV with the "
+                  "sun up; 'PV 24h ±se': standard error of the window's PV coverage at 24 h from its days)\n")
+            windows = [first if o == 0 else quality(args.train_weeks, args.test_weeks, o, WINDOW_SPECS)
+                       for o in args.windows]
+            print_windows(windows)
     if not args.timing_sizes:
         return
     admm_ms = admm_step_ms()
