@@ -69,7 +69,7 @@ from typing import Any
 import numpy as np
 from bench_admm import CentralTiming, central_with_timeout
 
-from controllers.admm import AdmmAgent, AgentData, Coordinator, Coupling, SharedLimits, build_agents
+from controllers.admm import AdmmAgent, AgentData, Coordinator, Coupling, SharedLimits, alm_qp, build_agents
 from controllers.admm.messages import AgentPlan, LocalUpdate
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.runner import run_control_step
@@ -499,6 +499,7 @@ def main() -> None:
         "with agents on one host), or one message per agent (agents on their own devices)",
     )
     args = parser.parse_args()
+    alm_qp.warm_up()  # numba compiles the local solver once into its cache, before the hosts load it
     default_url = None if args.default_broker.lower() == "none" else args.default_broker
     if default_url is not None and not _reachable(default_url):
         print(f"default broker {default_url} not reachable: comparing no brokers")

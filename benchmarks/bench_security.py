@@ -43,6 +43,7 @@ from bench_admm_mqtt import (  # benchmarks/ is on sys.path when run as a script
 )
 from bench_cosim import scenario as cosim_scenario
 
+from controllers.admm import alm_qp
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.wire import agent_data_to_series
 from controllers.messages import AdmmStatsMessage, AdmmUpdateBody, Message, decode, encode
@@ -250,6 +251,7 @@ def main() -> None:
                         help="also one message per agent (bridged) and one update per agent (ADMM)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    alm_qp.warm_up()  # numba compiles the ADMM agents' local solver once into its cache
     with tempfile.TemporaryDirectory() as tmp:
         cosim_agents = [s.agent_id for s in agent_specs(cosim_scenario(args.agents, args.steps, "mqtt"))]
         admm_agents = [d.name for d in _district(args.admm_agents, args.seed)[0]] if args.admm_agents else []

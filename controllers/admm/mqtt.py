@@ -28,7 +28,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from controllers.admm.agent import AdmmAgent, SolverFailure
+from controllers.admm import alm_qp
+from controllers.admm.agent import AdmmAgent, OsqpSettings, SolverFailure
 from controllers.admm.coordinator import AdmmSettings, Coordinator
 from controllers.admm.coupling import Coupling
 from controllers.admm.data import SharedLimits
@@ -96,7 +97,9 @@ class AdmmBuildingAgent(Agent):
     PUBACK costs one broker round trip per agent of a host and round, and a broker without
     `set_tcp_nodelay` holds the next broadcast behind its PUBACKs until the host's delayed ACK),
     `batch_updates` (on an agent host: the host's agents answer a round in one `batch/admm-x`
-    message, which the coordinator takes for the agents its `hosts` says the host carries).
+    message, which the coordinator takes for the agents its `hosts` says the host carries),
+    `local_solver` (`alm`, the default, or `osqp`: `controllers.admm.agent.OsqpSettings.solver`;
+    the compiled `alm` solver is loaded when the agent starts, not in its first round).
     """
 
     kind: ClassVar[str] = "admm"
@@ -113,9 +116,14 @@ class AdmmBuildingAgent(Agent):
         self.plan: PlanBody | None = None
         self.queue_updates = p.queue_updates
         self.batch_updates = p.batch_updates
+        self.solver = OsqpSettings(solver=p.local_solver)
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
         return [(Kind.FORECAST, self.agent_id), (Kind.ADMM_Z, self.coordinator)]  # plans: by default
+
+    async def on_start(self) -> None:
+        if self.solver.solver == "alm":
+            alm_qp.warm_up()  # the compiled solver loaded once per process, before the first step
 
     async def step(self, tick: int, measurement: Any) -> Setpoints | None:
         return None  # setpoints follow the coordinator's decision, not the measurement
@@ -142,7 +150,7 @@ class AdmmBuildingAgent(Agent):
             column = message.body.values.get("coupling")  # with refreshed (voltage) rows
             coupling = None if column is None else np.asarray(column, dtype=float)
             if self.admm is None:
-                self.admm = AdmmAgent(data, coupling)
+                self.admm = AdmmAgent(data, coupling, self.solver)
             self.admm.start_step(message.tick, data, coupling)  # as the in-process runner does
             self.tick = message.tick
             early, self.early = [m for m in self.early if m.tick == self.tick], []
