@@ -125,7 +125,7 @@ class BuildingSpec(BaseModel):
     heating_control: Literal["thermostat", "curve"] | None = None
     curve_base_c: Annotated[float, Field(ge=-10, le=30)] | None = None  # None: the balance point
     curve_damping_h: Annotated[float, Field(ge=0, le=240)] = 24.0
-    curve_room_k_per_k: Annotated[float, Field(ge=0, le=20)] = 3.0
+    curve_room_k_per_k: Annotated[float, Field(ge=0, le=20)] = 5.0
     curve_trv_offset_k: Annotated[float, Field(ge=0, le=3)] = 0.5
     setback_k: Annotated[float, Field(ge=0, le=10)] = 0.0  # night setback of a curve (0: none)
     setback_from_h: Annotated[int, Field(ge=0, le=23)] = 22

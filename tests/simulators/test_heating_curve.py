@@ -98,7 +98,7 @@ def test_curve_spreads_the_heat_over_the_day_and_keeps_the_flats_comfortable() -
     """The eco-district's flats, three January weeks in Paris: by the air thermostat the heat comes
     at night (the sun and appliances cover the afternoon; the air is held at the setpoint, so the
     mass stores little of it), ~8:1 between the hours of the day; by the heating curve the
-    night/afternoon ratio stays below 2.5, the peak falls by a third, the heat over the weeks stays
+    night/afternoon ratio stays below 2.5, the peak falls by a quarter, the heat over the weeks stays
     within 10 %, and the rooms stay within ~1.5 K of the setpoint, rarely below the band."""
     days = 21
     thermostat, curve = _flats(heating_control="thermostat"), _flats()
@@ -108,7 +108,7 @@ def test_curve_spreads_the_heat_over_the_day_and_keeps_the_flats_comfortable() -
     swing = by_hour.max(axis=0) / by_hour.min(axis=0)
     assert swing[0] > 5.0
     assert swing[1] < 2.5
-    assert heat[:, 1].max() < 0.67 * heat[:, 0].max()
+    assert heat[:, 1].max() < 0.75 * heat[:, 0].max()
     assert abs(heat[:, 1].sum() / heat[:, 0].sum() - 1.0) < 0.10
     t_in = np.array([s.t_in_mean_c for s in steps])
     assert 20.0 < t_in[:, 1].mean() < 21.5
