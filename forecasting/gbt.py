@@ -190,13 +190,15 @@ class GradientBoosted(Forecaster):
         x = feature_matrix(history, y, rows, self._uses_weather(history))
         target = y[rows.target, rows.entity] - self._base(history, rows)
         s = self.settings
-        self.models = {}
+        models = {"mean": _model(s, "squared_error")}  # scikit-learn imported before the thread limits
+        if s.intervals:
+            models["lower"] = _model(s, "quantile", LOWER_QUANTILE)
+            models["upper"] = _model(s, "quantile", UPPER_QUANTILE)
+        relative = target / self._norm(history, rows)  # the quantile models' (and calibration's) units
         with self._limits().limit(limits=s.threads, user_api="openmp"):
-            self.models["mean"] = _model(s, "squared_error").fit(x, target)
-            target = target / self._norm(history, rows)  # the quantile models' (and calibration's) units
-            if s.intervals:
-                self.models["lower"] = _model(s, "quantile", LOWER_QUANTILE).fit(x, target)
-                self.models["upper"] = _model(s, "quantile", UPPER_QUANTILE).fit(x, target)
+            self.models = {name: model.fit(x, target if name == "mean" else relative)
+                           for name, model in models.items()}
+            target = relative
             self.margins = Margins()
             if s.intervals and s.conformal:
                 solar = self.solar
