@@ -17,7 +17,15 @@ solve plus the coordinator); `gap` (J_admm − J_central)/|J_central|; `viol` th
 excess relative to the limit; `central` the centralised wall time (build + canonicalise + solve)
 and the solver's own time; `ratio` central wall / ADMM parallel time.
 
+The bound table: `J admm` the ADMM objective (Σ local costs + shared cost at the last iterate),
+`bound` d(λ) ≤ J*, `gap/bound` (J_admm − d)/|d| (an upper bound on the true gap), `gap/central`
+(J_admm − J_central)/|J_central| where the centralised solve ran, `central−bound` how far the
+bound lies below the centralised optimum (its looseness, including the solver tolerance of
+J_central), and `bound time` its wall time (one core, all agents; each agent's term is an
+independent QP, so on agent hosts it would run in parallel like a round).
+
     python benchmarks/bench_admm.py [--sizes 10 100 1000] [--central-timeout 120] [--solvers alm osqp]
+        [--no-bound] [--central-up-to 1000]
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from controllers.admm import (
     alm_qp,
     build_agents,
 )
+from controllers.admm.dual_bound import DualBound, coordinator_multipliers, dual_bound
 from controllers.admm.runner import StepResult, run_control_step
 from controllers.mpc import solve_centralised
 from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
@@ -56,6 +65,12 @@ class CentralTiming:
 
 
 @dataclass(frozen=True)
+class BoundRow:
+    objective: float
+    bound: DualBound
+
+
+@dataclass(frozen=True)
 class Row:
     solver: str
     n_agents: int
@@ -69,6 +84,7 @@ class Row:
     violation: tuple[float, float]
     central: tuple[CentralTiming | None, CentralTiming | None]
     note: str
+    bounds: tuple[BoundRow, BoundRow] | None = None
 
 
 def _central_worker(agents: list[AgentData], limits: SharedLimits, conn: Connection) -> None:
@@ -98,7 +114,9 @@ def _relative_violation(result: StepResult, limits: SharedLimits) -> float:
     return float(max(0.0, np.max((total - limits.p_max_kw) / limits.p_max_kw)))
 
 
-def bench(n_agents: int, timeout_s: float, seed: int, solvers: list[str]) -> list[Row]:
+def bench(
+    n_agents: int, timeout_s: float, seed: int, solvers: list[str], with_bound: bool = True
+) -> list[Row]:
     """Both control steps with each local solver on the same district; one centralised solve."""
     n_storage = max(1, n_agents // 10)
     spec = DistrictSpec(n_agents - n_storage, n_storage, HORIZON, DT_H, seed=seed)
@@ -107,21 +125,37 @@ def bench(n_agents: int, timeout_s: float, seed: int, solvers: list[str]) -> lis
     limits = SharedLimits.transformer(0.8 * float(free.sum(axis=0).max()), HORIZON)
     runs = []
     data1: list[AgentData] | None = None  # the warm step's data: from the first solver's plans, for all
+    multipliers = []
     for solver in solvers:
-        coordinator = Coordinator(Coupling.from_limits(tuple(a.name for a in data0), limits))
+        coupling = Coupling.from_limits(tuple(a.name for a in data0), limits)
+        coordinator = Coordinator(coupling)
         agents = build_agents(data0, coordinator, OsqpSettings(solver=solver))
         first = run_control_step(agents, coordinator, 0)
+        lam0 = coordinator_multipliers(coordinator.rho, coordinator.u_scaled)
         if data1 is None:
             data1 = [next_step_data(a, p) for a, p in zip(data0, first.plans, strict=True)]
         second = run_control_step(agents, coordinator, 1, data1)
+        lam1 = coordinator_multipliers(coordinator.rho, coordinator.u_scaled)
+        multipliers.append((coupling, lam0, lam1))
         runs.append((solver, sum(a.local.qp.layout.n_var for a in agents), first, second))
         del agents, coordinator
     assert data1 is not None
-    central = (central_with_timeout(data0, limits, timeout_s), central_with_timeout(data1, limits, timeout_s))
+    central: tuple[CentralTiming | None, CentralTiming | None] = (None, None)
+    if timeout_s > 0:
+        cold = central_with_timeout(data0, limits, timeout_s)
+        central = (cold, central_with_timeout(data1, limits, timeout_s))
     note = "" if all(c is not None for c in central) else f"centralised skipped after {timeout_s:.0f} s"
+    if timeout_s <= 0:
+        note = "centralised not run (--central-up-to)"
     rows = []
-    for solver, n_vars, first, second in runs:
+    for (solver, n_vars, first, second), (coupling, lam0, lam1) in zip(runs, multipliers, strict=True):
         results = (first, second)
+        bounds = None
+        if with_bound:
+            bounds = (
+                BoundRow(first.objective, dual_bound(data0, coupling, lam0)),
+                BoundRow(second.objective, dual_bound(data1, coupling, lam1)),
+            )
         gaps = tuple(
             None if c is None else (r.objective - c.objective) / abs(c.objective)
             for r, c in zip(results, central, strict=True)
@@ -140,6 +174,7 @@ def bench(n_agents: int, timeout_s: float, seed: int, solvers: list[str]) -> lis
                 (_relative_violation(first, limits), _relative_violation(second, limits)),
                 (central[0], central[1]),
                 note,
+                bounds,
             )
         )
     return rows
@@ -182,6 +217,7 @@ def print_table(rows: list[Row]) -> None:
     for r in rows:
         if r.note and r is next(x for x in rows if x.n_agents == r.n_agents):
             print(f"N = {r.n_agents}: {r.note}")
+    print_bounds(rows)
     solvers = list(dict.fromkeys(r.solver for r in rows))
     if len(solvers) > 1:
         print()
@@ -198,6 +234,31 @@ def print_table(rows: list[Row]) -> None:
             print(f"| {r.n_agents} | {r.solver} | {_pair(step, '.2f')} | {_pair(solve, '.2f')} |")
 
 
+def print_bounds(rows: list[Row]) -> None:
+    """Per N, solver and step: the ADMM objective against the certified dual bound (and central)."""
+    if not any(r.bounds is not None for r in rows):
+        return
+    print()
+    print("gap against the certified dual bound d(λ) at the coordinator's multiplier λ = ρu:")
+    print()
+    print(
+        "| N | solver | step | J admm | bound d(λ) | gap/bound | gap/central | central−bound "
+        "| λ projected by | bound time [s] |"
+    )
+    print("|" + "---|" * 10)
+    for r in rows:
+        if r.bounds is None:
+            continue
+        for step, b, gap, c in zip(("cold", "warm"), r.bounds, r.gap, r.central, strict=True):
+            central = "n/a" if gap is None else f"{100 * gap:.4f} %"
+            loose = "n/a" if c is None else f"{100 * (c.objective - b.bound.value) / abs(c.objective):.4f} %"
+            print(
+                f"| {r.n_agents} | {r.solver} | {step} | {b.objective:.4f} | {b.bound.value:.4f} "
+                f"| {100 * b.bound.gap(b.objective):.4f} % | {central} | {loose} "
+                f"| {b.bound.projected_by:.1e} | {b.bound.wall_s:.1f} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -206,12 +267,18 @@ def main() -> None:
     parser.add_argument("--central-timeout", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--solvers", nargs="+", default=["alm", "osqp"], choices=["alm", "osqp"])
+    parser.add_argument("--no-bound", action="store_true", help="skip the certified dual bound")
+    parser.add_argument(
+        "--central-up-to", type=int, default=None, help="skip the centralised solve above this N"
+    )
     args = parser.parse_args()
     alm_qp.warm_up()  # numba's cache (or compilation) once per process, not in the first step
     rows = []
     for n in args.sizes:
         start = time.perf_counter()
-        rows.extend(bench(n, args.central_timeout, args.seed, args.solvers))
+        skip = args.central_up_to is not None and n > args.central_up_to
+        timeout = 0.0 if skip else args.central_timeout
+        rows.extend(bench(n, timeout, args.seed, args.solvers, not args.no_bound))
         print(f"N = {n}: done in {time.perf_counter() - start:.1f} s", flush=True)
     print()
     print_table(rows)
