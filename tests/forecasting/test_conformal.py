@@ -137,7 +137,7 @@ def test_pv_calibration_uses_out_of_block_forecasts_and_the_issued_weather_only(
         return result
 
     monkeypatch.setattr(Margins, "calibrate", classmethod(spy))
-    forecaster = gbt.GradientBoosted("pv_kw", gbt.GbtParams(max_iter=20, train_rows=6000))
+    forecaster = gbt.GradientBoosted("pv_kw", gbt.GbtParams(max_iter=20, train_rows=6000, conditional=True))
     forecaster.fit(archive.view(len(archive.times), weather))
     fold_models = [(x, predicted) for model, x, predicted in _Recording.log if predicted]
     assert len(fold_models) == 2 * gbt.CALIBRATION_FOLDS  # lower and upper per block; finals never predict
