@@ -262,6 +262,15 @@ class GradientBoosted(Forecaster):
         index: np.ndarray = np.where(clear > 0.0, ghi / np.where(clear > 0.0, clear, 1.0), 0.0)
         return index
 
+    def _lit(self, history: HistoryView, rows: Rows) -> np.ndarray:
+        """The rows to predict: for a solar quantity those whose target has the sun up (clear-sky
+        irradiance > 0; with the sun down it is zero, interval included, and the trees are not asked:
+        in winter that skips about two thirds of PV's rows), else all."""
+        if not self.solar:
+            return np.ones(len(rows.issue), dtype=bool)
+        result: np.ndarray = history.weather_forecasts("ghi_clear_w_m2", rows.issue, rows.lead) > 0.0
+        return result
+
     def _predicted_leads(self, step_s: int, horizon_steps: int) -> np.ndarray:
         """Every lead up to `every_step_h`, then whole hours, and the last lead."""
         per_hour = max(1, round(3600 / step_s))
@@ -284,22 +293,32 @@ class GradientBoosted(Forecaster):
             lead = np.repeat(leads, active.size)
             entity = np.tile(active, len(leads))
             rows = Rows(np.full(lead.size, history.issue_index), lead, entity)
-            x = feature_matrix(history, self._scaled(history), rows, self._uses_weather(history))
+            lit = self._lit(history, rows)
             base, norm = self._base(history, rows), self._norm(history, rows)
             wanted = [name for name in self.models if intervals or name == "mean"]
-            with self._limits().limit(limits=self.settings.threads, user_api="openmp"):
-                predicted = {name: self.models[name].predict(x) for name in wanted}
+            predicted = {name: np.zeros(lead.size) for name in wanted}
+            if lit.any():
+                sun_up = Rows(rows.issue[lit], rows.lead[lit], rows.entity[lit])
+                x = feature_matrix(history, self._scaled(history), sun_up, self._uses_weather(history))
+                with self._limits().limit(limits=self.settings.threads, user_api="openmp"):
+                    for name in wanted:
+                        predicted[name][lit] = self.models[name].predict(x)
             every = np.arange(1, horizon_steps + 1)
             regime = self._regime(history, rows) if self.margins.edges.size else None
             margin = self.margins(lead * history.step_s / 3600.0, regime)
             shift = {"lower": -margin, "upper": margin}
             for name, values in predicted.items():
                 if name != "mean":
-                    values = (values + shift[name]) * norm
+                    values = np.where(lit, (values + shift[name]) * norm, 0.0)
                 grid = ((values + base) * scale[entity]).reshape(len(leads), active.size)
                 if len(leads) < horizon_steps:
                     grid = np.stack([np.interp(every, leads, grid[:, c]) for c in range(active.size)], axis=1)
                 out[name][:, active] = np.maximum(grid, 0.0) if self.nonnegative else grid
+            if self.solar:  # interpolated steps between a sun-up lead and a dark one: zero too
+                steps = Rows(np.full(horizon_steps, history.issue_index), every, np.zeros(horizon_steps, int))
+                dark = ~self._lit(history, steps)
+                for grid in out.values():
+                    grid[dark] = 0.0
         if "lower" not in self.models or not intervals:
             return self._result(history, out["mean"])
         stacked = np.sort(np.stack([out["lower"], out["mean"], out["upper"]]), axis=0)

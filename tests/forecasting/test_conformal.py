@@ -153,3 +153,18 @@ def test_pv_calibration_uses_out_of_block_forecasts_and_the_issued_weather_only(
     assert (clear > 0).all()  # PV is calibrated with the sun up only
     np.testing.assert_allclose(np.sort(captured["regime"]), np.sort(ghi_forecast / clear))
     assert forecaster.margins.edges.size == 2
+
+
+def test_pv_forecast_and_interval_are_zero_with_the_sun_down() -> None:
+    """The margins are calibrated where the sun is up; with it down PV is zero, interval included
+    (the trees are not asked there), and the interval still opens in daylight."""
+    archive, weather = _solar_archive()
+    forecaster = gbt.GradientBoosted("pv_kw", gbt.GbtParams(max_iter=20, train_rows=6000))
+    k = 28 * 24 + 5
+    forecast = forecaster.forecast(archive.view(k, weather), 30)
+    dark = weather.ghi_clear_w_m2[k : k + 30] <= 0.0
+    assert dark.any() and (~dark).any()
+    assert forecast.lower is not None and forecast.upper is not None
+    for values in (forecast.mean, forecast.lower, forecast.upper):
+        assert not values[dark].any()
+    assert (forecast.upper[~dark] > forecast.lower[~dark]).mean() > 0.5
