@@ -24,7 +24,10 @@ waiting).
 
 Columns: `iters` rounds (cold / warm); `MQTT step` the bridge's wall time per control step
 (forecasts out → every setpoint in); `in-process` the same rounds by direct calls on one core;
-`gap` (J_admm − J_central)/|J_central|; `central` the centralised wall time (build + canonicalise
+`gap` (J_admm − J_central)/|J_central|, or where the centralised solve is not run (N ≥
+`--bound-from` and above `--central-max`) "≤ x % (bound)": (J_admm − d)/|d| with d the certified dual
+bound at the coordinator's last broadcast multiplier (`controllers.admm.dual_bound`), an upper bound
+on the gap; `central` the centralised wall time (build + canonicalise
 + solve; Clarabel), run in a child process abandoned after `--central-timeout` (skipped above
 `--central-max` agents); `ratio` central / MQTT step (> 1: the decentralised step is faster).
 
@@ -70,6 +73,7 @@ import numpy as np
 from bench_admm import CentralTiming, central_with_timeout
 
 from controllers.admm import AdmmAgent, AgentData, Coordinator, Coupling, SharedLimits, alm_qp, build_agents
+from controllers.admm.dual_bound import coordinator_multipliers, dual_bound
 from controllers.admm.messages import AgentPlan, LocalUpdate
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.runner import run_control_step
@@ -113,6 +117,7 @@ class Step:
     sum_solve_s: float
     rounds: tuple[AdmmRound, ...] = ()
     round_wall_s: tuple[float, ...] = ()  # from a broadcast's arrival at the bridge to the next's
+    bound: float | None = None  # a certified lower bound on the optimum (controllers.admm.dual_bound)
 
 
 @dataclass(frozen=True)
@@ -142,12 +147,14 @@ class _Watch:
     decided_at: dict[int, float] = field(default_factory=dict)
     decisions: dict[int, AdmmDecisionBody] = field(default_factory=dict)
     reports: dict[int, AdmmStatsBody] = field(default_factory=dict)
+    last_broadcast: dict[int, AdmmBroadcastBody] = field(default_factory=dict)
 
     def on_z(self, message: Message) -> None:
         now = time.perf_counter()
         if isinstance(message, AdmmZMessage):
             if isinstance(message.body, AdmmBroadcastBody):
                 self.arrivals.setdefault(message.tick, []).append(now)
+                self.last_broadcast[message.tick] = message.body
             elif isinstance(message.body, AdmmDecisionBody):
                 self.decided_at[message.tick] = now
                 self.decisions[message.tick] = message.body
@@ -201,6 +208,7 @@ async def _over_mqtt(
     round_timeout_s: float,
     batch: bool = True,
     security: RunSecurity | None = None,
+    bound: bool = False,
 ) -> Mqtt:
     """The two steps over MQTT on the broker at `url`; `security`: a secured run (the broker runs
     with the folder's TLS, passwords and ACL, made by `security_folder`; each host logs in and
@@ -257,6 +265,7 @@ async def _over_mqtt(
                     s.sum_solve_time_ms / 1e3,
                     tuple(decision.rounds) if decision is not None else (),
                     watch.round_walls(tick),
+                    _bound(datas[tick], limits, watch.last_broadcast[tick]) if bound else None,
                 )
             )
         traffic = bridge.recorder.traffic()
@@ -280,6 +289,14 @@ def security_folder(names: list[str], hosts: int, folder: Path) -> RunSecurity:
     return RunSecurity(init_security(names, folder, prefix=PREFIX, hosts=carried))
 
 
+def _bound(data: list[AgentData], limits: SharedLimits, last: AdmmBroadcastBody) -> float:
+    """The certified dual bound at the multiplier of the step's last broadcast (one round before
+    the final one: a valid bound, marginally looser than at the final multiplier)."""
+    u_scaled = np.reshape(np.asarray(last.u_scaled, dtype=float), (last.rows, last.steps))
+    coupling = Coupling.from_limits(tuple(d.name for d in data), limits)
+    return dual_bound(data, coupling, coordinator_multipliers(last.rho, u_scaled)).value
+
+
 def hosts_for(n_agents: int, workers: int, max_agents_per_host: int) -> int:
     """Agent host processes for N agents: `workers`, and at least one per `max_agents_per_host`."""
     return max(workers, math.ceil(n_agents / max_agents_per_host))
@@ -296,6 +313,7 @@ def bench(
     repeats: int = 1,
     batch: bool = True,
     secure: bool = False,
+    bound: bool = False,
 ) -> Row:
     """N's row: over MQTT on the tuned broker (`urls[0]`) and, unless None, on the default one,
     `repeats` times each, alternating."""
@@ -317,8 +335,9 @@ def bench(
             secured_broker = start_mosquitto(security=security.broker())
             stack.callback(secured_broker.close)
             secured_url = secured_broker.url
-        for _ in range(repeats):
-            tuned.append(asyncio.run(_over_mqtt(datas, limits, urls[0], hosts, round_timeout_s, batch)))
+        for repeat in range(repeats):
+            tuned.append(asyncio.run(_over_mqtt(datas, limits, urls[0], hosts, round_timeout_s, batch,
+                                                bound=bound and repeat == 0)))
             if urls[1] is not None:
                 default.append(asyncio.run(_over_mqtt(datas, limits, urls[1], hosts, round_timeout_s, batch)))
             if secured_url is not None:
@@ -364,7 +383,8 @@ def print_table(rows: list[Row]) -> None:
         gaps, ratio, central = [], [], []
         for step, c in zip(m, r.central, strict=True):
             if c is None:
-                gaps.append("n/a")
+                gaps.append("n/a" if step.bound is None else
+                            f"≤ {100 * (step.objective - step.bound) / abs(step.bound):.4f} % (bound)")
                 ratio.append("n/a")
                 central.append("skipped")
             else:
@@ -489,6 +509,11 @@ def main() -> None:
         "--breakdown", type=int, nargs="*", default=[1000], help="per-round breakdown at these N"
     )
     parser.add_argument(
+        "--bound-from", type=int, default=2000,
+        help="from this N on, where the centralised solve is not run, the gap against a certified "
+        "dual bound (controllers.admm.dual_bound; ~4 ms an agent, after the steps)",
+    )
+    parser.add_argument(
         "--security-max", type=int, default=1000,
         help="also run on a secured broker (TLS, passwords, ACL, signed messages) up to this N "
         "(`secured / tuned`, alternating with the tuned runs; 0: never)",
@@ -521,6 +546,7 @@ def main() -> None:
                     args.repeats if n <= 100 else 1,
                     args.updates == "batch",
                     n <= args.security_max,
+                    n >= args.bound_from and n > args.central_max,
                 )
             )
             print(f"N = {n}: done in {time.perf_counter() - start:.1f} s", flush=True)
