@@ -130,7 +130,7 @@ def test_pv_calibration_uses_out_of_block_forecasts_and_the_issued_weather_only(
     captured: dict[str, np.ndarray] = {}
     real_calibrate = Margins.calibrate.__func__  # type: ignore[attr-defined]
 
-    def spy(cls: type[Margins], score: np.ndarray, lead_h: np.ndarray, day: np.ndarray,
+    def spy(cls: type[Margins], /, score: np.ndarray, lead_h: np.ndarray, day: np.ndarray,
             regime: np.ndarray | None = None, **kwargs: Any) -> Margins:
         captured.update(score=score, regime=np.asarray(regime))
         result: Margins = real_calibrate(cls, score, lead_h, day, regime, **kwargs)
