@@ -310,7 +310,8 @@ def main() -> None:
         pv = daylight[daylight["forecaster"] == "gbt"].set_index("lead_h")["coverage_80"]
         shares = ", ".join(f"{v:.1%} at {h:.0f} h" for h, v in pv.items())
         verdict = "met" if pv.between(0.75, 0.85).all() else "NOT met"
-        print(f"PV, sun up: gbt 80 % interval covers {shares} (target 75-85 %): {verdict}")
+        print(f"PV, sun up, this window: gbt 80 % interval covers {shares} (target 75-85 %, checked on "
+              f"the windows' mean below): {verdict}")
         if args.windows:
             print(f"\ngbt 80 % interval coverage on {len(args.windows)} held-out windows (rolling origin: "
                   f"the start moved by {', '.join(f'{o:+d}' for o in args.windows)} days; each trained on "

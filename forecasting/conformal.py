@@ -6,10 +6,10 @@ its score s = max(lower − y, y − upper) is how far the actual value y fell o
 and [lower − m, upper + m] covers ~80 % of new rows of that group (split conformal, Romano et al.,
 NeurIPS 2019). The groups (Mondrian conformal prediction, Vovk et al. 2005):
 
-- lead bands: each lead up to 2 h is a band of its own, then (2, 4], (4, 8], (8, 16] h and beyond
-  (the error of a weather forecast grows fastest at short leads, while the quantile models hardly
-  tell a 1 h lead from a 2 h one: pooled, the 1 h interval was too wide and the 2 h one too
-  narrow);
+- lead bands: each quarter hour up to 1 h, then (1, 2], (2, 4], (4, 8], (8, 16] h and beyond (at
+  hourly steps the 1 h and 2 h leads have a band each; the error of a weather forecast grows
+  fastest at short leads, while the quantile models hardly tell a 1 h lead from a 2 h one: pooled,
+  the 1 h interval was too wide and the 2 h one too narrow);
 - within a band, optionally a regime: a value known when the forecast is issued (for PV the weather
   service's forecast clear-sky index at the target), cut into `bins` bins at the quantiles of the
   calibration rows' regimes. A bin with fewer than `min_bin_scores` scores or fewer than
