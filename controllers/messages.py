@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -360,6 +360,7 @@ def message_kind(message: Message) -> Kind:
 
 # Bounds for `batch_chunks`: the longest JSON of one entry of a batch ("name":-1.2345678901234567e-308,)
 # and of one agent's key and braces, and room for the envelope and the rest of the body.
+_Entry = TypeVar("_Entry")
 _VALUE_BYTES: Final = 64 + 3 + 24 + 1
 _AGENT_BYTES: Final = 64 + 3 + 2 + 1
 _ENVELOPE_BYTES: Final = 4096
@@ -369,17 +370,23 @@ def batch_chunks(values: BatchValues) -> list[dict[str, Mapping[str, float | Non
     """`values` (agent → values) split into parts that each fit one batch message: at most
     `MAX_BATCH_AGENTS` agents and, by a worst-case bound on the encoded size, at most
     `MAX_PAYLOAD_BYTES`. In the order given; one part for a typical host (a hundred agents)."""
+    return chunked(values, lambda entry: _AGENT_BYTES + _VALUE_BYTES * len(entry))
+
+
+def chunked(entries: Mapping[str, _Entry], entry_bytes: Callable[[_Entry], int]) -> list[dict[str, _Entry]]:
+    """`entries` (agent → entry) in parts of at most `MAX_BATCH_AGENTS` entries whose sizes
+    (`entry_bytes`: a worst-case bound on an entry's encoded size) fit one message, in order."""
     budget = MAX_PAYLOAD_BYTES - _ENVELOPE_BYTES
-    chunks: list[dict[str, Mapping[str, float | None]]] = []
-    chunk: dict[str, Mapping[str, float | None]] = {}
+    chunks: list[dict[str, _Entry]] = []
+    chunk: dict[str, _Entry] = {}
     size = 0
-    for agent, entry in values.items():
-        entry_bytes = _AGENT_BYTES + _VALUE_BYTES * len(entry)
-        if chunk and (size + entry_bytes > budget or len(chunk) >= MAX_BATCH_AGENTS):
+    for agent, entry in entries.items():
+        needed = entry_bytes(entry)
+        if chunk and (size + needed > budget or len(chunk) >= MAX_BATCH_AGENTS):
             chunks.append(chunk)
             chunk, size = {}, 0
         chunk[agent] = entry
-        size += entry_bytes
+        size += needed
     if chunk:
         chunks.append(chunk)
     return chunks

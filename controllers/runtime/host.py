@@ -33,8 +33,6 @@ import uuid
 from collections.abc import Sequence
 
 from controllers.messages import (
-    MAX_BATCH_AGENTS,
-    MAX_PAYLOAD_BYTES,
     AdmmUpdateBody,
     AdmmXMessage,
     Codec,
@@ -42,6 +40,7 @@ from controllers.messages import (
     DropReason,
     MeasBatchMessage,
     batch_chunks,
+    chunked,
     encode,
 )
 from controllers.middleware import MessagePath, Middleware
@@ -54,10 +53,8 @@ from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, hos
 log = logging.getLogger(__name__)
 
 MAX_CACHED_TOPICS = 1 << 16
-# a bound on one round update's JSON in a batch: its name and fields, and ~25 bytes per float
-_UPDATE_BYTES = 512
-_FLOAT_BYTES = 25
-_ROUND_BUDGET_BYTES = MAX_PAYLOAD_BYTES - 4096  # room for the envelope
+_UPDATE_BYTES = 512  # a bound on a round update's JSON in a batch: its name and fields …
+_FLOAT_BYTES = 25  # … and each float of its net power
 
 
 class AgentHost:
@@ -278,19 +275,7 @@ class AgentHost:
 
 
 def _round_chunks(updates: dict[str, AdmmUpdateBody]) -> list[dict[str, AdmmUpdateBody]]:
-    """`updates` split into parts that each fit one batch message (`MAX_BATCH_AGENTS` agents, and by
-    a bound on the encoded size `MAX_PAYLOAD_BYTES`): one part for a host of a few hundred agents
-    at a day's horizon."""
-    chunks: list[dict[str, AdmmUpdateBody]] = []
-    chunk: dict[str, AdmmUpdateBody] = {}
-    size = 0
-    for agent, update in updates.items():
-        entry = _UPDATE_BYTES + _FLOAT_BYTES * len(update.p_net_kw)
-        if chunk and (size + entry > _ROUND_BUDGET_BYTES or len(chunk) >= MAX_BATCH_AGENTS):
-            chunks.append(chunk)
-            chunk, size = {}, 0
-        chunk[agent] = update
-        size += entry
-    if chunk:
-        chunks.append(chunk)
-    return chunks
+    """`updates` in parts that each fit one batch message (one part for a host of a few hundred
+    agents at a day's horizon): a bound on an update's JSON is its name and fields, and ~25 bytes
+    per float."""
+    return chunked(updates, lambda update: _UPDATE_BYTES + _FLOAT_BYTES * len(update.p_net_kw))

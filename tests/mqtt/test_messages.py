@@ -35,6 +35,7 @@ from controllers.messages import (
     sign,
     verify,
 )
+from controllers.runtime.host import _round_chunks
 from controllers.topics import Kind, TopicScheme
 
 MESSAGE_KINDS = {k.value for k in MESSAGE_TYPES}
@@ -264,6 +265,22 @@ def test_batch_chunks_fit_one_message_each() -> None:
     for chunk in chunks:  # each one a valid message within the size limit
         payload = encode(factory.meas_batch(0, chunk, time_s=0, partial_after_s=1.0))
         assert len(payload) <= MAX_PAYLOAD_BYTES and not isinstance(decode(payload), DecodeError)
+
+
+def test_round_batches_fit_one_message_each() -> None:
+    """A large host's round updates (a day at 1-minute steps, the longest floats) split into
+    messages within the size limit, every agent once and in order (`AgentHost`'s round batches)."""
+    update = AdmmUpdateBody(p_net_kw=[-1.2345678901234567e-308] * 1440, local_cost=-1.2345678901234567e-308,
+                            solve_time_s=1.2345678901234567e-308, solver_iterations=10**9,
+                            solver_status="s" * 64)
+    updates = {f"agent-{i:04d}-{'n' * 50}": update for i in range(60)}
+    chunks = _round_chunks(updates)
+    assert len(chunks) > 1 and [a for c in chunks for a in c] == list(updates)
+    factory = MessageFactory("run1", "host-0")
+    for chunk in chunks:
+        payload = encode(factory.admm_x_batch(0, 3, chunk))
+        assert len(payload) <= MAX_PAYLOAD_BYTES and not isinstance(decode(payload), DecodeError)
+    assert _round_chunks({"b1": update}) == [{"b1": update}]
 
 
 def test_an_agents_measurement_from_its_batch() -> None:
