@@ -53,7 +53,7 @@ def test_figure_data_equal_the_whole_tables(small_run: RunSummary, window_rows: 
 
     storage = pd.concat([read_table(out, "batteries"), read_table(out, "tanks")])
     soc_wide = storage.pivot_table(index="timestamp", columns="entity", values="soc")
-    soc = storage_soc(out, max_lines=2)
+    soc = storage_soc(out, max_lines=2, window_rows=window_rows)
     assert soc is not None
     assert soc[1] == soc_wide.shape[1] > 2
     pd.testing.assert_frame_equal(soc[0], soc_wide.iloc[:, :2])
