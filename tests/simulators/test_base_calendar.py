@@ -9,7 +9,7 @@ from typing import Any
 import mosaik
 import pytest
 
-from simulators.base import CalendarError, TimeBasedSim
+from simulators.base import STAMP_BLOCK, CalendarError, TimeBasedSim
 from simulators.building.sim import BuildingSim
 from simulators.heat_network.sim import HeatNetworkSim
 from simulators.sources.sim import SourcesSim
@@ -61,3 +61,15 @@ def test_a_mosaik_world_reports_the_missing_calendar() -> None:
             world.start("Building", step_size=900)
     finally:
         world.shutdown()
+
+
+def test_timestamps_by_block_are_the_axis_at_every_step() -> None:
+    """`timestamp(i)` lists the axis a block at a time (bounded memory over a year): every step's
+    timestamp, across block edges, the spring and autumn clock changes and jumps back and forth,
+    is the calendar's."""
+    sim = StorageSim()
+    sim.init("S-0", time_resolution=1.0, step_size=900, start="2024-01-01T00:00:00", tz="Europe/Berlin",
+             n_steps=35_136)
+    order = [*range(sim.n_steps), 0, STAMP_BLOCK, STAMP_BLOCK - 1, sim.n_steps - 1, 5]
+    assert all(sim.timestamp(i) == sim.times[i] for i in order)
+    assert len(sim._stamps[1]) <= STAMP_BLOCK
