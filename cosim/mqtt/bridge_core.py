@@ -639,7 +639,7 @@ class BridgeCore:
                 self._all_in.set()
         for _ in range(len(entries) - len(accepted)):
             self.dropped.count(DropReason.STALE)
-        self.recorder.add_batched("in", accepted, rtt_s)
+        self.recorder.add_batched("in", accepted, rtt_s, host=host)
         if not accepted:
             return None, DropReason.STALE
         return rtt_s, None

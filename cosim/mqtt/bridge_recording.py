@@ -4,7 +4,10 @@ round-trip latency statistics. Thread-safe: the bridge's event loop writes, the 
 A batch (the measurements or setpoints of every agent of one agent host in one message) is one
 message on the wire and one record, under the host's name; the agents it carries are counted as
 `batched_out` / `batched_in` entries of their own traffic, and each carried setpoint gives its
-agent a round-trip sample (the batch's: every agent of a batch has the same round trip)."""
+agent a round-trip sample (the batch's: every agent of a batch has the same round trip). A batch's
+sample is kept once, per host, and each agent keeps the runs of its host's samples it shares, so a
+long run's samples grow with its batches, not with its agents × steps; the statistics are exactly
+those of every agent's samples listed one by one."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
+
+import numpy as np
 
 from controllers.middleware import Middleware, Passage
 
@@ -56,6 +61,28 @@ class LatencyStats:
     p99_s: float | None
     mean_s: float | None
     max_s: float | None
+
+    @classmethod
+    def weighted(cls, values_s: np.ndarray, counts: np.ndarray) -> LatencyStats:
+        """`of` the samples in which `values_s[i]` occurs `counts[i]` times, without listing them."""
+        keep = counts > 0
+        values_s, counts = values_s[keep], counts[keep]
+        n = int(counts.sum())
+        if n == 0:
+            return cls(0, None, None, None, None)
+        order = np.argsort(values_s, kind="stable")
+        ordered, cumulative = values_s[order], np.cumsum(counts[order])
+
+        def at(k: int) -> float:  # the k-th (0-based) of the samples in order
+            return float(ordered[int(np.searchsorted(cumulative, k, side="right"))])
+
+        middle = (n - 1) // 2
+        median = at(middle) if n % 2 else (at(middle) + at(middle + 1)) / 2
+        rank = (n - 1) * 99.0 / 100.0
+        low, high = math.floor(rank), math.ceil(rank)
+        p99 = at(low) + (at(high) - at(low)) * (rank - low)
+        mean = float(np.dot(ordered, counts[order]) / n)
+        return cls(count=n, median_s=median, p99_s=p99, mean_s=mean, max_s=float(ordered[-1]))
 
     @classmethod
     def of(cls, samples_s: Sequence[float]) -> LatencyStats:
@@ -105,9 +132,11 @@ class _Counters:
     messages_in: int = 0
     bytes_in: int = 0
     dropped_in: int = 0
-    rtt_s: list[float] = field(default_factory=list)
+    rtt_s: list[float] = field(default_factory=list)  # its own setpoints' round trips
     batched_out: int = 0
     batched_in: int = 0
+    # the batch samples it shares: [host, start, stop) runs of indices into the host's samples
+    batch_runs: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MessageRecord))
@@ -126,6 +155,7 @@ class MessageRecorder(Middleware):
         self._lock = threading.Lock()
         self._records: list[Passage] = []
         self._agents: dict[str, _Counters] = {}
+        self._batch_rtt: dict[str, list[float]] = {}  # host → the round trips of its setpoint batches
 
     def observed(self, owner: str, passage: Passage, rtt_sample: bool) -> None:
         self.add_passage(passage, rtt_sample)
@@ -162,9 +192,16 @@ class MessageRecorder(Middleware):
             if passage.rtt_s is not None and rtt_sample:
                 counters.rtt_s.append(passage.rtt_s)
 
-    def add_batched(self, direction: Direction, agents: Iterable[str], rtt_s: float | None = None) -> None:
-        """Count one entry for each of `agents` carried in a batch (and, for setpoints, its round trip)."""
+    def add_batched(self, direction: Direction, agents: Iterable[str], rtt_s: float | None = None,
+                    host: str = "") -> None:
+        """Count one entry for each of `agents` carried in a batch (and, for setpoints, its round
+        trip, a sample of each of them; `host`: the batch's sender)."""
         with self._lock:
+            index = -1
+            if rtt_s is not None:
+                samples = self._batch_rtt.setdefault(host, [])
+                index = len(samples)
+                samples.append(rtt_s)
             for agent in agents:
                 counters = self._agents.get(agent)
                 if counters is None:
@@ -173,8 +210,12 @@ class MessageRecorder(Middleware):
                     counters.batched_out += 1
                 else:
                     counters.batched_in += 1
-                if rtt_s is not None:
-                    counters.rtt_s.append(rtt_s)
+                if index >= 0:
+                    runs = counters.batch_runs
+                    if runs and runs[-1][0] == host and runs[-1][2] == index:
+                        runs[-1] = (host, runs[-1][1], index + 1)
+                    else:
+                        runs.append((host, index, index + 1))
 
     def _take(self) -> list[Passage]:
         with self._lock:
@@ -190,18 +231,31 @@ class MessageRecorder(Middleware):
         names = RECORD_FIELDS
         return [dict(zip(names, row, strict=True)) for row in self._take()]
 
+    def _samples(self, counters: _Counters) -> list[float]:
+        """An agent's round-trip samples: its own and those of the batches it was carried in."""
+        shared = [s for host, start, stop in counters.batch_runs for s in self._batch_rtt[host][start:stop]]
+        return [*counters.rtt_s, *shared]
+
     def traffic(self) -> dict[str, AgentTraffic]:
         """Per-agent cumulative traffic and round-trip statistics, keyed by agent id."""
         with self._lock:
             snapshot = {a: (c.messages_out, c.bytes_out, c.messages_in, c.bytes_in, c.dropped_in,
-                            list(c.rtt_s), c.batched_out, c.batched_in) for a, c in self._agents.items()}
+                            self._samples(c), c.batched_out, c.batched_in) for a, c in self._agents.items()}
         return {
             agent: AgentTraffic(agent, m_out, b_out, m_in, b_in, dropped, LatencyStats.of(rtt), n_out, n_in)
             for agent, (m_out, b_out, m_in, b_in, dropped, rtt, n_out, n_in) in sorted(snapshot.items())
         }
 
     def rtt(self) -> LatencyStats:
-        """Round-trip statistics over every agent."""
+        """Round-trip statistics over every agent's samples (a batch's sample counted once for each
+        agent it carried), computed from each distinct sample and its count."""
         with self._lock:
-            samples = [s for c in self._agents.values() for s in c.rtt_s]
-        return LatencyStats.of(samples)
+            own = [s for c in self._agents.values() for s in c.rtt_s]
+            counts = {host: np.zeros(len(s), dtype=np.int64) for host, s in self._batch_rtt.items()}
+            for c in self._agents.values():
+                for host, start, stop in c.batch_runs:
+                    counts[host][start:stop] += 1
+            values = np.concatenate([np.asarray(own, dtype=float),
+                                     *(np.asarray(self._batch_rtt[h], dtype=float) for h in counts)])
+            weights = np.concatenate([np.ones(len(own), dtype=np.int64), *counts.values()])
+        return LatencyStats.weighted(values, weights)

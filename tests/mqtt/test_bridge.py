@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 
 from controllers.runtime import AgentHost, AgentRunner, create_agent
@@ -152,6 +153,37 @@ def test_latency_stats() -> None:
     assert (stats.count, stats.median_s, stats.max_s) == (3, 0.002, 0.003)
     assert percentile([0.0, 1.0], 50.0) == 0.5
     assert percentile(list(range(101)), 99.0) == 99.0
+
+
+def test_batch_round_trips_are_kept_once_with_the_statistics_of_every_agents_samples() -> None:
+    """A batch's round trip is stored once per host (a long run's memory grows with its batches, not
+    agents × steps), yet every agent's statistics and the run's are exactly those of the samples
+    listed one by one: two hosts, partial batches (an agent late in some steps), batches without
+    a sample, agents with setpoints of their own, odd and even counts."""
+    rng = np.random.default_rng(7)
+    recorder = MessageRecorder(keep_records=False)
+    listed: dict[str, list[float]] = {}
+    hosts = {"h1": [f"a{i}" for i in range(5)], "h2": [f"b{i}" for i in range(3)]}
+    for step in range(200):
+        for host, agents in hosts.items():
+            carried = [a for a in agents if rng.random() > 0.1]
+            rtt = None if step % 17 == 0 else float(rng.exponential(0.01))
+            recorder.add_batched("in", carried, rtt, host=host)
+            for agent in carried if rtt is not None else []:
+                listed.setdefault(agent, []).append(rtt)  # type: ignore[arg-type]
+        own = float(rng.exponential(0.02))
+        recorder.add_row("in", "p/r/setpoint/c", "setpoint", "c", "c", step, step, 50, None, None, own)
+        listed.setdefault("c", []).append(own)
+    traffic = recorder.traffic()
+    for agent, samples in listed.items():
+        assert traffic[agent].rtt == LatencyStats.of(samples), agent
+    got, want = recorder.rtt(), LatencyStats.of([s for samples in listed.values() for s in samples])
+    assert (got.count, got.median_s, got.p99_s, got.max_s) == (want.count, want.median_s, want.p99_s,
+                                                                want.max_s)
+    assert got.mean_s == pytest.approx(want.mean_s, rel=1e-12)
+    assert sum(len(s) for s in recorder._batch_rtt.values()) < 400  # one per batch with a sample
+    recorder.add_batched("in", ["a0"], 0.5, host="h1")
+    assert recorder.rtt().count == want.count + 1 and recorder.rtt().max_s == 0.5
 
 
 def test_recorder_rows_and_records_agree() -> None:
