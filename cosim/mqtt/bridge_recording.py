@@ -238,13 +238,12 @@ class MessageRecorder(Middleware):
 
     def traffic(self) -> dict[str, AgentTraffic]:
         """Per-agent cumulative traffic and round-trip statistics, keyed by agent id."""
-        with self._lock:
-            snapshot = {a: (c.messages_out, c.bytes_out, c.messages_in, c.bytes_in, c.dropped_in,
-                            self._samples(c), c.batched_out, c.batched_in) for a, c in self._agents.items()}
-        return {
-            agent: AgentTraffic(agent, m_out, b_out, m_in, b_in, dropped, LatencyStats.of(rtt), n_out, n_in)
-            for agent, (m_out, b_out, m_in, b_in, dropped, rtt, n_out, n_in) in sorted(snapshot.items())
-        }
+        with self._lock:  # one agent's samples listed at a time
+            return {
+                a: AgentTraffic(a, c.messages_out, c.bytes_out, c.messages_in, c.bytes_in, c.dropped_in,
+                                LatencyStats.of(self._samples(c)), c.batched_out, c.batched_in)
+                for a, c in sorted(self._agents.items())
+            }
 
     def rtt(self) -> LatencyStats:
         """Round-trip statistics over every agent's samples (a batch's sample counted once for each
