@@ -65,6 +65,7 @@ import socket
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,16 @@ class Mqtt:
     steps: tuple[Step, Step]
     messages: int
     megabytes: float
+    cpu_s: float = math.nan  # CPU of the two steps: this process, the agents' and `cpu_pids`' processes
+
+
+def process_cpu_s(pid: int | None) -> float:
+    """CPU time (s) of a running process of this machine (Linux /proc), 0 if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -209,19 +220,24 @@ async def _over_mqtt(
     batch: bool = True,
     security: RunSecurity | None = None,
     bound: bool = False,
+    cpu_pids: Sequence[int] = (),
 ) -> Mqtt:
     """The two steps over MQTT on the broker at `url`; `security`: a secured run (the broker runs
     with the folder's TLS, passwords and ACL, made by `security_folder`; each host logs in and
-    signs as its principal, the bridge as `bridge`)."""
+    signs as its principal, the bridge as `bridge`). `batch`: the bridge knows the agent hosts
+    (their agents' forecasts go in one message per host, their setpoints come back in one) and
+    each host answers a round in one message; else one message per agent for each. `cpu_pids`:
+    further processes (the broker) whose CPU time counts in `Mqtt.cpu_s`."""
     names = [d.name for d in datas[0]]
     run = f"bench-{uuid.uuid4().hex[:8]}"
     host_ids = [f"host-{w}" for w in range(hosts)]
+    carried = {host_ids[w]: names[w::hosts] for w in range(hosts)} if batch else {}
     coordinator = {
         "agents": list(names),
         "limit_kw": float(limits.p_max_kw[0]),
         "horizon": HORIZON,
         "round_timeout_s": round_timeout_s,
-        "hosts": {host_ids[w]: names[w::hosts] for w in range(hosts)} if batch else {},
+        "hosts": carried,
     }
     groups: list[list[tuple[str, str, dict[str, Any]]]] = [
         [("admm", n, {"batch_updates": batch}) for n in names[w::hosts]] for w in range(hosts)
@@ -236,9 +252,9 @@ async def _over_mqtt(
     for p in procs:
         p.start()
     login = None if security is None else security.bridge()
+    middleware = [] if login is None else [login.middleware()]
     bridge = BridgeCore(url if login is None else login.broker_url(url), run, [*names, COORDINATOR_ID],
-                        prefix=PREFIX, step_timeout_s=3600.0,
-                        middleware=[] if login is None else [login.middleware()])
+                        prefix=PREFIX, step_timeout_s=3600.0, hosts=carried, middleware=middleware)
     watch = _Watch()
     try:
         await bridge.start(30.0)
@@ -248,6 +264,13 @@ async def _over_mqtt(
         if missing:
             raise RuntimeError(f"{len(missing)} agents did not come online")
         steps = []
+
+        def cpu_s() -> float:
+            own = os.times()
+            pids = [p.pid for p in procs if p.pid is not None] + list(cpu_pids)
+            return own.user + own.system + sum(process_cpu_s(pid) for pid in pids)
+
+        cpu_before = cpu_s()
         for tick in range(2):
             forecasts = {d.name: agent_data_to_series(d) for d in datas[tick]}
             r = await bridge.exchange(tick, {}, time_s=900 * tick, step_s=900, forecasts=forecasts)
@@ -268,6 +291,9 @@ async def _over_mqtt(
                     _bound(datas[tick], limits, watch.last_broadcast[tick]) if bound else None,
                 )
             )
+        cpu_used = cpu_s() - cpu_before
+        if middleware and middleware[0].counts:
+            raise RuntimeError(f"the bridge rejected messages: {middleware[0].counts}")
         traffic = bridge.recorder.traffic()
         messages = sum(t.messages_in + t.messages_out for t in traffic.values())
         mbytes = sum(t.bytes_in + t.bytes_out for t in traffic.values()) / 1e6
@@ -277,7 +303,7 @@ async def _over_mqtt(
             p.terminate()
         for p in procs:
             p.join(10.0)
-    return Mqtt((steps[0], steps[1]), messages, mbytes)
+    return Mqtt((steps[0], steps[1]), messages, mbytes, cpu_used)
 
 
 def security_folder(names: list[str], hosts: int, folder: Path) -> RunSecurity:

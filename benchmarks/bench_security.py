@@ -24,36 +24,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import multiprocessing as mp
 import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bench_admm_mqtt import (  # benchmarks/ is on sys.path when run as a script
-    COORDINATOR_HOST,
-    HORIZON,
-    PREFIX,
     _district,
+    _over_mqtt,
+    process_cpu_s,
     security_folder,
 )
 from bench_cosim import scenario as cosim_scenario
 
 from controllers.admm import alm_qp
-from controllers.admm.mqtt import COORDINATOR_ID
-from controllers.admm.wire import agent_data_to_series
-from controllers.messages import AdmmStatsMessage, AdmmUpdateBody, Message, decode, encode
-from controllers.runtime.host_process import serve_agents
+from controllers.messages import AdmmUpdateBody, Message, decode, encode
 from controllers.runtime.identity import ClientSecurity
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.signing import SigningMiddleware
 from controllers.topics import Kind, TopicScheme
 from cosim.control.agents import agent_specs
-from cosim.mqtt.bridge_core import BridgeCore
 from cosim.mqtt.brokers import MosquittoBroker, start_mosquitto
 from cosim.mqtt.plane import ControlPlane
 from cosim.run import run_scenario
@@ -62,15 +54,6 @@ from cosim.security.run import RunSecurity
 from experiments.synthetic_district import next_step_data
 
 # ------------------------------------------------------------------------------------ co-simulation
-
-
-def _process_cpu_s(pid: int | None) -> float:
-    """CPU time (s) of a running process of this machine (Linux /proc), 0 if unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cosim_step_ms(n_agents: int, steps: int, batch: bool,
@@ -87,7 +70,7 @@ def cosim_step_ms(n_agents: int, steps: int, batch: bool,
         stamps.append(time.perf_counter())
         if len(stamps) in (2, steps):
             own = os.times()
-            cpu.append(own.user + own.system + _process_cpu_s(broker[0] if broker else None))
+            cpu.append(own.user + own.system + process_cpu_s(broker[0] if broker else None))
 
     def plane_started(plane: ControlPlane) -> None:
         handle = plane.broker.handle
@@ -103,74 +86,21 @@ def cosim_step_ms(n_agents: int, steps: int, batch: bool,
 # ------------------------------------------------------------------------------------ ADMM
 
 
-async def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None,
-                       seed: int, batch: bool = True) -> tuple[float, float, float]:
-    """Wall time (s) of a cold and a warm ADMM control step over MQTT (as `bench_admm_mqtt.py`), and
-    the CPU time (s) of the two steps in this process, the agents' processes and the broker. `batch`:
-    each agent host answers a round in one message (else each agent in its own)."""
+def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None,
+                 seed: int, batch: bool = True) -> tuple[float, float, float]:
+    """Wall time (s) of a cold and a warm ADMM control step over MQTT (`bench_admm_mqtt`'s runs, on
+    a Mosquitto of their own), and the CPU time (s) of the two steps in this process, the agents'
+    processes and the broker. `batch`: the bridge and each agent host exchange one message per host
+    (forecasts, setpoints, each round's updates), else one per agent."""
     data0, limits, free = _district(n_agents, seed)
     datas = [data0, [next_step_data(a, p) for a, p in zip(data0, free, strict=True)]]
-    names = [d.name for d in data0]
-    run = f"bench-{uuid.uuid4().hex[:8]}"
-    host_ids = [f"host-{w}" for w in range(workers)]  # each a principal of `security` (security_folder)
-    hosts = {host_ids[w]: names[w::workers] for w in range(workers)}
-    coordinator = {"agents": names, "limit_kw": float(limits.p_max_kw[0]), "horizon": HORIZON,
-                   "round_timeout_s": 60.0, "hosts": hosts if batch else {}}
-    groups: list[list[tuple[str, str, dict[str, Any]]]] = [
-        [("admm", n, {"queue_updates": 1, "batch_updates": batch}) for n in names[w::workers]]
-        for w in range(workers)
-    ]
-    groups.append([("admm-coordinator", COORDINATOR_ID, coordinator)])
-    host_ids.append(COORDINATOR_HOST)
     broker = start_mosquitto(security=None if security is None else security.broker())
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=serve_agents, args=(g, broker.url, run, PREFIX),
-                         kwargs={"host_id": h, "security": None if security is None else security.host(h)},
-                         daemon=True) for g, h in zip(groups, host_ids, strict=True)]
-    for p in procs:
-        p.start()
-    bridge_id = None if security is None else security.bridge()
-    url: Any = broker.url if bridge_id is None else bridge_id.broker_url(broker.url)
-    middleware = [] if bridge_id is None else [bridge_id.middleware()]
-    bridge = BridgeCore(url, run, [*names, COORDINATOR_ID], prefix=PREFIX, step_timeout_s=3600.0,
-                        middleware=middleware)
     try:
-        await bridge.start(30.0)
-        reports: dict[int, float] = {}
-
-        def keep(message: Message) -> None:
-            if isinstance(message, AdmmStatsMessage):
-                reports[message.tick] = message.body.iterations
-
-        await bridge.watch(Kind.ADMM_STATS, COORDINATOR_ID, keep)
-        missing = await bridge.wait_ready(300.0)
-        if missing:
-            raise RuntimeError(f"{len(missing)} agents did not come online")
-        walls = []
-
-        def cpu_s() -> float:
-            own = os.times()
-            pids = [p.pid for p in procs] + [broker.pid]
-            return own.user + own.system + sum(_process_cpu_s(pid) for pid in pids)
-
-        cpu_before = cpu_s()
-        for tick in range(2):
-            forecasts = {d.name: agent_data_to_series(d) for d in datas[tick]}
-            r = await bridge.exchange(tick, {}, time_s=900 * tick, step_s=900, forecasts=forecasts)
-            if r.late_agents:
-                raise RuntimeError(f"late agents at tick {tick}: {list(r.late_agents)[:5]}")
-            walls.append(r.timings.total_s)
-        cpu_used = cpu_s() - cpu_before
-        if middleware and middleware[0].counts:
-            raise RuntimeError(f"the bridge rejected messages: {middleware[0].counts}")
+        run = asyncio.run(_over_mqtt(datas, limits, broker.url, workers, 60.0, batch, security,
+                                     cpu_pids=[broker.pid] if broker.pid is not None else []))
     finally:
-        await bridge.stop()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.join(10.0)
         broker.close()
-    return walls[0], walls[1], cpu_used
+    return run.steps[0].wall_s, run.steps[1].wall_s, run.cpu_s
 
 
 # ------------------------------------------------------------------------------------ per message
@@ -280,12 +210,11 @@ def main() -> None:
         for label, batch in admm_setups if security is not None else []:
             cold_off, warm_off, cold_on, warm_on, cpu_off, cpu_on = [], [], [], [], [], []
             for _ in range(max(2, args.repeats // 2)):  # each repeat takes a minute or more
-                c, w, cpu = asyncio.run(admm_steps_s(args.admm_agents, args.workers, None, args.seed, batch))
+                c, w, cpu = admm_steps_s(args.admm_agents, args.workers, None, args.seed, batch)
                 cold_off.append(c)
                 warm_off.append(w)
                 cpu_off.append(cpu)
-                c, w, cpu = asyncio.run(
-                    admm_steps_s(args.admm_agents, args.workers, security, args.seed, batch))
+                c, w, cpu = admm_steps_s(args.admm_agents, args.workers, security, args.seed, batch)
                 cold_on.append(c)
                 warm_on.append(w)
                 cpu_on.append(cpu)

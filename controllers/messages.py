@@ -103,6 +103,15 @@ class PlanBody(_Strict):
     values: SeriesValues
 
 
+class ForecastBatchBody(_Strict):
+    """The forecasts of several agents of one agent host (agent id → its series), all for the same
+    step: `values[agent][a][i]` holds for [start_s + i·step_s, start_s + (i+1)·step_s)."""
+
+    start_s: int
+    step_s: Annotated[int, Field(gt=0)]
+    values: Annotated[dict[Name, SeriesValues], Field(min_length=1, max_length=MAX_BATCH_AGENTS)]
+
+
 class AdmmUpdateBody(_Strict):
     """An agent's answer to a round (`admm/x`): its net power at the meter over the horizon (kW) and
     how its local solve went."""
@@ -278,6 +287,23 @@ class ForecastMessage(_Envelope):
     body: PlanBody
 
 
+class ForecastBatchMessage(_Envelope):
+    """Forecasts for several agents of one host; the topic names the host (the recipient)."""
+
+    kind: Literal["batch/forecast"] = "batch/forecast"
+    body: ForecastBatchBody
+
+    def forecast(self, agent: str) -> ForecastMessage:
+        """`agent`'s entry as a forecast of its own, in the batch's envelope. `KeyError` if there is
+        no such entry."""
+        body = PlanBody.model_construct(start_s=self.body.start_s, step_s=self.body.step_s,
+                                        values=self.body.values[agent])
+        return ForecastMessage.model_construct(
+            run=self.run, tick=self.tick, iteration=self.iteration, sender=self.sender, seq=self.seq,
+            ts_s=self.ts_s, hmac=None, body=body,
+        )
+
+
 class AdmmXMessage(_Envelope):
     kind: Literal["admm/x"] = "admm/x"
     body: AdmmUpdateBody
@@ -330,6 +356,7 @@ Message: TypeAlias = (
     | MeasBatchMessage
     | SetpointBatchMessage
     | AdmmXBatchMessage
+    | ForecastBatchMessage
 )
 MESSAGE_TYPES: Final[Mapping[Kind, type[Message]]] = {
     Kind.MEAS: MeasMessage,
@@ -345,10 +372,13 @@ MESSAGE_TYPES: Final[Mapping[Kind, type[Message]]] = {
     Kind.MEAS_BATCH: MeasBatchMessage,
     Kind.SETPOINT_BATCH: SetpointBatchMessage,
     Kind.ADMM_X_BATCH: AdmmXBatchMessage,
+    Kind.FORECAST_BATCH: ForecastBatchMessage,
 }
 # Kinds whose topic names the recipient (the publisher is the bridge or the planner);
 # for every other kind the topic names the sender.
-ADDRESSED_KINDS: Final = frozenset({Kind.MEAS, Kind.PLAN, Kind.FORECAST, Kind.MEAS_BATCH})
+ADDRESSED_KINDS: Final = frozenset(
+    {Kind.MEAS, Kind.PLAN, Kind.FORECAST, Kind.MEAS_BATCH, Kind.FORECAST_BATCH}
+)
 
 _ADAPTER: Final[TypeAdapter[Message]] = TypeAdapter(Annotated[Message, Field(discriminator="kind")])
 
@@ -364,6 +394,7 @@ _Entry = TypeVar("_Entry")
 _VALUE_BYTES: Final = 64 + 3 + 24 + 1
 _AGENT_BYTES: Final = 64 + 3 + 2 + 1
 _ENVELOPE_BYTES: Final = 4096
+_FLOAT_BYTES: Final = 25  # -1.2345678901234567e-308,
 
 
 def batch_chunks(values: BatchValues) -> list[dict[str, Mapping[str, float | None]]]:
@@ -371,6 +402,15 @@ def batch_chunks(values: BatchValues) -> list[dict[str, Mapping[str, float | Non
     `MAX_BATCH_AGENTS` agents and, by a worst-case bound on the encoded size, at most
     `MAX_PAYLOAD_BYTES`. In the order given; one part for a typical host (a hundred agents)."""
     return chunked(values, lambda entry: _AGENT_BYTES + _VALUE_BYTES * len(entry))
+
+
+def forecast_chunks(
+    forecasts: Mapping[str, Mapping[str, Sequence[float]]],
+) -> list[dict[str, Mapping[str, Sequence[float]]]]:
+    """`forecasts` (agent → its series) split into parts that each fit one forecast batch, by a
+    worst-case bound on each agent's encoded size (`chunked`)."""
+    return chunked(forecasts, lambda series: _AGENT_BYTES + sum(_AGENT_BYTES + _FLOAT_BYTES * len(v)
+                                                                for v in series.values()))
 
 
 def chunked(entries: Mapping[str, _Entry], entry_bytes: Callable[[_Entry], int]) -> list[dict[str, _Entry]]:
@@ -638,6 +678,13 @@ class MessageFactory:
     ) -> ForecastMessage:
         body = PlanBody(start_s=start_s, step_s=step_s, values={k: list(v) for k, v in values.items()})
         return ForecastMessage(**self._envelope(tick, None), body=body)
+
+    def forecast_batch(
+        self, tick: int, start_s: int, step_s: int, values: Mapping[str, Mapping[str, Sequence[float]]]
+    ) -> ForecastBatchMessage:
+        entries = {a: {k: list(v) for k, v in series.items()} for a, series in values.items()}
+        body = ForecastBatchBody(start_s=start_s, step_s=step_s, values=entries)
+        return ForecastBatchMessage(**self._envelope(tick, None), body=body)
 
     def admm_x(self, tick: int, iteration: int, body: AdmmUpdateBody) -> AdmmXMessage:
         return AdmmXMessage(**self._envelope(tick, iteration), body=body)

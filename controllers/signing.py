@@ -12,9 +12,10 @@ Every message of a secured run carries, in its envelope's `hmac` field, `"{epoch
   replaced by as many ASCII `0` (so a sender writes its JSON with `"hmac":"{epoch}:000…0"`, signs
   those bytes, and writes the tag's hex digits over the zeros; docs/security.md).
 
-Which key: messages on kinds addressed to one recipient (`meas`, `forecast`, `batch/meas`) carry an
-HMAC with the recipient's key (the topic's agent); plans, and messages of a broadcaster (the bridge,
-the coordinator, the planner) on every other kind, carry the broadcaster's Ed25519 signature,
+Which key: messages on kinds addressed to one recipient (`meas`, `forecast`, `batch/meas`,
+`batch/forecast`) carry an HMAC with the recipient's key (the topic's agent); plans, and messages
+of a broadcaster (the bridge, the coordinator, the planner) on every other kind, carry the
+broadcaster's Ed25519 signature,
 which no agent (nor the bridge or the coordinator, which hold every HMAC key) can forge; a plan
 from anyone but a broadcaster is rejected; every other message carries an HMAC with its sender's
 key. A receiver rejects (and counts by reason)

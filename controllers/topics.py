@@ -41,6 +41,7 @@ class Kind(StrEnum):
     MEAS_BATCH = "batch/meas"  # every agent's measurements for one agent host, addressed to the host
     SETPOINT_BATCH = "batch/setpoint"  # the setpoints of several agents, published by their host
     ADMM_X_BATCH = "batch/admm-x"  # the round updates of several ADMM agents, published by their host
+    FORECAST_BATCH = "batch/forecast"  # every agent's forecast for one agent host, addressed to the host
 
 
 KINDS: Final[tuple[str, ...]] = tuple(k.value for k in Kind)
@@ -168,8 +169,9 @@ def agent_filters(scheme: TopicScheme, agent: str, bridge: str = BRIDGE_ID) -> t
 
 
 def host_filters(scheme: TopicScheme, host: str) -> tuple[str, ...]:
-    """What an agent host subscribes to beyond its agents' filters: its measurement batches."""
-    return (scheme.filter(Kind.MEAS_BATCH, host),)
+    """What an agent host subscribes to beyond its agents' filters: its measurement and forecast
+    batches."""
+    return (scheme.filter(Kind.MEAS_BATCH, host), scheme.filter(Kind.FORECAST_BATCH, host))
 
 
 def bridge_filters(scheme: TopicScheme, batches: bool = False) -> tuple[str, ...]:

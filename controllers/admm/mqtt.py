@@ -2,7 +2,8 @@
 
 Protocol of one control step (tick t), on top of the bridge's lockstep exchange:
 1. the bridge sends every building agent its forecast (`forecast/{agent}`: the `AgentData` series of
-   `controllers.admm.wire`), its measurement and the clock tick;
+   `controllers.admm.wire`; for the agents of an agent host it knows, in one `batch/forecast/{host}`),
+   its measurement and the clock tick;
 2. the coordinator (trigger: clock) starts the rounds: it publishes a broadcast (`admm/z/coordinator`,
    iteration k) and collects every agent's update (`admm/x/{agent}`, iteration k) until all have
    answered or the round timeout expires (a missing agent's last value is reused: a straggler);
@@ -10,7 +11,9 @@ Protocol of one control step (tick t), on top of the bridge's lockstep exchange:
    the coordinator publishes the decision (`admm/z`, a `decision` payload) and answers the bridge
    with its statistics (iterations, convergence, fallback, objective, limit violation);
 4. every building agent applies the decision (the ADMM result or the recorded fallback) and answers
-   the bridge with its setpoints: battery power for [t, t+Δ), heat-pump power for [t+Δ, t+2Δ).
+   the bridge with its setpoints: battery power for [t, t+Δ), heat-pump power for [t+Δ, t+2Δ)
+   (an agent host that got its agents' forecasts in a batch answers for them in one
+   `batch/setpoint/{host}`).
 
 Hooks never wait for other messages: agents answer each broadcast as it comes, the coordinator's
 rounds run as a task beside the message loop.
@@ -206,7 +209,7 @@ class AdmmBuildingAgent(Agent):
             "hp_p_set_kw": plan.hp_p_kw,
             "tank_p_th_set_kw": plan.tank_p_th_kw,
         }
-        await self.ctx.publish(self.ctx.messages.setpoint(tick, values))
+        await self.ctx.publish_setpoints(tick, values)  # in the host's batch if the bridge batches for it
 
 
 class CompromisedAdmmAgent(AdmmBuildingAgent):

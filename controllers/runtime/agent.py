@@ -180,6 +180,14 @@ class AgentContext:
             return True
         return await self._runner.publish_queued(message, qos=0)
 
+    async def publish_setpoints(self, tick: int, setpoints: Setpoints) -> None:
+        """Validate and send this agent's `setpoints` for `tick` to the bridge, outside `step` (e.g.
+        when a decision arrives). On an agent host that the bridge addressed in batches for `tick`
+        (a forecast or measurement batch), they join the host's `batch/setpoint` message, sent as
+        soon as the host's event loop turns; otherwise they go on this agent's setpoint topic.
+        Invalid setpoints are reported (status error) and not sent."""
+        await self._runner.publish_setpoints(tick, setpoints)
+
     async def subscribe(self, kind: Kind, agent: str | None = None) -> None:
         """Receive messages of `kind` from `agent` (None: from every agent) from now on."""
         await self._runner.subscribe(self._runner.scheme.filter(kind, agent))
@@ -223,6 +231,8 @@ class AgentRunner:
         self._owns_connection = connection is None
         # set by the agent host this runner is on: where batched round updates go (`publish_round`)
         self.outbox: Callable[[str, AdmmXMessage], None] | None = None
+        # … and where setpoints go that the host batches (it returns False for a tick it does not batch)
+        self.setpoint_outbox: Callable[[str, int, Setpoints], bool] | None = None
         self.connection = connection if connection is not None else MqttConnection(
             url, client_id=unique_client_id(run, agent.agent_id), handler=self._on_mqtt_message,
             subscriptions=self.filters, qos=qos, will=self._will, on_connect=self.on_connected,
@@ -335,6 +345,11 @@ class AgentRunner:
             message = passed
         await self._handle(message)
 
+    async def handle_verified(self, message: Message) -> None:
+        """Handle `message` without this agent's middleware: an entry of a batch that passed its
+        host's (`AgentHost`)."""
+        await self._handle(message)
+
     async def _handle(self, message: Message) -> None:
         if self._stop_requested.is_set():
             return
@@ -405,6 +420,9 @@ class AgentRunner:
         """Validate and publish `setpoints` for `tick` on this agent's setpoint topic."""
         message = await self.setpoint_message(tick, setpoints)
         if message is None:
+            return
+        outbox = self.setpoint_outbox
+        if outbox is not None and outbox(self.agent.agent_id, tick, message.body.values):
             return
         # queued without waiting for the broker's acknowledgement: the bridge is the judge of arrival
         payload = self.path.encode(self._setpoint_topic, message)

@@ -30,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from controllers.messages import (
     AdmmUpdateBody,
@@ -38,6 +39,7 @@ from controllers.messages import (
     Codec,
     DropCounter,
     DropReason,
+    ForecastBatchMessage,
     MeasBatchMessage,
     batch_chunks,
     chunked,
@@ -53,6 +55,7 @@ from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, hos
 log = logging.getLogger(__name__)
 
 MAX_CACHED_TOPICS = 1 << 16
+_BATCHED_TICKS_KEPT = 8
 _UPDATE_BYTES = 512  # a bound on a round update's JSON in a batch: its name and fields …
 _FLOAT_BYTES = 25  # … and each float of its net power
 
@@ -107,8 +110,12 @@ class AgentHost:
         self._round_topic = self.scheme.topic(Kind.ADMM_X_BATCH, self.host_id)
         self._rounds: dict[tuple[int, int], dict[str, AdmmUpdateBody]] = {}  # (tick, iteration) → updates
         self._round_flush_due = False
+        self._batched_ticks: set[int] = set()  # recent ticks the bridge addressed this host in batches
+        self._setpoints_out: dict[int, dict[str, Setpoints]] = {}  # tick → setpoints for the next batch
+        self._setpoint_flush_due = False
         for runner in self.runners:
             runner.outbox = self._queue_round
+            runner.setpoint_outbox = self._queue_setpoints
 
     def _add_route(self, topic_filter: str, runner: AgentRunner) -> None:
         routed = self._routes.setdefault(topic_filter, [])
@@ -142,13 +149,16 @@ class AgentHost:
         message = decode_raw(self.scheme, raw, self.dropped)
         if message is None:
             return
-        if isinstance(message, MeasBatchMessage):
+        if isinstance(message, MeasBatchMessage | ForecastBatchMessage):
             if self.path:
                 passed = self.path.accept(raw.topic, message, self.dropped)
-                if not isinstance(passed, MeasBatchMessage):
+                if not isinstance(passed, type(message)):
                     return
                 message = passed
-            await self._answer_batch(message)
+            if isinstance(message, MeasBatchMessage):
+                await self._answer_batch(message)
+            else:
+                await self._hand_out_forecasts(message)
             return
         # the topic's kind is the message's (checked by decode_raw), so receivers depend on the topic only
         for runner in self._receivers_of(raw.topic, message.kind):
@@ -156,9 +166,21 @@ class AgentHost:
 
     # ---------------------------------------------------------------- batches
 
+    async def _hand_out_forecasts(self, batch: ForecastBatchMessage) -> None:
+        """Every agent of `batch` handles its forecast as if it had come on its own topic (the
+        batch has passed the host's middleware; the agents' own middleware does not see it)."""
+        self._addressed_in_batches(batch.tick)
+        for agent_id in batch.body.values:
+            runner = self._by_id.get(agent_id)
+            if runner is None:  # addressed to this host, but not one of its agents
+                self.dropped.count(DropReason.TOPIC_MISMATCH)
+                continue
+            await runner.handle_verified(batch.forecast(agent_id))
+
     async def _answer_batch(self, batch: MeasBatchMessage) -> None:
         """Every agent of `batch` handles its measurement; their setpoints go out in one batch (or
         more: see `partial_after_s`)."""
+        self._addressed_in_batches(batch.tick)
         answers: dict[str, Setpoints] = {}
         timer = None
         if batch.body.partial_after_s is not None:
@@ -179,15 +201,42 @@ class AgentHost:
                 timer.cancel()
         await self._publish_answers(batch.tick, answers)
 
+    def _addressed_in_batches(self, tick: int) -> None:
+        """The bridge batches for this host at `tick`: it takes setpoint batches from it then."""
+        self._batched_ticks.add(tick)
+        if len(self._batched_ticks) > _BATCHED_TICKS_KEPT:
+            self._batched_ticks.discard(min(self._batched_ticks))
+
+    def _queue_setpoints(self, agent_id: str, tick: int, setpoints: Setpoints) -> bool:
+        """Keep `agent_id`'s setpoints, sent outside a measurement batch (e.g. on an ADMM decision),
+        for the host's next setpoint batch, if the bridge batches for this host at `tick`."""
+        if tick not in self._batched_ticks:
+            return False
+        self._setpoints_out.setdefault(tick, {})[agent_id] = setpoints
+        if not self._setpoint_flush_due:
+            self._setpoint_flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_setpoints)
+        return True
+
+    def _flush_setpoints(self) -> None:
+        self._setpoint_flush_due = False
+        queued, self._setpoints_out = self._setpoints_out, {}
+        for tick, answers in queued.items():
+            self._in_background(self._publish_answers(tick, answers))
+
+    def _in_background(self, sending: Coroutine[Any, Any, None]) -> None:
+        """Run `sending` as a task that shutdown waits for."""
+        task = asyncio.get_running_loop().create_task(sending)
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
     def _flush_partial(self, tick: int, answers: dict[str, Setpoints]) -> None:
         """Publish the answers gathered so far (the rest of the batch follows in another)."""
         if not answers:
             return
         taken = dict(answers)
         answers.clear()
-        task = asyncio.get_running_loop().create_task(self._publish_answers(tick, taken))
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
+        self._in_background(self._publish_answers(tick, taken))
 
     async def _publish_answers(self, tick: int, answers: dict[str, Setpoints]) -> None:
         """`answers` (agent → setpoints) as batch messages; an agent whose setpoints are invalid
@@ -235,9 +284,7 @@ class AgentHost:
                 if (payload := self.path.encode(self._round_topic, message)) is not None:
                     items.append((self._round_topic, payload))
         if items:
-            task = asyncio.get_running_loop().create_task(self._send_rounds(items))
-            self._flushes.add(task)
-            task.add_done_callback(self._flushes.discard)
+            self._in_background(self._send_rounds(items))
 
     async def _send_rounds(self, items: list[tuple[str, bytes]]) -> None:
         await self.connection.publish_many(items, qos=0)  # a lost batch: its agents are stragglers

@@ -1,8 +1,9 @@
 """Which agents the bridge reaches through one batch per agent host, and the check on a host's answer.
 
 An agent host (`controllers.runtime.AgentHost`: many agents on one connection) takes the
-measurements of all its agents in one `batch/meas/{host}` message and answers for them in
-`batch/setpoint/{host}` messages. The bridge must be told which agents a host carries (`hosts`:
+measurements of all its agents in one `batch/meas/{host}` message, their forecasts in one
+`batch/forecast/{host}`, and answers for them in `batch/setpoint/{host}` messages. The bridge
+must be told which agents a host carries (`hosts`:
 host id → agent ids); every other agent keeps its own `meas/{agent}` and `setpoint/{agent}`
 topics (agents in processes of their own, on other machines, devices).
 
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from controllers.topics import validate_name
 
 Values = Mapping[str, float | None]
-Split = tuple[dict[str, dict[str, Values]], dict[str, Values]]  # (host -> agent -> values, agent -> values)
+_V = TypeVar("_V")
 PARTIAL_SHARE = 0.5  # a host publishes what it has after this share of the step's budget
 
 
@@ -67,12 +69,13 @@ class HostBatches:
                 carried[host] = members
         return cls(carried, host_of)
 
-    def split(self, measurements: Mapping[str, Values]) -> Split:
-        """`measurements` (agent → values) as (host → its agents' values, the agents on their own)."""
+    def split(self, measurements: Mapping[str, _V]) -> tuple[dict[str, dict[str, _V]], dict[str, _V]]:
+        """`measurements` (agent → values; or forecasts) as (host → its agents' values, the agents
+        on their own)."""
         if not self.hosts:
             return {}, dict(measurements)
-        by_host: dict[str, dict[str, Values]] = {}
-        alone: dict[str, Values] = {}
+        by_host: dict[str, dict[str, _V]] = {}
+        alone: dict[str, _V] = {}
         host_of = self.host_of
         for agent, values in measurements.items():
             host = host_of.get(agent)

@@ -2,7 +2,8 @@
 
 For each control tick `exchange` publishes every agent's measurements (one message per agent on
 `meas/{agent}`, or, for the agents of an agent host the bridge is told about (`hosts`), one batch
-per host on `batch/meas/{host}`, see `cosim.mqtt.bridge_batch`) and then one `clock` message, and
+per host on `batch/meas/{host}`, see `cosim.mqtt.bridge_batch`; forecasts likewise, on
+`forecast/{agent}` or `batch/forecast/{host}`) and then one `clock` message, and
 waits until every awaited agent's setpoint for that tick has arrived (alone or in its host's
 batch) or the step's timeout expires. Agents that did not answer in time are
 *late*: their fallback (given by the caller, e.g. the plan; else their last setpoints; else no
@@ -46,6 +47,7 @@ from controllers.messages import (
     StatusMessage,
     batch_chunks,
     decode_for_topic,
+    forecast_chunks,
 )
 from controllers.middleware import MessagePath, Middleware, Passage
 from controllers.runtime.broker_url import BrokerUrl
@@ -165,6 +167,7 @@ class BridgeCore:
         self.status_events: list[StatusEvent] = []
         self._meas_topics = {a: self.scheme.topic(Kind.MEAS, a) for a in self.agents}
         self._batch_topics = {h: self.scheme.topic(Kind.MEAS_BATCH, h) for h in self.batches.hosts}
+        self._forecast_topics = {h: self.scheme.topic(Kind.FORECAST_BATCH, h) for h in self.batches.hosts}
         self._clock_topic = self.scheme.topic(Kind.CLOCK, self.bridge_id)
         self._status_topic = self.scheme.topic(Kind.STATUS, self.bridge_id)
         self._last: dict[str, Values] = {}
@@ -448,7 +451,8 @@ class BridgeCore:
     ) -> int:
         items: list[tuple[str, bytes]] = []
         n_forecasts = 0
-        for agent, series in forecasts.items():
+        forecasts_by_host, forecasts_alone = self.batches.split(forecasts)
+        for agent, series in forecasts_alone.items():
             forecast = self.factory.forecast(tick, time_s or 0, step_s or 1, series)
             topic = self.scheme.topic(Kind.FORECAST, agent)
             payload = self.path.encode(topic, forecast)
@@ -457,6 +461,8 @@ class BridgeCore:
             items.append((topic, payload))
             n_forecasts += 1
             self._record_out(topic, Kind.FORECAST, agent, tick, forecast.seq, len(payload), forecast.ts_s)
+        for host, of_host in forecasts_by_host.items():
+            n_forecasts += self._add_forecast_batches(items, host, tick, of_host, time_s or 0, step_s or 1)
         by_host, alone = self.batches.split(measurements)
         carried: list[int] = []  # agents whose measurements each item carries, after the forecasts
         for agent, values in alone.items():
@@ -514,6 +520,30 @@ class BridgeCore:
             self._record_out(topic, Kind.MEAS_BATCH, host, tick, message.seq, len(payload), message.ts_s)
             self.recorder.add_batched("out", chunk)
         return counts
+
+    def _add_forecast_batches(
+        self,
+        items: list[tuple[str, bytes]],
+        host: str,
+        tick: int,
+        entries: Mapping[str, Mapping[str, Sequence[float]]],
+        start_s: int,
+        step_s: int,
+    ) -> int:
+        """Append `host`'s forecast batch (more than one if it would be too large) to `items`; how
+        many were appended."""
+        topic = self._forecast_topics[host]
+        appended = 0
+        for chunk in forecast_chunks(entries):
+            message = self.factory.forecast_batch(tick, start_s, step_s, chunk)
+            payload = self.path.encode(topic, message)
+            if payload is None:
+                continue
+            items.append((topic, payload))
+            appended += 1
+            self._record_out(topic, Kind.FORECAST_BATCH, host, tick, message.seq, len(payload), message.ts_s)
+            self.recorder.add_batched("out", chunk)
+        return appended
 
     def _with_fallbacks(
         self, late: tuple[str, ...], fallbacks: Mapping[str, Values]

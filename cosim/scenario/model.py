@@ -349,10 +349,9 @@ class Controller(Strict):
     as `processes` (one per agent), or `external` (none started: a controller of yours connects as
     the agents, in any language; the run waits `ready_timeout_s` for it; docs/controllers.md),
     `qos`, and `step_timeout_s` after which a late agent's last setpoint is used. `batch` (agents
-    `tasks` or `worker`, kinds `none` and `rule_based`): the bridge sends the measurements of all
-    agents in one message per step and they answer in one,
-    instead of one message per agent each way (same setpoints and results; `mqtt_messages` then
-    holds one row per batch; see docs/mqtt.md). Unset, batches are used wherever they apply;
+    `tasks` or `worker`): the bridge sends the measurements (and forecasts) of all agents in one
+    message per step and they answer in one, instead of one message per agent each way (same
+    setpoints and results; `mqtt_messages` then holds one row per batch; see docs/mqtt.md). Unset, batches are used wherever they apply;
     `batch: false` keeps one message per agent each way.
     """
 
@@ -442,18 +441,15 @@ class Controller(Strict):
                     "`batch` needs MQTT agents on one shared connection: transport 'mqtt', agents 'tasks' "
                     f"or 'worker' (got transport {self.transport!r}, agents {self.agents!r})"
                 )
-            if self.kind == "admm":
-                raise ValueError("`batch` applies to kinds 'none' and 'rule_based' (ADMM agents answer "
-                                 "after the coordinator's rounds, one by one)")
         return self
 
     @property
     def batches(self) -> bool:
         """Whether the bridge talks to the agents in batches: `batch` if given, else wherever batches
-        apply (MQTT agents as `tasks` or `worker`, kinds `none` and `rule_based`)."""
+        apply (MQTT agents as `tasks` or `worker`)."""
         if self.batch is not None:
             return self.batch
-        return self.transport == "mqtt" and self.agents in ("tasks", "worker") and self.kind != "admm"
+        return self.transport == "mqtt" and self.agents in ("tasks", "worker")
 
 
 class PlannerSource(Strict):

@@ -71,8 +71,8 @@ def coordinator_lines(prefix: str, coordinator: str) -> list[str]:
 
 
 def bridge_lines(prefix: str, bridge: str) -> list[str]:
-    writes = [(Kind.MEAS, "+"), (Kind.MEAS_BATCH, "+"), (Kind.FORECAST, "+"), (Kind.CLOCK, bridge),
-              (Kind.STATUS, bridge)]
+    writes = [(Kind.MEAS, "+"), (Kind.MEAS_BATCH, "+"), (Kind.FORECAST, "+"), (Kind.FORECAST_BATCH, "+"),
+              (Kind.CLOCK, bridge), (Kind.STATUS, bridge)]
     # the ADMM rounds too: the decision (the step's rounds) and, for the anomaly checks, the updates
     reads = [Kind.SETPOINT, Kind.STATUS, Kind.SETPOINT_BATCH, Kind.ADMM_STATS, Kind.ALARM, Kind.ADMM_Z,
              Kind.ADMM_X, Kind.ADMM_X_BATCH]
@@ -84,7 +84,7 @@ def bridge_lines(prefix: str, bridge: str) -> list[str]:
 
 def host_lines(prefix: str, host: str, agents: Sequence[str], coordinator: str) -> list[str]:
     """An agent host's lines: the union of its agents' (`agent_lines`, `coordinator_lines`) and its
-    own batches (round updates, setpoints, measurements) and status, each line once, in the order
+    own batches (round updates, setpoints, measurements, forecasts) and status, each line once, in the order
     Mosquitto should meet them.
 
     Mosquitto checks a publication (and each delivery) against the user's lines in file order
@@ -98,6 +98,7 @@ def host_lines(prefix: str, host: str, agents: Sequence[str], coordinator: str) 
         f"topic write {_topic(prefix, Kind.ADMM_X_BATCH, host)}",
         f"topic write {_topic(prefix, Kind.SETPOINT_BATCH, host)}",
         f"topic read {_topic(prefix, Kind.MEAS_BATCH, host)}",
+        f"topic read {_topic(prefix, Kind.FORECAST_BATCH, host)}",
         f"topic write {_topic(prefix, Kind.STATUS, host)}",
         f"topic read {_topic(prefix, Kind.CLOCK, BRIDGE_ID)}",
         f"topic read {_topic(prefix, Kind.STATUS, BRIDGE_ID)}",

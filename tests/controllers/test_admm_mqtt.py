@@ -82,11 +82,15 @@ def _mqtt_agents(
 
 
 @contextlib.asynccontextmanager
-async def _bridge(url: str, prefix: str, agents: list[Agent], timeout_s: float = TIMEOUT_S):  # type: ignore[no-untyped-def]
+async def _bridge(url: str, prefix: str, agents: list[Agent], timeout_s: float = TIMEOUT_S,  # type: ignore[no-untyped-def]
+                  batch: bool = False):
+    """The bridge of `agents` on one host (`HOST`); `batch`: the bridge knows the host, so it sends
+    the host's forecasts in one batch and takes its setpoints in one."""
     ids = [a.agent_id for a in agents]
     async with AgentHost(agents, url, RUN, prefix=prefix, host_id=HOST) as host:
         assert await host.wait_ready(TIMEOUT_S)
-        bridge = BridgeCore(url, RUN, ids, prefix=prefix, step_timeout_s=timeout_s)
+        bridge = BridgeCore(url, RUN, ids, prefix=prefix, step_timeout_s=timeout_s,
+                            hosts={HOST: ids} if batch else None)
         await bridge.start(TIMEOUT_S)
         try:
             assert await bridge.wait_ready(TIMEOUT_S) == frozenset()
@@ -117,7 +121,7 @@ async def test_mqtt_admm_equals_the_in_process_rounds(
     agents = _mqtt_agents(names, limit_kw, batch=batch)
     coordinator = agents[-1]
     assert isinstance(coordinator, AdmmCoordinatorAgent)
-    async with _bridge(session_mosquitto_url, topic_prefix, agents) as bridge:
+    async with _bridge(session_mosquitto_url, topic_prefix, agents, batch=batch) as bridge:
         reports = await _reports(bridge)
         for tick, (data, want_setpoints, want_iterations) in enumerate(expected):
             forecasts = {d.name: agent_data_to_series(d) for d in data}
@@ -140,7 +144,14 @@ async def test_mqtt_admm_equals_the_in_process_rounds(
     received = coordinator.received
     if batch:  # one host: about one batch per round (more when the host breathes between agents)
         assert 0 < received["batches"] < received["updates"] / 2
-    else:
+        # the forecasts went out in one batch per step, the setpoints came back in host batches
+        assert traffic[HOST].messages_out == STEPS
+        assert STEPS <= traffic[HOST].messages_in < STEPS * len(names) / 2
+    # a forecast message per agent and step, or none (they went in the host's batch); the setpoints
+    # taken from the host's batches
+    assert [traffic[name].messages_out for name in names] == [0 if batch else STEPS] * len(names)
+    assert [traffic[name].batched_in for name in names] == [STEPS if batch else 0] * len(names)
+    if not batch:
         assert received["batches"] == 0 and received["updates"] > 0
 
 

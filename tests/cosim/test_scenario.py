@@ -101,7 +101,6 @@ def test_inconsistent_steps(tmp_path: Path) -> None:
     [
         ({"batch": True, "agents": "processes"}, "agents 'processes'"),
         ({"batch": True, "transport": "inprocess"}, "transport 'inprocess'"),
-        ({"batch": True, "kind": "admm", "admm": {}}, "kinds 'none' and 'rule_based'"),
     ],
 )
 def test_batches_need_agents_on_one_connection(tmp_path: Path, controller: dict[str, object],
@@ -124,7 +123,8 @@ def test_batches_with_tasks_or_a_worker(tmp_path: Path) -> None:
         ({"batch": False}, False),
         ({"agents": "processes"}, False),
         ({"transport": "inprocess"}, False),
-        ({"kind": "admm", "admm": {}}, False),
+        ({"kind": "admm", "admm": {}}, True),
+        ({"kind": "admm", "admm": {}, "agents": "processes"}, False),
     ],
 )
 def test_batches_wherever_they_apply_unless_turned_off(tmp_path: Path, controller: dict[str, object],

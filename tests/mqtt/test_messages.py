@@ -31,6 +31,7 @@ from controllers.messages import (
     decode,
     decode_for_topic,
     encode,
+    forecast_chunks,
     msgpack_available,
     sign,
     verify,
@@ -71,6 +72,7 @@ def every_kind(factory: MessageFactory) -> list[Message]:
         factory.meas_batch(3, {"b1": {"p_kw": 1.5}, "b2": {"soc": None}}, time_s=2700, partial_after_s=0.5),
         factory.setpoint_batch(3, {"b1": {"battery_p_kw": -2.0}, "b2": {"t_set_c": None}}),
         factory.admm_x_batch(3, 7, {"b1": UPDATE, "b2": UPDATE}),
+        factory.forecast_batch(3, 2700, 900, {"b1": {"t_out_c": [1.0, 2.0]}, "b2": {"load_kw": [0.5]}}),
     ]
 
 
@@ -281,6 +283,30 @@ def test_round_batches_fit_one_message_each() -> None:
         payload = encode(factory.admm_x_batch(0, 3, chunk))
         assert len(payload) <= MAX_PAYLOAD_BYTES and not isinstance(decode(payload), DecodeError)
     assert _round_chunks({"b1": update}) == [{"b1": update}]
+
+
+def test_forecast_batches_fit_one_message_each() -> None:
+    """A large host's forecasts (a day at 1-minute steps, the longest floats and names) split into
+    messages within the size limit, every agent once and in order (the bridge's forecast batches)."""
+    series = {f"series-{k}-{'s' * 50}": [-1.2345678901234567e-308] * 1440 for k in range(3)}
+    forecasts = {f"agent-{i:04d}-{'n' * 50}": series for i in range(20)}
+    chunks = forecast_chunks(forecasts)
+    assert len(chunks) > 1 and [a for c in chunks for a in c] == list(forecasts)
+    factory = MessageFactory("run1", "bridge")
+    for chunk in chunks:
+        payload = encode(factory.forecast_batch(0, 0, 60, chunk))
+        assert len(payload) <= MAX_PAYLOAD_BYTES and not isinstance(decode(payload), DecodeError)
+    assert forecast_chunks({"b1": series}) == [{"b1": series}]
+
+
+def test_an_agents_forecast_from_its_batch() -> None:
+    """An agent's entry of a forecast batch is the forecast it would have had on its own topic."""
+    factory = MessageFactory("run1", "bridge", clock=lambda: 5.0)
+    batch = factory.forecast_batch(3, 2700, 900, {"b1": {"p_kw": [1.5, 2.0]}, "b2": {"t_c": [20.0]}})
+    single = MessageFactory("run1", "bridge", clock=lambda: 5.0).forecast(3, 2700, 900, {"t_c": [20.0]})
+    assert batch.forecast("b2") == single
+    with pytest.raises(KeyError):
+        batch.forecast("b3")
 
 
 def test_an_agents_measurement_from_its_batch() -> None:

@@ -28,7 +28,7 @@ def test_build_and_parse_every_kind() -> None:
         assert scheme.parse(topic) == ParsedTopic("lab/ucosim", "run-1", kind, "b_07")
     kinds = {"meas", "setpoint", "plan", "forecast", "admm/x", "admm/z", "admm/stats", "alarm", "clock",
              "status",
-             "batch/meas", "batch/setpoint", "batch/admm-x"}
+             "batch/meas", "batch/setpoint", "batch/admm-x", "batch/forecast"}
     assert set(KINDS) == kinds
 
 

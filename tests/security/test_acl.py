@@ -15,12 +15,13 @@ def test_a_hosts_lines_are_the_union_of_its_agents_lines_each_once() -> None:
         "topic write ucosim/+/batch/setpoint/agent-host",
         "topic write ucosim/+/status/agent-host",
         "topic read ucosim/+/batch/meas/agent-host",
+        "topic read ucosim/+/batch/forecast/agent-host",
         *coordinator_lines("ucosim", "coordinator"),
         *(line for agent in AGENTS for line in agent_lines("ucosim", agent, "coordinator")),
     }
     assert set(host) == expected
     assert len(host) == len(set(host))  # the lines every agent shares come once
-    assert len(host) == 4 + 3 + 4 + 7 * len(carried)
+    assert len(host) == 5 + 3 + 4 + 7 * len(carried)
 
 
 def test_a_hosts_hot_lines_come_first() -> None:

@@ -1,6 +1,7 @@
 """ADMM rounds in a secured run with several agent hosts, each a principal of its own
 (`init_security(hosts=...)`), on a real Mosquitto with TLS, passwords and the ACL: every host
-answers a round in one signed batch, the decisions are those of the in-process rounds, nothing is
+answers a round in one signed batch (and takes its agents' forecasts and answers their setpoints in
+one each a step), the decisions are those of the in-process rounds, nothing is
 rejected; a host that slips another host's agent into its own signed batch is not heard for it."""
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ async def _secured_rounds(tmp_path: Path) -> AsyncIterator[tuple[BridgeCore, Adm
         bridge_login = security.bridge()
         verifier = bridge_login.middleware()
         bridge = BridgeCore(bridge_login.broker_url(broker.url), RUN, [*names, COORDINATOR_ID], prefix=PREFIX,
-                            step_timeout_s=TIMEOUT_S, middleware=[verifier])
+                            step_timeout_s=TIMEOUT_S, middleware=[verifier], hosts=agent_hosts)
         async with contextlib.AsyncExitStack() as stack:
             for host in hosts:
                 await stack.enter_async_context(host)
@@ -89,9 +90,13 @@ async def test_each_host_answers_in_one_signed_batch_with_the_in_process_decisio
                 for key, want in want_setpoints[name].items():
                     got = result.setpoints[name].get(key)
                     assert (got is None) if want is None else got == pytest.approx(want, rel=1e-9, abs=1e-9)
+        traffic = bridge.recorder.traffic()
     assert coordinator.rejected == {"unknown sender": 0, "duplicate": 0, "not carried": 0}
     rounds = sum(r.iterations for r in reports.values())
     assert 2 * rounds <= coordinator.received["batches"] < coordinator.received["updates"]
+    # the forecasts went to each host in one signed batch a step, the setpoints came back in the hosts'
+    assert [traffic[host].messages_out for host in ("host-0", "host-1")] == [STEPS, STEPS]
+    assert all(traffic[name].messages_out == 0 and traffic[name].batched_in == STEPS for name in names)
 
 
 async def test_a_host_cannot_speak_for_another_hosts_agent(tmp_path: Path) -> None:
