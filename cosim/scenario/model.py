@@ -351,8 +351,8 @@ class Controller(Strict):
     `qos`, and `step_timeout_s` after which a late agent's last setpoint is used. `batch` (agents
     `tasks` or `worker`): the bridge sends the measurements (and forecasts) of all agents in one
     message per step and they answer in one, instead of one message per agent each way (same
-    setpoints and results; `mqtt_messages` then holds one row per batch; see docs/mqtt.md). Unset, batches are used wherever they apply;
-    `batch: false` keeps one message per agent each way.
+    setpoints and results; `mqtt_messages` then holds one row per batch; see docs/mqtt.md). Unset,
+    batches are used wherever they apply; `batch: false` keeps one message per agent each way.
     """
 
     kind: Annotated[str, Field(min_length=1)] = "none"
@@ -435,12 +435,12 @@ class Controller(Strict):
                     "`agents: external` takes the place of building controllers; ADMM runs its own "
                     "agents and coordinator (use agents: tasks, worker or processes)"
                 )
-        if self.batch:  # asked for explicitly: say why it cannot apply
-            if self.transport != "mqtt" or self.agents in ("processes", "external"):
-                raise ValueError(
-                    "`batch` needs MQTT agents on one shared connection: transport 'mqtt', agents 'tasks' "
-                    f"or 'worker' (got transport {self.transport!r}, agents {self.agents!r})"
-                )
+        # asked for explicitly: say why it cannot apply
+        if self.batch and (self.transport != "mqtt" or self.agents in ("processes", "external")):
+            raise ValueError(
+                "`batch` needs MQTT agents on one shared connection: transport 'mqtt', agents 'tasks' "
+                f"or 'worker' (got transport {self.transport!r}, agents {self.agents!r})"
+            )
         return self
 
     @property
