@@ -42,6 +42,7 @@ from cosim.control.sensors import bus_measurements, noisy
 from cosim.scenario.attacks import SensorNoise, sensor_noise
 from cosim.world.context import RunContext
 from simulators.base import TimeBasedSim
+from simulators.vector import MISSING, VECTOR, InputView, Vectors, with_vector
 
 __all__ = [
     "BATTERY_INPUTS",
@@ -71,7 +72,7 @@ _SETPOINTS = frozenset(SETPOINT_OUTPUTS)
 
 Values = dict[str, float | None]
 
-META: Meta = {
+META: Meta = with_vector({
     "api_version": "3.0",
     "type": "time-based",
     "models": {
@@ -85,7 +86,7 @@ META: Meta = {
             ],
         },
     },
-}
+})  # a `Vector` entity stands for many agents (`simulators.vector`)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,9 @@ class ControlAdapter(TimeBasedSim):
         self.received: dict[str, Values] = {}  # by eid, for get_data
         self.attacks: list[Attack] = []  # the run's attacks (their measurement hooks act here)
         self.noise: SensorNoise | None = None  # the sensors' noise (cosim.scenario.attacks.Sensors)
+        self.vectors = Vectors()
+        self.position: dict[str, int] = {}  # eid -> position among the agents
+        self.eids: list[str] = []  # the agents' entity ids, in creation order
 
     def configure_sim(self, context: RunContext | None = None) -> None:  # type: ignore[override]
         self.context = context
@@ -166,7 +170,10 @@ class ControlAdapter(TimeBasedSim):
         params: dict[str, Any] | None = None,
         agent_id: str | None = None,
         role: str = "building",
+        members: list[str] | None = None,
     ) -> list[CreateResult]:
+        if model == VECTOR:
+            return self.vectors.create(num, members, self.agents, self.sid)
         if model != "Agent":
             raise ValueError(f"unknown model {model!r}; allowed: Agent")
         if role not in ROLES:
@@ -182,6 +189,8 @@ class ControlAdapter(TimeBasedSim):
             name = agent_id or eid
             if name in self.agents.values():
                 raise ValueError(f"agent {name!r} exists already")
+            self.position[eid] = len(self.agents)
+            self.eids.append(eid)
             self.agents[eid] = name
             if role == "storage":
                 self.storage[eid] = name
@@ -199,38 +208,56 @@ class ControlAdapter(TimeBasedSim):
             self.noise = sensor_noise(self.context.scenario)
         return controller
 
-    def _received(self, inputs: dict[str, Any]) -> dict[str, Values]:
+    def _received(self, view: InputView) -> dict[str, Values]:
         """Every agent's inputs (the single source's value of each, as float; None when there is
         none), checked and kept for `get_data`; by agent name."""
         out: dict[str, Values] = {}
         empty: dict[str, Any] = {}
-        for eid, name in self.agents.items():
+        inputs, columns = self._vector_columns(view)
+        for k, (eid, name) in enumerate(self.agents.items()):
+            received: Values = {}
+            for attr, column in columns:  # over vector entities (`simulators.vector`)
+                value = column[k]
+                if value is not MISSING:
+                    received[attr] = None if value is None else float(value)
             entity = inputs.get(eid, empty)
             try:  # every input has a value: the usual case
-                received: Values = {
-                    attr: float(next(iter(sources.values()))) for attr, sources in entity.items()
-                }
+                received.update(
+                    {attr: float(next(iter(sources.values()))) for attr, sources in entity.items()}
+                )
             except (TypeError, StopIteration):  # a None value, or an input without a source
-                received = {
+                received.update({
                     attr: None if (value := next(iter(sources.values()), None)) is None else float(value)
                     for attr, sources in entity.items()
-                }
-            self.received[eid] = received
-            if eid in self.storage:
-                out[name] = received
-                continue
-            if None in received.values() or not received.keys() >= _MEASURED:
-                missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]
-                if missing:
-                    raise ValueError(
-                        f"{self.sid}.{eid}: no input for {missing}; connect the agent's building"
-                    )
-            out[name] = received
+                })
+            self._check(eid, name, received, out)
         if self.storage:
             _district_view(out, set(self.storage.values()))
         return out
 
+    def _vector_columns(self, view: InputView) -> tuple[dict[str, Any], list[tuple[str, list[Any]]]]:
+        """The step's inputs over per-entity connections, and those over vector entities as one
+        column per attribute (all inputs per entity where a column cannot be read that way)."""
+        columns = []
+        for attr in view.by_attr:
+            column = view.column(attr, self.eids, self.position)
+            if column is None:
+                return view.expanded(), []
+            columns.append((attr, column))
+        return view.plain, columns
+
+    def _check(self, eid: str, name: str, received: Values, out: dict[str, Values]) -> None:
+        """Keep an agent's `received` inputs, refusing a building agent's without its
+        measurements."""
+        self.received[eid] = received
+        if eid not in self.storage and (None in received.values() or not received.keys() >= _MEASURED):
+            missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]
+            if missing:
+                raise ValueError(f"{self.sid}.{eid}: no input for {missing}; connect the agent's building")
+        out[name] = received
+
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        view = InputView(inputs, self.vectors, self.sid)
         if self.controller is None:
             self.controller = self._controller()
         now = self.timestamp(self.step_index)
@@ -242,7 +269,7 @@ class ControlAdapter(TimeBasedSim):
             now.hour + now.minute / 60.0,
             self.step_index == self.n_steps - 1,
         )
-        received = self._received(inputs)
+        received = self._received(view)
         if self.noise is not None and self.context is not None:
             key = (self.context.scenario.seed, self.step_index)
             if self.context.scenario.detection is not None:
@@ -269,6 +296,21 @@ class ControlAdapter(TimeBasedSim):
         return received
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
+        outputs, vectors = self.vectors.split(outputs)
+        data = self._entity_data(outputs)
+        if vectors:
+            data.update(self.vectors.answer(vectors, self._column, self.position))
+        return data
+
+    def _column(self, attr: str) -> list[Any]:
+        """One output of every agent, in creation order (what a vector entity's lists pick from)."""
+        field = _SETPOINT_FIELDS.get(attr)
+        if field is not None:
+            values = [getattr(self.setpoints[name], field) for name in self.agents.values()]
+            return [NAN if v is None else v for v in values]
+        return [self.received.get(eid, {}).get(attr) for eid in self.agents]
+
+    def _entity_data(self, outputs: OutputRequest) -> OutputData:
         data: OutputData = {}
         exact: dict[tuple[str, ...], bool] = {}  # per attribute list: just the four setpoints?
         for eid, attrs in outputs.items():
@@ -296,6 +338,10 @@ class ControlAdapter(TimeBasedSim):
         return self.get_data({eid: attrs})[eid]
 
 
+_SETPOINT_FIELDS = {  # output attribute -> BuildingSetpoints field
+    "battery_p_set_kw": "battery_p_kw", "hp_p_set_kw": "hp_p_kw", "t_set_c": "t_set_c",
+    "flex_shift_kw": "flex_shift_kw", "tank_p_th_set_kw": "tank_p_th_kw",
+}
 _UNSET = BuildingSetpoints()  # an agent the controller left out: no setpoint at all
 
 

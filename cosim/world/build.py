@@ -9,10 +9,20 @@ grid connection. With a heat network: weather → network; each district-heated
 building's `q_district_kw` → its substation (same step); the network's pump power → its own grid
 connection. A building's solar-thermal collectors → the building (`q_solar_kw`, same step), the
 building's use of that heat → the collectors (time-shifted). Every entity's outputs → the recorder.
+
+The connections are made at the end of the build (`_connect_all`): a link that repeats over many
+entities (the same simulators, models, attributes and timing, e.g. every building → its agent) is
+made once between two vector entities (`simulators.vector`: one list per attribute, one element per
+building) instead of once per building, and a single source that feeds many entities of a simulator
+(the weather → every building) once to a vector of them; each table's run of entities recorded
+alike is one vector source of the recorder. The simulators see the same values either way (tested
+against per-entity connections, `vector_links=False`). Simulators without vectors (hardware-in-the-
+loop devices, plug-ins) keep one connection per entity.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +41,7 @@ from simulators.solar_thermal.sim import OUTPUTS as SOLAR_OUTPUTS
 from simulators.solar_thermal.sim import WEATHER_INPUTS as SOLAR_WEATHER_INPUTS
 from simulators.sources.sim import PRICE_ATTRS, WEATHER_ATTRS
 from simulators.storage.model import StorageFleet, StorageSpec
+from simulators.vector import VECTOR
 
 BATTERY_OUTPUTS = [
     "p_kw", "p_set_kw", "clipped_kw", "e_kwh", "soc", "loss_kw", "p_charge_max_kw", "p_discharge_max_kw",
@@ -45,6 +56,10 @@ TANK_TO_AGENT = tuple(
     zip(["soc", "capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "p_th_kw"], TANK_INPUTS, strict=True)
 )
 NAN = float("nan")  # "no setpoint" (mosaik reads None as "no output")
+# simulators (registry names) with vector entities (`simulators.vector`), and the fewest entities a
+# link or a recorded run must repeat over to be made with them
+VECTOR_SIMULATORS = frozenset({"Building", "Storage", "Grid", "Control"})
+VECTOR_MIN = 2
 GRID_TABLES = {"Grid": "grid", "Bus": "buses", "Line": "lines", "Trafo": "trafos"}
 HEAT_NETWORK = "heat_network"  # the network's name in the results (tables heat_network, connections)
 # the heat network's result tables: the network, its substations, sources and store (pipes are not
@@ -79,6 +94,8 @@ class BuiltWorld:
     entities: list[EntityInfo] = field(default_factory=list)
     record: dict[str, list[str]] = field(default_factory=dict)
     links: list[Link] = field(default_factory=list)
+    # the connections as made: vector links (`simulators.vector`) where `links` repeat, else `links`
+    made: list[Link] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -98,8 +115,11 @@ def building_names(group: BuildingGroup) -> list[str]:
 
 
 class _Builder:
-    def __init__(self, scenario: Scenario, context: RunContext) -> None:
+    def __init__(self, scenario: Scenario, context: RunContext, vector_links: bool = True) -> None:
         self.s = scenario
+        self.vector_links = vector_links
+        self.factories: dict[str, tuple[str, Any]] = {}  # sid → registry name, mosaik factory
+        self.vectors: dict[tuple[str, tuple[str, ...]], Any] = {}  # (sid, member eids) → vector entity
         self.world = new_world(scenario.execution.processes)
         self.built = BuiltWorld(self.world, scenario.duration)
         self.recorded: list[tuple[Any, list[str], str, str]] = []
@@ -116,7 +136,9 @@ class _Builder:
         }
 
     def start(self, name: str, **params: Any) -> Any:
-        return self.world.start(name, **params)
+        factory = self.world.start(name, **params)
+        self.factories[factory._sid] = (name, factory)
+        return factory
 
     def connect(
         self,
@@ -127,8 +149,62 @@ class _Builder:
         initial_data: dict[str, Any] | None = None,
     ) -> None:
         pairs = tuple((a, a) if isinstance(a, str) else a for a in attrs)
-        self.world.connect(src, dest, *pairs, time_shifted=time_shifted, initial_data=initial_data or {})
         self.built.links.append(Link(src, dest, pairs, time_shifted, initial_data or {}))
+
+    def _make(self, link: Link) -> None:
+        self.world.connect(
+            link.src, link.dest, *link.pairs, time_shifted=link.time_shifted, initial_data=link.initial_data
+        )
+        self.built.made.append(link)
+
+    def _vector_capable(self, entity: Any) -> bool:
+        name = self.factories.get(entity.sid, ("", None))[0]
+        return self.vector_links and entity.type != VECTOR and name in VECTOR_SIMULATORS
+
+    def _vector(self, members: list[Any]) -> Any:
+        """The vector entity over `members` (entities of one simulator, in this order)."""
+        sid = members[0].sid
+        key = (sid, tuple(m.eid for m in members))
+        vector = self.vectors.get(key)
+        if vector is None:
+            factory = self.factories[sid][1]
+            vector = self.vectors[key] = factory.Vector(members=[m.eid for m in members])
+        return vector
+
+    def _connect_all(self) -> None:
+        """Make the collected links: as vector links where a link repeats (see the module
+        docstring), in the order the links were collected otherwise."""
+        groups: dict[tuple[Any, ...], list[Link]] = defaultdict(list)
+        for link in self.built.links:
+            key = (link.src.sid, link.src.type, link.dest.sid, link.dest.type, link.pairs,
+                   link.time_shifted, tuple(link.initial_data))
+            groups[key].append(link)
+        for links in groups.values():
+            if not self._connect_vector(links):
+                for link in links:
+                    self._make(link)
+
+    def _connect_vector(self, links: list[Link]) -> bool:
+        """Connect `links` (alike but for their entities) through vector entities; False where
+        they cannot be (too few, a simulator without vectors, an entity twice)."""
+        if len(links) < VECTOR_MIN or not self._vector_capable(links[0].dest):
+            return False
+        dests = [link.dest for link in links]
+        if len({d.full_id for d in dests}) != len(dests):
+            return False
+        srcs = [link.src for link in links]
+        initial: dict[str, Any]
+        if all(s.full_id == srcs[0].full_id for s in srcs):  # one source → every destination
+            if any(link.initial_data != links[0].initial_data for link in links):
+                return False
+            src, initial = srcs[0], links[0].initial_data
+        elif self._vector_capable(srcs[0]) and len({s.full_id for s in srcs}) == len(srcs):
+            src = self._vector(srcs)
+            initial = {a: [link.initial_data[a] for link in links] for a in links[0].initial_data}
+        else:
+            return False
+        self._make(Link(src, self._vector(dests), links[0].pairs, links[0].time_shifted, initial))
+        return True
 
     def record(self, entity: Any, attrs: list[str], table: str, name: str) -> None:
         self.recorded.append((entity, attrs, table, name))
@@ -226,6 +302,7 @@ class _Builder:
             self.built.entities.append(
                 EntityInfo(unit.name, "battery", unit.name, None, unit.bus, unit.capacity_kwh)
             )
+        self._connect_all()
         self._add_recorder()
         return self.built
 
@@ -356,11 +433,46 @@ class _Builder:
 
     def _add_recorder(self) -> None:
         rsim = self.start("Recorder", context=self.context, **self.common)
-        mapping = {e.full_id: [table, name] for e, _, table, name in self.recorded}
+        mapping: dict[str, list[Any]] = {}
+        sources: list[tuple[Any, list[str]]] = []
+        for run in self._recorded_runs():
+            entity, attrs, table, name = run[0]
+            names: str | list[str] = name
+            if len(run) >= VECTOR_MIN:
+                entity, names = self._vector([e for e, _, _, _ in run]), [n for _, _, _, n in run]
+            mapping[entity.full_id] = [table, names]
+            sources.append((entity, attrs))
         recorder = rsim.Recorder(entities=mapping)
-        for entity, attrs, _, _ in self.recorded:
-            self.connect(entity, recorder, *attrs)
+        for entity, attrs in sources:
+            self._make(Link(entity, recorder, tuple((a, a) for a in attrs), False, {}))
+        self.built.links += [  # the data flow per entity, as `links` lists it
+            Link(entity, recorder, tuple((a, a) for a in attrs), False, {})
+            for entity, attrs, _, _ in self.recorded
+        ]
         self.built.record = mapping
+
+    def _recorded_runs(self) -> list[list[tuple[Any, list[str], str, str]]]:
+        """The recorded entities table by table, in their rows' order, in runs that one vector
+        entity can stand for: the same simulator, model and attributes (single entries where the
+        simulator has no vectors)."""
+        by_table: dict[str, list[tuple[Any, list[str], str, str]]] = defaultdict(list)
+        for entry in self.recorded:
+            by_table[entry[2]].append(entry)
+        runs: list[list[tuple[Any, list[str], str, str]]] = []
+        for entries in by_table.values():
+            for entry in entries:
+                entity, attrs = entry[0], entry[1]
+                last = runs[-1][-1] if runs else None
+                if (
+                    last is not None
+                    and self._vector_capable(entity)
+                    and last[2] == entry[2]
+                    and (last[0].sid, last[0].type, last[1]) == (entity.sid, entity.type, attrs)
+                ):
+                    runs[-1].append(entry)
+                else:
+                    runs.append([entry])
+        return runs
 
 
 def _eid_number(eid: str) -> int:
@@ -383,6 +495,10 @@ def _grid_child_attrs(model: str) -> list[str]:
     ]
 
 
-def build_world(scenario: Scenario, context: RunContext) -> BuiltWorld:
-    """Start every simulator, create the entities and connect them."""
-    return _Builder(scenario, context).build()
+def build_world(scenario: Scenario, context: RunContext, vector_links: bool | None = None) -> BuiltWorld:
+    """Start every simulator, create the entities and connect them; with vector entities where
+    links repeat (`vector_links`, default `VECTOR_LINKS`) or one connection per entity."""
+    return _Builder(scenario, context, VECTOR_LINKS if vector_links is None else vector_links).build()
+
+
+VECTOR_LINKS = True  # the default of `build_world`: connect through vector entities

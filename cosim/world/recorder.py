@@ -1,12 +1,13 @@
 """The mosaik simulator that records every connected attribute into the results writer.
 
 One `Recorder` entity accepts any input (`any_inputs`). Its create parameter `entities` maps each
-source's full id to its result table and display name; `events` inputs (lists of dicts) go to the
-`events` table. Every entity has a fixed row in its table, and mosaik hands over an attribute's
-sources in the same order every step, so where each value goes is worked out once per attribute
-(a `_Plan`, checked by the count and the first and last source every step) and a step copies
-slices of the values into the tables' columns. The recorder runs in
-process: it writes through the `ResultsWriter` and reports progress to the callback of the run's
+source's full id to its result table and display name, or for a vector entity (`simulators.vector`:
+one source whose values are lists, one element per member) to its table and its members' names, in
+order; `events` inputs (lists of dicts) go to the `events` table. Every entity has a fixed row in
+its table, and mosaik hands over an attribute's sources in the same order every step, so where each
+value goes is worked out once per attribute (a `_Plan`, checked by the count and the first and last
+source every step) and a step copies slices of the values into the tables' columns (a vector that
+fills a whole table is its column as it is). The recorder runs in process: it writes through the `ResultsWriter` and reports progress to the callback of the run's
 `RunContext` (init parameter `context`).
 """
 
@@ -48,13 +49,16 @@ class RecorderSim(TimeBasedSim):
     ) -> list[CreateResult]:
         if model != "Recorder" or num != 1:
             raise ValueError("create exactly one Recorder")
-        self.entities = {full_id: (table, name) for full_id, (table, name) in (entities or {}).items()}
-        # every entity has a fixed row in its table: a step's values go straight into column lists
-        self.rows: dict[str, tuple[str, int]] = {}
+        self.entities = {}
+        # every entity has a fixed row in its table (a vector: consecutive rows, one per member): a
+        # step's values go straight into column lists
+        self.rows: dict[str, tuple[str, int, int]] = {}  # full id -> table, first row, rows (0: scalar)
         self.names: dict[str, list[str]] = defaultdict(list)
-        for full_id, (table, name) in self.entities.items():
-            self.rows[full_id] = (table, len(self.names[table]))
-            self.names[table].append(name)
+        for full_id, (table, name) in (entities or {}).items():
+            members = [str(n) for n in name] if isinstance(name, list | tuple) else None
+            self.entities[full_id] = (table, name if members is None else full_id)
+            self.rows[full_id] = (table, len(self.names[table]), 0 if members is None else len(members))
+            self.names[table].extend([name] if members is None else members)
         return [{"eid": "Recorder", "type": "Recorder"}]
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
@@ -120,11 +124,44 @@ class _Part:
 
 
 @dataclass(frozen=True)
+class _VectorPart:
+    """The values one table takes from an attribute's sources when some of them are vector
+    entities: `items` (position among the sources, first row, rows: 0 for a single value). A
+    vector that fills the whole table is its column as it is."""
+
+    table: str
+    items: tuple[tuple[int, int, int], ...]
+    n_rows: int
+    whole = False
+
+    def column(self, values: list[Any]) -> list[Any]:
+        items = self.items
+        if len(items) == 1 and items[0][1] == 0 and items[0][2] == self.n_rows:
+            return _members(values[items[0][0]], self.n_rows)
+        column: list[Any] = [None] * self.n_rows
+        for position, row, count in items:
+            if count:
+                column[row : row + count] = _members(values[position], count)
+            else:
+                column[row] = values[position]
+        return column
+
+
+def _members(value: Any, count: int) -> list[Any]:
+    """A vector entity's value: one element per member (None when the source sent nothing)."""
+    if value is None:
+        return [None] * count
+    if len(value) != count:
+        raise ValueError(f"recorder: a vector entity sent {len(value)} values for {count} members")
+    return list(value) if not isinstance(value, list) else value
+
+
+@dataclass(frozen=True)
 class _Plan:
     """How one attribute's sources (in mosaik's order, `keys`) map onto the result tables."""
 
     keys: tuple[str, ...]
-    parts: tuple[_Part, ...]
+    parts: tuple[_Part | _VectorPart, ...]
 
     def matches(self, sources: dict[str, Any]) -> bool:
         """Whether `sources` are this plan's: mosaik sends an attribute's sources in the same order
@@ -136,16 +173,19 @@ class _Plan:
 
     @classmethod
     def build(
-        cls, keys: tuple[str, ...], rows: dict[str, tuple[str, int]], names: dict[str, list[str]]
+        cls, keys: tuple[str, ...], rows: dict[str, tuple[str, int, int]], names: dict[str, list[str]]
     ) -> _Plan:
-        by_table: dict[str, list[tuple[int, int]]] = defaultdict(list)  # table → (position, row)
+        by_table: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # table → (position, row, n)
         for position, full_id in enumerate(keys):
-            table, row = rows[full_id]
-            by_table[table].append((position, row))
-        parts = []
-        for table, pairs in by_table.items():
-            positions = [p for p, _ in pairs]
-            table_rows = [r for _, r in pairs]
+            table, row, count = rows[full_id]
+            by_table[table].append((position, row, count))
+        parts: list[_Part | _VectorPart] = []
+        for table, items in by_table.items():
+            if any(count for _, _, count in items):
+                parts.append(_VectorPart(table, tuple(items), len(names[table])))
+                continue
+            positions = [p for p, _, _ in items]
+            table_rows = [r for _, r, _ in items]
             contiguous = positions == list(range(positions[0], positions[0] + len(positions)))
             whole = table_rows == list(range(len(names[table])))
             parts.append(

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from simulators.base import TimeBasedSim, answer_from_columns, input_column
+from simulators.base import TimeBasedSim, answer_from_columns
 from simulators.building.model import (
     OUTPUT_ATTRS,
     BuildingFleet,
@@ -44,13 +44,14 @@ from simulators.building.model import (
 from simulators.building.presets import DEFAULT_TYPE, with_preset
 from simulators.sources.model import site_from
 from simulators.sources.weather import Site
+from simulators.vector import MISSING, VECTOR, InputView, Vectors, with_vector
 
 WEATHER_INPUTS = ["t_out_c", "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_m_s"]
 SETPOINT_INPUTS = ["hp_p_set_kw", "t_set_c", "flex_shift_kw", "tank_p_th_kw"]
 SOLAR_INPUT = "q_solar_kw"
 STATIC_OUTPUTS = ["hp_p_max_kw"]
 
-META: Meta = {
+META: Meta = with_vector({
     "api_version": "3.0",
     "type": "time-based",
     "models": {
@@ -60,7 +61,7 @@ META: Meta = {
             "attrs": [*WEATHER_INPUTS, *SETPOINT_INPUTS, SOLAR_INPUT, *OUTPUT_ATTRS, *STATIC_OUTPUTS],
         },
     },
-}
+})  # a `Vector` entity stands for many buildings (`simulators.vector`)
 
 
 class BuildingSim(TimeBasedSim):
@@ -82,6 +83,7 @@ class BuildingSim(TimeBasedSim):
         self.position: dict[str, int] = {}
         self.columns: dict[str, list[Any]] = {}
         self.static_columns: dict[str, list[Any]] = {}
+        self.vectors = Vectors()
 
     def configure_sim(  # type: ignore[override]  # explicit keywords
         self,
@@ -103,7 +105,10 @@ class BuildingSim(TimeBasedSim):
         spec: dict[str, Any] | None = None,
         type: str = DEFAULT_TYPE,  # the name the scenarios use for it too
         index: int | None = None,
+        members: list[str] | None = None,
     ) -> list[CreateResult]:
+        if model == VECTOR:
+            return self.vectors.create(num, members, self.position, self.sid)
         if model != "Building":
             raise ValueError(f"unknown model {model!r}; allowed: Building")
         if self.fleet is not None:
@@ -133,9 +138,14 @@ class BuildingSim(TimeBasedSim):
         stream of this simulator's own (`stream_seed(seed, name)`)."""
         return self.seed if self.numbered else stream_seed(self.seed, self.name)
 
-    def _weather(self, inputs: dict[str, Any]) -> WeatherInputs:
+    def _weather(self, view: InputView) -> WeatherInputs:
         columns: dict[str, np.ndarray] = {}
         for attr in WEATHER_INPUTS:
+            column = view.column(attr, self.eids, self.position)
+            if column is not None and MISSING not in column:
+                columns[attr] = np.array(column, dtype=float)
+                continue
+            inputs = view.expanded()
             try:
                 values = [next(iter(inputs[eid][attr].values())) for eid in self.eids]
             except (KeyError, StopIteration):
@@ -146,10 +156,14 @@ class BuildingSim(TimeBasedSim):
             columns[attr] = np.array(values, dtype=float)
         return WeatherInputs(**columns)
 
-    def _controls(self, inputs: dict[str, Any]) -> Controls:
-        return Controls(**{attr: input_column(inputs, self.eids, attr) for attr in SETPOINT_INPUTS})
+    def _controls(self, view: InputView) -> Controls:
+        return Controls(**{attr: self._input(view, attr) for attr in SETPOINT_INPUTS})
+
+    def _input(self, view: InputView, attr: str) -> np.ndarray:
+        return view.input_column(attr, self.eids, self.position)
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        view = InputView(inputs, self.vectors, self.sid)
         if self.fleet is None:
             if not self.eids:
                 raise RuntimeError(f"{self.sid}: no buildings were created")
@@ -157,8 +171,8 @@ class BuildingSim(TimeBasedSim):
                 self.specs, self.indices, self.site, self.step_size_s, self.profile_seed(), self.hdd_kd
             )
             self.fleet.set_time_axis(self.times)
-        weather, controls = self._weather(inputs), self._controls(inputs)
-        solar = input_column(inputs, self.eids, SOLAR_INPUT)
+        weather, controls = self._weather(view), self._controls(view)
+        solar = self._input(view, SOLAR_INPUT)
         self.last_inputs = {**vars(weather), **vars(controls), SOLAR_INPUT: solar}
         now = self.timestamp(self.step_index)
         self.last = self.fleet.step(now, time_s, self.step_index, weather, controls, solar)
@@ -174,7 +188,11 @@ class BuildingSim(TimeBasedSim):
         if self.last is None or self.fleet is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
         try:
-            return answer_from_columns(outputs, self.position, self.columns)
+            plain, vectors = self.vectors.split(outputs)
+            data = answer_from_columns(plain, self.position, self.columns)
+            if vectors:
+                data.update(self.vectors.answer(vectors, self.columns.__getitem__, self.position))
+            return data
         except KeyError as exc:
             raise ValueError(f"{self.sid}: unknown entity or attribute {exc.args[0]!r}") from None
 

@@ -40,6 +40,7 @@ from mosaik_api_v3.types import CreateResult, InputData, Meta, OutputData, Outpu
 from simulators.base import same_keys
 from simulators.grid.model import Backend, GridModel, PowerFlowResult, resolve_backend
 from simulators.grid.networks import Feeder, check_bus, check_network, load_feeder
+from simulators.vector import VECTOR, InputView, Vectors, with_vector
 
 GRID_ATTRS = ["p_ext_kw", "q_ext_kvar", "losses_kw", "line_losses_kw", "trafo_losses_kw", "p_connections_kw",
               "converged", "v_min_pu", "v_max_pu", "max_line_loading_pct", "pf_time_ms", "events"]
@@ -47,7 +48,7 @@ CONNECTION_INPUTS = ["p_kw", "q_kvar"]
 CONNECTION_KINDS = ("building", "storage")
 CHILD_ATTRS = {"Bus": ["v_pu"], "Line": ["loading_pct", "pl_kw"], "Trafo": ["loading_pct", "pl_kw", "sn_kva"]}
 
-META: Meta = {
+META: Meta = with_vector({
     "api_version": "3.0",
     "type": "time-based",
     "models": {
@@ -56,7 +57,7 @@ META: Meta = {
                        "attrs": [*CONNECTION_INPUTS, "v_pu", "bus"]},
         **{model: {"public": False, "params": [], "attrs": attrs} for model, attrs in CHILD_ATTRS.items()},
     },
-}
+})  # a `Vector` entity stands for many connections, buses, lines or trafos (`simulators.vector`)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,9 @@ class GridSim(mosaik_api_v3.Simulator):
         self.static_columns: dict[str, list[Any]] = {}
         self.events: list[dict[str, Any]] = []
         self._plan: _RequestPlan | None = None
+        self.vectors = Vectors()
+        self.vector_model: dict[str, str] = {}  # vector eid -> its members' model
+        self._positions: dict[str, int] | None = None  # entity id -> index in its model (after create)
 
     def init(  # type: ignore[override]  # explicit keywords
         self,
@@ -147,8 +151,11 @@ class GridSim(mosaik_api_v3.Simulator):
         return self.meta
 
     def create(  # type: ignore[override]  # explicit keywords
-        self, num: int, model: str, bus: int | None = None, kind: str = "building"
+        self, num: int, model: str, bus: int | None = None, kind: str = "building",
+        members: list[str] | None = None,
     ) -> list[CreateResult]:
+        if model == VECTOR:
+            return self._create_vector(num, members)
         if model == "Grid":
             return [self._create_grid(num)]
         if model != "Connection":
@@ -182,6 +189,15 @@ class GridSim(mosaik_api_v3.Simulator):
         self.requested_buses.append(bus)
         return {"eid": eid, "type": "Connection"}
 
+    def _create_vector(self, num: int, members: list[str] | None) -> list[CreateResult]:
+        known = {eid: e for eid, e in self.entities.items() if e.model != "Grid"}
+        created = self.vectors.create(num, members, known, self.sid)
+        models = {known[m].model for m in members or []}
+        if len(models) != 1:
+            raise ValueError(f"{self.sid}: a Vector's members are of one model, got {sorted(models)}")
+        self.vector_model[created[0]["eid"]] = models.pop()
+        return created
+
     def _feeder(self) -> Feeder:
         if not self.network:
             raise RuntimeError("GridSim: init must be called first")
@@ -191,7 +207,7 @@ class GridSim(mosaik_api_v3.Simulator):
 
     def step(self, time: int, inputs: InputData, max_advance: int) -> int:
         model = self._model()
-        applied = self._gather(inputs)
+        applied = self._gather(InputView(inputs, self.vectors, self.sid))
         self.applied = applied
         self.result = model.solve(applied.p_kw, applied.q_kvar)
         self.columns = self._columns(self.result, model, applied)
@@ -207,20 +223,35 @@ class GridSim(mosaik_api_v3.Simulator):
             self.model = GridModel(self._feeder(), self.requested_buses, self.backend)
         return self.model
 
-    def _gather(self, inputs: InputData) -> _Applied:
+    def _gather(self, view: InputView) -> _Applied:
         n = len(self.connections)
-        if not inputs:
+        if not view.inputs:
             return _Applied(np.zeros(n), np.zeros(n))
         eids = self.connections
-        return _Applied(_connection_column(inputs, eids, "p_kw"), _connection_column(inputs, eids, "q_kvar"))
+        columns = []
+        for attr in CONNECTION_INPUTS:
+            summed = view.summed(attr, eids, self._element_index())
+            columns.append(_connection_column(view.expanded(), eids, attr) if summed is None else summed)
+        return _Applied(*columns)
+
+    def _element_index(self) -> dict[str, int]:
+        if self._positions is None:
+            self._positions = {eid: entity.index for eid, entity in self.entities.items()}
+        return self._positions
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.result is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
+        outputs, vectors = self.vectors.split(outputs)
         plan = self._plan
         if plan is None or not plan.matches(outputs):
             plan = self._plan = self._request_plan(outputs)
         data: OutputData = {eid: self._outputs(eid, list(attrs)) for eid, attrs in plan.grid}
+        if vectors:
+            position = self._element_index()
+            for vid, attrs in vectors.items():
+                model_columns = self.columns[self.vector_model[vid]]
+                data.update(self.vectors.answer({vid: attrs}, model_columns.__getitem__, position))
         for group in plan.groups:
             model_columns = self.columns[group.model]
             columns = [model_columns[a] for a in group.attrs]

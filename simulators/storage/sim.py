@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from simulators.base import TimeBasedSim, answer_from_columns, input_column
+from simulators.base import TimeBasedSim, answer_from_columns
 from simulators.storage.model import StorageFleet, StorageSpec, StorageStep
+from simulators.vector import VECTOR, InputView, Vectors, with_vector
 
 # p_charge_max_kw / p_discharge_max_kw: the power the unit can take over the next step (≥ 0)
 COMMON_OUTPUTS = [
@@ -24,14 +25,14 @@ COMMON_OUTPUTS = [
 ]
 POWER_ATTRS = {"Battery": ("p_set_kw", "p_kw"), "Tank": ("p_th_set_kw", "p_th_kw")}
 
-META: Meta = {
+META: Meta = with_vector({
     "api_version": "3.0",
     "type": "time-based",
     "models": {
         model: {"public": True, "params": ["spec"], "attrs": [set_attr, p_attr, *COMMON_OUTPUTS]}
         for model, (set_attr, p_attr) in POWER_ATTRS.items()
     },
-}
+})  # a `Vector` entity stands for many units (`simulators.vector`)
 
 
 class StorageSim(TimeBasedSim):
@@ -47,10 +48,13 @@ class StorageSim(TimeBasedSim):
         self.setpoints = np.zeros(0)
         self.position: dict[str, int] = {}
         self.columns: dict[str, list[Any]] = {}
+        self.vectors = Vectors()
 
     def create(  # type: ignore[override]  # explicit keywords
-        self, num: int, model: str, spec: dict[str, Any] | None = None
+        self, num: int, model: str, spec: dict[str, Any] | None = None, members: list[str] | None = None
     ) -> list[CreateResult]:
+        if model == VECTOR:
+            return self.vectors.create(num, members, self.position, self.sid)
         if model not in POWER_ATTRS:
             raise ValueError(f"unknown model {model!r}; allowed: {', '.join(POWER_ATTRS)}")
         if self.fleet is not None:
@@ -67,14 +71,15 @@ class StorageSim(TimeBasedSim):
         return created
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
+        view = InputView(inputs, self.vectors, self.sid)
         if self.fleet is None:
             if not self.eids:
                 raise RuntimeError(f"{self.sid}: no storage units were created")
             self.fleet = StorageFleet(self.specs)
-        setpoints = input_column(inputs, self.eids, "p_set_kw")
+        setpoints = self._input(view, "p_set_kw")
         if "Tank" in self.models:  # tanks take p_th_set_kw: read it where the unit is a tank
             tanks = np.array([m == "Tank" for m in self.models])
-            setpoints = np.where(tanks, input_column(inputs, self.eids, "p_th_set_kw"), setpoints)
+            setpoints = np.where(tanks, self._input(view, "p_th_set_kw"), setpoints)
         self.setpoints = setpoints
         dt_h = self.step_size_s / 3600.0
         self.last = self.fleet.step(setpoints, dt_h)
@@ -93,11 +98,18 @@ class StorageSim(TimeBasedSim):
             **{attr: getattr(self.last, attr).tolist() for attr in ("clipped_kw", "e_kwh", "soc", "loss_kw")},
         }
 
+    def _input(self, view: InputView, attr: str) -> np.ndarray:
+        return view.input_column(attr, self.eids, self.position)
+
     def get_data(self, outputs: OutputRequest) -> OutputData:
         if self.last is None or self.fleet is None:
             raise RuntimeError(f"{self.sid}: get_data before the first step")
         try:
-            return answer_from_columns(outputs, self.position, self.columns)
+            plain, vectors = self.vectors.split(outputs)
+            data = answer_from_columns(plain, self.position, self.columns)
+            if vectors:
+                data.update(self.vectors.answer(vectors, self.columns.__getitem__, self.position))
+            return data
         except KeyError as exc:
             raise ValueError(f"{self.sid}: unknown entity or attribute {exc.args[0]!r}") from None
 
