@@ -185,15 +185,15 @@ class AdmmBuildingAgent(Agent):
             )
             return  # the coordinator reuses this agent's last value
         update = self.reported(update)
-        reply = self.ctx.messages.admm_x(message.tick, message.iteration, update_to_body(update))
+        answer = update_to_body(update)
         # queued at QoS 0: a host answers for its agents in turn, one broker round trip apart if each
         # awaits its PUBACK, and without PUBACKs nothing from the broker sits in front of the next
         # broadcast to this host (Nagle on a broker without TCP_NODELAY); a lost update is a
         # straggler the coordinator covers with the last value
         if self.queue_updates:
-            await self.ctx.publish_round(reply, batch=self.batch_updates)
+            await self.ctx.publish_round(message.tick, message.iteration, answer, batch=self.batch_updates)
         else:
-            await self.ctx.publish(reply)
+            await self.ctx.publish(self.ctx.messages.admm_x(message.tick, message.iteration, answer))
 
     def reported(self, update: LocalUpdate) -> LocalUpdate:
         """What the agent tells the coordinator of its update (an honest agent: the update)."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from controllers.messages import (
-    AdmmXMessage,
+    AdmmUpdateBody,
     ClockMessage,
     Codec,
     DecodeError,
@@ -167,18 +167,20 @@ class AgentContext:
             return await self._runner.publish_queued(message, agent=agent, qos=qos)
         return await self._runner.publish(message, agent=agent, retain=retain, qos=qos)
 
-    async def publish_round(self, message: AdmmXMessage, *, batch: bool = False) -> bool:
-        """Send an ADMM round update at QoS 0 without waiting. With `batch`, on an agent host
-        (`AgentHost`), the update joins the host's `batch/admm-x` message for that round, sent as
-        soon as the host's event loop turns: its agents' updates to one broadcast leave together
-        (one message and one signature per host and round instead of one per agent), and this
-        agent's own middleware is not applied (the host's is, to the batch). The receiver must know
-        which agents the host carries. Without a host, `batch` has no effect."""
+    async def publish_round(self, tick: int, iteration: int, update: AdmmUpdateBody, *,
+                            batch: bool = False) -> bool:
+        """Send this agent's ADMM round update (`admm/x` of round `iteration` of `tick`) at QoS 0
+        without waiting. With `batch`, on an agent host (`AgentHost`), the update joins the host's
+        `batch/admm-x` message for that round, sent as soon as the host's event loop turns: its
+        agents' updates to one broadcast leave together (one message and one signature per host and
+        round instead of one per agent), and this agent's own middleware is not applied (the host's
+        is, to the batch). The receiver must know which agents the host carries. Without a host,
+        `batch` has no effect."""
         outbox = self._runner.outbox
         if batch and outbox is not None:
-            outbox(self._runner.agent.agent_id, message)
+            outbox(self._runner.agent.agent_id, tick, iteration, update)
             return True
-        return await self._runner.publish_queued(message, qos=0)
+        return await self._runner.publish_queued(self._runner.factory.admm_x(tick, iteration, update), qos=0)
 
     async def publish_setpoints(self, tick: int, setpoints: Setpoints) -> None:
         """Validate and send this agent's `setpoints` for `tick` to the bridge, outside `step` (e.g.
@@ -230,7 +232,7 @@ class AgentRunner:
         self.filters: tuple[str, ...] = tuple(dict.fromkeys(filters))
         self._owns_connection = connection is None
         # set by the agent host this runner is on: where batched round updates go (`publish_round`)
-        self.outbox: Callable[[str, AdmmXMessage], None] | None = None
+        self.outbox: Callable[[str, int, int, AdmmUpdateBody], None] | None = None
         # … and where setpoints go that the host batches (it returns False for a tick it does not batch)
         self.setpoint_outbox: Callable[[str, int, Setpoints], bool] | None = None
         self.connection = connection if connection is not None else MqttConnection(

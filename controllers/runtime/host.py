@@ -35,7 +35,6 @@ from typing import Any
 
 from controllers.messages import (
     AdmmUpdateBody,
-    AdmmXMessage,
     Codec,
     DropCounter,
     DropReason,
@@ -267,9 +266,9 @@ class AgentHost:
 
     # ---------------------------------------------------------------- round batches
 
-    def _queue_round(self, agent_id: str, message: AdmmXMessage) -> None:
+    def _queue_round(self, agent_id: str, tick: int, iteration: int, update: AdmmUpdateBody) -> None:
         """Keep `agent_id`'s round update for the next round batch (sent when the loop turns)."""
-        self._rounds.setdefault((message.tick, message.iteration or 0), {})[agent_id] = message.body
+        self._rounds.setdefault((tick, iteration), {})[agent_id] = update
         if not self._round_flush_due:
             self._round_flush_due = True
             asyncio.get_running_loop().call_soon(self._flush_rounds)
