@@ -32,6 +32,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
@@ -211,26 +212,27 @@ class ControlAdapter(TimeBasedSim):
     def _received(self, view: InputView) -> dict[str, Values]:
         """Every agent's inputs (the single source's value of each, as float; None when there is
         none), checked and kept for `get_data`; by agent name."""
-        out: dict[str, Values] = {}
-        empty: dict[str, Any] = {}
         inputs, columns = self._vector_columns(view)
-        for k, (eid, name) in enumerate(self.agents.items()):
-            received: Values = {}
-            for attr, column in columns:  # over vector entities (`simulators.vector`)
-                value = column[k]
-                if value is not MISSING:
-                    received[attr] = None if value is None else float(value)
+        rows = _rows(columns, len(self.eids))
+        checked = not inputs and _measured(columns)  # every agent has all its measurements
+        empty: dict[str, Any] = {}
+        out: dict[str, Values] = {}
+        for received, (eid, name) in zip(rows, self.agents.items(), strict=True):
             entity = inputs.get(eid, empty)
-            try:  # every input has a value: the usual case
-                received.update(
-                    {attr: float(next(iter(sources.values()))) for attr, sources in entity.items()}
-                )
-            except (TypeError, StopIteration):  # a None value, or an input without a source
-                received.update({
-                    attr: None if (value := next(iter(sources.values()), None)) is None else float(value)
-                    for attr, sources in entity.items()
-                })
-            self._check(eid, name, received, out)
+            if entity:
+                try:  # every input has a value: the usual case
+                    received.update(
+                        {attr: float(next(iter(sources.values()))) for attr, sources in entity.items()}
+                    )
+                except (TypeError, StopIteration):  # a None value, or an input without a source
+                    received.update({
+                        attr: None if (value := next(iter(sources.values()), None)) is None else float(value)
+                        for attr, sources in entity.items()
+                    })
+            self.received[eid] = received
+            if not checked:
+                self._check(eid, received)
+            out[name] = received
         if self.storage:
             _district_view(out, set(self.storage.values()))
         return out
@@ -246,15 +248,12 @@ class ControlAdapter(TimeBasedSim):
             columns.append((attr, column))
         return view.plain, columns
 
-    def _check(self, eid: str, name: str, received: Values, out: dict[str, Values]) -> None:
-        """Keep an agent's `received` inputs, refusing a building agent's without its
-        measurements."""
-        self.received[eid] = received
+    def _check(self, eid: str, received: Values) -> None:
+        """Refuse a building agent's inputs without its measurements."""
         if eid not in self.storage and (None in received.values() or not received.keys() >= _MEASURED):
             missing = [a for a in MEASUREMENT_INPUTS if received.get(a) is None]
             if missing:
                 raise ValueError(f"{self.sid}.{eid}: no input for {missing}; connect the agent's building")
-        out[name] = received
 
     def step_model(self, time_s: int, inputs: dict[str, Any]) -> None:
         view = InputView(inputs, self.vectors, self.sid)
@@ -343,6 +342,37 @@ _SETPOINT_FIELDS = {  # output attribute -> BuildingSetpoints field
     "flex_shift_kw": "flex_shift_kw", "tank_p_th_set_kw": "tank_p_th_kw",
 }
 _UNSET = BuildingSetpoints()  # an agent the controller left out: no setpoint at all
+
+
+def _rows(columns: list[tuple[str, list[Any]]], n: int) -> list[Values]:
+    """Each agent's inputs from the vector entities' columns (floats, None where a source sent
+    none; an attribute left out where no source sends it to that agent)."""
+    full: list[tuple[str, list[Any]]] = []
+    partial: list[tuple[str, list[Any]]] = []
+    for attr, column in columns:
+        if not all(type(v) is float for v in column):  # exactly float: nothing to convert
+            column = [v if v is None or v is MISSING else float(v) for v in column]
+        (partial if MISSING in column else full).append((attr, column))
+    names = [attr for attr, _ in full]
+    rows: list[Values] = (
+        list(map(dict, map(zip, repeat(names), zip(*[c for _, c in full], strict=True))))
+        if full
+        else [{} for _ in range(n)]
+    )
+    for attr, column in partial:
+        for row, value in zip(rows, column, strict=True):
+            if value is not MISSING:
+                row[attr] = value
+    return rows
+
+
+def _measured(columns: list[tuple[str, list[Any]]]) -> bool:
+    """Whether the columns give every agent all of its measurements (none None or missing)."""
+    given = dict(columns)
+    return all(
+        attr in given and None not in given[attr] and MISSING not in given[attr]
+        for attr in MEASUREMENT_INPUTS
+    )
 
 
 def _district_view(received: dict[str, Values], storage: set[str]) -> None:
