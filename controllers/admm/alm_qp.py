@@ -369,6 +369,7 @@ def alm_solve(
     newton = 0
     for outer in range(200):
         # inner: minimise φ(x) = f(x) + (1/2γ)‖x − x̂‖² + ½ Σ σ dist²(Ax + y/σ, [l, u]) by Newton
+        fresh = False  # ax, z, ybar and aty = Aᵀ ybar are those of the current x
         for _inner in range(50):
             _matvec(indptr, indices, data, x, ax)
             for i in range(m):
@@ -382,6 +383,7 @@ def alm_solve(
                 gnorm = max(gnorm, abs(g[j]))
                 qnorm = max(qnorm, abs(q[j]))
             if gnorm <= 0.2 * (eps_abs + eps_rel * qnorm):
+                fresh = True
                 break
             if newton >= max_newton:
                 return MAX_ITER, newton, outer + 1
@@ -433,14 +435,20 @@ def alm_solve(
                 return NUMERICAL, newton, outer + 1
             for j in range(n):
                 x[j] += tau * d[j]
-        # outer: multipliers, residuals, penalties
-        _matvec(indptr, indices, data, x, ax)
+        # outer: multipliers, residuals, penalties; the new y is the inner's last ybar at this x
+        # (computed again only when the inner loop ended on a step), and Aᵀy its aty
+        if not fresh:
+            _matvec(indptr, indices, data, x, ax)
+            for i in range(m):
+                z[i] = ax[i] + y[i] / sigma[i]
+                ybar[i] = sigma[i] * (z[i] - _clip(z[i], lo[i], hi[i]))
+            _rmatvec(indptr, indices, data, ybar, aty)
         axn = 0.0
         pn = 0.0
         rp = 0.0
         for i in range(m):
-            zi = ax[i] + y[i] / sigma[i]
-            yn = sigma[i] * (zi - _clip(zi, lo[i], hi[i]))
+            zi = z[i]
+            yn = ybar[i]
             viol = abs(ax[i] - _clip(zi, lo[i], hi[i]))
             if viol > eps_abs and viol > 0.25 * viol_prev[i] and sigma[i] < SIGMA_MAX:
                 sigma[i] = min(SIGMA_MAX, 10.0 * sigma[i])
@@ -450,7 +458,6 @@ def alm_solve(
             rp = max(rp, abs(ax[i] - c))
             axn = max(axn, abs(ax[i]))
             pn = max(pn, abs(c))
-        _rmatvec(indptr, indices, data, y, aty)
         rd = 0.0
         pxn = 0.0
         atyn = 0.0
