@@ -213,6 +213,26 @@ def test_the_sparse_cholesky_equals_the_dense_one() -> None:
     )
 
 
+@pytest.mark.parametrize("kind", ["thermal", "thermal+battery", "battery", "export", "tank"])
+def test_the_compiled_symbolic_factorisation_equals_the_python_one(kind: str) -> None:
+    """The dense compiled minimum degree order and symbolic factorisation give exactly the arrays of
+    the Python-set version (so the factor, and every solve, are the same), and they hold every
+    entry of diag + AᵀA."""
+    qp = LocalQp(_kinds()[kind], ALM).qp
+    dense = alm_qp._symbolic(qp.layout, qp.a)
+    pattern = sp.csc_matrix((np.ones(qp.a.indices.shape[0]), qp.a.indices, qp.a.indptr), shape=qp.a.shape)
+    csr = pattern.tocsr()
+    csr.sort_indices()
+    sets = alm_qp._symbolic_sets(qp.layout, csr, alm_qp.minimum_degree_order(qp.a))
+    for name in ("perm", "iperm", "lp", "li", "diag_pos", "row_ptr", "row_pos", "row_col", "pair_ptr",
+                 "pair_pos", "pair_a", "pair_b", "csr_indptr", "csr_indices"):  # fmt: skip
+        assert np.array_equal(getattr(dense, name), getattr(sets, name)), name
+    h = (pattern.T @ pattern).tocoo()
+    lower = sp.csc_matrix((np.ones(dense.li.shape[0]), dense.li, dense.lp), shape=(dense.n, dense.n))
+    for r, c in zip(dense.iperm[h.row], dense.iperm[h.col], strict=True):
+        assert lower[max(r, c), min(r, c)] == 1.0
+
+
 def test_a_batch_gives_the_same_updates_as_one_solve_per_agent() -> None:
     """`AgentBatch` (one call for all agents' Newton solves) against `local_update` per agent, cold
     and warm step, with an OSQP-only agent among them: the same rounds and plans to 1e-9."""
