@@ -202,6 +202,8 @@ class HeatNetworkConfig(Strict):
     urban-planning study's case B plant (wood 1.2 MW, gas 0.8 MW). `store`: the plant's heat store
     (none by default). `control`: supply-temperature curve and substation settings; `solver`:
     pandapipes' limits and the pump; `dispatch`: the store's operation (merit-order rule or MPC).
+    `insulation_series` (EN 253 series 1, 2, 3; unset: the default loss fit, about series 1) and
+    `twin_pipes` (supply and return in one casing up to DN200): the pipes' heat-loss coefficients.
     `bus`: the grid bus the plant's circulation pump draws from (unset: the feeder's next
     house-connection bus, as for a building)."""
 
@@ -209,6 +211,8 @@ class HeatNetworkConfig(Strict):
     n_streets: Annotated[int, Field(ge=1)] | None = None
     trunk_share: Annotated[float, Field(gt=0, lt=1)] = 0.3
     v_design_m_s: PositiveFloat = 1.0
+    insulation_series: Literal[1, 2, 3] | None = None
+    twin_pipes: bool = False
     sources: Annotated[list[SourceParams], Field(min_length=1)] | None = None
     store: StoreParams | None = None
     control: ControlParams = ControlParams()
@@ -241,6 +245,8 @@ class HeatNetworkConfig(Strict):
                 "n_streets": self.n_streets,
                 "trunk_share": self.trunk_share,
                 "v_design_m_s": self.v_design_m_s,
+                "insulation_series": self.insulation_series,
+                "twin_pipes": self.twin_pipes,
             },
             "control": self.control.model_dump(),
             "solver": self.solver.model_dump(),

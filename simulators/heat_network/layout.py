@@ -8,9 +8,12 @@ exchangers) sit at nodes; a node may carry none (a street junction).
 `build_district` lays out a branched street network: a main street (the trunk) leaves the plant;
 side streets branch off it at evenly spaced junctions and carry the substations one after another.
 Pipe diameters are sized from the design flow each segment carries (smallest standard diameter
-whose velocity stays under `v_design_m_s`), the loss coefficient follows the diameter
-(`u_w_per_mk = 0.12 + 0.0017 · d_mm`, close to EN 253 series-2 pre-insulated pipes buried at 1 m,
-per pipe). Units: lengths in m, diameters in mm, powers in kW, temperatures in °C.
+whose velocity stays under `v_design_m_s`), the loss coefficient follows the diameter: by default
+the fit `u_w_per_mk = 0.12 + 0.0017 · d_mm` per pipe, which is about EN 253 insulation series 1 (the
+thinnest) buried at 1 m (`en253_loss_coefficient_w_per_mk` gives 0.23 / 0.29 / 0.44 W/(m·K) for
+DN50 / DN100 / DN200 in series 1, the fit 0.21 / 0.30 / 0.48); `insulation_series` 1, 2 or 3 takes
+the loss coefficient of that EN 253 series instead (conduction through the standard casing and the
+soil). Units: lengths in m, diameters in mm, powers in kW, temperatures in °C.
 """
 
 from __future__ import annotations
@@ -25,11 +28,84 @@ import numpy as np
 STANDARD_DIAMETERS_MM = (21.7, 28.5, 37.2, 43.1, 54.5, 70.3, 82.5, 107.1, 132.5, 160.3, 210.1, 263.0, 312.7)
 CP_DESIGN_J_KGK = 4185.0
 RHO_DESIGN_KG_M3 = 983.0
+# EN 253 pre-insulated single pipes, for each of STANDARD_DIAMETERS_MM: the steel pipe's outer
+# diameter and the casing's outer diameter in insulation series 1, 2 and 3 (mm; the standard sizes of
+# the European manufacturers' catalogues, DN20 … DN300)
+EN253_STEEL_OD_MM = (26.9, 33.7, 42.4, 48.3, 60.3, 76.1, 88.9, 114.3, 139.7, 168.3, 219.1, 273.0, 323.9)
+EN253_CASING_MM = {
+    1: (90, 90, 110, 110, 125, 140, 160, 200, 225, 250, 315, 400, 450),
+    2: (110, 110, 125, 125, 140, 160, 180, 225, 250, 280, 355, 450, 500),
+    3: (125, 125, 140, 140, 160, 180, 200, 250, 280, 315, 400, 500, 560),
+}
+# EN 15698-1 twin pipes (supply and return in one casing, DN20 … DN200; larger diameters are laid
+# as single pipes): the casing's outer diameter in series 1, 2, 3 (mm) and the gap between the two
+# steel pipes (mm), typical catalogue sizes
+TWIN_CASING_MM = {
+    1: (125, 140, 160, 160, 200, 225, 250, 315, 400, 450, 560),
+    2: (140, 160, 180, 180, 225, 250, 280, 355, 450, 500, 630),
+    3: (160, 180, 200, 200, 250, 280, 315, 400, 500, 560, 710),
+}
+TWIN_GAP_MM = (19, 19, 19, 19, 20, 20, 25, 25, 30, 30, 35)
+LAMBDA_PUR_W_MK = 0.029  # polyurethane foam, aged (fresh ~0.026-0.027)
+LAMBDA_SOIL_W_MK = 1.5  # moist sandy soil
+COVER_M = 1.0  # soil above the casing
 
 
 def loss_coefficient_w_per_mk(inner_diameter_mm: float | np.ndarray) -> np.ndarray:
-    """Heat-loss coefficient per metre of one buried pre-insulated pipe (W/(m·K))."""
+    """Heat-loss coefficient per metre of one buried pre-insulated pipe (W/(m·K)): the default fit,
+    about EN 253 series 1."""
     return np.asarray(0.12 + 0.0017 * np.asarray(inner_diameter_mm, dtype=float))
+
+
+def en253_loss_coefficient_w_per_mk(inner_diameter_mm: float | np.ndarray, series: int) -> np.ndarray:
+    """Heat-loss coefficient per metre (W/(m·K)) of one buried EN 253 single pipe of insulation
+    `series` (1, 2 or 3): steady conduction through the polyurethane between the steel pipe and the
+    casing and through the soil to the surface (the buried cylinder's shape factor),
+
+        u = 1 / ( ln(D_casing / d_steel) / (2π λ_PUR) + ln(4 z / D_casing) / (2π λ_soil) ),
+
+    z the casing axis' depth (`COVER_M` + D_casing / 2). The supply and return pipes' mutual
+    influence is left out (it lowers the supply pipe's loss and raises the return pipe's by a few
+    per cent). Between the standard inner diameters the coefficient is interpolated."""
+    if series not in EN253_CASING_MM:
+        raise ValueError(f"insulation series must be 1, 2 or 3, got {series}")
+    d_steel = np.asarray(EN253_STEEL_OD_MM) / 1e3
+    casing = np.asarray(EN253_CASING_MM[series]) / 1e3
+    depth = COVER_M + casing / 2.0
+    resistance = (np.log(casing / d_steel) / (2.0 * math.pi * LAMBDA_PUR_W_MK)
+                  + np.log(4.0 * depth / casing) / (2.0 * math.pi * LAMBDA_SOIL_W_MK))
+    u_standard = 1.0 / resistance
+    d = np.asarray(inner_diameter_mm, dtype=float)
+    return np.asarray(np.interp(d, STANDARD_DIAMETERS_MM, u_standard))
+
+
+def twin_loss_coefficient_w_per_mk(inner_diameter_mm: float | np.ndarray, series: int) -> np.ndarray:
+    """Symmetric heat-loss coefficient per metre and per pipe (W/(m·K)) of a buried EN 15698-1 twin
+    pipe of insulation `series`: the zeroth-order multipole solution (Wallentén 1991) for two pipes
+    of radius r_p, their axes ±D from the casing's axis (radius r_c), at depth z,
+
+        u_s = 2π λ_soil / ( ln(2z / r_c) + β ln(r_c² / (2 D r_p)) + β ln(r_c⁴ / (r_c⁴ − D⁴)) ),
+        β = λ_soil / λ_PUR.
+
+    With u_s on each pipe the pair loses u_s·(T_supply − T_g) + u_s·(T_return − T_g), the twin pipe's
+    total loss; the heat the supply pipe passes to the return pipe inside the casing (the
+    antisymmetric part) is left out, so the supply cools a little less and the return a little
+    more than in the real pipe. Above DN200 (no twin pipes) the single pipe's coefficient."""
+    if series not in TWIN_CASING_MM:
+        raise ValueError(f"insulation series must be 1, 2 or 3, got {series}")
+    n = len(TWIN_CASING_MM[series])
+    r_p = np.asarray(EN253_STEEL_OD_MM[:n]) / 2e3
+    r_c = np.asarray(TWIN_CASING_MM[series]) / 2e3
+    half_spacing = r_p + np.asarray(TWIN_GAP_MM) / 2e3
+    beta = LAMBDA_SOIL_W_MK / LAMBDA_PUR_W_MK
+    depth = COVER_M + r_c
+    denominator = (np.log(2.0 * depth / r_c) + beta * np.log(r_c**2 / (2.0 * half_spacing * r_p))
+                   + beta * np.log(r_c**4 / (r_c**4 - half_spacing**4)))
+    u_twin = 2.0 * math.pi * LAMBDA_SOIL_W_MK / denominator
+    d = np.asarray(inner_diameter_mm, dtype=float)
+    twin = np.interp(d, STANDARD_DIAMETERS_MM[:n], u_twin)
+    return np.asarray(np.where(d <= STANDARD_DIAMETERS_MM[n - 1], twin,
+                               en253_loss_coefficient_w_per_mk(d, series)))
 
 
 @dataclass(frozen=True)
@@ -131,6 +207,8 @@ def build_district(
     trunk_share: float = 0.3,
     dt_design_k: float = 30.0,
     v_design_m_s: float = 1.0,
+    insulation_series: int | None = None,
+    twin_pipes: bool = False,
 ) -> Topology:
     """A branched street district with `n_substations` substations and `total_length_m` of
     street (supply and return pipes both run along every metre).
@@ -138,7 +216,10 @@ def build_district(
     The trunk takes `trunk_share` of the length, split evenly between its `n_streets` segments;
     side street s (0-based) branches off trunk junction s + 1 and carries its substations evenly
     spaced, the rest of the length split evenly between all side-street segments. `n_streets`
-    defaults to round(sqrt(n)); substations are dealt to the streets in turn."""
+    defaults to round(sqrt(n)); substations are dealt to the streets in turn. `insulation_series`
+    None: the pipes' loss coefficient from the default fit (about EN 253 series 1); 1, 2 or 3: from
+    `en253_loss_coefficient_w_per_mk` of that series; `twin_pipes`: supply and return in one casing
+    up to DN200 (`twin_loss_coefficient_w_per_mk`, series 1 unless given)."""
     if n_substations < 1:
         raise ValueError(f"n_substations must be >= 1, got {n_substations}")
     if total_length_m <= 0:
@@ -173,11 +254,21 @@ def build_district(
         parent=tuple(parent),
         length_m=tuple(length.tolist()),
         diameter_mm=tuple(diameter.tolist()),
-        u_w_per_mk=tuple(loss_coefficient_w_per_mk(diameter).tolist()),
+        u_w_per_mk=tuple(pipe_loss_coefficient_w_per_mk(diameter, insulation_series, twin_pipes).tolist()),
         substation_node=tuple(substation_node.tolist()),
         design_kw=tuple(loads.tolist()),
         street=tuple(street_of.tolist()),
     )
+
+
+def pipe_loss_coefficient_w_per_mk(inner_diameter_mm: float | np.ndarray, insulation_series: int | None,
+                                   twin_pipes: bool) -> np.ndarray:
+    """The loss coefficient `build_district` gives its pipes (see there)."""
+    if twin_pipes:
+        return twin_loss_coefficient_w_per_mk(inner_diameter_mm, insulation_series or 1)
+    if insulation_series is None:
+        return loss_coefficient_w_per_mk(inner_diameter_mm)
+    return en253_loss_coefficient_w_per_mk(inner_diameter_mm, insulation_series)
 
 
 def segment_street(topology: Topology) -> np.ndarray:

@@ -88,6 +88,17 @@ def supply_temperature_c(control: ControlParams, t_out_c: float, t_set_c: float 
     return min(max(t_set_c, control.t_supply_min_c), control.t_supply_max_c)
 
 
+def bypass_mask(topology: Topology, bypass: str) -> np.ndarray:
+    """Which substations keep the least flow (`m_min_share` of their design flow; 1) and which do
+    not (0): `every` substation, or only those at the `ends` of the streets (no substation
+    downstream of them), whose bypass keeps the whole street's supply pipe warm."""
+    if bypass == "every":
+        return np.ones(topology.n_substations)
+    has_child = np.zeros(topology.n_nodes, dtype=bool)
+    has_child[np.asarray(topology.parent, dtype=int)] = True
+    return np.asarray([0.0 if has_child[node] else 1.0 for node in topology.substation_node])
+
+
 def return_target_c(control: ControlParams, load_share: np.ndarray) -> np.ndarray:
     """Return temperature a substation aims at, for its load as a share of its design load."""
     x = np.clip(load_share, 0.0, 1.0)
@@ -115,6 +126,8 @@ class HeatNetworkModel:
                            params.store.spec() if params.store is not None else None)
         self.design_kw = np.asarray(self.topology.design_kw, dtype=float)
         self.m_design_kg_s = self.design_kw * 1e3 / (self.fluid.cp_j_kgk * dt_design)
+        bypass = bypass_mask(self.topology, control.bypass)
+        self.m_min_kg_s = control.m_min_share * self.m_design_kg_s * bypass
         self._last: FlowSolution | None = None
         self._last_t_supply_c = float("nan")
         self._e_water_kwh: float | None = None
@@ -128,7 +141,7 @@ class HeatNetworkModel:
         c = self.params.control
         dt = np.maximum(t_local_c - target_c, c.dt_min_k)
         m = q_kw * 1e3 / (self.fluid.cp_j_kgk * dt)
-        return np.asarray(np.maximum(m, c.m_min_share * self.m_design_kg_s))
+        return np.asarray(np.maximum(m, self.m_min_kg_s))
 
     def _local_supply_c(self, t_supply_c: float) -> np.ndarray:
         """Local supply temperatures for the first solve: the last solution shifted by the change of
@@ -162,7 +175,7 @@ class HeatNetworkModel:
             total_ms += flow.solve_time_ms
             if not flow.converged or solves >= c.max_solves:
                 break
-            regulating = m > c.m_min_share * self.m_design_kg_s * (1 + 1e-9)
+            regulating = m > self.m_min_kg_s * (1 + 1e-9)
             miss = np.abs(flow.t_sub_out_c - target)[regulating]
             if miss.size == 0 or float(miss.max()) <= c.return_tol_k:
                 break

@@ -20,7 +20,9 @@ class _Strict(BaseModel):
 
 
 class LayoutParams(_Strict):
-    """The parametric district of `layout.build_district`."""
+    """The parametric district of `layout.build_district`. `insulation_series`: the pipes' EN 253
+    insulation series (1, 2, 3); None keeps the default loss fit (about series 1). `twin_pipes`:
+    supply and return in one casing (EN 15698-1, up to DN200; series 1 unless given)."""
 
     n_substations: int = Field(default=10, ge=1, le=5000)
     total_length_m: float = Field(default=1000.0, gt=0)
@@ -28,6 +30,8 @@ class LayoutParams(_Strict):
     n_streets: int | None = Field(default=None, ge=1)
     trunk_share: float = Field(default=0.3, gt=0, lt=1)
     v_design_m_s: float = Field(default=1.0, gt=0)
+    insulation_series: Literal[1, 2, 3] | None = None
+    twin_pipes: bool = False
 
     @model_validator(mode="after")
     def _loads(self) -> LayoutParams:
@@ -41,7 +45,8 @@ class LayoutParams(_Strict):
     def topology(self, dt_design_k: float) -> Topology:
         return build_district(self.n_substations, self.total_length_m, design_kw=self.design_kw,
                               n_streets=self.n_streets, trunk_share=self.trunk_share,
-                              dt_design_k=dt_design_k, v_design_m_s=self.v_design_m_s)
+                              dt_design_k=dt_design_k, v_design_m_s=self.v_design_m_s,
+                              insulation_series=self.insulation_series, twin_pipes=self.twin_pipes)
 
 
 class SourceParams(_Strict):
@@ -99,6 +104,7 @@ class ControlParams(_Strict):
     t_return_min_c: float = 35.0
     dt_min_k: float = Field(default=5.0, gt=0)
     m_min_share: float = Field(default=0.2, gt=0, le=1)
+    bypass: Literal["every", "ends"] = "every"
     return_tol_k: float = Field(default=1.0, gt=0)
     max_solves: int = Field(default=5, ge=1, le=10)
 
