@@ -137,11 +137,13 @@ class _AlmState:
         self.y = np.zeros(m)
         self.sigma = self.initial_sigma()
         self.last_outer = 0
+        self._factor_arrays = self.pattern.factor_arrays()
 
     def set_matrix(self, qp: QpMatrices) -> None:
-        self.a_csr[:] = alm_qp.csr_values(qp.a)  # in place: a batch may hold a view of it
-        rows = np.repeat(np.arange(qp.layout.n_row), np.diff(self.pattern.csr_indptr))
-        self.a_row_norm2 = np.bincount(rows, weights=self.a_csr**2, minlength=qp.layout.n_row)
+        self.a_csr[:] = qp.a.data[self.pattern.csc_to_csr]  # in place: a batch may hold a view of it
+        self.a_row_norm2 = np.bincount(
+            self.pattern.csr_rows, weights=self.a_csr**2, minlength=qp.layout.n_row
+        )
         self.factor_valid[0] = 0
 
     def initial_sigma(self) -> FloatArray:
@@ -169,7 +171,7 @@ class _AlmState:
             self.factor_p,
             self.factor_sigma,
             self.factor_valid,
-            *pat.factor_arrays(),
+            *self._factor_arrays,
             eps[0] * ALM_EPS_FACTOR,
             eps[1] * ALM_EPS_FACTOR,
             max_newton,
@@ -200,6 +202,7 @@ class LocalQp:
         self.qp = build_local_qp(agent)
         self._prox_weight = 0.0
         self._prox_center = np.zeros(agent.horizon)
+        self._p_cache: FloatArray | None = None  # P's diagonal with the proximal weight (read-only)
         self._osqp: Any = None
         self._alm = _AlmState(self.qp) if self.settings.solver == "alm" else None
         self._eps = (self.settings.eps_abs, self.settings.eps_rel)
@@ -231,6 +234,7 @@ class LocalQp:
             raise ValueError(f"agent {agent.name}: constraint sparsity changed")
         p_changed = not np.array_equal(new.p_diag, self.qp.p_diag)
         self.qp = new
+        self._p_cache = None
         if self._alm is not None:
             self._alm.set_matrix(new)
         if self._osqp is not None:
@@ -251,13 +255,19 @@ class LocalQp:
         weight_changed = weight != self._prox_weight
         self._prox_weight = weight
         self._prox_center = center
+        if weight_changed:
+            self._p_cache = None
         if self._osqp is not None:
             if weight_changed:
                 self._osqp.update(Px=self._p_diag())
             self._osqp.update(q=self._q())
 
     def _p_diag(self) -> FloatArray:
-        return self.qp.p_diag + self._prox_weight * self.qp.p_net_mask()
+        """P's diagonal with the proximal weight (kept until the weight or the data change: callers
+        must not modify it)."""
+        if self._p_cache is None:
+            self._p_cache = self.qp.p_diag + self._prox_weight * self.qp.p_net_mask()
+        return self._p_cache
 
     def _q(self) -> FloatArray:
         q = self.qp.q.copy()
@@ -495,7 +505,7 @@ class AdmmAgent(AgentBase):
     def prepare_round(self, broadcast: CoordinatorBroadcast) -> None:
         """Set this round's proximal term and tolerance (the part of `local_update` before the solve;
         `controllers.admm.batched` solves many agents' rounds at once between the two)."""
-        signal = broadcast.x_mean - broadcast.z_mean + broadcast.u_scaled  # (m, T)
+        signal = _signal(broadcast)  # (m, T)
         center = self._state.p_last_kw - (self.coupling @ signal) / self.a_norm2
         self.local.set_tolerance(self.local.settings.round_eps(broadcast.iteration))
         if broadcast.iteration == 0 and self._state.cold and self.own_optimum_start:
@@ -572,6 +582,19 @@ class AdmmAgent(AgentBase):
             cost,
             q_tank,
         )
+
+
+_last_signal: list[tuple[CoordinatorBroadcast, FloatArray]] = []
+
+
+def _signal(broadcast: CoordinatorBroadcast) -> FloatArray:
+    """x̄ − z̄ + u of a broadcast, computed once for the agents of a process that get the same
+    broadcast object (a host's agents, the in-process runner's)."""
+    if _last_signal and _last_signal[0][0] is broadcast:
+        return _last_signal[0][1]
+    signal = broadcast.x_mean - broadcast.z_mean + broadcast.u_scaled
+    _last_signal[:] = [(broadcast, signal)]
+    return signal
 
 
 def _shift_plan(plan: AgentPlan, tick: int) -> AgentPlan:

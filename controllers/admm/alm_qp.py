@@ -73,6 +73,8 @@ class CholeskyPattern:
     pair_b: IntArray
     csr_indptr: IntArray  # A's CSR pattern (the same for every agent of the layout)
     csr_indices: IntArray
+    csc_to_csr: IntArray  # A's values in CSR order are a.data[csc_to_csr] (`csr_values`, without scipy)
+    csr_rows: IntArray  # the row of each CSR entry
 
     def factor_arrays(self) -> tuple[IntArray, ...]:
         """The arrays `alm_solve` takes after `sigma`, in its order."""
@@ -147,9 +149,18 @@ def _symbolic(layout: QpLayout, a: sp.csc_matrix) -> CholeskyPattern:
         iperm[perm] = np.arange(n)
         arrays = _symbolic_dense(indptr, indices, iperm, n)
         lp, li, row_ptr, row_pos, row_col, pair_ptr, pair_pos, pair_a, pair_b = arrays
-        return CholeskyPattern(n, perm, iperm, lp, li, lp[:-1].copy(), row_ptr, row_pos, row_col,
-                               pair_ptr, pair_pos, pair_a, pair_b, indptr, indices)  # fmt: skip
-    return _symbolic_sets(layout, csr, minimum_degree_order(a))
+        return CholeskyPattern(n, perm, iperm, lp, li, lp[:-1].copy(), row_ptr, row_pos, row_col, pair_ptr,
+                               pair_pos, pair_a, pair_b, indptr, indices, *_csr_maps(a))  # fmt: skip
+    return _symbolic_sets(layout, a, csr, minimum_degree_order(a))
+
+
+def _csr_maps(a: sp.csc_matrix) -> tuple[IntArray, IntArray]:
+    """(csc_to_csr, csr_rows) of A's pattern (see `CholeskyPattern`)."""
+    positions = sp.csc_matrix((np.arange(1, a.nnz + 1, dtype=float), a.indices, a.indptr), shape=a.shape)
+    csr = positions.tocsr()
+    csr.sort_indices()
+    rows = np.repeat(np.arange(a.shape[0], dtype=np.int64), np.diff(csr.indptr))
+    return np.asarray(csr.data, dtype=np.int64) - 1, rows
 
 
 @_jit
@@ -273,7 +284,7 @@ def _symbolic_dense(
     return lp, li, row_ptr, row_pos, row_col, pair_ptr, pair_pos, pair_a, pair_b
 
 
-def _symbolic_sets(layout: QpLayout, csr: sp.csr_matrix, perm: IntArray) -> CholeskyPattern:
+def _symbolic_sets(layout: QpLayout, a: sp.csc_matrix, csr: sp.csr_matrix, perm: IntArray) -> CholeskyPattern:
     """The symbolic factorisation with Python sets (any n; the reference of `_symbolic_dense`)."""
     n = layout.n_var
     iperm = np.empty(n, dtype=np.int64)
@@ -343,6 +354,7 @@ def _symbolic_sets(layout: QpLayout, csr: sp.csr_matrix, perm: IntArray) -> Chol
         ints(pair_b),
         ints(csr.indptr),
         ints(csr.indices),
+        *_csr_maps(a),
     )
 
 

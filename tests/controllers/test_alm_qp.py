@@ -223,9 +223,10 @@ def test_the_compiled_symbolic_factorisation_equals_the_python_one(kind: str) ->
     pattern = sp.csc_matrix((np.ones(qp.a.indices.shape[0]), qp.a.indices, qp.a.indptr), shape=qp.a.shape)
     csr = pattern.tocsr()
     csr.sort_indices()
-    sets = alm_qp._symbolic_sets(qp.layout, csr, alm_qp.minimum_degree_order(qp.a))
-    for name in ("perm", "iperm", "lp", "li", "diag_pos", "row_ptr", "row_pos", "row_col", "pair_ptr",
-                 "pair_pos", "pair_a", "pair_b", "csr_indptr", "csr_indices"):  # fmt: skip
+    sets = alm_qp._symbolic_sets(qp.layout, qp.a, csr, alm_qp.minimum_degree_order(qp.a))
+    names = ("perm", "iperm", "lp", "li", "diag_pos", "row_ptr", "row_pos", "row_col", "pair_ptr", "pair_pos",
+             "pair_a", "pair_b", "csr_indptr", "csr_indices", "csc_to_csr", "csr_rows")  # fmt: skip
+    for name in names:
         assert np.array_equal(getattr(dense, name), getattr(sets, name)), name
     h = (pattern.T @ pattern).tocoo()
     lower = sp.csc_matrix((np.ones(dense.li.shape[0]), dense.li, dense.lp), shape=(dense.n, dense.n))
