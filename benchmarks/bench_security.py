@@ -172,7 +172,8 @@ def _paired(on: list[float], off: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--agents", type=int, default=100, help="buildings of the bridged co-simulation")
+    parser.add_argument("--agents", type=int, default=100,
+                        help="buildings of the bridged co-simulation (0: skip it)")
     parser.add_argument("--admm-agents", type=int, default=100, help="agents of the ADMM step (0: skip)")
     parser.add_argument("--workers", type=int, default=2, help="ADMM agent processes")
     parser.add_argument("--steps", type=int, default=24, help="control steps of each bridged run")
@@ -189,7 +190,7 @@ def main() -> None:
         cosim_security = RunSecurity(init_security(cosim_agents, Path(tmp) / "cosim"))
         rows: list[tuple[str, str, str, str, str]] = []
         setups = [("batched", True), *([("one message per agent", False)] if args.unbatched else [])]
-        for label, batch in setups:
+        for label, batch in setups if args.agents else []:
             off, on, cpu_off, cpu_on = [], [], [], []
             for _ in range(args.repeats):
                 wall_ms, cpu_ms = cosim_step_ms(args.agents, args.steps, batch, None)
@@ -209,7 +210,7 @@ def main() -> None:
                        *([("one update per agent", False)] if args.unbatched else [])]
         for label, batch in admm_setups if security is not None else []:
             cold_off, warm_off, cold_on, warm_on, cpu_off, cpu_on = [], [], [], [], [], []
-            for _ in range(max(2, args.repeats // 2)):  # each repeat takes a minute or more
+            for _ in range(args.repeats):  # off and on alternate, ~10-20 s each
                 c, w, cpu = admm_steps_s(args.admm_agents, args.workers, None, args.seed, batch)
                 cold_off.append(c)
                 warm_off.append(w)
