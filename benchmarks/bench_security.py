@@ -184,7 +184,8 @@ def main() -> None:
     args = parser.parse_args()
     alm_qp.warm_up()  # numba compiles the ADMM agents' local solver once into its cache
     with tempfile.TemporaryDirectory() as tmp:
-        cosim_agents = [s.agent_id for s in agent_specs(cosim_scenario(args.agents, args.steps, "mqtt"))]
+        cosim_agents = ([s.agent_id for s in agent_specs(cosim_scenario(args.agents, args.steps, "mqtt"))]
+                        if args.agents else ["none"])
         admm_agents = [d.name for d in _district(args.admm_agents, args.seed)[0]] if args.admm_agents else []
         security = security_folder(admm_agents, args.workers, Path(tmp) / "security") if admm_agents else None
         cosim_security = RunSecurity(init_security(cosim_agents, Path(tmp) / "cosim"))
