@@ -113,3 +113,33 @@ def test_vector_values_and_inputs() -> None:
     assert view.summed("x", ["B_0", "B_1", "B_2"], position).tolist() == [1.0, 1.0, 8.0]
     with pytest.raises(ValueError, match="2 values for 3 members"):
         InputView({"Vector_0": {"x": {"C-0.Vector_0": [1.0, 1.0]}}}, vectors, "Sim-0")
+
+
+def test_recorder_rows_from_vectors_and_single_entities() -> None:
+    """A table filled by a vector source and single entities (a hardware-in-the-loop device among
+    simulated buildings) gets each value in its row, as over per-entity connections."""
+    from cosim.world.recorder import RecorderSim, _Plan
+
+    recorder = RecorderSim()
+    recorder.create(1, "Recorder", entities={
+        "B-0.Vector_0": ["buildings", ["b0", "b1"]],
+        "D-0.Device_0": ["buildings", "hil"],
+        "B-0.Vector_1": ["buildings", ["b2", "b3", "b4"]],
+        "G-0.Grid": ["grid", "grid"],
+    })
+    assert recorder.names["buildings"] == ["b0", "b1", "hil", "b2", "b3", "b4"]
+    # mosaik's order of the sources need not be the rows' order
+    sources = {"B-0.Vector_1": [2.0, 3.0, 4.0], "D-0.Device_0": 9.0, "B-0.Vector_0": [0.0, 1.0]}
+    plan = _Plan.build(tuple(sources), recorder.rows, recorder.names)
+    columns: dict[str, dict[str, list[Any]]] = {"buildings": {}, "grid": {}}
+    plan.fill(list(sources.values()), columns, "p_kw")
+    assert columns["buildings"]["p_kw"] == [0.0, 1.0, 9.0, 2.0, 3.0, 4.0]
+    # a vector that fills its whole table is the column as sent
+    whole = [5.0, 6.0]
+    recorder.create(1, "Recorder", entities={"B-0.Vector_0": ["buildings", ["b0", "b1"]]})
+    plan = _Plan.build(("B-0.Vector_0",), recorder.rows, recorder.names)
+    columns = {"buildings": {}}
+    plan.fill([whole], columns, "p_kw")
+    assert columns["buildings"]["p_kw"] is whole
+    with pytest.raises(ValueError, match="3 values for 2 members"):
+        plan.fill([[1.0, 2.0, 3.0]], columns, "p_kw")
