@@ -201,6 +201,9 @@ def test_the_eco_district_scenarios_are_valid() -> None:
     assert params["layout"]["total_length_m"] == 7000 and params["store"]["capacity_kwh"] == 2000
     assert params["dispatch"]["kind"] == "mpc"
     assert params["sources"][0]["q_max_kw"] == 2400  # two of the study's 1.2 MW wood boilers
+    # the network's design: twin pipes of EN 253 series 2, summer bypasses at the street ends only
+    assert params["layout"]["twin_pipes"] and params["layout"]["insulation_series"] == 2
+    assert params["control"]["bypass"] == "ends"
     case_a = load_scenario(DEMO.parent / "eco-district-a.yaml")
     # the study's 72,000 m² of 100 Wp/m² modules; 8,000 m² of collectors and 1 MWh of store
     assert sum(g.count * g.pv_kwp for g in case_a.buildings) == pytest.approx(7200.0)
