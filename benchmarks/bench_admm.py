@@ -25,7 +25,7 @@ J_central), and `bound time` its wall time (one core, all agents; each agent's t
 independent QP, so on agent hosts it would run in parallel like a round).
 
     python benchmarks/bench_admm.py [--sizes 10 100 1000] [--central-timeout 120] [--solvers alm osqp]
-        [--no-bound] [--central-up-to 1000]
+        [--no-bound] [--central-up-to 1000] [--eps 1e-4]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import numpy as np
 
 from controllers.admm import (
     AdmmAgent,
+    AdmmSettings,
     AgentData,
     Coordinator,
     Coupling,
@@ -115,7 +116,12 @@ def _relative_violation(result: StepResult, limits: SharedLimits) -> float:
 
 
 def bench(
-    n_agents: int, timeout_s: float, seed: int, solvers: list[str], with_bound: bool = True
+    n_agents: int,
+    timeout_s: float,
+    seed: int,
+    solvers: list[str],
+    with_bound: bool = True,
+    settings: AdmmSettings | None = None,
 ) -> list[Row]:
     """Both control steps with each local solver on the same district; one centralised solve."""
     n_storage = max(1, n_agents // 10)
@@ -128,7 +134,7 @@ def bench(
     multipliers = []
     for solver in solvers:
         coupling = Coupling.from_limits(tuple(a.name for a in data0), limits)
-        coordinator = Coordinator(coupling)
+        coordinator = Coordinator(coupling, settings)
         agents = build_agents(data0, coordinator, OsqpSettings(solver=solver))
         first = run_control_step(agents, coordinator, 0)
         lam0 = coordinator_multipliers(coordinator.rho, coordinator.u_scaled)
@@ -271,14 +277,18 @@ def main() -> None:
     parser.add_argument(
         "--central-up-to", type=int, default=None, help="skip the centralised solve above this N"
     )
+    parser.add_argument(
+        "--eps", type=float, default=None, help="the coordinator's eps_abs = eps_rel (default: AdmmSettings')"
+    )
     args = parser.parse_args()
+    settings = None if args.eps is None else AdmmSettings(eps_abs=args.eps, eps_rel=args.eps)
     alm_qp.warm_up()  # numba's cache (or compilation) once per process, not in the first step
     rows = []
     for n in args.sizes:
         start = time.perf_counter()
         skip = args.central_up_to is not None and n > args.central_up_to
         timeout = 0.0 if skip else args.central_timeout
-        rows.extend(bench(n, timeout, args.seed, args.solvers, not args.no_bound))
+        rows.extend(bench(n, timeout, args.seed, args.solvers, not args.no_bound, settings))
         print(f"N = {n}: done in {time.perf_counter() - start:.1f} s", flush=True)
     print()
     print_table(rows)
