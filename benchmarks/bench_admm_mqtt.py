@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import math
 import multiprocessing as mp
@@ -288,7 +289,6 @@ async def _over_mqtt(
                     s.sum_solve_time_ms / 1e3,
                     tuple(decision.rounds) if decision is not None else (),
                     watch.round_walls(tick),
-                    _bound(datas[tick], limits, watch.last_broadcast[tick]) if bound else None,
                 )
             )
         cpu_used = cpu_s() - cpu_before
@@ -303,6 +303,9 @@ async def _over_mqtt(
             p.terminate()
         for p in procs:
             p.join(10.0)
+    if bound:  # after the run: ~4 ms an agent, which would hold the bridge's event loop between steps
+        steps = [dataclasses.replace(step, bound=_bound(datas[tick], limits, watch.last_broadcast[tick]))
+                 for tick, step in enumerate(steps)]
     return Mqtt((steps[0], steps[1]), messages, mbytes, cpu_used)
 
 
