@@ -85,6 +85,7 @@ def eco_district(
     data = to_json(result_a, result_b, assumptions)
     if plan:
         data["planning"] = _planning(out / "b", scenarios["b"].heat_network_params(), assumptions)
+        data["planning"]["gas_by_wood_size"] = _gas_by_wood_size(out / "b", q_max, config)
     (out / "eco-district.json").write_text(json.dumps(data, indent=2, default=str))
     figure = plot_heat_network(out / "b", out / "heat-network.png")
     console.print(f"table in {out / 'eco-district.json'}, figure {figure}", highlight=False)
@@ -209,6 +210,46 @@ def _planning(folder: Path, network_params: dict[str, Any], assumptions: Any) ->
         "year": vars(planning.year),
         "designs": {name: vars(sized) for name, sized in planning.designs.items()},
     }
+
+
+def _gas_by_wood_size(folder: Path, q_max: dict[str, float], config: Any) -> list[dict[str, float]]:
+    """How case B's gas line follows the wood boiler's size (the run's network heat dispatched
+    with perfect foresight, the scenario's store); printed with the study's ±15 % band."""
+    from cosim.heat.ecodistrict import STUDY, _scale_to_year
+    from cosim.heat.planning import gas_by_wood_size, run_network_heat_kw
+
+    heat_kw, dt_h = run_network_heat_kw(folder)
+    wood = q_max.get("wood", 1200.0)
+    sizes = [wood * (1.0 + 0.05 * k) for k in range(7)]
+    store = config.store
+    rows = gas_by_wood_size(
+        heat_kw,
+        dt_h,
+        sizes,
+        store.capacity_kwh if store is not None else 0.0,
+        store.p_max_kw if store is not None else 0.0,
+        year=_scale_to_year(folder),
+    )
+    study_gas = STUDY["gas"][1] or 0.0
+    out = Table(
+        title="Case B's gas line against the wood boiler's size (the run's network heat, perfect "
+        f"foresight, the scenario's store; the study's gas {study_gas} k€/a, ±15 %: "
+        f"{0.85 * study_gas:.2f}–{1.15 * study_gas:.2f})"
+    )
+    for column in ("wood kW", "gas heat MWh", "gas k€/a", "gas dev %", "wood k€/a", "wood dev %"):
+        out.add_column(column, justify="right")
+    study_wood = STUDY["wood"][1] or 0.0
+    for r in rows:
+        out.add_row(
+            _cell(r.wood_kw),
+            _cell(r.gas_heat_mwh),
+            _cell(r.gas_keur, 1),
+            _cell(100.0 * (r.gas_keur / study_gas - 1.0), 1),
+            _cell(r.wood_keur, 1),
+            _cell(100.0 * (r.wood_keur / study_wood - 1.0), 1),
+        )
+    console.print(out)
+    return [vars(r) for r in rows]
 
 
 def register(app: typer.Typer, guard: Callable[[Any], Any], command_class: type[Any]) -> None:

@@ -3,6 +3,7 @@ scenario's heat network against the detailed one (`simulators.heat_network.aggre
 one-week periods of synthetic Paris demand, a held-out week), check it over the co-simulated year
 (aggregated against detailed losses), and size the plant with it (`cosim.heat.sizing`) for the
 year's substation demands: the study's plant as given, the gas boiler free, and everything free.
+`gas_by_wood_size`: how the gas line follows the wood boiler's size, for the run's own network heat.
 """
 
 from __future__ import annotations
@@ -104,3 +105,57 @@ def _designs(heat_kw: np.ndarray, dt_h: float, a: Assumptions) -> dict[str, Sizi
         "gas boiler free": size_plant(heat_kw, dt_h, sources(w, None), store(s), factor),
         "all free": size_plant(heat_kw, dt_h, sources(None, None), store(None), factor),
     }
+
+
+@dataclass(frozen=True)
+class WoodSize:
+    """Gas and wood for one wood-boiler size (perfect-foresight dispatch of a network heat series)."""
+
+    wood_kw: float
+    gas_heat_mwh: float
+    wood_heat_mwh: float
+    gas_keur: float
+    wood_keur: float
+
+
+def gas_by_wood_size(
+    heat_kw: np.ndarray,
+    dt_h: float,
+    wood_kw: list[float],
+    store_kwh: float,
+    store_p_kw: float,
+    year: float = 1.0,
+) -> list[WoodSize]:
+    """For each wood boiler in `wood_kw`: the least-cost dispatch with perfect foresight of the
+    network heat `heat_kw` (kW per step) by that wood boiler, a gas boiler large enough for any hour
+    and the given store (`cosim.heat.sizing.size_plant` with every capacity fixed), at the study's
+    fuel prices (wood 30 €/t at 3 MWh/t, gas 30 €/MWh at 0.77 MWh of heat per MWh). Fuel heat and
+    cost are scaled by `year` (a run's duration to a year)."""
+    heat = np.asarray(heat_kw, dtype=float)
+    wood_price, gas_price = 30.0 / 3000.0, 30.0 / 770.0
+    gas_kw = float(np.max(heat, initial=0.0)) + 1.0
+    store = StoreOption(0.0, p_per_kwh=store_p_kw / store_kwh if store_kwh > 0 else 0.0, fixed_kwh=store_kwh)
+    rows = []
+    for wood in wood_kw:
+        sized = size_plant(
+            heat,
+            dt_h,
+            [
+                SourceOption("wood", wood_price, 0.0, 0.0, wood),
+                SourceOption("gas", gas_price, 0.0, 0.0, gas_kw),
+            ],
+            store,
+            0.0,
+        )
+        gas_kwh, wood_kwh = sized.heat_kwh["gas"] * year, sized.heat_kwh["wood"] * year
+        rows.append(WoodSize(wood, gas_kwh / 1e3, wood_kwh / 1e3, gas_kwh * gas_price / 1e3,
+                             wood_kwh * wood_price / 1e3))
+    return rows
+
+
+def run_network_heat_kw(out_dir: Path) -> tuple[np.ndarray, float]:
+    """The co-simulated network heat (`q_network_kw`, kW per step) of a run and its step (h)."""
+    network = read_table(out_dir, "heat_network").set_index("time_s").sort_index()
+    time_s = network.index.to_numpy()
+    dt_h = float(time_s[1] - time_s[0]) / 3600.0 if len(time_s) > 1 else 1.0
+    return np.asarray(network["q_network_kw"].fillna(0.0).to_numpy(), dtype=float), dt_h

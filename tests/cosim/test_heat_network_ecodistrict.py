@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cosim.cli.app import app
 from cosim.heat.ecodistrict import Assumptions, annuity, within_15_pct
-from cosim.heat.planning import plan_case_b
+from cosim.heat.planning import gas_by_wood_size, plan_case_b, run_network_heat_kw
 from cosim.results.writer import read_table
 from cosim.scenario.model import load_scenario
 
@@ -146,3 +146,32 @@ def test_planning_calibrates_checks_over_the_run_and_sizes_the_plant(
 def test_the_15_pct_verdict_ignores_empty_cells() -> None:
     assert within_15_pct(None, 14.0) == "yes" and within_15_pct(float("nan"), -14.9) == "yes"
     assert within_15_pct(-15.1, 2.0) == "no" and within_15_pct(None, float("nan")) == ""
+
+
+def test_gas_follows_the_wood_boiler_by_hand() -> None:
+    """A day at 1,000 kW with a 4-hour peak of 1,600 kW: a 1,200 kW wood boiler leaves 400 kW × 4 h
+    to gas less what the store (100 kWh, 50 kW, η 0.98 each way, 0.2 %/h standing loss) gives in
+    the peak: full at its start, 50 kW in the first hour, what is left in the second
+    (100·0.998 − 50/0.98)·0.998·0.98 = 47.708 kW; 1,700 kW of wood leaves nothing; 900 kW leaves
+    100 kW all day + 700 kW in the peak, with no spare wood to fill the store (gas through the store
+    only loses)."""
+    heat = np.full(24, 1000.0)
+    heat[17:21] = 1600.0
+    rows = gas_by_wood_size(heat, 1.0, [900.0, 1200.0, 1700.0], store_kwh=100.0, store_p_kw=50.0)
+    assert [r.wood_kw for r in rows] == [900.0, 1200.0, 1700.0]
+    second_hour_kw = (100.0 * 0.998 - 50.0 / 0.98) * 0.998 * 0.98
+    assert rows[1].gas_heat_mwh == pytest.approx((4 * 400.0 - 50.0 - second_hour_kw) / 1e3, rel=1e-6)
+    assert rows[2].gas_heat_mwh == pytest.approx(0.0, abs=1e-9)
+    assert rows[0].gas_heat_mwh == pytest.approx((20 * 100.0 + 4 * 700.0) / 1e3, rel=1e-6)
+    for r in rows:  # the fuel lines at the study's prices
+        assert r.gas_keur == pytest.approx(r.gas_heat_mwh / 0.77 * 30.0 / 1e3)
+        assert r.wood_keur == pytest.approx(r.wood_heat_mwh / 3.0 * 30.0 / 1e3)
+        assert r.gas_heat_mwh + r.wood_heat_mwh >= heat.sum() / 1e3 - 1e-9
+
+
+def test_gas_by_wood_size_on_the_run(comparison: tuple[Path, dict[str, Any], str]) -> None:
+    heat, dt_h = run_network_heat_kw(comparison[0] / "b")
+    assert len(heat) == 24 and dt_h == 1.0
+    rows = gas_by_wood_size(heat, dt_h, [100.0, 200.0, 400.0], store_kwh=2000.0, store_p_kw=700.0)
+    gas = [r.gas_heat_mwh for r in rows]
+    assert gas[0] >= gas[1] >= gas[2] and gas[0] > 0
