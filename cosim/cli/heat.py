@@ -182,8 +182,11 @@ def _planning(folder: Path, network_params: dict[str, Any], assumptions: Any) ->
         f"{y.loss_energy_error:+.2%}",
     )
     console.print(cal)
-    sizes = Table(title="Case B plant sized with the aggregated model (perfect foresight over the year)")
-    for column in ("design", "wood kW", "gas kW", "store kWh", "unserved MWh", "capital+O&M+fuel k€/a"):
+    sizes = Table(
+        title="Case B plant sized with the aggregated model (perfect foresight over the year; "
+        "cost: capital, fixed O&M, fuel and particulates)"
+    )
+    for column in ("design", "wood kW", "gas kW", "store kWh", "unserved MWh", "cost k€/a"):
         sizes.add_column(column, justify="left" if column == "design" else "right")
     for name, sized in planning.designs.items():
         sizes.add_row(

@@ -2,7 +2,9 @@
 scenario's heat network against the detailed one (`simulators.heat_network.aggregate.calibrate`,
 one-week periods of synthetic Paris demand, a held-out week), check it over the co-simulated year
 (aggregated against detailed losses), and size the plant with it (`cosim.heat.sizing`) for the
-year's substation demands: the study's plant as given, the gas boiler free, and everything free.
+year's substation demands: the study's plant as given, the gas boiler free, both boilers free with
+the scenario's store, and everything free. Each source's heat costs its fuel and its particulates
+(`fuel_price_per_kwh`), as the annual table counts them.
 `gas_by_wood_size`: how the gas line follows the wood boiler's size, for the run's own network heat.
 """
 
@@ -83,12 +85,25 @@ def plan_case_b(out_dir: Path, network_params: dict[str, Any], a: Assumptions, d
     )
     t_supply_filled = np.where(np.isfinite(t_supply), t_supply, np.nanmean(t_supply))
     heat = network_heat_kw(cal.model, demand, t_ground, t_supply_filled, dt_h)
-    return Planning(cal, year, _designs(heat, dt_h, a))
+    return Planning(cal, year, _designs(heat, dt_h, a, params))
 
 
-def _designs(heat_kw: np.ndarray, dt_h: float, a: Assumptions) -> dict[str, Sizing]:
+def fuel_price_per_kwh(params: NetworkParams, a: Assumptions) -> dict[str, float]:
+    """Each source's cost per kWh of heat as case B's table counts it: its fuel
+    (`price_per_unit` / `heat_per_unit_kwh`) and its particulates at `a.pm_eur_per_kg`."""
+    return {
+        s.name: (s.price_per_unit + s.pm_kg_per_unit * a.pm_eur_per_kg) / s.heat_per_unit_kwh
+        for s in params.sources
+    }
+
+
+def _designs(heat_kw: np.ndarray, dt_h: float, a: Assumptions, params: NetworkParams) -> dict[str, Sizing]:
+    """The plant designs sized for the network heat `heat_kw`: investment and fixed O&M per kW of
+    the wood and gas boilers and per kWh of store from `a`, the sources' heat prices from the
+    scenario (`fuel_price_per_kwh`)."""
     factor = annuity(a.rate, a.years)
-    wood_price, gas_price = 30.0 / 3000.0, 30.0 / 770.0
+    prices = fuel_price_per_kwh(params, a)
+    wood_price, gas_price = prices["wood"], prices["gas"]
 
     def sources(wood: float | None, gas: float | None) -> list[SourceOption]:
         return [
@@ -96,13 +111,18 @@ def _designs(heat_kw: np.ndarray, dt_h: float, a: Assumptions) -> dict[str, Sizi
             SourceOption("gas", gas_price, a.gas_boiler_eur_per_kw, a.gas_om_eur_per_kw_a, gas),
         ]
 
-    def store(kwh: float | None) -> StoreOption:
-        return StoreOption(a.store_eur_per_kwh, p_per_kwh=0.35, fixed_kwh=kwh)
+    def store(kwh: float | None, p_per_kwh: float = 0.35) -> StoreOption:
+        return StoreOption(a.store_eur_per_kwh, p_per_kwh=p_per_kwh, fixed_kwh=kwh)
 
     w, g, s = STUDY_PLANT["wood"], STUDY_PLANT["gas"], STUDY_PLANT["store"]
+    own = params.store
+    own_store = store(own.capacity_kwh, own.p_max_kw / own.capacity_kwh) if own is not None else store(0.0)
     return {
         "the study's plant": size_plant(heat_kw, dt_h, sources(w, g), store(s), factor),
         "gas boiler free": size_plant(heat_kw, dt_h, sources(w, None), store(s), factor),
+        "boilers free, the scenario's store": size_plant(
+            heat_kw, dt_h, sources(None, None), own_store, factor
+        ),
         "all free": size_plant(heat_kw, dt_h, sources(None, None), store(None), factor),
     }
 

@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from cosim.cli.app import app
 from cosim.heat.ecodistrict import Assumptions, annuity, within_15_pct
-from cosim.heat.planning import gas_by_wood_size, plan_case_b, run_network_heat_kw
+from cosim.heat.planning import fuel_price_per_kwh, gas_by_wood_size, plan_case_b, run_network_heat_kw
 from cosim.results.writer import read_table
 from cosim.scenario.model import load_scenario
+from simulators.heat_network.params import NetworkParams
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -132,15 +133,27 @@ def test_planning_calibrates_checks_over_the_run_and_sizes_the_plant(
     network = read_table(out / "b", "heat_network")
     designs = planning.designs
     assert designs["the study's plant"].capacity_kw == pytest.approx({"wood": 1200.0, "gas": 800.0})
-    for name in ("gas boiler free", "all free"):
+    own = "boilers free, the scenario's store"
+    assert designs[own].store_kwh == pytest.approx(scenario.heat_network.store.capacity_kwh)
+    for name in ("gas boiler free", own, "all free"):
         assert designs[name].unserved_kwh == pytest.approx(0.0, abs=1e-3)
     # freeing a capacity never makes the optimum dearer
-    assert designs["all free"].annual_cost <= designs["gas boiler free"].annual_cost + 1e-6
+    assert designs[own].annual_cost <= designs["gas boiler free"].annual_cost + 1e-6
+    assert designs["all free"].annual_cost <= designs[own].annual_cost + 1e-6
     assert designs["gas boiler free"].capacity_kw["wood"] == pytest.approx(1200.0)
     assert (
         float(network["q_network_kw"].max())
         < 1200.0 + 700.0 + designs["gas boiler free"].capacity_kw["gas"] + 1e3
     )
+
+
+def test_the_planner_prices_each_source_s_heat_with_its_fuel_and_particulates() -> None:
+    """Case B's sources: wood 30 €/t at 3,000 kWh/t with 2 kg of particulates per t, gas 30 €/MWh
+    at 770 kWh/MWh with 0.0018 kg per MWh; particulates at 10 €/kg (as the table counts them)."""
+    scenario = load_scenario(SCENARIOS / "eco-district-b.yaml")
+    params = NetworkParams.from_dict(scenario.heat_network_params(), where="case B")
+    prices = fuel_price_per_kwh(params, Assumptions())
+    assert prices == pytest.approx({"wood": (30.0 + 2.0 * 10.0) / 3000.0, "gas": (30.0 + 0.018) / 770.0})
 
 
 def test_the_15_pct_verdict_ignores_empty_cells() -> None:
