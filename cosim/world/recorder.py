@@ -7,8 +7,9 @@ order; `events` inputs (lists of dicts) go to the `events` table. Every entity h
 its table, and mosaik hands over an attribute's sources in the same order every step, so where each
 value goes is worked out once per attribute (a `_Plan`, checked by the count and the first and last
 source every step) and a step copies slices of the values into the tables' columns (a vector that
-fills a whole table is its column as it is). The recorder runs in process: it writes through the `ResultsWriter` and reports progress to the callback of the run's
-`RunContext` (init parameter `context`).
+fills a whole table is its column as it is). The recorder runs in process: it writes through the
+`ResultsWriter` and reports progress to the callback of the run's `RunContext` (init parameter
+`context`).
 """
 
 from __future__ import annotations
