@@ -454,27 +454,16 @@ class BridgeCore:
         forecasts_by_host, forecasts_alone = self.batches.split(forecasts)
         for agent, series in forecasts_alone.items():
             forecast = self.factory.forecast(tick, time_s or 0, step_s or 1, series)
-            topic = self.scheme.topic(Kind.FORECAST, agent)
-            payload = self.path.encode(topic, forecast)
-            if payload is None:
-                continue
-            items.append((topic, payload))
-            n_forecasts += 1
-            self._record_out(topic, Kind.FORECAST, agent, tick, forecast.seq, len(payload), forecast.ts_s)
+            n_forecasts += self._queue(items, self.scheme.topic(Kind.FORECAST, agent), agent, forecast)
         for host, of_host in forecasts_by_host.items():
             n_forecasts += self._add_forecast_batches(items, host, tick, of_host, time_s or 0, step_s or 1)
         by_host, alone = self.batches.split(measurements)
         carried: list[int] = []  # agents whose measurements each item carries, after the forecasts
         for agent, values in alone.items():
             message = self.factory.meas(tick, values, time_s=time_s)
-            topic = self._meas_topics[agent]
-            payload = self.path.encode(topic, message)
-            if payload is None:
-                continue
-            items.append((topic, payload))
-            carried.append(1)
-            self._sent_perf[agent] = time.perf_counter()
-            self._record_out(topic, Kind.MEAS, agent, tick, message.seq, len(payload), message.ts_s)
+            if self._queue(items, self._meas_topics[agent], agent, message):
+                carried.append(1)
+                self._sent_perf[agent] = time.perf_counter()
         for host, entries in by_host.items():
             carried += self._add_batches(items, host, tick, entries, time_s, wait_s * PARTIAL_SHARE)
         clock = self.factory.clock(
@@ -484,13 +473,8 @@ class BridgeCore:
             deadline_unix_s=deadline_unix_s,
             final=final,
         )
-        clock_payload = self.path.encode(self._clock_topic, clock)
-        if clock_payload is not None:
+        if self._queue(items, self._clock_topic, self.bridge_id, clock):
             self._final_sent |= final
-            items.append((self._clock_topic, clock_payload))
-            self._record_out(
-                self._clock_topic, Kind.CLOCK, self.bridge_id, tick, clock.seq, len(clock_payload), clock.ts_s
-            )
         published = await self.connection.publish_many(items, wait_s=wait_s)
         return sum(carried[: max(0, published - n_forecasts)])
 
@@ -509,15 +493,12 @@ class BridgeCore:
         counts: list[int] = []
         for chunk in batch_chunks(entries):
             message = self.factory.meas_batch(tick, chunk, time_s=time_s, partial_after_s=partial_after_s)
-            payload = self.path.encode(topic, message)
-            if payload is None:
+            if not self._queue(items, topic, host, message):
                 continue
-            items.append((topic, payload))
             counts.append(len(chunk))
             sent = self._host_sent_perf[host] = time.perf_counter()
             for agent in chunk:
                 self._sent_perf[agent] = sent
-            self._record_out(topic, Kind.MEAS_BATCH, host, tick, message.seq, len(payload), message.ts_s)
             self.recorder.add_batched("out", chunk)
         return counts
 
@@ -535,15 +516,21 @@ class BridgeCore:
         topic = self._forecast_topics[host]
         appended = 0
         for chunk in forecast_chunks(entries):
-            message = self.factory.forecast_batch(tick, start_s, step_s, chunk)
-            payload = self.path.encode(topic, message)
-            if payload is None:
-                continue
-            items.append((topic, payload))
-            appended += 1
-            self._record_out(topic, Kind.FORECAST_BATCH, host, tick, message.seq, len(payload), message.ts_s)
-            self.recorder.add_batched("out", chunk)
+            if self._queue(items, topic, host, self.factory.forecast_batch(tick, start_s, step_s, chunk)):
+                appended += 1
+                self.recorder.add_batched("out", chunk)
         return appended
+
+    def _queue(self, items: list[tuple[str, bytes]], topic: str, recipient: str, message: Message) -> bool:
+        """Append `message` for `recipient` on `topic` to `items`, encoded through the middleware, and
+        record it; False if a middleware kept it back."""
+        payload = self.path.encode(topic, message)
+        if payload is None:
+            return False
+        items.append((topic, payload))
+        self._record_out(topic, Kind(message.kind), recipient, message.tick, message.seq, len(payload),
+                         message.ts_s)
+        return True
 
     def _with_fallbacks(
         self, late: tuple[str, ...], fallbacks: Mapping[str, Values]
