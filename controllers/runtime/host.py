@@ -5,6 +5,10 @@
 of hundreds, and a message for several agents (the clock, the bridge's status) is decoded once.
 Use it for large in-process populations (benchmarks, 100+ simulated buildings).
 
+A message for several of its agents (the clock, the bridge's status, a round's broadcast) passes
+the middleware once, as the host's (its agents share one middleware chain), and reaches each of
+them verified; a message for one agent passes that agent's.
+
 Differences from one connection per agent: the last will is the host's (`status/{host_id}`
 = offline), not one per agent, so a bridge notices a crashed host only through its agents'
 missing setpoints; and a broker ACL must allow the host to publish under its agents' names.
@@ -160,8 +164,18 @@ class AgentHost:
                 await self._hand_out_forecasts(message)
             return
         # the topic's kind is the message's (checked by decode_raw), so receivers depend on the topic only
-        for runner in self._receivers_of(raw.topic, message.kind):
-            await runner.on_decoded(message, raw.topic)
+        receivers = self._receivers_of(raw.topic, message.kind)
+        if len(receivers) == 1:
+            await receivers[0].on_decoded(message, raw.topic)
+            return
+        if self.path:  # a message for several agents (the clock, a round's broadcast): the middleware
+            # once, the host's (its agents' is the same), rejections counted and recorded once
+            passed = self.path.accept(raw.topic, message, self.dropped)
+            if passed is None:
+                return
+            message = passed
+        for runner in receivers:
+            await runner.handle_verified(message)
 
     # ---------------------------------------------------------------- batches
 
