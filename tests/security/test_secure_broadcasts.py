@@ -1,7 +1,13 @@
-"""Plans handed down in a secured run: the planner logs in as its principal and signs each retained
-plan with its Ed25519 key; agents that connect later take the planner's plan and reject forged
-retained plans (an HMAC, another Ed25519 key, none), each counted by reason, even with the
-planner's broker password stolen."""
+"""What an agent host takes from the broadcasters of a secured run.
+
+Plans handed down: the planner logs in as its principal and signs each retained plan with its
+Ed25519 key; agents that connect later take the planner's plan and reject forged retained plans (an
+HMAC, another Ed25519 key, none), each counted by reason, even with the planner's broker password
+stolen.
+
+The clock, a message for several agents of one host: it passes the host's signature check once; a
+signed clock reaches every agent of the host, and an unsigned one (sent with the bridge's stolen
+broker password) reaches none and is rejected and counted once for the host, not once per agent."""
 
 from __future__ import annotations
 
@@ -13,11 +19,12 @@ import aiomqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controllers.messages import Message, MessageFactory, PlanMessage, encode
+from controllers.messages import ClockMessage, Codec, Message, MessageFactory, PlanMessage, encode
+from controllers.middleware import MessagePath
 from controllers.runtime import AgentHost
 from controllers.runtime.agent import Agent
 from controllers.signing import Keyring, SigningMiddleware
-from controllers.topics import Kind, TopicScheme
+from controllers.topics import BRIDGE_ID, Kind, TopicScheme
 from cosim.mqtt.brokers import MosquittoBroker, start_mosquitto
 from cosim.plans.handdown import Schedule, publish_plans
 from cosim.security import SecurityDir, init_security
@@ -42,6 +49,19 @@ class PlanKeeper(Agent):
     async def on_message(self, message: Message) -> None:
         if isinstance(message, PlanMessage):
             self.plans.append(message)
+
+
+class ClockKeeper(Agent):
+    """Keeps the ticks of the clock messages it is handed."""
+
+    kind = "clock-keeper"
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(agent_id)
+        self.ticks: list[int] = []
+
+    async def on_tick(self, message: ClockMessage) -> None:
+        self.ticks.append(message.tick)
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +140,34 @@ def test_a_secured_run_with_plans_needs_the_folders_planner(tmp_path: Path) -> N
     folder.revoke(["planner"])
     with pytest.raises(ValueError, match="no \\(unrevoked\\) principal 'planner'"):
         load_run_security(folder.path, AGENTS, plans=True)
+
+
+async def test_a_hosts_agents_share_one_check_of_the_clock(broker: MosquittoBroker,
+                                                           folder: SecurityDir) -> None:
+    run = "r2"  # not the plans test's run, whose retained plans (forged ones among them) stay on the broker
+    keepers = [ClockKeeper(a) for a in AGENTS]
+    login = RunSecurity(folder).host()
+    verifier = login.middleware()
+    host = AgentHost(keepers, login.broker_url(broker.url), run, prefix=PREFIX, host_id=login.username,
+                     middleware=[verifier])
+    bridge = RunSecurity(folder).bridge()
+    signer = MessagePath(BRIDGE_ID, Codec.JSON, [bridge.middleware()])
+    factory = MessageFactory(run, BRIDGE_ID)
+    topic = TopicScheme(run=run, prefix=PREFIX).topic(Kind.CLOCK, BRIDGE_ID)
+    forged = encode(factory.clock(1, 900, step_s=900))  # unsigned, with a fresh sequence number
+    signed = signer.encode(topic, factory.clock(2, 1800, step_s=900))
+    assert signed is not None
+    url = bridge.broker_url(broker.url)
+    async with host:
+        assert await host.wait_ready(TIMEOUT_S)
+        async with aiomqtt.Client(url.host, url.port, username=url.username, password=url.password,
+                                  tls_context=url.ssl_context()) as client:
+            await client.publish(topic, forged, qos=1)
+            await client.publish(topic, signed, qos=1)
+            async with asyncio.timeout(TIMEOUT_S):
+                while not all(k.ticks for k in keepers):
+                    await asyncio.sleep(0.02)
+    assert [k.ticks for k in keepers] == [[2]] * len(AGENTS)
+    assert verifier.counts == {"unsigned": 1}  # once for the host, not once per agent
+    assert host.dropped.by_reason() == {"middleware": 1}
+    assert all(runner.dropped.by_reason() == {} for runner in host.runners)
