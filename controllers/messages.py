@@ -391,10 +391,10 @@ def message_kind(message: Message) -> Kind:
 # Bounds for `batch_chunks`: the longest JSON of one entry of a batch ("name":-1.2345678901234567e-308,)
 # and of one agent's key and braces, and room for the envelope and the rest of the body.
 _Entry = TypeVar("_Entry")
-_VALUE_BYTES: Final = 64 + 3 + 24 + 1
+FLOAT_BYTES: Final = 25  # the longest JSON of a float in a list: -1.2345678901234567e-308,
+_VALUE_BYTES: Final = 64 + 3 + FLOAT_BYTES
 _AGENT_BYTES: Final = 64 + 3 + 2 + 1
 _ENVELOPE_BYTES: Final = 4096
-_FLOAT_BYTES: Final = 25  # -1.2345678901234567e-308,
 
 
 def batch_chunks(values: BatchValues) -> list[dict[str, Mapping[str, float | None]]]:
@@ -409,7 +409,7 @@ def forecast_chunks(
 ) -> list[dict[str, Mapping[str, Sequence[float]]]]:
     """`forecasts` (agent → its series) split into parts that each fit one forecast batch, by a
     worst-case bound on each agent's encoded size (`chunked`)."""
-    return chunked(forecasts, lambda series: _AGENT_BYTES + sum(_AGENT_BYTES + _FLOAT_BYTES * len(v)
+    return chunked(forecasts, lambda series: _AGENT_BYTES + sum(_AGENT_BYTES + FLOAT_BYTES * len(v)
                                                                 for v in series.values()))
 
 

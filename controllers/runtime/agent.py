@@ -419,12 +419,13 @@ class AgentRunner:
             return None
 
     async def publish_setpoints(self, tick: int, setpoints: Setpoints) -> None:
-        """Validate and publish `setpoints` for `tick` on this agent's setpoint topic."""
+        """Validate and publish `setpoints` for `tick` on this agent's setpoint topic, or hand them to
+        the host's setpoint batch (`setpoint_outbox`), which validates them there."""
+        outbox = self.setpoint_outbox
+        if outbox is not None and outbox(self.agent.agent_id, tick, setpoints):
+            return
         message = await self.setpoint_message(tick, setpoints)
         if message is None:
-            return
-        outbox = self.setpoint_outbox
-        if outbox is not None and outbox(self.agent.agent_id, tick, message.body.values):
             return
         # queued without waiting for the broker's acknowledgement: the bridge is the judge of arrival
         payload = self.path.encode(self._setpoint_topic, message)

@@ -34,10 +34,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from controllers.messages import (
+    FLOAT_BYTES,
     AdmmUpdateBody,
     Codec,
     DropCounter,
@@ -59,8 +60,7 @@ log = logging.getLogger(__name__)
 
 MAX_CACHED_TOPICS = 1 << 16
 _BATCHED_TICKS_KEPT = 8
-_UPDATE_BYTES = 512  # a bound on a round update's JSON in a batch: its name and fields …
-_FLOAT_BYTES = 25  # … and each float of its net power
+_UPDATE_BYTES = 512  # a bound on a round update's JSON in a batch without its floats: name and fields
 
 
 class AgentHost:
@@ -222,10 +222,11 @@ class AgentHost:
 
     def _queue_setpoints(self, agent_id: str, tick: int, setpoints: Setpoints) -> bool:
         """Keep `agent_id`'s setpoints, sent outside a measurement batch (e.g. on an ADMM decision),
-        for the host's next setpoint batch, if the bridge batches for this host at `tick`."""
-        if tick not in self._batched_ticks:
+        for the host's next setpoint batch, if the bridge batches for this host at `tick` (they are
+        validated there; invalid ones are reported by their agent and left out, `_publish_answers`)."""
+        if tick not in self._batched_ticks or not isinstance(setpoints, Mapping):
             return False
-        self._setpoints_out.setdefault(tick, {})[agent_id] = setpoints
+        self._setpoints_out.setdefault(tick, {})[agent_id] = dict(setpoints)
         if not self._setpoint_flush_due:
             self._setpoint_flush_due = True
             asyncio.get_running_loop().call_soon(self._flush_setpoints)
@@ -338,4 +339,4 @@ def _round_chunks(updates: dict[str, AdmmUpdateBody]) -> list[dict[str, AdmmUpda
     """`updates` in parts that each fit one batch message (one part for a host of a few hundred
     agents at a day's horizon): a bound on an update's JSON is its name and fields, and ~25 bytes
     per float."""
-    return chunked(updates, lambda update: _UPDATE_BYTES + _FLOAT_BYTES * len(update.p_net_kw))
+    return chunked(updates, lambda update: _UPDATE_BYTES + FLOAT_BYTES * len(update.p_net_kw))

@@ -38,6 +38,19 @@ class ListAgent(Agent):
         return [1.0]  # type: ignore[return-value]  # the error under test
 
 
+class LaterAgent(Agent):
+    """Sets its setpoints outside `step`, as an ADMM agent does when its decision arrives: the echo of
+    its measurement, or what `answer` gives."""
+
+    def __init__(self, agent_id: str, answer: Any = None) -> None:
+        super().__init__(agent_id)
+        self.answer = answer
+
+    async def on_measurement(self, message: MeasMessage) -> None:
+        answer = dict(message.body.values) if self.answer is None else self.answer
+        await self.ctx.publish_setpoints(message.tick, answer)
+
+
 @asynccontextmanager
 async def hosted(url: str, prefix: str, hosts: Mapping[str, Sequence[Agent]], *, batches: bool = True,
                  alone: Sequence[Agent] = (),
@@ -153,6 +166,21 @@ async def test_invalid_setpoints_leave_out_only_their_agent(session_mosquitto_ur
             assert await bridge.wait_for_state(agent, "error", TIMEOUT_S)  # the agent said why
 
 
+async def test_setpoints_set_outside_step_join_the_batch_and_invalid_ones_leave_out_their_agent(
+        session_mosquitto_url: str, topic_prefix: str) -> None:
+    agents = [LaterAgent("a0"), LaterAgent("bad", {"battery_p_kw": float("nan")}), LaterAgent("odd", [1.0]),
+              LaterAgent("a1")]
+    ids = ["a0", "bad", "odd", "a1"]
+    async with hosted(session_mosquitto_url, topic_prefix, {"h1": agents}, step_timeout_s=1.0) as (bridge, _):
+        result = await bridge.exchange(0, meas(ids, 0))
+        assert result.late_agents == ("bad", "odd")
+        assert result.setpoints["a0"] == meas(ids, 0)["a0"] and result.setpoints["a1"] == meas(ids, 0)["a1"]
+        for agent in ("bad", "odd"):
+            assert await bridge.wait_for_state(agent, "error", TIMEOUT_S)  # the agent said why
+        traffic = bridge.recorder.traffic()
+    assert traffic["a0"].batched_in == traffic["a1"].batched_in == 1  # in the host's batch, not alone
+
+
 async def test_malformed_setpoint_batches_are_counted_and_dropped(session_mosquitto_url: str,
                                                                   topic_prefix: str) -> None:
     url = session_mosquitto_url
@@ -213,7 +241,8 @@ async def test_malformed_measurement_batches_are_counted_and_dropped(session_mos
 
 def test_hosts_are_checked() -> None:
     agents = ["a0", "a1"]
-    split = HostBatches.of({"h": ["a0"]}, agents).split({"a0": {}, "a1": {}})
+    measurements: dict[str, dict[str, float | None]] = {"a0": {}, "a1": {}}
+    split = HostBatches.of({"h": ["a0"]}, agents).split(measurements)
     assert split == ({"h": {"a0": {}}}, {"a1": {}})
     with pytest.raises(ValueError, match="unknown agents"):
         HostBatches.of({"h": ["zz"]}, agents)
