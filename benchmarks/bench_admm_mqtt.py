@@ -127,7 +127,8 @@ class Mqtt:
     steps: tuple[Step, Step]
     messages: int
     megabytes: float
-    cpu_s: float = math.nan  # CPU of the two steps: this process, the agents' and `cpu_pids`' processes
+    cpu_s: float = math.nan  # CPU of the steps: this process, the agents' and `cpu_pids`' processes
+    more_warm_s: tuple[float, ...] = ()  # wall times of the warm steps after the first (`datas` beyond two)
 
 
 def process_cpu_s(pid: int | None) -> float:
@@ -223,7 +224,9 @@ async def _over_mqtt(
     bound: bool = False,
     cpu_pids: Sequence[int] = (),
 ) -> Mqtt:
-    """The two steps over MQTT on the broker at `url`; `security`: a secured run (the broker runs
+    """The steps over MQTT on the broker at `url`, one per entry of `datas` (the first cold, the rest
+    warm; `Mqtt.steps` are the first two, `Mqtt.more_warm_s` the walls of the rest); `security`: a
+    secured run (the broker runs
     with the folder's TLS, passwords and ACL, made by `security_folder`; each host logs in and
     signs as its principal, the bridge as `bridge`). `batch`: the bridge knows the agent hosts
     (their agents' forecasts go in one message per host, their setpoints come back in one) and
@@ -272,7 +275,7 @@ async def _over_mqtt(
             return own.user + own.system + sum(process_cpu_s(pid) for pid in pids)
 
         cpu_before = cpu_s()
-        for tick in range(2):
+        for tick in range(len(datas)):
             forecasts = {d.name: agent_data_to_series(d) for d in datas[tick]}
             r = await bridge.exchange(tick, {}, time_s=900 * tick, step_s=900, forecasts=forecasts)
             if r.late_agents:
@@ -304,9 +307,9 @@ async def _over_mqtt(
         for p in procs:
             p.join(10.0)
     if bound:  # after the run: ~4 ms an agent, which would hold the bridge's event loop between steps
-        steps = [dataclasses.replace(step, bound=_bound(datas[tick], limits, watch.last_broadcast[tick]))
-                 for tick, step in enumerate(steps)]
-    return Mqtt((steps[0], steps[1]), messages, mbytes, cpu_used)
+        steps[:2] = [dataclasses.replace(step, bound=_bound(datas[tick], limits, watch.last_broadcast[tick]))
+                     for tick, step in enumerate(steps[:2])]
+    return Mqtt((steps[0], steps[1]), messages, mbytes, cpu_used, tuple(step.wall_s for step in steps[2:]))
 
 
 def security_folder(names: list[str], hosts: int, folder: Path) -> RunSecurity:

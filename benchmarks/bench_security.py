@@ -12,17 +12,19 @@
    ADMM update and broadcast (96 steps), and the clock (Ed25519).
 
 Off and on alternate `--repeats` times; "best" is the best of the repeats (the machine's other load
-only ever adds), "paired" the median of the ratios of the runs measured back to back. Targets
+only ever adds), "paired" the median of the ratios of the runs measured back to back, with their
+quartiles. A warm ADMM step is the median of the `--warm-steps` warm steps of one run. Targets
 (issue 18): ADMM step ≤ 1.15×, bridged step ≤ 1.3×.
 
-    python benchmarks/bench_security.py [--agents 100] [--admm-agents 100] [--steps 24] [--repeats 5]
-                                        [--unbatched]
+    python benchmarks/bench_security.py [--agents 100] [--admm-agents 100] [--steps 24] [--repeats 7]
+                                        [--warm-steps 4] [--unbatched]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import os
 import statistics
@@ -40,6 +42,8 @@ from bench_admm_mqtt import (  # benchmarks/ is on sys.path when run as a script
 from bench_cosim import scenario as cosim_scenario
 
 from controllers.admm import alm_qp
+from controllers.admm.agent import AdmmAgent
+from controllers.admm.data import AgentData
 from controllers.messages import AdmmUpdateBody, Message, decode, encode
 from controllers.runtime.identity import ClientSecurity
 from controllers.runtime.stamping import LeanMessageFactory
@@ -86,21 +90,35 @@ def cosim_step_ms(n_agents: int, steps: int, batch: bool,
 # ------------------------------------------------------------------------------------ ADMM
 
 
+@functools.cache
+def _step_datas(n_agents: int, seed: int, steps: int) -> list[list[AgentData]]:
+    """The data of `steps` control steps: the district of `bench_admm_mqtt`, each next step's from
+    the agents' own optima of the one before (every step a warm one after the first)."""
+    data, _limits, free = _district(n_agents, seed)
+    datas = [data]
+    while len(datas) < steps:
+        data = [next_step_data(a, p) for a, p in zip(data, free, strict=True)]
+        datas.append(data)
+        free = [AdmmAgent(a).solve_alone() for a in data]
+    return datas
+
+
 def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None,
-                 seed: int, batch: bool = True) -> tuple[float, float, float]:
-    """Wall time (s) of a cold and a warm ADMM control step over MQTT (`bench_admm_mqtt`'s runs, on
-    a Mosquitto of their own), and the CPU time (s) of the two steps in this process, the agents'
-    processes and the broker. `batch`: the bridge and each agent host exchange one message per host
-    (forecasts, setpoints, each round's updates), else one per agent."""
-    data0, limits, free = _district(n_agents, seed)
-    datas = [data0, [next_step_data(a, p) for a, p in zip(data0, free, strict=True)]]
+                 seed: int, batch: bool = True, warm_steps: int = 4) -> tuple[float, float, float]:
+    """Wall time (s) of the cold ADMM control step over MQTT (`bench_admm_mqtt`'s runs, on a
+    Mosquitto of their own), the median wall time (s) of the `warm_steps` warm steps after it, and
+    the CPU time (s) of all the steps in this process, the agents' processes and the broker.
+    `batch`: the bridge and each agent host exchange one message per host (forecasts, setpoints,
+    each round's updates), else one per agent."""
+    datas = _step_datas(n_agents, seed, 1 + warm_steps)
+    limits = _district(n_agents, seed)[1]
     broker = start_mosquitto(security=None if security is None else security.broker())
     try:
         run = asyncio.run(_over_mqtt(datas, limits, broker.url, workers, 60.0, batch, security,
                                      cpu_pids=[broker.pid] if broker.pid is not None else []))
     finally:
         broker.close()
-    return run.steps[0].wall_s, run.steps[1].wall_s, run.cpu_s
+    return run.steps[0].wall_s, statistics.median((run.steps[1].wall_s, *run.more_warm_s)), run.cpu_s
 
 
 # ------------------------------------------------------------------------------------ per message
@@ -165,8 +183,13 @@ def _ratio(on: float, off: float) -> str:
 
 
 def _paired(on: list[float], off: list[float]) -> str:
-    """The median of the ratios of the runs measured back to back (steadier on a shared machine)."""
-    return f"{statistics.median(a / b for a, b in zip(on, off, strict=True)):.2f}×"
+    """The median of the ratios of the runs measured back to back (steadier on a shared machine),
+    and their lower and upper quartiles: how far one pair of runs can be from it."""
+    ratios = [a / b for a, b in zip(on, off, strict=True)]
+    if len(ratios) < 4:
+        return f"{statistics.median(ratios):.2f}×"
+    low, _, high = statistics.quantiles(ratios, n=4)
+    return f"{statistics.median(ratios):.2f}× ({low:.2f}–{high:.2f})"
 
 
 def main() -> None:
@@ -177,7 +200,8 @@ def main() -> None:
     parser.add_argument("--admm-agents", type=int, default=100, help="agents of the ADMM step (0: skip)")
     parser.add_argument("--workers", type=int, default=2, help="ADMM agent processes")
     parser.add_argument("--steps", type=int, default=24, help="control steps of each bridged run")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--warm-steps", type=int, default=4, help="warm ADMM steps after the cold one")
     parser.add_argument("--unbatched", action="store_true",
                         help="also one message per agent (bridged) and one update per agent (ADMM)")
     parser.add_argument("--seed", type=int, default=1)
@@ -212,23 +236,27 @@ def main() -> None:
         for label, batch in admm_setups if security is not None else []:
             cold_off, warm_off, cold_on, warm_on, cpu_off, cpu_on = [], [], [], [], [], []
             for _ in range(args.repeats):  # off and on alternate, ~10-20 s each
-                c, w, cpu = admm_steps_s(args.admm_agents, args.workers, None, args.seed, batch)
+                c, w, cpu = admm_steps_s(args.admm_agents, args.workers, None, args.seed, batch,
+                                         args.warm_steps)
                 cold_off.append(c)
                 warm_off.append(w)
                 cpu_off.append(cpu)
-                c, w, cpu = admm_steps_s(args.admm_agents, args.workers, security, args.seed, batch)
+                c, w, cpu = admm_steps_s(args.admm_agents, args.workers, security, args.seed, batch,
+                                         args.warm_steps)
                 cold_on.append(c)
                 warm_on.append(w)
                 cpu_on.append(cpu)
-            for what, off_s, on_s in (("cold", cold_off, cold_on), ("warm", warm_off, warm_on),
-                                      ("CPU of both steps (bridge, agents, broker)", cpu_off, cpu_on)):
+            for what, off_s, on_s in (("cold", cold_off, cold_on),
+                                      (f"warm (median of {args.warm_steps})", warm_off, warm_on),
+                                      ("CPU of the steps (bridge, agents, broker)", cpu_off, cpu_on)):
                 rows.append((f"ADMM step over MQTT, N = {args.admm_agents}, {label}, {what} [s]",
                              f"{min(off_s):.3f}", f"{min(on_s):.3f}", _ratio(min(on_s), min(off_s)),
                              _paired(on_s, off_s)))
                 print(rows[-1], flush=True)
         micro = per_message_us(cosim_security)
     print()
-    print("| what | security off (best) | security on (best) | on / off (best) | on / off (paired median) |")
+    print("| what | security off (best) | security on (best) | on / off (best) "
+          "| on / off (paired median, quartiles) |")
     print("|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
