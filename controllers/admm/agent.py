@@ -369,34 +369,16 @@ class LocalQp:
         start = time.perf_counter()
         qp = self.qp
         split = _interior_split(qp)
-        n_rows, bounded, equal = split.n_rows, split.bounded, split.equal
-        lo, hi = qp.l[:n_rows], qp.u[:n_rows]
-        x_lb = np.full(qp.layout.n_var, -np.inf)
-        x_ub = np.full(qp.layout.n_var, np.inf)
-        x_lb[bounded], x_ub[bounded] = qp.l[n_rows:], qp.u[n_rows:]
         solver = piqp.SparseSolver()
         solver.settings.verbose = False
-        solver.setup(
-            diagonal_csc(self._p_diag()),
-            self._q(),
-            split.a_eq(qp),
-            hi[equal],
-            split.a_ineq(qp),
-            lo[~equal],
-            hi[~equal],
-            x_lb,
-            x_ub,
-        )
+        solver.setup(*split.problem(qp, self._p_diag(), self._q()))
         status = solver.solve()
         elapsed = time.perf_counter() - start
         res = solver.result
         x = np.asarray(res.x, dtype=float)
         if status != piqp.PIQP_SOLVED or not np.all(np.isfinite(x)):
             return None
-        y = np.empty(qp.layout.n_row)  # OSQP's y: + where the upper bound holds, − at the lower
-        y[:n_rows][equal] = res.y
-        y[:n_rows][~equal] = np.asarray(res.z_u) - np.asarray(res.z_l)
-        y[n_rows:] = (np.asarray(res.z_bu) - np.asarray(res.z_bl))[bounded]
+        y = split.osqp_duals(res)
         self._warm_start(x, y)
         self.last = LocalSolution(x, y, qp.objective(x), "solved", int(res.info.iter), elapsed)
         return self.last
@@ -405,29 +387,51 @@ class LocalQp:
 @dataclass(frozen=True)
 class _InteriorSplit:
     """PIQP's view of a layout's A: the general rows (the bound rows become PIQP's box), split into
-    equalities and inequalities, as CSC patterns with the positions of their values in A's data."""
+    equalities (`eq_rows`) and inequalities (`ineq_rows`), with the positions of their values in A's
+    data (`gather_eq`, `gather_ineq`).
+
+    The matrices and box arrays handed to PIQP are kept here and refilled for each agent of the
+    split (scipy's checks in building three CSC matrices cost about as much as PIQP's setup of a
+    storage agent): PIQP copies its data in `setup`, and a process's agents solve one at a time."""
 
     n_rows: int
     bounded: np.ndarray
-    equal: np.ndarray
-    shapes: tuple[tuple[int, int], tuple[int, int]]
-    patterns: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    eq_rows: np.ndarray
+    ineq_rows: np.ndarray
+    gather_eq: np.ndarray
+    gather_ineq: np.ndarray
+    p: sp.csc_matrix
+    a_eq: sp.csc_matrix
+    a_ineq: sp.csc_matrix
+    x_lb: FloatArray
+    x_ub: FloatArray
 
-    def a_eq(self, qp: QpMatrices) -> sp.csc_matrix:
-        indptr, indices, gather = self.patterns[0]
-        return sp.csc_matrix((qp.a.data[gather], indices, indptr), shape=self.shapes[0])
+    def problem(self, qp: QpMatrices, p_diag: FloatArray, q: FloatArray) -> tuple[Any, ...]:
+        """PIQP's setup arguments (P, c, A, b, G, h_l, h_u, x_l, x_u) for `qp` with P's diagonal
+        `p_diag` and the linear term `q` (the arrays are this split's, refilled)."""
+        self.p.data[:] = p_diag
+        np.take(qp.a.data, self.gather_eq, out=self.a_eq.data)
+        np.take(qp.a.data, self.gather_ineq, out=self.a_ineq.data)
+        self.x_lb[self.bounded] = qp.l[self.n_rows :]
+        self.x_ub[self.bounded] = qp.u[self.n_rows :]
+        b = qp.u.take(self.eq_rows)
+        h_l, h_u = qp.l.take(self.ineq_rows), qp.u.take(self.ineq_rows)
+        return self.p, q, self.a_eq, b, self.a_ineq, h_l, h_u, self.x_lb, self.x_ub
 
-    def a_ineq(self, qp: QpMatrices) -> sp.csc_matrix:
-        indptr, indices, gather = self.patterns[1]
-        return sp.csc_matrix((qp.a.data[gather], indices, indptr), shape=self.shapes[1])
+    def osqp_duals(self, res: Any) -> FloatArray:
+        """OSQP's y from PIQP's result: + where the upper bound holds, − at the lower."""
+        y = np.empty(self.n_rows + self.bounded.shape[0])
+        y[self.eq_rows] = res.y
+        y[self.ineq_rows] = np.asarray(res.z_u) - np.asarray(res.z_l)
+        y[self.n_rows :] = (np.asarray(res.z_bu) - np.asarray(res.z_bl))[self.bounded]
+        return y
 
 
 _SPLITS: dict[tuple[QpLayout, bytes], _InteriorSplit] = {}
 
 
 def _interior_split(qp: QpMatrices) -> _InteriorSplit:
-    bounded = qp.layout.bounded_indices()
-    n_rows = qp.layout.n_row - bounded.shape[0]
+    n_rows = qp.layout.n_row - qp.layout.n_bounded
     lo, hi = qp.l[:n_rows], qp.u[:n_rows]
     equal = np.isfinite(lo) & (lo == hi)
     key = (qp.layout, equal.tobytes())
@@ -439,9 +443,25 @@ def _interior_split(qp: QpMatrices) -> _InteriorSplit:
         parts = []
         for rows in (equal, ~equal):
             part = sp.csc_matrix(positions[rows])
-            parts.append((part.indptr.copy(), part.indices.copy(), part.data.astype(np.int64) - 1))
-        shapes = ((int(equal.sum()), qp.layout.n_var), (int((~equal).sum()), qp.layout.n_var))
-        found = _SPLITS[key] = _InteriorSplit(n_rows, bounded, equal, shapes, (parts[0], parts[1]))
+            gather = part.data.astype(np.int64) - 1
+            matrix = sp.csc_matrix(
+                (np.zeros(gather.shape[0]), part.indices.copy(), part.indptr.copy()), shape=part.shape
+            )
+            parts.append((gather, matrix))
+        n = qp.layout.n_var
+        found = _SPLITS[key] = _InteriorSplit(
+            n_rows,
+            qp.layout.bounded_indices(),
+            np.flatnonzero(equal),
+            np.flatnonzero(~equal),
+            parts[0][0],
+            parts[1][0],
+            diagonal_csc(np.zeros(n)),
+            parts[0][1],
+            parts[1][1],
+            np.full(n, -np.inf),
+            np.full(n, np.inf),
+        )
     return found
 
 

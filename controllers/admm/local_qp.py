@@ -68,6 +68,11 @@ class QpLayout:
     def n_row(self) -> int:
         return len(self.rows) * self.horizon
 
+    @property
+    def n_bounded(self) -> int:
+        """The number of bound rows (A's last rows)."""
+        return int(_bounded_indices(self).shape[0])
+
     def bounded_indices(self) -> np.ndarray:
         """The variable of each bound row: the bound rows are A's last rows, one identity block per
         family not in FREE_VARIABLES, in layout order."""
