@@ -455,8 +455,10 @@ class BridgeCore:
         for agent, series in forecasts_alone.items():
             forecast = self.factory.forecast(tick, time_s or 0, step_s or 1, series)
             n_forecasts += self._queue(items, self.scheme.topic(Kind.FORECAST, agent), agent, forecast)
-        for host, of_host in forecasts_by_host.items():
-            n_forecasts += self._add_forecast_batches(items, host, tick, of_host, time_s or 0, step_s or 1)
+        if forecasts_by_host:
+            await self._stream_forecast_batches(items, forecasts_by_host, tick, time_s or 0, step_s or 1,
+                                                wait_s)
+            items, n_forecasts = [], 0  # those before the batches left with the first of them
         by_host, alone = self.batches.split(measurements)
         carried: list[int] = []  # agents whose measurements each item carries, after the forecasts
         for agent, values in alone.items():
@@ -502,24 +504,29 @@ class BridgeCore:
             self.recorder.add_batched("out", chunk)
         return counts
 
-    def _add_forecast_batches(
+    async def _stream_forecast_batches(
         self,
         items: list[tuple[str, bytes]],
-        host: str,
+        by_host: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
         tick: int,
-        entries: Mapping[str, Mapping[str, Sequence[float]]],
         start_s: int,
         step_s: int,
-    ) -> int:
-        """Append `host`'s forecast batch (more than one if it would be too large) to `items`; how
-        many were appended."""
-        topic = self._forecast_topics[host]
-        appended = 0
-        for chunk in forecast_chunks(entries):
-            if self._queue(items, topic, host, self.factory.forecast_batch(tick, start_s, step_s, chunk)):
-                appended += 1
-                self.recorder.add_batched("out", chunk)
-        return appended
+        wait_s: float,
+    ) -> None:
+        """Publish the hosts' forecast batches (after `items`) one by one as they are made, the hosts'
+        in turn: a host starts on its agents' forecasts while the bridge still encodes the rest (at
+        1,000 agents on two hosts, ~11 MB of forecasts take the bridge longer than a round)."""
+        chunks = {host: forecast_chunks(entries) for host, entries in by_host.items()}
+        for turn in range(max(len(of_host) for of_host in chunks.values())):
+            for host, of_host in chunks.items():
+                if turn >= len(of_host):
+                    continue
+                message = self.factory.forecast_batch(tick, start_s, step_s, of_host[turn])
+                if self._queue(items, self._forecast_topics[host], host, message):
+                    self.recorder.add_batched("out", of_host[turn])
+                await self.connection.publish_many(items, wait_s=wait_s)
+                items.clear()
+                await asyncio.sleep(0)  # written before the next is encoded
 
     def _queue(self, items: list[tuple[str, bytes]], topic: str, recipient: str, message: Message) -> bool:
         """Append `message` for `recipient` on `topic` to `items`, encoded through the middleware, and
