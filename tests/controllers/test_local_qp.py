@@ -16,6 +16,7 @@ from dataclasses import replace
 import cvxpy as cp
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from controllers.admm import AdmmAgent, AgentData, Battery, LocalQp, OsqpSettings, build_local_qp
 from controllers.admm.data import FloatArray
@@ -234,3 +235,24 @@ def test_invalid_data_is_rejected() -> None:
         Battery(capacity_kwh=5.0, e0_kwh=6.0)
     with pytest.raises(ValueError, match="unbounded"):
         AgentData("x", 1.0, np.ones(3), np.ones(3), np.zeros(3), export_price_per_kwh=np.full(3, 2.0))
+
+
+def test_a_is_the_matrix_scipy_builds_and_agents_share_its_read_only_pattern() -> None:
+    """`csc_with_data` skips scipy's checks: A must still be the matrix scipy's constructor makes
+    (values, pattern, shape, sorted indices, usable by scipy), and the index arrays shared by the
+    agents of a layout must refuse in-place changes."""
+    first, second = (build_local_qp(a) for a in _agents(3, horizon=8)[:2])
+    for qp in (first, second):
+        a = qp.a
+        checked = sp.csc_matrix((a.data.copy(), a.indices.copy(), a.indptr.copy()), shape=a.shape)
+        assert type(a) is type(checked) and a.shape == checked.shape and a.nnz == checked.nnz
+        assert a.has_sorted_indices and a.has_canonical_format
+        assert abs(a - checked).max() == 0.0
+        np.testing.assert_array_equal(a.toarray(), checked.toarray())
+        np.testing.assert_array_equal(a @ np.arange(a.shape[1], dtype=float), checked @ np.arange(a.shape[1]))
+        np.testing.assert_array_equal(a.tocsr().toarray(), checked.toarray())
+        with pytest.raises(ValueError, match="read-only"):
+            a.indices[0] = 0
+    again = build_local_qp(_agents(3, horizon=8)[0])
+    assert again.a.indices is first.a.indices and again.a.data is not first.a.data
+    assert again.layout is first.layout
