@@ -36,8 +36,10 @@ IntArray = np.ndarray
 
 
 def _jit(function: Any) -> Any:
-    """numba.njit(cache=True): compiled once (~5 s), then loaded from the cache (~0.4 s a process)."""
-    return numba.njit(cache=True)(function)
+    """numba.njit(cache=True): compiled once (~5 s), then loaded from the cache (~0.4 s a process).
+    error_model="numpy": no test for zero before each division (every divisor here is positive or
+    tested first), so the loops stay free of those branches: the same numbers, ~3 % less time."""
+    return numba.njit(cache=True, error_model="numpy")(function)
 
 
 # status codes of `alm_solve`
