@@ -40,7 +40,7 @@ def _vector(name: str, value: object, horizon: int) -> FloatArray:
         arr = np.full(horizon, float(arr))
     if arr.shape != (horizon,):
         raise ValueError(f"{name}: expected shape ({horizon},), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValueError(f"{name}: values must be finite")
     return arr
 
@@ -96,11 +96,11 @@ class ThermalModel:
         _set(self, "x0_c", x0)
         for name in ("t_out_c", "q_air_gain_kw", "q_mass_gain_kw", "cop", "t_min_c", "t_max_c"):
             _set(self, name, _vector(f"thermal.{name}", getattr(self, name), horizon))
-        if np.any(self.cop <= 0):
+        if (self.cop <= 0).any():
             raise ValueError("thermal.cop must be positive")
         if self.hp_p_max_kw < 0:
             raise ValueError(f"thermal.hp_p_max_kw must be ≥ 0, got {self.hp_p_max_kw}")
-        if np.any(self.t_min_c > self.t_max_c):
+        if (self.t_min_c > self.t_max_c).any():
             raise ValueError("thermal.t_min_c must not exceed t_max_c")
         if self.hp_p_prev_kw is not None and not 0 <= self.hp_p_prev_kw <= self.hp_p_max_kw:
             raise ValueError(f"thermal.hp_p_prev_kw must lie in [0, {self.hp_p_max_kw}]")
@@ -178,7 +178,7 @@ class Tank:
         if self.capacity_kwh <= 0 or self.c_rate_per_h <= 0 or self.loss_per_h < 0:
             raise ValueError("tank: capacity and c-rate must be positive, the loss ≥ 0")
         _check_storage("tank", self.eta_charge, self.eta_discharge, self.soc_min, self.soc_max)
-        if np.any(self.cop_dhw <= 0):
+        if (self.cop_dhw <= 0).any():
             raise ValueError("tank.cop_dhw must be positive")
         _set(self, "e1_kwh", float(np.clip(self.e1_kwh, self.e_min_kwh, self.e_max_kwh)))
 
