@@ -127,7 +127,7 @@ class Coordinator(CoordinatorBase):
             i = self._index.get(upd.agent)
             if i is None or upd.tick != self.tick or upd.iteration <= self._received_iteration[i]:
                 continue
-            if upd.p_net_kw.shape != (self.coupling.horizon,) or not np.all(np.isfinite(upd.p_net_kw)):
+            if upd.p_net_kw.shape != (self.coupling.horizon,) or not np.isfinite(upd.p_net_kw).all():
                 continue
             self._received_iteration[i] = upd.iteration
             self.p_kw[i] = upd.p_net_kw
