@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
+import inspect
+import os
 import platform
 import signal
 import threading
@@ -234,6 +237,18 @@ def _shut_down(world: Any) -> None:
         if not task.done():
             task._log_destroy_pending = False  # type: ignore[attr-defined]  # CPython's flag for that report
             task.get_coro().close()
+    _close_unstarted_mosaik_coroutines()
+
+
+def _close_unstarted_mosaik_coroutines() -> None:
+    """Close the coroutines mosaik made for its scheduler but never started (a simulator's
+    `has_passed` / `has_reached` wait, not yet a task when the run stopped): otherwise each is
+    reported at exit ("coroutine ... was never awaited") next to the one line an interrupted run
+    prints. Only unstarted ones, only mosaik's."""
+    for obj in gc.get_objects():
+        if (inspect.iscoroutine(obj) and inspect.getcoroutinestate(obj) == inspect.CORO_CREATED
+                and f"{os.sep}mosaik{os.sep}" in obj.cr_code.co_filename):
+            obj.close()
 
 
 def _terminate_as_interrupt() -> Any:
