@@ -162,9 +162,10 @@ class MqttSession(asyncio.Protocol):
     # ---------------------------------------------------------------- asyncio protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not isinstance(transport, asyncio.Transport):
+        # a stream transport: asyncio's, or another event loop's (uvloop's is no asyncio.Transport)
+        if not callable(getattr(transport, "write", None)):
             raise TypeError("MQTT needs a stream transport")
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):
