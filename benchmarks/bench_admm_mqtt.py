@@ -226,12 +226,12 @@ async def _over_mqtt(
 ) -> Mqtt:
     """The steps over MQTT on the broker at `url`, one per entry of `datas` (the first cold, the rest
     warm; `Mqtt.steps` are the first two, `Mqtt.more_warm_s` the walls of the rest); `security`: a
-    secured run (the broker runs
-    with the folder's TLS, passwords and ACL, made by `security_folder`; each host logs in and
-    signs as its principal, the bridge as `bridge`). `batch`: the bridge knows the agent hosts
-    (their agents' forecasts go in one message per host, their setpoints come back in one) and
-    each host answers a round in one message; else one message per agent for each. `cpu_pids`:
-    further processes (the broker) whose CPU time counts in `Mqtt.cpu_s`."""
+    secured run (the broker runs with the folder's TLS, passwords and ACL, made by
+    `security_folder`; each host logs in and signs as its principal, the bridge as `bridge`).
+    `batch`: the bridge knows the agent hosts (their agents' forecasts go in one message per host,
+    their setpoints come back in one) and each host answers a round in one message; else one
+    message per agent for each. `cpu_pids`: further processes (the broker) whose CPU time counts in
+    `Mqtt.cpu_s`."""
     names = [d.name for d in datas[0]]
     run = f"bench-{uuid.uuid4().hex[:8]}"
     host_ids = [f"host-{w}" for w in range(hosts)]

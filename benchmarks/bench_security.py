@@ -43,7 +43,7 @@ from bench_cosim import scenario as cosim_scenario
 
 from controllers.admm import alm_qp
 from controllers.admm.agent import AdmmAgent
-from controllers.admm.data import AgentData
+from controllers.admm.data import AgentData, SharedLimits
 from controllers.messages import AdmmUpdateBody, Message, decode, encode
 from controllers.runtime.identity import ClientSecurity
 from controllers.runtime.stamping import LeanMessageFactory
@@ -91,16 +91,17 @@ def cosim_step_ms(n_agents: int, steps: int, batch: bool,
 
 
 @functools.cache
-def _step_datas(n_agents: int, seed: int, steps: int) -> list[list[AgentData]]:
-    """The data of `steps` control steps: the district of `bench_admm_mqtt`, each next step's from
-    the agents' own optima of the one before (every step a warm one after the first)."""
-    data, _limits, free = _district(n_agents, seed)
+def _step_datas(n_agents: int, seed: int, steps: int) -> tuple[list[list[AgentData]], SharedLimits]:
+    """The data of `steps` control steps and the shared limit: the district of `bench_admm_mqtt`, each
+    next step's data from the agents' own optima of the one before (every step a warm one after the
+    first). Made once per process for each case (every agent solved alone per step)."""
+    data, limits, free = _district(n_agents, seed)
     datas = [data]
     while len(datas) < steps:
         data = [next_step_data(a, p) for a, p in zip(data, free, strict=True)]
         datas.append(data)
         free = [AdmmAgent(a).solve_alone() for a in data]
-    return datas
+    return datas, limits
 
 
 def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None,
@@ -110,8 +111,7 @@ def admm_steps_s(n_agents: int, workers: int, security: RunSecurity | None,
     the CPU time (s) of all the steps in this process, the agents' processes and the broker.
     `batch`: the bridge and each agent host exchange one message per host (forecasts, setpoints,
     each round's updates), else one per agent."""
-    datas = _step_datas(n_agents, seed, 1 + warm_steps)
-    limits = _district(n_agents, seed)[1]
+    datas, limits = _step_datas(n_agents, seed, 1 + warm_steps)
     broker = start_mosquitto(security=None if security is None else security.broker())
     try:
         run = asyncio.run(_over_mqtt(datas, limits, broker.url, workers, 60.0, batch, security,
@@ -210,7 +210,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cosim_agents = ([s.agent_id for s in agent_specs(cosim_scenario(args.agents, args.steps, "mqtt"))]
                         if args.agents else ["none"])
-        admm_agents = [d.name for d in _district(args.admm_agents, args.seed)[0]] if args.admm_agents else []
+        admm_agents = ([d.name for d in _step_datas(args.admm_agents, args.seed, 1 + args.warm_steps)[0][0]]
+                       if args.admm_agents else [])
         security = security_folder(admm_agents, args.workers, Path(tmp) / "security") if admm_agents else None
         cosim_security = RunSecurity(init_security(cosim_agents, Path(tmp) / "cosim"))
         rows: list[tuple[str, str, str, str, str]] = []
