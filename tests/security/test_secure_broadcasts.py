@@ -37,28 +37,19 @@ AGENTS = ["b01", "b02", "b03", "b04"]
 TIMEOUT_S = 10.0
 
 
-class PlanKeeper(Agent):
-    """Keeps the plans it is handed."""
+class Keeper(Agent):
+    """Keeps what the broadcasters hand it: the plans, and the ticks of the clock messages."""
 
-    kind = "plan-keeper"
+    kind = "keeper"
 
     def __init__(self, agent_id: str) -> None:
         super().__init__(agent_id)
         self.plans: list[PlanMessage] = []
+        self.ticks: list[int] = []
 
     async def on_message(self, message: Message) -> None:
         if isinstance(message, PlanMessage):
             self.plans.append(message)
-
-
-class ClockKeeper(Agent):
-    """Keeps the ticks of the clock messages it is handed."""
-
-    kind = "clock-keeper"
-
-    def __init__(self, agent_id: str) -> None:
-        super().__init__(agent_id)
-        self.ticks: list[int] = []
 
     async def on_tick(self, message: ClockMessage) -> None:
         self.ticks.append(message.tick)
@@ -86,8 +77,8 @@ async def _publish_retained(broker: MosquittoBroker, folder: SecurityDir,
 
 
 async def _agents_after(broker: MosquittoBroker,
-                        folder: SecurityDir) -> tuple[dict[str, PlanKeeper], dict[str, int]]:
-    keepers = {a: PlanKeeper(a) for a in AGENTS}
+                        folder: SecurityDir) -> tuple[dict[str, Keeper], dict[str, int]]:
+    keepers = {a: Keeper(a) for a in AGENTS}
     host_id = RunSecurity(folder).host()
     verifier = host_id.middleware()
     host = AgentHost(list(keepers.values()), host_id.broker_url(broker.url), RUN, prefix=PREFIX,
@@ -145,7 +136,7 @@ def test_a_secured_run_with_plans_needs_the_folders_planner(tmp_path: Path) -> N
 async def test_a_hosts_agents_share_one_check_of_the_clock(broker: MosquittoBroker,
                                                            folder: SecurityDir) -> None:
     run = "r2"  # not the plans test's run, whose retained plans (forged ones among them) stay on the broker
-    keepers = [ClockKeeper(a) for a in AGENTS]
+    keepers = [Keeper(a) for a in AGENTS]
     login = RunSecurity(folder).host()
     verifier = login.middleware()
     host = AgentHost(keepers, login.broker_url(broker.url), run, prefix=PREFIX, host_id=login.username,
