@@ -28,6 +28,8 @@ from typing import Any
 import numba
 import numpy as np
 import scipy.sparse as sp
+from numba.core import types
+from numba.extending import overload
 
 from controllers.admm.data import FloatArray
 from controllers.admm.local_qp import QpLayout
@@ -40,6 +42,32 @@ def _jit(function: Any) -> Any:
     error_model="numpy": no test for zero before each division (every divisor here is positive or
     tested first), so the loops stay free of those branches: the same numbers, ~3 % less time."""
     return numba.njit(cache=True, error_model="numpy")(function)
+
+
+def _unsigned(a: IntArray) -> IntArray:
+    """a's entries as unsigned 64-bit integers (compiled: a view of an int64 array, no copy). An
+    index read from an unsigned array needs no test for a negative (wrap-around) index, which
+    numba adds to every signed one it cannot prove non-negative: the sparse kernels below index
+    through their pattern arrays with such values, and run 1.5–1.8× faster without those tests."""
+    return np.asarray(a).astype(np.uint64)
+
+
+@overload(_unsigned)
+def _unsigned_compiled(a: Any) -> Any:
+    def same(a: Any) -> Any:
+        return a
+
+    def view(a: Any) -> Any:
+        return a.view(np.uint64)
+
+    def converted(a: Any) -> Any:
+        return a.astype(np.uint64)
+
+    if isinstance(a, types.Array) and a.dtype == types.uint64:
+        return same
+    if isinstance(a, types.Array) and a.dtype == types.int64 and a.layout == "C":
+        return view
+    return converted
 
 
 # status codes of `alm_solve`
@@ -369,6 +397,7 @@ def csr_values(a: sp.csc_matrix) -> FloatArray:
 
 @_jit
 def _matvec(indptr: IntArray, indices: IntArray, data: FloatArray, x: FloatArray, out: FloatArray) -> None:
+    indptr, indices = _unsigned(indptr), _unsigned(indices)
     for i in range(indptr.shape[0] - 1):
         s = 0.0
         for k in range(indptr[i], indptr[i + 1]):
@@ -378,7 +407,9 @@ def _matvec(indptr: IntArray, indices: IntArray, data: FloatArray, x: FloatArray
 
 @_jit
 def _rmatvec(indptr: IntArray, indices: IntArray, data: FloatArray, y: FloatArray, out: FloatArray) -> None:
-    out[:] = 0.0
+    indptr, indices = _unsigned(indptr), _unsigned(indices)
+    for j in range(out.shape[0]):
+        out[j] = 0.0
     for i in range(indptr.shape[0] - 1):
         yi = y[i]
         if yi != 0.0:
@@ -398,21 +429,26 @@ def _cholesky(
 ) -> bool:
     """In-place left-looking Cholesky of the lower triangle stored in (lp, li, lx) (the matrix's
     entries, zeros at the fill). False if not positive definite. `work` is an n-vector of scratch."""
+    lp, li, row_ptr, row_pos, row_col = (
+        _unsigned(lp), _unsigned(li), _unsigned(row_ptr), _unsigned(row_pos), _unsigned(row_col),
+    )  # fmt: skip
+    one = np.uint64(1)
     n = lp.shape[0] - 1
     for j in range(n):
-        for t in range(lp[j], lp[j + 1]):
+        start, end = lp[j], lp[j + 1]
+        for t in range(start, end):
             work[li[t]] = lx[t]
         for r in range(row_ptr[j], row_ptr[j + 1]):
             pos = row_pos[r]
             ljk = lx[pos]
-            for t in range(pos, lp[row_col[r] + 1]):
+            for t in range(pos, lp[row_col[r] + one]):
                 work[li[t]] -= lx[t] * ljk
         d = work[j]
         if not d > 0.0:
             return False
         d = np.sqrt(d)
-        lx[lp[j]] = d
-        for t in range(lp[j] + 1, lp[j + 1]):
+        lx[start] = d
+        for t in range(start + one, end):
             lx[t] = work[li[t]] / d
     return True
 
@@ -420,17 +456,22 @@ def _cholesky(
 @_jit
 def _chol_solve(lp: IntArray, li: IntArray, lx: FloatArray, b: FloatArray) -> None:
     """b ← (L Lᵀ)⁻¹ b in place."""
+    lp, li = _unsigned(lp), _unsigned(li)
+    one = np.uint64(1)
     n = lp.shape[0] - 1
     for j in range(n):
-        b[j] /= lx[lp[j]]
+        start = lp[j]
+        b[j] /= lx[start]
         bj = b[j]
-        for k in range(lp[j] + 1, lp[j + 1]):
+        for k in range(start + one, lp[j + 1]):
             b[li[k]] -= lx[k] * bj
-    for j in range(n - 1, -1, -1):
-        s = b[j]
-        for k in range(lp[j] + 1, lp[j + 1]):
+    for back in range(n):
+        col = np.uint64(n - 1 - back)
+        start = lp[col]
+        s = b[col]
+        for k in range(start + one, lp[col + one]):
             s -= lx[k] * b[li[k]]
-        b[j] = s / lx[lp[j]]
+        b[col] = s / lx[start]
 
 
 @_jit
@@ -511,7 +552,15 @@ def alm_solve(
     the same (the usual case in an ADMM round after the first steps) reuses it."""
     n, m = p.shape[0], lo.shape[0]
     inv_gamma = 1.0 / GAMMA
+    indptr, indices, iperm, lp = _unsigned(indptr), _unsigned(indices), _unsigned(iperm), _unsigned(lp)
+    pair_ptr, pair_pos, pair_a, pair_b = (
+        _unsigned(pair_ptr),
+        _unsigned(pair_pos),
+        _unsigned(pair_a),
+        _unsigned(pair_b),
+    )
     ax = np.empty(m)
+    y_sigma = np.empty(m)  # y / Σ, fixed during an inner loop
     z = np.empty(m)
     ybar = np.empty(m)
     g = np.empty(n)
@@ -523,21 +572,24 @@ def alm_solve(
     xhat = x.copy()
     viol_prev = np.full(m, np.inf)
     newton = 0
+    qnorm = 0.0
+    for j in range(n):
+        qnorm = max(qnorm, abs(q[j]))
     for outer in range(200):
         # inner: minimise φ(x) = f(x) + (1/2γ)‖x − x̂‖² + ½ Σ σ dist²(Ax + y/σ, [l, u]) by Newton
         fresh = False  # ax, z, ybar and aty = Aᵀ ybar are those of the current x
+        for i in range(m):
+            y_sigma[i] = y[i] / sigma[i]
         for _inner in range(50):
             _matvec(indptr, indices, data, x, ax)
             for i in range(m):
-                z[i] = ax[i] + y[i] / sigma[i]
+                z[i] = ax[i] + y_sigma[i]
                 ybar[i] = sigma[i] * (z[i] - _clip(z[i], lo[i], hi[i]))
             _rmatvec(indptr, indices, data, ybar, aty)
             gnorm = 0.0
-            qnorm = 0.0
             for j in range(n):
                 g[j] = p[j] * x[j] + q[j] + (x[j] - xhat[j]) * inv_gamma + aty[j]
                 gnorm = max(gnorm, abs(g[j]))
-                qnorm = max(qnorm, abs(q[j]))
             if gnorm <= 0.2 * (eps_abs + eps_rel * qnorm):
                 fresh = True
                 break
@@ -558,7 +610,8 @@ def alm_solve(
                         break
             if not reuse:
                 factor_valid[0] = 0
-                factor[:] = 0.0
+                for k in range(factor.shape[0]):
+                    factor[k] = 0.0
                 for j in range(n):
                     factor[lp[iperm[j]]] += p[j] + inv_gamma
                     factor_p[j] = p[j]
@@ -596,7 +649,7 @@ def alm_solve(
         if not fresh:
             _matvec(indptr, indices, data, x, ax)
             for i in range(m):
-                z[i] = ax[i] + y[i] / sigma[i]
+                z[i] = ax[i] + y_sigma[i]
                 ybar[i] = sigma[i] * (z[i] - _clip(z[i], lo[i], hi[i]))
             _rmatvec(indptr, indices, data, ybar, aty)
         axn = 0.0
