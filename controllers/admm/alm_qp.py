@@ -418,6 +418,38 @@ def _rmatvec(indptr: IntArray, indices: IntArray, data: FloatArray, y: FloatArra
 
 
 @_jit
+def _cholesky_column(
+    j: int,
+    lp: IntArray,
+    li: IntArray,
+    lx: FloatArray,
+    row_ptr: IntArray,
+    row_pos: IntArray,
+    row_col: IntArray,
+    work: FloatArray,
+) -> bool:
+    """Column j of the left-looking Cholesky (`_cholesky`), from column j of the matrix in lx and
+    the columns k < j of L; the pattern arrays unsigned (`_unsigned`)."""
+    one = np.uint64(1)
+    start, end = lp[j], lp[j + 1]
+    for t in range(start, end):
+        work[li[t]] = lx[t]
+    for r in range(row_ptr[j], row_ptr[j + 1]):
+        pos = row_pos[r]
+        ljk = lx[pos]
+        for t in range(pos, lp[row_col[r] + one]):
+            work[li[t]] -= lx[t] * ljk
+    d = work[j]
+    if not d > 0.0:
+        return False
+    d = np.sqrt(d)
+    lx[start] = d
+    for t in range(start + one, end):
+        lx[t] = work[li[t]] / d
+    return True
+
+
+@_jit
 def _cholesky(
     lp: IntArray,
     li: IntArray,
@@ -432,24 +464,9 @@ def _cholesky(
     lp, li, row_ptr, row_pos, row_col = (
         _unsigned(lp), _unsigned(li), _unsigned(row_ptr), _unsigned(row_pos), _unsigned(row_col),
     )  # fmt: skip
-    one = np.uint64(1)
-    n = lp.shape[0] - 1
-    for j in range(n):
-        start, end = lp[j], lp[j + 1]
-        for t in range(start, end):
-            work[li[t]] = lx[t]
-        for r in range(row_ptr[j], row_ptr[j + 1]):
-            pos = row_pos[r]
-            ljk = lx[pos]
-            for t in range(pos, lp[row_col[r] + one]):
-                work[li[t]] -= lx[t] * ljk
-        d = work[j]
-        if not d > 0.0:
+    for j in range(lp.shape[0] - 1):
+        if not _cholesky_column(j, lp, li, lx, row_ptr, row_pos, row_col, work):
             return False
-        d = np.sqrt(d)
-        lx[start] = d
-        for t in range(start + one, end):
-            lx[t] = work[li[t]] / d
     return True
 
 
@@ -472,6 +489,119 @@ def _chol_solve(lp: IntArray, li: IntArray, lx: FloatArray, b: FloatArray) -> No
         for k in range(start + one, lp[col + one]):
             s -= lx[k] * b[li[k]]
         b[col] = s / lx[start]
+
+
+# a refactorisation recomputes only the columns whose values change when at most this share of them
+# do, else all (the same numbers either way)
+PARTIAL_MAX = 0.5
+
+
+@_jit
+def _refactorise(
+    p: FloatArray,
+    z: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    sigma: FloatArray,
+    data: FloatArray,
+    indptr: IntArray,
+    indices: IntArray,
+    factor: FloatArray,
+    factor_active: IntArray,
+    factor_p: FloatArray,
+    factor_sigma: FloatArray,
+    factor_valid: IntArray,
+    iperm: IntArray,
+    lp: IntArray,
+    li: IntArray,
+    row_ptr: IntArray,
+    row_pos: IntArray,
+    row_col: IntArray,
+    pair_ptr: IntArray,
+    pair_pos: IntArray,
+    pair_a: IntArray,
+    pair_b: IntArray,
+    work: FloatArray,
+    mark: np.ndarray,
+) -> bool:
+    """The Cholesky factor of diag(p) + I/γ + A_Jᵀ Σ_J A_J (J: the rows with z outside [lo, hi])
+    into `factor`, with the active rows, p and Σ it is made for; False if not positive definite.
+    The pattern arrays unsigned (`_unsigned`); `mark` is an n-vector of scratch.
+
+    When `factor` holds a valid factor, only the columns that change are computed again: column c
+    of L depends only on the matrix's columns in c's subtree of the elimination tree, so the columns
+    outside the subtrees holding a changed row (a row whose activity or active Σ changed) or a
+    changed p are the same numbers (the same operations on the same values). Those marked, with
+    their ancestors, are assembled (each entry summed in the same order as a full assembly) and
+    factorised column by column in increasing order: bit for bit the full factorisation."""
+    n, m = p.shape[0], lo.shape[0]
+    inv_gamma = 1.0 / GAMMA
+    one = np.uint64(1)
+    indptr, indices, iperm = _unsigned(indptr), _unsigned(indices), _unsigned(iperm)
+    lp, li, row_ptr = _unsigned(lp), _unsigned(li), _unsigned(row_ptr)
+    row_pos, row_col, pair_ptr = _unsigned(row_pos), _unsigned(row_col), _unsigned(pair_ptr)
+    pair_pos, pair_a, pair_b = _unsigned(pair_pos), _unsigned(pair_a), _unsigned(pair_b)
+    marked = n
+    if factor_valid[0] == 1:
+        for c in range(n):
+            mark[c] = 0
+        for j in range(n):
+            if p[j] != factor_p[j]:
+                mark[iperm[j]] = 1
+        for i in range(m):
+            active = 1 if (z[i] < lo[i] or z[i] > hi[i]) else 0
+            if active != factor_active[i] or (active == 1 and sigma[i] != factor_sigma[i]):
+                factor_active[i] = active
+                for k in range(indptr[i], indptr[i + 1]):
+                    mark[iperm[indices[k]]] = 1
+            factor_sigma[i] = sigma[i]
+        marked = 0
+        for c in range(n):  # close upwards: the parent of c is the first row below c in L's column c
+            if mark[c] == 1:
+                marked += 1
+                if lp[c + 1] > lp[c] + one:
+                    mark[li[lp[c] + one]] = 1
+    else:
+        for i in range(m):
+            factor_active[i] = 1 if (z[i] < lo[i] or z[i] > hi[i]) else 0
+            factor_sigma[i] = sigma[i]
+    factor_valid[0] = 0
+    for j in range(n):
+        factor_p[j] = p[j]
+    if marked > PARTIAL_MAX * n:
+        for k in range(factor.shape[0]):
+            factor[k] = 0.0
+        for j in range(n):
+            factor[lp[iperm[j]]] += p[j] + inv_gamma
+        for i in range(m):
+            if factor_active[i] == 1:
+                s = sigma[i]
+                for k in range(pair_ptr[i], pair_ptr[i + 1]):
+                    factor[pair_pos[k]] += s * data[pair_a[k]] * data[pair_b[k]]
+        return bool(_cholesky(lp, li, factor, row_ptr, row_pos, row_col, work))
+    for c in range(n):
+        if mark[c] == 1:
+            for t in range(lp[c], lp[c + 1]):
+                factor[t] = 0.0
+    for j in range(n):
+        if mark[iperm[j]] == 1:
+            factor[lp[iperm[j]]] += p[j] + inv_gamma
+    for i in range(m):
+        if factor_active[i] == 1:
+            # the row's variables are a chain of the elimination tree: it reaches a marked column
+            # only if its last one (an ancestor of the others) is marked
+            top = np.uint64(0)
+            for k in range(indptr[i], indptr[i + 1]):
+                top = max(top, iperm[indices[k]])
+            if mark[top] == 1:
+                s = sigma[i]
+                for k in range(pair_ptr[i], pair_ptr[i + 1]):
+                    if mark[iperm[indices[pair_b[k]]]] == 1:  # the entry is in that variable's column
+                        factor[pair_pos[k]] += s * data[pair_a[k]] * data[pair_b[k]]
+    for c in range(n):
+        if mark[c] == 1 and not _cholesky_column(c, lp, li, factor, row_ptr, row_pos, row_col, work):
+            return False
+    return True
 
 
 @_jit
@@ -569,6 +699,7 @@ def alm_solve(
     dp = np.empty(n)
     ad = np.empty(m)
     work = np.empty(n)
+    mark = np.empty(n, dtype=np.uint8)
     xhat = x.copy()
     viol_prev = np.full(m, np.inf)
     newton = 0
@@ -609,21 +740,11 @@ def alm_solve(
                         reuse = False
                         break
             if not reuse:
-                factor_valid[0] = 0
-                for k in range(factor.shape[0]):
-                    factor[k] = 0.0
-                for j in range(n):
-                    factor[lp[iperm[j]]] += p[j] + inv_gamma
-                    factor_p[j] = p[j]
-                for i in range(m):
-                    active = 1 if (z[i] < lo[i] or z[i] > hi[i]) else 0
-                    factor_active[i] = active
-                    factor_sigma[i] = sigma[i]
-                    if active == 1:
-                        s = sigma[i]
-                        for k in range(pair_ptr[i], pair_ptr[i + 1]):
-                            factor[pair_pos[k]] += s * data[pair_a[k]] * data[pair_b[k]]
-                if not _cholesky(lp, li, factor, row_ptr, row_pos, row_col, work):
+                if not _refactorise(
+                    p, z, lo, hi, sigma, data, indptr, indices, factor, factor_active, factor_p,
+                    factor_sigma, factor_valid, iperm, lp, li, row_ptr, row_pos, row_col, pair_ptr,
+                    pair_pos, pair_a, pair_b, work, mark,
+                ):  # fmt: skip
                     return NUMERICAL, newton, outer + 1
                 factor_valid[0] = 1
             for j in range(n):
