@@ -214,6 +214,46 @@ def test_the_sparse_cholesky_equals_the_dense_one() -> None:
 
 
 @pytest.mark.parametrize("kind", ["thermal", "thermal+battery", "battery", "export", "tank"])
+def test_a_partial_refactorisation_is_the_full_one_bit_for_bit(kind: str) -> None:
+    """After a few rows change their activity or Σ (and one p), `_refactorise` from the previous
+    factor recomputes only some columns: the factor and its bookkeeping equal, bit for bit, those of
+    a factorisation from scratch; with most rows changed it takes the full path, also equal."""
+    qp = LocalQp(_kinds()[kind], ALM).qp
+    pattern = alm_qp.cholesky_pattern(qp.layout, qp.a)
+    data = alm_qp.csr_values(qp.a)
+    lo, hi = np.asarray(qp.l, dtype=float), np.asarray(qp.u, dtype=float)
+    n, m = pattern.n, lo.shape[0]
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.0, 1.0, n)
+    sigma = rng.uniform(1.0, 1e3, m)
+    inside = np.where(np.isfinite(lo), lo, np.where(np.isfinite(hi), hi, 0.0))  # on a bound: inactive
+    outside = np.where(np.isfinite(hi), hi + 1.0, lo - 1.0)
+    z = np.where(rng.uniform(size=m) < 0.6, outside, inside)
+    arrays = (pattern.csr_indptr, pattern.csr_indices)
+    factor_arrays = pattern.factor_arrays()
+
+    def refactorise(z: np.ndarray, p: np.ndarray, sigma: np.ndarray, state: list[np.ndarray]) -> None:
+        work, mark = np.empty(n), np.empty(n, dtype=np.uint8)
+        assert alm_qp._refactorise(p, z, lo, hi, sigma, data, *arrays, *state, *factor_arrays, work, mark)
+        state[4][0] = 1
+
+    for changed in (1, 3, 10, m):
+        previous = [np.zeros(pattern.li.shape[0]), np.zeros(m, dtype=np.int64), np.zeros(n), np.zeros(m),
+                    np.zeros(1, dtype=np.int64)]  # fmt: skip
+        refactorise(z, p, sigma, previous)
+        z2, p2, sigma2 = z.copy(), p.copy(), sigma.copy()
+        rows = rng.choice(m, changed, replace=False)
+        z2[rows] = np.where(z[rows] == outside[rows], inside[rows], outside[rows])
+        sigma2[rows[0]] *= 10.0
+        p2[rng.integers(n)] += 0.5
+        fresh = [np.zeros_like(a) for a in previous]
+        refactorise(z2, p2, sigma2, fresh)
+        refactorise(z2, p2, sigma2, previous)
+        for a, b in zip(previous, fresh, strict=True):
+            assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["thermal", "thermal+battery", "battery", "export", "tank"])
 def test_the_compiled_symbolic_factorisation_equals_the_python_one(kind: str) -> None:
     """The dense compiled minimum degree order and symbolic factorisation give exactly the arrays of
     the Python-set version (so the factor, and every solve, are the same), and they hold every
