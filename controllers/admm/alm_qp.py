@@ -780,21 +780,19 @@ def alm_solve(
         _unsigned(pair_a),
         _unsigned(pair_b),
     )
-    ax = np.empty(m)
-    y_sigma = np.empty(m)  # y / Σ, fixed during an inner loop
-    z = np.empty(m)
-    ybar = np.empty(m)
-    g = np.empty(n)
-    aty = np.empty(n)
-    d = np.empty(n)
-    dp = np.empty(n)
-    ad = np.empty(m)
-    work = np.empty(n)
+    scratch = np.empty(6 * m + 6 * n)  # one allocation: the vectors below are slices of it
+    ax, y_sigma, z = scratch[0:m], scratch[m : 2 * m], scratch[2 * m : 3 * m]  # y_sigma = y / Σ
+    ybar, ad, viol_prev = scratch[3 * m : 4 * m], scratch[4 * m : 5 * m], scratch[5 * m : 6 * m]
+    vectors = scratch[6 * m :]
+    g, aty, d, dp = vectors[0:n], vectors[n : 2 * n], vectors[2 * n : 3 * n], vectors[3 * n : 4 * n]
+    work, xhat = vectors[4 * n : 5 * n], vectors[5 * n : 6 * n]
+    for i in range(m):
+        viol_prev[i] = np.inf
+    for j in range(n):
+        xhat[j] = x[j]
     mark = np.empty(n, dtype=np.uint8)
     runs = np.empty((m, 3), dtype=np.uint64)
     n_runs = _row_runs(indptr, runs)
-    xhat = x.copy()
-    viol_prev = np.full(m, np.inf)
     newton = 0
     qnorm = 0.0
     for j in range(n):
