@@ -509,38 +509,6 @@ def _rmatvec(
 
 
 @_jit
-def _cholesky_column(
-    j: int,
-    lp: IntArray,
-    li: IntArray,
-    lx: FloatArray,
-    row_ptr: IntArray,
-    row_pos: IntArray,
-    row_col: IntArray,
-    work: FloatArray,
-) -> bool:
-    """Column j of the left-looking Cholesky (`_cholesky`), from column j of the matrix in lx and
-    the columns k < j of L; the pattern arrays unsigned (`_unsigned`)."""
-    one = np.uint64(1)
-    start, end = lp[j], lp[j + 1]
-    for t in range(start, end):
-        work[li[t]] = lx[t]
-    for r in range(row_ptr[j], row_ptr[j + 1]):
-        pos = row_pos[r]
-        ljk = lx[pos]
-        for t in range(pos, lp[row_col[r] + one]):
-            work[li[t]] -= lx[t] * ljk
-    d = work[j]
-    if not d > 0.0:
-        return False
-    d = np.sqrt(d)
-    lx[start] = d
-    for t in range(start + one, end):
-        lx[t] = work[li[t]] / d
-    return True
-
-
-@_jit
 def _cholesky(
     lp: IntArray,
     li: IntArray,
@@ -552,12 +520,47 @@ def _cholesky(
 ) -> bool:
     """In-place left-looking Cholesky of the lower triangle stored in (lp, li, lx) (the matrix's
     entries, zeros at the fill). False if not positive definite. `work` is an n-vector of scratch."""
+    return bool(
+        _cholesky_columns(lp, li, lx, row_ptr, row_pos, row_col, work, np.zeros(0, dtype=np.uint8), True)
+    )
+
+
+@_jit
+def _cholesky_columns(
+    lp: IntArray,
+    li: IntArray,
+    lx: FloatArray,
+    row_ptr: IntArray,
+    row_pos: IntArray,
+    row_col: IntArray,
+    work: FloatArray,
+    mark: np.ndarray,
+    every: bool,
+) -> bool:
+    """`_cholesky` of every column, or (`every` False) of the columns j with mark[j] == 1 only: each
+    from column j of the matrix in lx and the columns k < j of L (one loop body, kept inline)."""
     lp, li, row_ptr, row_pos, row_col = (
         _unsigned(lp), _unsigned(li), _unsigned(row_ptr), _unsigned(row_pos), _unsigned(row_col),
     )  # fmt: skip
+    one = np.uint64(1)
     for j in range(lp.shape[0] - 1):
-        if not _cholesky_column(j, lp, li, lx, row_ptr, row_pos, row_col, work):
+        if not every and mark[j] == 0:
+            continue
+        start, end = lp[j], lp[j + 1]
+        for t in range(start, end):
+            work[li[t]] = lx[t]
+        for r in range(row_ptr[j], row_ptr[j + 1]):
+            pos = row_pos[r]
+            ljk = lx[pos]
+            for t in range(pos, lp[row_col[r] + one]):
+                work[li[t]] -= lx[t] * ljk
+        d = work[j]
+        if not d > 0.0:
             return False
+        d = np.sqrt(d)
+        lx[start] = d
+        for t in range(start + one, end):
+            lx[t] = work[li[t]] / d
     return True
 
 
@@ -689,10 +692,7 @@ def _refactorise(
                 for k in range(pair_ptr[i], pair_ptr[i + 1]):
                     if mark[iperm[indices[pair_b[k]]]] == 1:  # the entry is in that variable's column
                         factor[pair_pos[k]] += s * data[pair_a[k]] * data[pair_b[k]]
-    for c in range(n):
-        if mark[c] == 1 and not _cholesky_column(c, lp, li, factor, row_ptr, row_pos, row_col, work):
-            return False
-    return True
+    return bool(_cholesky_columns(lp, li, factor, row_ptr, row_pos, row_col, work, mark, False))
 
 
 @_jit
