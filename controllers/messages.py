@@ -20,6 +20,8 @@ NaN and infinities are rejected (send None instead). `hmac` is reserved for mess
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import functools
 import hashlib
@@ -30,12 +32,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal, TypeAlias, TypeVar
+from typing import Annotated, Any, Final, Literal, NamedTuple, TypeAlias, TypeVar
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -123,11 +127,186 @@ class AdmmUpdateBody(_Strict):
     solver_status: Annotated[str, Field(max_length=64)]
 
 
-class AdmmUpdateBatchBody(_Strict):
-    """The updates of several agents of one agent host to the same round (`batch/admm-x`): agent id →
-    its update, as each would have sent it on `admm/x`."""
+@dataclass(frozen=True)
+class RoundUpdate:
+    """An agent's round update before encoding: an `AdmmUpdateBody` with its net power as an array.
+    Not checked when made: `body()` checks it as the body's fields are, `AdmmPackedUpdates.pack` the
+    updates of a whole batch at once (so an agent host packs many without a list of floats each)."""
 
-    values: Annotated[dict[Name, AdmmUpdateBody], Field(min_length=1, max_length=MAX_BATCH_AGENTS)]
+    p_net_kw: np.ndarray
+    local_cost: float
+    solve_time_s: float
+    solver_iterations: int
+    solver_status: str
+
+    def body(self) -> AdmmUpdateBody:
+        """The `admm/x` body of this update (pydantic.ValidationError if a field is out of range)."""
+        return AdmmUpdateBody(p_net_kw=np.asarray(self.p_net_kw, dtype=float).tolist(),
+                              local_cost=float(self.local_cost), solve_time_s=float(self.solve_time_s),
+                              solver_iterations=int(self.solver_iterations), solver_status=self.solver_status)
+
+    @classmethod
+    def of(cls, update: AdmmUpdateBody | RoundUpdate) -> RoundUpdate:
+        if isinstance(update, RoundUpdate):
+            return update
+        return cls(np.asarray(update.p_net_kw, dtype=float), update.local_cost, update.solve_time_s,
+                   update.solver_iterations, update.solver_status)
+
+
+class _Rows:
+    """A packed batch's decoded rows (kept beside the model; equal when the numbers are)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Rows) and np.array_equal(self.array, other.array)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class AdmmPackedUpdates(_Strict):
+    """A round batch's updates as columns, the form agent hosts send: entry i of each list is agent
+    `agents[i]`'s; `p_net_kw` holds every agent's `steps` values in one string, the standard base64
+    (RFC 4648, padded) of agents × steps IEEE-754 float64 numbers, little-endian, agent by agent.
+    Half the bytes of a JSON list per value, and encoded and decoded as one array."""
+
+    agents: Annotated[list[Name], Field(min_length=1, max_length=MAX_BATCH_AGENTS)]
+    steps: Annotated[int, Field(ge=1, le=MAX_SERIES)]
+    p_net_kw: Annotated[str, Field(max_length=MAX_PAYLOAD_BYTES)]
+    local_cost: list[float]
+    solve_time_s: list[Annotated[float, Field(ge=0)]]
+    solver_iterations: list[Count]
+    solver_status: list[Annotated[str, Field(max_length=64)]]
+    _rows: _Rows | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _unpack(self) -> AdmmPackedUpdates:
+        n = len(self.agents)
+        if len(set(self.agents)) != n:
+            raise ValueError("agents must not repeat")
+        columns = (self.local_cost, self.solve_time_s, self.solver_iterations, self.solver_status)
+        if any(len(column) != n for column in columns):
+            raise ValueError(f"local_cost, solve_time_s, solver_iterations, solver_status: {n} entries each")
+        try:
+            raw = base64.b64decode(self.p_net_kw, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("p_net_kw must be standard base64") from None
+        if len(raw) != 8 * n * self.steps:
+            raise ValueError(f"p_net_kw must hold agents × steps = {n * self.steps} float64 values")
+        rows = np.frombuffer(bytearray(raw), dtype="<f8").reshape(n, self.steps)
+        if not np.isfinite(rows).all():
+            raise ValueError("p_net_kw values must be finite")
+        self._rows = _Rows(rows.astype(float, copy=False))
+        return self
+
+    def rows(self) -> np.ndarray:
+        """p_net_kw as an agents × steps array (row i: `agents[i]`'s)."""
+        assert self._rows is not None
+        return self._rows.array
+
+    @classmethod
+    def pack(
+        cls, updates: Mapping[str, AdmmUpdateBody | RoundUpdate]
+    ) -> tuple[AdmmPackedUpdates | None, list[str]]:
+        """The packed form of the valid ones of `updates` (agent → update, every one with as many steps
+        as the first), and the agents whose update is not valid (a value not finite, a field out of
+        range, another number of steps), checked all at once; None if none is valid."""
+        checked = [RoundUpdate.of(u) for u in updates.values()]
+        agents = list(updates)
+        if not checked:
+            return None, []
+        steps = np.shape(checked[0].p_net_kw)[0] if np.ndim(checked[0].p_net_kw) == 1 else 0
+        same = np.array([np.shape(u.p_net_kw) == (steps,) for u in checked])
+        rows = np.zeros((len(checked), steps))
+        if same.any():
+            rows[same] = np.stack([u.p_net_kw for u, ok in zip(checked, same, strict=True) if ok])
+        cost = np.array([u.local_cost for u in checked], dtype=float)
+        seconds = np.array([u.solve_time_s for u in checked], dtype=float)
+        iterations = np.array([u.solver_iterations for u in checked])
+        finite = np.isfinite(rows).all(axis=1) & np.isfinite(cost) & np.isfinite(seconds)
+        short = np.array([len(u.solver_status) <= 64 for u in checked])
+        in_range = (seconds >= 0) & (iterations >= 0) & short
+        valid = same & (steps >= 1) & finite & in_range
+        rejected = [a for a, ok in zip(agents, valid, strict=True) if not ok]
+        if not valid.any():
+            return None, rejected
+        if rejected:
+            keep = np.flatnonzero(valid)
+            agents, checked, rows = [agents[i] for i in keep], [checked[i] for i in keep], rows[keep]
+            cost, seconds, iterations = cost[keep], seconds[keep], iterations[keep]
+        packed = cls.model_construct(
+            agents=agents,
+            steps=int(steps),
+            p_net_kw=base64.b64encode(rows.astype("<f8", copy=False).tobytes()).decode("ascii"),
+            local_cost=cost.tolist(),
+            solve_time_s=seconds.tolist(),
+            solver_iterations=[int(i) for i in iterations],
+            solver_status=[u.solver_status for u in checked],
+        )
+        packed._rows = _Rows(rows)
+        return packed, rejected
+
+
+class BatchEntry(NamedTuple):
+    """One agent's update in a round batch, whichever form the batch came in."""
+
+    agent: str
+    p_net_kw: np.ndarray
+    local_cost: float
+    solve_time_s: float
+    solver_iterations: int
+    solver_status: str
+
+
+class AdmmUpdateBatchBody(_Strict):
+    """The updates of several agents of one agent host to the same round (`batch/admm-x`), in one of
+    two forms: `values` (agent id → its update, as each would have sent it on `admm/x`) or `packed`
+    (the same as columns, `AdmmPackedUpdates`: what agent hosts send)."""
+
+    values: Annotated[dict[Name, AdmmUpdateBody], Field(min_length=1, max_length=MAX_BATCH_AGENTS)] | None = (
+        None
+    )
+    packed: AdmmPackedUpdates | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AdmmUpdateBatchBody:
+        if (self.values is None) == (self.packed is None):
+            raise ValueError("a round batch has either values or packed")
+        return self
+
+    def agent_ids(self) -> list[str]:
+        return list(self.values) if self.values is not None else list(self.packed.agents)  # type: ignore[union-attr]
+
+    def entries(self) -> list[BatchEntry]:
+        """Every agent's update, in the batch's order."""
+        if self.values is not None:
+            return [BatchEntry(a, np.asarray(u.p_net_kw, dtype=float), u.local_cost, u.solve_time_s,
+                               u.solver_iterations, u.solver_status) for a, u in self.values.items()]
+        packed = self.packed
+        assert packed is not None
+        return [BatchEntry(*entry) for entry in zip(packed.agents, packed.rows(), packed.local_cost,
+                                                    packed.solve_time_s, packed.solver_iterations,
+                                                    packed.solver_status, strict=True)]
+
+    def without(self, agents: set[str] | frozenset[str]) -> AdmmUpdateBatchBody | None:
+        """This batch without `agents`' entries (None if nothing is left)."""
+        if self.values is not None:
+            kept = {a: u for a, u in self.values.items() if a not in agents}
+            return AdmmUpdateBatchBody(values=kept) if kept else None
+        packed = self.packed
+        assert packed is not None
+        keep = [i for i, a in enumerate(packed.agents) if a not in agents]
+        if not keep:
+            return None
+        rows = packed.rows()
+        updates = {packed.agents[i]: RoundUpdate(rows[i], packed.local_cost[i], packed.solve_time_s[i],
+                                                 packed.solver_iterations[i], packed.solver_status[i])
+                   for i in keep}
+        left, _ = AdmmPackedUpdates.pack(updates)  # valid: they were
+        return AdmmUpdateBatchBody.model_construct(values=None, packed=left)
 
 
 class AdmmBroadcastBody(_Strict):
@@ -693,6 +872,12 @@ class MessageFactory:
         self, tick: int, iteration: int, values: Mapping[str, AdmmUpdateBody]
     ) -> AdmmXBatchMessage:
         body = AdmmUpdateBatchBody(values=dict(values))
+        return AdmmXBatchMessage(**self._envelope(tick, iteration), body=body)
+
+    def admm_x_packed(self, tick: int, iteration: int, packed: AdmmPackedUpdates) -> AdmmXBatchMessage:
+        """A round batch in the packed form (`AdmmPackedUpdates.pack`, which checked the updates)."""
+        # constructed, not validated again: that would decode the base64 once more
+        body = AdmmUpdateBatchBody.model_construct(values=None, packed=packed)
         return AdmmXBatchMessage(**self._envelope(tick, iteration), body=body)
 
     def admm_z(self, tick: int, iteration: int, body: AdmmBroadcastBody | AdmmDecisionBody) -> AdmmZMessage:

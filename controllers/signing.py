@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -367,15 +367,19 @@ class SigningMiddleware(Middleware):
     def _without_revoked(self, owner: str, topic: str, batch: HostBatch) -> HostBatch | None:
         """A host's batch (setpoints, round updates) without the entries of revoked agents (each
         counted as a rejection); None if nothing is left."""
-        values = batch.body.values
-        kept = {agent: entry for agent, entry in values.items() if agent not in self._revoked}
-        if len(kept) == len(values):
+        agents = batch.body.agent_ids() if isinstance(batch, AdmmXBatchMessage) else list(batch.body.values)
+        revoked = [agent for agent in agents if agent in self._revoked]
+        if not revoked:
             return batch
-        for _ in range(len(values) - len(kept)):
+        for _ in revoked:
             self._reject(owner, topic, batch, RejectReason.REVOKED)
-        if not kept:
+        if len(revoked) == len(agents):
             return None
-        body = batch.body.model_copy(update={"values": kept})
+        if isinstance(batch, AdmmXBatchMessage):
+            body: Any = batch.body.without(set(revoked))
+        else:
+            body = batch.body.model_copy(update={"values": {a: v for a, v in batch.body.values.items()
+                                                            if a not in self._revoked}})
         return batch.model_copy(update={"body": body})
 
     def _reject(self, owner: str, topic: str, message: Message, reason: RejectReason) -> None:

@@ -63,6 +63,7 @@ from controllers.messages import (
     Message,
     PlanBody,
     PlanMessage,
+    RoundUpdate,
 )
 from controllers.runtime.agent import Agent, Setpoints
 from controllers.topics import Kind
@@ -185,7 +186,13 @@ class AdmmBuildingAgent(Agent):
             )
             return  # the coordinator reuses this agent's last value
         update = self.reported(update)
-        answer = update_to_body(update)
+        # in the host's batch as an array (packed there with the others), on its own topic as a body
+        answer: AdmmUpdateBody | RoundUpdate = (
+            RoundUpdate(update.p_net_kw, update.local_cost, update.solve_time_s, update.solver_iterations,
+                        update.solver_status)
+            if self.batch_updates
+            else update_to_body(update)
+        )
         # queued at QoS 0: a host answers for its agents in turn, one broker round trip apart if each
         # awaits its PUBACK, and without PUBACKs nothing from the broker sits in front of the next
         # broadcast to this host (Nagle on a broker without TCP_NODELAY); a lost update is a
@@ -193,7 +200,8 @@ class AdmmBuildingAgent(Agent):
         if self.queue_updates:
             await self.ctx.publish_round(message.tick, message.iteration, answer, batch=self.batch_updates)
         else:
-            await self.ctx.publish(self.ctx.messages.admm_x(message.tick, message.iteration, answer))
+            own = answer.body() if isinstance(answer, RoundUpdate) else answer
+            await self.ctx.publish(self.ctx.messages.admm_x(message.tick, message.iteration, own))
 
     def reported(self, update: LocalUpdate) -> LocalUpdate:
         """What the agent tells the coordinator of its update (an honest agent: the update)."""
@@ -359,25 +367,28 @@ class AdmmCoordinatorAgent(Agent):
             if message.sender not in self.known:
                 self.rejected["unknown sender"] += 1
                 return
-            self._take(message.sender, message.tick, message.iteration or 0, message.body)
+            iteration = message.iteration or 0
+            self._take(update_from_body(message.sender, message.tick, iteration, message.body))
         elif isinstance(message, AdmmXBatchMessage) and message.tick == self.round_key[0]:
             self.received["batches"] += 1
             carried = self.carried.get(message.sender, frozenset())
-            for agent, body in message.body.values.items():
-                if agent in carried:
-                    self._take(agent, message.tick, message.iteration or 0, body)
+            tick, iteration = message.tick, message.iteration or 0
+            for entry in message.body.entries():
+                if entry.agent in carried:
+                    self._take(LocalUpdate(entry.agent, tick, iteration, entry.p_net_kw, entry.local_cost,
+                                           entry.solve_time_s, entry.solver_iterations, entry.solver_status))
                 else:
                     self.rejected["not carried"] += 1
 
-    def _take(self, sender: str, tick: int, iteration: int, body: AdmmUpdateBody) -> None:
-        """One known agent's update to round `iteration` of the current step."""
+    def _take(self, update: LocalUpdate) -> None:
+        """One known agent's update to round `update.iteration` of the current step."""
+        sender, tick, iteration = update.agent, update.tick, update.iteration
         if iteration > self.round_key[1]:
             return
         if iteration == self.round_key[1] and sender in self.answered:
             self.rejected["duplicate"] += 1
             return
         self.received["updates"] += 1
-        update = update_from_body(sender, tick, iteration, body)
         trusted = self.quarantine.get(tick, {}).get(sender)
         if trusted is not None and trusted.shape == update.p_net_kw.shape:
             update = dataclasses.replace(update, p_net_kw=trusted)  # quarantined: not its report

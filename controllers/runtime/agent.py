@@ -39,6 +39,7 @@ from controllers.messages import (
     MeasMessage,
     Message,
     MessageFactory,
+    RoundUpdate,
     SetpointMessage,
     StatusMessage,
     StatusState,
@@ -167,7 +168,7 @@ class AgentContext:
             return await self._runner.publish_queued(message, agent=agent, qos=qos)
         return await self._runner.publish(message, agent=agent, retain=retain, qos=qos)
 
-    async def publish_round(self, tick: int, iteration: int, update: AdmmUpdateBody, *,
+    async def publish_round(self, tick: int, iteration: int, update: AdmmUpdateBody | RoundUpdate, *,
                             batch: bool = False) -> bool:
         """Send this agent's ADMM round update (`admm/x` of round `iteration` of `tick`) at QoS 0
         without waiting. With `batch`, on an agent host (`AgentHost`), the update joins the host's
@@ -175,12 +176,14 @@ class AgentContext:
         agents' updates to one broadcast leave together (one message and one signature per host and
         round instead of one per agent), and this agent's own middleware is not applied (the host's
         is, to the batch). The receiver must know which agents the host carries. Without a host,
-        `batch` has no effect."""
+        `batch` has no effect. `update` may be a `RoundUpdate` (its net power an array, packed into
+        the host's batch as it is; checked there, or made an `AdmmUpdateBody` here without a host)."""
         outbox = self._runner.outbox
         if batch and outbox is not None:
             outbox(self._runner.agent.agent_id, tick, iteration, update)
             return True
-        return await self._runner.publish_queued(self._runner.factory.admm_x(tick, iteration, update), qos=0)
+        body = update.body() if isinstance(update, RoundUpdate) else update
+        return await self._runner.publish_queued(self._runner.factory.admm_x(tick, iteration, body), qos=0)
 
     async def publish_setpoints(self, tick: int, setpoints: Setpoints) -> None:
         """Validate and send this agent's `setpoints` for `tick` to the bridge, outside `step` (e.g.
@@ -232,7 +235,7 @@ class AgentRunner:
         self.filters: tuple[str, ...] = tuple(dict.fromkeys(filters))
         self._owns_connection = connection is None
         # set by the agent host this runner is on: where batched round updates go (`publish_round`)
-        self.outbox: Callable[[str, int, int, AdmmUpdateBody], None] | None = None
+        self.outbox: Callable[[str, int, int, AdmmUpdateBody | RoundUpdate], None] | None = None
         # … and where setpoints go that the host batches (it returns False for a tick it does not batch)
         self.setpoint_outbox: Callable[[str, int, Setpoints], bool] | None = None
         self.connection = connection if connection is not None else MqttConnection(

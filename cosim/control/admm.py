@@ -56,7 +56,6 @@ from controllers.messages import (
     AdmmDecisionBody,
     AdmmStatsBody,
     AdmmStatsMessage,
-    AdmmUpdateBody,
     AdmmXBatchMessage,
     AdmmXMessage,
     AdmmZMessage,
@@ -415,23 +414,22 @@ class MqttAdmm(_Forecasting):
         """Keep each agent's latest claims of its steps 0 and 1, and note every update heard (on the
         bridge's thread)."""
         if isinstance(message, AdmmXMessage):
-            self._heard(message.sender, message.tick, message.iteration or 0, message.body)
+            self._heard(message.sender, message.tick, message.iteration or 0, message.body.p_net_kw)
 
     def _on_batch(self, message: Message) -> None:
         """`_on_update` for each entry of a host's round batch that the host may speak for."""
         if isinstance(message, AdmmXBatchMessage):
             carried = self._carried.get(message.sender, frozenset())
-            for agent, body in message.body.values.items():
-                if agent in carried:
-                    self._heard(agent, message.tick, message.iteration or 0, body)
+            for entry in message.body.entries():
+                if entry.agent in carried:
+                    self._heard(entry.agent, message.tick, message.iteration or 0, entry.p_net_kw)
 
-    def _heard(self, agent: str, tick: int, iteration: int, body: AdmmUpdateBody) -> None:
+    def _heard(self, agent: str, tick: int, iteration: int, p: Sequence[float] | np.ndarray) -> None:
         self._seen.setdefault(agent, []).append((tick, iteration))
-        if body.p_net_kw:
+        if len(p):
             key = (tick, iteration)
             held = self._claims.get(agent)
             if held is None or held[:2] <= key:
-                p = body.p_net_kw
                 self._claims[agent] = (*key, float(p[0]), float(p[1]) if len(p) > 1 else None)
 
     def _forecasts(

@@ -9,7 +9,15 @@ import os
 
 import pytest
 
-from controllers.messages import AdmmUpdateBody, AdmmXBatchMessage, Message, MessageFactory, decode, encode
+from controllers.messages import (
+    AdmmPackedUpdates,
+    AdmmUpdateBody,
+    AdmmXBatchMessage,
+    Message,
+    MessageFactory,
+    decode,
+    encode,
+)
 from controllers.signing import Keyring, SigningMiddleware, _Mac
 from controllers.topics import Kind, TopicScheme
 
@@ -42,10 +50,11 @@ def test_a_signed_message_verifies_and_a_changed_one_does_not(resigned: bool) ->
     assert verifier.counts == {"bad_signature": 1}
 
 
-def test_a_hosts_round_batch_is_signed_by_the_host_and_loses_a_revoked_agents_entry() -> None:
-    """A host's ADMM round batch (`batch/admm-x`) carries the host's HMAC; after an agent is revoked
-    a verifier keeps the batch but drops that agent's entry (counted), and a batch of revoked
-    agents only is dropped whole."""
+@pytest.mark.parametrize("packed", [False, True], ids=["values", "packed"])
+def test_a_hosts_round_batch_is_signed_by_the_host_and_loses_a_revoked_agents_entry(packed: bool) -> None:
+    """A host's ADMM round batch (`batch/admm-x`, either form) carries the host's HMAC; after an
+    agent is revoked a verifier keeps the batch but drops that agent's entry (counted), and a batch
+    of revoked agents only is dropped whole."""
     keys = Keyring(hmac_keys={"agent-host": os.urandom(32)})
     topic = TopicScheme("r1", "sec").topic(Kind.ADMM_X_BATCH, "agent-host")
     update = AdmmUpdateBody(p_net_kw=[1.0, 2.0], local_cost=0.5, solve_time_s=1e-4, solver_iterations=9,
@@ -54,13 +63,21 @@ def test_a_hosts_round_batch_is_signed_by_the_host_and_loses_a_revoked_agents_en
     signer, verifier = SigningMiddleware(keys), SigningMiddleware(keys)
 
     def received(*agents: str) -> Message | None:
-        signed = signer.outgoing("agent-host", topic, factory.admm_x_batch(2, 3, {a: update for a in agents}))
+        updates = {a: update for a in agents}
+        if packed:
+            batch, _ = AdmmPackedUpdates.pack(updates)
+            assert batch is not None
+            message = factory.admm_x_packed(2, 3, batch)
+        else:
+            message = factory.admm_x_batch(2, 3, updates)
+        signed = signer.outgoing("agent-host", topic, message)
         return verifier.incoming("coordinator", topic, decode(encode(signed)))  # type: ignore[arg-type]
 
     whole = received("b01", "b02")
-    assert isinstance(whole, AdmmXBatchMessage) and set(whole.body.values) == {"b01", "b02"}
+    assert isinstance(whole, AdmmXBatchMessage) and whole.body.agent_ids() == ["b01", "b02"]
     verifier.revoke("b01")
     kept = received("b01", "b02")
-    assert isinstance(kept, AdmmXBatchMessage) and set(kept.body.values) == {"b02"}
+    assert isinstance(kept, AdmmXBatchMessage) and kept.body.agent_ids() == ["b02"]
+    assert kept.body.entries()[0].p_net_kw.tolist() == [1.0, 2.0]
     assert received("b01") is None
     assert verifier.counts == {"revoked": 2}
