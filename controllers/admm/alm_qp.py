@@ -643,9 +643,11 @@ def _refactorise(
             if p[j] != factor_p[j]:
                 mark[iperm[j]] = 1
         for i in range(m):
-            active = 1 if (z[i] < lo[i] or z[i] > hi[i]) else 0
-            if active != factor_active[i] or (active == 1 and sigma[i] != factor_sigma[i]):
-                factor_active[i] = active
+            # | and & rather than `or` and `and`: no branch on a row's activity, which follows no
+            # pattern the branch predictor could learn; only on "changed", nearly always false
+            active = (z[i] < lo[i]) | (z[i] > hi[i])
+            if (np.int64(active) != factor_active[i]) | (active & (sigma[i] != factor_sigma[i])):
+                factor_active[i] = np.int64(active)
                 for k in range(indptr[i], indptr[i + 1]):
                     mark[iperm[indices[k]]] = 1
             factor_sigma[i] = sigma[i]
@@ -681,17 +683,16 @@ def _refactorise(
         if mark[iperm[j]] == 1:
             factor[lp[iperm[j]]] += p[j] + inv_gamma
     for i in range(m):
-        if factor_active[i] == 1:
-            # the row's variables are a chain of the elimination tree: it reaches a marked column
-            # only if its last one (an ancestor of the others) is marked
-            top = np.uint64(0)
-            for k in range(indptr[i], indptr[i + 1]):
-                top = max(top, iperm[indices[k]])
-            if mark[top] == 1:
-                s = sigma[i]
-                for k in range(pair_ptr[i], pair_ptr[i + 1]):
-                    if mark[iperm[indices[pair_b[k]]]] == 1:  # the entry is in that variable's column
-                        factor[pair_pos[k]] += s * data[pair_a[k]] * data[pair_b[k]]
+        # the row's variables are a chain of the elimination tree: it reaches a marked column only
+        # if its last one (an ancestor of the others) is marked
+        top = np.uint64(0)
+        for k in range(indptr[i], indptr[i + 1]):
+            top = max(top, iperm[indices[k]])
+        if (factor_active[i] == 1) & (mark[top] == 1):
+            s = sigma[i]
+            for k in range(pair_ptr[i], pair_ptr[i + 1]):
+                if mark[iperm[indices[pair_b[k]]]] == 1:  # the entry is in that variable's column
+                    factor[pair_pos[k]] += s * data[pair_a[k]] * data[pair_b[k]]
     return bool(_cholesky_columns(lp, li, factor, row_ptr, row_pos, row_col, work, mark, False))
 
 
@@ -826,8 +827,8 @@ def alm_solve(
                         break
             if reuse:
                 for i in range(m):
-                    active = 1 if (z[i] < lo[i] or z[i] > hi[i]) else 0
-                    if active != factor_active[i] or (active == 1 and sigma[i] != factor_sigma[i]):
+                    active = (z[i] < lo[i]) | (z[i] > hi[i])  # (no branch on it: see `_refactorise`)
+                    if (np.int64(active) != factor_active[i]) | (active & (sigma[i] != factor_sigma[i])):
                         reuse = False
                         break
             if not reuse:
