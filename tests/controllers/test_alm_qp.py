@@ -234,7 +234,11 @@ def test_a_partial_refactorisation_is_the_full_one_bit_for_bit(kind: str) -> Non
 
     def refactorise(z: np.ndarray, p: np.ndarray, sigma: np.ndarray, state: list[np.ndarray]) -> None:
         work, mark = np.empty(n), np.empty(n, dtype=np.uint8)
-        assert alm_qp._refactorise(p, z, lo, hi, sigma, data, *arrays, *state, *factor_arrays, work, mark)
+        runs = np.empty((m, 3), dtype=np.uint64)
+        n_runs = alm_qp._row_runs(pattern.csr_indptr.astype(np.uint64), runs)
+        assert alm_qp._refactorise(
+            p, z, lo, hi, sigma, data, *arrays, *state, *factor_arrays, work, mark, runs, n_runs
+        )
         state[4][0] = 1
 
     for changed in (1, 3, 10, m):
