@@ -478,34 +478,45 @@ def _rmatvec(
     runs: IntArray,
     n_runs: int,
 ) -> None:
-    """out = Aᵀ y (each entry's sum from 0.0 over the rows in order; rows with y_i = 0 skipped), by
-    the runs of `_row_runs` like `_matvec`."""
-    one, two = np.uint64(1), np.uint64(2)
+    """out = Aᵀ y (each entry's sum from 0.0 over the rows in order), by the runs of `_row_runs`
+    like `_matvec`. Rows with y_i = 0 (the inactive ones) add exact zeros: no branch on them, and
+    the same sums (a sum from 0.0 of nonzero terms is never -0.0, so adding ±0.0 changes nothing)."""
+    one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
     for j in range(out.shape[0]):
         out[j] = 0.0
     for r in range(n_runs):
         row0, row1, length = runs[r, 0], runs[r, 1], runs[r, 2]
+        k = indptr[row0]
         if length == 1:
-            k = indptr[row0]
             for i in range(row0, row1):
-                yi = y[i]
-                if yi != 0.0:
-                    out[indices[k]] += data[k] * yi
+                out[indices[k]] += data[k] * y[i]
                 k += one
         elif length == 2:
-            k = indptr[row0]
             for i in range(row0, row1):
                 yi = y[i]
-                if yi != 0.0:
-                    out[indices[k]] += data[k] * yi
-                    out[indices[k + one]] += data[k + one] * yi
+                out[indices[k]] += data[k] * yi
+                out[indices[k + one]] += data[k + one] * yi
                 k += two
+        elif length == 3:
+            for i in range(row0, row1):
+                yi = y[i]
+                out[indices[k]] += data[k] * yi
+                out[indices[k + one]] += data[k + one] * yi
+                out[indices[k + two]] += data[k + two] * yi
+                k += three
+        elif length == 4:
+            for i in range(row0, row1):
+                yi = y[i]
+                out[indices[k]] += data[k] * yi
+                out[indices[k + one]] += data[k + one] * yi
+                out[indices[k + two]] += data[k + two] * yi
+                out[indices[k + three]] += data[k + three] * yi
+                k += two + two
         else:
             for i in range(row0, row1):
                 yi = y[i]
-                if yi != 0.0:
-                    for t in range(indptr[i], indptr[i + 1]):
-                        out[indices[t]] += data[t] * yi
+                for t in range(indptr[i], indptr[i + 1]):
+                    out[indices[t]] += data[t] * yi
 
 
 @_jit
