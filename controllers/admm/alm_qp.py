@@ -11,8 +11,11 @@ needs 10–50 first-order iterations. Each Newton step solves
 
 by a sparse Cholesky factorisation whose pattern (that of diag + AᵀA, ordered time step by time
 step so the fill stays inside a step) is computed once per `QpLayout` and shared by every agent of
-that layout; only the values change. An exact line search on the piecewise quadratic φ follows.
-Outer iterations update y = Σ (z − Π(z)) and raise Σ on rows whose violation does not fall.
+that layout; only the values change. A step whose matrix is the last factor's reuses it; one whose
+active set (or Σ, p) differs on a few rows refactorises only the columns in those rows' subtrees of
+the elimination tree, with their ancestors (`_refactorise`: bit for bit the full factorisation).
+An exact line search on the piecewise quadratic φ follows. Outer iterations update
+y = Σ (z − Π(z)) and raise Σ on rows whose violation does not fall.
 
 It stops on OSQP's criteria (unscaled): ‖Ax − Π(Ax)‖∞ ≤ ε_abs + ε_rel max(‖Ax‖∞, ‖Π(Ax)‖∞) and
 ‖Px + q + Aᵀy‖∞ ≤ ε_abs + ε_rel max(‖Px‖∞, ‖Aᵀy‖∞, ‖q‖∞). A problem it does not solve within its
