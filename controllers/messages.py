@@ -107,13 +107,131 @@ class PlanBody(_Strict):
     values: SeriesValues
 
 
+def _base64_rows(rows: np.ndarray) -> str:
+    """Standard base64 of `rows` as little-endian float64, row by row."""
+    return base64.b64encode(np.ascontiguousarray(rows, dtype="<f8").tobytes()).decode("ascii")
+
+
+def _float_rows(text: str, n_rows: int, n_columns: int, field: str) -> np.ndarray:
+    """The n_rows × n_columns float64 array packed in `text` (`_base64_rows`); ValueError naming
+    `field` if it is not base64, not that size or holds a value that is not finite."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{field} must be standard base64") from None
+    if len(raw) != 8 * n_rows * n_columns:
+        raise ValueError(f"{field} must hold {n_rows} × {n_columns} = {n_rows * n_columns} float64 values")
+    rows = np.frombuffer(bytearray(raw), dtype="<f8").reshape(n_rows, n_columns).astype(float, copy=False)
+    if not np.isfinite(rows).all():
+        raise ValueError(f"{field} values must be finite")
+    return rows
+
+
+class _Rows:
+    """A packed form's decoded rows (kept beside the model; equal when the numbers are)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Rows) and np.array_equal(self.array, other.array)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class ForecastGroup(_Strict):
+    """The forecasts of agents with the same series (names and lengths), packed: `data` is the
+    standard base64 (RFC 4648, padded) of agents × Σ lengths IEEE-754 float64 numbers, little-endian,
+    agent by agent; an agent's row holds its series one after the other, in `names`' order."""
+
+    agents: Annotated[list[Name], Field(min_length=1, max_length=MAX_BATCH_AGENTS)]
+    names: Annotated[list[Name], Field(max_length=MAX_ENTRIES)]
+    lengths: list[Annotated[int, Field(ge=0, le=MAX_SERIES)]]
+    data: Annotated[str, Field(max_length=MAX_PAYLOAD_BYTES)]
+    _rows: _Rows | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _unpack(self) -> ForecastGroup:
+        if len(set(self.agents)) != len(self.agents) or len(set(self.names)) != len(self.names):
+            raise ValueError("agents and names must not repeat")
+        if len(self.lengths) != len(self.names):
+            raise ValueError("lengths needs one entry per name")
+        self._rows = _Rows(_float_rows(self.data, len(self.agents), sum(self.lengths), "data"))
+        return self
+
+    def series(self, row: int) -> dict[str, list[float]]:
+        """The series of `agents[row]` (name → values)."""
+        assert self._rows is not None
+        values = self._rows.array[row]
+        out, start = {}, 0
+        for name, length in zip(self.names, self.lengths, strict=True):
+            out[name] = values[start : start + length].tolist()
+            start += length
+        return out
+
+    @classmethod
+    def pack(cls, forecasts: Mapping[str, Mapping[str, Sequence[float]]]) -> ForecastGroup:
+        """The packed form of `forecasts` (agent → series, every agent with the first's names and
+        lengths); ValueError if a value is not finite."""
+        agents = list(forecasts)
+        first = forecasts[agents[0]]
+        names, lengths = list(first), [len(v) for v in first.values()]
+        rows = np.empty((len(agents), sum(lengths)))
+        for i, series in enumerate(forecasts.values()):
+            start = 0
+            for length, values in zip(lengths, series.values(), strict=True):
+                rows[i, start : start + length] = values
+                start += length
+        finite = np.isfinite(rows).all(axis=1)
+        if not finite.all():
+            raise ValueError(f"forecast of {agents[int(np.argmin(finite))]} has values that are not finite")
+        group = cls.model_construct(agents=agents, names=names, lengths=lengths, data=_base64_rows(rows))
+        group._rows = _Rows(rows)
+        return group
+
+
 class ForecastBatchBody(_Strict):
-    """The forecasts of several agents of one agent host (agent id → its series), all for the same
-    step: `values[agent][a][i]` holds for [start_s + i·step_s, start_s + (i+1)·step_s)."""
+    """The forecasts of several agents of one agent host, all for the same step, in one of two forms:
+    `values` (agent id → its series: `values[agent][a][i]` holds for [start_s + i·step_s, start_s +
+    (i+1)·step_s)) or `packed` (the same as `ForecastGroup`s, agents with the same series together:
+    what the bridge sends)."""
 
     start_s: int
     step_s: Annotated[int, Field(gt=0)]
-    values: Annotated[dict[Name, SeriesValues], Field(min_length=1, max_length=MAX_BATCH_AGENTS)]
+    values: Annotated[dict[Name, SeriesValues], Field(min_length=1, max_length=MAX_BATCH_AGENTS)] | None = (
+        None
+    )
+    packed: Annotated[list[ForecastGroup], Field(min_length=1, max_length=MAX_BATCH_AGENTS)] | None = None
+    _where: dict[str, tuple[int, int]] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ForecastBatchBody:
+        if (self.values is None) == (self.packed is None):
+            raise ValueError("a forecast batch has either values or packed")
+        if self.packed is not None:
+            agents = [a for group in self.packed for a in group.agents]
+            if len(set(agents)) != len(agents) or len(agents) > MAX_BATCH_AGENTS:
+                raise ValueError(f"packed must name each agent once, at most {MAX_BATCH_AGENTS}")
+        return self
+
+    def agent_ids(self) -> list[str]:
+        if self.values is not None:
+            return list(self.values)
+        assert self.packed is not None
+        return [a for group in self.packed for a in group.agents]
+
+    def series_of(self, agent: str) -> Mapping[str, Sequence[float]]:
+        """`agent`'s series (name → values); KeyError if the batch has none for it."""
+        if self.values is not None:
+            return self.values[agent]
+        assert self.packed is not None
+        if self._where is None:
+            where = {a: (g, i) for g, group in enumerate(self.packed) for i, a in enumerate(group.agents)}
+            self._where = where
+        group, row = self._where[agent]
+        return self.packed[group].series(row)
 
 
 class AdmmUpdateBody(_Strict):
@@ -153,20 +271,6 @@ class RoundUpdate:
                    update.solver_iterations, update.solver_status)
 
 
-class _Rows:
-    """A packed batch's decoded rows (kept beside the model; equal when the numbers are)."""
-
-    __slots__ = ("array",)
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Rows) and np.array_equal(self.array, other.array)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 class AdmmPackedUpdates(_Strict):
     """A round batch's updates as columns, the form agent hosts send: entry i of each list is agent
     `agents[i]`'s; `p_net_kw` holds every agent's `steps` values in one string, the standard base64
@@ -190,16 +294,7 @@ class AdmmPackedUpdates(_Strict):
         columns = (self.local_cost, self.solve_time_s, self.solver_iterations, self.solver_status)
         if any(len(column) != n for column in columns):
             raise ValueError(f"local_cost, solve_time_s, solver_iterations, solver_status: {n} entries each")
-        try:
-            raw = base64.b64decode(self.p_net_kw, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("p_net_kw must be standard base64") from None
-        if len(raw) != 8 * n * self.steps:
-            raise ValueError(f"p_net_kw must hold agents × steps = {n * self.steps} float64 values")
-        rows = np.frombuffer(bytearray(raw), dtype="<f8").reshape(n, self.steps)
-        if not np.isfinite(rows).all():
-            raise ValueError("p_net_kw values must be finite")
-        self._rows = _Rows(rows.astype(float, copy=False))
+        self._rows = _Rows(_float_rows(self.p_net_kw, n, self.steps, "p_net_kw"))
         return self
 
     def rows(self) -> np.ndarray:
@@ -240,7 +335,7 @@ class AdmmPackedUpdates(_Strict):
         packed = cls.model_construct(
             agents=agents,
             steps=int(steps),
-            p_net_kw=base64.b64encode(rows.astype("<f8", copy=False).tobytes()).decode("ascii"),
+            p_net_kw=_base64_rows(rows),
             local_cost=cost.tolist(),
             solve_time_s=seconds.tolist(),
             solver_iterations=[int(i) for i in iterations],
@@ -476,7 +571,7 @@ class ForecastBatchMessage(_Envelope):
         """`agent`'s entry as a forecast of its own, in the batch's envelope. `KeyError` if there is
         no such entry."""
         body = PlanBody.model_construct(start_s=self.body.start_s, step_s=self.body.step_s,
-                                        values=self.body.values[agent])
+                                        values=self.body.series_of(agent))
         return ForecastMessage.model_construct(
             run=self.run, tick=self.tick, iteration=self.iteration, sender=self.sender, seq=self.seq,
             ts_s=self.ts_s, hmac=None, body=body,
@@ -570,6 +665,7 @@ def message_kind(message: Message) -> Kind:
 # Bounds for `batch_chunks`: the longest JSON of one entry of a batch ("name":-1.2345678901234567e-308,)
 # and of one agent's key and braces, and room for the envelope and the rest of the body.
 _Entry = TypeVar("_Entry")
+PACKED_FLOAT_BYTES: Final = 11  # a float64 in base64: 8 bytes as 10⅔ characters
 FLOAT_BYTES: Final = 25  # the longest JSON of a float in a list: -1.2345678901234567e-308,
 _VALUE_BYTES: Final = 64 + 3 + FLOAT_BYTES
 _AGENT_BYTES: Final = 64 + 3 + 2 + 1
@@ -584,11 +680,12 @@ def batch_chunks(values: BatchValues) -> list[dict[str, Mapping[str, float | Non
 
 
 def forecast_chunks(
-    forecasts: Mapping[str, Mapping[str, Sequence[float]]],
+    forecasts: Mapping[str, Mapping[str, Sequence[float]]], float_bytes: int = FLOAT_BYTES
 ) -> list[dict[str, Mapping[str, Sequence[float]]]]:
     """`forecasts` (agent → its series) split into parts that each fit one forecast batch, by a
-    worst-case bound on each agent's encoded size (`chunked`)."""
-    return chunked(forecasts, lambda series: _AGENT_BYTES + sum(_AGENT_BYTES + FLOAT_BYTES * len(v)
+    worst-case bound on each agent's encoded size (`chunked`; `float_bytes` a value's: 25 in a JSON
+    list, `PACKED_FLOAT_BYTES` packed)."""
+    return chunked(forecasts, lambda series: _AGENT_BYTES + sum(_AGENT_BYTES + float_bytes * len(v)
                                                                 for v in series.values()))
 
 
@@ -863,6 +960,21 @@ class MessageFactory:
     ) -> ForecastBatchMessage:
         entries = {a: {k: list(v) for k, v in series.items()} for a, series in values.items()}
         body = ForecastBatchBody(start_s=start_s, step_s=step_s, values=entries)
+        return ForecastBatchMessage(**self._envelope(tick, None), body=body)
+
+    def forecast_packed(
+        self, tick: int, start_s: int, step_s: int, values: Mapping[str, Mapping[str, Sequence[float]]]
+    ) -> ForecastBatchMessage:
+        """`forecast_batch` in the packed form (`ForecastGroup`s, agents with the same series names and
+        lengths together); ValueError if a value is not finite or there are no values."""
+        if not values:
+            raise ValueError("a forecast batch needs at least one agent")
+        groups: dict[tuple[tuple[str, int], ...], dict[str, Mapping[str, Sequence[float]]]] = {}
+        for agent, series in values.items():
+            groups.setdefault(tuple((k, len(v)) for k, v in series.items()), {})[agent] = series
+        packed = [ForecastGroup.pack(group) for group in groups.values()]
+        # made from checked groups: constructed, not validated again (that would decode the base64)
+        body = ForecastBatchBody.model_construct(start_s=start_s, step_s=step_s, values=None, packed=packed)
         return ForecastBatchMessage(**self._envelope(tick, None), body=body)
 
     def admm_x(self, tick: int, iteration: int, body: AdmmUpdateBody) -> AdmmXMessage:

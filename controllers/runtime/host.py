@@ -190,7 +190,7 @@ class AgentHost:
         """Every agent of `batch` handles its forecast as if it had come on its own topic (the
         batch has passed the host's middleware; the agents' own middleware does not see it)."""
         self._addressed_in_batches(batch.tick)
-        for agent_id in batch.body.values:
+        for agent_id in batch.body.agent_ids():
             runner = self._by_id.get(agent_id)
             if runner is None:  # addressed to this host, but not one of its agents
                 self.dropped.count(DropReason.TOPIC_MISMATCH)

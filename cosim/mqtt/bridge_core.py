@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from controllers.messages import (
+    PACKED_FLOAT_BYTES,
     Codec,
     DecodeError,
     DropCounter,
@@ -516,12 +517,12 @@ class BridgeCore:
         """Publish the hosts' forecast batches (after `items`) one by one as they are made, the hosts'
         in turn: a host starts on its agents' forecasts while the bridge still encodes the rest (at
         1,000 agents on two hosts, ~11 MB of forecasts take the bridge longer than a round)."""
-        chunks = {host: forecast_chunks(entries) for host, entries in by_host.items()}
+        chunks = {host: forecast_chunks(entries, PACKED_FLOAT_BYTES) for host, entries in by_host.items()}
         for turn in range(max(len(of_host) for of_host in chunks.values())):
             for host, of_host in chunks.items():
                 if turn >= len(of_host):
                     continue
-                message = self.factory.forecast_batch(tick, start_s, step_s, of_host[turn])
+                message = self.factory.forecast_packed(tick, start_s, step_s, of_host[turn])
                 if self._queue(items, self._forecast_topics[host], host, message):
                     self.recorder.add_batched("out", of_host[turn])
                 await self.connection.publish_many(items, wait_s=wait_s)

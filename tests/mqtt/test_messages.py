@@ -17,6 +17,7 @@ from controllers.messages import (
     MAX_ENTRIES,
     MAX_PAYLOAD_BYTES,
     MESSAGE_TYPES,
+    PACKED_FLOAT_BYTES,
     AdmmBroadcastBody,
     AdmmPackedUpdates,
     AdmmStatsBody,
@@ -27,6 +28,7 @@ from controllers.messages import (
     DecodeError,
     DropCounter,
     DropReason,
+    ForecastBatchMessage,
     MeasMessage,
     Message,
     MessageFactory,
@@ -304,6 +306,64 @@ def test_forecast_batches_fit_one_message_each() -> None:
         payload = encode(factory.forecast_batch(0, 0, 60, chunk))
         assert len(payload) <= MAX_PAYLOAD_BYTES and not isinstance(decode(payload), DecodeError)
     assert forecast_chunks({"b1": series}) == [{"b1": series}]
+    forecasts = {f"agent-{i:04d}-{'n' * 50}": series for i in range(40)}
+    packed_chunks = forecast_chunks(forecasts, PACKED_FLOAT_BYTES)
+    assert 1 < len(packed_chunks) < len(forecast_chunks(forecasts))
+    for chunk in packed_chunks:
+        payload = encode(factory.forecast_packed(0, 0, 60, chunk))
+        assert len(payload) <= MAX_PAYLOAD_BYTES and not isinstance(decode(payload), DecodeError)
+
+
+def test_a_packed_forecast_batch_gives_each_agent_the_same_forecast() -> None:
+    """The packed form (`ForecastGroup`s: agents with the same series together) decodes to the
+    forecasts the `values` form carries, bit for bit, for agents of different kinds."""
+    rng = np.random.default_rng(3)
+    forecasts = {
+        "b1": {"p_kw": rng.normal(size=4).tolist(), "t_c": [20.0, 21.5, 0.1, -3e-7]},
+        "b2": {"p_kw": rng.normal(size=4).tolist(), "t_c": rng.normal(size=4).tolist()},
+        "s1": {"soc": [0.5], "p_kw": [1e300, -1e-300]},
+        "e1": {"none": []},
+    }
+    factory = MessageFactory("run1", "bridge", clock=lambda: 5.0)
+    packed = decode(encode(factory.forecast_packed(3, 2700, 900, forecasts)))
+    values = MessageFactory("run1", "bridge", clock=lambda: 5.0).forecast_batch(3, 2700, 900, forecasts)
+    assert isinstance(packed, ForecastBatchMessage) and packed.body.packed is not None
+    assert len(packed.body.packed) == 3 and sorted(packed.body.agent_ids()) == sorted(forecasts)
+    for agent in forecasts:
+        assert packed.forecast(agent) == values.forecast(agent)
+    with pytest.raises(KeyError):
+        packed.forecast("b3")
+    with pytest.raises(ValueError, match="s1"):
+        factory.forecast_packed(3, 2700, 900, {"s1": {"soc": [float("nan")]}})
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda g: g | {"data": g["data"][:-4]}, "float64 values"),
+        (lambda g: g | {"data": "!" + g["data"][1:]}, "base64"),
+        (lambda g: g | {"data": base64.b64encode(np.full(4, np.nan).tobytes()).decode()}, "finite"),
+        (lambda g: g | {"lengths": [2]}, "one entry per name"),
+        (lambda g: g | {"agents": ["b1", "b1"]}, "repeat"),
+    ],
+)
+def test_a_malformed_packed_forecast_batch_is_dropped_with_a_schema_error(change: Any, reason: str) -> None:
+    factory = MessageFactory("run1", "bridge")
+    forecasts = {"b1": {"a": [1.0], "b": [2.0]}, "b2": {"a": [3.0], "b": [4.0]}}
+    message = factory.forecast_packed(0, 0, 900, forecasts)
+    raw = json.loads(encode(message))
+    raw["body"]["packed"][0] = change(raw["body"]["packed"][0])
+    dropped = decode(json.dumps(raw).encode())
+    assert isinstance(dropped, DecodeError) and dropped.reason is DropReason.SCHEMA
+    assert reason in dropped.detail
+
+
+def test_a_packed_forecast_batch_names_each_agent_once() -> None:
+    factory = MessageFactory("run1", "bridge")
+    raw = json.loads(encode(factory.forecast_packed(0, 0, 900, {"b1": {"a": [1.0]}, "b2": {"c": [2.0]}})))
+    raw["body"]["packed"][1]["agents"] = ["b1"]
+    dropped = decode(json.dumps(raw).encode())
+    assert isinstance(dropped, DecodeError) and "each agent once" in dropped.detail
 
 
 def test_an_agents_forecast_from_its_batch() -> None:
@@ -372,7 +432,7 @@ def test_packing_leaves_out_the_updates_that_are_not_valid() -> None:
 @pytest.mark.parametrize(
     "change, reason",
     [
-        (lambda p: p | {"p_net_kw": p["p_net_kw"][:-4]}, "agents × steps"),
+        (lambda p: p | {"p_net_kw": p["p_net_kw"][:-4]}, "2 × 96 = 192 float64 values"),
         (lambda p: p | {"p_net_kw": "%%" + p["p_net_kw"][2:]}, "base64"),
         (lambda p: p | {"p_net_kw": base64.b64encode(np.full(2 * 96, np.inf).tobytes()).decode()}, "finite"),
         (lambda p: p | {"agents": ["b0", "b0"]}, "repeat"),
