@@ -79,17 +79,19 @@ from controllers.admm.dual_bound import coordinator_multipliers, dual_bound
 from controllers.admm.messages import AgentPlan, LocalUpdate
 from controllers.admm.mqtt import COORDINATOR_ID
 from controllers.admm.runner import run_control_step
-from controllers.admm.wire import agent_data_to_series, update_from_body, update_to_body
+from controllers.admm.wire import agent_data_to_series
 from controllers.messages import (
     AdmmBroadcastBody,
     AdmmDecisionBody,
+    AdmmPackedUpdates,
     AdmmRound,
     AdmmStatsBody,
     AdmmStatsMessage,
-    AdmmXMessage,
+    AdmmXBatchMessage,
     AdmmZMessage,
     DropCounter,
     Message,
+    RoundUpdate,
     decode_for_topic,
     encode,
 )
@@ -445,31 +447,38 @@ def print_table(rows: list[Row]) -> None:
         )
 
 
-def message_costs_s(repeat: int = 2000) -> tuple[float, float]:
-    """(encode, decode) seconds of one round update (96 values), as the hosts and the coordinator do."""
-    factory = LeanMessageFactory("bench", "b1")
+def message_costs_s(n_updates: int, repeat: int = 20) -> tuple[float, float]:
+    """(encode, decode) seconds per round update (96 values) in a host's packed batch of `n_updates`,
+    as the hosts and the coordinator do: the agents' `RoundUpdate`s packed and encoded, then decoded
+    and taken as `LocalUpdate`s."""
+    factory = LeanMessageFactory("bench", "host-0")
     scheme = TopicScheme(run="bench", prefix=PREFIX)
-    update = LocalUpdate("b1", 0, 3, np.linspace(0.0, 5.0, HORIZON), 1.25, 1e-3, 40, "solved")
+    p = np.linspace(0.0, 5.0, HORIZON)
+    names = [f"b{i}" for i in range(max(1, n_updates))]
     start = time.perf_counter()
     for _ in range(repeat):
-        payload = encode(factory.admm_x(0, 3, update_to_body(update)))
-    encode_s = (time.perf_counter() - start) / repeat
-    parsed = scheme.parse(scheme.topic(Kind.ADMM_X, "b1"))
+        packed, _ = AdmmPackedUpdates.pack({a: RoundUpdate(p, 1.25, 1e-3, 40, "solved") for a in names})
+        assert packed is not None
+        payload = encode(factory.admm_x_packed(0, 3, packed))
+    encode_s = (time.perf_counter() - start) / repeat / len(names)
+    parsed = scheme.parse(scheme.topic(Kind.ADMM_X_BATCH, "host-0"))
     assert parsed is not None
     dropped = DropCounter()
     start = time.perf_counter()
     for _ in range(repeat):
         message = decode_for_topic(parsed, payload, dropped)
-        assert isinstance(message, AdmmXMessage)
-        update_from_body("b1", 0, 3, message.body)
-    return encode_s, (time.perf_counter() - start) / repeat
+        assert isinstance(message, AdmmXBatchMessage)
+        [LocalUpdate(e.agent, 0, 3, e.p_net_kw, e.local_cost, e.solve_time_s, e.solver_iterations,
+                     e.solver_status) for e in message.body.entries()]
+    return encode_s, (time.perf_counter() - start) / repeat / len(names)
 
 
 def print_breakdown(row: Row) -> None:
     """Where the rounds of N's steps went (see the module docstring), tuned broker."""
-    encode_s, decode_s = message_costs_s()
-    print(f"\nPer-round time at N = {row.n_agents} ({row.hosts} hosts; one update {1e6 * encode_s:.1f} µs to "
-          f"encode, {1e6 * decode_s:.1f} µs to decode), tuned broker, sums over the step's rounds [s]:\n")
+    encode_s, decode_s = message_costs_s(row.n_agents // row.hosts)
+    print(f"\nPer-round time at N = {row.n_agents} ({row.hosts} hosts; one update in a host's packed batch "
+          f"{1e6 * encode_s:.1f} µs to encode, {1e6 * decode_s:.1f} µs to decode), tuned broker, sums over "
+          "the step's rounds [s]:\n")
     print("| step | rounds | rounds wall | solves per host (Σ / hosts) | slowest agent's solves "
           "| coordinator z-update | encode + decode | broker, waking, waiting, rest | wall per round [ms] |")
     print("|" + "---|" * 9)
