@@ -121,21 +121,33 @@ class Coordinator(CoordinatorBase):
         )
 
     def _accept(self, updates: Sequence[LocalUpdate]) -> tuple[int, float, float]:
-        """Store the newest value per agent; returns (fresh count, max and sum of solve times)."""
+        """Store the newest value per agent; returns (fresh count, max and sum of solve times).
+        An update of another step, of a round not newer than the agent's last, of the wrong length
+        or with a value that is not finite is ignored. The values are checked and stored as arrays
+        (one test and one copy for all the round's updates)."""
+        shape = (self.coupling.horizon,)
+        shaped = [upd for upd in updates if upd.p_net_kw.shape == shape]
+        if not shaped:
+            return 0, 0.0, 0.0
+        finite = np.all(np.isfinite(np.stack([upd.p_net_kw for upd in shaped])), axis=1, keepdims=False)
+        ok_rows: list[bool] = np.asarray(finite).tolist()
         fresh, max_t, sum_t = 0, 0.0, 0.0
-        for upd in updates:
-            i = self._index.get(upd.agent)
-            if i is None or upd.tick != self.tick or upd.iteration <= self._received_iteration[i]:
+        index, received, tick, iteration = self._index, self._received_iteration, self.tick, self.iteration
+        taken: dict[int, LocalUpdate] = {}  # agent index → its newest update of these
+        for upd, ok in zip(shaped, ok_rows, strict=True):
+            i = index.get(upd.agent)
+            if i is None or not ok or upd.tick != tick or upd.iteration <= received[i]:
                 continue
-            if upd.p_net_kw.shape != (self.coupling.horizon,) or not np.isfinite(upd.p_net_kw).all():
-                continue
-            self._received_iteration[i] = upd.iteration
-            self.p_kw[i] = upd.p_net_kw
-            self.local_cost[i] = upd.local_cost
-            if upd.iteration == self.iteration:
+            received[i] = upd.iteration
+            taken[i] = upd
+            if upd.iteration == iteration:
                 fresh += 1
                 max_t = max(max_t, upd.solve_time_s)
                 sum_t += upd.solve_time_s
+        if taken:
+            rows = list(taken)
+            self.p_kw[rows] = np.stack([upd.p_net_kw for upd in taken.values()])
+            self.local_cost[rows] = [upd.local_cost for upd in taken.values()]
         return fresh, max_t, sum_t
 
     def coordinate(self, updates: Sequence[LocalUpdate], expected: int | None = None) -> CoordinatorBroadcast:

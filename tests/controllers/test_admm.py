@@ -21,6 +21,7 @@ from controllers.admm import (
     build_agents,
     run_control_step,
 )
+from controllers.admm.messages import LocalUpdate
 from controllers.mpc import CentralisedResult, solve_centralised
 from experiments.admm_asynchronous import PartialBarrier, run_partial_barrier
 from experiments.synthetic_district import DistrictSpec, next_step_data, synthetic_district
@@ -310,3 +311,33 @@ def test_a_plan_fallback_whose_own_solve_fails_keeps_the_coordinator_s_fallback(
     monkeypatch.setattr(agents[0], "solve_alone", fails)
     applied = plan_fallback(agents[0], result.decision, result.plans[0])
     assert applied is result.plans[0]
+
+
+def test_the_coordinator_takes_each_agents_newest_valid_update_of_the_step() -> None:
+    """Of a round's updates the coordinator keeps, per agent, the newest of this step with the
+    horizon's length and finite values: another step's, an older round's, a short one and one
+    with a NaN are ignored (and do not count as fresh)."""
+    limits = SharedLimits.transformer(10.0, 4)
+    coordinator = Coordinator(Coupling.from_limits(("a", "b", "c", "d"), limits))
+    coordinator.start_step(3)
+
+    def update(agent: str, p: list[float], tick: int = 3, iteration: int = 0,
+               cost: float = 1.0) -> LocalUpdate:
+        return LocalUpdate(agent, tick, iteration, np.asarray(p, dtype=float), cost, 0.01, 2, "solved")
+
+    coordinator.coordinate([
+        update("a", [1, 1, 1, 1]),
+        update("b", [2, 2, 2, 2], tick=2),  # another step
+        update("c", [3, 3, 3]),  # short
+        update("d", [4, 4, float("nan"), 4]),
+        update("a", [5, 5, 5, 5], cost=7.0),  # the same round again: not newer, ignored
+    ])
+    assert coordinator.p_kw.tolist() == [[1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    assert coordinator.local_cost.tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert coordinator.history[-1].n_fresh == 1
+    coordinator.coordinate([update("b", [2, 2, 2, 2], iteration=0), update("b", [6, 6, 6, 6], iteration=1),
+                            update("d", [8, 8, 8, 8], iteration=1, cost=3.0)])
+    assert coordinator.p_kw.tolist() == [[1, 1, 1, 1], [6, 6, 6, 6], [0, 0, 0, 0], [8, 8, 8, 8]]
+    assert coordinator.local_cost.tolist() == [1.0, 1.0, 0.0, 3.0]
+    assert coordinator.history[-1].n_fresh == 2
+    assert coordinator.received_iterations().tolist() == [0, 1, -1, 1]
