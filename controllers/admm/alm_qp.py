@@ -35,6 +35,7 @@ from numba.core import types
 from numba.extending import overload
 
 from controllers.admm.data import FloatArray
+from controllers.admm.kernels import quadratic_value
 from controllers.admm.local_qp import QpLayout
 
 IntArray = np.ndarray
@@ -964,6 +965,7 @@ def warm_up() -> None:
     )  # fmt: skip
     i1 = np.array([0, 1], dtype=np.int64)
     _symbolic_dense(i1, i0, _minimum_degree_dense(i1, i0, 1), 1)
+    quadratic_value(one, zero, one)  # the agents' local cost after each solve
     _WARM[0] = True
 
 

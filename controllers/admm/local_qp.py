@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from controllers.admm.data import AgentData, FloatArray
+from controllers.admm.kernels import quadratic_value
 
 INF = np.inf
 FREE_VARIABLES = ("p_net", "t_in", "t_mass")
@@ -147,7 +148,7 @@ class QpMatrices:
 
     def objective(self, x: FloatArray) -> float:
         """½xᵀPx + qᵀx + c: the agent's true local cost (no ADMM term)."""
-        return float(0.5 * x @ (self.p_diag * x) + self.q @ x + self.constant)
+        return quadratic_value(self.p_diag, self.q, x) + self.constant
 
 
 def diagonal_csc(diag: FloatArray) -> sp.csc_matrix:

@@ -256,3 +256,17 @@ def test_a_is_the_matrix_scipy_builds_and_agents_share_its_read_only_pattern() -
     again = build_local_qp(_agents(3, horizon=8)[0])
     assert again.a.indices is first.a.indices and again.a.data is not first.a.data
     assert again.layout is first.layout
+
+
+def test_the_local_cost_is_half_x_p_x_plus_q_x_plus_the_constant() -> None:
+    """`QpMatrices.objective` (one compiled pass) equals ½xᵀPx + qᵀx + c computed by numpy's
+    products, to rounding, for every agent kind and for integer input."""
+    rng = np.random.default_rng(11)
+    for agent in _agents(3, horizon=8):
+        qp = build_local_qp(agent)
+        x = rng.normal(size=qp.layout.n_var) * 10.0
+        expected = 0.5 * x @ (qp.p_diag * x) + qp.q @ x + qp.constant
+        assert qp.objective(x) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+        ones = np.ones(qp.layout.n_var, dtype=np.int64)
+        sums = 0.5 * qp.p_diag.sum() + qp.q.sum() + qp.constant
+        assert qp.objective(ones) == pytest.approx(sums, rel=1e-12)
