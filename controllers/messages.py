@@ -332,17 +332,25 @@ class AdmmPackedUpdates(_Strict):
             keep = np.flatnonzero(valid)
             agents, checked, rows = [agents[i] for i in keep], [checked[i] for i in keep], rows[keep]
             cost, seconds, iterations = cost[keep], seconds[keep], iterations[keep]
-        packed = cls.model_construct(
-            agents=agents,
-            steps=int(steps),
-            p_net_kw=_base64_rows(rows),
-            local_cost=cost.tolist(),
-            solve_time_s=seconds.tolist(),
-            solver_iterations=[int(i) for i in iterations],
-            solver_status=[u.solver_status for u in checked],
-        )
-        packed._rows = _Rows(rows)
+        statuses = [u.solver_status for u in checked]
+        packed = cls._columns(agents, rows, cost.tolist(), seconds.tolist(), iterations.tolist(), statuses)
         return packed, rejected
+
+    def subset(self, keep: Sequence[int]) -> AdmmPackedUpdates:
+        """The entries at the positions `keep` (valid: they were)."""
+        return self._columns([self.agents[i] for i in keep], self.rows()[list(keep)],
+                             [self.local_cost[i] for i in keep], [self.solve_time_s[i] for i in keep],
+                             [self.solver_iterations[i] for i in keep], [self.solver_status[i] for i in keep])
+
+    @classmethod
+    def _columns(cls, agents: list[str], rows: np.ndarray, cost: list[float], seconds: list[float],
+                 iterations: list[int], statuses: list[str]) -> AdmmPackedUpdates:
+        """The packed updates of checked columns (constructed: no second decoding of the base64)."""
+        packed = cls.model_construct(agents=agents, steps=int(rows.shape[1]), p_net_kw=_base64_rows(rows),
+                                     local_cost=cost, solve_time_s=seconds, solver_iterations=iterations,
+                                     solver_status=statuses)
+        packed._rows = _Rows(rows)
+        return packed
 
 
 class BatchEntry(NamedTuple):
@@ -396,12 +404,7 @@ class AdmmUpdateBatchBody(_Strict):
         keep = [i for i, a in enumerate(packed.agents) if a not in agents]
         if not keep:
             return None
-        rows = packed.rows()
-        updates = {packed.agents[i]: RoundUpdate(rows[i], packed.local_cost[i], packed.solve_time_s[i],
-                                                 packed.solver_iterations[i], packed.solver_status[i])
-                   for i in keep}
-        left, _ = AdmmPackedUpdates.pack(updates)  # valid: they were
-        return AdmmUpdateBatchBody.model_construct(values=None, packed=left)
+        return AdmmUpdateBatchBody.model_construct(values=None, packed=packed.subset(keep))
 
 
 class AdmmBroadcastBody(_Strict):

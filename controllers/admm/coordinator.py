@@ -129,25 +129,25 @@ class Coordinator(CoordinatorBase):
         shaped = [upd for upd in updates if upd.p_net_kw.shape == shape]
         if not shaped:
             return 0, 0.0, 0.0
-        finite = np.all(np.isfinite(np.stack([upd.p_net_kw for upd in shaped])), axis=1, keepdims=False)
-        ok_rows: list[bool] = np.asarray(finite).tolist()
+        values = np.stack([upd.p_net_kw for upd in shaped])
+        ok_rows: list[bool] = np.asarray(np.isfinite(values).all(axis=1)).tolist()
         fresh, max_t, sum_t = 0, 0.0, 0.0
         index, received, tick, iteration = self._index, self._received_iteration, self.tick, self.iteration
-        taken: dict[int, LocalUpdate] = {}  # agent index → its newest update of these
-        for upd, ok in zip(shaped, ok_rows, strict=True):
+        taken: dict[int, int] = {}  # agent index → the position of its newest update of these
+        for k, (upd, ok) in enumerate(zip(shaped, ok_rows, strict=True)):
             i = index.get(upd.agent)
             if i is None or not ok or upd.tick != tick or upd.iteration <= received[i]:
                 continue
             received[i] = upd.iteration
-            taken[i] = upd
+            taken[i] = k
             if upd.iteration == iteration:
                 fresh += 1
                 max_t = max(max_t, upd.solve_time_s)
                 sum_t += upd.solve_time_s
         if taken:
-            rows = list(taken)
-            self.p_kw[rows] = np.stack([upd.p_net_kw for upd in taken.values()])
-            self.local_cost[rows] = [upd.local_cost for upd in taken.values()]
+            rows, positions = list(taken), list(taken.values())
+            self.p_kw[rows] = values[positions]
+            self.local_cost[rows] = [shaped[k].local_cost for k in positions]
         return fresh, max_t, sum_t
 
     def coordinate(self, updates: Sequence[LocalUpdate], expected: int | None = None) -> CoordinatorBroadcast:

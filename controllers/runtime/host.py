@@ -42,6 +42,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from controllers.messages import (
+    PACKED_FLOAT_BYTES,
     AdmmPackedUpdates,
     AdmmUpdateBody,
     Codec,
@@ -66,7 +67,6 @@ log = logging.getLogger(__name__)
 MAX_CACHED_TOPICS = 1 << 16
 _BATCHED_TICKS_KEPT = 8
 _UPDATE_BYTES = 512  # a bound on a round update's JSON in a packed batch without its floats: name and fields
-_PACKED_FLOAT_BYTES = 11  # a float64 in base64: 8 bytes as 10⅔ characters
 
 
 class AgentHost:
@@ -356,4 +356,4 @@ def _round_chunks(
     """`updates` in parts that each fit one packed batch message (one part for a host of ~1,000
     agents at a day's horizon): a bound on an update's JSON is its name and fields, and 11 bytes
     per float."""
-    return chunked(updates, lambda update: _UPDATE_BYTES + _PACKED_FLOAT_BYTES * len(update.p_net_kw))
+    return chunked(updates, lambda update: _UPDATE_BYTES + PACKED_FLOAT_BYTES * len(update.p_net_kw))

@@ -516,7 +516,7 @@ class BridgeCore:
     ) -> None:
         """Publish the hosts' forecast batches (after `items`) one by one as they are made, the hosts'
         in turn: a host starts on its agents' forecasts while the bridge still encodes the rest (at
-        1,000 agents on two hosts, ~11 MB of forecasts take the bridge longer than a round)."""
+        1,000 agents on two hosts the bridge makes ~9 MB of forecasts a step)."""
         chunks = {host: forecast_chunks(entries, PACKED_FLOAT_BYTES) for host, entries in by_host.items()}
         for turn in range(max(len(of_host) for of_host in chunks.values())):
             for host, of_host in chunks.items():
