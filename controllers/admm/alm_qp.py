@@ -35,7 +35,7 @@ from numba.core import types
 from numba.extending import overload
 
 from controllers.admm.data import FloatArray
-from controllers.admm.kernels import quadratic_value
+from controllers.admm.kernels import quadratic_value, segment_quadratics
 from controllers.admm.local_qp import QpLayout
 
 IntArray = np.ndarray
@@ -966,6 +966,7 @@ def warm_up() -> None:
     i1 = np.array([0, 1], dtype=np.int64)
     _symbolic_dense(i1, i0, _minimum_degree_dense(i1, i0, 1), 1)
     quadratic_value(one, zero, one)  # the agents' local cost after each solve
+    segment_quadratics(one, zero, one, np.array([[0, 1]], dtype=np.int64), zero.copy())  # a host's, at once
     _WARM[0] = True
 
 

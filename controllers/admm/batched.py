@@ -1,16 +1,22 @@
 """The agents of one host solved together: a round's local QPs of all its agents in one call.
 
 An agent host (a gateway, or the simulation of a district) that runs many `AdmmAgent`s calls
-`AgentBatch(agents).local_updates(broadcast)` instead of `agent.local_update(broadcast)` for each:
-the same updates, in agent order, but the warm-started Newton solves of `controllers.admm.alm_qp`
-(`OsqpSettings.solver == "alm"`, the default) run in one compiled loop over the agents, without
-Python and numba's call overhead per agent. Each agent's data stay its own problem: its vectors
-live in its own slices of the batch's flat arrays, its symbolic factorisation is its layout's.
+`AgentBatch(agents).local_updates(broadcast)` instead of `agent.local_update(broadcast)` for each
+(or `round_updates(broadcast, members)` for some of them): the same updates, in agent order, to
+the last bit. For the agents whose round is a warm-started Newton solve (`OsqpSettings.solver ==
+"alm"`, the default, after an agent's first solve) the whole round runs on the batch's flat
+arrays: the proximal centres of all agents in one matrix product, their P diagonals and q vectors
+in a few vector operations, the Newton solves of `controllers.admm.alm_qp` in one compiled loop,
+the local costs in another, and the solutions copied once for all of them; what is left per agent
+is recording its solution (its `LocalQp.last`, its last net power) and its update. Each agent's
+data stay its own problem: its vectors live in its own slices of the flat arrays, its symbolic
+factorisation is its layout's.
 
 Everything else is the per-agent path: an agent's first solve (PIQP), an agent with
-`solver == "osqp"`, and a problem the Newton solver gives up on (OSQP decides; an agent whose OSQP
-fails too sends nothing, as `run_control_step` does with a `SolverFailure`). An update's
-`solve_time_s` is the batch call's time shared out in proportion to the agents' Newton steps.
+`solver == "osqp"` or with an OSQP solver set up by an earlier fallback, and a problem the Newton
+solver gives up on (OSQP decides; an agent whose OSQP fails too sends nothing, as
+`run_control_step` does with a `SolverFailure`). An update's `solve_time_s` is the batch call's
+time shared out in proportion to the agents' Newton steps.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from controllers.admm import alm_qp
-from controllers.admm.agent import ALM_EPS_FACTOR, AdmmAgent, LocalSolution, SolverFailure
+from controllers.admm.agent import ALM_EPS_FACTOR, AdmmAgent, LocalSolution, SolverFailure, _signal
 from controllers.admm.alm_qp import CholeskyPattern
+from controllers.admm.kernels import segment_quadratics
+from controllers.admm.local_qp import QpMatrices
 from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
 
 _PATTERN_ARRAYS = (
@@ -84,86 +92,166 @@ class AgentBatch:
                 setattr(st, name, view)
         self._patterns = patterns
         self._pattern_flat, self._pattern_offsets = _pack_patterns(patterns)
+        # each agent's QP without the ADMM term (P's diagonal, q, constant), copied in when it changes
         self._qp_seen: list[object] = [None] * n_agents
+        self._p_base, self._q_base = np.zeros(n_tot), np.zeros(n_tot)
+        self._constant = np.zeros(n_agents)
+        # the positions of every member's p_net in the flat x (one row per agent of equal horizon)
+        horizons = {self.agents[i].local.qp.layout.horizon for i in self._members}
+        self._horizon = horizons.pop() if len(horizons) == 1 else 0
+        self._p_net = np.zeros((n_agents, self._horizon), dtype=np.int64)
+        if self._horizon:
+            for i in self._members:
+                span = self.agents[i].local.qp.layout.var("p_net")
+                self._p_net[i] = self._offsets[i, 0] + np.arange(span.start, span.stop)
+        self._bounds = np.stack([self._offsets[:-1, 0], self._offsets[1:, 0]], axis=1)
+
+    def vector_ready(self, i: int) -> bool:
+        """Agent i's next round is a warm-started Newton solve that `round_updates` takes whole."""
+        local = self.agents[i].local
+        return (
+            bool(self._horizon)
+            and local._alm is not None
+            and local.last is not None
+            and local._osqp is None
+            and self._qp_fits(i)
+        )
+
+    def _qp_fits(self, i: int) -> bool:
+        """Agent i's Newton state is still the batch's (a new `LocalQp` would not be)."""
+        alm = self.agents[i].local._alm
+        return alm is not None and alm.x.base is self._x
 
     def local_updates(self, broadcast: CoordinatorBroadcast) -> list[LocalUpdate]:
         """Every agent's update of this round, in agent order; an agent whose solve fails sends
         nothing (as `run_control_step`'s per-agent loop)."""
-        solutions: dict[int, LocalSolution] = {}
-        for agent in self.agents:
-            agent.prepare_round(broadcast)
-        todo = np.zeros(len(self.agents), dtype=np.int64)
-        eps_abs = np.zeros(len(self.agents))
-        eps_rel = np.zeros(len(self.agents))
-        for i in self._members:
-            local = self.agents[i].local
-            if not local.newton_ready:
-                continue
-            todo[i] = 1
-            n0, m0 = self._offsets[i, 0], self._offsets[i, 1]
-            n1, m1 = self._offsets[i + 1, 0], self._offsets[i + 1, 1]
-            self._p[n0:n1] = local._p_diag()
-            self._q[n0:n1] = local._q()
-            if self._qp_seen[i] is not local.qp:
-                self._lo[m0:m1] = local.qp.l
-                self._hi[m0:m1] = local.qp.u
-                self._qp_seen[i] = local.qp
-            eps_abs[i] = local._eps[0] * ALM_EPS_FACTOR
-            eps_rel[i] = local._eps[1] * ALM_EPS_FACTOR
-        status = np.zeros(len(self.agents), dtype=np.int64)
-        steps = np.zeros(len(self.agents), dtype=np.int64)
-        if todo.any():
-            start = time.perf_counter()
-            max_newton = max(self.agents[i].local.settings.alm_max_newton for i in np.flatnonzero(todo))
-            alm_qp.alm_solve_batch(
-                todo,
-                self._pattern_of,
-                self._pattern_offsets,
-                *self._pattern_flat,
-                self._offsets,
-                self._p,
-                self._q,
-                self._a_csr,
-                self._lo,
-                self._hi,
-                self._x,
-                self._y,
-                self._sigma,
-                self._factor,
-                self._factor_active,
-                self._factor_p,
-                self._factor_sigma,
-                self._factor_valid,
-                eps_abs,
-                eps_rel,
-                max_newton,
-                status,
-                steps,
-            )
-            elapsed = time.perf_counter() - start
-            share = elapsed / float(np.sum((steps + 1) * todo))
-            for j in (int(v) for v in np.flatnonzero(todo)):
-                local = self.agents[j].local
-                try:
-                    if status[j] == alm_qp.SOLVED:
-                        solutions[j] = local.newton_solved(int(steps[j]), share * float(steps[j] + 1))
-                    else:
-                        solutions[j] = local.newton_failed()
-                except SolverFailure:
-                    continue
+        ready = [i for i in range(len(self.agents)) if self.vector_ready(i)]
+        taken = dict(zip(ready, self.round_updates(broadcast, ready), strict=True))
         updates = []
         for i, agent in enumerate(self.agents):
-            if todo[i]:
-                if i not in solutions:
-                    continue
-                sol = solutions[i]
-            else:
-                try:
-                    sol = agent.local.solve()
-                except SolverFailure:
-                    continue
-            updates.append(agent.round_update(broadcast, sol))
+            if i in taken:
+                update = taken[i]
+                if update is not None:
+                    updates.append(update)
+                continue
+            try:
+                updates.append(agent.local_update(broadcast))
+            except SolverFailure:
+                continue
         return updates
+
+    def round_updates(
+        self, broadcast: CoordinatorBroadcast, members: Sequence[int]
+    ) -> list[LocalUpdate | None]:
+        """The updates of agents `members` (indices, each `vector_ready`) to `broadcast`, as
+        `AdmmAgent.local_update` gives them (None: the agent's solve failed and OSQP's too)."""
+        if not members:
+            return []
+        idx = np.asarray(members, dtype=np.int64)
+        agents = [self.agents[i] for i in members]
+        locals_ = [a.local for a in agents]
+        for i, local in zip(members, locals_, strict=True):
+            if local.qp is not self._qp_seen[i]:
+                self._take_qp(i, local.qp)
+        # the proximal term of every member (AdmmAgent.prepare_round, LocalQp.set_prox)
+        signal = _signal(broadcast)
+        coupling = np.stack([a.coupling for a in agents])
+        a_norm2 = np.array([a.a_norm2 for a in agents])
+        p_last = np.stack([a._state.p_last_kw for a in agents])
+        centers = p_last - (coupling @ signal) / a_norm2[:, None]
+        own_optimum = np.array(
+            [broadcast.iteration == 0 and a._state.cold and a.own_optimum_start for a in agents], dtype=bool
+        )
+        weights = np.where(own_optimum, 0.0, broadcast.rho * a_norm2)
+        p_net = self._p_net[idx]
+        self._p[:] = self._p_base
+        self._p[p_net] += weights[:, None]
+        self._q[:] = self._q_base
+        self._q[p_net] -= weights[:, None] * centers
+        eps = [local.settings.round_eps(broadcast.iteration) for local in locals_]
+        todo = np.zeros(len(self.agents), dtype=np.int64)
+        todo[idx] = 1
+        eps_abs = np.zeros(len(self.agents))
+        eps_rel = np.zeros(len(self.agents))
+        eps_abs[idx] = [e[0] * ALM_EPS_FACTOR for e in eps]
+        eps_rel[idx] = [e[1] * ALM_EPS_FACTOR for e in eps]
+        status = np.zeros(len(self.agents), dtype=np.int64)
+        steps = np.zeros(len(self.agents), dtype=np.int64)
+        start = time.perf_counter()
+        self._solve(todo, eps_abs, eps_rel, max(local.settings.alm_max_newton for local in locals_),
+                    status, steps)
+        elapsed = time.perf_counter() - start
+        share = elapsed / float(np.sum((steps + 1) * todo))
+        costs = np.zeros(len(members))
+        segment_quadratics(self._p_base, self._q_base, self._x, self._bounds[idx], costs)
+        costs += self._constant[idx]
+        x, y = self._x.copy(), self._y.copy()  # the solutions, one copy for all (LocalQp.last's)
+        p_now = x[p_net]
+        updates: list[LocalUpdate | None] = []
+        tick, iteration = broadcast.tick, broadcast.iteration
+        for j, (i, agent, local) in enumerate(zip(members, agents, locals_, strict=True)):
+            weight = float(weights[j])
+            if weight != local._prox_weight:
+                local._p_cache = None
+            local._prox_weight = weight
+            local._prox_center = centers[j]
+            local._eps = eps[j]
+            if status[i] != alm_qp.SOLVED:
+                try:
+                    sol = local.newton_failed()
+                except SolverFailure:
+                    updates.append(None)
+                    continue
+                updates.append(agent.round_update(broadcast, sol))
+                continue
+            n0, n1 = self._offsets[i, 0], self._offsets[i + 1, 0]
+            m0, m1 = self._offsets[i, 1], self._offsets[i + 1, 1]
+            n_steps = int(steps[i])
+            cost = float(costs[j])
+            solve_time_s = share * float(n_steps + 1)
+            local.last = LocalSolution(x[n0:n1], y[m0:m1], cost, "solved", n_steps, solve_time_s)
+            p = p_now[j]
+            agent._state.p_last_kw = p
+            updates.append(LocalUpdate(agent.name, tick, iteration, p, cost, solve_time_s, n_steps, "solved"))
+        return updates
+
+    def _take_qp(self, i: int, qp: QpMatrices) -> None:
+        n0, n1 = self._offsets[i, 0], self._offsets[i + 1, 0]
+        m0, m1 = self._offsets[i, 1], self._offsets[i + 1, 1]
+        self._p_base[n0:n1] = qp.p_diag
+        self._q_base[n0:n1] = qp.q
+        self._lo[m0:m1] = qp.l
+        self._hi[m0:m1] = qp.u
+        self._constant[i] = qp.constant
+        self._qp_seen[i] = qp
+
+    def _solve(self, todo: np.ndarray, eps_abs: np.ndarray, eps_rel: np.ndarray, max_newton: int,
+               status: np.ndarray, steps: np.ndarray) -> None:
+        alm_qp.alm_solve_batch(
+            todo,
+            self._pattern_of,
+            self._pattern_offsets,
+            *self._pattern_flat,
+            self._offsets,
+            self._p,
+            self._q,
+            self._a_csr,
+            self._lo,
+            self._hi,
+            self._x,
+            self._y,
+            self._sigma,
+            self._factor,
+            self._factor_active,
+            self._factor_p,
+            self._factor_sigma,
+            self._factor_valid,
+            eps_abs,
+            eps_rel,
+            max_newton,
+            status,
+            steps,
+        )
 
 
 def _pack_patterns(patterns: list[CholeskyPattern]) -> tuple[tuple[np.ndarray, ...], np.ndarray]:

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import operator
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
@@ -33,6 +34,7 @@ import numpy as np
 
 from controllers.admm import alm_qp
 from controllers.admm.agent import AdmmAgent, OsqpSettings, SolverFailure
+from controllers.admm.batched import AgentBatch
 from controllers.admm.coordinator import AdmmSettings, Coordinator
 from controllers.admm.coupling import Coupling
 from controllers.admm.data import SharedLimits
@@ -121,9 +123,62 @@ class AdmmBuildingAgent(Agent):
         self.queue_updates = p.queue_updates
         self.batch_updates = p.batch_updates
         self.solver = OsqpSettings(solver=p.local_solver)
+        # the batch this agent's rounds are solved in with its host's other agents (`on_shared_message`)
+        self.round_batch: tuple[tuple[AdmmAgent, ...], AgentBatch] | None = None
+
+    shared_kinds: ClassVar[frozenset[str]] = frozenset({Kind.ADMM_Z.value})
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
         return [(Kind.FORECAST, self.agent_id), (Kind.ADMM_Z, self.coordinator)]  # plans: by default
+
+    @classmethod
+    async def on_shared_message(cls, agents: Sequence[Agent], message: Message) -> Sequence[Agent]:
+        """A round's broadcast to many agents of an agent host: the agents whose round is a
+        warm-started Newton solve answering in the host's batch answer it together
+        (`controllers.admm.batched.AgentBatch.round_updates`: the same updates as one
+        `local_update` each, without the Python of a round per agent); the rest one by one."""
+        if not (isinstance(message, AdmmZMessage) and isinstance(message.body, AdmmBroadcastBody)
+                and message.iteration is not None):
+            return agents
+        together: list[AdmmBuildingAgent] = []
+        alone: list[Agent] = []
+        for agent in agents:
+            if isinstance(agent, AdmmBuildingAgent) and agent._answers_with_batch(message.tick):
+                together.append(agent)
+            else:
+                alone.append(agent)
+        if len(together) < 2:
+            return agents
+        await breathe()
+        batch = _round_batch(together)
+        ready = [i for i in range(len(together)) if batch.vector_ready(i)]
+        if len(ready) < len(together):
+            alone += [together[i] for i in sorted(set(range(len(together))) - set(ready))]
+        broadcast = _broadcast(message, message.iteration, message.body)
+        for i, update in zip(ready, batch.round_updates(broadcast, ready), strict=True):
+            agent = together[i]
+            if update is None:
+                log.warning("%s: local solve failed at tick %d, round %d", agent.agent_id, message.tick,
+                            message.iteration)
+                continue  # the coordinator reuses this agent's last value
+            answer = RoundUpdate(update.p_net_kw, update.local_cost, update.solve_time_s,
+                                 update.solver_iterations, update.solver_status)
+            await agent.ctx.publish_round(message.tick, message.iteration, answer, batch=True)
+        return alone
+
+    def _answers_with_batch(self, tick: int) -> bool:
+        """This agent answers a round of `tick` as `on_shared_message` does: honestly (`reported`
+        not overridden), queued, in its host's batch, with the Newton solver."""
+        admm = self.admm
+        return (
+            admm is not None
+            and tick == self.tick
+            and self.batch_updates
+            and self.queue_updates
+            and type(self).reported is AdmmBuildingAgent.reported
+            and admm.local.newton_ready
+            and admm.local._osqp is None
+        )
 
     async def on_start(self) -> None:
         if self.solver.solver == "alm":
@@ -248,6 +303,20 @@ class CompromisedAdmmAgent(AdmmBuildingAgent):
         reported = lie(self.lie, update.p_net_kw, self.magnitude, seed=self.seed, tick=update.tick,
                        iteration=update.iteration, step0_kw=self.step0_kw)
         return dataclasses.replace(update, p_net_kw=reported)
+
+
+def _round_batch(agents: list[AdmmBuildingAgent]) -> AgentBatch:
+    """The batch of `agents` (each holds it; made again when they change, e.g. once every agent has
+    made its first solve: the agents' Newton states are views of its arrays from then on)."""
+    admms = tuple(agent.admm for agent in agents if agent.admm is not None)
+    held = agents[0].round_batch
+    if held is not None and len(held[0]) == len(admms) and all(map(operator.is_, held[0], admms)):
+        return held[1]
+    batch = AgentBatch(admms)
+    held = (admms, batch)
+    for agent in agents:
+        agent.round_batch = held
+    return batch
 
 
 _decoded: tuple[AdmmZMessage, CoordinatorBroadcast] | None = None

@@ -92,8 +92,8 @@ def run_control_step(
     get the new coupling map; both sides warm start from the previous step shifted by one step.
     `screen` sees every round's updates on their way to the coordinator and passes on what the
     coordinator gets (attacks on the rounds, quarantine: `cosim.control.defence`).
-    `batched`: the agents' Newton solves of a round run in one call (`controllers.admm.batched`;
-    the same updates as one `local_update` per agent; in one process no faster, 2026-12-07).
+    `batched`: the agents' warm rounds run in one vectorised pass (`controllers.admm.batched`; the
+    same updates as one `local_update` per agent, to the last bit).
     """
     start = time.perf_counter()
     if data is not None and len(data) != len(agents):

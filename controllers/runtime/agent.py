@@ -111,6 +111,19 @@ class Agent:
     async def on_stop(self) -> None:
         """Called once before the agent disconnects."""
 
+    # message kinds (`Kind` values) that `on_shared_message` may take for several agents at once
+    shared_kinds: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    async def on_shared_message(cls, agents: Sequence[Agent], message: Message) -> Sequence[Agent]:
+        """Optional, for many agents of one class on one agent host (`AgentHost`): handle `message`,
+        of a kind in `shared_kinds` and received by all of `agents` (each of this class, in the
+        host's order), for them together, e.g. one vectorised computation instead of one per agent.
+        Return the agents left to `on_message` one by one (the default: all of them). An exception
+        is logged and counted as a hook error of each of `agents`; none of them then gets the
+        message."""
+        return agents
+
 
 @dataclass(frozen=True)
 class AgentStats:
@@ -434,6 +447,15 @@ class AgentRunner:
         payload = self.path.encode(self._setpoint_topic, message)
         if payload is not None and await self.connection.publish_many([(self._setpoint_topic, payload)]):
             self._setpoints += 1
+
+    @property
+    def stopping(self) -> bool:
+        """`stop()` was called: messages are no longer handled."""
+        return self._stop_requested.is_set()
+
+    def count_hook_error(self) -> None:
+        """A hook of this agent failed where its host called it for several agents."""
+        self._hook_errors += 1
 
     def count_published(self) -> None:
         """One setpoint of this agent went out in its host's batch."""

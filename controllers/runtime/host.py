@@ -50,6 +50,7 @@ from controllers.messages import (
     DropReason,
     ForecastBatchMessage,
     MeasBatchMessage,
+    Message,
     RoundUpdate,
     batch_chunks,
     chunked,
@@ -112,6 +113,10 @@ class AgentHost:
                 self._add_route(topic_filter, runner)
             runner.set_router(self._add_route)
         self._by_id = {runner.agent.agent_id: runner for runner in self.runners}
+        # the message kinds some of its agents' classes take for several agents at once
+        self._shared_kinds = frozenset(
+            kind for runner in self.runners for kind in type(runner.agent).shared_kinds
+        )
         for topic_filter in host_filters(self.scheme, self.host_id):
             self.connection.add_subscription(topic_filter)
         self._tasks: list[asyncio.Task[None]] = []
@@ -181,8 +186,37 @@ class AgentHost:
             if passed is None:
                 return
             message = passed
-        for runner in receivers:
+        left: Sequence[AgentRunner] = receivers
+        if message.kind in self._shared_kinds:
+            left = await self._handle_shared(receivers, message)
+        for runner in left:
             await runner.handle_verified(message)
+
+    async def _handle_shared(
+        self, receivers: tuple[AgentRunner, ...], message: Message
+    ) -> list[AgentRunner]:
+        """`message` to the receivers' agents of each class that takes its kind together
+        (`Agent.on_shared_message`); the receivers left to handle it one by one, in order."""
+        groups: dict[type[Agent], list[AgentRunner]] = {}
+        for runner in receivers:
+            if message.kind in type(runner.agent).shared_kinds and not runner.stopping:
+                groups.setdefault(type(runner.agent), []).append(runner)
+        taken: set[int] = set()
+        for cls, runners in groups.items():
+            if len(runners) < 2:
+                continue
+            agents = [runner.agent for runner in runners]
+            try:
+                left = await cls.on_shared_message(agents, message)
+            except Exception:
+                log.exception("%s: %s.on_shared_message failed for %d agents", self.host_id, cls.__name__,
+                              len(agents))
+                for runner in runners:
+                    runner.count_hook_error()
+                left = ()
+            kept = {id(agent) for agent in left}
+            taken.update(id(runner) for runner in runners if id(runner.agent) not in kept)
+        return [runner for runner in receivers if id(runner) not in taken]
 
     # ---------------------------------------------------------------- batches
 

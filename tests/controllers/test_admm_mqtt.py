@@ -19,7 +19,7 @@ from controllers.admm import (
     run_control_step,
 )
 from controllers.admm.messages import LocalUpdate
-from controllers.admm.mqtt import COORDINATOR_ID, AdmmCoordinatorAgent
+from controllers.admm.mqtt import COORDINATOR_ID, AdmmBuildingAgent, AdmmCoordinatorAgent
 from controllers.admm.wire import agent_data_to_series, update_to_body
 from controllers.messages import (
     AdmmStatsBody,
@@ -144,6 +144,10 @@ async def test_mqtt_admm_equals_the_in_process_rounds(
     received = coordinator.received
     if batch:  # one host: about one batch per round (more when the host breathes between agents)
         assert 0 < received["batches"] < received["updates"] / 2
+        # the warm rounds were solved together (`AdmmBuildingAgent.on_shared_message`), the same
+        # setpoints as in process (above)
+        held = [a.round_batch for a in agents[:-1] if isinstance(a, AdmmBuildingAgent)]
+        assert len(held) == len(names) and all(h is not None and h is held[0] for h in held)
         # the forecasts went out in one batch per step, the setpoints came back in host batches
         assert traffic[HOST].messages_out == STEPS
         assert STEPS <= traffic[HOST].messages_in < STEPS * len(names) / 2

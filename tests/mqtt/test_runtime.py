@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Sequence
+from typing import ClassVar
 
 import aiomqtt
 import pytest
@@ -192,3 +194,65 @@ async def test_agent_host_shares_one_connection(broker_url: str, topic_prefix: s
             await task
     assert all(a.z == [z] for a in agents)
     assert all(r.stopped.is_set() for r in host.runners)
+
+
+async def test_agent_host_hands_a_shared_message_to_each_class_once(
+    broker_url: str, topic_prefix: str
+) -> None:
+    """A round's broadcast to five agents of a class that takes it together (`shared_kinds`): one
+    `on_shared_message` call with the live agents in the host's order; the agents it leaves (and an
+    agent of another class) get `on_message`; when it raises, none of them gets the message and
+    each counts a hook error."""
+    from controllers.messages import AdmmZMessage, Message
+    from controllers.runtime import AgentHost
+
+    class Follower(EchoAgent):
+        def __init__(self, agent_id: str) -> None:
+            super().__init__(agent_id)
+            self.alone: list[int] = []
+
+        def subscriptions(self) -> list[tuple[Kind, str | None]]:
+            return [(Kind.ADMM_Z, "coord")]
+
+        async def on_message(self, message: Message) -> None:
+            if isinstance(message, AdmmZMessage):
+                self.alone.append(message.iteration or 0)
+
+    class Together(Follower):
+        shared_kinds = frozenset({Kind.ADMM_Z.value})
+        calls: ClassVar[list[tuple[list[str], int]]] = []
+
+        @classmethod
+        async def on_shared_message(cls, agents: Sequence[Agent], message: Message) -> Sequence[Agent]:
+            cls.calls.append(([a.agent_id for a in agents], message.iteration or 0))
+            if message.iteration == 2:
+                raise RuntimeError("a failing shared handler")
+            return [a for a in agents if a.agent_id == "t3"]  # left to on_message
+
+    together = [Together(f"t{i}") for i in range(5)]
+    other = Follower("o0")
+    agents: list[Agent] = [together[0], other, *together[1:]]
+    ids = [a.agent_id for a in agents]
+    async with AgentHost(agents, broker_url, RUN, prefix=topic_prefix) as host:
+        assert await host.wait_ready(TIMEOUT_S)
+        host.runners[-1].stop()  # t4: stopped, handles nothing from now on
+        async with running([], broker_url, topic_prefix, ids[:-1]):  # t4 went offline
+            coordinator = AgentRunner(create_agent("silent", "coord"), broker_url, RUN, prefix=topic_prefix)
+            task = asyncio.create_task(coordinator.run())
+            await asyncio.wait_for(coordinator.ready.wait(), TIMEOUT_S)
+            body = AdmmBroadcastBody(rho=1.0, rows=1, steps=1, x_mean=[0.5], z_mean=[0.5], u_scaled=[0.0])
+            for iteration in (1, 2):
+                assert await coordinator.publish(coordinator.factory.admm_z(1, iteration, body))
+
+            async def both_handled() -> None:
+                while len(Together.calls) < 2 or len(other.alone) < 2:
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(both_handled(), TIMEOUT_S)
+            await coordinator.shutdown()
+            await task
+        errors = [r.stats.hook_errors for r in host.runners]
+    assert Together.calls == [(["t0", "t1", "t2", "t3"], 1), (["t0", "t1", "t2", "t3"], 2)]
+    assert other.alone == [1, 2]
+    assert [a.alone for a in together] == [[], [], [], [1], []]
+    assert errors == [1, 0, 1, 1, 1, 0]  # t0, o0, t1, t2, t3, t4 (stopped): the failed call's agents
