@@ -163,11 +163,19 @@ class ForecastGroup(_Strict):
 
     def series(self, row: int) -> dict[str, list[float]]:
         """The series of `agents[row]` (name → values)."""
+        return {name: values.tolist() for name, values in self.arrays(row).items()}
+
+    def arrays(self, row: int) -> dict[str, np.ndarray]:
+        """The series of `agents[row]` as read-only float64 views of the decoded rows (name → array):
+        `series` without a list of floats each."""
         assert self._rows is not None
         values = self._rows.array[row]
+        if values.flags.writeable:
+            values = values.view()
+            values.flags.writeable = False
         out, start = {}, 0
         for name, length in zip(self.names, self.lengths, strict=True):
-            out[name] = values[start : start + length].tolist()
+            out[name] = values[start : start + length]
             start += length
         return out
 
@@ -226,12 +234,24 @@ class ForecastBatchBody(_Strict):
         """`agent`'s series (name → values); KeyError if the batch has none for it."""
         if self.values is not None:
             return self.values[agent]
+        group, row = self._place(agent)
+        return group.series(row)
+
+    def arrays_of(self, agent: str) -> dict[str, np.ndarray]:
+        """`agent`'s series as float64 arrays (name → array; of the packed form: read-only views of
+        its decoded rows); KeyError if the batch has none for it."""
+        if self.values is not None:
+            return {name: np.asarray(v, dtype=float) for name, v in self.values[agent].items()}
+        group, row = self._place(agent)
+        return group.arrays(row)
+
+    def _place(self, agent: str) -> tuple[ForecastGroup, int]:
         assert self.packed is not None
         if self._where is None:
             where = {a: (g, i) for g, group in enumerate(self.packed) for i, a in enumerate(group.agents)}
             self._where = where
         group, row = self._where[agent]
-        return self.packed[group].series(row)
+        return self.packed[group], row
 
 
 class AdmmUpdateBody(_Strict):

@@ -227,12 +227,13 @@ class LocalQp:
         new = build_local_qp(agent)
         if new.layout != self.qp.layout:
             raise ValueError(f"agent {agent.name}: the problem structure changed; build a new agent")
-        same_pattern = np.array_equal(new.a.indptr, self.qp.a.indptr) and np.array_equal(
-            new.a.indices, self.qp.a.indices
-        )
+        old_a = self.qp.a
+        same_pattern = (new.a.indptr is old_a.indptr and new.a.indices is old_a.indices) or (
+            np.array_equal(new.a.indptr, old_a.indptr) and np.array_equal(new.a.indices, old_a.indices)
+        )  # (the same layout's template shares its index arrays)
         if not same_pattern:
             raise ValueError(f"agent {agent.name}: constraint sparsity changed")
-        p_changed = not np.array_equal(new.p_diag, self.qp.p_diag)
+        p_changed = self._osqp is not None and not np.array_equal(new.p_diag, self.qp.p_diag)
         self.qp = new
         self._p_cache = None
         if self._alm is not None:

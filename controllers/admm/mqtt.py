@@ -42,6 +42,7 @@ from controllers.admm.messages import CoordinatorBroadcast, LocalUpdate
 from controllers.admm.params import COORDINATOR_ID, AdmmAgentParams, CoordinatorParams
 from controllers.admm.tracking import plan_fallback, with_plan
 from controllers.admm.wire import (
+    SeriesIn,
     agent_data_from_series,
     broadcast_from_body,
     broadcast_to_body,
@@ -61,6 +62,7 @@ from controllers.messages import (
     AdmmXMessage,
     AdmmZMessage,
     ClockMessage,
+    ForecastBatchMessage,
     ForecastMessage,
     Message,
     PlanBody,
@@ -126,17 +128,28 @@ class AdmmBuildingAgent(Agent):
         # the batch this agent's rounds are solved in with its host's other agents (`on_shared_message`)
         self.round_batch: tuple[tuple[AdmmAgent, ...], AgentBatch] | None = None
 
-    shared_kinds: ClassVar[frozenset[str]] = frozenset({Kind.ADMM_Z.value})
+    shared_kinds: ClassVar[frozenset[str]] = frozenset({Kind.ADMM_Z.value, Kind.FORECAST_BATCH.value})
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
         return [(Kind.FORECAST, self.agent_id), (Kind.ADMM_Z, self.coordinator)]  # plans: by default
 
     @classmethod
     async def on_shared_message(cls, agents: Sequence[Agent], message: Message) -> Sequence[Agent]:
-        """A round's broadcast to many agents of an agent host: the agents whose round is a
-        warm-started Newton solve answering in the host's batch answer it together
+        """A message to many agents of an agent host. A round's broadcast: the agents whose round
+        is a warm-started Newton solve answering in the host's batch answer it together
         (`controllers.admm.batched.AgentBatch.round_updates`: the same updates as one
-        `local_update` each, without the Python of a round per agent); the rest one by one."""
+        `local_update` each, without the Python of a round per agent); the rest one by one. The
+        host's forecast batch: each agent takes its series as arrays (no list of floats each)."""
+        if isinstance(message, ForecastBatchMessage):
+            for agent in agents:
+                try:
+                    assert isinstance(agent, AdmmBuildingAgent)
+                    await agent._on_forecast(message.tick, message.body.start_s,
+                                             message.body.arrays_of(agent.agent_id))
+                except Exception:  # as its own on_message's failure: logged and counted, the others go on
+                    log.exception("%s: forecast of tick %d not taken", agent.agent_id, message.tick)
+                    agent.ctx.count_hook_error()
+            return ()
         if not (isinstance(message, AdmmZMessage) and isinstance(message.body, AdmmBroadcastBody)
                 and message.iteration is not None):
             return agents
@@ -194,32 +207,37 @@ class AdmmBuildingAgent(Agent):
             else:
                 self.plan = message.body
         elif isinstance(message, ForecastMessage):
-            await breathe()
-            data = agent_data_from_series(self.agent_id, message.body.values)
-            plan = self.plan
-            if plan is not None:
-                data = with_plan(
-                    data,
-                    plan.values[self.plan_series],
-                    plan.start_s,
-                    plan.step_s,
-                    message.body.start_s,
-                    self.plan_weight_per_kw2,
-                )
-            column = message.body.values.get("coupling")  # with refreshed (voltage) rows
-            coupling = None if column is None else np.asarray(column, dtype=float)
-            if self.admm is None:
-                self.admm = AdmmAgent(data, coupling, self.solver)
-            self.admm.start_step(message.tick, data, coupling)  # as the in-process runner does
-            self.tick = message.tick
-            early, self.early = [m for m in self.early if m.tick == self.tick], []
-            for z in early:
-                await self._on_z(z)
+            await self._on_forecast(message.tick, message.body.start_s, message.body.values)
         elif isinstance(message, AdmmZMessage):
             if message.tick > self.tick:
                 self.early.append(message)  # no ordering across publishers: wait for the forecast
             elif message.tick == self.tick:
                 await self._on_z(message)
+
+    async def _on_forecast(self, tick: int, start_s: int, values: SeriesIn) -> None:
+        """This step's data (`values`: the forecast's series, lists or arrays): the agent's problem
+        for `tick`, then the broadcasts of `tick` that came before it."""
+        await breathe()
+        data = agent_data_from_series(self.agent_id, values)
+        plan = self.plan
+        if plan is not None:
+            data = with_plan(
+                data,
+                plan.values[self.plan_series],
+                plan.start_s,
+                plan.step_s,
+                start_s,
+                self.plan_weight_per_kw2,
+            )
+        column = values.get("coupling")  # with refreshed (voltage) rows
+        coupling = None if column is None else np.asarray(column, dtype=float)
+        if self.admm is None:
+            self.admm = AdmmAgent(data, coupling, self.solver)
+        self.admm.start_step(tick, data, coupling)  # as the in-process runner does
+        self.tick = tick
+        early, self.early = [m for m in self.early if m.tick == self.tick], []
+        for z in early:
+            await self._on_z(z)
 
     async def _on_z(self, message: AdmmZMessage) -> None:
         if isinstance(message.body, AdmmDecisionBody):

@@ -25,7 +25,7 @@ from controllers.admm.messages import (
 from controllers.messages import AdmmBroadcastBody, AdmmDecisionBody, AdmmRound, AdmmUpdateBody
 
 Series = dict[str, list[float]]
-SeriesIn = Mapping[str, Sequence[float]]
+SeriesIn = Mapping[str, Sequence[float] | np.ndarray]  # lists, or float arrays (a packed batch's)
 
 THERMAL_SERIES = ("t_out_c", "q_air_gain_kw", "q_mass_gain_kw", "cop", "t_min_c", "t_max_c")
 BATTERY_FIELDS = (
@@ -88,47 +88,50 @@ def agent_data_to_series(d: AgentData) -> Series:
 
 
 def agent_data_from_series(name: str, s: SeriesIn) -> AgentData:
-    """The inverse of `agent_data_to_series`; a ValueError names what is missing or malformed."""
+    """The inverse of `agent_data_to_series` (the series as lists or float arrays); a ValueError
+    names what is missing or malformed."""
     try:
         thermal = None
         if "th.a" in s:
-            hp = list(s["th.hp"])
+            hp = [float(v) for v in s["th.hp"]]
+            comfort = s["th.comfort"]
             thermal = ThermalModel(
                 a=np.reshape(s["th.a"], (2, 2)),
                 b=np.reshape(s["th.b"], (2, 3)),
-                x0_c=np.asarray(s["th.x0_c"]),
+                x0_c=np.asarray(s["th.x0_c"], dtype=float),
                 hp_p_max_kw=hp[0],
                 hp_p_prev_kw=hp[1] if len(hp) > 1 else None,
-                comfort_linear_per_kh=s["th.comfort"][0],
-                comfort_quad_per_k2h=s["th.comfort"][1],
+                comfort_linear_per_kh=float(comfort[0]),
+                comfort_quad_per_k2h=float(comfort[1]),
                 **{n: np.asarray(s[f"th.{n}"], dtype=float) for n in THERMAL_SERIES},
             )
         battery = None
         if "bat.params" in s:
-            params = dict(zip(BATTERY_FIELDS, s["bat.params"], strict=True))
+            params = {f: float(v) for f, v in zip(BATTERY_FIELDS, s["bat.params"], strict=True)}
             final = s.get("bat.e_final_min_kwh")
-            battery = Battery(**params, e_final_min_kwh=None if not final else final[0])
+            e_final = None if final is None or len(final) == 0 else float(final[0])
+            battery = Battery(**params, e_final_min_kwh=e_final)
         tank = None
         if "tank.params" in s:
             tank = Tank(
-                **dict(zip(TANK_FIELDS, s["tank.params"], strict=True)),
+                **{f: float(v) for f, v in zip(TANK_FIELDS, s["tank.params"], strict=True)},
                 q_dhw_kw=np.asarray(s["tank.q_dhw_kw"], dtype=float),
                 cop_dhw=np.asarray(s["tank.cop_dhw"], dtype=float),
             )
-        weights = list(s.get("weights", [0.0, 1e-4]))
+        weights = [float(v) for v in s.get("weights", [0.0, 1e-4])]
         return AgentData(
             name=name,
-            dt_h=s["dt_h"][0],
-            price_per_kwh=np.asarray(s["price_per_kwh"]),
-            p_base_kw=np.asarray(s["p_base_kw"]),
-            pv_kw=np.asarray(s["pv_kw"]),
+            dt_h=float(s["dt_h"][0]),
+            price_per_kwh=np.asarray(s["price_per_kwh"], dtype=float),
+            p_base_kw=np.asarray(s["p_base_kw"], dtype=float),
+            pv_kw=np.asarray(s["pv_kw"], dtype=float),
             thermal=thermal,
             battery=battery,
             tank=tank,
             export_price_per_kwh=None
             if "export_price_per_kwh" not in s
-            else np.asarray(s["export_price_per_kwh"]),
-            p_plan_kw=None if "p_plan_kw" not in s else np.asarray(s["p_plan_kw"]),
+            else np.asarray(s["export_price_per_kwh"], dtype=float),
+            p_plan_kw=None if "p_plan_kw" not in s else np.asarray(s["p_plan_kw"], dtype=float),
             plan_weight_per_kw2=weights[0],
             reg_weight_per_kw2=weights[1],
         )
@@ -261,6 +264,6 @@ def _hard_as_zero(price: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(price), price, 0.0)
 
 
-def _zero_as_hard(values: Sequence[float]) -> np.ndarray:
+def _zero_as_hard(values: Sequence[float] | np.ndarray) -> np.ndarray:
     price = np.asarray(values, dtype=float)
     return np.where(price > 0, price, np.inf)

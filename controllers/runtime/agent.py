@@ -210,6 +210,11 @@ class AgentContext:
         """Receive messages of `kind` from `agent` (None: from every agent) from now on."""
         await self._runner.subscribe(self._runner.scheme.filter(kind, agent))
 
+    def count_hook_error(self) -> None:
+        """Count a failure of this agent's part in a hook that handles several agents at once
+        (`Agent.on_shared_message`), as a failing hook of its own is counted."""
+        self._runner.count_hook_error()
+
 
 class AgentRunner:
     """Runs one `Agent` on MQTT until `stop()` or a final clock message."""

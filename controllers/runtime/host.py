@@ -224,12 +224,17 @@ class AgentHost:
         """Every agent of `batch` handles its forecast as if it had come on its own topic (the
         batch has passed the host's middleware; the agents' own middleware does not see it)."""
         self._addressed_in_batches(batch.tick)
+        runners = []
         for agent_id in batch.body.agent_ids():
             runner = self._by_id.get(agent_id)
             if runner is None:  # addressed to this host, but not one of its agents
                 self.dropped.count(DropReason.TOPIC_MISMATCH)
                 continue
-            await runner.handle_verified(batch.forecast(agent_id))
+            runners.append(runner)
+        if batch.kind in self._shared_kinds:  # agents that take their entries of the batch together
+            runners = await self._handle_shared(tuple(runners), batch)
+        for runner in runners:
+            await runner.handle_verified(batch.forecast(runner.agent.agent_id))
 
     async def _answer_batch(self, batch: MeasBatchMessage) -> None:
         """Every agent of `batch` handles its measurement; their setpoints go out in one batch (or

@@ -41,6 +41,21 @@ def test_agent_data_round_trip_through_json() -> None:
         _same(agent_data_from_series(data.name, series), data)
 
 
+def test_agent_data_from_arrays_equals_from_lists() -> None:
+    """A host hands its agents their packed forecasts as float arrays: the same data as from the
+    lists of JSON, a final energy bound of 0 kWh included (an array's truth is not a list's)."""
+    from dataclasses import replace
+
+    for data in synthetic_district(DistrictSpec(n_buildings=3, n_storage=2, seed=4)):
+        if data.battery is not None:
+            data = replace(data, battery=replace(data.battery, e_final_min_kwh=0.0))
+        series = json.loads(json.dumps(agent_data_to_series(data)))
+        arrays = {name: np.asarray(values, dtype=float) for name, values in series.items()}
+        from_arrays = agent_data_from_series(data.name, arrays)
+        _same(from_arrays, agent_data_from_series(data.name, series))
+        _same(from_arrays, data)
+
+
 def test_round_messages_round_trip() -> None:
     data = synthetic_district(DistrictSpec(n_buildings=2, n_storage=1, seed=1))
     limits = SharedLimits.transformer(5.0, data[0].horizon)

@@ -331,8 +331,16 @@ def test_a_packed_forecast_batch_gives_each_agent_the_same_forecast() -> None:
     assert len(packed.body.packed) == 3 and sorted(packed.body.agent_ids()) == sorted(forecasts)
     for agent in forecasts:
         assert packed.forecast(agent) == values.forecast(agent)
+        arrays, from_values = packed.body.arrays_of(agent), values.body.arrays_of(agent)
+        assert list(arrays) == list(from_values) == list(forecasts[agent])
+        for name, array in arrays.items():  # the same numbers as arrays, read-only views of the rows
+            np.testing.assert_array_equal(array, forecasts[agent][name])
+            np.testing.assert_array_equal(from_values[name], forecasts[agent][name])
+            assert array.dtype == np.float64 and not array.flags.writeable
     with pytest.raises(KeyError):
         packed.forecast("b3")
+    with pytest.raises(KeyError):
+        packed.body.arrays_of("b3")
     with pytest.raises(ValueError, match="s1"):
         factory.forecast_packed(3, 2700, 900, {"s1": {"soc": [float("nan")]}})
 
