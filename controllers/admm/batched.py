@@ -27,7 +27,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from controllers.admm import alm_qp
-from controllers.admm.agent import ALM_EPS_FACTOR, AdmmAgent, LocalSolution, SolverFailure, _signal
+from controllers.admm.agent import (
+    ALM_EPS_FACTOR,
+    AdmmAgent,
+    LocalSolution,
+    OsqpSettings,
+    SolverFailure,
+    _signal,
+)
 from controllers.admm.alm_qp import CholeskyPattern
 from controllers.admm.kernels import segment_quadratics
 from controllers.admm.local_qp import QpMatrices
@@ -105,6 +112,18 @@ class AgentBatch:
                 span = self.agents[i].local.qp.layout.var("p_net")
                 self._p_net[i] = self._offsets[i, 0] + np.arange(span.start, span.stop)
         self._bounds = np.stack([self._offsets[:-1, 0], self._offsets[1:, 0]], axis=1)
+        # the agents' distinct solver settings (equal ones: the same entry), and which is each agent's
+        self._settings: list[OsqpSettings] = []
+        self._settings_of: list[int] = []
+        for agent in self.agents:
+            if agent.local.settings not in self._settings:
+                self._settings.append(agent.local.settings)
+            self._settings_of.append(self._settings.index(agent.local.settings))
+        # each agent's x and y slices as Python ints (n0, n1, m0, m1)
+        self._spans = [
+            (int(a[0]), int(b[0]), int(a[1]), int(b[1]))
+            for a, b in zip(self._offsets[:-1], self._offsets[1:], strict=True)
+        ]
 
     def vector_ready(self, i: int) -> bool:
         """Agent i's next round is a warm-started Newton solve that `round_updates` takes whole."""
@@ -159,16 +178,20 @@ class AgentBatch:
         a_norm2 = np.array([a.a_norm2 for a in agents])
         p_last = np.stack([a._state.p_last_kw for a in agents])
         centers = p_last - (coupling @ signal) / a_norm2[:, None]
-        own_optimum = np.array(
-            [broadcast.iteration == 0 and a._state.cold and a.own_optimum_start for a in agents], dtype=bool
-        )
-        weights = np.where(own_optimum, 0.0, broadcast.rho * a_norm2)
+        if broadcast.iteration == 0:
+            own_optimum = np.array([a._state.cold and a.own_optimum_start for a in agents], dtype=bool)
+            weights = np.where(own_optimum, 0.0, broadcast.rho * a_norm2)
+        else:
+            weights = broadcast.rho * a_norm2
         p_net = self._p_net[idx]
         self._p[:] = self._p_base
         self._p[p_net] += weights[:, None]
         self._q[:] = self._q_base
         self._q[p_net] -= weights[:, None] * centers
-        eps = [local.settings.round_eps(broadcast.iteration) for local in locals_]
+        # the round's tolerances, once per distinct settings (one for a host's agents, usually)
+        round_eps = [settings.round_eps(broadcast.iteration) for settings in self._settings]
+        eps = [round_eps[self._settings_of[i]] for i in members]
+        max_newton = max(self._settings[k].alm_max_newton for k in {self._settings_of[i] for i in members})
         todo = np.zeros(len(self.agents), dtype=np.int64)
         todo[idx] = 1
         eps_abs = np.zeros(len(self.agents))
@@ -178,8 +201,7 @@ class AgentBatch:
         status = np.zeros(len(self.agents), dtype=np.int64)
         steps = np.zeros(len(self.agents), dtype=np.int64)
         start = time.perf_counter()
-        self._solve(todo, eps_abs, eps_rel, max(local.settings.alm_max_newton for local in locals_),
-                    status, steps)
+        self._solve(todo, eps_abs, eps_rel, max_newton, status, steps)
         elapsed = time.perf_counter() - start
         share = elapsed / float(np.sum((steps + 1) * todo))
         costs = np.zeros(len(members))
@@ -189,14 +211,17 @@ class AgentBatch:
         p_now = x[p_net]
         updates: list[LocalUpdate | None] = []
         tick, iteration = broadcast.tick, broadcast.iteration
-        for j, (i, agent, local) in enumerate(zip(members, agents, locals_, strict=True)):
-            weight = float(weights[j])
+        solved = alm_qp.SOLVED
+        status_of, steps_of = status.tolist(), steps.tolist()
+        for j, (i, agent, local, weight, cost) in enumerate(
+            zip(members, agents, locals_, weights.tolist(), costs.tolist(), strict=True)
+        ):
             if weight != local._prox_weight:
                 local._p_cache = None
             local._prox_weight = weight
             local._prox_center = centers[j]
             local._eps = eps[j]
-            if status[i] != alm_qp.SOLVED:
+            if status_of[i] != solved:
                 try:
                     sol = local.newton_failed()
                 except SolverFailure:
@@ -204,11 +229,9 @@ class AgentBatch:
                     continue
                 updates.append(agent.round_update(broadcast, sol))
                 continue
-            n0, n1 = self._offsets[i, 0], self._offsets[i + 1, 0]
-            m0, m1 = self._offsets[i, 1], self._offsets[i + 1, 1]
-            n_steps = int(steps[i])
-            cost = float(costs[j])
-            solve_time_s = share * float(n_steps + 1)
+            n0, n1, m0, m1 = self._spans[i]
+            n_steps = steps_of[i]
+            solve_time_s = share * (n_steps + 1)
             local.last = LocalSolution(x[n0:n1], y[m0:m1], cost, "solved", n_steps, solve_time_s)
             p = p_now[j]
             agent._state.p_last_kw = p
