@@ -96,6 +96,7 @@ from controllers.messages import (
     encode,
 )
 from controllers.runtime.broker_url import parse_broker_url
+from controllers.runtime.host import round_chunks
 from controllers.runtime.host_process import serve_agents
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import Kind, TopicScheme
@@ -448,28 +449,32 @@ def print_table(rows: list[Row]) -> None:
 
 
 def message_costs_s(n_updates: int, repeat: int = 20) -> tuple[float, float]:
-    """(encode, decode) seconds per round update (96 values) in a host's packed batch of `n_updates`,
-    as the hosts and the coordinator do: the agents' `RoundUpdate`s packed and encoded, then decoded
-    and taken as `LocalUpdate`s."""
+    """(encode, decode) seconds per round update (96 values) in a host's packed batches of `n_updates`
+    (in as many messages as the host needs: `round_chunks`), as the hosts and the coordinator do:
+    the agents' `RoundUpdate`s packed and encoded, then decoded and taken as `LocalUpdate`s."""
     factory = LeanMessageFactory("bench", "host-0")
     scheme = TopicScheme(run="bench", prefix=PREFIX)
     p = np.linspace(0.0, 5.0, HORIZON)
     names = [f"b{i}" for i in range(max(1, n_updates))]
+    payloads: list[bytes] = []
     start = time.perf_counter()
     for _ in range(repeat):
-        packed, _ = AdmmPackedUpdates.pack({a: RoundUpdate(p, 1.25, 1e-3, 40, "solved") for a in names})
-        assert packed is not None
-        payload = encode(factory.admm_x_packed(0, 3, packed))
+        payloads = []
+        for chunk in round_chunks({a: RoundUpdate(p, 1.25, 1e-3, 40, "solved") for a in names}):
+            packed, _ = AdmmPackedUpdates.pack(chunk)
+            assert packed is not None
+            payloads.append(encode(factory.admm_x_packed(0, 3, packed)))
     encode_s = (time.perf_counter() - start) / repeat / len(names)
     parsed = scheme.parse(scheme.topic(Kind.ADMM_X_BATCH, "host-0"))
     assert parsed is not None
     dropped = DropCounter()
     start = time.perf_counter()
     for _ in range(repeat):
-        message = decode_for_topic(parsed, payload, dropped)
-        assert isinstance(message, AdmmXBatchMessage)
-        [LocalUpdate(e.agent, 0, 3, e.p_net_kw, e.local_cost, e.solve_time_s, e.solver_iterations,
-                     e.solver_status) for e in message.body.entries()]
+        for payload in payloads:
+            message = decode_for_topic(parsed, payload, dropped)
+            assert isinstance(message, AdmmXBatchMessage)
+            [LocalUpdate(e.agent, 0, 3, e.p_net_kw, e.local_cost, e.solve_time_s, e.solver_iterations,
+                         e.solver_status) for e in message.body.entries()]
     return encode_s, (time.perf_counter() - start) / repeat / len(names)
 
 

@@ -341,7 +341,7 @@ class AgentHost:
         rounds, self._rounds = self._rounds, {}
         items: list[tuple[str, bytes]] = []
         for (tick, iteration), updates in rounds.items():
-            for chunk in _round_chunks(updates):
+            for chunk in round_chunks(updates):
                 packed, rejected = AdmmPackedUpdates.pack(chunk)
                 if rejected:
                     log.warning("%s: round %d of tick %d: updates not valid, not sent: %s",
@@ -389,7 +389,7 @@ class AgentHost:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _round_chunks(
+def round_chunks(
     updates: dict[str, AdmmUpdateBody | RoundUpdate],
 ) -> list[dict[str, AdmmUpdateBody | RoundUpdate]]:
     """`updates` in parts that each fit one packed batch message (one part for a host of ~1,000

@@ -43,7 +43,7 @@ from controllers.messages import (
     sign,
     verify,
 )
-from controllers.runtime.host import _round_chunks
+from controllers.runtime.host import round_chunks
 from controllers.topics import Kind, TopicScheme
 
 MESSAGE_KINDS = {k.value for k in MESSAGE_TYPES}
@@ -283,7 +283,7 @@ def test_round_batches_fit_one_message_each() -> None:
                             solve_time_s=1.2345678901234567e-308, solver_iterations=10**9,
                             solver_status="s" * 64)
     updates = {f"agent-{i:04d}-{'n' * 50}": update for i in range(120)}
-    chunks = _round_chunks(updates)
+    chunks = round_chunks(updates)
     assert len(chunks) > 1 and [a for c in chunks for a in c] == list(updates)
     factory = MessageFactory("run1", "host-0")
     for chunk in chunks:
@@ -291,7 +291,7 @@ def test_round_batches_fit_one_message_each() -> None:
         assert packed is not None and not rejected
         payload = encode(factory.admm_x_packed(0, 3, packed))
         assert len(payload) <= MAX_PAYLOAD_BYTES and not isinstance(decode(payload), DecodeError)
-    assert _round_chunks({"b1": update}) == [{"b1": update}]
+    assert round_chunks({"b1": update}) == [{"b1": update}]
 
 
 def test_forecast_batches_fit_one_message_each() -> None:
@@ -470,3 +470,16 @@ def test_a_round_batch_has_exactly_one_form() -> None:
     for case in (both, neither):
         dropped = decode(json.dumps(case).encode())
         assert isinstance(dropped, DecodeError) and dropped.reason is DropReason.SCHEMA
+
+
+def test_the_benchmark_costs_a_host_batch_of_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench_admm_mqtt --breakdown` costs the round batches of a host of 1,000 agents, which need
+    two messages (one was over the payload limit, and the breakdown failed at N = 10,000)."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_admm_mqtt import message_costs_s
+
+    for n_updates in (10, 1000):
+        encode_s, decode_s = message_costs_s(n_updates, repeat=1)
+        assert encode_s > 0 and decode_s > 0
