@@ -25,8 +25,10 @@ __all__ = [
     "ProtocolError",
     "connect_packet",
     "disconnect_packet",
+    "packet_at",
     "pingreq_packet",
     "puback_packet",
+    "publish_at",
     "publish_packet",
     "split_packets",
     "subscribe_packet",
@@ -163,54 +165,66 @@ def disconnect_packet() -> bytes:
     return _DISCONNECT
 
 
+def packet_at(view: memoryview | bytearray, pos: int, end: int) -> tuple[int, int, int] | None:
+    """The packet whose fixed header starts at `view[pos]`, if it is complete before `end`: (first
+    byte, start of its variable part, end of the packet); None if more bytes are needed."""
+    if end - pos < 2:
+        return None
+    length, shift, i = 0, 0, pos + 1
+    while True:
+        if i >= end:
+            return None  # the remaining length is not complete yet
+        byte = view[i]
+        length |= (byte & 0x7F) << shift
+        i += 1
+        if not byte & 0x80:
+            break
+        shift += 7
+        if shift > 21:
+            raise ProtocolError("remaining length longer than four bytes")
+    stop = i + length
+    return (view[pos], i, stop) if stop <= end else None
+
+
 def split_packets(buffer: bytearray) -> list[Packet]:
     """Take every complete packet off the front of `buffer` (a partial one stays for later)."""
     packets: list[Packet] = []
     pos, end = 0, len(buffer)
-    while end - pos >= 2:
-        first = buffer[pos]
-        length, shift, i = 0, 0, pos + 1
-        while True:
-            if i >= end:
-                del buffer[:pos]
-                return packets  # the remaining length is not complete yet
-            byte = buffer[i]
-            length |= (byte & 0x7F) << shift
-            i += 1
-            if not byte & 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise ProtocolError("remaining length longer than four bytes")
-        if end - i < length:
-            break
-        packets.append(Packet(first >> 4, first & 0x0F, bytes(buffer[i : i + length])))
-        pos = i + length
+    while (found := packet_at(buffer, pos, end)) is not None:
+        first, start, stop = found
+        packets.append(Packet(first >> 4, first & 0x0F, bytes(buffer[start:stop])))
+        pos = stop
     del buffer[:pos]
     return packets
 
 
-def parse_publish(packet: Packet) -> tuple[str, bytes, int, bool, int]:
-    """(topic, payload, qos, retain, packet id) of a PUBLISH packet (packet id 0 at QoS 0)."""
-    qos = (packet.flags >> 1) & 0x03
+def publish_at(view: memoryview, flags: int, start: int, stop: int) -> tuple[str, bytes, int, bool, int]:
+    """`parse_publish` of the PUBLISH packet whose variable part is `view[start:stop]`: the payload
+    copied once out of `view` (no copy of the whole packet first)."""
+    qos = (flags >> 1) & 0x03
     if qos > 1:
         raise ProtocolError(f"PUBLISH at QoS {qos}; the client subscribes at QoS ≤ 1")
-    body = packet.body
-    if len(body) < 2:
+    if stop - start < 2:
         raise ProtocolError("PUBLISH without a topic")
-    (n,) = _U16.unpack_from(body, 0)
+    pos = start + 2 + (view[start] << 8 | view[start + 1])
+    if pos > stop:
+        raise ProtocolError("PUBLISH topic longer than its packet")
     try:
-        topic = body[2 : 2 + n].decode()
+        topic = str(view[start + 2 : pos], "utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError("PUBLISH topic is not UTF-8") from exc
-    pos = 2 + n
     packet_id = 0
     if qos:
-        if len(body) < pos + 2:
+        if stop < pos + 2:
             raise ProtocolError("QoS 1 PUBLISH without a packet identifier")
-        (packet_id,) = _U16.unpack_from(body, pos)
+        packet_id = view[pos] << 8 | view[pos + 1]
         pos += 2
-    return topic, body[pos:], qos, bool(packet.flags & 0x01), packet_id
+    return topic, view[pos:stop].tobytes(), qos, bool(flags & 0x01), packet_id
+
+
+def parse_publish(packet: Packet) -> tuple[str, bytes, int, bool, int]:
+    """(topic, payload, qos, retain, packet id) of a PUBLISH packet (packet id 0 at QoS 0)."""
+    return publish_at(memoryview(packet.body), packet.flags, 0, len(packet.body))
 
 
 def packet_id_of(packet: Packet) -> int:

@@ -46,6 +46,56 @@ def test_publish_packets_round_trip_in_any_chunking(
     assert wire.packet_id_of(packets[1]) == 7
 
 
+class _Transport:
+    """What a session writes (acknowledgements), without a socket."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+
+@given(
+    payloads=st.lists(st.binary(max_size=40_000), min_size=1, max_size=6),
+    reads=st.lists(st.integers(1, 70_000), min_size=1, max_size=20),
+)
+def test_a_session_reads_into_its_buffer_however_the_stream_is_cut(
+    payloads: list[bytes], reads: list[int]
+) -> None:
+    """The session's receive buffer (it is a BufferedProtocol: a transport reads into it): every
+    message arrives whole and in order and each QoS 1 message is acknowledged, whether a read takes
+    a byte or several packets, and the buffer grows for a packet larger than itself."""
+    stream = b"".join(wire.publish_packet(b"t/x", p, 1, False, i + 1) for i, p in enumerate(payloads))
+    stream += wire.puback_packet(9)
+
+    async def feed() -> tuple[list[InboundMessage], list[bytes]]:
+        received: list[InboundMessage] = []
+        session = MqttSession(received.append, keepalive_s=0)
+        transport = _Transport()
+        session.connection_made(transport)  # type: ignore[arg-type]
+        pos, turn = 0, 0
+        while pos < len(stream):
+            room = session.get_buffer(-1)
+            assert len(room) > 0
+            n = min(len(room), reads[turn % len(reads)], len(stream) - pos)
+            room[:n] = stream[pos : pos + n]
+            session.buffer_updated(n)
+            pos, turn = pos + n, turn + 1
+        await asyncio.sleep(0)  # the acknowledgements leave at the end of the turn
+        return received, transport.written
+
+    received, written = asyncio.run(feed())
+    assert [(m.topic, m.payload, m.qos) for m in received] == [("t/x", p, 1) for p in payloads]
+    assert b"".join(written) == b"".join(wire.puback_packet(i + 1) for i in range(len(payloads)))
+
+
 def test_bad_streams_are_protocol_errors() -> None:
     with pytest.raises(wire.ProtocolError):
         wire.split_packets(bytearray(b"\x30\xff\xff\xff\xff\x01"))  # five length bytes
