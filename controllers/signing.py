@@ -69,6 +69,7 @@ __all__ = [
 
 DOMAIN: Final = b"ucosim-sig-v1\n"
 HostBatch = SetpointBatchMessage | AdmmXBatchMessage  # a host's messages for several agents
+_Bytes = bytes | memoryview  # a piece of the signed bytes: hashed where it lies, never joined for an HMAC
 HMAC_HEX: Final = 64
 ED25519_HEX: Final = 128
 REPLAY_WINDOW: Final = 4096  # sequence numbers remembered per sender and epoch
@@ -183,8 +184,13 @@ class _Mac:
         self._outer = hashlib.sha256(block.translate(_OPAD))
 
     def hexdigest(self, data: bytes) -> str:
+        return self.hexdigest_of((data,))
+
+    def hexdigest_of(self, parts: Iterable[_Bytes]) -> str:
+        """The tag of the concatenation of `parts`, hashed where they lie (no joined copy)."""
         inner = self._inner.copy()
-        inner.update(data)
+        for part in parts:
+            inner.update(part)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()
@@ -271,27 +277,27 @@ class SigningMiddleware(Middleware):
         if private is None and mac is None:
             raise KeyError(f"no key to sign {kind!r} messages of {sender!r} on {topic}")
         digits = ED25519_HEX if private is not None else HMAC_HEX
-        head = tail = b""
-        if self.codec is Codec.JSON and message.hmac is None:
-            # the message's own JSON with `"hmac":null` (the first such bytes: only names and
-            # numbers come before it) spliced: one serialisation and no model copied for it
-            head, found, tail = encode(message, self.codec).partition(_NULL_AUTH)
-            if not found:
-                head = tail = b""
-        if head:
-            opening = self._opening
-            unsigned = b"".join((head, opening, _ZEROS[digits], b'"', tail))
+        zeros = _ZEROS[digits]
+        encoded = encode(message, self.codec) if self.codec is Codec.JSON and message.hmac is None else b""
+        # the message's own JSON with `"hmac":null` (the first such bytes: only names and numbers
+        # come before it) spliced: one serialisation, no model copied for it, and the payload's
+        # bytes hashed where they lie (the tag is computed over pieces, the payload joined once)
+        at = encoded.find(_NULL_AUTH)
+        if at >= 0:
+            view = memoryview(encoded)
+            head, tail = view[:at], view[at + len(_NULL_AUTH):]
+            pieces: tuple[_Bytes, ...] = (self._prefix(topic), head, self._opening, zeros, b'"', tail)
         else:  # MessagePack, or a message that carries an `hmac` already: the slower way
             placeholder = f"{self.epoch}:{'0' * digits}"
             unsigned = encode(message.model_copy(update={"hmac": placeholder}), self.codec)
-        to_sign = self._prefix(topic) + unsigned
-        tag = private.sign(to_sign).hex() if private is not None else mac.hexdigest(to_sign)  # type: ignore[union-attr]
+            pieces = (self._prefix(topic), unsigned)
+        tag = private.sign(b"".join(pieces)).hex() if private is not None else mac.hexdigest_of(pieces)  # type: ignore[union-attr]
         auth = f"{self.epoch}:{tag}"
         signed = message.__copy__()  # model_copy(update=...) without its checks: our own copy, not yet seen
         signed.__dict__["hmac"] = auth
         signed.__pydantic_fields_set__.add("hmac")
-        if head:
-            payload = b"".join((head, opening, tag.encode(), b'"', tail))
+        if at >= 0:
+            payload = b"".join((head, self._opening, tag.encode(), b'"', tail))
         else:
             payload = unsigned.replace(f"{self.epoch}:{'0' * digits}".encode(), auth.encode(), 1)
         # the same bytes the client's encode would make: spare it that
@@ -341,15 +347,17 @@ class SigningMiddleware(Middleware):
         if payload is None:  # not decoded here (a message built in process): its canonical bytes
             payload = encode(message, self.codec)
         tag_bytes = tag.encode()
-        if payload.count(tag_bytes) != 1:
+        at, width = payload.find(tag_bytes), len(tag_bytes)
+        if at < 0 or payload.find(tag_bytes, at + width) >= 0:  # the tag's digits exactly once
             return RejectReason.BAD_SIGNATURE
-        to_check = self._prefix(topic) + payload.replace(tag_bytes, _ZEROS[len(tag)])
+        view = memoryview(payload)
+        pieces = (self._prefix(topic), view[:at], _ZEROS[width], view[at + width:])  # hashed where they lie
         if public is not None:
             try:
-                public.verify(bytes.fromhex(tag), to_check)
+                public.verify(bytes.fromhex(tag), b"".join(pieces))
             except (InvalidSignature, ValueError):
                 return RejectReason.BAD_SIGNATURE
-        elif not _hmac.compare_digest(mac.hexdigest(to_check), tag):  # type: ignore[union-attr]
+        elif not _hmac.compare_digest(mac.hexdigest_of(pieces), tag):  # type: ignore[union-attr]
             return RejectReason.BAD_SIGNATURE
         return self._fresh(sender, int(epoch_text), message.seq, kind)
 
