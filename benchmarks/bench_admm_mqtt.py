@@ -15,12 +15,12 @@ the first step shifted by one (forecasts came true). Every round goes through th
 Each N runs on the platform's broker (a spawned Mosquitto with `set_tcp_nodelay true`, or `--broker
 URL`) and, up to `--compare-max` agents, once more on `--default-broker` (default: the Mosquitto on
 127.0.0.1:1883, Debian's default configuration; `none` to skip): `default / tuned` is the ratio of
-the step times. Up to N = 100 each broker runs `--repeats` times, alternating, and the table shows
-the median step times (the first run's iterations and timings otherwise). The same two steps run in
-process (`run_control_step`, one core; up to `--reference-max` agents) as a check: the MQTT rounds
-must reach the same iterations. `Σ local solves` is the sum of the agents' OSQP times of a step as
-they report them (compute that the hosts share; the rest of the MQTT step is messaging, decoding and
-waiting).
+the step times. Up to N = `--repeats-max` (100) each broker runs `--repeats` times, alternating, and
+the table shows the median step times (the first run's iterations and timings otherwise). The same
+two steps run in process (`run_control_step`, one core; up to `--reference-max` agents) as a check:
+the MQTT rounds must reach the same iterations. `Σ local solves` is the sum of the agents' OSQP
+times of a step as they report them (compute that the hosts share; the rest of the MQTT step is
+messaging, decoding and waiting).
 
 Columns: `iters` rounds (cold / warm); `MQTT step` the bridge's wall time per control step
 (forecasts out → every setpoint in); `in-process` the same rounds by direct calls on one core;
@@ -533,7 +533,12 @@ def main() -> None:
     )
     parser.add_argument("--compare-max", type=int, default=1000, help="compare brokers up to this N")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="runs per broker up to N = 100, alternating (medians shown)"
+        "--repeats", type=int, default=3,
+        help="runs per broker up to N = --repeats-max, alternating (medians shown)",
+    )
+    parser.add_argument(
+        "--repeats-max", type=int, default=100,
+        help="repeat up to this N (a run at N = 1000: ~15 s a broker; medians are steadier when shared)",
     )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="agent host processes")
     parser.add_argument("--max-agents-per-host", type=int, default=1000)
@@ -589,7 +594,7 @@ def main() -> None:
                     args.seed,
                     n <= args.reference_max,
                     args.round_timeout,
-                    args.repeats if n <= 100 else 1,
+                    args.repeats if n <= args.repeats_max else 1,
                     args.updates == "batch",
                     n <= args.security_max,
                     n >= args.bound_from and n > args.central_max,
