@@ -1075,10 +1075,16 @@ def remember_signed(message: Message, codec: Codec | str, payload: bytes) -> Non
 
 def received_payload(message: Message) -> bytes | None:
     """The bytes `decode` made `message` from, if it was one of the last signed messages this
-    thread decoded."""
-    received: collections.deque[tuple[Message, bytes]] = getattr(_LOCAL, "received", collections.deque())
-    for known, payload in reversed(received):
+    thread decoded, and forgets them (a message is verified once, right after its decoding: the
+    cache then holds only what is still to be verified, not the last 256 payloads and their
+    decoded messages — megabytes of forecast and round batches, and a page fault per new one)."""
+    received: collections.deque[tuple[Message, bytes]] | None = getattr(_LOCAL, "received", None)
+    if not received:
+        return None
+    for back in range(len(received) - 1, -1, -1):
+        known, payload = received[back]
         if known is message:
+            del received[back]
             return payload
     return None
 

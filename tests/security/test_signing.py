@@ -81,3 +81,29 @@ def test_a_hosts_round_batch_is_signed_by_the_host_and_loses_a_revoked_agents_en
     assert kept.body.entries()[0].p_net_kw.tolist() == [1.0, 2.0]
     assert received("b01") is None
     assert verifier.counts == {"revoked": 2}
+
+
+def test_a_verifier_holds_no_payload_it_has_verified() -> None:
+    """A message is checked against the bytes it was decoded from (here with spaces the platform's
+    own encoding would not write, as another client's JSON may have), and those bytes are then
+    forgotten: after many messages the thread holds none of them (it held the last 256 payloads
+    and messages, megabytes of forecast batches on a host)."""
+    from controllers import messages
+
+    key = os.urandom(32)
+    keys = Keyring(hmac_keys={"b01": key})
+    topic = TopicScheme("r1", "sec").topic(Kind.SETPOINT, "b01")
+    verifier = SigningMiddleware(keys)
+    factory = MessageFactory("r1", "b01")
+    held = getattr(messages._LOCAL, "received", None)
+    if held is not None:  # what earlier tests on this thread decoded and never verified
+        held.clear()
+    zeros = b"0" * 64
+    spaced = b'"hmac": "1:' + zeros + b'"'  # with a space after the colon
+    for tick in range(300):
+        unsigned = encode(factory.setpoint(tick, {"p_kw": 2.5})).replace(b'"hmac":null', spaced)
+        signed_bytes = b"ucosim-sig-v1\n" + topic.encode() + b"\n" + unsigned
+        payload = unsigned.replace(zeros, hmac.new(key, signed_bytes, hashlib.sha256).hexdigest().encode(), 1)
+        assert verifier.incoming("bridge", topic, decode(payload)) is not None  # type: ignore[arg-type]
+    assert verifier.counts == {}
+    assert len(getattr(messages._LOCAL, "received", ())) == 0
