@@ -96,6 +96,7 @@ from controllers.messages import (
     encode,
 )
 from controllers.runtime.broker_url import parse_broker_url
+from controllers.runtime.collector import StepCollector
 from controllers.runtime.host import round_chunks
 from controllers.runtime.host_process import serve_agents
 from controllers.runtime.stamping import LeanMessageFactory
@@ -260,8 +261,11 @@ async def _over_mqtt(
         p.start()
     login = None if security is None else security.bridge()
     middleware = [] if login is None else [login.middleware()]
+    # the bridge's process is the benchmark's: its garbage collector skips what each step leaves alive,
+    # as the agents' host processes do (`controllers.runtime.collector`)
     bridge = BridgeCore(url if login is None else login.broker_url(url), run, [*names, COORDINATOR_ID],
-                        prefix=PREFIX, step_timeout_s=3600.0, hosts=carried, middleware=middleware)
+                        prefix=PREFIX, step_timeout_s=3600.0, hosts=carried, middleware=middleware,
+                        collector=StepCollector())
     watch = _Watch()
     try:
         await bridge.start(30.0)

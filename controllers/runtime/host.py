@@ -45,6 +45,7 @@ from controllers.messages import (
     PACKED_FLOAT_BYTES,
     AdmmPackedUpdates,
     AdmmUpdateBody,
+    ClockMessage,
     Codec,
     DropCounter,
     DropReason,
@@ -59,6 +60,7 @@ from controllers.messages import (
 from controllers.middleware import MessagePath, Middleware
 from controllers.runtime.agent import Agent, AgentRunner, Setpoints, decode_raw
 from controllers.runtime.broker_url import BrokerUrl
+from controllers.runtime.collector import StepCollector
 from controllers.runtime.connection import Backoff, InboundMessage, MqttConnection, Will, unique_client_id
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, host_filters
@@ -87,9 +89,12 @@ class AgentHost:
         backoff: Backoff | None = None,
         host_id: str | None = None,
         middleware: Sequence[Middleware] = (),
+        collector: StepCollector | None = None,
     ) -> None:
         """`middleware`: what every message of the host passes (`controllers.middleware`): the
-        host's batches whole, each agent's own messages as the agent's."""
+        host's batches whole, each agent's own messages as the agent's. `collector`: told of each
+        new control step (the first clock of a tick), in a process of the host's own
+        (`controllers.runtime.collector`)."""
         self.scheme = TopicScheme(run=run, prefix=prefix)
         self.host_id = host_id or f"host-{uuid.uuid4().hex[:8]}"
         self.codec = codec
@@ -97,6 +102,8 @@ class AgentHost:
         self.dropped = DropCounter()
         self._batch_factory = LeanMessageFactory(run, self.host_id)
         self._batch_topic = self.scheme.topic(Kind.SETPOINT_BATCH, self.host_id)
+        self.collector = collector
+        self._clock_tick = -1  # the newest tick a clock message announced
         self.connection = MqttConnection(
             url, client_id=unique_client_id(run, self.host_id), handler=self._dispatch, qos=qos,
             will=self._will, on_connect=self._on_connect, backoff=backoff,
@@ -175,6 +182,10 @@ class AgentHost:
             else:
                 await self._hand_out_forecasts(message)
             return
+        if isinstance(message, ClockMessage) and message.tick > self._clock_tick:
+            self._clock_tick = message.tick
+            if self.collector is not None:
+                self.collector.step()
         # the topic's kind is the message's (checked by decode_raw), so receivers depend on the topic only
         receivers = self._receivers_of(raw.topic, message.kind)
         if len(receivers) == 1:

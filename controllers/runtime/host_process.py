@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from controllers.runtime.broker_url import BrokerUrl
+from controllers.runtime.collector import StepCollector
 from controllers.runtime.host import AgentHost
 from controllers.runtime.identity import ClientSecurity
 from controllers.runtime.registry import create_agent
@@ -30,16 +31,19 @@ AgentSpecTuple = tuple[str, str, dict[str, Any]]  # (kind, agent_id, params)
 async def host_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, stop: asyncio.Event, *,
                       prefix: str = DEFAULT_PREFIX, qos: int = 1, host_id: str | None = None,
                       on_started: Callable[[], None] | None = None,
-                      security: ClientSecurity | None = None) -> None:
+                      security: ClientSecurity | None = None, freeze_gc: bool = False) -> None:
     """Run the agents of `specs` on one `AgentHost` (named `host_id`, default a random one) until
     `stop` is set, then shut them down. `security`: the host's login and keys (a secured run: its
-    messages are signed and verified)."""
+    messages are signed and verified). `freeze_gc`: the process is the agents' own: the garbage
+    collector skips what start-up and each step leave alive (`controllers.runtime.collector`)."""
     agents = [create_agent(kind, agent_id, **params) for kind, agent_id, params in specs]
     if security is not None and host_id is None:  # the host signs as its principal
         host_id = security.username
     broker: BrokerUrl | str = url if security is None else security.broker_url(url)
     middleware = () if security is None else (security.middleware(),)
-    host = AgentHost(agents, broker, run, prefix=prefix, qos=qos, host_id=host_id, middleware=middleware)
+    collector = StepCollector() if freeze_gc else None
+    host = AgentHost(agents, broker, run, prefix=prefix, qos=qos, host_id=host_id, middleware=middleware,
+                     collector=collector)
     host.start()
     if on_started is not None:
         on_started()
@@ -58,7 +62,8 @@ def serve_agents(specs: Sequence[AgentSpecTuple], url: str, run: str, prefix: st
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await host_agents(specs, url, run, stop, prefix=prefix, qos=qos, host_id=host_id, security=security)
+        await host_agents(specs, url, run, stop, prefix=prefix, qos=qos, host_id=host_id, security=security,
+                          freeze_gc=True)
 
     asyncio.run(serve())
 

@@ -52,6 +52,7 @@ from controllers.messages import (
 )
 from controllers.middleware import MessagePath, Middleware, Passage
 from controllers.runtime.broker_url import BrokerUrl
+from controllers.runtime.collector import StepCollector
 from controllers.runtime.connection import Backoff, InboundMessage, MqttConnection, unique_client_id
 from controllers.runtime.stamping import LeanMessageFactory
 from controllers.topics import BRIDGE_ID, DEFAULT_PREFIX, Kind, TopicScheme, bridge_filters, validate_name
@@ -134,6 +135,7 @@ class BridgeCore:
         hosts: Mapping[str, Iterable[str]] | None = None,
         middleware: Sequence[Middleware] = (),
         watch_delayed_ack: bool = False,
+        collector: StepCollector | None = None,
     ) -> None:
         """`hosts` (agent host id → its agents): reach those agents through one measurement and
         one setpoint batch per host and step instead of one message per agent. `middleware`: what
@@ -142,7 +144,9 @@ class BridgeCore:
         `watch_delayed_ack`: look at the first round trips and warn once (log, and
         `delayed_ack_warning`) when they show a broker without TCP_NODELAY stalling clients that
         delay their acknowledgements (`cosim.mqtt.delayed_ack`; for agents on other clients than
-        the platform's, on a broker the platform did not start)."""
+        the platform's, on a broker the platform did not start). `collector`: told of each step
+        (`controllers.runtime.collector`), where the bridge's process is given to the run."""
+        self.collector = collector
         self.scheme = TopicScheme(run=run, prefix=prefix)
         self.bridge_id = validate_name(bridge_id, "bridge id")
         self.agents = tuple(sorted({validate_name(a, "agent id") for a in agents}))
@@ -383,6 +387,8 @@ class BridgeCore:
         unknown = set(measurements) - set(self.agents)
         if unknown:
             raise KeyError(f"measurements for unknown agents {sorted(unknown)}; known: {list(self.agents)}")
+        if self.collector is not None:
+            self.collector.step()
         if self._pending_tick is not None and tick <= self._pending_tick:
             raise ValueError(f"tick {tick} does not follow tick {self._pending_tick}")
         first = start = time.perf_counter()
