@@ -158,7 +158,9 @@ class ForecastGroup(_Strict):
             raise ValueError("agents and names must not repeat")
         if len(self.lengths) != len(self.names):
             raise ValueError("lengths needs one entry per name")
-        self._rows = _Rows(_float_rows(self.data, len(self.agents), sum(self.lengths), "data"))
+        rows = _float_rows(self.data, len(self.agents), sum(self.lengths), "data")
+        rows.flags.writeable = False  # handed out as views (`arrays`)
+        self._rows = _Rows(rows)
         return self
 
     def series(self, row: int) -> dict[str, list[float]]:
@@ -170,9 +172,6 @@ class ForecastGroup(_Strict):
         `series` without a list of floats each."""
         assert self._rows is not None
         values = self._rows.array[row]
-        if values.flags.writeable:
-            values = values.view()
-            values.flags.writeable = False
         out, start = {}, 0
         for name, length in zip(self.names, self.lengths, strict=True):
             out[name] = values[start : start + length]
@@ -196,6 +195,7 @@ class ForecastGroup(_Strict):
         if not finite.all():
             raise ValueError(f"forecast of {agents[int(np.argmin(finite))]} has values that are not finite")
         group = cls.model_construct(agents=agents, names=names, lengths=lengths, data=_base64_rows(rows))
+        rows.flags.writeable = False  # handed out as views (`arrays`)
         group._rows = _Rows(rows)
         return group
 

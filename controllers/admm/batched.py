@@ -126,20 +126,16 @@ class AgentBatch:
         ]
 
     def vector_ready(self, i: int) -> bool:
-        """Agent i's next round is a warm-started Newton solve that `round_updates` takes whole."""
+        """Agent i's next round is a warm-started Newton solve that `round_updates` takes whole:
+        its Newton state is the batch's (a new `LocalQp` would not be) and no OSQP is set up."""
         local = self.agents[i].local
         return (
             bool(self._horizon)
-            and local._alm is not None
-            and local.last is not None
+            and local.newton_ready
             and local._osqp is None
-            and self._qp_fits(i)
+            and local._alm is not None
+            and local._alm.x.base is self._x
         )
-
-    def _qp_fits(self, i: int) -> bool:
-        """Agent i's Newton state is still the batch's (a new `LocalQp` would not be)."""
-        alm = self.agents[i].local._alm
-        return alm is not None and alm.x.base is self._x
 
     def local_updates(self, broadcast: CoordinatorBroadcast) -> list[LocalUpdate]:
         """Every agent's update of this round, in agent order; an agent whose solve fails sends
@@ -216,11 +212,8 @@ class AgentBatch:
         for j, (i, agent, local, weight, cost) in enumerate(
             zip(members, agents, locals_, weights.tolist(), costs.tolist(), strict=True)
         ):
-            if weight != local._prox_weight:
-                local._p_cache = None
-            local._prox_weight = weight
-            local._prox_center = centers[j]
-            local._eps = eps[j]
+            local.set_prox(weight, centers[j])  # (no OSQP to update: `vector_ready`)
+            local.set_tolerance(eps[j])
             if status_of[i] != solved:
                 try:
                     sol = local.newton_failed()
@@ -239,8 +232,7 @@ class AgentBatch:
         return updates
 
     def _take_qp(self, i: int, qp: QpMatrices) -> None:
-        n0, n1 = self._offsets[i, 0], self._offsets[i + 1, 0]
-        m0, m1 = self._offsets[i, 1], self._offsets[i + 1, 1]
+        n0, n1, m0, m1 = self._spans[i]
         self._p_base[n0:n1] = qp.p_diag
         self._q_base[n0:n1] = qp.q
         self._lo[m0:m1] = qp.l

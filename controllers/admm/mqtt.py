@@ -181,16 +181,14 @@ class AdmmBuildingAgent(Agent):
 
     def _answers_with_batch(self, tick: int) -> bool:
         """This agent answers a round of `tick` as `on_shared_message` does: honestly (`reported`
-        not overridden), queued, in its host's batch, with the Newton solver."""
-        admm = self.admm
+        not overridden), queued, in its host's batch (whether its solve is a warm-started Newton
+        solve the batch takes is `AgentBatch.vector_ready`'s to say)."""
         return (
-            admm is not None
+            self.admm is not None
             and tick == self.tick
             and self.batch_updates
             and self.queue_updates
             and type(self).reported is AdmmBuildingAgent.reported
-            and admm.local.newton_ready
-            and admm.local._osqp is None
         )
 
     async def on_start(self) -> None:
