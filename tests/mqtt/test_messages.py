@@ -483,3 +483,24 @@ def test_the_benchmark_costs_a_host_batch_of_any_size(monkeypatch: pytest.Monkey
     for n_updates in (10, 1000):
         encode_s, decode_s = message_costs_s(n_updates, repeat=1)
         assert encode_s > 0 and decode_s > 0
+
+
+def test_the_benchmark_reports_an_abandoned_centralised_solve(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench_admm_mqtt` shows a centralised solve abandoned at its timeout as "> T" with the ratio
+    "> T / step" and the gap against the certified bound, not as "skipped" (not run)."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_admm_mqtt import Mqtt, Row, Step, TimedOut, print_table
+
+    steps = (Step(17, True, 30.0, 100.0, 0.0, 1.0, bound=99.99),
+             Step(6, True, 6.0, 100.0, 0.0, 1.0, bound=99.9))
+    run = Mqtt(steps, 10, 1.0)
+    for central, shown in (((TimedOut(120.0), TimedOut(120.0)), "| > 120 / > 120 | > 4.0 / > 20.0 |"),
+                           ((None, None), "| skipped / skipped | n/a / n/a |")):
+        print_table([Row(10000, 10, (run,), (), None, central, 1.0)])
+        out = capsys.readouterr().out
+        assert shown in out
+        assert "≤ 0.0100 % (bound) / ≤ 0.1001 % (bound)" in out
