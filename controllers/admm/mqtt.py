@@ -412,6 +412,9 @@ class AdmmCoordinatorAgent(Agent):
         self.round_done = asyncio.Event()
         self.solve_time_s = 0.0  # the agents' local solves in this step, as they report them
         self.task: asyncio.Task[None] | None = None
+        self.task_tick = -1  # the tick of `task`
+        self.answered_tick = -1  # the last tick whose answer (the coordinator's setpoint) was sent
+        self.finishing: set[asyncio.Task[None]] = set()  # answered steps awaiting the broker's PUBACK
         self.abandoned = 0  # steps given up because the next tick arrived first
 
     def subscriptions(self) -> Sequence[tuple[Kind, str | None]]:
@@ -419,18 +422,26 @@ class AdmmCoordinatorAgent(Agent):
         return kinds + [(Kind.ADMM_X_BATCH, host) for host in self.carried]
 
     async def on_tick(self, message: ClockMessage) -> None:
-        if self.task is not None and not self.task.done():
-            # the bridge has moved on (it gave up waiting for the old step): so do we
-            log.warning(
-                "coordinator: tick %d arrived while tick %d was still running; abandoning tick %d",
-                message.tick,
-                self.round_key[0],
-                self.round_key[0],
-            )
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.abandoned += 1
+        running = self.task
+        if running is not None and not running.done():
+            if self.answered_tick == self.task_tick:
+                # its answer is out and the bridge has it: the task only awaits the broker's PUBACK
+                # of it (read, but the task not resumed yet); let it end on its own
+                self.finishing.add(running)
+                running.add_done_callback(self.finishing.discard)
+            else:
+                # the bridge has moved on (it gave up waiting for the old step): so do we
+                log.warning(
+                    "coordinator: tick %d arrived while tick %d was still running; abandoning tick %d",
+                    message.tick,
+                    self.task_tick,
+                    self.task_tick,
+                )
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+                self.abandoned += 1
+        self.task_tick = message.tick
         self.task = asyncio.create_task(self._rounds(message.tick), name=f"admm-rounds-{message.tick}")
 
     async def on_message(self, message: Message) -> None:
@@ -557,5 +568,7 @@ class AdmmCoordinatorAgent(Agent):
         )
         await self.ctx.publish(self.ctx.messages.admm_stats(tick, stats))
         # the coordinator's answer to the tick: the bridge has its statistics (sent first, on the same
-        # connection) and the building agents their decision
+        # connection) and the building agents their decision; from here on, the next tick may
+        # arrive before this task has taken the broker's PUBACK (`on_tick`)
+        self.answered_tick = tick
         await self.ctx.publish(self.ctx.messages.setpoint(tick, {}))

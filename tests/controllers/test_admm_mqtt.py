@@ -3,7 +3,9 @@ same decisions as the in-process rounds, step after step, and survive a silent a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 
 import numpy as np
 import pytest
@@ -258,3 +260,36 @@ async def test_the_coordinator_abandons_a_step_the_bridge_gave_up_on(
     assert coordinator.abandoned == 1
     assert COORDINATOR_ID not in second.late_agents
     assert 0 not in reports and reports[1].fallback is not None  # decided at its deadline, not stuck
+
+
+async def test_a_tick_after_the_coordinators_answer_abandons_nothing(
+    session_mosquitto_url: str, topic_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The next tick can arrive while the coordinator's step task has sent its answer and only awaits
+    the broker's PUBACK of it (read on the same connection, the task not resumed yet; seen at N = 10
+    in `bench_admm_mqtt`). That step is not abandoned: no warning, no count, and the task ends on its
+    own. The stand-in task below holds that state (the race itself cannot be forced on a real
+    broker); a step still in its rounds is abandoned, as the test above shows."""
+    data, limit_kw = _district()
+    names = [d.name for d in data]
+    agents = _mqtt_agents(names, limit_kw)
+    coordinator = agents[-1]
+    assert isinstance(coordinator, AdmmCoordinatorAgent)
+    forecasts = {d.name: agent_data_to_series(d) for d in data}
+    puback = asyncio.Event()
+    async with _bridge(session_mosquitto_url, topic_prefix, agents) as bridge:
+        reports = await _reports(bridge)
+        await bridge.exchange(0, {}, time_s=0, step_s=3600, forecasts=forecasts)
+        assert coordinator.task is not None
+        await coordinator.task
+        pending = asyncio.create_task(puback.wait())  # tick 0's task, its answer sent, PUBACK pending
+        coordinator.task, coordinator.task_tick = pending, 0
+        assert coordinator.answered_tick == 0
+        with caplog.at_level(logging.WARNING):
+            second = await bridge.exchange(1, {}, time_s=3600, step_s=3600, forecasts=forecasts)
+        assert not pending.done() and coordinator.finishing == {pending}
+        puback.set()
+        await pending
+    assert coordinator.abandoned == 0 and not pending.cancelled() and coordinator.finishing == set()
+    assert "abandoning" not in caplog.text
+    assert not second.late_agents and reports[1].converged
