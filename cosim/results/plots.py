@@ -155,10 +155,23 @@ def voltage_stats(out_dir: Path, window_rows: int = stream.WINDOW_ROWS) -> pd.Da
     if stream.dataset(out_dir, "buses") is None:
         return None
     parts = [
-        w.groupby("timestamp")["v_pu"].describe(percentiles=[0.05, 0.5, 0.95])
+        describe_per_step(w, "v_pu", (0.05, 0.5, 0.95))
         for w in stream.table_windows(out_dir, "buses", ["timestamp", "v_pu"], window_rows)
     ]
     return pd.concat(parts)
+
+
+def describe_per_step(rows: pd.DataFrame, column: str, percentiles: tuple[float, ...]) -> pd.DataFrame:
+    """`rows.groupby("timestamp")[column].describe(percentiles=percentiles)` from pandas' compiled
+    group reductions (count, mean, std, min, quantiles, max) instead of its per-group `describe`."""
+    groups = rows.groupby("timestamp")[column]
+    quantiles = groups.quantile(list(percentiles)).unstack()
+    quantiles.columns = [f"{100 * p:g}%" for p in percentiles]
+    stats = pd.concat([groups.count().astype(float).rename("count"), groups.mean().rename("mean"),
+                       groups.std().rename("std"), groups.min().rename("min"), quantiles,
+                       groups.max().rename("max")], axis=1)
+    stats.columns.name = None
+    return stats
 
 
 def plot_voltages(

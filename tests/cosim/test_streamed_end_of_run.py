@@ -154,3 +154,22 @@ def test_end_of_run_memory_does_not_grow_with_the_table(tmp_path: Path, what: st
     table_mb = STEPS * BUILDINGS * 8 / 2**20  # one float column of the table: ~6 MB
     assert whole_mb > 4 * table_mb  # the in-memory path holds several columns of the whole table
     assert windowed_mb < whole_mb / 4, (windowed_mb, whole_mb)
+
+
+def test_per_step_statistics_equal_pandas_describe() -> None:
+    """The voltage figure's per-step statistics from pandas' compiled group reductions equal its
+    per-group `describe`: rows in any order, one value a step, uneven counts, a missing value, and
+    percentiles whose labels have decimals."""
+    from cosim.results.plots import describe_per_step
+
+    rng = np.random.default_rng(3)
+    stamps = pd.date_range("2024-03-31", periods=40, freq="15min", tz="Europe/Berlin")  # across DST
+    rows = pd.DataFrame({"timestamp": np.repeat(stamps, 9), "v_pu": rng.normal(1.0, 0.02, 360)})
+    shuffled = rows.sample(frac=1.0, random_state=1)
+    uneven = rows.drop(index=[3, 4, 100])
+    missing = rows.copy()
+    missing.loc[7, "v_pu"] = np.nan
+    for case in (rows, shuffled, shuffled.groupby("timestamp").head(1), uneven, missing):
+        for percentiles in ((0.05, 0.5, 0.95), (0.025, 0.5)):
+            expected = case.groupby("timestamp")["v_pu"].describe(percentiles=list(percentiles))
+            pd.testing.assert_frame_equal(describe_per_step(case, "v_pu", percentiles), expected)
