@@ -245,15 +245,13 @@ class MqttSession(asyncio.BufferedProtocol):
             self._send(b"".join(acks))
 
     def _packet_size(self) -> int:
-        """The size of the (partial) packet at the front of the buffer, 0 while its header is short."""
-        length, shift = 0, 0
-        for i in range(1, min(self._filled, 5)):
-            byte = self._buffer[i]
-            length |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return i + 1 + length
-            shift += 7
-        return 0
+        """The size of the (partial) packet at the front of the buffer, 0 while its header is short
+        (or malformed: the next read's `packet_at` refuses it)."""
+        try:
+            found = wire.packet_end_at(self._view, 0, self._filled)
+        except wire.ProtocolError:
+            return 0
+        return 0 if found is None else found[1]
 
     def _on_packet(self, packet: wire.Packet) -> None:
         if packet.kind in (wire.PUBACK, wire.SUBACK, wire.UNSUBACK):

@@ -26,6 +26,7 @@ __all__ = [
     "connect_packet",
     "disconnect_packet",
     "packet_at",
+    "packet_end_at",
     "pingreq_packet",
     "puback_packet",
     "publish_at",
@@ -165,11 +166,10 @@ def disconnect_packet() -> bytes:
     return _DISCONNECT
 
 
-def packet_at(view: memoryview | bytearray, pos: int, end: int) -> tuple[int, int, int] | None:
-    """The packet whose fixed header starts at `view[pos]`, if it is complete before `end`: (first
-    byte, start of its variable part, end of the packet); None if more bytes are needed."""
-    if end - pos < 2:
-        return None
+def packet_end_at(view: memoryview | bytearray, pos: int, end: int) -> tuple[int, int] | None:
+    """(start of its variable part, end of the packet) of the packet whose fixed header starts at
+    `view[pos]`, once its remaining length is complete before `end` (the packet itself may not be);
+    None before that."""
     length, shift, i = 0, 0, pos + 1
     while True:
         if i >= end:
@@ -178,12 +178,19 @@ def packet_at(view: memoryview | bytearray, pos: int, end: int) -> tuple[int, in
         length |= (byte & 0x7F) << shift
         i += 1
         if not byte & 0x80:
-            break
+            return i, i + length
         shift += 7
         if shift > 21:
             raise ProtocolError("remaining length longer than four bytes")
-    stop = i + length
-    return (view[pos], i, stop) if stop <= end else None
+
+
+def packet_at(view: memoryview | bytearray, pos: int, end: int) -> tuple[int, int, int] | None:
+    """The packet whose fixed header starts at `view[pos]`, if it is complete before `end`: (first
+    byte, start of its variable part, end of the packet); None if more bytes are needed."""
+    found = packet_end_at(view, pos, end)
+    if found is None or found[1] > end:
+        return None
+    return view[pos], found[0], found[1]
 
 
 def split_packets(buffer: bytearray) -> list[Packet]:

@@ -387,10 +387,10 @@ class BridgeCore:
         unknown = set(measurements) - set(self.agents)
         if unknown:
             raise KeyError(f"measurements for unknown agents {sorted(unknown)}; known: {list(self.agents)}")
-        if self.collector is not None:
-            self.collector.step()
         if self._pending_tick is not None and tick <= self._pending_tick:
             raise ValueError(f"tick {tick} does not follow tick {self._pending_tick}")
+        if self.collector is not None:  # a step begins (a refused call is none)
+            self.collector.step()
         first = start = time.perf_counter()
         step_deadline = start + self._budget_s(timeout_s, deadline_unix_s)
         if self._rejoining and await self._resync(time.monotonic() + step_deadline - start):
